@@ -1,0 +1,25 @@
+"""Links (eqs. 8-11): Shannon rates and transfer times.
+
+All quantities in SI units: bandwidth in Hz, powers in W, noise power spectral
+density N0 in W/Hz (the paper's -30 dBm/kHz is 1e-9 W/Hz), gain G linear,
+data sizes in bits, rates in bit/s, times in seconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def shannon_rate(bandwidth_hz: float, power_w: float, gain: float, noise_w_per_hz: float) -> float:
+    """Eqs. (9) and (11): R = W log2(1 + P G / (W N0)) in bit/s."""
+    return float(bandwidth_hz * np.log2(1.0 + power_w * gain / (bandwidth_hz * noise_w_per_hz)))
+
+
+def transfer_time(bits, rate_bps: float):
+    """Eqs. (8) and (10): T = O / R in seconds."""
+    return np.asarray(bits, dtype=float) / rate_bps
+
+
+def dbm_per_khz_to_w_per_hz(value_dbm_per_khz: float) -> float:
+    """-30 dBm/kHz -> 1e-9 W/Hz."""
+    return 10 ** (value_dbm_per_khz / 10) * 1e-3 / 1e3

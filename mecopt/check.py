@@ -1,0 +1,169 @@
+"""Independent feasibility check of any assignment, constraint by constraint.
+
+It rebuilds the binary tensor y[n,m,h] of (14) from an assignment and tests
+(15), (16), (17), (26) and (27) on the tensor itself, never trusting a solver's
+figures. Each violation names its equation, device, slot or layer, the amount by
+which it is violated and the tolerance used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import cost as costmod
+from .errors import InputError
+from .instance import Instance
+from .response import CAP_TOL
+
+DEADLINE_TOL = 1e-9  # relative
+
+
+@dataclass(frozen=True)
+class Violation:
+    equation: str          # "(15)", "(16)", "(17)", "(26)", "(27)"
+    device: str | None
+    slot: int | None
+    layer: int | None
+    amount: float          # by how much the constraint is exceeded
+    tolerance: float
+    message: str
+
+    def as_dict(self) -> dict:
+        return dict(equation=self.equation, device=self.device, slot=self.slot, layer=self.layer,
+                    amount=self.amount, tolerance=self.tolerance, message=self.message)
+
+
+def assignment_to_y(instance: Instance, table: pd.DataFrame) -> np.ndarray:
+    """The tensor y (N x M_max x (H+2)) of an assignment table (device, layer, slot).
+
+    The last slot index H+1 marks a device queued after the frame (Case 3).
+    ``device`` may be the device name or its 0-based index; ``layer`` is 1-based.
+    """
+    missing = {"device", "layer", "slot"} - set(table.columns)
+    if missing:
+        raise InputError(f"assignment table lacks columns {sorted(missing)}; it needs device, layer, slot")
+    H = instance.server.H
+    names = {d.name: n for n, d in enumerate(instance.devices)}
+    Y = np.zeros((instance.N, instance.M_max, H + 2), dtype=int)
+    problems = []
+    for i, row in enumerate(table.itertuples(index=False)):
+        dev = row.device
+        n = names.get(str(dev))
+        if n is None:
+            try:
+                n = int(dev)
+            except (TypeError, ValueError):
+                n = -1
+            if not 0 <= n < instance.N or str(dev) not in (str(n),):
+                problems.append((f"row {i + 1}.device", f"unknown device {dev!r}"))
+                continue
+        try:
+            m, h = int(row.layer), int(row.slot)
+        except (TypeError, ValueError):
+            problems.append((f"row {i + 1}", f"layer and slot must be integers, got {row.layer!r}, {row.slot!r}"))
+            continue
+        M = instance.devices[n].M
+        if not 1 <= m <= M:
+            problems.append((f"row {i + 1}.layer", f"device {instance.devices[n].name} has layers 1..{M}, got {m}"))
+            continue
+        if not 0 <= h <= H + 1:
+            problems.append((f"row {i + 1}.slot", f"slot must be 0 (local), 1..{H}, or {H + 1} (queued), got {h}"))
+            continue
+        Y[n, m - 1, h] += 1
+    if problems:
+        raise InputError("invalid assignment table", problems)
+    return Y
+
+
+def profile_from_y(instance: Instance, Y: np.ndarray) -> list[np.ndarray]:
+    """A strategy per device, reading each layer's slot (the smallest marked one)."""
+    out = []
+    for n, d in enumerate(instance.devices):
+        rows = Y[n, :d.M]
+        out.append(np.where(rows.any(axis=1), rows.argmax(axis=1), 0).astype(int))
+    return out
+
+
+def check_y(instance: Instance, Y: np.ndarray) -> list[Violation]:
+    """Every violated constraint of (15), (16), (17), (26), (27) for tensor Y."""
+    server, H = instance.server, instance.server.H
+    out: list[Violation] = []
+    queued = np.zeros(instance.N, dtype=bool)
+    for n, d in enumerate(instance.devices):
+        rows = Y[n, :d.M]
+        q = rows[:, H + 1]
+        if q.any() and not q.all():
+            out.append(Violation("(15)", d.name, H + 1, None, float(q.sum()), 0.0,
+                                 f"{d.name}: {int(q.sum())} of {d.M} layers queued after the frame; a queued device queues all its layers"))
+        queued[n] = bool(q.all()) and rows.sum() == d.M
+        # (15): sum_h y[n,m,h] = 1
+        for m, total in enumerate(rows.sum(axis=1), start=1):
+            if total != 1:
+                out.append(Violation("(15)", d.name, None, m, float(abs(total - 1)), 0.0,
+                                     f"{d.name} layer {m} ({d.layer_names[m - 1]}) is assigned {total} times"))
+        # (16): h <= h' whenever m <= m'
+        slots_of = [np.flatnonzero(r) for r in rows]
+        max_so_far, max_layer = -1, None
+        for m, hs in enumerate(slots_of, start=1):
+            if len(hs) == 0:
+                continue
+            if hs.min() < max_so_far:
+                out.append(Violation("(16)", d.name, int(hs.min()), m, float(max_so_far - hs.min()), 0.0,
+                                     f"{d.name} layer {m} runs in slot {hs.min()} after layer {max_layer} in slot {max_so_far}"))
+            if hs.max() > max_so_far:
+                max_so_far, max_layer = int(hs.max()), m
+    # (17) capacity and (27) parallel limit, on slots 1..H of the tensor
+    T_nh = np.array([[float(Y[n, :d.M, h] @ d.t_server[1:]) for h in range(1, H + 1)]
+                     for n, d in enumerate(instance.devices)])
+    cap = server.slot_len
+    tol = cap * CAP_TOL + 1e-15
+    if server.capacity_mode == "per_device":
+        for n, d in enumerate(instance.devices):
+            for h in range(H):
+                if T_nh[n, h] > cap + tol:
+                    out.append(Violation("(17)", d.name, h + 1, None, T_nh[n, h] - cap, tol,
+                                         f"{d.name} uses {T_nh[n, h]:.6g} s of server time in slot {h + 1}; each MD may use T_d/H = {cap:.6g} s"))
+    else:
+        for h in range(H):
+            total = T_nh[:, h].sum()
+            if total > cap + tol:
+                out.append(Violation("(17)", None, h + 1, None, total - cap, tol,
+                                     f"slot {h + 1} holds {total:.6g} s of server time; capacity T_d/H = {cap:.6g} s"))
+    present = Y[:, :, 1:H + 1].any(axis=1)
+    for h in range(H):
+        k = int(present[:, h].sum())
+        if k > server.B:
+            out.append(Violation("(27)", None, h + 1, None, float(k - server.B), 0.0,
+                                 f"slot {h + 1} holds {k} MDs; the parallel limit B is {server.B}"))
+    # (26): T_n <= tau_n, on devices whose strategy is well formed
+    structural = {v.device for v in out if v.equation in ("(15)", "(16)")}
+    profile = profile_from_y(instance, Y)
+    for n, d in enumerate(instance.devices):
+        if d.name in structural or d.deadline_relaxed:
+            continue
+        slots = np.full(d.M, H + 1) if queued[n] else profile[n]
+        T = costmod.delay(d, slots, server)
+        if T > d.tau * (1 + DEADLINE_TOL):
+            out.append(Violation("(26)", d.name, None, None, T - d.tau, d.tau * DEADLINE_TOL,
+                                 f"{d.name} finishes in {T:.6g} s, over its deadline tau = {d.tau:g} s"))
+    return out
+
+
+def check_profile(instance: Instance, profile: list[np.ndarray]) -> list[Violation]:
+    """:func:`check_y` of a strategy profile (slot vectors)."""
+    H = instance.server.H
+    Y = np.zeros((instance.N, instance.M_max, H + 2), dtype=int)
+    for n, slots in enumerate(profile):
+        s = np.asarray(slots)
+        if len(s) != instance.devices[n].M:
+            raise InputError(f"device {instance.devices[n].name}: strategy has {len(s)} layers, expected {instance.devices[n].M}")
+        Y[n, np.arange(len(s)), s] = 1
+    return check_y(instance, Y)
+
+
+def violations_frame(violations: list[Violation]) -> pd.DataFrame:
+    cols = ["equation", "device", "slot", "layer", "amount", "tolerance", "message"]
+    return pd.DataFrame([v.as_dict() for v in violations], columns=cols)

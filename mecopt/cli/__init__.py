@@ -1,0 +1,59 @@
+"""The ``mecopt`` command line: a thin layer over the library.
+
+Every module in :mod:`mecopt.cli.commands` that defines ``commands`` (a list of
+click commands) is registered. Exit codes: 0 success, 2 bad input, 3 infeasible,
+4 solver failure, 1 anything unexpected.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import MecoptError
+from . import commands as _commands_pkg
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="mecopt")
+def cli():
+    """DNN task partitioning and offloading in mobile edge computing (Gao et al.).
+
+    Solve benchmark instances with the aggregative game (TPOS-CAI / TPOS-UAI), the
+    centralized optimum (GTPOS) and the baselines, check any assignment against
+    constraints (15)-(17), (26), (27), and export the tables.
+    """
+
+
+def _register() -> None:
+    for info in sorted(pkgutil.iter_modules(_commands_pkg.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{_commands_pkg.__name__}.{info.name}")
+        for command in getattr(module, "commands", []):
+            cli.add_command(command)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: maps mecopt errors to exit codes and one-paragraph messages."""
+    try:
+        cli.main(args=argv, prog_name="mecopt", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except MecoptError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

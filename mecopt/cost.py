@@ -1,0 +1,167 @@
+"""The one numpy definition of delay, energy, price, cost and the potential (eqs. 19-25).
+
+A device's *strategy* is an integer vector ``slots`` of length M_n: ``slots[m-1]``
+is the h of ``y[n,m,h] = 1`` (0 = local, 1..H = server slot). Constraints (15)
+and (16) then read: one entry per layer, non-decreasing. A device served after
+the frame (Case 3's queue, docs/MODEL.md §6) has every entry equal to H+1.
+
+Every solver's output is scored here, never by the solver itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .instance import Device, Instance, Server
+
+
+def queued(slots: np.ndarray, H: int) -> bool:
+    """Case 3: the device waits for the next frame (every layer at slot H+1)."""
+    return len(slots) > 0 and bool(np.all(slots == H + 1))
+
+
+def partition_point(slots: np.ndarray) -> int:
+    """Eq. (18): m* = sum_m y[n,m,0]."""
+    return int(np.count_nonzero(slots == 0))
+
+
+def own_loads(dev: Device, slots: np.ndarray, H: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-slot price load S_n^h = sum_m y S_{n,m} and server time T_n^h (h = 1..H)."""
+    s = np.asarray(slots)
+    inside = (s >= 1) & (s <= H)
+    idx = s[inside]
+    S = np.bincount(idx, weights=dev.S[1:][inside], minlength=H + 1)[1:H + 1]
+    T = np.bincount(idx, weights=dev.t_server[1:][inside], minlength=H + 1)[1:H + 1]
+    return S, T
+
+
+def delay(dev: Device, slots: np.ndarray, server: Server) -> float:
+    """Eq. (24): local time of 1..m*, upload of m*'s output, (h_max/H) T_d, download.
+
+    Fully local: only the local term. Queued (Case 3): upload of the input + T_d +
+    total server time + download.
+    """
+    if queued(slots, server.H):
+        return float(dev.t_up[0] + server.T_d + dev.t_server[1:].sum() + dev.t_down)
+    m = partition_point(slots)
+    local = float(dev.local_cum[m])
+    if m == dev.M:
+        return local
+    h_max = int(slots[-1])
+    return local + float(dev.t_up[m]) + h_max * server.slot_len + dev.t_down
+
+
+def energy(dev: Device, slots: np.ndarray, server: Server) -> float:
+    """Eq. (25): P_lo x local time (12) + P_up x upload time (13)."""
+    if queued(slots, server.H):
+        return float(dev.P_up * dev.t_up[0])
+    m = partition_point(slots)
+    e = dev.P_lo * float(dev.local_cum[m])
+    if m < dev.M:
+        e += dev.P_up * float(dev.t_up[m])
+    return e
+
+
+def price(own_S: np.ndarray, total_S: np.ndarray, server: Server) -> float:
+    """C^P_n = sum_h p_h S_n^h with p_h = a_h + (b_h/h) S_Sigma^h (19); S_Sigma^h includes the MD's own load."""
+    p = server.a + server.price_quad * total_S
+    return float(p @ own_S)
+
+
+def weighted_cost(dev: Device, T: float, E: float, P: float) -> float:
+    """Eq. (23): alpha c^T T + beta c^E E + gamma C^P."""
+    return dev.alpha * dev.c_T * T + dev.beta * dev.c_E * E + dev.gamma * P
+
+
+def device_cost(dev: Device, slots: np.ndarray, server: Server, others_S: np.ndarray) -> float:
+    """C_n (23) of one strategy against the others' per-slot price load."""
+    if queued(slots, server.H):
+        return weighted_cost(dev, delay(dev, slots, server), energy(dev, slots, server), 0.0)
+    S, _ = own_loads(dev, slots, server.H)
+    return weighted_cost(dev, delay(dev, slots, server), energy(dev, slots, server), price(S, others_S + S, server))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Every figure of a strategy profile, per device and per slot."""
+
+    delay: np.ndarray          # (N,) T_n
+    energy: np.ndarray         # (N,) E_n
+    price: np.ndarray          # (N,) C^P_n
+    cost: np.ndarray           # (N,) C_n
+    partition: np.ndarray      # (N,) m*
+    last_slot: np.ndarray      # (N,) h_max (0 = local, H+1 = queued)
+    loads: np.ndarray          # (N, H) S_n^h
+    times: np.ndarray          # (N, H) T_n^h
+    slot_load: np.ndarray      # (H,) S_Sigma^h
+    slot_time: np.ndarray      # (H,) T_Sigma^h
+    slot_count: np.ndarray     # (H,) number of MDs with a layer in slot h
+    potential: float           # Phi of docs/MODEL.md §6 (nan if some gamma_n = 0)
+
+    @property
+    def avg_delay(self) -> float:
+        return float(self.delay.mean())
+
+    @property
+    def avg_energy(self) -> float:
+        return float(self.energy.mean())
+
+    @property
+    def avg_cost(self) -> float:
+        return float(self.cost.mean())
+
+
+def evaluate(instance: Instance, profile: list[np.ndarray]) -> Evaluation:
+    """Score a strategy profile with the shared model (eqs. 19-25)."""
+    server, H = instance.server, instance.server.H
+    N = instance.N
+    loads, times = np.zeros((N, H)), np.zeros((N, H))
+    for n, (dev, slots) in enumerate(zip(instance.devices, profile)):
+        loads[n], times[n] = own_loads(dev, np.asarray(slots), H)
+    slot_load, slot_time = loads.sum(axis=0), times.sum(axis=0)
+    count = np.zeros(H, dtype=int)
+    for slots in profile:
+        s = np.asarray(slots)
+        used = np.unique(s[(s >= 1) & (s <= H)])
+        count[used - 1] += 1
+    T = np.array([delay(d, np.asarray(s), server) for d, s in zip(instance.devices, profile)])
+    E = np.array([energy(d, np.asarray(s), server) for d, s in zip(instance.devices, profile)])
+    P = np.array([price(loads[n], slot_load, server) for n in range(N)])
+    C = np.array([weighted_cost(d, T[n], E[n], P[n]) for n, d in enumerate(instance.devices)])
+    part = np.array([partition_point(np.asarray(s)) for s in profile])
+    last = np.array([int(s[-1]) if partition_point(np.asarray(s)) < len(s) else 0 for s in profile])
+    phi = potential(instance, T, E, loads)
+    return Evaluation(T, E, P, C, part, last, loads, times, slot_load, slot_time, count, phi)
+
+
+def potential(instance: Instance, T: np.ndarray, E: np.ndarray, loads: np.ndarray) -> float:
+    """Exact potential of the game with costs divided by gamma_n (docs/MODEL.md §6):
+
+    Phi = sum_h [a_h L_h + (b_h/2h)(L_h^2 + sum_n (S_n^h)^2)] + sum_n (alpha c^T T_n + beta c^E E_n)/gamma_n.
+    """
+    gammas = np.array([d.gamma for d in instance.devices])
+    if np.any(gammas <= 0):
+        return float("nan")
+    server = instance.server
+    L = loads.sum(axis=0)
+    slot_part = float(server.a @ L + (server.price_quad / 2) @ (L ** 2 + (loads ** 2).sum(axis=0)))
+    own = sum((d.alpha * d.c_T * T[n] + d.beta * d.c_E * E[n]) / d.gamma for n, d in enumerate(instance.devices))
+    return slot_part + float(own)
+
+
+def all_local(instance: Instance) -> list[np.ndarray]:
+    """Case 4: every layer of every MD computed locally."""
+    return [np.zeros(d.M, dtype=int) for d in instance.devices]
+
+
+def y_tensor(instance: Instance, profile: list[np.ndarray]) -> np.ndarray:
+    """The binary N x M_max x (H+1) tensor Y of (14) (queued devices have no entry)."""
+    H = instance.server.H
+    Y = np.zeros((instance.N, instance.M_max, H + 1), dtype=np.int8)
+    for n, slots in enumerate(profile):
+        for m, h in enumerate(np.asarray(slots)):
+            if 0 <= h <= H:
+                Y[n, m, h] = 1
+    return Y

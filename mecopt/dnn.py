@@ -1,0 +1,228 @@
+"""DNNs as layer chains (§2.1): architecture spec -> shape propagation -> layer table.
+
+A spec is a small TOML file (see ``models/dnn/``): the input shape and a list of
+layers, each with a type and its hyper-parameters. Shapes are propagated from the
+input, so a new chain DNN is a few lines of data. Layer 0 of the table is the
+network input; layers 1..M are the subtasks of the paper.
+
+The factors of the delay model (eqs. 5-7) follow docs/MODEL.md §1:
+
+========  =============  ===========  ==================  =================
+type      G              K            O                   I
+========  =============  ===========  ==================  =================
+conv      output side    kernel       input channels [*]  output channels
+fc        1              1            input features      output features
+pool      output side    pool kernel  channels            1
+relu/lrn  side (1: vec)  1            channels            1
+softmax   side (1: vec)  1            channels            1
+========  =============  ===========  ==================  =================
+
+[*] full input channel count by default; ``grouped_conv="per_group"`` uses C_in/groups.
+A layer may also give ``G, K, O, I`` and ``out_shape`` explicitly (used for imported
+blocks), and measured ``t_local_s`` / ``t_server_s`` that override the prediction.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import InputError
+from .paths import dnn_dir
+
+LayerType = Literal["conv", "pool", "fc", "relu", "lrn", "softmax", "block"]
+GroupedConv = Literal["full", "per_group"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputSpec(_Strict):
+    channels: int = Field(gt=0)
+    height: int = Field(gt=0)
+    width: int = Field(gt=0)
+
+
+class LayerSpec(_Strict):
+    name: str = Field(min_length=1)
+    type: LayerType
+    out_channels: int | None = Field(default=None, gt=0)
+    out_features: int | None = Field(default=None, gt=0)
+    kernel: int | None = Field(default=None, gt=0)
+    stride: int = Field(default=1, gt=0)
+    pad: int = Field(default=0, ge=0)
+    groups: int = Field(default=1, gt=0)
+    ceil_mode: bool = True  # Caffe pooling rounds up
+    # explicit overrides (imported blocks, exotic layers)
+    out_shape: tuple[int, int, int] | None = None
+    G: float | None = Field(default=None, ge=0)
+    K: float | None = Field(default=None, ge=0)
+    O: float | None = Field(default=None, ge=0)
+    I: float | None = Field(default=None, ge=0)
+    # measured times override the delay model
+    t_local_s: float | None = Field(default=None, ge=0)
+    t_server_s: float | None = Field(default=None, ge=0)
+
+
+class DNNSpec(_Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    input: InputSpec
+    layers: list[LayerSpec] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class LayerTable:
+    """Per-layer data of one DNN; index 0 is the input, 1..M the layers."""
+
+    name: str
+    frame: pd.DataFrame  # columns: layer, name, type, C, H, W, out_elements, G, K, O, I, t_local_s, t_server_s
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.frame) - 1
+
+    def factors(self) -> np.ndarray:
+        """(M+1) x 4 array of (G, K, O, I); row 0 (input) is all zero."""
+        return self.frame[["G", "K", "O", "I"]].to_numpy(dtype=float)
+
+
+def _problem_list(err: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
+    out = []
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"])
+        value = e.get("input")
+        msg = e["msg"]
+        if e["type"] != "missing" and not isinstance(value, dict | list):
+            msg += f" (got {value!r})"
+        out.append((f"{prefix}{path}" if path else prefix.rstrip("."), msg))
+    return out
+
+
+def parse_spec(data: dict, source: str = "<spec>") -> DNNSpec:
+    try:
+        return DNNSpec.model_validate(data)
+    except ValidationError as err:
+        raise InputError(f"invalid DNN spec {source}", _problem_list(err)) from None
+
+
+def load_spec(path: str | Path) -> DNNSpec:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"DNN spec file not found: {path}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"DNN spec {path} is not valid TOML: {err}") from None
+    return parse_spec(data, str(path))
+
+
+def catalog() -> list[str]:
+    """Names of the DNNs bundled in ``models/dnn``."""
+    return sorted(p.stem for p in dnn_dir().glob("*.toml"))
+
+
+def _out_side(size: int, kernel: int, stride: int, pad: int, ceil_mode: bool) -> int:
+    span = size + 2 * pad - kernel
+    if span < 0:
+        raise ValueError(f"kernel {kernel} larger than padded input {size + 2 * pad}")
+    steps = math.ceil(span / stride) if ceil_mode else span // stride
+    return steps + 1
+
+
+def propagate(spec: DNNSpec, grouped_conv: GroupedConv = "full") -> LayerTable:
+    """Shape propagation over the chain, giving the layer table (§2.1, MODEL.md §1)."""
+    C, H, W = spec.input.channels, spec.input.height, spec.input.width
+    rows = [dict(layer=0, name="input", type="input", C=C, H=H, W=W, G=0.0, K=0.0, O=0.0, I=0.0,
+                 t_local_s=np.nan, t_server_s=np.nan)]
+    problems = []
+    for idx, layer in enumerate(spec.layers, start=1):
+        where = f"layers.{idx - 1}"
+        try:
+            C, H, W, G, K, O, I = _layer_step(layer, C, H, W, grouped_conv)
+        except ValueError as err:
+            problems.append((f"{where} ({layer.name})", str(err)))
+            continue
+        G = layer.G if layer.G is not None else G
+        K = layer.K if layer.K is not None else K
+        O = layer.O if layer.O is not None else O
+        I = layer.I if layer.I is not None else I
+        rows.append(dict(layer=idx, name=layer.name, type=layer.type, C=C, H=H, W=W,
+                         G=float(G), K=float(K), O=float(O), I=float(I),
+                         t_local_s=np.nan if layer.t_local_s is None else layer.t_local_s,
+                         t_server_s=np.nan if layer.t_server_s is None else layer.t_server_s))
+    if problems:
+        raise InputError(f"DNN spec '{spec.name}' has layers whose shapes do not propagate", problems)
+    frame = pd.DataFrame(rows)
+    frame["out_elements"] = frame["C"] * frame["H"] * frame["W"]
+    frame = frame[["layer", "name", "type", "C", "H", "W", "out_elements", "G", "K", "O", "I",
+                   "t_local_s", "t_server_s"]]
+    return LayerTable(spec.name, frame)
+
+
+def _layer_step(layer: LayerSpec, C: int, H: int, W: int, grouped_conv: GroupedConv):
+    """One layer of shape propagation: returns the output shape and (G, K, O, I)."""
+    side = H  # square feature maps in every bundled DNN; G uses the height
+    if layer.out_shape is not None:
+        oc, oh, ow = layer.out_shape
+        return oc, oh, ow, oh, 1, C, oc
+    t = layer.type
+    if t == "conv":
+        if layer.out_channels is None or layer.kernel is None:
+            raise ValueError("conv needs out_channels and kernel")
+        if C % layer.groups or layer.out_channels % layer.groups:
+            raise ValueError(f"groups={layer.groups} does not divide the channels ({C} in, {layer.out_channels} out)")
+        oh = _out_side(H, layer.kernel, layer.stride, layer.pad, ceil_mode=False)
+        ow = _out_side(W, layer.kernel, layer.stride, layer.pad, ceil_mode=False)
+        o = C if grouped_conv == "full" else C // layer.groups
+        return layer.out_channels, oh, ow, oh, layer.kernel, o, layer.out_channels
+    if t == "pool":
+        if layer.kernel is None:
+            raise ValueError("pool needs kernel")
+        oh = _out_side(H, layer.kernel, layer.stride, layer.pad, layer.ceil_mode)
+        ow = _out_side(W, layer.kernel, layer.stride, layer.pad, layer.ceil_mode)
+        return C, oh, ow, oh, layer.kernel, C, 1
+    if t == "fc":
+        if layer.out_features is None:
+            raise ValueError("fc needs out_features")
+        return layer.out_features, 1, 1, 1, 1, C * H * W, layer.out_features
+    if t in ("relu", "lrn", "softmax"):
+        return C, H, W, side, 1, C, 1
+    if t == "block":
+        raise ValueError("block layers need an explicit out_shape")
+    raise ValueError(f"unknown layer type {t!r}")
+
+
+@lru_cache(maxsize=64)
+def _cached_table(path: str, mtime: float, grouped_conv: GroupedConv) -> LayerTable:
+    return propagate(load_spec(path), grouped_conv)
+
+
+def resolve_path(name_or_path: str, base: Path | None = None) -> Path:
+    """A DNN given by catalog name (``alexnet``) or by spec file path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml":
+        if not candidate.is_absolute() and base is not None and (base / candidate).exists():
+            candidate = base / candidate
+        if not candidate.exists():
+            raise InputError(f"DNN spec file not found: {name_or_path}")
+        return candidate
+    path = dnn_dir() / f"{name_or_path.lower()}.toml"
+    if not path.exists():
+        raise InputError(f"unknown DNN {name_or_path!r}; bundled: {', '.join(catalog())} (or give a .toml spec path)")
+    return path
+
+
+def layer_table(name_or_path: str, grouped_conv: GroupedConv = "full", base: Path | None = None) -> LayerTable:
+    """The layer table of a bundled DNN or of a spec file."""
+    path = resolve_path(name_or_path, base)
+    return _cached_table(str(path.resolve()), path.stat().st_mtime, grouped_conv)

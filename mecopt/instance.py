@@ -1,0 +1,429 @@
+"""Instance files (TOML) -> a validated, frozen :class:`Instance` of per-device arrays.
+
+The file format (unit-suffixed field names; every default is the paper preset of
+Fig. 4 with the choices of docs/MODEL.md):
+
+.. code-block:: toml
+
+    name = "fig6-w1khz"
+    seed = 1                      # draws delta_n when given as a range
+
+    [model]
+    bits_per_element = 1          # O_{n,m} = output elements x this
+    price_scale = 1e6             # S = delta f_s T_se / price_scale
+    capacity_mode = "per_device"  # or "total" (eq. 17 as printed)
+    deadline_policy = "hard"      # or "relax": (26) dropped for MDs with no tau-feasible strategy
+    grouped_conv = "full"         # or "per_group"
+    delay_local = "device"        # coefficient set of eq. (6), or a .toml path
+    delay_server = "server"       # coefficient set of eq. (7)
+
+    [server]
+    slots = 5                     # H
+    frame_s = 0.75                # T_d
+    parallel_limit = 4            # B
+    freq_cycles_per_s = 3400      # f_s
+    price_base = 1.0              # a_h (a number or one per slot)
+    price_growth = 2.0            # b_h
+    tx_power_w = 4.0              # P_s
+
+    [topology]                    # neighbours for TPOS-UAI (eq. 29)
+    kind = "complete"             # ring | random_geometric | erdos_renyi | edges
+    weights = "metropolis"        # or "uniform"
+
+    [device_defaults]             # any device field; devices override
+    dnn = "alexnet"
+
+    [[devices]]
+    count = 5                     # this entry stands for 5 identical MDs
+    alpha = 0.42
+    beta = 0.17
+    gamma = 0.41
+
+Validation rejects unknown fields and reports every problem at once with its
+field path (:class:`~mecopt.errors.InputError`).
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from . import channel, dnn
+from .delay import CoefficientSet, load_coefficients
+from .errors import InputError
+
+WEIGHT_SUM_TOL = 1e-6
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSection(_Strict):
+    bits_per_element: float = Field(default=1.0, gt=0)
+    price_scale: float = Field(default=1e6, gt=0)
+    capacity_mode: Literal["per_device", "total"] = "per_device"
+    deadline_policy: Literal["hard", "relax"] = "hard"
+    grouped_conv: Literal["full", "per_group"] = "full"
+    delay_local: str = "device"
+    delay_server: str = "server"
+
+
+class ServerSection(_Strict):
+    slots: int = Field(default=5, ge=1, le=1000)
+    frame_s: float = Field(default=0.75, gt=0)
+    parallel_limit: int = Field(default=4, ge=1)
+    freq_cycles_per_s: float = Field(default=3400.0, gt=0)
+    price_base: float | list[float] = 1.0
+    price_growth: float | list[float] = 2.0
+    tx_power_w: float = Field(default=4.0, gt=0)
+
+    @field_validator("price_base", "price_growth")
+    @classmethod
+    def _nonneg(cls, v):
+        vals = v if isinstance(v, list) else [v]
+        if any((not math.isfinite(x)) or x < 0 for x in vals):
+            raise ValueError("must be >= 0")
+        return v
+
+
+class TopologySection(_Strict):
+    kind: Literal["complete", "ring", "random_geometric", "erdos_renyi", "edges"] = "complete"
+    weights: Literal["metropolis", "uniform"] = "metropolis"
+    radius: float = Field(default=0.5, gt=0)
+    probability: float = Field(default=0.5, ge=0, le=1)
+    edges: list[tuple[int, int]] = Field(default_factory=list)
+    seed: int | None = None
+
+
+class DeviceFields(_Strict):
+    """Fields of one MD; ``None`` means "take it from [device_defaults]"."""
+
+    name: str | None = None
+    count: int = Field(default=1, ge=1)
+    dnn: str | None = None
+    alpha: float | None = Field(default=None, ge=0, le=1)
+    beta: float | None = Field(default=None, ge=0, le=1)
+    gamma: float | None = Field(default=None, ge=0, le=1)
+    cost_delay_per_s: float | None = Field(default=None, ge=0)      # c^T
+    cost_energy_per_j: float | None = Field(default=None, ge=0)     # c^E
+    delta_cycles_per_bit: float | tuple[float, float] | None = None  # delta_n or a range to draw from
+    upload_power_w: float | None = Field(default=None, gt=0)        # P_up
+    compute_power_w: float | None = Field(default=None, ge=0)       # P_lo
+    bandwidth_hz: float | None = Field(default=None, gt=0)          # W_n
+    channel_gain: float | None = Field(default=None, gt=0)          # G_n (linear)
+    noise_w_per_hz: float | None = Field(default=None, gt=0)        # N0
+    deadline_s: float | None = Field(default=None, gt=0)            # tau_n
+
+    @field_validator("delta_cycles_per_bit")
+    @classmethod
+    def _delta(cls, v):
+        if v is None:
+            return v
+        if isinstance(v, tuple):
+            lo, hi = v
+            if not (0 < lo <= hi):
+                raise ValueError(f"a delta range must satisfy 0 < low <= high, got [{lo}, {hi}]")
+        elif v <= 0:
+            raise ValueError("must be > 0")
+        return v
+
+
+PAPER_DEVICE = dict(
+    dnn="alexnet", alpha=0.42, beta=0.17, gamma=0.41, cost_delay_per_s=3400.0, cost_energy_per_j=3400.0,
+    delta_cycles_per_bit=(2000.0, 2500.0), upload_power_w=4.0, compute_power_w=4.05, bandwidth_hz=2000.0,
+    channel_gain=1.2e6, noise_w_per_hz=1e-9, deadline_s=5.0,
+)
+
+
+class InstanceFile(_Strict):
+    name: str = "instance"
+    description: str = ""
+    seed: int = 0
+    model: ModelSection = Field(default_factory=ModelSection)
+    server: ServerSection = Field(default_factory=ServerSection)
+    topology: TopologySection = Field(default_factory=TopologySection)
+    device_defaults: DeviceFields = Field(default_factory=DeviceFields)
+    devices: list[DeviceFields] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Server:
+    """The MEC server and its slot model (§3)."""
+
+    H: int
+    T_d: float
+    B: int
+    f_s: float
+    a: np.ndarray  # (H,) a_h
+    b: np.ndarray  # (H,) b_h
+    P_s: float
+    capacity_mode: str
+
+    @property
+    def slot_len(self) -> float:
+        """T_d / H: the capacity of (17) and the delay step of (24)."""
+        return self.T_d / self.H
+
+    @property
+    def price_quad(self) -> np.ndarray:
+        """b_h / h for h = 1..H, the slope of the price (19)."""
+        return self.b / np.arange(1, self.H + 1)
+
+
+@dataclass(frozen=True)
+class Device:
+    """One MD with every number the solvers use. Arrays are indexed by layer 0..M (0 = input)."""
+
+    index: int
+    name: str
+    dnn: str
+    layer_names: tuple[str, ...]   # layers 1..M
+    layer_types: tuple[str, ...]
+    t_local: np.ndarray            # (M+1,) T^lo_{n,m}, [0] = 0
+    t_server: np.ndarray           # (M+1,) T^se_{n,m}, [0] = 0
+    out_bits: np.ndarray           # (M+1,) O_{n,m}
+    rate_up: float                 # (9)
+    rate_down: float               # (11)
+    t_up: np.ndarray               # (M+1,) (8): upload of layer m's output
+    t_down: float                  # (10)
+    S: np.ndarray                  # (M+1,) (20)-(21): delta f_s T_se / price_scale
+    delta: float
+    alpha: float
+    beta: float
+    gamma: float
+    c_T: float
+    c_E: float
+    P_up: float
+    P_lo: float
+    W: float
+    G: float
+    N0: float
+    tau: float
+    deadline_relaxed: bool          # (26) dropped by the relax policy
+    fastest_delay: float            # smallest T_n over all strategies, alone on the server
+
+    @property
+    def M(self) -> int:
+        return len(self.layer_names)
+
+    @property
+    def local_cum(self) -> np.ndarray:
+        """(M+1,) local time of layers 1..j for partition point j."""
+        return np.concatenate([[0.0], np.cumsum(self.t_local[1:])])
+
+
+@dataclass(frozen=True)
+class Instance:
+    name: str
+    description: str
+    seed: int
+    server: Server
+    devices: tuple[Device, ...]
+    bits_per_element: float
+    price_scale: float
+    deadline_policy: str
+    topology: TopologySection
+    source: dict = field(repr=False, default_factory=dict)
+    path: str | None = None
+
+    @property
+    def N(self) -> int:
+        return len(self.devices)
+
+    @property
+    def M_max(self) -> int:
+        return max(d.M for d in self.devices)
+
+
+def _problems(err: ValidationError) -> list[tuple[str, str]]:
+    out = []
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"] if not str(p).startswith(("float", "tuple", "list[")))
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif e["type"] != "missing" and not isinstance(e.get("input"), dict | list):
+            msg += f" (got {e.get('input')!r})"
+        out.append((path, msg))
+    # union types report once per branch: keep one message per path
+    seen, unique = set(), []
+    for path, msg in out:
+        if (path, msg) not in seen:
+            seen.add((path, msg))
+            unique.append((path, msg))
+    return unique
+
+
+def load_instance(path: str | Path) -> Instance:
+    """Read, validate and resolve an instance file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise InputError(f"instance file not found: {path}") from None
+    except IsADirectoryError:
+        raise InputError(f"instance path is a directory, not a file: {path}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"instance file {path} is not valid TOML: {err}") from None
+    return instance_from_dict(data, base=path.parent, source_path=str(path))
+
+
+def instance_from_dict(data: dict, base: Path | None = None, source_path: str | None = None) -> Instance:
+    """Validate a parsed instance document and resolve it to per-device numbers."""
+    where = source_path or "<instance>"
+    try:
+        spec = InstanceFile.model_validate(data)
+    except ValidationError as err:
+        raise InputError(f"invalid instance {where}", _problems(err)) from None
+    problems: list[tuple[str, str]] = []
+
+    H = spec.server.slots
+    a = _per_slot(spec.server.price_base, H, "server.price_base", problems)
+    b = _per_slot(spec.server.price_growth, H, "server.price_growth", problems)
+    server = Server(H=H, T_d=spec.server.frame_s, B=spec.server.parallel_limit, f_s=spec.server.freq_cycles_per_s,
+                    a=a, b=b, P_s=spec.server.tx_power_w, capacity_mode=spec.model.capacity_mode)
+
+    coef_lo = coef_se = None
+    try:
+        coef_lo = load_coefficients(spec.model.delay_local, base)
+    except InputError as err:
+        problems.append(("model.delay_local", str(err)))
+    try:
+        coef_se = load_coefficients(spec.model.delay_server, base)
+    except InputError as err:
+        problems.append(("model.delay_server", str(err)))
+
+    rng = np.random.default_rng(spec.seed)
+    defaults = {**PAPER_DEVICE, **{k: v for k, v in spec.device_defaults.model_dump().items()
+                                   if v is not None and k not in ("count", "name")}}
+    devices: list[Device] = []
+    for i, entry in enumerate(spec.devices):
+        given = {k: v for k, v in entry.model_dump().items() if v is not None}
+        merged = {**defaults, **given}
+        path = f"devices.{i}"
+        w = merged["alpha"] + merged["beta"] + merged["gamma"]
+        if abs(w - 1.0) > WEIGHT_SUM_TOL:
+            problems.append((f"{path}.alpha+beta+gamma",
+                             f"the weights must sum to 1, got {merged['alpha']} + {merged['beta']} + {merged['gamma']} = {w:g}"))
+        table = None
+        try:
+            table = dnn.layer_table(merged["dnn"], spec.model.grouped_conv, base)
+        except InputError as err:
+            problems.append((f"{path}.dnn", str(err)))
+        for k in range(entry.count):
+            delta = merged["delta_cycles_per_bit"]
+            if isinstance(delta, tuple | list):
+                delta = float(rng.uniform(delta[0], delta[1]))
+            if table is None or coef_lo is None or coef_se is None:
+                continue
+            name = entry.name if entry.name and entry.count == 1 else (
+                f"{entry.name}-{k + 1}" if entry.name else f"md{len(devices) + 1}")
+            devices.append(_resolve_device(len(devices), name, merged, float(delta), table, coef_lo, coef_se,
+                                           server, spec.model.bits_per_element, spec.model.price_scale))
+    if problems:
+        raise InputError(f"invalid instance {where}", problems)
+
+    names = [d.name for d in devices]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise InputError(f"invalid instance {where}", [("devices.name", f"device names must be unique; repeated: {dup}")])
+    if spec.topology.kind == "edges":
+        bad = [e for e in spec.topology.edges if not (0 <= e[0] < len(devices) and 0 <= e[1] < len(devices)) or e[0] == e[1]]
+        if bad:
+            raise InputError(f"invalid instance {where}",
+                             [("topology.edges", f"edges must join two different devices 0..{len(devices) - 1}; bad: {bad}")])
+
+    relaxed = []
+    for d in devices:
+        if d.fastest_delay > d.tau * (1 + 1e-12):
+            if spec.model.deadline_policy == "hard":
+                relaxed.append((f"device {d.name} ({d.dnn})",
+                                f"no strategy meets its deadline tau = {d.tau:g} s; its fastest possible delay is "
+                                f"{d.fastest_delay:.6g} s (set model.deadline_policy = \"relax\" to drop (26) for such devices)"))
+    if relaxed:
+        raise InputError(f"instance {where} is infeasible under the hard deadline (26)", relaxed)
+    if spec.model.deadline_policy == "relax":
+        devices = [_replace(d, deadline_relaxed=d.fastest_delay > d.tau * (1 + 1e-12)) for d in devices]
+
+    return Instance(name=spec.name, description=spec.description, seed=spec.seed, server=server,
+                    devices=tuple(devices), bits_per_element=spec.model.bits_per_element,
+                    price_scale=spec.model.price_scale, deadline_policy=spec.model.deadline_policy,
+                    topology=spec.topology, source=spec.model_dump(mode="json"), path=source_path)
+
+
+def _replace(device: Device, **changes) -> Device:
+    from dataclasses import replace
+    return replace(device, **changes)
+
+
+def _per_slot(value, H: int, path: str, problems: list) -> np.ndarray:
+    if isinstance(value, list):
+        if len(value) != H:
+            problems.append((path, f"needs one value per slot (H = {H}), got {len(value)}"))
+            return np.zeros(H)
+        return np.asarray(value, dtype=float)
+    return np.full(H, float(value))
+
+
+def _resolve_device(index: int, name: str, f: dict, delta: float, table: dnn.LayerTable,
+                    coef_lo: CoefficientSet, coef_se: CoefficientSet, server: Server,
+                    bits_per_element: float, price_scale: float) -> Device:
+    frame = table.frame
+    factors = table.factors()
+    t_lo = coef_lo.predict(factors)
+    t_se = coef_se.predict(factors)
+    measured_lo = frame["t_local_s"].to_numpy(dtype=float)
+    measured_se = frame["t_server_s"].to_numpy(dtype=float)
+    t_lo = np.where(np.isnan(measured_lo), t_lo, measured_lo)
+    t_se = np.where(np.isnan(measured_se), t_se, measured_se)
+    t_lo[0] = t_se[0] = 0.0
+    out_bits = frame["out_elements"].to_numpy(dtype=float) * bits_per_element
+    r_up = channel.shannon_rate(f["bandwidth_hz"], f["upload_power_w"], f["channel_gain"], f["noise_w_per_hz"])
+    r_do = channel.shannon_rate(f["bandwidth_hz"], server.P_s, f["channel_gain"], f["noise_w_per_hz"])
+    t_up = channel.transfer_time(out_bits, r_up)
+    t_down = float(out_bits[-1] / r_do)
+    S = delta * server.f_s * t_se / price_scale
+    for arr in (t_lo, t_se, out_bits, t_up, S):
+        arr.setflags(write=False)
+    dev = Device(index=index, name=name, dnn=table.name, layer_names=tuple(frame["name"][1:]),
+                 layer_types=tuple(frame["type"][1:]), t_local=t_lo, t_server=t_se, out_bits=out_bits,
+                 rate_up=r_up, rate_down=r_do, t_up=t_up, t_down=t_down, S=S, delta=delta,
+                 alpha=f["alpha"], beta=f["beta"], gamma=f["gamma"], c_T=f["cost_delay_per_s"],
+                 c_E=f["cost_energy_per_j"], P_up=f["upload_power_w"], P_lo=f["compute_power_w"],
+                 W=f["bandwidth_hz"], G=f["channel_gain"], N0=f["noise_w_per_hz"], tau=f["deadline_s"],
+                 deadline_relaxed=False, fastest_delay=math.inf)
+    return _replace(dev, fastest_delay=fastest_delay(dev, server))
+
+
+def min_blocks(t_server: np.ndarray, start: int, cap: float) -> int | None:
+    """Fewest contiguous blocks covering layers start+1..M with each block's server time <= cap
+    (greedy packing is optimal for contiguous blocks); None when one layer alone exceeds cap."""
+    count, used = 0, math.inf
+    for t in t_server[start + 1:]:
+        if t > cap * (1 + 1e-12):
+            return None
+        if used + t > cap * (1 + 1e-12):
+            count, used = count + 1, t
+        else:
+            used += t
+    return count
+
+
+def fastest_delay(dev: Device, server: Server) -> float:
+    """Smallest T_n (24) of any strategy satisfying (15)-(17), (27) with the server to itself."""
+    lc = dev.local_cum
+    best = float(lc[-1])
+    for j in range(dev.M):
+        k = min_blocks(dev.t_server, j, server.slot_len)
+        if k is not None and k <= server.H:
+            best = min(best, float(lc[j] + dev.t_up[j] + k * server.slot_len + dev.t_down))
+    return best

@@ -1,0 +1,80 @@
+"""What every best-response engine shares: the others' aggregates, the result type,
+the tie-breaking rule and the deadline rule (problem 28, docs/MODEL.md §5-6).
+
+Tie-breaking (both engines, so that they reach the same equilibrium): an engine
+minimizes ``C_n + eps_n * theta_n`` where ``theta_n = sum_m h(m) (1 + m/(M+1))``
+(h(m) = slot of layer m, 0 = local) and ``eps_n = TIE_REL * max(1, C_n(all local))``.
+Among strategies of equal cost this prefers local layers and earlier slots, later
+layers first; the perturbation never exceeds ``TIE_REL * (M H) * 2`` relative to
+the all-local cost, far below every tolerance reported.
+
+Deadline rule: (26) is enforced unless the device was relaxed by the instance's
+``deadline_policy = "relax"``; when the others' choices leave the device no
+tau-feasible strategy, the best response minimizes C_n with (26) dropped and
+says so (``deadline_dropped``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .instance import Device, Server
+
+TIE_REL = 1e-9
+#: relative capacity tolerance of (17) used by every engine and by the checker
+CAP_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class Aggregates:
+    """The other MDs' per-slot aggregates seen by one MD (h = 1..H)."""
+
+    load: np.ndarray   # sum over others of S_q^h (price load)
+    time: np.ndarray   # sum over others of T_q^h (server time, for capacity mode "total")
+    count: np.ndarray  # number of other MDs with a layer in slot h (float for UAI estimates)
+
+    @classmethod
+    def empty(cls, H: int) -> "Aggregates":
+        return cls(np.zeros(H), np.zeros(H), np.zeros(H))
+
+
+@dataclass(frozen=True)
+class BestResponse:
+    slots: np.ndarray        # the strategy, layer 1..M -> slot (0 = local)
+    objective: float         # C_n + tie-break perturbation, what the engine minimized
+    cost: float              # C_n
+    deadline_dropped: bool   # (26) had to be dropped: no tau-feasible strategy was left
+
+
+def layer_weights(M: int) -> np.ndarray:
+    """w_m = 1 + m/(M+1), m = 1..M: theta_n = sum_m h(m) w_m."""
+    return 1.0 + np.arange(1, M + 1) / (M + 1)
+
+
+def tie_weight(dev: Device) -> float:
+    """eps_n of the tie-breaking rule."""
+    local = float(dev.local_cum[-1])
+    return TIE_REL * max(1.0, dev.alpha * dev.c_T * local + dev.beta * dev.c_E * dev.P_lo * local)
+
+
+def theta(slots: np.ndarray) -> float:
+    s = np.asarray(slots, dtype=float)
+    return float(s @ layer_weights(len(s)))
+
+
+def slot_capacity(server: Server, others: Aggregates) -> np.ndarray:
+    """Server time one MD may still use in each slot under (17)."""
+    if server.capacity_mode == "per_device":
+        return np.full(server.H, server.slot_len)
+    return server.slot_len - others.time
+
+
+def slot_open(server: Server, others: Aggregates) -> np.ndarray:
+    """(27): slot h can take one more MD."""
+    return others.count + 1 <= server.B + 1e-9
+
+
+def enforces_deadline(dev: Device) -> bool:
+    return not dev.deadline_relaxed
