@@ -14,8 +14,7 @@ import numpy as np
 
 from . import cost as costmod
 from .instance import Device, Server
-from .response import (CAP_TOL, Aggregates, BestResponse, enforces_deadline, slot_capacity, slot_open, theta,
-                       tie_weight)
+from .response import Aggregates, BestResponse, enforces_deadline, strategy_feasible, theta, tie_weight
 
 
 def strategies(M: int, H: int):
@@ -24,27 +23,13 @@ def strategies(M: int, H: int):
         yield np.array(combo, dtype=int)
 
 
-def feasible(dev: Device, server: Server, others: Aggregates, slots: np.ndarray, enforce_deadline: bool) -> bool:
-    _, T_own = costmod.own_loads(dev, slots, server.H)
-    used = T_own > 0
-    used |= np.isin(np.arange(1, server.H + 1), slots)
-    cap = slot_capacity(server, others)
-    if np.any(T_own > cap * (1 + CAP_TOL) + 1e-15):
-        return False
-    if np.any(used & ~slot_open(server, others)):
-        return False
-    if enforce_deadline and costmod.delay(dev, slots, server) > dev.tau * (1 + 1e-12):
-        return False
-    return True
-
-
 def best_response(dev: Device, server: Server, others: Aggregates, tie_break: bool = True) -> BestResponse:
     """The exact best response by enumeration, with the same tie and deadline rules as the engines."""
     eps = tie_weight(dev) if tie_break else 0.0
     for enforce, dropped in ((enforces_deadline(dev), False), (False, True)):
         best = None
         for slots in strategies(dev.M, server.H):
-            if not feasible(dev, server, others, slots, enforce):
+            if not strategy_feasible(dev, server, others, slots, enforce):
                 continue
             c = costmod.device_cost(dev, slots, server, others.load)
             obj = c + eps * theta(slots)

@@ -1,0 +1,232 @@
+"""TPOS-CAI (Alg. 1) and TPOS-UAI (Alg. 2): best-response dynamics of the aggregative game.
+
+At each tick of the clock every MD wakes with probability ``wake_prob``; the
+woken MDs update one after another (in a seeded random order) by solving (28)
+with the chosen engine — against the exact aggregates from the server (CAI) or
+against the neighbour estimate (29) (UAI). An MD moves only when its objective
+improves by more than ``tol`` relative (ties: see :mod:`mecopt.response`), or
+when its current strategy has become infeasible.
+
+Stop rules: ``paper`` stops when the average cost changes by at most ``eps``
+between two ticks in which some MD woke (Alg. 1-2, steps 11-12; not a proof of
+anything); ``certified`` (default) stops when every MD has checked, against the
+current profile, that it cannot improve — an equilibrium by construction (for
+UAI: of the estimated game). Either way the final profile gets a certificate:
+every MD's exact best response against the TRUE aggregates (:mod:`.certificate`).
+
+With every gamma_n > 0 the game is an exact potential game (docs/MODEL.md §6):
+each CAI move lowers Phi (of the tie-broken game) by the mover's gain / gamma_n,
+so CAI terminates. A rise is a bug and is counted in ``info["potential_rises"]``
+and warned about, never hidden.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .. import cost as costmod
+from ..errors import InputError
+from ..instance import Instance
+from ..response import Aggregates, strategy_feasible
+from ..solution import Solution, Termination
+from .certificate import certificate
+from .estimate import estimate_others
+from .state import GameState
+from .topology import instance_weights
+
+ENGINES = ("milp", "dp")
+STOP_RULES = ("certified", "paper")
+INITS = ("random", "local")
+#: an equilibrium is certified when no MD can gain more than this, relative to max(1, |C_n|)
+CERTIFICATE_TOL = 1e-9
+
+
+def make_engine(instance: Instance, engine: str):
+    """The best-response engine: ``milp`` (Pyomo + persistent HiGHS) or ``dp``."""
+    if engine == "dp":
+        from ..dp import DPEngine
+        return DPEngine(instance)
+    if engine == "milp":
+        from ..milp.best_response import MILPEngine
+        return MILPEngine(instance)
+    raise InputError(f"The 'engine' option must be one of {', '.join(ENGINES)}. Got {engine!r} instead.")
+
+
+def random_initial_profile(instance: Instance, rng: np.random.Generator, tries: int = 50) -> list[np.ndarray]:
+    """Alg. 1-2 step 3: each MD in turn draws a random strategy satisfying (28b) given the MDs before it.
+
+    A draw takes a uniform partition point and sorted uniform slots for the offloaded
+    layers; up to ``tries`` draws are rejected when they break (17), (26) or (27),
+    after which the MD starts fully local.
+    """
+    H = instance.server.H
+    state = GameState(instance, costmod.all_local(instance))
+    for n, dev in enumerate(instance.devices):
+        others = state.others(n)
+        for _ in range(tries):
+            m = int(rng.integers(0, dev.M + 1))
+            slots = np.zeros(dev.M, dtype=int)
+            slots[m:] = np.sort(rng.integers(1, H + 1, size=dev.M - m))
+            if strategy_feasible(dev, instance.server, others, slots, enforce_deadline=not dev.deadline_relaxed):
+                state.set(n, slots)
+                break
+    return state.profile()
+
+
+@dataclass
+class Tick:
+    """One tick of the clock: who woke, who moved, and the profile's figures after it."""
+
+    tick: int
+    awake: int
+    moves: int
+    avg_cost: float
+    potential: float
+    clean: int
+
+
+def iterate(instance: Instance, state: GameState, engine, rng: np.random.Generator,
+            others_of: Callable[[int], Aggregates], *, wake_prob: float, tol: float,
+            max_iter: int) -> Iterator[Tick]:
+    """The best-response dynamics as a generator of ticks; the state is updated in place.
+
+    ``clean`` counts the MDs that have verified, against the current profile, that
+    they cannot improve; it reaches N exactly at a fixed point.
+    """
+    N = instance.N
+    clean: set[int] = set()
+    for k in range(1, max_iter + 1):
+        awake = np.flatnonzero(rng.random(N) < wake_prob)
+        awake = rng.permutation(awake)
+        moves = 0
+        for n in awake:
+            n = int(n)
+            others = others_of(n)
+            br = engine.best_response(n, others)
+            dev = instance.devices[n]
+            current_ok = strategy_feasible(dev, instance.server, others, state.slots[n],
+                                           enforce_deadline=not (dev.deadline_relaxed or br.deadline_dropped))
+            current = state.objective(n, others)
+            if not current_ok or current - br.objective > tol * max(1.0, abs(current)):
+                state.set(n, br.slots)
+                moves += 1
+                clean = {n}
+            else:
+                clean.add(n)
+        ev = costmod.evaluate(instance, state.slots)
+        yield Tick(k, len(awake), moves, ev.avg_cost, ev.potential, len(clean))
+
+
+def _validate(wake_prob: float, eps: float, stop: str, max_iter: int, tol: float, init: str) -> None:
+    problems = []
+    if not 0 < wake_prob <= 1:
+        problems.append(("wake_prob", f"must be in (0, 1], got {wake_prob}"))
+    if eps < 0:
+        problems.append(("eps", f"must be >= 0, got {eps}"))
+    if stop not in STOP_RULES:
+        problems.append(("stop", f"must be one of {STOP_RULES}, got {stop!r}"))
+    if max_iter < 1:
+        problems.append(("max_iter", f"must be >= 1, got {max_iter}"))
+    if tol < 0:
+        problems.append(("tol", f"must be >= 0, got {tol}"))
+    if init not in INITS:
+        problems.append(("init", f"must be one of {INITS}, got {init!r}"))
+    if problems:
+        raise InputError("invalid game options", problems)
+
+
+def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: float, eps: float, stop: str,
+         max_iter: int, tol: float, init: str, uai: bool, progress: Callable[[Tick], None] | None) -> Solution:
+    _validate(wake_prob, eps, stop, max_iter, tol, init)
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    eng = make_engine(instance, engine)
+    start = random_initial_profile(instance, rng) if init == "random" else costmod.all_local(instance)
+    state = GameState(instance, start)
+    info: dict = {"init": init, "wake_prob": wake_prob, "eps": eps, "stop": stop, "tol": tol, "seed": seed}
+    if uai:
+        graph, W = instance_weights(instance, seed)
+        info.update(topology=instance.topology.kind, weights=instance.topology.weights,
+                    edges=graph.number_of_edges())
+
+        def others_of(n: int) -> Aggregates:
+            return estimate_others(n, W, state.loads, state.times, state.used, instance.server)
+    else:
+        others_of = state.others
+
+    ev0 = costmod.evaluate(instance, state.slots)
+    rows = [dict(tick=0, awake=0, moves=0, avg_cost=ev0.avg_cost, potential=ev0.potential, clean=0)]
+    last_phi = state.perturbed_potential(ev0)
+    rises = 0
+    termination, prev_cost, ticks = Termination.ITERATION_LIMIT, ev0.avg_cost, 0
+    for tick in iterate(instance, state, eng, rng, others_of, wake_prob=wake_prob, tol=tol, max_iter=max_iter):
+        ticks = tick.tick
+        ev = costmod.evaluate(instance, state.slots)
+        row = dict(tick=tick.tick, awake=tick.awake, moves=tick.moves, avg_cost=tick.avg_cost,
+                   potential=tick.potential, clean=tick.clean)
+        for h in range(instance.server.H):
+            row[f"load_h{h + 1}"] = ev.slot_load[h]
+            row[f"count_h{h + 1}"] = int(ev.slot_count[h])
+        rows.append(row)
+        if progress is not None:
+            progress(tick)
+        if not uai:
+            phi = state.perturbed_potential(ev)
+            if not np.isnan(phi) and phi > last_phi + 1e-9 * max(1.0, abs(last_phi)):
+                rises += 1
+            last_phi = phi
+        if stop == "paper" and tick.awake and abs(tick.avg_cost - prev_cost) <= eps:
+            termination = Termination.CONVERGED
+            break
+        if tick.awake:
+            prev_cost = tick.avg_cost
+        if stop == "certified" and tick.clean == instance.N:
+            termination = Termination.EQUILIBRIUM
+            break
+    if rises:
+        warnings.warn(f"{method}: the potential rose on {rises} tick(s); this is a bug, please report it",
+                      RuntimeWarning, stacklevel=3)
+    info["potential_rises"] = rises
+    cert = certificate(instance, state.profile(), tol_rel=CERTIFICATE_TOL)
+    status = {Termination.EQUILIBRIUM: "every MD verified it cannot improve against the current profile",
+              Termination.CONVERGED: f"paper stop rule: average cost changed by <= {eps}",
+              Termination.ITERATION_LIMIT: f"iteration limit {max_iter} reached"}[termination]
+    if uai and termination == Termination.EQUILIBRIUM:
+        status = "fixed point of the estimated game (29); " + (
+            "also an equilibrium against the true aggregates" if cert["certified"]
+            else "NOT an equilibrium against the true aggregates (see certificate)")
+        if not cert["certified"]:
+            termination = Termination.CONVERGED
+    flags = {d.name: [] for d in instance.devices}
+    for name in cert["deadline_dropped"]:
+        flags[name].append("deadline_dropped")
+    for d in instance.devices:
+        if d.deadline_relaxed:
+            flags[d.name].append("deadline_relaxed")
+    sol = Solution(method=method, instance=instance, profile=state.profile(), termination=termination,
+                   status=status, objective=float(costmod.evaluate(instance, state.slots).avg_cost),
+                   wall_time=time.perf_counter() - t0, iterations=ticks, solver_calls=eng.calls, engine=engine,
+                   certificate=cert, trace=pd.DataFrame(rows), flags=flags, info=info)
+    return sol
+
+
+def solve_cai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,
+              stop: str = "certified", max_iter: int = 10_000, tol: float = 1e-10, init: str = "random",
+              progress: Callable[[Tick], None] | None = None, **_) -> Solution:
+    """TPOS-CAI (Alg. 1): best responses against the exact aggregates fed back by the server."""
+    return _run(instance, "tpos-cai", engine=engine, seed=seed, wake_prob=wake_prob, eps=eps, stop=stop,
+                max_iter=max_iter, tol=tol, init=init, uai=False, progress=progress)
+
+
+def solve_uai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,
+              stop: str = "certified", max_iter: int = 10_000, tol: float = 1e-10, init: str = "random",
+              progress: Callable[[Tick], None] | None = None, **_) -> Solution:
+    """TPOS-UAI (Alg. 2): best responses against the neighbour estimate (29) over the instance's topology."""
+    return _run(instance, "tpos-uai", engine=engine, seed=seed, wake_prob=wake_prob, eps=eps, stop=stop,
+                max_iter=max_iter, tol=tol, init=init, uai=True, progress=progress)

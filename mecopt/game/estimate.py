@@ -1,0 +1,34 @@
+"""Eq. (29): a device's estimate of the slot aggregates from its neighbours (TPOS-UAI).
+
+    T_hat^h = min{ B T_d / H,  N (w_nn T_n^h + sum_{q in N_n} w_nq T_q^h) }
+
+is the estimated slot total *including* the MD's own load; the others' part is
+the estimate minus its own (clipped at 0). The price load S and the per-slot MD
+count are estimated the same way: S_hat^h = N (w_n . S^h) scaled down by the
+same factor as T_hat^h when the cap binds, and count_hat^h = min{B, N (w_n . 1[q in h])}.
+The neighbours' current strategies are used (an inactive neighbour's strategy
+is simply its last one).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..instance import Server
+from ..response import Aggregates
+
+
+def estimate_others(n: int, W: np.ndarray, loads: np.ndarray, times: np.ndarray, used: np.ndarray,
+                    server: Server) -> Aggregates:
+    """The others' aggregates as MD n estimates them by (29)."""
+    N = W.shape[0]
+    w = W[n]
+    raw_time = N * (w @ times)
+    cap = server.B * server.slot_len
+    est_time = np.minimum(cap, raw_time)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shrink = np.where(raw_time > cap, cap / raw_time, 1.0)
+    est_load = N * (w @ loads) * shrink
+    est_count = np.minimum(server.B, N * (w @ used))
+    return Aggregates(load=np.maximum(est_load - loads[n], 0.0), time=np.maximum(est_time - times[n], 0.0),
+                      count=np.maximum(est_count - used[n], 0.0))
