@@ -89,6 +89,7 @@ class Tick:
     avg_cost: float
     potential: float
     clean: int
+    evaluation: costmod.Evaluation
 
 
 def iterate(instance: Instance, state: GameState, engine, rng: np.random.Generator,
@@ -120,7 +121,7 @@ def iterate(instance: Instance, state: GameState, engine, rng: np.random.Generat
             else:
                 clean.add(n)
         ev = costmod.evaluate(instance, state.slots)
-        yield Tick(k, len(awake), moves, ev.avg_cost, ev.potential, len(clean))
+        yield Tick(k, len(awake), moves, ev.avg_cost, ev.potential, len(clean), ev)
 
 
 def _validate(wake_prob: float, eps: float, stop: str, max_iter: int, tol: float, init: str) -> None:
@@ -166,8 +167,7 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
     rises = 0
     termination, prev_cost, ticks = Termination.ITERATION_LIMIT, ev0.avg_cost, 0
     for tick in iterate(instance, state, eng, rng, others_of, wake_prob=wake_prob, tol=tol, max_iter=max_iter):
-        ticks = tick.tick
-        ev = costmod.evaluate(instance, state.slots)
+        ticks, ev = tick.tick, tick.evaluation
         row = dict(tick=tick.tick, awake=tick.awake, moves=tick.moves, avg_cost=tick.avg_cost,
                    potential=tick.potential, clean=tick.clean)
         for h in range(instance.server.H):
