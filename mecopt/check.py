@@ -61,7 +61,7 @@ def assignment_to_y(instance: Instance, table: pd.DataFrame) -> np.ndarray:
                 problems.append((f"row {i + 1}.device", f"unknown device {dev!r}"))
                 continue
         try:
-            m, h = int(row.layer), int(row.slot)
+            m, h = _integer(row.layer), _integer(row.slot)
         except (TypeError, ValueError):
             problems.append((f"row {i + 1}", f"layer and slot must be integers, got {row.layer!r}, {row.slot!r}"))
             continue
@@ -76,6 +76,16 @@ def assignment_to_y(instance: Instance, table: pd.DataFrame) -> np.ndarray:
     if problems:
         raise InputError("invalid assignment table", problems)
     return Y
+
+
+def _integer(value) -> int:
+    """An integer-valued cell (1, 1.0, "1") as int; ValueError for 1.5, nan, "x"."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    f = float(value)
+    if not f.is_integer():
+        raise ValueError(value)
+    return int(f)
 
 
 def profile_from_y(instance: Instance, Y: np.ndarray) -> list[np.ndarray]:
@@ -104,17 +114,16 @@ def check_y(instance: Instance, Y: np.ndarray) -> list[Violation]:
             if total != 1:
                 out.append(Violation("(15)", d.name, None, m, float(abs(total - 1)), 0.0,
                                      f"{d.name} layer {m} ({d.layer_names[m - 1]}) is assigned {total} times"))
-        # (16): h <= h' whenever m <= m'
-        slots_of = [np.flatnonzero(r) for r in rows]
-        max_so_far, max_layer = -1, None
-        for m, hs in enumerate(slots_of, start=1):
+        # (16): h <= h' whenever m <= m'; by transitivity it suffices to compare each
+        # assigned layer with the previous assigned one (so one misplaced layer is one row)
+        prev_max, prev_layer = None, None
+        for m, hs in enumerate((np.flatnonzero(r) for r in rows), start=1):
             if len(hs) == 0:
                 continue
-            if hs.min() < max_so_far:
-                out.append(Violation("(16)", d.name, int(hs.min()), m, float(max_so_far - hs.min()), 0.0,
-                                     f"{d.name} layer {m} runs in slot {hs.min()} after layer {max_layer} in slot {max_so_far}"))
-            if hs.max() > max_so_far:
-                max_so_far, max_layer = int(hs.max()), m
+            if prev_max is not None and hs.min() < prev_max:
+                out.append(Violation("(16)", d.name, int(hs.min()), m, float(prev_max - hs.min()), 0.0,
+                                     f"{d.name} layer {m} runs in slot {hs.min()} after layer {prev_layer} in slot {prev_max}"))
+            prev_max, prev_layer = int(hs.max()), m
     # (17) capacity and (27) parallel limit, on slots 1..H of the tensor
     T_nh = np.array([[float(Y[n, :d.M, h] @ d.t_server[1:]) for h in range(1, H + 1)]
                      for n, d in enumerate(instance.devices)])

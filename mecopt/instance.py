@@ -62,7 +62,8 @@ WEIGHT_SUM_TOL = 1e-6
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # TOML has inf and nan: reject them (bandwidth_hz = inf gave a NaN rate, delta = nan a NaN price)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ModelSection(_Strict):
@@ -306,6 +307,7 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
     defaults = {**PAPER_DEVICE, **{k: v for k, v in spec.device_defaults.model_dump().items()
                                    if v is not None and k not in ("count", "name")}}
     devices: list[Device] = []
+    names: list[str] = []
     for i, entry in enumerate(spec.devices):
         given = {k: v for k, v in entry.model_dump().items() if v is not None}
         merged = {**defaults, **given}
@@ -323,24 +325,23 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
             delta = merged["delta_cycles_per_bit"]
             if isinstance(delta, tuple | list):
                 delta = float(rng.uniform(delta[0], delta[1]))
+            name = entry.name if entry.name and entry.count == 1 else (
+                f"{entry.name}-{k + 1}" if entry.name else f"md{len(names) + 1}")
+            names.append(name)
             if table is None or coef_lo is None or coef_se is None:
                 continue
-            name = entry.name if entry.name and entry.count == 1 else (
-                f"{entry.name}-{k + 1}" if entry.name else f"md{len(devices) + 1}")
             devices.append(_resolve_device(len(devices), name, merged, float(delta), table, coef_lo, coef_se,
                                            server, spec.model.bits_per_element, spec.model.price_scale))
-    if problems:
-        raise InputError(f"invalid instance {where}", problems)
-
-    names = [d.name for d in devices]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise InputError(f"invalid instance {where}", [("devices.name", f"device names must be unique; repeated: {dup}")])
+        problems.append(("devices.name", f"device names must be unique; repeated: {dup}"))
     if spec.topology.kind == "edges":
-        bad = [e for e in spec.topology.edges if not (0 <= e[0] < len(devices) and 0 <= e[1] < len(devices)) or e[0] == e[1]]
+        N = len(names)
+        bad = [e for e in spec.topology.edges if not (0 <= e[0] < N and 0 <= e[1] < N) or e[0] == e[1]]
         if bad:
-            raise InputError(f"invalid instance {where}",
-                             [("topology.edges", f"edges must join two different devices 0..{len(devices) - 1}; bad: {bad}")])
+            problems.append(("topology.edges", f"edges must join two different devices 0..{N - 1}; bad: {bad}"))
+    if problems:
+        raise InputError(f"invalid instance {where}", problems)
 
     relaxed = []
     for d in devices:

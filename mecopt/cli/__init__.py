@@ -42,7 +42,10 @@ _register()
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: maps mecopt errors to exit codes and one-paragraph messages."""
     try:
-        cli.main(args=argv, prog_name="mecopt", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="mecopt", standalone_mode=False)
+        # click returns (instead of raising) the code of ctx.exit(n) when standalone_mode is False
+        if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+            sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
