@@ -1,0 +1,287 @@
+"""Baselines of the paper's §5 and a contention-blind reference (docs/MODEL.md §6).
+
+- :func:`solve_all_local` — **Case 4**: every MD computes its whole DNN locally.
+- :func:`solve_all_offload` — **Case 3**: every MD offloads all layers (m* = 0).
+  In a seeded random order each MD draws a monotone slot sequence *uniformly* among
+  those that keep (17) (either capacity mode) and (27) satisfied given the MDs
+  already placed; an MD that cannot fit waits until after the frame (every layer at
+  slot H+1; T = upload + T_d + total server time + download, see :func:`mecopt.cost.delay`).
+  The deadline (26) is not a constraint of Case 3: misses are flagged, not avoided.
+  Averaged over ``draws`` seeded draws.
+- :func:`solve_isolated` — each MD's exact best response (28) as if it were alone on
+  the server, then scored under the true contention; breaches of (17)/(27) are
+  reported, never hidden.
+
+Uniform sampling (Case 3). A monotone sequence with m* = 0 is a split of layers 1..M
+into contiguous non-empty blocks placed in strictly increasing slots. With
+``f[j][h]`` = number of feasible ways to place layers j+1..M in slots > h,
+
+    f[M][h] = 1,    f[j][h] = sum_{h' > h, h' open} sum_{m > j, block j+1..m fits h'} f[m][h'],
+
+computed exactly with Python integers in O(M^2 H). One integer r drawn uniformly in
+[0, f[0][0]) is then unranked through the same recursion, so every feasible sequence
+has probability exactly 1 / f[0][0].
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from . import cost as costmod
+from .check import DEADLINE_TOL
+from .errors import InputError
+from .instance import Device, Instance, Server
+from .response import CAP_TOL, Aggregates, slot_capacity, slot_open
+from .solution import Solution, Termination
+
+QUEUED = "queued"
+DEADLINE_MISS = "deadline_miss"
+DEADLINE_DROPPED = "deadline_dropped"
+DEADLINE_RELAXED = "deadline_relaxed"
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _deadline_flags(instance: Instance, profile: list[np.ndarray], flags: dict[str, list[str]]) -> int:
+    """Flag every MD whose T_n (24) exceeds tau_n (26); returns how many."""
+    misses = 0
+    for d, s in zip(instance.devices, profile):
+        if costmod.delay(d, s, instance.server) > d.tau * (1 + DEADLINE_TOL):
+            flags.setdefault(d.name, []).append(DEADLINE_MISS)
+            misses += 1
+    return misses
+
+
+def _empty_flags(instance: Instance) -> dict[str, list[str]]:
+    """One flag list per MD; MDs whose (26) the instance relaxed are flagged as the game does."""
+    return {d.name: ([DEADLINE_RELAXED] if d.deadline_relaxed else []) for d in instance.devices}
+
+
+def social_cost(instance: Instance, ev: costmod.Evaluation) -> float:
+    """sum_n (alpha_n c^T_n T_n + beta_n c^E_n E_n): the social cost GTPOS minimizes with objective
+    "social" (the prices gamma_n C^P_n are transfers to the server and cancel out)."""
+    return float(sum(d.alpha * d.c_T * ev.delay[n] + d.beta * d.c_E * ev.energy[n]
+                     for n, d in enumerate(instance.devices)))
+
+
+# --------------------------------------------------------------------------- Case 4
+
+def solve_all_local(instance: Instance, **_) -> Solution:
+    """Case 4: y[n,m,0] = 1 for every layer (m* = M_n, T_n = local time only, E_n = P_lo x local time)."""
+    t0 = time.perf_counter()
+    profile = costmod.all_local(instance)
+    flags = _empty_flags(instance)
+    misses = _deadline_flags(instance, profile, flags)
+    status = "Case 4: every MD computes its whole DNN locally"
+    if misses:
+        status += f"; {misses} MD(s) miss their deadline (26), flagged {DEADLINE_MISS!r}"
+    return Solution(method="all-local", instance=instance, profile=profile, termination=Termination.FEASIBLE,
+                    status=status, wall_time=time.perf_counter() - t0, flags=flags,
+                    info={"deadline_misses": misses})
+
+
+# --------------------------------------------------------------------------- Case 3
+
+def _block_fits(dev: Device, server: Server, others: Aggregates) -> np.ndarray:
+    """fits[h-1, j, m]: block of layers j+1..m (j < m) may go to slot h under (17) and (27)."""
+    M = dev.M
+    PT = np.concatenate([[0.0], np.cumsum(dev.t_server[1:])])
+    j = np.arange(M + 1)[:, None]
+    m = np.arange(M + 1)[None, :]
+    t_blk = np.where(j < m, PT[m] - PT[j], np.inf)
+    cap = slot_capacity(server, others)
+    limit = cap * (1 + CAP_TOL) + 1e-15
+    return (t_blk[None] <= limit[:, None, None]) & slot_open(server, others)[:, None, None]
+
+
+def count_offload_sequences(dev: Device, server: Server, others: Aggregates) -> list[list[int]]:
+    """Exact counts ``f[j][h]`` (j = 0..M layers placed, h = 0..H last slot used) of the
+    monotone all-offloaded sequences (m* = 0) of ``dev`` that keep (17) and (27) given
+    ``others``; ``f[0][0]`` is the number of feasible sequences."""
+    M, H = dev.M, server.H
+    fits = _block_fits(dev, server, others)
+    f = [[0] * (H + 1) for _ in range(M + 1)]
+    f[M] = [1] * (H + 1)
+    for jj in range(M - 1, -1, -1):
+        F = [0] * (H + 1)  # F[h'] = ways whose next block (starting at layer jj+1) is in slot h'
+        for hp in range(1, H + 1):
+            row = fits[hp - 1, jj]
+            F[hp] = sum(f[mm][hp] for mm in range(jj + 1, M + 1) if row[mm])
+        acc = 0
+        for h in range(H, -1, -1):  # f[jj][h] = sum_{h' > h} F[h']
+            f[jj][h] = acc
+            acc += F[h] if h >= 1 else 0
+    return f
+
+
+def _randbelow(rng: np.random.Generator, n: int) -> int:
+    """An exactly uniform integer in [0, n) for any Python int n >= 1."""
+    if n < 2 ** 62:
+        return int(rng.integers(n))
+    k = n.bit_length()
+    nbytes = (k + 7) // 8
+    while True:  # rejection sampling on k random bits
+        x = int.from_bytes(rng.bytes(nbytes), "little") >> (8 * nbytes - k)
+        if x < n:
+            return x
+
+
+def unrank_offload_sequence(dev: Device, server: Server, others: Aggregates, f: list[list[int]], r: int) -> np.ndarray:
+    """The r-th feasible sequence (0 <= r < f[0][0]) in the order (next slot, block end) of the recursion."""
+    M, H = dev.M, server.H
+    fits = _block_fits(dev, server, others)
+    slots = np.zeros(M, dtype=int)
+    j, h = 0, 0
+    while j < M:
+        for hp in range(h + 1, H + 1):
+            done = False
+            for mm in range(j + 1, M + 1):
+                if not fits[hp - 1, j, mm]:
+                    continue
+                w = f[mm][hp]
+                if r < w:
+                    slots[j:mm] = hp
+                    j, h, done = mm, hp, True
+                    break
+                r -= w
+            if done:
+                break
+        else:
+            raise AssertionError("rank out of range")  # pragma: no cover
+    return slots
+
+
+def sample_offload_sequence(dev: Device, server: Server, others: Aggregates,
+                            rng: np.random.Generator) -> np.ndarray | None:
+    """A uniformly random feasible all-offloaded sequence, or None when none exists."""
+    f = count_offload_sequences(dev, server, others)
+    total = f[0][0]
+    if total == 0:
+        return None
+    return unrank_offload_sequence(dev, server, others, f, _randbelow(rng, total))
+
+
+def _offload_draw(instance: Instance, rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray]:
+    """One Case 3 draw: a random order, then sequential uniform placement (or the queue)."""
+    server, H = instance.server, instance.server.H
+    order = rng.permutation(instance.N)
+    profile: list[np.ndarray | None] = [None] * instance.N
+    time_used, count = np.zeros(H), np.zeros(H)
+    for n in order:
+        dev = instance.devices[n]
+        others = Aggregates(np.zeros(H), time_used.copy(), count.copy())
+        slots = sample_offload_sequence(dev, server, others, rng)
+        if slots is None:
+            slots = np.full(dev.M, H + 1, dtype=int)
+        else:
+            _, t_own = costmod.own_loads(dev, slots, H)
+            time_used += t_own
+            count[np.unique(slots) - 1] += 1
+        profile[n] = slots
+    return profile, order
+
+
+def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20, **_) -> Solution:
+    """Case 3: every MD offloads its whole DNN (m* = 0) to a uniformly random feasible slot
+    sequence, in a random order; MDs that cannot fit are queued after the frame.
+
+    Returns the Solution of draw 0 (the representative). ``info`` holds the figures over
+    all draws: ``avg_delay_s_mean``/``_std``, ``avg_energy_j_mean``/``_std``,
+    ``avg_cost_mean``/``_std``, ``social_cost_mean``/``_std`` (std with ddof = 1; 0 for one draw), ``queued_mean``,
+    ``deadline_misses_mean``; the comparison table (:mod:`mecopt.compare`) reports the
+    means. ``trace`` has one row per draw. Draw k uses child k of ``SeedSequence(seed)``,
+    so draw 0 is the same whatever ``draws`` is.
+    """
+    if not isinstance(draws, (int, np.integer)) or isinstance(draws, bool) or draws < 1:
+        raise InputError(f"The 'draws' option of all-offload must be an integer >= 1. Got {draws!r} instead.")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise InputError(f"The 'seed' option of all-offload must be an integer >= 0. Got {seed!r} instead.")
+    t0 = time.perf_counter()
+    H = instance.server.H
+    rows, first = [], None
+    for k, ss in enumerate(np.random.SeedSequence(int(seed)).spawn(int(draws))):
+        profile, order = _offload_draw(instance, np.random.default_rng(ss))
+        ev = costmod.evaluate(instance, profile)
+        queued = sum(costmod.queued(s, H) for s in profile)
+        misses = sum(1 for d, T in zip(instance.devices, ev.delay) if T > d.tau * (1 + DEADLINE_TOL))
+        rows.append(dict(draw=k, avg_delay_s=ev.avg_delay, avg_energy_j=ev.avg_energy, avg_cost=ev.avg_cost,
+                         social_cost=social_cost(instance, ev), queued=queued, deadline_misses=misses,
+                         order=" ".join(instance.devices[n].name for n in order)))
+        if first is None:
+            first = profile
+    trace = pd.DataFrame(rows)
+    ddof = 1 if draws > 1 else 0
+    info = dict(draws=int(draws), seed=int(seed), representative_draw=0, table_uses="means over draws")
+    for col in ("avg_delay_s", "avg_energy_j", "avg_cost", "social_cost"):
+        info[f"{col}_mean"] = float(trace[col].mean())
+        info[f"{col}_std"] = float(trace[col].std(ddof=ddof))
+    info["queued_mean"] = float(trace["queued"].mean())
+    info["deadline_misses_mean"] = float(trace["deadline_misses"].mean())
+
+    flags = _empty_flags(instance)
+    for d, s in zip(instance.devices, first):
+        if costmod.queued(s, H):
+            flags[d.name].append(QUEUED)
+    misses = _deadline_flags(instance, first, flags)
+    q = rows[0]["queued"]
+    status = (f"Case 3: draw 0 of {draws} (seed {seed}): {q} MD(s) queued after the frame, {misses} deadline "
+              f"miss(es) flagged ((26) is not a constraint of Case 3); means over draws in info")
+    return Solution(method="all-offload", instance=instance, profile=first, termination=Termination.FEASIBLE,
+                    status=status, wall_time=time.perf_counter() - t0, trace=trace,
+                    flags=flags, info=info)
+
+
+# --------------------------------------------------------------------------- contention-blind optimum
+
+def _engine(instance: Instance, engine: str):
+    if engine == "dp":
+        from .dp import DPEngine
+        return DPEngine(instance)
+    if engine == "milp":
+        try:
+            from .milp.best_response import MILPEngine  # written alongside the game
+        except ImportError as err:
+            raise InputError(f"The 'engine' option 'milp' is not available here ({err}); use engine 'dp'.") from None
+        return MILPEngine(instance)
+    raise InputError(f"The 'engine' option must be one of dp, milp. Got {engine!r} instead.")
+
+
+def solve_isolated(instance: Instance, *, engine: str = "dp", **_) -> Solution:
+    """Contention-blind per-device optimum: each MD's exact best response (28) against
+    :meth:`Aggregates.empty` (alone on the server), scored under the true contention.
+
+    Termination FEASIBLE when the profile passes the checker; otherwise INFEASIBLE,
+    with the breached equations in ``status`` and ``info["violations"]``.
+    ``objective`` is the average cost each MD *expected* alone.
+    """
+    t0 = time.perf_counter()
+    eng = _engine(instance, engine)
+    H = instance.server.H
+    profile, alone, flags = [], [], _empty_flags(instance)
+    for n, d in enumerate(instance.devices):
+        br = eng.best_response(n, Aggregates.empty(H))
+        profile.append(np.asarray(br.slots, dtype=int))
+        alone.append(br.cost)
+        if br.deadline_dropped:
+            flags[d.name].append(DEADLINE_DROPPED)
+    _deadline_flags(instance, profile, flags)
+    sol = Solution(method="isolated", instance=instance, profile=profile, termination=Termination.FEASIBLE,
+                   objective=float(np.mean(alone)), engine=engine, solver_calls=instance.N, flags=flags,
+                   info={"avg_cost_alone": float(np.mean(alone))})
+    viol = sol.violations
+    if viol:
+        by_eq: dict[str, int] = {}
+        for v in viol:
+            by_eq[v.equation] = by_eq.get(v.equation, 0) + 1
+        sol.termination = Termination.INFEASIBLE
+        sol.status = ("contention-blind profile (each MD optimal alone on the server) breaches "
+                      + ", ".join(f"{eq} x{k}" for eq, k in sorted(by_eq.items()))
+                      + " under the true contention")
+        sol.info["violations"] = by_eq
+    else:
+        sol.status = "contention-blind profile (each MD optimal alone on the server) is feasible under contention"
+    sol.wall_time = time.perf_counter() - t0
+    return sol

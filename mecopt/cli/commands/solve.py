@@ -1,0 +1,130 @@
+"""``mecopt solve``: run one method on an instance, print the per-device table and a summary."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import click
+
+from ... import solvers
+from ...compare import accepted_options
+from ...errors import InfeasibleError, SolverError
+from ...solution import Solution, Termination
+from ..common import echo_table, format_option, instance_argument, read_instance
+
+METHOD_CHOICES = tuple(solvers.METHODS)
+DEVICE_COLUMNS = ["device", "dnn", "partition_point", "last_slot", "delay_s", "energy_j", "price", "cost",
+                  "deadline_met"]
+
+
+def method_options(method: str, given: dict) -> tuple[dict, list[str]]:
+    """The options passed to ``method``: those given that its function names explicitly
+    (see :func:`mecopt.compare.accepted_options`); the others are returned as ignored."""
+    accepted = accepted_options(method)
+    opts, ignored = {}, []
+    for key, value in given.items():
+        if value is None:
+            continue
+        if key in accepted:
+            opts[key] = value
+        else:
+            ignored.append("--" + key.replace("_", "-"))
+    return opts, ignored
+
+
+def _fmt(x, spec=".6g") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return format(x, spec) if isinstance(x, (int, float)) else str(x)
+
+
+def summary_lines(sol: Solution) -> list[str]:
+    """The summary printed under the device table."""
+    cert = sol.certificate or {}
+    gain = "-"
+    if cert.get("max_gain") is not None:
+        gain = f"{_fmt(cert['max_gain'])} (rel {_fmt(cert.get('max_gain_rel'))})"
+    lines = [
+        f"{sol.method}: termination {sol.termination}, iterations {_fmt(sol.iterations)}, "
+        f"max unilateral gain {gain}, gap {_fmt(sol.gap)}, wall {sol.wall_time:.3f} s",
+    ]
+    if sol.profile:
+        ev, viol = sol.evaluation, sol.violations
+        lines.append(f"avg delay {ev.avg_delay:.6g} s, avg energy {ev.avg_energy:.6g} J, avg cost {ev.avg_cost:.6g}; "
+                     f"violations {len(viol)}"
+                     + (" (" + ", ".join(sorted({v.equation for v in viol})) + ")" if viol else ""))
+    else:
+        lines.append("no assignment")
+    if sol.status:
+        lines.append(f"status: {sol.status}")
+    info = sol.info
+    if "avg_delay_s_mean" in info:
+        lines.append(f"over {info['draws']} draws (seed {info['seed']}): avg delay {info['avg_delay_s_mean']:.6g} "
+                     f"± {info['avg_delay_s_std']:.3g} s, avg energy {info['avg_energy_j_mean']:.6g} "
+                     f"± {info['avg_energy_j_std']:.3g} J, avg cost {info['avg_cost_mean']:.6g} "
+                     f"± {info['avg_cost_std']:.3g}, queued {info['queued_mean']:.3g}")
+    return lines
+
+
+def device_table(sol: Solution):
+    df = sol.devices_frame()
+    cols = list(DEVICE_COLUMNS)
+    if (df["flags"] != "").any():
+        cols.append("flags")
+    return df[cols]
+
+
+def finish(sol: Solution, out: str | None, fmt: str) -> None:
+    """Write the outputs (if asked) and map the termination to the exit code (3 infeasible, 4 error)."""
+    if out is not None and sol.profile:
+        written = sol.write(out, fmt)
+        click.echo(f"wrote {len(written)} files to {Path(out)}")
+    if sol.termination == Termination.INFEASIBLE:
+        raise InfeasibleError(f"{sol.method}: infeasible: {sol.status or 'no feasible assignment'}")
+    if sol.termination == Termination.ERROR:
+        raise SolverError(f"{sol.method}: solver failure: {sol.status or 'no usable solution'}")
+
+
+@click.command("solve")
+@instance_argument
+@click.option("--method", "-m", type=click.Choice(METHOD_CHOICES), required=True, help="Solution method.")
+@click.option("--engine", type=click.Choice(["milp", "dp"]), default=None,
+              help="Best-response engine (tpos-*, isolated). [solver default]")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed (tpos-*, all-offload).")
+@click.option("--wake-prob", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Wake-up probability per tick (tpos-*).")
+@click.option("--eps", type=click.FloatRange(min=0), default=None, help="Stop tolerance (tpos-*).")
+@click.option("--stop", type=click.Choice(["certified", "paper"]), default=None,
+              help="Stop rule: a certified equilibrium or the paper's |dC| <= eps (tpos-*).")
+@click.option("--max-iter", type=click.IntRange(min=1), default=None, help="Iteration limit (tpos-*).")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Time limit in seconds (gtpos, tpos-*).")
+@click.option("--objective", type=click.Choice(["delay", "social", "energy"]), default=None,
+              help="GTPOS objective (default: average delay, the paper's).")
+@click.option("--draws", type=click.IntRange(min=1), default=None, help="Seeded draws averaged (all-offload).")
+@format_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=str), default=None,
+              help="Write assignment, devices, trace, violations and summary.json to this folder.")
+def solve_command(instance, method, engine, seed, wake_prob, eps, stop, max_iter, time_limit, objective, draws,
+                  fmt, out):
+    """Solve INSTANCE with one method and print the per-device table.
+
+    Exit codes: 0 success (deadline misses are flagged, not errors), 2 bad input,
+    3 infeasible, 4 solver failure.
+    """
+    inst = read_instance(instance)
+    given = dict(engine=engine, seed=seed, wake_prob=wake_prob, eps=eps, stop=stop, max_iter=max_iter,
+                 time_limit=time_limit, objective=objective, draws=draws)
+    opts, ignored = method_options(method, given)
+    for opt in ignored:
+        click.echo(f"warning: {opt} does not apply to method {method}; ignored", err=True)
+    sol = solvers.solve(inst, method, **opts)
+    if sol.profile:
+        echo_table(device_table(sol))
+    for line in summary_lines(sol):
+        click.echo(line)
+    finish(sol, out, fmt)
+
+
+commands = [solve_command]
