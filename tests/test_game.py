@@ -199,3 +199,10 @@ def test_uai_on_a_ring_reports_true_aggregate_violations_honestly():
     assert summary["violations"] == len(check.check_profile(inst, sol.profile))
     if sol.violations:
         assert sol.termination == Termination.CONVERGED and not sol.certificate["certified"]
+
+
+def test_time_limit_is_reported():
+    inst = small_instance(N=6, seed=1)
+    sol = solve_cai(inst, engine="dp", seed=1, time_limit=1e-9, wake_prob=0.2)
+    assert sol.termination == Termination.TIME_LIMIT and sol.iterations == 1
+    assert "time limit" in sol.status

@@ -5,7 +5,8 @@ woken MDs update one after another (in a seeded random order) by solving (28)
 with the chosen engine — against the exact aggregates from the server (CAI) or
 against the neighbour estimate (29) (UAI). An MD moves only when its objective
 improves by more than ``tol`` relative (ties: see :mod:`mecopt.response`), or
-when its current strategy has become infeasible.
+when its current strategy has become infeasible. ``time_limit`` (seconds) is
+checked after every tick.
 
 Stop rules: ``paper`` stops when the average cost changes by at most ``eps``
 between two ticks in which some MD woke (Alg. 1-2, steps 11-12; not a proof of
@@ -124,8 +125,11 @@ def iterate(instance: Instance, state: GameState, engine, rng: np.random.Generat
         yield Tick(k, len(awake), moves, ev.avg_cost, ev.potential, len(clean), ev)
 
 
-def _validate(wake_prob: float, eps: float, stop: str, max_iter: int, tol: float, init: str) -> None:
+def _validate(wake_prob: float, eps: float, stop: str, max_iter: int, tol: float, init: str,
+              time_limit: float | None) -> None:
     problems = []
+    if time_limit is not None and not time_limit > 0:
+        problems.append(("time_limit", f"must be > 0 seconds, got {time_limit}"))
     if not 0 < wake_prob <= 1:
         problems.append(("wake_prob", f"must be in (0, 1], got {wake_prob}"))
     if eps < 0:
@@ -143,8 +147,9 @@ def _validate(wake_prob: float, eps: float, stop: str, max_iter: int, tol: float
 
 
 def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: float, eps: float, stop: str,
-         max_iter: int, tol: float, init: str, uai: bool, progress: Callable[[Tick], None] | None) -> Solution:
-    _validate(wake_prob, eps, stop, max_iter, tol, init)
+         max_iter: int, tol: float, init: str, uai: bool, progress: Callable[[Tick], None] | None,
+         time_limit: float | None) -> Solution:
+    _validate(wake_prob, eps, stop, max_iter, tol, init, time_limit)
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     eng = make_engine(instance, engine)
@@ -189,6 +194,9 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
         if stop == "certified" and tick.clean == instance.N:
             termination = Termination.EQUILIBRIUM
             break
+        if time_limit is not None and time.perf_counter() - t0 > time_limit:
+            termination = Termination.TIME_LIMIT
+            break
     if rises:
         warnings.warn(f"{method}: the potential rose on {rises} tick(s); this is a bug, please report it",
                       RuntimeWarning, stacklevel=3)
@@ -196,7 +204,8 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
     cert = certificate(instance, state.profile(), tol_rel=CERTIFICATE_TOL)
     status = {Termination.EQUILIBRIUM: "every MD verified it cannot improve against the current profile",
               Termination.CONVERGED: f"paper stop rule: average cost changed by <= {eps}",
-              Termination.ITERATION_LIMIT: f"iteration limit {max_iter} reached"}[termination]
+              Termination.ITERATION_LIMIT: f"iteration limit {max_iter} reached",
+              Termination.TIME_LIMIT: f"time limit {time_limit} s reached"}[termination]
     if uai and termination == Termination.EQUILIBRIUM:
         status = "fixed point of the estimated game (29); " + (
             "also an equilibrium against the true aggregates" if cert["certified"]
@@ -218,15 +227,17 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
 
 def solve_cai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,
               stop: str = "certified", max_iter: int = 10_000, tol: float = 1e-10, init: str = "random",
-              progress: Callable[[Tick], None] | None = None, **_) -> Solution:
+              time_limit: float | None = None, progress: Callable[[Tick], None] | None = None, **_) -> Solution:
     """TPOS-CAI (Alg. 1): best responses against the exact aggregates fed back by the server."""
     return _run(instance, "tpos-cai", engine=engine, seed=seed, wake_prob=wake_prob, eps=eps, stop=stop,
-                max_iter=max_iter, tol=tol, init=init, uai=False, progress=progress)
+                max_iter=max_iter, tol=tol, init=init, uai=False, progress=progress,
+                time_limit=time_limit)
 
 
 def solve_uai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,
               stop: str = "certified", max_iter: int = 10_000, tol: float = 1e-10, init: str = "random",
-              progress: Callable[[Tick], None] | None = None, **_) -> Solution:
+              time_limit: float | None = None, progress: Callable[[Tick], None] | None = None, **_) -> Solution:
     """TPOS-UAI (Alg. 2): best responses against the neighbour estimate (29) over the instance's topology."""
     return _run(instance, "tpos-uai", engine=engine, seed=seed, wake_prob=wake_prob, eps=eps, stop=stop,
-                max_iter=max_iter, tol=tol, init=init, uai=True, progress=progress)
+                max_iter=max_iter, tol=tol, init=init, uai=True, progress=progress,
+                time_limit=time_limit)
