@@ -118,11 +118,11 @@ class FitReport:
 
 
 def r_squared(y: np.ndarray, y_hat: np.ndarray) -> float:
-    """Footnote 1 (1): 1 - sum (y - y_hat)^2 / sum (y - mean y)^2."""
+    """Footnote 1 (1): 1 - sum (y - y_hat)^2 / sum (y - mean y)^2 (nan when all y are equal, e.g. one row)."""
     y, y_hat = np.asarray(y, float), np.asarray(y_hat, float)
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     ss_res = float(np.sum((y - y_hat) ** 2))
-    return 1.0 - ss_res / ss_tot if ss_tot > 0 else (1.0 if ss_res == 0 else float("-inf"))
+    return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
 
 
 def mean_absolute_error(y: np.ndarray, y_hat: np.ndarray) -> float:
@@ -131,13 +131,12 @@ def mean_absolute_error(y: np.ndarray, y_hat: np.ndarray) -> float:
 
 
 def fit(factors: np.ndarray, times: np.ndarray, *, terms: tuple[str, ...] = TERMS, name: str = "fitted",
-        unit: str = "ms", test_fraction: float = 0.0, seed: int = 0, nonnegative: bool = False) -> FitReport:
+        unit: str = "ms", test_fraction: float = 0.0, seed: int = 0) -> FitReport:
     """Least-squares fit of eq. (5) (or a subset of its terms) to measured rows.
 
     ``times`` are in ``unit``; R² and MAE (in ``unit``) are reported on the
     training rows and, with ``test_fraction > 0``, on a seeded held-out split,
     together with the share of held-out rows predicted within ±10%.
-    ``nonnegative=True`` constrains the coefficients to be >= 0 (NNLS).
     """
     X_all = features(factors)
     y_all = np.asarray(times, dtype=float).ravel()
@@ -158,11 +157,7 @@ def fit(factors: np.ndarray, times: np.ndarray, *, terms: tuple[str, ...] = TERM
     # column scaling keeps the normal equations well conditioned (G2K2OI reaches 1e10)
     scale = np.abs(X).max(axis=0)
     scale[scale == 0] = 1.0
-    if nonnegative:
-        from scipy.optimize import nnls  # pragma: no cover - optional path
-        beta, _ = nnls(X / scale, y)
-    else:
-        beta, *_ = np.linalg.lstsq(X / scale, y, rcond=None)
+    beta, *_ = np.linalg.lstsq(X / scale, y, rcond=None)
     eta = np.zeros(len(TERMS))
     eta[cols] = beta / scale
     coef = CoefficientSet(name, tuple(float(e) for e in eta), unit,

@@ -24,6 +24,7 @@ blocks), and measured ``t_local_s`` / ``t_server_s`` that override the predictio
 
 from __future__ import annotations
 
+import json
 import math
 import tomllib
 from dataclasses import dataclass
@@ -226,3 +227,56 @@ def layer_table(name_or_path: str, grouped_conv: GroupedConv = "full", base: Pat
     """The layer table of a bundled DNN or of a spec file."""
     path = resolve_path(name_or_path, base)
     return _cached_table(str(path.resolve()), path.stat().st_mtime, grouped_conv)
+
+
+# --- writing specs back to TOML (used by the ONNX importer and the profiler)
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise ValueError(f"cannot write {v!r} into a DNN spec")
+        if v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} into a DNN spec")
+
+
+def _inline(d: dict) -> str:
+    return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in d.items()) + " }"
+
+
+def format_spec_toml(data: dict, header: list[str] | None = None, comments: dict[int, str] | None = None) -> str:
+    """A DNN spec dict as TOML in the style of ``models/dnn/*.toml`` (one inline table per layer)."""
+    lines = list(header or [])
+    lines.append(f"name = {_toml_value(data['name'])}")
+    if data.get("description"):
+        lines.append(f"description = {_toml_value(data['description'])}")
+    lines.append(f"input = {_inline(data['input'])}")
+    lines += ["", "layers = ["]
+    for i, layer in enumerate(data["layers"]):
+        line = f"  {_inline(layer)},"
+        if comments and i in comments:
+            line += f"  # {comments[i]}"
+        lines.append(line)
+    lines.append("]")
+    text = "\n".join(lines) + "\n"
+    tomllib.loads(text)  # what we write must read back
+    return text
+
+
+def spec_to_data(spec: DNNSpec) -> dict:
+    """A validated spec back to plain data, leaving out defaults (as the hand-written specs do)."""
+    layers = []
+    for layer in spec.layers:
+        rest = layer.model_dump(exclude_defaults=True, exclude={"name", "type"})
+        layers.append({"name": layer.name, "type": layer.type, **rest})
+    return {"name": spec.name, "description": spec.description, "input": spec.input.model_dump(), "layers": layers}

@@ -1,0 +1,224 @@
+"""Bring your own DNN: ``import-onnx``, ``profile`` and ``fit`` (docs/byo-dnn.md)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+import numpy as np
+import pandas as pd
+
+from ... import dnn
+from ...delay import PAPER_TERMS, TERMS, fit as fit_delay
+from ...errors import InputError
+from ...export import read_table, write_table, write_text
+from ...paths import delay_dir, dnn_dir
+from ..common import echo_table
+
+
+def _input_shape(ctx, param, value):
+    if value is None:
+        return None
+    parts = re.split(r"[,x ]+", value.strip())
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) <= 0:
+        raise click.BadParameter(f"expected C,H,W with three positive integers, got {value!r}")
+    return shape
+
+
+def _refuse_overwrite(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise InputError(f"{path} exists; pass --force to overwrite it")
+
+
+@click.command("import-onnx")
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", help="DNN name (default: the model file's stem).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Spec file to write (default: models/dnn/NAME.toml).")
+@click.option("--input-shape", callback=_input_shape, metavar="C,H,W",
+              help="Fix the input's channels, height, width when the model leaves them symbolic.")
+@click.option("--branches", type=click.Choice(["collapse", "refuse"]), default="collapse", show_default=True,
+              help="Branching regions (residual, inception): collapse each into one block layer, or refuse the model.")
+@click.option("--force", is_flag=True, help="Overwrite an existing spec file.")
+@click.option("--quiet", "-q", is_flag=True, help="Do not print the layer table.")
+def import_onnx_command(model, name, out, input_shape, branches, force, quiet):
+    """Import an ONNX MODEL as a DNN spec (a chain of layers with G, K, O, I).
+
+    Runs ONNX shape inference and writes a spec that mecopt.dnn re-propagates to
+    the same shapes. Unsupported operators are named; see docs/byo-dnn.md for the
+    operator mapping.
+    """
+    from ...onnx_import import import_onnx
+
+    result = import_onnx(model, name=name, input_shape=input_shape, branches=branches)
+    path = out or dnn_dir() / f"{result.spec.name}.toml"
+    _refuse_overwrite(path, force)
+    write_text(path, result.to_toml())
+    if not quiet:
+        frame = result.table.frame.drop(columns=["t_local_s", "t_server_s"])
+        echo_table(frame)
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"wrote {path} ({result.table.num_layers} layers)")
+
+
+@click.command("profile")
+@click.argument("dnn_name", metavar="DNN")
+@click.option("--runs", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Timed passes through the whole chain.")
+@click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True, help="Untimed passes first.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="torch.set_num_threads for the measurement (one thread: stable per-layer times, "
+                   "like the paper's single-board MD; more for a server profile).")
+@click.option("--grouped-conv", type=click.Choice(["full", "per_group"]), default="full", show_default=True,
+              help="O of grouped convolutions in the table (MODEL.md §1); match the instances' model.grouped_conv.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random weights and input.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Profile table to write (default: DNN-profile.csv in the current folder).")
+@click.option("--attach", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a copy of the spec with the measured medians as t_local_s or t_server_s.")
+@click.option("--as", "side", type=click.Choice(["local", "server"]), default="local", show_default=True,
+              help="Which measured time --attach writes.")
+@click.option("--force", is_flag=True, help="Overwrite an existing profile table or --attach file.")
+def profile_command(dnn_name, runs, warmup, threads, grouped_conv, seed, out, attach, side, force):
+    """Time every layer of DNN (a bundled name or a spec .toml) on this machine with PyTorch (CPU).
+
+    Writes a measured-profile table (layer, name, type, G, K, O, I, median and
+    spread in ms) for `mecopt fit`, and with --attach a spec whose measured times
+    override the prediction model.
+    """
+    from ...dnn import format_spec_toml, spec_to_data
+    from ...profiling import attach_times, machine_description, profile, require_torch
+
+    require_torch()  # fail before anything is printed or written
+    spec_path = dnn.resolve_path(dnn_name, Path.cwd())
+    spec = dnn.load_spec(spec_path)
+    target = out or Path(f"{spec.name}-profile.csv")
+    if target.suffix != ".csv":
+        target = Path(f"{target}.csv")
+    _refuse_overwrite(target, force)
+    if attach is not None:
+        _refuse_overwrite(attach, force)
+    click.echo(f"profiling {spec.name} ({len(spec.layers)} layers): {warmup} warm-up + {runs} timed runs", err=True)
+    table = profile(spec, runs=runs, warmup=warmup, threads=threads, grouped_conv=grouped_conv, seed=seed)
+    path = write_table(table, target, "csv")
+    show = table[["layer", "name", "type", "G", "K", "O", "I", "median_ms", "p10_ms", "p90_ms"]]
+    echo_table(show, floatfmt=".4g")
+    click.echo(f"machine: {machine_description()}; measured with {int(table['threads'].iloc[0])} thread(s)")
+    click.echo(f"whole chain: median sum {table['median_ms'].sum():.4g} ms")
+    click.echo(f"wrote {path}")
+    if attach is not None:
+        attached = attach_times(spec, table, side, name=attach.stem)
+        header = [f"# {spec.name} with measured t_{side}_s (median of {runs} runs, `mecopt profile`)."]
+        write_text(attach, format_spec_toml(spec_to_data(attached), header=header))
+        click.echo(f"wrote {attach} (t_{side}_s attached)")
+
+
+def _parse_terms(value: str) -> tuple[str, ...]:
+    v = value.strip()
+    if v == "all":
+        return TERMS
+    if v == "paper":
+        return PAPER_TERMS
+    terms = tuple(t.strip() for t in v.split(",") if t.strip())
+    bad = [t for t in terms if t not in TERMS]
+    if bad or not terms:
+        raise InputError(f"The '--terms' option must be 'all', 'paper' or a comma list of {', '.join(TERMS)}. "
+                         f"Got {value!r} instead.")
+    return tuple(dict.fromkeys(terms))
+
+
+_UNIT_SUFFIX = {"_ms": "ms", "_s": "s", "_us": "us"}
+
+
+@click.command("fit")
+@click.argument("profiles", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--terms", default="paper", show_default=True,
+              help="Terms of eq. (5): all (16), paper (G2K2OI,G2K2I,G2O as in eqs. 6-7) or a comma list.")
+@click.option("--test-fraction", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.2, show_default=True,
+              help="Share of rows held out to report R², MAE and the share within ±10%.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the held-out split.")
+@click.option("--time-column", default="median_ms", show_default=True,
+              help="Column of measured times; its suffix (_ms, _s, _us) gives the unit.")
+@click.option("--types", "types_", default=None, metavar="TYPE,...",
+              help="Fit only these layer types (e.g. conv), as the paper's Fig. 2 fits conv layers.")
+@click.option("--name", help="Name of the coefficient set (default: the --out stem, else 'fitted').")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Coefficient file to write (default: models/delay/NAME.toml).")
+@click.option("--force", is_flag=True, help="Overwrite an existing coefficient file.")
+def fit_command(profiles, terms, test_fraction, seed, time_column, types_, name, out, force):
+    """Fit the delay polynomial (5) to measured PROFILES (CSVs of `mecopt profile`) by least squares.
+
+    Prints R² and mean absolute error (footnote 1) on the training and held-out
+    rows and the held-out share within ±10%, and saves the coefficient set; an
+    instance uses it with model.delay_local = "PATH.toml" (or delay_server).
+    """
+    chosen = _parse_terms(terms)
+    frames = []
+    for p in profiles:
+        if not p.exists():
+            raise InputError(f"profile table not found: {p}")
+        df = read_table(p)
+        missing = [c for c in ("G", "K", "O", "I", time_column) if c not in df.columns]
+        if missing:
+            raise InputError(f"{p} lacks column(s) {missing}; expected a table from `mecopt profile` "
+                             f"(columns G, K, O, I and {time_column})")
+        frames.append(df)
+    rows = pd.concat(frames, ignore_index=True)
+    if types_:
+        wanted = [t.strip() for t in types_.split(",") if t.strip()]
+        if "type" not in rows.columns:
+            raise InputError("--types needs a 'type' column in the profile tables")
+        unknown = sorted(set(wanted) - set(rows["type"]))
+        if unknown:
+            raise InputError(f"The '--types' option names types absent from the profiles: {unknown}; "
+                             f"present: {sorted(set(rows['type']))}")
+        rows = rows[rows["type"].isin(wanted)].reset_index(drop=True)
+    unit = next((u for suffix, u in _UNIT_SUFFIX.items() if time_column.endswith(suffix)), None)
+    if unit is None:
+        raise InputError(f"cannot tell the unit of {time_column!r}: name it with _ms, _s or _us")
+    X = rows[["G", "K", "O", "I"]].to_numpy(dtype=float)
+    y = rows[time_column].to_numpy(dtype=float)
+    bad = ~(np.isfinite(X).all(axis=1) & np.isfinite(y))
+    if bad.any():
+        raise InputError(f"{int(bad.sum())} profile row(s) have missing or non-finite G, K, O, I or {time_column}")
+    name = name or (out.stem if out else "fitted")
+    path = out or delay_dir() / f"{name}.toml"
+    _refuse_overwrite(path, force)
+    report = fit_delay(X, y, terms=chosen, name=name, unit=unit, test_fraction=test_fraction, seed=seed)
+    sources = ", ".join(p.name for p in profiles)
+    coef = report.coefficients
+    coef = type(coef)(coef.name, coef.eta, coef.unit, f"{coef.description}; from {sources}")
+    coef.save(path)
+
+    click.echo(f"fitted eq. (5) with {len(chosen)} term(s) on {report.n_train} rows, {report.n_test} held out "
+               f"(seed {seed}) from {sources}")
+    lines = [("train", report.r2_train, report.mae_train, None)]
+    if report.n_test:
+        lines.append(("held-out", report.r2_test, report.mae_test, report.within_10pct_test))
+    quality = pd.DataFrame([{"rows": r, "R²": r2, f"MAE [{unit}]": mae,
+                             "within ±10%": "" if w is None else f"{100 * w:.0f}%"} for r, r2, mae, w in lines])
+    echo_table(quality, floatfmt=".4g")
+    echo_table(pd.DataFrame({"term": list(coef.as_terms()), f"eta [{unit}]": list(coef.as_terms().values())}),
+               floatfmt=".6g")
+    if "type" in rows.columns:  # how well one polynomial serves each layer type (all rows, train and held out)
+        pred = coef.predict(X) / {"ms": 1e-3, "s": 1.0, "us": 1e-6}[unit]
+        err = pd.DataFrame({"type": rows["type"], "abs": np.abs(pred - y),
+                            "rel": np.abs(pred - y) / np.where(y != 0, np.abs(y), np.nan)})
+        per_type = err.groupby("type", sort=False).agg(rows=("abs", "size"), MAE=("abs", "mean"),
+                                                       median_rel=("rel", "median")).reset_index()
+        per_type = per_type.rename(columns={"MAE": f"MAE [{unit}]", "median_rel": "median |rel. error|"})
+        echo_table(per_type, floatfmt=".3g")
+    negative = int((coef.predict(X) < 0).sum())
+    if negative:
+        click.echo(f"warning: the fitted set predicts a negative delay for {negative} of the {len(y)} rows; "
+                   "fewer terms (e.g. --terms paper) usually avoid that", err=True)
+    click.echo(f"wrote {path}; use it with  model.delay_local = \"{path}\"  (or delay_server)")
+
+
+commands = [import_onnx_command, profile_command, fit_command]
