@@ -206,3 +206,29 @@ def test_time_limit_is_reported():
     sol = solve_cai(inst, engine="dp", seed=1, time_limit=1e-9, wake_prob=0.2)
     assert sol.termination == Termination.TIME_LIMIT and sol.iterations == 1
     assert "time limit" in sol.status
+
+
+@pytest.mark.parametrize("name", ["fig5-n5", "fig10-mixed"])
+def test_milp_and_dp_engines_reach_the_same_equilibrium(name):
+    inst = load_instance(f"instances/paper/{name}.toml")
+    a = solve_cai(inst, engine="milp", seed=5)
+    b = solve_cai(inst, engine="dp", seed=5)
+    assert all(np.array_equal(x, y) for x, y in zip(a.profile, b.profile))
+    assert a.trace["avg_cost"].tolist() == pytest.approx(b.trace["avg_cost"].tolist(), rel=1e-12)
+    assert a.certificate["certified"] and a.solver_calls == b.solver_calls
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_gtpos_optimum_is_never_above_the_equilibrium_delay(seed):
+    """Same instance, same constraints: a proven-optimal GTPOS average delay <= any feasible equilibrium's."""
+    from mecopt.milp.gtpos import solve_gtpos
+
+    rng = np.random.default_rng(seed)
+    inst = small_instance(N=int(rng.integers(3, 6)), seed=seed, B=int(rng.integers(1, 4)), H=3,
+                          capacity_mode=["per_device", "total"][seed % 2],
+                          frame_s=0.75 if seed % 2 == 0 else 2.0, gamma=float(rng.uniform(0.05, 0.5)))
+    eq = solve_cai(inst, engine="dp", seed=seed)
+    assert eq.certificate["certified"] and eq.feasible  # so the equilibrium lies in GTPOS's feasible set
+    opt = solve_gtpos(inst, objective="delay")
+    assert opt.termination == Termination.OPTIMAL and opt.feasible
+    assert opt.evaluation.avg_delay <= eq.evaluation.avg_delay + 1e-9
