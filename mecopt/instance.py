@@ -59,6 +59,8 @@ from .delay import CoefficientSet, load_coefficients
 from .errors import InputError
 
 WEIGHT_SUM_TOL = 1e-6
+#: relative capacity tolerance of (17), shared by every engine, the checker and fastest_delay
+CAP_TOL = 1e-9
 
 
 class _Strict(BaseModel):
@@ -410,9 +412,9 @@ def min_blocks(t_server: np.ndarray, start: int, cap: float) -> int | None:
     (greedy packing is optimal for contiguous blocks); None when one layer alone exceeds cap."""
     count, used = 0, math.inf
     for t in t_server[start + 1:]:
-        if t > cap * (1 + 1e-12):
+        if t > cap * (1 + CAP_TOL) + 1e-15:
             return None
-        if used + t > cap * (1 + 1e-12):
+        if used + t > cap * (1 + CAP_TOL) + 1e-15:
             count, used = count + 1, t
         else:
             used += t

@@ -22,11 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .instance import Device, Server
+from .instance import CAP_TOL, Device, Server
 
 TIE_REL = 1e-12
-#: relative capacity tolerance of (17) used by every engine and by the checker
-CAP_TOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -92,7 +90,8 @@ def strategy_feasible(dev: Device, server: Server, others: Aggregates, slots: np
         return not enforce_deadline or costmod.delay(dev, s, server) <= dev.tau * (1 + 1e-12)
     _, T_own = costmod.own_loads(dev, s, server.H)
     used = np.isin(np.arange(1, server.H + 1), s)
-    if np.any(T_own > slot_capacity(server, others) * (1 + CAP_TOL) + 1e-15):
+    # only the slots the MD uses: others may overfill a slot it stays out of
+    if np.any(used & (T_own > slot_capacity(server, others) * (1 + CAP_TOL) + 1e-15)):
         return False
     if np.any(used & ~slot_open(server, others)):
         return False
