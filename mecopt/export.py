@@ -53,7 +53,7 @@ def write_table(df: pd.DataFrame, path_stem: str | Path, fmt: str = "csv") -> Pa
     """Write ``df`` to ``path_stem`` + the format's suffix; returns the path written."""
     if fmt not in FORMATS:
         raise InputError(f"The 'format' option must be one of {', '.join(FORMATS)}. Got {fmt!r} instead.")
-    path = Path(str(path_stem) + SUFFIX[fmt]) if Path(path_stem).suffix != SUFFIX[fmt] else Path(path_stem)
+    path = table_path(path_stem, fmt)
 
     def write(tmp: Path):
         if fmt == "csv":
@@ -64,7 +64,7 @@ def write_table(df: pd.DataFrame, path_stem: str | Path, fmt: str = "csv") -> Pa
             except ImportError as err:
                 raise InputError("parquet export needs pyarrow: pip install 'mecopt[parquet]'") from err
         elif fmt == "json":
-            df.to_json(tmp, orient="records", indent=2, double_precision=15)
+            _write_records_json(df, tmp)
         elif fmt == "markdown":
             tmp.write_text(df.to_markdown(index=False) + "\n")
         elif fmt == "latex":
@@ -73,13 +73,66 @@ def write_table(df: pd.DataFrame, path_stem: str | Path, fmt: str = "csv") -> Pa
     return atomic_write(path, write)
 
 
+def _write_records_json(df: pd.DataFrame, tmp: Path) -> None:
+    """JSON records with every float written exactly (Python's shortest round-trip repr;
+    pandas' ``to_json`` keeps at most 15 significant digits). Missing values become null.
+    Columns Python's json cannot hold (e.g. datetimes) fall back to pandas' writer."""
+    import math
+
+    def plain(v):
+        if v is None or v is pd.NA or v is pd.NaT:
+            return None
+        if isinstance(v, float) and math.isnan(v):
+            return None
+        if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+            v = v.item()
+            if isinstance(v, float) and math.isnan(v):
+                return None
+        return v
+
+    try:
+        records = [{str(k): plain(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
+        text = json.dumps(records, indent=2, allow_nan=True)
+    except (TypeError, ValueError):
+        df.to_json(tmp, orient="records", indent=2, double_precision=15)
+        return
+    tmp.write_text(text + "\n")
+
+
+#: formats :func:`read_table` can read back
+READABLE = ("csv", "parquet", "json")
+
+
+def table_path(path_stem: str | Path, fmt: str) -> Path:
+    """The file :func:`write_table` writes for ``path_stem`` in format ``fmt``."""
+    return Path(str(path_stem) + SUFFIX[fmt]) if Path(path_stem).suffix != SUFFIX[fmt] else Path(path_stem)
+
+
+def find_table(path_stem: str | Path) -> Path | None:
+    """The readable table written for ``path_stem`` (csv, parquet or json, in that order), if any."""
+    for fmt in READABLE:
+        p = table_path(path_stem, fmt)
+        if p.is_file():
+            return p
+    return None
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read back a table written by :func:`write_table` (csv, parquet, json)."""
+    """Read back a table written by :func:`write_table` (csv, parquet, json).
+
+    CSV floats are parsed with round-trip precision; JSON is read without date
+    guessing (pandas would turn a column named e.g. ``wall_time`` into datetimes).
+    """
     path = Path(path)
     if path.suffix == ".csv":
-        return pd.read_csv(path)
+        # pandas >= 3 parses floats exactly by default (and deprecates the option)
+        exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+        return pd.read_csv(path, **exact)
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
     if path.suffix == ".json":
-        return pd.read_json(path, orient="records", precise_float=True)
+        records = json.loads(path.read_text())
+        if not isinstance(records, list):
+            raise InputError(f"cannot read a table from {path}: expected a JSON list of records")
+        return pd.DataFrame.from_records(records) if records else pd.DataFrame()
     raise InputError(f"cannot read a table from {path}: expected .csv, .parquet or .json")

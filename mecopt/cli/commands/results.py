@@ -1,0 +1,239 @@
+"""``mecopt sweep``, ``mecopt reproduce`` and ``mecopt plot ...``: results at scale, the paper's
+figures, and pictures of solutions and tables."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+
+import click
+
+from ...errors import InputError
+from ..common import echo_table, format_option
+
+
+def _bar(quiet: bool):
+    """A progress callback ``(stage, done, total)`` drawing one tqdm bar per stage on stderr."""
+    from tqdm import tqdm
+
+    state = {"stage": None, "bar": None}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if quiet:
+            return
+        if stage != state["stage"]:
+            if state["bar"] is not None:
+                state["bar"].close()
+            state["stage"] = stage
+            state["bar"] = tqdm(total=total, initial=done, desc=stage, unit="run", file=sys.stderr, leave=True,
+                                dynamic_ncols=True)
+            return
+        bar = state["bar"]
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    def close() -> None:
+        if state["bar"] is not None:
+            state["bar"].close()
+
+    update.close = close
+    return update
+
+
+def _executor(dask_address: str | None):
+    if dask_address is None:
+        return nullcontext(None)
+    from ...sweep import dask_executor
+    return dask_executor(dask_address)
+
+
+def _parse_options(items) -> dict:
+    """``[METHOD:]KEY=VALUE`` -> {method or "*": {key: value}}."""
+    from ...sweep import _scalar
+    out: dict = {}
+    for item in items:
+        left, sep, value = item.partition("=")
+        if not sep or not left.strip():
+            raise InputError(f"The '--option' option must look like [METHOD:]KEY=VALUE. Got {item!r} instead.")
+        method, _, key = left.rpartition(":")
+        out.setdefault(method.strip() or "*", {})[key.strip()] = _scalar(value)
+    return out
+
+
+@click.command("sweep")
+@click.argument("instances", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=str))
+@click.option("--set", "ranges", multiple=True, metavar="PATH=START:STOP:COUNT",
+              help="Sweep a field over COUNT evenly spaced values (repeatable).")
+@click.option("--values", "lists", multiple=True, metavar="PATH=V1,V2,...",
+              help="Sweep a field over listed values (repeatable).")
+@click.option("--methods", default="tpos-uai", show_default=True, help="Comma-separated methods.")
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Solve with seeds 0..K-1 (methods that take a seed).")
+@click.option("--option", "options", multiple=True, metavar="[METHOD:]KEY=VALUE",
+              help="A method option, e.g. engine=dp (every method that names it) or gtpos:time_limit=60.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str), help="Output directory.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes (default: one per CPU).")
+@click.option("--resume", is_flag=True, help="Continue the sweep in --out, skipping runs already there.")
+@click.option("--dask", "dask_address", metavar="ADDRESS", default=None,
+              help="Run on an existing Dask cluster (scheduler address) instead of local processes.")
+@click.option("--save-solutions", is_flag=True, help="Also write every run's solution to OUT/solutions/.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@format_option
+def sweep_command(instances, ranges, lists, methods, seeds, options, out, workers, resume, dask_address,
+                  save_solutions, quiet, fmt):
+    """Solve INSTANCES over a Cartesian grid of field values, by several methods and seeds.
+
+    Fields are addressed by their path in the instance file: server.slots,
+    device_defaults.bandwidth_hz, devices.0.count. Each finished run is appended
+    to OUT/results.jsonl at once, so an interrupted sweep continues with --resume;
+    the final table OUT/results.<format> is sorted by (point, method, seed) and
+    is the same whether or not the sweep was interrupted. Wall times go to
+    OUT/timings.<format>.
+    """
+    from ... import sweep as sw
+
+    axes = tuple(sw.parse_range(s) for s in ranges) + tuple(sw.parse_values(s) for s in lists)
+    spec = sw.SweepSpec(instances=tuple(instances), axes=axes,
+                        methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+                        seeds=tuple(range(seeds)), options=_parse_options(options), save_solutions=save_solutions)
+    bar = _bar(quiet)
+    try:
+        with _executor(dask_address) as executor:
+            res = sw.run_sweep(spec, out, fmt=fmt, resume=resume, workers=workers, executor=executor,
+                               progress=lambda d, t: bar("sweep", d, t))
+    finally:
+        bar.close()
+    errors = int((res.table["termination"] == "error").sum()) if len(res.table) else 0
+    click.echo(f"{len(res.table)} run(s): {res.ran} solved now, {res.skipped} already done"
+               + (f", {errors} failed (see the error column)" if errors else "") + f" -> {res.table_path}")
+
+
+@click.command("reproduce")
+@click.option("--fig", "figs", default="all", show_default=True, help="5, 6, 7, 8, 9, 10, a comma list, or all.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str), help="Output directory.")
+@click.option("--engine", type=click.Choice(["dp", "milp"]), default="dp", show_default=True,
+              help="Best-response engine of the game.")
+@click.option("--quick", is_flag=True, help="Fewer bandwidths, seeds and draws (a smoke run).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per CPU).")
+@click.option("--resume", is_flag=True, help="Continue the figures' sweeps in --out.")
+@click.option("--dask", "dask_address", metavar="ADDRESS", default=None, help="Run on an existing Dask cluster.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@format_option
+def reproduce_command(figs, out, engine, quick, workers, resume, dask_address, quiet, fmt):
+    """Run the paper's scenarios (instances/paper/) and write the tables, one PNG per
+    figure and OUT/REPORT.md: each claim of the paper's §5 with this model's numbers
+    and a verdict computed from the tables (reproduced / partly / not reproduced)."""
+    from ... import reproduce as rep
+
+    bar = _bar(quiet)
+    try:
+        with _executor(dask_address) as executor:
+            res = rep.reproduce(out, figs, engine=engine, quick=quick, fmt=fmt, workers=workers, executor=executor,
+                                resume=resume, progress=bar)
+    finally:
+        bar.close()
+    frame = rep.claims_frame(res.claims)[["id", "verdict", "claim"]]
+    echo_table(frame)
+    click.echo(f"wrote {res.report_path} ({res.wall_times['total']:.1f} s)")
+
+
+# --------------------------------------------------------------------------- plot
+
+@click.group("plot")
+def plot_group():
+    """Draw a solution or a results table to an image (needs matplotlib: mecopt[plot])."""
+
+
+def _out_option(default_name: str):
+    return click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default=None,
+                        help=f"Image file (.png, .pdf, .svg); default: {default_name}.")
+
+
+@plot_group.command("schedule", short_help="Devices x slots with the offloaded layer blocks (Figs. 6a, 10b).")
+@click.argument("solution_dir", type=click.Path(file_okay=False, exists=True, path_type=str))
+@_out_option("SOLUTION_DIR/schedule.png")
+def plot_schedule(solution_dir, output):
+    """Devices x slots with each device's offloaded layer blocks (Figs. 6a, 10b), from a
+    written solution directory (mecopt solve --out, or a sweep's solutions/)."""
+    from ... import plots
+    path = plots.save(plots.schedule(solution_dir), output or Path(solution_dir) / "schedule.png")
+    click.echo(f"wrote {path}")
+
+
+@plot_group.command("partition", short_help="Each device's layers and partition point (Fig. 10a).")
+@click.argument("solution_dir", type=click.Path(file_okay=False, exists=True, path_type=str))
+@_out_option("SOLUTION_DIR/partition.png")
+def plot_partition(solution_dir, output):
+    """Each device's layers, local or in which slot, with its partition point (Fig. 10a)."""
+    from ... import plots
+    path = plots.save(plots.partition(solution_dir), output or Path(solution_dir) / "partition.png")
+    click.echo(f"wrote {path}")
+
+
+def _table(path: str):
+    from ...export import find_table, read_table
+    p = Path(path)
+    if p.is_dir():
+        found = find_table(p / "results") or find_table(p / "trace")
+        if found is None:
+            raise InputError(f"{p} holds no readable results or trace table (.csv, .parquet or .json)")
+        p = found
+    return read_table(p), p
+
+
+@plot_group.command("convergence", short_help="Average cost per tick of solutions or a trace table (Fig. 5).")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True, path_type=str))
+@click.option("--x", "x", default="tick", show_default=True)
+@click.option("--y", "y", default="avg_cost", show_default=True)
+@click.option("--by", default=None, help="Comma-separated grouping columns of a single trace table (e.g. N,method).")
+@_out_option("convergence.png beside the first source")
+def plot_convergence(sources, x, y, by, output):
+    """Average cost per tick (Fig. 5) of solution directories (their trace tables), or of a
+    trace table grouped --by its columns."""
+    import json
+
+    from ... import plots
+    if by:
+        if len(sources) != 1:
+            raise InputError("--by groups one trace table; give a single table")
+        table, first = _table(sources[0])
+        fig = plots.convergence(table, x=x, y=y, by=[b.strip() for b in by.split(",")])
+    else:
+        traces, first = {}, None
+        for s in sources:
+            table, p = _table(s)
+            first = first or p
+            label = Path(s).name
+            summary = Path(s) / "summary.json"
+            if summary.is_file():
+                d = json.loads(summary.read_text())
+                label = f"{d.get('method')} on {d.get('instance')} ({Path(s).name})"
+            traces[label] = table
+        fig = plots.convergence(traces, x=x, y=y)
+    default = (first.parent if first.parent.name != "" else Path(".")) / "convergence.png"
+    path = plots.save(fig, output or default)
+    click.echo(f"wrote {path}")
+
+
+@plot_group.command("sweep", short_help="A results column against a swept field, per method (Figs. 6b-9).")
+@click.argument("results", type=click.Path(exists=True, path_type=str))
+@click.option("--x", "x", required=True, help="Column for the x axis, e.g. a swept path.")
+@click.option("--y", "y", default="avg_delay_s", show_default=True, help="Column for the y axis.")
+@click.option("--by", default="method", show_default=True, help="One series per value of this column.")
+@click.option("--log", "log", is_flag=True, help="Logarithmic y axis.")
+@_out_option("<y>_vs_<x>.png beside the table")
+def plot_sweep(results, x, y, by, log, output):
+    """A results table (a sweep's OUT or its results file): Y against X, one series per --by
+    value, averaged over seeds; lines for a numeric X (Figs. 6b, 7b), bars otherwise (Figs. 8, 9)."""
+    from ... import plots
+    table, p = _table(results)
+    fig = plots.compare(table, x=x, y=y, by=by or None, log=log)
+    safe = x.replace("/", "_")
+    path = plots.save(fig, output or p.parent / f"{y}_vs_{safe}.png")
+    click.echo(f"wrote {path}")
+
+
+commands = [sweep_command, reproduce_command, plot_group]

@@ -1,0 +1,582 @@
+"""Parameter sweeps: a Cartesian grid over instance fields, solved by several methods and seeds.
+
+A sweep point is one instance file with some fields overridden, each field
+addressed by its path in the parsed TOML document (``server.slots``,
+``device_defaults.bandwidth_hz``, ``devices.0.count``; a number indexes a
+list). Overrides are applied to the document *before* validation, so a value
+is checked exactly as if it had been written in the file.
+
+Every (point, method, seed) is one *run*, solved in a worker of a
+:class:`concurrent.futures.Executor` — a local process pool by default, or any
+executor passed in, such as a Dask client's ``client.get_executor()``: one
+interface, one code path. As each run finishes, its row is appended to
+``OUT/results.jsonl`` (one JSON object per line, flushed per row), so killing a
+sweep loses at most the runs in flight, and ``resume=True`` skips every run
+already there. The final table ``OUT/results.<fmt>`` is built from that log
+and sorted by (point, method, seed); it holds only deterministic figures, so a
+resumed and an uninterrupted sweep write the same table. Wall times go to
+``OUT/timings.<fmt>``.
+
+The library never prints: pass ``progress(done, total)`` to follow a sweep.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import itertools
+import json
+import tomllib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import InputError, MecoptError
+from .export import FORMATS, write_json, write_table, write_text
+
+#: leading columns of the results table, in this order (axis columns follow ``instance``)
+KEY_COLUMNS = ("key", "point", "instance")
+#: result columns in this order; flattened ``certificate.*`` and ``info.*`` entries follow, sorted
+RESULT_COLUMNS = ("method", "seed", "engine", "termination", "feasible", "violations", "deadline_misses",
+                  "avg_delay_s", "avg_energy_j", "avg_cost", "potential", "objective", "bound", "gap",
+                  "iterations", "solver_calls", "status", "error")
+LOG_NAME = "results.jsonl"
+_RESERVED = set(KEY_COLUMNS) | set(RESULT_COLUMNS) | {"timing"}
+MANIFEST_NAME = "sweep.json"
+
+
+# --------------------------------------------------------------------------- axes and paths
+
+def axis_column(path: str) -> str:
+    """The results column of a swept field: its path, or ``instance.<path>`` when the path is
+    itself a column name of the table (sweeping the instance's ``seed``, say)."""
+    return f"instance.{path}" if path in _RESERVED else path
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One swept field: its path in the instance document and the values it takes."""
+
+    path: str
+    values: tuple
+
+    def __post_init__(self):
+        if not self.values:
+            raise InputError(f"sweep axis {self.path!r} has no values")
+
+
+def _scalar(text: str):
+    """A value as TOML reads it (``200`` int, ``1e3`` float, ``true`` bool); else the text itself."""
+    text = text.strip()
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _split(spec: str, option: str) -> tuple[str, str]:
+    path, sep, rest = spec.partition("=")
+    if not sep or not path.strip() or not rest.strip():
+        raise InputError(f"The '{option}' option must look like PATH=...; got {spec!r} instead.")
+    return path.strip(), rest.strip()
+
+
+def parse_range(spec: str) -> Axis:
+    """``PATH=START:STOP:COUNT`` -> COUNT evenly spaced values from START to STOP inclusive.
+
+    When START and STOP are integers and every value is whole, the values are ints.
+    """
+    path, rest = _split(spec, "--set")
+    parts = rest.split(":")
+    if len(parts) != 3:
+        raise InputError(f"The '--set' option must look like PATH=START:STOP:COUNT; got {spec!r} instead.")
+    start, stop, count = (_scalar(p) for p in parts)
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (start, stop)):
+        raise InputError(f"--set {path}: START and STOP must be numbers; got {parts[0]!r} and {parts[1]!r}")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise InputError(f"--set {path}: COUNT must be a whole number >= 1; got {parts[2]!r}")
+    if count == 1:
+        values = [float(start)]
+    else:
+        step = (stop - start) / (count - 1)
+        values = [float(start + i * step) for i in range(count - 1)] + [float(stop)]
+    if isinstance(start, int) and isinstance(stop, int) and all(v.is_integer() for v in values):
+        values = [int(v) for v in values]
+    return Axis(path, tuple(values))
+
+
+def parse_values(spec: str) -> Axis:
+    """``PATH=v1,v2,...`` -> those values, each read as a TOML scalar (bare words are strings)."""
+    path, rest = _split(spec, "--values")
+    values = tuple(_scalar(v) for v in rest.split(",") if v.strip())
+    return Axis(path, values)
+
+
+def set_path(data: dict, path: str, value) -> None:
+    """Set the field at ``path`` (dot-separated; numbers index lists) of a parsed TOML document in place.
+
+    Missing tables on the way are created (validation then judges their fields);
+    a list index out of range or a step into a non-table raises :class:`InputError`
+    naming the path.
+    """
+    parts = path.split(".")
+    if not path or any(not p for p in parts):
+        raise InputError(f"bad sweep path {path!r}: expected names separated by dots, e.g. server.slots")
+    node: Any = data
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        where = ".".join(parts[:depth + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise InputError(f"bad sweep path {path!r}: {where} is not an entry of a list of {len(node)} "
+                                 f"(indices 0..{len(node) - 1})")
+            key: Any = int(part)
+        elif isinstance(node, dict):
+            key = part
+        else:
+            raise InputError(f"bad sweep path {path!r}: {'.'.join(parts[:depth])} is a value, not a table or list")
+        if last:
+            node[key] = value
+        else:
+            if isinstance(node, dict) and key not in node:
+                node[key] = {}
+            node = node[key]
+
+
+# --------------------------------------------------------------------------- the plan
+
+@dataclass(frozen=True)
+class Point:
+    """One instance document of the grid."""
+
+    index: int
+    instance: str                    # the instance's name
+    source: str                      # the instance file
+    values: tuple[tuple[str, Any], ...]
+    data: dict = field(repr=False, compare=False)
+
+    @property
+    def key(self) -> str:
+        return ";".join([f"instance={self.instance}"] + [f"{p}={v!r}" for p, v in self.values])
+
+
+@dataclass(frozen=True)
+class Run:
+    """One (point, method, seed) to solve."""
+
+    point: Point
+    method: str
+    target: str                      # "module:function" of the method
+    seed: int
+    options: Mapping[str, Any]
+
+    @property
+    def key(self) -> str:
+        return f"{self.point.key}|method={self.method}|seed={self.seed}"
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What to sweep. ``options`` maps a method name (or ``"*"`` for every method) to
+    keyword options; a ``"*"`` option goes only to methods whose function names it.
+    Each method runs once per seed when its function names a ``seed`` parameter,
+    otherwise once per point (its row carries the first seed)."""
+
+    instances: tuple[str, ...]
+    axes: tuple[Axis, ...] = ()
+    methods: tuple[str, ...] = ("all-local",)
+    seeds: tuple[int, ...] = (0,)
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    save_solutions: bool = False
+
+    def __post_init__(self):
+        if not self.instances:
+            raise InputError("a sweep needs at least one instance file")
+        if not self.methods:
+            raise InputError("a sweep needs at least one method")
+        if not self.seeds:
+            raise InputError("a sweep needs at least one seed")
+        paths = [a.path for a in self.axes]
+        dup = sorted({p for p in paths if paths.count(p) > 1})
+        if dup:
+            raise InputError(f"a sweep path may appear once; repeated: {dup}")
+        if len(set(self.methods)) != len(self.methods):
+            raise InputError(f"each method may appear once; got {list(self.methods)}")
+
+
+def _load_document(path: str) -> tuple[dict, str]:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise InputError(f"instance file not found: {p}") from None
+    except IsADirectoryError:
+        raise InputError(f"instance path is a directory, not a file: {p}") from None
+    try:
+        return tomllib.loads(text), hashlib.sha256(text.encode()).hexdigest()
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"instance file {p} is not valid TOML: {err}") from None
+
+
+def _accepts(func, name: str) -> bool:
+    """The method's function names this keyword (a catch-all ``**kwargs`` does not count:
+    a method that merely swallows ``seed`` is deterministic and runs once per point)."""
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+    p = params.get(name)
+    return p is not None and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
+    """Validate the sweep and list its points and runs (in table order) plus its manifest.
+
+    Every point is checked against the instance schema up front, and every
+    problem (unknown path, bad value) is raised at once, naming the path.
+    """
+    from . import solvers
+    from .instance import InstanceFile, _problems
+    from pydantic import ValidationError
+
+    funcs = {}
+    for m in spec.methods:
+        funcs[m] = solvers.get(m)          # InputError for an unknown method
+    unknown_opt = sorted(set(spec.options) - set(spec.methods) - {"*"})
+    if unknown_opt:
+        raise InputError(f"options given for methods not in the sweep: {unknown_opt}")
+
+    docs = [(_load_document(p), p) for p in spec.instances]
+    points: list[Point] = []
+    problems: list[tuple[str, str]] = []
+    grid = list(itertools.product(*(a.values for a in spec.axes)))
+    for (doc, _), src in docs:
+        for combo in grid:
+            data = copy.deepcopy(doc)
+            values = tuple(zip((a.path for a in spec.axes), combo))
+            try:
+                for path, v in values:
+                    set_path(data, path, v)
+            except InputError as err:
+                raise InputError(f"{err} (in {src})") from None
+            try:
+                InstanceFile.model_validate(data)
+            except ValidationError as err:
+                at = ", ".join(f"{p}={v!r}" for p, v in values) or "as written"
+                for path, msg in _problems(err):
+                    problems.append((path, msg, f"{src} {at}"))
+                continue
+            points.append(Point(len(points), str(data.get("name", "instance")), src, values, data))
+    if problems:
+        raise InputError("invalid sweep", _group_problems(problems, len(grid) * len(docs)))
+    names = [p.key for p in points]
+    if len(set(names)) != len(names):
+        raise InputError("two sweep points have the same key: give the instance files different names")
+
+    runs: list[Run] = []
+    for pt in points:
+        for m in spec.methods:
+            func = funcs[m]
+            opts = {k: v for k, v in spec.options.get("*", {}).items() if _accepts(func, k)}
+            opts.update(spec.options.get(m, {}))
+            seeded = _accepts(func, "seed")
+            for s in (spec.seeds if seeded else spec.seeds[:1]):
+                runs.append(Run(pt, m, solvers.METHODS[m], int(s), {**opts, **({"seed": int(s)} if seeded else {})}))
+    manifest = dict(
+        instances=[dict(name=str(d.get("name", "instance")), sha256=h) for (d, h), _ in docs],
+        axes=[dict(path=a.path, values=list(a.values)) for a in spec.axes],
+        methods=list(spec.methods), seeds=[int(s) for s in spec.seeds],
+        options={k: dict(v) for k, v in sorted(spec.options.items())}, save_solutions=spec.save_solutions,
+    )
+    return points, runs, manifest
+
+
+def _group_problems(problems, n_points: int) -> list[tuple[str, str]]:
+    """One line per (path, message), saying at which points it occurs."""
+    where: dict[tuple[str, str], list[str]] = {}
+    for path, msg, at in problems:
+        where.setdefault((path, msg), []).append(at)
+    out = []
+    for (path, msg), ats in where.items():
+        if len(ats) == n_points and n_points > 1:
+            out.append((path, f"{msg} (at every point)"))
+        else:
+            shown = "; ".join(ats[:3]) + (f"; and {len(ats) - 3} more" if len(ats) > 3 else "")
+            out.append((path, f"{msg} (at {shown})"))
+    return out
+
+
+# --------------------------------------------------------------------------- the worker
+
+@dataclass(frozen=True)
+class Task:
+    """What a worker needs (plain data, so it travels to processes and Dask workers)."""
+
+    key: str
+    data: dict
+    source: str
+    target: str
+    options: dict
+    keep_solution: bool
+
+
+@dataclass
+class Outcome:
+    key: str
+    row: dict
+    timing: dict          # wall_time_s and the solver's own timings (not deterministic)
+    solution: Any = None
+
+
+def _plain(v):
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        try:
+            return v.item()
+        except (TypeError, ValueError):
+            return str(v)
+    if v is None or isinstance(v, bool | int | float | str):
+        return v
+    return json.dumps(v, default=str, sort_keys=True)
+
+
+def is_timing(name: str) -> bool:
+    """A measured duration (``wall_time_s``, GTPOS' ``build_s``/``solve_s``, ...): seconds that
+    change from run to run, so they stay out of the results table."""
+    return name.endswith(("_s", "_seconds", "_sec")) or "wall" in name
+
+
+def summary_row(summary: Mapping[str, Any]) -> tuple[dict, dict]:
+    """The scalar figures of :meth:`Solution.summary` with ``certificate`` and ``info`` entries
+    flattened to ``certificate.<k>`` / ``info.<k>``, split into (deterministic row, timings)."""
+    row, timing = {}, {}
+    for k in RESULT_COLUMNS:
+        if k in summary and k not in ("method", "seed"):   # the run's own method name and seed identify it
+            row[k] = _plain(summary[k])
+    for group in ("certificate", "info"):
+        for k, v in sorted((summary.get(group) or {}).items()):
+            if isinstance(v, Mapping):
+                continue
+            (timing if is_timing(k) else row)[f"{group}.{k}"] = _plain(v)
+    return row, timing
+
+
+def execute(task: Task) -> Outcome:
+    """Build the instance and solve it (runs in a worker). Errors of mecopt (bad input,
+    infeasible, solver failure) become a row with ``termination = "error"``."""
+    import time
+
+    from .instance import instance_from_dict
+
+    t0 = time.perf_counter()
+    module, func = task.target.split(":")
+    try:
+        instance = instance_from_dict(copy.deepcopy(task.data), base=Path(task.source).parent, source_path=task.source)
+        solution = getattr(import_module(module), func)(instance, **task.options)
+        row, timing = summary_row(solution.summary())
+    except MecoptError as err:
+        solution, timing = None, {}
+        row = dict(termination="error", error=f"{type(err).__name__}: {err}")
+    timing = {"wall_time_s": time.perf_counter() - t0, **timing}
+    return Outcome(task.key, row, timing, solution if task.keep_solution else None)
+
+
+# --------------------------------------------------------------------------- the log
+
+def read_log(path: Path, repair: bool = False) -> list[dict]:
+    """Rows of an append-only log. A torn last line (the sweep was killed while writing
+    it) is ignored, and with ``repair`` cut off so appending can go on."""
+    if not path.exists():
+        return []
+    raw = path.read_bytes()
+    rows, good_end, pos = [], 0, 0
+    for line in raw.splitlines(keepends=True):
+        pos += len(line)
+        if not line.endswith(b"\n"):
+            break
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+        good_end = pos
+    if repair and good_end < len(raw):
+        with open(path, "r+b") as f:
+            f.truncate(good_end)
+    return rows
+
+
+class _Log:
+    def __init__(self, path: Path):
+        self.f = open(path, "a", encoding="utf-8")
+
+    def append(self, record: dict) -> None:
+        self.f.write(json.dumps(record, allow_nan=True, default=_plain) + "\n")
+        self.f.flush()
+
+    def close(self):
+        self.f.close()
+
+
+# --------------------------------------------------------------------------- running
+
+@dataclass
+class SweepResult:
+    out_dir: Path
+    table: pd.DataFrame
+    table_path: Path
+    timings_path: Path
+    ran: int             # runs solved by this call
+    skipped: int         # runs found already done (resume)
+
+
+def local_executor(workers: int | None = None) -> ProcessPoolExecutor:
+    """The default executor: worker processes started with ``spawn``, i.e. fresh interpreters.
+
+    Not ``fork``: a process that has already run HiGHS (say, a GTPOS solve in a notebook
+    or a test) holds HiGHS' thread pool, and a forked child that calls HiGHS again
+    waits for threads that do not exist in it — forever.
+    """
+    import multiprocessing
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def solution_path(out_dir: str | Path, point: int, method: str, seed: int) -> Path:
+    """Where a sweep with ``save_solutions`` writes the solution of one run."""
+    return Path(out_dir) / "solutions" / f"p{int(point):04d}-{method}-s{int(seed)}"
+
+
+def solution_dir(out_dir: str | Path, run: Run) -> Path:
+    return solution_path(out_dir, run.point.index, run.method, run.seed)
+
+
+def run_sweep(spec: SweepSpec, out_dir: str | Path, *, fmt: str = "csv", resume: bool = False,
+              workers: int | None = None, executor: Executor | None = None,
+              progress: Callable[[int, int], None] | None = None) -> SweepResult:
+    """Run (or resume) a sweep into ``out_dir``; returns the final, sorted table.
+
+    ``executor``: any :class:`concurrent.futures.Executor` (e.g. a Dask client's
+    ``get_executor()``); by default :func:`local_executor` (``workers`` processes) is made
+    for the call.
+    """
+    if fmt not in FORMATS:
+        raise InputError(f"The 'format' option must be one of {', '.join(FORMATS)}. Got {fmt!r} instead.")
+    points, runs, manifest = plan(spec)
+    out = Path(out_dir)
+    log_path, man_path = out / LOG_NAME, out / MANIFEST_NAME
+    if resume and man_path.exists():
+        old = json.loads(man_path.read_text())
+        if old != json.loads(json.dumps(manifest)):
+            raise InputError(f"{out} holds a different sweep (instances, axes, methods, seeds, options or "
+                             f"saved solutions differ); resume it with the same settings or choose another --out")
+    elif not resume and (log_path.exists() or man_path.exists()):
+        raise InputError(f"{out} already holds a sweep; pass --resume to continue it or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    if not man_path.exists():
+        write_json(man_path, manifest)
+
+    done = {r["key"] for r in read_log(log_path, repair=True) if "key" in r}
+    pending = [r for r in runs if r.key not in done]
+    total, finished = len(runs), len(runs) - len(pending)
+    if progress:
+        progress(finished, total)
+
+    if pending:
+        own = executor is None
+        pool = local_executor(workers) if own else executor
+        log = _Log(log_path)
+        futures = {}
+        try:
+            for run in pending:
+                task = Task(run.key, run.point.data, run.point.source, run.target, dict(run.options),
+                            spec.save_solutions)
+                futures[pool.submit(execute, task)] = run
+            for fut in as_completed(futures):
+                run = futures[fut]
+                outcome = fut.result()
+                if outcome.solution is not None:
+                    _save_solution(outcome.solution, run, out, fmt)
+                log.append(dict(_identity(run), **outcome.row, timing=outcome.timing))
+                finished += 1
+                if progress:
+                    progress(finished, total)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+        finally:
+            log.close()
+            if own:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    table, timings = assemble(spec, runs, read_log(log_path))
+    table_path = write_table(table, out / "results", fmt)
+    timings_path = write_table(timings, out / "timings", fmt)
+    return SweepResult(out, table, table_path, timings_path, len(pending), total - len(pending))
+
+
+def _identity(run: Run) -> dict:
+    return dict(key=run.key, point=run.point.index, instance=run.point.instance,
+                **{axis_column(p): v for p, v in run.point.values}, method=run.method, seed=run.seed)
+
+
+def _save_solution(solution, run: Run, out: Path, fmt: str) -> None:
+    import tomli_w
+
+    d = solution_dir(out, run)
+    solution.write(d, fmt)
+    write_text(d / "instance.toml", tomli_w.dumps(run.point.data))
+
+
+def assemble(spec: SweepSpec, runs: Sequence[Run], rows: Iterable[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The final results and timings tables from log rows: one row per run of ``runs``
+    (first logged wins), in run order, columns in a fixed order."""
+    by_key: dict[str, dict] = {}
+    for r in rows:
+        by_key.setdefault(r.get("key"), r)
+    ordered = [by_key[r.key] for r in runs if r.key in by_key]
+    axis_cols = [axis_column(a.path) for a in spec.axes]
+    lead = list(KEY_COLUMNS) + axis_cols
+    extra = sorted({k for r in ordered for k in r} - set(lead) - set(RESULT_COLUMNS) - {"timing"})
+    cols = lead + list(RESULT_COLUMNS) + extra
+    table = _tidy(pd.DataFrame([{c: r.get(c) for c in cols} for r in ordered], columns=cols))
+    t_extra = sorted({k for r in ordered for k in (r.get("timing") or {})} - {"wall_time_s"})
+    t_cols = ["key", "method", "seed", "wall_time_s"] + t_extra
+    timings = _tidy(pd.DataFrame([{"key": r["key"], "method": r.get("method"), "seed": r.get("seed"),
+                                   **(r.get("timing") or {})} for r in ordered], columns=t_cols))
+    return table, timings
+
+
+def _tidy(df: pd.DataFrame) -> pd.DataFrame:
+    """Missing values as NaN, and a column with nothing in it as float (as a reader sees it)."""
+    for c in df.columns:
+        if df[c].dtype == object:
+            if df[c].isna().all():
+                df[c] = df[c].astype(float)
+            else:
+                df[c] = df[c].where(df[c].notna(), float("nan"))
+    return df
+
+
+@contextmanager
+def dask_executor(address: str, timeout: float = 30.0):
+    """A concurrent.futures executor running on an existing Dask cluster (``client.get_executor()``);
+    ``timeout``: seconds to wait for the scheduler."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise InputError("running on a Dask cluster needs dask.distributed: pip install 'mecopt[dask]'") from None
+    try:
+        client = Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as err:
+        raise InputError(f"cannot reach the Dask scheduler at {address!r}: {err}") from None
+    try:
+        yield client.get_executor(pure=False)
+    finally:
+        client.close()
