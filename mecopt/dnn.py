@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import InputError
+from .errors import InputError, validation_problems
 from .paths import dnn_dir
 
 LayerType = Literal["conv", "pool", "fc", "relu", "lrn", "softmax", "block"]
@@ -97,23 +97,11 @@ class LayerTable:
         return self.frame[["G", "K", "O", "I"]].to_numpy(dtype=float)
 
 
-def _problem_list(err: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
-    out = []
-    for e in err.errors():
-        path = ".".join(str(p) for p in e["loc"])
-        value = e.get("input")
-        msg = e["msg"]
-        if e["type"] != "missing" and not isinstance(value, dict | list):
-            msg += f" (got {value!r})"
-        out.append((f"{prefix}{path}" if path else prefix.rstrip("."), msg))
-    return out
-
-
 def parse_spec(data: dict, source: str = "<spec>") -> DNNSpec:
     try:
         return DNNSpec.model_validate(data)
     except ValidationError as err:
-        raise InputError(f"invalid DNN spec {source}", _problem_list(err)) from None
+        raise InputError(f"invalid DNN spec {source}", validation_problems(err)) from None
 
 
 def load_spec(path: str | Path) -> DNNSpec:

@@ -39,3 +39,21 @@ class SolverError(MecoptError, RuntimeError):
     """A solver failed or stopped without a usable solution."""
 
     exit_code = 4
+
+
+def validation_problems(err) -> list[tuple[str, str]]:
+    """A pydantic ``ValidationError`` as ``(field_path, message)`` pairs, one per problem.
+
+    Union branches (``float | tuple``) are folded, so each field is named once.
+    """
+    out: list[tuple[str, str]] = []
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"] if not str(p).startswith(("float", "tuple", "list[")))
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif e["type"] != "missing" and not isinstance(e.get("input"), dict | list):
+            msg += f" (got {e.get('input')!r})"
+        if (path, msg) not in out:
+            out.append((path, msg))
+    return out

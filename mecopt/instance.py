@@ -56,7 +56,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from . import channel, dnn
 from .delay import CoefficientSet, load_coefficients
-from .errors import InputError
+from .errors import InputError, validation_problems
 
 WEIGHT_SUM_TOL = 1e-6
 #: relative capacity tolerance of (17), shared by every engine, the checker and fastest_delay
@@ -245,25 +245,6 @@ class Instance:
         return max(d.M for d in self.devices)
 
 
-def _problems(err: ValidationError) -> list[tuple[str, str]]:
-    out = []
-    for e in err.errors():
-        path = ".".join(str(p) for p in e["loc"] if not str(p).startswith(("float", "tuple", "list[")))
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown field"
-        elif e["type"] != "missing" and not isinstance(e.get("input"), dict | list):
-            msg += f" (got {e.get('input')!r})"
-        out.append((path, msg))
-    # union types report once per branch: keep one message per path
-    seen, unique = set(), []
-    for path, msg in out:
-        if (path, msg) not in seen:
-            seen.add((path, msg))
-            unique.append((path, msg))
-    return unique
-
-
 def load_instance(path: str | Path) -> Instance:
     """Read, validate and resolve an instance file."""
     path = Path(path)
@@ -286,7 +267,7 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
     try:
         spec = InstanceFile.model_validate(data)
     except ValidationError as err:
-        raise InputError(f"invalid instance {where}", _problems(err)) from None
+        raise InputError(f"invalid instance {where}", validation_problems(err)) from None
     problems: list[tuple[str, str]] = []
 
     H = spec.server.slots

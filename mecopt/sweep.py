@@ -243,7 +243,8 @@ def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
     problem (unknown path, bad value) is raised at once, naming the path.
     """
     from . import solvers
-    from .instance import InstanceFile, _problems
+    from .errors import validation_problems
+    from .instance import InstanceFile
     from pydantic import ValidationError
 
     funcs = {}
@@ -270,7 +271,7 @@ def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
                 InstanceFile.model_validate(data)
             except ValidationError as err:
                 at = ", ".join(f"{p}={v!r}" for p, v in values) or "as written"
-                for path, msg in _problems(err):
+                for path, msg in validation_problems(err):
                     problems.append((path, msg, f"{src} {at}"))
                 continue
             points.append(Point(len(points), str(data.get("name", "instance")), src, values, data))
