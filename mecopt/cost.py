@@ -27,6 +27,16 @@ def partition_point(slots: np.ndarray) -> int:
     return int(np.count_nonzero(slots == 0))
 
 
+def blocks(slots: np.ndarray) -> list[tuple[int, int, int]]:
+    """Contiguous runs (first layer, last layer, slot) of layers 1..M with equal slot (slot 0 = the local prefix)."""
+    out, start = [], 0
+    for m in range(1, len(slots) + 1):
+        if m == len(slots) or slots[m] != slots[start]:
+            out.append((start + 1, m, int(slots[start])))
+            start = m
+    return out
+
+
 def own_loads(dev: Device, slots: np.ndarray, H: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-slot price load S_n^h = sum_m y S_{n,m} and server time T_n^h (h = 1..H)."""
     s = np.asarray(slots)

@@ -245,20 +245,25 @@ class Instance:
         return max(d.M for d in self.devices)
 
 
-def load_instance(path: str | Path) -> Instance:
-    """Read, validate and resolve an instance file."""
+def read_document(path: str | Path, what: str = "instance") -> tuple[dict, str]:
+    """The parsed TOML document at ``path`` and its text (InputError when missing or not TOML)."""
     path = Path(path)
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise InputError(f"instance file not found: {path}") from None
+        raise InputError(f"{what} file not found: {path}") from None
     except IsADirectoryError:
-        raise InputError(f"instance path is a directory, not a file: {path}") from None
+        raise InputError(f"{what} path is a directory, not a file: {path}") from None
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as err:
-        raise InputError(f"instance file {path} is not valid TOML: {err}") from None
-    return instance_from_dict(data, base=path.parent, source_path=str(path))
+        raise InputError(f"{what} file {path} is not valid TOML: {err}") from None
+
+
+def load_instance(path: str | Path) -> Instance:
+    """Read, validate and resolve an instance file."""
+    data, _ = read_document(path)
+    return instance_from_dict(data, base=Path(path).parent, source_path=str(path))
 
 
 def instance_from_dict(data: dict, base: Path | None = None, source_path: str | None = None) -> Instance:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .cost import blocks
 from .errors import InputError
 from .export import atomic_write, find_table, read_table
 
@@ -125,16 +126,6 @@ def _from_dir(d: Path) -> ScheduleData:
     return ScheduleData(df, H, frame, times, title)
 
 
-def _blocks(slots: np.ndarray) -> list[tuple[int, int, int]]:
-    """Contiguous runs (first layer, last layer, slot) of layers 1..M with equal slot."""
-    out, start = [], 0
-    for m in range(1, len(slots) + 1):
-        if m == len(slots) or slots[m] != slots[start]:
-            out.append((start + 1, m, int(slots[start])))
-            start = m
-    return out
-
-
 def _per_device(df: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
     order = list(dict.fromkeys(df["device"].astype(str)))
     out = []
@@ -170,7 +161,7 @@ def schedule(source, *, ax=None, title: str | None = None):
         m_star = int(np.count_nonzero(slots == 0))
         labels.append(f"{name}\n(local {_layers(1, m_star)})" if m_star else f"{name}\n(no local layers)")
         times = data.t_server.get(name) if data.t_server else None
-        for a, b, h in _blocks(slots):
+        for a, b, h in blocks(slots):
             if h == 0:
                 continue
             x0 = (h - 1) * unit

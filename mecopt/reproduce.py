@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .cost import blocks
 from .errors import InputError
 from .export import FORMATS, find_table, read_table, write_json, write_table, write_text
 from .paths import instances_dir
@@ -255,25 +256,16 @@ def run_fig10(ctx: Context) -> dict[str, pd.DataFrame]:
         a = assignment[assignment["device"] == dv["device"]].sort_values("layer")
         slots = a["slot"].to_numpy(dtype=int)
         M, m = len(slots), int(dv["partition_point"])
-        blocks = [f"{_span(x, y)}:{h}" for x, y, h in _runs(slots) if h > 0]
+        server_blocks = [f"{_span(x, y)}:{h}" for x, y, h in blocks(slots) if h > 0]
         rows.append(dict(device=dv["device"], dnn=dv["dnn"], layers=M, partition_point=m,
                          local_layers=_span(1, m) if m else "", offloaded_layers=_span(m + 1, M) if m < M else "",
-                         server_blocks=" ".join(blocks), last_slot=int(dv["last_slot"]), delay_s=float(dv["delay_s"]),
+                         server_blocks=" ".join(server_blocks), last_slot=int(dv["last_slot"]), delay_s=float(dv["delay_s"]),
                          energy_j=float(dv["energy_j"]), deadline_met=bool(dv["deadline_met"])))
     summary = pd.DataFrame([dict(method=r["method"], termination=r.get("termination"),
                                  avg_delay_s=float(r["avg_delay_s"]), avg_energy_j=float(r["avg_energy_j"]),
                                  avg_cost=float(r["avg_cost"]), violations=_int(r.get("violations")),
                                  deadline_misses=_int(r.get("deadline_misses")))])
     return {"fig10_devices": pd.DataFrame(rows), "fig10_assignment": assignment, "fig10_summary": summary}
-
-
-def _runs(slots: np.ndarray) -> list[tuple[int, int, int]]:
-    out, start = [], 0
-    for m in range(1, len(slots) + 1):
-        if m == len(slots) or slots[m] != slots[start]:
-            out.append((start + 1, m, int(slots[start])))
-            start = m
-    return out
 
 
 def _span(a: int, b: int) -> str:

@@ -40,6 +40,7 @@ import pandas as pd
 
 from .errors import InputError, MecoptError
 from .export import FORMATS, write_json, write_table, write_text
+from .instance import read_document
 
 #: leading columns of the results table, in this order (axis columns follow ``instance``)
 KEY_COLUMNS = ("key", "point", "instance")
@@ -212,17 +213,9 @@ class SweepSpec:
 
 
 def _load_document(path: str) -> tuple[dict, str]:
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except FileNotFoundError:
-        raise InputError(f"instance file not found: {p}") from None
-    except IsADirectoryError:
-        raise InputError(f"instance path is a directory, not a file: {p}") from None
-    try:
-        return tomllib.loads(text), hashlib.sha256(text.encode()).hexdigest()
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"instance file {p} is not valid TOML: {err}") from None
+    """The instance document and the SHA-256 of its text (a resumed sweep must see the same file)."""
+    data, text = read_document(path)
+    return data, hashlib.sha256(text.encode()).hexdigest()
 
 
 def _accepts(func, name: str) -> bool:

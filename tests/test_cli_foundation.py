@@ -11,7 +11,8 @@ import click
 import pandas as pd
 import pytest
 
-from mecopt.cli import cli, main
+from helpers import run
+from mecopt.cli import cli
 from mecopt.generate import generate_instance
 from mecopt.instance import load_instance
 from mecopt.paths import instances_dir
@@ -21,16 +22,6 @@ FIG10 = instances_dir() / "paper" / "fig10-mixed.toml"
 MECOPT = Path(sys.executable).with_name("mecopt")
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    """Run ``mecopt ARGS`` in-process through the console entry point; returns (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_commands_are_registered():

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from mecopt import dnn
-from mecopt.cli import main
+from helpers import run
 from mecopt.delay import load_coefficients
 from mecopt.instance import instance_from_dict, load_instance
 
@@ -18,15 +18,6 @@ from mecopt.instance import instance_from_dict, load_instance
 DEVICE = {"G2K2OI": 0.3e-5, "G2K2I": 2.6e-5, "G2O": 4.8e-5}
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def synthetic_profile(noise: float, seed: int = 0) -> pd.DataFrame:

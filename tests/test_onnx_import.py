@@ -14,7 +14,7 @@ onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
 
 from mecopt import dnn  # noqa: E402
-from mecopt.cli import main  # noqa: E402
+from helpers import run  # noqa: E402
 from mecopt.errors import InputError  # noqa: E402
 from mecopt.dnn import format_spec_toml  # noqa: E402
 from mecopt.onnx_import import import_onnx  # noqa: E402
@@ -22,16 +22,6 @@ from mecopt.onnx_import import import_onnx  # noqa: E402
 FLOAT = TensorProto.FLOAT
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    """``mecopt ARGS`` in-process through the console entry point: (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def weight(name: str, *dims: int) -> TensorProto:

@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from mecopt import dnn  # noqa: E402
-from mecopt.cli import main  # noqa: E402
+from helpers import run  # noqa: E402
 from mecopt.errors import InputError  # noqa: E402
 from mecopt.instance import instance_from_dict  # noqa: E402
 from mecopt.profiling import PROFILE_COLUMNS, attach_times, build_chain, profile  # noqa: E402
@@ -32,15 +32,6 @@ SMALL = {
 }
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
