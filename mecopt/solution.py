@@ -99,6 +99,8 @@ class Solution:
             potential=None if np.isnan(ev.potential) else ev.potential,
             feasible=self.feasible, violations=len(self.violations),
             deadline_misses=int(sum(1 for r in self.devices_frame().itertuples() if not r.deadline_met)),
+            max_unilateral_gain=None if self.certificate is None else self.certificate.get("max_gain"),
+            max_unilateral_gain_rel=None if self.certificate is None else self.certificate.get("max_gain_rel"),
             certificate=self.certificate, flags={k: v for k, v in self.flags.items() if v}, info=self.info,
         )
 
