@@ -272,7 +272,9 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
     try:
         spec = InstanceFile.model_validate(data)
     except ValidationError as err:
-        raise InputError(f"invalid instance {where}", validation_problems(err)) from None
+        problems = validation_problems(err)
+        problems += [p for p in _device_content_problems(data, base) if p not in problems]
+        raise InputError(f"invalid instance {where}", problems) from None
     problems: list[tuple[str, str]] = []
 
     H = spec.server.slots
@@ -300,10 +302,7 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
         given = {k: v for k, v in entry.model_dump().items() if v is not None}
         merged = {**defaults, **given}
         path = f"devices.{i}"
-        w = merged["alpha"] + merged["beta"] + merged["gamma"]
-        if abs(w - 1.0) > WEIGHT_SUM_TOL:
-            problems.append((f"{path}.alpha+beta+gamma",
-                             f"the weights must sum to 1, got {merged['alpha']} + {merged['beta']} + {merged['gamma']} = {w:g}"))
+        problems += _weight_problems(merged, path)
         table = None
         try:
             table = dnn.layer_table(merged["dnn"], spec.model.grouped_conv, base)
@@ -347,6 +346,39 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
                     devices=tuple(devices), bits_per_element=spec.model.bits_per_element,
                     price_scale=spec.model.price_scale, deadline_policy=spec.model.deadline_policy,
                     topology=spec.topology, source=spec.model_dump(mode="json"), path=source_path)
+
+
+def _weight_problems(merged: dict, path: str) -> list[tuple[str, str]]:
+    """alpha + beta + gamma = 1 for one device (eq. 23)."""
+    w = merged["alpha"] + merged["beta"] + merged["gamma"]
+    if abs(w - 1.0) > WEIGHT_SUM_TOL:
+        return [(f"{path}.alpha+beta+gamma",
+                 f"the weights must sum to 1, got {merged['alpha']} + {merged['beta']} + {merged['gamma']} = {w:g}")]
+    return []
+
+
+def _device_content_problems(data: dict, base: Path | None) -> list[tuple[str, str]]:
+    """Best-effort content checks (weights, DNN names) on a document that failed the schema,
+    so that one run reports these problems too."""
+    if not isinstance(data, dict) or not isinstance(data.get("devices"), list):
+        return []
+    raw_defaults = data.get("device_defaults") if isinstance(data.get("device_defaults"), dict) else {}
+    defaults = {**PAPER_DEVICE, **raw_defaults}
+    out = []
+    for i, entry in enumerate(data["devices"]):
+        if not isinstance(entry, dict):
+            continue
+        merged = {**defaults, **entry}
+        path = f"devices.{i}"
+        if all(isinstance(merged.get(k), int | float) and not isinstance(merged.get(k), bool)
+               for k in ("alpha", "beta", "gamma")):
+            out += _weight_problems(merged, path)
+        if isinstance(merged.get("dnn"), str):
+            try:
+                dnn.resolve_path(merged["dnn"], base)
+            except InputError as err:
+                out.append((f"{path}.dnn", str(err)))
+    return out
 
 
 def _replace(device: Device, **changes) -> Device:

@@ -251,3 +251,15 @@ def test_tiny_deadline_boundary(instance_dict):
     assert inst.devices[0].fastest_delay == pytest.approx(0.545)
     with pytest.raises(InputError, match="fastest possible delay is 0.545"):
         instance_from_dict(instance_dict(devices=[{"name": "a", "deadline_s": 0.54}]))
+
+
+def test_schema_and_content_problems_are_reported_together():
+    data = {"server": {"slots": 5, "colour": "red"},
+            "devices": [{"dnn": "alexnet", "alpha": 0.5, "beta": 0.5, "gamma": 0.5},
+                        {"dnn": "resnet-9000"}]}
+    with pytest.raises(InputError) as exc:
+        instance_from_dict(data)
+    paths = [p for p, _ in exc.value.problems]
+    assert "server.colour" in paths
+    assert "devices.0.alpha+beta+gamma" in paths
+    assert "devices.1.dnn" in paths
