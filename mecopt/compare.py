@@ -18,7 +18,6 @@ Otherwise the ratio is NaN and ``ratio_note`` says why.
 
 from __future__ import annotations
 
-import inspect
 import time
 
 import numpy as np
@@ -39,17 +38,6 @@ COLUMNS = ["method", "avg_delay_s", "avg_energy_j", "avg_cost", "social_cost", "
            "draws", "avg_delay_std_s", "delay_ratio", "social_ratio", "ratio_note", "status"]
 
 
-def accepted_options(method: str) -> set[str]:
-    """The keyword options ``method``'s function names explicitly (a catch-all ``**_`` does not count)."""
-    func = solvers.get(method)
-    try:
-        params = inspect.signature(func).parameters.values()
-    except (TypeError, ValueError):  # pragma: no cover
-        return set()
-    return {p.name for p in params
-            if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)} - {"instance"}
-
-
 def method_options(method: str, *, time_limit: float | None = None, seed: int = 0, engine: str = "milp",
                    gtpos_objective: str = "delay", draws: int = 20) -> dict:
     """The options :func:`compare` passes to ``method``: of engine, seed, time_limit (when given),
@@ -59,7 +47,7 @@ def method_options(method: str, *, time_limit: float | None = None, seed: int = 
         candidates["time_limit"] = time_limit
     if method == "gtpos":
         candidates["objective"] = gtpos_objective
-    accepted = accepted_options(method)
+    accepted = solvers.accepted_options(method)
     return {k: v for k, v in candidates.items() if k in accepted}
 
 

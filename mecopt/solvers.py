@@ -5,6 +5,7 @@ Each entry is imported lazily so that a method's heavier dependencies load only 
 
 from __future__ import annotations
 
+import inspect
 from importlib import import_module
 
 from .errors import InputError
@@ -29,3 +30,11 @@ def get(method: str):
 
 def solve(instance, method: str, **options):
     return get(method)(instance, **options)
+
+
+def accepted_options(method: str) -> set[str]:
+    """The keyword options ``method``'s function names explicitly (a catch-all ``**_`` does not
+    count: a method that merely swallows ``seed`` is deterministic and runs once per sweep point)."""
+    params = inspect.signature(get(method)).parameters.values()
+    return {p.name for p in params
+            if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)} - {"instance"}

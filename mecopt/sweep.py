@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import inspect
 import itertools
 import json
 import tomllib
@@ -218,17 +217,6 @@ def _load_document(path: str) -> tuple[dict, str]:
     return data, hashlib.sha256(text.encode()).hexdigest()
 
 
-def _accepts(func, name: str) -> bool:
-    """The method's function names this keyword (a catch-all ``**kwargs`` does not count:
-    a method that merely swallows ``seed`` is deterministic and runs once per point)."""
-    try:
-        params = inspect.signature(func).parameters
-    except (TypeError, ValueError):
-        return False
-    p = params.get(name)
-    return p is not None and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-
-
 def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
     """Validate the sweep and list its points and runs (in table order) plus its manifest.
 
@@ -240,9 +228,8 @@ def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
     from .instance import InstanceFile
     from pydantic import ValidationError
 
-    funcs = {}
     for m in spec.methods:
-        funcs[m] = solvers.get(m)          # InputError for an unknown method
+        solvers.get(m)                     # InputError for an unknown method
     unknown_opt = sorted(set(spec.options) - set(spec.methods) - {"*"})
     if unknown_opt:
         raise InputError(f"options given for methods not in the sweep: {unknown_opt}")
@@ -277,10 +264,10 @@ def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
     runs: list[Run] = []
     for pt in points:
         for m in spec.methods:
-            func = funcs[m]
-            opts = {k: v for k, v in spec.options.get("*", {}).items() if _accepts(func, k)}
+            accepted = solvers.accepted_options(m)
+            opts = {k: v for k, v in spec.options.get("*", {}).items() if k in accepted}
             opts.update(spec.options.get(m, {}))
-            seeded = _accepts(func, "seed")
+            seeded = "seed" in accepted
             for s in (spec.seeds if seeded else spec.seeds[:1]):
                 runs.append(Run(pt, m, solvers.METHODS[m], int(s), {**opts, **({"seed": int(s)} if seeded else {})}))
     manifest = dict(

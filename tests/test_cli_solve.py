@@ -10,7 +10,7 @@ import pytest
 from mecopt import check, solvers
 from mecopt.cli import main
 from mecopt.cli.commands.solve import method_options as solve_method_options
-from mecopt.compare import accepted_options
+from mecopt.solvers import accepted_options
 from mecopt.export import read_table
 from mecopt.instance import load_instance
 from mecopt.solution import Solution, Termination

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ... import solvers
-from ...compare import accepted_options
+from ...solvers import accepted_options
 from ...errors import InfeasibleError, SolverError
 from ...solution import Solution, Termination
 from ..common import echo_table, format_option, instance_argument, read_instance
@@ -20,7 +20,7 @@ DEVICE_COLUMNS = ["device", "dnn", "partition_point", "last_slot", "delay_s", "e
 
 def method_options(method: str, given: dict) -> tuple[dict, list[str]]:
     """The options passed to ``method``: those given that its function names explicitly
-    (see :func:`mecopt.compare.accepted_options`); the others are returned as ignored."""
+    (see :func:`mecopt.solvers.accepted_options`); the others are returned as ignored."""
     accepted = accepted_options(method)
     opts, ignored = {}, []
     for key, value in given.items():
