@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from results_table import save
 from mecopt.dp import DPDevice
 from mecopt.instance import instance_from_dict
 from mecopt.milp.best_response import MILPDevice
@@ -79,11 +79,7 @@ def main(argv=None) -> int:
                                               if engine == "milp" else None),
                                  mismatches=mismatches))
             print(rows[-2], rows[-1], sep="\n", file=sys.stderr)
-    df = pd.DataFrame(rows)
-    out = ROOT / "benchmarks/results/best_response.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out, index=False)
-    print(df.to_markdown(index=False))
+    save(rows, "best_response")
     return 0
 
 

@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 
+from results_table import save
 from mecopt.game.dynamics import solve_cai
 from mecopt.instance import instance_from_dict, load_instance
 
@@ -50,11 +50,7 @@ def main(argv=None) -> int:
                          solver_calls=sol.solver_calls, termination=str(sol.termination),
                          max_gain_rel=sol.certificate["max_gain_rel"], avg_cost=sol.evaluation.avg_cost))
         print(rows[-1], file=sys.stderr)
-    df = pd.DataFrame(rows)
-    out = ROOT / "benchmarks/results/game.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out, index=False)
-    print(df.to_markdown(index=False))
+    save(rows, "game")
     return 0
 
 

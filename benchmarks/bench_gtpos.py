@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from results_table import save
 from mecopt import check
 from mecopt.instance import instance_from_dict, load_instance
 from mecopt.milp.gtpos import lp_bound, solve_gtpos
@@ -98,11 +98,7 @@ def main(argv=None) -> int:
                              lp_relaxation=lp, lp_gap_pct=round(100 * (sol.objective - lp) / abs(sol.objective), 4),
                              lp_s=round(t_lp, 2), avg_delay_s=sol.evaluation.avg_delay, violations=viol))
             print(rows[-1], file=sys.stderr)
-    df = pd.DataFrame(rows)
-    out = ROOT / "benchmarks/results/gtpos.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out, index=False)
-    print(df.drop(columns=["status", "target"]).to_markdown(index=False))
+    save(rows, "gtpos", hide=("status", "target"))
     return 0
 
 
