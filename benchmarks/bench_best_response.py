@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from results_table import save
-from mecopt.dp import DPDevice
-from mecopt.instance import instance_from_dict
+from mecopt.bestresponse.dp import DPDevice
+from mecopt.model.instance import instance_from_dict
 from mecopt.milp.best_response import MILPDevice
-from mecopt.response import Aggregates
+from mecopt.bestresponse.problem import Aggregates
 
 ROOT = Path(__file__).resolve().parents[1]
 

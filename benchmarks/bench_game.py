@@ -15,7 +15,7 @@ from pathlib import Path
 
 from results_table import save
 from mecopt.game.dynamics import solve_cai
-from mecopt.instance import instance_from_dict, load_instance
+from mecopt.model.instance import instance_from_dict, load_instance
 
 ROOT = Path(__file__).resolve().parents[1]
 MIX = ["lenet", "alexnet", "vgg13", "vgg16"]

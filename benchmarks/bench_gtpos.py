@@ -24,7 +24,7 @@ import numpy as np
 
 from results_table import save
 from mecopt import check
-from mecopt.instance import instance_from_dict, load_instance
+from mecopt.model.instance import instance_from_dict, load_instance
 from mecopt.milp.gtpos import lp_bound, solve_gtpos
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/bench_reproduce.py [--quick] [--engine dp|milp] [--workers W] [--out DIR]
 
-Runs :func:`mecopt.reproduce.reproduce` into a fresh directory (a temporary one
+Runs :func:`mecopt.studies.reproduce.reproduce` into a fresh directory (a temporary one
 unless --out is given), then appends one row per figure plus a total row to
 benchmarks/results/reproduce.csv (date, git revision, engine, quick, workers,
 CPUs, figure, wall time, and the claims' verdict counts), and prints them.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mecopt import reproduce as rep
+from mecopt.studies import reproduce as rep
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "reproduce.csv"

@@ -5,7 +5,7 @@
   In a seeded random order each MD draws a monotone slot sequence *uniformly* among
   those that keep (17) (either capacity mode) and (27) satisfied given the MDs
   already placed; an MD that cannot fit waits until after the frame (every layer at
-  slot H+1; T = upload + T_d + total server time + download, see :func:`mecopt.cost.delay`).
+  slot H+1; T = upload + T_d + total server time + download, see :func:`mecopt.model.cost.delay`).
   The deadline (26) is not a constraint of Case 3: misses are flagged, not avoided.
   Averaged over ``draws`` seeded draws.
 - :func:`solve_isolated` — each MD's exact best response (28) as if it were alone on
@@ -30,12 +30,12 @@ import time
 import numpy as np
 import pandas as pd
 
-from . import cost as costmod
-from .check import DEADLINE_TOL
-from .errors import InputError
-from .instance import Device, Instance, Server
-from .response import CAP_TOL, Aggregates, slot_capacity, slot_open
-from .solution import Solution, Termination
+from mecopt.model import cost as costmod
+from mecopt.errors import InputError
+from mecopt.model.instance import Device, Instance, Server
+from mecopt.bestresponse.problem import Aggregates, slot_capacity, slot_open
+from mecopt.model.tolerances import DEADLINE_TOL, capacity_limit, meets_deadline
+from mecopt.solution import Solution, Termination
 
 QUEUED = "queued"
 DEADLINE_MISS = "deadline_miss"
@@ -49,7 +49,7 @@ def _deadline_flags(instance: Instance, profile: list[np.ndarray], flags: dict[s
     """Flag every MD whose T_n (24) exceeds tau_n (26); returns how many."""
     misses = 0
     for d, s in zip(instance.devices, profile):
-        if costmod.delay(d, s, instance.server) > d.tau * (1 + DEADLINE_TOL):
+        if not meets_deadline(costmod.delay(d, s, instance.server), d.tau, DEADLINE_TOL):
             flags.setdefault(d.name, []).append(DEADLINE_MISS)
             misses += 1
     return misses
@@ -93,7 +93,7 @@ def _block_fits(dev: Device, server: Server, others: Aggregates) -> np.ndarray:
     m = np.arange(M + 1)[None, :]
     t_blk = np.where(j < m, PT[m] - PT[j], np.inf)
     cap = slot_capacity(server, others)
-    limit = cap * (1 + CAP_TOL) + 1e-15
+    limit = capacity_limit(cap)
     return (t_blk[None] <= limit[:, None, None]) & slot_open(server, others)[:, None, None]
 
 
@@ -191,7 +191,7 @@ def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20, **_
     Returns the Solution of draw 0 (the representative). ``info`` holds the figures over
     all draws: ``avg_delay_s_mean``/``_std``, ``avg_energy_j_mean``/``_std``,
     ``avg_cost_mean``/``_std``, ``social_cost_mean``/``_std`` (std with ddof = 1; 0 for one draw), ``queued_mean``,
-    ``deadline_misses_mean``; the comparison table (:mod:`mecopt.compare`) reports the
+    ``deadline_misses_mean``; the comparison table (:mod:`mecopt.studies.compare`) reports the
     means. ``trace`` has one row per draw. Draw k uses child k of ``SeedSequence(seed)``,
     so draw 0 is the same whatever ``draws`` is.
     """
@@ -206,7 +206,7 @@ def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20, **_
         profile, order = _offload_draw(instance, np.random.default_rng(ss))
         ev = costmod.evaluate(instance, profile)
         queued = sum(costmod.queued(s, H) for s in profile)
-        misses = sum(1 for d, T in zip(instance.devices, ev.delay) if T > d.tau * (1 + DEADLINE_TOL))
+        misses = sum(1 for d, T in zip(instance.devices, ev.delay) if not meets_deadline(T, d.tau, DEADLINE_TOL))
         rows.append(dict(draw=k, avg_delay_s=ev.avg_delay, avg_energy_j=ev.avg_energy, avg_cost=ev.avg_cost,
                          social_cost=social_cost(instance, ev), queued=queued, deadline_misses=misses,
                          order=" ".join(instance.devices[n].name for n in order)))
@@ -238,11 +238,11 @@ def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20, **_
 
 def _engine(instance: Instance, engine: str):
     if engine == "dp":
-        from .dp import DPEngine
+        from mecopt.bestresponse.dp import DPEngine
         return DPEngine(instance)
     if engine == "milp":
         try:
-            from .milp.best_response import MILPEngine  # written alongside the game
+            from mecopt.milp.best_response import MILPEngine  # written alongside the game
         except ImportError as err:
             raise InputError(f"The 'engine' option 'milp' is not available here ({err}); use engine 'dp'.") from None
         return MILPEngine(instance)

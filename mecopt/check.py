@@ -13,12 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import cost as costmod
-from .errors import InputError
-from .instance import Instance
-from .response import CAP_TOL
+from mecopt.model import cost as costmod
+from mecopt.errors import InputError
+from mecopt.model.instance import Instance
+from mecopt.model.tolerances import CAP_ABS, CAP_TOL, DEADLINE_TOL, deadline_limit
 
-DEADLINE_TOL = 1e-9  # relative
 
 
 @dataclass(frozen=True)
@@ -128,7 +127,7 @@ def check_y(instance: Instance, Y: np.ndarray) -> list[Violation]:
     T_nh = np.array([[float(Y[n, :d.M, h] @ d.t_server[1:]) for h in range(1, H + 1)]
                      for n, d in enumerate(instance.devices)])
     cap = server.slot_len
-    tol = cap * CAP_TOL + 1e-15
+    tol = cap * CAP_TOL + CAP_ABS
     if server.capacity_mode == "per_device":
         for n, d in enumerate(instance.devices):
             for h in range(H):
@@ -155,7 +154,7 @@ def check_y(instance: Instance, Y: np.ndarray) -> list[Violation]:
             continue
         slots = np.full(d.M, H + 1) if queued[n] else profile[n]
         T = costmod.delay(d, slots, server)
-        if T > d.tau * (1 + DEADLINE_TOL):
+        if T > deadline_limit(d.tau, DEADLINE_TOL):
             out.append(Violation("(26)", d.name, None, None, T - d.tau, d.tau * DEADLINE_TOL,
                                  f"{d.name} finishes in {T:.6g} s, over its deadline tau = {d.tau:g} s"))
     return out

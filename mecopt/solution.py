@@ -3,7 +3,7 @@
 A solver returns the assignment plus *why it stopped* (``termination``), the
 solver's own status text, objective, bound, gap, wall time, iterations and any
 certificate. Figures shown to the user are always recomputed by
-:mod:`mecopt.cost` and checked by :mod:`mecopt.check`, never taken from the solver.
+:mod:`mecopt.model.cost` and checked by :mod:`mecopt.check`, never taken from the solver.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import check as checkmod
-from . import cost as costmod
-from .export import write_json, write_table
-from .instance import Instance
+from mecopt import check as checkmod
+from mecopt.model import cost as costmod
+from mecopt.model.tolerances import DEADLINE_TOL, meets_deadline
+from mecopt.results.export import write_json, write_table
+from mecopt.model.instance import Instance
 
 
 class Termination(str, Enum):
@@ -84,7 +85,7 @@ class Solution:
             rows.append(dict(
                 device=d.name, dnn=d.dnn, partition_point=int(ev.partition[n]), last_slot=int(ev.last_slot[n]),
                 delay_s=ev.delay[n], energy_j=ev.energy[n], price=ev.price[n], cost=ev.cost[n],
-                deadline_s=d.tau, deadline_met=bool(miss <= d.tau * checkmod.DEADLINE_TOL),
+                deadline_s=d.tau, deadline_met=bool(meets_deadline(ev.delay[n], d.tau, DEADLINE_TOL)),
                 deadline_miss_s=max(0.0, float(miss)), flags=";".join(self.flags.get(d.name, [])),
             ))
         return pd.DataFrame(rows)

@@ -10,10 +10,13 @@ from itertools import combinations_with_replacement
 import numpy as np
 import pytest
 
-from mecopt import baselines, bruteforce, check, cost, dp
+from mecopt import baselines, check
+import enumeration as bruteforce
+from mecopt.model import cost
+from mecopt.bestresponse import dp
 from mecopt.errors import InputError
-from mecopt.instance import instance_from_dict, load_instance
-from mecopt.response import Aggregates, strategy_feasible
+from mecopt.model.instance import instance_from_dict, load_instance
+from mecopt.bestresponse.problem import Aggregates, strategy_feasible
 from mecopt.solution import Termination
 
 FIG6 = "instances/paper/fig6-w1khz.toml"

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from mecopt import check
+from mecopt.model.tolerances import DEADLINE_TOL
 from mecopt.cli.commands.check import check_assignment
 from mecopt.errors import InputError
-from mecopt.instance import instance_from_dict
+from mecopt.model.instance import instance_from_dict
 
 
 def _table(profile: dict[str, list[int]]) -> pd.DataFrame:
@@ -110,7 +111,7 @@ def test_26_deadline(instance_dict):
     assert len(found) == 1
     v = found[0]
     assert v.device == "d1" and v.amount == pytest.approx(1.0 - 0.6)
-    assert v.tolerance == pytest.approx(0.6 * check.DEADLINE_TOL)
+    assert v.tolerance == pytest.approx(0.6 * DEADLINE_TOL)
     # offloading everything in slots 1 and 2 meets it: 0.545 s
     assert _violations(inst, _table({"d1": [1, 1, 1, 2], "d2": [0, 0, 0, 0]})) == []
     # a late slot misses it: m* = 0, h_max = 3 -> .32 + .3 + .025 = .645

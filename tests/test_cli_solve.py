@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from mecopt import check, solvers
+from mecopt import check, registry as solvers
 from mecopt.cli import main
 from mecopt.cli.commands.solve import method_options as solve_method_options
-from mecopt.solvers import accepted_options
-from mecopt.export import read_table
-from mecopt.instance import load_instance
+from mecopt.registry import accepted_options
+from mecopt.results.export import read_table
+from mecopt.model.instance import load_instance
 from mecopt.solution import Solution, Termination
 
 FIG6 = "instances/paper/fig6-w1khz.toml"

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mecopt import check, compare as comparemod, solvers
+from mecopt import check, registry as solvers
+from mecopt.studies import compare as comparemod
 from mecopt.errors import InputError, SolverError
-from mecopt.instance import load_instance
+from mecopt.model.instance import load_instance
 from mecopt.solution import Solution, Termination
 
 FIG6 = "instances/paper/fig6-w1khz.toml"

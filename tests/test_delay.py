@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mecopt import delay, dnn
+from mecopt.model import delay, dnn
 from mecopt.errors import InputError
 
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from mecopt.cli import cli
 from mecopt.errors import InputError
-from mecopt.export import FORMATS, READABLE, SUFFIX, find_table, read_table, table_path, write_table
+from mecopt.results.export import FORMATS, READABLE, SUFFIX, find_table, read_table, table_path, write_table
 
 
 @pytest.fixture

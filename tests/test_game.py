@@ -8,15 +8,16 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from mecopt import check, cost
-from mecopt.dp import DPEngine
+from mecopt import check
+from mecopt.model import cost
+from mecopt.bestresponse.dp import DPEngine
 from mecopt.game.certificate import certificate
 from mecopt.game.dynamics import CERTIFICATE_TOL, random_initial_profile, solve_cai, solve_uai
 from mecopt.game.estimate import estimate_others
 from mecopt.game.state import GameState
 from mecopt.game.topology import weight_matrix
-from mecopt.instance import instance_from_dict, load_instance
-from mecopt.response import strategy_feasible
+from mecopt.model.instance import instance_from_dict, load_instance
+from mecopt.bestresponse.problem import strategy_feasible
 from mecopt.solution import Termination
 
 PAPER = sorted(glob.glob("instances/paper/*.toml"))

@@ -14,13 +14,14 @@ import pytest
 import tomli_w
 
 from mecopt import check
-from mecopt import cost as costmod
-from mecopt.bruteforce import strategies
-from mecopt.dp import DPEngine
+from mecopt.model import cost as costmod
+from enumeration import strategies
+from mecopt.bestresponse.dp import DPEngine
 from mecopt.errors import InfeasibleError, SolverError
-from mecopt.instance import instance_from_dict, load_instance
+from mecopt.model.instance import instance_from_dict, load_instance
 from mecopt.milp.gtpos import lp_bound, solve_gtpos
-from mecopt.response import CAP_TOL, Aggregates
+from mecopt.bestresponse.problem import Aggregates
+from mecopt.model.tolerances import CAP_TOL
 from mecopt.solution import Termination
 
 GAP = 1e-9
@@ -212,7 +213,7 @@ def test_unknown_objective_is_an_input_error():
 
 
 def test_registered_as_a_method():
-    from mecopt.solvers import get
+    from mecopt.registry import get
     assert get("gtpos") is solve_gtpos
 
 

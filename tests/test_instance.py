@@ -7,8 +7,8 @@ import math
 import pytest
 
 from mecopt.errors import InputError
-from mecopt.instance import instance_from_dict, load_instance
-from mecopt.paths import instances_dir
+from mecopt.model.instance import instance_from_dict, load_instance
+from mecopt.resources import instances_dir
 
 PAPER = instances_dir() / "paper"
 

@@ -11,10 +11,11 @@ import pytest
 import tomli_w
 from click.testing import CliRunner
 
-from mecopt import plots, solvers
+from mecopt.results import plots
+from mecopt import registry as solvers
 from mecopt.cli import cli
 from mecopt.errors import InputError
-from mecopt.instance import instance_from_dict
+from mecopt.model.instance import instance_from_dict
 
 pytest.importorskip("matplotlib")
 from matplotlib.figure import Figure  # noqa: E402
@@ -25,11 +26,11 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def test_core_imports_without_matplotlib():
     code = (
         "import sys; sys.modules['matplotlib'] = None\n"
-        "import mecopt, mecopt.plots, mecopt.sweep, mecopt.reproduce, mecopt.solution, mecopt.cli\n"
+        "import mecopt, mecopt.results.plots, mecopt.studies.sweep, mecopt.studies.reproduce, mecopt.solution, mecopt.cli\n"
         "from mecopt.errors import InputError\n"
         "import pandas as pd\n"
         "try:\n"
-        "    mecopt.plots.schedule(pd.DataFrame({'device': ['a'], 'layer': [1], 'slot': [0]}))\n"
+        "    mecopt.results.plots.schedule(pd.DataFrame({'device': ['a'], 'layer': [1], 'slot': [0]}))\n"
         "except InputError as e:\n"
         "    print('ERR', e)\n"
     )

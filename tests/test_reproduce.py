@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from mecopt import reproduce as rep
-from mecopt import solvers
+from mecopt.studies import reproduce as rep
+from mecopt import registry as solvers
 from mecopt.cli import cli
 from mecopt.errors import InputError
-from mecopt.export import find_table, read_table
+from mecopt.results.export import find_table, read_table
 
 
 # --------------------------------------------------------------------------- synthetic tables

@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from mecopt import bruteforce
-from mecopt.dp import DPDevice
-from mecopt.instance import instance_from_dict
-from mecopt.response import Aggregates, strategy_feasible
+import enumeration as bruteforce
+from mecopt.bestresponse.dp import DPDevice
+from mecopt.model.instance import instance_from_dict
+from mecopt.bestresponse.problem import Aggregates, strategy_feasible
 
 
 def test_a_slot_overfilled_by_others_only_blocks_those_who_use_it():

@@ -13,9 +13,9 @@ import sys
 
 import click
 
-from .. import __version__
-from ..errors import MecoptError
-from . import commands as _commands_pkg
+from mecopt import __version__
+from mecopt.errors import MecoptError
+from mecopt.cli import commands as _commands_pkg
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -5,15 +5,16 @@ from __future__ import annotations
 import click
 import pandas as pd
 
-from ..export import FORMATS
-from ..instance import Instance, load_instance
+from mecopt.results.export import FORMATS
+from mecopt.model.instance import Instance, load_instance
 
 format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True,
                              help="Format of the tables written.")
 
 
 def instance_argument(f):
-    return click.argument("instance", type=click.Path(dir_okay=False, path_type=str))(f)
+    """An INSTANCE argument: a TOML file or a bundled name such as ``paper:fig6-w1khz``."""
+    return click.argument("instance", type=str, metavar="INSTANCE")(f)
 
 
 def read_instance(path: str) -> Instance:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..dp import DPEngine
-from ..instance import Instance
-from ..response import strategy_feasible
-from .state import GameState
+from mecopt.bestresponse.dp import DPEngine
+from mecopt.model.instance import Instance
+from mecopt.bestresponse.problem import strategy_feasible
+from mecopt.game.state import GameState
 
 
 def certificate(instance: Instance, profile: list[np.ndarray], tol_rel: float = 1e-9) -> dict:

@@ -4,7 +4,7 @@ At each tick of the clock every MD wakes with probability ``wake_prob``; the
 woken MDs update one after another (in a seeded random order) by solving (28)
 with the chosen engine — against the exact aggregates from the server (CAI) or
 against the neighbour estimate (29) (UAI). An MD moves only when its objective
-improves by more than ``tol`` relative (ties: see :mod:`mecopt.response`), or
+improves by more than ``tol`` relative (ties: see :mod:`mecopt.bestresponse.problem`), or
 when its current strategy has become infeasible. ``time_limit`` (seconds) is
 checked after every tick.
 
@@ -31,15 +31,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .. import cost as costmod
-from ..errors import InputError
-from ..instance import Instance
-from ..response import Aggregates, strategy_feasible
-from ..solution import Solution, Termination
-from .certificate import certificate
-from .estimate import estimate_others
-from .state import GameState
-from .topology import instance_weights
+from mecopt.model import cost as costmod
+from mecopt.errors import InputError
+from mecopt.model.instance import Instance
+from mecopt.bestresponse.problem import Aggregates, strategy_feasible
+from mecopt.solution import Solution, Termination
+from mecopt.game.certificate import certificate
+from mecopt.game.estimate import estimate_others
+from mecopt.game.state import GameState
+from mecopt.game.topology import instance_weights
 
 ENGINES = ("milp", "dp")
 STOP_RULES = ("certified", "paper")
@@ -51,10 +51,10 @@ CERTIFICATE_TOL = 1e-9
 def make_engine(instance: Instance, engine: str):
     """The best-response engine: ``milp`` (Pyomo + persistent HiGHS) or ``dp``."""
     if engine == "dp":
-        from ..dp import DPEngine
+        from mecopt.bestresponse.dp import DPEngine
         return DPEngine(instance)
     if engine == "milp":
-        from ..milp.best_response import MILPEngine
+        from mecopt.milp.best_response import MILPEngine
         return MILPEngine(instance)
     raise InputError(f"The 'engine' option must be one of {', '.join(ENGINES)}. Got {engine!r} instead.")
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..instance import Server
-from ..response import Aggregates
+from mecopt.model.instance import Server
+from mecopt.bestresponse.problem import Aggregates
 
 
 def estimate_others(n: int, W: np.ndarray, loads: np.ndarray, times: np.ndarray, used: np.ndarray,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import cost as costmod
-from ..instance import Instance
-from ..response import Aggregates, theta, tie_weight
+from mecopt.model import cost as costmod
+from mecopt.model.instance import Instance
+from mecopt.bestresponse.problem import Aggregates, theta, tie_weight
 
 
 class GameState:

@@ -9,10 +9,10 @@ with the tensor y[m,h] and (15), (16), (26) stated on y, plus
   smallest that does not, so the solver's feasibility tolerance cannot change
   the answer. Blocks that never fit are not in the network.
 * (27) ``u[h] <= open_h`` with u[h] = 1(sum_m y[m,h]) and open_h = 1 iff
-  count_others^h + 1 <= B (+1e-9, as :func:`mecopt.response.slot_open`), and
+  count_others^h + 1 <= B (+1e-9, as :func:`mecopt.bestresponse.problem.slot_open`), and
   also 0 when (17) leaves no room at all in slot h (total mode).
 * objective ``C_n + eps_n theta_n`` (23) with the tie-breaking rule of
-  :mod:`mecopt.response`. The price (19) is gamma sum_h (a_h + b_h/h (L_h + S_h)) S_h
+  :mod:`mecopt.bestresponse.problem`. The price (19) is gamma sum_h (a_h + b_h/h (L_h + S_h)) S_h
   with S_h = the MD's own load: its linear part has the mutable coefficient
   gamma (a_h + b_h/h L_h) on the variable own_load[h]; its square S_h^2 equals
   sum over the MD's block arcs in slot h of s_blk^2 z (at most one block per slot,
@@ -35,14 +35,15 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
-from .. import cost as costmod
-from ..errors import SolverError
-from ..instance import Device, Instance, Server
-from ..response import (CAP_TOL, Aggregates, BestResponse, enforces_deadline, slot_capacity, slot_open, theta,
+from mecopt.model import cost as costmod
+from mecopt.errors import SolverError
+from mecopt.model.instance import Device, Instance, Server
+from mecopt.model.tolerances import capacity_limit
+from mecopt.bestresponse.problem import (Aggregates, BestResponse, enforces_deadline, slot_capacity, slot_open, theta,
                         tie_weight)
-from ..solution import Termination
-from .highs import BEST_RESPONSE_OPTIONS, outcome, persistent_solver
-from .network import BLOCK, LOCAL, START, add_device, block_fits, build_network
+from mecopt.solution import Termination
+from mecopt.milp.highs import BEST_RESPONSE_OPTIONS, outcome, persistent_solver
+from mecopt.milp.network import BLOCK, LOCAL, START, add_device, block_fits, build_network
 
 #: one tie-break unit eps_n, in scaled objective units (see module docstring)
 TIE_UNIT_SCALED = 1e-3
@@ -117,7 +118,7 @@ class MILPDevice:
         """Right-hand side of (17) per slot, and whether any block can still fit."""
         H = self.server.H
         rhs, room = np.zeros(H), np.ones(H, dtype=bool)
-        thr = cap * (1 + CAP_TOL) + 1e-15  # the DP's rule (network.block_fits)
+        thr = capacity_limit(cap)  # the DP's rule (network.block_fits)
         for h in range(1, H + 1):
             if thr[h - 1] < 0:
                 room[h - 1] = False
@@ -205,7 +206,7 @@ class MILPDevice:
 
 
 class MILPEngine:
-    """The MILP engine for every device of an instance (same interface as :class:`mecopt.dp.DPEngine`).
+    """The MILP engine for every device of an instance (same interface as :class:`mecopt.bestresponse.dp.DPEngine`).
 
     Each device's model is built on its first best response and kept.
     """

@@ -40,12 +40,12 @@ import time
 import numpy as np
 import pyomo.environ as pyo
 
-from ..errors import InfeasibleError, InputError, SolverError
-from ..instance import Instance
-from ..response import CAP_TOL
-from ..solution import Solution, Termination
-from .highs import GTPOS_OPTIONS, outcome, persistent_solver
-from .network import add_device, build_network
+from mecopt.errors import InfeasibleError, InputError, SolverError
+from mecopt.model.instance import Instance
+from mecopt.model.tolerances import capacity_limit, meets_deadline
+from mecopt.solution import Solution, Termination
+from mecopt.milp.highs import GTPOS_OPTIONS, outcome, persistent_solver
+from mecopt.milp.network import add_device, build_network
 
 OBJECTIVES = ("delay", "social", "energy")
 
@@ -74,7 +74,7 @@ def build_model(instance: Instance, objective: str = "delay", canonical: bool | 
     if server.capacity_mode == "per_device":
         def cap_rule(_, n, h):
             """(17), per_device: each MD's own server time in slot h <= T_d/H (the network's tolerance)."""
-            return m.md[n].server_time[h] <= server.slot_len * (1 + CAP_TOL) + 1e-15
+            return m.md[n].server_time[h] <= capacity_limit(server.slot_len)
 
         m.capacity = pyo.Constraint(m.N, m.S, rule=cap_rule)
     else:
@@ -118,7 +118,7 @@ def profile_of(model: pyo.ConcreteModel, instance: Instance, values=None) -> lis
 
 
 def _infeasible_message(instance: Instance) -> str:
-    must = [d for d in instance.devices if not d.deadline_relaxed and d.local_cum[-1] > d.tau * (1 + 1e-12)]
+    must = [d for d in instance.devices if not d.deadline_relaxed and not meets_deadline(d.local_cum[-1], d.tau)]
     s = instance.server
     msg = ("GTPOS: no joint strategy satisfies (15)-(17), (26) and (27) together (HiGHS proved the MILP "
            "infeasible).")

@@ -5,7 +5,7 @@ the options of both MILPs and the mapping of HiGHS's model status to
 HiGHS accepts an improving incumbent only when it beats the last one by more
 than ``mip_feasibility_tolerance`` (absolute) and stops at ``mip_abs_gap`` /
 ``mip_rel_gap``; the best-response model scales its objective so that the
-tie-breaking unit of :mod:`mecopt.response` is far above both (see
+tie-breaking unit of :mod:`mecopt.bestresponse.problem` is far above both (see
 :mod:`mecopt.milp.best_response`).
 """
 
@@ -18,8 +18,8 @@ import pyomo.environ  # noqa: F401  (registers Pyomo's components)
 from pyomo.contrib.solver.common.factory import SolverFactory
 from pyomo.contrib.solver.common.results import Results, SolutionStatus
 
-from ..errors import SolverError
-from ..solution import Termination
+from mecopt.errors import SolverError
+from mecopt.solution import Termination
 
 #: best response: exact optimum (rel gap 0), tight tolerances (docs/milp.md)
 BEST_RESPONSE_OPTIONS = dict(

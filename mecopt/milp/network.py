@@ -43,8 +43,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyomo.environ as pyo
 
-from ..instance import Device, Server
-from ..response import CAP_TOL, layer_weights
+from mecopt.model.instance import Device, Server
+from mecopt.bestresponse.problem import layer_weights
+from mecopt.model.tolerances import capacity_limit
 
 LOCAL, START, BLOCK, WAIT = range(4)
 #: relative tolerance of the deadline (26), the same as the DP's
@@ -53,7 +54,7 @@ DEADLINE_REL = 1e-12
 
 def block_fits(t: np.ndarray | float, cap: np.ndarray | float) -> np.ndarray:
     """(17) for one block of server time ``t`` against capacity ``cap`` (the DP's rule and tolerance)."""
-    return np.asarray(t) <= np.asarray(cap) * (1 + CAP_TOL) + 1e-15
+    return np.asarray(t) <= capacity_limit(np.asarray(cap, dtype=float))
 
 
 @dataclass(frozen=True)

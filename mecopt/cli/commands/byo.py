@@ -9,12 +9,11 @@ import click
 import numpy as np
 import pandas as pd
 
-from ... import dnn
-from ...delay import PAPER_TERMS, TERMS, fit as fit_delay
-from ...errors import InputError
-from ...export import read_table, write_table, write_text
-from ...paths import delay_dir, dnn_dir
-from ..common import echo_table
+from mecopt.model import dnn
+from mecopt.model.delay import PAPER_TERMS, TERMS, fit as fit_delay
+from mecopt.errors import InputError
+from mecopt.results.export import read_table, write_table, write_text
+from mecopt.cli.common import echo_table
 
 
 def _input_shape(ctx, param, value):
@@ -39,7 +38,7 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", help="DNN name (default: the model file's stem).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Spec file to write (default: models/dnn/NAME.toml).")
+              help="Spec file to write (default: NAME.toml in the current directory).")
 @click.option("--input-shape", callback=_input_shape, metavar="C,H,W",
               help="Fix the input's channels, height, width when the model leaves them symbolic.")
 @click.option("--branches", type=click.Choice(["collapse", "refuse"]), default="collapse", show_default=True,
@@ -49,14 +48,14 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
 def import_onnx_command(model, name, out, input_shape, branches, force, quiet):
     """Import an ONNX MODEL as a DNN spec (a chain of layers with G, K, O, I).
 
-    Runs ONNX shape inference and writes a spec that mecopt.dnn re-propagates to
+    Runs ONNX shape inference and writes a spec that mecopt.model.dnn re-propagates to
     the same shapes. Unsupported operators are named; see docs/byo-dnn.md for the
     operator mapping.
     """
-    from ...onnx_import import import_onnx
+    from mecopt.byo.onnx_import import import_onnx
 
     result = import_onnx(model, name=name, input_shape=input_shape, branches=branches)
-    path = out or dnn_dir() / f"{result.spec.name}.toml"
+    path = out or Path(f"{result.spec.name}.toml")
     _refuse_overwrite(path, force)
     write_text(path, result.to_toml())
     if not quiet:
@@ -92,8 +91,8 @@ def profile_command(dnn_name, runs, warmup, threads, grouped_conv, seed, out, at
     spread in ms) for `mecopt fit`, and with --attach a spec whose measured times
     override the prediction model.
     """
-    from ...dnn import format_spec_toml, spec_to_data
-    from ...profiling import attach_times, machine_description, profile, require_torch
+    from mecopt.model.dnn import format_spec_toml, spec_to_data
+    from mecopt.byo.profiling import attach_times, machine_description, profile, require_torch
 
     require_torch()  # fail before anything is printed or written
     spec_path = dnn.resolve_path(dnn_name, Path.cwd())
@@ -149,7 +148,7 @@ _UNIT_SUFFIX = {"_ms": "ms", "_s": "s", "_us": "us"}
               help="Fit only these layer types (e.g. conv), as the paper's Fig. 2 fits conv layers.")
 @click.option("--name", help="Name of the coefficient set (default: the --out stem, else 'fitted').")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Coefficient file to write (default: models/delay/NAME.toml).")
+              help="Coefficient file to write (default: NAME.toml in the current directory).")
 @click.option("--force", is_flag=True, help="Overwrite an existing coefficient file.")
 def fit_command(profiles, terms, test_fraction, seed, time_column, types_, name, out, force):
     """Fit the delay polynomial (5) to measured PROFILES (CSVs of `mecopt profile`) by least squares.
@@ -188,7 +187,7 @@ def fit_command(profiles, terms, test_fraction, seed, time_column, types_, name,
     if bad.any():
         raise InputError(f"{int(bad.sum())} profile row(s) have missing or non-finite G, K, O, I or {time_column}")
     name = name or (out.stem if out else "fitted")
-    path = out or delay_dir() / f"{name}.toml"
+    path = out or Path(f"{name}.toml")
     _refuse_overwrite(path, force)
     report = fit_delay(X, y, terms=chosen, name=name, unit=unit, test_fraction=test_fraction, seed=seed)
     sources = ", ".join(p.name for p in profiles)

@@ -3,7 +3,7 @@
 The assignment (csv, parquet or json records with columns device, layer, slot;
 other columns ignored) is turned into the tensor y of (14) by
 :func:`mecopt.check.assignment_to_y`; every figure is recomputed by
-:mod:`mecopt.cost` and every constraint tested by :func:`mecopt.check.check_y`.
+:mod:`mecopt.model.cost` and every constraint tested by :func:`mecopt.check.check_y`.
 A solver's own figures are never read.
 
 A device whose strategy is malformed ((15) or (16) violated: a layer assigned
@@ -26,12 +26,13 @@ import click
 import numpy as np
 import pandas as pd
 
-from ... import check as checkmod
-from ... import cost as costmod
-from ...errors import InfeasibleError, InputError
-from ...export import read_table, write_json, write_table
-from ...instance import Instance
-from ..common import echo_table, format_option, instance_argument, read_instance
+from mecopt import check as checkmod
+from mecopt.model import cost as costmod
+from mecopt.errors import InfeasibleError, InputError
+from mecopt.model.tolerances import DEADLINE_TOL, meets_deadline
+from mecopt.results.export import read_table, write_json, write_table
+from mecopt.model.instance import Instance
+from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance
 
 
 def read_assignment(path: str | Path) -> pd.DataFrame:
@@ -130,7 +131,7 @@ def check_assignment(instance: Instance, table: pd.DataFrame) -> dict:
             last_slot=int(ev.last_slot[n]) if good else None,
             delay_s=_f(T), energy_j=_f(ev.energy[n]) if good else None, price=_f(ev.price[n]) if good else None,
             cost=_f(ev.cost[n]) if good else None, deadline_s=d.tau, deadline_relaxed=d.deadline_relaxed,
-            deadline_met=bool(T <= d.tau * (1 + checkmod.DEADLINE_TOL)) if good else None,
+            deadline_met=bool(meets_deadline(T, d.tau, DEADLINE_TOL)) if good else None,
             deadline_miss_s=max(0.0, float(T - d.tau)) if good else None,
             server_time_s=float(T_nh[n].sum()),
             violations=";".join(sorted(set(by_dev.get(d.name, [])))),

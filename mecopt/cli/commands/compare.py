@@ -8,10 +8,10 @@ import click
 import numpy as np
 import pandas as pd
 
-from ... import compare as comparemod
-from ...errors import InfeasibleError, SolverError
-from ...export import write_table
-from ..common import echo_table, format_option, instance_argument, read_instance
+from mecopt.studies import compare as comparemod
+from mecopt.errors import InfeasibleError, SolverError
+from mecopt.results.export import write_table
+from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance
 
 SHOWN = ["method", "avg_delay_s", "avg_energy_j", "avg_cost", "feasible", "violated", "deadline_misses",
          "termination", "gap", "max_gain_rel", "wall_s"]

@@ -1,4 +1,4 @@
-"""``mecopt generate``: a seeded random instance, written as TOML (thin layer over :mod:`mecopt.generate`)."""
+"""``mecopt generate``: a seeded random instance, written as TOML (thin layer over :mod:`mecopt.model.generate`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections import Counter
 
 import click
 
-from ... import generate as gen
+from mecopt.model import generate as gen
 
 
 @click.command("generate")

@@ -17,9 +17,9 @@ import click
 import numpy as np
 import pandas as pd
 
-from ...errors import InputError
-from ...instance import Device, Instance
-from ..common import echo_table, instance_argument, read_instance
+from mecopt.errors import InputError
+from mecopt.model.instance import Device, Instance
+from mecopt.cli.common import echo_table, instance_argument, read_instance
 
 
 def _num(x):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from ...errors import InputError
-from ..common import echo_table, format_option
+from mecopt.errors import InputError
+from mecopt.cli.common import echo_table, format_option
 
 
 def _bar(quiet: bool):
@@ -45,13 +45,13 @@ def _bar(quiet: bool):
 def _executor(dask_address: str | None):
     if dask_address is None:
         return nullcontext(None)
-    from ...sweep import dask_executor
+    from mecopt.studies.sweep import dask_executor
     return dask_executor(dask_address)
 
 
 def _parse_options(items) -> dict:
     """``[METHOD:]KEY=VALUE`` -> {method or "*": {key: value}}."""
-    from ...sweep import _scalar
+    from mecopt.studies.sweep import _scalar
     out: dict = {}
     for item in items:
         left, sep, value = item.partition("=")
@@ -93,7 +93,7 @@ def sweep_command(instances, ranges, lists, methods, seeds, options, out, worker
     is the same whether or not the sweep was interrupted. Wall times go to
     OUT/timings.<format>.
     """
-    from ... import sweep as sw
+    from mecopt.studies import sweep as sw
 
     axes = tuple(sw.parse_range(s) for s in ranges) + tuple(sw.parse_values(s) for s in lists)
     spec = sw.SweepSpec(instances=tuple(instances), axes=axes,
@@ -126,7 +126,7 @@ def reproduce_command(figs, out, engine, quick, workers, resume, dask_address, q
     """Run the paper's scenarios (instances/paper/) and write the tables, one PNG per
     figure and OUT/REPORT.md: each claim of the paper's §5 with this model's numbers
     and a verdict computed from the tables (reproduced / partly / not reproduced)."""
-    from ... import reproduce as rep
+    from mecopt.studies import reproduce as rep
 
     bar = _bar(quiet)
     try:
@@ -158,7 +158,7 @@ def _out_option(default_name: str):
 def plot_schedule(solution_dir, output):
     """Devices x slots with each device's offloaded layer blocks (Figs. 6a, 10b), from a
     written solution directory (mecopt solve --out, or a sweep's solutions/)."""
-    from ... import plots
+    from mecopt.results import plots
     path = plots.save(plots.schedule(solution_dir), output or Path(solution_dir) / "schedule.png")
     click.echo(f"wrote {path}")
 
@@ -168,13 +168,13 @@ def plot_schedule(solution_dir, output):
 @_out_option("SOLUTION_DIR/partition.png")
 def plot_partition(solution_dir, output):
     """Each device's layers, local or in which slot, with its partition point (Fig. 10a)."""
-    from ... import plots
+    from mecopt.results import plots
     path = plots.save(plots.partition(solution_dir), output or Path(solution_dir) / "partition.png")
     click.echo(f"wrote {path}")
 
 
 def _table(path: str):
-    from ...export import find_table, read_table
+    from mecopt.results.export import find_table, read_table
     p = Path(path)
     if p.is_dir():
         found = find_table(p / "results") or find_table(p / "trace")
@@ -195,7 +195,7 @@ def plot_convergence(sources, x, y, by, output):
     trace table grouped --by its columns."""
     import json
 
-    from ... import plots
+    from mecopt.results import plots
     if by:
         if len(sources) != 1:
             raise InputError("--by groups one trace table; give a single table")
@@ -228,7 +228,7 @@ def plot_convergence(sources, x, y, by, output):
 def plot_sweep(results, x, y, by, log, output):
     """A results table (a sweep's OUT or its results file): Y against X, one series per --by
     value, averaged over seeds; lines for a numeric X (Figs. 6b, 7b), bars otherwise (Figs. 8, 9)."""
-    from ... import plots
+    from mecopt.results import plots
     table, p = _table(results)
     fig = plots.compare(table, x=x, y=y, by=by or None, log=log)
     safe = x.replace("/", "_")

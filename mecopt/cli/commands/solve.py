@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from ... import solvers
-from ...solvers import accepted_options
-from ...errors import InfeasibleError, SolverError
-from ...solution import Solution, Termination
-from ..common import echo_table, format_option, instance_argument, read_instance
+from mecopt import registry as solvers
+from mecopt.registry import accepted_options
+from mecopt.errors import InfeasibleError, SolverError
+from mecopt.solution import Solution, Termination
+from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance
 
 METHOD_CHOICES = tuple(solvers.METHODS)
 DEVICE_COLUMNS = ["device", "dnn", "partition_point", "last_slot", "delay_s", "energy_j", "price", "cost",
@@ -20,7 +20,7 @@ DEVICE_COLUMNS = ["device", "dnn", "partition_point", "last_slot", "delay_s", "e
 
 def method_options(method: str, given: dict) -> tuple[dict, list[str]]:
     """The options passed to ``method``: those given that its function names explicitly
-    (see :func:`mecopt.solvers.accepted_options`); the others are returned as ignored."""
+    (see :func:`mecopt.registry.accepted_options`); the others are returned as ignored."""
     accepted = accepted_options(method)
     opts, ignored = {}, []
     for key, value in given.items():

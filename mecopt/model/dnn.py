@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import InputError, validation_problems
-from .paths import dnn_dir
+from mecopt.errors import InputError, validation_problems
+from mecopt.resources import dnn_dir
 
 LayerType = Literal["conv", "pool", "fc", "relu", "lrn", "softmax", "block"]
 GroupedConv = Literal["full", "per_group"]

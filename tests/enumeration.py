@@ -12,9 +12,9 @@ from itertools import combinations_with_replacement
 
 import numpy as np
 
-from . import cost as costmod
-from .instance import Device, Server
-from .response import Aggregates, BestResponse, enforces_deadline, strategy_feasible, theta, tie_weight
+from mecopt.model import cost as costmod
+from mecopt.model.instance import Device, Server
+from mecopt.bestresponse.problem import Aggregates, BestResponse, enforces_deadline, strategy_feasible, theta, tie_weight
 
 
 def strategies(M: int, H: int):

@@ -54,13 +54,13 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from . import channel, dnn
-from .delay import CoefficientSet, load_coefficients
-from .errors import InputError, validation_problems
+from mecopt.model import channel, dnn
+from mecopt.model.delay import CoefficientSet, load_coefficients
+from mecopt.errors import InputError, validation_problems
 
 WEIGHT_SUM_TOL = 1e-6
 #: relative capacity tolerance of (17), shared by every engine, the checker and fastest_delay
-CAP_TOL = 1e-9
+from mecopt.model.tolerances import CAP_TOL, fits_capacity, meets_deadline  # noqa: F401 (CAP_TOL re-exported)
 
 
 class _Strict(BaseModel):
@@ -246,8 +246,12 @@ class Instance:
 
 
 def read_document(path: str | Path, what: str = "instance") -> tuple[dict, str]:
-    """The parsed TOML document at ``path`` and its text (InputError when missing or not TOML)."""
-    path = Path(path)
+    """The parsed TOML document at ``path`` and its text (InputError when missing or not TOML).
+
+    An instance may be a bundled name such as ``paper:fig6-w1khz``."""
+    from mecopt.resources import instance_path
+
+    path = instance_path(path) if what == "instance" else Path(path)
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -261,9 +265,12 @@ def read_document(path: str | Path, what: str = "instance") -> tuple[dict, str]:
 
 
 def load_instance(path: str | Path) -> Instance:
-    """Read, validate and resolve an instance file."""
-    data, _ = read_document(path)
-    return instance_from_dict(data, base=Path(path).parent, source_path=str(path))
+    """Read, validate and resolve an instance file, or a bundled one named ``paper:fig6-w1khz``."""
+    from mecopt.resources import instance_path
+
+    file = instance_path(path)
+    data, _ = read_document(file)
+    return instance_from_dict(data, base=file.parent, source_path=str(path))
 
 
 def instance_from_dict(data: dict, base: Path | None = None, source_path: str | None = None) -> Instance:
@@ -332,7 +339,7 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
 
     relaxed = []
     for d in devices:
-        if d.fastest_delay > d.tau * (1 + 1e-12):
+        if not meets_deadline(d.fastest_delay, d.tau):
             if spec.model.deadline_policy == "hard":
                 relaxed.append((f"device {d.name} ({d.dnn})",
                                 f"no strategy meets its deadline tau = {d.tau:g} s; its fastest possible delay is "
@@ -340,7 +347,7 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
     if relaxed:
         raise InputError(f"instance {where} is infeasible under the hard deadline (26)", relaxed)
     if spec.model.deadline_policy == "relax":
-        devices = [_replace(d, deadline_relaxed=d.fastest_delay > d.tau * (1 + 1e-12)) for d in devices]
+        devices = [_replace(d, deadline_relaxed=not meets_deadline(d.fastest_delay, d.tau)) for d in devices]
 
     return Instance(name=spec.name, description=spec.description, seed=spec.seed, server=server,
                     devices=tuple(devices), bits_per_element=spec.model.bits_per_element,
@@ -430,9 +437,9 @@ def min_blocks(t_server: np.ndarray, start: int, cap: float) -> int | None:
     (greedy packing is optimal for contiguous blocks); None when one layer alone exceeds cap."""
     count, used = 0, math.inf
     for t in t_server[start + 1:]:
-        if t > cap * (1 + CAP_TOL) + 1e-15:
+        if not fits_capacity(t, cap):
             return None
-        if used + t > cap * (1 + CAP_TOL) + 1e-15:
+        if not fits_capacity(used + t, cap):
             count, used = count + 1, t
         else:
             used += t

@@ -37,9 +37,9 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import InputError, MecoptError
-from .export import FORMATS, write_json, write_table, write_text
-from .instance import read_document
+from mecopt.errors import InputError, MecoptError
+from mecopt.results.export import FORMATS, write_json, write_table, write_text
+from mecopt.model.instance import read_document
 
 #: leading columns of the results table, in this order (axis columns follow ``instance``)
 KEY_COLUMNS = ("key", "point", "instance")
@@ -223,9 +223,9 @@ def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
     Every point is checked against the instance schema up front, and every
     problem (unknown path, bad value) is raised at once, naming the path.
     """
-    from . import solvers
-    from .errors import validation_problems
-    from .instance import InstanceFile
+    from mecopt import registry as solvers
+    from mecopt.errors import validation_problems
+    from mecopt.model.instance import InstanceFile
     from pydantic import ValidationError
 
     for m in spec.methods:
@@ -353,12 +353,14 @@ def execute(task: Task) -> Outcome:
     infeasible, solver failure) become a row with ``termination = "error"``."""
     import time
 
-    from .instance import instance_from_dict
+    from mecopt.model.instance import instance_from_dict
+    from mecopt.resources import instance_path
 
     t0 = time.perf_counter()
     module, func = task.target.split(":")
     try:
-        instance = instance_from_dict(copy.deepcopy(task.data), base=Path(task.source).parent, source_path=task.source)
+        instance = instance_from_dict(copy.deepcopy(task.data), base=instance_path(task.source).parent,
+                                      source_path=task.source)
         solution = getattr(import_module(module), func)(instance, **task.options)
         row, timing = summary_row(solution.summary())
     except MecoptError as err:

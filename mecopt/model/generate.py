@@ -1,7 +1,7 @@
 """Seeded generator of random instances (``mecopt generate``).
 
 :func:`generate_instance` returns the instance document as a plain dict (the
-TOML format of :mod:`mecopt.instance`); :func:`write_instance` writes it
+TOML format of :mod:`mecopt.model.instance`); :func:`write_instance` writes it
 atomically with ``tomli_w``. The same arguments give the same dict, hence a
 byte-identical file.
 
@@ -19,7 +19,7 @@ What is drawn, all from one ``numpy.random.Generator(seed)`` in a fixed order:
   (gamma_n > 0 keeps the potential of docs/MODEL.md §6 defined).
 
 Everything else is the paper preset (Fig. 4 and docs/MODEL.md §7). The result is
-validated with :func:`mecopt.instance.instance_from_dict` before it is returned,
+validated with :func:`mecopt.model.instance.instance_from_dict` before it is returned,
 so a generated file always loads (a hard deadline no MD can meet is reported as
 an :class:`~mecopt.errors.InputError` suggesting ``deadline_policy="relax"``).
 """
@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 import tomli_w
 
-from . import dnn
-from .errors import InputError
-from .export import write_text
-from .instance import PAPER_DEVICE, instance_from_dict
+from mecopt.model import dnn
+from mecopt.errors import InputError
+from mecopt.results.export import write_text
+from mecopt.model.instance import PAPER_DEVICE, instance_from_dict
 
 #: paper-preset weights (Fig. 5) used when ``weights`` is not given
 DEFAULT_WEIGHTS = (0.42, 0.17, 0.41)

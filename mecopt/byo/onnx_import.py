@@ -2,7 +2,7 @@
 
 The importer runs ONNX shape inference, follows the data flow from the single
 graph input to the single graph output and turns it into a chain of the layer
-types of :mod:`mecopt.dnn`. The spec it writes re-propagates to the shapes ONNX
+types of :mod:`mecopt.model.dnn`. The spec it writes re-propagates to the shapes ONNX
 inferred; :func:`import_onnx` checks this before returning.
 
 Operator mapping (see docs/byo-dnn.md)
@@ -69,8 +69,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from . import dnn
-from .errors import InputError
+from mecopt.model import dnn
+from mecopt.errors import InputError
 
 Branches = Literal["collapse", "refuse"]
 
@@ -538,7 +538,7 @@ class _Importer:
         comments: dict[int, str] = {}
         unsupported: list[tuple[str, str]] = []
         branching: list[tuple[str, str]] = []
-        running = (in_c, in_h, in_w)       # shape as mecopt.dnn propagates the spec written so far
+        running = (in_c, in_h, in_w)       # shape as mecopt.model.dnn propagates the spec written so far
         last_kind = None                   # type of the last layer written, for folding
         used_names: set[str] = set()
         skipped: list[str] = []
@@ -707,7 +707,7 @@ def _close(a, b) -> bool:
 
 
 def _propagate_one(shape: tuple[int, int, int], layer: dict):
-    """Output shape and factors mecopt.dnn gives one layer from ``shape``; None if it does not propagate."""
+    """Output shape and factors mecopt.model.dnn gives one layer from ``shape``; None if it does not propagate."""
     c, h, w = shape
     try:
         spec = dnn.DNNSpec(name="one", input=dnn.InputSpec(channels=c, height=h, width=w),

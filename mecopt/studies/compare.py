@@ -2,7 +2,7 @@
 
 Rows: TPOS-CAI and TPOS-UAI (the game, Case 1), GTPOS (Case 2, centralized MILP),
 all-offload (Case 3), all-local (Case 4) and the contention-blind ``isolated`` profile.
-Every figure is recomputed from the assignment by :mod:`mecopt.cost` and checked by
+Every figure is recomputed from the assignment by :mod:`mecopt.model.cost` and checked by
 :mod:`mecopt.check`; the all-offload row reports the *means over its seeded draws*
 (``info["avg_*_mean"]``, and ``deadline_misses`` is the mean count), while its feasibility
 columns (feasible, violations, violated, flagged) describe the representative draw 0.
@@ -23,11 +23,11 @@ import time
 import numpy as np
 import pandas as pd
 
-from . import solvers
-from .baselines import social_cost
-from .errors import InfeasibleError, InputError, SolverError
-from .instance import Instance
-from .solution import Solution, Termination
+from mecopt import registry as solvers
+from mecopt.baselines import social_cost
+from mecopt.errors import InfeasibleError, InputError, SolverError
+from mecopt.model.instance import Instance
+from mecopt.solution import Solution, Termination
 
 ALL_METHODS = ("tpos-cai", "tpos-uai", "gtpos", "all-local", "all-offload", "isolated")
 GAME_METHODS = ("tpos-cai", "tpos-uai")

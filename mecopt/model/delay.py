@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import tomli_w
 
-from .errors import InputError
-from .paths import delay_dir
+from mecopt.errors import InputError
+from mecopt.resources import delay_dir
 
 #: The 16 terms of eq. (5), in the paper's order (eta_1 .. eta_16).
 TERMS: tuple[str, ...] = (

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .instance import Device, Instance, Server
-from .response import (CAP_TOL, Aggregates, BestResponse, enforces_deadline, layer_weights, slot_capacity,
+from mecopt.model.instance import Device, Instance, Server
+from mecopt.model.tolerances import capacity_limit, deadline_limit
+from mecopt.bestresponse.problem import (Aggregates, BestResponse, enforces_deadline, layer_weights, slot_capacity,
                        slot_open, tie_weight)
-from . import cost as costmod
+from mecopt.model import cost as costmod
 
 
 class DPDevice:
@@ -65,7 +66,7 @@ class DPDevice:
         open_ = slot_open(server, others)
         s = self.s_blk[None]
         blk = lin[:, None, None] * s + quad[:, None, None] * s * s + np.arange(1, H + 1)[:, None, None] * self.w_blk[None]
-        bad = (self.t_blk[None] > (cap * (1 + CAP_TOL) + 1e-15)[:, None, None]) | ~open_[:, None, None]
+        bad = (self.t_blk[None] > capacity_limit(cap)[:, None, None]) | ~open_[:, None, None]
         return np.where(bad, np.inf, blk)
 
     def _recursion(self, blk: np.ndarray, start: np.ndarray):
@@ -102,7 +103,7 @@ class DPDevice:
         """Least objective and its strategy, or None when nothing is feasible."""
         H = self.server.H
         blk = self._blocks(others)
-        tau = self.dev.tau * (1 + 1e-12)
+        tau = deadline_limit(self.dev.tau)
         best_val, best_slots = np.inf, None
         if not enforce_deadline or self.local_delay <= tau:
             best_val, best_slots = self.local_obj, np.zeros(self.M, dtype=int)

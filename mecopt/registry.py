@@ -8,7 +8,7 @@ from __future__ import annotations
 import inspect
 from importlib import import_module
 
-from .errors import InputError
+from mecopt.errors import InputError
 
 #: method name -> "module:function"; every function takes (instance, **options) and returns a Solution
 METHODS = {

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .instance import CAP_TOL, Device, Server
+from mecopt.model.instance import Device, Server
+from mecopt.model.tolerances import CAP_TOL, fits_capacity, has_room, meets_deadline  # noqa: F401
 
 TIE_REL = 1e-12
 
@@ -73,7 +74,7 @@ def slot_capacity(server: Server, others: Aggregates) -> np.ndarray:
 
 def slot_open(server: Server, others: Aggregates) -> np.ndarray:
     """(27): slot h can take one more MD."""
-    return others.count + 1 <= server.B + 1e-9
+    return has_room(others.count, server.B)
 
 
 def enforces_deadline(dev: Device) -> bool:
@@ -83,16 +84,16 @@ def enforces_deadline(dev: Device) -> bool:
 def strategy_feasible(dev: Device, server: Server, others: Aggregates, slots: np.ndarray,
                       enforce_deadline: bool) -> bool:
     """Does ``slots`` satisfy (17), (27) against ``others`` and, if asked, (26)? ((15)-(16) hold by form.)"""
-    from . import cost as costmod
+    from mecopt.model import cost as costmod
 
     s = np.asarray(slots)
     if costmod.queued(s, server.H):
-        return not enforce_deadline or costmod.delay(dev, s, server) <= dev.tau * (1 + 1e-12)
+        return not enforce_deadline or meets_deadline(costmod.delay(dev, s, server), dev.tau)
     _, T_own = costmod.own_loads(dev, s, server.H)
     used = np.isin(np.arange(1, server.H + 1), s)
     # only the slots the MD uses: others may overfill a slot it stays out of
-    if np.any(used & (T_own > slot_capacity(server, others) * (1 + CAP_TOL) + 1e-15)):
+    if np.any(used & ~fits_capacity(T_own, slot_capacity(server, others))):
         return False
     if np.any(used & ~slot_open(server, others)):
         return False
-    return not enforce_deadline or costmod.delay(dev, s, server) <= dev.tau * (1 + 1e-12)
+    return not enforce_deadline or meets_deadline(costmod.delay(dev, s, server), dev.tau)

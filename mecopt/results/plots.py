@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cost import blocks
-from .errors import InputError
-from .export import atomic_write, find_table, read_table
+from mecopt.model.cost import blocks
+from mecopt.errors import InputError
+from mecopt.results.export import atomic_write, find_table, read_table
 
 LOCAL_COLOR = "#d9d9d9"
 QUEUE_COLOR = "#bdbdbd"
@@ -117,7 +117,7 @@ def _from_dir(d: Path) -> ScheduleData:
     inst_file = d / "instance.toml"
     if inst_file.is_file():
         try:
-            from .instance import load_instance
+            from mecopt.model.instance import load_instance
             inst = load_instance(inst_file)
             H, frame = inst.server.H, inst.server.T_d
             times = {dev.name: np.asarray(dev.t_server) for dev in inst.devices}

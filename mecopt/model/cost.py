@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .instance import Device, Instance, Server
+from mecopt.model.instance import Device, Instance, Server
 
 
 def queued(slots: np.ndarray, H: int) -> bool:

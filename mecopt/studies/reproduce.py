@@ -1,6 +1,6 @@
 """Reproduction of the paper's §5 (Figs. 5-10): tables, one PNG per figure, and REPORT.md.
 
-Each figure runs as a :mod:`mecopt.sweep` of the instances in ``instances/paper/``
+Each figure runs as a :mod:`mecopt.studies.sweep` of the instances in ``instances/paper/``
 (so it is parallel, and resumable with ``resume=True``), its table is written
 beside the report, and every claim of the paper's text about that figure is
 judged *from that table* by a rule stated in the report: **reproduced**,
@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cost import blocks
-from .errors import InputError
-from .export import FORMATS, find_table, read_table, write_json, write_table, write_text
-from .paths import instances_dir
-from .sweep import Axis, SweepSpec, local_executor, run_sweep, solution_path
+from mecopt.model.cost import blocks
+from mecopt.errors import InputError
+from mecopt.results.export import FORMATS, find_table, read_table, write_json, write_table, write_text
+from mecopt.resources import instances_dir
+from mecopt.studies.sweep import Axis, SweepSpec, local_executor, run_sweep, solution_path
 
 FIGURES = ("5", "6", "7", "8", "9", "10")
 META_NAME = "reproduce.json"
@@ -177,7 +177,7 @@ def _num(v):
 def run_fig5(ctx: Context) -> dict[str, pd.DataFrame]:
     s = ctx.settings
     names = ("fig5-n5", "fig5-n10", "fig5-n20")
-    from .instance import load_instance
+    from mecopt.model.instance import load_instance
     N_of = {inst.name: inst.N for inst in (load_instance(paper_instance(n)) for n in names)}
     results, sdir = ctx.sweep("5", [paper_instance(n) for n in names], ["tpos-cai", "tpos-uai"], seeds=s.fig5_seeds)
     traces, runs = [], []
@@ -231,7 +231,7 @@ def run_fig7(ctx: Context) -> dict[str, pd.DataFrame]:
 
 def _dnn_sweep(ctx: Context, fig: str) -> dict[str, pd.DataFrame]:
     files = {d: paper_instance(f"fig{fig}-{d}") for d in DNNS}
-    from .instance import load_instance
+    from mecopt.model.instance import load_instance
     dnn_of = {load_instance(p).name: d for d, p in files.items()}
     results, sdir = ctx.sweep(fig, list(files.values()), list(CASES), seeds=(ctx.settings.seed,))
     return {f"fig{fig}_cases": cases_table(results, sdir, "dnn", lambda r: dnn_of[r["instance"]])}
@@ -723,7 +723,7 @@ def render_report(tables: dict[str, pd.DataFrame], claims: Sequence[Claim], *, s
                   wall_times: dict[str, float] | None = None, note: str = "") -> str:
     """REPORT.md: settings, the verdict table, then per figure its data, its PNG and its claims."""
     s = settings or Settings()
-    from .export import SUFFIX
+    from mecopt.results.export import SUFFIX
     ext = SUFFIX[fmt]
     lines = ["# Reproduction of Gao et al., §5 (Figs. 5-10)", ""]
     lines.append("Every number below is read from the tables beside this report; every verdict is computed from "
@@ -793,7 +793,7 @@ def render_report(tables: dict[str, pd.DataFrame], claims: Sequence[Claim], *, s
 
 def draw_figures(out: Path, tables: dict[str, pd.DataFrame], figures: Sequence[str]) -> dict[str, str]:
     """One PNG per paper figure (panels (a)/(b) side by side); returns figure -> file name."""
-    from . import plots
+    from mecopt.results import plots
     Figure = plots._require()
     made = {}
     labels = {m: CASE_NAMES[c] for m, c in CASES.items()}

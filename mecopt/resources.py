@@ -1,0 +1,73 @@
+"""Bundled data: DNN specs and delay sets (``models/``) and instances (``instances/``).
+
+In a checkout they are the repository's top-level ``models/`` and ``instances/``
+folders; in a wheel ``setup.py`` maps them to ``mecopt/_bundled/``. Both are found
+with :func:`importlib.resources.files`, so an installed package never depends on
+the directory it is run from. ``MECOPT_MODELS`` overrides the models folder.
+
+Bundled instances are named ``COLLECTION:NAME`` (``paper:fig6-w1khz`` is
+``instances/paper/fig6-w1khz.toml``), in every command and in
+:func:`mecopt.load_instance`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from importlib.resources import files
+from pathlib import Path
+
+from mecopt.errors import InputError
+
+#: ``COLLECTION:NAME`` (no path separators); a Windows drive letter is one letter, so never matches
+BUNDLED_NAME = re.compile(r"^(?P<collection>[A-Za-z][\w.-]+):(?P<name>[\w.-]+)$")
+
+
+def _data_dir(kind: str) -> Path:
+    bundled = files("mecopt").joinpath("_bundled", kind)
+    if bundled.is_dir():                       # installed from a wheel
+        return Path(str(bundled))
+    return Path(str(files("mecopt"))).resolve().parent / kind   # a checkout (editable install)
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get("MECOPT_MODELS") or _data_dir("models"))
+
+
+def dnn_dir() -> Path:
+    return models_dir() / "dnn"
+
+
+def delay_dir() -> Path:
+    return models_dir() / "delay"
+
+
+def instances_dir() -> Path:
+    return _data_dir("instances")
+
+
+def bundled_instances() -> list[str]:
+    """Every bundled instance as ``COLLECTION:NAME``, sorted."""
+    root = instances_dir()
+    return sorted(f"{p.parent.name}:{p.stem}" for p in root.glob("*/*.toml"))
+
+
+def is_bundled_name(text: str | os.PathLike) -> bool:
+    return isinstance(text, str) and BUNDLED_NAME.match(text) is not None
+
+
+def instance_path(name_or_path: str | os.PathLike) -> Path:
+    """The file behind an instance argument: ``paper:fig6-w1khz`` or a path.
+
+    Raises
+    ------
+    InputError
+        When a ``COLLECTION:NAME`` is not bundled (the message lists what is).
+    """
+    if not is_bundled_name(name_or_path):
+        return Path(name_or_path)
+    m = BUNDLED_NAME.match(str(name_or_path))
+    path = instances_dir() / m["collection"] / f"{m['name']}.toml"
+    if not path.is_file():
+        raise InputError(f"unknown bundled instance {name_or_path!r}; bundled: {', '.join(bundled_instances())}")
+    return path
