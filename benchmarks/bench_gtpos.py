@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from results_table import save
-from mecopt import check
+from mecopt import constraints as check
 from mecopt.model.instance import instance_from_dict, load_instance
 from mecopt.milp.gtpos import lp_bound, solve_gtpos
 

@@ -36,6 +36,7 @@ from mecopt.model.instance import Device, Instance, Server
 from mecopt.bestresponse.problem import Aggregates, slot_capacity, slot_open
 from mecopt.model.tolerances import DEADLINE_TOL, capacity_limit, meets_deadline
 from mecopt.solution import Solution, Termination
+from mecopt.bestresponse.engines import make_engine
 
 QUEUED = "queued"
 DEADLINE_MISS = "deadline_miss"
@@ -69,7 +70,7 @@ def social_cost(instance: Instance, ev: costmod.Evaluation) -> float:
 
 # --------------------------------------------------------------------------- Case 4
 
-def solve_all_local(instance: Instance, **_) -> Solution:
+def solve_all_local(instance: Instance) -> Solution:
     """Case 4: y[n,m,0] = 1 for every layer (m* = M_n, T_n = local time only, E_n = P_lo x local time)."""
     t0 = time.perf_counter()
     profile = costmod.all_local(instance)
@@ -184,7 +185,7 @@ def _offload_draw(instance: Instance, rng: np.random.Generator) -> tuple[list[np
     return profile, order
 
 
-def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20, **_) -> Solution:
+def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20) -> Solution:
     """Case 3: every MD offloads its whole DNN (m* = 0) to a uniformly random feasible slot
     sequence, in a random order; MDs that cannot fit are queued after the frame.
 
@@ -236,20 +237,7 @@ def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20, **_
 
 # --------------------------------------------------------------------------- contention-blind optimum
 
-def _engine(instance: Instance, engine: str):
-    if engine == "dp":
-        from mecopt.bestresponse.dp import DPEngine
-        return DPEngine(instance)
-    if engine == "milp":
-        try:
-            from mecopt.milp.best_response import MILPEngine  # written alongside the game
-        except ImportError as err:
-            raise InputError(f"The 'engine' option 'milp' is not available here ({err}); use engine 'dp'.") from None
-        return MILPEngine(instance)
-    raise InputError(f"The 'engine' option must be one of dp, milp. Got {engine!r} instead.")
-
-
-def solve_isolated(instance: Instance, *, engine: str = "dp", **_) -> Solution:
+def solve_isolated(instance: Instance, *, engine: str = "dp") -> Solution:
     """Contention-blind per-device optimum: each MD's exact best response (28) against
     :meth:`Aggregates.empty` (alone on the server), scored under the true contention.
 
@@ -258,7 +246,7 @@ def solve_isolated(instance: Instance, *, engine: str = "dp", **_) -> Solution:
     ``objective`` is the average cost each MD *expected* alone.
     """
     t0 = time.perf_counter()
-    eng = _engine(instance, engine)
+    eng = make_engine(instance, engine)
     H = instance.server.H
     profile, alone, flags = [], [], _empty_flags(instance)
     for n, d in enumerate(instance.devices):

@@ -3,7 +3,7 @@
 A solver returns the assignment plus *why it stopped* (``termination``), the
 solver's own status text, objective, bound, gap, wall time, iterations and any
 certificate. Figures shown to the user are always recomputed by
-:mod:`mecopt.model.cost` and checked by :mod:`mecopt.check`, never taken from the solver.
+:mod:`mecopt.model.cost` and checked by :mod:`mecopt.constraints`, never taken from the solver.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mecopt import check as checkmod
+from mecopt import constraints as checkmod
 from mecopt.model import cost as costmod
 from mecopt.model.tolerances import DEADLINE_TOL, meets_deadline
+from mecopt.errors import InputError
+from mecopt.results import manifest
 from mecopt.results.export import write_json, write_table
 from mecopt.model.instance import Instance
 
@@ -34,6 +36,18 @@ class Termination(str, Enum):
     FEASIBLE = "feasible"                # a feasible solution with no optimality claim (heuristics, baselines)
     INFEASIBLE = "infeasible"
     ERROR = "error"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class SolutionStatus(str, Enum):
+    """What solution a method holds (kept apart from why it stopped, :class:`Termination`)."""
+
+    OPTIMAL = "optimal"            # proven optimal (within the reported gap) and passes the checker
+    FEASIBLE = "feasible"          # passes the checker, no optimality claim
+    INFEASIBLE = "infeasible"      # an assignment that breaks a hard constraint (see violations)
+    NO_SOLUTION = "no_solution"
 
     def __str__(self) -> str:
         return self.value
@@ -70,6 +84,15 @@ class Solution:
     def feasible(self) -> bool:
         return not self.violations
 
+    @property
+    def solution_status(self) -> SolutionStatus:
+        """What this solution holds, judged by the independent checker."""
+        if not self.profile:
+            return SolutionStatus.NO_SOLUTION
+        if self.violations:
+            return SolutionStatus.INFEASIBLE
+        return SolutionStatus.OPTIMAL if self.termination == Termination.OPTIMAL else SolutionStatus.FEASIBLE
+
     def assignment_frame(self) -> pd.DataFrame:
         rows = []
         for d, slots in zip(self.instance.devices, self.profile):
@@ -94,7 +117,7 @@ class Solution:
         ev = self.evaluation
         return dict(
             method=self.method, engine=self.engine, instance=self.instance.name,
-            termination=str(self.termination), status=self.status, objective=self.objective, bound=self.bound,
+            termination=str(self.termination), solution_status=str(self.solution_status), status=self.status, objective=self.objective, bound=self.bound,
             gap=self.gap, iterations=self.iterations, solver_calls=self.solver_calls, wall_time_s=self.wall_time,
             avg_delay_s=ev.avg_delay, avg_energy_j=ev.avg_energy, avg_cost=ev.avg_cost,
             potential=None if np.isnan(ev.potential) else ev.potential,
@@ -105,13 +128,91 @@ class Solution:
             certificate=self.certificate, flags={k: v for k, v in self.flags.items() if v}, info=self.info,
         )
 
-    def write(self, out_dir: str | Path, fmt: str = "csv") -> list[Path]:
-        """Write assignment, devices, trace (if any), violations and summary.json to ``out_dir``."""
-        out = Path(out_dir)
-        written = [write_table(self.assignment_frame(), out / "assignment", fmt),
-                   write_table(self.devices_frame(), out / "devices", fmt),
-                   write_table(checkmod.violations_frame(self.violations), out / "violations", fmt)]
+    def write(self, out_dir: str | Path, format: str = "csv") -> list[Path]:
+        """Write the solution to a folder that :func:`read_solution` loads back.
+
+        Parameters
+        ----------
+        out_dir : str or Path
+            The folder (created if needed).
+        format : {"csv", "parquet", "json", "markdown", "latex"}
+            Format of the tables (assignment, devices, violations, trace); ``read_solution``
+            reads csv, parquet and json.
+
+        Returns
+        -------
+        list of Path
+            The files written; ``MANIFEST.json`` (written last) marks the folder complete.
+        """
+        out = manifest.begin(out_dir, "solution")
+        written = [write_table(self.assignment_frame(), out / "assignment", format),
+                   write_table(self.devices_frame(), out / "devices", format),
+                   write_table(checkmod.violations_frame(self.violations), out / "violations", format)]
         if self.trace is not None:
-            written.append(write_table(self.trace, out / "trace", fmt))
+            written.append(write_table(self.trace, out / "trace", format))
+        written.append(write_json(out / "instance.json", dict(self.instance.source, name=self.instance.name)))
         written.append(write_json(out / "summary.json", self.summary()))
+        written.append(manifest.finish(out, "solution", written, format=format,
+                                       instance_path=self.instance.path))
         return written
+
+
+def read_solution(folder: str | Path, instance: Instance | None = None) -> Solution:
+    """Load a solution written by :meth:`Solution.write`.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The folder written.
+    instance : Instance, optional
+        The instance solved; by default rebuilt from the folder's ``instance.json``.
+
+    Returns
+    -------
+    Solution
+        The same assignment, termination, status, figures, certificate, trace and flags.
+
+    Raises
+    ------
+    InputError
+        When the folder is missing, incomplete (a killed run), or not a solution folder.
+    """
+    import json
+
+    from mecopt.model.instance import instance_from_dict
+    from mecopt.results.export import find_table, read_table
+    from mecopt.resources import instance_path
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"solution folder not found: {folder}")
+    man = manifest.require_complete(folder, "solution folder")
+    if man is None or man.get("kind") != "solution":
+        raise InputError(f"{folder} is not a solution folder written by mecopt (no solution {manifest.MANIFEST})")
+    summary = json.loads((folder / "summary.json").read_text())
+    if instance is None:
+        doc = json.loads((folder / "instance.json").read_text())
+        src = man.get("instance_path")
+        base = None
+        if src:
+            try:
+                base = instance_path(src).parent
+            except InputError:
+                base = None
+        instance = instance_from_dict(doc, base=base, source_path=src)
+    table = find_table(folder / "assignment")
+    if table is None:
+        raise InputError(f"{folder} has no readable assignment table (csv, parquet or json)")
+    assignment = read_table(table)
+    profile = checkmod.profile_from_y(instance, checkmod.assignment_to_y(instance, assignment))
+    trace_file = find_table(folder / "trace")
+    flags = {d.name: [] for d in instance.devices}
+    flags.update(summary.get("flags") or {})
+    return Solution(
+        method=summary["method"], instance=instance, profile=profile, termination=Termination(summary["termination"]),
+        status=summary.get("status", ""), objective=summary.get("objective"), bound=summary.get("bound"),
+        gap=summary.get("gap"), wall_time=summary.get("wall_time_s", 0.0), iterations=summary.get("iterations"),
+        solver_calls=summary.get("solver_calls"), engine=summary.get("engine"),
+        certificate=summary.get("certificate"), trace=read_table(trace_file) if trace_file else None,
+        flags=flags, info=summary.get("info") or {},
+    )

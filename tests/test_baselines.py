@@ -10,7 +10,7 @@ from itertools import combinations_with_replacement
 import numpy as np
 import pytest
 
-from mecopt import baselines, check
+from mecopt import baselines, constraints as check
 import enumeration as bruteforce
 from mecopt.model import cost
 from mecopt.bestresponse import dp

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from mecopt import check, registry as solvers
+from mecopt import constraints as check, registry as solvers
 from mecopt.cli import main
 from mecopt.cli.commands.solve import method_options as solve_method_options
 from mecopt.registry import accepted_options
@@ -47,7 +47,8 @@ def test_solve_all_local_prints_devices_and_summary(capsys, tmp_path):
                 "deadline_met"):
         assert col in text
     assert "termination feasible" in text and "wall" in text
-    assert {p.name for p in out.iterdir()} == {"assignment.csv", "devices.csv", "violations.csv", "summary.json"}
+    assert {p.name for p in out.iterdir()} == {"assignment.csv", "devices.csv", "violations.csv", "summary.json",
+                                            "instance.json", "MANIFEST.json"}
     assert_assignment_checks(FIG6, out)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["method"] == "all-local" and summary["termination"] == "feasible"
@@ -93,10 +94,17 @@ def test_solve_game_prints_certificate(capsys, tmp_path):
     assert check.check_y(inst, check.assignment_to_y(inst, table)) == []
 
 
-def test_solve_warns_about_options_that_do_not_apply(capsys):
-    assert run(["solve", FIG6, "-m", "all-local", "--draws", "3", "--objective", "social"]) == 0
+def test_solve_refuses_options_that_do_not_apply(capsys):
+    """Strict options: the CLI refuses what the method does not accept, as the Python API does."""
+    assert run(["solve", FIG6, "-m", "all-local", "--draws", "3", "--objective", "social"]) == 2
     err = capsys.readouterr().err
-    assert "--draws does not apply" in err and "--objective does not apply" in err
+    assert "'objective', 'draws' options are not accepted by method 'all-local'" in err
+
+
+def test_solve_misspelled_option_exits_2_naming_the_valid_ones(capsys):
+    assert run(["solve", FIG6, "-m", "tpos-cai", "--option", "engin=dp"]) == 2
+    err = capsys.readouterr().err
+    assert "'engin'" in err and "engine" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("argv", [
@@ -140,14 +148,15 @@ def test_solve_passes_only_applicable_options(monkeypatch, capsys):
         seen["gtpos"] = dict(objective=objective, time_limit=time_limit)
         return solvers.solve(instance, "all-local")
     patch_gtpos(monkeypatch, spy_gtpos)
-    assert run(["solve", FIG6, "-m", "gtpos", "--objective", "social", "--time-limit", "5", "--seed", "3"]) == 0
+    assert run(["solve", FIG6, "-m", "gtpos", "--objective", "social", "--time-limit", "5"]) == 0
     assert seen["gtpos"] == {"objective": "social", "time_limit": 5.0}
-    assert "--seed does not apply to method gtpos" in capsys.readouterr().err
-    # the game names engine, seed, eps, stop, ... explicitly; time limit only if it takes one
-    opts, ignored = solve_method_options("tpos-uai", dict(engine="dp", eps=0.01, stop="paper", draws=None,
-                                                           objective="social"))
-    assert opts == {"engine": "dp", "eps": 0.01, "stop": "paper"} and ignored == ["--objective"]
-    assert {"engine", "seed", "wake_prob", "eps", "stop", "max_iter"} <= accepted_options("tpos-cai")
+    assert run(["solve", FIG6, "-m", "gtpos", "--seed", "3"]) == 2
+    assert "'seed' option is not accepted by method 'gtpos'" in capsys.readouterr().err
+    # unset flags (None) are not passed; --option adds any other option of the method
+    opts = solve_method_options("tpos-uai", dict(engine="dp", eps=0.01, stop="paper", draws=None),
+                                ("tol=1e-8",))
+    assert opts == {"engine": "dp", "eps": 0.01, "stop": "paper", "tol": 1e-8}
+    assert {"engine", "seed", "wake_prob", "eps", "stop", "max_iter"} <= set(accepted_options("tpos-cai"))
 
 
 # --------------------------------------------------------------------------- compare

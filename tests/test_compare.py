@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mecopt import check, registry as solvers
+from mecopt import constraints as check, registry as solvers
 from mecopt.studies import compare as comparemod
 from mecopt.errors import InputError, SolverError
 from mecopt.model.instance import load_instance

@@ -8,7 +8,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from mecopt import check
+from mecopt import constraints as check
 from mecopt.model import cost
 from mecopt.bestresponse.dp import DPEngine
 from mecopt.game.certificate import certificate

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tomli_w
 
-from mecopt import check
+from mecopt import constraints as check
 from mecopt.model import cost as costmod
 from enumeration import strategies
 from mecopt.bestresponse.dp import DPEngine

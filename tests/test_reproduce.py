@@ -112,7 +112,7 @@ def test_parse_figures():
 
 # --------------------------------------------------------------------------- end to end
 
-def _fast_case2(instance, **_):
+def _fast_case2(instance, *, objective="delay", time_limit=None):
     """A fast stand-in for Case 2 in these tests only: the real GTPOS MILP takes 10-20 s per
     AlexNet point, too slow for the suite (it has its own tests, and ``mecopt reproduce`` uses it).
     What is tested here — tables, report, verdicts — does not depend on which solver fills Case 2."""

@@ -36,27 +36,16 @@ from mecopt.errors import InputError
 from mecopt.model.instance import Instance
 from mecopt.bestresponse.problem import Aggregates, strategy_feasible
 from mecopt.solution import Solution, Termination
+from mecopt.bestresponse.engines import make_engine
 from mecopt.game.certificate import certificate
 from mecopt.game.estimate import estimate_others
 from mecopt.game.state import GameState
 from mecopt.game.topology import instance_weights
 
-ENGINES = ("milp", "dp")
 STOP_RULES = ("certified", "paper")
 INITS = ("random", "local")
 #: an equilibrium is certified when no MD can gain more than this, relative to max(1, |C_n|)
 CERTIFICATE_TOL = 1e-9
-
-
-def make_engine(instance: Instance, engine: str):
-    """The best-response engine: ``milp`` (Pyomo + persistent HiGHS) or ``dp``."""
-    if engine == "dp":
-        from mecopt.bestresponse.dp import DPEngine
-        return DPEngine(instance)
-    if engine == "milp":
-        from mecopt.milp.best_response import MILPEngine
-        return MILPEngine(instance)
-    raise InputError(f"The 'engine' option must be one of {', '.join(ENGINES)}. Got {engine!r} instead.")
 
 
 def random_initial_profile(instance: Instance, rng: np.random.Generator, tries: int = 50) -> list[np.ndarray]:
@@ -227,7 +216,7 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
 
 def solve_cai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,
               stop: str = "certified", max_iter: int = 10_000, tol: float = 1e-10, init: str = "random",
-              time_limit: float | None = None, progress: Callable[[Tick], None] | None = None, **_) -> Solution:
+              time_limit: float | None = None, progress: Callable[[Tick], None] | None = None) -> Solution:
     """TPOS-CAI (Alg. 1): best responses against the exact aggregates fed back by the server."""
     return _run(instance, "tpos-cai", engine=engine, seed=seed, wake_prob=wake_prob, eps=eps, stop=stop,
                 max_iter=max_iter, tol=tol, init=init, uai=False, progress=progress,
@@ -236,7 +225,7 @@ def solve_cai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_p
 
 def solve_uai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,
               stop: str = "certified", max_iter: int = 10_000, tol: float = 1e-10, init: str = "random",
-              time_limit: float | None = None, progress: Callable[[Tick], None] | None = None, **_) -> Solution:
+              time_limit: float | None = None, progress: Callable[[Tick], None] | None = None) -> Solution:
     """TPOS-UAI (Alg. 2): best responses against the neighbour estimate (29) over the instance's topology."""
     return _run(instance, "tpos-uai", engine=engine, seed=seed, wake_prob=wake_prob, eps=eps, stop=stop,
                 max_iter=max_iter, tol=tol, init=init, uai=True, progress=progress,

@@ -132,8 +132,7 @@ def _infeasible_message(instance: Instance) -> str:
 
 
 def solve_gtpos(instance: Instance, *, objective: str = "delay", time_limit: float | None = None,
-                mip_rel_gap: float = 1e-6, threads: int | None = None, canonical: bool | None = None,
-                **_) -> Solution:
+                mip_rel_gap: float = 1e-6, threads: int | None = None, canonical: bool | None = None) -> Solution:
     """Solve GTPOS with HiGHS; see the module docstring for the model and the termination rules.
 
     ``threads`` resizes HiGHS's process-wide thread pool (see :func:`.highs.persistent_solver`);

@@ -244,6 +244,41 @@ class Instance:
     def M_max(self) -> int:
         return max(d.M for d in self.devices)
 
+    @classmethod
+    def from_dict(cls, data: dict, base: str | Path | None = None) -> "Instance":
+        """Build an instance in code from the same document an instance file holds.
+
+        Parameters
+        ----------
+        data : dict
+            The instance document (``server``, ``devices``, ... as in a TOML file);
+            omitted fields take the paper's values.
+        base : str or Path, optional
+            Folder against which relative DNN-spec and delay-set paths are resolved.
+
+        Returns
+        -------
+        Instance
+
+        Raises
+        ------
+        InputError
+            Listing every problem of the document with its field path.
+
+        Examples
+        --------
+        >>> from mecopt import Instance
+        >>> inst = Instance.from_dict({"name": "two", "devices": [{"dnn": "alexnet", "count": 2}]})
+        >>> inst.N, inst.devices[0].M
+        (2, 21)
+        """
+        return instance_from_dict(data, base=Path(base) if base is not None else None)
+
+    @classmethod
+    def load(cls, path_or_name: str | Path) -> "Instance":
+        """Same as :func:`mecopt.load_instance`."""
+        return load_instance(path_or_name)
+
 
 def read_document(path: str | Path, what: str = "instance") -> tuple[dict, str]:
     """The parsed TOML document at ``path`` and its text (InputError when missing or not TOML).

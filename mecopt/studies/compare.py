@@ -3,7 +3,7 @@
 Rows: TPOS-CAI and TPOS-UAI (the game, Case 1), GTPOS (Case 2, centralized MILP),
 all-offload (Case 3), all-local (Case 4) and the contention-blind ``isolated`` profile.
 Every figure is recomputed from the assignment by :mod:`mecopt.model.cost` and checked by
-:mod:`mecopt.check`; the all-offload row reports the *means over its seeded draws*
+:mod:`mecopt.constraints`; the all-offload row reports the *means over its seeded draws*
 (``info["avg_*_mean"]``, and ``deadline_misses`` is the mean count), while its feasibility
 columns (feasible, violations, violated, flagged) describe the representative draw 0.
 
@@ -55,9 +55,9 @@ def _parse_methods(methods) -> list[str]:
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
     methods = list(methods)
-    bad = [m for m in methods if m not in solvers.METHODS]
+    bad = [m for m in methods if m not in solvers.method_names()]
     if bad or not methods:
-        raise InputError(f"The 'methods' option must list methods among {', '.join(solvers.METHODS)}. "
+        raise InputError(f"The 'methods' option must list methods among {', '.join(solvers.method_names())}. "
                          f"Got {', '.join(map(repr, bad)) if bad else 'none'} instead.")
     dup = sorted({m for m in methods if methods.count(m) > 1})
     if dup:

@@ -31,7 +31,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -225,11 +224,13 @@ def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
     """
     from mecopt import registry as solvers
     from mecopt.errors import validation_problems
+    from mecopt.options import check_option_names
     from mecopt.model.instance import InstanceFile
     from pydantic import ValidationError
 
     for m in spec.methods:
         solvers.get(m)                     # InputError for an unknown method
+        check_option_names(f"method {m!r}", spec.options.get(m, {}), solvers.accepted_options(m))
     unknown_opt = sorted(set(spec.options) - set(spec.methods) - {"*"})
     if unknown_opt:
         raise InputError(f"options given for methods not in the sweep: {unknown_opt}")
@@ -269,7 +270,7 @@ def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
             opts.update(spec.options.get(m, {}))
             seeded = "seed" in accepted
             for s in (spec.seeds if seeded else spec.seeds[:1]):
-                runs.append(Run(pt, m, solvers.METHODS[m], int(s), {**opts, **({"seed": int(s)} if seeded else {})}))
+                runs.append(Run(pt, m, solvers.target(m), int(s), {**opts, **({"seed": int(s)} if seeded else {})}))
     manifest = dict(
         instances=[dict(name=str(d.get("name", "instance")), sha256=h) for (d, h), _ in docs],
         axes=[dict(path=a.path, values=list(a.values)) for a in spec.axes],
@@ -303,6 +304,7 @@ class Task:
     key: str
     data: dict
     source: str
+    method: str
     target: str
     options: dict
     keep_solution: bool
@@ -354,14 +356,14 @@ def execute(task: Task) -> Outcome:
     import time
 
     from mecopt.model.instance import instance_from_dict
+    from mecopt import registry
     from mecopt.resources import instance_path
 
     t0 = time.perf_counter()
-    module, func = task.target.split(":")
     try:
         instance = instance_from_dict(copy.deepcopy(task.data), base=instance_path(task.source).parent,
                                       source_path=task.source)
-        solution = getattr(import_module(module), func)(instance, **task.options)
+        solution = registry.run_target(task.target, task.method, instance, task.options)
         row, timing = summary_row(solution.summary())
     except MecoptError as err:
         solution, timing = None, {}
@@ -477,7 +479,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, fmt: str = "csv", resume:
         futures = {}
         try:
             for run in pending:
-                task = Task(run.key, run.point.data, run.point.source, run.target, dict(run.options),
+                task = Task(run.key, run.point.data, run.point.source, run.method, run.target, dict(run.options),
                             spec.save_solutions)
                 futures[pool.submit(execute, task)] = run
             for fut in as_completed(futures):

@@ -2,8 +2,8 @@
 
 The assignment (csv, parquet or json records with columns device, layer, slot;
 other columns ignored) is turned into the tensor y of (14) by
-:func:`mecopt.check.assignment_to_y`; every figure is recomputed by
-:mod:`mecopt.model.cost` and every constraint tested by :func:`mecopt.check.check_y`.
+:func:`mecopt.constraints.assignment_to_y`; every figure is recomputed by
+:mod:`mecopt.model.cost` and every constraint tested by :func:`mecopt.constraints.check_y`.
 A solver's own figures are never read.
 
 A device whose strategy is malformed ((15) or (16) violated: a layer assigned
@@ -12,7 +12,7 @@ well-defined delay, energy or cost: those figures are left empty for it and the
 averages and the potential cover the well-formed devices only (the potential is
 left empty unless every device is well formed). Its layers still count in (17)
 and (27) exactly as the tensor holds them, and in the price loads the others pay
-as :func:`mecopt.check.profile_from_y` reads them (each layer at its first
+as :func:`mecopt.constraints.profile_from_y` reads them (each layer at its first
 marked slot; an unassigned layer as local).
 """
 
@@ -26,7 +26,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from mecopt import check as checkmod
+from mecopt import constraints as checkmod
 from mecopt.model import cost as costmod
 from mecopt.errors import InfeasibleError, InputError
 from mecopt.model.tolerances import DEADLINE_TOL, meets_deadline

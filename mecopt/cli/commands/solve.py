@@ -9,28 +9,30 @@ import click
 
 from mecopt import registry as solvers
 from mecopt.registry import accepted_options
-from mecopt.errors import InfeasibleError, SolverError
+from mecopt.errors import InfeasibleError, InputError, SolverError
+from mecopt.options import check_option_names
 from mecopt.solution import Solution, Termination
 from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance
 
-METHOD_CHOICES = tuple(solvers.METHODS)
 DEVICE_COLUMNS = ["device", "dnn", "partition_point", "last_slot", "delay_s", "energy_j", "price", "cost",
                   "deadline_met"]
 
 
-def method_options(method: str, given: dict) -> tuple[dict, list[str]]:
-    """The options passed to ``method``: those given that its function names explicitly
-    (see :func:`mecopt.registry.accepted_options`); the others are returned as ignored."""
-    accepted = accepted_options(method)
-    opts, ignored = {}, []
-    for key, value in given.items():
-        if value is None:
-            continue
-        if key in accepted:
-            opts[key] = value
-        else:
-            ignored.append("--" + key.replace("_", "-"))
-    return opts, ignored
+def method_options(method: str, given: dict, extra: tuple[str, ...] = ()) -> dict:
+    """The options passed to ``method``: the flags given plus ``--option KEY=VALUE`` pairs.
+
+    Strict, as the Python API: an option ``method`` does not accept is an InputError (exit 2)
+    naming the valid ones."""
+    from mecopt.studies.sweep import _scalar
+
+    opts = {k: v for k, v in given.items() if v is not None}
+    for item in extra:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"The '--option' option must look like KEY=VALUE. Got {item!r} instead.")
+        opts[key.strip()] = _scalar(value)
+    check_option_names(f"method {method!r}", opts, accepted_options(method))
+    return opts
 
 
 def _fmt(x, spec=".6g") -> str:
@@ -88,8 +90,9 @@ def finish(sol: Solution, out: str | None, fmt: str) -> None:
 
 @click.command("solve")
 @instance_argument
-@click.option("--method", "-m", type=click.Choice(METHOD_CHOICES), required=True, help="Solution method.")
-@click.option("--engine", type=click.Choice(["milp", "dp"]), default=None,
+@click.option("--method", "-m", required=True, metavar="METHOD",
+              help="Solution method: tpos-cai, tpos-uai, gtpos, all-local, all-offload, isolated, or a registered one.")
+@click.option("--engine", default=None, metavar="dp|milp",
               help="Best-response engine (tpos-*, isolated). [solver default]")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed (tpos-*, all-offload).")
 @click.option("--wake-prob", type=click.FloatRange(0, 1, min_open=True), default=None,
@@ -103,22 +106,22 @@ def finish(sol: Solution, out: str | None, fmt: str) -> None:
 @click.option("--objective", type=click.Choice(["delay", "social", "energy"]), default=None,
               help="GTPOS objective (default: average delay, the paper's).")
 @click.option("--draws", type=click.IntRange(min=1), default=None, help="Seeded draws averaged (all-offload).")
+@click.option("--option", "extra", multiple=True, metavar="KEY=VALUE",
+              help="Any other option of the method (repeatable), e.g. --option tol=1e-8.")
 @format_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=str), default=None,
               help="Write assignment, devices, trace, violations and summary.json to this folder.")
 def solve_command(instance, method, engine, seed, wake_prob, eps, stop, max_iter, time_limit, objective, draws,
-                  fmt, out):
+                  extra, fmt, out):
     """Solve INSTANCE with one method and print the per-device table.
 
     Exit codes: 0 success (deadline misses are flagged, not errors), 2 bad input,
     3 infeasible, 4 solver failure.
     """
-    inst = read_instance(instance)
     given = dict(engine=engine, seed=seed, wake_prob=wake_prob, eps=eps, stop=stop, max_iter=max_iter,
                  time_limit=time_limit, objective=objective, draws=draws)
-    opts, ignored = method_options(method, given)
-    for opt in ignored:
-        click.echo(f"warning: {opt} does not apply to method {method}; ignored", err=True)
+    opts = method_options(method, given, extra)
+    inst = read_instance(instance)
     sol = solvers.solve(inst, method, **opts)
     if sol.profile:
         echo_table(device_table(sol))

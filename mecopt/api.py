@@ -1,0 +1,193 @@
+"""The front door: load an instance, solve it, compare methods, check an assignment.
+
+Everything here is re-exported by :mod:`mecopt`; see ``docs/api.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mecopt import constraints as checkmod
+from mecopt import registry
+from mecopt.errors import InputError
+from mecopt.model.instance import Instance
+from mecopt.model.instance import load_instance as _load_instance
+from mecopt.solution import Solution
+
+
+def load_instance(path_or_name: str | Path) -> Instance:
+    """Read and validate an instance file, or a bundled instance by name.
+
+    Parameters
+    ----------
+    path_or_name : str or Path
+        A TOML instance file, or a bundled instance ``COLLECTION:NAME`` such as
+        ``"paper:fig6-w1khz"`` (see :func:`mecopt.bundled_instances`).
+
+    Returns
+    -------
+    Instance
+        Per-device numbers (layer times, data sizes, rates) and the server.
+
+    Raises
+    ------
+    InputError
+        When the file is missing or invalid; every problem is listed with its field path.
+
+    Examples
+    --------
+    >>> import mecopt
+    >>> inst = mecopt.load_instance("paper:fig6-w1khz")
+    >>> inst.N, inst.server.H
+    (5, 5)
+    """
+    return _load_instance(path_or_name)
+
+
+def solve(instance: Instance, method: str, **options) -> Solution:
+    """Solve ``instance`` with one method.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance (:func:`load_instance` or :meth:`Instance.from_dict`).
+    method : str
+        ``"tpos-cai"``, ``"tpos-uai"`` (the game, Alg. 1-2), ``"gtpos"`` (the centralized
+        MILP), ``"all-local"``, ``"all-offload"`` (Cases 4 and 3), ``"isolated"``, or a
+        method added with :func:`mecopt.register_method` or a ``mecopt.methods`` entry point.
+    **options
+        The method's options, e.g. ``engine="dp"``, ``seed=1``, ``time_limit=60``;
+        ``mecopt.registry.accepted_options(method)`` lists them.
+
+    Returns
+    -------
+    Solution
+        The assignment with why the method stopped (``termination``), its figures
+        re-scored by the shared cost model, and the constraint check.
+
+    Raises
+    ------
+    InputError
+        Unknown method or option (the message lists the valid ones), or a bad value.
+    InfeasibleError
+        GTPOS with no assignment meeting every hard constraint.
+    SolverError
+        The solver failed or stopped without a usable solution.
+
+    Examples
+    --------
+    >>> import mecopt
+    >>> inst = mecopt.load_instance("paper:fig6-w1khz")
+    >>> sol = mecopt.solve(inst, "gtpos")
+    >>> str(sol.termination), round(sol.summary()["avg_delay_s"], 4)
+    ('optimal', 3.4905)
+    >>> mecopt.solve(inst, "tpos-cai", engin="dp")
+    Traceback (most recent call last):
+    ...
+    mecopt.errors.InputError: The 'engin' option is not accepted by method 'tpos-cai'. Valid options: ...
+    """
+    if not isinstance(instance, Instance):
+        raise InputError(f"solve() needs an Instance (mecopt.load_instance), got {type(instance).__name__}")
+    return registry.solve(instance, method, **options)
+
+
+def compare(instance: Instance, methods: Sequence[str] | str | None = None, **options):
+    """Run several methods on one instance, side by side (the paper's Cases 1-4).
+
+    Parameters
+    ----------
+    instance : Instance
+    methods : sequence of str or str, optional
+        Method names (or one comma-separated string); default every built-in method.
+    **options
+        ``time_limit``, ``seed``, ``engine``, ``gtpos_objective``, ``draws``: each is
+        passed to the methods that accept it.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per method: average delay, energy, cost, feasibility, termination,
+        gap and the equilibrium-to-optimum ratios (against a proven GTPOS optimum).
+    solutions : dict of str to Solution
+        The solution of every method that returned one.
+
+    Raises
+    ------
+    InputError
+        Unknown method or option.
+
+    Examples
+    --------
+    >>> import mecopt
+    >>> inst = mecopt.load_instance("paper:fig6-w1khz")
+    >>> table, sols = mecopt.compare(inst, methods=["tpos-cai", "gtpos"], engine="dp")
+    >>> list(table["method"])
+    ['tpos-cai', 'gtpos']
+    """
+    from mecopt.options import check_option_names
+    from mecopt.studies.compare import ALL_METHODS
+    from mecopt.studies.compare import compare as _compare
+
+    check_option_names("compare()", options, ["time_limit", "seed", "engine", "gtpos_objective", "draws"])
+    return _compare(instance, methods=ALL_METHODS if methods is None else methods, **options)
+
+
+def check(instance: Instance, assignment) -> list[checkmod.Violation]:
+    """Check an assignment against constraints (15)-(17), (26) and (27).
+
+    Parameters
+    ----------
+    instance : Instance
+    assignment : Solution, pandas.DataFrame, str, Path or list of arrays
+        A solution; a table with columns ``device``, ``layer``, ``slot`` (slot 0 = local);
+        a path to such a table or to a folder written by :meth:`Solution.write`; or a
+        profile (one slot vector per device).
+
+    Returns
+    -------
+    list of Violation
+        Every violated constraint with its equation number, device, slot or layer,
+        amount and tolerance; empty when the assignment is feasible.
+
+    Raises
+    ------
+    InputError
+        When the assignment cannot be read or does not match the instance.
+
+    Examples
+    --------
+    >>> import mecopt
+    >>> inst = mecopt.load_instance("paper:fig6-w1khz")
+    >>> mecopt.check(inst, [[0] * d.M for d in inst.devices])   # all local: feasible
+    []
+    """
+    if isinstance(assignment, Solution):
+        return checkmod.check_profile(instance, assignment.profile)
+    if isinstance(assignment, str | Path):
+        from mecopt.results import manifest
+        from mecopt.results.export import find_table, read_table
+
+        path = Path(assignment)
+        if path.is_dir():
+            manifest.require_complete(path, "solution folder")
+            table = find_table(path / "assignment")
+            if table is None:
+                raise InputError(f"{path} has no assignment table (csv, parquet or json)")
+            path = table
+        elif not path.is_file():
+            raise InputError(f"assignment file not found: {path}")
+        assignment = read_table(path)
+    if isinstance(assignment, pd.DataFrame):
+        return checkmod.check_y(instance, checkmod.assignment_to_y(instance, assignment))
+    try:
+        profile = [np.asarray(s, dtype=int).reshape(-1) for s in assignment]
+    except (TypeError, ValueError):
+        raise InputError(f"cannot check an assignment of type {type(assignment).__name__}") from None
+    if len(profile) != instance.N or any(len(s) != d.M for s, d in zip(profile, instance.devices)):
+        raise InputError(f"the profile does not match the instance ({instance.N} devices with "
+                         f"{[d.M for d in instance.devices]} layers)")
+    return checkmod.check_profile(instance, profile)

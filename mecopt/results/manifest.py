@@ -1,0 +1,60 @@
+"""Result folders that show whether they are complete.
+
+A command that writes a folder first writes ``MANIFEST.json`` with
+``"complete": false``, then its files (each atomically), then ``MANIFEST.json``
+again with ``"complete": true`` and the list of files. A run killed midway
+therefore leaves a folder whose manifest says it is incomplete, and readers
+(:func:`mecopt.read_solution`, ``mecopt check``, ``mecopt plot``) refuse it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from mecopt.errors import InputError
+from mecopt.results.export import write_json
+
+MANIFEST = "MANIFEST.json"
+
+
+def begin(folder: str | Path, kind: str) -> Path:
+    """Mark ``folder`` as being written (creating it)."""
+    folder = Path(folder)
+    write_json(folder / MANIFEST, dict(kind=kind, complete=False, files=[]))
+    return folder
+
+
+def finish(folder: str | Path, kind: str, files: Iterable[str | Path], **extra) -> Path:
+    """Mark ``folder`` complete, listing ``files`` (relative to it)."""
+    from mecopt import __version__
+
+    folder = Path(folder)
+    names = sorted({str(Path(f).resolve().relative_to(folder.resolve())) for f in files})
+    return write_json(folder / MANIFEST, dict(kind=kind, complete=True, files=names, mecopt_version=__version__,
+                                              **extra))
+
+
+def read(folder: str | Path) -> dict | None:
+    """The manifest of ``folder``, or None when it has none (written before manifests existed)."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{path} is not a valid manifest: {err}") from None
+
+
+def require_complete(folder: str | Path, what: str = "result folder") -> dict | None:
+    """Raise :class:`InputError` when ``folder``'s manifest says it is incomplete."""
+    man = read(folder)
+    if man is not None and not man.get("complete", False):
+        raise InputError(f"{what} {folder} is incomplete: the run that wrote it did not finish "
+                         f"({MANIFEST} says complete = false); run it again")
+    if man is not None:
+        missing = [f for f in man.get("files", []) if not (Path(folder) / f).is_file()]
+        if missing:
+            raise InputError(f"{what} {folder} is incomplete: missing {', '.join(missing)}")
+    return man
