@@ -109,7 +109,8 @@ class Solution:
                 device=d.name, dnn=d.dnn, partition_point=int(ev.partition[n]), last_slot=int(ev.last_slot[n]),
                 delay_s=ev.delay[n], energy_j=ev.energy[n], price=ev.price[n], cost=ev.cost[n],
                 deadline_s=d.tau, deadline_met=bool(meets_deadline(ev.delay[n], d.tau, DEADLINE_TOL)),
-                deadline_miss_s=max(0.0, float(miss)), flags=";".join(self.flags.get(d.name, [])),
+                deadline_miss_s=max(0.0, float(miss)), deadline_penalty=float(ev.penalty[n]),
+                flags=";".join(self.flags.get(d.name, [])),
             ))
         return pd.DataFrame(rows)
 

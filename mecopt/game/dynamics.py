@@ -34,7 +34,8 @@ import pandas as pd
 from mecopt.model import cost as costmod
 from mecopt.errors import InputError
 from mecopt.model.instance import Instance
-from mecopt.bestresponse.problem import Aggregates, strategy_feasible
+from mecopt.bestresponse.problem import Aggregates, enforces_deadline, strategy_feasible
+from mecopt.constraints import deadline_misses
 from mecopt.solution import Solution, Termination
 from mecopt.bestresponse.engines import make_engine
 from mecopt.game.certificate import certificate
@@ -63,7 +64,7 @@ def random_initial_profile(instance: Instance, rng: np.random.Generator, tries: 
             m = int(rng.integers(0, dev.M + 1))
             slots = np.zeros(dev.M, dtype=int)
             slots[m:] = np.sort(rng.integers(1, H + 1, size=dev.M - m))
-            if strategy_feasible(dev, instance.server, others, slots, enforce_deadline=not dev.deadline_relaxed):
+            if strategy_feasible(dev, instance.server, others, slots, enforce_deadline=enforces_deadline(dev)):
                 state.set(n, slots)
                 break
     return state.profile()
@@ -102,7 +103,7 @@ def iterate(instance: Instance, state: GameState, engine, rng: np.random.Generat
             br = engine.best_response(n, others)
             dev = instance.devices[n]
             current_ok = strategy_feasible(dev, instance.server, others, state.slots[n],
-                                           enforce_deadline=not (dev.deadline_relaxed or br.deadline_dropped))
+                                           enforce_deadline=enforces_deadline(dev) and not br.deadline_dropped)
             current = state.objective(n, others)
             if not current_ok or current - br.objective > tol * max(1.0, abs(current)):
                 state.set(n, br.slots)
@@ -207,6 +208,9 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
     for d in instance.devices:
         if d.deadline_relaxed:
             flags[d.name].append("deadline_relaxed")
+    if instance.deadline_policy == "soft":  # soft (26): misses are listed, not violations
+        for name in deadline_misses(instance, state.profile()):
+            flags[name].append("deadline_miss")
     sol = Solution(method=method, instance=instance, profile=state.profile(), termination=termination,
                    status=status, objective=float(costmod.evaluate(instance, state.slots).avg_cost),
                    wall_time=time.perf_counter() - t0, iterations=ticks, solver_calls=eng.calls, engine=engine,
