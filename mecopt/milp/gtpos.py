@@ -118,14 +118,15 @@ def add_deadline_penalty(m: pyo.ConcreteModel, instance: Instance, objective: st
     ``energy`` (joules) pi_n / c^E_n, i.e. the penalty converted with the MD's own price of a second or
     a joule (docs/MODEL.md Part B). Empty unless ``deadline_policy = "soft"``.
     """
-    out, unit = {}, {"delay": "cost_delay_per_s", "energy": "cost_energy_per_j"}.get(objective)
+    out = {}
     for n, dev in enumerate(instance.devices):
         if not dev.deadline_soft:
             continue
         price = {"delay": dev.c_T, "energy": dev.c_E}.get(objective, 1.0)
         if price <= 0:
+            field = {"delay": "cost_delay_per_s", "energy": "cost_energy_per_j"}[objective]
             raise InputError(f"GTPOS objective {objective!r} with deadline_policy \"soft\" converts the penalty "
-                             f"with device {dev.name}'s {unit}, which is 0; use objective \"social\"")
+                             f"with device {dev.name}'s {field}, which is 0; use objective \"social\"")
         add_overrun(m.md[n], dev)
         out[n] = (dev.deadline_penalty_per_s / price) * m.md[n].overrun
     return out
@@ -153,7 +154,8 @@ def _infeasible_message(instance: Instance) -> str:
         msg += (f" {len(must)} device(s) can meet their deadline only by offloading ({names}), while (27) "
                 f"allows at most B = {s.B} devices per slot over H = {s.H} slots and (17) limits each slot to "
                 f"T_d/H = {s.slot_len:g} s; relax (26) with model.deadline_policy = \"relax\" only helps "
-                f"devices with no tau-feasible strategy at all, so enlarge the server or loosen tau.")
+                f"devices with no tau-feasible strategy at all, so enlarge the server or loosen tau "
+                f"(or set model.deadline_policy = \"soft\" to price each second over tau instead).")
     return msg
 
 
