@@ -62,9 +62,10 @@ def _empty_flags(instance: Instance) -> dict[str, list[str]]:
 
 
 def social_cost(instance: Instance, ev: costmod.Evaluation) -> float:
-    """sum_n (alpha_n c^T_n T_n + beta_n c^E_n E_n): the social cost GTPOS minimizes with objective
-    "social" (the prices gamma_n C^P_n are transfers to the server and cancel out)."""
-    return float(sum(d.alpha * d.c_T * ev.delay[n] + d.beta * d.c_E * ev.energy[n]
+    """sum_n (alpha_n c^T_n T_n + beta_n c^E_n E_n + P_n): the social cost GTPOS minimizes with objective
+    "social" (the prices gamma_n C^P_n are transfers to the server and cancel out; P_n is the
+    soft-deadline penalty, 0 unless ``deadline_policy = "soft"``)."""
+    return float(sum(d.alpha * d.c_T * ev.delay[n] + d.beta * d.c_E * ev.energy[n] + ev.penalty[n]
                      for n, d in enumerate(instance.devices)))
 
 

@@ -44,6 +44,7 @@ import pyomo.environ as pyo
 
 from mecopt.constraints import deadline_misses
 from mecopt.errors import InfeasibleError, InputError, SolverError
+from mecopt.model.cost import penalty_unit
 from mecopt.model.instance import Instance
 from mecopt.model.tolerances import capacity_limit, meets_deadline
 from mecopt.solution import Solution, Termination
@@ -122,7 +123,7 @@ def add_deadline_penalty(m: pyo.ConcreteModel, instance: Instance, objective: st
     for n, dev in enumerate(instance.devices):
         if not dev.deadline_soft:
             continue
-        price = {"delay": dev.c_T, "energy": dev.c_E}.get(objective, 1.0)
+        price = penalty_unit(dev, objective)
         if price <= 0:
             field = {"delay": "cost_delay_per_s", "energy": "cost_energy_per_j"}[objective]
             raise InputError(f"GTPOS objective {objective!r} with deadline_policy \"soft\" converts the penalty "

@@ -94,6 +94,12 @@ def deadline_penalty(dev: Device, T):
     return dev.deadline_penalty_per_s * np.maximum(0.0, np.asarray(T, dtype=float) - dev.tau)
 
 
+def penalty_unit(dev: Device, objective: str) -> float:
+    """What one unit of a GTPOS objective costs MD n in C_n units ("delay": c^T per second, "energy":
+    c^E per joule, "social": 1), so that P_n / penalty_unit is its soft-deadline penalty in that unit."""
+    return {"delay": dev.c_T, "energy": dev.c_E}.get(objective, 1.0)
+
+
 def device_cost(dev: Device, slots: np.ndarray, server: Server, others_S: np.ndarray) -> float:
     """C_n (23) of one strategy against the others' per-slot price load, plus the soft-deadline
     penalty under ``deadline_policy = "soft"`` (what the game minimizes)."""

@@ -169,8 +169,8 @@ def generate_instance(n_devices: int, dnn_mix: str | dict = "alexnet", seed: int
         problems.append(("slots", f"must be an integer >= 1, got {slots!r}"))
     if capacity_mode not in ("per_device", "total"):
         problems.append(("capacity_mode", f"must be 'per_device' or 'total', got {capacity_mode!r}"))
-    if deadline_policy not in ("hard", "relax"):
-        problems.append(("deadline_policy", f"must be 'hard' or 'relax', got {deadline_policy!r}"))
+    if deadline_policy not in ("hard", "relax", "soft"):
+        problems.append(("deadline_policy", f"must be 'hard', 'relax' or 'soft', got {deadline_policy!r}"))
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         problems.append(("seed", f"must be an integer >= 0, got {seed!r}"))
     parsed = {}

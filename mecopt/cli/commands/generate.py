@@ -25,8 +25,9 @@ from mecopt.model import generate as gen
 @click.option("--slots", type=click.IntRange(min=1), default=5, show_default=True, help="Number of slots H.")
 @click.option("--capacity-mode", type=click.Choice(["per_device", "total"]), default="per_device",
               show_default=True, help="How (17) caps a slot (docs/MODEL.md §4).")
-@click.option("--deadline-policy", type=click.Choice(["hard", "relax"]), default="hard", show_default=True,
-              help="'relax' drops (26) for MDs that cannot meet their deadline (needed for VGG at 5 s).")
+@click.option("--deadline-policy", type=click.Choice(["hard", "relax", "soft"]), default="hard", show_default=True,
+              help="'relax' drops (26) for MDs that cannot meet their deadline (needed for VGG at 5 s); "
+                   "'soft' prices each second over the deadline (model.deadline_penalty_per_s).")
 @click.option("--name", default=None, help="Instance name (default gen-nN-sSEED).")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=str), required=True,
               help="The .toml file to write (atomically).")
