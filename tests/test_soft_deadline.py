@@ -78,6 +78,13 @@ def test_a_miss_is_listed_not_a_violation(instance_dict):
     assert frame["cost"].to_numpy() == pytest.approx(solve_all_local(hard).devices_frame()["cost"].to_numpy() + 8.0)
 
 
+def test_check_command_lists_soft_misses_and_exits_0(capsys, tmp_path):
+    code, _, err = run(capsys, "solve", EXAMPLE, "--method", "all-local", "--out", tmp_path / "local")
+    assert code == 0, err
+    code, out, _ = run(capsys, "check", EXAMPLE, tmp_path / "local" / "assignment.csv")
+    assert code == 0 and "no constraint violated" in out and "deadline misses (soft (26), priced" in out
+
+
 def test_gtpos_objective_needs_a_price_to_convert_the_penalty(instance_dict):
     inst = instance_from_dict(instance_dict(model={"deadline_policy": "soft"},
                                             device_defaults={"cost_delay_per_s": 0.0, "alpha": 0.0, "beta": 0.8}))
