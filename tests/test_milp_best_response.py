@@ -320,11 +320,11 @@ def test_engine_interface_and_no_tie_break(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 def test_soft_deadline_milp_dp_bruteforce_agree(tmp_path):
-    """6 devices x 4 binding deadlines (below the fastest delay, between, at an achievable delay) x 4
-    penalties from 0 (deadline ignored) to far above the delay weight c^T = 10 x 3 aggregates: same
-    strategy and objective in all three engines."""
+    """4 devices x 3 binding deadlines (below the fastest delay, between two, at an achievable delay)
+    x 3 penalties (0 = deadline ignored, 5, and far above the delay weight c^T = 10) x 3 aggregates:
+    same strategy and objective in the DP, the MILP and enumeration."""
     missed = changed = 0
-    for seed in range(6):
+    for seed in range(4):
         m, c = _soft_cases(tmp_path, seed)
         missed, changed = missed + m, changed + c
     assert missed and changed  # the deadline binds, and the penalty changes best responses
@@ -335,8 +335,8 @@ def _soft_cases(tmp_path, seed):
     inst, doc = random_instance(tmp_path, rng, M=5, H=3, mode=["per_device", "total"][seed % 2], policy="soft")
     ds = np.unique(delays(inst.devices[0], inst.server))
     missed = changed = 0
-    for tau in (ds[0] * 0.7, ds[len(ds) // 3], (ds[1] + ds[2]) / 2, ds[len(ds) // 2]):
-        for pen in (0.0, 3.0, 30.0, 3e4):
+    for tau in (ds[0] * 0.7, (ds[1] + ds[2]) / 2, ds[len(ds) // 2]):
+        for pen in (0.0, 5.0, 3e4):
             doc["devices"][0]["deadline_s"] = float(tau)
             doc["model"]["deadline_penalty_per_s"] = pen
             inst2 = instance_from_dict(doc)

@@ -83,6 +83,7 @@ def test_check_command_lists_soft_misses_and_exits_0(capsys, tmp_path):
     assert code == 0, err
     code, out, _ = run(capsys, "check", EXAMPLE, tmp_path / "local" / "assignment.csv")
     assert code == 0 and "no constraint violated" in out and "deadline misses (soft (26), priced" in out
+    assert "Violations" not in out
 
 
 def test_gtpos_objective_needs_a_price_to_convert_the_penalty(instance_dict):

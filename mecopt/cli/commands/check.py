@@ -217,11 +217,11 @@ def check_cmd(instance, assignment, fmt, out_dir, as_json):
                    f"potential {fig('potential')}")
         if s["feasible"]:
             click.echo("\nfeasible: no constraint violated")
-        if s["deadline_policy"] == "soft" and s["deadline_misses"]:
-            click.echo(f"deadline misses (soft (26), priced, not violations): {s['deadline_misses']}")
         else:
             click.echo(f"\nViolations ({s['violations']})")
             echo_table(res["violations"])
+        if s["deadline_policy"] == "soft" and s["deadline_misses"]:
+            click.echo(f"deadline misses (soft (26), priced, not violations): {s['deadline_misses']}")
         for p in written:
             click.echo(f"wrote {p}")
     if not res["summary"]["feasible"]:
