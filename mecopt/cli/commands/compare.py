@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 import numpy as np
 import pandas as pd
 
 from mecopt.studies import compare as comparemod
 from mecopt.errors import InfeasibleError, SolverError
+from mecopt.results import manifest
 from mecopt.results.export import write_table
 from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance
 
@@ -68,11 +67,12 @@ def compare_command(instance, methods, engine, seed, time_limit, objective, draw
         if r.method not in solutions:
             click.echo(f"{r.method}: {r.status}", err=True)
     if out is not None:
-        outp = Path(out)
-        write_table(table, outp / "comparison", fmt)
+        outp = manifest.begin(out, "comparison")
+        written = [write_table(table, outp / "comparison", fmt)]
         for method, sol in solutions.items():
             if sol.profile:
-                sol.write(outp / method, fmt)
+                written += sol.write(outp / method, fmt)
+        manifest.finish(outp, "comparison", written, format=fmt, instance_path=inst.path)
         click.echo(f"wrote comparison and {len(solutions)} method folder(s) to {outp}")
     failed = table[~table["method"].isin(list(solutions))]
     if (failed["termination"] == "error").any():
