@@ -10,6 +10,7 @@ from mecopt.studies import compare as comparemod
 from mecopt.errors import InfeasibleError, SolverError
 from mecopt.results import manifest
 from mecopt.results.export import write_table
+from mecopt.cli.progress import method_progress
 from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance
 
 SHOWN = ["method", "avg_delay_s", "avg_energy_j", "avg_cost", "feasible", "violated", "deadline_misses",
@@ -49,7 +50,8 @@ def display_frame(df: pd.DataFrame) -> pd.DataFrame:
 @format_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=str), default=None,
               help="Write comparison.<format> and each method's outputs in OUT/<method>/.")
-def compare_command(instance, methods, engine, seed, time_limit, objective, draws, fmt, out):
+@click.option("-q", "--quiet", is_flag=True, help="No progress display (it is off anyway when not on a terminal).")
+def compare_command(instance, methods, engine, seed, time_limit, objective, draws, fmt, out, quiet):
     """Run several methods on INSTANCE and print the comparison table with the
     equilibrium-to-optimum ratios (only against a proven-optimal GTPOS).
 
@@ -59,7 +61,8 @@ def compare_command(instance, methods, engine, seed, time_limit, objective, draw
     """
     inst = read_instance(instance)
     table, solutions = comparemod.compare(inst, methods=methods, time_limit=time_limit, seed=seed, engine=engine,
-                                          gtpos_objective=objective, draws=draws)
+                                          gtpos_objective=objective, draws=draws,
+                                          progress=lambda m: method_progress(m, quiet, inst.N))
     echo_table(display_frame(table[SHOWN]))
     for line in comparemod.ratio_summary(table):
         click.echo(line)

@@ -4,6 +4,7 @@ figures, and pictures of solutions and tables."""
 from __future__ import annotations
 
 import sys
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -14,32 +15,9 @@ from mecopt.cli.common import echo_table, format_option
 
 
 def _bar(quiet: bool):
-    """A progress callback ``(stage, done, total)`` drawing one tqdm bar per stage on stderr."""
-    from tqdm import tqdm
-
-    state = {"stage": None, "bar": None}
-
-    def update(stage: str, done: int, total: int) -> None:
-        if quiet:
-            return
-        if stage != state["stage"]:
-            if state["bar"] is not None:
-                state["bar"].close()
-            state["stage"] = stage
-            state["bar"] = tqdm(total=total, initial=done, desc=stage, unit="run", file=sys.stderr, leave=True,
-                                dynamic_ncols=True)
-            return
-        bar = state["bar"]
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    def close() -> None:
-        if state["bar"] is not None:
-            state["bar"].close()
-
-    update.close = close
-    return update
+    """A progress callback ``(stage, done, total)``; off with -q and when not on a terminal."""
+    from mecopt.cli.progress import sweep_bar
+    return sweep_bar(quiet)
 
 
 def _executor(dask_address: str | None):
@@ -87,7 +65,14 @@ def sweep_command(instances, ranges, lists, methods, seeds, options, out, worker
     """Solve INSTANCES over a Cartesian grid of field values, by several methods and seeds.
 
     Fields are addressed by their path in the instance file: server.slots,
-    device_defaults.bandwidth_hz, devices.0.count. Each finished run is appended
+    devices.*.bandwidth_hz (every device entry), devices.0.count (entry 0).
+    A device_defaults.FIELD path that device entries override with their own
+    FIELD is refused (every entry) or warned about (some). Example:
+
+    \b
+      mecopt sweep paper:fig6-w1khz --values devices.*.bandwidth_hz=500,1000,2000 --out sw
+
+    Each finished run is appended
     to OUT/results.jsonl at once, so an interrupted sweep continues with --resume;
     the final table OUT/results.<format> is sorted by (point, method, seed) and
     is the same whether or not the sweep was interrupted. Wall times go to
@@ -99,9 +84,12 @@ def sweep_command(instances, ranges, lists, methods, seeds, options, out, worker
     spec = sw.SweepSpec(instances=tuple(instances), axes=axes,
                         methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
                         seeds=tuple(range(seeds)), options=_parse_options(options), save_solutions=save_solutions)
+    for shadow in sw.check_axes(spec):     # refuses (exit 2) an axis that changes nothing
+        click.echo(click.style("WARNING: ", fg="yellow", bold=True) + shadow.message(), err=True)
     bar = _bar(quiet)
     try:
-        with _executor(dask_address) as executor:
+        with _executor(dask_address) as executor, warnings.catch_warnings():
+            warnings.simplefilter("ignore", sw.SweepWarning)     # already shown above
             res = sw.run_sweep(spec, out, fmt=fmt, resume=resume, workers=workers, executor=executor,
                                progress=lambda d, t: bar("sweep", d, t))
     finally:
