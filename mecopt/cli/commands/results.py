@@ -126,13 +126,23 @@ def reproduce_command(figs, out, engine, quick, workers, resume, dask_address, q
     frame = rep.claims_frame(res.claims)[["id", "verdict", "claim"]]
     echo_table(frame)
     click.echo(f"wrote {res.report_path} ({res.wall_times['total']:.1f} s)")
+    missing = [f for f in rep.parse_figures(figs) if f not in res.pngs]
+    if missing:
+        from mecopt.results import plots
+        try:
+            plots._require()
+            why = "the tables they need are missing (a run failed; see REPORT.md)"
+        except InputError as err:
+            why = str(err)
+        click.echo(click.style("WARNING: ", fg="yellow", bold=True) + "no PNG drawn for figure(s) "
+                   + ", ".join(missing) + f": {why}", err=True)
 
 
 # --------------------------------------------------------------------------- plot
 
 @click.group("plot")
 def plot_group():
-    """Draw a solution or a results table to an image (needs matplotlib: mecopt[plot])."""
+    """Draw a solution or a results table to an image (.png, .pdf, .svg)."""
 
 
 def _out_option(default_name: str):
@@ -147,6 +157,7 @@ def plot_schedule(solution_dir, output):
     """Devices x slots with each device's offloaded layer blocks (Figs. 6a, 10b), from a
     written solution directory (mecopt solve --out, or a sweep's solutions/)."""
     from mecopt.results import plots
+    _require_complete(solution_dir)
     path = plots.save(plots.schedule(solution_dir), output or Path(solution_dir) / "schedule.png")
     click.echo(f"wrote {path}")
 
@@ -157,13 +168,25 @@ def plot_schedule(solution_dir, output):
 def plot_partition(solution_dir, output):
     """Each device's layers, local or in which slot, with its partition point (Fig. 10a)."""
     from mecopt.results import plots
+    _require_complete(solution_dir)
     path = plots.save(plots.partition(solution_dir), output or Path(solution_dir) / "partition.png")
     click.echo(f"wrote {path}")
+
+
+def _require_complete(path: str | Path) -> None:
+    """Refuse a folder, or a table in a folder, that a killed run left incomplete (MANIFEST.json)."""
+    from mecopt.results import manifest
+    p = Path(path)
+    if p.is_dir():
+        manifest.require_complete(p, "folder")
+    else:
+        manifest.require_complete_file(p, "table")
 
 
 def _table(path: str):
     from mecopt.results.export import find_table, read_table
     p = Path(path)
+    _require_complete(p)
     if p.is_dir():
         found = find_table(p / "results") or find_table(p / "trace")
         if found is None:
