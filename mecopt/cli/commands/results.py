@@ -3,7 +3,6 @@ figures, and pictures of solutions and tables."""
 
 from __future__ import annotations
 
-import sys
 import warnings
 from contextlib import nullcontext
 from pathlib import Path
