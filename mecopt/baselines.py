@@ -35,11 +35,10 @@ from mecopt.errors import InputError
 from mecopt.model.instance import Device, Instance, Server
 from mecopt.bestresponse.problem import Aggregates, slot_capacity, slot_open
 from mecopt.model.tolerances import DEADLINE_TOL, capacity_limit, meets_deadline
-from mecopt.solution import Solution, Termination
+from mecopt.solution import DEADLINE_MISS, Solution, Termination, flag_deadline_misses
 from mecopt.bestresponse.engines import make_engine
 
 QUEUED = "queued"
-DEADLINE_MISS = "deadline_miss"
 DEADLINE_DROPPED = "deadline_dropped"
 DEADLINE_RELAXED = "deadline_relaxed"
 
@@ -48,12 +47,8 @@ DEADLINE_RELAXED = "deadline_relaxed"
 
 def _deadline_flags(instance: Instance, profile: list[np.ndarray], flags: dict[str, list[str]]) -> int:
     """Flag every MD whose T_n (24) exceeds tau_n (26); returns how many."""
-    misses = 0
-    for d, s in zip(instance.devices, profile):
-        if not meets_deadline(costmod.delay(d, s, instance.server), d.tau, DEADLINE_TOL):
-            flags.setdefault(d.name, []).append(DEADLINE_MISS)
-            misses += 1
-    return misses
+    return flag_deadline_misses(instance, [costmod.delay(d, s, instance.server)
+                                           for d, s in zip(instance.devices, profile)], flags)
 
 
 def _empty_flags(instance: Instance) -> dict[str, list[str]]:

@@ -41,6 +41,23 @@ class Termination(str, Enum):
         return self.value
 
 
+#: the flag of a device whose delay T_n (24) exceeds its deadline tau_n (26), whatever the method
+DEADLINE_MISS = "deadline_miss"
+
+
+def flag_deadline_misses(instance: Instance, delays, flags: dict[str, list[str]]) -> int:
+    """Add :data:`DEADLINE_MISS` to the flags of every MD whose delay exceeds tau_n (26) beyond
+    ``DEADLINE_TOL`` (once; relaxed or dropped deadlines included); returns how many MDs miss."""
+    misses = 0
+    for d, T in zip(instance.devices, delays):
+        if not meets_deadline(T, d.tau, DEADLINE_TOL):
+            misses += 1
+            fl = flags.setdefault(d.name, [])
+            if DEADLINE_MISS not in fl:
+                fl.append(DEADLINE_MISS)
+    return misses
+
+
 class SolutionStatus(str, Enum):
     """What solution a method holds (kept apart from why it stopped, :class:`Termination`)."""
 
@@ -71,6 +88,13 @@ class Solution:
     trace: pd.DataFrame | None = None
     flags: dict[str, list[str]] = field(default_factory=dict)  # device name -> flags
     info: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        # one meaning for every method (game, GTPOS, baselines, registered ones): a device whose
+        # delay exceeds its deadline carries the deadline_miss flag
+        self.flags = {k: list(v) for k, v in (self.flags or {}).items()}
+        if self.profile:
+            flag_deadline_misses(self.instance, self.evaluation.delay, self.flags)
 
     @cached_property
     def evaluation(self) -> costmod.Evaluation:

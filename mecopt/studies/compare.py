@@ -20,6 +20,8 @@ Otherwise the ratio is NaN and ``ratio_note`` says why.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 import pandas as pd
@@ -158,9 +160,13 @@ def _ratios(rows: list[dict], solutions: dict[str, Solution], gtpos_objective: s
 
 def compare(instance: Instance, *, methods=ALL_METHODS, time_limit: float | None = None, seed: int = 0,
             engine: str = "milp", gtpos_objective: str = "delay", draws: int = 20,
+            progress: Callable[[str], AbstractContextManager] | None = None,
             ) -> tuple[pd.DataFrame, dict[str, Solution]]:
     """Run ``methods`` on ``instance``; returns the comparison table (columns :data:`COLUMNS`)
     and the Solution of every method that returned one.
+
+    ``progress(method)``, when given, is a context manager entered while ``method`` runs; what it
+    yields (if not None) is passed as the method's ``progress`` option to methods that accept one.
 
     A method that raises :class:`~mecopt.errors.SolverError` or
     :class:`~mecopt.errors.InfeasibleError` gets a row with termination error/infeasible and
@@ -176,7 +182,10 @@ def compare(instance: Instance, *, methods=ALL_METHODS, time_limit: float | None
                               gtpos_objective=gtpos_objective, draws=draws)
         t0 = time.perf_counter()
         try:
-            sol = solvers.solve(instance, method, **opts)
+            with progress(method) if progress is not None else nullcontext() as callback:
+                if callback is not None and "progress" in solvers.accepted_options(method):
+                    opts["progress"] = callback
+                sol = solvers.solve(instance, method, **opts)
         except (SolverError, InfeasibleError) as err:
             rows.append(_failed_row(method, err, time.perf_counter() - t0))
             continue

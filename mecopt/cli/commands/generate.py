@@ -6,6 +6,7 @@ from collections import Counter
 
 import click
 
+from mecopt.errors import InputError
 from mecopt.model import generate as gen
 
 
@@ -38,9 +39,16 @@ def generate_cmd(n_devices, dnn_mix, seed, bandwidth_khz, gain, delta, deadline_
     The same options give a byte-identical file. The instance is validated before
     it is written, so the file always loads (exit 2 otherwise, nothing written).
     """
-    data = gen.generate_instance(n_devices, dnn_mix, seed, bandwidth_khz=bandwidth_khz, gain=gain, delta=delta,
-                                 deadline_s=deadline_s, weights=weights, slots=slots, capacity_mode=capacity_mode,
-                                 deadline_policy=deadline_policy, name=name)
+    try:
+        data = gen.generate_instance(n_devices, dnn_mix, seed, bandwidth_khz=bandwidth_khz, gain=gain, delta=delta,
+                                     deadline_s=deadline_s, weights=weights, slots=slots,
+                                     capacity_mode=capacity_mode, deadline_policy=deadline_policy, name=name)
+    except gen.GeneratedInstanceError as err:
+        if not any("deadline" in msg for _, msg in err.problems):
+            raise
+        hint = ("rerun with --deadline-policy relax (drops (26) for devices that cannot meet it) or a longer "
+                "--deadline-s" if deadline_policy == "hard" else "rerun with a longer --deadline-s")
+        raise InputError(f"the generated instance does not load; {hint}", err.problems) from None
     path = gen.write_instance(data, out)
     kinds = Counter(d["dnn"] for d in data["devices"])
     click.echo(f"wrote {path}: {len(data['devices'])} MDs ("
