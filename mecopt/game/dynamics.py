@@ -35,7 +35,6 @@ from mecopt.model import cost as costmod
 from mecopt.errors import InputError
 from mecopt.model.instance import Instance
 from mecopt.bestresponse.problem import Aggregates, enforces_deadline, strategy_feasible
-from mecopt.constraints import deadline_misses
 from mecopt.solution import Solution, Termination
 from mecopt.bestresponse.engines import make_engine
 from mecopt.game.certificate import certificate
@@ -208,9 +207,6 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
     for d in instance.devices:
         if d.deadline_relaxed:
             flags[d.name].append("deadline_relaxed")
-    if instance.deadline_policy == "soft":  # soft (26): misses are listed, not violations
-        for name in deadline_misses(instance, state.profile()):
-            flags[name].append("deadline_miss")
     sol = Solution(method=method, instance=instance, profile=state.profile(), termination=termination,
                    status=status, objective=float(costmod.evaluate(instance, state.slots).avg_cost),
                    wall_time=time.perf_counter() - t0, iterations=ticks, solver_calls=eng.calls, engine=engine,

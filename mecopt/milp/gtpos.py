@@ -42,7 +42,6 @@ import time
 import numpy as np
 import pyomo.environ as pyo
 
-from mecopt.constraints import deadline_misses
 from mecopt.errors import InfeasibleError, InputError, SolverError
 from mecopt.model.cost import penalty_unit
 from mecopt.model.instance import Instance
@@ -186,9 +185,7 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", time_limit: flo
         vars_to_load=[v for n in range(instance.N) for v in model.md[n].y.values()])
     profile = profile_of(model, instance, vals)
     flags = {d.name: ["deadline_relaxed"] for d in instance.devices if d.deadline_relaxed}
-    if instance.deadline_policy == "soft":  # soft (26): misses are listed, not violations
-        for name in deadline_misses(instance, profile):
-            flags.setdefault(name, []).append("deadline_miss")
+    # missed deadlines (soft policy) are flagged by Solution itself, as for every method
     return Solution(
         method="gtpos", instance=instance, profile=profile, termination=out.termination, status=out.status,
         objective=out.objective, bound=out.bound, gap=out.gap, wall_time=wall, solver_calls=1, engine="highs",
