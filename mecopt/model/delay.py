@@ -6,6 +6,12 @@ object: a :class:`CoefficientSet` holds its coefficients (the paper's two are
 layer delays in **seconds** (eqs. 6-7 give milliseconds, MODEL.md §2), and
 :func:`fit` estimates a set from measured ``(G, K, O, I, t)`` rows by least
 squares, reporting R² and mean absolute error as the paper's footnote 1 defines.
+
+A :class:`PerTypeCoefficients` holds one such set per operator class (conv,
+depthwise conv, fc, pool, element-wise, normalization, attention; see
+:data:`mecopt.model.dnn.OP_CLASSES`) and a fallback set for classes without
+their own; :func:`fit_per_type` fits it. :func:`layer_delays` predicts every
+layer of a layer table with either kind, summing over a block's operators.
 """
 
 from __future__ import annotations
@@ -71,18 +77,72 @@ class CoefficientSet:
         """Predicted delay in seconds for each row of (G, K, O, I)."""
         return features(factors) @ np.asarray(self.eta) * _UNIT_TO_SECONDS[self.unit]
 
+    def predict_ops(self, types, factors: np.ndarray) -> np.ndarray:
+        """Predicted delay in seconds of operators; one polynomial ignores their classes."""
+        return self.predict(factors)
+
     def save(self, path: str | Path) -> None:
         data = {"name": self.name, "unit": self.unit, "description": self.description,
                 "coefficients": self.as_terms()}
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(tomli_w.dumps(data))
-        tmp.replace(path)
+        _write_toml(path, data)
 
 
-def load_coefficients(name_or_path: str, base: Path | None = None) -> CoefficientSet:
-    """A coefficient set by bundled name (``device``, ``server``) or TOML path."""
+def _write_toml(path: str | Path, data: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(tomli_w.dumps(data))
+    tmp.replace(path)
+
+
+@dataclass(frozen=True)
+class PerTypeCoefficients:
+    """One coefficient set of eq. (5) per operator class, and a fallback for the other classes.
+
+    Stored in one TOML file: ``[coefficients]`` is the fallback, ``[types.CLASS]``
+    the set of each class (same unit).
+    """
+
+    name: str
+    sets: dict[str, CoefficientSet]
+    fallback: CoefficientSet
+    unit: str = "ms"
+    description: str = ""
+
+    def predict_ops(self, types, factors: np.ndarray) -> np.ndarray:
+        """Predicted delay in seconds of each operator, with the set of its class."""
+        types = np.asarray(list(types), dtype=object)
+        factors = np.asarray(factors, dtype=float).reshape(-1, 4)
+        out = self.fallback.predict(factors)
+        for cls, coef in self.sets.items():
+            mask = types == cls
+            if mask.any():
+                out[mask] = coef.predict(factors[mask])
+        return out
+
+    def save(self, path: str | Path) -> None:
+        data = {"name": self.name, "unit": self.unit, "description": self.description,
+                "coefficients": self.fallback.as_terms(),
+                "types": {cls: {"description": c.description, "coefficients": c.as_terms()}
+                          for cls, c in self.sets.items()}}
+        _write_toml(path, data)
+
+
+DelayModel = CoefficientSet | PerTypeCoefficients
+
+
+def layer_delays(model: DelayModel, table) -> np.ndarray:
+    """Predicted delay in seconds of every layer of a :class:`~mecopt.model.dnn.LayerTable` (row 0, the input, is 0).
+
+    A layer's delay is the sum of its operators' (eqs. 5-7); a non-block layer is one operator.
+    """
+    ops = table.op_frame()
+    t = model.predict_ops(ops["type"], ops[["G", "K", "O", "I"]].to_numpy(dtype=float))
+    return np.bincount(ops["layer"].to_numpy(dtype=int), weights=t, minlength=table.num_layers + 1)
+
+
+def load_coefficients(name_or_path: str, base: Path | None = None) -> DelayModel:
+    """A coefficient set (or a per-type set) by bundled name (``device``, ``server``) or TOML path."""
     p = Path(name_or_path)
     if p.suffix != ".toml":
         p = delay_dir() / f"{name_or_path}.toml"
@@ -95,11 +155,26 @@ def load_coefficients(name_or_path: str, base: Path | None = None) -> Coefficien
         data = tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as err:
         raise InputError(f"coefficient file {p} is not valid TOML: {err}") from None
-    extra = sorted(set(data) - {"name", "unit", "description", "coefficients"})
+    extra = sorted(set(data) - {"name", "unit", "description", "coefficients", "types"})
     if extra or "coefficients" not in data:
-        raise InputError(f"coefficient file {p}: expected keys name, unit, description, [coefficients]; got {sorted(data)}")
-    return CoefficientSet.from_terms(data.get("name", p.stem), data["coefficients"], data.get("unit", "ms"),
-                                     data.get("description", ""))
+        raise InputError(f"coefficient file {p}: expected keys name, unit, description, [coefficients] "
+                         f"(and [types.CLASS] for a per-type set); got {sorted(data)}")
+    name, unit, description = data.get("name", p.stem), data.get("unit", "ms"), data.get("description", "")
+    fallback = CoefficientSet.from_terms(name, data["coefficients"], unit, description)
+    if "types" not in data:
+        return fallback
+    from mecopt.model.dnn import OP_CLASSES
+    types = data["types"]
+    unknown = sorted(set(types) - set(OP_CLASSES)) if isinstance(types, dict) else ["(not a table)"]
+    if unknown:
+        raise InputError(f"coefficient file {p}: unknown operator classes {unknown} under [types]; "
+                         f"the classes are {list(OP_CLASSES)}")
+    sets = {}
+    for cls, entry in types.items():
+        if not isinstance(entry, dict) or "coefficients" not in entry or set(entry) - {"coefficients", "description"}:
+            raise InputError(f"coefficient file {p}: [types.{cls}] needs a [types.{cls}.coefficients] table")
+        sets[cls] = CoefficientSet.from_terms(f"{name}:{cls}", entry["coefficients"], unit, entry.get("description", ""))
+    return PerTypeCoefficients(name, sets, fallback, unit, description)
 
 
 @dataclass(frozen=True)
