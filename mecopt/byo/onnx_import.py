@@ -356,6 +356,97 @@ def _elementwise(dims: list[int]) -> tuple[float, float, float, float]:
     return 1.0, 1.0, float(math.prod(dims)), 1.0
 
 
+def _shape_op(op: str, ins: list, attrs: dict):
+    """numpy evaluation of the integer shape-arithmetic operators exporters write; None if not one of them."""
+    import numpy as np
+    if op == "Gather":
+        return np.take(ins[0], ins[1], axis=attrs.get("axis", 0))
+    if op in ("Add", "Sub", "Mul"):
+        return {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}[op](ins[0], ins[1])
+    if op == "Div":
+        if np.issubdtype(np.asarray(ins[0]).dtype, np.integer):
+            return (np.trunc(np.asarray(ins[0]) / np.asarray(ins[1]))).astype(np.asarray(ins[0]).dtype)
+        return np.divide(ins[0], ins[1])
+    if op == "Unsqueeze":
+        axes = attrs.get("axes") if len(ins) < 2 else ins[1]
+        out = np.asarray(ins[0])
+        for ax in sorted(int(a) % (out.ndim + len(axes)) for a in axes):
+            out = np.expand_dims(out, ax)
+        return out
+    if op == "Squeeze":
+        axes = attrs.get("axes") if len(ins) < 2 else ins[1]
+        return np.squeeze(ins[0], axis=None if axes is None else tuple(int(a) for a in axes))
+    if op == "Concat":
+        return np.concatenate([np.atleast_1d(x) for x in ins], axis=attrs.get("axis", 0))
+    if op == "Cast":
+        from onnx import helper
+        return np.asarray(ins[0]).astype(helper.tensor_dtype_to_np_dtype(attrs["to"]))
+    if op in ("Identity", "Floor", "Ceil", "Neg", "Abs"):
+        return {"Identity": lambda x: x, "Floor": np.floor, "Ceil": np.ceil, "Neg": np.negative,
+                "Abs": np.abs}[op](np.asarray(ins[0]))
+    if op == "Slice":
+        x, starts, ends = np.asarray(ins[0]), ins[1], ins[2]
+        axes = ins[3] if len(ins) > 3 and ins[3] is not None else range(len(starts))
+        steps = ins[4] if len(ins) > 4 and ins[4] is not None else [1] * len(starts)
+        index = [slice(None)] * x.ndim
+        for st, en, ax, sp in zip(starts, ends, axes, steps):
+            index[int(ax)] = slice(int(st), int(en), int(sp))
+        return x[tuple(index)]
+    if op == "Reshape":
+        return np.reshape(ins[0], [int(v) for v in ins[1]])
+    return None
+
+
+def _fold_shape_arithmetic(onnx, model):
+    """A copy of ``model`` in which shape computations on known shapes are replaced by constants.
+
+    Shape of a tensor whose shape inference fixed, and the integer arithmetic
+    after it (Gather, Add, Sub, Mul, Div, Unsqueeze, Concat, Slice, ...), are
+    evaluated; the inputs they feed are rewired to new initializers (the nodes
+    stay, unused, so node positions do not change). None when nothing folds.
+    """
+    import numpy as np
+    from onnx import numpy_helper
+    g = model.graph
+    shapes = {vi.name: _dims(vi.type) for vi in list(g.input) + list(g.value_info) + list(g.output)}
+    known = {t.name: numpy_helper.to_array(t) for t in g.initializer
+             if t.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32) and (t.raw_data or t.int64_data
+                                                                                    or t.int32_data or not t.dims)}
+    computed: set[str] = set()
+    for n in g.node:
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute if a.type != onnx.AttributeProto.GRAPH}
+        value = None
+        if n.op_type == "Constant" and "value" in attrs:
+            value = numpy_helper.to_array(attrs["value"])
+            known[n.output[0]] = value
+            continue
+        if n.op_type == "Shape":
+            d = shapes.get(n.input[0])
+            if d is not None and all(x is not None for x in d):
+                value = np.asarray(d, dtype=np.int64)[attrs.get("start", 0):attrs.get("end", len(d))]
+        elif n.input and all((not x) or x in known for x in n.input):
+            try:
+                value = _shape_op(n.op_type, [known.get(x) if x else None for x in n.input], attrs)
+            except Exception:  # noqa: BLE001 - anything it cannot evaluate is left to shape inference
+                value = None
+        if value is not None and len(n.output) == 1:
+            known[n.output[0]] = np.asarray(value)
+            computed.add(n.output[0])
+    rewired = 0
+    new = onnx.ModelProto()
+    new.CopyFrom(model)
+    for n in new.graph.node:
+        for k, x in enumerate(n.input):
+            if x in computed and n.op_type not in ("Shape",) and not all(
+                    (not y) or y in known for y in n.input):
+                name = f"{x}__folded"
+                if name not in {t.name for t in new.graph.initializer}:
+                    new.graph.initializer.append(numpy_helper.from_array(known[x], name))
+                n.input[k] = name
+                rewired += 1
+    return new if rewired else None
+
+
 def _pair(values, default: int, n: int = 2) -> list[int]:
     if values is None:
         return [default] * n
@@ -440,6 +531,16 @@ class _Importer:
             if o.type.HasField("tensor_type"):
                 o.type.tensor_type.ClearField("shape")
         inferred = self._infer(model)
+        for _ in range(8):  # shape arithmetic ONNX does not propagate (e.g. a Div in x.chunk's Slice ends)
+            if not _unshaped(inferred):
+                break
+            folded = _fold_shape_arithmetic(self.onnx, inferred)
+            if folded is None:
+                break
+            again = self._infer(folded)
+            if len(_unshaped(again)) >= len(_unshaped(inferred)):
+                break
+            model, inferred = folded, again
         opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
         if opset < 17 and _unshaped(inferred):
             # shape arithmetic (Shape -> Gather -> Concat -> Reshape) propagates only from opset 17 on
@@ -910,10 +1011,12 @@ def _unsupported(source: str, problems: list[tuple[str, str]]) -> InputError:
 
 
 def _qualify(parts: list[str]) -> str:
-    """torch's ONNX names nest modules ('/layer1/layer1.0/relu_1/Relu'); give the dotted module path."""
-    q = parts[0]
+    """torch's ONNX names nest modules, each relative to its parent ('/features/features.1/conv/conv.0/Conv'):
+    give the dotted module path ('features.1.conv.0')."""
+    q, last = parts[0], parts[0]
     for p in parts[1:]:
-        q = p if p.startswith(q + ".") else f"{q}.{p}"
+        q = q[: len(q) - len(last)] + p if p.startswith(last + ".") else f"{q}.{p}"
+        last = p
     return re.sub(r"\s+", "_", q)
 
 

@@ -223,26 +223,109 @@ def fit(factors: np.ndarray, times: np.ndarray, *, terms: tuple[str, ...] = TERM
     if not 0.0 <= test_fraction < 1.0:
         raise InputError(f"fit: test_fraction must be in [0, 1), got {test_fraction}")
     cols = [TERMS.index(t) for t in terms]
-    idx = np.random.default_rng(seed).permutation(len(y_all))
-    n_test = int(round(test_fraction * len(y_all)))
-    test, train = idx[:n_test], idx[n_test:]
+    train, test = _split(len(y_all), test_fraction, seed)
     if len(train) < len(cols):
         raise InputError(f"fit: {len(train)} training rows cannot determine {len(cols)} coefficients")
-    X, y = X_all[train][:, cols], y_all[train]
+    y = y_all[train]
+    eta = _least_squares(X_all[train], y, cols)
+    coef = CoefficientSet(name, tuple(float(e) for e in eta), unit,
+                          f"least-squares fit of eq. (5) on {len(train)} rows, terms {list(terms)}")
+    pred = features(factors) @ eta
+    report = dict(r2_train=r_squared(y, pred[train]), mae_train=mean_absolute_error(y, pred[train]))
+    if len(test):
+        q = _quality(y_all[test], pred[test])
+        report.update(r2_test=q["r2"], mae_test=q["mae"], within_10pct_test=q["within_10pct"])
+    return FitReport(coef, n_train=len(train), n_test=len(test), terms=tuple(terms), **report)
+
+
+def _split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded split of n rows: (train indices, held-out indices)."""
+    idx = np.random.default_rng(seed).permutation(n)
+    n_test = int(round(test_fraction * n))
+    return idx[n_test:], idx[:n_test]
+
+
+def _least_squares(X_all: np.ndarray, y: np.ndarray, cols: list[int]) -> np.ndarray:
+    """The 16 coefficients (zero outside ``cols``) minimizing the squared error on the rows given."""
+    X = X_all[:, cols]
     # column scaling keeps the normal equations well conditioned (G2K2OI reaches 1e10)
     scale = np.abs(X).max(axis=0)
     scale[scale == 0] = 1.0
     beta, *_ = np.linalg.lstsq(X / scale, y, rcond=None)
     eta = np.zeros(len(TERMS))
     eta[cols] = beta / scale
-    coef = CoefficientSet(name, tuple(float(e) for e in eta), unit,
-                          f"least-squares fit of eq. (5) on {len(train)} rows, terms {list(terms)}")
-    pred = features(factors) @ eta
-    report = dict(r2_train=r_squared(y, pred[train]), mae_train=mean_absolute_error(y, pred[train]))
-    if n_test:
-        yt, pt = y_all[test], pred[test]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rel = np.abs(pt - yt) / np.abs(yt)
-        report.update(r2_test=r_squared(yt, pt), mae_test=mean_absolute_error(yt, pt),
-                      within_10pct_test=float(np.mean(rel <= 0.10)))
-    return FitReport(coef, n_train=len(train), n_test=n_test, terms=tuple(terms), **report)
+    return eta
+
+
+def _quality(y: np.ndarray, pred: np.ndarray) -> dict:
+    """R² and MAE (footnote 1) and the share of rows predicted within ±10%."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.abs(pred - y) / np.abs(y)
+    return {"rows": len(y), "r2": r_squared(y, pred) if len(y) > 1 else float("nan"),
+            "mae": mean_absolute_error(y, pred) if len(y) else float("nan"),
+            "within_10pct": float(np.mean(rel <= 0.10)) if len(y) else float("nan")}
+
+
+@dataclass(frozen=True)
+class PerTypeFitReport:
+    """Result of :func:`fit_per_type`: the per-type set, the single polynomial fitted on the same
+    training rows, and the quality of both per class and overall (``quality`` rows:
+    class, model, split, rows, r2, mae, within_10pct)."""
+
+    model: PerTypeCoefficients
+    single: CoefficientSet
+    quality: list[dict]
+    n_train: int
+    n_test: int
+
+
+def fit_per_type(types, factors: np.ndarray, times: np.ndarray, *, terms: tuple[str, ...] = PAPER_TERMS,
+                 name: str = "fitted", unit: str = "ms", test_fraction: float = 0.0, seed: int = 0,
+                 min_rows: int | None = None) -> PerTypeFitReport:
+    """One least-squares fit of eq. (5) per operator class (``types``), on one seeded split.
+
+    A class with fewer than ``min_rows`` training rows (default: the number of
+    terms + 2) keeps the fallback: one polynomial fitted on all training rows,
+    which is also reported as the single-polynomial baseline.
+    """
+    from mecopt.model.dnn import OP_CLASSES
+    types = np.asarray([str(t) for t in types], dtype=object)
+    X_all = features(factors)
+    y_all = np.asarray(times, dtype=float).ravel()
+    if not (len(types) == len(X_all) == len(y_all)):
+        raise InputError(f"fit: {len(types)} types, {len(X_all)} factor rows and {len(y_all)} times")
+    unknown = sorted(set(types) - set(OP_CLASSES))
+    if unknown:
+        raise InputError(f"fit: unknown operator classes {unknown}; the classes are {list(OP_CLASSES)}")
+    bad = sorted(set(terms) - set(TERMS))
+    if bad:
+        raise InputError(f"fit: unknown terms {bad}; the terms of eq. (5) are {list(TERMS)}")
+    if not 0.0 <= test_fraction < 1.0:
+        raise InputError(f"fit: test_fraction must be in [0, 1), got {test_fraction}")
+    cols = [TERMS.index(t) for t in terms]
+    min_rows = len(cols) + 2 if min_rows is None else min_rows
+    train, test = _split(len(y_all), test_fraction, seed)
+    if len(train) < len(cols):
+        raise InputError(f"fit: {len(train)} training rows cannot determine {len(cols)} coefficients")
+    single = CoefficientSet(name, tuple(float(e) for e in _least_squares(X_all[train], y_all[train], cols)), unit,
+                            f"least-squares fit of eq. (5) on {len(train)} rows of every class, terms {list(terms)}")
+    sets = {}
+    for cls in OP_CLASSES:
+        rows = train[types[train] == cls]
+        if len(rows) >= min_rows:
+            eta = _least_squares(X_all[rows], y_all[rows], cols)
+            sets[cls] = CoefficientSet(f"{name}:{cls}", tuple(float(e) for e in eta), unit,
+                                       f"least-squares fit on {len(rows)} {cls} rows")
+    model = PerTypeCoefficients(name, sets, single, unit,
+                                f"per-type least-squares fit of eq. (5), terms {list(terms)}, {len(train)} rows; "
+                                f"classes without a set of their own ({sorted(set(OP_CLASSES) - set(sets))}) use "
+                                "[coefficients], fitted on all rows")
+    to_unit = 1.0 / _UNIT_TO_SECONDS[unit]
+    preds = {"per-type": model.predict_ops(types, factors) * to_unit, "single": single.predict(factors) * to_unit}
+    quality = []
+    for cls in [c for c in OP_CLASSES if c in set(types)] + ["all"]:
+        for split, idx in (("train", train), ("held-out", test)):
+            sel = idx if cls == "all" else idx[types[idx] == cls]
+            for label, pred in preds.items():
+                quality.append({"class": cls, "model": label, "split": split, **_quality(y_all[sel], pred[sel])})
+    return PerTypeFitReport(model, single, quality, len(train), len(test))
