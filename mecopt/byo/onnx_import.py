@@ -394,6 +394,25 @@ def _shape_op(op: str, ins: list, attrs: dict):
         return x[tuple(index)]
     if op == "Reshape":
         return np.reshape(ins[0], [int(v) for v in ins[1]])
+    if op == "ConstantOfShape":
+        from onnx import numpy_helper
+        fill = numpy_helper.to_array(attrs["value"]) if "value" in attrs else np.zeros(1, dtype=np.float32)
+        return np.full([int(v) for v in ins[0]], fill.reshape(-1)[0], dtype=fill.dtype)
+    if op in ("Equal", "Less", "Greater", "Mod", "Max", "Min", "And", "Or"):
+        f = {"Equal": np.equal, "Less": np.less, "Greater": np.greater, "Mod": np.mod, "Max": np.maximum,
+             "Min": np.minimum, "And": np.logical_and, "Or": np.logical_or}[op]
+        out = ins[0]
+        for other in ins[1:]:
+            out = f(out, other)
+        return out
+    if op == "Not":
+        return np.logical_not(ins[0])
+    if op == "Where":
+        return np.where(ins[0], ins[1], ins[2])
+    if op == "Expand":
+        return np.asarray(ins[0]) * np.ones([int(v) for v in ins[1]], dtype=np.asarray(ins[0]).dtype)
+    if op == "Range":
+        return np.arange(ins[0], ins[1], ins[2])
     return None
 
 
@@ -1053,7 +1072,7 @@ def _propagate_one(shape: tuple[int, int, int], layer: dict):
     """Output shape and factors mecopt.model.dnn gives one layer from ``shape``; None if it does not propagate."""
     c, h, w = shape
     try:
-        spec = dnn.DNNSpec(name="one", input=dnn.InputSpec(channels=c, height=h, width=w),
+        spec = dnn.DNNSpec(name="one", grouped_conv="per_group", input=dnn.InputSpec(channels=c, height=h, width=w),
                            layers=[dnn.LayerSpec(**layer)])
         t = dnn.propagate(spec)
     except (InputError, ValueError):
