@@ -3,11 +3,14 @@
 Usage: python benchmarks/bench_per_type.py [--runs 10] [--warmup 2] [--threads 1] [--terms paper]
                                            [--onnx-dir /tmp/catalog-onnx] [--reuse]
 
-1. Profiles every catalog network per node with ONNX Runtime (``mecopt profile``'s
-   :func:`mecopt.byo.profiling.profile_onnx`; ``--onnx-dir/NAME.onnx`` from
-   ``benchmarks/make_catalog.py`` when present, else the bundled spec through
-   ``spec_to_onnx``), one thread, medians of ``--runs`` runs; the tables go to
-   ``benchmarks/results/profiles/`` (``--reuse`` reads them instead of measuring).
+1. Profiles every catalog network per node with ONNX Runtime (as ``mecopt profile``
+   does: ``--onnx-dir/NAME.onnx`` from ``benchmarks/make_catalog.py`` when present,
+   else the bundled spec through ``spec_to_onnx``), one thread. On a shared
+   machine the load changes from second to second, so the ``--runs`` runs of
+   each network are taken in ``--rounds`` rounds over all networks in turn
+   (after ``--warmup`` runs each round) and the medians are over all of them.
+   The tables go to ``benchmarks/results/profiles/`` (``--reuse`` reads them
+   instead of measuring).
 2. Fits eq. (5) per operator class and as one polynomial on the same seeded
    80/20 split of all operator rows, and reports R², MAE and the share within
    ±10% per class and overall on the held-out rows (``per_type_split.csv``).
@@ -22,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -41,30 +43,47 @@ from mecopt.model.delay import _quality, fit_per_type  # noqa: E402
 HELD_OUT = ("mobilenet_v2", "resnet18", "vit_b_16")
 
 
-def measure(name: str, args) -> tuple[pd.DataFrame, pd.DataFrame]:
+def measure_all(args) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     folder = RESULTS / "profiles"
-    lpath, opath = folder / f"{name}-profile.csv", folder / f"{name}-profile-ops.csv"
-    if args.reuse and lpath.exists() and opath.exists():
-        return pd.read_csv(lpath), pd.read_csv(opath)
-    onnx_file = args.onnx_dir / f"{name}.onnx"
-    t0 = time.time()
-    if onnx_file.exists():
-        _, layers, ops, _ = profiling.profile_onnx(onnx_file, name=name, runs=args.runs, warmup=args.warmup,
-                                                   threads=args.threads)
-    else:
-        layers, ops, _ = profiling.profile_spec_ort(dnn.load_spec(dnn.resolve_path(name)), runs=args.runs,
-                                                    warmup=args.warmup, threads=args.threads)
+    paths = {n: (folder / f"{n}-profile.csv", folder / f"{n}-profile-ops.csv") for n in CATALOG}
+    if args.reuse and all(a.exists() and b.exists() for a, b in paths.values()):
+        return {n: (pd.read_csv(a), pd.read_csv(b)) for n, (a, b) in paths.items()}
+    from mecopt.byo.onnx_import import import_onnx
+    graphs = {}
+    for name in CATALOG:  # what each node is: its layer and operator
+        onnx_file = args.onnx_dir / f"{name}.onnx"
+        if onnx_file.exists():
+            r = import_onnx(onnx_file, name=name)
+            graphs[name] = (onnx_file, r.table, r.node_layer, r.node_ops)
+        else:
+            spec = dnn.load_spec(dnn.resolve_path(name))
+            model, node_layer, node_ops = profiling.spec_to_onnx(spec)
+            graphs[name] = (model, dnn.propagate(spec), node_layer, node_ops)
+    times: dict[str, dict[str, list]] = {n: {} for n in CATALOG}
+    per_round = max(1, args.runs // args.rounds)
+    for k in range(args.rounds):
+        for name, (model, *_rest) in graphs.items():
+            for node, t in profiling.time_nodes(model, runs=per_round, warmup=args.warmup,
+                                                threads=args.threads).items():
+                times[name].setdefault(node, []).append(t)
+        print(f"round {k + 1}/{args.rounds} done, load {os.getloadavg()[0]:.1f}", flush=True)
+    out = {}
     folder.mkdir(parents=True, exist_ok=True)
-    layers.to_csv(lpath, index=False)
-    ops.to_csv(opath, index=False)
-    print(f"{name}: {len(ops)} operators, median sum {layers['median_ms'].sum():.1f} ms, "
-          f"measured in {time.time() - t0:.0f} s, load {os.getloadavg()[0]:.1f}", flush=True)
-    return layers, ops
+    for name, (_, table, node_layer, node_ops) in graphs.items():
+        merged = {node: np.concatenate(ts) for node, ts in times[name].items() if len(ts) == args.rounds}
+        layers, ops, _ = profiling._tables(name, table, node_layer, node_ops, merged, per_round * args.rounds,
+                                           args.threads)
+        layers.to_csv(paths[name][0], index=False)
+        ops.to_csv(paths[name][1], index=False)
+        print(f"{name}: {len(ops)} operators, median sum {layers['median_ms'].sum():.1f} ms", flush=True)
+        out[name] = (layers, ops)
+    return out
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--terms", default="paper")
@@ -74,7 +93,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     terms = _parse_terms(args.terms)
     print(f"machine: {profiling.machine_description('ort')}", flush=True)
-    measured = {name: measure(name, args) for name in CATALOG}
+    measured = measure_all(args)
     ops = pd.concat([o for _, o in measured.values()], ignore_index=True)
     X, y, cls = ops[["G", "K", "O", "I"]].to_numpy(float), ops["median_ms"].to_numpy(float), ops["type"].to_numpy()
 
