@@ -14,7 +14,9 @@ Usage: python benchmarks/bench_per_type.py [--runs 10] [--warmup 2] [--threads 1
 2. Fits eq. (5) per operator class and as one polynomial on the same seeded
    80/20 split of all operator rows, and reports R², MAE and the share within
    ±10% per class and overall on the held-out rows (``per_type_split.csv``), and
-   on the held-out rows of MobileNetV2, ResNet-18 and ViT-B/16 (``per_type_split_networks.csv``).
+   on the held-out rows of MobileNetV2, ResNet-18 and ViT-B/16 (``per_type_split_networks.csv``);
+   then the same on a seeded 20% of the *layers* (a layer predicted as the sum of its
+   operators, both models fitted on the other layers' operators; ``per_type_layers.csv``).
 3. For MobileNetV2, ResNet-18 and ViT-B/16, fits both models on the *other*
    networks' operators only and predicts every layer of the network left out
    (a layer = the sum of its operators): R², MAE and share within ±10% over its
@@ -112,6 +114,26 @@ def main(argv=None) -> int:
             pred = model.predict_ops(cls[sel], X[sel]) * 1e3
             rows.append({"network": name, "model": label, **_quality(y[sel], pred), "terms": args.terms})
     save(rows, "per_type_split_networks")
+
+    # held-out *layers*: a seeded 20% of all layers of all networks; both models fitted on the operators of the
+    # other layers; a held-out layer is predicted as the sum over its operators
+    all_layers = pd.concat([lay for lay, _ in measured.values()], ignore_index=True)
+    train_l, test_l = _split(len(all_layers), 0.2, args.seed)
+    key = list(zip(ops["dnn"], ops["layer"]))
+    test_keys = set(zip(all_layers["dnn"].to_numpy()[test_l], all_layers["layer"].to_numpy()[test_l]))
+    is_test = np.array([k in test_keys for k in key])
+    fitted = fit_per_type(cls[~is_test], X[~is_test], y[~is_test], terms=terms)
+    held = all_layers.iloc[test_l]
+    rows = []
+    for label, model in (("per-type", fitted.model), ("single", fitted.single)):
+        pred_ops = pd.Series(model.predict_ops(cls, X) * 1e3, index=pd.MultiIndex.from_tuples(key))
+        per_layer = pred_ops.groupby(level=[0, 1]).sum()
+        pred = np.array([per_layer.get((d, l), 0.0) for d, l in zip(held["dnn"], held["layer"])])
+        meas = held["median_ms"].to_numpy(float)
+        for kind in ["all"] + sorted(set(held["type"])):
+            sel = np.ones(len(held), bool) if kind == "all" else (held["type"] == kind).to_numpy()
+            rows.append({"layer_type": kind, "model": label, **_quality(meas[sel], pred[sel]), "terms": args.terms})
+    save(rows, "per_type_layers")
 
     rows = []
     for name in HELD_OUT:

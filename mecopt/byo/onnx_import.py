@@ -753,7 +753,7 @@ class _Importer:
             return _Mapped("skip", None, None)
         C, H, W = _view(in_dims)
         oc, oh, ow = _view(out_dims)
-        out_elements = sum(math.prod(self._shape(o)) for o in n.outputs if o and o in self.shapes)
+        out_elements = sum(math.prod(self._shape(o)) for o in n.outputs if o and self._fixed(o))
         if op == "Conv":
             if len(in_dims) != 4:
                 self.problems.append((where, f"Conv on a rank-{len(in_dims)} tensor (only 2-D convolutions)"))
@@ -840,7 +840,8 @@ class _Importer:
             return _Mapped("norm", {}, _op("norm", n, *_elementwise(out_dims)))
         if op in COPY_OPS:
             if op == "Split":
-                out_elements = sum(math.prod(self._shape(o)) for o in n.outputs if o in self.data_tensors)
+                out_elements = sum(math.prod(self._shape(o)) for o in n.outputs
+                                   if o in self.data_tensors and self._fixed(o))
             dims = list(out_dims[:-1]) + [max(1, out_elements // max(1, math.prod(out_dims[:-1])))] \
                 if op == "Split" else out_dims
             return _Mapped("copy", {}, _op("eltwise", n, *_elementwise(dims)))
