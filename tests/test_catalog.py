@@ -32,7 +32,7 @@ def reference_counts() -> dict[str, int]:
     """torchvision's counts: computed with torch where it is installed, else the committed ones."""
     committed = json.loads((dnn_dir() / "catalog-macs.json").read_text())
     try:
-        import torchvision  # noqa: F401
+        import torchvision  # noqa: F401 - only whether torch is there
     except Exception:  # noqa: BLE001 - no torch (CI): the counts make_catalog.py committed
         return committed
     sys.path.insert(0, str(ROOT / "benchmarks"))

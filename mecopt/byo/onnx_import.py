@@ -507,7 +507,6 @@ class _Importer:
     # -- setup -------------------------------------------------------------------------------
 
     def _prepare(self, model, input_shape):
-        onnx = self.onnx
         graph = model.graph
         inits = {t.name for t in graph.initializer}
         inputs = [i for i in graph.input if i.name not in inits]

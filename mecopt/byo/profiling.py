@@ -417,7 +417,7 @@ def spec_to_onnx(spec: dnn.DNNSpec, grouped_conv: dnn.GroupedConv = "auto", seed
     input of the layer's output shape.
     """
     from mecopt.byo.onnx_import import require_onnx
-    onnx = require_onnx()
+    require_onnx()
     from onnx import TensorProto, helper, numpy_helper
     rng = np.random.default_rng(seed)
     table = dnn.propagate(spec, grouped_conv)
