@@ -88,3 +88,21 @@ def test_compare_with_the_dp_engine_runs_on_the_catalog_instances(capsys, tmp_pa
                          "--methods", "tpos-cai,all-local,isolated", "--out", tmp_path / name)
     assert code == 0, err
     assert "tpos-cai" in out and "equilibrium" in out
+
+
+@pytest.mark.parametrize("name", ["shufflenet_v2_x1_0", "convnext_tiny", "vit_b_16"])
+def test_torchvision_export_imports_to_the_committed_spec(tmp_path, name):
+    """Where torch is installed: export the network again and import it; it gives the committed TOML."""
+    pytest.importorskip("torchvision")
+    pytest.importorskip("onnx")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import make_catalog
+    from mecopt.byo.onnx_import import import_onnx
+    path = tmp_path / f"{name}.onnx"
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        make_catalog.export(make_catalog.build(name), path)
+    spec = dnn.load_spec(dnn.resolve_path(name))
+    result = import_onnx(path, name=name, source=spec.source)
+    assert result.to_toml() == (dnn_dir() / f"{name}.toml").read_text()
