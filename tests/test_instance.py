@@ -86,8 +86,8 @@ def test_bad_device_numbers(instance_dict, write_toml, field, value, words):
 
 
 def test_unknown_dnn(instance_dict, write_toml):
-    doc = instance_dict(devices=[{"name": "a", "dnn": "resnet50"}])
-    assert _has(_problems(write_toml, doc), "devices.0.dnn", "unknown DNN", "resnet50")
+    doc = instance_dict(devices=[{"name": "a", "dnn": "no_such_net"}])
+    assert _has(_problems(write_toml, doc), "devices.0.dnn", "unknown DNN", "no_such_net")
 
 
 def test_missing_dnn_spec_file(instance_dict, write_toml, tmp_path):

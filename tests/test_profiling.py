@@ -1,4 +1,4 @@
-"""Per-layer profiling with PyTorch (issue 6): table layout, attaching measured times, refusals.
+"""Per-layer profiling with PyTorch (issue 6; `mecopt profile --engine torch`): table layout, attaching measured times, refusals.
 No assertion on how long anything takes."""
 
 from __future__ import annotations
@@ -118,8 +118,8 @@ def test_attach_refuses_a_profile_of_another_network(small_spec):
 def test_cli_profile_writes_the_table_and_the_attached_spec(tmp_path, capsys, write_toml):
     spec_path = write_toml(SMALL, "small.toml")
     out, attach = tmp_path / "small-profile.csv", tmp_path / "small-local.toml"
-    code, stdout, stderr = run(capsys, "profile", spec_path, "--runs", 2, "--warmup", 0, "--out", out,
-                               "--attach", attach, "--as", "local")
+    code, stdout, stderr = run(capsys, "profile", spec_path, "--engine", "torch", "--runs", 2, "--warmup", 0,
+                               "--out", out, "--attach", attach, "--as", "local")
     assert code == 0, stderr
     table = pd.read_csv(out)
     assert tuple(table.columns) == PROFILE_COLUMNS and len(table) == len(SMALL["layers"])
@@ -130,8 +130,8 @@ def test_cli_profile_writes_the_table_and_the_attached_spec(tmp_path, capsys, wr
     # no silent overwrite of measurements
     code, _, stderr = run(capsys, "profile", spec_path, "--runs", 1, "--out", out)
     assert code == 2 and "--force" in stderr
-    # a block cannot be profiled: exit 2 with the layer named
+    # PyTorch cannot build a block: exit 2 with the layer named (ONNX Runtime profiles it, test_profiling_ort.py)
     blk = write_toml({"name": "b", "input": {"channels": 1, "height": 2, "width": 2}, "layers": [
         {"name": "blk", "type": "block", "out_shape": [1, 2, 2], "G": 2, "K": 1, "O": 1, "I": 1}]}, "b.toml")
-    code, _, stderr = run(capsys, "profile", blk, "--runs", 1, "--out", tmp_path / "b.csv")
+    code, _, stderr = run(capsys, "profile", blk, "--engine", "torch", "--runs", 1, "--out", tmp_path / "b.csv")
     assert code == 2 and "blk" in stderr

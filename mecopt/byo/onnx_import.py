@@ -1,61 +1,58 @@
 """Import an ONNX model as a DNN spec (``models/dnn/*.toml``) for the chain model of §2.1.
 
-The importer runs ONNX shape inference, follows the data flow from the single
-graph input to the single graph output and turns it into a chain of the layer
-types of :mod:`mecopt.model.dnn`. The spec it writes re-propagates to the shapes ONNX
-inferred; :func:`import_onnx` checks this before returning.
+The importer reads the model without its weights (only their shapes; see
+:func:`load_light`), runs ONNX shape inference, follows the data flow from the
+single graph input to the single graph output and turns it into a chain of the
+layer types of :mod:`mecopt.model.dnn`. The spec it writes re-propagates to the
+shapes ONNX inferred; :func:`import_onnx` checks this before returning.
 
-Operator mapping (see docs/byo-dnn.md)
---------------------------------------
+Every data node becomes an *operator* with a delay class and its own factors
+G, K, O, I (docs/byo-dnn.md has the full table):
 
-=====================================================  ===========================================
-ONNX operators                                         becomes
-=====================================================  ===========================================
-Conv                                                   ``conv`` (weights' C_out, kernel, stride,
-                                                       pad, group); the bias is part of the layer
-MaxPool, AveragePool, LpPool                           ``pool`` (kernel, stride, pad, ceil_mode)
-GlobalAveragePool, GlobalMaxPool                       ``pool`` with kernel = side, stride 1
-Gemm; MatMul with a constant 2-D weight                ``fc`` (an Add of a constant right after a
-                                                       MatMul is its bias, folded)
-Relu and the other element-wise functions             ``relu`` (the element-wise type of §1:
-(LeakyRelu, PRelu, Sigmoid, Tanh, Clip, Elu, Selu,     G = side, K = 1, O = C, I = 1)
-Celu, HardSigmoid, HardSwish, Softplus, Softsign,
-Gelu, Mish, ThresholdedRelu, Pow, Sqrt, Exp, Log,
-Abs, Neg, Reciprocal, Erf)
-LRN                                                    ``lrn``
-Softmax, LogSoftmax                                    ``softmax``
-BatchNormalization; Add/Sub/Mul/Div by a constant     folded into a Conv / Gemm / MatMul right
-                                                       before it (inference-time fusion); elsewhere
-                                                       an element-wise ``relu``-type layer
-Flatten, Reshape, Squeeze, Unsqueeze                   no layer (data layout only); the next fc
-                                                       reads C*H*W either way
-Dropout, Identity                                      skipped (MODEL.md §1: dropout removed)
-Shape, Size, Constant and anything computed from       ignored (they compute shapes, not data)
-constants only
-=====================================================  ===========================================
+=========================================  ==========  =============================================
+ONNX operators                             class       factors (G²K²OI = multiply-adds where there are any)
+=========================================  ==========  =============================================
+Conv                                       conv /      G = output side, K = kernel, O = input channels
+                                           dwconv      per group, I = output channels (``groups`` kept)
+Gemm; MatMul by a constant weight          fc          G = √rows (1 for a vector), K = 1, O = in, I = out features
+MatMul of two activations (attention)      attention   G = √(batch·M), K = 1, O = inner size, I = N
+MaxPool, AveragePool, LpPool, Global*Pool, pool        G = output side, K = √(input/output elements per
+ReduceMean/Max/Min/Sum/L2                              channel), O = channels, I = 1
+Relu and other activations, Gelu, Erf,     eltwise     G²·O = output elements (G = side, O = channels;
+Add/Sub/Mul/Div/Pow/Sum/Max/Min/Mean                   tokens (T, F): G = √T, O = F), K = I = 1
+Transpose, Concat, Split, Slice, Gather,   eltwise     as element-wise, over the elements written (a copy)
+Pad, Expand, Tile
+LRN, LayerNormalization, Group/Instance-   norm        as element-wise
+Normalization, BatchNormalization,
+Softmax, LogSoftmax (any axis)
+Flatten, Reshape, Squeeze, Unsqueeze,      —           no operator (a view, or an identical copy)
+Dropout, Identity, and identity copies
+=========================================  ==========  =============================================
 
-Anything else on the chain is refused with the operator and node named
-(:class:`~mecopt.errors.InputError`).
+A BatchNormalization, or an Add/Sub/Mul/Div by a constant, right after a Conv or
+fc is folded into it (inference-time fusion).
 
 Branches
 --------
 A partition point of the paper is a place where **one** tensor crosses from the
 layers before to the layers after. The importer finds every such place along a
 topological order of the data-flow nodes. Between two consecutive crossing
-points there is either one node (mapped as above) or a branching region
-(residual Add, Inception Concat, ...). With ``branches="collapse"`` (default) a
-region becomes one ``block`` layer with an explicit ``out_shape`` and
-MAC-equivalent factors: G = output side, O = input channels, I = output
-channels, and K chosen so that G²K²OI equals the sum of G²K²OI over the
-region's nodes (the dominant term of eqs. 5-7); its delay can be overridden by
-measured ``t_local_s`` / ``t_server_s``. With ``branches="refuse"`` the import
-stops with the nodes that fork and merge. Blocks are never split: offloading can
-only start at a crossing point.
+points there is either one node (a layer of its own) or a branching region
+(residual Add, Inception Concat, attention, ...). With ``branches="collapse"``
+(default) a region becomes one ``block`` layer with an explicit ``out_shape``
+and the list of its operators (``ops``), each with its own class and factors,
+so its predicted delay is the sum of what its operators would get as separate
+layers. An element-wise activation applied to a block's output joins the block
+(PyTorch computes it in place: both points would carry the same tensor), and
+nodes that only make an identical copy (Identity, Dropout, a 1×1 pool with
+stride 1, a one-input Concat, a Slice of everything) make no layer, so no two
+partition points carry the same tensor. With ``branches="refuse"`` the import
+stops with the nodes that fork and merge.
 
-Layers whose ONNX shapes the plain hyper-parameters would not reproduce
-(non-square kernels, asymmetric padding, dilation, an activation after a
-Flatten, ...) are written with explicit ``out_shape`` and G, K, O, I computed
-from the ONNX attributes, so the written spec never disagrees with ONNX.
+Every problem of a model (unknown operators, tensors without a shape, operators
+used in a way that has no layer type) is reported in one :class:`InputError`.
+Imported specs declare ``grouped_conv = "per_group"``: their grouped and
+depthwise convolutions count C_in/groups (MACs-consistent, MODEL.md §1).
 
 ``onnx`` is an optional dependency (``pip install 'mecopt[onnx]'``), imported
 only when a model is read.
@@ -64,6 +61,7 @@ only when a model is read.
 from __future__ import annotations
 
 import math
+import mmap
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,16 +82,21 @@ ACTIVATION_OPS = frozenset({
 AFFINE_OPS = frozenset({"BatchNormalization", "Add", "Sub", "Mul", "Div"})
 POOL_OPS = frozenset({"MaxPool", "AveragePool", "LpPool"})
 GLOBAL_POOL_OPS = frozenset({"GlobalAveragePool", "GlobalMaxPool"})
+REDUCE_OPS = frozenset({"ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "ReduceL2"})
 SOFTMAX_OPS = frozenset({"Softmax", "LogSoftmax"})
-#: operators that only route data; allowed inside collapsed blocks (they add no MACs)
-STRUCTURAL_OPS = frozenset({"Add", "Sub", "Mul", "Div", "Sum", "Max", "Min", "Mean", "Concat", "Split",
-                            "Slice", "Transpose", "Pad"})
-KNOWN_OPS = (SKIP_OPS | LAYOUT_OPS | ACTIVATION_OPS | AFFINE_OPS | POOL_OPS | GLOBAL_POOL_OPS | SOFTMAX_OPS
-             | STRUCTURAL_OPS | {"Conv", "Gemm", "MatMul", "LRN"})
+NORM_OPS = frozenset({"LRN", "LayerNormalization", "GroupNormalization", "InstanceNormalization"})
+#: element-wise operators of two or more tensors (a merge inside a block)
+MERGE_OPS = frozenset({"Add", "Sub", "Mul", "Div", "Sum", "Max", "Min", "Mean", "Pow"})
+#: operators that copy (a part of) their input
+COPY_OPS = frozenset({"Transpose", "Concat", "Split", "Slice", "Gather", "Pad", "Expand", "Tile"})
+KNOWN_OPS = (SKIP_OPS | LAYOUT_OPS | ACTIVATION_OPS | AFFINE_OPS | POOL_OPS | GLOBAL_POOL_OPS | REDUCE_OPS
+             | SOFTMAX_OPS | NORM_OPS | MERGE_OPS | COPY_OPS | {"Conv", "Gemm", "MatMul"})
 #: operators whose outputs describe shapes, not data
 META_OPS = frozenset({"Shape", "Size"})
 
 _EPS = 1e-9
+#: initializers larger than this (bytes of their message) are read as shapes only
+_LIGHT_LIMIT = 1 << 14
 
 
 def require_onnx():
@@ -107,7 +110,12 @@ def require_onnx():
 
 @dataclass
 class ImportResult:
-    """What :func:`import_onnx` returns: the spec (as TOML-ready data and validated) and notes."""
+    """What :func:`import_onnx` returns: the spec (as TOML-ready data and validated) and notes.
+
+    ``node_layer`` maps every data node (by :func:`node_key`) to the layer (1..M)
+    its time belongs to, ``node_ops`` the nodes that are operators to their
+    class and factors; :mod:`mecopt.byo.profiling` uses both.
+    """
 
     data: dict                      # the spec as a plain dict (name, description, input, layers)
     spec: dnn.DNNSpec
@@ -115,11 +123,128 @@ class ImportResult:
     notes: list[str] = field(default_factory=list)
     comments: dict[int, str] = field(default_factory=dict)  # layer index (0-based) -> comment in the TOML
     source: str = ""
+    node_layer: dict[str, int] = field(default_factory=dict)
+    node_ops: dict[str, dict] = field(default_factory=dict)
 
     def to_toml(self) -> str:
-        header = [f"# Imported from {self.source} by `mecopt import-onnx`: {self.table.num_layers} layers."]
+        header = [f"# Imported from {Path(self.source).name} by `mecopt import-onnx`: {self.table.num_layers} layers."]
         header += [f"# {n}" for n in self.notes]
         return dnn.format_spec_toml(self.data, header=header, comments=self.comments)
+
+
+# ----------------------------------------------------------------------------------- reading
+
+
+def _varint(buf, pos: int) -> tuple[int, int]:
+    shift = result = 0
+    while True:
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, pos
+        shift += 7
+
+
+def _encode_varint(v: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _fields(buf, start: int, end: int):
+    """(field number, wire type, payload start, payload end, field start) of a protobuf message."""
+    pos = start
+    while pos < end:
+        first = pos
+        key, pos = _varint(buf, pos)
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            _, pos2 = _varint(buf, pos)
+        elif wt == 1:
+            pos2 = pos + 8
+        elif wt == 5:
+            pos2 = pos + 4
+        elif wt == 2:
+            n, pos = _varint(buf, pos)
+            pos2 = pos + n
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wt}")
+        yield num, wt, pos, pos2, first
+        pos = pos2
+
+
+_TENSOR_DATA_FIELDS = {4, 5, 6, 7, 9, 10, 11}  # float/int32/string/int64/raw/double/uint64 data of TensorProto
+
+
+def _light_bytes(buf) -> bytes:
+    """A serialized ModelProto with the data of its large initializers left out (shapes and types kept).
+
+    Walks the protobuf wire format (ModelProto.graph = 7, GraphProto.initializer = 5),
+    so the weights are never parsed nor copied: importing VGG16 (528 MB of
+    weights) stays far below their size in memory.
+    """
+    out = bytearray()
+    for num, wt, a, b, first in _fields(buf, 0, len(buf)):
+        if num != 7 or wt != 2:
+            out += buf[first:b]
+            continue
+        graph = bytearray()
+        for gnum, gwt, ga, gb, gfirst in _fields(buf, a, b):
+            if gnum == 5 and gwt == 2 and gb - ga > _LIGHT_LIMIT:
+                tensor = bytearray()
+                for tnum, _, _, tb, tfirst in _fields(buf, ga, gb):
+                    if tnum not in _TENSOR_DATA_FIELDS:
+                        tensor += buf[tfirst:tb]
+                graph += _encode_varint(5 << 3 | 2) + _encode_varint(len(tensor)) + tensor
+            else:
+                graph += buf[gfirst:gb]
+        out += _encode_varint(7 << 3 | 2) + _encode_varint(len(graph)) + graph
+    return bytes(out)
+
+
+def load_light(path: str | Path):
+    """The ONNX model at ``path`` without the data of its large weights (their shapes are all the importer needs)."""
+    onnx = require_onnx()
+    with open(path, "rb") as f:
+        if Path(path).stat().st_size == 0:
+            raise ValueError("empty file")
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            light = _light_bytes(mm)
+    return onnx.ModelProto.FromString(light)
+
+
+def _copy_fields(src, dst, skip: str) -> None:
+    for fd, value in src.ListFields():
+        if fd.name == skip:
+            continue
+        target = getattr(dst, fd.name)
+        if hasattr(value, "extend") or isinstance(value, list):   # a repeated field
+            target.extend(value)
+        elif hasattr(value, "CopyFrom"):                          # a message field
+            target.CopyFrom(value)
+        else:
+            setattr(dst, fd.name, value)
+
+
+def _light_copy(model):
+    """A copy of an in-memory ModelProto without the data of its large initializers."""
+    onnx = require_onnx()
+    light = onnx.ModelProto()
+    _copy_fields(model, light, "graph")
+    _copy_fields(model.graph, light.graph, "initializer")
+    for t in model.graph.initializer:
+        if t.ByteSize() > _LIGHT_LIMIT:
+            light.graph.initializer.add(name=t.name, data_type=t.data_type, dims=list(t.dims))
+        else:
+            light.graph.initializer.add().CopyFrom(t)
+    return light
 
 
 # ----------------------------------------------------------------------------------- graph analysis
@@ -136,9 +261,24 @@ class _Node:
     data_inputs: list[str] = field(default_factory=list)
 
 
+def node_key(name: str, index: int) -> str:
+    """The key of a node in :attr:`ImportResult.node_layer`: its name, or ``#INDEX`` when it has none."""
+    return name or f"#{index}"
+
+
+def _key(n: _Node) -> str:
+    return node_key(n.name, n.index)
+
+
+def _label(n: _Node) -> str:
+    return f"{n.op} '{n.name or n.index}'"
+
+
 def _attrs(onnx, node) -> dict:
     out = {}
     for a in node.attribute:
+        if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS, onnx.AttributeProto.TENSOR):
+            continue  # subgraphs and tensors are not read; keeping them would copy them
         v = onnx.helper.get_attribute_value(a)
         if isinstance(v, bytes):
             v = v.decode()
@@ -185,19 +325,145 @@ def _unshaped(model) -> list[str]:
     return [o for n in g.node for o in n.output if o and o not in known]
 
 
-def _view(dims: list[int], what: str) -> tuple[int, int, int]:
-    """An ONNX tensor shape (batch first when rank >= 2) as the (C, H, W) of the chain model."""
-    if len(dims) == 4:
-        return int(dims[1]), int(dims[2]), int(dims[3])
+def _view(dims: list[int]) -> tuple[int, int, int]:
+    """An ONNX tensor shape (batch first when rank >= 2) as the (C, H, W) of the chain model.
+
+    Rank >= 4: C = the product of the dimensions between batch and the last two
+    (a channel shuffle's (N, g, C/g, H, W) is (C, H, W)); rank 3: (dim 1, dim 2, 1).
+    """
+    if len(dims) >= 4:
+        return int(math.prod(dims[1:-2])), int(dims[-2]), int(dims[-1])
     if len(dims) == 3:
         return int(dims[1]), int(dims[2]), 1
     if len(dims) == 2:
         return int(dims[1]), 1, 1
     if len(dims) == 1:
         return int(dims[0]), 1, 1
-    if len(dims) == 0:
-        return 1, 1, 1
-    raise InputError(f"{what} has rank {len(dims)}; the chain model handles tensors of rank <= 4 (N, C, H, W)")
+    return 1, 1, 1
+
+
+def _elementwise(dims: list[int]) -> tuple[float, float, float, float]:
+    """Factors of an element-wise operator writing a tensor of ``dims``: G²·O = its elements, K = I = 1.
+
+    Feature maps: G = side (height), O = channels (MODEL.md §1); tokens (1, T, F):
+    G = √T, O = F; vectors: G = 1, O = features.
+    """
+    if len(dims) >= 4:
+        C, H, _ = _view(dims)
+        return float(H), 1.0, float(C), 1.0
+    if len(dims) == 3:
+        return math.sqrt(dims[0] * dims[1]), 1.0, float(dims[2]), 1.0
+    return 1.0, 1.0, float(math.prod(dims)), 1.0
+
+
+def _shape_op(op: str, ins: list, attrs: dict):
+    """numpy evaluation of the integer shape-arithmetic operators exporters write; None if not one of them."""
+    import numpy as np
+    if op == "Gather":
+        return np.take(ins[0], ins[1], axis=attrs.get("axis", 0))
+    if op in ("Add", "Sub", "Mul"):
+        return {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}[op](ins[0], ins[1])
+    if op == "Div":
+        if np.issubdtype(np.asarray(ins[0]).dtype, np.integer):
+            return (np.trunc(np.asarray(ins[0]) / np.asarray(ins[1]))).astype(np.asarray(ins[0]).dtype)
+        return np.divide(ins[0], ins[1])
+    if op == "Unsqueeze":
+        axes = attrs.get("axes") if len(ins) < 2 else ins[1]
+        out = np.asarray(ins[0])
+        for ax in sorted(int(a) % (out.ndim + len(axes)) for a in axes):
+            out = np.expand_dims(out, ax)
+        return out
+    if op == "Squeeze":
+        axes = attrs.get("axes") if len(ins) < 2 else ins[1]
+        return np.squeeze(ins[0], axis=None if axes is None else tuple(int(a) for a in axes))
+    if op == "Concat":
+        return np.concatenate([np.atleast_1d(x) for x in ins], axis=attrs.get("axis", 0))
+    if op == "Cast":
+        from onnx import helper
+        return np.asarray(ins[0]).astype(helper.tensor_dtype_to_np_dtype(attrs["to"]))
+    if op in ("Identity", "Floor", "Ceil", "Neg", "Abs"):
+        return {"Identity": lambda x: x, "Floor": np.floor, "Ceil": np.ceil, "Neg": np.negative,
+                "Abs": np.abs}[op](np.asarray(ins[0]))
+    if op == "Slice":
+        x, starts, ends = np.asarray(ins[0]), ins[1], ins[2]
+        axes = ins[3] if len(ins) > 3 and ins[3] is not None else range(len(starts))
+        steps = ins[4] if len(ins) > 4 and ins[4] is not None else [1] * len(starts)
+        index = [slice(None)] * x.ndim
+        for st, en, ax, sp in zip(starts, ends, axes, steps):
+            index[int(ax)] = slice(int(st), int(en), int(sp))
+        return x[tuple(index)]
+    if op == "Reshape":
+        return np.reshape(ins[0], [int(v) for v in ins[1]])
+    if op == "ConstantOfShape":
+        from onnx import numpy_helper
+        fill = numpy_helper.to_array(attrs["value"]) if "value" in attrs else np.zeros(1, dtype=np.float32)
+        return np.full([int(v) for v in ins[0]], fill.reshape(-1)[0], dtype=fill.dtype)
+    if op in ("Equal", "Less", "Greater", "Mod", "Max", "Min", "And", "Or"):
+        f = {"Equal": np.equal, "Less": np.less, "Greater": np.greater, "Mod": np.mod, "Max": np.maximum,
+             "Min": np.minimum, "And": np.logical_and, "Or": np.logical_or}[op]
+        out = ins[0]
+        for other in ins[1:]:
+            out = f(out, other)
+        return out
+    if op == "Not":
+        return np.logical_not(ins[0])
+    if op == "Where":
+        return np.where(ins[0], ins[1], ins[2])
+    if op == "Expand":
+        return np.asarray(ins[0]) * np.ones([int(v) for v in ins[1]], dtype=np.asarray(ins[0]).dtype)
+    if op == "Range":
+        return np.arange(ins[0], ins[1], ins[2])
+    return None
+
+
+def _fold_shape_arithmetic(onnx, model):
+    """A copy of ``model`` in which shape computations on known shapes are replaced by constants.
+
+    Shape of a tensor whose shape inference fixed, and the integer arithmetic
+    after it (Gather, Add, Sub, Mul, Div, Unsqueeze, Concat, Slice, ...), are
+    evaluated; the inputs they feed are rewired to new initializers (the nodes
+    stay, unused, so node positions do not change). None when nothing folds.
+    """
+    import numpy as np
+    from onnx import numpy_helper
+    g = model.graph
+    shapes = {vi.name: _dims(vi.type) for vi in list(g.input) + list(g.value_info) + list(g.output)}
+    known = {t.name: numpy_helper.to_array(t) for t in g.initializer
+             if t.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32) and (t.raw_data or t.int64_data
+                                                                                    or t.int32_data or not t.dims)}
+    computed: set[str] = set()
+    for n in g.node:
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute if a.type != onnx.AttributeProto.GRAPH}
+        value = None
+        if n.op_type == "Constant" and "value" in attrs:
+            value = numpy_helper.to_array(attrs["value"])
+            known[n.output[0]] = value
+            continue
+        if n.op_type == "Shape":
+            d = shapes.get(n.input[0])
+            if d is not None and all(x is not None for x in d):
+                value = np.asarray(d, dtype=np.int64)[attrs.get("start", 0):attrs.get("end", len(d))]
+        elif n.input and all((not x) or x in known for x in n.input):
+            try:
+                value = _shape_op(n.op_type, [known.get(x) if x else None for x in n.input], attrs)
+            except Exception:  # noqa: BLE001 - anything it cannot evaluate is left to shape inference
+                value = None
+        if value is not None and len(n.output) == 1:
+            known[n.output[0]] = np.asarray(value)
+            computed.add(n.output[0])
+    rewired = 0
+    new = onnx.ModelProto()
+    new.CopyFrom(model)
+    for n in new.graph.node:
+        for k, x in enumerate(n.input):
+            if x in computed and n.op_type not in ("Shape",) and not all(
+                    (not y) or y in known for y in n.input):
+                name = f"{x}__folded"
+                if name not in {t.name for t in new.graph.initializer}:
+                    new.graph.initializer.append(numpy_helper.from_array(known[x], name))
+                n.input[k] = name
+                rewired += 1
+    return new if rewired else None
 
 
 def _pair(values, default: int, n: int = 2) -> list[int]:
@@ -206,44 +472,61 @@ def _pair(values, default: int, n: int = 2) -> list[int]:
     return [int(v) for v in values]
 
 
+def _op(cls: str, n: _Node, G: float, K: float, O: float, I: float, groups: int = 1) -> dict:
+    d = {"type": cls, "op": n.op, "G": float(G), "K": float(K), "O": float(O), "I": float(I)}
+    if groups != 1:
+        d["groups"] = int(groups)
+    return d
+
+
 @dataclass
 class _Mapped:
-    """One ONNX node mapped to a layer: the plain spec (if the hyper-parameters express it) and the true factors."""
+    """One ONNX node: the layer type it makes on the chain, the plain spec (if the
+    hyper-parameters express it) and its operator (class and factors)."""
 
-    type: str
-    plain: dict | None     # layer fields without name; None: only the explicit form is right
-    factors: tuple[float, float, float, float]
+    type: str               # a layer type, or "skip" / "layout" / "affine"
+    plain: dict | None      # layer fields without name; None: only the explicit form is right
+    op: dict | None         # the operator (see _op); None for skip / layout
+
+    @property
+    def factors(self):
+        return tuple(self.op[k] for k in ("G", "K", "O", "I"))
 
 
 class _Importer:
     def __init__(self, model, name: str, input_shape: tuple[int, int, int] | None, branches: Branches,
-                 source: str):
+                 source: str, spec_source: str):
         self.onnx = require_onnx()
         self.name = name
         self.branches = branches
         self.source = source
+        self.spec_source = spec_source
         self.notes: list[str] = []
         self.model = self._prepare(model, input_shape)
 
     # -- setup -------------------------------------------------------------------------------
 
     def _prepare(self, model, input_shape):
-        onnx = self.onnx
         graph = model.graph
         inits = {t.name for t in graph.initializer}
         inputs = [i for i in graph.input if i.name not in inits]
+        problems = []
         if len(inputs) != 1:
-            raise InputError(f"{self.source}: the chain model needs exactly one graph input, found {len(inputs)}: "
-                             f"{[i.name for i in inputs]}")
+            problems.append(("graph inputs", f"the chain model needs exactly one graph input, found {len(inputs)}: "
+                                             f"{[i.name for i in inputs]}"))
         if len(graph.output) != 1:
-            raise InputError(f"{self.source}: the chain model needs exactly one graph output, found "
-                             f"{len(graph.output)}: {[o.name for o in graph.output]}")
+            problems.append(("graph outputs", f"the chain model needs exactly one graph output, found "
+                                              f"{len(graph.output)}: {[o.name for o in graph.output]}"))
         if any(n.domain not in ("", "ai.onnx") for n in graph.node):
             bad = sorted({f"{n.domain}::{n.op_type}" for n in graph.node if n.domain not in ("", "ai.onnx")})
-            raise InputError(f"{self.source}: unsupported operators outside the standard ONNX domain: {bad}")
-        model = onnx.ModelProto.FromString(model.SerializeToString())  # never touch the caller's model
-        inp = [i for i in model.graph.input if i.name not in inits][0]
+            problems.append(("operators", f"unsupported operators outside the standard ONNX domain: {bad}"))
+        if problems:
+            if len(inputs) != 1 and len(problems) == 1:
+                raise InputError(f"{self.source}: {problems[0][1]}")
+            raise InputError(f"{self.source}: the model cannot be imported as a chain", problems)
+        inp = inputs[0]
         dims = inp.type.tensor_type.shape.dim
+        self.symbolic_input = any(not (d.HasField("dim_value") and d.dim_value > 0) for d in list(dims)[1:])
         if input_shape is not None:
             if len(dims) not in (0, 4):
                 raise InputError(f"{self.source}: --input-shape C,H,W needs a 4-D (N, C, H, W) input; "
@@ -251,6 +534,7 @@ class _Importer:
             del inp.type.tensor_type.shape.dim[:]
             for v in (1, *input_shape):
                 inp.type.tensor_type.shape.dim.add().dim_value = int(v)
+            self.symbolic_input = False
         elif len(dims) >= 2:
             d0 = dims[0]
             if not (d0.HasField("dim_value") and d0.dim_value > 0):
@@ -265,6 +549,16 @@ class _Importer:
             if o.type.HasField("tensor_type"):
                 o.type.tensor_type.ClearField("shape")
         inferred = self._infer(model)
+        for _ in range(8):  # shape arithmetic ONNX does not propagate (e.g. a Div in x.chunk's Slice ends)
+            if not _unshaped(inferred):
+                break
+            folded = _fold_shape_arithmetic(self.onnx, inferred)
+            if folded is None:
+                break
+            again = self._infer(folded)
+            if len(_unshaped(again)) >= len(_unshaped(inferred)):
+                break
+            model, inferred = folded, again
         opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
         if opset < 17 and _unshaped(inferred):
             # shape arithmetic (Shape -> Gather -> Concat -> Reshape) propagates only from opset 17 on
@@ -316,11 +610,11 @@ class _Importer:
         self.data_tensors = data
         data_nodes = self._live(data_nodes)
         self._name_nodes(data_nodes)
-        unknown = [(f"{n.op} '{n.name or n.index}'", "no layer type for this operator")
-                   for n in data_nodes if n.op not in KNOWN_OPS]
-        if unknown:
-            raise _unsupported(self.source, unknown)
-        self._check_shapes(data_nodes)
+        # every problem of the model is collected, and reported together at the end of _build
+        self.problems: list[tuple[str, str]] = [(_label(n), "no layer type for this operator")
+                                                for n in data_nodes if n.op not in KNOWN_OPS]
+        self.shape_problems = self._check_shapes(data_nodes)
+        self.bad_nodes = {n.index for n in data_nodes if n.op not in KNOWN_OPS} | self._unshaped_nodes
         segments = self._segments(data_nodes)
         return self._build(segments)
 
@@ -338,7 +632,7 @@ class _Importer:
         dropped = [n for n in data_nodes if n.index not in needed]
         if dropped:
             self.notes.append(f"{len(dropped)} node(s) do not feed the output and were dropped: "
-                              + ", ".join(f"{n.op} '{n.name or n.index}'" for n in dropped[:8])
+                              + ", ".join(_label(n) for n in dropped[:8])
                               + (" ..." if len(dropped) > 8 else ""))
         kept = [n for n in data_nodes if n.index in needed]
         # Kahn's algorithm, ties broken by file order: equals the file order when that is topological
@@ -367,21 +661,31 @@ class _Importer:
     def _name_nodes(self, nodes: list[_Node]) -> None:
         self.layer_name = {n.index: _node_layer_name(n) for n in nodes}
 
-    def _check_shapes(self, nodes: list[_Node]) -> None:
-        def fixed(t):
-            d = self.shapes.get(t)
-            return d is not None and all(x is not None for x in d)
+    def _fixed(self, t: str) -> bool:
+        d = self.shapes.get(t)
+        return d is not None and all(x is not None for x in d)
 
-        if not fixed(self.input_name):  # a symbolic H or W
+    def _check_shapes(self, nodes: list[_Node]) -> list[tuple[str, str]]:
+        """Tensors without a fixed shape; the --input-shape hint only when the input itself is symbolic."""
+        self._unshaped_nodes: set[int] = set()
+        if not self._fixed(self.input_name):  # a symbolic H or W
             raise InputError(f"{self.source}: the input '{self.input_name}' has no fixed shape "
                              f"({self.shapes.get(self.input_name)}); give it with --input-shape C,H,W")
-        used = {x for n in nodes for x in n.data_inputs} | {self.output_name}
-        missing = [f"'{o}' (output of {n.op} '{n.name or n.index}')"
-                   for n in nodes for o in n.outputs if o in used and not fixed(o)]
-        if missing:
-            raise InputError(f"{self.source}: ONNX shape inference left these tensors without a fixed shape; "
-                             "export the model with static shapes or give --input-shape",
-                             [("", m) for m in missing])
+        out = []
+        for n in nodes:
+            missing = [o for o in n.outputs if o and o in self.data_tensors and not self._fixed(o)]
+            if missing and n.op not in LAYOUT_OPS | SKIP_OPS or any(
+                    not self._fixed(x) for x in n.data_inputs if x in self.shapes or x in self.data_tensors):
+                self._unshaped_nodes.add(n.index)
+            for o in missing:
+                out.append((_label(n), f"ONNX shape inference left its output '{o}' without a fixed shape"))
+        if out:
+            hint = ("give the input's shape with --input-shape C,H,W" if self.symbolic_input
+                    else "the input's shape is fixed, so an operator above (often an unsupported one) stopped shape inference")
+            self.notes.append(f"tensors without a shape: {hint}")
+            out = out[:12] + ([("", f"... and {len(out) - 12} more")] if len(out) > 12 else [])
+            out.append(("hint", hint))
+        return out
 
     def _segments(self, nodes: list[_Node]) -> list[tuple[list[_Node], str, str]]:
         """Split the ordered nodes at every boundary where exactly one data tensor is live.
@@ -419,26 +723,39 @@ class _Importer:
     def _is_const(self, tensor: str) -> bool:
         return tensor not in self.data_tensors
 
-    def _map(self, n: _Node, unsupported: list) -> _Mapped | str | None:
-        """Map one node: a :class:`_Mapped` layer, ``"skip"``, ``"layout"``, ``"affine"`` or None (unsupported)."""
+    def _is_identity_copy(self, n: _Node) -> bool:
+        """A node whose output is an identical copy of its only data input (no partition point of its own)."""
+        if len(n.data_inputs) != 1 or len([o for o in n.outputs if o]) != 1:
+            return False
+        if self._shape(n.data_inputs[0]) != self._shape(n.outputs[0]):
+            return False
+        a = n.attrs
+        if n.op in POOL_OPS:
+            return (_pair(a.get("kernel_shape"), 1) == [1, 1] and _pair(a.get("strides"), 1) == [1, 1]
+                    and not any(_pair(a.get("pads"), 0, 4)))
+        return n.op in ("Concat", "Slice", "Expand", "Tile", "Pad", "Sum", "Max", "Min", "Mean") and \
+            all(self._is_const(x) for x in n.inputs[1:] if x)
+
+    def _map(self, n: _Node) -> _Mapped | None:
+        """Map one node to its layer type and operator; None (with a problem recorded) when it has none."""
         op = n.op
-        where = f"{op} '{n.name or n.index}'"
+        where = _label(n)
+        a = n.attrs
+        if op in SKIP_OPS:
+            return _Mapped("skip", None, None)
+        if op in LAYOUT_OPS:
+            return _Mapped("layout", None, None)
         x = n.data_inputs[0]
         y = n.outputs[0]
         in_dims, out_dims = self._shape(x), self._shape(y)
-        C, H, W = _view(in_dims, f"input of {where}")
-        oc, oh, ow = _view(out_dims, f"output of {where}")
-        a = n.attrs
-        if op in SKIP_OPS:
-            return "skip"
-        if op in LAYOUT_OPS:
-            return "layout"
-        if len(set(n.data_inputs)) > 1:  # a merge on the chain cannot happen between crossing points
-            unsupported.append((where, "merges two data tensors"))
-            return None
+        if self._is_identity_copy(n):
+            return _Mapped("skip", None, None)
+        C, H, W = _view(in_dims)
+        oc, oh, ow = _view(out_dims)
+        out_elements = sum(math.prod(self._shape(o)) for o in n.outputs if o and self._fixed(o))
         if op == "Conv":
             if len(in_dims) != 4:
-                unsupported.append((where, f"Conv on a rank-{len(in_dims)} tensor (only 2-D convolutions)"))
+                self.problems.append((where, f"Conv on a rank-{len(in_dims)} tensor (only 2-D convolutions)"))
                 return None
             w = self._shape(n.inputs[1])
             cout, kh, kw = w[0], w[2], w[3]
@@ -448,7 +765,8 @@ class _Importer:
             pads = _pair(a.get("pads"), 0, 4)
             auto = a.get("auto_pad", "NOTSET")
             K = float(kh) if kh == kw else math.sqrt(kh * kw)
-            factors = (float(oh), K, float(C), float(cout))
+            cls = "dwconv" if group > 1 and group == C else "conv"
+            operator = _op(cls, n, oh, K, C // group, cout, group)
             plain = None
             if kh == kw and s[0] == s[1] and d == [1, 1] and auto in ("NOTSET", "VALID") and len(set(pads)) == 1:
                 plain = dict(out_channels=int(cout), kernel=int(kh))
@@ -458,10 +776,10 @@ class _Importer:
                     plain["pad"] = pads[0]
                 if group != 1:
                     plain["groups"] = group
-            return _Mapped("conv", plain, factors)
+            return _Mapped("conv", plain, operator)
         if op in POOL_OPS:
             if len(in_dims) != 4:
-                unsupported.append((where, f"{op} on a rank-{len(in_dims)} tensor (only 2-D pooling)"))
+                self.problems.append((where, f"{op} on a rank-{len(in_dims)} tensor (only 2-D pooling)"))
                 return None
             k = _pair(a.get("kernel_shape"), 1)
             s = _pair(a.get("strides"), 1)
@@ -470,7 +788,6 @@ class _Importer:
             auto = a.get("auto_pad", "NOTSET")
             ceil = bool(a.get("ceil_mode", 0))
             K = float(k[0]) if k[0] == k[1] else math.sqrt(k[0] * k[1])
-            factors = (float(oh), K, float(C), 1.0)
             plain = None
             if k[0] == k[1] and s[0] == s[1] and d == [1, 1] and auto in ("NOTSET", "VALID") and len(set(pads)) == 1:
                 plain = dict(kernel=k[0])
@@ -480,63 +797,68 @@ class _Importer:
                     plain["pad"] = pads[0]
                 if not ceil:
                     plain["ceil_mode"] = False
-            return _Mapped("pool", plain, factors)
-        if op in GLOBAL_POOL_OPS:
-            if len(in_dims) != 4:
-                unsupported.append((where, f"{op} on a rank-{len(in_dims)} tensor"))
-                return None
-            K = float(H) if H == W else math.sqrt(H * W)
-            plain = dict(kernel=H, ceil_mode=False) if H == W else None
-            return _Mapped("pool", plain, (1.0, K, float(C), 1.0))
+            return _Mapped("pool", plain, _op("pool", n, oh, K, C, 1))
+        if op in GLOBAL_POOL_OPS or op in REDUCE_OPS:
+            # G²·O = output elements, K² = input elements reduced into each output element
+            G, _, O, _ = _elementwise(out_dims) if len(out_dims) != 2 else (1.0, 1.0, float(oc), 1.0)
+            K = math.sqrt(math.prod(in_dims) / max(1, math.prod(out_dims)))
+            plain = None
+            if len(in_dims) == 4 and H == W and out_dims[:2] == in_dims[:2] and oh == ow == 1:
+                plain = dict(kernel=H, ceil_mode=False)  # a global pool over a square map
+            return _Mapped("pool", plain, _op("pool", n, G, K, O, 1))
         if op == "Gemm":
             if int(a.get("transA", 0)) or not self._is_const(n.inputs[1]):
-                unsupported.append((where, "Gemm with transA or a non-constant B is not a fully connected layer"))
+                self.problems.append((where, "Gemm with transA or a non-constant B is not a fully connected layer"))
                 return None
             b = self._shape(n.inputs[1])
             out_f = b[0] if int(a.get("transB", 0)) else b[1]
-            return _Mapped("fc", dict(out_features=int(out_f)), (1.0, 1.0, float(C * H * W), float(out_f)))
+            rows = in_dims[0] if len(in_dims) == 2 else 1
+            return _Mapped("fc", dict(out_features=int(out_f)),
+                           _op("fc", n, math.sqrt(rows), 1, C * H * W if len(in_dims) != 2 else in_dims[1], out_f))
         if op == "MatMul":
             other = [t for t in n.inputs if t != x]
-            if len(in_dims) != 2 or n.inputs[0] != x or not other or not self._is_const(other[0]) \
-                    or len(self._shape(other[0])) != 2:
-                unsupported.append((where, "MatMul other than (1, F) x constant (F, F') is not a fully connected layer"))
+            if len(n.data_inputs) == 2 or (other and not self._is_const(other[0])):
+                A, B = self._shape(n.inputs[0]), self._shape(n.inputs[1])
+                if len(A) < 2 or len(B) < 2:
+                    self.problems.append((where, "MatMul of vectors"))
+                    return None
+                batch_m = math.prod(out_dims[:-1])
+                return _Mapped("block", None, _op("attention", n, math.sqrt(batch_m), 1, A[-1], B[-1]))
+            if n.inputs[0] != x or not other or len(self._shape(other[0])) != 2:
+                self.problems.append((where, "MatMul other than activation x constant (F, F') is not a "
+                                             "fully connected layer"))
                 return None
             out_f = self._shape(other[0])[1]
-            return _Mapped("fc", dict(out_features=int(out_f)), (1.0, 1.0, float(C * H * W), float(out_f)))
-        if op in ACTIVATION_OPS:
-            return _Mapped("relu", {}, (float(H), 1.0, float(C), 1.0))
-        if op == "LRN":
-            return _Mapped("lrn", {}, (float(H), 1.0, float(C), 1.0))
+            rows = math.prod(in_dims[:-1])
+            return _Mapped("fc", dict(out_features=int(out_f)), _op("fc", n, math.sqrt(rows), 1, in_dims[-1], out_f))
         if op in SOFTMAX_OPS:
-            return _Mapped("softmax", {}, (float(H), 1.0, float(C), 1.0))
-        if op in AFFINE_OPS:
-            if op != "BatchNormalization" and out_dims != in_dims:
-                unsupported.append((where, "broadcasts to a different shape"))
+            return _Mapped("softmax", {}, _op("norm", n, *_elementwise(out_dims)))
+        if op == "LRN":
+            return _Mapped("lrn", {}, _op("norm", n, *_elementwise(out_dims)))
+        if op in NORM_OPS:
+            return _Mapped("norm", {}, _op("norm", n, *_elementwise(out_dims)))
+        if op in COPY_OPS:
+            if op == "Split":
+                out_elements = sum(math.prod(self._shape(o)) for o in n.outputs
+                                   if o in self.data_tensors and self._fixed(o))
+            dims = list(out_dims[:-1]) + [max(1, out_elements // max(1, math.prod(out_dims[:-1])))] \
+                if op == "Split" else out_dims
+            return _Mapped("copy", {}, _op("eltwise", n, *_elementwise(dims)))
+        if op in ACTIVATION_OPS:
+            return _Mapped("relu", {}, _op("eltwise", n, *_elementwise(out_dims)))
+        if op in AFFINE_OPS or op in MERGE_OPS:
+            cls = "norm" if op == "BatchNormalization" else "eltwise"
+            if op != "BatchNormalization" and len(n.data_inputs) == 1 and out_dims != in_dims:
+                self.problems.append((where, "broadcasts to a different shape"))
                 return None
-            return "affine"
-        unsupported.append((where, "no layer type for this operator"))
+            return _Mapped("affine", None, _op(cls, n, *_elementwise(out_dims)))
+        self.problems.append((where, "no layer type for this operator"))
         return None
 
-    def _macs(self, n: _Node, unsupported: list) -> float:
-        """G²K²OI of a node inside a block; element-wise ops count G²·C, data movement 0."""
-        if n.op in SKIP_OPS or n.op in LAYOUT_OPS:
-            return 0.0
-        if n.op in AFFINE_OPS or n.op in ("Sum", "Max", "Min", "Mean"):
-            C, H, _ = _view(self._shape(n.outputs[0]), f"output of {n.op} '{n.name or n.index}'")
-            return float(H) ** 2 * C
-        if n.op in STRUCTURAL_OPS:
-            return 0.0
-        m = self._map(n, unsupported)
-        if not isinstance(m, _Mapped):
-            return 0.0
-        G, K, O, I = m.factors
-        return G * G * K * K * O * I
-
     def _build(self, segments) -> ImportResult:
-        in_c, in_h, in_w = _view(self._shape(self.input_name), f"input '{self.input_name}'")
+        in_c, in_h, in_w = _view(self._shape(self.input_name))
         layers: list[dict] = []
         comments: dict[int, str] = {}
-        unsupported: list[tuple[str, str]] = []
         branching: list[tuple[str, str]] = []
         running = (in_c, in_h, in_w)       # shape as mecopt.model.dnn propagates the spec written so far
         last_kind = None                   # type of the last layer written, for folding
@@ -544,7 +866,11 @@ class _Importer:
         skipped: list[str] = []
         folded: list[str] = []
         layouts: list[str] = []
+        inplace: list[str] = []
         expected: list[tuple[int, int, int]] = []  # ONNX's shape after each layer written
+        node_layer: dict[str, int] = {}
+        node_ops: dict[str, dict] = {}
+        pending: list[str] = []            # nodes without a layer yet (layout, skipped) before the first layer
 
         def unique(name: str) -> str:
             base, k = name, 2
@@ -553,7 +879,15 @@ class _Importer:
             used_names.add(name)
             return name
 
-        def emit(ltype: str, plain: dict | None, factors, out_view, name: str, comment: str = ""):
+        def attach(n: _Node) -> None:
+            """A node's time belongs to the last layer written (the first one for nodes before it)."""
+            if layers:
+                node_layer[_key(n)] = len(layers)
+            else:
+                pending.append(_key(n))
+
+        def emit(ltype: str, plain: dict | None, factors, out_view, name: str, comment: str = "",
+                 ops: list[dict] | None = None):
             nonlocal running, last_kind
             layer = None
             if plain is not None:
@@ -562,8 +896,11 @@ class _Importer:
                 if got is not None and got[0] == out_view and _close(got[1], factors):
                     layer = cand
             if layer is None:
-                layer = {"name": name, "type": ltype, **(plain or {}), "out_shape": list(out_view),
-                         "G": factors[0], "K": factors[1], "O": factors[2], "I": factors[3]}
+                layer = {"name": name, "type": ltype, **(plain or {}), "out_shape": list(out_view)}
+                if ops is None:
+                    layer.update(G=factors[0], K=factors[1], O=factors[2], I=factors[3])
+                else:
+                    layer["ops"] = ops
             layers.append(layer)
             expected.append(out_view)
             if comment:
@@ -572,67 +909,87 @@ class _Importer:
             last_kind = ltype
 
         for seg, t_in, t_out in segments:
-            out_view = _view(self._shape(t_out), f"tensor '{t_out}'")
+            out_view = _view(self._shape(t_out)) if self._fixed(t_out) else running
             if len(seg) == 1:
                 n = seg[0]
-                m = self._map(n, unsupported)
+                if n.index in self.bad_nodes:
+                    continue
+                m = self._map(n)
                 if m is None:
                     continue
-                label = f"{n.op} '{n.name or n.index}'"
-                if m == "skip":
-                    skipped.append(label)
+                label = _label(n)
+                if m.type in ("skip", "layout"):
+                    (skipped if m.type == "skip" else layouts).append(label)
+                    attach(n)
                     continue
-                if m == "layout":
-                    layouts.append(label)
-                    continue
-                if m == "affine":
-                    if last_kind in ("conv", "fc") and layers and _view(self._shape(t_out), "") == running:
+                node_ops[_key(n)] = m.op
+                if m.type == "affine":
+                    if last_kind in ("conv", "fc") and layers and out_view == running:
                         folded.append(f"{label} into '{layers[-1]['name']}'")
+                        attach(n)
                         continue
-                    emit("relu", {}, (float(out_view[1]), 1.0, float(out_view[0]), 1.0), out_view,
-                         unique(self.layer_name[n.index]), comment=f"{n.op}: element-wise layer")
+                    ltype = "norm" if n.op == "BatchNormalization" else "relu"
+                    emit(ltype, {}, m.factors, out_view, unique(self.layer_name[n.index]),
+                         comment=f"{n.op}: {'normalization' if ltype == 'norm' else 'element-wise'} layer")
+                elif m.type == "relu" and last_kind == "block" and out_view == running:
+                    # an activation of a block's output: computed in place, the same tensor (no new partition point)
+                    layers[-1]["ops"].append(m.op)
+                    comments[len(layers) - 1] += f", {n.op} (in place)"
+                    inplace.append(f"{label} into '{layers[-1]['name']}'")
+                    attach(n)
                     continue
-                comment = "" if n.op.lower() == m.type else n.op
-                emit(m.type, m.plain, m.factors, out_view, unique(self.layer_name[n.index]), comment)
+                elif m.type == "block":  # an operator between two activations that is alone between crossing points
+                    emit("block", None, m.factors, out_view, unique(self.layer_name[n.index]), n.op, ops=[m.op])
+                else:
+                    comment = "" if n.op.lower() == m.type else n.op
+                    emit(m.type, m.plain, m.factors, out_view, unique(self.layer_name[n.index]), comment)
+                node_layer[_key(n)] = len(layers)
                 continue
             # a branching region between two crossing points
-            forks = self._describe_branching(seg, t_in)
-            branching.extend(forks)
+            branching.extend(self._describe_branching(seg, t_in))
             if self.branches == "refuse":
                 continue
-            macs = sum(self._macs(n, unsupported) for n in seg)
-            c_in = _view(self._shape(t_in), "")[0]
-            G, O, I = float(out_view[1]), float(c_in), float(out_view[0])
-            K = math.sqrt(macs / (G * G * O * I)) if macs > 0 else 0.0
+            ops = []
+            for n in seg:
+                if n.index in self.bad_nodes:
+                    continue
+                m = self._map(n)
+                if m is not None and m.op is not None:
+                    ops.append(m.op)
+                    node_ops[_key(n)] = m.op
             name = unique(_common_name(seg) or "block")
-            ops = [n.op for n in seg]
-            summary = ", ".join(f"{op} x{ops.count(op)}" if ops.count(op) > 1 else op for op in dict.fromkeys(ops))
-            layers.append({"name": name, "type": "block", "out_shape": list(out_view),
-                           "G": G, "K": K, "O": O, "I": I})
-            expected.append(out_view)
-            comments[len(layers) - 1] = f"{len(seg)} nodes: {summary}"
-            running = out_view
-            last_kind = "block"
+            kinds = [n.op for n in seg]
+            summary = ", ".join(f"{op} x{kinds.count(op)}" if kinds.count(op) > 1 else op
+                                for op in dict.fromkeys(kinds))
+            emit("block", None, None, out_view, name, f"{len(seg)} nodes: {summary}", ops=ops)
+            for n in seg:
+                node_layer[_key(n)] = len(layers)
 
-        if unsupported:
-            raise _unsupported(self.source, unsupported)
-        if branching and self.branches == "refuse":
-            raise InputError(f"{self.source}: the graph branches, so it is not a chain (import with "
-                             "branches collapsed into block layers, or cut the model)", branching)
+        problems = self.problems + self.shape_problems
+        if problems or (branching and self.branches == "refuse"):
+            if not problems:
+                raise InputError(f"{self.source}: the graph branches, so it is not a chain (import with "
+                                 "branches collapsed into block layers, or cut the model)", branching)
+            raise _unsupported(self.source, problems + (branching if self.branches == "refuse" else []))
         if not layers:
             raise InputError(f"{self.source}: no layer left after skipping {', '.join(skipped + layouts)}")
+        for key in pending:
+            node_layer[key] = 1
         if skipped:
-            self.notes.append("skipped: " + ", ".join(skipped))
+            self.notes.append("skipped (no operator or an identical copy): " + _short(skipped))
         if folded:
-            self.notes.append("folded (inference-time fusion): " + ", ".join(folded))
+            self.notes.append("folded (inference-time fusion): " + _short(folded))
+        if inplace:
+            self.notes.append("activations of a block's output joined the block (in place): " + _short(inplace))
         if layouts:
-            self.notes.append("data layout only, no layer: " + ", ".join(layouts))
+            self.notes.append("data layout only, no layer: " + _short(layouts))
         blocks = [l["name"] for l in layers if l["type"] == "block"]
         if blocks:
             self.notes.append(f"{len(blocks)} branching region(s) collapsed into block layers "
-                              "(MAC-equivalent factors; partition points only between blocks)")
+                              "(delay = sum over their operators; partition points only between blocks)")
 
         data = {"name": self.name, "description": f"imported from {Path(self.source).name}",
+                "source": self.spec_source, "grouped_conv": "per_group",
                 "input": {"channels": in_c, "height": in_h, "width": in_w}, "layers": layers}
         spec = dnn.parse_spec(data, self.source)
         table = dnn.propagate(spec)
@@ -643,7 +1000,7 @@ class _Importer:
         if bad:  # pragma: no cover - emit() only writes layers that propagate correctly
             raise InputError(f"{self.source}: internal error: the imported spec does not reproduce ONNX's shapes", bad)
         return ImportResult(data=data, spec=spec, table=table, notes=self.notes, comments=comments,
-                            source=self.source)
+                            source=self.source, node_layer=node_layer, node_ops=node_ops)
 
     def _describe_branching(self, seg: list[_Node], t_in: str) -> list[tuple[str, str]]:
         inside = {o for n in seg for o in n.outputs if o} | {t_in}
@@ -654,26 +1011,31 @@ class _Importer:
         out = []
         for t, us in users.items():
             if t in inside and len(us) > 1:
-                out.append((f"tensor '{t}'", "forks into " + ", ".join(f"{u.op} '{u.name or u.index}'" for u in us)))
+                out.append((f"tensor '{t}'", "forks into " + ", ".join(_label(u) for u in us)))
         for n in seg:
             if len(set(n.data_inputs)) > 1:
-                out.append((f"{n.op} '{n.name or n.index}'", "merges " + ", ".join(f"'{x}'" for x in n.data_inputs)))
+                out.append((_label(n), "merges " + ", ".join(f"'{x}'" for x in n.data_inputs)))
         return out
 
 
+def _short(items: list[str], limit: int = 12) -> str:
+    return ", ".join(items[:limit]) + (f" ... ({len(items)} in all)" if len(items) > limit else "")
+
+
 def _unsupported(source: str, problems: list[tuple[str, str]]) -> InputError:
-    ops = sorted({w.split(" ")[0] for w, _ in problems})
-    return InputError(f"{source}: unsupported operator(s) {', '.join(ops)}; the importer maps Conv, pooling, "
-                      "Gemm/MatMul, activations, LRN, Softmax, BatchNormalization, Flatten/Reshape, "
-                      "Dropout/Identity, and inside branching blocks also Add/Concat/Split/Slice/Transpose/Pad "
-                      "(docs/byo-dnn.md)", problems)
+    ops = sorted({w.split(" ")[0] for w, _ in problems if " '" in w})
+    return InputError(f"{source}: cannot import the model ({len(problems)} problem(s)); unsupported operator(s) "
+                      f"{', '.join(ops) or '(none)'}; the importer maps the operators listed in docs/byo-dnn.md",
+                      problems)
 
 
 def _qualify(parts: list[str]) -> str:
-    """torch's ONNX names nest modules ('/layer1/layer1.0/relu_1/Relu'); give the dotted module path."""
-    q = parts[0]
+    """torch's ONNX names nest modules, each relative to its parent ('/features/features.1/conv/conv.0/Conv'):
+    give the dotted module path ('features.1.conv.0')."""
+    q, last = parts[0], parts[0]
     for p in parts[1:]:
-        q = p if p.startswith(q + ".") else f"{q}.{p}"
+        q = q[: len(q) - len(last)] + p if p.startswith(last + ".") else f"{q}.{p}"
+        last = p
     return re.sub(r"\s+", "_", q)
 
 
@@ -710,7 +1072,7 @@ def _propagate_one(shape: tuple[int, int, int], layer: dict):
     """Output shape and factors mecopt.model.dnn gives one layer from ``shape``; None if it does not propagate."""
     c, h, w = shape
     try:
-        spec = dnn.DNNSpec(name="one", input=dnn.InputSpec(channels=c, height=h, width=w),
+        spec = dnn.DNNSpec(name="one", grouped_conv="per_group", input=dnn.InputSpec(channels=c, height=h, width=w),
                            layers=[dnn.LayerSpec(**layer)])
         t = dnn.propagate(spec)
     except (InputError, ValueError):
@@ -720,20 +1082,23 @@ def _propagate_one(shape: tuple[int, int, int], layer: dict):
 
 
 def import_onnx(model, *, name: str | None = None, input_shape: tuple[int, int, int] | None = None,
-                branches: Branches = "collapse") -> ImportResult:
+                branches: Branches = "collapse", source: str | None = None) -> ImportResult:
     """Import an ONNX model (a path or an ``onnx.ModelProto``) as a DNN spec.
 
     ``input_shape`` (C, H, W) fixes an input whose sizes are symbolic; a symbolic
     batch dimension is always taken as 1. ``branches`` chooses between collapsing
-    branching regions into ``block`` layers and refusing such graphs.
+    branching regions into ``block`` layers and refusing such graphs. ``source``
+    is recorded in the spec (default: the model file and its input shape).
+    The weights are never loaded (:func:`load_light`).
     """
-    onnx = require_onnx()
+    require_onnx()
+    spec_source = source
     if branches not in ("collapse", "refuse"):
         raise InputError(f"The 'branches' parameter of import_onnx must be 'collapse' or 'refuse'. Got {branches!r} instead.")
     if isinstance(model, str | Path):
         path = Path(model)
         try:
-            proto = onnx.load(str(path))
+            proto = load_light(path)
         except FileNotFoundError:
             raise InputError(f"ONNX model not found: {path}") from None
         except Exception as err:
@@ -741,8 +1106,13 @@ def import_onnx(model, *, name: str | None = None, input_shape: tuple[int, int, 
         source = str(path)
         default_name = path.stem
     else:
-        proto = model
+        proto = _light_copy(model)
         source = proto.graph.name or "<onnx model>"
         default_name = proto.graph.name or "imported"
     name = name or re.sub(r"[^A-Za-z0-9_.-]+", "-", default_name).strip("-").lower() or "imported"
-    return _Importer(proto, name, input_shape, branches, source).run()
+    result = _Importer(proto, name, input_shape, branches, source, spec_source or "").run()
+    if not result.data["source"]:
+        c, h, w = (result.data["input"][k] for k in ("channels", "height", "width"))
+        result.data["source"] = f"ONNX model {Path(result.source).name}, input 1x{c}x{h}x{w}"
+        result.spec = result.spec.model_copy(update={"source": result.data["source"]})
+    return result

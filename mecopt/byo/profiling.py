@@ -1,4 +1,19 @@
-"""Measure per-layer delays of a DNN spec on this machine (PyTorch, CPU) and attach them to the spec.
+"""Measure per-layer delays of a DNN on this machine and attach them to its spec.
+
+Two engines measure the same table (one row per layer: the factors of MODEL.md
+§1 and the median and spread of the measured times in milliseconds):
+
+- **ONNX Runtime** (default, ``pip install 'mecopt[profile-ort]'``):
+  :func:`profile_onnx` times every node of an ONNX model with ORT's own
+  profiler and sums the nodes of each layer (a block's nodes, and the nodes
+  folded into a layer or making no layer of their own, such as a Flatten);
+  :func:`profile_spec_ort` does the same for a spec, from an ONNX graph built
+  by :func:`spec_to_onnx` (real layers for the plain chain types, one synthetic
+  operator per entry of a block's ``ops``), so blocks are measured too. Both
+  also return one row per operator (node) with its delay class, which
+  ``mecopt fit --per-type`` fits.
+- **PyTorch** (``engine="torch"``, ``pip install 'mecopt[profile]'``) for chain
+  specs without blocks, as before:
 
 :func:`profile` builds the chain of a spec (``models/dnn/*.toml``) as PyTorch
 modules with random weights, runs the whole chain ``warmup`` times, then
@@ -42,6 +57,10 @@ Side = Literal["local", "server"]
 #: columns of a measured-profile table, in order
 PROFILE_COLUMNS = ("dnn", "layer", "name", "type", "C", "H", "W", "out_elements", "G", "K", "O", "I",
                    "runs", "median_ms", "p10_ms", "p90_ms", "iqr_ms", "mean_ms", "min_ms", "threads")
+#: columns of a measured per-operator table (ONNX Runtime); ``type`` is the delay class
+OP_COLUMNS = ("dnn", "layer", "node", "op", "type", "G", "K", "O", "I",
+              "runs", "median_ms", "p10_ms", "p90_ms", "iqr_ms", "mean_ms", "min_ms", "threads")
+_STATS = ("median_ms", "p10_ms", "p90_ms", "iqr_ms", "mean_ms", "min_ms")
 
 
 #: the CPU-only PyTorch install suggested when torch is missing (README, "Bring your own DNN")
@@ -177,9 +196,12 @@ def profile(spec: dnn.DNNSpec, *, runs: int = 20, warmup: int = 3, threads: int 
     return out[list(PROFILE_COLUMNS)]
 
 
-def machine_description() -> str:
+def machine_description(engine: str = "torch") -> str:
     """One line about where a profile was measured (for the CLI and the docs)."""
-    torch = require_torch()
+    if engine == "ort":
+        engine_text = f"onnxruntime {require_ort().__version__}"
+    else:
+        engine_text = f"torch {require_torch().__version__}"
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -189,7 +211,10 @@ def machine_description() -> str:
     except OSError:
         pass
     import os
-    return f"{cpu} ({os.cpu_count()} logical CPUs), torch {torch.__version__}"
+    load = ""
+    if hasattr(os, "getloadavg"):
+        load = ", load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    return f"{cpu} ({os.cpu_count()} logical CPUs{load}), {engine_text}"
 
 
 def attach_times(spec: dnn.DNNSpec, profile_table: pd.DataFrame, side: Side, *, column: str = "median_ms",
@@ -223,3 +248,296 @@ def attach_times(spec: dnn.DNNSpec, profile_table: pd.DataFrame, side: Side, *, 
         raise InputError(f"cannot attach the profile to DNN '{spec.name}'", problems)
     description = (spec.description + "; " if spec.description else "") + f"measured t_{side}_s attached"
     return spec.model_copy(update={"layers": layers, "name": name or spec.name, "description": description})
+
+
+# ----------------------------------------------------------------------------- ONNX Runtime
+
+
+def require_ort():
+    try:
+        import onnxruntime
+    except ImportError as err:
+        raise InputError("profiling with ONNX Runtime needs onnxruntime: pip install 'mecopt[profile-ort]'") from err
+    return onnxruntime
+
+
+def _stats(times: np.ndarray) -> dict:
+    """Median and spread over axis 0 (runs) of a runs x n array, in ms."""
+    q10, q25, q50, q75, q90 = np.percentile(times, [10, 25, 50, 75, 90], axis=0)
+    return {"median_ms": q50, "p10_ms": q10, "p90_ms": q90, "iqr_ms": q75 - q25,
+            "mean_ms": times.mean(axis=0), "min_ms": times.min(axis=0)}
+
+
+def _check_runs(runs: int, warmup: int, threads: int | None) -> None:
+    if runs < 1:
+        raise InputError(f"The 'runs' parameter of profile must be >= 1. Got {runs} instead.")
+    if warmup < 0:
+        raise InputError(f"The 'warmup' parameter of profile must be >= 0. Got {warmup} instead.")
+    if threads is not None and threads < 1:
+        raise InputError(f"The 'threads' parameter of profile must be >= 1. Got {threads} instead.")
+
+
+def time_nodes(model, *, runs: int = 20, warmup: int = 3, threads: int = 1, seed: int = 0,
+               optimization: str = "disable") -> dict[str, np.ndarray]:
+    """Run an ONNX model (path or ModelProto) ``warmup + runs`` times with ORT's profiler on the CPU.
+
+    Returns, per node name, its kernel times of the ``runs`` timed runs in ms.
+    Graph optimizations are off by default, so every node of the model runs as
+    itself and its time can be given to its layer; ``optimization`` = basic,
+    extended or all lets ORT fuse nodes (a fused node keeps the time of all it fused).
+    Every graph input gets seeded random data (symbolic dimensions: 1).
+    """
+    ort = require_ort()
+    import json
+    import tempfile
+    levels = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+              "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+              "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+              "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
+    if optimization not in levels:
+        raise InputError(f"The 'optimization' option must be one of {', '.join(levels)}. Got {optimization!r} instead.")
+    with tempfile.TemporaryDirectory(prefix="mecopt-ort-") as tmp:
+        opts = ort.SessionOptions()
+        opts.enable_profiling = True
+        opts.profile_file_prefix = str(Path(tmp) / "profile")
+        opts.graph_optimization_level = levels[optimization]
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3
+        source = str(model) if isinstance(model, str | Path) else model.SerializeToString()
+        try:
+            sess = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
+        except Exception as err:
+            raise InputError(f"ONNX Runtime cannot load the model: {str(err).strip().splitlines()[0]}") from None
+        rng = np.random.default_rng(seed)
+        feeds = {}
+        for i in sess.get_inputs():
+            shape = [d if isinstance(d, int) and d > 0 else 1 for d in i.shape]
+            dtype = np.int64 if "int64" in i.type else np.float32
+            feeds[i.name] = rng.standard_normal(shape).astype(dtype)
+        for _ in range(warmup + runs):
+            sess.run(None, feeds)
+        path = sess.end_profiling()
+        events = json.loads(Path(path).read_text())
+    per_node: dict[str, list[float]] = {}
+    for e in events:
+        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
+            per_node.setdefault(e["name"][: -len("_kernel_time")], []).append(e["dur"] * 1e-3)
+    return {k: np.asarray(v[-runs:]) for k, v in per_node.items() if len(v) >= runs}
+
+
+def _tables(name: str, table: dnn.LayerTable, node_layer: dict[str, int], node_ops: dict[str, dict],
+            times: dict[str, np.ndarray], runs: int, threads: int) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+    """The per-layer table (sum of each layer's nodes, per run), the per-operator table and the unattributed ms."""
+    M = table.num_layers
+    per_layer = np.zeros((runs, M))
+    other = np.zeros(runs)
+    for node, t in times.items():
+        layer = node_layer.get(node)
+        if layer is None:
+            other += t
+        else:
+            per_layer[:, layer - 1] += t
+    rows = table.frame.iloc[1:].reset_index(drop=True)
+    layers = pd.DataFrame({
+        "dnn": name, "layer": rows["layer"].astype(int), "name": rows["name"], "type": rows["type"],
+        "C": rows["C"].astype(int), "H": rows["H"].astype(int), "W": rows["W"].astype(int),
+        "out_elements": rows["out_elements"].astype(int),
+        "G": rows["G"], "K": rows["K"], "O": rows["O"], "I": rows["I"], "runs": runs,
+        **_stats(per_layer), "threads": threads})[list(PROFILE_COLUMNS)]
+    op_rows = []
+    for node, op in node_ops.items():
+        if node in times and node in node_layer:
+            st = _stats(times[node][:, None])
+            op_rows.append({"dnn": name, "layer": node_layer[node], "node": node, "op": op.get("op", ""),
+                            "type": op["type"], "G": op["G"], "K": op["K"],
+                            "O": op["O"], "I": op["I"], "runs": runs,
+                            **{k: float(v[0]) for k, v in st.items()}, "threads": threads})
+    ops = pd.DataFrame(op_rows, columns=list(OP_COLUMNS))
+    return layers, ops, float(np.median(other))
+
+
+def profile_onnx(path: str | Path, *, name: str | None = None, runs: int = 20, warmup: int = 3, threads: int = 1,
+                 seed: int = 0, optimization: str = "disable", input_shape=None):
+    """Profile an ONNX model file with ONNX Runtime: (import result, layer table, operator table, unattributed ms).
+
+    The model is imported first (:func:`mecopt.byo.onnx_import.import_onnx`), which
+    tells each node's layer and operator class; ORT then runs the file itself.
+    """
+    from mecopt.byo.onnx_import import import_onnx, node_key, require_onnx
+    _check_runs(runs, warmup, threads)
+    require_ort()
+    result = import_onnx(path, name=name, input_shape=input_shape)
+    onnx = require_onnx()
+    proto = onnx.load(str(path))
+    renamed = False
+    for i, n in enumerate(proto.graph.node):  # ORT reports nodes by name: give unnamed ones the importer's key
+        if not n.name:
+            n.name, renamed = node_key("", i), True
+    if input_shape is not None or renamed:
+        model = proto
+        if input_shape is not None:
+            dims = model.graph.input[0].type.tensor_type.shape.dim
+            for d, v in zip(dims[1:], input_shape):
+                d.Clear()
+                d.dim_value = int(v)
+    else:
+        model = Path(path)
+        del proto
+    times = time_nodes(model, runs=runs, warmup=warmup, threads=threads, seed=seed, optimization=optimization)
+    layers, ops, other = _tables(result.spec.name, result.table, result.node_layer, result.node_ops, times, runs, threads)
+    return result, layers, ops, other
+
+
+def profile_spec_ort(spec: dnn.DNNSpec, *, runs: int = 20, warmup: int = 3, threads: int = 1, seed: int = 0,
+                     grouped_conv: dnn.GroupedConv = "auto", optimization: str = "disable"):
+    """Profile a spec with ONNX Runtime through :func:`spec_to_onnx`: (layer table, operator table, unattributed ms)."""
+    _check_runs(runs, warmup, threads)
+    require_ort()
+    table = dnn.propagate(spec, grouped_conv)
+    model, node_layer, node_ops = spec_to_onnx(spec, grouped_conv, seed)
+    times = time_nodes(model, runs=runs, warmup=warmup, threads=threads, seed=seed, optimization=optimization)
+    return _tables(spec.name, table, node_layer, node_ops, times, runs, threads)
+
+
+_UNARY = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu", "Celu", "HardSigmoid", "HardSwish", "Softplus",
+          "Softsign", "Mish", "Sqrt", "Exp", "Log", "Abs", "Neg", "Reciprocal", "Erf", "Clip"}
+_BINARY = {"Add", "Sub", "Mul", "Div", "Sum", "Max", "Min", "Mean", "Pow", "PRelu"}
+
+
+def spec_to_onnx(spec: dnn.DNNSpec, grouped_conv: dnn.GroupedConv = "auto", seed: int = 0):
+    """An ONNX graph (opset 17, random weights from ``seed``) for profiling a spec: (model, node_layer, node_ops).
+
+    Plain chain layers are built from their hyper-parameters and chained: ``conv`` ->
+    Conv, ``pool`` -> MaxPool (Caffe's AlexNet/VGG pool by max), ``fc`` -> Flatten +
+    Gemm, ``relu`` -> Relu, ``lrn`` -> LRN(5, 1e-4, 0.75, 1), ``softmax`` -> Softmax
+    over the channels. Every other layer (a block, or a layer with explicit
+    factors) gets one synthetic node per operator, built from its class and
+    factors (G, K, O, I) so that it does the same work: a convolution with
+    O·groups input and I output channels, kernel round(K), output side round(G);
+    an fc or attention MatMul of round(G²) rows; a MaxPool of kernel round(K);
+    element-wise and normalization operators (the ONNX operator named in the op
+    when it has one input, else Relu / LayerNormalization) on G²·O elements.
+    Such nodes read graph inputs of their own, and the next layer reads a graph
+    input of the layer's output shape.
+    """
+    from mecopt.byo.onnx_import import require_onnx
+    require_onnx()
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(seed)
+    table = dnn.propagate(spec, grouped_conv)
+    frame, ops = table.frame, table.op_frame()
+    nodes, inits, inputs, outputs = [], [], [], []
+    node_layer: dict[str, int] = {}
+    node_ops: dict[str, dict] = {}
+
+    def weight(name, *shape):
+        inits.append(numpy_helper.from_array((rng.standard_normal(shape) * 0.05).astype(np.float32), name))
+        return name
+
+    def graph_input(name, shape):
+        inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [int(v) for v in shape]))
+        return name
+
+    def add(layer, op_type, ins, out, op_row=None, **attrs):
+        name = f"{frame.at[layer, 'name']}/{len(nodes)}:{op_type}"
+        nodes.append(helper.make_node(op_type, ins, [out], name=name, **attrs))
+        node_layer[name] = layer
+        if op_row is not None:
+            node_ops[name] = op_row
+        return out
+
+    def synth(layer, r, tag):
+        """One synthetic node doing the work of operator row r."""
+        cls, op = r["type"], str(r["op"])
+        G, K, O, I = (float(r[k]) for k in ("G", "K", "O", "I"))
+        op_row = {"type": cls, "op": op, "G": G, "K": K, "O": O, "I": I}
+        g = max(1, round(G))
+        n = max(1, round(G * G))
+        o, i_, k = max(1, round(O)), max(1, round(I)), max(1, round(K))
+        out = f"{tag}.y"
+        if cls in ("conv", "dwconv"):
+            groups = i_ if cls == "dwconv" and o == 1 else 1
+            x = graph_input(f"{tag}.x", (1, o * groups, g, g))
+            w = weight(f"{tag}.w", i_, o, k, k)
+            add(layer, "Conv", [x, w], out, op_row, kernel_shape=[k, k], group=groups,
+                pads=[k // 2, k // 2, (k - 1) // 2, (k - 1) // 2])
+        elif cls in ("fc", "attention"):
+            x = graph_input(f"{tag}.x", (1, n, o))
+            b = weight(f"{tag}.w", o, i_) if cls == "fc" else graph_input(f"{tag}.b", (1, o, i_))
+            add(layer, "MatMul", [x, b], out, op_row)
+        elif cls == "pool":
+            x = graph_input(f"{tag}.x", (1, o, g * k, g * k))
+            add(layer, "AveragePool" if "Average" in op or "Mean" in op else "MaxPool", [x], out, op_row,
+                kernel_shape=[k, k], strides=[k, k])
+        elif cls == "norm":
+            if op in ("LRN", "lrn"):
+                x = graph_input(f"{tag}.x", (1, o, n, 1))
+                add(layer, "LRN", [x], out, op_row, size=5, alpha=1e-4, beta=0.75, bias=1.0)
+            elif op in ("Softmax", "LogSoftmax", "softmax"):
+                x = graph_input(f"{tag}.x", (1, n, o))
+                add(layer, "Softmax", [x], out, op_row, axis=-1)
+            else:
+                x = graph_input(f"{tag}.x", (1, n, o))
+                add(layer, "LayerNormalization", [x, weight(f"{tag}.s", o), weight(f"{tag}.b", o)], out, op_row,
+                    axis=-1)
+        else:  # element-wise and copies
+            x = graph_input(f"{tag}.x", (1, o, n))
+            if op in _BINARY:
+                add(layer, "Mul" if op in ("PRelu", "Pow") else op if op != "Sum" else "Add",
+                    [x, graph_input(f"{tag}.x2", (1, o, n))], out, op_row)
+            elif op in _UNARY:
+                add(layer, op, [x], out, op_row)
+            else:  # Transpose, Concat, Slice, ... and relu-type layers: a copy / Relu of the same size
+                add(layer, "Transpose" if op in ("Transpose", "Concat", "Split", "Slice", "Gather", "Pad",
+                                                 "Expand", "Tile", "copy") else "Relu", [x], out, op_row,
+                    **({"perm": [0, 2, 1]} if op in ("Transpose", "Concat", "Split", "Slice", "Gather", "Pad",
+                                                      "Expand", "Tile", "copy") else {}))
+        outputs.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, None))
+
+    C, H, W = spec.input.channels, spec.input.height, spec.input.width
+    x = graph_input("x", (1, C, H, W))
+    flat = False
+    for i, layer in enumerate(spec.layers, start=1):
+        prev, row = frame.iloc[i - 1], frame.iloc[i]
+        c_in = int(prev.C)
+        t = layer.type
+        plain = layer.out_shape is None and layer.ops is None and all(
+            v is None for v in (layer.G, layer.K, layer.O, layer.I))
+        layer_ops = ops[ops["layer"] == i]
+        op_row = None
+        if len(layer_ops) == 1:
+            r = layer_ops.iloc[0]
+            op_row = {"type": r["type"], "op": str(r["op"]), "G": float(r["G"]), "K": float(r["K"]),
+                      "O": float(r["O"]), "I": float(r["I"])}
+        y = f"{layer.name}.y"
+        if plain and t == "conv" and layer.out_channels and layer.kernel:
+            k, p, s = layer.kernel, layer.pad, layer.stride
+            w = weight(f"{layer.name}.w", layer.out_channels, c_in // layer.groups, k, k)
+            x = add(i, "Conv", [x, w, weight(f"{layer.name}.b", layer.out_channels)], y, op_row,
+                    kernel_shape=[k, k], strides=[s, s], pads=[p] * 4, group=layer.groups)
+        elif plain and t == "pool" and layer.kernel:
+            x = add(i, "MaxPool", [x], y, op_row, kernel_shape=[layer.kernel] * 2, strides=[layer.stride] * 2,
+                    pads=[layer.pad] * 4, ceil_mode=int(layer.ceil_mode))
+        elif plain and t == "fc" and layer.out_features:
+            if not flat:
+                x = add(i, "Flatten", [x], f"{layer.name}.flat")
+            w = weight(f"{layer.name}.w", layer.out_features, int(prev.C * prev.H * prev.W))
+            x = add(i, "Gemm", [x, w, weight(f"{layer.name}.b", layer.out_features)], y, op_row, transB=1)
+        elif plain and t in ("relu", "lrn", "softmax"):
+            op_type = {"relu": "Relu", "lrn": "LRN", "softmax": "Softmax"}[t]
+            attrs = {"lrn": dict(size=5, alpha=1e-4, beta=0.75, bias=1.0), "softmax": dict(axis=1)}.get(t, {})
+            x = add(i, op_type, [x], y, op_row, **attrs)
+        else:  # a block or a layer with explicit factors: one synthetic node per operator
+            for j, (_, r) in enumerate(layer_ops.iterrows()):
+                synth(i, r, f"{layer.name}.{j}")
+            x = graph_input(f"{layer.name}.out", (1, int(row.C), int(row.H), int(row.W)))
+            flat = False
+            continue
+        flat = t == "fc"
+    outputs.append(helper.make_tensor_value_info(x, TensorProto.FLOAT, None))
+    graph = helper.make_graph(nodes, spec.name, inputs, outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model, node_layer, node_ops

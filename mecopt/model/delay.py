@@ -6,6 +6,12 @@ object: a :class:`CoefficientSet` holds its coefficients (the paper's two are
 layer delays in **seconds** (eqs. 6-7 give milliseconds, MODEL.md §2), and
 :func:`fit` estimates a set from measured ``(G, K, O, I, t)`` rows by least
 squares, reporting R² and mean absolute error as the paper's footnote 1 defines.
+
+A :class:`PerTypeCoefficients` holds one such set per operator class (conv,
+depthwise conv, fc, pool, element-wise, normalization, attention; see
+:data:`mecopt.model.dnn.OP_CLASSES`) and a fallback set for classes without
+their own; :func:`fit_per_type` fits it. :func:`layer_delays` predicts every
+layer of a layer table with either kind, summing over a block's operators.
 """
 
 from __future__ import annotations
@@ -71,18 +77,72 @@ class CoefficientSet:
         """Predicted delay in seconds for each row of (G, K, O, I)."""
         return features(factors) @ np.asarray(self.eta) * _UNIT_TO_SECONDS[self.unit]
 
+    def predict_ops(self, types, factors: np.ndarray) -> np.ndarray:
+        """Predicted delay in seconds of operators; one polynomial ignores their classes."""
+        return self.predict(factors)
+
     def save(self, path: str | Path) -> None:
         data = {"name": self.name, "unit": self.unit, "description": self.description,
                 "coefficients": self.as_terms()}
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(tomli_w.dumps(data))
-        tmp.replace(path)
+        _write_toml(path, data)
 
 
-def load_coefficients(name_or_path: str, base: Path | None = None) -> CoefficientSet:
-    """A coefficient set by bundled name (``device``, ``server``) or TOML path."""
+def _write_toml(path: str | Path, data: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(tomli_w.dumps(data))
+    tmp.replace(path)
+
+
+@dataclass(frozen=True)
+class PerTypeCoefficients:
+    """One coefficient set of eq. (5) per operator class, and a fallback for the other classes.
+
+    Stored in one TOML file: ``[coefficients]`` is the fallback, ``[types.CLASS]``
+    the set of each class (same unit).
+    """
+
+    name: str
+    sets: dict[str, CoefficientSet]
+    fallback: CoefficientSet
+    unit: str = "ms"
+    description: str = ""
+
+    def predict_ops(self, types, factors: np.ndarray) -> np.ndarray:
+        """Predicted delay in seconds of each operator, with the set of its class."""
+        types = np.asarray(list(types), dtype=object)
+        factors = np.asarray(factors, dtype=float).reshape(-1, 4)
+        out = self.fallback.predict(factors)
+        for cls, coef in self.sets.items():
+            mask = types == cls
+            if mask.any():
+                out[mask] = coef.predict(factors[mask])
+        return out
+
+    def save(self, path: str | Path) -> None:
+        data = {"name": self.name, "unit": self.unit, "description": self.description,
+                "coefficients": self.fallback.as_terms(),
+                "types": {cls: {"description": c.description, "coefficients": c.as_terms()}
+                          for cls, c in self.sets.items()}}
+        _write_toml(path, data)
+
+
+DelayModel = CoefficientSet | PerTypeCoefficients
+
+
+def layer_delays(model: DelayModel, table) -> np.ndarray:
+    """Predicted delay in seconds of every layer of a :class:`~mecopt.model.dnn.LayerTable` (row 0, the input, is 0).
+
+    A layer's delay is the sum of its operators' (eqs. 5-7); a non-block layer is one operator.
+    """
+    ops = table.op_frame()
+    t = model.predict_ops(ops["type"], ops[["G", "K", "O", "I"]].to_numpy(dtype=float))
+    return np.bincount(ops["layer"].to_numpy(dtype=int), weights=t, minlength=table.num_layers + 1)
+
+
+def load_coefficients(name_or_path: str, base: Path | None = None) -> DelayModel:
+    """A coefficient set (or a per-type set) by bundled name (``device``, ``server``) or TOML path."""
     p = Path(name_or_path)
     if p.suffix != ".toml":
         p = delay_dir() / f"{name_or_path}.toml"
@@ -95,11 +155,26 @@ def load_coefficients(name_or_path: str, base: Path | None = None) -> Coefficien
         data = tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as err:
         raise InputError(f"coefficient file {p} is not valid TOML: {err}") from None
-    extra = sorted(set(data) - {"name", "unit", "description", "coefficients"})
+    extra = sorted(set(data) - {"name", "unit", "description", "coefficients", "types"})
     if extra or "coefficients" not in data:
-        raise InputError(f"coefficient file {p}: expected keys name, unit, description, [coefficients]; got {sorted(data)}")
-    return CoefficientSet.from_terms(data.get("name", p.stem), data["coefficients"], data.get("unit", "ms"),
-                                     data.get("description", ""))
+        raise InputError(f"coefficient file {p}: expected keys name, unit, description, [coefficients] "
+                         f"(and [types.CLASS] for a per-type set); got {sorted(data)}")
+    name, unit, description = data.get("name", p.stem), data.get("unit", "ms"), data.get("description", "")
+    fallback = CoefficientSet.from_terms(name, data["coefficients"], unit, description)
+    if "types" not in data:
+        return fallback
+    from mecopt.model.dnn import OP_CLASSES
+    types = data["types"]
+    unknown = sorted(set(types) - set(OP_CLASSES)) if isinstance(types, dict) else ["(not a table)"]
+    if unknown:
+        raise InputError(f"coefficient file {p}: unknown operator classes {unknown} under [types]; "
+                         f"the classes are {list(OP_CLASSES)}")
+    sets = {}
+    for cls, entry in types.items():
+        if not isinstance(entry, dict) or "coefficients" not in entry or set(entry) - {"coefficients", "description"}:
+            raise InputError(f"coefficient file {p}: [types.{cls}] needs a [types.{cls}.coefficients] table")
+        sets[cls] = CoefficientSet.from_terms(f"{name}:{cls}", entry["coefficients"], unit, entry.get("description", ""))
+    return PerTypeCoefficients(name, sets, fallback, unit, description)
 
 
 @dataclass(frozen=True)
@@ -148,26 +223,109 @@ def fit(factors: np.ndarray, times: np.ndarray, *, terms: tuple[str, ...] = TERM
     if not 0.0 <= test_fraction < 1.0:
         raise InputError(f"fit: test_fraction must be in [0, 1), got {test_fraction}")
     cols = [TERMS.index(t) for t in terms]
-    idx = np.random.default_rng(seed).permutation(len(y_all))
-    n_test = int(round(test_fraction * len(y_all)))
-    test, train = idx[:n_test], idx[n_test:]
+    train, test = _split(len(y_all), test_fraction, seed)
     if len(train) < len(cols):
         raise InputError(f"fit: {len(train)} training rows cannot determine {len(cols)} coefficients")
-    X, y = X_all[train][:, cols], y_all[train]
+    y = y_all[train]
+    eta = _least_squares(X_all[train], y, cols)
+    coef = CoefficientSet(name, tuple(float(e) for e in eta), unit,
+                          f"least-squares fit of eq. (5) on {len(train)} rows, terms {list(terms)}")
+    pred = features(factors) @ eta
+    report = dict(r2_train=r_squared(y, pred[train]), mae_train=mean_absolute_error(y, pred[train]))
+    if len(test):
+        q = _quality(y_all[test], pred[test])
+        report.update(r2_test=q["r2"], mae_test=q["mae"], within_10pct_test=q["within_10pct"])
+    return FitReport(coef, n_train=len(train), n_test=len(test), terms=tuple(terms), **report)
+
+
+def _split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded split of n rows: (train indices, held-out indices)."""
+    idx = np.random.default_rng(seed).permutation(n)
+    n_test = int(round(test_fraction * n))
+    return idx[n_test:], idx[:n_test]
+
+
+def _least_squares(X_all: np.ndarray, y: np.ndarray, cols: list[int]) -> np.ndarray:
+    """The 16 coefficients (zero outside ``cols``) minimizing the squared error on the rows given."""
+    X = X_all[:, cols]
     # column scaling keeps the normal equations well conditioned (G2K2OI reaches 1e10)
     scale = np.abs(X).max(axis=0)
     scale[scale == 0] = 1.0
     beta, *_ = np.linalg.lstsq(X / scale, y, rcond=None)
     eta = np.zeros(len(TERMS))
     eta[cols] = beta / scale
-    coef = CoefficientSet(name, tuple(float(e) for e in eta), unit,
-                          f"least-squares fit of eq. (5) on {len(train)} rows, terms {list(terms)}")
-    pred = features(factors) @ eta
-    report = dict(r2_train=r_squared(y, pred[train]), mae_train=mean_absolute_error(y, pred[train]))
-    if n_test:
-        yt, pt = y_all[test], pred[test]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rel = np.abs(pt - yt) / np.abs(yt)
-        report.update(r2_test=r_squared(yt, pt), mae_test=mean_absolute_error(yt, pt),
-                      within_10pct_test=float(np.mean(rel <= 0.10)))
-    return FitReport(coef, n_train=len(train), n_test=n_test, terms=tuple(terms), **report)
+    return eta
+
+
+def _quality(y: np.ndarray, pred: np.ndarray) -> dict:
+    """R² and MAE (footnote 1) and the share of rows predicted within ±10%."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.abs(pred - y) / np.abs(y)
+    return {"rows": len(y), "r2": r_squared(y, pred) if len(y) > 1 else float("nan"),
+            "mae": mean_absolute_error(y, pred) if len(y) else float("nan"),
+            "within_10pct": float(np.mean(rel <= 0.10)) if len(y) else float("nan")}
+
+
+@dataclass(frozen=True)
+class PerTypeFitReport:
+    """Result of :func:`fit_per_type`: the per-type set, the single polynomial fitted on the same
+    training rows, and the quality of both per class and overall (``quality`` rows:
+    class, model, split, rows, r2, mae, within_10pct)."""
+
+    model: PerTypeCoefficients
+    single: CoefficientSet
+    quality: list[dict]
+    n_train: int
+    n_test: int
+
+
+def fit_per_type(types, factors: np.ndarray, times: np.ndarray, *, terms: tuple[str, ...] = PAPER_TERMS,
+                 name: str = "fitted", unit: str = "ms", test_fraction: float = 0.0, seed: int = 0,
+                 min_rows: int | None = None) -> PerTypeFitReport:
+    """One least-squares fit of eq. (5) per operator class (``types``), on one seeded split.
+
+    A class with fewer than ``min_rows`` training rows (default: the number of
+    terms + 2) keeps the fallback: one polynomial fitted on all training rows,
+    which is also reported as the single-polynomial baseline.
+    """
+    from mecopt.model.dnn import OP_CLASSES
+    types = np.asarray([str(t) for t in types], dtype=object)
+    X_all = features(factors)
+    y_all = np.asarray(times, dtype=float).ravel()
+    if not (len(types) == len(X_all) == len(y_all)):
+        raise InputError(f"fit: {len(types)} types, {len(X_all)} factor rows and {len(y_all)} times")
+    unknown = sorted(set(types) - set(OP_CLASSES))
+    if unknown:
+        raise InputError(f"fit: unknown operator classes {unknown}; the classes are {list(OP_CLASSES)}")
+    bad = sorted(set(terms) - set(TERMS))
+    if bad:
+        raise InputError(f"fit: unknown terms {bad}; the terms of eq. (5) are {list(TERMS)}")
+    if not 0.0 <= test_fraction < 1.0:
+        raise InputError(f"fit: test_fraction must be in [0, 1), got {test_fraction}")
+    cols = [TERMS.index(t) for t in terms]
+    min_rows = len(cols) + 2 if min_rows is None else min_rows
+    train, test = _split(len(y_all), test_fraction, seed)
+    if len(train) < len(cols):
+        raise InputError(f"fit: {len(train)} training rows cannot determine {len(cols)} coefficients")
+    single = CoefficientSet(name, tuple(float(e) for e in _least_squares(X_all[train], y_all[train], cols)), unit,
+                            f"least-squares fit of eq. (5) on {len(train)} rows of every class, terms {list(terms)}")
+    sets = {}
+    for cls in OP_CLASSES:
+        rows = train[types[train] == cls]
+        if len(rows) >= min_rows:
+            eta = _least_squares(X_all[rows], y_all[rows], cols)
+            sets[cls] = CoefficientSet(f"{name}:{cls}", tuple(float(e) for e in eta), unit,
+                                       f"least-squares fit on {len(rows)} {cls} rows")
+    model = PerTypeCoefficients(name, sets, single, unit,
+                                f"per-type least-squares fit of eq. (5), terms {list(terms)}, {len(train)} rows; "
+                                f"classes without a set of their own ({sorted(set(OP_CLASSES) - set(sets))}) use "
+                                "[coefficients], fitted on all rows")
+    to_unit = 1.0 / _UNIT_TO_SECONDS[unit]
+    preds = {"per-type": model.predict_ops(types, factors) * to_unit, "single": single.predict(factors) * to_unit}
+    quality = []
+    for cls in [c for c in OP_CLASSES if c in set(types)] + ["all"]:
+        for split, idx in (("train", train), ("held-out", test)):
+            sel = idx if cls == "all" else idx[types[idx] == cls]
+            for label, pred in preds.items():
+                quality.append({"class": cls, "model": label, "split": split, **_quality(y_all[sel], pred[sel])})
+    return PerTypeFitReport(model, single, quality, len(train), len(test))

@@ -17,9 +17,23 @@ relu/lrn  side (1: vec)  1            channels            1
 softmax   side (1: vec)  1            channels            1
 ========  =============  ===========  ==================  =================
 
-[*] full input channel count by default; ``grouped_conv="per_group"`` uses C_in/groups.
-A layer may also give ``G, K, O, I`` and ``out_shape`` explicitly (used for imported
-blocks), and measured ``t_local_s`` / ``t_server_s`` that override the prediction.
+norm      side (1: vec)  1            channels            1
+copy      side (1: vec)  1            channels            1
+========  =============  ===========  ==================  =================
+
+[*] The grouped-convolution rule (:func:`uses_channels_per_group`): with the
+default ``grouped_conv="auto"`` a convolution uses C_in/groups when the spec says
+``grouped_conv = "per_group"`` (every imported and catalog spec) or when it is
+depthwise (groups = C_in > 1); otherwise the full C_in (the paper's AlexNet, whose
+two-group convolutions keep their full input channels, MODEL.md §1).
+``"full"`` and ``"per_group"`` force one rule for every grouped convolution.
+
+A layer may also give ``G, K, O, I`` and ``out_shape`` explicitly, and measured
+``t_local_s`` / ``t_server_s`` that override the prediction. A ``block`` (an
+imported branching region) lists its operators in ``ops``, each with its own
+delay class and G, K, O, I; the predicted delay of a layer is the sum over its
+operators (:meth:`LayerTable.op_frame`, :func:`mecopt.model.delay.layer_delays`).
+Every other layer is one operator whose class follows from its type (:data:`OP_CLASSES`).
 """
 
 from __future__ import annotations
@@ -39,8 +53,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mecopt.errors import InputError, validation_problems
 from mecopt.resources import dnn_dir
 
-LayerType = Literal["conv", "pool", "fc", "relu", "lrn", "softmax", "block"]
-GroupedConv = Literal["full", "per_group"]
+LayerType = Literal["conv", "pool", "fc", "relu", "lrn", "softmax", "norm", "copy", "block"]
+GroupedConv = Literal["auto", "full", "per_group"]
+#: delay classes of operators (one coefficient set each in a per-type delay model)
+OpClass = Literal["conv", "dwconv", "fc", "pool", "eltwise", "norm", "attention"]
+OP_CLASSES: tuple[str, ...] = ("conv", "dwconv", "fc", "pool", "eltwise", "norm", "attention")
+#: the delay class of a (non-block) layer type; a conv is ``dwconv`` when depthwise
+LAYER_CLASS = {"conv": "conv", "fc": "fc", "pool": "pool", "relu": "eltwise", "copy": "eltwise",
+               "lrn": "norm", "softmax": "norm", "norm": "norm", "block": "conv"}
 
 
 class _Strict(BaseModel):
@@ -51,6 +71,22 @@ class InputSpec(_Strict):
     channels: int = Field(gt=0)
     height: int = Field(gt=0)
     width: int = Field(gt=0)
+
+
+class OpSpec(_Strict):
+    """One operator of a ``block``: its delay class, the ONNX operator and its factors.
+
+    For a (depthwise) convolution ``O`` is the input channels *per group* and
+    ``groups`` the group count, so that the grouped-convolution rule can scale it.
+    """
+
+    type: OpClass
+    op: str = ""
+    G: float = Field(ge=0)
+    K: float = Field(ge=0)
+    O: float = Field(ge=0)
+    I: float = Field(ge=0)
+    groups: int = Field(default=1, gt=0)
 
 
 class LayerSpec(_Strict):
@@ -69,6 +105,7 @@ class LayerSpec(_Strict):
     K: float | None = Field(default=None, ge=0)
     O: float | None = Field(default=None, ge=0)
     I: float | None = Field(default=None, ge=0)
+    ops: list[OpSpec] | None = None  # a block's operators; its delay is the sum over them
     # measured times override the delay model
     t_local_s: float | None = Field(default=None, ge=0)
     t_server_s: float | None = Field(default=None, ge=0)
@@ -77,6 +114,8 @@ class LayerSpec(_Strict):
 class DNNSpec(_Strict):
     name: str = Field(min_length=1)
     description: str = ""
+    source: str = ""  # where the spec came from (model file, exporter, input shape)
+    grouped_conv: Literal["full", "per_group"] = "full"  # the spec's own rule (see uses_channels_per_group)
     input: InputSpec
     layers: list[LayerSpec] = Field(min_length=1)
 
@@ -87,6 +126,7 @@ class LayerTable:
 
     name: str
     frame: pd.DataFrame  # columns: layer, name, type, C, H, W, out_elements, G, K, O, I, t_local_s, t_server_s
+    ops: pd.DataFrame | None = None  # columns: layer, type (delay class), op, G, K, O, I
 
     @property
     def num_layers(self) -> int:
@@ -95,6 +135,14 @@ class LayerTable:
     def factors(self) -> np.ndarray:
         """(M+1) x 4 array of (G, K, O, I); row 0 (input) is all zero."""
         return self.frame[["G", "K", "O", "I"]].to_numpy(dtype=float)
+
+    def op_frame(self) -> pd.DataFrame:
+        """One row per operator (layer, type = delay class, op, G, K, O, I); a block has several."""
+        if self.ops is not None:
+            return self.ops
+        rows = self.frame.iloc[1:]
+        return pd.DataFrame({"layer": rows["layer"], "type": [LAYER_CLASS[t] for t in rows["type"]],
+                             "op": rows["type"], "G": rows["G"], "K": rows["K"], "O": rows["O"], "I": rows["I"]})
 
 
 def parse_spec(data: dict, source: str = "<spec>") -> DNNSpec:
@@ -128,16 +176,32 @@ def _out_side(size: int, kernel: int, stride: int, pad: int, ceil_mode: bool) ->
     return steps + 1
 
 
-def propagate(spec: DNNSpec, grouped_conv: GroupedConv = "full") -> LayerTable:
-    """Shape propagation over the chain, giving the layer table (§2.1, MODEL.md §1)."""
+def uses_channels_per_group(grouped_conv: GroupedConv, spec_rule: str, groups: int, channels_per_group: float) -> bool:
+    """The grouped-convolution rule (MODEL.md §1, docs/byo-dnn.md): does O count C_in/groups?
+
+    ``"full"`` / ``"per_group"`` force the answer; ``"auto"`` (default) follows the
+    spec's own ``grouped_conv`` and always counts a depthwise convolution
+    (one input channel per group) per group.
+    """
+    if groups <= 1 or grouped_conv == "full":
+        return False
+    if grouped_conv == "per_group":
+        return True
+    return spec_rule == "per_group" or channels_per_group == 1
+
+
+def propagate(spec: DNNSpec, grouped_conv: GroupedConv = "auto") -> LayerTable:
+    """Shape propagation over the chain, giving the layer table and its operators (§2.1, MODEL.md §1)."""
     C, H, W = spec.input.channels, spec.input.height, spec.input.width
     rows = [dict(layer=0, name="input", type="input", C=C, H=H, W=W, G=0.0, K=0.0, O=0.0, I=0.0,
                  t_local_s=np.nan, t_server_s=np.nan)]
+    ops: list[dict] = []
     problems = []
     for idx, layer in enumerate(spec.layers, start=1):
         where = f"layers.{idx - 1}"
+        c_in = C
         try:
-            C, H, W, G, K, O, I = _layer_step(layer, C, H, W, grouped_conv)
+            C, H, W, G, K, O, I = _layer_step(layer, C, H, W, grouped_conv, spec.grouped_conv)
         except ValueError as err:
             problems.append((f"{where} ({layer.name})", str(err)))
             continue
@@ -145,6 +209,22 @@ def propagate(spec: DNNSpec, grouped_conv: GroupedConv = "full") -> LayerTable:
         K = layer.K if layer.K is not None else K
         O = layer.O if layer.O is not None else O
         I = layer.I if layer.I is not None else I
+        if layer.ops:
+            for op in layer.ops:
+                o = op.O
+                if op.type in ("conv", "dwconv") and not uses_channels_per_group(grouped_conv, spec.grouped_conv,
+                                                                              op.groups, op.O):
+                    o = op.O * op.groups
+                ops.append(dict(layer=idx, type=op.type, op=op.op, G=op.G, K=op.K, O=float(o), I=op.I))
+            if layer.G is None:  # a MAC-equivalent summary for display: G = side, O = C_in, I = C_out
+                macs = sum(r["G"] ** 2 * r["K"] ** 2 * r["O"] * r["I"] for r in ops if r["layer"] == idx)
+                G, O, I = float(H), float(c_in), float(C)
+                K = math.sqrt(macs / (G * G * O * I)) if macs > 0 and G * O * I > 0 else 0.0
+        else:
+            cls = LAYER_CLASS[layer.type]
+            if layer.type == "conv" and layer.groups > 1 and layer.groups == c_in:
+                cls = "dwconv"
+            ops.append(dict(layer=idx, type=cls, op=layer.type, G=float(G), K=float(K), O=float(O), I=float(I)))
         rows.append(dict(layer=idx, name=layer.name, type=layer.type, C=C, H=H, W=W,
                          G=float(G), K=float(K), O=float(O), I=float(I),
                          t_local_s=np.nan if layer.t_local_s is None else layer.t_local_s,
@@ -155,10 +235,11 @@ def propagate(spec: DNNSpec, grouped_conv: GroupedConv = "full") -> LayerTable:
     frame["out_elements"] = frame["C"] * frame["H"] * frame["W"]
     frame = frame[["layer", "name", "type", "C", "H", "W", "out_elements", "G", "K", "O", "I",
                    "t_local_s", "t_server_s"]]
-    return LayerTable(spec.name, frame)
+    op_frame = pd.DataFrame(ops, columns=["layer", "type", "op", "G", "K", "O", "I"])
+    return LayerTable(spec.name, frame, op_frame)
 
 
-def _layer_step(layer: LayerSpec, C: int, H: int, W: int, grouped_conv: GroupedConv):
+def _layer_step(layer: LayerSpec, C: int, H: int, W: int, grouped_conv: GroupedConv, spec_rule: str = "full"):
     """One layer of shape propagation: returns the output shape and (G, K, O, I)."""
     side = H  # square feature maps in every bundled DNN; G uses the height
     if layer.out_shape is not None:
@@ -172,7 +253,8 @@ def _layer_step(layer: LayerSpec, C: int, H: int, W: int, grouped_conv: GroupedC
             raise ValueError(f"groups={layer.groups} does not divide the channels ({C} in, {layer.out_channels} out)")
         oh = _out_side(H, layer.kernel, layer.stride, layer.pad, ceil_mode=False)
         ow = _out_side(W, layer.kernel, layer.stride, layer.pad, ceil_mode=False)
-        o = C if grouped_conv == "full" else C // layer.groups
+        per_group = uses_channels_per_group(grouped_conv, spec_rule, layer.groups, C // layer.groups)
+        o = C // layer.groups if per_group else C
         return layer.out_channels, oh, ow, oh, layer.kernel, o, layer.out_channels
     if t == "pool":
         if layer.kernel is None:
@@ -184,7 +266,7 @@ def _layer_step(layer: LayerSpec, C: int, H: int, W: int, grouped_conv: GroupedC
         if layer.out_features is None:
             raise ValueError("fc needs out_features")
         return layer.out_features, 1, 1, 1, 1, C * H * W, layer.out_features
-    if t in ("relu", "lrn", "softmax"):
+    if t in ("relu", "lrn", "softmax", "norm", "copy"):
         return C, H, W, side, 1, C, 1
     if t == "block":
         raise ValueError("block layers need an explicit out_shape")
@@ -211,7 +293,7 @@ def resolve_path(name_or_path: str, base: Path | None = None) -> Path:
     return path
 
 
-def layer_table(name_or_path: str, grouped_conv: GroupedConv = "full", base: Path | None = None) -> LayerTable:
+def layer_table(name_or_path: str, grouped_conv: GroupedConv = "auto", base: Path | None = None) -> LayerTable:
     """The layer table of a bundled DNN or of a spec file."""
     path = resolve_path(name_or_path, base)
     return _cached_table(str(path.resolve()), path.stat().st_mtime, grouped_conv)
@@ -242,16 +324,28 @@ def _inline(d: dict) -> str:
     return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in d.items()) + " }"
 
 
+def _inline_layer(layer: dict) -> str:
+    """A layer as one inline table; a block's ``ops`` array spans one line per operator."""
+    if not layer.get("ops"):
+        return _inline(layer)
+    rest = {k: v for k, v in layer.items() if k != "ops"}
+    ops = "".join(f"\n      {_inline(op)}," for op in layer["ops"])
+    return _inline(rest)[:-2] + f", ops = [{ops}\n    ] }}"
+
+
 def format_spec_toml(data: dict, header: list[str] | None = None, comments: dict[int, str] | None = None) -> str:
     """A DNN spec dict as TOML in the style of ``models/dnn/*.toml`` (one inline table per layer)."""
     lines = list(header or [])
     lines.append(f"name = {_toml_value(data['name'])}")
-    if data.get("description"):
-        lines.append(f"description = {_toml_value(data['description'])}")
+    for key in ("description", "source"):
+        if data.get(key):
+            lines.append(f"{key} = {_toml_value(data[key])}")
+    if data.get("grouped_conv", "full") != "full":
+        lines.append(f"grouped_conv = {_toml_value(data['grouped_conv'])}")
     lines.append(f"input = {_inline(data['input'])}")
     lines += ["", "layers = ["]
     for i, layer in enumerate(data["layers"]):
-        line = f"  {_inline(layer)},"
+        line = f"  {_inline_layer(layer)},"
         if comments and i in comments:
             line += f"  # {comments[i]}"
         lines.append(line)
@@ -265,6 +359,9 @@ def spec_to_data(spec: DNNSpec) -> dict:
     """A validated spec back to plain data, leaving out defaults (as the hand-written specs do)."""
     layers = []
     for layer in spec.layers:
-        rest = layer.model_dump(exclude_defaults=True, exclude={"name", "type"})
+        rest = layer.model_dump(exclude_defaults=True, exclude={"name", "type", "ops"})
+        if layer.ops:
+            rest["ops"] = [op.model_dump(exclude_defaults=True) for op in layer.ops]
         layers.append({"name": layer.name, "type": layer.type, **rest})
-    return {"name": spec.name, "description": spec.description, "input": spec.input.model_dump(), "layers": layers}
+    return {"name": spec.name, "description": spec.description, "source": spec.source,
+            "grouped_conv": spec.grouped_conv, "input": spec.input.model_dump(), "layers": layers}

@@ -15,7 +15,7 @@ Fig. 4 with the choices of docs/MODEL.md):
     deadline_policy = "hard"      # or "relax": (26) dropped for MDs with no tau-feasible strategy,
                                   # or "soft": (26) replaced by a penalty per second over tau
     deadline_penalty_per_s = 34000  # soft only: cost units of C_n (23) per second over tau_n
-    grouped_conv = "full"         # or "per_group"
+    grouped_conv = "auto"         # or "full" / "per_group" (MODEL.md §1, docs/byo-dnn.md)
     delay_local = "device"        # coefficient set of eq. (6), or a .toml path
     delay_server = "server"       # coefficient set of eq. (7)
 
@@ -57,7 +57,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mecopt.model import channel, dnn
-from mecopt.model.delay import CoefficientSet, load_coefficients
+from mecopt.model.delay import DelayModel, layer_delays, load_coefficients
 from mecopt.errors import InputError, validation_problems
 
 WEIGHT_SUM_TOL = 1e-6
@@ -76,7 +76,7 @@ class ModelSection(_Strict):
     capacity_mode: Literal["per_device", "total"] = "per_device"
     deadline_policy: Literal["hard", "relax", "soft"] = "hard"
     deadline_penalty_per_s: float = Field(default=34000.0, ge=0)  # soft (26): C_n units per second over tau_n
-    grouped_conv: Literal["full", "per_group"] = "full"
+    grouped_conv: Literal["auto", "full", "per_group"] = "auto"
     delay_local: str = "device"
     delay_server: str = "server"
 
@@ -446,12 +446,11 @@ def _per_slot(value, H: int, path: str, problems: list) -> np.ndarray:
 
 
 def _resolve_device(index: int, name: str, f: dict, delta: float, table: dnn.LayerTable,
-                    coef_lo: CoefficientSet, coef_se: CoefficientSet, server: Server,
+                    coef_lo: DelayModel, coef_se: DelayModel, server: Server,
                     bits_per_element: float, price_scale: float) -> Device:
     frame = table.frame
-    factors = table.factors()
-    t_lo = coef_lo.predict(factors)
-    t_se = coef_se.predict(factors)
+    t_lo = layer_delays(coef_lo, table)  # a block's delay is the sum over its operators
+    t_se = layer_delays(coef_se, table)
     measured_lo = frame["t_local_s"].to_numpy(dtype=float)
     measured_se = frame["t_server_s"].to_numpy(dtype=float)
     t_lo = np.where(np.isnan(measured_lo), t_lo, measured_lo)

@@ -67,52 +67,90 @@ def import_onnx_command(model, name, out, input_shape, branches, force, quiet):
 
 
 @click.command("profile")
-@click.argument("dnn_name", metavar="DNN")
+@click.argument("dnn_name", metavar="DNN|MODEL.onnx")
+@click.option("--engine", type=click.Choice(["ort", "torch"]), default="ort", show_default=True,
+              help="ONNX Runtime (every node timed by ORT's profiler, summed per layer; blocks too) or "
+                   "PyTorch (chain specs without blocks).")
 @click.option("--runs", type=click.IntRange(min=1), default=20, show_default=True,
-              help="Timed passes through the whole chain.")
+              help="Timed passes through the whole network.")
 @click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True, help="Untimed passes first.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
-              help="torch.set_num_threads for the measurement (one thread: stable per-layer times, "
+              help="Intra-op threads for the measurement (one thread: stable per-layer times, "
                    "like the paper's single-board MD; more for a server profile).")
-@click.option("--grouped-conv", type=click.Choice(["full", "per_group"]), default="full", show_default=True,
+@click.option("--grouped-conv", type=click.Choice(["auto", "full", "per_group"]), default="auto", show_default=True,
               help="O of grouped convolutions in the table (MODEL.md §1); match the instances' model.grouped_conv.")
+@click.option("--optimization", type=click.Choice(["disable", "basic", "extended", "all"]), default="disable",
+              show_default=True, help="ONNX Runtime graph optimizations (disable: every node runs as itself).")
+@click.option("--input-shape", callback=_input_shape, metavar="C,H,W",
+              help="For an ONNX model whose input sizes are symbolic.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random weights and input.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Profile table to write (default: DNN-profile.csv in the current folder).")
+              help="Profile table to write (default: NAME-profile.csv in the current folder).")
+@click.option("--ops-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Per-operator table (ONNX Runtime; default: NAME-profile-ops.csv next to --out).")
 @click.option("--attach", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a copy of the spec with the measured medians as t_local_s or t_server_s.")
 @click.option("--as", "side", type=click.Choice(["local", "server"]), default="local", show_default=True,
               help="Which measured time --attach writes.")
-@click.option("--force", is_flag=True, help="Overwrite an existing profile table or --attach file.")
-def profile_command(dnn_name, runs, warmup, threads, grouped_conv, seed, out, attach, side, force):
-    """Time every layer of DNN (a bundled name or a spec .toml) on this machine with PyTorch (CPU).
+@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+def profile_command(dnn_name, engine, runs, warmup, threads, grouped_conv, optimization, input_shape, seed, out,
+                    ops_out, attach, side, force):
+    """Time every layer of a DNN (bundled name, spec .toml or ONNX model) on this machine's CPU.
 
     Writes a measured-profile table (layer, name, type, G, K, O, I, median and
-    spread in ms) for `mecopt fit`, and with --attach a spec whose measured times
-    override the prediction model.
+    spread in ms) for `mecopt fit`; with ONNX Runtime also one row per operator
+    (its delay class, factors and times) for `mecopt fit --per-type`; with
+    --attach a spec whose measured times override the prediction model.
     """
     from mecopt.model.dnn import format_spec_toml, spec_to_data
-    from mecopt.byo.profiling import attach_times, machine_description, profile, require_torch
+    from mecopt.byo import profiling as prof
 
-    require_torch()  # fail before anything is printed or written
-    spec_path = dnn.resolve_path(dnn_name, Path.cwd())
-    spec = dnn.load_spec(spec_path)
-    target = out or Path(f"{spec.name}-profile.csv")
+    onnx_file = Path(dnn_name).suffix.lower() == ".onnx"
+    if engine == "ort":
+        prof.require_ort()  # fail before anything is printed or written
+    else:
+        prof.require_torch()
+        if onnx_file:
+            raise InputError("an ONNX model is profiled with --engine ort (ONNX Runtime)")
+    if onnx_file:
+        if not Path(dnn_name).exists():
+            raise InputError(f"ONNX model not found: {dnn_name}")
+        stem = Path(dnn_name).stem
+    else:
+        spec_path = dnn.resolve_path(dnn_name, Path.cwd())
+        spec = dnn.load_spec(spec_path)
+        stem = spec.name
+    target = out or Path(f"{stem}-profile.csv")
     if target.suffix != ".csv":
         target = Path(f"{target}.csv")
-    _refuse_overwrite(target, force)
-    if attach is not None:
-        _refuse_overwrite(attach, force)
-    click.echo(f"profiling {spec.name} ({len(spec.layers)} layers): {warmup} warm-up + {runs} timed runs", err=True)
-    table = profile(spec, runs=runs, warmup=warmup, threads=threads, grouped_conv=grouped_conv, seed=seed)
+    ops_target = ops_out or target.with_name(f"{target.stem}-ops.csv")
+    for p in [target] + ([ops_target] if engine == "ort" else []) + ([attach] if attach else []):
+        _refuse_overwrite(p, force)
+    click.echo(f"profiling {stem} with {'ONNX Runtime' if engine == 'ort' else 'PyTorch'}: "
+               f"{warmup} warm-up + {runs} timed runs, {threads} thread(s)", err=True)
+    ops = None
+    if onnx_file:
+        result, table, ops, other = prof.profile_onnx(dnn_name, runs=runs, warmup=warmup, threads=threads, seed=seed,
+                                                      optimization=optimization, input_shape=input_shape)
+        spec = result.spec
+    elif engine == "ort":
+        table, ops, other = prof.profile_spec_ort(spec, runs=runs, warmup=warmup, threads=threads, seed=seed,
+                                                  grouped_conv=grouped_conv, optimization=optimization)
+    else:
+        table = prof.profile(spec, runs=runs, warmup=warmup, threads=threads, grouped_conv=grouped_conv, seed=seed)
     path = write_table(table, target, "csv")
     show = table[["layer", "name", "type", "G", "K", "O", "I", "median_ms", "p10_ms", "p90_ms"]]
     echo_table(show, floatfmt=".4g")
-    click.echo(f"machine: {machine_description()}; measured with {int(table['threads'].iloc[0])} thread(s)")
-    click.echo(f"whole chain: median sum {table['median_ms'].sum():.4g} ms")
+    click.echo(f"machine: {prof.machine_description(engine)}; measured with {int(table['threads'].iloc[0])} thread(s)")
+    click.echo(f"whole network: median sum {table['median_ms'].sum():.4g} ms")
+    if ops is not None:
+        if other > 0:
+            click.echo(f"nodes outside every layer (shape computations): median {other:.4g} ms")
+        write_table(ops, ops_target, "csv")
+        click.echo(f"wrote {ops_target} ({len(ops)} operators)")
     click.echo(f"wrote {path}")
     if attach is not None:
-        attached = attach_times(spec, table, side, name=attach.stem)
+        attached = prof.attach_times(spec, table, side, name=attach.stem)
         header = [f"# {spec.name} with measured t_{side}_s (median of {runs} runs, `mecopt profile`)."]
         write_text(attach, format_spec_toml(spec_to_data(attached), header=header))
         click.echo(f"wrote {attach} (t_{side}_s attached)")
@@ -146,11 +184,14 @@ _UNIT_SUFFIX = {"_ms": "ms", "_s": "s", "_us": "us"}
               help="Column of measured times; its suffix (_ms, _s, _us) gives the unit.")
 @click.option("--types", "types_", default=None, metavar="TYPE,...",
               help="Fit only these layer types (e.g. conv), as the paper's Fig. 2 fits conv layers.")
+@click.option("--per-type", is_flag=True,
+              help="Fit one coefficient set per operator class (conv, dwconv, fc, pool, eltwise, norm, attention) "
+                   "into one file; reads per-operator tables (NAME-profile-ops.csv) or layer tables.")
 @click.option("--name", help="Name of the coefficient set (default: the --out stem, else 'fitted').")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Coefficient file to write (default: NAME.toml in the current directory).")
 @click.option("--force", is_flag=True, help="Overwrite an existing coefficient file.")
-def fit_command(profiles, terms, test_fraction, seed, time_column, types_, name, out, force):
+def fit_command(profiles, terms, test_fraction, seed, time_column, types_, per_type, name, out, force):
     """Fit the delay polynomial (5) to measured PROFILES (CSVs of `mecopt profile`) by least squares.
 
     Prints R² and mean absolute error (footnote 1) on the training and held-out
@@ -189,6 +230,9 @@ def fit_command(profiles, terms, test_fraction, seed, time_column, types_, name,
     name = name or (out.stem if out else "fitted")
     path = out or Path(f"{name}.toml")
     _refuse_overwrite(path, force)
+    if per_type:
+        _fit_per_type(rows, X, y, profiles, chosen, name, unit, test_fraction, seed, path)
+        return
     report = fit_delay(X, y, terms=chosen, name=name, unit=unit, test_fraction=test_fraction, seed=seed)
     sources = ", ".join(p.name for p in profiles)
     coef = report.coefficients
@@ -217,6 +261,56 @@ def fit_command(profiles, terms, test_fraction, seed, time_column, types_, name,
     if negative:
         click.echo(f"warning: the fitted set predicts a negative delay for {negative} of the {len(y)} rows; "
                    "fewer terms (e.g. --terms paper) usually avoid that", err=True)
+    click.echo(f"wrote {path}; use it with  model.delay_local = \"{path}\"  (or delay_server)")
+
+
+def _row_classes(rows: pd.DataFrame) -> np.ndarray:
+    """The delay class of each profile row: the ``type`` of a per-operator table, or the class of a layer type
+    (a conv with one input channel per group is depthwise); block rows have none (None)."""
+    if "type" not in rows.columns:
+        raise InputError("--per-type needs a 'type' column in the profile tables")
+    if "node" in rows.columns:
+        return rows["type"].to_numpy(dtype=object)
+    out = []
+    for t, o in zip(rows["type"], rows["O"]):
+        if t == "block" or t not in dnn.LAYER_CLASS:
+            out.append(None)
+        else:
+            out.append("dwconv" if t == "conv" and o == 1 else dnn.LAYER_CLASS[t])
+    return np.asarray(out, dtype=object)
+
+
+def _fit_per_type(rows, X, y, profiles, terms, name, unit, test_fraction, seed, path) -> None:
+    from mecopt.model.delay import fit_per_type
+    classes = _row_classes(rows)
+    keep = np.asarray([c is not None for c in classes])
+    if not keep.all():
+        click.echo(f"note: {int((~keep).sum())} block row(s) left out (a block mixes classes; profile with "
+                   "ONNX Runtime for per-operator rows)", err=True)
+    report = fit_per_type(classes[keep], X[keep], y[keep], terms=terms, name=name, unit=unit,
+                          test_fraction=test_fraction, seed=seed)
+    sources = ", ".join(p.name for p in profiles)
+    model = report.model
+    model = type(model)(model.name, model.sets, model.fallback, model.unit, f"{model.description}; from {sources}")
+    model.save(path)
+    click.echo(f"fitted eq. (5) per operator class with {len(terms)} term(s) on {report.n_train} rows, "
+               f"{report.n_test} held out (seed {seed}) from {sources}")
+    q = pd.DataFrame(report.quality)
+    show = q[q["split"] == ("held-out" if report.n_test else "train")]
+    wide = show.pivot_table(index="class", columns="model", values=["r2", "mae", "within_10pct"], sort=False)
+    wide.columns = [f"{v} ({m})" for v, m in wide.columns]
+    wide.insert(0, "rows", show.groupby("class", sort=False)["rows"].first())
+    for c in [c for c in wide.columns if c.startswith("within_10pct")]:
+        wide[c] = (100 * wide[c]).map(lambda v: "" if np.isnan(v) else f"{v:.0f}%")
+    click.echo(f"{'held-out' if report.n_test else 'training'} rows: R², MAE [{unit}], share within ±10% "
+               "of the per-type sets and of one polynomial fitted on the same rows")
+    echo_table(wide.reset_index(), floatfmt=".4g")
+    own = sorted(model.sets)
+    click.echo(f"classes with a set of their own: {', '.join(own) or '(none)'}; the others use the single polynomial")
+    negative = int((model.predict_ops(classes[keep], X[keep]) < 0).sum())
+    if negative:
+        click.echo(f"warning: the fitted sets predict a negative delay for {negative} of the {int(keep.sum())} rows",
+                   err=True)
     click.echo(f"wrote {path}; use it with  model.delay_local = \"{path}\"  (or delay_server)")
 
 
