@@ -338,7 +338,7 @@ def test_cli_solve_shows_the_game_deadline_miss(capsys, instance_dict, write_tom
 
 def test_profile_without_torch_suggests_the_cpu_build(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
-    code, _, err = run(capsys, "profile", "alexnet")
+    code, _, err = run(capsys, "profile", "alexnet", "--engine", "torch")
     assert code == 2 and "Traceback" not in err
     assert "--index-url https://download.pytorch.org/whl/cpu" in err
     assert "pip install 'mecopt[profile]'" not in err
