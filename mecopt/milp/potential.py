@@ -98,6 +98,43 @@ def build_model(instance: Instance, grid: int = DEFAULT_GRID) -> tuple[pyo.Concr
     return m, lmax
 
 
+def _warm_start(opt, model: pyo.ConcreteModel, instance: Instance, profile: list[np.ndarray]) -> bool:
+    """Hand HiGHS ``profile`` as its first incumbent (arc flows, y, u and lam of the profile)."""
+    from mecopt.milp.highs import highs_object
+
+    server, H = instance.server, instance.server.H
+    values = {}
+    for n, (dev, slots) in enumerate(zip(instance.devices, profile)):
+        b, net = model.md[n], build_network(dev, server, canonical=False)
+        path = net.path(slots)
+        if path is None:
+            return False
+        on = set(path)
+        values.update({id(b.f[a]): float(a in on) for a in b.f})
+        values.update({id(b.y[k, h]): float(slots[k - 1] == h) for k in range(1, dev.M + 1) for h in range(H + 1)})
+        values.update({id(b.u[h]): float(h in slots) for h in range(1, H + 1)})
+    L = costmod.evaluate(instance, profile).slot_load
+    values.update({id(model.lam[h]): float(L[h - 1]) ** 2 for h in range(1, H + 1)})
+    col = opt._pyomo_var_to_solver_var_map   # Pyomo keeps it private; read-only use here
+    idx = [col[k] for k in values if k in col]
+    val = [values[k] for k in values if k in col]
+    h = highs_object(opt)
+    return str(h.setSolution(len(idx), np.array(idx, dtype=np.int32), np.array(val, dtype=float))).endswith("kOk")
+
+
+def _start_profile(instance: Instance, starts: int) -> tuple[list[np.ndarray] | None, float]:
+    """The certified CAI equilibrium of least Phi over seeds 0..starts-1 (DP engine)."""
+    from mecopt.game.dynamics import solve_cai
+
+    best, phi = None, np.inf
+    for seed in range(starts):
+        sol = solve_cai(instance, engine="dp", seed=seed)
+        p = costmod.evaluate(instance, sol.profile).potential
+        if sol.certificate["certified"] and p < phi:
+            best, phi = sol.profile, float(p)
+    return best, phi
+
+
 def _polish(instance: Instance, profile: list[np.ndarray], max_passes: int = 1000) -> tuple[list[np.ndarray], int]:
     """Exact best responses (DP, no tie-break) in index order until a full pass has no improving move."""
     from mecopt.bestresponse.dp import DPEngine
@@ -138,11 +175,12 @@ def price_of_stability(instance: Instance, ev: costmod.Evaluation, *, time_limit
 
 
 def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAULT_CUT_TOL, grid: int = DEFAULT_GRID,
-               max_rounds: int = 50, time_limit: float | None = None, pos: bool = True) -> Solution:
+               max_rounds: int = 50, time_limit: float | None = None, starts: int = 3, pos: bool = True) -> Solution:
     """TPOS-best: minimize Phi over the feasible profiles by outer approximation (module docstring).
 
     ``gap``: relative gap between the true Phi of the incumbent and the MILP bound that counts as proven;
     ``cut_tol``: cut error below which no cut is added; ``max_rounds``: MILP solves at most;
+    ``starts``: CAI runs (seeds 0..starts-1) whose best equilibrium is HiGHS's first incumbent (0: none);
     ``pos``: also solve GTPOS (delay and social) for the price-of-stability ratios.
     """
     from mecopt.game.certificate import certificate
@@ -157,6 +195,8 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
         problems.append(("grid", f"must be >= 2, got {grid}"))
     if max_rounds < 1:
         problems.append(("max_rounds", f"must be >= 1, got {max_rounds}"))
+    if starts < 0:
+        problems.append(("starts", f"must be >= 0, got {starts}"))
     if time_limit is not None and not time_limit > 0:
         problems.append(("time_limit", f"must be > 0 seconds, got {time_limit}"))
     if problems:
@@ -166,6 +206,7 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
     H = instance.server.H
     opt = persistent_solver(dict(GTPOS_OPTIONS, mip_rel_gap=min(gap, 1e-4) / 10, mip_abs_gap=0.0))
     opt.set_instance(model)
+    start, start_phi = _start_profile(instance, starts) if starts else (None, np.inf)
     yvars = [v for n in range(instance.N) for v in model.md[n].y.values()]
     best, best_phi, bound, rounds, term, status, cuts_added = None, np.inf, -np.inf, 0, Termination.OPTIMAL, "", 0
     while True:
@@ -176,6 +217,8 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
                 term = Termination.TIME_LIMIT
                 break
             opt.config.time_limit = left
+        if start is not None:
+            _warm_start(opt, model, instance, start if best is None else best)
         res = opt.solve(model)
         out = outcome(opt, res)
         status = out.status
@@ -214,7 +257,7 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
     profile, polish = _polish(instance, best)
     cert = certificate(instance, profile, tol_rel=CERTIFICATE_TOL)
     ev = costmod.evaluate(instance, profile)
-    info = dict(rounds=rounds, cuts_added=cuts_added, grid=grid, cut_tol=cut_tol, phi_milp_incumbent=best_phi,
+    info = dict(start_phi=start_phi if np.isfinite(start_phi) else None, starts=starts, rounds=rounds, cuts_added=cuts_added, grid=grid, cut_tol=cut_tol, phi_milp_incumbent=best_phi,
                 polish_moves=polish, phi_bound=bound if np.isfinite(bound) else None, highs_status=status,
                 potential=float(ev.potential))
     if pos:
