@@ -106,48 +106,82 @@ def _xlabel(x, v) -> str:
     return f"W = {num(v)} kHz" if x == "W_khz" else str(v)
 
 
+#: the paper's iteration (Alg. 1-2): MD n's local clock k_n advances once per update it makes while awake
+#: (steps 5-12), i.e. one best-response call; a tick of mecopt's global clock holds about N x wake_prob of them
+PAPER_ITERATION = ("one update of an awake MD (its local clock k_n, Alg. 1-2 steps 5-12), i.e. one best-response "
+                   "call; mecopt's ticks, in which every MD may wake, are reported beside")
+
+
+def _speed_column(t) -> tuple[str, str]:
+    """Convergence counted in the paper's iterations when the table has them (older tables: ticks)."""
+    if "calls_to_converge" in t["fig5_summary"].columns:
+        return "calls_to_converge", "best-response calls"
+    return "ticks_to_converge", "ticks"
+
+
+def _uai_variants(t) -> list[tuple[str, str]]:
+    """(method, label) of the TPOS-UAI rows: the paper's graph, and the sparse-graph variant if present."""
+    from mecopt.studies.reproduce.scenarios import SPARSE_METHOD, SPARSE_OPTIONS, SPARSE_TOPOLOGY
+
+    out = [("tpos-uai", "UAI")]
+    if SPARSE_METHOD in set(t["fig5_summary"]["method"]):
+        opts = ", ".join(f"{k} = {v}" for k, v in SPARSE_OPTIONS.items())
+        out.append((SPARSE_METHOD, f"UAI on a {SPARSE_TOPOLOGY} ({opts})"))
+    return out
+
+
 def claims_fig5(t) -> list[Claim]:
     out = []
+    col, unit = _speed_column(t)
+    variants = _uai_variants(t)
+    on = " and on the sparse-graph variant" if len(variants) > 1 else ""
     c = Claim("C5.1", "5", "Algorithms 1 and 2 converge to the same average cost.",
-              f"|C(UAI) - C(CAI)| / C(CAI) <= {SAME_COST_REL:.0%} at every N (final average cost, mean over seeds)")
+              f"|C(UAI) - C(CAI)| / C(CAI) <= {SAME_COST_REL:.0%} at every N (final average cost, mean over seeds)"
+              f"{on}")
     def same(L):
         flags, parts = [], []
-        for N in sorted(t["fig5_summary"]["N"].unique()):
-            a = L.get("fig5_summary", "final_avg_cost", N=N, method="tpos-cai")
-            b = L.get("fig5_summary", "final_avg_cost", N=N, method="tpos-uai")
-            rel = abs(b - a) / max(abs(a), 1e-300)
-            flags.append(rel <= SAME_COST_REL)
-            parts.append(f"N = {N}: CAI {L.n(a)}, UAI {L.n(b)} ({rel:.2%} apart)")
+        for m, label in variants:
+            for N in sorted(t["fig5_summary"]["N"].unique()):
+                a = L.get("fig5_summary", "final_avg_cost", N=N, method="tpos-cai")
+                b = L.get("fig5_summary", "final_avg_cost", N=N, method=m)
+                rel = abs(b - a) / max(abs(a), 1e-300)
+                flags.append(rel <= SAME_COST_REL)
+                parts.append(f"N = {N}: CAI {L.n(a)}, {label} {L.n(b)} ({rel:.2%} apart)")
         return flags, "; ".join(parts)
     out.append(_judge(t, c, same))
 
     c = Claim("C5.2", "5", "The convergence speed of each algorithm drops sharply as N increases.",
-              f"ticks to converge rise strictly with N for both algorithms, and at least {SHARP_FACTOR:g}x from the "
-              f"smallest to the largest N ('sharply'); partly if they rise less or for one algorithm only")
+              f"{unit} to converge rise strictly with N for both algorithms, and at least {SHARP_FACTOR:g}x from the "
+              f"smallest to the largest N ('sharply'); partly if they rise less or for one algorithm only. "
+              f"The paper's iteration is {PAPER_ITERATION}")
     def speed(L):
         flags, parts = [], []
         Ns = sorted(t["fig5_summary"]["N"].unique())
         for m in ("tpos-cai", "tpos-uai"):
-            k = [L.get("fig5_summary", "ticks_to_converge", N=N, method=m) for N in Ns]
+            k = [L.get("fig5_summary", col, N=N, method=m) for N in Ns]
             rising = all(_lt(a, b) for a, b in zip(k, k[1:]))
             sharp = rising and k[-1] >= SHARP_FACTOR * k[0]
             flags += [rising, sharp]
             parts.append(f"{ALGORITHMS[m]}: " + ", ".join(f"N = {N}: {L.n(v)}" for N, v in zip(Ns, k))
-                         + (" ticks (rising" + (", sharply)" if sharp else ", not sharply)") if rising else
-                            " ticks (not rising)"))
+                         + (f" {unit} (rising" + (", sharply)" if sharp else ", not sharply)") if rising else
+                            f" {unit} (not rising)"))
+            if col != "ticks_to_converge":
+                ticks = [L.get("fig5_summary", "ticks_to_converge", N=N, method=m) for N in Ns]
+                parts[-1] += " [ticks " + ", ".join(L.n(v) for v in ticks) + "]"
         return flags, "; ".join(parts)
     out.append(_judge(t, c, speed))
 
     c = Claim("C5.3", "5", "Algorithms 1 and 2 converge with similar speed.",
-              f"ticks to converge of UAI / CAI within [{SIMILAR_SPEED[0]:g}, {SIMILAR_SPEED[1]:g}] at every N")
+              f"{unit} to converge of UAI / CAI within [{SIMILAR_SPEED[0]:g}, {SIMILAR_SPEED[1]:g}] at every N{on}")
     def similar(L):
         flags, parts = [], []
-        for N in sorted(t["fig5_summary"]["N"].unique()):
-            a = L.get("fig5_summary", "ticks_to_converge", N=N, method="tpos-cai")
-            b = L.get("fig5_summary", "ticks_to_converge", N=N, method="tpos-uai")
-            ratio = b / a if a else math.inf
-            flags.append(SIMILAR_SPEED[0] <= ratio <= SIMILAR_SPEED[1])
-            parts.append(f"N = {N}: CAI {L.n(a)}, UAI {L.n(b)} ticks")
+        for m, label in variants:
+            for N in sorted(t["fig5_summary"]["N"].unique()):
+                a = L.get("fig5_summary", col, N=N, method="tpos-cai")
+                b = L.get("fig5_summary", col, N=N, method=m)
+                ratio = b / a if a else math.inf
+                flags.append(SIMILAR_SPEED[0] <= ratio <= SIMILAR_SPEED[1])
+                parts.append(f"N = {N}: CAI {L.n(a)}, {label} {L.n(b)} {unit}")
         return flags, "; ".join(parts)
     out.append(_judge(t, c, similar))
     return out

@@ -79,9 +79,9 @@ class Context:
     progress: Callable[[str, int, int], None] | None
 
     def sweep(self, fig: str, instances: Sequence[Path], methods: Sequence[str], *, axes: Sequence[Axis] = (),
-              seeds: Sequence[int] = (0,)) -> tuple[pd.DataFrame, Path]:
+              seeds: Sequence[int] = (0,), options: dict | None = None) -> tuple[pd.DataFrame, Path]:
         s = self.settings
-        options: dict = {"*": {"engine": s.engine}}
+        options = {"*": {"engine": s.engine}, **(options or {})}
         if "all-offload" in methods:
             options["all-offload"] = {"draws": s.draws}
         if "gtpos" in methods and s.gtpos_time_limit is not None:
@@ -147,32 +147,63 @@ def _num(v):
     return None if v is None or pd.isna(v) else float(v)
 
 
-def run_fig5(ctx: Context) -> dict[str, pd.DataFrame]:
-    s = ctx.settings
-    names = ("fig5-n5", "fig5-n10", "fig5-n20")
-    from mecopt.model.instance import load_instance
-    N_of = {inst.name: inst.N for inst in (load_instance(paper_instance(n)) for n in names)}
-    results, sdir = ctx.sweep("5", [paper_instance(n) for n in names], ["tpos-cai", "tpos-uai"], seeds=s.fig5_seeds)
+#: Fig. 5 on a sparse neighbour graph (issue 14): TPOS-UAI on a ring, with the documented remedy
+#: (mecopt.game.remedy); on the paper's complete graph (29) is the exact aggregate and UAI is CAI
+SPARSE_TOPOLOGY = "ring"
+SPARSE_METHOD = "tpos-uai-ring"
+SPARSE_OPTIONS = {"consensus_rounds": 50, "polish_after": 500}
+
+
+def _fig5_runs(results: pd.DataFrame, sdir: Path, N_of: dict, label: Callable[[str], str]):
     traces, runs = [], []
     for _, r in results.iterrows():
         N = N_of[r["instance"]]
         tpath = solution_path(sdir, r["point"], r["method"], r["seed"]) / "trace.csv"
         tr = read_table(tpath) if tpath.is_file() else pd.DataFrame(columns=["tick", "avg_cost", "potential"])
-        traces.append(pd.DataFrame({"N": N, "method": r["method"], "seed": int(r["seed"]),
+        method = label(r["method"])
+        traces.append(pd.DataFrame({"N": N, "method": method, "seed": int(r["seed"]),
                                     "tick": tr["tick"].astype(int), "avg_cost": tr["avg_cost"].astype(float),
                                     "potential": tr["potential"].astype(float)}))
-        runs.append(dict(N=N, method=r["method"], seed=int(r["seed"]), final_avg_cost=float(r["avg_cost"]),
+        runs.append(dict(N=N, method=method, seed=int(r["seed"]), final_avg_cost=float(r["avg_cost"]),
                          ticks=_int(r.get("iterations")), ticks_to_converge=ticks_to_converge(tr),
+                         calls=_int(r.get("solver_calls")), calls_to_converge=calls_to_converge(tr),
                          termination=r.get("termination"), certified=r.get("certificate.certified"),
                          max_gain_rel=r.get("certificate.max_gain_rel"),
                          topology=r.get("info.topology") if r["method"] == "tpos-uai" else None))
-    runs_df = pd.DataFrame(runs).sort_values(["N", "method", "seed"]).reset_index(drop=True)
-    trace_df = pd.concat(traces, ignore_index=True).sort_values(["N", "method", "seed", "tick"]).reset_index(drop=True)
+    return runs, traces
+
+
+def run_fig5(ctx: Context) -> dict[str, pd.DataFrame]:
+    """Fig. 5 on the paper's instances, plus TPOS-UAI on a ring (:data:`SPARSE_METHOD`)."""
+    s = ctx.settings
+    names = ("fig5-n5", "fig5-n10", "fig5-n20")
+    from mecopt.model.instance import load_instance
+    N_of = {inst.name: inst.N for inst in (load_instance(paper_instance(n)) for n in names)}
+    files = [paper_instance(n) for n in names]
+    results, sdir = ctx.sweep("5", files, ["tpos-cai", "tpos-uai"], seeds=s.fig5_seeds)
+    runs, traces = _fig5_runs(results, sdir, N_of, lambda m: m)
+    ring, rdir = ctx.sweep("5-ring", files, ["tpos-uai"], seeds=s.fig5_seeds,
+                           axes=[Axis("topology.kind", (SPARSE_TOPOLOGY,))], options={"tpos-uai": SPARSE_OPTIONS})
+    more_runs, more_traces = _fig5_runs(ring, rdir, N_of, lambda m: SPARSE_METHOD)
+    runs_df = pd.DataFrame(runs + more_runs).sort_values(["N", "method", "seed"]).reset_index(drop=True)
+    trace_df = (pd.concat(traces + more_traces, ignore_index=True).sort_values(["N", "method", "seed", "tick"])
+                .reset_index(drop=True))
     summary = (runs_df.groupby(["N", "method"], sort=True)
                .agg(seeds=("seed", "count"), final_avg_cost=("final_avg_cost", "mean"),
-                    ticks_to_converge=("ticks_to_converge", "mean"), ticks=("ticks", "mean"))
+                    ticks_to_converge=("ticks_to_converge", "mean"), ticks=("ticks", "mean"),
+                    calls_to_converge=("calls_to_converge", "mean"), calls=("calls", "mean"))
                .reset_index())
     return {"fig5_summary": summary, "fig5_runs": runs_df, "fig5_trace": trace_df}
+
+
+def calls_to_converge(trace: pd.DataFrame) -> int | None:
+    """Best-response calls (the paper's iterations: one per awake MD, Alg. 1-2 steps 5-12) up to
+    and including the tick :func:`ticks_to_converge` returns."""
+    k = ticks_to_converge(trace)
+    if k is None or "awake" not in trace.columns:
+        return None
+    t = trace.sort_values("tick")
+    return int(t.loc[t["tick"] <= k, "awake"].astype(int).sum())
 
 
 def ticks_to_converge(trace: pd.DataFrame) -> int | None:
