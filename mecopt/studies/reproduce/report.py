@@ -22,6 +22,7 @@ from mecopt.studies.reproduce.claims import (MISSING, NEEDS, NOT, PARTLY, REPROD
 from mecopt.studies.reproduce.scenarios import (ALGORITHMS, CASE_NAMES, CASES, DNNS, FIGURES, META_NAME, RUNNERS,
                                                 SPARSE_METHOD, SPARSE_OPTIONS, SPARSE_TOPOLOGY, Context, Settings,
                                                 parse_figures)
+from mecopt.resources import instances_dir
 
 
 # =========================================================================== report
@@ -276,3 +277,81 @@ def rebuild_report(out_dir: str | Path) -> ReproduceResult:
                          wall_times=meta.get("wall_times"), note=meta.get("note", ""))
     report = write_text(out / "REPORT.md", text)
     return ReproduceResult(out, tables, claims, report, meta.get("pngs") or {}, meta.get("wall_times") or {})
+
+
+# =========================================================================== readings
+
+READINGS_NAME = "readings"
+
+
+def load_readings(path: str | Path) -> list[dict]:
+    """The readings of a TOML file (``[[reading]]`` tables with a ``name`` and keys of
+    :data:`~mecopt.studies.reproduce.scenarios.READING_KEYS`); ``paper`` is the bundled file."""
+    import tomllib
+
+    from mecopt.studies.reproduce.scenarios import check_reading
+
+    p = instances_dir() / "readings" / "paper.toml" if str(path) == "paper" else Path(path)
+    if not p.is_file():
+        raise InputError(f"readings file not found: {p}")
+    try:
+        doc = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"{p}: not valid TOML ({err})") from None
+    readings = doc.get("reading")
+    if not isinstance(readings, list) or not readings:
+        raise InputError(f"{p}: expected one or more [[reading]] tables")
+    out, names = [], set()
+    for i, r in enumerate(readings):
+        d = check_reading(r)
+        name = d.get("name")
+        if not isinstance(name, str) or not name or name in names or "/" in name:
+            raise InputError(f"{p}: reading {i + 1} needs a unique 'name' (no '/'); got {name!r}")
+        names.add(name)
+        out.append(d)
+    return out
+
+
+def reproduce_readings(out_dir: str | Path, readings: str | Path | Sequence[dict], figures: str | Iterable[str] = "all",
+                       *, engine: str = "dp", quick: bool = False, fmt: str = "csv", workers: int | None = None,
+                       executor: Executor | None = None, resume: bool = False,
+                       progress: Callable[[str, int, int], None] | None = None) -> pd.DataFrame:
+    """Run the reproduction once per reading (OUT/<name>/) and write OUT/readings.<fmt> (reading x claim
+    -> verdict, with totals per reading) and OUT/READINGS.md. Returns the wide table."""
+    import dataclasses
+
+    rs = load_readings(readings) if isinstance(readings, str | Path) else [dict(r) for r in readings]
+    out = Path(out_dir)
+    own = executor is None
+    pool = local_executor(workers) if own else executor
+    long = []
+    try:
+        for r in rs:
+            reading = tuple((k, v) for k, v in r.items() if k != "name")
+            s = dataclasses.replace(Settings.make(engine, quick), reading=reading)
+            res = reproduce(out / r["name"], figures, settings=s, fmt=fmt, executor=pool, resume=resume,
+                            progress=progress)
+            long += [dict(reading=r["name"], id=c.id, verdict=c.verdict) for c in res.claims]
+    finally:
+        if own:
+            pool.shutdown(wait=True, cancel_futures=True)
+    df = pd.DataFrame(long)
+    wide = df.pivot(index="reading", columns="id", values="verdict").reindex([r["name"] for r in rs])
+    wide = wide[list(dict.fromkeys(df["id"]))]
+    for v, col in ((REPRODUCED, "reproduced"), (PARTLY, "partly"), (NOT, "not_reproduced"), (MISSING, "not_evaluated")):
+        wide[col] = (wide.iloc[:, :len(set(df["id"]))] == v).sum(axis=1)
+    desc = {r["name"]: "; ".join(f"{k} = {v}" for k, v in r.items() if k != "name") or "the documented model"
+            for r in rs}
+    wide.insert(0, "changes", [desc[n] for n in wide.index])
+    wide = wide.reset_index()
+    write_table(wide, out / READINGS_NAME, fmt)
+    short = {REPRODUCED: "yes", PARTLY: "partly", NOT: "no", MISSING: "n/a"}
+    shown = wide.copy()
+    for c in set(df["id"]):
+        shown[c] = shown[c].map(lambda v: short.get(v, v))
+    lines = ["# The claims under several readings of the paper", "",
+             f"Each row is one full reproduction (`{'quick' if quick else 'full'}` settings, engine `{engine}`) in "
+             "the folder of the same name; the default reading is the documented model (docs/MODEL.md).", "",
+             _md(shown), ""]
+    write_text(out / "READINGS.md", "\n".join(lines) + "\n")
+    return wide

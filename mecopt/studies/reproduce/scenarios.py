@@ -39,6 +39,7 @@ class Settings:
     draws: int = 20                   # Case 3 draws
     gtpos_time_limit: float | None = None
     seed: int = 0                     # seed of the game and Case 3 in Figs. 6-10
+    reading: tuple = ()               # ((key, value), ...) of READING_KEYS; () = the documented model
 
     @classmethod
     def make(cls, engine: str = "dp", quick: bool = False) -> "Settings":
@@ -61,6 +62,34 @@ def parse_figures(spec: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(f for f in FIGURES if f in items)
 
 
+#: a reading of the paper (docs/results.md): key -> what it changes
+READING_KEYS = {
+    "bits_per_element": "model.bits_per_element of every instance (bits per output element, eq. 8)",
+    "capacity_mode": "model.capacity_mode of every instance (per_device or total, eq. 17)",
+    "price_scale": "model.price_scale of every instance (the divisor of S_{n,m}, eq. 20)",
+    "bandwidth_scale": "factor on every bandwidth_hz (e.g. 1000: the paper's kHz read as MHz)",
+    "case3_overflow": "Case 3's overflow policy (queue or local; mecopt.baselines.solve_all_offload)",
+}
+MODEL_READINGS = ("bits_per_element", "capacity_mode", "price_scale")
+
+
+def check_reading(reading) -> dict:
+    """A reading as a dict, its keys and values checked (InputError naming the key)."""
+    from mecopt.baselines import OVERFLOW
+    from mecopt.options import check_choice, check_option_names
+
+    d = dict(reading)
+    check_option_names("a reading", d, ["name", *READING_KEYS])
+    if "capacity_mode" in d:
+        check_choice("capacity_mode", d["capacity_mode"], ("per_device", "total"))
+    if "case3_overflow" in d:
+        check_choice("case3_overflow", d["case3_overflow"], OVERFLOW)
+    for k in ("bits_per_element", "price_scale", "bandwidth_scale"):
+        if k in d and not (isinstance(d[k], int | float) and not isinstance(d[k], bool) and d[k] > 0):
+            raise InputError(f"The {k!r} option must be a number > 0. Got {d[k]!r} instead.")
+    return d
+
+
 def paper_instance(name: str) -> Path:
     path = instances_dir() / "paper" / f"{name}.toml"
     if not path.is_file():
@@ -78,12 +107,39 @@ class Context:
     resume: bool
     progress: Callable[[str, int, int], None] | None
 
+    @property
+    def bandwidth_scale(self) -> float:
+        return float(dict(self.settings.reading).get("bandwidth_scale", 1.0))
+
+    def instance(self, name: str) -> Path:
+        """The paper instance ``name`` under the settings' reading (a rewritten copy in OUT/instances/)."""
+        path = paper_instance(name)
+        reading = dict(self.settings.reading)
+        model = {k: reading[k] for k in MODEL_READINGS if k in reading}
+        if not model and self.bandwidth_scale == 1.0:
+            return path
+        import tomli_w
+        from mecopt.model.instance import read_document
+
+        data, _ = read_document(path)
+        data.setdefault("model", {}).update(model)
+        for entry in [data.get("device_defaults", {}), *data.get("devices", [])]:
+            if "bandwidth_hz" in entry:
+                entry["bandwidth_hz"] = float(entry["bandwidth_hz"]) * self.bandwidth_scale
+        out = self.out / "instances" / f"{name}.toml"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(tomli_w.dumps(data))
+        return out
+
     def sweep(self, fig: str, instances: Sequence[Path], methods: Sequence[str], *, axes: Sequence[Axis] = (),
               seeds: Sequence[int] = (0,), options: dict | None = None) -> tuple[pd.DataFrame, Path]:
         s = self.settings
         options = {"*": {"engine": s.engine}, **(options or {})}
+        overflow = dict(s.reading).get("case3_overflow")
+        if overflow is not None and "all-offload" in methods:
+            options["all-offload"] = {"overflow": overflow}
         if "all-offload" in methods:
-            options["all-offload"] = {"draws": s.draws}
+            options["all-offload"] = {"draws": s.draws, **options.get("all-offload", {})}
         if "gtpos" in methods and s.gtpos_time_limit is not None:
             options["gtpos"] = {"time_limit": s.gtpos_time_limit}
         spec = SweepSpec(instances=tuple(str(p) for p in instances), axes=tuple(axes), methods=tuple(methods),
@@ -178,8 +234,8 @@ def run_fig5(ctx: Context) -> dict[str, pd.DataFrame]:
     s = ctx.settings
     names = ("fig5-n5", "fig5-n10", "fig5-n20")
     from mecopt.model.instance import load_instance
-    N_of = {inst.name: inst.N for inst in (load_instance(paper_instance(n)) for n in names)}
-    files = [paper_instance(n) for n in names]
+    files = [ctx.instance(n) for n in names]
+    N_of = {inst.name: inst.N for inst in (load_instance(f) for f in files)}
     results, sdir = ctx.sweep("5", files, ["tpos-cai", "tpos-uai"], seeds=s.fig5_seeds)
     runs, traces = _fig5_runs(results, sdir, N_of, lambda m: m)
     ring, rdir = ctx.sweep("5-ring", files, ["tpos-uai"], seeds=s.fig5_seeds,
@@ -220,9 +276,11 @@ def ticks_to_converge(trace: pd.DataFrame) -> int | None:
 
 
 def _bandwidth_sweep(ctx: Context, fig: str, instance: str) -> dict[str, pd.DataFrame]:
-    axis = Axis("devices.0.bandwidth_hz", tuple(float(round(w * 1000, 6)) for w in ctx.settings.bandwidths_khz))
-    results, sdir = ctx.sweep(fig, [paper_instance(instance)], list(CASES), axes=[axis], seeds=(ctx.settings.seed,))
-    return {f"fig{fig}_cases": cases_table(results, sdir, "W_khz", lambda r: float(r["devices.0.bandwidth_hz"]) / 1000)}
+    k = ctx.bandwidth_scale   # a reading's bandwidth unit; W_khz stays the paper's number
+    axis = Axis("devices.0.bandwidth_hz", tuple(float(round(w * 1000, 6)) * k for w in ctx.settings.bandwidths_khz))
+    results, sdir = ctx.sweep(fig, [ctx.instance(instance)], list(CASES), axes=[axis], seeds=(ctx.settings.seed,))
+    return {f"fig{fig}_cases": cases_table(results, sdir, "W_khz",
+                                           lambda r: round(float(r["devices.0.bandwidth_hz"]) / k / 1000, 9))}
 
 
 def run_fig6(ctx: Context) -> dict[str, pd.DataFrame]:
@@ -234,7 +292,7 @@ def run_fig7(ctx: Context) -> dict[str, pd.DataFrame]:
 
 
 def _dnn_sweep(ctx: Context, fig: str) -> dict[str, pd.DataFrame]:
-    files = {d: paper_instance(f"fig{fig}-{d}") for d in DNNS}
+    files = {d: ctx.instance(f"fig{fig}-{d}") for d in DNNS}
     from mecopt.model.instance import load_instance
     dnn_of = {load_instance(p).name: d for d, p in files.items()}
     results, sdir = ctx.sweep(fig, list(files.values()), list(CASES), seeds=(ctx.settings.seed,))
@@ -250,7 +308,7 @@ def run_fig9(ctx: Context) -> dict[str, pd.DataFrame]:
 
 
 def run_fig10(ctx: Context) -> dict[str, pd.DataFrame]:
-    results, sdir = ctx.sweep("10", [paper_instance("fig10-mixed")], ["tpos-uai"], seeds=(ctx.settings.seed,))
+    results, sdir = ctx.sweep("10", [ctx.instance("fig10-mixed")], ["tpos-uai"], seeds=(ctx.settings.seed,))
     r = results.iloc[0]
     d = solution_path(sdir, r["point"], r["method"], r["seed"])
     assignment = read_table(d / "assignment.csv")
