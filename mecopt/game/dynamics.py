@@ -233,7 +233,7 @@ def solve_uai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_p
               consensus_rounds: int = 1, polish_after: int | None = None) -> Solution:
     """TPOS-UAI (Alg. 2): best responses against the neighbour estimate (29) over the instance's topology.
 
-    Sparse-graph remedies (:mod:`mecopt.game.remedy`, docs/game.md): ``consensus_rounds`` > 1
+    Sparse-graph remedies (:mod:`mecopt.game.remedy`, docs/equilibria.md): ``consensus_rounds`` > 1
     averages the estimates that many gossip rounds between decisions; ``polish_after`` = K
     switches to the exact aggregates (a certified CAI polish) after K UAI ticks without an
     equilibrium of the true game.

@@ -37,7 +37,7 @@ def estimate_others(n: int, W: np.ndarray, loads: np.ndarray, times: np.ndarray,
 def consensus_weights(W: np.ndarray, rounds: int) -> np.ndarray:
     """W^rounds: the weights of (29) after ``rounds`` consensus (gossip) rounds between decisions.
 
-    Remedy for sparse neighbour graphs (docs/game.md): each MD keeps its per-slot
+    Remedy for sparse neighbour graphs (docs/equilibria.md): each MD keeps its per-slot
     estimate vector and, between two decisions, averages it ``rounds`` times with its
     neighbours' (x <- W x, started from the MDs' own loads). The estimate then reads
     N (W^k)_n . loads; for a connected graph and a doubly stochastic W (Metropolis)

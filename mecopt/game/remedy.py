@@ -1,11 +1,11 @@
-"""TPOS-UAI on sparse neighbour graphs: consensus rounds and a certified CAI polish (docs/game.md).
+"""TPOS-UAI on sparse neighbour graphs: consensus rounds and a certified CAI polish (docs/equilibria.md).
 
 On a sparse graph the estimate (29), N (w_n . loads), extrapolates an MD's few
 neighbours to the whole population: on a ring with Metropolis weights 1/3 a
 neighbour's block counts N/3 times, so a slot with one neighbour in it looks full
 (count >= B) or expensive, and the slot a device avoids depends on who its
 neighbours are rather than on the true load. Best responses to these distorted,
-neighbour-dependent aggregates have no common potential and cycle (docs/game.md
+neighbour-dependent aggregates have no common potential and cycle (docs/equilibria.md
 gives the numbers). Two documented remedies, both off by default:
 
 * ``consensus_rounds`` = k > 1: between two decisions the MDs average their

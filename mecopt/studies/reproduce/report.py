@@ -102,7 +102,7 @@ def render_report(tables: dict[str, pd.DataFrame], claims: Sequence[Claim], *, s
                               "(29) then equals the true aggregate unless its cap B T_d/H binds, so Algorithm 2 "
                               "sees what Algorithm 1 sees; C5.1 and C5.3 test little on this graph. Rows "
                               f"`{SPARSE_METHOD}` run Algorithm 2 on a {SPARSE_TOPOLOGY} instead, where (29) "
-                              "without a remedy does not converge (docs/game.md); they use the documented remedy "
+                              "without a remedy does not converge (docs/equilibria.md); they use the documented remedy "
                               f"({', '.join(f'{k} = {v}' for k, v in SPARSE_OPTIONS.items())}), and C5.1 and "
                               "C5.3 are judged on them too. Convergence is counted in best-response calls, the "
                               "paper's iterations (see C5.2), with ticks beside.", ""]
