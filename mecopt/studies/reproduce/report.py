@@ -350,7 +350,7 @@ def reproduce_readings(out_dir: str | Path, readings: str | Path | Sequence[dict
     for c in set(df["id"]):
         shown[c] = shown[c].map(lambda v: short.get(v, v))
     lines = ["# The claims under several readings of the paper", "",
-             f"Each row is one full reproduction (`{'quick' if quick else 'full'}` settings, engine `{engine}`) in "
+             f"Each row is one reproduction (`{'quick' if quick else 'full'}` settings, engine `{engine}`) in "
              "the folder of the same name; the default reading is the documented model (docs/MODEL.md).", "",
              _md(shown), ""]
     write_text(out / "READINGS.md", "\n".join(lines) + "\n")
