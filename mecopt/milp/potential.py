@@ -58,6 +58,11 @@ from mecopt.milp import gtpos
 #: initial tangent points per slot, and the cut error (relative to max(1, L_h^2)) that ends the loop
 DEFAULT_GRID = 16
 DEFAULT_CUT_TOL = 1e-10
+#: the MILP objective is Phi scaled to about this size (with Phi in the 1e5-1e8 of the paper
+#: instances HiGHS warned of bad scaling and stalled at the root; scaled, fig5-n10 solves)
+OBJECTIVE_UNITS = 100.0
+#: HiGHS options of the potential MILP: GTPOS's, with presolve probing back on
+POTENTIAL_OPTIONS = dict(GTPOS_OPTIONS, presolve_rule_off=0, mip_abs_gap=0.0)
 
 
 def _require_potential(instance: Instance) -> None:
@@ -94,7 +99,9 @@ def build_model(instance: Instance, grid: int = DEFAULT_GRID) -> tuple[pyo.Concr
     own = pyo.quicksum(m.term[n] / float(d.gamma) for n, d in enumerate(instance.devices))
     slot = pyo.quicksum(float(server.a[h - 1]) * m.L[h] + float(q[h - 1]) / 2 * (m.lam[h] + pyo.quicksum(
         c * f for c, f in own_sq[h])) for h in S)
-    m.phi = pyo.Objective(expr=own + slot, sense=pyo.minimize)
+    scale = OBJECTIVE_UNITS / max(1.0, abs(costmod.evaluate(instance, costmod.all_local(instance)).potential))
+    m.phi_scale = scale   # the objective is Phi x phi_scale (about OBJECTIVE_UNITS): HiGHS is badly scaled otherwise
+    m.phi = pyo.Objective(expr=scale * (own + slot), sense=pyo.minimize)
     return m, lmax
 
 
@@ -204,7 +211,7 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
     t0 = time.perf_counter()
     model, _ = build_model(instance, grid)
     H = instance.server.H
-    opt = persistent_solver(dict(GTPOS_OPTIONS, mip_rel_gap=min(gap, 1e-4) / 10, mip_abs_gap=0.0))
+    opt = persistent_solver(dict(POTENTIAL_OPTIONS, mip_rel_gap=min(gap, 1e-4) / 10))
     opt.set_instance(model)
     start, start_phi = _start_profile(instance, starts) if starts else (None, np.inf)
     yvars = [v for n in range(instance.N) for v in model.md[n].y.values()]
@@ -228,7 +235,7 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
             raise SolverError(f"tpos-best: HiGHS stopped without a feasible solution ({out.status})")
         if out.bound is not None:
             # a time-limited round still bounds this relaxation, hence min Phi
-            bound = max(bound, float(out.bound))
+            bound = max(bound, float(out.bound) / model.phi_scale)
         vals = res.solution_loader.get_vars(vars_to_load=yvars + [model.lam[h] for h in range(1, H + 1)])
         prof = gtpos.profile_of(model, instance, vals)
         ev = costmod.evaluate(instance, prof)
