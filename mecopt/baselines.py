@@ -32,6 +32,7 @@ import pandas as pd
 
 from mecopt.model import cost as costmod
 from mecopt.errors import InputError
+from mecopt.options import check_choice
 from mecopt.model.instance import Device, Instance, Server
 from mecopt.bestresponse.problem import Aggregates, slot_capacity, slot_open
 from mecopt.model.tolerances import DEADLINE_TOL, capacity_limit, meets_deadline
@@ -161,8 +162,13 @@ def sample_offload_sequence(dev: Device, server: Server, others: Aggregates,
     return unrank_offload_sequence(dev, server, others, f, _randbelow(rng, total))
 
 
-def _offload_draw(instance: Instance, rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray]:
-    """One Case 3 draw: a random order, then sequential uniform placement (or the queue)."""
+#: Case 3's policy for an MD whose whole task does not fit the frame: wait after it, or run locally
+OVERFLOW = ("queue", "local")
+
+
+def _offload_draw(instance: Instance, rng: np.random.Generator,
+                  overflow: str = "queue") -> tuple[list[np.ndarray], np.ndarray]:
+    """One Case 3 draw: a random order, then sequential uniform placement (or the overflow policy)."""
     server, H = instance.server, instance.server.H
     order = rng.permutation(instance.N)
     profile: list[np.ndarray | None] = [None] * instance.N
@@ -172,7 +178,7 @@ def _offload_draw(instance: Instance, rng: np.random.Generator) -> tuple[list[np
         others = Aggregates(np.zeros(H), time_used.copy(), count.copy())
         slots = sample_offload_sequence(dev, server, others, rng)
         if slots is None:
-            slots = np.full(dev.M, H + 1, dtype=int)
+            slots = np.full(dev.M, H + 1 if overflow == "queue" else 0, dtype=int)
         else:
             _, t_own = costmod.own_loads(dev, slots, H)
             time_used += t_own
@@ -181,9 +187,11 @@ def _offload_draw(instance: Instance, rng: np.random.Generator) -> tuple[list[np
     return profile, order
 
 
-def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20) -> Solution:
+def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20, overflow: str = "queue") -> Solution:
     """Case 3: every MD offloads its whole DNN (m* = 0) to a uniformly random feasible slot
-    sequence, in a random order; MDs that cannot fit are queued after the frame.
+    sequence, in a random order; MDs that cannot fit are queued after the frame
+    (``overflow = "queue"``, the default) or run their whole DNN locally (``"local"``,
+    counted in ``info["local_fallback_mean"]``).
 
     Returns the Solution of draw 0 (the representative). ``info`` holds the figures over
     all draws: ``avg_delay_s_mean``/``_std``, ``avg_energy_j_mean``/``_std``,
@@ -196,26 +204,31 @@ def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20) -> 
         raise InputError(f"The 'draws' option of all-offload must be an integer >= 1. Got {draws!r} instead.")
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise InputError(f"The 'seed' option of all-offload must be an integer >= 0. Got {seed!r} instead.")
+    check_choice("overflow", overflow, OVERFLOW)
     t0 = time.perf_counter()
     H = instance.server.H
     rows, first = [], None
     for k, ss in enumerate(np.random.SeedSequence(int(seed)).spawn(int(draws))):
-        profile, order = _offload_draw(instance, np.random.default_rng(ss))
+        profile, order = _offload_draw(instance, np.random.default_rng(ss), overflow)
         ev = costmod.evaluate(instance, profile)
         queued = sum(costmod.queued(s, H) for s in profile)
+        local = sum(costmod.partition_point(s) == len(s) for s in profile)
         misses = sum(1 for d, T in zip(instance.devices, ev.delay) if not meets_deadline(T, d.tau, DEADLINE_TOL))
         rows.append(dict(draw=k, avg_delay_s=ev.avg_delay, avg_energy_j=ev.avg_energy, avg_cost=ev.avg_cost,
-                         social_cost=social_cost(instance, ev), queued=queued, deadline_misses=misses,
+                         social_cost=social_cost(instance, ev), queued=queued, local_fallback=local,
+                         deadline_misses=misses,
                          order=" ".join(instance.devices[n].name for n in order)))
         if first is None:
             first = profile
     trace = pd.DataFrame(rows)
     ddof = 1 if draws > 1 else 0
-    info = dict(draws=int(draws), seed=int(seed), representative_draw=0, table_uses="means over draws")
+    info = dict(draws=int(draws), seed=int(seed), representative_draw=0, table_uses="means over draws",
+                overflow=overflow)
     for col in ("avg_delay_s", "avg_energy_j", "avg_cost", "social_cost"):
         info[f"{col}_mean"] = float(trace[col].mean())
         info[f"{col}_std"] = float(trace[col].std(ddof=ddof))
     info["queued_mean"] = float(trace["queued"].mean())
+    info["local_fallback_mean"] = float(trace["local_fallback"].mean())
     info["deadline_misses_mean"] = float(trace["deadline_misses"].mean())
 
     flags = _empty_flags(instance)

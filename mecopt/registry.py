@@ -40,6 +40,7 @@ BUILTIN = {
     "tpos-cai": "mecopt.game.dynamics:solve_cai",
     "tpos-uai": "mecopt.game.dynamics:solve_uai",
     "gtpos": "mecopt.milp.gtpos:solve_gtpos",
+    "tpos-best": "mecopt.milp.potential:solve_best",
     "all-local": "mecopt.baselines:solve_all_local",
     "all-offload": "mecopt.baselines:solve_all_offload",
     "isolated": "mecopt.baselines:solve_isolated",

@@ -38,7 +38,7 @@ from mecopt.bestresponse.problem import Aggregates, enforces_deadline, strategy_
 from mecopt.solution import Solution, Termination
 from mecopt.bestresponse.engines import make_engine
 from mecopt.game.certificate import certificate
-from mecopt.game.estimate import estimate_others
+from mecopt.game.estimate import consensus_weights, estimate_others
 from mecopt.game.state import GameState
 from mecopt.game.topology import instance_weights
 
@@ -137,16 +137,20 @@ def _validate(wake_prob: float, eps: float, stop: str, max_iter: int, tol: float
 
 def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: float, eps: float, stop: str,
          max_iter: int, tol: float, init: str, uai: bool, progress: Callable[[Tick], None] | None,
-         time_limit: float | None) -> Solution:
+         time_limit: float | None, start: list[np.ndarray] | None = None, consensus_rounds: int = 1) -> Solution:
     _validate(wake_prob, eps, stop, max_iter, tol, init, time_limit)
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     eng = make_engine(instance, engine)
-    start = random_initial_profile(instance, rng) if init == "random" else costmod.all_local(instance)
+    if start is None:
+        start = random_initial_profile(instance, rng) if init == "random" else costmod.all_local(instance)
     state = GameState(instance, start)
     info: dict = {"init": init, "wake_prob": wake_prob, "eps": eps, "stop": stop, "tol": tol, "seed": seed}
     if uai:
         graph, W = instance_weights(instance, seed)
+        if consensus_rounds > 1:  # remedy for sparse graphs (mecopt.game.remedy)
+            W = consensus_weights(W, consensus_rounds)
+            info["consensus_rounds"] = consensus_rounds
         info.update(topology=instance.topology.kind, weights=instance.topology.weights,
                     edges=graph.number_of_edges())
 
@@ -225,8 +229,20 @@ def solve_cai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_p
 
 def solve_uai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,
               stop: str = "certified", max_iter: int = 10_000, tol: float = 1e-10, init: str = "random",
-              time_limit: float | None = None, progress: Callable[[Tick], None] | None = None) -> Solution:
-    """TPOS-UAI (Alg. 2): best responses against the neighbour estimate (29) over the instance's topology."""
+              time_limit: float | None = None, progress: Callable[[Tick], None] | None = None,
+              consensus_rounds: int = 1, polish_after: int | None = None) -> Solution:
+    """TPOS-UAI (Alg. 2): best responses against the neighbour estimate (29) over the instance's topology.
+
+    Sparse-graph remedies (:mod:`mecopt.game.remedy`, docs/equilibria.md): ``consensus_rounds`` > 1
+    averages the estimates that many gossip rounds between decisions; ``polish_after`` = K
+    switches to the exact aggregates (a certified CAI polish) after K UAI ticks without an
+    equilibrium of the true game.
+    """
+    if polish_after is not None or consensus_rounds != 1:
+        from mecopt.game.remedy import solve_uai_remedied
+        return solve_uai_remedied(instance, engine=engine, seed=seed, wake_prob=wake_prob, eps=eps, stop=stop,
+                                  max_iter=max_iter, tol=tol, init=init, time_limit=time_limit, progress=progress,
+                                  consensus_rounds=consensus_rounds, polish_after=polish_after)
     return _run(instance, "tpos-uai", engine=engine, seed=seed, wake_prob=wake_prob, eps=eps, stop=stop,
                 max_iter=max_iter, tol=tol, init=init, uai=True, progress=progress,
                 time_limit=time_limit)

@@ -32,3 +32,18 @@ def estimate_others(n: int, W: np.ndarray, loads: np.ndarray, times: np.ndarray,
     est_count = np.minimum(server.B, N * (w @ used))
     return Aggregates(load=np.maximum(est_load - loads[n], 0.0), time=np.maximum(est_time - times[n], 0.0),
                       count=np.maximum(est_count - used[n], 0.0))
+
+
+def consensus_weights(W: np.ndarray, rounds: int) -> np.ndarray:
+    """W^rounds: the weights of (29) after ``rounds`` consensus (gossip) rounds between decisions.
+
+    Remedy for sparse neighbour graphs (docs/equilibria.md): each MD keeps its per-slot
+    estimate vector and, between two decisions, averages it ``rounds`` times with its
+    neighbours' (x <- W x, started from the MDs' own loads). The estimate then reads
+    N (W^k)_n . loads; for a connected graph and a doubly stochastic W (Metropolis)
+    W^k -> 11^T/N geometrically (rate |lambda_2(W)|^k), so (29) tends to the true total.
+    ``rounds`` = 1 is the paper's (29).
+    """
+    if rounds < 1:
+        raise ValueError("consensus rounds must be >= 1")
+    return np.linalg.matrix_power(W, rounds)

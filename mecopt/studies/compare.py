@@ -33,8 +33,10 @@ from mecopt.errors import InfeasibleError, InputError, SolverError
 from mecopt.model.instance import Instance
 from mecopt.solution import Solution, Termination
 
-ALL_METHODS = ("tpos-cai", "tpos-uai", "gtpos", "all-local", "all-offload", "isolated")
-GAME_METHODS = ("tpos-cai", "tpos-uai")
+ALL_METHODS = ("tpos-cai", "tpos-uai", "tpos-best", "gtpos", "all-local", "all-offload", "isolated")
+GAME_METHODS = ("tpos-cai", "tpos-uai", "tpos-best")
+#: rows added by ``spread`` = K > 0: the best and worst (by social cost) of the certified equilibria from K starts
+SPREAD_ROWS = ("spread-best", "spread-worst")
 GTPOS_OBJECTIVES = ("delay", "social", "energy")
 
 COLUMNS = ["method", "avg_delay_s", "avg_energy_j", "avg_cost", "social_cost", "feasible", "violations", "violated",
@@ -51,6 +53,8 @@ def method_options(method: str, *, time_limit: float | None = None, seed: int = 
         candidates["time_limit"] = time_limit
     if method == "gtpos":
         candidates["objective"] = gtpos_objective
+    if method == "tpos-best":
+        candidates["pos"] = False   # the ratio columns below give its price of stability
     accepted = solvers.accepted_options(method)
     return {k: v for k, v in candidates.items() if k in accepted}
 
@@ -133,7 +137,7 @@ def _ratios(rows: list[dict], solutions: dict[str, Solution], gtpos_objective: s
     else:
         reason = ""
     for r in rows:
-        if r["method"] not in GAME_METHODS:
+        if r["method"] not in GAME_METHODS + SPREAD_ROWS:
             continue
         sol = solutions.get(r["method"])
         if sol is None:
@@ -159,7 +163,7 @@ def _ratios(rows: list[dict], solutions: dict[str, Solution], gtpos_objective: s
 
 
 def compare(instance: Instance, *, methods=ALL_METHODS, time_limit: float | None = None, seed: int = 0,
-            engine: str = "milp", gtpos_objective: str = "delay", draws: int = 20,
+            engine: str = "milp", gtpos_objective: str = "delay", draws: int = 20, spread: int = 0,
             progress: Callable[[str], AbstractContextManager] | None = None,
             ) -> tuple[pd.DataFrame, dict[str, Solution]]:
     """Run ``methods`` on ``instance``; returns the comparison table (columns :data:`COLUMNS`)
@@ -171,6 +175,8 @@ def compare(instance: Instance, *, methods=ALL_METHODS, time_limit: float | None
     A method that raises :class:`~mecopt.errors.SolverError` or
     :class:`~mecopt.errors.InfeasibleError` gets a row with termination error/infeasible and
     the message in ``status``; bad options (:class:`~mecopt.errors.InputError`) propagate.
+    ``spread`` = K > 0 adds the rows :data:`SPREAD_ROWS`: the best and worst certified TPOS-CAI
+    equilibria (by social cost) over seeds seed..seed+K-1 (:mod:`mecopt.studies.equilibria`).
     """
     methods = _parse_methods(methods)
     if gtpos_objective not in GTPOS_OBJECTIVES:
@@ -192,16 +198,37 @@ def compare(instance: Instance, *, methods=ALL_METHODS, time_limit: float | None
         wall = time.perf_counter() - t0
         solutions[method] = sol
         rows.append(_row(method, sol, wall))
+    if spread:
+        _spread_rows(instance, spread, seed, engine, rows, solutions)
     _ratios(rows, solutions, gtpos_objective)
     table = pd.DataFrame(rows, columns=COLUMNS)
     return table, solutions
+
+
+def _spread_rows(instance: Instance, starts: int, seed: int, engine: str, rows: list[dict],
+                 solutions: dict[str, Solution]) -> None:
+    """Append the best and worst certified CAI equilibria (by social cost) over ``starts`` seeds."""
+    from mecopt.studies.equilibria import spread as run_spread
+
+    t0 = time.perf_counter()
+    res = run_spread(instance, starts=starts, seed=seed, engine=engine, gtpos=False)
+    cert = res.runs[res.runs["certified"]]
+    if cert.empty:
+        return
+    for name, k in zip(SPREAD_ROWS, (cert["social_cost"].idxmin(), cert["social_cost"].idxmax())):
+        sol = solvers.solve(instance, "tpos-cai", engine=engine, seed=int(cert.loc[k, "seed"]))
+        solutions[name] = sol
+        row = _row("tpos-cai", sol, time.perf_counter() - t0)
+        row["method"] = name
+        row["status"] = f"{row['status']} (seed {int(cert.loc[k, 'seed'])} of {starts} starts)"
+        rows.append(row)
 
 
 def ratio_summary(table: pd.DataFrame) -> list[str]:
     """One line per TPOS row: its ratio(s) to the GTPOS optimum, or why none is available."""
     lines = []
     for r in table.itertuples(index=False):
-        if r.method not in GAME_METHODS:
+        if r.method not in GAME_METHODS + SPREAD_ROWS:
             continue
         parts = []
         if pd.notna(r.delay_ratio):

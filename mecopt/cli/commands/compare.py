@@ -47,11 +47,13 @@ def display_frame(df: pd.DataFrame) -> pd.DataFrame:
               help="GTPOS objective; the ratios use the matching figure.")
 @click.option("--draws", type=click.IntRange(min=1), default=20, show_default=True,
               help="Seeded draws averaged for all-offload (Case 3).")
+@click.option("--spread", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Add the best and worst certified TPOS-CAI equilibria over this many seeded starts.")
 @format_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=str), default=None,
               help="Write comparison.<format> and each method's outputs in OUT/<method>/.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display (it is off anyway when not on a terminal).")
-def compare_command(instance, methods, engine, seed, time_limit, objective, draws, fmt, out, quiet):
+def compare_command(instance, methods, engine, seed, time_limit, objective, draws, spread, fmt, out, quiet):
     """Run several methods on INSTANCE and print the comparison table with the
     equilibrium-to-optimum ratios (only against a proven-optimal GTPOS).
 
@@ -61,7 +63,7 @@ def compare_command(instance, methods, engine, seed, time_limit, objective, draw
     """
     inst = read_instance(instance)
     table, solutions = comparemod.compare(inst, methods=methods, time_limit=time_limit, seed=seed, engine=engine,
-                                          gtpos_objective=objective, draws=draws,
+                                          gtpos_objective=objective, draws=draws, spread=spread,
                                           progress=lambda m: method_progress(m, quiet, inst.N))
     echo_table(display_frame(table[SHOWN]))
     for line in comparemod.ratio_summary(table):

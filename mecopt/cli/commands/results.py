@@ -108,20 +108,33 @@ def sweep_command(instances, ranges, lists, methods, seeds, options, out, worker
 @click.option("--resume", is_flag=True, help="Continue the figures' sweeps in --out.")
 @click.option("--dask", "dask_address", metavar="ADDRESS", default=None, help="Run on an existing Dask cluster.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--readings", metavar="FILE", default=None,
+              help="Run once per reading of the paper in FILE ([[reading]] tables; 'paper' = the bundled set) "
+                   "and write OUT/readings.<format> and OUT/READINGS.md (reading x claim -> verdict).")
 @format_option
-def reproduce_command(figs, out, engine, quick, workers, resume, dask_address, quiet, fmt):
+def reproduce_command(figs, out, engine, quick, workers, resume, dask_address, quiet, readings, fmt):
     """Run the paper's scenarios (instances/paper/) and write the tables, one PNG per
     figure and OUT/REPORT.md: each claim of the paper's §5 with this model's numbers
     and a verdict computed from the tables (reproduced / partly / not reproduced)."""
     from mecopt.studies import reproduce as rep
 
+    if readings is not None:
+        rep.load_readings(readings)  # bad input fails before anything runs
     bar = _bar(quiet)
     try:
         with _executor(dask_address) as executor:
-            res = rep.reproduce(out, figs, engine=engine, quick=quick, fmt=fmt, workers=workers, executor=executor,
-                                resume=resume, progress=bar)
+            if readings is not None:
+                wide = rep.reproduce_readings(out, readings, figs, engine=engine, quick=quick, fmt=fmt,
+                                              workers=workers, executor=executor, resume=resume, progress=bar)
+            else:
+                res = rep.reproduce(out, figs, engine=engine, quick=quick, fmt=fmt, workers=workers,
+                                    executor=executor, resume=resume, progress=bar)
     finally:
         bar.close()
+    if readings is not None:
+        echo_table(wide[["reading", "changes", "reproduced", "partly", "not_reproduced", "not_evaluated"]])
+        click.echo(f"wrote {Path(out) / 'READINGS.md'}")
+        return
     frame = rep.claims_frame(res.claims)[["id", "verdict", "claim"]]
     echo_table(frame)
     click.echo(f"wrote {res.report_path} ({res.wall_times['total']:.1f} s)")

@@ -1,0 +1,361 @@
+"""REPORT.md, the figures (PNG) and the entry points :func:`reproduce` and :func:`rebuild_report`."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mecopt.errors import InputError
+from mecopt.results import manifest as result_set
+from mecopt.results.export import FORMATS, find_table, read_table, write_json, write_table, write_text
+from mecopt.studies.sweep import local_executor, solution_path
+
+from mecopt.studies.reproduce.claims import (MISSING, NEEDS, NOT, PARTLY, REPRODUCED, Claim, _xlabel, claims_frame,
+                                             evaluate_claims, num)
+from mecopt.studies.reproduce.scenarios import (ALGORITHMS, CASE_NAMES, CASES, DNNS, FIGURES, META_NAME, RUNNERS,
+                                                SPARSE_METHOD, SPARSE_OPTIONS, SPARSE_TOPOLOGY, Context, Settings,
+                                                parse_figures)
+from mecopt.resources import instances_dir
+
+
+# =========================================================================== report
+
+TITLES = {
+    "5": "Fig. 5 — convergence of Algorithms 1 and 2 (AlexNet, .42/.17/.41, N = 5, 10, 20)",
+    "6": "Fig. 6 — average delay of Cases 1-4 vs bandwidth (5 AlexNet MDs, .95/.049/.001)",
+    "7": "Fig. 7 — average energy of Cases 1-4 vs bandwidth (5 AlexNet MDs, .1/.75/.15)",
+    "8": "Fig. 8 — average delay of Cases 1-4 per DNN type (W = 1 kHz, .95/.049/.001)",
+    "9": "Fig. 9 — average energy of Cases 1-4 per DNN type (W = 1 kHz, .049/.95/.001)",
+    "10": "Fig. 10 — TPOS-UAI strategies of MDs with mixed DNNs (.95/.049/.001)",
+}
+
+
+def _pivot(df: pd.DataFrame, x: str, metric: str) -> pd.DataFrame:
+    p = df.pivot(index=x, columns="case", values=metric)
+    if x == "dnn":
+        p = p.reindex([d for d in DNNS if d in p.index])
+    p.columns = [CASE_NAMES[c] for c in p.columns]
+    return p.reset_index()
+
+
+def _md(df: pd.DataFrame) -> str:
+    shown = df.copy()
+    for col in shown.columns:
+        shown[col] = ["" if v is None or (isinstance(v, float | np.floating) and math.isnan(v))
+                      else num(v) if isinstance(v, float | int | np.integer | np.floating) and not isinstance(v, bool)
+                      else str(v) for v in shown[col]]
+    return shown.to_markdown(index=False)
+
+
+def render_report(tables: dict[str, pd.DataFrame], claims: Sequence[Claim], *, settings: Settings | None = None,
+                  figures: Sequence[str] = FIGURES, fmt: str = "csv", pngs: dict[str, str] | None = None,
+                  wall_times: dict[str, float] | None = None, note: str = "") -> str:
+    """REPORT.md: settings, the verdict table, then per figure its data, its PNG and its claims."""
+    s = settings or Settings()
+    from mecopt.results.export import SUFFIX
+    ext = SUFFIX[fmt]
+    lines = ["# Reproduction of Gao et al., §5 (Figs. 5-10)", ""]
+    lines.append("Every number below is read from the tables beside this report; every verdict is computed from "
+                 "those tables by the rule printed with the claim. A claim this model does not reproduce is "
+                 "reported as such; the model is not bent to match.")
+    lines.append("")
+    lines.append(f"- Cases: {'; '.join(CASE_NAMES.values())}. Case 2 minimizes the average delay (a MILP, "
+                 "optimal unless its termination says otherwise); Case 3 figures are means over "
+                 f"{s.draws} seeded draws.")
+    lines.append(f"- Best-response engine: `{s.engine}`; {'quick' if s.quick else 'full'} settings; "
+                 f"bandwidths {', '.join(num(w) for w in s.bandwidths_khz)} kHz; Fig. 5 seeds "
+                 f"{', '.join(map(str, s.fig5_seeds))}; seed {s.seed} elsewhere"
+                 + (f"; GTPOS time limit {num(s.gtpos_time_limit)} s" if s.gtpos_time_limit else "") + ".")
+    if wall_times:
+        lines.append("- Wall time: " + ", ".join(f"Fig. {f} {wall_times[f]:.1f} s" for f in figures if f in wall_times)
+                     + (f"; total {wall_times['total']:.1f} s" if "total" in wall_times else "") + ".")
+    if note:
+        lines.append(f"- {note}")
+    lines += ["", "## Verdicts", "", "| claim | figure | paper says | verdict |", "|---|---|---|---|"]
+    for c in claims:
+        lines.append(f"| {c.id} | {c.figure} | {c.text} | **{c.verdict}** |")
+    counts = {v: sum(c.verdict == v for c in claims) for v in (REPRODUCED, PARTLY, NOT, MISSING)}
+    lines += ["", "Totals: " + ", ".join(f"{k}: {v}" for k, v in counts.items() if v or k != MISSING) + ".", ""]
+
+    for f in figures:
+        if not all(n in tables for n in NEEDS[f]):
+            continue
+        lines += [f"## {TITLES[f]}", ""]
+        if pngs and f in pngs:
+            lines += [f"![Fig. {f}]({pngs[f]})", ""]
+        if f == "5":
+            lines += [f"Table `fig5_summary{ext}` (means over seeds; per-seed runs in `fig5_runs{ext}`, "
+                      f"traces in `fig5_trace{ext}`):", "", _md(tables["fig5_summary"]), ""]
+            runs = tables.get("fig5_runs")
+            if runs is not None and "topology" in runs.columns:
+                topo = set(runs.loc[runs["method"] == "tpos-uai", "topology"].dropna())
+                if topo == {"complete"}:
+                    lines += ["Note: the paper's instances give TPOS-UAI a complete neighbour graph (column "
+                              f"`topology` of `fig5_runs{ext}`). With Metropolis weights (each 1/N) the estimate "
+                              "(29) then equals the true aggregate unless its cap B T_d/H binds, so Algorithm 2 "
+                              "sees what Algorithm 1 sees; C5.1 and C5.3 test little on this graph. Rows "
+                              f"`{SPARSE_METHOD}` run Algorithm 2 on a {SPARSE_TOPOLOGY} instead, where (29) "
+                              "without a remedy does not converge (docs/equilibria.md); they use the documented remedy "
+                              f"({', '.join(f'{k} = {v}' for k, v in SPARSE_OPTIONS.items())}), and C5.1 and "
+                              "C5.3 are judged on them too. Convergence is counted in best-response calls, the "
+                              "paper's iterations (see C5.2), with ticks beside.", ""]
+        elif f in ("6", "7", "8", "9"):
+            x = "W_khz" if f in ("6", "7") else "dnn"
+            metric = "avg_delay_s" if f in ("6", "8") else "avg_energy_j"
+            t = tables[f"fig{f}_cases"]
+            lines += [f"`{metric}` from table `fig{f}_cases{ext}`:", "", _md(_pivot(t, x, metric)), ""]
+            if "termination" in t.columns:
+                c2 = t[t["case"] == 2]
+                open_ = c2[c2["termination"] != "optimal"]
+                lines += [("Case 2 (GTPOS) proved optimal at every point." if open_.empty else
+                           "Case 2 (GTPOS) NOT proved optimal at " + ", ".join(
+                               f"{_xlabel(x, r[x])} ({r['termination']})" for _, r in open_.iterrows())
+                           + "; its figures there are the best found."), ""]
+        else:
+            cols = ["device", "dnn", "layers", "partition_point", "local_layers", "offloaded_layers", "server_blocks",
+                    "delay_s", "deadline_met"]
+            lines += [f"Table `fig10_devices{ext}` (server blocks as layers:slot):", "",
+                      _md(tables["fig10_devices"][cols]), ""]
+        for c in claims:
+            if c.figure != f:
+                continue
+            lines += [f"- **{c.id} — {c.verdict}.** *{c.text}*  ", f"  Rule: {c.rule}.  ", f"  Model: {c.detail}", ""]
+    return "\n".join(lines) + "\n"
+
+
+# =========================================================================== figures
+
+def draw_figures(out: Path, tables: dict[str, pd.DataFrame], figures: Sequence[str]) -> dict[str, str]:
+    """One PNG per paper figure (panels (a)/(b) side by side); returns figure -> file name."""
+    from mecopt.results import plots
+    Figure = plots._require()
+    made = {}
+    labels = {m: CASE_NAMES[c] for m, c in CASES.items()}
+    for f in figures:
+        if not all(n in tables for n in NEEDS[f]):
+            continue
+        if f == "5":
+            fig = Figure(figsize=(8, 4.5), layout="constrained")
+            tr = tables["fig5_trace"]
+            first = tr[tr["seed"] == tr["seed"].min()].copy()
+            first["method"] = first["method"].map(lambda m: ALGORITHMS.get(m, m))
+            plots.convergence(first, by=("N", "method"), ax=fig.add_subplot(),
+                              title="Fig. 5: convergence of the average cost per tick, N = 5, 10, 20 (first seed)",
+                              ylabel="average cost C (cost units)")
+        elif f in ("6", "7"):
+            fig = Figure(figsize=(14, 4.8), layout="constrained")
+            a, b = fig.subplots(1, 2, width_ratios=(1.2, 1))
+            w = 0.2 if f == "6" else 0.4
+            d = _schedule_dir(out, f, w)
+            if d is not None:
+                plots.schedule(d, ax=a, title=f"Fig. {f}a: TPOS-UAI schedule at W = {num(w)} kHz")
+            metric = "avg_delay_s" if f == "6" else "avg_energy_j"
+            plots.compare(tables[f"fig{f}_cases"], x="W_khz", y=metric, by="method", ax=b, labels=labels,
+                          xlabel="bandwidth W (kHz)",
+                          ylabel="average delay T (s)" if f == "6" else "average energy E (J)",
+                          title=f"Fig. {f}b: average {'delay' if f == '6' else 'energy'} vs bandwidth W, Cases 1-4")
+        elif f in ("8", "9"):
+            fig = Figure(figsize=(8, 4.5), layout="constrained")
+            metric = "avg_delay_s" if f == "8" else "avg_energy_j"
+            plots.compare(tables[f"fig{f}_cases"], x="dnn", y=metric, by="method", ax=fig.add_subplot(),
+                          labels=labels, order=DNNS, log=True, xlabel="DNN of the 5 devices",
+                          ylabel="average delay T (s)" if f == "8" else "average energy E (J)",
+                          title=f"Fig. {f}: average {'delay' if f == '8' else 'energy'} per DNN type, Cases 1-4")
+        else:
+            fig = Figure(figsize=(14, 4.5), layout="constrained")
+            a, b = fig.subplots(1, 2)
+            d = out / "sweeps" / "fig10" / "solutions"
+            dirs = sorted(d.glob("p0000-tpos-uai-s*")) if d.is_dir() else []
+            src = dirs[0] if dirs else tables["fig10_assignment"]
+            plots.partition(src, ax=a, title="Fig. 10a: partition points (TPOS-UAI), colour = slot")
+            plots.schedule(src, ax=b, title="Fig. 10b: server schedule (TPOS-UAI), colour = device")
+        made[f] = plots.save(fig, out / f"fig{f}.png").name
+    return made
+
+
+def _schedule_dir(out: Path, fig: str, w_khz: float) -> Path | None:
+    sweep_dir = out / "sweeps" / f"fig{fig}"
+    path = sweep_dir / "results.csv"
+    if not path.is_file():
+        return None
+    res = read_table(path)
+    hit = res[(res["method"] == "tpos-uai") & np.isclose(res["devices.0.bandwidth_hz"], w_khz * 1000)]
+    if hit.empty:
+        return None
+    r = hit.iloc[0]
+    return solution_path(sweep_dir, r["point"], r["method"], r["seed"])
+
+
+# =========================================================================== entry point
+
+@dataclass
+class ReproduceResult:
+    out_dir: Path
+    tables: dict[str, pd.DataFrame]
+    claims: list[Claim]
+    report_path: Path
+    pngs: dict[str, str]
+    wall_times: dict[str, float]
+
+
+def reproduce(out_dir: str | Path, figures: str | Iterable[str] = "all", *, engine: str = "dp", quick: bool = False,
+              fmt: str = "csv", workers: int | None = None, executor: Executor | None = None, resume: bool = False,
+              progress: Callable[[str, int, int], None] | None = None,
+              settings: Settings | None = None) -> ReproduceResult:
+    """Run the paper's scenarios, write the tables, the PNGs and REPORT.md into ``out_dir``."""
+    if fmt not in FORMATS:
+        raise InputError(f"The 'format' option must be one of {', '.join(FORMATS)}. Got {fmt!r} instead.")
+    figs = parse_figures(figures)
+    s = settings or Settings.make(engine, quick)
+    out = result_set.begin(out_dir, "reproduction")
+    own = executor is None
+    pool = local_executor(workers) if own else executor
+    tables: dict[str, pd.DataFrame] = {}
+    wall: dict[str, float] = {}
+    t_all = time.perf_counter()
+    try:
+        ctx = Context(out, s, pool, resume, progress)
+        for f in figs:
+            t0 = time.perf_counter()
+            for name, df in RUNNERS[f](ctx).items():
+                tables[name] = df
+                write_table(df, out / name, fmt)
+            wall[f] = time.perf_counter() - t0
+    finally:
+        if own:
+            pool.shutdown(wait=True, cancel_futures=True)
+    claims = evaluate_claims(tables, figs)
+    write_table(claims_frame(claims), out / "claims", fmt)
+    note = ""
+    try:
+        pngs = draw_figures(out, tables, figs)
+    except InputError as err:   # matplotlib missing
+        pngs, note = {}, f"No figures drawn: {err}."
+    wall["total"] = time.perf_counter() - t_all
+    write_json(out / META_NAME, dict(settings=asdict(s), figures=list(figs), fmt=fmt, pngs=pngs, wall_times=wall,
+                                     note=note))
+    text = render_report(tables, claims, settings=s, figures=figs, fmt=fmt, pngs=pngs, wall_times=wall, note=note)
+    report = write_text(out / "REPORT.md", text)
+    result_set.finish(out, "reproduction", format=fmt)
+    return ReproduceResult(out, tables, claims, report, pngs, wall)
+
+
+def load_tables(out_dir: str | Path, figures: Sequence[str] = FIGURES) -> dict[str, pd.DataFrame]:
+    """The figure tables written in ``out_dir`` (csv, parquet or json), by name."""
+    out = Path(out_dir)
+    names = {n for f in figures for n in NEEDS[f]} | {"fig5_runs", "fig5_trace", "fig10_assignment"}
+    tables = {}
+    for n in sorted(names):
+        p = find_table(out / n)
+        if p is not None:
+            tables[n] = read_table(p)
+    return tables
+
+
+def rebuild_report(out_dir: str | Path) -> ReproduceResult:
+    """Judge the claims again from the tables on disk in ``out_dir`` and rewrite REPORT.md and
+    the claims table (figures are not redrawn). Tables written as markdown or LaTeX cannot be read."""
+    out = Path(out_dir)
+    meta_path = out / META_NAME
+    if not meta_path.is_file():
+        raise InputError(f"{out} holds no reproduction ({META_NAME} is missing)")
+    meta = json.loads(meta_path.read_text())
+    st = meta["settings"]
+    s = Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in st.items()})
+    figs = tuple(meta["figures"])
+    tables = load_tables(out, figs)
+    if not tables:
+        raise InputError(f"{out} holds no readable figure tables (.csv, .parquet or .json)")
+    claims = evaluate_claims(tables, figs)
+    fmt = meta.get("fmt", "csv")
+    write_table(claims_frame(claims), out / "claims", fmt if fmt in FORMATS else "csv")
+    text = render_report(tables, claims, settings=s, figures=figs, fmt=fmt, pngs=meta.get("pngs"),
+                         wall_times=meta.get("wall_times"), note=meta.get("note", ""))
+    report = write_text(out / "REPORT.md", text)
+    return ReproduceResult(out, tables, claims, report, meta.get("pngs") or {}, meta.get("wall_times") or {})
+
+
+# =========================================================================== readings
+
+READINGS_NAME = "readings"
+
+
+def load_readings(path: str | Path) -> list[dict]:
+    """The readings of a TOML file (``[[reading]]`` tables with a ``name`` and keys of
+    :data:`~mecopt.studies.reproduce.scenarios.READING_KEYS`); ``paper`` is the bundled file."""
+    import tomllib
+
+    from mecopt.studies.reproduce.scenarios import check_reading
+
+    p = instances_dir() / "readings" / "paper.toml" if str(path) == "paper" else Path(path)
+    if not p.is_file():
+        raise InputError(f"readings file not found: {p}")
+    try:
+        doc = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"{p}: not valid TOML ({err})") from None
+    readings = doc.get("reading")
+    if not isinstance(readings, list) or not readings:
+        raise InputError(f"{p}: expected one or more [[reading]] tables")
+    out, names = [], set()
+    for i, r in enumerate(readings):
+        d = check_reading(r)
+        name = d.get("name")
+        if not isinstance(name, str) or not name or name in names or "/" in name:
+            raise InputError(f"{p}: reading {i + 1} needs a unique 'name' (no '/'); got {name!r}")
+        names.add(name)
+        out.append(d)
+    return out
+
+
+def reproduce_readings(out_dir: str | Path, readings: str | Path | Sequence[dict], figures: str | Iterable[str] = "all",
+                       *, engine: str = "dp", quick: bool = False, fmt: str = "csv", workers: int | None = None,
+                       executor: Executor | None = None, resume: bool = False,
+                       progress: Callable[[str, int, int], None] | None = None) -> pd.DataFrame:
+    """Run the reproduction once per reading (OUT/<name>/) and write OUT/readings.<fmt> (reading x claim
+    -> verdict, with totals per reading) and OUT/READINGS.md. Returns the wide table."""
+    import dataclasses
+
+    rs = load_readings(readings) if isinstance(readings, str | Path) else [dict(r) for r in readings]
+    out = Path(out_dir)
+    own = executor is None
+    pool = local_executor(workers) if own else executor
+    long = []
+    try:
+        for r in rs:
+            reading = tuple((k, v) for k, v in r.items() if k != "name")
+            s = dataclasses.replace(Settings.make(engine, quick), reading=reading)
+            res = reproduce(out / r["name"], figures, settings=s, fmt=fmt, executor=pool, resume=resume,
+                            progress=progress)
+            long += [dict(reading=r["name"], id=c.id, verdict=c.verdict) for c in res.claims]
+    finally:
+        if own:
+            pool.shutdown(wait=True, cancel_futures=True)
+    df = pd.DataFrame(long)
+    wide = df.pivot(index="reading", columns="id", values="verdict").reindex([r["name"] for r in rs])
+    wide = wide[list(dict.fromkeys(df["id"]))]
+    for v, col in ((REPRODUCED, "reproduced"), (PARTLY, "partly"), (NOT, "not_reproduced"), (MISSING, "not_evaluated")):
+        wide[col] = (wide.iloc[:, :len(set(df["id"]))] == v).sum(axis=1)
+    desc = {r["name"]: "; ".join(f"{k} = {v}" for k, v in r.items() if k != "name") or "the documented model"
+            for r in rs}
+    wide.insert(0, "changes", [desc[n] for n in wide.index])
+    wide = wide.reset_index()
+    write_table(wide, out / READINGS_NAME, fmt)
+    short = {REPRODUCED: "yes", PARTLY: "partly", NOT: "no", MISSING: "n/a"}
+    shown = wide.copy()
+    for c in set(df["id"]):
+        shown[c] = shown[c].map(lambda v: short.get(v, v))
+    lines = ["# The claims under several readings of the paper", "",
+             f"Each row is one reproduction (`{'quick' if quick else 'full'}` settings, engine `{engine}`) in "
+             "the folder of the same name; the default reading is the documented model (docs/MODEL.md).", "",
+             _md(shown), ""]
+    write_text(out / "READINGS.md", "\n".join(lines) + "\n")
+    return wide
