@@ -79,7 +79,8 @@ class ScheduleData:
 
 def schedule_data(source) -> ScheduleData:
     """A :class:`ScheduleData` from a Solution, an assignment table, or a solution directory
-    (``assignment.<csv|parquet|json>``, optional ``summary.json`` and ``instance.toml``)."""
+    (``assignment.<csv|parquet|json>``; a folder written by ``Solution.write`` is read back whole,
+    others use their optional ``summary.json`` and ``instance.toml``)."""
     if isinstance(source, ScheduleData):
         return source
     if hasattr(source, "assignment_frame") and hasattr(source, "instance"):
@@ -102,6 +103,15 @@ def _check_assignment(df: pd.DataFrame, where: str) -> None:
 def _from_dir(d: Path) -> ScheduleData:
     if not d.is_dir():
         raise InputError(f"not a solution directory: {d}")
+    from mecopt.results import manifest
+
+    man = manifest.require_complete(d, "solution folder")
+    if man is not None and man.get("kind") == "solution":
+        from mecopt.solution import read_solution
+        try:
+            return schedule_data(read_solution(d))      # the instance it solved, with its server times
+        except InputError:
+            pass  # e.g. a DNN given by a path that no longer resolves: draw from the table alone
     path = find_table(d / "assignment")
     if path is None:
         raise InputError(f"{d} holds no readable assignment table (assignment.csv, .parquet or .json); "
