@@ -27,7 +27,7 @@ PUBLIC_METHODS = [mecopt.Solution.devices_frame, mecopt.Solution.assignment_fram
 
 
 @pytest.mark.parametrize("module", PUBLIC_MODULES)
-def test_doctests_pass(module):
+def test_doctests_pass(module, registries):
     mod = importlib.import_module(module)
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
     assert result.failed == 0, f"{result.failed} doctest(s) of {module} failed (run: python -m pytest -q " \

@@ -11,7 +11,7 @@ import mecopt
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def test_quickstart_runs(tmp_path, monkeypatch, capsys):
+def test_quickstart_runs(tmp_path, monkeypatch, capsys, registries):
     monkeypatch.chdir(tmp_path)
     ns = runpy.run_path(str(EXAMPLES / "quickstart.py"), run_name="__main__")
     out = capsys.readouterr().out

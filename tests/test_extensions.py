@@ -28,7 +28,7 @@ def inst():
 
 
 @pytest.fixture(autouse=True)
-def registered():
+def registered(registries):
     mecopt.register_method("test-local", custom_methods.local_profile, replace=True)
     mecopt.register_method("test-crowd", custom_methods.crowd_slot, replace=True)
     yield
@@ -147,7 +147,7 @@ def test_registered_engine_reaches_the_dp_equilibrium(capsys, tmp_path):
         assert all(np.array_equal(a, b) for a, b in zip(dp.profile, en.profile))
         assert (dp.iterations, dp.solver_calls) == (en.iterations, en.solver_calls)
         assert any(s.max() > 0 for s in en.profile)          # not the trivial all-local profile
-    with pytest.raises(mecopt.InputError, match="'engine' option must be one of dp, milp, enum"):
+    with pytest.raises(mecopt.InputError, match="'engine' option must be one of dp, milp.*enum.*Got 'enumm'"):
         mecopt.solve(inst, "tpos-cai", engine="enumm")
     import tomli_w
     path = tmp_path / "lenet4.toml"
