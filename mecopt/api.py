@@ -101,6 +101,7 @@ def compare(instance: Instance, methods: Sequence[str] | str | None = None, **op
     Parameters
     ----------
     instance : Instance
+        The instance every method solves.
     methods : sequence of str or str, optional
         Method names (or one comma-separated string); default every built-in method.
     **options
@@ -142,6 +143,7 @@ def check(instance: Instance, assignment) -> list[checkmod.Violation]:
     Parameters
     ----------
     instance : Instance
+        The instance the assignment is for.
     assignment : Solution, pandas.DataFrame, str, Path or list of arrays
         A solution; a table with columns ``device``, ``layer``, ``slot`` (slot 0 = local);
         a path to such a table or to a folder written by [Solution.write][mecopt.Solution.write]; or a
