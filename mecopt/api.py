@@ -106,7 +106,9 @@ def compare(instance: Instance, methods: Sequence[str] | str | None = None, **op
         Method names (or one comma-separated string); default every built-in method.
     **options
         ``time_limit``, ``seed``, ``engine``, ``gtpos_objective``, ``draws``: each is
-        passed to the methods that accept it.
+        passed to the methods that accept it; ``progress``: a function ``method ->``
+        context manager entered while the method runs, yielding the callback passed as the
+        method's ``progress`` option (or None).
 
     Returns
     -------
@@ -133,7 +135,8 @@ def compare(instance: Instance, methods: Sequence[str] | str | None = None, **op
     from mecopt.studies.compare import ALL_METHODS
     from mecopt.studies.compare import compare as _compare
 
-    check_option_names("compare()", options, ["time_limit", "seed", "engine", "gtpos_objective", "draws"])
+    check_option_names("compare()", options, ["time_limit", "seed", "engine", "gtpos_objective", "draws",
+                                              "progress"])
     return _compare(instance, methods=ALL_METHODS if methods is None else methods, **options)
 
 

@@ -35,11 +35,10 @@ from mecopt.errors import InputError
 from mecopt.model.instance import Device, Instance, Server
 from mecopt.bestresponse.problem import Aggregates, slot_capacity, slot_open
 from mecopt.model.tolerances import DEADLINE_TOL, capacity_limit, meets_deadline
-from mecopt.solution import Solution, Termination
+from mecopt.solution import DEADLINE_MISS, Solution, Termination, flag_deadline_misses
 from mecopt.bestresponse.engines import make_engine
 
 QUEUED = "queued"
-DEADLINE_MISS = "deadline_miss"
 DEADLINE_DROPPED = "deadline_dropped"
 DEADLINE_RELAXED = "deadline_relaxed"
 
@@ -48,12 +47,8 @@ DEADLINE_RELAXED = "deadline_relaxed"
 
 def _deadline_flags(instance: Instance, profile: list[np.ndarray], flags: dict[str, list[str]]) -> int:
     """Flag every MD whose T_n (24) exceeds tau_n (26); returns how many."""
-    misses = 0
-    for d, s in zip(instance.devices, profile):
-        if not meets_deadline(costmod.delay(d, s, instance.server), d.tau, DEADLINE_TOL):
-            flags.setdefault(d.name, []).append(DEADLINE_MISS)
-            misses += 1
-    return misses
+    return flag_deadline_misses(instance, [costmod.delay(d, s, instance.server)
+                                           for d, s in zip(instance.devices, profile)], flags)
 
 
 def _empty_flags(instance: Instance) -> dict[str, list[str]]:
@@ -62,9 +57,10 @@ def _empty_flags(instance: Instance) -> dict[str, list[str]]:
 
 
 def social_cost(instance: Instance, ev: costmod.Evaluation) -> float:
-    """sum_n (alpha_n c^T_n T_n + beta_n c^E_n E_n): the social cost GTPOS minimizes with objective
-    "social" (the prices gamma_n C^P_n are transfers to the server and cancel out)."""
-    return float(sum(d.alpha * d.c_T * ev.delay[n] + d.beta * d.c_E * ev.energy[n]
+    """sum_n (alpha_n c^T_n T_n + beta_n c^E_n E_n + P_n): the social cost GTPOS minimizes with objective
+    "social" (the prices gamma_n C^P_n are transfers to the server and cancel out; P_n is the
+    soft-deadline penalty, 0 unless ``deadline_policy = "soft"``)."""
+    return float(sum(d.alpha * d.c_T * ev.delay[n] + d.beta * d.c_E * ev.energy[n] + ev.penalty[n]
                      for n, d in enumerate(instance.devices)))
 
 

@@ -3,11 +3,13 @@
 It rebuilds the binary tensor y[n,m,h] of (14) from an assignment and tests
 (15), (16), (17), (26) and (27) on the tensor itself, never trusting a solver's
 figures. Each violation names its equation, device, slot or layer, the amount by
-which it is violated and the tolerance used.
+which it is violated and the tolerance used. Under ``deadline_policy = "soft"`` a
+missed deadline is not a violation of (26) but a miss (:func:`deadline_misses`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,8 +18,7 @@ import pandas as pd
 from mecopt.model import cost as costmod
 from mecopt.errors import InputError
 from mecopt.model.instance import Instance
-from mecopt.model.tolerances import CAP_ABS, CAP_TOL, DEADLINE_TOL, deadline_limit
-
+from mecopt.model.tolerances import CAP_ABS, CAP_TOL, DEADLINE_TOL, deadline_limit, fits_capacity, meets_deadline
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,115 @@ def profile_from_y(instance: Instance, Y: np.ndarray) -> list[np.ndarray]:
     return out
 
 
+def slot_server_times(instance: Instance, Y: np.ndarray) -> np.ndarray:
+    """T[n, h-1]: device n's server time in slot h = sum_m y[n,m,h] T^se_{n,m}, as (17) sees it
+    (a layer marked twice counts twice)."""
+    H = instance.server.H
+    return np.array([[float(Y[n, :d.M, h] @ d.t_server[1:]) for h in range(1, H + 1)]
+                     for n, d in enumerate(instance.devices)]).reshape(instance.N, H)
+
+
+def capacity_rule(instance: Instance) -> str:
+    """In words: what (17) caps in this instance's capacity mode (docs/MODEL.md §4)."""
+    s = instance.server
+    if s.capacity_mode == "per_device":
+        return (f"capacity mode per_device: (17) caps each device's own server time in a slot at T_d/H = "
+                f"{s.slot_len:.6g} s (column busiest_device_s is checked against capacity_s); the slot total "
+                f"server_time_s may reach B x T_d/H = {s.B * s.slot_len:.6g} s with B = {s.B} devices")
+    return (f"capacity mode total: (17) caps the slot total server_time_s at T_d/H = {s.slot_len:.6g} s, "
+            f"shared by every device in the slot")
+
+
+def _finite(x) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def assignment_report(instance: Instance, table: pd.DataFrame) -> dict:
+    """Everything ``mecopt check`` reports about an assignment table, as plain data.
+
+    Returns ``dict(summary=, devices=, violations=, slots=, violation_list=)``. Every figure is
+    recomputed from the tensor y by :mod:`mecopt.model.cost`; a device whose strategy is
+    malformed ((15) or (16) violated) gets no delay, energy or cost, and the averages cover the
+    well-formed devices only (the potential only when all are). Its layers still count in (17)
+    and (27) as the tensor holds them. Each slot row says which capacity (17) applies in the
+    instance's mode (``capacity_applies_to``) and the figure checked against it (``checked_s``).
+    """
+    Y = assignment_to_y(instance, table)
+    violations = check_y(instance, Y)
+    server, H = instance.server, instance.server.H
+    profile = profile_from_y(instance, Y)
+    malformed = {v.device for v in violations if v.equation in ("(15)", "(16)") and v.device is not None}
+    queued = []
+    for n, d in enumerate(instance.devices):
+        rows = Y[n, :d.M]
+        q = bool(rows[:, H + 1].all()) and int(rows.sum()) == d.M
+        queued.append(q)
+        if q:
+            profile[n] = np.full(d.M, H + 1, dtype=int)
+    ev = costmod.evaluate(instance, profile)
+    present = Y[:, :, 1:H + 1].any(axis=1).sum(axis=0)
+    T_nh = slot_server_times(instance, Y)
+    by_dev: dict[str, list[str]] = {}
+    for v in violations:
+        if v.device is not None:
+            by_dev.setdefault(v.device, []).append(v.equation)
+    rows = []
+    ok = np.ones(instance.N, dtype=bool)
+    for n, d in enumerate(instance.devices):
+        good = d.name not in malformed
+        ok[n] = good
+        T = ev.delay[n] if good else math.nan
+        rows.append(dict(
+            device=d.name, dnn=d.dnn, well_formed=good, queued=queued[n],
+            partition_point=int(ev.partition[n]) if good else None,
+            last_slot=int(ev.last_slot[n]) if good else None,
+            delay_s=_finite(T), energy_j=_finite(ev.energy[n]) if good else None,
+            price=_finite(ev.price[n]) if good else None,
+            cost=_finite(ev.cost[n]) if good else None, deadline_s=d.tau, deadline_relaxed=d.deadline_relaxed,
+            deadline_met=bool(meets_deadline(T, d.tau, DEADLINE_TOL)) if good else None,
+            deadline_miss_s=max(0.0, float(T - d.tau)) if good else None,
+            server_time_s=float(T_nh[n].sum()),
+            violations=";".join(sorted(set(by_dev.get(d.name, [])))),
+        ))
+    devices = pd.DataFrame(rows).astype({"partition_point": "Int64", "last_slot": "Int64", "deadline_met": "boolean"})
+    per_device = server.capacity_mode == "per_device"
+    total = T_nh.sum(axis=0)
+    busiest = T_nh.argmax(axis=0) if instance.N else np.zeros(H, dtype=int)
+    busiest_s = T_nh.max(axis=0) if instance.N else np.zeros(H)
+    checked = busiest_s if per_device else total
+    cap = np.full(H, server.slot_len)
+    slots = pd.DataFrame(dict(
+        slot=np.arange(1, H + 1), server_time_s=total,
+        busiest_device=[instance.devices[int(b)].name if t > 0 else "-" for b, t in zip(busiest, busiest_s)],
+        busiest_device_s=busiest_s, capacity_s=cap,
+        capacity_applies_to="each device" if per_device else "slot total",
+        checked_s=checked, capacity_ok=fits_capacity(checked, cap),
+        price_load=ev.slot_load, unit_price=server.a + server.price_quad * ev.slot_load,
+        devices=present, parallel_limit=np.full(H, server.B)))
+    n_ok = int(ok.sum())
+    counts: dict[str, int] = {}
+    for v in violations:
+        counts[v.equation] = counts.get(v.equation, 0) + 1
+    summary = dict(
+        instance=instance.name, devices=instance.N, well_formed_devices=n_ok,
+        malformed_devices=[d.name for n, d in enumerate(instance.devices) if not ok[n]],
+        feasible=not violations, violations=len(violations), violations_by_equation=dict(sorted(counts.items())),
+        avg_delay_s=_finite(ev.delay[ok].mean()) if n_ok else None,
+        avg_energy_j=_finite(ev.energy[ok].mean()) if n_ok else None,
+        avg_price=_finite(ev.price[ok].mean()) if n_ok else None,
+        avg_cost=_finite(ev.cost[ok].mean()) if n_ok else None,
+        averages_over="all devices" if n_ok == instance.N else f"the {n_ok} well-formed devices",
+        potential=_finite(ev.potential) if n_ok == instance.N else None,
+        capacity_mode=server.capacity_mode, capacity_rule=capacity_rule(instance),
+        deadline_policy=instance.deadline_policy,
+        deadline_misses=int(sum(1 for r in rows if r["deadline_met"] is False)),
+    )
+    vframe = violations_frame(violations).astype({"slot": "Int64", "layer": "Int64"})
+    return dict(summary=summary, devices=devices, violations=vframe, slots=slots,
+                violation_list=[v.as_dict() for v in violations])
+
+
 def check_y(instance: Instance, Y: np.ndarray) -> list[Violation]:
     """Every violated constraint of (15), (16), (17), (26), (27) for tensor Y."""
     server, H = instance.server, instance.server.H
@@ -152,8 +262,7 @@ def check_y(instance: Instance, Y: np.ndarray) -> list[Violation]:
                                      f"{d.name} layer {m} runs in slot {hs.min()} after layer {prev_layer} in slot {prev_max}"))
             prev_max, prev_layer = int(hs.max()), m
     # (17) capacity and (27) parallel limit, on slots 1..H of the tensor
-    T_nh = np.array([[float(Y[n, :d.M, h] @ d.t_server[1:]) for h in range(1, H + 1)]
-                     for n, d in enumerate(instance.devices)])
+    T_nh = slot_server_times(instance, Y)
     cap = server.slot_len
     tol = cap * CAP_TOL + CAP_ABS
     if server.capacity_mode == "per_device":
@@ -178,13 +287,24 @@ def check_y(instance: Instance, Y: np.ndarray) -> list[Violation]:
     structural = {v.device for v in out if v.equation in ("(15)", "(16)")}
     profile = profile_from_y(instance, Y)
     for n, d in enumerate(instance.devices):
-        if d.name in structural or d.deadline_relaxed:
+        if d.name in structural or d.deadline_relaxed or d.deadline_soft:
             continue
         slots = np.full(d.M, H + 1) if queued[n] else profile[n]
         T = costmod.delay(d, slots, server)
         if T > deadline_limit(d.tau, DEADLINE_TOL):
             out.append(Violation("(26)", d.name, None, None, T - d.tau, d.tau * DEADLINE_TOL,
                                  f"{d.name} finishes in {T:.6g} s, over its deadline tau = {d.tau:g} s"))
+    return out
+
+
+def deadline_misses(instance: Instance, profile: list[np.ndarray]) -> dict[str, float]:
+    """{device name: seconds over tau_n} of every MD whose T_n (24) misses (26) by more than the
+    checker's tolerance (the soft policy lists these instead of reporting violations)."""
+    out = {}
+    for d, s in zip(instance.devices, profile):
+        T = costmod.delay(d, np.asarray(s), instance.server)
+        if T > deadline_limit(d.tau, DEADLINE_TOL):
+            out[d.name] = float(T - d.tau)
     return out
 
 

@@ -52,6 +52,23 @@ class Termination(str, Enum):
         return self.value
 
 
+#: the flag of a device whose delay T_n (24) exceeds its deadline tau_n (26), whatever the method
+DEADLINE_MISS = "deadline_miss"
+
+
+def flag_deadline_misses(instance: Instance, delays, flags: dict[str, list[str]]) -> int:
+    """Add :data:`DEADLINE_MISS` to the flags of every MD whose delay exceeds tau_n (26) beyond
+    ``DEADLINE_TOL`` (once; relaxed or dropped deadlines included); returns how many MDs miss."""
+    misses = 0
+    for d, T in zip(instance.devices, delays):
+        if not meets_deadline(T, d.tau, DEADLINE_TOL):
+            misses += 1
+            fl = flags.setdefault(d.name, [])
+            if DEADLINE_MISS not in fl:
+                fl.append(DEADLINE_MISS)
+    return misses
+
+
 class SolutionStatus(str, Enum):
     """What solution a method holds (kept apart from why it stopped, [Termination][mecopt.Termination]).
 
@@ -140,6 +157,13 @@ class Solution:
     flags: dict[str, list[str]] = field(default_factory=dict)  # device name -> flags
     info: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        # one meaning for every method (game, GTPOS, baselines, registered ones): a device whose
+        # delay exceeds its deadline carries the deadline_miss flag
+        self.flags = {k: list(v) for k, v in (self.flags or {}).items()}
+        if self.profile:
+            flag_deadline_misses(self.instance, self.evaluation.delay, self.flags)
+
     @cached_property
     def evaluation(self) -> costmod.Evaluation:
         """The profile's figures by the shared cost model (per device and averaged)."""
@@ -216,7 +240,8 @@ class Solution:
                 device=d.name, dnn=d.dnn, partition_point=int(ev.partition[n]), last_slot=int(ev.last_slot[n]),
                 delay_s=ev.delay[n], energy_j=ev.energy[n], price=ev.price[n], cost=ev.cost[n],
                 deadline_s=d.tau, deadline_met=bool(meets_deadline(ev.delay[n], d.tau, DEADLINE_TOL)),
-                deadline_miss_s=max(0.0, float(miss)), flags=";".join(self.flags.get(d.name, [])),
+                deadline_miss_s=max(0.0, float(miss)), deadline_penalty=float(ev.penalty[n]),
+                flags=";".join(self.flags.get(d.name, [])),
             ))
         return pd.DataFrame(rows)
 

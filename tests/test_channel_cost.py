@@ -147,6 +147,24 @@ def test_potential_by_hand(tiny):
     assert ev.potential == pytest.approx(slot + own, rel=1e-12)
 
 
+def test_soft_deadline_cost_and_potential_by_hand(instance_dict):
+    """tau = 0.5 s, pi = 100 per s: the profile of test_potential_by_hand misses by 0.045 s and 0.505 s."""
+    tiny = instance_from_dict(instance_dict(model={"deadline_policy": "soft", "deadline_penalty_per_s": 100.0},
+                                            device_defaults={"deadline_s": 0.5}))
+    prof = [np.array([1, 1, 2, 2]), np.array([0, 0, 0, 2])]
+    ev = costmod.evaluate(tiny, prof)
+    assert ev.delay == pytest.approx([0.545, 1.005], rel=1e-12)
+    assert ev.penalty == pytest.approx([4.5, 50.5], rel=1e-9)
+    hard = costmod.evaluate(instance_from_dict(instance_dict(device_defaults={"deadline_s": 10.0})), prof)
+    assert ev.cost == pytest.approx(hard.cost + [4.5, 50.5], rel=1e-12)
+    assert ev.potential == pytest.approx(hard.potential + (4.5 + 50.5) / 0.2, rel=1e-12)
+    others = costmod.own_loads(tiny.devices[1], prof[1], 3)[0]
+    assert costmod.device_cost(tiny.devices[0], prof[0], tiny.server, others) == pytest.approx(ev.cost[0], rel=1e-12)
+    # meeting tau costs nothing extra; the penalty is linear in the seconds over
+    assert costmod.deadline_penalty(tiny.devices[0], 0.5) == 0.0
+    assert costmod.deadline_penalty(tiny.devices[0], 0.75) == pytest.approx(25.0)
+
+
 def _random_strategy(rng, M, H, queue=True):
     kind = rng.random()
     if queue and kind < 0.05:
@@ -156,8 +174,10 @@ def _random_strategy(rng, M, H, queue=True):
     return np.sort(rng.integers(0, H + 1, M))
 
 
-def test_exact_potential_property_on_random_profiles_and_deviations(instance_dict):
-    """For every unilateral deviation, Phi(new) - Phi(old) = (C_n(new) - C_n(old)) / gamma_n."""
+@pytest.mark.parametrize("policy", ["relax", "soft"])
+def test_exact_potential_property_on_random_profiles_and_deviations(instance_dict, policy):
+    """For every unilateral deviation, Phi(new) - Phi(old) = (C_n(new) - C_n(old)) / gamma_n;
+    under the soft deadline policy C_n includes the penalty and Phi its sum_n P_n / gamma_n."""
     rng = np.random.default_rng(2024)
     doc = instance_dict(
         devices=[
@@ -169,9 +189,13 @@ def test_exact_potential_property_on_random_profiles_and_deviations(instance_dic
         server={"slots": 4, "price_base": [1.0, 0.5, 2.0, 0.1], "price_growth": [2.0, 3.0, 0.5, 1.0]},
         model={"deadline_policy": "relax"},
     )
+    if policy == "soft":  # deadlines that the random strategies often miss
+        doc["model"].update(deadline_policy="soft", deadline_penalty_per_s=50.0)
+        for d, tau in zip(doc["devices"], (0.6, 0.02, 2.0, 0.8)):
+            d["deadline_s"] = tau
     inst = instance_from_dict(doc)
     H = inst.server.H
-    checked = 0
+    checked = soft_moves = 0
     for _ in range(60):
         prof = [_random_strategy(rng, d.M, H) for d in inst.devices]
         ev = costmod.evaluate(inst, prof)
@@ -183,9 +207,12 @@ def test_exact_potential_property_on_random_profiles_and_deviations(instance_dic
             dphi = ev2.potential - ev.potential
             dC = (ev2.cost[n] - ev.cost[n]) / inst.devices[n].gamma
             assert dphi == pytest.approx(dC, rel=1e-9, abs=1e-9 * max(1.0, abs(ev.potential)))
+            soft_moves += ev2.penalty[n] != ev.penalty[n]
             # the others' costs move too (the price is shared), so Phi is not just any sum of costs
             checked += 1
     assert checked == 240
+    if policy == "soft":
+        assert soft_moves > 50  # the penalty changed with the move, so it is what was tested
 
 
 def test_potential_is_nan_when_some_gamma_is_zero(instance_dict):

@@ -36,7 +36,7 @@ def write_spec(tmp_path, rng, M: int, name: str) -> str:
     return f"{name}.toml"
 
 
-def tiny_instance(tmp_path, rng, mode: str, N: int | None = None, identical: bool = False):
+def tiny_instance(tmp_path, rng, mode: str, N: int | None = None, identical: bool = False, policy: str = "relax"):
     N = N or int(rng.integers(2, 4))
     H = int(rng.integers(2, 4))
     M = int(rng.integers(3, 5))
@@ -51,7 +51,7 @@ def tiny_instance(tmp_path, rng, mode: str, N: int | None = None, identical: boo
                         "gamma": gamma, "bandwidth_hz": 300.0 if identical else float(rng.uniform(100, 600)),
                         "deadline_s": 1e3})
     doc = {"seed": int(rng.integers(1000)),
-           "model": {"bits_per_element": 1.0, "price_scale": 1.0, "capacity_mode": mode, "deadline_policy": "relax"},
+           "model": {"bits_per_element": 1.0, "price_scale": 1.0, "capacity_mode": mode, "deadline_policy": policy},
            "server": {"slots": H, "frame_s": float(rng.uniform(0.05, 0.2)) * H, "parallel_limit": int(rng.integers(1, N + 1)),
                       "freq_cycles_per_s": 100.0, "tx_power_w": 5.0},
            "device_defaults": {"cost_delay_per_s": 10.0, "cost_energy_per_j": 2.0, "delta_cycles_per_bit": 1.0,
@@ -68,6 +68,8 @@ def tiny_instance(tmp_path, rng, mode: str, N: int | None = None, identical: boo
             doc["devices"][k]["deadline_s"] = float(ds[rng.integers(len(ds))])
         elif r < 0.6:
             doc["devices"][k]["deadline_s"] = float(ds[0] * 0.9)
+    if policy == "soft":  # a penalty comparable to the delay weight c^T = 10, so that misses happen
+        doc["model"]["deadline_penalty_per_s"] = float(rng.choice([2.0, 10.0, 40.0]))
     return instance_from_dict(doc, base=tmp_path)
 
 
@@ -79,13 +81,15 @@ def enumerate_optimum(inst, objective: str):
         rows = []
         for s in strategies(dev.M, H):
             T, E = costmod.delay(dev, s, server), costmod.energy(dev, s, server)
-            if not dev.deadline_relaxed and T > dev.tau * (1 + 1e-12):
+            if not (dev.deadline_relaxed or dev.deadline_soft) and T > dev.tau * (1 + 1e-12):
                 continue
             _, t = costmod.own_loads(dev, s, H)
             if server.capacity_mode == "per_device" and np.any(t > server.slot_len * (1 + CAP_TOL) + 1e-15):
                 continue
             used = np.isin(np.arange(1, H + 1), s).astype(int)
             f = {"delay": T, "energy": E, "social": dev.alpha * dev.c_T * T + dev.beta * dev.c_E * E}[objective]
+            # soft (26): the penalty in the objective's unit (docs/MODEL.md Part B)
+            f += costmod.deadline_penalty(dev, T) / {"delay": dev.c_T, "energy": dev.c_E, "social": 1.0}[objective]
             rows.append((f, t, used, s))
         per.append(rows)
     if any(not r for r in per):
@@ -109,11 +113,15 @@ def enumerate_optimum(inst, objective: str):
 
 def objective_of(inst, profile, objective):
     ev = costmod.evaluate(inst, profile)
+    pen = {"delay": [d.c_T for d in inst.devices], "energy": [d.c_E for d in inst.devices],
+           "social": 1.0}[objective]
+    soft = ev.penalty / np.asarray(pen)  # the soft-deadline penalty in the objective's unit (0 unless soft)
     if objective == "delay":
-        return ev.avg_delay
+        return ev.avg_delay + soft.mean()
     if objective == "energy":
-        return ev.avg_energy
-    return float(sum(d.alpha * d.c_T * ev.delay[n] + d.beta * d.c_E * ev.energy[n] for n, d in enumerate(inst.devices)))
+        return ev.avg_energy + soft.mean()
+    return float(sum(d.alpha * d.c_T * ev.delay[n] + d.beta * d.c_E * ev.energy[n] for n, d in enumerate(inst.devices))
+                 + soft.sum())
 
 
 @pytest.mark.parametrize("mode", ["per_device", "total"])
@@ -136,6 +144,30 @@ def test_gtpos_equals_joint_enumeration(tmp_path, mode, block):
         assert objective_of(inst, sol.profile, objective) == pytest.approx(best, rel=1e-7, abs=1e-9)
         assert sol.bound <= sol.objective * (1 + 1e-7) + 1e-9
         assert lp_bound(inst, objective) <= best * (1 + 1e-9) + 1e-9
+
+
+@pytest.mark.parametrize("mode", ["per_device", "total"])
+@pytest.mark.parametrize("block", range(3))
+def test_soft_deadline_gtpos_equals_joint_enumeration(tmp_path, mode, block):
+    """deadline_policy = "soft": the penalty pi max(0, T - tau) in each objective's unit; every
+    instance has an optimum (never infeasible), equal to the enumerated one, with its misses listed."""
+    rng = np.random.default_rng(700 + 10 * block + (mode == "total"))
+    misses = 0
+    for k in range(6):
+        inst = tiny_instance(tmp_path, rng, mode, identical=(k == 5), policy="soft")
+        objective = ["delay", "social", "energy"][(k + block) % 3]
+        best, _ = enumerate_optimum(inst, objective)
+        assert best is not None
+        sol = solve_gtpos(inst, objective=objective, mip_rel_gap=GAP)
+        assert sol.termination == Termination.OPTIMAL
+        assert check.check_profile(inst, sol.profile) == []  # a miss is not a (26) violation under soft
+        assert sol.objective == pytest.approx(best, rel=1e-7, abs=1e-9)
+        assert objective_of(inst, sol.profile, objective) == pytest.approx(best, rel=1e-7, abs=1e-9)
+        missed = check.deadline_misses(inst, sol.profile)
+        assert {n for n, f in sol.flags.items() if "deadline_miss" in f} == set(missed)
+        assert sol.summary()["deadline_misses"] == len(missed)
+        misses += len(missed)
+    assert misses > 0  # the penalty binds somewhere
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -202,7 +234,8 @@ def test_relaxed_devices_are_flagged():
     sol = solve_gtpos(inst)
     assert sol.termination == Termination.OPTIMAL and sol.feasible
     relaxed = [d.name for d in inst.devices if d.deadline_relaxed]
-    assert relaxed and all(sol.flags[name] == ["deadline_relaxed"] for name in relaxed)
+    # a relaxed device has no tau-feasible strategy, so it also misses tau (flagged as by every method)
+    assert relaxed and all(sol.flags[name] == ["deadline_relaxed", "deadline_miss"] for name in relaxed)
 
 
 def test_unknown_objective_is_an_input_error():

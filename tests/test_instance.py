@@ -122,7 +122,7 @@ def test_bad_capacity_mode(instance_dict, write_toml):
 
 
 def test_bad_deadline_policy(instance_dict, write_toml):
-    assert _has(_problems(write_toml, instance_dict(model={"deadline_policy": "soft"})), "model.deadline_policy")
+    assert _has(_problems(write_toml, instance_dict(model={"deadline_policy": "lenient"})), "model.deadline_policy")
 
 
 def test_delta_range_reversed(instance_dict, write_toml):

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from itertools import combinations_with_replacement
 
 import numpy as np
@@ -315,6 +316,69 @@ def test_engine_interface_and_no_tie_break(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
+# soft deadline: (26) dropped, pi max(0, T - tau) added to C_n
+# ---------------------------------------------------------------------------------------------
+
+def test_soft_deadline_milp_dp_bruteforce_agree(tmp_path):
+    """4 devices x 3 binding deadlines (below the fastest delay, between two, at an achievable delay)
+    x 3 penalties (0 = deadline ignored, 5, and far above the delay weight c^T = 10) x 3 aggregates:
+    same strategy and objective in the DP, the MILP and enumeration."""
+    missed = changed = 0
+    for seed in range(4):
+        m, c = _soft_cases(tmp_path, seed)
+        missed, changed = missed + m, changed + c
+    assert missed and changed  # the deadline binds, and the penalty changes best responses
+
+
+def _soft_cases(tmp_path, seed):
+    rng = np.random.default_rng(4000 + seed)
+    inst, doc = random_instance(tmp_path, rng, M=5, H=3, mode=["per_device", "total"][seed % 2], policy="soft")
+    ds = np.unique(delays(inst.devices[0], inst.server))
+    missed = changed = 0
+    for tau in (ds[0] * 0.7, (ds[1] + ds[2]) / 2, ds[len(ds) // 2]):
+        for pen in (0.0, 5.0, 3e4):
+            doc["devices"][0]["deadline_s"] = float(tau)
+            doc["model"]["deadline_penalty_per_s"] = pen
+            inst2 = instance_from_dict(doc)
+            dev, server = inst2.devices[0], inst2.server
+            assert dev.deadline_soft and dev.deadline_penalty_per_s == pen
+            milp, dp = MILPDevice(dev, server), DPDevice(dev, server)
+            free = DPDevice(dataclasses.replace(dev, deadline_penalty_per_s=0.0), server)
+            for k in range(3):
+                others = Aggregates.empty(server.H) if k == 0 else random_aggregates(rng, dev, server)
+                b = assert_same(dev, server, others, milp, dp)
+                assert not b.deadline_dropped  # soft: (26) is never a constraint, so never dropped
+                T = costmod.delay(dev, b.slots, server)
+                assert b.cost == pytest.approx(costmod.device_cost(dataclasses.replace(dev, deadline_soft=False), b.slots,
+                                                                   server, others.load) + pen * max(0.0, T - tau), rel=REL)
+                missed += T > tau * (1 + 1e-9)
+                changed += not np.array_equal(free.best_response(others).slots, b.slots)
+    return missed, changed
+
+
+def test_soft_deadline_alexnet_against_full_enumeration():
+    """AlexNet, tau between its fastest and its all-local delay, a penalty of the order of alpha c^T."""
+    doc = {"seed": 2, "model": {"deadline_policy": "soft", "deadline_penalty_per_s": 2000.0},
+           "devices": [{"dnn": "alexnet", "alpha": 0.4, "beta": 0.3, "gamma": 0.3, "bandwidth_hz": 1500.0,
+                        "deadline_s": 3.5}]}
+    inst = instance_from_dict(doc)
+    dev, server = inst.devices[0], inst.server
+    assert dev.fastest_delay < dev.tau < dev.local_cum[-1]
+    milp, dp = MILPDevice(dev, server), DPDevice(dev, server)
+    rng = np.random.default_rng(13)
+    for k in range(3):
+        others = Aggregates(rng.uniform(0, 4, 5), np.zeros(5), rng.integers(0, 5, 5).astype(float))
+        if k == 0:  # slots 1-3 full: meeting tau is impossible, the penalty decides
+            others = Aggregates(others.load, others.time, np.array([4.0, 4.0, 4.0, 0.0, 1.0]))
+        slots, obj, _ = enumerate_best(dev, server, others)
+        a, b = dp.best_response(others), milp.best_response(others)
+        assert np.array_equal(a.slots, slots) and np.array_equal(b.slots, slots)
+        assert a.objective == pytest.approx(obj, rel=REL) and b.objective == pytest.approx(obj, rel=REL)
+        if k == 0:
+            assert costmod.delay(dev, slots, server) > dev.tau
+
+
+# ---------------------------------------------------------------------------------------------
 # AlexNet
 # ---------------------------------------------------------------------------------------------
 
@@ -348,12 +412,12 @@ def enumerate_best(dev, server, others):
     loads = np.einsum("kmh,m->kh", onehot, dev.S[1:])
     times = np.einsum("kmh,m->kh", onehot, dev.t_server[1:])
     price = ((server.a + server.price_quad * (others.load + loads)) * loads).sum(axis=1)
-    C = dev.alpha * dev.c_T * T + dev.beta * dev.c_E * E + dev.gamma * price
+    C = dev.alpha * dev.c_T * T + dev.beta * dev.c_E * E + dev.gamma * price + costmod.deadline_penalty(dev, T)
     obj = C + tie_weight(dev) * (S @ layer_weights(M))
     cap = server.slot_len if server.capacity_mode == "per_device" else server.slot_len - others.time
     ok = np.all(times <= cap * (1 + 1e-9) + 1e-15, axis=1)
     ok &= ~np.any(onehot.any(axis=1) & ~(others.count + 1 <= server.B + 1e-9), axis=1)
-    ok &= T <= dev.tau * (1 + 1e-12)
+    ok &= (T <= dev.tau * (1 + 1e-12)) | dev.deadline_soft
     k = int(np.argmin(np.where(ok, obj, np.inf)))
     return S[k].astype(int), float(obj[k]), len(S)
 

@@ -36,7 +36,7 @@ def test_core_imports_without_matplotlib():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert "ERR plots need matplotlib: pip install 'mecopt[plot]'" in out.stdout
+    assert "ERR plots need matplotlib, which this installation lacks: pip install matplotlib" in out.stdout
 
 
 @pytest.fixture

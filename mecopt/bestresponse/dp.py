@@ -11,7 +11,9 @@ block in slot h:
 
 where A(j) holds the local, upload and download terms of partition point j. The
 deadline (26) couples m* and h_max, so the recursion runs once per distinct set
-of tau-feasible partition points over h_max = 1..H (usually once).
+of tau-feasible partition points over h_max = 1..H (usually once). Under the soft
+policy the penalty pi max(0, T - tau) of (j, h_max) is added to A(j) instead
+(:meth:`DPDevice._start`), one recursion per distinct penalized start vector.
 """
 
 from __future__ import annotations
@@ -52,8 +54,8 @@ class DPDevice:
         self.delay_start = lc + t_up + dev.t_down
         self.delay_start[M] = np.inf
         self.end = aT * server.slot_len * np.arange(1, H + 1)
-        self.local_obj = aT * lc[M] + bE * dev.P_lo * lc[M]
         self.local_delay = float(lc[M])
+        self.local_obj = aT * lc[M] + bE * dev.P_lo * lc[M] + costmod.deadline_penalty(dev, self.local_delay)
 
     def _blocks(self, others: Aggregates) -> np.ndarray:
         """(H, M+1, M+1) objective of block j+1..m in slot h; inf where (17)/(27) forbid it."""
@@ -99,6 +101,17 @@ class DPDevice:
                 return slots
             m, h = j, prev
 
+    def _start(self, h_max: int, enforce_deadline: bool) -> np.ndarray:
+        """A(j) for paths ending in slot h_max: inf where (26) forbids (j, h_max) when enforced;
+        plus the soft-deadline penalty of (j, h_max) under the soft policy."""
+        delay = self.delay_start + h_max * self.server.slot_len
+        if enforce_deadline:
+            return np.where(delay <= deadline_limit(self.dev.tau), self.A, np.inf)
+        if self.dev.deadline_soft:
+            finite = np.isfinite(self.A)
+            return np.where(finite, self.A + costmod.deadline_penalty(self.dev, np.where(finite, delay, 0.0)), np.inf)
+        return self.A
+
     def solve(self, others: Aggregates, enforce_deadline: bool) -> tuple[float, np.ndarray] | None:
         """Least objective and its strategy, or None when nothing is feasible."""
         H = self.server.H
@@ -109,15 +122,12 @@ class DPDevice:
             best_val, best_slots = self.local_obj, np.zeros(self.M, dtype=int)
         cache: dict[bytes, tuple] = {}
         for h_max in range(1, H + 1):
-            if enforce_deadline:
-                ok = self.delay_start + h_max * self.server.slot_len <= tau
-            else:
-                ok = np.isfinite(self.A)
-            if not ok.any():
+            start = self._start(h_max, enforce_deadline)
+            if not np.isfinite(start).any():
                 continue
-            key = ok.tobytes()
+            key = start.tobytes()
             if key not in cache:
-                cache[key] = self._recursion(blk, np.where(ok, self.A, np.inf))
+                cache[key] = self._recursion(blk, start)
             G, arg, src = cache[key]
             val = G[h_max - 1, self.M] + self.end[h_max - 1]
             if val < best_val:

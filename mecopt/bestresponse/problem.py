@@ -13,7 +13,9 @@ split of the same offloaded tail over the same last slot cost the same).
 Deadline rule: (26) is enforced unless the device was relaxed by the instance's
 ``deadline_policy = "relax"``; when the others' choices leave the device no
 tau-feasible strategy, the best response minimizes C_n with (26) dropped and
-says so (``deadline_dropped``).
+says so (``deadline_dropped``). Under ``deadline_policy = "soft"`` (26) is never a
+constraint: the engines minimize C_n + pi_n max(0, T_n - tau_n)
+(:func:`mecopt.model.cost.deadline_penalty`, part of :func:`~mecopt.model.cost.device_cost`).
 """
 
 from __future__ import annotations
@@ -78,7 +80,8 @@ def slot_open(server: Server, others: Aggregates) -> np.ndarray:
 
 
 def enforces_deadline(dev: Device) -> bool:
-    return not dev.deadline_relaxed
+    """(26) is a constraint unless relaxed, or replaced by its penalty (``deadline_policy = "soft"``)."""
+    return not (dev.deadline_relaxed or dev.deadline_soft)
 
 
 def strategy_feasible(dev: Device, server: Server, others: Aggregates, slots: np.ndarray,

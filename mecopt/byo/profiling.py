@@ -44,11 +44,17 @@ PROFILE_COLUMNS = ("dnn", "layer", "name", "type", "C", "H", "W", "out_elements"
                    "runs", "median_ms", "p10_ms", "p90_ms", "iqr_ms", "mean_ms", "min_ms", "threads")
 
 
+#: the CPU-only PyTorch install suggested when torch is missing (README, "Bring your own DNN")
+TORCH_CPU_INSTALL = "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+
+
 def require_torch():
     try:
         import torch
     except ImportError as err:
-        raise InputError("profiling needs PyTorch: pip install 'mecopt[profile]'") from err
+        raise InputError(f"profiling needs PyTorch, which is not installed. Install its CPU build (as the README's "
+                         f"'Bring your own DNN' says): {TORCH_CPU_INSTALL} -- a plain 'pip install torch' or "
+                         f"'mecopt[profile]' can pull a multi-GB CUDA build") from err
     return torch
 
 

@@ -34,7 +34,7 @@ import pandas as pd
 from mecopt.model import cost as costmod
 from mecopt.errors import InputError
 from mecopt.model.instance import Instance
-from mecopt.bestresponse.problem import Aggregates, strategy_feasible
+from mecopt.bestresponse.problem import Aggregates, enforces_deadline, strategy_feasible
 from mecopt.solution import Solution, Termination
 from mecopt.bestresponse.engines import make_engine
 from mecopt.game.certificate import certificate
@@ -63,7 +63,7 @@ def random_initial_profile(instance: Instance, rng: np.random.Generator, tries: 
             m = int(rng.integers(0, dev.M + 1))
             slots = np.zeros(dev.M, dtype=int)
             slots[m:] = np.sort(rng.integers(1, H + 1, size=dev.M - m))
-            if strategy_feasible(dev, instance.server, others, slots, enforce_deadline=not dev.deadline_relaxed):
+            if strategy_feasible(dev, instance.server, others, slots, enforce_deadline=enforces_deadline(dev)):
                 state.set(n, slots)
                 break
     return state.profile()
@@ -102,7 +102,7 @@ def iterate(instance: Instance, state: GameState, engine, rng: np.random.Generat
             br = engine.best_response(n, others)
             dev = instance.devices[n]
             current_ok = strategy_feasible(dev, instance.server, others, state.slots[n],
-                                           enforce_deadline=not (dev.deadline_relaxed or br.deadline_dropped))
+                                           enforce_deadline=enforces_deadline(dev) and not br.deadline_dropped)
             current = state.objective(n, others)
             if not current_ok or current - br.objective > tol * max(1.0, abs(current)):
                 state.set(n, br.slots)

@@ -19,6 +19,8 @@ with the tensor y[m,h] and (15), (16), (26) stated on y, plus
   z binary), a constant cost per block arc: the quadratic price is linearized
   exactly. Delay (24) and energy (25) are additive along the path (start arc:
   local + upload + download; final block arc: h_max T_d/H).
+* soft deadline policy: (26) is switched off and the objective gets pi_n * overrun with a
+  continuous overrun >= T_n - tau_n, >= 0 (:func:`~mecopt.milp.network.add_overrun`).
 
 The Pyomo model is built once per device; a best response updates the mutable
 Params (others' load L_h, capacity, open slots, deadline switch) and re-solves
@@ -43,7 +45,7 @@ from mecopt.bestresponse.problem import (Aggregates, BestResponse, enforces_dead
                         tie_weight)
 from mecopt.solution import Termination
 from mecopt.milp.highs import BEST_RESPONSE_OPTIONS, outcome, persistent_solver
-from mecopt.milp.network import BLOCK, LOCAL, START, add_device, block_fits, build_network
+from mecopt.milp.network import BLOCK, LOCAL, START, add_device, add_overrun, block_fits, build_network
 
 #: one tie-break unit eps_n, in scaled objective units (see module docstring)
 TIE_UNIT_SCALED = 1e-3
@@ -99,9 +101,13 @@ class MILPDevice:
 
         m.parallel = pyo.Constraint(S, rule=parallel_rule)
         K = self.scale
+        soft = 0.0
+        if dev.deadline_soft:  # soft (26): pi_n max(0, T_n - tau_n)
+            add_overrun(m, dev)
+            soft = float(K * dev.deadline_penalty_per_s) * m.overrun
         m.obj = pyo.Objective(expr=(
             pyo.quicksum((float(K * c[a]) * m.f[a] for a in range(net.n_arcs) if c[a] != 0))
-            + pyo.quicksum((m.price[h] * m.own_load[h] for h in S))), sense=pyo.minimize)
+            + pyo.quicksum((m.price[h] * m.own_load[h] for h in S)) + soft), sense=pyo.minimize)
         self.model = m
         self._y = [m.y[mm, h] for mm in range(1, M + 1) for h in range(H + 1)]
         options = dict(BEST_RESPONSE_OPTIONS)

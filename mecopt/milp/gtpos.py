@@ -14,6 +14,8 @@ paper's row on y and as exact clique rows on the path. Coupling:
 * no price. Objective ``delay`` (the paper): (1/N) sum_n T_n with T_n from (24),
   linear in y; ``social``: sum_n (alpha_n c^T_n T_n + beta_n c^E_n E_n);
   ``energy``: (1/N) sum_n E_n (25).
+* ``deadline_policy = "soft"``: (26) is off and every MD's term gets its penalty
+  pi_n max(0, T_n - tau_n) in the objective's unit (:func:`add_deadline_penalty`).
 
 The formulation is exact: every strategy profile satisfying (15)-(17), (26),
 (27) is one integral point (a path per MD) and vice versa, and T_n, E_n are
@@ -41,11 +43,13 @@ import numpy as np
 import pyomo.environ as pyo
 
 from mecopt.errors import InfeasibleError, InputError, SolverError
+from mecopt.model.cost import penalty_unit
 from mecopt.model.instance import Instance
 from mecopt.model.tolerances import capacity_limit, meets_deadline
 from mecopt.solution import Solution, Termination
 from mecopt.milp.highs import GTPOS_OPTIONS, outcome, persistent_solver
-from mecopt.milp.network import add_device, build_network
+from mecopt.milp.network import add_device, add_overrun, build_network
+from mecopt.bestresponse.problem import enforces_deadline
 
 OBJECTIVES = ("delay", "social", "energy")
 
@@ -69,7 +73,7 @@ def build_model(instance: Instance, objective: str = "delay", canonical: bool | 
     for n, dev in enumerate(instance.devices):
         b = m.md[n]
         add_device(b, dev, server, build_network(dev, server, canonical=canonical))
-        b.deadline_on = 0 if dev.deadline_relaxed else 1
+        b.deadline_on = 1 if enforces_deadline(dev) else 0
 
     if server.capacity_mode == "per_device":
         def cap_rule(_, n, h):
@@ -98,11 +102,34 @@ def build_model(instance: Instance, objective: str = "delay", canonical: bool | 
             return b.energy
         return dev.alpha * dev.c_T * b.delay + dev.beta * dev.c_E * b.energy
 
-    m.term = pyo.Expression(m.N, rule=lambda _, n: term(n))
+    penalty = add_deadline_penalty(m, instance, objective)
+    m.term = pyo.Expression(m.N, rule=lambda _, n: term(n) + penalty.get(n, 0.0))
     weight = 1.0 if objective == "social" else 1.0 / N
     m.obj = pyo.Objective(expr=weight * pyo.quicksum(m.term[n] for n in m.N), sense=pyo.minimize)
 
     return m
+
+
+def add_deadline_penalty(m: pyo.ConcreteModel, instance: Instance, objective: str) -> dict:
+    """Soft deadline (26'): each soft MD's penalty pi_n max(0, T_n - tau_n) in the unit of ``objective``.
+
+    Adds ``md[n].overrun`` >= T_n - tau_n, >= 0 (:func:`~mecopt.milp.network.add_overrun`) and returns
+    {n: weight_n * overrun_n}: ``social`` (cost units, as C_n) weight pi_n; ``delay`` (seconds) pi_n / c^T_n;
+    ``energy`` (joules) pi_n / c^E_n, i.e. the penalty converted with the MD's own price of a second or
+    a joule (docs/MODEL.md Part B). Empty unless ``deadline_policy = "soft"``.
+    """
+    out = {}
+    for n, dev in enumerate(instance.devices):
+        if not dev.deadline_soft:
+            continue
+        price = penalty_unit(dev, objective)
+        if price <= 0:
+            field = {"delay": "cost_delay_per_s", "energy": "cost_energy_per_j"}[objective]
+            raise InputError(f"GTPOS objective {objective!r} with deadline_policy \"soft\" converts the penalty "
+                             f"with device {dev.name}'s {field}, which is 0; use objective \"social\"")
+        add_overrun(m.md[n], dev)
+        out[n] = (dev.deadline_penalty_per_s / price) * m.md[n].overrun
+    return out
 
 
 def profile_of(model: pyo.ConcreteModel, instance: Instance, values=None) -> list[np.ndarray]:
@@ -127,7 +154,8 @@ def _infeasible_message(instance: Instance) -> str:
         msg += (f" {len(must)} device(s) can meet their deadline only by offloading ({names}), while (27) "
                 f"allows at most B = {s.B} devices per slot over H = {s.H} slots and (17) limits each slot to "
                 f"T_d/H = {s.slot_len:g} s; relax (26) with model.deadline_policy = \"relax\" only helps "
-                f"devices with no tau-feasible strategy at all, so enlarge the server or loosen tau.")
+                f"devices with no tau-feasible strategy at all, so enlarge the server or loosen tau "
+                f"(or set model.deadline_policy = \"soft\" to price each second over tau instead).")
     return msg
 
 
@@ -157,6 +185,7 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", time_limit: flo
         vars_to_load=[v for n in range(instance.N) for v in model.md[n].y.values()])
     profile = profile_of(model, instance, vals)
     flags = {d.name: ["deadline_relaxed"] for d in instance.devices if d.deadline_relaxed}
+    # missed deadlines (soft policy) are flagged by Solution itself, as for every method
     return Solution(
         method="gtpos", instance=instance, profile=profile, termination=out.termination, status=out.status,
         objective=out.objective, bound=out.bound, gap=out.gap, wall_time=wall, solver_calls=1, engine="highs",

@@ -373,3 +373,13 @@ def add_deadline(b: pyo.Block, net: DeviceNetwork) -> None:
     loc = net.arcs(LOCAL)
     if not net.local_ok and len(loc):
         b.deadline_local = pyo.Constraint(expr=f[int(loc[0])] <= 1 - on)
+
+
+def add_overrun(b: pyo.Block, dev: Device) -> None:
+    """Soft deadline (26'): a continuous ``b.overrun`` >= T_n - tau_n, >= 0 (seconds).
+
+    With a positive cost on ``overrun`` in a minimized objective it equals max(0, T_n - tau_n) at
+    every optimum, so adding pi_n * overrun prices :func:`mecopt.model.cost.deadline_penalty` exactly.
+    """
+    b.overrun = pyo.Var(within=pyo.NonNegativeReals)
+    b.overrun_row = pyo.Constraint(expr=b.overrun >= b.delay - float(dev.tau))

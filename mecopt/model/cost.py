@@ -85,12 +85,29 @@ def weighted_cost(dev: Device, T: float, E: float, P: float) -> float:
     return dev.alpha * dev.c_T * T + dev.beta * dev.c_E * E + dev.gamma * P
 
 
+def deadline_penalty(dev: Device, T):
+    """Soft deadline (26'): P_n = pi_n max(0, T_n - tau_n) in the units of C_n (23), for a delay or an
+    array of delays; 0 unless ``deadline_policy = "soft"`` (docs/MODEL.md Part B). It depends only on
+    the MD's own strategy, which keeps the game an exact potential game."""
+    if not dev.deadline_soft:
+        return 0.0
+    return dev.deadline_penalty_per_s * np.maximum(0.0, np.asarray(T, dtype=float) - dev.tau)
+
+
+def penalty_unit(dev: Device, objective: str) -> float:
+    """What one unit of a GTPOS objective costs MD n in C_n units ("delay": c^T per second, "energy":
+    c^E per joule, "social": 1), so that P_n / penalty_unit is its soft-deadline penalty in that unit."""
+    return {"delay": dev.c_T, "energy": dev.c_E}.get(objective, 1.0)
+
+
 def device_cost(dev: Device, slots: np.ndarray, server: Server, others_S: np.ndarray) -> float:
-    """C_n (23) of one strategy against the others' per-slot price load."""
+    """C_n (23) of one strategy against the others' per-slot price load, plus the soft-deadline
+    penalty under ``deadline_policy = "soft"`` (what the game minimizes)."""
+    T = delay(dev, slots, server)
     if queued(slots, server.H):
-        return weighted_cost(dev, delay(dev, slots, server), energy(dev, slots, server), 0.0)
+        return weighted_cost(dev, T, energy(dev, slots, server), 0.0) + deadline_penalty(dev, T)
     S, _ = own_loads(dev, slots, server.H)
-    return weighted_cost(dev, delay(dev, slots, server), energy(dev, slots, server), price(S, others_S + S, server))
+    return weighted_cost(dev, T, energy(dev, slots, server), price(S, others_S + S, server)) + deadline_penalty(dev, T)
 
 
 @dataclass(frozen=True)
@@ -100,7 +117,7 @@ class Evaluation:
     delay: np.ndarray          # (N,) T_n
     energy: np.ndarray         # (N,) E_n
     price: np.ndarray          # (N,) C^P_n
-    cost: np.ndarray           # (N,) C_n
+    cost: np.ndarray           # (N,) C_n (23), plus the penalty below under the soft deadline policy
     partition: np.ndarray      # (N,) m*
     last_slot: np.ndarray      # (N,) h_max (0 = local, H+1 = queued)
     loads: np.ndarray          # (N, H) S_n^h
@@ -109,6 +126,7 @@ class Evaluation:
     slot_time: np.ndarray      # (H,) T_Sigma^h
     slot_count: np.ndarray     # (H,) number of MDs with a layer in slot h
     potential: float           # Phi of docs/MODEL.md §6 (nan if some gamma_n = 0)
+    penalty: np.ndarray | None = None  # (N,) soft-deadline penalty pi_n max(0, T_n - tau_n) (0 unless soft)
 
     @property
     def avg_delay(self) -> float:
@@ -139,17 +157,21 @@ def evaluate(instance: Instance, profile: list[np.ndarray]) -> Evaluation:
     T = np.array([delay(d, np.asarray(s), server) for d, s in zip(instance.devices, profile)])
     E = np.array([energy(d, np.asarray(s), server) for d, s in zip(instance.devices, profile)])
     P = np.array([price(loads[n], slot_load, server) for n in range(N)])
-    C = np.array([weighted_cost(d, T[n], E[n], P[n]) for n, d in enumerate(instance.devices)])
+    pen = np.array([float(deadline_penalty(d, T[n])) for n, d in enumerate(instance.devices)])
+    C = np.array([weighted_cost(d, T[n], E[n], P[n]) for n, d in enumerate(instance.devices)]) + pen
     part = np.array([partition_point(np.asarray(s)) for s in profile])
     last = np.array([int(s[-1]) if partition_point(np.asarray(s)) < len(s) else 0 for s in profile])
     phi = potential(instance, T, E, loads)
-    return Evaluation(T, E, P, C, part, last, loads, times, slot_load, slot_time, count, phi)
+    return Evaluation(T, E, P, C, part, last, loads, times, slot_load, slot_time, count, phi, pen)
 
 
 def potential(instance: Instance, T: np.ndarray, E: np.ndarray, loads: np.ndarray) -> float:
     """Exact potential of the game with costs divided by gamma_n (docs/MODEL.md §6):
 
-    Phi = sum_h [a_h L_h + (b_h/2h)(L_h^2 + sum_n (S_n^h)^2)] + sum_n (alpha c^T T_n + beta c^E E_n)/gamma_n.
+    Phi = sum_h [a_h L_h + (b_h/2h)(L_h^2 + sum_n (S_n^h)^2)] + sum_n (alpha c^T T_n + beta c^E E_n + P_n)/gamma_n,
+
+    with P_n the soft-deadline penalty (0 unless ``deadline_policy = "soft"``): it depends only on
+    MD n's own strategy, so a unilateral move still changes Phi by the mover's cost change / gamma_n.
     """
     gammas = np.array([d.gamma for d in instance.devices])
     if np.any(gammas <= 0):
@@ -157,7 +179,8 @@ def potential(instance: Instance, T: np.ndarray, E: np.ndarray, loads: np.ndarra
     server = instance.server
     L = loads.sum(axis=0)
     slot_part = float(server.a @ L + (server.price_quad / 2) @ (L ** 2 + (loads ** 2).sum(axis=0)))
-    own = sum((d.alpha * d.c_T * T[n] + d.beta * d.c_E * E[n]) / d.gamma for n, d in enumerate(instance.devices))
+    own = sum((d.alpha * d.c_T * T[n] + d.beta * d.c_E * E[n] + deadline_penalty(d, T[n])) / d.gamma
+              for n, d in enumerate(instance.devices))
     return slot_part + float(own)
 
 

@@ -169,8 +169,8 @@ def generate_instance(n_devices: int, dnn_mix: str | dict = "alexnet", seed: int
         problems.append(("slots", f"must be an integer >= 1, got {slots!r}"))
     if capacity_mode not in ("per_device", "total"):
         problems.append(("capacity_mode", f"must be 'per_device' or 'total', got {capacity_mode!r}"))
-    if deadline_policy not in ("hard", "relax"):
-        problems.append(("deadline_policy", f"must be 'hard' or 'relax', got {deadline_policy!r}"))
+    if deadline_policy not in ("hard", "relax", "soft"):
+        problems.append(("deadline_policy", f"must be 'hard', 'relax' or 'soft', got {deadline_policy!r}"))
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         problems.append(("seed", f"must be an integer >= 0, got {seed!r}"))
     parsed = {}
@@ -223,9 +223,16 @@ def generate_instance(n_devices: int, dnn_mix: str | dict = "alexnet", seed: int
         try:
             instance_from_dict(data, source_path="<generated>")
         except InputError as err:
-            raise InputError("the generated instance does not load (a DNN that cannot meet its deadline needs "
-                             "deadline_policy 'relax', or a longer deadline)", err.problems or [("", str(err))]) from None
+            problems = [(path, msg.split(" (set model.deadline_policy")[0]) for path, msg in err.problems]
+            raise GeneratedInstanceError(
+                "the generated instance does not load (a DNN that cannot meet its deadline needs "
+                "deadline_policy=\"relax\", or a longer deadline_s)", problems or [("", str(err))]) from None
     return data
+
+
+class GeneratedInstanceError(InputError):
+    """The generated document does not load (e.g. a deadline some DNN cannot meet); ``problems``
+    name the devices. The command line rephrases the hint with its own options."""
 
 
 def _fmt_range(r: tuple[float, float]) -> str:

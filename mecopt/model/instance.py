@@ -12,7 +12,9 @@ Fig. 4 with the choices of docs/MODEL.md):
     bits_per_element = 1          # O_{n,m} = output elements x this
     price_scale = 1e6             # S = delta f_s T_se / price_scale
     capacity_mode = "per_device"  # or "total" (eq. 17 as printed)
-    deadline_policy = "hard"      # or "relax": (26) dropped for MDs with no tau-feasible strategy
+    deadline_policy = "hard"      # or "relax": (26) dropped for MDs with no tau-feasible strategy,
+                                  # or "soft": (26) replaced by a penalty per second over tau
+    deadline_penalty_per_s = 34000  # soft only: cost units of C_n (23) per second over tau_n
     grouped_conv = "full"         # or "per_group"
     delay_local = "device"        # coefficient set of eq. (6), or a .toml path
     delay_server = "server"       # coefficient set of eq. (7)
@@ -72,7 +74,8 @@ class ModelSection(_Strict):
     bits_per_element: float = Field(default=1.0, gt=0)
     price_scale: float = Field(default=1e6, gt=0)
     capacity_mode: Literal["per_device", "total"] = "per_device"
-    deadline_policy: Literal["hard", "relax"] = "hard"
+    deadline_policy: Literal["hard", "relax", "soft"] = "hard"
+    deadline_penalty_per_s: float = Field(default=34000.0, ge=0)  # soft (26): C_n units per second over tau_n
     grouped_conv: Literal["full", "per_group"] = "full"
     delay_local: str = "device"
     delay_server: str = "server"
@@ -211,6 +214,8 @@ class Device:
     tau: float
     deadline_relaxed: bool          # (26) dropped by the relax policy
     fastest_delay: float            # smallest T_n over all strategies, alone on the server
+    deadline_soft: bool = False            # (26) replaced by a penalty (deadline_policy = "soft")
+    deadline_penalty_per_s: float = 0.0    # soft (26): cost (units of C_n) per second over tau_n
 
     @property
     def M(self) -> int:
@@ -443,6 +448,9 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
         raise InputError(f"instance {where} is infeasible under the hard deadline (26)", relaxed)
     if spec.model.deadline_policy == "relax":
         devices = [_replace(d, deadline_relaxed=not meets_deadline(d.fastest_delay, d.tau)) for d in devices]
+    if spec.model.deadline_policy == "soft":
+        devices = [_replace(d, deadline_soft=True, deadline_penalty_per_s=spec.model.deadline_penalty_per_s)
+                   for d in devices]
 
     return Instance(name=spec.name, description=spec.description, seed=spec.seed, server=server,
                     devices=tuple(devices), bits_per_element=spec.model.bits_per_element,

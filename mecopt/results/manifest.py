@@ -26,11 +26,14 @@ def begin(folder: str | Path, kind: str) -> Path:
     return folder
 
 
-def finish(folder: str | Path, kind: str, files: Iterable[str | Path], **extra) -> Path:
-    """Mark ``folder`` complete, listing ``files`` (relative to it)."""
+def finish(folder: str | Path, kind: str, files: Iterable[str | Path] | None = None, **extra) -> Path:
+    """Mark ``folder`` complete, listing ``files`` (relative to it; default: every file under it)."""
     from mecopt import __version__
 
     folder = Path(folder)
+    if files is None:
+        files = [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
+                 and p != folder / MANIFEST]
     names = sorted({str(Path(f).resolve().relative_to(folder.resolve())) for f in files})
     return write_json(folder / MANIFEST, dict(kind=kind, complete=True, files=names, mecopt_version=__version__,
                                               **extra))
@@ -47,8 +50,22 @@ def read(folder: str | Path) -> dict | None:
         raise InputError(f"{path} is not a valid manifest: {err}") from None
 
 
+#: how many parent folders :func:`require_complete` also inspects (a sweep's saved solution sits
+#: in OUT/solutions/<run>, a reproduction's in OUT/sweeps/figN/solutions/<run>)
+PARENT_LEVELS = 4
+
+
 def require_complete(folder: str | Path, what: str = "result folder") -> dict | None:
-    """Raise :class:`InputError` when ``folder``'s manifest says it is incomplete."""
+    """Raise :class:`InputError` when ``folder``'s manifest, or that of a result set holding it
+    (a comparison, sweep or reproduction up to :data:`PARENT_LEVELS` levels up), says it is
+    incomplete. Returns ``folder``'s own manifest (None for a folder written without one)."""
+    folder = Path(folder)
+    for parent in list(folder.resolve().parents)[:PARENT_LEVELS]:
+        up = read(parent)
+        if up is not None and not up.get("complete", False):
+            raise InputError(f"{what} {folder} is part of the incomplete {up.get('kind', 'result')} set {parent}: "
+                             f"the run that wrote it did not finish ({MANIFEST} there says complete = false); "
+                             f"run it again")
     man = read(folder)
     if man is not None and not man.get("complete", False):
         raise InputError(f"{what} {folder} is incomplete: the run that wrote it did not finish "
@@ -58,3 +75,9 @@ def require_complete(folder: str | Path, what: str = "result folder") -> dict | 
         if missing:
             raise InputError(f"{what} {folder} is incomplete: missing {', '.join(missing)}")
     return man
+
+
+def require_complete_file(path: str | Path, what: str = "table") -> None:
+    """:func:`require_complete` for a file: refuse a file inside an incomplete result folder."""
+    path = Path(path)
+    require_complete(path.resolve().parent, f"the folder of {what} {path},")

@@ -1,4 +1,4 @@
-"""Figures of solutions and results tables (matplotlib, the optional extra ``plot``).
+"""Figures of solutions and results tables (matplotlib, a base dependency).
 
 Every function takes a :class:`~mecopt.solution.Solution` or a table, draws on
 ``ax`` when given (so figures can be composed), and returns the
@@ -30,6 +30,8 @@ from mecopt.results.export import atomic_write, find_table, read_table
 
 LOCAL_COLOR = "#d9d9d9"
 QUEUE_COLOR = "#bdbdbd"
+#: at most this many devices get a legend entry in :func:`schedule`
+LEGEND_MAX = 20
 
 
 def _require():
@@ -37,7 +39,7 @@ def _require():
         import matplotlib  # noqa: F401
         from matplotlib.figure import Figure
     except ImportError:
-        raise InputError("plots need matplotlib: pip install 'mecopt[plot]'") from None
+        raise InputError("plots need matplotlib, which this installation lacks: pip install matplotlib") from None
     return Figure
 
 
@@ -50,9 +52,68 @@ def _axes(ax, figsize):
 
 
 def _colors(n: int):
+    """Qualitative colours (one per device, method or group)."""
     from matplotlib import colormaps
     cmap = colormaps["tab10" if n <= 10 else "tab20"]
     return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _slot_colors(H: int):
+    """Sequential colours for slots 1..H (early = light, late = dark): ordered, and unlike the
+    qualitative device colours of :func:`schedule`, so the two panels of Fig. 10 do not clash."""
+    from matplotlib import colormaps
+    cmap = colormaps["YlGnBu"]
+    return [cmap(0.25 + 0.7 * (h / max(1, H - 1))) for h in range(H)]
+
+
+#: human labels (with units) of results columns and of instance fields (the last part of a path)
+LABELS = {
+    "avg_delay_s": "average delay T (s)", "avg_energy_j": "average energy E (J)",
+    "avg_cost": "average cost C (cost units)", "avg_price": "average price (cost units)",
+    "social_cost": "social cost (cost units)", "potential": "potential Φ (cost units)",
+    "objective": "objective", "bound": "bound", "gap": "relative gap", "iterations": "iterations (ticks)",
+    "tick": "tick (clock steps)", "deadline_misses": "devices missing their deadline", "violations": "violations",
+    "solver_calls": "solver calls", "wall_time_s": "wall time (s)", "wall_s": "wall time (s)",
+    "delay_s": "delay T_n (s)", "energy_j": "energy E_n (J)", "cost": "cost C_n (cost units)",
+    "W_khz": "bandwidth W (kHz)", "N": "number of devices N", "dnn": "DNN", "method": "method",
+    "bandwidth_hz": "bandwidth W (Hz)", "deadline_s": "deadline τ (s)", "channel_gain": "channel gain G (linear)",
+    "noise_w_per_hz": "noise N0 (W/Hz)", "upload_power_w": "upload power P_up (W)",
+    "compute_power_w": "compute power P_lo (W)", "delta_cycles_per_bit": "δ (cycles/bit)",
+    "cost_delay_per_s": "c^T (cost units/s)", "cost_energy_per_j": "c^E (cost units/J)",
+    "alpha": "weight α", "beta": "weight β", "gamma": "weight γ", "count": "devices per entry",
+    "slots": "slots H", "frame_s": "frame T_d (s)", "parallel_limit": "parallel limit B",
+    "freq_cycles_per_s": "server frequency f_s (cycles/s)", "price_base": "price base a_h",
+    "price_growth": "price growth b_h", "tx_power_w": "server power P_s (W)",
+    "bits_per_element": "bits per element", "price_scale": "price scale", "capacity_mode": "capacity mode",
+}
+
+
+def _no_unit(label: str) -> str:
+    """A label without its parenthesised unit (for titles)."""
+    import re
+    return re.sub(r" \([^)]*\)", "", label)
+
+
+def column_label(column: str) -> str:
+    """A human label with its unit for a results column or a swept path, e.g.
+    ``devices.*.bandwidth_hz`` -> "bandwidth W (Hz), every device"; unknown names are kept."""
+    name = str(column)
+    if name.startswith("instance."):
+        name = name[len("instance."):]
+    parts = name.split(".")
+    last, extra = parts[-1], ""
+    for suffix, words in (("_mean", "mean over draws"), ("_std", "std over draws")):
+        if last.endswith(suffix) and last[:-len(suffix)] in LABELS:
+            last, extra = last[:-len(suffix)], f", {words}"
+    if last not in LABELS:
+        return name
+    label = LABELS[last] + extra
+    scope = parts[:-1]
+    if len(scope) == 2 and scope[0] == "devices":
+        label += ", every device" if scope[1] == "*" else f", device entry {scope[1]}"
+    elif scope == ["device_defaults"]:
+        label += ", device default"
+    return label
 
 
 def save(fig, path: str | Path, dpi: int = 150) -> Path:
@@ -187,12 +248,32 @@ def schedule(source, *, ax=None, title: str | None = None):
     for h in range(ncols + 1):
         ax.axvline(h * unit, color="grey", lw=0.6, ls=":" if h not in (0, H) else "-")
     ax.set_xlim(0, ncols * unit)
-    ax.set_xticks([(h - 0.5) * unit for h in range(1, ncols + 1)],
-                  [f"slot {h}" if h <= H else "after frame" for h in range(1, ncols + 1)])
+    slot_names = [f"slot {h}" if h <= H else "after frame" for h in range(1, ncols + 1)]
+    if data.frame_s:
+        # seconds at the slot boundaries below, the slots' names on top
+        ax.set_xticks([h * unit for h in range(ncols + 1)], [f"{h * unit:.3g}" for h in range(ncols + 1)])
+        top = ax.secondary_xaxis("top")
+        top.set_xticks([(h - 0.5) * unit for h in range(1, ncols + 1)], slot_names)
+        top.tick_params(length=0)
+    else:
+        ax.set_xticks([(h - 0.5) * unit for h in range(1, ncols + 1)], slot_names)
     ax.set_yticks(range(len(devices)), labels[::-1], fontsize=8)
     ax.set_ylim(-0.6, len(devices) - 0.4)
-    ax.set_xlabel(f"server time (slot length {unit:.3g} s)" if data.frame_s else "slot")
-    ax.set_title(title if title is not None else f"Schedule: {data.title}".rstrip(": "))
+    ax.set_xlabel(f"server time in the frame (s); slot length T_d/H = {unit:.3g} s" if data.frame_s
+                  else "slot (server times unknown: each block fills its slot)")
+    ax.set_ylabel("device (its local layers)")
+    from matplotlib.patches import Patch
+    offloading = [row for row, (_, s_) in enumerate(devices) if np.any((s_ > 0) & (s_ <= H))]
+    handles = [Patch(facecolor=colors[row], edgecolor="black", linewidth=0.6, label=devices[row][0])
+               for row in offloading[:LEGEND_MAX]]
+    if len(offloading) > LEGEND_MAX:
+        handles.append(Patch(facecolor="white", label=f"... {len(offloading) - LEGEND_MAX} more"))
+    if queued_any:
+        handles.append(Patch(facecolor=QUEUE_COLOR, edgecolor="black", linewidth=0.6, label="queued after frame"))
+    if handles:
+        ax.legend(handles=handles, title="block colour = device", loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  fontsize=7, title_fontsize=8, frameon=False)
+    ax.set_title(title if title is not None else f"Server schedule (colour = device): {data.title}".rstrip(": "))
     return fig
 
 
@@ -202,7 +283,7 @@ def partition(source, *, ax=None, title: str | None = None):
     devices = _per_device(data.assignment)
     fig, ax = _axes(ax, (8, 0.5 * len(devices) + 1.8))
     H = data.H
-    slot_colors = _colors(max(H, 1))
+    slot_colors = _slot_colors(max(H, 1))
     used = set()
     for row, (name, slots) in enumerate(devices):
         y = len(devices) - 1 - row
@@ -219,12 +300,13 @@ def partition(source, *, ax=None, title: str | None = None):
                 for h in range(1, H + 1) if h in used]
     if any(h > H for h in used):
         handles.append(Patch(color=QUEUE_COLOR, label="after frame"))
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=min(len(handles), 7),
-              fontsize=8, frameon=False)
+    ax.legend(handles=handles, title="layer colour = where it runs", loc="upper center",
+              bbox_to_anchor=(0.5, -0.15), ncol=min(len(handles), 7), fontsize=8, title_fontsize=8, frameon=False)
     ax.set_yticks(range(len(devices)), [n for n, _ in devices][::-1])
     ax.set_xlim(0.5, max(len(s) for _, s in devices) + 5)
-    ax.set_xlabel("layer")
-    ax.set_title(title if title is not None else f"Partition points: {data.title}".rstrip(": "))
+    ax.set_xlabel("layer m (1 = first layer); black bar: partition point m*")
+    ax.set_ylabel("device")
+    ax.set_title(title if title is not None else f"Partition points (colour = slot): {data.title}".rstrip(": "))
     return fig
 
 
@@ -267,12 +349,13 @@ def convergence(trace, *, x: str = "tick", y: str = "avg_cost", by: Sequence[str
         g = g.sort_values(x)
         ax.plot(g[x], g[y], ls=ls, color=colors[heads.index(head)], marker="." if len(g) < 40 else None,
                 label=_label(key if not isinstance(key, tuple) or len(by) > 1 else key[0]))
-    ax.set_xlabel(x)
-    ax.set_ylabel(ylabel or y)
+    ax.set_xlabel(column_label(x))
+    ax.set_ylabel(ylabel or column_label(y))
     if by:
         ax.legend(fontsize=8, title=", ".join(b for b in by if b != "_group") or None)
     ax.grid(alpha=0.3)
-    ax.set_title(title if title is not None else f"{y} per {x}")
+    ax.set_title(title if title is not None else f"Convergence: {_no_unit(column_label(y))} per "
+                 f"{_no_unit(column_label(x))}")
     return fig
 
 
@@ -313,10 +396,13 @@ def compare(table: pd.DataFrame, *, x: str, y: str, by: str | None = "method", a
         ax.set_xticks(np.arange(len(xs)), [str(v) for v in xs])
     if log:
         ax.set_yscale("log")
-    ax.set_xlabel(xlabel or x)
-    ax.set_ylabel(ylabel or y)
+    ax.set_xlabel(xlabel or column_label(x))
+    ax.set_ylabel((ylabel or column_label(y)) + (" (log scale)" if log else ""))
     if by:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, title=column_label(by))
     ax.grid(alpha=0.3, axis="y" if not numeric else "both")
-    ax.set_title(title if title is not None else f"{y} by {x}")
+    mean_note = ", mean over seeds" if len(df) > len(mean) else ""
+    per = f", per {column_label(by)}" if by else ""
+    ax.set_title(title if title is not None else f"{_no_unit(column_label(y))} vs {_no_unit(column_label(x))}"
+                 f"{per}{mean_note}")
     return fig

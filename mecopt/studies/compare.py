@@ -9,9 +9,10 @@ columns (feasible, violations, violated, flagged) describe the representative dr
 
 Equilibrium-to-optimum ratios (price of anarchy) are computed for the TPOS rows only
 against a GTPOS run that is proven OPTIMAL for the matching objective:
-``delay_ratio = avg_delay(tpos) / avg_delay(gtpos)`` when GTPOS minimized average delay,
+``delay_ratio = avg_delay(tpos) / avg_delay(gtpos)`` when GTPOS minimized average delay (under
+``deadline_policy = "soft"`` each side adds its mean penalty in seconds, GTPOS's objective then),
 ``social_ratio = social_cost(tpos) / social_cost(gtpos)`` when it minimized social cost, where
-``social_cost`` = sum_n (alpha_n c^T_n T_n + beta_n c^E_n E_n) is GTPOS's "social" objective (the
+``social_cost`` = sum_n (alpha_n c^T_n T_n + beta_n c^E_n E_n + soft penalty) is GTPOS's "social" objective (the
 prices are transfers to the server and are left out; ``avg_cost`` includes them).
 Otherwise the ratio is NaN and ``ratio_note`` says why.
 """
@@ -19,12 +20,15 @@ Otherwise the ratio is NaN and ``ratio_note`` says why.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 import pandas as pd
 
 from mecopt import registry as solvers
 from mecopt.baselines import social_cost
+from mecopt.model import cost as costmod
 from mecopt.errors import InfeasibleError, InputError, SolverError
 from mecopt.model.instance import Instance
 from mecopt.solution import Solution, Termination
@@ -105,6 +109,16 @@ def _failed_row(method: str, err: Exception, wall: float) -> dict:
     return row
 
 
+def _delay_objective(sol: Solution) -> float:
+    """GTPOS's "delay" objective of a profile: the average delay, plus under the soft deadline policy
+    the mean penalty in seconds (P_n / c^T_n, docs/MODEL.md Part B)."""
+    ev = sol.evaluation
+    if sol.instance.deadline_policy != "soft":
+        return ev.avg_delay
+    return ev.avg_delay + float(np.mean([p / costmod.penalty_unit(d, "delay")
+                                         for p, d in zip(ev.penalty, sol.instance.devices)]))
+
+
 def _ratios(rows: list[dict], solutions: dict[str, Solution], gtpos_objective: str) -> None:
     """Fill delay_ratio / social_ratio / ratio_note of the TPOS rows in place."""
     gt = solutions.get("gtpos")
@@ -130,8 +144,9 @@ def _ratios(rows: list[dict], solutions: dict[str, Solution], gtpos_objective: s
             continue
         notes = []
         if gtpos_objective == "delay":
-            r["delay_ratio"] = sol.evaluation.avg_delay / gt.evaluation.avg_delay
-            notes.append("GTPOS proven optimal for average delay")
+            r["delay_ratio"] = _delay_objective(sol) / _delay_objective(gt)
+            notes.append("GTPOS proven optimal for average delay"
+                         + (" + deadline penalty (soft)" if gt.instance.deadline_policy == "soft" else ""))
         elif gtpos_objective == "social":
             r["social_ratio"] = (social_cost(sol.instance, sol.evaluation)
                                  / social_cost(gt.instance, gt.evaluation))
@@ -145,9 +160,13 @@ def _ratios(rows: list[dict], solutions: dict[str, Solution], gtpos_objective: s
 
 def compare(instance: Instance, *, methods=ALL_METHODS, time_limit: float | None = None, seed: int = 0,
             engine: str = "milp", gtpos_objective: str = "delay", draws: int = 20,
+            progress: Callable[[str], AbstractContextManager] | None = None,
             ) -> tuple[pd.DataFrame, dict[str, Solution]]:
     """Run ``methods`` on ``instance``; returns the comparison table (columns :data:`COLUMNS`)
     and the Solution of every method that returned one.
+
+    ``progress(method)``, when given, is a context manager entered while ``method`` runs; what it
+    yields (if not None) is passed as the method's ``progress`` option to methods that accept one.
 
     A method that raises :class:`~mecopt.errors.SolverError` or
     :class:`~mecopt.errors.InfeasibleError` gets a row with termination error/infeasible and
@@ -163,7 +182,10 @@ def compare(instance: Instance, *, methods=ALL_METHODS, time_limit: float | None
                               gtpos_objective=gtpos_objective, draws=draws)
         t0 = time.perf_counter()
         try:
-            sol = solvers.solve(instance, method, **opts)
+            with progress(method) if progress is not None else nullcontext() as callback:
+                if callback is not None and "progress" in solvers.accepted_options(method):
+                    opts["progress"] = callback
+                sol = solvers.solve(instance, method, **opts)
         except (SolverError, InfeasibleError) as err:
             rows.append(_failed_row(method, err, time.perf_counter() - t0))
             continue

@@ -31,6 +31,7 @@ import pandas as pd
 
 from mecopt.model.cost import blocks
 from mecopt.errors import InputError
+from mecopt.results import manifest as result_set
 from mecopt.results.export import FORMATS, find_table, read_table, write_json, write_table, write_text
 from mecopt.resources import instances_dir
 from mecopt.studies.sweep import Axis, SweepSpec, local_executor, run_sweep, solution_path
@@ -806,7 +807,8 @@ def draw_figures(out: Path, tables: dict[str, pd.DataFrame], figures: Sequence[s
             first = tr[tr["seed"] == tr["seed"].min()].copy()
             first["method"] = first["method"].map(lambda m: ALGORITHMS.get(m, m))
             plots.convergence(first, by=("N", "method"), ax=fig.add_subplot(),
-                              title="Fig. 5: average cost per tick (first seed)", ylabel="average cost")
+                              title="Fig. 5: convergence of the average cost per tick, N = 5, 10, 20 (first seed)",
+                              ylabel="average cost C (cost units)")
         elif f in ("6", "7"):
             fig = Figure(figsize=(14, 4.8), layout="constrained")
             a, b = fig.subplots(1, 2, width_ratios=(1.2, 1))
@@ -816,22 +818,24 @@ def draw_figures(out: Path, tables: dict[str, pd.DataFrame], figures: Sequence[s
                 plots.schedule(d, ax=a, title=f"Fig. {f}a: TPOS-UAI schedule at W = {num(w)} kHz")
             metric = "avg_delay_s" if f == "6" else "avg_energy_j"
             plots.compare(tables[f"fig{f}_cases"], x="W_khz", y=metric, by="method", ax=b, labels=labels,
-                          xlabel="W (kHz)", ylabel="average delay (s)" if f == "6" else "average energy (J)",
-                          title=f"Fig. {f}b")
+                          xlabel="bandwidth W (kHz)",
+                          ylabel="average delay T (s)" if f == "6" else "average energy E (J)",
+                          title=f"Fig. {f}b: average {'delay' if f == '6' else 'energy'} vs bandwidth W, Cases 1-4")
         elif f in ("8", "9"):
             fig = Figure(figsize=(8, 4.5), layout="constrained")
             metric = "avg_delay_s" if f == "8" else "avg_energy_j"
             plots.compare(tables[f"fig{f}_cases"], x="dnn", y=metric, by="method", ax=fig.add_subplot(),
-                          labels=labels, order=DNNS, log=True, xlabel="DNN",
-                          ylabel="average delay (s)" if f == "8" else "average energy (J)", title=f"Fig. {f}")
+                          labels=labels, order=DNNS, log=True, xlabel="DNN of the 5 devices",
+                          ylabel="average delay T (s)" if f == "8" else "average energy E (J)",
+                          title=f"Fig. {f}: average {'delay' if f == '8' else 'energy'} per DNN type, Cases 1-4")
         else:
             fig = Figure(figsize=(14, 4.5), layout="constrained")
             a, b = fig.subplots(1, 2)
             d = out / "sweeps" / "fig10" / "solutions"
             dirs = sorted(d.glob("p0000-tpos-uai-s*")) if d.is_dir() else []
             src = dirs[0] if dirs else tables["fig10_assignment"]
-            plots.partition(src, ax=a, title="Fig. 10a: partition points (TPOS-UAI)")
-            plots.schedule(src, ax=b, title="Fig. 10b: server schedule (TPOS-UAI)")
+            plots.partition(src, ax=a, title="Fig. 10a: partition points (TPOS-UAI), colour = slot")
+            plots.schedule(src, ax=b, title="Fig. 10b: server schedule (TPOS-UAI), colour = device")
         made[f] = plots.save(fig, out / f"fig{f}.png").name
     return made
 
@@ -870,8 +874,7 @@ def reproduce(out_dir: str | Path, figures: str | Iterable[str] = "all", *, engi
         raise InputError(f"The 'format' option must be one of {', '.join(FORMATS)}. Got {fmt!r} instead.")
     figs = parse_figures(figures)
     s = settings or Settings.make(engine, quick)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = result_set.begin(out_dir, "reproduction")
     own = executor is None
     pool = local_executor(workers) if own else executor
     tables: dict[str, pd.DataFrame] = {}
@@ -900,6 +903,7 @@ def reproduce(out_dir: str | Path, figures: str | Iterable[str] = "all", *, engi
                                      note=note))
     text = render_report(tables, claims, settings=s, figures=figs, fmt=fmt, pngs=pngs, wall_times=wall, note=note)
     report = write_text(out / "REPORT.md", text)
+    result_set.finish(out, "reproduction", format=fmt)
     return ReproduceResult(out, tables, claims, report, pngs, wall)
 
 

@@ -2,9 +2,13 @@
 
 A sweep point is one instance file with some fields overridden, each field
 addressed by its path in the parsed TOML document (``server.slots``,
-``device_defaults.bandwidth_hz``, ``devices.0.count``; a number indexes a
-list). Overrides are applied to the document *before* validation, so a value
-is checked exactly as if it had been written in the file.
+``devices.*.bandwidth_hz``, ``devices.0.count``; a number indexes a list, ``*``
+takes every entry of it). Overrides are applied to the document *before*
+validation, so a value is checked exactly as if it had been written in the file.
+A ``device_defaults.<field>`` path that every device entry overrides with its own
+``<field>`` changes nothing: :func:`plan` refuses it (naming the entries and the
+``devices.*.<field>`` path that works), and warns with :class:`SweepWarning` when
+only some entries override it.
 
 Every (point, method, seed) is one *run*, solved in a worker of a
 :class:`concurrent.futures.Executor` — a local process pool by default, or any
@@ -27,6 +31,7 @@ import hashlib
 import itertools
 import json
 import tomllib
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -37,6 +42,7 @@ from typing import Any
 import pandas as pd
 
 from mecopt.errors import InputError, MecoptError
+from mecopt.results import manifest as result_set
 from mecopt.results.export import FORMATS, write_json, write_table, write_text
 from mecopt.model.instance import read_document
 
@@ -119,7 +125,8 @@ def parse_values(spec: str) -> Axis:
 
 
 def set_path(data: dict, path: str, value) -> None:
-    """Set the field at ``path`` (dot-separated; numbers index lists) of a parsed TOML document in place.
+    """Set the field at ``path`` (dot-separated; numbers index lists, ``*`` takes every entry of a
+    list) of a parsed TOML document in place.
 
     Missing tables on the way are created (validation then judges their fields);
     a list index out of range or a step into a non-table raises :class:`InputError`
@@ -128,10 +135,23 @@ def set_path(data: dict, path: str, value) -> None:
     parts = path.split(".")
     if not path or any(not p for p in parts):
         raise InputError(f"bad sweep path {path!r}: expected names separated by dots, e.g. server.slots")
-    node: Any = data
-    for depth, part in enumerate(parts):
+    _set(data, parts, 0, path, value)
+
+
+def _set(node: Any, parts: list[str], start: int, path: str, value) -> None:
+    for depth in range(start, len(parts)):
+        part = parts[depth]
         last = depth == len(parts) - 1
         where = ".".join(parts[:depth + 1])
+        if part == "*":
+            if not isinstance(node, list):
+                raise InputError(f"bad sweep path {path!r}: '*' takes every entry of a list, but "
+                                 f"{'.'.join(parts[:depth]) or 'the document'} is not a list")
+            if last:
+                raise InputError(f"bad sweep path {path!r}: '*' must be followed by a field, e.g. devices.*.count")
+            for entry in node:
+                _set(entry, parts, depth + 1, path, value)
+            return
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
                 raise InputError(f"bad sweep path {path!r}: {where} is not an entry of a list of {len(node)} "
@@ -147,6 +167,75 @@ def set_path(data: dict, path: str, value) -> None:
             if isinstance(node, dict) and key not in node:
                 node[key] = {}
             node = node[key]
+
+
+class SweepWarning(UserWarning):
+    """A sweep axis that changes some device entries but not others (see :func:`shadowed`)."""
+
+
+@dataclass(frozen=True)
+class Shadow:
+    """A ``device_defaults.<field>`` axis overridden by device entries that set ``<field>`` themselves."""
+
+    path: str
+    source: str
+    entries: tuple[str, ...]     # the overriding entries, e.g. ("devices.0 (bandwidth_hz = 1000.0, 5 devices)",)
+    total: int                   # entries in the file
+    ignored: bool = False        # the field is never taken from [device_defaults] (count, name)
+
+    @property
+    def everywhere(self) -> bool:
+        return self.ignored or len(self.entries) == self.total
+
+    @property
+    def suggestion(self) -> str:
+        return f"devices.*.{self.path.split('.', 1)[1]}"
+
+    def message(self) -> str:
+        field_ = self.path.split(".", 1)[1]
+        if self.ignored:
+            return (f"sweep path {self.path} changes nothing in {self.source}: [device_defaults] {field_} is "
+                    f"never used (each device entry has its own); sweep {self.suggestion} instead")
+        which = "every device entry sets" if self.everywhere else (
+            f"{len(self.entries)} of {self.total} device entries set")
+        return (f"sweep path {self.path} is overridden in {self.source}: {which} its own {field_} "
+                f"({'; '.join(self.entries)}), which takes precedence over [device_defaults], so "
+                + ("the sweep would change nothing" if self.everywhere else "those devices do not change")
+                + f". Sweep {self.suggestion} to set it on every device entry"
+                + ("" if self.everywhere else f", or devices.<i>.{field_} for one entry") + ".")
+
+
+def shadowed(doc: dict, path: str, source: str = "the instance") -> Shadow | None:
+    """The device entries of ``doc`` that override sweep path ``path`` (a ``device_defaults.<field>``
+    path), or None when the path reaches every device."""
+    from mecopt.model.instance import DeviceFields
+
+    parts = path.split(".")
+    if len(parts) != 2 or parts[0] != "device_defaults" or parts[1] not in DeviceFields.model_fields:
+        return None
+    entries = doc.get("devices") if isinstance(doc.get("devices"), list) else []
+    field_ = parts[1]
+    if field_ in ("count", "name"):
+        return Shadow(path, source, (), len(entries), ignored=True)
+    over = tuple(f"devices.{i} ({field_} = {e[field_]!r}, {e.get('count', 1)} device(s))"
+                 for i, e in enumerate(entries) if isinstance(e, dict) and field_ in e)
+    return Shadow(path, source, over, len(entries)) if over else None
+
+
+def check_axes(spec: "SweepSpec") -> list[Shadow]:
+    """Every axis a device entry overrides, per instance file. Raises :class:`InputError` (exit 2)
+    when an axis changes nothing in some file; returns the partial ones (the caller warns)."""
+    found = []
+    for src in spec.instances:
+        doc, _ = read_document(src)
+        for a in spec.axes:
+            sh = shadowed(doc, a.path, src)
+            if sh is not None:
+                found.append(sh)
+    total = [sh for sh in found if sh.everywhere]
+    if total:
+        raise InputError("a sweep axis changes nothing", [(sh.path, sh.message()) for sh in total])
+    return found
 
 
 # --------------------------------------------------------------------------- the plan
@@ -234,6 +323,8 @@ def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
     unknown_opt = sorted(set(spec.options) - set(spec.methods) - {"*"})
     if unknown_opt:
         raise InputError(f"options given for methods not in the sweep: {unknown_opt}")
+    for sh in check_axes(spec):
+        warnings.warn(sh.message(), SweepWarning, stacklevel=2)
 
     docs = [(_load_document(p), p) for p in spec.instances]
     points: list[Point] = []
@@ -463,6 +554,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, fmt: str = "csv", resume:
     elif not resume and (log_path.exists() or man_path.exists()):
         raise InputError(f"{out} already holds a sweep; pass --resume to continue it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
+    result_set.begin(out, "sweep")
     if not man_path.exists():
         write_json(man_path, manifest)
 
@@ -503,6 +595,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, fmt: str = "csv", resume:
     table, timings = assemble(spec, runs, read_log(log_path))
     table_path = write_table(table, out / "results", fmt)
     timings_path = write_table(timings, out / "timings", fmt)
+    result_set.finish(out, "sweep", format=fmt)
     return SweepResult(out, table, table_path, timings_path, len(pending), total - len(pending))
 
 

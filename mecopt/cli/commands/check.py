@@ -27,11 +27,9 @@ import numpy as np
 import pandas as pd
 
 from mecopt import constraints as checkmod
-from mecopt.model import cost as costmod
 from mecopt.errors import InfeasibleError, InputError
-from mecopt.model.tolerances import DEADLINE_TOL, meets_deadline
-from mecopt.results.export import read_table, write_json, write_table
-from mecopt.model.instance import Instance
+from mecopt.results import manifest
+from mecopt.results.export import find_table, read_table, write_json, write_table
 from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance
 
 
@@ -90,77 +88,8 @@ def _is_integral(v) -> bool:
     return False
 
 
-def _f(x) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def check_assignment(instance: Instance, table: pd.DataFrame) -> dict:
-    """Everything ``mecopt check`` reports, as plain data: devices, violations, slots, summary."""
-    Y = checkmod.assignment_to_y(instance, table)
-    violations = checkmod.check_y(instance, Y)
-    H = instance.server.H
-    profile = checkmod.profile_from_y(instance, Y)
-    malformed = {v.device for v in violations if v.equation in ("(15)", "(16)") and v.device is not None}
-    queued = []
-    for n, d in enumerate(instance.devices):
-        rows = Y[n, :d.M]
-        q = bool(rows[:, H + 1].all()) and int(rows.sum()) == d.M
-        queued.append(q)
-        if q:
-            profile[n] = np.full(d.M, H + 1, dtype=int)
-    ev = costmod.evaluate(instance, profile)
-    # server time and MD count per slot from the tensor itself, as (17) and (27) see them (a doubly
-    # assigned layer counts twice); price loads as cost.evaluate reads the profile
-    present = Y[:, :, 1:H + 1].any(axis=1).sum(axis=0)
-    T_nh = np.array([[float(Y[n, :d.M, h] @ d.t_server[1:]) for h in range(1, H + 1)]
-                     for n, d in enumerate(instance.devices)])
-    by_dev = {}
-    for v in violations:
-        if v.device is not None:
-            by_dev.setdefault(v.device, []).append(v.equation)
-    rows = []
-    ok = np.ones(instance.N, dtype=bool)
-    for n, d in enumerate(instance.devices):
-        good = d.name not in malformed
-        ok[n] = good
-        T = ev.delay[n] if good else math.nan
-        rows.append(dict(
-            device=d.name, dnn=d.dnn, well_formed=good, queued=queued[n],
-            partition_point=int(ev.partition[n]) if good else None,
-            last_slot=int(ev.last_slot[n]) if good else None,
-            delay_s=_f(T), energy_j=_f(ev.energy[n]) if good else None, price=_f(ev.price[n]) if good else None,
-            cost=_f(ev.cost[n]) if good else None, deadline_s=d.tau, deadline_relaxed=d.deadline_relaxed,
-            deadline_met=bool(meets_deadline(T, d.tau, DEADLINE_TOL)) if good else None,
-            deadline_miss_s=max(0.0, float(T - d.tau)) if good else None,
-            server_time_s=float(T_nh[n].sum()),
-            violations=";".join(sorted(set(by_dev.get(d.name, [])))),
-        ))
-    devices = pd.DataFrame(rows).astype({"partition_point": "Int64", "last_slot": "Int64", "deadline_met": "boolean"})
-    slots = pd.DataFrame(dict(slot=np.arange(1, H + 1), server_time_s=T_nh.sum(axis=0),
-                              capacity_s=np.full(H, instance.server.slot_len), price_load=ev.slot_load,
-                              unit_price=instance.server.a + instance.server.price_quad * ev.slot_load,
-                              devices=present, parallel_limit=np.full(H, instance.server.B)))
-    n_ok = int(ok.sum())
-    counts: dict[str, int] = {}
-    for v in violations:
-        counts[v.equation] = counts.get(v.equation, 0) + 1
-    summary = dict(
-        instance=instance.name, devices=instance.N, well_formed_devices=n_ok,
-        malformed_devices=[d.name for n, d in enumerate(instance.devices) if not ok[n]],
-        feasible=not violations, violations=len(violations), violations_by_equation=dict(sorted(counts.items())),
-        avg_delay_s=_f(ev.delay[ok].mean()) if n_ok else None,
-        avg_energy_j=_f(ev.energy[ok].mean()) if n_ok else None,
-        avg_price=_f(ev.price[ok].mean()) if n_ok else None,
-        avg_cost=_f(ev.cost[ok].mean()) if n_ok else None,
-        averages_over="all devices" if n_ok == instance.N else f"the {n_ok} well-formed devices",
-        potential=_f(ev.potential) if n_ok == instance.N else None,
-        capacity_mode=instance.server.capacity_mode, deadline_policy=instance.deadline_policy,
-        deadline_misses=int(sum(1 for r in rows if r["deadline_met"] is False)),
-    )
-    vframe = checkmod.violations_frame(violations).astype({"slot": "Int64", "layer": "Int64"})
-    return dict(summary=summary, devices=devices, violations=vframe, slots=slots,
-                violation_list=[v.as_dict() for v in violations])
+#: kept for callers of the former CLI function; the report is built by the library
+check_assignment = checkmod.assignment_report
 
 
 _EPILOG = """\b
@@ -173,7 +102,7 @@ Exit status:
 
 @click.command("check", epilog=_EPILOG)
 @instance_argument
-@click.argument("assignment", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("assignment", type=click.Path(path_type=str))
 @format_option
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str), default=None,
               help="Write devices and violations tables and summary.json to this folder (atomically).")
@@ -183,21 +112,23 @@ def check_cmd(instance, assignment, fmt, out_dir, as_json):
 
     ASSIGNMENT is a csv, parquet or json table with columns device (name or 0-based
     index), layer (1-based) and slot (0 = local, 1..H = server slot, H+1 = queued
-    after the frame); other columns are ignored. Delay, energy, price and cost per
+    after the frame), or a solution folder (mecopt solve --out); other columns are
+    ignored. A folder (or a table in one) that a killed run left incomplete is refused. Delay, energy, price and cost per
     device, their averages and the potential are recomputed from the tensor y, and
     every violated constraint is listed with its equation, device, slot or layer,
     amount and tolerance.
     """
     inst = read_instance(instance)
-    table = read_assignment(assignment)
-    res = check_assignment(inst, table)
+    table = read_assignment(_assignment_file(assignment))
+    res = checkmod.assignment_report(inst, table)
     summary = {"assignment": str(assignment), **res["summary"]}
     written = []
     if out_dir is not None:
-        out = Path(out_dir)
+        out = manifest.begin(out_dir, "check")
         written = [write_table(res["devices"], out / "devices", fmt),
                    write_table(res["violations"], out / "violations", fmt),
                    write_json(out / "summary.json", {**summary, "slots": res["slots"].to_dict(orient="list")})]
+        written.append(manifest.finish(out, "check", written, format=fmt))
     if as_json:
         click.echo(json.dumps(_jsonable({**summary, "slots": res["slots"].to_dict(orient="records"),
                                          "devices": res["devices"].to_dict(orient="records"),
@@ -211,6 +142,7 @@ def check_cmd(instance, assignment, fmt, out_dir, as_json):
         echo_table(res["devices"])
         click.echo("\nSlots")
         echo_table(res["slots"])
+        click.echo(f"({s['capacity_rule']})")
         fig = lambda k: "-" if s[k] is None else f"{s[k]:.6g}"  # noqa: E731
         click.echo(f"\nAverages over {s['averages_over']}: delay {fig('avg_delay_s')} s, energy "
                    f"{fig('avg_energy_j')} J, price {fig('avg_price')}, cost {fig('avg_cost')}; "
@@ -220,11 +152,28 @@ def check_cmd(instance, assignment, fmt, out_dir, as_json):
         else:
             click.echo(f"\nViolations ({s['violations']})")
             echo_table(res["violations"])
+        if s["deadline_policy"] == "soft" and s["deadline_misses"]:
+            click.echo(f"deadline misses (soft (26), priced, not violations): {s['deadline_misses']}")
         for p in written:
             click.echo(f"wrote {p}")
     if not res["summary"]["feasible"]:
         by = ", ".join(f"{k} x{v}" for k, v in res["summary"]["violations_by_equation"].items())
         raise InfeasibleError(f"the assignment violates {res['summary']['violations']} constraint(s): {by}")
+
+
+def _assignment_file(path: str) -> Path:
+    """The table to check: ``path`` itself, or a solution folder's assignment table; either way
+    refused when the run that wrote it did not finish."""
+    p = Path(path)
+    if p.is_dir():
+        manifest.require_complete(p, "solution folder")
+        table = find_table(p / "assignment")
+        if table is None:
+            raise InputError(f"{p} is a folder without an assignment table (assignment.csv, .parquet or .json)")
+        return table
+    if p.exists():
+        manifest.require_complete_file(p, "assignment")
+    return p
 
 
 def _jsonable(o):

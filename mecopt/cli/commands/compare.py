@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 import numpy as np
 import pandas as pd
 
 from mecopt.studies import compare as comparemod
 from mecopt.errors import InfeasibleError, SolverError
+from mecopt.results import manifest
 from mecopt.results.export import write_table
+from mecopt.cli.progress import method_progress
 from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance
 
 SHOWN = ["method", "avg_delay_s", "avg_energy_j", "avg_cost", "feasible", "violated", "deadline_misses",
@@ -50,7 +50,8 @@ def display_frame(df: pd.DataFrame) -> pd.DataFrame:
 @format_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=str), default=None,
               help="Write comparison.<format> and each method's outputs in OUT/<method>/.")
-def compare_command(instance, methods, engine, seed, time_limit, objective, draws, fmt, out):
+@click.option("-q", "--quiet", is_flag=True, help="No progress display (it is off anyway when not on a terminal).")
+def compare_command(instance, methods, engine, seed, time_limit, objective, draws, fmt, out, quiet):
     """Run several methods on INSTANCE and print the comparison table with the
     equilibrium-to-optimum ratios (only against a proven-optimal GTPOS).
 
@@ -64,7 +65,8 @@ def compare_command(instance, methods, engine, seed, time_limit, objective, draw
     check_choice("engine", engine, engine_names())
     inst = read_instance(instance)
     table, solutions = comparemod.compare(inst, methods=methods, time_limit=time_limit, seed=seed, engine=engine,
-                                          gtpos_objective=objective, draws=draws)
+                                          gtpos_objective=objective, draws=draws,
+                                          progress=lambda m: method_progress(m, quiet, inst.N))
     echo_table(display_frame(table[SHOWN]))
     for line in comparemod.ratio_summary(table):
         click.echo(line)
@@ -72,11 +74,12 @@ def compare_command(instance, methods, engine, seed, time_limit, objective, draw
         if r.method not in solutions:
             click.echo(f"{r.method}: {r.status}", err=True)
     if out is not None:
-        outp = Path(out)
-        write_table(table, outp / "comparison", fmt)
+        outp = manifest.begin(out, "comparison")
+        written = [write_table(table, outp / "comparison", fmt)]
         for method, sol in solutions.items():
             if sol.profile:
-                sol.write(outp / method, fmt)
+                written += sol.write(outp / method, fmt)
+        manifest.finish(outp, "comparison", written, format=fmt, instance_path=inst.path)
         click.echo(f"wrote comparison and {len(solutions)} method folder(s) to {outp}")
     failed = table[~table["method"].isin(list(solutions))]
     if (failed["termination"] == "error").any():

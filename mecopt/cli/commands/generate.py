@@ -6,6 +6,7 @@ from collections import Counter
 
 import click
 
+from mecopt.errors import InputError
 from mecopt.model import generate as gen
 
 
@@ -25,8 +26,9 @@ from mecopt.model import generate as gen
 @click.option("--slots", type=click.IntRange(min=1), default=5, show_default=True, help="Number of slots H.")
 @click.option("--capacity-mode", type=click.Choice(["per_device", "total"]), default="per_device",
               show_default=True, help="How (17) caps a slot (docs/MODEL.md §4).")
-@click.option("--deadline-policy", type=click.Choice(["hard", "relax"]), default="hard", show_default=True,
-              help="'relax' drops (26) for MDs that cannot meet their deadline (needed for VGG at 5 s).")
+@click.option("--deadline-policy", type=click.Choice(["hard", "relax", "soft"]), default="hard", show_default=True,
+              help="'relax' drops (26) for MDs that cannot meet their deadline (needed for VGG at 5 s); "
+                   "'soft' prices each second over the deadline (model.deadline_penalty_per_s).")
 @click.option("--name", default=None, help="Instance name (default gen-nN-sSEED).")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=str), required=True,
               help="The .toml file to write (atomically).")
@@ -37,9 +39,16 @@ def generate_cmd(n_devices, dnn_mix, seed, bandwidth_khz, gain, delta, deadline_
     The same options give a byte-identical file. The instance is validated before
     it is written, so the file always loads (exit 2 otherwise, nothing written).
     """
-    data = gen.generate_instance(n_devices, dnn_mix, seed, bandwidth_khz=bandwidth_khz, gain=gain, delta=delta,
-                                 deadline_s=deadline_s, weights=weights, slots=slots, capacity_mode=capacity_mode,
-                                 deadline_policy=deadline_policy, name=name)
+    try:
+        data = gen.generate_instance(n_devices, dnn_mix, seed, bandwidth_khz=bandwidth_khz, gain=gain, delta=delta,
+                                     deadline_s=deadline_s, weights=weights, slots=slots,
+                                     capacity_mode=capacity_mode, deadline_policy=deadline_policy, name=name)
+    except gen.GeneratedInstanceError as err:
+        if not any("deadline" in msg for _, msg in err.problems):
+            raise
+        hint = ("rerun with --deadline-policy relax (drops (26) for devices that cannot meet it) or a longer "
+                "--deadline-s" if deadline_policy == "hard" else "rerun with a longer --deadline-s")
+        raise InputError(f"the generated instance does not load; {hint}", err.problems) from None
     path = gen.write_instance(data, out)
     kinds = Counter(d["dnn"] for d in data["devices"])
     click.echo(f"wrote {path}: {len(data['devices'])} MDs ("

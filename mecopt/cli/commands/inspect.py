@@ -56,6 +56,7 @@ def device_info(dev: Device) -> dict:
         rate_up_bps=_num(dev.rate_up), rate_down_bps=_num(dev.rate_down), download_s=_num(dev.t_down),
         fully_local_s=_num(dev.local_cum[-1]), fully_server_compute_s=_num(dev.t_server[1:].sum()),
         fastest_delay_s=_num(dev.fastest_delay), deadline_s=_num(dev.tau), deadline_relaxed=dev.deadline_relaxed,
+        deadline_penalty_per_s=_num(dev.deadline_penalty_per_s) if dev.deadline_soft else None,
         deadline_feasible=bool(dev.fastest_delay <= dev.tau * (1 + 1e-12)),
         delta_cycles_per_bit=_num(dev.delta), alpha=dev.alpha, beta=dev.beta, gamma=dev.gamma,
         c_T=dev.c_T, c_E=dev.c_E, P_up_w=dev.P_up, P_lo_w=dev.P_lo, W_hz=dev.W, G=dev.G, N0_w_per_hz=dev.N0,
@@ -126,6 +127,8 @@ def inspect_cmd(instance, as_json, device):
     echo_table(pd.DataFrame([{k: d[k] for k in cols} for d in info["devices"]]))
     for d in info["devices"]:
         relaxed = "relaxed" if d["deadline_relaxed"] else ("hard" if d["deadline_feasible"] else "NOT MET")
+        if d.get("deadline_penalty_per_s") is not None:
+            relaxed = f"soft, {_g(d['deadline_penalty_per_s'])} per s over" + ("" if d["deadline_feasible"] else ", NOT MET alone")
         click.echo(f"\nDevice {d['name']} ({d['dnn']}, {d['layers']} layers): fully local {_g(d['fully_local_s'])} s, "
                    f"all layers on the server {_g(d['fully_server_compute_s'])} s of computing, "
                    f"fastest possible delay {_g(d['fastest_delay_s'])} s, deadline {_g(d['deadline_s'])} s ({relaxed}); "

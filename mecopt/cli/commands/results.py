@@ -3,7 +3,7 @@ figures, and pictures of solutions and tables."""
 
 from __future__ import annotations
 
-import sys
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -14,32 +14,9 @@ from mecopt.cli.common import echo_table, format_option
 
 
 def _bar(quiet: bool):
-    """A progress callback ``(stage, done, total)`` drawing one tqdm bar per stage on stderr."""
-    from tqdm import tqdm
-
-    state = {"stage": None, "bar": None}
-
-    def update(stage: str, done: int, total: int) -> None:
-        if quiet:
-            return
-        if stage != state["stage"]:
-            if state["bar"] is not None:
-                state["bar"].close()
-            state["stage"] = stage
-            state["bar"] = tqdm(total=total, initial=done, desc=stage, unit="run", file=sys.stderr, leave=True,
-                                dynamic_ncols=True)
-            return
-        bar = state["bar"]
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    def close() -> None:
-        if state["bar"] is not None:
-            state["bar"].close()
-
-    update.close = close
-    return update
+    """A progress callback ``(stage, done, total)``; off with -q and when not on a terminal."""
+    from mecopt.cli.progress import sweep_bar
+    return sweep_bar(quiet)
 
 
 def _executor(dask_address: str | None):
@@ -87,7 +64,14 @@ def sweep_command(instances, ranges, lists, methods, seeds, options, out, worker
     """Solve INSTANCES over a Cartesian grid of field values, by several methods and seeds.
 
     Fields are addressed by their path in the instance file: server.slots,
-    device_defaults.bandwidth_hz, devices.0.count. Each finished run is appended
+    devices.*.bandwidth_hz (every device entry), devices.0.count (entry 0).
+    A device_defaults.FIELD path that device entries override with their own
+    FIELD is refused (every entry) or warned about (some). Example:
+
+    \b
+      mecopt sweep paper:fig6-w1khz --values devices.*.bandwidth_hz=500,1000,2000 --out sw
+
+    Each finished run is appended
     to OUT/results.jsonl at once, so an interrupted sweep continues with --resume;
     the final table OUT/results.<format> is sorted by (point, method, seed) and
     is the same whether or not the sweep was interrupted. Wall times go to
@@ -99,9 +83,12 @@ def sweep_command(instances, ranges, lists, methods, seeds, options, out, worker
     spec = sw.SweepSpec(instances=tuple(instances), axes=axes,
                         methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
                         seeds=tuple(range(seeds)), options=_parse_options(options), save_solutions=save_solutions)
+    for shadow in sw.check_axes(spec):     # refuses (exit 2) an axis that changes nothing
+        click.echo(click.style("WARNING: ", fg="yellow", bold=True) + shadow.message(), err=True)
     bar = _bar(quiet)
     try:
-        with _executor(dask_address) as executor:
+        with _executor(dask_address) as executor, warnings.catch_warnings():
+            warnings.simplefilter("ignore", sw.SweepWarning)     # already shown above
             res = sw.run_sweep(spec, out, fmt=fmt, resume=resume, workers=workers, executor=executor,
                                progress=lambda d, t: bar("sweep", d, t))
     finally:
@@ -138,13 +125,23 @@ def reproduce_command(figs, out, engine, quick, workers, resume, dask_address, q
     frame = rep.claims_frame(res.claims)[["id", "verdict", "claim"]]
     echo_table(frame)
     click.echo(f"wrote {res.report_path} ({res.wall_times['total']:.1f} s)")
+    missing = [f for f in rep.parse_figures(figs) if f not in res.pngs]
+    if missing:
+        from mecopt.results import plots
+        try:
+            plots._require()
+            why = "the tables they need are missing (a run failed; see REPORT.md)"
+        except InputError as err:
+            why = str(err)
+        click.echo(click.style("WARNING: ", fg="yellow", bold=True) + "no PNG drawn for figure(s) "
+                   + ", ".join(missing) + f": {why}", err=True)
 
 
 # --------------------------------------------------------------------------- plot
 
 @click.group("plot")
 def plot_group():
-    """Draw a solution or a results table to an image (needs matplotlib: mecopt[plot])."""
+    """Draw a solution or a results table to an image (.png, .pdf, .svg)."""
 
 
 def _out_option(default_name: str):
@@ -159,6 +156,7 @@ def plot_schedule(solution_dir, output):
     """Devices x slots with each device's offloaded layer blocks (Figs. 6a, 10b), from a
     written solution directory (mecopt solve --out, or a sweep's solutions/)."""
     from mecopt.results import plots
+    _require_complete(solution_dir)
     path = plots.save(plots.schedule(solution_dir), output or Path(solution_dir) / "schedule.png")
     click.echo(f"wrote {path}")
 
@@ -169,13 +167,25 @@ def plot_schedule(solution_dir, output):
 def plot_partition(solution_dir, output):
     """Each device's layers, local or in which slot, with its partition point (Fig. 10a)."""
     from mecopt.results import plots
+    _require_complete(solution_dir)
     path = plots.save(plots.partition(solution_dir), output or Path(solution_dir) / "partition.png")
     click.echo(f"wrote {path}")
+
+
+def _require_complete(path: str | Path) -> None:
+    """Refuse a folder, or a table in a folder, that a killed run left incomplete (MANIFEST.json)."""
+    from mecopt.results import manifest
+    p = Path(path)
+    if p.is_dir():
+        manifest.require_complete(p, "folder")
+    else:
+        manifest.require_complete_file(p, "table")
 
 
 def _table(path: str):
     from mecopt.results.export import find_table, read_table
     p = Path(path)
+    _require_complete(p)
     if p.is_dir():
         found = find_table(p / "results") or find_table(p / "trace")
         if found is None:

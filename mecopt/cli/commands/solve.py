@@ -12,6 +12,7 @@ from mecopt.registry import accepted_options
 from mecopt.errors import InfeasibleError, InputError, SolverError
 from mecopt.options import check_option_names
 from mecopt.solution import Solution, Termination
+from mecopt.cli.progress import method_progress
 from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance
 
 DEVICE_COLUMNS = ["device", "dnn", "partition_point", "last_slot", "delay_s", "energy_j", "price", "cost",
@@ -111,8 +112,9 @@ def finish(sol: Solution, out: str | None, fmt: str) -> None:
 @format_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=str), default=None,
               help="Write assignment, devices, trace, violations and summary.json to this folder.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress display (it is off anyway when not on a terminal).")
 def solve_command(instance, method, engine, seed, wake_prob, eps, stop, max_iter, time_limit, objective, draws,
-                  extra, fmt, out):
+                  extra, fmt, out, quiet):
     """Solve INSTANCE with one method and print the per-device table.
 
     Exit codes: 0 success (deadline misses are flagged, not errors), 2 bad input,
@@ -122,7 +124,10 @@ def solve_command(instance, method, engine, seed, wake_prob, eps, stop, max_iter
                  time_limit=time_limit, objective=objective, draws=draws)
     opts = method_options(method, given, extra)
     inst = read_instance(instance)
-    sol = solvers.solve(inst, method, **opts)
+    with method_progress(method, quiet, inst.N) as callback:
+        if callback is not None:
+            opts["progress"] = callback
+        sol = solvers.solve(inst, method, **opts)
     if sol.profile:
         echo_table(device_table(sol))
     for line in summary_lines(sol):
