@@ -166,13 +166,13 @@ def _from_dir(d: Path) -> ScheduleData:
         raise InputError(f"not a solution directory: {d}")
     from mecopt.results import manifest
 
-    man = manifest.require_complete(d, "solution folder")
-    if man is not None and man.get("kind") == "solution":
+    man = manifest.read(d)      # completeness is the caller's business (mecopt plot refuses incomplete folders)
+    if man is not None and man.get("kind") == "solution" and man.get("complete"):
         from mecopt.solution import read_solution
         try:
             return schedule_data(read_solution(d))      # the instance it solved, with its server times
         except InputError:
-            pass  # e.g. a DNN given by a path that no longer resolves: draw from the table alone
+            pass  # e.g. inside a result set still being written, or a DNN path that no longer resolves
     path = find_table(d / "assignment")
     if path is None:
         raise InputError(f"{d} holds no readable assignment table (assignment.csv, .parquet or .json); "
