@@ -1,6 +1,6 @@
 """The front door: load an instance, solve it, compare methods, check an assignment.
 
-Everything here is re-exported by :mod:`mecopt`; see ``docs/api.md``.
+Everything here is re-exported by ``mecopt``; see ``docs/api.md``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def load_instance(path_or_name: str | Path) -> Instance:
     ----------
     path_or_name : str or Path
         A TOML instance file, or a bundled instance ``COLLECTION:NAME`` such as
-        ``"paper:fig6-w1khz"`` (see :func:`mecopt.bundled_instances`).
+        ``"paper:fig6-w1khz"`` (see [mecopt.bundled_instances][]).
 
     Returns
     -------
@@ -54,11 +54,11 @@ def solve(instance: Instance, method: str, **options) -> Solution:
     Parameters
     ----------
     instance : Instance
-        The instance (:func:`load_instance` or :meth:`Instance.from_dict`).
+        The instance ([load_instance][mecopt.load_instance] or [Instance.from_dict][mecopt.Instance.from_dict]).
     method : str
         ``"tpos-cai"``, ``"tpos-uai"`` (the game, Alg. 1-2), ``"gtpos"`` (the centralized
         MILP), ``"all-local"``, ``"all-offload"`` (Cases 4 and 3), ``"isolated"``, or a
-        method added with :func:`mecopt.register_method` or a ``mecopt.methods`` entry point.
+        method added with [mecopt.register_method][] or a ``mecopt.methods`` entry point.
     **options
         The method's options, e.g. ``engine="dp"``, ``seed=1``, ``time_limit=60``;
         ``mecopt.registry.accepted_options(method)`` lists them.
@@ -101,6 +101,7 @@ def compare(instance: Instance, methods: Sequence[str] | str | None = None, **op
     Parameters
     ----------
     instance : Instance
+        The instance every method solves.
     methods : sequence of str or str, optional
         Method names (or one comma-separated string); default every built-in method.
     **options
@@ -145,9 +146,10 @@ def check(instance: Instance, assignment) -> list[checkmod.Violation]:
     Parameters
     ----------
     instance : Instance
+        The instance the assignment is for.
     assignment : Solution, pandas.DataFrame, str, Path or list of arrays
         A solution; a table with columns ``device``, ``layer``, ``slot`` (slot 0 = local);
-        a path to such a table or to a folder written by :meth:`Solution.write`; or a
+        a path to such a table or to a folder written by [Solution.write][mecopt.Solution.write]; or a
         profile (one slot vector per device).
 
     Returns

@@ -23,6 +23,34 @@ from mecopt.model.tolerances import CAP_ABS, CAP_TOL, DEADLINE_TOL, deadline_lim
 
 @dataclass(frozen=True)
 class Violation:
+    """One violated constraint, found by the independent checker.
+
+    Attributes
+    ----------
+    equation : str
+        The paper's equation: ``"(15)"``, ``"(16)"``, ``"(17)"``, ``"(26)"`` or ``"(27)"``.
+    device : str or None
+        The device's name, when the constraint is per device.
+    slot : int or None
+        The server slot (1..H), when the constraint is per slot.
+    layer : int or None
+        The layer (1-based), when the constraint is per layer.
+    amount : float
+        By how much the constraint is exceeded.
+    tolerance : float
+        The tolerance allowed (``mecopt.model.tolerances``).
+    message : str
+        The violation in words.
+
+    Examples
+    --------
+    >>> import mecopt
+    >>> inst = mecopt.load_instance("paper:fig6-w1khz")
+    >>> v = mecopt.check(inst, [[1] * d.M for d in inst.devices])[0]   # every layer in slot 1
+    >>> v.equation, v.device, v.slot
+    ('(17)', 'md1', 1)
+    """
+
     equation: str          # "(15)", "(16)", "(17)", "(26)", "(27)"
     device: str | None
     slot: int | None
@@ -281,7 +309,7 @@ def deadline_misses(instance: Instance, profile: list[np.ndarray]) -> dict[str, 
 
 
 def check_profile(instance: Instance, profile: list[np.ndarray]) -> list[Violation]:
-    """:func:`check_y` of a strategy profile (slot vectors)."""
+    """``check_y`` of a strategy profile (slot vectors)."""
     H = instance.server.H
     Y = np.zeros((instance.N, instance.M_max, H + 2), dtype=int)
     for n, slots in enumerate(profile):

@@ -1,14 +1,23 @@
 """Exceptions of mecopt, all under one base class.
 
-The command line maps them to exit codes: :class:`InputError` -> 2 (bad input),
-:class:`InfeasibleError` -> 3, :class:`SolverError` -> 4.
+The command line maps them to exit codes: [InputError][mecopt.InputError] -> 2 (bad input),
+[InfeasibleError][mecopt.InfeasibleError] -> 3, [SolverError][mecopt.SolverError] -> 4.
 """
 
 from __future__ import annotations
 
 
 class MecoptError(Exception):
-    """Base class of every error mecopt raises on purpose."""
+    """Base class of every error mecopt raises on purpose.
+
+    ``exit_code`` is the command line's exit status for the error.
+
+    Examples
+    --------
+    >>> import mecopt
+    >>> issubclass(mecopt.InputError, mecopt.MecoptError), mecopt.InputError.exit_code
+    (True, 2)
+    """
 
     exit_code = 1
 
@@ -16,7 +25,25 @@ class MecoptError(Exception):
 class InputError(MecoptError, ValueError):
     """Bad input: an instance file, a DNN spec, an assignment table, an option.
 
-    ``problems`` lists every problem found, each as ``(field_path, message)``.
+    Also a ``ValueError``. The command line exits with status 2.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong.
+    problems : list of (str, str), optional
+        Every problem found, each as ``(field_path, message)``; kept in ``problems``
+        and listed under ``message``.
+
+    Examples
+    --------
+    >>> import mecopt
+    >>> inst = mecopt.load_instance("paper:fig6-w1khz")
+    >>> try:
+    ...     mecopt.solve(inst, "tpos-cai", engin="dp")
+    ... except mecopt.InputError as err:
+    ...     print(err)
+    The 'engin' option is not accepted by method 'tpos-cai'. Valid options: engine, seed, wake_prob, eps, stop, max_iter, tol, init, time_limit, progress.
     """
 
     exit_code = 2
@@ -30,13 +57,32 @@ class InputError(MecoptError, ValueError):
 
 
 class InfeasibleError(MecoptError):
-    """The model has no solution that satisfies the hard constraints."""
+    """The model has no solution that satisfies the hard constraints.
+
+    Raised by [mecopt.solve][] when GTPOS proves its model infeasible; the command
+    line exits with status 3.
+
+    Examples
+    --------
+    >>> import mecopt
+    >>> mecopt.InfeasibleError.exit_code
+    3
+    """
 
     exit_code = 3
 
 
 class SolverError(MecoptError, RuntimeError):
-    """A solver failed or stopped without a usable solution."""
+    """A solver failed or stopped without a usable solution.
+
+    Also a ``RuntimeError``. The command line exits with status 4.
+
+    Examples
+    --------
+    >>> import mecopt
+    >>> mecopt.SolverError.exit_code
+    4
+    """
 
     exit_code = 4
 

@@ -5,7 +5,7 @@ when it is used). Other packages add methods in two ways, and either way the
 method appears in ``mecopt solve --method``, ``compare --methods``, ``sweep`` and
 the Python API:
 
-- :func:`register_method` at run time;
+- [register_method][mecopt.register_method] at run time;
 - an entry point in the ``mecopt.methods`` group, e.g. in the other package's
   ``pyproject.toml``::
 
@@ -13,11 +13,11 @@ the Python API:
       greedy = "mypkg.greedy:solve"
 
 A method is a function ``f(instance, *, option=default, ...)``. It returns a
-:class:`~mecopt.solution.Solution` or just the profile (one slot vector per
+[Solution][mecopt.Solution] or just the profile (one slot vector per
 device, 0 = local), which is wrapped in one. Every solution is re-scored by the
-shared cost model and checked by :mod:`mecopt.constraints`, never trusted as given.
+shared cost model and checked by ``mecopt.constraints``, never trusted as given.
 Options are strict: a name the function does not declare raises
-:class:`~mecopt.errors.InputError` listing the valid ones.
+[InputError][mecopt.InputError] listing the valid ones.
 """
 
 from __future__ import annotations
@@ -61,13 +61,25 @@ def _load_entry_points() -> None:
 
 
 def method_names() -> list[str]:
-    """Every method available: built-in, from entry points, and registered."""
+    """Every method available: built-in, from ``mecopt.methods`` entry points, and registered.
+
+    Returns
+    -------
+    list of str
+        The names [mecopt.solve][] (and ``mecopt solve --method``) accepts, built-in first.
+
+    Examples
+    --------
+    >>> import mecopt
+    >>> mecopt.method_names()[:6]
+    ['tpos-cai', 'tpos-uai', 'gtpos', 'all-local', 'all-offload', 'isolated']
+    """
     _load_entry_points()
     return list(METHODS)
 
 
 def register_method(name: str, function: Callable, *, replace: bool = False) -> None:
-    """Make ``function`` available as method ``name`` in every command and in :func:`solve`.
+    """Make ``function`` available as method ``name`` in every command and in [solve][mecopt.solve].
 
     Parameters
     ----------
@@ -75,14 +87,28 @@ def register_method(name: str, function: Callable, *, replace: bool = False) -> 
         The method's name, e.g. ``"greedy"``.
     function : callable
         ``function(instance, *, option=default, ...)`` returning a
-        :class:`~mecopt.solution.Solution` or a profile (one slot vector per device).
+        [Solution][mecopt.Solution] or a profile (one slot vector per device).
     replace : bool, default False
         Allow replacing a method of the same name.
+
+    Returns
+    -------
+    None
 
     Raises
     ------
     ValueError
-        When ``name`` is taken and ``replace`` is False, or ``function`` is not callable.
+        When ``name`` is taken and ``replace`` is False, ``name`` holds ``,``, ``:``, ``=``
+        or a space, or ``function`` is not callable.
+
+    Notes
+    -----
+    The function's keyword parameters are the method's options: [mecopt.solve][]
+    refuses any other. Its result is re-scored by the shared cost model and checked;
+    a returned profile that breaks a hard constraint gets termination ``infeasible``
+    and lists its violations. ``mecopt sweep`` runs methods in spawned worker
+    processes, which import the function by module and name: register a function
+    defined at the top level of an importable module for that.
 
     Examples
     --------
@@ -92,6 +118,9 @@ def register_method(name: str, function: Callable, *, replace: bool = False) -> 
     >>> mecopt.register_method("my-local", all_local, replace=True)
     >>> "my-local" in mecopt.method_names()
     True
+    >>> sol = mecopt.solve(mecopt.load_instance("paper:fig6-w1khz"), "my-local")
+    >>> str(sol.termination), sol.feasible, round(sol.summary()["avg_delay_s"], 4)
+    ('feasible', True, 4.5619)
     """
     _load_entry_points()
     if not callable(function):
@@ -124,9 +153,34 @@ def accepted_options(method: str) -> list[str]:
 
 
 def target(method: str) -> str:
-    """An importable ``module:function`` reference of ``method`` (for worker processes)."""
+    """An importable ``module:function`` reference of ``method`` (for worker processes).
+
+    Worker processes (``sweep``, ``reproduce``) are spawned: they import the method's
+    function by this reference instead of inheriting the registration. A function that
+    cannot be imported that way (defined in ``__main__``, a notebook, or inside another
+    function) is an [InputError][mecopt.InputError] here, before any run starts.
+    """
     fn = get(method)
-    return f"{fn.__module__}:{fn.__qualname__}"
+    ref = f"{getattr(fn, '__module__', None)}:{getattr(fn, '__qualname__', None)}"
+    try:
+        found = _resolve(ref)
+    except (ImportError, AttributeError, ValueError):
+        found = None
+    if found is not fn:
+        raise InputError(f"method {method!r} ({ref}) cannot run in worker processes: they import it by "
+                         f"module and name, so define it at the top level of an importable module "
+                         f"(not in __main__, a notebook or a function) and register that")
+    return ref
+
+
+def _resolve(ref: str) -> Callable:
+    module, func = ref.split(":")
+    if module == "__main__":
+        raise ValueError("__main__ is not importable in a worker process")
+    fn = import_module(module)
+    for part in func.split("."):
+        fn = getattr(fn, part)
+    return fn
 
 
 def solve(instance, method: str, **options):
@@ -135,12 +189,8 @@ def solve(instance, method: str, **options):
 
 
 def run_target(target_ref: str, method: str, instance, options: dict):
-    """:func:`solve` through a ``module:function`` reference (what worker processes receive)."""
-    module, func = target_ref.split(":")
-    fn = import_module(module)
-    for part in func.split("."):
-        fn = getattr(fn, part)
-    return run(fn, method, instance, options)
+    """[solve][mecopt.solve] through a ``module:function`` reference (what worker processes receive)."""
+    return run(_resolve(target_ref), method, instance, options)
 
 
 def run(fn: Callable, method: str, instance, options: dict):
@@ -159,6 +209,12 @@ def run(fn: Callable, method: str, instance, options: dict):
     if len(profile) != instance.N or any(len(s) != d.M for s, d in zip(profile, instance.devices)):
         raise InputError(f"method {method!r} returned a profile that does not match the instance "
                          f"({instance.N} devices with {[d.M for d in instance.devices]} layers)")
-    return Solution(method=method, instance=instance, profile=profile, termination=Termination.FEASIBLE,
-                    status="profile returned by a registered method; re-scored and checked by mecopt",
-                    wall_time=time.perf_counter() - t0)
+    wall = time.perf_counter() - t0
+    sol = Solution(method=method, instance=instance, profile=profile, termination=Termination.FEASIBLE,
+                   status="profile returned by the method; re-scored and checked by mecopt", wall_time=wall)
+    if sol.violations:   # the method claimed nothing; the checker says the profile breaks a hard constraint
+        sol.termination = Termination.INFEASIBLE
+        sol.status = ("profile returned by the method violates "
+                      + ", ".join(sorted({v.equation for v in sol.violations}))
+                      + f" ({len(sol.violations)} violation(s)); re-scored and checked by mecopt")
+    return sol

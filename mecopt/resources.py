@@ -2,12 +2,12 @@
 
 In a checkout they are the repository's top-level ``models/`` and ``instances/``
 folders; in a wheel ``setup.py`` maps them to ``mecopt/_bundled/``. Both are found
-with :func:`importlib.resources.files`, so an installed package never depends on
+with ``importlib.resources.files``, so an installed package never depends on
 the directory it is run from. ``MECOPT_MODELS`` overrides the models folder.
 
 Bundled instances are named ``COLLECTION:NAME`` (``paper:fig6-w1khz`` is
 ``instances/paper/fig6-w1khz.toml``), in every command and in
-:func:`mecopt.load_instance`.
+[mecopt.load_instance][].
 """
 
 from __future__ import annotations
@@ -47,7 +47,25 @@ def instances_dir() -> Path:
 
 
 def bundled_instances() -> list[str]:
-    """Every bundled instance as ``COLLECTION:NAME``, sorted."""
+    """Every bundled instance as ``COLLECTION:NAME``, sorted.
+
+    These names work wherever an instance file does: [mecopt.load_instance][] and
+    every command (``mecopt inspect paper:fig6-w1khz``), from a checkout or a wheel.
+
+    Returns
+    -------
+    list of str
+        E.g. ``"paper:fig6-w1khz"`` for the packaged ``instances/paper/fig6-w1khz.toml``.
+
+    Examples
+    --------
+    >>> import mecopt
+    >>> names = mecopt.bundled_instances()
+    >>> "paper:fig6-w1khz" in names
+    True
+    >>> [n for n in names if n.startswith("paper:fig8")]
+    ['paper:fig8-alexnet', 'paper:fig8-lenet', 'paper:fig8-vgg13', 'paper:fig8-vgg16']
+    """
     root = instances_dir()
     return sorted(f"{p.parent.name}:{p.stem}" for p in root.glob("*/*.toml"))
 

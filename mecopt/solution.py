@@ -1,9 +1,9 @@
-"""One :class:`Solution` type for every method (game, GTPOS, baselines).
+"""One [Solution][mecopt.Solution] type for every method (game, GTPOS, baselines).
 
 A solver returns the assignment plus *why it stopped* (``termination``), the
 solver's own status text, objective, bound, gap, wall time, iterations and any
 certificate. Figures shown to the user are always recomputed by
-:mod:`mecopt.model.cost` and checked by :mod:`mecopt.constraints`, never taken from the solver.
+``mecopt.model.cost`` and checked by ``mecopt.constraints``, never taken from the solver.
 """
 
 from __future__ import annotations
@@ -21,12 +21,23 @@ from mecopt.model import cost as costmod
 from mecopt.model.tolerances import DEADLINE_TOL, meets_deadline
 from mecopt.errors import InputError
 from mecopt.results import manifest
-from mecopt.results.export import write_json, write_table
+from mecopt.options import check_choice
+from mecopt.results.export import FORMATS, write_json, write_table
 from mecopt.model.instance import Instance
 
 
 class Termination(str, Enum):
-    """Why a method stopped (kept apart from what solution it holds)."""
+    """Why a method stopped (kept apart from what solution it holds, [SolutionStatus][mecopt.SolutionStatus]).
+
+    A string enum: ``str(termination)`` and ``termination.value`` give the name written
+    to ``summary.json`` and result tables.
+
+    Examples
+    --------
+    >>> from mecopt import Termination
+    >>> Termination("equilibrium") is Termination.EQUILIBRIUM, str(Termination.TIME_LIMIT)
+    (True, 'time_limit')
+    """
 
     OPTIMAL = "optimal"                  # MILP proven optimal within the reported gap tolerance
     EQUILIBRIUM = "equilibrium"          # certified: no device gains more than the tolerance by deviating
@@ -59,7 +70,18 @@ def flag_deadline_misses(instance: Instance, delays, flags: dict[str, list[str]]
 
 
 class SolutionStatus(str, Enum):
-    """What solution a method holds (kept apart from why it stopped, :class:`Termination`)."""
+    """What solution a method holds (kept apart from why it stopped, [Termination][mecopt.Termination]).
+
+    Judged by the independent checker (``mecopt.constraints``), never taken from the
+    solver: see [Solution.solution_status][mecopt.Solution.solution_status].
+
+    Examples
+    --------
+    >>> import mecopt
+    >>> inst = mecopt.load_instance("paper:fig6-w1khz")
+    >>> str(mecopt.solve(inst, "all-local").solution_status)
+    'feasible'
+    """
 
     OPTIMAL = "optimal"            # proven optimal (within the reported gap) and passes the checker
     FEASIBLE = "feasible"          # passes the checker, no optimality claim
@@ -72,6 +94,52 @@ class SolutionStatus(str, Enum):
 
 @dataclass
 class Solution:
+    """An assignment of every device's layers to slots, and how the method got it.
+
+    Every method ([mecopt.solve][]) returns one. The figures (delay, energy, cost)
+    are recomputed from ``profile`` by the shared cost model ([evaluation][mecopt.Solution.evaluation],
+    eqs. 19-25) and the constraints (15)-(17), (26), (27) are checked independently
+    ([violations][mecopt.Solution.violations]); the solver's own numbers are kept only as ``objective``,
+    ``bound`` and ``gap``.
+
+    Attributes
+    ----------
+    method : str
+        The method's name.
+    instance : Instance
+        The instance solved.
+    profile : list of numpy.ndarray
+        One slot vector per device, ``profile[n][m - 1]`` = slot of layer ``m``
+        (0 = local, 1..H = server slot, H+1 = queued after the frame, Case 3).
+    termination : Termination
+        Why the method stopped.
+    status : str
+        The solver's own words.
+    objective, bound, gap : float or None
+        What the method minimized, its best bound and relative gap (MILPs).
+    wall_time : float
+        Seconds spent by the method.
+    iterations, solver_calls : int or None
+        Ticks of the game / best responses computed.
+    engine : str or None
+        The best-response engine used.
+    certificate : dict or None
+        E.g. ``max_gain``: the largest unilateral gain of any device (equilibrium check).
+    trace : pandas.DataFrame or None
+        Per-tick figures of the game.
+    flags : dict of str to list of str
+        Per-device flags, e.g. a deadline dropped by the relax policy.
+    info : dict
+        Method-specific figures (e.g. the means over all-offload's draws).
+
+    Examples
+    --------
+    >>> import mecopt
+    >>> sol = mecopt.solve(mecopt.load_instance("paper:fig6-w1khz"), "tpos-cai", engine="dp")
+    >>> sol.method, str(sol.termination), sol.feasible, len(sol.profile)
+    ('tpos-cai', 'equilibrium', True, 5)
+    """
+
     method: str
     instance: Instance
     profile: list[np.ndarray]
@@ -98,14 +166,17 @@ class Solution:
 
     @cached_property
     def evaluation(self) -> costmod.Evaluation:
+        """The profile's figures by the shared cost model (per device and averaged)."""
         return costmod.evaluate(self.instance, self.profile)
 
     @cached_property
     def violations(self) -> list[checkmod.Violation]:
+        """Every violated constraint, by the independent checker (empty when feasible)."""
         return checkmod.check_profile(self.instance, self.profile)
 
     @property
     def feasible(self) -> bool:
+        """True when the checker finds no violated constraint."""
         return not self.violations
 
     @property
@@ -118,6 +189,24 @@ class Solution:
         return SolutionStatus.OPTIMAL if self.termination == Termination.OPTIMAL else SolutionStatus.FEASIBLE
 
     def assignment_frame(self) -> pd.DataFrame:
+        """The assignment as a table: one row per device and layer.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``device``, ``layer`` (1-based), ``layer_name`` and ``slot``
+            (0 = local, 1..H = server slot, H+1 = queued after the frame). ``mecopt check``
+            and [mecopt.check][] read this table back.
+
+        Examples
+        --------
+        >>> import mecopt
+        >>> sol = mecopt.solve(mecopt.load_instance("paper:fig6-w1khz"), "all-local")
+        >>> sol.assignment_frame().head(2)
+          device  layer layer_name  slot
+        0    md1      1      conv1     0
+        1    md1      2      relu1     0
+        """
         rows = []
         for d, slots in zip(self.instance.devices, self.profile):
             for m, h in enumerate(np.asarray(slots), start=1):
@@ -125,6 +214,24 @@ class Solution:
         return pd.DataFrame(rows, columns=["device", "layer", "layer_name", "slot"])
 
     def devices_frame(self) -> pd.DataFrame:
+        """Per-device figures, recomputed by the shared cost model.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per device: ``device``, ``dnn``, ``partition_point`` (layers run
+            locally), ``last_slot``, ``delay_s`` (T_n, eq. 24), ``energy_j`` (E_n, eq. 25),
+            ``price`` (eq. 19), ``cost`` (C_n, eq. 22), ``deadline_s``, ``deadline_met``,
+            ``deadline_miss_s`` and ``flags``.
+
+        Examples
+        --------
+        >>> import mecopt
+        >>> sol = mecopt.solve(mecopt.load_instance("paper:fig6-w1khz"), "all-local")
+        >>> df = sol.devices_frame()
+        >>> list(df["partition_point"]), round(float(df["delay_s"].iloc[0]), 4)
+        ([21, 21, 21, 21, 21], 4.5619)
+        """
         ev = self.evaluation
         rows = []
         for n, d in enumerate(self.instance.devices):
@@ -139,6 +246,25 @@ class Solution:
         return pd.DataFrame(rows)
 
     def summary(self) -> dict:
+        """The solution's headline figures, as written to ``summary.json``.
+
+        Returns
+        -------
+        dict
+            ``method``, ``engine``, ``instance``, ``termination``, ``solution_status``,
+            the solver's ``status``, ``objective``, ``bound``, ``gap``, ``iterations``,
+            ``solver_calls``, ``wall_time_s``; the re-scored averages ``avg_delay_s``,
+            ``avg_energy_j``, ``avg_cost`` and the ``potential``; ``feasible``,
+            ``violations`` (count), ``deadline_misses``, the equilibrium certificate
+            (``max_unilateral_gain``, ``max_unilateral_gain_rel``), ``flags`` and ``info``.
+
+        Examples
+        --------
+        >>> import mecopt
+        >>> s = mecopt.solve(mecopt.load_instance("paper:fig6-w1khz"), "tpos-cai", engine="dp").summary()
+        >>> s["termination"], round(s["avg_delay_s"], 4), s["violations"]
+        ('equilibrium', 3.4905, 0)
+        """
         ev = self.evaluation
         return dict(
             method=self.method, engine=self.engine, instance=self.instance.name,
@@ -154,7 +280,7 @@ class Solution:
         )
 
     def write(self, out_dir: str | Path, format: str = "csv") -> list[Path]:
-        """Write the solution to a folder that :func:`read_solution` loads back.
+        """Write the solution to a folder that [read_solution][mecopt.read_solution] loads back.
 
         Parameters
         ----------
@@ -168,7 +294,25 @@ class Solution:
         -------
         list of Path
             The files written; ``MANIFEST.json`` (written last) marks the folder complete.
+
+        Raises
+        ------
+        InputError
+            When ``format`` is not one of the formats above.
+
+        Examples
+        --------
+        >>> import tempfile, mecopt
+        >>> sol = mecopt.solve(mecopt.load_instance("paper:fig6-w1khz"), "tpos-cai", engine="dp")
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     files = sol.write(tmp, format="csv")
+        ...     back = mecopt.read_solution(tmp)
+        >>> sorted(f.name for f in files)[:3]
+        ['MANIFEST.json', 'assignment.csv', 'devices.csv']
+        >>> back.termination == sol.termination and all((a == b).all() for a, b in zip(back.profile, sol.profile))
+        True
         """
+        check_choice("format", format, FORMATS)   # before anything is written
         out = manifest.begin(out_dir, "solution")
         written = [write_table(self.assignment_frame(), out / "assignment", format),
                    write_table(self.devices_frame(), out / "devices", format),
@@ -183,7 +327,7 @@ class Solution:
 
 
 def read_solution(folder: str | Path, instance: Instance | None = None) -> Solution:
-    """Load a solution written by :meth:`Solution.write`.
+    """Load a solution written by [Solution.write][mecopt.Solution.write].
 
     Parameters
     ----------
@@ -201,6 +345,16 @@ def read_solution(folder: str | Path, instance: Instance | None = None) -> Solut
     ------
     InputError
         When the folder is missing, incomplete (a killed run), or not a solution folder.
+
+    Examples
+    --------
+    >>> import tempfile, mecopt
+    >>> sol = mecopt.solve(mecopt.load_instance("paper:fig6-w1khz"), "gtpos")
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = sol.write(tmp)
+    ...     back = mecopt.read_solution(tmp)
+    >>> back.summary()["avg_delay_s"] == sol.summary()["avg_delay_s"], str(back.termination)
+    (True, 'optimal')
     """
     import json
 

@@ -107,3 +107,17 @@ def write_toml(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture
+def registries():
+    """Restore the method and engine registries after a test that registers some."""
+    from mecopt import registry
+    from mecopt.bestresponse import engines
+
+    methods, engine_table = dict(registry.METHODS), dict(engines._ENGINES)
+    yield
+    registry.METHODS.clear()
+    registry.METHODS.update(methods)
+    engines._ENGINES.clear()
+    engines._ENGINES.update(engine_table)

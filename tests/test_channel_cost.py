@@ -28,11 +28,6 @@ def test_shannon_rate_by_hand():
     assert channel.shannon_rate(100.0, 5.0, 3e-7, 1e-9) == pytest.approx(400.0, rel=1e-12)  # log2(16) = 4
 
 
-def test_noise_density_conversion():
-    assert channel.dbm_per_khz_to_w_per_hz(-30.0) == pytest.approx(1e-9, rel=1e-12)
-    assert channel.dbm_per_khz_to_w_per_hz(0.0) == pytest.approx(1e-6, rel=1e-12)  # 1 mW per kHz
-
-
 def test_transfer_time():
     np.testing.assert_allclose(channel.transfer_time([64, 144, 10], 200.0), [0.32, 0.72, 0.05])
 
@@ -138,13 +133,6 @@ def test_queued_device_by_hand(tiny):
     assert ev.delay[0] == pytest.approx(0.32 + 0.3 + 0.14 + 0.025)
     assert ev.energy[0] == pytest.approx(0.32)
     assert ev.price[0] == 0.0 and ev.slot_load.sum() == 0.0 and ev.slot_count.sum() == 0
-
-
-def test_y_tensor_marks_one_entry_per_layer(tiny):
-    Y = costmod.y_tensor(tiny, [np.array([0, 1, 1, 3]), np.zeros(4, int)])
-    assert Y.shape == (2, 4, 4)
-    assert Y[0].sum(axis=1).tolist() == [1, 1, 1, 1]
-    assert Y[0, 0, 0] == Y[0, 1, 1] == Y[0, 2, 1] == Y[0, 3, 3] == 1
 
 
 # ---------------------------------------------------------------- the potential

@@ -3,10 +3,10 @@
 An engine is built once per instance and answers ``best_response(n, others)``:
 device ``n``'s exact best response against the others' aggregates. Built in:
 
-- ``dp``: the exact dynamic program, :class:`mecopt.bestresponse.dp.DPEngine`;
-- ``milp``: a Pyomo MILP re-solved by persistent HiGHS, :class:`mecopt.milp.best_response.MILPEngine`.
+- ``dp``: the exact dynamic program, ``mecopt.bestresponse.dp.DPEngine``;
+- ``milp``: a Pyomo MILP re-solved by persistent HiGHS, ``mecopt.milp.best_response.MILPEngine``.
 
-Others can be added with :func:`register_engine` (the test suite registers its
+Others can be added with [register_engine][mecopt.register_engine] (the test suite registers its
 enumeration oracle this way).
 """
 
@@ -23,12 +23,49 @@ from mecopt.options import check_choice
 
 @runtime_checkable
 class Engine(Protocol):
-    """What the game and the baselines need of a best-response engine."""
+    """What the game and the baselines need of a best-response engine.
 
-    calls: int  #: best responses computed so far
+    An engine is built once per instance (``factory(instance)``, see
+    [register_engine][mecopt.register_engine]) and keeps a count of the best responses it computed.
+
+    Attributes
+    ----------
+    calls : int
+        Best responses computed so far.
+
+    Examples
+    --------
+    >>> import mecopt
+    >>> from mecopt.bestresponse.engines import make_engine
+    >>> from mecopt.game.state import GameState
+    >>> inst = mecopt.load_instance("paper:fig6-w1khz")
+    >>> eng = make_engine(inst, "dp")
+    >>> isinstance(eng, mecopt.Engine)
+    True
+    >>> state = GameState(inst, [[0] * d.M for d in inst.devices])    # everybody local
+    >>> br = eng.best_response(0, state.others(0))
+    >>> int((br.slots == 0).sum()), eng.calls    # md1 keeps layers 1-4 local, offloads the rest
+    (4, 1)
+    """
+
+    calls: int
 
     def best_response(self, n: int, others: Aggregates) -> BestResponse:
-        """Device ``n``'s best response (28) against ``others``."""
+        """Device ``n``'s best response (28) against ``others``.
+
+        Parameters
+        ----------
+        n : int
+            The device's index in ``instance.devices``.
+        others : Aggregates
+            The other devices' load per slot and their counts (what the server feeds back).
+
+        Returns
+        -------
+        BestResponse
+            The slot vector minimizing the device's cost (22) subject to (15)-(17), (26)
+            and (27), its cost, and whether the deadline had to be dropped.
+        """
 
 
 _ENGINES: dict[str, str | Callable[[Instance], Engine]] = {
@@ -38,11 +75,41 @@ _ENGINES: dict[str, str | Callable[[Instance], Engine]] = {
 
 
 def engine_names() -> list[str]:
+    """The engines available as ``engine=NAME``: built-in, then registered."""
     return list(_ENGINES)
 
 
 def register_engine(name: str, factory: Callable[[Instance], Engine], *, replace: bool = False) -> None:
-    """Make ``factory(instance) -> Engine`` available as ``engine=name`` everywhere."""
+    """Make ``factory(instance) -> Engine`` available as ``engine=name`` everywhere.
+
+    Parameters
+    ----------
+    name : str
+        The engine's name, e.g. ``"enum"``.
+    factory : callable
+        ``factory(instance)`` returning an [Engine][mecopt.Engine] for that instance (a class
+        taking the instance is fine).
+    replace : bool, default False
+        Allow replacing an engine of the same name.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is taken and ``replace`` is False.
+
+    Examples
+    --------
+    >>> import mecopt
+    >>> from mecopt.bestresponse.dp import DPEngine
+    >>> mecopt.register_engine("dp-copy", DPEngine, replace=True)
+    >>> inst = mecopt.load_instance("paper:fig6-w1khz")
+    >>> str(mecopt.solve(inst, "tpos-cai", engine="dp-copy").termination)
+    'equilibrium'
+    """
     if name in _ENGINES and not replace:
         raise ValueError(f"engine {name!r} is already registered (pass replace=True)")
     _ENGINES[name] = factory

@@ -18,8 +18,3 @@ def shannon_rate(bandwidth_hz: float, power_w: float, gain: float, noise_w_per_h
 def transfer_time(bits, rate_bps: float):
     """Eqs. (8) and (10): T = O / R in seconds."""
     return np.asarray(bits, dtype=float) / rate_bps
-
-
-def dbm_per_khz_to_w_per_hz(value_dbm_per_khz: float) -> float:
-    """-30 dBm/kHz -> 1e-9 W/Hz."""
-    return 10 ** (value_dbm_per_khz / 10) * 1e-3 / 1e3

@@ -187,14 +187,3 @@ def potential(instance: Instance, T: np.ndarray, E: np.ndarray, loads: np.ndarra
 def all_local(instance: Instance) -> list[np.ndarray]:
     """Case 4: every layer of every MD computed locally."""
     return [np.zeros(d.M, dtype=int) for d in instance.devices]
-
-
-def y_tensor(instance: Instance, profile: list[np.ndarray]) -> np.ndarray:
-    """The binary N x M_max x (H+1) tensor Y of (14) (queued devices have no entry)."""
-    H = instance.server.H
-    Y = np.zeros((instance.N, instance.M_max, H + 1), dtype=np.int8)
-    for n, slots in enumerate(profile):
-        for m, h in enumerate(np.asarray(slots)):
-            if 0 <= h <= H:
-                Y[n, m, h] = 1
-    return Y

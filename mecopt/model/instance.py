@@ -1,4 +1,4 @@
-"""Instance files (TOML) -> a validated, frozen :class:`Instance` of per-device arrays.
+"""Instance files (TOML) -> a validated, frozen [Instance][mecopt.Instance] of per-device arrays.
 
 The file format (unit-suffixed field names; every default is the paper preset of
 Fig. 4 with the choices of docs/MODEL.md):
@@ -42,7 +42,7 @@ Fig. 4 with the choices of docs/MODEL.md):
     gamma = 0.41
 
 Validation rejects unknown fields and reports every problem at once with its
-field path (:class:`~mecopt.errors.InputError`).
+field path ([InputError][mecopt.InputError]).
 """
 
 from __future__ import annotations
@@ -229,6 +229,41 @@ class Device:
 
 @dataclass(frozen=True)
 class Instance:
+    """A validated instance: the server and every device, resolved to the numbers the solvers use.
+
+    Frozen. Build it with [mecopt.load_instance][] (a TOML file or a bundled name),
+    [Instance.load][mecopt.Instance.load] (the same) or [Instance.from_dict][mecopt.Instance.from_dict] (in code).
+
+    Attributes
+    ----------
+    name, description : str
+        From the instance document.
+    seed : int
+        The instance's seed (generated instances).
+    server : Server
+        Slots H, frame T_d, parallel limit B, frequency f_s, price coefficients a_h, b_h.
+    devices : tuple of Device
+        Per device: layer times T^lo, T^se, output bits, rates (9), (11), upload and
+        download times (8), (10), price units S (20)-(21), weights and deadline.
+    bits_per_element, price_scale : float
+        Model constants (``docs/MODEL.md``).
+    deadline_policy : str
+        ``"hard"`` or ``"relax"`` (26).
+    topology : TopologySection
+        TPOS-UAI's neighbour graph settings.
+    source : dict
+        The document it was built from.
+    path : str or None
+        The file or bundled name it was read from.
+
+    Examples
+    --------
+    >>> import mecopt
+    >>> inst = mecopt.Instance.load("paper:fig6-w1khz")
+    >>> inst.name, inst.N, inst.server.H, [d.dnn for d in inst.devices][:2]
+    ('fig6-w1khz', 5, 5, ['alexnet', 'alexnet'])
+    """
+
     name: str
     description: str
     seed: int
@@ -243,10 +278,12 @@ class Instance:
 
     @property
     def N(self) -> int:
+        """Number of devices."""
         return len(self.devices)
 
     @property
     def M_max(self) -> int:
+        """Largest number of layers of any device."""
         return max(d.M for d in self.devices)
 
     @classmethod
@@ -281,7 +318,30 @@ class Instance:
 
     @classmethod
     def load(cls, path_or_name: str | Path) -> "Instance":
-        """Same as :func:`mecopt.load_instance`."""
+        """Read and validate an instance file, or a bundled instance by name.
+
+        Same as [mecopt.load_instance][].
+
+        Parameters
+        ----------
+        path_or_name : str or Path
+            A TOML instance file, or ``COLLECTION:NAME`` such as ``"paper:fig6-w1khz"``.
+
+        Returns
+        -------
+        Instance
+
+        Raises
+        ------
+        InputError
+            When the file is missing, unknown or invalid; every problem with its field path.
+
+        Examples
+        --------
+        >>> from mecopt import Instance
+        >>> Instance.load("paper:fig8-lenet").devices[0].dnn
+        'lenet'
+        """
         return load_instance(path_or_name)
 
 

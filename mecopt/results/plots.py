@@ -140,7 +140,8 @@ class ScheduleData:
 
 def schedule_data(source) -> ScheduleData:
     """A :class:`ScheduleData` from a Solution, an assignment table, or a solution directory
-    (``assignment.<csv|parquet|json>``, optional ``summary.json`` and ``instance.toml``)."""
+    (``assignment.<csv|parquet|json>``; a folder written by ``Solution.write`` is read back whole,
+    others use their optional ``summary.json`` and ``instance.toml``)."""
     if isinstance(source, ScheduleData):
         return source
     if hasattr(source, "assignment_frame") and hasattr(source, "instance"):
@@ -163,6 +164,15 @@ def _check_assignment(df: pd.DataFrame, where: str) -> None:
 def _from_dir(d: Path) -> ScheduleData:
     if not d.is_dir():
         raise InputError(f"not a solution directory: {d}")
+    from mecopt.results import manifest
+
+    man = manifest.read(d)      # completeness is the caller's business (mecopt plot refuses incomplete folders)
+    if man is not None and man.get("kind") == "solution" and man.get("complete"):
+        from mecopt.solution import read_solution
+        try:
+            return schedule_data(read_solution(d))      # the instance it solved, with its server times
+        except InputError:
+            pass  # e.g. inside a result set still being written, or a DNN path that no longer resolves
     path = find_table(d / "assignment")
     if path is None:
         raise InputError(f"{d} holds no readable assignment table (assignment.csv, .parquet or .json); "

@@ -37,8 +37,8 @@ def display_frame(df: pd.DataFrame) -> pd.DataFrame:
 @instance_argument
 @click.option("--methods", default=",".join(comparemod.ALL_METHODS), show_default=True,
               help="Comma-separated methods to run.")
-@click.option("--engine", type=click.Choice(["milp", "dp"]), default="milp", show_default=True,
-              help="Best-response engine of the game (and of isolated).")
+@click.option("--engine", default="milp", show_default=True, metavar="dp|milp",
+              help="Best-response engine of the game (and of isolated), or a registered one.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the game and of the all-offload draws.")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -61,6 +61,10 @@ def compare_command(instance, methods, engine, seed, time_limit, objective, draw
     method returned an assignment (infeasible ones are shown in the table), 2 bad input,
     3 a method reported its model infeasible, 4 a method failed.
     """
+    from mecopt.bestresponse.engines import engine_names
+    from mecopt.options import check_choice
+
+    check_choice("engine", engine, engine_names())
     inst = read_instance(instance)
     table, solutions = comparemod.compare(inst, methods=methods, time_limit=time_limit, seed=seed, engine=engine,
                                           gtpos_objective=objective, draws=draws, spread=spread,

@@ -94,7 +94,7 @@ def finish(sol: Solution, out: str | None, fmt: str) -> None:
 @click.option("--method", "-m", required=True, metavar="METHOD",
               help="Solution method: tpos-cai, tpos-uai, gtpos, all-local, all-offload, isolated, or a registered one.")
 @click.option("--engine", default=None, metavar="dp|milp",
-              help="Best-response engine (tpos-*, isolated). [solver default]")
+              help="Best-response engine (tpos-*, isolated), or a registered one. [solver default]")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed (tpos-*, all-offload).")
 @click.option("--wake-prob", type=click.FloatRange(0, 1, min_open=True), default=None,
               help="Wake-up probability per tick (tpos-*).")
