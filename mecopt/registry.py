@@ -71,8 +71,8 @@ def method_names() -> list[str]:
     Examples
     --------
     >>> import mecopt
-    >>> mecopt.method_names()[:6]
-    ['tpos-cai', 'tpos-uai', 'gtpos', 'all-local', 'all-offload', 'isolated']
+    >>> mecopt.method_names()[:7]
+    ['tpos-cai', 'tpos-uai', 'gtpos', 'tpos-best', 'all-local', 'all-offload', 'isolated']
     """
     _load_entry_points()
     return list(METHODS)
