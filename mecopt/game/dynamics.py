@@ -71,7 +71,12 @@ def random_initial_profile(instance: Instance, rng: np.random.Generator, tries: 
 
 @dataclass
 class Tick:
-    """One tick of the clock: who woke, who moved, and the profile's figures after it."""
+    """One tick of the clock: who woke, who moved, and the profile's figures after it.
+
+    The figures come from the state's running totals (O(H), :mod:`.state`);
+    ``evaluation`` (every per-device figure, O(N)) is computed only when read,
+    and describes the profile at the time it is read.
+    """
 
     tick: int
     awake: int
@@ -79,7 +84,18 @@ class Tick:
     avg_cost: float
     potential: float
     clean: int
-    evaluation: costmod.Evaluation
+    state: GameState
+    calls: int = 0
+
+    @property
+    def evaluation(self) -> costmod.Evaluation:
+        return costmod.evaluate(self.state.instance, self.state.slots)
+
+
+def responder(engine) -> Callable[[int, Aggregates], "object"]:
+    """The engine's fastest exact best response: ``best_move`` when it has one (the DP: the
+    strategy and objective without re-scoring the cost), else ``best_response``."""
+    return getattr(engine, "best_move", None) or engine.best_response
 
 
 def iterate(instance: Instance, state: GameState, engine, rng: np.random.Generator,
@@ -88,10 +104,12 @@ def iterate(instance: Instance, state: GameState, engine, rng: np.random.Generat
     """The best-response dynamics as a generator of ticks; the state is updated in place.
 
     ``clean`` counts the MDs that have verified, against the current profile, that
-    they cannot improve; it reaches N exactly at a fixed point.
+    they cannot improve; it reaches N exactly at a fixed point. The work per woken
+    MD is one best response plus O(M + H) (nothing grows with N but the wake-up draw).
     """
     N = instance.N
     clean: set[int] = set()
+    respond = responder(engine)
     for k in range(1, max_iter + 1):
         awake = np.flatnonzero(rng.random(N) < wake_prob)
         awake = rng.permutation(awake)
@@ -99,7 +117,7 @@ def iterate(instance: Instance, state: GameState, engine, rng: np.random.Generat
         for n in awake:
             n = int(n)
             others = others_of(n)
-            br = engine.best_response(n, others)
+            br = respond(n, others)
             dev = instance.devices[n]
             current_ok = strategy_feasible(dev, instance.server, others, state.slots[n],
                                            enforce_deadline=not (dev.deadline_relaxed or br.deadline_dropped))
@@ -110,8 +128,7 @@ def iterate(instance: Instance, state: GameState, engine, rng: np.random.Generat
                 clean = {n}
             else:
                 clean.add(n)
-        ev = costmod.evaluate(instance, state.slots)
-        yield Tick(k, len(awake), moves, ev.avg_cost, ev.potential, len(clean), ev)
+        yield Tick(k, len(awake), moves, state.avg_cost(), state.potential(), len(clean), state, engine.calls)
 
 
 def _validate(wake_prob: float, eps: float, stop: str, max_iter: int, tol: float, init: str,
@@ -161,17 +178,17 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
     rises = 0
     termination, prev_cost, ticks = Termination.ITERATION_LIMIT, ev0.avg_cost, 0
     for tick in iterate(instance, state, eng, rng, others_of, wake_prob=wake_prob, tol=tol, max_iter=max_iter):
-        ticks, ev = tick.tick, tick.evaluation
+        ticks = tick.tick
         row = dict(tick=tick.tick, awake=tick.awake, moves=tick.moves, avg_cost=tick.avg_cost,
                    potential=tick.potential, clean=tick.clean)
         for h in range(instance.server.H):
-            row[f"load_h{h + 1}"] = ev.slot_load[h]
-            row[f"count_h{h + 1}"] = int(ev.slot_count[h])
+            row[f"load_h{h + 1}"] = float(state.total_load[h])
+            row[f"count_h{h + 1}"] = int(round(state.total_used[h]))
         rows.append(row)
         if progress is not None:
             progress(tick)
         if not uai:
-            phi = state.perturbed_potential(ev)
+            phi = state.perturbed_potential()
             if not np.isnan(phi) and phi > last_phi + 1e-9 * max(1.0, abs(last_phi)):
                 rises += 1
             last_phi = phi
