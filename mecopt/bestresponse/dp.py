@@ -229,17 +229,20 @@ class DPDevice:
         self.local_obj = aT * lc[M] + bE * dev.P_lo * lc[M]
         self.local_delay = float(lc[M])
         self._starts_cache: dict[bool, np.ndarray] = {}
+        self._q = server.price_quad
+        self._quad = dev.gamma * self._q
+        # (17) per device: the capacity does not depend on the others
+        self._limit = (capacity_limit(slot_capacity(server, Aggregates.empty(H)))
+                       if server.capacity_mode == "per_device" else None)
 
     def _slot_terms(self, others: Aggregates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per slot: linear and quadratic price coefficients (x gamma) and the largest server
         time a block may have under (17); -inf where (27) closes the slot."""
         server, dev = self.server, self.dev
-        q = server.price_quad
-        lin = dev.gamma * (server.a + q * others.load)
-        quad = dev.gamma * q
-        limit = capacity_limit(slot_capacity(server, others))
+        lin = dev.gamma * (server.a + self._q * others.load)
+        limit = self._limit if self._limit is not None else capacity_limit(slot_capacity(server, others))
         limit = np.where(slot_open(server, others), limit, -np.inf)
-        return lin, quad, limit
+        return lin, self._quad, limit
 
     def _starts(self, enforce_deadline: bool) -> np.ndarray:
         """(H, M+1): for each h_max, A(j) where partition point j may end in slot h_max, else inf."""

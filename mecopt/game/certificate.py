@@ -14,7 +14,6 @@ import numpy as np
 
 from mecopt.bestresponse.dp import DPEngine
 from mecopt.model.instance import Instance
-from mecopt.bestresponse.problem import strategy_feasible
 from mecopt.game.state import GameState
 
 
@@ -27,8 +26,7 @@ def certificate(instance: Instance, profile: list[np.ndarray], tol_rel: float = 
         others = state.others(n)
         br = exact.best_response(n, others)
         current = state.cost(n, others)
-        if not strategy_feasible(dev, instance.server, others, state.slots[n],
-                                 enforce_deadline=not (dev.deadline_relaxed or br.deadline_dropped)):
+        if not state.feasible(n, others, enforce_deadline=not (dev.deadline_relaxed or br.deadline_dropped)):
             g = float("inf")
             infeasible.append(dev.name)
         else:

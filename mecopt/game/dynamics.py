@@ -35,6 +35,7 @@ from mecopt.model import cost as costmod
 from mecopt.errors import InputError
 from mecopt.model.instance import Instance
 from mecopt.bestresponse.problem import Aggregates, strategy_feasible
+from mecopt.model.tolerances import meets_deadline
 from mecopt.solution import Solution, Termination
 from mecopt.bestresponse.engines import make_engine
 from mecopt.game.certificate import certificate
@@ -59,11 +60,15 @@ def random_initial_profile(instance: Instance, rng: np.random.Generator, tries: 
     state = GameState(instance, costmod.all_local(instance))
     for n, dev in enumerate(instance.devices):
         others = state.others(n)
+        enforce = not dev.deadline_relaxed
         for _ in range(tries):
             m = int(rng.integers(0, dev.M + 1))
             slots = np.zeros(dev.M, dtype=int)
             slots[m:] = np.sort(rng.integers(1, H + 1, size=dev.M - m))
-            if strategy_feasible(dev, instance.server, others, slots, enforce_deadline=not dev.deadline_relaxed):
+            # (26) first: it rejects most draws and needs only the delay
+            if enforce and not meets_deadline(costmod.delay(dev, slots, instance.server), dev.tau):
+                continue
+            if strategy_feasible(dev, instance.server, others, slots, enforce_deadline=enforce):
                 state.set(n, slots)
                 break
     return state.profile()
@@ -119,8 +124,7 @@ def iterate(instance: Instance, state: GameState, engine, rng: np.random.Generat
             others = others_of(n)
             br = respond(n, others)
             dev = instance.devices[n]
-            current_ok = strategy_feasible(dev, instance.server, others, state.slots[n],
-                                           enforce_deadline=not (dev.deadline_relaxed or br.deadline_dropped))
+            current_ok = state.feasible(n, others, enforce_deadline=not (dev.deadline_relaxed or br.deadline_dropped))
             current = state.objective(n, others)
             if not current_ok or current - br.objective > tol * max(1.0, abs(current)):
                 state.set(n, br.slots)
@@ -207,7 +211,9 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
         warnings.warn(f"{method}: the potential rose on {rises} tick(s); this is a bug, please report it",
                       RuntimeWarning, stacklevel=3)
     info["potential_rises"] = rises
+    t_cert = time.perf_counter()
     cert = certificate(instance, state.profile(), tol_rel=CERTIFICATE_TOL)
+    info["certificate_s"] = time.perf_counter() - t_cert
     status = {Termination.EQUILIBRIUM: "every MD verified it cannot improve against the current profile",
               Termination.CONVERGED: f"paper stop rule: average cost changed by <= {eps}",
               Termination.ITERATION_LIMIT: f"iteration limit {max_iter} reached",

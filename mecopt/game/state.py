@@ -18,7 +18,8 @@ import numpy as np
 
 from mecopt.model import cost as costmod
 from mecopt.model.instance import Instance
-from mecopt.bestresponse.problem import Aggregates, theta, tie_weight
+from mecopt.bestresponse.problem import Aggregates, slot_capacity, slot_open, theta, tie_weight
+from mecopt.model.tolerances import fits_capacity, meets_deadline
 
 
 class GameState:
@@ -49,7 +50,8 @@ class GameState:
         dev, server = self.instance.devices[n], self.instance.server
         s = self.slots[n]
         self.loads[n], self.times[n] = costmod.own_loads(dev, s, server.H)
-        self.used[n] = np.isin(self._slot_ids, s)
+        inside = s[(s >= 1) & (s <= server.H)]
+        self.used[n] = np.bincount(inside, minlength=server.H + 1)[1:] > 0
         self.delay[n] = costmod.delay(dev, s, server)
         self.energy[n] = costmod.energy(dev, s, server)
         self.own[n] = costmod.weighted_cost(dev, self.delay[n], self.energy[n], 0.0)
@@ -87,6 +89,18 @@ class GameState:
         self.slots[n] = np.asarray(slots, dtype=int).copy()
         self._set_rows(n)
         self._add(n, 1.0)
+
+    def feasible(self, n: int, others: Aggregates, enforce_deadline: bool) -> bool:
+        """:func:`mecopt.bestresponse.problem.strategy_feasible` of MD n's current strategy, read
+        from its cached rows: (17) and (27) on the slots it uses, (26) if asked."""
+        server, dev = self.instance.server, self.instance.devices[n]
+        used = self.used[n] > 0
+        if used.any():
+            if np.any(used & ~fits_capacity(self.times[n], slot_capacity(server, others))):
+                return False
+            if np.any(used & ~slot_open(server, others)):
+                return False
+        return not enforce_deadline or meets_deadline(self.delay[n], dev.tau)
 
     def cost(self, n: int, others: Aggregates) -> float:
         return costmod.device_cost(self.instance.devices[n], self.slots[n], self.instance.server, others.load)

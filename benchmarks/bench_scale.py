@@ -1,0 +1,103 @@
+"""Game at scale: TPOS-CAI (DP engine) to a certified equilibrium for N mixed-DNN devices on one
+server with B = N/4, with its time split and peak memory, by N.
+
+Usage: python benchmarks/bench_scale.py [--quick] [--sizes 1000,10000,50000] [--repeat 1]
+
+Each case runs in a fresh process (so its peak resident memory, ru_maxrss, is its own).
+Reported per case: the instance build, the game (ticks, best responses, time per
+best response), the certificate (N exact best responses against the true
+aggregates, included in the game's wall time), the total wall time and the peak RSS.
+``uptime`` is recorded with every figure: the machine is shared, so timings are
+inflated when the load is high. Targets (issue 13): N = 10,000 certified in <= 30 s,
+peak memory <= 4 GB. ``--quick``: N = 1,000 only. Writes benchmarks/results/scale.csv
+(``--quick``: scale-quick.csv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from results_table import save
+
+HERE = Path(__file__).resolve().parent
+MIX = ["lenet", "alexnet", "vgg13", "vgg16"]
+
+
+def mixed_instance(N: int, seed: int = 0):
+    """N devices cycling over the four bundled DNNs and three bandwidths, one server with B = N/4."""
+    from mecopt.model.instance import instance_from_dict
+
+    return instance_from_dict({
+        "name": f"mixed-{N}", "seed": seed, "model": {"deadline_policy": "relax"},
+        "server": {"parallel_limit": max(1, N // 4)},
+        "devices": [{"dnn": MIX[k % 4], "alpha": 0.95, "beta": 0.049, "gamma": 0.001,
+                     "bandwidth_hz": 1000.0 + 1000.0 * (k % 3), "count": 1} for k in range(N)],
+    })
+
+
+def uptime() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().split()[0:3].__str__()
+    except OSError:
+        return "n/a"
+
+
+def one(N: int, seed: int) -> dict:
+    """One case, in this process."""
+    import resource
+
+    from mecopt.bestresponse.dp import DEFAULT_BACKEND
+    from mecopt.game.dynamics import solve_cai
+
+    load_before = uptime()
+    t0 = time.perf_counter()
+    inst = mixed_instance(N, seed)
+    build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sol = solve_cai(inst, engine="dp", seed=seed)
+    wall = time.perf_counter() - t0
+    cert = sol.info.get("certificate_s")
+    return dict(N=N, B=inst.server.B, seed=seed, backend=DEFAULT_BACKEND, build_s=round(build, 2),
+                game_s=round(wall, 2), certificate_s=None if cert is None else round(cert, 2), ticks=sol.iterations,
+                best_responses=sol.solver_calls,
+                us_per_best_response=round(1e6 * (wall - (cert or 0.0)) / max(1, sol.solver_calls), 1),
+                termination=str(sol.termination), certified=bool(sol.certificate["certified"]),
+                max_gain_rel=float(sol.certificate["max_gain_rel"]),
+                peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                load_before=load_before, load_after=uptime())
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="N = 1,000 only")
+    ap.add_argument("--sizes", default="1000,10000,50000")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per size (seeds 0..repeat-1)")
+    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.one:
+        print(json.dumps(one(args.one, args.seed)))
+        return 0
+    sizes = [1000] if args.quick else [int(x) for x in args.sizes.split(",")]
+    rows = []
+    for N in sizes:
+        for seed in range(args.repeat):
+            out = subprocess.run([sys.executable, __file__, "--one", str(N), "--seed", str(seed)],
+                                 capture_output=True, text=True, env=os.environ)
+            if out.returncode:
+                print(out.stderr, file=sys.stderr)
+                return 1
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            print(rows[-1], file=sys.stderr)
+    save(rows, "scale-quick" if args.quick else "scale")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
