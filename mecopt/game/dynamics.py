@@ -34,8 +34,8 @@ import pandas as pd
 from mecopt.model import cost as costmod
 from mecopt.errors import InputError
 from mecopt.model.instance import Instance
-from mecopt.bestresponse.problem import Aggregates, strategy_feasible
-from mecopt.model.tolerances import meets_deadline
+from mecopt.bestresponse.problem import Aggregates, slot_capacity, slot_open, strategy_feasible
+from mecopt.model.tolerances import fits_capacity, meets_deadline
 from mecopt.solution import Solution, Termination
 from mecopt.bestresponse.engines import make_engine
 from mecopt.game.certificate import certificate
@@ -55,23 +55,45 @@ def random_initial_profile(instance: Instance, rng: np.random.Generator, tries: 
     A draw takes a uniform partition point and sorted uniform slots for the offloaded
     layers; up to ``tries`` draws are rejected when they break (17), (26) or (27),
     after which the MD starts fully local.
+
+    Implementation: an MD's ``tries`` draws are made at once and (17)/(27) tested on
+    all of them together; the generator is then set back to its state after the
+    first accepted draw, so it is consumed exactly as by one draw at a time.
     """
-    H = instance.server.H
+    H, server = instance.server.H, instance.server
     state = GameState(instance, costmod.all_local(instance))
     for n, dev in enumerate(instance.devices):
         others = state.others(n)
         enforce = not dev.deadline_relaxed
+        draws, after = [], []
         for _ in range(tries):
             m = int(rng.integers(0, dev.M + 1))
             slots = np.zeros(dev.M, dtype=int)
             slots[m:] = np.sort(rng.integers(1, H + 1, size=dev.M - m))
-            # (26) first: it rejects most draws and needs only the delay
-            if enforce and not meets_deadline(costmod.delay(dev, slots, instance.server), dev.tau):
+            draws.append(slots)
+            after.append(rng.bit_generator.state)
+        fits = _fits_slots(dev, server, others, np.array(draws))
+        for k in np.flatnonzero(fits):
+            slots = draws[k]
+            if enforce and not meets_deadline(costmod.delay(dev, slots, server), dev.tau):
                 continue
-            if strategy_feasible(dev, instance.server, others, slots, enforce_deadline=enforce):
+            if strategy_feasible(dev, server, others, slots, enforce_deadline=enforce):  # the one exact test
                 state.set(n, slots)
+                rng.bit_generator.state = after[k]
                 break
     return state.profile()
+
+
+def _fits_slots(dev, server, others: Aggregates, draws: np.ndarray) -> np.ndarray:
+    """(17) and (27) for K candidate strategies (K, M) at once, on the slots each uses
+    (server time per slot summed in layer order, as :func:`mecopt.model.cost.own_loads`)."""
+    K, H = draws.shape[0], server.H
+    idx = (np.arange(K)[:, None] * (H + 1) + draws).ravel()
+    w = np.broadcast_to(dev.t_server[1:], draws.shape).ravel()
+    T = np.bincount(idx, weights=w, minlength=K * (H + 1)).reshape(K, H + 1)[:, 1:]
+    used = np.bincount(idx, minlength=K * (H + 1)).reshape(K, H + 1)[:, 1:] > 0
+    bad = used & (~fits_capacity(T, slot_capacity(server, others)) | ~slot_open(server, others))
+    return ~bad.any(axis=1)
 
 
 @dataclass

@@ -106,8 +106,14 @@ class GameState:
         return costmod.device_cost(self.instance.devices[n], self.slots[n], self.instance.server, others.load)
 
     def objective(self, n: int, others: Aggregates) -> float:
-        """C_n plus the tie-break perturbation, what the engines minimize."""
-        return self.cost(n, others) + self.eps[n] * self.theta[n]
+        """C_n plus the tie-break perturbation, what the engines minimize.
+
+        From the cached rows: own_n + gamma_n C^P_n (19) is :meth:`cost` to the last bit
+        (own_n = weighted_cost(T_n, E_n, 0)), without recomputing T_n, E_n and S_n.
+        """
+        S = self.loads[n]
+        price = costmod.price(S, others.load + S, self.instance.server)
+        return self.own[n] + self.gamma[n] * price + self.eps[n] * self.theta[n]
 
     # ------------------------------------------------------------------ O(H) figures of the profile
 
