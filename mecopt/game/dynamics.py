@@ -180,12 +180,16 @@ def _validate(wake_prob: float, eps: float, stop: str, max_iter: int, tol: float
 
 def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: float, eps: float, stop: str,
          max_iter: int, tol: float, init: str, uai: bool, progress: Callable[[Tick], None] | None,
-         time_limit: float | None) -> Solution:
+         time_limit: float | None, init_profile: list[np.ndarray] | None = None) -> Solution:
     _validate(wake_prob, eps, stop, max_iter, tol, init, time_limit)
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     eng = make_engine(instance, engine)
-    start = random_initial_profile(instance, rng) if init == "random" else costmod.all_local(instance)
+    if init_profile is not None:
+        start = _checked_profile(instance, init_profile)
+        init = "given"
+    else:
+        start = random_initial_profile(instance, rng) if init == "random" else costmod.all_local(instance)
     state = GameState(instance, start)
     info: dict = {"init": init, "wake_prob": wake_prob, "eps": eps, "stop": stop, "tol": tol, "seed": seed}
     if uai:
@@ -257,6 +261,35 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
                    wall_time=time.perf_counter() - t0, iterations=ticks, solver_calls=eng.calls, engine=engine,
                    certificate=cert, trace=pd.DataFrame(rows), flags=flags, info=info)
     return sol
+
+
+def _checked_profile(instance: Instance, profile: list[np.ndarray]) -> list[np.ndarray]:
+    """A given start profile: one strategy per MD, (15)-(16) by form (M_n entries, 0..H, non-decreasing).
+
+    Strategies that break (17), (26) or (27) are allowed: their MDs must move first.
+    """
+    H = instance.server.H
+    if len(profile) != instance.N:
+        raise InputError(f"init_profile has {len(profile)} strategies for {instance.N} devices")
+    out = []
+    for dev, s in zip(instance.devices, profile):
+        s = np.asarray(s, dtype=int)
+        if s.shape != (dev.M,) or s.min(initial=0) < 0 or s.max(initial=0) > H or np.any(np.diff(s) < 0):
+            raise InputError(f"init_profile: the strategy of {dev.name} must be {dev.M} non-decreasing slots in "
+                             f"0..{H}")
+        out.append(s)
+    return out
+
+
+def play(instance: Instance, *, uai: bool = False, init_profile: list[np.ndarray] | None = None,
+         engine: str = "dp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6, stop: str = "certified",
+         max_iter: int = 10_000, tol: float = 1e-10, init: str = "random", time_limit: float | None = None,
+         progress: Callable[[Tick], None] | None = None) -> Solution:
+    """TPOS-CAI (``uai=False``) or TPOS-UAI started from ``init_profile`` when given (a warm start,
+    e.g. the previous frame's equilibrium), else from ``init``. What :mod:`mecopt.studies.simulate` calls."""
+    return _run(instance, "tpos-uai" if uai else "tpos-cai", engine=engine, seed=seed, wake_prob=wake_prob, eps=eps,
+                stop=stop, max_iter=max_iter, tol=tol, init=init, uai=uai, progress=progress,
+                time_limit=time_limit, init_profile=init_profile)
 
 
 def solve_cai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,
