@@ -30,14 +30,17 @@ MIX = ["lenet", "alexnet", "vgg13", "vgg16"]
 
 
 def mixed_instance(N: int, seed: int = 0):
-    """N devices cycling over the four bundled DNNs and three bandwidths, one server with B = N/4."""
+    """N devices: the four bundled DNNs x three bandwidths in 12 equal groups (``count`` entries,
+    so each DNN spec is read once), one server with B = N/4, delta_n drawn per device."""
     from mecopt.model.instance import instance_from_dict
 
+    groups = [(dnn, bw) for dnn in MIX for bw in (1000.0, 2000.0, 3000.0)]
+    counts = [N // 12 + (1 if g < N % 12 else 0) for g in range(12)]
     return instance_from_dict({
         "name": f"mixed-{N}", "seed": seed, "model": {"deadline_policy": "relax"},
         "server": {"parallel_limit": max(1, N // 4)},
-        "devices": [{"dnn": MIX[k % 4], "alpha": 0.95, "beta": 0.049, "gamma": 0.001,
-                     "bandwidth_hz": 1000.0 + 1000.0 * (k % 3), "count": 1} for k in range(N)],
+        "devices": [{"dnn": dnn, "alpha": 0.95, "beta": 0.049, "gamma": 0.001, "bandwidth_hz": bw, "count": c}
+                    for (dnn, bw), c in zip(groups, counts) if c],
     })
 
 

@@ -57,21 +57,23 @@ def random_initial_profile(instance: Instance, rng: np.random.Generator, tries: 
     after which the MD starts fully local.
 
     Implementation: an MD's ``tries`` draws are made at once and (17)/(27) tested on
-    all of them together; the generator is then set back to its state after the
-    first accepted draw, so it is consumed exactly as by one draw at a time.
+    all of them together; when draw k is accepted the generator is rewound and draws
+    0..k are made again, so it is consumed exactly as by one draw at a time.
     """
     H, server = instance.server.H, instance.server
     state = GameState(instance, costmod.all_local(instance))
+
+    def draw(M: int) -> np.ndarray:
+        m = int(rng.integers(0, M + 1))
+        slots = np.zeros(M, dtype=int)
+        slots[m:] = np.sort(rng.integers(1, H + 1, size=M - m))
+        return slots
+
     for n, dev in enumerate(instance.devices):
         others = state.others(n)
         enforce = not dev.deadline_relaxed
-        draws, after = [], []
-        for _ in range(tries):
-            m = int(rng.integers(0, dev.M + 1))
-            slots = np.zeros(dev.M, dtype=int)
-            slots[m:] = np.sort(rng.integers(1, H + 1, size=dev.M - m))
-            draws.append(slots)
-            after.append(rng.bit_generator.state)
+        before = rng.bit_generator.state
+        draws = [draw(dev.M) for _ in range(tries)]
         fits = _fits_slots(dev, server, others, np.array(draws))
         for k in np.flatnonzero(fits):
             slots = draws[k]
@@ -79,7 +81,9 @@ def random_initial_profile(instance: Instance, rng: np.random.Generator, tries: 
                 continue
             if strategy_feasible(dev, server, others, slots, enforce_deadline=enforce):  # the one exact test
                 state.set(n, slots)
-                rng.bit_generator.state = after[k]
+                rng.bit_generator.state = before
+                for _ in range(k + 1):
+                    draw(dev.M)
                 break
     return state.profile()
 
