@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from results_table import save
+from results_table import RESULTS, save
 
 HERE = Path(__file__).resolve().parent
 MIX = ["lenet", "alexnet", "vgg13", "vgg16"]
@@ -93,6 +93,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", default="1000,10000,50000")
     ap.add_argument("--repeat", type=int, default=1, help="runs per size (seeds 0..repeat-1)")
     ap.add_argument("--cache", default=None, help="folder for pickled instances")
+    ap.add_argument("--append", action="store_true", help="keep the other sizes' rows of the results table")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -113,7 +114,14 @@ def main(argv=None) -> int:
                 return 1
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(rows[-1], file=sys.stderr)
-    save(rows, "scale-quick" if args.quick else "scale")
+    name = "scale-quick" if args.quick else "scale"
+    if args.append and (RESULTS / f"{name}.csv").exists():
+        import pandas as pd
+        old = pd.read_csv(RESULTS / f"{name}.csv")
+        new_n = {r["N"] for r in rows}
+        rows = [r for r in old.to_dict("records") if r["N"] not in new_n] + rows
+        rows.sort(key=lambda r: r["N"])
+    save(rows, name)
     return 0
 
 
