@@ -14,7 +14,7 @@ import numpy as np
 
 from mecopt.bestresponse.dp import DPEngine
 from mecopt.model.instance import Instance
-from mecopt.bestresponse.problem import enforces_deadline, strategy_feasible
+from mecopt.bestresponse.problem import enforces_deadline
 from mecopt.game.state import GameState
 
 
@@ -27,8 +27,7 @@ def certificate(instance: Instance, profile: list[np.ndarray], tol_rel: float = 
         others = state.others(n)
         br = exact.best_response(n, others)
         current = state.cost(n, others)
-        if not strategy_feasible(dev, instance.server, others, state.slots[n],
-                                 enforce_deadline=enforces_deadline(dev) and not br.deadline_dropped):
+        if not state.feasible(n, others, enforce_deadline=enforces_deadline(dev) and not br.deadline_dropped):
             g = float("inf")
             infeasible.append(dev.name)
         else:

@@ -34,7 +34,8 @@ import pandas as pd
 from mecopt.model import cost as costmod
 from mecopt.errors import InputError
 from mecopt.model.instance import Instance
-from mecopt.bestresponse.problem import Aggregates, enforces_deadline, strategy_feasible
+from mecopt.bestresponse.problem import Aggregates, enforces_deadline, slot_capacity, slot_open, strategy_feasible
+from mecopt.model.tolerances import fits_capacity, meets_deadline
 from mecopt.solution import Solution, Termination
 from mecopt.bestresponse.engines import make_engine
 from mecopt.game.certificate import certificate
@@ -54,24 +55,59 @@ def random_initial_profile(instance: Instance, rng: np.random.Generator, tries: 
     A draw takes a uniform partition point and sorted uniform slots for the offloaded
     layers; up to ``tries`` draws are rejected when they break (17), (26) or (27),
     after which the MD starts fully local.
+
+    Implementation: an MD's ``tries`` draws are made at once and (17)/(27) tested on
+    all of them together; when draw k is accepted the generator is rewound and draws
+    0..k are made again, so it is consumed exactly as by one draw at a time.
     """
-    H = instance.server.H
+    H, server = instance.server.H, instance.server
     state = GameState(instance, costmod.all_local(instance))
+
+    def draw(M: int) -> np.ndarray:
+        m = int(rng.integers(0, M + 1))
+        slots = np.zeros(M, dtype=int)
+        slots[m:] = np.sort(rng.integers(1, H + 1, size=M - m))
+        return slots
+
     for n, dev in enumerate(instance.devices):
         others = state.others(n)
-        for _ in range(tries):
-            m = int(rng.integers(0, dev.M + 1))
-            slots = np.zeros(dev.M, dtype=int)
-            slots[m:] = np.sort(rng.integers(1, H + 1, size=dev.M - m))
-            if strategy_feasible(dev, instance.server, others, slots, enforce_deadline=enforces_deadline(dev)):
+        enforce = enforces_deadline(dev)
+        before = rng.bit_generator.state
+        draws = [draw(dev.M) for _ in range(tries)]
+        fits = _fits_slots(dev, server, others, np.array(draws))
+        for k in np.flatnonzero(fits):
+            slots = draws[k]
+            if enforce and not meets_deadline(costmod.delay(dev, slots, server), dev.tau):
+                continue
+            if strategy_feasible(dev, server, others, slots, enforce_deadline=enforce):  # the one exact test
                 state.set(n, slots)
+                rng.bit_generator.state = before
+                for _ in range(k + 1):
+                    draw(dev.M)
                 break
     return state.profile()
 
 
+def _fits_slots(dev, server, others: Aggregates, draws: np.ndarray) -> np.ndarray:
+    """(17) and (27) for K candidate strategies (K, M) at once, on the slots each uses
+    (server time per slot summed in layer order, as :func:`mecopt.model.cost.own_loads`)."""
+    K, H = draws.shape[0], server.H
+    idx = (np.arange(K)[:, None] * (H + 1) + draws).ravel()
+    w = np.broadcast_to(dev.t_server[1:], draws.shape).ravel()
+    T = np.bincount(idx, weights=w, minlength=K * (H + 1)).reshape(K, H + 1)[:, 1:]
+    used = np.bincount(idx, minlength=K * (H + 1)).reshape(K, H + 1)[:, 1:] > 0
+    bad = used & (~fits_capacity(T, slot_capacity(server, others)) | ~slot_open(server, others))
+    return ~bad.any(axis=1)
+
+
 @dataclass
 class Tick:
-    """One tick of the clock: who woke, who moved, and the profile's figures after it."""
+    """One tick of the clock: who woke, who moved, and the profile's figures after it.
+
+    The figures come from the state's running totals (O(H), :mod:`.state`);
+    ``evaluation`` (every per-device figure, O(N)) is computed only when read,
+    and describes the profile at the time it is read.
+    """
 
     tick: int
     awake: int
@@ -79,7 +115,19 @@ class Tick:
     avg_cost: float
     potential: float
     clean: int
-    evaluation: costmod.Evaluation
+    state: GameState
+    calls: int = 0
+    forced: int = 0   #: moves of MDs whose current strategy had become infeasible (these may raise Phi)
+
+    @property
+    def evaluation(self) -> costmod.Evaluation:
+        return costmod.evaluate(self.state.instance, self.state.slots)
+
+
+def responder(engine) -> Callable[[int, Aggregates], "object"]:
+    """The engine's fastest exact best response: ``best_move`` when it has one (the DP: the
+    strategy and objective without re-scoring the cost), else ``best_response``."""
+    return getattr(engine, "best_move", None) or engine.best_response
 
 
 def iterate(instance: Instance, state: GameState, engine, rng: np.random.Generator,
@@ -88,30 +136,31 @@ def iterate(instance: Instance, state: GameState, engine, rng: np.random.Generat
     """The best-response dynamics as a generator of ticks; the state is updated in place.
 
     ``clean`` counts the MDs that have verified, against the current profile, that
-    they cannot improve; it reaches N exactly at a fixed point.
+    they cannot improve; it reaches N exactly at a fixed point. The work per woken
+    MD is one best response plus O(M + H) (nothing grows with N but the wake-up draw).
     """
     N = instance.N
     clean: set[int] = set()
+    respond = responder(engine)
     for k in range(1, max_iter + 1):
         awake = np.flatnonzero(rng.random(N) < wake_prob)
         awake = rng.permutation(awake)
-        moves = 0
+        moves = forced = 0
         for n in awake:
             n = int(n)
             others = others_of(n)
-            br = engine.best_response(n, others)
+            br = respond(n, others)
             dev = instance.devices[n]
-            current_ok = strategy_feasible(dev, instance.server, others, state.slots[n],
-                                           enforce_deadline=enforces_deadline(dev) and not br.deadline_dropped)
+            current_ok = state.feasible(n, others, enforce_deadline=enforces_deadline(dev) and not br.deadline_dropped)
             current = state.objective(n, others)
             if not current_ok or current - br.objective > tol * max(1.0, abs(current)):
                 state.set(n, br.slots)
                 moves += 1
+                forced += not current_ok
                 clean = {n}
             else:
                 clean.add(n)
-        ev = costmod.evaluate(instance, state.slots)
-        yield Tick(k, len(awake), moves, ev.avg_cost, ev.potential, len(clean), ev)
+        yield Tick(k, len(awake), moves, state.avg_cost(), state.potential(), len(clean), state, engine.calls, forced)
 
 
 def _validate(wake_prob: float, eps: float, stop: str, max_iter: int, tol: float, init: str,
@@ -137,12 +186,16 @@ def _validate(wake_prob: float, eps: float, stop: str, max_iter: int, tol: float
 
 def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: float, eps: float, stop: str,
          max_iter: int, tol: float, init: str, uai: bool, progress: Callable[[Tick], None] | None,
-         time_limit: float | None, start: list[np.ndarray] | None = None, consensus_rounds: int = 1) -> Solution:
+         time_limit: float | None, init_profile: list[np.ndarray] | None = None,
+         consensus_rounds: int = 1) -> Solution:
     _validate(wake_prob, eps, stop, max_iter, tol, init, time_limit)
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     eng = make_engine(instance, engine)
-    if start is None:
+    if init_profile is not None:
+        start = _checked_profile(instance, init_profile)
+        init = "given"
+    else:
         start = random_initial_profile(instance, rng) if init == "random" else costmod.all_local(instance)
     state = GameState(instance, start)
     info: dict = {"init": init, "wake_prob": wake_prob, "eps": eps, "stop": stop, "tol": tol, "seed": seed}
@@ -165,18 +218,20 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
     rises = 0
     termination, prev_cost, ticks = Termination.ITERATION_LIMIT, ev0.avg_cost, 0
     for tick in iterate(instance, state, eng, rng, others_of, wake_prob=wake_prob, tol=tol, max_iter=max_iter):
-        ticks, ev = tick.tick, tick.evaluation
+        ticks = tick.tick
         row = dict(tick=tick.tick, awake=tick.awake, moves=tick.moves, avg_cost=tick.avg_cost,
                    potential=tick.potential, clean=tick.clean)
         for h in range(instance.server.H):
-            row[f"load_h{h + 1}"] = ev.slot_load[h]
-            row[f"count_h{h + 1}"] = int(ev.slot_count[h])
+            row[f"load_h{h + 1}"] = float(state.total_load[h])
+            row[f"count_h{h + 1}"] = int(round(state.total_used[h]))
         rows.append(row)
         if progress is not None:
             progress(tick)
         if not uai:
-            phi = state.perturbed_potential(ev)
-            if not np.isnan(phi) and phi > last_phi + 1e-9 * max(1.0, abs(last_phi)):
+            phi = state.perturbed_potential()
+            # a forced move (the MD's strategy had become infeasible, e.g. a fully local start that
+            # misses its deadline) may raise Phi; only improving moves must lower it
+            if not tick.forced and not np.isnan(phi) and phi > last_phi + 1e-9 * max(1.0, abs(last_phi)):
                 rises += 1
             last_phi = phi
         if stop == "paper" and tick.awake and abs(tick.avg_cost - prev_cost) <= eps:
@@ -194,7 +249,9 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
         warnings.warn(f"{method}: the potential rose on {rises} tick(s); this is a bug, please report it",
                       RuntimeWarning, stacklevel=3)
     info["potential_rises"] = rises
+    t_cert = time.perf_counter()
     cert = certificate(instance, state.profile(), tol_rel=CERTIFICATE_TOL)
+    info["certificate_s"] = time.perf_counter() - t_cert
     status = {Termination.EQUILIBRIUM: "every MD verified it cannot improve against the current profile",
               Termination.CONVERGED: f"paper stop rule: average cost changed by <= {eps}",
               Termination.ITERATION_LIMIT: f"iteration limit {max_iter} reached",
@@ -216,6 +273,35 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
                    wall_time=time.perf_counter() - t0, iterations=ticks, solver_calls=eng.calls, engine=engine,
                    certificate=cert, trace=pd.DataFrame(rows), flags=flags, info=info)
     return sol
+
+
+def _checked_profile(instance: Instance, profile: list[np.ndarray]) -> list[np.ndarray]:
+    """A given start profile: one strategy per MD, (15)-(16) by form (M_n entries, 0..H, non-decreasing).
+
+    Strategies that break (17), (26) or (27) are allowed: their MDs must move first.
+    """
+    H = instance.server.H
+    if len(profile) != instance.N:
+        raise InputError(f"init_profile has {len(profile)} strategies for {instance.N} devices")
+    out = []
+    for dev, s in zip(instance.devices, profile):
+        s = np.asarray(s, dtype=int)
+        if s.shape != (dev.M,) or s.min(initial=0) < 0 or s.max(initial=0) > H or np.any(np.diff(s) < 0):
+            raise InputError(f"init_profile: the strategy of {dev.name} must be {dev.M} non-decreasing slots in "
+                             f"0..{H}")
+        out.append(s)
+    return out
+
+
+def play(instance: Instance, *, uai: bool = False, init_profile: list[np.ndarray] | None = None,
+         engine: str = "dp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6, stop: str = "certified",
+         max_iter: int = 10_000, tol: float = 1e-10, init: str = "random", time_limit: float | None = None,
+         progress: Callable[[Tick], None] | None = None) -> Solution:
+    """TPOS-CAI (``uai=False``) or TPOS-UAI started from ``init_profile`` when given (a warm start,
+    e.g. the previous frame's equilibrium), else from ``init``. What :mod:`mecopt.studies.simulate` calls."""
+    return _run(instance, "tpos-uai" if uai else "tpos-cai", engine=engine, seed=seed, wake_prob=wake_prob, eps=eps,
+                stop=stop, max_iter=max_iter, tol=tol, init=init, uai=uai, progress=progress,
+                time_limit=time_limit, init_profile=init_profile)
 
 
 def solve_cai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,

@@ -426,7 +426,8 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
                 continue
             devices.append(_resolve_device(len(devices), name, merged, float(delta), table, coef_lo, coef_se,
                                            server, spec.model.bits_per_element, spec.model.price_scale))
-    dup = sorted({n for n in names if names.count(n) > 1})
+    seen: set[str] = set()
+    dup = sorted({n for n in names if n in seen or seen.add(n)})   # linear: N can be 50,000
     if dup:
         problems.append(("devices.name", f"device names must be unique; repeated: {dup}"))
     if spec.topology.kind == "edges":
