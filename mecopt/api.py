@@ -104,8 +104,8 @@ def compare(instance: Instance, methods: Sequence[str] | str | None = None, **op
     methods : sequence of str or str, optional
         Method names (or one comma-separated string); default every built-in method.
     **options
-        ``time_limit``, ``seed``, ``engine``, ``gtpos_objective``, ``draws``: each is
-        passed to the methods that accept it.
+        ``time_limit``, ``seed``, ``engine``, ``gtpos_objective``, ``draws``, ``gtpos_solver``:
+        each is passed to the methods that accept it.
 
     Returns
     -------
@@ -132,7 +132,8 @@ def compare(instance: Instance, methods: Sequence[str] | str | None = None, **op
     from mecopt.studies.compare import ALL_METHODS
     from mecopt.studies.compare import compare as _compare
 
-    check_option_names("compare()", options, ["time_limit", "seed", "engine", "gtpos_objective", "draws"])
+    check_option_names("compare()", options, ["time_limit", "seed", "engine", "gtpos_objective", "draws",
+                                              "gtpos_solver"])
     return _compare(instance, methods=ALL_METHODS if methods is None else methods, **options)
 
 

@@ -66,6 +66,7 @@ class Settings:
     draws: int = 20                   # Case 3 draws
     gtpos_time_limit: float | None = None
     seed: int = 0                     # seed of the game and Case 3 in Figs. 6-10
+    gtpos_solver: str | None = None   # GTPOS backend (None: its default)
 
     @classmethod
     def make(cls, engine: str = "dp", quick: bool = False) -> "Settings":
@@ -113,6 +114,8 @@ class Context:
             options["all-offload"] = {"draws": s.draws}
         if "gtpos" in methods and s.gtpos_time_limit is not None:
             options["gtpos"] = {"time_limit": s.gtpos_time_limit}
+        if "gtpos" in methods and s.gtpos_solver is not None:
+            options.setdefault("gtpos", {})["solver"] = s.gtpos_solver
         spec = SweepSpec(instances=tuple(str(p) for p in instances), axes=tuple(axes), methods=tuple(methods),
                          seeds=tuple(seeds), options=options, save_solutions=True)
         out = self.out / "sweeps" / f"fig{fig}"
@@ -864,12 +867,18 @@ class ReproduceResult:
 def reproduce(out_dir: str | Path, figures: str | Iterable[str] = "all", *, engine: str = "dp", quick: bool = False,
               fmt: str = "csv", workers: int | None = None, executor: Executor | None = None, resume: bool = False,
               progress: Callable[[str, int, int], None] | None = None,
-              settings: Settings | None = None) -> ReproduceResult:
+              settings: Settings | None = None, gtpos_solver: str | None = None) -> ReproduceResult:
     """Run the paper's scenarios, write the tables, the PNGs and REPORT.md into ``out_dir``."""
     if fmt not in FORMATS:
         raise InputError(f"The 'format' option must be one of {', '.join(FORMATS)}. Got {fmt!r} instead.")
     figs = parse_figures(figures)
     s = settings or Settings.make(engine, quick)
+    if gtpos_solver is not None:
+        from dataclasses import replace
+
+        from mecopt.milp.gtpos import check_solver
+        check_solver(gtpos_solver)
+        s = replace(s, gtpos_solver=gtpos_solver)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     own = executor is None

@@ -47,10 +47,12 @@ def display_frame(df: pd.DataFrame) -> pd.DataFrame:
               help="GTPOS objective; the ratios use the matching figure.")
 @click.option("--draws", type=click.IntRange(min=1), default=20, show_default=True,
               help="Seeded draws averaged for all-offload (Case 3).")
+@click.option("--solver", default=None, metavar="highs|cpsat|NAME",
+              help="GTPOS backend: cpsat, highs, or an installed Pyomo solver.")
 @format_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=str), default=None,
               help="Write comparison.<format> and each method's outputs in OUT/<method>/.")
-def compare_command(instance, methods, engine, seed, time_limit, objective, draws, fmt, out):
+def compare_command(instance, methods, engine, seed, time_limit, objective, draws, solver, fmt, out):
     """Run several methods on INSTANCE and print the comparison table with the
     equilibrium-to-optimum ratios (only against a proven-optimal GTPOS).
 
@@ -60,7 +62,7 @@ def compare_command(instance, methods, engine, seed, time_limit, objective, draw
     """
     inst = read_instance(instance)
     table, solutions = comparemod.compare(inst, methods=methods, time_limit=time_limit, seed=seed, engine=engine,
-                                          gtpos_objective=objective, draws=draws)
+                                          gtpos_objective=objective, draws=draws, gtpos_solver=solver)
     echo_table(display_frame(table[SHOWN]))
     for line in comparemod.ratio_summary(table):
         click.echo(line)

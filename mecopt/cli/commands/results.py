@@ -117,12 +117,13 @@ def sweep_command(instances, ranges, lists, methods, seeds, options, out, worker
 @click.option("--engine", type=click.Choice(["dp", "milp"]), default="dp", show_default=True,
               help="Best-response engine of the game.")
 @click.option("--quick", is_flag=True, help="Fewer bandwidths, seeds and draws (a smoke run).")
+@click.option("--solver", default=None, metavar="highs|cpsat|NAME", help="GTPOS backend (Case 2).")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per CPU).")
 @click.option("--resume", is_flag=True, help="Continue the figures' sweeps in --out.")
 @click.option("--dask", "dask_address", metavar="ADDRESS", default=None, help="Run on an existing Dask cluster.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @format_option
-def reproduce_command(figs, out, engine, quick, workers, resume, dask_address, quiet, fmt):
+def reproduce_command(figs, out, engine, quick, solver, workers, resume, dask_address, quiet, fmt):
     """Run the paper's scenarios (instances/paper/) and write the tables, one PNG per
     figure and OUT/REPORT.md: each claim of the paper's §5 with this model's numbers
     and a verdict computed from the tables (reproduced / partly / not reproduced)."""
@@ -132,7 +133,7 @@ def reproduce_command(figs, out, engine, quick, workers, resume, dask_address, q
     try:
         with _executor(dask_address) as executor:
             res = rep.reproduce(out, figs, engine=engine, quick=quick, fmt=fmt, workers=workers, executor=executor,
-                                resume=resume, progress=bar)
+                                resume=resume, progress=bar, gtpos_solver=solver)
     finally:
         bar.close()
     frame = rep.claims_frame(res.claims)[["id", "verdict", "claim"]]
