@@ -38,7 +38,7 @@ from mecopt.solution import Solution, Termination
 from mecopt.milp import status as statusmod
 from mecopt.milp.classes import OBJECTIVES, ClassNetwork, class_networks, flows_from_profile, profile_from_flows
 from mecopt.milp.highs import GTPOS_OPTIONS, highs_object, persistent_solver
-from mecopt.milp.network import BLOCK, LOCAL, START
+from mecopt.milp.network import BLOCK, START
 
 #: the default backend, chosen by measurement (docs/milp.md §4)
 DEFAULT_SOLVER = "cpsat"
@@ -191,7 +191,7 @@ def check_solver(solver: str) -> None:
 class _HighsProgress:
     """Calls ``progress`` from HiGHS's MIP callbacks (improving solutions, and at most every 0.5 s)."""
 
-    def __init__(self, progress, weight_free: bool, t0: float):
+    def __init__(self, progress, t0: float):
         self.progress, self.t0, self.last = progress, t0, -1.0
 
     def __call__(self, e):
@@ -223,7 +223,7 @@ def _solve_highs(model, *, mip_rel_gap, time_limit, threads, hint, progress, t0)
                 vals.append(float(x))
         h.setSolution(len(idx), np.array(idx, dtype=np.int32), np.array(vals, dtype=float))
     if progress is not None:
-        cb = _HighsProgress(progress, False, t0)
+        cb = _HighsProgress(progress, t0)
         h.cbMipImprovingSolution.subscribe(cb)
         h.cbMipInterrupt.subscribe(cb)
     res = opt.solve(model)
@@ -329,7 +329,7 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
     """
     check_choice("objective", objective, OBJECTIVES)
     check_solver(solver)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if isinstance(warm_start, str):
         check_choice("warm_start", warm_start, ["greedy"])
         from mecopt.milp.heuristic import greedy_profile
@@ -368,7 +368,7 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
         raise SolverError(f"GTPOS ({solver}) failed ({rep.status})")
     profile = profile_from_flows(instance, nets, flows)
     flags = {d.name: ["deadline_relaxed"] for d in instance.devices if d.deadline_relaxed}
-    info.update(objective_name=objective, solver=solver, nodes=rep.nodes, mip_rel_gap=mip_rel_gap,
+    info.update(cpu_s=time.process_time() - c0, objective_name=objective, solver=solver, nodes=rep.nodes, mip_rel_gap=mip_rel_gap,
                 time_limit=time_limit, classes=len(nets), arcs=int(sum(n.n_arcs for n in nets)),
                 canonical=bool(canonical if canonical is not None else instance.server.capacity_mode == "per_device"),
                 aggregate=aggregate, warm_start=hint is not None)
