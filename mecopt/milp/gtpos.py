@@ -300,7 +300,7 @@ def _infeasible_message(instance: Instance, solver: str) -> str:
 
 def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = DEFAULT_SOLVER,
                 time_limit: float | None = None, mip_rel_gap: float = 1e-6, threads: int | None = None,
-                canonical: bool | None = None, aggregate: bool = True, warm_start="greedy",
+                canonical: bool | None = None, aggregate: bool = True, warm_start="auto",
                 progress: Callable[[dict], None] | None = None) -> Solution:
     """Solve GTPOS (Case 2); see the module docstring for the model and the termination rules.
 
@@ -319,19 +319,23 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
         Fewest-blocks networks (default: on in mode per_device, where it is exact).
     aggregate : bool
         Model identical MDs once, as a class with an integer multiplicity (default on; exact).
-    warm_start : "greedy", a profile, or None
+    warm_start : "auto", "greedy", a profile, or None
         The solver's first incumbent (HiGHS: a start solution; CP-SAT: a hint): ``"greedy"``
-        (default) runs :func:`mecopt.milp.heuristic.greedy_profile` (exact best responses on the
-        GTPOS objective, an equilibrium of the price-free game); a profile (one slot vector per
-        MD, e.g. the game's equilibrium) is used as given. Ignored when not feasible here.
+        runs :func:`mecopt.milp.heuristic.greedy_profile` (exact best responses on the GTPOS
+        objective, an equilibrium of the price-free game); a profile (one slot vector per MD, e.g.
+        the game's equilibrium) is used as given; ``"auto"`` (default) = greedy for every backend
+        but CP-SAT, whose hint did not pay off in the measurements (docs/milp.md §3.5). Ignored
+        when not feasible here.
     progress : callable, optional
         Called during the solve with ``dict(incumbent=, bound=, gap=, time_s=)`` (objective units).
     """
     check_choice("objective", objective, OBJECTIVES)
     check_solver(solver)
     t0, c0 = time.perf_counter(), time.process_time()
+    if warm_start == "auto":
+        warm_start = None if solver == "cpsat" else "greedy"
     if isinstance(warm_start, str):
-        check_choice("warm_start", warm_start, ["greedy"])
+        check_choice("warm_start", warm_start, ["auto", "greedy"])
         from mecopt.milp.heuristic import greedy_profile
         hint_profile = greedy_profile(instance, objective)
     else:
