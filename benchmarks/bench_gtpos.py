@@ -156,6 +156,8 @@ def main(argv=None) -> int:
             for ref, fn in (("textbook_highs", textbook), ("plain_cpsat", plain_cpsat)):
                 rep, profile, wall, cpu = fn(inst, ref_limit)
                 term = statusmod.termination(rep, 1e-6)
+                if term == "error" and rep.time_limit:
+                    term = "no solution within the limit"
                 feasible = profile is not None and not check.check_profile(inst, profile)
                 row[ref] = _cell(term, statusmod.gap(rep.objective, rep.bound), wall) + ("" if feasible or profile is None
                                                                                         else " INFEASIBLE PROFILE")

@@ -208,20 +208,11 @@ class _HighsProgress:
                            gap=statusmod.gap(inc, bnd if np.isfinite(bnd) else None), time_s=now - self.t0))
 
 
-def _solve_highs(model, *, mip_rel_gap, time_limit, threads, hint, progress, t0):
+def _solve_highs(model, *, mip_rel_gap, time_limit, threads, progress, t0):
     options = dict(GTPOS_OPTIONS, mip_rel_gap=float(mip_rel_gap))
     opt = persistent_solver(options, time_limit=time_limit, threads=threads)
     opt.set_instance(model)
     h = highs_object(opt)
-    if hint is not None:
-        vmap = opt._pyomo_var_to_solver_var_map  # Pyomo keeps it private; read-only use
-        idx, vals = [], []
-        for k, fv in enumerate(hint):
-            blk = model.cls[k]
-            for a, x in enumerate(fv):
-                idx.append(vmap[id(blk.f[a])])
-                vals.append(float(x))
-        h.setSolution(len(idx), np.array(idx, dtype=np.int32), np.array(vals, dtype=float))
     if progress is not None:
         cb = _HighsProgress(progress, t0)
         h.cbMipImprovingSolution.subscribe(cb)
@@ -320,20 +311,19 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
     aggregate : bool
         Model identical MDs once, as a class with an integer multiplicity (default on; exact).
     warm_start : "auto", "greedy", a profile, or None
-        The solver's first incumbent (HiGHS: a start solution; CP-SAT: a hint): ``"greedy"``
-        runs :func:`mecopt.milp.heuristic.greedy_profile` (exact best responses on the GTPOS
-        objective, an equilibrium of the price-free game); a profile (one slot vector per MD, e.g.
-        the game's equilibrium) is used as given; ``"auto"`` (default) = greedy for every backend
-        but CP-SAT, whose hint did not pay off in the measurements (docs/milp.md §3.5). Ignored
-        when not feasible here.
+        CP-SAT only: a solution hint. ``"greedy"`` runs :func:`mecopt.milp.heuristic.greedy_profile`
+        (exact best responses on the GTPOS objective, an equilibrium of the price-free game); a
+        profile (one slot vector per MD, e.g. the game's equilibrium) is used as given; ``"auto"``
+        (default) and None: no hint (it did not pay off in the measurements, docs/milp.md §3.5).
+        Ignored when not feasible here. HiGHS gets no start solution (see docs/milp.md §3.5).
     progress : callable, optional
         Called during the solve with ``dict(incumbent=, bound=, gap=, time_s=)`` (objective units).
     """
     check_choice("objective", objective, OBJECTIVES)
     check_solver(solver)
     t0, c0 = time.perf_counter(), time.process_time()
-    if warm_start == "auto":
-        warm_start = None if solver == "cpsat" else "greedy"
+    if warm_start == "auto" or solver != "cpsat":
+        warm_start = None
     if isinstance(warm_start, str):
         check_choice("warm_start", warm_start, ["auto", "greedy"])
         from mecopt.milp.heuristic import greedy_profile
@@ -357,7 +347,7 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
         t1 = time.perf_counter()
         if solver == "highs":
             rep, flows = _solve_highs(model, mip_rel_gap=mip_rel_gap, time_limit=time_limit, threads=threads,
-                                      hint=hint, progress=progress, t0=t0)
+                                      progress=progress, t0=t0)
         else:
             rep, flows = _solve_pyomo(model, solver, mip_rel_gap=mip_rel_gap, time_limit=time_limit,
                                       threads=threads)
