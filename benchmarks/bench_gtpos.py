@@ -1,14 +1,25 @@
-"""GTPOS (Case 2) time to proven optimality, with the LP-relaxation gap of the formulation.
+"""GTPOS at scale (issue 11): mecopt's backends side by side with two reference models, same run.
 
-Usage: python benchmarks/bench_gtpos.py [--quick] [--objective delay|social|energy]
+Usage: python benchmarks/bench_gtpos.py [--quick] [--repeats R] [--ref-limit S] [--cases a,b,...]
 
-Cases: N = 5 AlexNet (instances/paper/fig6-w1khz.toml), N = 5 mixed DNNs
-(VGG16, VGG13, AlexNet, LeNet, AlexNet; deadline_policy relax), and N = 10, 20,
-50 random AlexNet devices (seeded: W ~ U[1, 3] kHz, alpha ~ U[.3, .95], beta and
-gamma splitting the rest, tau ~ U[4.6, 6] s), in both capacity modes
-(paper preset ``per_device``; ``total`` = (17) as printed, same T_d). Targets (per_device):
-N=5 AlexNet optimal <= 2 s; N=10 <= 20 s; N=20 within 0.5 % <= 120 s; N=50 gap
-<= 1 % <= 300 s. ``--quick`` runs only N <= 10.
+Rows (instances of the benchmark library instances/bench/, objective average delay, asked for
+proven optimality, gap 1e-6):
+
+* total mode ((17) as printed), AlexNet x N, the Fig. 5 family: N = 5, 10, 20, 50 — target:
+  each proven optimal in <= 1 s;
+* total mode, mixed DNNs with bandwidths from {1, ..., 3} kHz (>= 10 device classes): N = 50
+  proven optimal in <= 30 s; N = 200 within 0.5 % in <= 120 s;
+* per_device mode, N = 1,000 mixed DNNs: proven optimal in <= 60 s.
+
+Columns: mecopt with its default backend (``cpsat``) and with ``highs`` (median wall time over
+``--repeats`` runs, build and warm start included, with the process CPU time: on a shared machine
+the CPU time is the fairer figure), and the two references measured in the same
+run: the **textbook MILP** (Pyomo + HiGHS; binary q[n,m,h] = 1 if layer m of MD n runs in slot h
+or later, monotone in m and h, y = q_h - q_{h+1}, partition indicator q[n,j+1,1] - q[n,j,1]) and
+the **plain CP-SAT path-flow model** (one network per MD, no classes, no dominance, no warm
+start, CP-SAT defaults, same integer scaling). ``--quick`` runs the N <= 20 rows with a 30 s
+reference limit. The load average (``uptime``) is recorded with the figures: the machine is
+shared, so timings under load are pessimistic.
 
 Writes benchmarks/results/gtpos.csv and prints a table.
 """
@@ -16,89 +27,152 @@ Writes benchmarks/results/gtpos.csv and prints a table.
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
+import pyomo.environ as pyo
 
 from results_table import save
 from mecopt import constraints as check
-from mecopt.model.instance import instance_from_dict, load_instance
-from mecopt.milp.gtpos import lp_bound, solve_gtpos
+from mecopt.milp import cpsat, status as statusmod
+from mecopt.milp.classes import class_networks, profile_from_flows
+from mecopt.milp.gtpos import solve_gtpos
+from mecopt.milp.highs import GTPOS_OPTIONS, highs_object, persistent_solver
+from mecopt.model.instance import load_instance
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def random_alexnet(N: int, seed: int, capacity_mode: str = "per_device"):
-    rng = np.random.default_rng(seed)
-    devices = []
-    for k in range(N):
-        alpha = float(rng.uniform(0.3, 0.95))
-        beta = float(rng.uniform(0, 1 - alpha))
-        devices.append({"name": f"md{k + 1}", "dnn": "alexnet", "alpha": round(alpha, 6), "beta": round(beta, 6),
-                        "gamma": round(1 - round(alpha, 6) - round(beta, 6), 6),
-                        "bandwidth_hz": float(rng.uniform(1000, 3000)),
-                        "deadline_s": float(rng.uniform(4.6, 6.0))})
-    return instance_from_dict({"name": f"random-alexnet-{N}", "seed": seed,
-                               "model": {"capacity_mode": capacity_mode}, "devices": devices})
-
-
-def mixed5(capacity_mode: str = "per_device"):
-    dnns = ["vgg16", "vgg13", "alexnet", "lenet", "alexnet"]
-    return instance_from_dict({"name": "mixed-5", "seed": 1,
-                               "model": {"capacity_mode": capacity_mode, "deadline_policy": "relax"},
-                               "devices": [{"name": f"md{k + 1}", "dnn": d, "alpha": 0.95, "beta": 0.049,
-                                            "gamma": 0.001, "bandwidth_hz": 2000.0} for k, d in enumerate(dnns)]})
-
-
-def fig6(capacity_mode: str = "per_device"):
-    inst = load_instance(ROOT / "instances/paper/fig6-w1khz.toml")
-    if capacity_mode == "per_device":
-        return inst
-    import tomllib
-    data = tomllib.loads((ROOT / "instances/paper/fig6-w1khz.toml").read_text())
-    data["model"]["capacity_mode"] = "total"
-    return instance_from_dict(data)
-
-
-#: (label, maker, time limit s, rel gap, target text); every case asks for proven optimality (gap 1e-6)
-#: within its time limit, which is stricter than the N = 20 and N = 50 targets
+#: (library name, target text, time limit of mecopt's runs, target: (max gap, max seconds))
 CASES = [
-    ("N=5 AlexNet (fig6)", lambda mode: fig6(mode), 300.0, 1e-6, "optimal <= 2 s"),
-    ("N=5 mixed DNNs", lambda mode: mixed5(mode), 300.0, 1e-6, "-"),
-    ("N=10 random AlexNet", lambda mode: random_alexnet(10, 10, mode), 300.0, 1e-6, "optimal <= 20 s"),
-    ("N=20 random AlexNet", lambda mode: random_alexnet(20, 20, mode), 120.0, 1e-6, "gap <= 0.5 % <= 120 s"),
-    ("N=50 random AlexNet", lambda mode: random_alexnet(50, 50, mode), 300.0, 1e-6, "gap <= 1 % <= 300 s"),
+    ("alexnet-total-n5", "optimal <= 1 s", 60.0, (1e-6, 1.0)),
+    ("alexnet-total-n10", "optimal <= 1 s", 60.0, (1e-6, 1.0)),
+    ("alexnet-total-n20", "optimal <= 1 s", 60.0, (1e-6, 1.0)),
+    ("alexnet-total-n50", "optimal <= 1 s", 60.0, (1e-6, 1.0)),
+    ("mixed-total-n10", "-", 120.0, None),
+    ("mixed-total-n50", "optimal <= 30 s", 120.0, (1e-6, 30.0)),
+    ("mixed-total-n200", "gap <= 0.5 % <= 120 s", 120.0, (5e-3, 120.0)),
+    ("mixed-per_device-n1000", "optimal <= 60 s", 120.0, (1e-6, 60.0)),
 ]
+QUICK = {"alexnet-total-n5", "alexnet-total-n10", "alexnet-total-n20", "mixed-total-n10"}
+
+
+def textbook(instance, time_limit: float):
+    """The textbook MILP on q[n,m,h] (module docstring), solved by HiGHS; returns (Report, profile, wall, cpu)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    s, H, N = instance.server, instance.server.H, instance.N
+    m = pyo.ConcreteModel()
+    m.q = pyo.Block(range(N))
+    T = []
+    for n, d in enumerate(instance.devices):
+        b, M = m.q[n], d.M
+        b.q = pyo.Var(range(1, M + 1), range(1, H + 1), within=pyo.Binary)
+        b.u = pyo.Var(range(1, H + 1), within=pyo.Binary)
+        q = b.q
+        b.mono_h = pyo.Constraint(range(1, M + 1), range(2, H + 1), rule=lambda _, mm, h: q[mm, h] <= q[mm, h - 1])
+        b.mono_m = pyo.Constraint(range(1, M), range(1, H + 1), rule=lambda _, mm, h: q[mm, h] <= q[mm + 1, h])
+        y = {(mm, h): q[mm, h] - (q[mm, h + 1] if h < H else 0) for mm in range(1, M + 1) for h in range(1, H + 1)}
+        b.use = pyo.Constraint(range(1, M + 1), range(1, H + 1), rule=lambda _, mm, h: y[mm, h] <= b.u[h])
+        part = [q[1, 1]] + [q[j + 1, 1] - q[j, 1] for j in range(1, M)]   # partition indicator of j < M
+        delay = (sum(float(d.t_local[mm]) * (1 - q[mm, 1]) for mm in range(1, M + 1))
+                 + sum(float(d.t_up[j]) * part[j] for j in range(M)) + d.t_down * q[M, 1]
+                 + s.slot_len * sum(q[M, h] for h in range(1, H + 1)))
+        T.append(delay)
+        if not d.deadline_relaxed:
+            b.deadline = pyo.Constraint(expr=delay <= d.tau * (1 + 1e-12))
+        b.time = pyo.Expression(range(1, H + 1), rule=lambda _, h: sum(
+            float(d.t_server[mm]) * y[mm, h] for mm in range(1, M + 1)))
+        if s.capacity_mode == "per_device":
+            b.cap = pyo.Constraint(range(1, H + 1), rule=lambda _, h: b.time[h] <= s.slot_len)
+    if s.capacity_mode == "total":
+        m.cap = pyo.Constraint(range(1, H + 1), rule=lambda _, h: sum(m.q[n].time[h] for n in range(N)) <= s.slot_len)
+    m.par = pyo.Constraint(range(1, H + 1), rule=lambda _, h: sum(m.q[n].u[h] for n in range(N)) <= s.B)
+    m.obj = pyo.Objective(expr=sum(T) / N)
+    opt = persistent_solver(dict(GTPOS_OPTIONS, mip_rel_gap=1e-6), time_limit=time_limit)
+    res = opt.solve(m)
+    h = highs_object(opt)
+    name = h.getModelStatus().name
+    has = res.solution_status.name in ("optimal", "feasible")
+    rep = statusmod.Report(status=h.modelStatusToString(h.getModelStatus()), proven_optimal=name == "kOptimal",
+                           time_limit=name == "kTimeLimit", objective=res.incumbent_objective if has else None,
+                           bound=res.objective_bound)
+    profile = None
+    if has:
+        res.solution_loader.load_vars()
+        profile = []
+        for n, d in enumerate(instance.devices):
+            qv = np.array([[round(pyo.value(m.q[n].q[mm, hh])) for hh in range(1, H + 1)] for mm in range(1, d.M + 1)])
+            profile.append(qv.sum(axis=1).astype(int))
+    return rep, profile, time.perf_counter() - t0, time.process_time() - c0
+
+
+def plain_cpsat(instance, time_limit: float):
+    """One network per MD, no classes, no dominance, no warm start, CP-SAT defaults."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    nets = class_networks(instance, "delay", aggregate=False, prune=False)
+    rep, flows, _ = cpsat.solve(instance, nets, "delay", 1.0 / instance.N, time_limit=time_limit, threads=1,
+                                params={"linearization_level": 1})
+    profile = profile_from_flows(instance, nets, flows) if flows is not None else None
+    return rep, profile, time.perf_counter() - t0, time.process_time() - c0
+
+
+def _cell(term, gap, wall, ok=None) -> str:
+    g = "-" if gap is None else f"{100 * gap:.3g} %"
+    return f"{term}, gap {g}, {wall:.2f} s" + ("" if ok is None else (" [target met]" if ok else " [target missed]"))
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="N <= 10 only")
-    ap.add_argument("--objective", default="delay", choices=["delay", "social", "energy"])
-    ap.add_argument("--modes", default="per_device,total")
+    ap.add_argument("--quick", action="store_true", help="N <= 20 only, 30 s reference limit")
+    ap.add_argument("--repeats", type=int, default=None, help="runs per mecopt backend (median; default 3, quick 1)")
+    ap.add_argument("--ref-limit", type=float, default=None, help="time limit of the reference models (default 300 s)")
+    ap.add_argument("--cases", default=None, help="comma-separated library names")
+    ap.add_argument("--no-refs", action="store_true", help="skip the reference models")
     args = ap.parse_args(argv)
+    repeats = args.repeats or (1 if args.quick else 3)
+    ref_limit = args.ref_limit or (30.0 if args.quick else 300.0)
+    chosen = set(args.cases.split(",")) if args.cases else None
+    load0 = os.getloadavg()
     rows = []
-    for mode in args.modes.split(","):
-        for label, make, limit, gap, target in CASES:
-            inst = make(mode)
-            if args.quick and inst.N > 10:
-                continue
-            t0 = time.perf_counter()
-            lp = lp_bound(inst, args.objective)
-            t_lp = time.perf_counter() - t0
-            sol = solve_gtpos(inst, objective=args.objective, time_limit=limit, mip_rel_gap=gap)
-            viol = len(check.check_profile(inst, sol.profile))
-            rows.append(dict(case=label, mode=mode, N=inst.N, objective=args.objective, target=target,
-                             termination=str(sol.termination), status=sol.status, wall_s=round(sol.wall_time, 2),
-                             solve_s=round(sol.info["solve_s"], 2), nodes=sol.info["nodes"],
-                             incumbent=sol.objective, bound=sol.bound,
-                             gap_pct=None if sol.gap is None else round(100 * sol.gap, 4),
-                             lp_relaxation=lp, lp_gap_pct=round(100 * (sol.objective - lp) / abs(sol.objective), 4),
-                             lp_s=round(t_lp, 2), avg_delay_s=sol.evaluation.avg_delay, violations=viol))
-            print(rows[-1], file=sys.stderr)
-    save(rows, "gtpos", hide=("status", "target"))
+    for name, target, limit, goal in CASES:
+        if (args.quick and name not in QUICK) or (chosen and name not in chosen):
+            continue
+        inst = load_instance(f"bench:{name}")
+        row = dict(case=name, mode=inst.server.capacity_mode, N=inst.N, target=target)
+        for solver in ("cpsat", "highs"):
+            runs = [solve_gtpos(inst, solver=solver, time_limit=limit) for _ in range(repeats)]
+            wall = statistics.median(r.wall_time for r in runs)
+            cpu = statistics.median(r.info["cpu_s"] for r in runs)
+            sol = runs[-1]
+            assert all(r.feasible for r in runs), (name, solver)
+            ok = None if goal is None else (sol.gap is not None and sol.gap <= goal[0] and wall <= goal[1])
+            row[f"mecopt_{solver}"] = _cell(sol.termination, sol.gap, wall, ok) + f" (cpu {cpu:.2f} s)"
+            row[f"{solver}_objective"] = sol.objective
+            row[f"{solver}_wall_s"] = round(wall, 3)
+            row[f"{solver}_cpu_s"] = round(cpu, 3)
+            row["classes"] = sol.info["classes"]
+            print(name, solver, sol.termination, sol.objective, sol.gap, wall, file=sys.stderr, flush=True)
+        if not args.no_refs:
+            for ref, fn in (("textbook_highs", textbook), ("plain_cpsat", plain_cpsat)):
+                rep, profile, wall, cpu = fn(inst, ref_limit)
+                term = statusmod.termination(rep, 1e-6)
+                if term == "error" and rep.time_limit:
+                    term = "no solution within the limit"
+                feasible = profile is not None and not check.check_profile(inst, profile)
+                row[ref] = _cell(term, statusmod.gap(rep.objective, rep.bound), wall) + ("" if feasible or profile is None
+                                                                                        else " INFEASIBLE PROFILE")
+                row[ref] += f" (cpu {cpu:.2f} s)"
+                row[f"{ref}_objective"] = rep.objective
+                row[f"{ref}_wall_s"] = round(wall, 3)
+                row[f"{ref}_cpu_s"] = round(cpu, 3)
+                print(name, ref, term, rep.objective, wall, file=sys.stderr, flush=True)
+        rows.append(row)
+    load1 = os.getloadavg()
+    for r in rows:
+        r["load_avg_1min_start_end"] = f"{load0[0]:.1f} / {load1[0]:.1f}"
+    print(f"load average (1, 5, 15 min): start {load0}, end {load1}", file=sys.stderr)
+    save(rows, "gtpos_quick" if args.quick else "gtpos", hide=tuple(k for k in rows[0] if k.endswith(("_objective", "_wall_s", "_cpu_s")))
+         if rows else ())
     return 0
 
 

@@ -105,8 +105,8 @@ def compare(instance: Instance, methods: Sequence[str] | str | None = None, **op
     methods : sequence of str or str, optional
         Method names (or one comma-separated string); default every built-in method.
     **options
-        ``time_limit``, ``seed``, ``engine``, ``gtpos_objective``, ``draws``: each is
-        passed to the methods that accept it; ``progress``: a function ``method ->``
+        ``time_limit``, ``seed``, ``engine``, ``gtpos_objective``, ``gtpos_solver``, ``draws``:
+        each is passed to the methods that accept it; ``progress``: a function ``method ->``
         context manager entered while the method runs, yielding the callback passed as the
         method's ``progress`` option (or None).
 
@@ -136,7 +136,7 @@ def compare(instance: Instance, methods: Sequence[str] | str | None = None, **op
     from mecopt.studies.compare import compare as _compare
 
     check_option_names("compare()", options, ["time_limit", "seed", "engine", "gtpos_objective", "draws",
-                                              "progress"])
+                                              "progress", "gtpos_solver"])
     return _compare(instance, methods=ALL_METHODS if methods is None else methods, **options)
 
 

@@ -1,153 +1,285 @@
 """GTPOS (Case 2): the centralized optimum over the whole tensor y[n,m,h], as one MILP.
 
-Formulation (docs/milp.md). Every MD n gets the path network of
-:mod:`mecopt.milp.network` (the same one the best response uses) with its
-binary y[n,m,h] (14), (15), (16) stated on y and linked to the path, and (26)
-(unless the MD is relaxed by ``deadline_policy = "relax"``), written both as the
-paper's row on y and as exact clique rows on the path. Coupling:
+Formulation (docs/milp.md §3). MDs with identical data are grouped into classes
+(:mod:`mecopt.milp.classes`); each class k of count_k MDs gets one path network (the
+per-device network of :mod:`mecopt.milp.network`, with the deadline (26) built into its
+structure) carrying an integer flow of count_k units, and the paper's tensor summed over
+the class, Y[k,m,h] = sum_{n in k} y[n,m,h] (14), with (15) sum_h Y[k,m,h] = count_k and (16)
+stated on it and linked to the flow. For a class of one MD, Y is y. Coupling:
 
-* (17) capacity, mode ``per_device``: sum_m y[n,m,h] T^se_{n,m} <= T_d/H for each
-  n, h (blocks over T_d/H are not in the network at all); mode ``total``:
-  sum_n sum_m y[n,m,h] T^se_{n,m} <= T_d/H for each h.
-* (27) sum_n u[n,h] <= B, with u[n,h] = 1(sum_m y[n,m,h]) (also equal to the number
-  of n's blocks in slot h, at most one, which keeps the LP tight).
-* no price. Objective ``delay`` (the paper): (1/N) sum_n T_n with T_n from (24),
-  linear in y; ``social``: sum_n (alpha_n c^T_n T_n + beta_n c^E_n E_n);
-  ``energy``: (1/N) sum_n E_n (25).
-* ``deadline_policy = "soft"``: (26) is off and every MD's term gets its penalty
-  pi_n max(0, T_n - tau_n) in the objective's unit (:func:`add_deadline_penalty`).
+* (17) per_device: blocks over T_d/H are not arcs (a device has at most one block per slot);
+  total: sum_k sum_m T^se_{k,m} Y[k,m,h] <= T_d/H for each h;
+* (27) sum_k (blocks of class k in slot h) <= B (a device has at most one block per slot, so
+  this is the number of MDs using slot h);
+* no price. Objective ``delay`` (the paper) (1/N) sum_n T_n with T_n from (24), linear on
+  the arcs; ``social``: sum_n (alpha_n c^T_n T_n + beta_n c^E_n E_n); ``energy``: (1/N) sum_n E_n.
 
-The formulation is exact: every strategy profile satisfying (15)-(17), (26),
-(27) is one integral point (a path per MD) and vice versa, and T_n, E_n are
-linear along the path (tests check it against joint enumeration). In
-``per_device`` mode each MD's network keeps only the fewest-blocks packing of
-its offloaded layers (:func:`~mecopt.milp.network.canonical_cuts`): the
-objective depends only on (m*, h_max) and the coupling only on the slots used,
-and any strategy can be re-cut into those blocks placed in a subset of its slots
-that keeps h_max, so this loses no optimum and removes the many equivalent
-block splittings. Identical MDs are left to HiGHS's symmetry detection
-(explicit ordering constraints made it much slower).
-
-Termination: ``OPTIMAL`` only when HiGHS proves optimality within ``mip_rel_gap``;
-``TIME_LIMIT`` with the incumbent otherwise. An infeasible model (for example
-more MDs that must offload to meet tau than B x H slot places) raises
-:class:`~mecopt.errors.InfeasibleError` naming those MDs; a stop with no
-feasible solution raises :class:`~mecopt.errors.SolverError`.
+Backends (``solver=``): ``highs`` (this Pyomo model, HiGHS through Pyomo's persistent
+interface), ``cpsat`` (the same arcs built directly in OR-Tools CP-SAT, :mod:`.cpsat`), or
+any other MILP solver Pyomo can reach by name (``gurobi``, ``cplex``, ``scip``, ``cbc``, ...)
+where it is installed. The flow of every class is decomposed into one path per MD, so every
+backend returns y[n,m,h]; the profile is checked by :mod:`mecopt.constraints`. One status
+mapping for all (:mod:`.status`): ``OPTIMAL`` only when proven within ``mip_rel_gap``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pyomo.environ as pyo
 
 from mecopt.errors import InfeasibleError, InputError, SolverError
-from mecopt.model.cost import penalty_unit
 from mecopt.model.instance import Instance
-from mecopt.model.tolerances import capacity_limit, meets_deadline
+from mecopt.model.tolerances import CAP_TOL, meets_deadline
+from mecopt.options import check_choice
 from mecopt.solution import Solution, Termination
-from mecopt.milp.highs import GTPOS_OPTIONS, outcome, persistent_solver
-from mecopt.milp.network import add_device, add_overrun, build_network
+from mecopt.milp import status as statusmod
+from mecopt.milp.classes import OBJECTIVES, ClassNetwork, class_networks, flows_from_profile, profile_from_flows
+from mecopt.milp.highs import GTPOS_OPTIONS, highs_object, persistent_solver
+from mecopt.milp.network import BLOCK, START
 from mecopt.bestresponse.problem import enforces_deadline
 
-OBJECTIVES = ("delay", "social", "energy")
+#: the default backend, chosen by measurement (docs/milp.md §4)
+DEFAULT_SOLVER = "cpsat"
+#: Pyomo solver names tried when listing what is installed (any other name is tried as given)
+KNOWN_PYOMO_SOLVERS = ("gurobi", "cplex", "xpress", "scip", "cbc", "glpk")
 
 
-def build_model(instance: Instance, objective: str = "delay", canonical: bool | None = None) -> pyo.ConcreteModel:
-    """The GTPOS MILP (one block ``md[n]`` per device; see the module docstring).
+# ============================================================================ the Pyomo model
 
-    ``canonical`` (default: on in ``per_device`` mode, where it is exact) restricts each MD to the
-    fewest-blocks packing of :func:`~mecopt.milp.network.canonical_cuts`.
+def build_model(instance: Instance, objective: str = "delay", canonical: bool | None = None,
+                aggregate: bool = True) -> pyo.ConcreteModel:
+    """The GTPOS MILP as a Pyomo model (one block ``cls[k]`` per device class).
+
+    ``model.nets`` holds the class networks (arc data) and ``model.weight`` the objective's factor.
     """
-    if objective not in OBJECTIVES:
-        raise InputError(f"The 'objective' option must be one of {', '.join(OBJECTIVES)}. Got {objective!r} instead.")
-    server, N, H = instance.server, instance.N, instance.server.H
-    if canonical is None:
-        canonical = server.capacity_mode == "per_device"
+    check_choice("objective", objective, OBJECTIVES)
+    nets = class_networks(instance, objective, aggregate, canonical)
+    server, H = instance.server, instance.server.H
     m = pyo.ConcreteModel(name=f"gtpos_{instance.name}")
-    m.canonical = canonical
-    m.N = range(N)
+    m.nets = nets
+    m.weight = 1.0 if objective == "social" else 1.0 / instance.N
+    m.K = range(len(nets))
     m.S = range(1, H + 1)
-    m.md = pyo.Block(m.N)
-    for n, dev in enumerate(instance.devices):
-        b = m.md[n]
-        add_device(b, dev, server, build_network(dev, server, canonical=canonical))
-        b.deadline_on = 1 if enforces_deadline(dev) else 0
+    m.cls = pyo.Block(m.K)
+    for k, net in enumerate(nets):
+        add_class(m.cls[k], net, H)
 
-    if server.capacity_mode == "per_device":
-        def cap_rule(_, n, h):
-            """(17), per_device: each MD's own server time in slot h <= T_d/H (the network's tolerance)."""
-            return m.md[n].server_time[h] <= capacity_limit(server.slot_len)
+    if server.capacity_mode == "total":
+        cap = server.slot_len
 
-        m.capacity = pyo.Constraint(m.N, m.S, rule=cap_rule)
-    else:
         def cap_rule(_, h):
-            """(17), total: all MDs' server time in slot h <= T_d/H (the checker allows CAP_TOL more)."""
-            return pyo.quicksum(m.md[n].server_time[h] for n in m.N) <= server.slot_len
+            """(17), total: all MDs' server time in slot h <= T_d/H (row scaled by 1/cap; its rhs
+            1 + CAP_TOL/2 sits inside the checker's tolerance, docs/milp.md §3)."""
+            return pyo.quicksum(m.cls[k].server_time[h] for k in m.K) / cap <= 1 + CAP_TOL / 2
 
         m.capacity = pyo.Constraint(m.S, rule=cap_rule)
 
     def parallel_rule(_, h):
         """(27): at most B MDs use slot h."""
-        return pyo.quicksum(m.md[n].u[h] for n in m.N) <= server.B
+        terms = [m.cls[k].users[h] for k in m.K]
+        return pyo.quicksum(terms) <= server.B
 
     m.parallel = pyo.Constraint(m.S, rule=parallel_rule)
-
-    def term(n):
-        dev, b = instance.devices[n], m.md[n]
-        if objective == "delay":
-            return b.delay
-        if objective == "energy":
-            return b.energy
-        return dev.alpha * dev.c_T * b.delay + dev.beta * dev.c_E * b.energy
-
-    penalty = add_deadline_penalty(m, instance, objective)
-    m.term = pyo.Expression(m.N, rule=lambda _, n: term(n) + penalty.get(n, 0.0))
-    weight = 1.0 if objective == "social" else 1.0 / N
-    m.obj = pyo.Objective(expr=weight * pyo.quicksum(m.term[n] for n in m.N), sense=pyo.minimize)
-
+    m.obj = pyo.Objective(expr=m.weight * pyo.quicksum(
+        pyo.quicksum(float(c) * m.cls[k].f[a] for a, c in enumerate(net.cost(objective)) if c != 0)
+        for k, net in enumerate(nets)), sense=pyo.minimize)
     return m
 
 
-def add_deadline_penalty(m: pyo.ConcreteModel, instance: Instance, objective: str) -> dict:
-    """Soft deadline (26'): each soft MD's penalty pi_n max(0, T_n - tau_n) in the unit of ``objective``.
+def add_class(b: pyo.Block, net: ClassNetwork, H: int) -> None:
+    """Flow f (integer, 0..count), the class tensor Y[m,h] with (15), (16) and the link to the flow,
+    ``users[h]`` (MDs of the class in slot h, for (27)) and ``server_time[h]`` (17)."""
+    dev, count = net.dev, net.count
+    M = dev.M
+    A = range(net.n_arcs)
+    L = range(1, M + 1)
+    dom = pyo.Binary if count == 1 else pyo.NonNegativeIntegers
+    b.f = pyo.Var(A, within=dom, bounds=(0, count))
+    b.y = pyo.Var(L, range(H + 1), within=dom, bounds=(0, count))
+    f, y = b.f, b.y
+    out_arcs: dict[int, list[int]] = {}
+    in_arcs: dict[int, list[int]] = {}
+    for a in A:
+        out_arcs.setdefault(int(net.tail[a]), []).append(a)
+        in_arcs.setdefault(int(net.head[a]), []).append(a)
+    nodes = sorted((set(out_arcs) | set(in_arcs)) - {1})
 
-    Adds ``md[n].overrun`` >= T_n - tau_n, >= 0 (:func:`~mecopt.milp.network.add_overrun`) and returns
-    {n: weight_n * overrun_n}: ``social`` (cost units, as C_n) weight pi_n; ``delay`` (seconds) pi_n / c^T_n;
-    ``energy`` (joules) pi_n / c^E_n, i.e. the penalty converted with the MD's own price of a second or
-    a joule (docs/MODEL.md Part B). Empty unless ``deadline_policy = "soft"``.
-    """
-    out = {}
-    for n, dev in enumerate(instance.devices):
-        if not dev.deadline_soft:
-            continue
-        price = penalty_unit(dev, objective)
-        if price <= 0:
-            field = {"delay": "cost_delay_per_s", "energy": "cost_energy_per_j"}[objective]
-            raise InputError(f"GTPOS objective {objective!r} with deadline_policy \"soft\" converts the penalty "
-                             f"with device {dev.name}'s {field}, which is 0; use objective \"social\"")
-        add_overrun(m.md[n], dev)
-        out[n] = (dev.deadline_penalty_per_s / price) * m.md[n].overrun
+    def flow_rule(_, node):
+        out = pyo.quicksum(f[a] for a in out_arcs.get(node, []))
+        if node == 0:
+            return out == count
+        return out - pyo.quicksum(f[a] for a in in_arcs.get(node, [])) == 0
+
+    b.flow = pyo.Constraint(nodes, rule=flow_rule)
+
+    # Y <-> flow, layer by layer (as in network.add_device): layer m is in slot h for the paths
+    # that had layer m-1 there and did not end a block at m-1, plus those starting a block at m
+    begins: dict[tuple[int, int], list[int]] = {}
+    ends: dict[tuple[int, int], list[int]] = {}
+    for a in np.flatnonzero(net.kind == START):
+        begins.setdefault((int(net.j[a]), 0), []).append(int(a))
+    for a in np.flatnonzero(net.kind == BLOCK):
+        begins.setdefault((int(net.j[a]), int(net.h[a])), []).append(int(a))
+        ends.setdefault((int(net.m[a]), int(net.h[a])), []).append(int(a))
+
+    def link_rule(_, mm, h):
+        prev = (count if h == 0 else 0) if mm == 1 else y[mm - 1, h]
+        if h == 0:
+            change = -pyo.quicksum(f[a] for a in begins.get((mm - 1, 0), []))
+        else:
+            change = (pyo.quicksum(f[a] for a in begins.get((mm - 1, h), []))
+                      - pyo.quicksum(f[a] for a in ends.get((mm - 1, h), [])))
+        return y[mm, h] == prev + change
+
+    b.link_y = pyo.Constraint(L, range(H + 1), rule=link_rule)
+    b.onehot = pyo.Constraint(L, rule=lambda _, mm: pyo.quicksum(y[mm, h] for h in range(H + 1)) == count)  # (15)
+    b.order = pyo.Constraint(range(1, M), range(H), rule=lambda _, mm, h: (  # (16), summed over the class
+        pyo.quicksum(y[mm + 1, k] for k in range(h + 1)) <= pyo.quicksum(y[mm, k] for k in range(h + 1))))
+    blocks = {h: [int(a) for a in net.blocks_in(h)] for h in range(1, H + 1)}
+    b.users = pyo.Expression(range(1, H + 1), rule=lambda _, h: pyo.quicksum(f[a] for a in blocks[h]))
+    b.server_time = pyo.Expression(range(1, H + 1), rule=lambda _, h: pyo.quicksum(
+        float(dev.t_server[mm]) * y[mm, h] for mm in L if dev.t_server[mm] != 0))
+
+
+def flows_of(model: pyo.ConcreteModel, values=None) -> list[np.ndarray]:
+    """Each class's arc flows (rounded to integers)."""
+    out = []
+    for k, net in enumerate(model.nets):
+        f = model.cls[k].f
+        out.append(np.array([round(pyo.value(f[a]) if values is None else values[f[a]]) for a in range(net.n_arcs)],
+                            dtype=int))
     return out
 
 
 def profile_of(model: pyo.ConcreteModel, instance: Instance, values=None) -> list[np.ndarray]:
-    """Each MD's strategy read from y (rounded)."""
-    H = instance.server.H
-    out = []
-    for n, dev in enumerate(instance.devices):
-        y = model.md[n].y
-        Y = np.array([[pyo.value(y[mm, h]) if values is None else values[y[mm, h]] for h in range(H + 1)]
-                      for mm in range(1, dev.M + 1)])
-        out.append(np.argmax(Y, axis=1).astype(int))
-    return out
+    """Each MD's strategy: the class flows decomposed into paths (y[n,m,h] disaggregated)."""
+    return profile_from_flows(instance, model.nets, flows_of(model, values))
 
 
-def _infeasible_message(instance: Instance) -> str:
-    must = [d for d in instance.devices if not d.deadline_relaxed and not meets_deadline(d.local_cum[-1], d.tau)]
+# ============================================================================ backends
+
+def available_solvers() -> list[str]:
+    """Backends usable here: ``highs`` and ``cpsat`` (dependencies) and the installed Pyomo solvers."""
+    found = ["highs", "cpsat"]
+    for name in KNOWN_PYOMO_SOLVERS:
+        if _pyomo_available(name):
+            found.append(name)
+    return found
+
+
+def _pyomo_available(name: str) -> bool:
+    try:
+        opt = pyo.SolverFactory(name)
+        return bool(opt is not None and opt.available(exception_flag=False))
+    except Exception:  # noqa: BLE001  (Pyomo raises various errors for unknown or broken solvers)
+        return False
+
+
+def check_solver(solver: str) -> None:
+    """InputError (exit 2) when ``solver`` is not usable here, listing what was found."""
+    if not isinstance(solver, str) or not solver:
+        raise InputError(f"The 'solver' option must be a solver name. Got {solver!r} instead.")
+    if solver in ("highs", "cpsat"):
+        return
+    if not _pyomo_available(solver):
+        raise InputError(f"The 'solver' option must name an installed solver: {', '.join(available_solvers())}. "
+                         f"Got {solver!r} instead (Pyomo cannot find or run it here).")
+
+
+class _HighsProgress:
+    """Calls ``progress`` from HiGHS's MIP callbacks (improving solutions, and at most every 0.5 s)."""
+
+    def __init__(self, progress, t0: float):
+        self.progress, self.t0, self.last = progress, t0, -1.0
+
+    def __call__(self, e):
+        out = e.data_out
+        now = time.perf_counter()
+        improving = "Improving" in str(e.callback_type) or "ImprovingSolution" in str(e.callback_type)
+        if not improving and now - self.last < 0.5:
+            return
+        self.last = now
+        inc, bnd = float(out.mip_primal_bound), float(out.mip_dual_bound)
+        if not np.isfinite(inc):
+            return
+        self.progress(dict(incumbent=inc, bound=bnd if np.isfinite(bnd) else None,
+                           gap=statusmod.gap(inc, bnd if np.isfinite(bnd) else None), time_s=now - self.t0))
+
+
+def _solve_highs(model, *, mip_rel_gap, time_limit, threads, progress, t0):
+    options = dict(GTPOS_OPTIONS, mip_rel_gap=float(mip_rel_gap))
+    opt = persistent_solver(options, time_limit=time_limit, threads=threads)
+    opt.set_instance(model)
+    h = highs_object(opt)
+    if progress is not None:
+        cb = _HighsProgress(progress, t0)
+        h.cbMipImprovingSolution.subscribe(cb)
+        h.cbMipInterrupt.subscribe(cb)
+    res = opt.solve(model)
+    st = h.getModelStatus()
+    name = getattr(st, "name", str(st))
+    has = res.solution_status.name in ("optimal", "feasible")
+    bound = res.objective_bound
+    rep = statusmod.Report(
+        status=h.modelStatusToString(st), proven_optimal=name == "kOptimal",
+        infeasible=name in ("kInfeasible", "kUnboundedOrInfeasible"),  # every variable is bounded
+        time_limit=name == "kTimeLimit", other_limit=name in ("kIterationLimit", "kSolutionLimit", "kInterrupt"),
+        objective=res.incumbent_objective if has else None,
+        bound=bound if bound is not None and np.isfinite(bound) else None,
+        nodes=getattr(res.extra_info, "mip_node_count", None))
+    flows = None
+    if has:
+        vals = res.solution_loader.get_vars(vars_to_load=[v for k in model.K for v in model.cls[k].f.values()])
+        flows = flows_of(model, vals)
+    return rep, flows
+
+
+def _solve_pyomo(model, solver, *, mip_rel_gap, time_limit, threads):
+    """Any other MILP solver Pyomo reaches by name (the classic SolverFactory interface)."""
+    from pyomo.opt import TerminationCondition as TC
+
+    opt = pyo.SolverFactory(solver)
+    options = {}
+    if time_limit is not None:
+        options.update({"cbc": {"sec": time_limit}, "glpk": {"tmlim": int(max(1, time_limit))},
+                        "gurobi": {"TimeLimit": time_limit}, "cplex": {"timelimit": time_limit},
+                        "scip": {"limits/time": time_limit}}.get(solver, {}))
+    options.update({"cbc": {"ratio": mip_rel_gap}, "glpk": {"mipgap": mip_rel_gap},
+                    "gurobi": {"MIPGap": mip_rel_gap}, "cplex": {"mipgap": mip_rel_gap},
+                    "scip": {"limits/gap": mip_rel_gap}}.get(solver, {}))
+    if threads and solver in ("cbc", "gurobi", "cplex"):
+        options[{"cbc": "threads", "gurobi": "Threads", "cplex": "threads"}[solver]] = threads
+    res = opt.solve(model, options=options, load_solutions=False)
+    tc = res.solver.termination_condition
+    has = len(res.solution) > 0
+    obj = bound = None
+    flows = None
+    if has:
+        model.solutions.load_from(res)
+        obj = pyo.value(model.obj)
+        flows = flows_of(model)
+    lb = getattr(res.problem, "lower_bound", None)
+    try:
+        bound = float(lb) if lb is not None and np.isfinite(float(lb)) else None
+    except (TypeError, ValueError):
+        bound = None
+    rep = statusmod.Report(status=f"{solver}: {tc}", proven_optimal=tc == TC.optimal,
+                           infeasible=tc in (TC.infeasible, TC.infeasibleOrUnbounded),
+                           time_limit=tc == TC.maxTimeLimit,
+                           other_limit=tc in (TC.maxIterations, TC.maxEvaluations), objective=obj,
+                           bound=obj if (tc == TC.optimal and bound is None) else bound)
+    return rep, flows
+
+
+# ============================================================================ entry point
+
+def _infeasible_message(instance: Instance, solver: str) -> str:
+    must = [d for d in instance.devices if enforces_deadline(d) and not meets_deadline(d.local_cum[-1], d.tau)]
     s = instance.server
-    msg = ("GTPOS: no joint strategy satisfies (15)-(17), (26) and (27) together (HiGHS proved the MILP "
+    msg = (f"GTPOS: no joint strategy satisfies (15)-(17), (26) and (27) together ({solver} proved the model "
            "infeasible).")
     if must:
         names = ", ".join(d.name for d in must[:10]) + (" ..." if len(must) > 10 else "")
@@ -159,48 +291,108 @@ def _infeasible_message(instance: Instance) -> str:
     return msg
 
 
-def solve_gtpos(instance: Instance, *, objective: str = "delay", time_limit: float | None = None,
-                mip_rel_gap: float = 1e-6, threads: int | None = None, canonical: bool | None = None) -> Solution:
-    """Solve GTPOS with HiGHS; see the module docstring for the model and the termination rules.
+def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = DEFAULT_SOLVER,
+                time_limit: float | None = None, mip_rel_gap: float = 1e-6, threads: int | None = None,
+                canonical: bool | None = None, aggregate: bool = True, warm_start="auto",
+                progress: Callable[[dict], None] | None = None) -> Solution:
+    """Solve GTPOS (Case 2); see the module docstring for the model and the termination rules.
 
-    ``threads`` resizes HiGHS's process-wide thread pool (see :func:`.highs.persistent_solver`);
-    ``canonical`` overrides the fewest-blocks restriction (default: on in mode per_device).
+    Parameters
+    ----------
+    objective : {"delay", "social", "energy"}
+    solver : str
+        ``"cpsat"`` (default), ``"highs"``, or an installed Pyomo solver name (``gurobi``, ``scip``, ...).
+    time_limit : float, optional
+        Seconds; a time-limited run returns its incumbent as ``TIME_LIMIT`` with bound and gap.
+    mip_rel_gap : float
+        Relative gap within which a solver's optimum counts as proven.
+    threads : int, optional
+        HiGHS's thread pool (per process) or CP-SAT's workers (default 1).
+    canonical : bool, optional
+        Fewest-blocks networks (default: on in mode per_device, where it is exact).
+    aggregate : bool
+        Model identical MDs once, as a class with an integer multiplicity (default on; exact).
+    warm_start : "auto", "greedy", a profile, or None
+        CP-SAT only: a solution hint. ``"greedy"`` runs :func:`mecopt.milp.heuristic.greedy_profile`
+        (exact best responses on the GTPOS objective, an equilibrium of the price-free game); a
+        profile (one slot vector per MD, e.g. the game's equilibrium) is used as given; ``"auto"``
+        (default) and None: no hint (it did not pay off in the measurements, docs/milp.md §3.5).
+        Ignored when not feasible here. HiGHS gets no start solution (see docs/milp.md §3.5).
+    progress : callable, optional
+        Called during the solve with ``dict(incumbent=, bound=, gap=, time_s=)`` (objective units).
     """
-    t0 = time.perf_counter()
-    model = build_model(instance, objective, canonical)
-    options = dict(GTPOS_OPTIONS, mip_rel_gap=float(mip_rel_gap))
-    opt = persistent_solver(options, time_limit=time_limit, threads=threads)
-    t1 = time.perf_counter()
-    res = opt.solve(model)
-    out = outcome(opt, res)
+    check_choice("objective", objective, OBJECTIVES)
+    check_solver(solver)
+    t0, c0 = time.perf_counter(), time.process_time()
+    if warm_start == "auto" or solver != "cpsat":
+        warm_start = None
+    if isinstance(warm_start, str):
+        check_choice("warm_start", warm_start, ["auto", "greedy"])
+        from mecopt.milp.heuristic import greedy_profile
+        hint_profile = greedy_profile(instance, objective)
+    else:
+        hint_profile = None if warm_start is None else [np.asarray(s, dtype=int) for s in warm_start]
+    if solver == "cpsat":
+        from mecopt.milp import cpsat
+
+        nets = class_networks(instance, objective, aggregate, canonical)
+        weight = 1.0 if objective == "social" else 1.0 / instance.N
+        hint = _hint(instance, nets, hint_profile)
+        t1 = time.perf_counter()
+        rep, flows, info = cpsat.solve(instance, nets, objective, weight, time_limit=time_limit, threads=threads,
+                                       hint=hint, progress=progress)
+        info["build_s"] += t1 - t0
+    else:
+        model = build_model(instance, objective, canonical, aggregate)
+        nets = model.nets
+        hint = _hint(instance, nets, hint_profile)
+        t1 = time.perf_counter()
+        if solver == "highs":
+            rep, flows = _solve_highs(model, mip_rel_gap=mip_rel_gap, time_limit=time_limit, threads=threads,
+                                      progress=progress, t0=t0)
+        else:
+            rep, flows = _solve_pyomo(model, solver, mip_rel_gap=mip_rel_gap, time_limit=time_limit,
+                                      threads=threads)
+        info = dict(build_s=t1 - t0, solve_s=time.perf_counter() - t1)
     wall = time.perf_counter() - t0
-    if out.termination == Termination.INFEASIBLE:
-        raise InfeasibleError(_infeasible_message(instance))
-    if not out.has_solution:
-        raise SolverError(f"GTPOS: HiGHS stopped without a feasible solution ({out.status})")
-    if out.termination not in (Termination.OPTIMAL, Termination.TIME_LIMIT, Termination.ITERATION_LIMIT,
-                               Termination.FEASIBLE):
-        raise SolverError(f"GTPOS: HiGHS failed ({out.status})")
-    vals = res.solution_loader.get_vars(
-        vars_to_load=[v for n in range(instance.N) for v in model.md[n].y.values()])
-    profile = profile_of(model, instance, vals)
+    term = statusmod.termination(rep, mip_rel_gap)
+    if term == Termination.INFEASIBLE:
+        raise InfeasibleError(_infeasible_message(instance, solver))
+    if flows is None:
+        raise SolverError(f"GTPOS ({solver}) stopped without a feasible solution ({rep.status})")
+    if term == Termination.ERROR:
+        raise SolverError(f"GTPOS ({solver}) failed ({rep.status})")
+    profile = profile_from_flows(instance, nets, flows)
     flags = {d.name: ["deadline_relaxed"] for d in instance.devices if d.deadline_relaxed}
-    # missed deadlines (soft policy) are flagged by Solution itself, as for every method
+    info.update(cpu_s=time.process_time() - c0, objective_name=objective, solver=solver, nodes=rep.nodes, mip_rel_gap=mip_rel_gap,
+                time_limit=time_limit, classes=len(nets), arcs=int(sum(n.n_arcs for n in nets)),
+                canonical=bool(canonical if canonical is not None else instance.server.capacity_mode == "per_device"),
+                aggregate=aggregate, warm_start=hint is not None)
     return Solution(
-        method="gtpos", instance=instance, profile=profile, termination=out.termination, status=out.status,
-        objective=out.objective, bound=out.bound, gap=out.gap, wall_time=wall, solver_calls=1, engine="highs",
-        flags=flags,
-        info=dict(objective_name=objective, nodes=out.nodes, build_s=t1 - t0, solve_s=wall - (t1 - t0),
-                  mip_rel_gap=mip_rel_gap, time_limit=time_limit,
-                  canonical=bool(model.canonical)),
+        method="gtpos", instance=instance, profile=profile, termination=term, status=rep.status,
+        objective=rep.objective, bound=rep.bound, gap=statusmod.gap(rep.objective, rep.bound), wall_time=wall,
+        solver_calls=1, engine=solver, flags=flags, info=info,
     )
 
 
-def lp_bound(instance: Instance, objective: str = "delay", canonical: bool | None = None) -> float:
+def _hint(instance, nets, profile):
+    if profile is None:
+        return None
+    if len(profile) != instance.N:
+        raise InputError(f"The 'warm_start' option must hold one strategy per device ({instance.N}). "
+                         f"Got {len(profile)} instead.")
+    from mecopt import constraints as checkmod
+    if checkmod.check_profile(instance, profile):
+        return None
+    return flows_from_profile(nets, profile)
+
+
+def lp_bound(instance: Instance, objective: str = "delay", canonical: bool | None = None,
+             aggregate: bool = True) -> float:
     """Optimal value of the LP relaxation of the GTPOS model (for the LP gap of the formulation)."""
-    model = build_model(instance, objective, canonical)
+    model = build_model(instance, objective, canonical, aggregate)
     opt = persistent_solver(dict(GTPOS_OPTIONS, solve_relaxation=True))
-    out = outcome(opt, opt.solve(model))
-    if out.termination != Termination.OPTIMAL:
-        raise SolverError(f"GTPOS LP relaxation: {out.status}")
-    return float(out.objective)
+    res = opt.solve(model)
+    if res.solution_status.name != "optimal":
+        raise SolverError(f"GTPOS LP relaxation: {highs_object(opt).modelStatusToString(highs_object(opt).getModelStatus())}")
+    return float(res.incumbent_objective)

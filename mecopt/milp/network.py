@@ -124,6 +124,23 @@ class DeviceNetwork:
         return idx
 
 
+def prune_arcs(tail: np.ndarray, head: np.ndarray, n_nodes: int) -> np.ndarray:
+    """Mask of the arcs on some src (node 0) -> sink (node 1) path of an acyclic network."""
+    fwd = np.zeros(n_nodes, bool)
+    fwd[0] = True
+    bwd = np.zeros(n_nodes, bool)
+    bwd[1] = True
+    while True:  # propagate to a fixpoint (a path has at most 2H + 1 arcs)
+        new_f = fwd.copy()
+        new_f[head[fwd[tail]]] = True
+        new_b = bwd.copy()
+        new_b[tail[bwd[head]]] = True
+        if (new_f == fwd).all() and (new_b == bwd).all():
+            break
+        fwd, bwd = new_f, new_b
+    return fwd[tail] & bwd[head]
+
+
 def canonical_cuts(t_server: np.ndarray, cap: float) -> dict[int, int]:
     """Blocks of the greedy packing from the last layer backwards: end layer -> start (block start+1..end).
 
@@ -179,20 +196,7 @@ def build_network(dev: Device, server: Server, canonical: bool = False) -> Devic
     arr = np.array(rows, dtype=np.int64)
     tail, head = arr[:, 1], arr[:, 2]
 
-    # keep arcs on some src -> sink path
-    fwd = np.zeros(n_nodes, bool)
-    fwd[0] = True
-    bwd = np.zeros(n_nodes, bool)
-    bwd[1] = True
-    while True:  # propagate to a fixpoint (a path has at most 2H + 1 arcs)
-        new_f = fwd.copy()
-        new_f[head[fwd[tail]]] = True
-        new_b = bwd.copy()
-        new_b[tail[bwd[head]]] = True
-        if (new_f == fwd).all() and (new_b == bwd).all():
-            break
-        fwd, bwd = new_f, new_b
-    arr = arr[fwd[tail] & bwd[head]]
+    arr = arr[prune_arcs(tail, head, n_nodes)]
     kind, tail, head, j, m, h = (arr[:, i] for i in range(6))
 
     blk = kind == BLOCK

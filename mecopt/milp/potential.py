@@ -10,7 +10,7 @@ Phi over all joint profiles satisfying (15)-(17), (26), (27) is a Nash
 equilibrium (no device can gain), and its Phi is the least of every equilibrium
 of that set: the *best* equilibrium in the potential's order.
 
-Model (docs/milp.md). The GTPOS MILP (:func:`mecopt.milp.gtpos.build_model`: each MD's
+Model (docs/milp.md). The GTPOS MILP (:func:`mecopt.milp.device_model.build_model`: each MD's
 path network of :mod:`mecopt.milp.network` with y[n,m,h], (15)-(17), (26), (27)),
 without the canonical block restriction (the price depends on the blocks), with
 the objective replaced by Phi:
@@ -53,7 +53,7 @@ from mecopt.model.instance import Instance
 from mecopt.solution import Solution, Termination
 from mecopt.milp.highs import GTPOS_OPTIONS, outcome, persistent_solver
 from mecopt.milp.network import BLOCK, build_network
-from mecopt.milp import gtpos
+from mecopt.milp import device_model, gtpos
 
 #: initial tangent points per slot, and the cut error (relative to max(1, L_h^2)) that ends the loop
 DEFAULT_GRID = 16
@@ -76,13 +76,13 @@ def build_model(instance: Instance, grid: int = DEFAULT_GRID) -> tuple[pyo.Concr
     """The potential MILP (module docstring) and the largest possible slot load per slot."""
     _require_potential(instance)
     server, H = instance.server, instance.server.H
-    m = gtpos.build_model(instance, "social", canonical=False)
+    m = device_model.build_model(instance, "social", canonical=False)
     m.obj.deactivate()
     S = range(1, H + 1)
     q = server.price_quad
     own_sq, lmax = {h: [] for h in S}, np.zeros(H)
     for n, dev in enumerate(instance.devices):
-        net = build_network(dev, server, canonical=False)   # the arcs gtpos.build_model used
+        net = build_network(dev, server, canonical=False)   # the arcs device_model.build_model used
         b = m.md[n]
         for h in S:
             arcs = np.flatnonzero((net.kind == BLOCK) & (net.h == h))
@@ -230,14 +230,14 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
         out = outcome(opt, res)
         status = out.status
         if out.termination == Termination.INFEASIBLE:
-            raise InfeasibleError(gtpos._infeasible_message(instance).replace("GTPOS", "tpos-best"))
+            raise InfeasibleError(gtpos._infeasible_message(instance, "HiGHS").replace("GTPOS", "tpos-best"))
         if not out.has_solution:
             raise SolverError(f"tpos-best: HiGHS stopped without a feasible solution ({out.status})")
         if out.bound is not None:
             # a time-limited round still bounds this relaxation, hence min Phi
             bound = max(bound, float(out.bound) / model.phi_scale)
         vals = res.solution_loader.get_vars(vars_to_load=yvars + [model.lam[h] for h in range(1, H + 1)])
-        prof = gtpos.profile_of(model, instance, vals)
+        prof = device_model.profile_of(model, instance, vals)
         ev = costmod.evaluate(instance, prof)
         if ev.potential < best_phi:
             best, best_phi = prof, float(ev.potential)

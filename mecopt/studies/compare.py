@@ -45,7 +45,7 @@ COLUMNS = ["method", "avg_delay_s", "avg_energy_j", "avg_cost", "social_cost", "
 
 
 def method_options(method: str, *, time_limit: float | None = None, seed: int = 0, engine: str = "milp",
-                   gtpos_objective: str = "delay", draws: int = 20) -> dict:
+                   gtpos_objective: str = "delay", draws: int = 20, gtpos_solver: str | None = None) -> dict:
     """The options :func:`compare` passes to ``method``: of engine, seed, time_limit (when given),
     objective (GTPOS) and draws, those the method's function names."""
     candidates = dict(engine=engine, seed=seed, draws=draws)
@@ -53,6 +53,8 @@ def method_options(method: str, *, time_limit: float | None = None, seed: int = 
         candidates["time_limit"] = time_limit
     if method == "gtpos":
         candidates["objective"] = gtpos_objective
+        if gtpos_solver is not None:
+            candidates["solver"] = gtpos_solver
     if method == "tpos-best":
         candidates["pos"] = False   # the ratio columns below give its price of stability
     accepted = solvers.accepted_options(method)
@@ -165,7 +167,7 @@ def _ratios(rows: list[dict], solutions: dict[str, Solution], gtpos_objective: s
 def compare(instance: Instance, *, methods=ALL_METHODS, time_limit: float | None = None, seed: int = 0,
             engine: str = "milp", gtpos_objective: str = "delay", draws: int = 20, spread: int = 0,
             progress: Callable[[str], AbstractContextManager] | None = None,
-            ) -> tuple[pd.DataFrame, dict[str, Solution]]:
+            gtpos_solver: str | None = None) -> tuple[pd.DataFrame, dict[str, Solution]]:
     """Run ``methods`` on ``instance``; returns the comparison table (columns :data:`COLUMNS`)
     and the Solution of every method that returned one.
 
@@ -185,7 +187,7 @@ def compare(instance: Instance, *, methods=ALL_METHODS, time_limit: float | None
     rows, solutions = [], {}
     for method in methods:
         opts = method_options(method, time_limit=time_limit, seed=seed, engine=engine,
-                              gtpos_objective=gtpos_objective, draws=draws)
+                              gtpos_objective=gtpos_objective, draws=draws, gtpos_solver=gtpos_solver)
         t0 = time.perf_counter()
         try:
             with progress(method) if progress is not None else nullcontext() as callback:

@@ -49,11 +49,13 @@ def display_frame(df: pd.DataFrame) -> pd.DataFrame:
               help="Seeded draws averaged for all-offload (Case 3).")
 @click.option("--spread", type=click.IntRange(min=0), default=0, show_default=True,
               help="Add the best and worst certified TPOS-CAI equilibria over this many seeded starts.")
+@click.option("--solver", default=None, metavar="highs|cpsat|NAME",
+              help="GTPOS backend: cpsat, highs, or an installed Pyomo solver.")
 @format_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=str), default=None,
               help="Write comparison.<format> and each method's outputs in OUT/<method>/.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display (it is off anyway when not on a terminal).")
-def compare_command(instance, methods, engine, seed, time_limit, objective, draws, spread, fmt, out, quiet):
+def compare_command(instance, methods, engine, seed, time_limit, objective, draws, spread, solver, fmt, out, quiet):
     """Run several methods on INSTANCE and print the comparison table with the
     equilibrium-to-optimum ratios (only against a proven-optimal GTPOS).
 
@@ -68,7 +70,7 @@ def compare_command(instance, methods, engine, seed, time_limit, objective, draw
     inst = read_instance(instance)
     table, solutions = comparemod.compare(inst, methods=methods, time_limit=time_limit, seed=seed, engine=engine,
                                           gtpos_objective=objective, draws=draws, spread=spread,
-                                          progress=lambda m: method_progress(m, quiet, inst.N))
+                                          progress=lambda m: method_progress(m, quiet, inst.N), gtpos_solver=solver)
     echo_table(display_frame(table[SHOWN]))
     for line in comparemod.ratio_summary(table):
         click.echo(line)

@@ -104,6 +104,7 @@ def sweep_command(instances, ranges, lists, methods, seeds, options, out, worker
 @click.option("--engine", type=click.Choice(["dp", "milp"]), default="dp", show_default=True,
               help="Best-response engine of the game.")
 @click.option("--quick", is_flag=True, help="Fewer bandwidths, seeds and draws (a smoke run).")
+@click.option("--solver", default=None, metavar="highs|cpsat|NAME", help="GTPOS backend (Case 2).")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per CPU).")
 @click.option("--resume", is_flag=True, help="Continue the figures' sweeps in --out.")
 @click.option("--dask", "dask_address", metavar="ADDRESS", default=None, help="Run on an existing Dask cluster.")
@@ -112,7 +113,7 @@ def sweep_command(instances, ranges, lists, methods, seeds, options, out, worker
               help="Run once per reading of the paper in FILE ([[reading]] tables; 'paper' = the bundled set) "
                    "and write OUT/readings.<format> and OUT/READINGS.md (reading x claim -> verdict).")
 @format_option
-def reproduce_command(figs, out, engine, quick, workers, resume, dask_address, quiet, readings, fmt):
+def reproduce_command(figs, out, engine, quick, solver, workers, resume, dask_address, quiet, readings, fmt):
     """Run the paper's scenarios (instances/paper/) and write the tables, one PNG per
     figure and OUT/REPORT.md: each claim of the paper's §5 with this model's numbers
     and a verdict computed from the tables (reproduced / partly / not reproduced)."""
@@ -125,10 +126,11 @@ def reproduce_command(figs, out, engine, quick, workers, resume, dask_address, q
         with _executor(dask_address) as executor:
             if readings is not None:
                 wide = rep.reproduce_readings(out, readings, figs, engine=engine, quick=quick, fmt=fmt,
-                                              workers=workers, executor=executor, resume=resume, progress=bar)
+                                              workers=workers, executor=executor, resume=resume, progress=bar,
+                                              gtpos_solver=solver)
             else:
                 res = rep.reproduce(out, figs, engine=engine, quick=quick, fmt=fmt, workers=workers,
-                                    executor=executor, resume=resume, progress=bar)
+                                    executor=executor, resume=resume, progress=bar, gtpos_solver=solver)
     finally:
         bar.close()
     if readings is not None:

@@ -107,6 +107,8 @@ def finish(sol: Solution, out: str | None, fmt: str) -> None:
 @click.option("--objective", type=click.Choice(["delay", "social", "energy"]), default=None,
               help="GTPOS objective (default: average delay, the paper's).")
 @click.option("--draws", type=click.IntRange(min=1), default=None, help="Seeded draws averaged (all-offload).")
+@click.option("--solver", default=None, metavar="highs|cpsat|NAME",
+              help="GTPOS backend: cpsat, highs, or an installed Pyomo solver (gurobi, scip, cbc, ...).")
 @click.option("--option", "extra", multiple=True, metavar="KEY=VALUE",
               help="Any other option of the method (repeatable), e.g. --option tol=1e-8.")
 @format_option
@@ -114,14 +116,14 @@ def finish(sol: Solution, out: str | None, fmt: str) -> None:
               help="Write assignment, devices, trace, violations and summary.json to this folder.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display (it is off anyway when not on a terminal).")
 def solve_command(instance, method, engine, seed, wake_prob, eps, stop, max_iter, time_limit, objective, draws,
-                  extra, fmt, out, quiet):
+                  solver, extra, fmt, out, quiet):
     """Solve INSTANCE with one method and print the per-device table.
 
     Exit codes: 0 success (deadline misses are flagged, not errors), 2 bad input,
     3 infeasible, 4 solver failure.
     """
     given = dict(engine=engine, seed=seed, wake_prob=wake_prob, eps=eps, stop=stop, max_iter=max_iter,
-                 time_limit=time_limit, objective=objective, draws=draws)
+                 time_limit=time_limit, objective=objective, draws=draws, solver=solver)
     opts = method_options(method, given, extra)
     inst = read_instance(instance)
     with method_progress(method, quiet, inst.N) as callback:

@@ -209,12 +209,18 @@ class ReproduceResult:
 def reproduce(out_dir: str | Path, figures: str | Iterable[str] = "all", *, engine: str = "dp", quick: bool = False,
               fmt: str = "csv", workers: int | None = None, executor: Executor | None = None, resume: bool = False,
               progress: Callable[[str, int, int], None] | None = None,
-              settings: Settings | None = None) -> ReproduceResult:
+              settings: Settings | None = None, gtpos_solver: str | None = None) -> ReproduceResult:
     """Run the paper's scenarios, write the tables, the PNGs and REPORT.md into ``out_dir``."""
     if fmt not in FORMATS:
         raise InputError(f"The 'format' option must be one of {', '.join(FORMATS)}. Got {fmt!r} instead.")
     figs = parse_figures(figures)
     s = settings or Settings.make(engine, quick)
+    if gtpos_solver is not None:
+        from dataclasses import replace
+
+        from mecopt.milp.gtpos import check_solver
+        check_solver(gtpos_solver)
+        s = replace(s, gtpos_solver=gtpos_solver)
     out = result_set.begin(out_dir, "reproduction")
     own = executor is None
     pool = local_executor(workers) if own else executor
@@ -319,7 +325,8 @@ def load_readings(path: str | Path) -> list[dict]:
 def reproduce_readings(out_dir: str | Path, readings: str | Path | Sequence[dict], figures: str | Iterable[str] = "all",
                        *, engine: str = "dp", quick: bool = False, fmt: str = "csv", workers: int | None = None,
                        executor: Executor | None = None, resume: bool = False,
-                       progress: Callable[[str, int, int], None] | None = None) -> pd.DataFrame:
+                       progress: Callable[[str, int, int], None] | None = None,
+                       gtpos_solver: str | None = None) -> pd.DataFrame:
     """Run the reproduction once per reading (OUT/<name>/) and write OUT/readings.<fmt> (reading x claim
     -> verdict, with totals per reading) and OUT/READINGS.md. Returns the wide table."""
     import dataclasses
@@ -333,7 +340,7 @@ def reproduce_readings(out_dir: str | Path, readings: str | Path | Sequence[dict
         for r in rs:
             reading = tuple((k, v) for k, v in r.items() if k != "name")
             s = dataclasses.replace(Settings.make(engine, quick), reading=reading)
-            res = reproduce(out / r["name"], figures, settings=s, fmt=fmt, executor=pool, resume=resume,
+            res = reproduce(out / r["name"], figures, settings=s, gtpos_solver=gtpos_solver, fmt=fmt, executor=pool, resume=resume,
                             progress=progress)
             long += [dict(reading=r["name"], id=c.id, verdict=c.verdict) for c in res.claims]
     finally:

@@ -39,6 +39,7 @@ class Settings:
     draws: int = 20                   # Case 3 draws
     gtpos_time_limit: float | None = None
     seed: int = 0                     # seed of the game and Case 3 in Figs. 6-10
+    gtpos_solver: str | None = None   # GTPOS backend (None: its default)
     reading: tuple = ()               # ((key, value), ...) of READING_KEYS; () = the documented model
 
     @classmethod
@@ -142,6 +143,8 @@ class Context:
             options["all-offload"] = {"draws": s.draws, **options.get("all-offload", {})}
         if "gtpos" in methods and s.gtpos_time_limit is not None:
             options["gtpos"] = {"time_limit": s.gtpos_time_limit}
+        if "gtpos" in methods and s.gtpos_solver is not None:
+            options.setdefault("gtpos", {})["solver"] = s.gtpos_solver
         spec = SweepSpec(instances=tuple(str(p) for p in instances), axes=tuple(axes), methods=tuple(methods),
                          seeds=tuple(seeds), options=options, save_solutions=True)
         out = self.out / "sweeps" / f"fig{fig}"

@@ -1,0 +1,321 @@
+"""Device classes and their aggregated path networks: the data every GTPOS backend solves.
+
+**Classes.** Two MDs are in one class when every number the GTPOS model reads from
+them is equal (bit for bit): layer counts and times, upload/download times, the
+deadline and whether it is relaxed, and the coefficients of the objective in use
+(``delay``: nothing more; ``energy``: P_lo, P_up; ``social``: also alpha c^T and
+beta c^E). Prices (gamma, delta, S) do not enter GTPOS. A class of ``count`` MDs is
+modelled once, by an integer flow of ``count`` units through the class's network:
+an integral flow of value k in an acyclic network with unit source supply per MD
+decomposes into k src-sink paths, one strategy per MD, and every coupling of
+GTPOS — (17) in mode total, (27) — and its objective are sums over MDs of
+quantities that are linear in the arcs of each path. So the aggregated model has
+exactly the disaggregated optimum (tested on random small instances in both
+capacity modes), and its size does not grow with the class size.
+
+**The class network.** The per-device network of :mod:`mecopt.milp.network`
+(START j, BLOCK (j, m, h), WAIT, LOCAL), with the deadline (26) built into its
+structure instead of side rows: a path's delay depends only on its START j and the
+slot h_max of its final block, and (26) allows h_max <= hcap(j). The arcs behind
+START j are therefore a copy of the network restricted to slots 1..hcap(j), one
+copy per distinct value of hcap among the starts (:func:`deadline_caps` — the only
+place where (26) enters GTPOS). A flow can then never pair a START with a final
+slot its deadline forbids, whatever its decomposition, and no tolerance is
+involved (hcap is computed by the DP's rule). Per-device capacity (17) is
+structural too: blocks over T_d/H are not arcs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mecopt.errors import InputError
+from mecopt.model.cost import deadline_penalty, penalty_unit
+from mecopt.model.instance import Device, Instance, Server
+from mecopt.milp.network import BLOCK, LOCAL, START, WAIT, build_network, prune_arcs
+
+OBJECTIVES = ("delay", "social", "energy")
+
+
+def class_key(dev: Device, objective: str) -> tuple:
+    """What GTPOS reads from ``dev`` under ``objective``; equal keys = one class."""
+    key = (dev.M, dev.t_local.tobytes(), dev.t_server.tobytes(), dev.t_up.tobytes(), float(dev.t_down),
+           float(dev.tau), bool(dev.deadline_relaxed), bool(dev.deadline_soft), float(dev.deadline_penalty_per_s))
+    if objective in ("energy", "social"):
+        key += (float(dev.P_lo), float(dev.P_up))
+    if objective == "social":
+        key += (float(dev.alpha * dev.c_T), float(dev.beta * dev.c_E))
+    return key
+
+
+def device_classes(instance: Instance, objective: str = "delay", aggregate: bool = True) -> list[tuple[int, ...]]:
+    """The MDs grouped into classes (tuples of device indices, in index order, classes by first member).
+
+    ``aggregate=False`` gives one class per MD (the disaggregated model)."""
+    if not aggregate:
+        return [(n,) for n in range(instance.N)]
+    groups: dict[tuple, list[int]] = {}
+    for n, dev in enumerate(instance.devices):
+        groups.setdefault(class_key(dev, objective), []).append(n)
+    return [tuple(g) for g in groups.values()]
+
+
+def deadline_caps(dev: Device, server: Server, hcap: np.ndarray) -> np.ndarray:
+    """(26) for GTPOS: the last slot allowed after partition point j (0 = START j is not allowed).
+
+    ``hcap`` is the DP's rule from :func:`mecopt.milp.network.build_network`; an MD relaxed by
+    ``deadline_policy = "relax"`` or priced by ``"soft"`` may use every slot (under "soft" the
+    penalty is an arc cost instead, see :func:`build_class_network`).
+    """
+    if dev.deadline_relaxed or dev.deadline_soft:
+        return np.full(dev.M + 1, server.H, dtype=int)
+    return np.asarray(hcap, dtype=int)
+
+
+@dataclass(frozen=True)
+class ClassNetwork:
+    """One class's network: arcs as numpy arrays (one entry per arc); node 0 = src, 1 = sink."""
+
+    dev: Device             # the representative MD
+    members: tuple[int, ...]
+    H: int
+    n_nodes: int
+    kind: np.ndarray
+    tail: np.ndarray
+    head: np.ndarray
+    j: np.ndarray           # START: partition point; BLOCK: layers j+1..m
+    m: np.ndarray
+    h: np.ndarray           # BLOCK / WAIT: slot
+    cap: np.ndarray         # the largest slot of the copy an arc belongs to; 0 for LOCAL
+    copy: np.ndarray        # the copy an arc belongs to (= cap, or one per partition point under "soft")
+    t_blk: np.ndarray       # BLOCK: its server time (17)
+    delay: np.ndarray       # contribution to T_n (24): START / LOCAL / final blocks
+    energy: np.ndarray      # contribution to E_n (25): START / LOCAL
+    penalty: np.ndarray     # soft deadline: pi max(0, T - tau) in C_n units, on LOCAL / final blocks
+
+    @property
+    def count(self) -> int:
+        return len(self.members)
+
+    @property
+    def n_arcs(self) -> int:
+        return len(self.kind)
+
+    def cost(self, objective: str) -> np.ndarray:
+        """Per-unit arc cost of ``objective`` (before the 1/N of delay and energy); under the soft
+        deadline policy plus the penalty in the objective's unit (docs/MODEL.md Part B)."""
+        d = self.dev
+        if objective == "delay":
+            base = self.delay
+        elif objective == "energy":
+            base = self.energy
+        else:
+            base = d.alpha * d.c_T * self.delay + d.beta * d.c_E * self.energy
+        if not d.deadline_soft:
+            return base
+        unit = penalty_unit(d, objective)
+        if unit <= 0:
+            field = {"delay": "cost_delay_per_s", "energy": "cost_energy_per_j"}[objective]
+            raise InputError(f"GTPOS objective {objective!r} with deadline_policy \"soft\" converts the penalty "
+                             f"with device {d.name}'s {field}, which is 0; use objective \"social\"")
+        return base + self.penalty / unit
+
+    def blocks_in(self, h: int) -> np.ndarray:
+        return np.flatnonzero((self.kind == BLOCK) & (self.h == h))
+
+    def slots_of_path(self, arcs: list[int]) -> np.ndarray:
+        """The strategy (slot of each layer, 0 = local) of a src-sink path."""
+        s = np.zeros(self.dev.M, dtype=int)
+        for a in arcs:
+            if self.kind[a] == BLOCK:
+                s[self.j[a]:self.m[a]] = self.h[a]
+        return s
+
+    def path_of_slots(self, slots) -> list[int] | None:
+        """The arcs of strategy ``slots`` in this network (None when it is not a path here:
+        a block over T_d/H, a deadline miss, or a non-canonical block)."""
+        s = np.asarray(slots, dtype=int)
+        M = self.dev.M
+        jj = int(np.count_nonzero(s == 0))
+        if jj == M:
+            a = np.flatnonzero(self.kind == LOCAL)
+            return [int(a[0])] if len(a) else None
+        blocks, pos = [], jj
+        while pos < M:
+            end = pos
+            while end < M and s[end] == s[pos]:
+                end += 1
+            blocks.append((pos, end, int(s[pos])))
+            pos = end
+        c = blocks[-1][2]
+        idx = self._index()
+        st = idx.get((START, jj, jj, 0, None))
+        if st is None or self.cap[st] < c:
+            return None
+        c = int(self.copy[st])
+        arcs, slot = [st], 1
+        for (a, b, h) in blocks:
+            arcs += [idx.get((WAIT, a, a, k, c)) for k in range(slot, h)]
+            arcs.append(idx.get((BLOCK, a, b, h, c)))
+            slot = h + 1
+        return None if any(x is None for x in arcs) else [int(x) for x in arcs]
+
+    def _index(self) -> dict:
+        idx = self.__dict__.get("_idx")
+        if idx is None:
+            idx = {}
+            for i, (k, a, b, c, cp) in enumerate(zip(self.kind, self.j, self.m, self.h, self.copy)):
+                idx[(int(k), int(a), int(b), int(c), None if k == START else int(cp))] = i
+            object.__setattr__(self, "_idx", idx)
+        return idx
+
+    def decompose(self, flow) -> list[np.ndarray]:
+        """Split an integral flow of value ``count`` into ``count`` strategies (one per member).
+
+        Deterministic: from src, always the lowest-numbered arc with flow left."""
+        f = np.rint(np.asarray(flow, dtype=float)).astype(int)
+        out_arcs: dict[int, list[int]] = {}
+        for a in np.argsort(self.tail, kind="stable"):
+            out_arcs.setdefault(int(self.tail[a]), []).append(int(a))
+        paths = []
+        for _ in range(self.count):
+            node, arcs = 0, []
+            while node != 1:
+                nxt = next((a for a in out_arcs.get(node, []) if f[a] > 0), None)
+                if nxt is None:
+                    raise ValueError("not a flow of value count (conservation broken)")
+                f[nxt] -= 1
+                arcs.append(nxt)
+                node = int(self.head[nxt])
+            paths.append(self.slots_of_path(arcs))
+        if f.any():
+            raise ValueError("flow left after decomposition (not a src-sink flow)")
+        return paths
+
+
+def start_costs(dev: Device, base, objective: str) -> np.ndarray:
+    """(M+1,) objective cost of partition point j before the server part (START arcs; [M] = all local)."""
+    d = np.append(base.start_delay[:dev.M], base.local_delay)
+    e = np.append(base.start_energy[:dev.M], base.local_energy)
+    if objective == "delay":
+        return d
+    if objective == "energy":
+        return e
+    return dev.alpha * dev.c_T * d + dev.beta * dev.c_E * e
+
+
+def undominated_starts(starts: list[int], caps: np.ndarray, cost: np.ndarray, local_ok: bool) -> list[int]:
+    """Partition points not dominated by a later one (docs/milp.md §3).
+
+    START j is dominated by j' > j (or by all-local, j' = M) when cost[j'] <= cost[j] and j' allows at
+    least the slots j allows: moving layers j+1..j' of any strategy from j local keeps every block a
+    contiguous block (shorter, or gone), lowers the server time of every slot, uses no new slot,
+    keeps h_max or lowers it, so it stays feasible for (15)-(17), (26), (27) and costs no more
+    (the cost of a path is cost[j] plus h_max T_d/H for the delay). So dropping j loses no optimum.
+    """
+    M = len(caps) - 1
+    cands = [(float(cost[j]), int(caps[j]), j) for j in starts]
+    if local_ok:
+        cands.append((float(cost[M]), M * 10 + 10 ** 6, M))  # all-local allows "every slot" (uses none)
+    return [j for c, k, j in cands
+            if j != M and not any(j2 > j and c2 <= c and k2 >= k for c2, k2, j2 in cands)]
+
+
+def build_class_network(instance: Instance, members: tuple[int, ...], canonical: bool,
+                        objective: str = "delay", prune: bool = True) -> ClassNetwork:
+    """The network of the class ``members`` (see the module docstring)."""
+    dev, server = instance.devices[members[0]], instance.server
+    base = build_network(dev, server, canonical=canonical)
+    M, H, dt = dev.M, server.H, server.slot_len
+    caps = deadline_caps(dev, server, base.hcap)
+    soft = bool(dev.deadline_soft)
+    local_ok = bool(dev.deadline_relaxed or soft or base.local_ok)
+    starts = [int(base.j[a]) for a in base.arcs(START) if caps[base.j[a]] >= 1]
+    if prune and not soft:  # the dominance argument needs a hard (or no) deadline: the penalty is not monotone in cost
+        starts = undominated_starts(starts, caps, start_costs(dev, base, objective), local_ok)
+    # one copy of the block network per distinct cap; under "soft" one per partition point, so that a
+    # final block knows its path's start and can carry the penalty of (start, last slot)
+    copy_of = {j: (int(caps[j]) + (H + 1) * (j + 1) if soft else int(caps[j])) for j in starts}
+    copies = sorted(set(copy_of.values()))
+    cidx = {c: i for i, c in enumerate(copies)}
+
+    def U(c, j, h):
+        return 2 + (cidx[c] * M + j) * H + (h - 1)
+
+    rows = []  # kind, tail, head, j, m, h, cap, copy
+    if local_ok:
+        rows.append((LOCAL, 0, 1, M, M, 0, 0, 0))
+    for j in starts:
+        rows.append((START, 0, U(copy_of[j], j, 1), j, j, 0, int(caps[j]), copy_of[j]))
+    blk = base.arcs(BLOCK)
+    for c in copies:
+        cap_c = c % (H + 1)
+        for a in blk:
+            j, m, h = int(base.j[a]), int(base.m[a]), int(base.h[a])
+            if h > cap_c:
+                continue
+            if m == M:
+                rows.append((BLOCK, U(c, j, h), 1, j, m, h, cap_c, c))
+            elif h < cap_c:
+                rows.append((BLOCK, U(c, j, h), U(c, m, h + 1), j, m, h, cap_c, c))
+        rows += [(WAIT, U(c, j, h), U(c, j, h + 1), j, j, h, cap_c, c) for h in range(1, cap_c) for j in range(M)]
+    n_nodes = 2 + len(copies) * M * H
+    arr = np.array(rows, dtype=np.int64).reshape(-1, 8)
+    arr = arr[prune_arcs(arr[:, 1], arr[:, 2], n_nodes)]
+    kind, tail, head, j, m, h, cap, copy = (arr[:, i] for i in range(8))
+    PT = np.concatenate([[0.0], np.cumsum(dev.t_server[1:])])
+    isb = kind == BLOCK
+    t_blk = np.where(isb, PT[m] - PT[j], 0.0)
+    delay = np.zeros(len(kind))
+    energy = np.zeros(len(kind))
+    st = kind == START
+    delay[st] = base.start_delay[j[st]]
+    energy[st] = base.start_energy[j[st]]
+    loc = kind == LOCAL
+    delay[loc] = base.local_delay
+    energy[loc] = base.local_energy
+    fin = isb & (m == M)
+    delay[fin] = h[fin] * dt
+    penalty = np.zeros(len(kind))
+    if soft:  # the path's delay is its start's plus h_max T_d/H (24): priced on the arc that ends it
+        owner = copy // (H + 1) - 1
+        penalty[loc] = deadline_penalty(dev, base.local_delay)
+        penalty[fin] = deadline_penalty(dev, base.start_delay[owner[fin]] + h[fin] * dt)
+    return ClassNetwork(dev=dev, members=tuple(members), H=H, n_nodes=n_nodes, kind=kind, tail=tail, head=head,
+                        j=j, m=m, h=h, cap=cap, copy=copy, t_blk=t_blk, delay=delay, energy=energy,
+                        penalty=penalty)
+
+
+def class_networks(instance: Instance, objective: str = "delay", aggregate: bool = True,
+                   canonical: bool | None = None, prune: bool = True) -> list[ClassNetwork]:
+    """Every class's network. ``canonical`` (default: on in mode per_device, where it is exact;
+    docs/milp.md §3) keeps only the fewest-blocks packing of each partition."""
+    if canonical is None:
+        canonical = instance.server.capacity_mode == "per_device"
+    return [build_class_network(instance, members, canonical, objective, prune)
+            for members in device_classes(instance, objective, aggregate)]
+
+
+def profile_from_flows(instance: Instance, nets: list[ClassNetwork], flows: list) -> list[np.ndarray]:
+    """Disaggregate: each class's flow -> one strategy per member (the profile, in device order)."""
+    profile: list = [None] * instance.N
+    for net, f in zip(nets, flows):
+        for n, s in zip(net.members, net.decompose(f)):
+            profile[n] = s
+    return profile
+
+
+def flows_from_profile(nets: list[ClassNetwork], profile) -> list[np.ndarray] | None:
+    """The class flows of a profile (None when some strategy is not a path of its network)."""
+    out = []
+    for net in nets:
+        f = np.zeros(net.n_arcs, dtype=int)
+        for n in net.members:
+            p = net.path_of_slots(profile[n])
+            if p is None:
+                return None
+            f[p] += 1
+        out.append(f)
+    return out

@@ -1,0 +1,99 @@
+"""Export the GTPOS or best-response MILP exactly as mecopt solves it (MPS or LP), with a sidecar JSON.
+
+The model file is Pyomo's own writer applied to the model :func:`mecopt.milp.gtpos.build_model`
+(or :class:`mecopt.milp.best_response.MILPDevice`) builds, with symbolic names. The sidecar
+``FILE.json`` maps every y variable name to the devices, layer m and slot h it stands for
+(``y[n,m,h]`` for a class of one MD; for a class of k identical MDs the variable counts how many
+of them run layer m in slot h), every flow variable to its class and arc, and records the
+settings needed to rebuild the networks, so that :func:`profile_from_values` turns any solver's
+values of the flow variables back into a profile (one path per MD) for ``mecopt check``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from mecopt.errors import InputError
+from mecopt.model.instance import Instance
+from mecopt.options import check_choice
+
+FORMATS = ("mps", "lp")
+PROBLEMS = ("gtpos", "best-response")
+
+
+def _labels(model, path: Path, fmt: str) -> dict[int, str]:
+    _, smap_id = model.write(str(path), format=fmt, io_options={"symbolic_solver_labels": True})
+    smap = model.solutions.symbol_map[smap_id]
+    return dict(smap.byObject)
+
+
+def export_model(instance: Instance, out: str | Path, *, problem: str = "gtpos", fmt: str = "mps",
+                 objective: str = "delay", device: int | None = None, aggregate: bool = True,
+                 canonical: bool | None = None) -> tuple[Path, Path]:
+    """Write the MILP to ``out`` and the sidecar to ``out`` + ``.json``; returns both paths.
+
+    ``problem="best-response"`` exports device ``device``'s problem (28) against the other MDs all
+    local (empty aggregates), with its deadline rule; ``objective``/``aggregate`` are GTPOS's.
+    """
+    check_choice("problem", problem, PROBLEMS)
+    check_choice("format", fmt, FORMATS)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sidecar = out.with_name(out.name + ".json")
+    if problem == "gtpos":
+        from mecopt.milp.gtpos import build_model
+
+        if device is not None:
+            raise InputError("The 'device' option applies to --problem best-response only.")
+        model = build_model(instance, objective, canonical, aggregate)
+        labels = _labels(model, out, fmt)
+        y, flows, classes = {}, {}, []
+        for k, net in enumerate(model.nets):
+            b = model.cls[k]
+            names = [instance.devices[n].name for n in net.members]
+            classes.append(dict(devices=names, count=net.count, n_arcs=net.n_arcs))
+            for (mm, h), v in b.y.items():
+                if id(v) in labels:
+                    y[labels[id(v)]] = dict(devices=names, layer=int(mm), slot=int(h))
+            for a, v in b.f.items():
+                if id(v) in labels:
+                    flows[labels[id(v)]] = dict(cls=k, arc=int(a))
+        doc = dict(problem=problem, instance=instance.name, objective=objective, sense="minimize",
+                   objective_weight=model.weight, aggregate=aggregate,
+                   canonical=bool(canonical if canonical is not None else instance.server.capacity_mode == "per_device"),
+                   capacity_mode=instance.server.capacity_mode, classes=classes, y=y, flows=flows)
+    else:
+        from mecopt.bestresponse.problem import Aggregates, enforces_deadline
+        from mecopt.milp.best_response import MILPDevice
+
+        if device is None or not (0 <= device < instance.N):
+            raise InputError(f"The 'device' option must be a device index 0..{instance.N - 1} for "
+                             f"--problem best-response. Got {device!r} instead.")
+        dev = instance.devices[device]
+        md = MILPDevice(dev, instance.server)
+        md._set_params(Aggregates.empty(instance.server.H), enforces_deadline(dev))
+        labels = _labels(md.model, out, fmt)
+        y = {labels[id(v)]: dict(devices=[dev.name], layer=int(mm), slot=int(h))
+             for (mm, h), v in md.model.y.items() if id(v) in labels}
+        doc = dict(problem=problem, instance=instance.name, device=dev.name, sense="minimize",
+                   objective_scale=md.scale, others="all local (empty aggregates)", y=y)
+    sidecar.write_text(json.dumps(doc, indent=1))
+    return out, sidecar
+
+
+def profile_from_values(instance: Instance, sidecar: str | Path | dict, values: dict[str, float]) -> list[np.ndarray]:
+    """A GTPOS profile from a solver's variable values (by exported name), via the sidecar."""
+    from mecopt.milp.classes import class_networks, profile_from_flows
+
+    doc = sidecar if isinstance(sidecar, dict) else json.loads(Path(sidecar).read_text())
+    if doc.get("problem") != "gtpos":
+        raise InputError("profile_from_values reads GTPOS exports only")
+    nets = class_networks(instance, doc["objective"], doc["aggregate"],
+                          None if doc.get("canonical") is None else bool(doc["canonical"]))
+    flows = [np.zeros(net.n_arcs) for net in nets]
+    for name, where in doc["flows"].items():
+        flows[where["cls"]][where["arc"]] = values.get(name, 0.0)
+    return profile_from_flows(instance, nets, flows)

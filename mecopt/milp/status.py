@@ -1,0 +1,59 @@
+"""One status mapping for every GTPOS backend (HiGHS, CP-SAT, other Pyomo solvers).
+
+A backend reports what its solver said in neutral terms (:class:`Report`); :func:`termination`
+turns it into mecopt's :class:`~mecopt.solution.Termination`: ``OPTIMAL`` only when the solver
+proved optimality *and* the reported gap (objective and bound in the model's own units) is within
+``mip_rel_gap`` (or ``abs_gap``); a run stopped by its time limit is ``TIME_LIMIT`` even when its
+incumbent happens to be optimal; other limits ``ITERATION_LIMIT``; a solution without any
+optimality claim ``FEASIBLE``; a proof of infeasibility ``INFEASIBLE``; anything else ``ERROR``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from mecopt.solution import Termination
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a solver said, in neutral terms."""
+
+    status: str                  # the solver's own words
+    proven_optimal: bool = False
+    infeasible: bool = False
+    time_limit: bool = False
+    other_limit: bool = False
+    objective: float | None = None   # incumbent, in the model's units
+    bound: float | None = None       # dual bound, in the model's units
+    nodes: int | None = None
+
+    @property
+    def has_solution(self) -> bool:
+        return self.objective is not None and math.isfinite(self.objective)
+
+
+def gap(objective: float | None, bound: float | None) -> float | None:
+    """(objective - bound) / |objective| (0 when equal; None when either is missing)."""
+    if objective is None or bound is None or not math.isfinite(bound):
+        return None
+    if objective == bound:
+        return 0.0
+    return max(0.0, objective - bound) / max(abs(objective), 1e-12)
+
+
+def termination(r: Report, mip_rel_gap: float, abs_gap: float = 1e-9) -> Termination:
+    """The :class:`Termination` of a run (see the module docstring)."""
+    if r.infeasible:
+        return Termination.INFEASIBLE
+    if not r.has_solution:
+        return Termination.ERROR
+    if r.time_limit:
+        return Termination.TIME_LIMIT
+    g = gap(r.objective, r.bound)
+    if r.proven_optimal and g is not None and (g <= mip_rel_gap * (1 + 1e-9) or r.objective - r.bound <= abs_gap):
+        return Termination.OPTIMAL
+    if r.other_limit:
+        return Termination.ITERATION_LIMIT
+    return Termination.FEASIBLE
