@@ -173,3 +173,29 @@ def test_compare_runs_on_the_soft_example(capsys):
     # the ratio compares GTPOS's own objective (average delay + mean penalty in seconds): >= 1
     ratio = re.search(r"tpos-cai: avg delay / GTPOS optimum = (\S+) \((.*)\)", out)
     assert ratio and float(ratio[1]) >= 1 - 1e-9 and "deadline penalty (soft)" in ratio[2]
+
+
+def test_five_resnet18_devices_hard_is_infeasible_soft_answers():
+    """The issue's case: 5 ResNet-18 devices (catalog network) that each meet tau alone but not together.
+    Hard: GTPOS infeasible with its diagnosis; soft: a GTPOS optimum and a certified equilibrium, with the
+    misses listed (flags, summary) and none reported as a (26) violation."""
+    doc = tomllib.loads(instance_path("examples:soft-deadline-resnet18").read_text())
+    soft = instance_from_dict(doc)
+    assert all(d.fastest_delay <= d.tau for d in soft.devices)          # each alone can meet tau
+    hard = instance_from_dict({**doc, "model": {**doc["model"], "deadline_policy": "hard"}})
+    with pytest.raises(InfeasibleError, match="deadline"):
+        solve_gtpos(hard)
+    opt = solve_gtpos(soft)
+    eq = solve_cai(soft, engine="dp", seed=0)
+    assert opt.termination == Termination.OPTIMAL and eq.termination == Termination.EQUILIBRIUM
+    for sol in (opt, eq):
+        misses = check.deadline_misses(soft, sol.profile)
+        assert misses and sol.summary()["deadline_misses"] == len(misses) and sol.violations == []
+        assert {n for n, f in sol.flags.items() if "deadline_miss" in f} == set(misses)
+
+    def delay_objective(sol):   # what GTPOS minimizes under soft: average delay + mean penalty in seconds
+        ev = sol.evaluation
+        return ev.avg_delay + float(np.mean([ev.penalty[n] / d.c_T for n, d in enumerate(soft.devices)]))
+
+    assert opt.objective == pytest.approx(delay_objective(opt), rel=1e-9)
+    assert delay_objective(opt) <= delay_objective(eq) + 1e-9
