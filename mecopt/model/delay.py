@@ -10,14 +10,16 @@ squares, reporting R² and mean absolute error as the paper's footnote 1 defines
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
 import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mecopt.errors import InputError
+from mecopt.errors import InputError, validation_problems
+from mecopt.model.document import read_toml
 from mecopt.resources import delay_dir
 
 #: The 16 terms of eq. (5), in the paper's order (eta_1 .. eta_16).
@@ -91,15 +93,22 @@ def load_coefficients(name_or_path: str, base: Path | None = None) -> Coefficien
     if not p.exists():
         bundled = sorted(q.stem for q in delay_dir().glob("*.toml"))
         raise InputError(f"unknown delay coefficient set {name_or_path!r}; bundled: {bundled} (or a .toml path)")
+    data, _ = read_toml(p, "delay coefficient")
     try:
-        data = tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"coefficient file {p} is not valid TOML: {err}") from None
-    extra = sorted(set(data) - {"name", "unit", "description", "coefficients"})
-    if extra or "coefficients" not in data:
-        raise InputError(f"coefficient file {p}: expected keys name, unit, description, [coefficients]; got {sorted(data)}")
-    return CoefficientSet.from_terms(data.get("name", p.stem), data["coefficients"], data.get("unit", "ms"),
-                                     data.get("description", ""))
+        doc = _CoefficientFile.model_validate(data)
+    except ValidationError as err:
+        raise InputError(f"invalid delay coefficient file {p}", validation_problems(err)) from None
+    return CoefficientSet.from_terms(doc.name or p.stem, doc.coefficients, doc.unit, doc.description)
+
+
+class _CoefficientFile(BaseModel):
+    """A coefficient-set file: strict types, finite coefficients, only the terms of eq. (5)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    name: str | None = None
+    unit: Literal["s", "ms", "us"] = "ms"
+    description: str = ""
+    coefficients: dict[Literal[TERMS], Annotated[float, Field(ge=-1e6, le=1e6)]]
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from mecopt.errors import InfeasibleError, InputError
 from mecopt.model.tolerances import DEADLINE_TOL, meets_deadline
 from mecopt.results.export import read_table, write_json, write_table
 from mecopt.model.instance import Instance
-from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance
+from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance, writable_output
 
 
 def read_assignment(path: str | Path) -> pd.DataFrame:
@@ -75,19 +75,11 @@ def read_assignment(path: str | Path) -> pd.DataFrame:
 
 
 def _is_integral(v) -> bool:
-    if isinstance(v, (bool, np.bool_)):
-        return False
-    if isinstance(v, (int, np.integer)):
+    try:
+        checkmod.plain_integer(v)
         return True
-    if isinstance(v, (float, np.floating)):
-        return math.isfinite(v) and float(v).is_integer()
-    if isinstance(v, str):
-        try:
-            int(v.strip())
-            return True
-        except ValueError:
-            return False
-    return False
+    except (TypeError, ValueError):
+        return False
 
 
 def _f(x) -> float | None:
@@ -175,7 +167,8 @@ Exit status:
 @instance_argument
 @click.argument("assignment", type=click.Path(dir_okay=False, path_type=str))
 @format_option
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str), default=None,
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str), callback=writable_output,
+              default=None,
               help="Write devices and violations tables and summary.json to this folder (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print summary, devices and violations as JSON (nothing else).")
 def check_cmd(instance, assignment, fmt, out_dir, as_json):

@@ -11,7 +11,7 @@ import pandas as pd
 from mecopt.studies import compare as comparemod
 from mecopt.errors import InfeasibleError, SolverError
 from mecopt.results.export import write_table
-from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance
+from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance, writable_output
 
 SHOWN = ["method", "avg_delay_s", "avg_energy_j", "avg_cost", "feasible", "violated", "deadline_misses",
          "termination", "gap", "max_gain_rel", "wall_s"]
@@ -48,7 +48,7 @@ def display_frame(df: pd.DataFrame) -> pd.DataFrame:
 @click.option("--draws", type=click.IntRange(min=1), default=20, show_default=True,
               help="Seeded draws averaged for all-offload (Case 3).")
 @format_option
-@click.option("--out", type=click.Path(file_okay=False, path_type=str), default=None,
+@click.option("--out", type=click.Path(file_okay=False, path_type=str), callback=writable_output, default=None,
               help="Write comparison.<format> and each method's outputs in OUT/<method>/.")
 def compare_command(instance, methods, engine, seed, time_limit, objective, draws, fmt, out):
     """Run several methods on INSTANCE and print the comparison table with the

@@ -1,0 +1,27 @@
+"""Validation limits: the sizes the solvers handle and the range of every derived number.
+
+Sizes (layers per DNN, devices, slots) are chosen from the measurements of
+``benchmarks/bench_limits.py`` (``benchmarks/results/limits.csv``, docs/reliability.md).
+Ranges keep every number a solver sees finite and within a span HiGHS and the DP handle
+(a time of 1e6 s is 11.6 days, far above any frame or deadline the model describes).
+"""
+
+from __future__ import annotations
+
+#: layers per DNN (the chain the DP, the MILP network and the checker walk)
+MAX_LAYERS = 1000
+#: devices in one instance (sum of ``count``)
+MAX_DEVICES = 5000
+#: server slots H
+MAX_SLOTS = 1000
+#: largest feature-map element count of one layer (C x H x W)
+MAX_ELEMENTS = 10**12
+
+#: largest derived time (layer times, totals, upload/download, frame, deadline), seconds
+MAX_TIME_S = 1e6
+#: smallest frame T_d, seconds
+MIN_FRAME_S = 1e-6
+#: largest per-layer price load S (20)-(21) and per-slot price coefficient a_h, b_h
+MAX_PRICE = 1e12
+#: largest possible cost C_n (23) of any strategy
+MAX_COST = 1e18
