@@ -79,12 +79,12 @@ def assignment_to_y(instance: Instance, table: pd.DataFrame) -> np.ndarray:
     return Y
 
 
-_PLAIN_INT = re.compile(r"-?[0-9]+")
+_PLAIN_INT = re.compile(r"[+-]?[0-9]+")
 
 
 def plain_integer(value) -> int:
     """An integer-valued cell (1, 1.0, "1") as int; ValueError for 1.5, nan, "x", True, and for
-    strings that are not plain decimal integers ("1_0", "0x1", "١", "1e0": Python's int() takes some)."""
+    strings that are not plain decimal integers ("1_0", "0x1", "١", "1e0", "1.0": Python's int() takes some)."""
     if isinstance(value, (bool, np.bool_)):
         raise ValueError(value)
     if isinstance(value, (int, np.integer)):

@@ -52,7 +52,10 @@ def read_assignment(path: str | Path) -> pd.DataFrame:
                 raise InputError(f"assignment {path}: expected a JSON list of records "
                                  "({\"device\": ..., \"layer\": ..., \"slot\": ...}) or {\"assignment\": [...]}")
             table = pd.DataFrame.from_records(data)
-        elif suffix in (".csv", ".parquet"):
+        elif suffix == ".csv":
+            # cells as text: "1_0" or "1e0" must not become numbers on the way (plain_integer judges them)
+            table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        elif suffix == ".parquet":
             table = read_table(path)
         else:
             raise InputError(f"cannot read an assignment from {path}: expected .csv, .parquet or .json")
