@@ -40,6 +40,7 @@ import time
 import numpy as np
 import pyomo.environ as pyo
 
+from mecopt.model import limits
 from mecopt.errors import InfeasibleError, InputError, SolverError
 from mecopt.model.instance import Instance
 from mecopt.model.tolerances import capacity_limit, meets_deadline
@@ -139,6 +140,8 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", time_limit: flo
     ``canonical`` overrides the fewest-blocks restriction (default: on in mode per_device).
     """
     t0 = time.perf_counter()
+    if time_limit is None:  # never unbounded (issue 12): the default is reported as the time limit
+        time_limit = limits.DEFAULT_GTPOS_TIME_LIMIT_S
     model = build_model(instance, objective, canonical)
     options = dict(GTPOS_OPTIONS, mip_rel_gap=float(mip_rel_gap))
     opt = persistent_solver(options, time_limit=time_limit, threads=threads)

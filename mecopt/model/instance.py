@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -566,12 +567,21 @@ def min_blocks(t_server: np.ndarray, start: int, cap: float) -> int | None:
     return count
 
 
+@lru_cache(maxsize=256)
+def _block_counts(t_server: bytes, cap: float) -> tuple[int | None, ...]:
+    """:func:`min_blocks` for every partition point j = 0..M-1 of one layer-time vector (cached: the
+    devices of one DNN share it, and it is O(M^2))."""
+    t = np.frombuffer(t_server, dtype=float)
+    return tuple(min_blocks(t, j, cap) for j in range(len(t) - 1))
+
+
 def fastest_delay(dev: Device, server: Server) -> float:
     """Smallest T_n (24) of any strategy satisfying (15)-(17), (27) with the server to itself."""
     lc = dev.local_cum
     best = float(lc[-1])
+    counts = _block_counts(np.ascontiguousarray(dev.t_server, dtype=float).tobytes(), server.slot_len)
     for j in range(dev.M):
-        k = min_blocks(dev.t_server, j, server.slot_len)
+        k = counts[j]
         if k is not None and k <= server.H:
             best = min(best, float(lc[j] + dev.t_up[j] + k * server.slot_len + dev.t_down))
     return best

@@ -25,3 +25,6 @@ MIN_FRAME_S = 1e-6
 MAX_PRICE = 1e12
 #: largest possible cost C_n (23) of any strategy
 MAX_COST = 1e18
+
+#: GTPOS time limit when none is given (seconds): a run ends, reporting ``time_limit``, with its incumbent
+DEFAULT_GTPOS_TIME_LIMIT_S = 3600.0

@@ -33,7 +33,7 @@ from mecopt.model.cost import blocks
 from mecopt.errors import InputError
 from mecopt.results.export import FORMATS, find_table, read_table, write_json, write_table, write_text
 from mecopt.resources import instances_dir
-from mecopt.studies.sweep import Axis, SweepSpec, local_executor, run_sweep, solution_path
+from mecopt.studies.sweep import Axis, SweepSpec, _stop_workers, local_executor, run_sweep, solution_path
 
 FIGURES = ("5", "6", "7", "8", "9", "10")
 META_NAME = "reproduce.json"
@@ -885,6 +885,10 @@ def reproduce(out_dir: str | Path, figures: str | Iterable[str] = "all", *, engi
                 tables[name] = df
                 write_table(df, out / name, fmt)
             wall[f] = time.perf_counter() - t0
+    except BaseException:
+        if own:
+            _stop_workers(pool)  # an interrupt must not wait for running solves
+        raise
     finally:
         if own:
             pool.shutdown(wait=True, cancel_futures=True)
