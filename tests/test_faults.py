@@ -90,7 +90,7 @@ def test_sigint_is_an_interruption_not_a_solver_failure(tmp_path, command):
 
 
 def _sweep_args(inst: Path, out: Path, workers: int = 2) -> list:
-    return ["sweep", inst, "--values", "devices.0.bandwidth_hz=1000,1500,2000,2500,3000,3500",
+    return ["sweep", inst, "--values", "devices.0.bandwidth_hz=1000,2000,3000,4000",
             "--methods", "tpos-cai", "--seeds", "2", "--option", "engine=dp", "--out", out,
             "--workers", workers, "-q"]
 
@@ -128,7 +128,7 @@ def test_sigkill_sweep_leaves_no_worker_and_resumes_without_loss_or_repeat(tmp_p
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     keys = [r["key"] for r in _log_rows(out)]
-    assert len(keys) == len(set(keys)) == 12, "a finished point was lost or repeated"
+    assert len(keys) == len(set(keys)) == 8, "a finished point was lost or repeated"
     assert done_before <= set(keys)
     assert f"{len(done_before)} already done" in res.stdout
 

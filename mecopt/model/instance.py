@@ -323,6 +323,7 @@ def load_instance(path: str | Path) -> Instance:
 def instance_from_dict(data: dict, base: Path | None = None, source_path: str | None = None) -> Instance:
     """Validate a parsed instance document and resolve it to per-device numbers."""
     where = source_path or "<instance>"
+    data = _plain(data)
     try:
         spec = InstanceFile.model_validate(data)
     except ValidationError as err:
@@ -410,6 +411,17 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
                     devices=tuple(devices), bits_per_element=spec.model.bits_per_element,
                     price_scale=spec.model.price_scale, deadline_policy=spec.model.deadline_policy,
                     topology=spec.topology, source=spec.model_dump(mode="json"), path=source_path)
+
+
+def _plain(value):
+    """numpy scalars (a document built in code) as Python numbers, so strict validation takes them."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _weight_problems(merged: dict, path: str) -> list[tuple[str, str]]:
