@@ -206,3 +206,19 @@ def test_paper_instances_load_unchanged():
 
     for name in bundled_instances():
         assert load_instance(name).N >= 1
+
+
+def test_best_response_size_limit(tmp_path):
+    """H x (M+1)^2 bounds the DP's arrays (a 5,000-layer chain allocated 957 MiB before)."""
+    write(tmp_path, spec_doc([{"name": f"r{i}", "type": "relu"} for i in range(400)]), "chain.toml")
+    doc = with_("devices.0.dnn", "chain.toml")
+    doc["server"] = {"slots": 125, "frame_s": 12.5}
+    exits_2_naming(run_cli("inspect", write(tmp_path, doc)), "server.slots", "H x (M+1)^2")
+
+
+def test_gtpos_size_limit(tmp_path):
+    write(tmp_path, spec_doc([{"name": f"r{i}", "type": "relu"} for i in range(400)]), "chain.toml")
+    doc = with_("devices.0.dnn", "chain.toml")
+    doc["devices"][0]["count"] = 8
+    res = run_cli("solve", write(tmp_path, doc), "-m", "gtpos", "--time-limit", 5)
+    exits_2_naming(res, "block arcs", "use tpos-cai/uai")

@@ -142,6 +142,11 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", time_limit: flo
     t0 = time.perf_counter()
     if time_limit is None:  # never unbounded (issue 12): the default is reported as the time limit
         time_limit = limits.DEFAULT_GTPOS_TIME_LIMIT_S
+    arcs = limits.gtpos_arcs(instance)
+    if arcs > limits.MAX_GTPOS_ARCS:
+        raise InputError(f"GTPOS: the instance needs {arcs} block arcs (N = {instance.N} devices, up to "
+                         f"{instance.M_max} layers, H = {instance.server.H} slots); the limit is "
+                         f"{limits.MAX_GTPOS_ARCS} (server.slots, devices.count, devices.dnn); use tpos-cai/uai")
     model = build_model(instance, objective, canonical)
     options = dict(GTPOS_OPTIONS, mip_rel_gap=float(mip_rel_gap))
     opt = persistent_solver(options, time_limit=time_limit, threads=threads)

@@ -384,6 +384,11 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
                 table = None  # one report per device entry
                 continue
             devices.append(dev)
+    big = sorted({(d.dnn, d.M) for d in devices if H * (d.M + 1) ** 2 > limits.MAX_DP_CELLS})
+    if big:
+        problems.append(("server.slots, devices.dnn", f"H x (M+1)^2 = {H} x ({big[0][1]}+1)^2 for DNN {big[0][0]} "
+                         f"exceeds {limits.MAX_DP_CELLS:g}, the size the best-response engines handle "
+                         f"(fewer slots or layers)"))
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         problems.append(("devices.name", f"device names must be unique; repeated: {dup}"))

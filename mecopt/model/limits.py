@@ -16,6 +16,12 @@ MAX_DEVICES = 5000
 MAX_SLOTS = 1000
 #: largest feature-map element count of one layer (C x H x W)
 MAX_ELEMENTS = 10**12
+#: H x (M+1)^2 per device: the DP best response holds several (H, M+1, M+1) arrays (a 1,000-layer
+#: chain with H = 5, 5e6 cells, peaked at 365 MiB), the best-response MILP up to H M (M+1) / 2 block arcs
+MAX_DP_CELLS = 2 * 10**7
+#: block arcs of the whole GTPOS model (sum over devices of H x the blocks that fit a slot): two
+#: 500-layer chains (2.5e6 arcs) took 43 s to build and solve
+MAX_GTPOS_ARCS = 3 * 10**6
 
 #: largest derived time (layer times, totals, upload/download, frame, deadline), seconds
 MAX_TIME_S = 1e6
@@ -28,3 +34,18 @@ MAX_COST = 1e18
 
 #: GTPOS time limit when none is given (seconds): a run ends, reporting ``time_limit``, with its incumbent
 DEFAULT_GTPOS_TIME_LIMIT_S = 3600.0
+
+
+def gtpos_arcs(instance) -> int:
+    """Block arcs of the GTPOS model: per device, H x the blocks j+1..m whose server time fits T_d/H (17)."""
+    import numpy as np
+
+    from mecopt.model.tolerances import capacity_limit
+
+    cap = capacity_limit(instance.server.slot_len)
+    total = 0
+    for d in instance.devices:
+        pt = np.concatenate([[0.0], np.cumsum(d.t_server[1:])])
+        last = np.searchsorted(pt, pt[:-1] + cap, side="right") - 1
+        total += int(np.sum(last - np.arange(d.M))) * instance.server.H
+    return total
