@@ -309,8 +309,9 @@ def _toml_fallback(doc: dict) -> str:
 
 
 @st.composite
-def encoded(draw, text: bytes) -> tuple[bytes, str, bool]:
-    """The bytes of a document re-encoded: (bytes, description, must_reject)."""
+def encoded(draw, text: bytes) -> tuple[bytes, str, bool | None]:
+    """The bytes of a document re-encoded: (bytes, description, must_reject). ``must_reject`` is
+    None when the encoding may have removed the document's mutation (a truncated file)."""
     kind = draw(st.sampled_from(["utf8", "utf8", "utf8", "utf8", "bom", "utf16", "latin1", "binary", "truncated"]))
     if kind == "bom":
         return b"\xef\xbb\xbf" + text, "UTF-8 with BOM", False
@@ -322,7 +323,7 @@ def encoded(draw, text: bytes) -> tuple[bytes, str, bool]:
         return b"\xff" + draw(st.binary(min_size=8, max_size=200)), "binary", True
     if kind == "truncated" and text:
         cut = draw(st.integers(0, len(text) - 1))
-        return text[:cut], f"truncated at {cut}", False
+        return text[:cut], f"truncated at {cut}", None
     return text, "UTF-8", False
 
 
@@ -345,6 +346,13 @@ class Checks:
 
 ALLOWED = {0, 2, 3, 4}
 FIELD_HINT = (" - ", ": ", "file", "field", "--", "'")
+
+
+def oracle(mutation_rejects: bool, encoding_rejects: bool | None) -> bool:
+    """Whether a mutated and re-encoded document must be rejected (see :func:`encoded`)."""
+    if encoding_rejects is None:
+        return False
+    return mutation_rejects or encoding_rejects
 
 
 def check_result(res: Result, checks: Checks, must_reject: bool, what: str) -> None:

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import TINY_SPEC
 from fuzz_cases import (BAD_CELLS, GTPOS_LIMIT_S, ODD_OK_CELLS, SPEC_POSITIVE, Checks, assert_checks,
-                        check_result, dnn_specs, encoded, instances, mutated, run_cli, to_toml)
+                        check_result, dnn_specs, encoded, instances, mutated, oracle, run_cli, to_toml)
 from mecopt.model import limits
 from mecopt.model.instance import load_instance
 
@@ -75,6 +75,8 @@ def _command(folder: Path, inst: Path, choice: int) -> list:
         ["solve", inst, "-m", "all-local", "--out", out],
         ["solve", inst, "-m", "isolated", "--engine", "dp", "--out", out],
         ["solve", inst, "-m", "tpos-uai", "--engine", "dp", "--seed", "2", "--out", out],
+        ["compare", inst, "--methods", "all-local,all-offload,isolated,tpos-cai", "--engine", "dp", "--draws", "2",
+         "--out", out],
     ][choice]
 
 
@@ -83,15 +85,18 @@ def _run_and_check(kind: str, folder: Path, args: list, must_reject: bool, what:
     res = run_cli(*args)
     check_result(res, checks, must_reject, what)
     out = folder / "out"
-    if res.code == 0 and args[0] == "solve" and (out / "assignment.csv").exists():
-        # the solution must pass the independent checker (3 only if the solver itself reported violations)
-        summary = json.loads((out / "summary.json").read_text())
-        chk = run_cli("check", args[1], out / "assignment.csv")
-        check_result(chk, checks, False, what + " / check of its solution")
-        reported = int(summary.get("violations") or 0)
-        checks.expect(chk.code == (3 if reported else 0),
-                      f"{what}: solve exited 0 reporting {reported} violation(s), check exited {chk.code}", chk)
-        STATS["solutions_checked"] += 1
+    if res.code == 0 and args[0] in ("solve", "compare") and out.is_dir():
+        # every solution written must pass the independent checker (3 only if the solver reported violations)
+        for sol in [out, *sorted(p for p in out.iterdir() if p.is_dir())]:
+            if not (sol / "assignment.csv").exists():
+                continue
+            summary = json.loads((sol / "summary.json").read_text())
+            chk = run_cli("check", args[1], sol / "assignment.csv")
+            check_result(chk, checks, False, f"{what} / check of {sol.name}")
+            reported = int(summary.get("violations") or 0)
+            checks.expect(chk.code == (3 if reported else 0), f"{what}: {sol.name} exited 0 reporting {reported} "
+                          f"violation(s), check exited {chk.code}", chk)
+            STATS["solutions_checked"] += 1
     _count(kind, res, must_reject, checks)
     assert_checks(checks)
 
@@ -103,13 +108,13 @@ def test_fuzz_instance_documents(data):
     spec = data.draw(dnn_specs(), "spec")
     doc, what, must_reject = data.draw(instances().flatmap(mutated), "instance")
     raw, enc, enc_reject = data.draw(encoded(to_toml(doc)), "encoding")
-    choice = data.draw(st.integers(0, 5), "command")
+    choice = data.draw(st.integers(0, 6), "command")
     with tempfile.TemporaryDirectory(prefix="mecopt-fuzz-") as tmp:
         folder = Path(tmp)
         _write_files(folder, spec)
         inst = folder / "inst.toml"
         inst.write_bytes(raw)
-        _run_and_check("instance", folder, _command(folder, inst, choice), must_reject or enc_reject,
+        _run_and_check("instance", folder, _command(folder, inst, choice), oracle(must_reject, enc_reject),
                        f"instance [{what}; {enc}]")
 
 
@@ -126,14 +131,14 @@ def test_fuzz_dnn_specs(data):
         doc, what, must_reject = data.draw(mutated(spec, SPEC_POSITIVE), "mutation")
     raw, enc, enc_reject = data.draw(encoded(to_toml(doc)), "encoding")
     inst_doc = data.draw(instances(dnn_choices=("spec.toml",)), "instance")
-    choice = data.draw(st.sampled_from([0, 1, 2, 3]), "command")
+    choice = data.draw(st.sampled_from([0, 1, 2, 3, 6]), "command")
     with tempfile.TemporaryDirectory(prefix="mecopt-fuzz-") as tmp:
         folder = Path(tmp)
         _write_files(folder, spec)
         (folder / "spec.toml").write_bytes(raw)
         inst = folder / "inst.toml"
         inst.write_text(tomli_w.dumps(inst_doc))
-        _run_and_check("spec", folder, _command(folder, inst, choice), must_reject or enc_reject,
+        _run_and_check("spec", folder, _command(folder, inst, choice), oracle(must_reject, enc_reject),
                        f"spec [{what}; {enc}]")
 
 
