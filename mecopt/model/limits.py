@@ -11,7 +11,7 @@ from __future__ import annotations
 #: layers per DNN (the chain the DP, the MILP network and the checker walk)
 MAX_LAYERS = 1000
 #: devices in one instance (sum of ``count``)
-MAX_DEVICES = 5000
+MAX_DEVICES = 2000
 #: server slots H
 MAX_SLOTS = 1000
 #: largest feature-map element count of one layer (C x H x W)
