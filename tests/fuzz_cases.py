@@ -25,7 +25,6 @@ import re
 import signal
 import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import tomli_w
 from hypothesis import strategies as st
