@@ -222,3 +222,19 @@ def test_gtpos_size_limit(tmp_path):
     doc["devices"][0]["count"] = 8
     res = run_cli("solve", write(tmp_path, doc), "-m", "gtpos", "--time-limit", 5)
     exits_2_naming(res, "block arcs", "use tpos-cai/uai")
+
+
+def test_damaged_onnx_attribute_is_bad_input(tmp_path):
+    """A flipped byte turned Gemm's transB into an attribute of undefined type: a traceback before."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    w = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4, 8])
+    node = helper.make_node("Gemm", ["x", "w"], ["y"], transB=1)
+    node.attribute[0].type = onnx.AttributeProto.UNDEFINED
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    path = tmp_path / "m.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
+    res = run_cli("import-onnx", path, "--out", tmp_path / "m.toml", "-q")
+    assert res.traceback is None and res.code in (0, 2), res.describe()

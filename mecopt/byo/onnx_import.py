@@ -139,9 +139,14 @@ class _Node:
 def _attrs(onnx, node) -> dict:
     out = {}
     for a in node.attribute:
-        v = onnx.helper.get_attribute_value(a)
+        try:
+            v = onnx.helper.get_attribute_value(a)
+        except ValueError:   # an attribute of undefined type (a damaged file)
+            continue
+        if v is None:
+            continue
         if isinstance(v, bytes):
-            v = v.decode()
+            v = v.decode(errors="replace")
         out[a.name] = v
     return out
 
@@ -745,4 +750,10 @@ def import_onnx(model, *, name: str | None = None, input_shape: tuple[int, int, 
         source = proto.graph.name or "<onnx model>"
         default_name = proto.graph.name or "imported"
     name = name or re.sub(r"[^A-Za-z0-9_.-]+", "-", default_name).strip("-").lower() or "imported"
-    return _Importer(proto, name, input_shape, branches, source).run()
+    try:
+        return _Importer(proto, name, input_shape, branches, source).run()
+    except InputError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError, OverflowError) as err:
+        # a damaged model (an attribute of the wrong type, a shape that does not add up) is bad input
+        raise InputError(f"ONNX model {source} is malformed ({type(err).__name__}: {err})") from None
