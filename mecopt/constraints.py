@@ -10,6 +10,7 @@ missed deadline is not a violation of (26) but a miss (:func:`deadline_misses`).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,7 +90,7 @@ def assignment_to_y(instance: Instance, table: pd.DataFrame) -> np.ndarray:
                 problems.append((f"row {i + 1}.device", f"unknown device {dev!r}"))
                 continue
         try:
-            m, h = _integer(row.layer), _integer(row.slot)
+            m, h = plain_integer(row.layer), plain_integer(row.slot)
         except (TypeError, ValueError):
             problems.append((f"row {i + 1}", f"layer and slot must be integers, got {row.layer!r}, {row.slot!r}"))
             continue
@@ -106,14 +107,26 @@ def assignment_to_y(instance: Instance, table: pd.DataFrame) -> np.ndarray:
     return Y
 
 
-def _integer(value) -> int:
-    """An integer-valued cell (1, 1.0, "1") as int; ValueError for 1.5, nan, "x"."""
-    if isinstance(value, bool):
+_PLAIN_INT = re.compile(r"[+-]?[0-9]+")
+
+
+def plain_integer(value) -> int:
+    """An integer-valued cell (1, 1.0, "1") as int; ValueError for 1.5, nan, "x", True, and for
+    strings that are not plain decimal integers ("1_0", "0x1", "١", "1e0", "1.0": Python's int() takes some)."""
+    if isinstance(value, (bool, np.bool_)):
         raise ValueError(value)
-    f = float(value)
-    if not f.is_integer():
-        raise ValueError(value)
-    return int(f)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, str):
+        if not _PLAIN_INT.fullmatch(value.strip()):
+            raise ValueError(value)
+        return int(value.strip())
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        if not (math.isfinite(f) and f.is_integer()):
+            raise ValueError(value)
+        return int(f)
+    raise TypeError(value)
 
 
 def profile_from_y(instance: Instance, Y: np.ndarray) -> list[np.ndarray]:

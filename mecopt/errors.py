@@ -99,7 +99,8 @@ def validation_problems(err) -> list[tuple[str, str]]:
         if e["type"] == "extra_forbidden":
             msg = "unknown field"
         elif e["type"] != "missing" and not isinstance(e.get("input"), dict | list):
-            msg += f" (got {e.get('input')!r})"
+            got = repr(e.get("input"))
+            msg += f" (got {got if len(got) <= 80 else got[:77] + '...'})"
         if (path, msg) not in out:
             out.append((path, msg))
     return out

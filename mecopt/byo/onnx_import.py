@@ -279,9 +279,14 @@ def _attrs(onnx, node) -> dict:
     for a in node.attribute:
         if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS, onnx.AttributeProto.TENSOR):
             continue  # subgraphs and tensors are not read; keeping them would copy them
-        v = onnx.helper.get_attribute_value(a)
+        try:
+            v = onnx.helper.get_attribute_value(a)
+        except ValueError:   # an attribute of undefined type (a damaged file)
+            continue
+        if v is None:
+            continue
         if isinstance(v, bytes):
-            v = v.decode()
+            v = v.decode(errors="replace")
         out[a.name] = v
     return out
 
@@ -1110,7 +1115,13 @@ def import_onnx(model, *, name: str | None = None, input_shape: tuple[int, int, 
         source = proto.graph.name or "<onnx model>"
         default_name = proto.graph.name or "imported"
     name = name or re.sub(r"[^A-Za-z0-9_.-]+", "-", default_name).strip("-").lower() or "imported"
-    result = _Importer(proto, name, input_shape, branches, source, spec_source or "").run()
+    try:
+        result = _Importer(proto, name, input_shape, branches, source, spec_source or "").run()
+    except InputError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError, OverflowError) as err:
+        # a damaged model (an attribute of the wrong type, a shape that does not add up) is bad input
+        raise InputError(f"ONNX model {source} is malformed ({type(err).__name__}: {err})") from None
     if not result.data["source"]:
         c, h, w = (result.data["input"][k] for k in ("channels", "height", "width"))
         result.data["source"] = f"ONNX model {Path(result.source).name}, input 1x{c}x{h}x{w}"

@@ -1,8 +1,9 @@
 """The ``mecopt`` command line: a thin layer over the library.
 
 Every module in :mod:`mecopt.cli.commands` that defines ``commands`` (a list of
-click commands) is registered. Exit codes: 0 success, 2 bad input, 3 infeasible,
-4 solver failure, 1 anything unexpected.
+click commands) is registered. Exit codes: 0 success, 2 bad input (or an output that
+cannot be written), 3 infeasible, 4 solver failure, 130 interrupted, 1 anything
+unexpected (a bug: please report it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import sys
 import click
 
 from mecopt import __version__
-from mecopt.errors import MecoptError
+from mecopt import interrupt
+from mecopt.errors import InputError, MecoptError
 from mecopt.cli import commands as _commands_pkg
 
 
@@ -40,9 +42,19 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: maps mecopt errors to exit codes and one-paragraph messages."""
+    """Console entry point: maps mecopt errors to exit codes and one-paragraph messages.
+
+    An interrupt (Ctrl-C, SIGINT, SIGTERM) exits 130 with "interrupted", also when a solver
+    swallowed it and reported a failure (:mod:`mecopt.interrupt`). An output that cannot be
+    written (read-only folder, full disk) exits 2 naming the file.
+    """
     try:
-        code = cli.main(args=argv, prog_name="mecopt", standalone_mode=False)
+        with interrupt.handling():
+            try:
+                code = cli.main(args=argv, prog_name="mecopt", standalone_mode=False)
+            except MecoptError:
+                interrupt.check()
+                raise
         # click returns (instead of raising) the code of ctx.exit(n) when standalone_mode is False
         if isinstance(code, int) and not isinstance(code, bool) and code != 0:
             sys.exit(code)
@@ -54,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort as exc:
         if isinstance(exc.__cause__, KeyboardInterrupt):    # click turns Ctrl-C into Abort
             click.echo("interrupted", err=True)
-            sys.exit(130)
+            sys.exit(INTERRUPTED)
         click.echo("Aborted.", err=True)
         sys.exit(1)
     except MecoptError as exc:
@@ -62,4 +74,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
+    except OSError as exc:
+        # writing an output: disk full, read-only file system, permission denied (inputs are
+        # reported by the readers as InputError); earlier outputs stay intact (atomic writes)
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+        sys.exit(InputError.exit_code)
+
+
+#: exit code of an interrupted command (128 + SIGINT, as shells report it)
+INTERRUPTED = 130

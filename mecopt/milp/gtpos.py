@@ -30,6 +30,7 @@ from collections.abc import Callable
 import numpy as np
 import pyomo.environ as pyo
 
+from mecopt.model import limits
 from mecopt.errors import InfeasibleError, InputError, SolverError
 from mecopt.model.instance import Instance
 from mecopt.model.tolerances import CAP_TOL, meets_deadline
@@ -324,6 +325,13 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
     check_choice("objective", objective, OBJECTIVES)
     check_solver(solver)
     t0, c0 = time.perf_counter(), time.process_time()
+    if time_limit is None:  # never unbounded (issue 12): the default is reported as the time limit
+        time_limit = limits.DEFAULT_GTPOS_TIME_LIMIT_S
+    arcs = limits.gtpos_arcs(instance, distinct=aggregate)
+    if arcs > limits.MAX_GTPOS_ARCS:
+        raise InputError(f"GTPOS: the instance needs {arcs} block arcs (N = {instance.N} devices, up to "
+                         f"{instance.M_max} layers, H = {instance.server.H} slots); the limit is "
+                         f"{limits.MAX_GTPOS_ARCS} (server.slots, devices.count, devices.dnn); use tpos-cai/uai")
     if warm_start == "auto" or solver != "cpsat":
         warm_start = None
     if isinstance(warm_start, str):

@@ -18,6 +18,7 @@ import pyomo.environ  # noqa: F401  (registers Pyomo's components)
 from pyomo.contrib.solver.common.factory import SolverFactory
 from pyomo.contrib.solver.common.results import Results, SolutionStatus
 
+from mecopt import interrupt
 from mecopt.errors import SolverError
 from mecopt.solution import Termination
 
@@ -104,6 +105,7 @@ class Outcome:
 
 def outcome(opt, results: Results) -> Outcome:
     """Map a HiGHS run to a :class:`Termination` (OPTIMAL only when proven within the gap)."""
+    interrupt.check()  # HiGHS may have caught a Ctrl-C and returned an error status: an interruption
     h = highs_object(opt)
     status = h.getModelStatus()
     text = h.modelStatusToString(status)

@@ -16,14 +16,16 @@ layer of a layer table with either kind, summing over a block's operators.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
 import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mecopt.errors import InputError
+from mecopt.errors import InputError, validation_problems
+from mecopt.model.document import read_toml
 from mecopt.resources import delay_dir
 
 #: The 16 terms of eq. (5), in the paper's order (eta_1 .. eta_16).
@@ -151,30 +153,46 @@ def load_coefficients(name_or_path: str, base: Path | None = None) -> DelayModel
     if not p.exists():
         bundled = sorted(q.stem for q in delay_dir().glob("*.toml"))
         raise InputError(f"unknown delay coefficient set {name_or_path!r}; bundled: {bundled} (or a .toml path)")
+    data, _ = read_toml(p, "delay coefficient")
     try:
-        data = tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"coefficient file {p} is not valid TOML: {err}") from None
-    extra = sorted(set(data) - {"name", "unit", "description", "coefficients", "types"})
-    if extra or "coefficients" not in data:
-        raise InputError(f"coefficient file {p}: expected keys name, unit, description, [coefficients] "
-                         f"(and [types.CLASS] for a per-type set); got {sorted(data)}")
-    name, unit, description = data.get("name", p.stem), data.get("unit", "ms"), data.get("description", "")
-    fallback = CoefficientSet.from_terms(name, data["coefficients"], unit, description)
-    if "types" not in data:
+        doc = _CoefficientFile.model_validate(data)
+    except ValidationError as err:
+        raise InputError(f"invalid delay coefficient file {p}", validation_problems(err)) from None
+    name = doc.name or p.stem
+    fallback = CoefficientSet.from_terms(name, doc.coefficients, doc.unit, doc.description)
+    if doc.types is None:
         return fallback
     from mecopt.model.dnn import OP_CLASSES
-    types = data["types"]
-    unknown = sorted(set(types) - set(OP_CLASSES)) if isinstance(types, dict) else ["(not a table)"]
+    unknown = sorted(set(doc.types) - set(OP_CLASSES))
     if unknown:
         raise InputError(f"coefficient file {p}: unknown operator classes {unknown} under [types]; "
                          f"the classes are {list(OP_CLASSES)}")
-    sets = {}
-    for cls, entry in types.items():
-        if not isinstance(entry, dict) or "coefficients" not in entry or set(entry) - {"coefficients", "description"}:
-            raise InputError(f"coefficient file {p}: [types.{cls}] needs a [types.{cls}.coefficients] table")
-        sets[cls] = CoefficientSet.from_terms(f"{name}:{cls}", entry["coefficients"], unit, entry.get("description", ""))
-    return PerTypeCoefficients(name, sets, fallback, unit, description)
+    sets = {cls: CoefficientSet.from_terms(f"{name}:{cls}", e.coefficients, doc.unit, e.description)
+            for cls, e in doc.types.items()}
+    return PerTypeCoefficients(name, sets, fallback, doc.unit, doc.description)
+
+
+_Coefficients = dict[Literal[TERMS], Annotated[float, Field(ge=-1e6, le=1e6)]]
+
+
+class _TypeEntry(BaseModel):
+    """One operator class's set in a per-type file (``[types.CLASS]``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    description: str = ""
+    coefficients: _Coefficients
+
+
+class _CoefficientFile(BaseModel):
+    """A coefficient-set file: strict types, finite coefficients, only the terms of eq. (5); a per-type
+    file adds ``[types.CLASS]`` sets (``mecopt fit --per-type``), the top-level set being the fallback."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    name: str | None = None
+    unit: Literal["s", "ms", "us"] = "ms"
+    description: str = ""
+    coefficients: _Coefficients
+    types: dict[str, _TypeEntry] | None = None
 
 
 @dataclass(frozen=True)

@@ -44,13 +44,15 @@ import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mecopt.errors import InputError, validation_problems
+from mecopt.model import limits
+from mecopt.model.document import read_toml
 from mecopt.resources import dnn_dir
 
 LayerType = Literal["conv", "pool", "fc", "relu", "lrn", "softmax", "norm", "copy", "block"]
@@ -64,13 +66,22 @@ LAYER_CLASS = {"conv": "conv", "fc": "fc", "pool": "pool", "relu": "eltwise", "c
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: no bool -> int (kernel = true), no str -> number (kernel = "5"), no inf/nan
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+#: one side, channel or feature count of a layer
+Size = Annotated[int, Field(gt=0, le=10**7)]
+#: a factor G, K, O, I of eq. (5) given explicitly
+Factor = Annotated[float, Field(ge=0, le=1e9)]
+#: a measured layer time, seconds
+Seconds = Annotated[float, Field(ge=0, le=limits.MAX_TIME_S)]
 
 
 class InputSpec(_Strict):
-    channels: int = Field(gt=0)
-    height: int = Field(gt=0)
-    width: int = Field(gt=0)
+    channels: Size
+    height: Size
+    width: Size
 
 
 class OpSpec(_Strict):
@@ -81,43 +92,48 @@ class OpSpec(_Strict):
     """
 
     type: OpClass
-    op: str = ""
-    G: float = Field(ge=0)
-    K: float = Field(ge=0)
-    O: float = Field(ge=0)
-    I: float = Field(ge=0)
-    groups: int = Field(default=1, gt=0)
+    op: str = Field(default="", max_length=256)
+    G: Factor
+    K: Factor
+    O: Factor
+    I: Factor
+    groups: Size = 1
 
 
 class LayerSpec(_Strict):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=256)
     type: LayerType
-    out_channels: int | None = Field(default=None, gt=0)
-    out_features: int | None = Field(default=None, gt=0)
-    kernel: int | None = Field(default=None, gt=0)
-    stride: int = Field(default=1, gt=0)
-    pad: int = Field(default=0, ge=0)
-    groups: int = Field(default=1, gt=0)
+    out_channels: Size | None = None
+    out_features: Size | None = None
+    kernel: Size | None = None
+    stride: Size = 1
+    pad: int = Field(default=0, ge=0, le=10**7)
+    groups: Size = 1
     ceil_mode: bool = True  # Caffe pooling rounds up
     # explicit overrides (imported blocks, exotic layers)
-    out_shape: tuple[int, int, int] | None = None
-    G: float | None = Field(default=None, ge=0)
-    K: float | None = Field(default=None, ge=0)
-    O: float | None = Field(default=None, ge=0)
-    I: float | None = Field(default=None, ge=0)
+    out_shape: tuple[Size, Size, Size] | None = None
+    G: Factor | None = None
+    K: Factor | None = None
+    O: Factor | None = None
+    I: Factor | None = None
     ops: list[OpSpec] | None = None  # a block's operators; its delay is the sum over them
     # measured times override the delay model
-    t_local_s: float | None = Field(default=None, ge=0)
-    t_server_s: float | None = Field(default=None, ge=0)
+    t_local_s: Seconds | None = None
+    t_server_s: Seconds | None = None
+
+    @field_validator("out_shape", mode="before")
+    @classmethod
+    def _shape_tuple(cls, v):
+        return tuple(v) if isinstance(v, list) else v
 
 
 class DNNSpec(_Strict):
-    name: str = Field(min_length=1)
-    description: str = ""
-    source: str = ""  # where the spec came from (model file, exporter, input shape)
+    name: str = Field(min_length=1, max_length=256)
+    description: str = Field(default="", max_length=10_000)
+    source: str = Field(default="", max_length=10_000)  # where the spec came from (model file, exporter, input shape)
     grouped_conv: Literal["full", "per_group"] = "full"  # the spec's own rule (see uses_channels_per_group)
     input: InputSpec
-    layers: list[LayerSpec] = Field(min_length=1)
+    layers: list[LayerSpec] = Field(min_length=1, max_length=limits.MAX_LAYERS)
 
 
 @dataclass(frozen=True)
@@ -153,13 +169,7 @@ def parse_spec(data: dict, source: str = "<spec>") -> DNNSpec:
 
 
 def load_spec(path: str | Path) -> DNNSpec:
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"DNN spec file not found: {path}") from None
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"DNN spec {path} is not valid TOML: {err}") from None
+    data, _ = read_toml(path, "DNN spec")
     return parse_spec(data, str(path))
 
 
@@ -209,6 +219,10 @@ def propagate(spec: DNNSpec, grouped_conv: GroupedConv = "auto") -> LayerTable:
         K = layer.K if layer.K is not None else K
         O = layer.O if layer.O is not None else O
         I = layer.I if layer.I is not None else I
+        if C * H * W > limits.MAX_ELEMENTS:
+            problems.append((f"{where} ({layer.name})", f"output {C} x {H} x {W} has more than "
+                             f"{limits.MAX_ELEMENTS:g} elements"))
+            break
         if layer.ops:
             for op in layer.ops:
                 o = op.O

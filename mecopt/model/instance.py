@@ -48,15 +48,16 @@ field path ([InputError][mecopt.InputError]).
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mecopt.model import channel, dnn
+from mecopt.model import channel, dnn, limits
+from mecopt.model.document import read_toml
 from mecopt.model.delay import DelayModel, layer_delays, load_coefficients
 from mecopt.errors import InputError, validation_problems
 
@@ -66,66 +67,86 @@ from mecopt.model.tolerances import CAP_TOL, fits_capacity, meets_deadline  # no
 
 
 class _Strict(BaseModel):
-    # TOML has inf and nan: reject them (bandwidth_hz = inf gave a NaN rate, delta = nan a NaN price)
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # TOML has inf and nan: reject them (bandwidth_hz = inf gave a NaN rate, delta = nan a NaN price).
+    # strict: no bool -> number (slots = true) and no string -> number (price_scale = "1e6"); an int
+    # is still accepted where a float is expected (TOML writes 2000 for 2000.0).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+
+def _as_tuple(v):
+    """TOML has arrays, not tuples: a list where a fixed-length tuple is expected."""
+    return tuple(v) if isinstance(v, list) else v
+
+
+Name = Annotated[str, Field(min_length=1, max_length=256)]
 
 
 class ModelSection(_Strict):
-    bits_per_element: float = Field(default=1.0, gt=0)
-    price_scale: float = Field(default=1e6, gt=0)
+    bits_per_element: float = Field(default=1.0, gt=0, le=1024)
+    price_scale: float = Field(default=1e6, gt=0, le=1e15)
     capacity_mode: Literal["per_device", "total"] = "per_device"
     deadline_policy: Literal["hard", "relax", "soft"] = "hard"
-    deadline_penalty_per_s: float = Field(default=34000.0, ge=0)  # soft (26): C_n units per second over tau_n
+    deadline_penalty_per_s: float = Field(default=34000.0, ge=0, le=1e12)  # soft (26): C_n units per second over tau_n
     grouped_conv: Literal["auto", "full", "per_group"] = "auto"
-    delay_local: str = "device"
-    delay_server: str = "server"
+    delay_local: Name = "device"
+    delay_server: Name = "server"
 
 
 class ServerSection(_Strict):
-    slots: int = Field(default=5, ge=1, le=1000)
-    frame_s: float = Field(default=0.75, gt=0)
-    parallel_limit: int = Field(default=4, ge=1)
-    freq_cycles_per_s: float = Field(default=3400.0, gt=0)
+    slots: int = Field(default=5, ge=1, le=limits.MAX_SLOTS)
+    frame_s: float = Field(default=0.75, ge=limits.MIN_FRAME_S, le=limits.MAX_TIME_S)
+    parallel_limit: int = Field(default=4, ge=1, le=10**9)
+    freq_cycles_per_s: float = Field(default=3400.0, gt=0, le=1e15)
     price_base: float | list[float] = 1.0
     price_growth: float | list[float] = 2.0
-    tx_power_w: float = Field(default=4.0, gt=0)
+    tx_power_w: float = Field(default=4.0, gt=0, le=1e6)
 
     @field_validator("price_base", "price_growth")
     @classmethod
     def _nonneg(cls, v):
         vals = v if isinstance(v, list) else [v]
-        if any((not math.isfinite(x)) or x < 0 for x in vals):
-            raise ValueError("must be >= 0")
+        if any((not math.isfinite(x)) or x < 0 or x > limits.MAX_PRICE for x in vals):
+            raise ValueError(f"must be >= 0 and <= {limits.MAX_PRICE:g}")
         return v
 
 
 class TopologySection(_Strict):
     kind: Literal["complete", "ring", "random_geometric", "erdos_renyi", "edges"] = "complete"
     weights: Literal["metropolis", "uniform"] = "metropolis"
-    radius: float = Field(default=0.5, gt=0)
+    radius: float = Field(default=0.5, gt=0, le=1e6)
     probability: float = Field(default=0.5, ge=0, le=1)
-    edges: list[tuple[int, int]] = Field(default_factory=list)
-    seed: int | None = None
+    edges: list[tuple[int, int]] = Field(default_factory=list, max_length=10**6)
+    seed: int | None = Field(default=None, ge=0)
+
+    @field_validator("edges", mode="before")
+    @classmethod
+    def _edge_tuples(cls, v):
+        return [_as_tuple(e) for e in v] if isinstance(v, list) else v
 
 
 class DeviceFields(_Strict):
     """Fields of one MD; ``None`` means "take it from [device_defaults]"."""
 
-    name: str | None = None
-    count: int = Field(default=1, ge=1)
-    dnn: str | None = None
+    name: Name | None = None
+    count: int = Field(default=1, ge=1, le=limits.MAX_DEVICES)
+    dnn: Name | None = None
     alpha: float | None = Field(default=None, ge=0, le=1)
     beta: float | None = Field(default=None, ge=0, le=1)
     gamma: float | None = Field(default=None, ge=0, le=1)
-    cost_delay_per_s: float | None = Field(default=None, ge=0)      # c^T
-    cost_energy_per_j: float | None = Field(default=None, ge=0)     # c^E
+    cost_delay_per_s: float | None = Field(default=None, ge=0, le=1e12)      # c^T
+    cost_energy_per_j: float | None = Field(default=None, ge=0, le=1e12)     # c^E
     delta_cycles_per_bit: float | tuple[float, float] | None = None  # delta_n or a range to draw from
-    upload_power_w: float | None = Field(default=None, gt=0)        # P_up
-    compute_power_w: float | None = Field(default=None, ge=0)       # P_lo
-    bandwidth_hz: float | None = Field(default=None, gt=0)          # W_n
-    channel_gain: float | None = Field(default=None, gt=0)          # G_n (linear)
-    noise_w_per_hz: float | None = Field(default=None, gt=0)        # N0
-    deadline_s: float | None = Field(default=None, gt=0)            # tau_n
+    upload_power_w: float | None = Field(default=None, gt=0, le=1e6)        # P_up
+    compute_power_w: float | None = Field(default=None, ge=0, le=1e6)       # P_lo
+    bandwidth_hz: float | None = Field(default=None, gt=0, le=1e12)         # W_n
+    channel_gain: float | None = Field(default=None, gt=0, le=1e15)         # G_n (linear)
+    noise_w_per_hz: float | None = Field(default=None, gt=0, le=1.0)        # N0
+    deadline_s: float | None = Field(default=None, gt=0, le=limits.MAX_TIME_S)  # tau_n
+
+    @field_validator("delta_cycles_per_bit", mode="before")
+    @classmethod
+    def _delta_tuple(cls, v):
+        return _as_tuple(v)
 
     @field_validator("delta_cycles_per_bit")
     @classmethod
@@ -134,10 +155,10 @@ class DeviceFields(_Strict):
             return v
         if isinstance(v, tuple):
             lo, hi = v
-            if not (0 < lo <= hi):
-                raise ValueError(f"a delta range must satisfy 0 < low <= high, got [{lo}, {hi}]")
-        elif v <= 0:
-            raise ValueError("must be > 0")
+            if not (0 < lo <= hi <= 1e12):
+                raise ValueError(f"a delta range must satisfy 0 < low <= high <= 1e12, got [{lo}, {hi}]")
+        elif not 0 < v <= 1e12:
+            raise ValueError("must be > 0 and <= 1e12")
         return v
 
 
@@ -149,14 +170,14 @@ PAPER_DEVICE = dict(
 
 
 class InstanceFile(_Strict):
-    name: str = "instance"
-    description: str = ""
-    seed: int = 0
+    name: Name = "instance"
+    description: str = Field(default="", max_length=10_000)
+    seed: int = Field(default=0, ge=0)
     model: ModelSection = Field(default_factory=ModelSection)
     server: ServerSection = Field(default_factory=ServerSection)
     topology: TopologySection = Field(default_factory=TopologySection)
     device_defaults: DeviceFields = Field(default_factory=DeviceFields)
-    devices: list[DeviceFields] = Field(min_length=1)
+    devices: list[DeviceFields] = Field(min_length=1, max_length=limits.MAX_DEVICES)
 
 
 @dataclass(frozen=True)
@@ -352,16 +373,7 @@ def read_document(path: str | Path, what: str = "instance") -> tuple[dict, str]:
     from mecopt.resources import instance_path
 
     path = instance_path(path) if what == "instance" else Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise InputError(f"{what} file not found: {path}") from None
-    except IsADirectoryError:
-        raise InputError(f"{what} path is a directory, not a file: {path}") from None
-    try:
-        return tomllib.loads(text), text
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"{what} file {path} is not valid TOML: {err}") from None
+    return read_toml(path, what)
 
 
 def load_instance(path: str | Path) -> Instance:
@@ -376,6 +388,7 @@ def load_instance(path: str | Path) -> Instance:
 def instance_from_dict(data: dict, base: Path | None = None, source_path: str | None = None) -> Instance:
     """Validate a parsed instance document and resolve it to per-device numbers."""
     where = source_path or "<instance>"
+    data = _plain(data)
     try:
         spec = InstanceFile.model_validate(data)
     except ValidationError as err:
@@ -399,6 +412,11 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
         coef_se = load_coefficients(spec.model.delay_server, base)
     except InputError as err:
         problems.append(("model.delay_server", str(err)))
+
+    total = sum(entry.count for entry in spec.devices)
+    if total > limits.MAX_DEVICES:
+        raise InputError(f"invalid instance {where}", [(
+            "devices.count", f"the instance has {total} devices (sum of count); the limit is {limits.MAX_DEVICES}")])
 
     rng = np.random.default_rng(spec.seed)
     defaults = {**PAPER_DEVICE, **{k: v for k, v in spec.device_defaults.model_dump().items()
@@ -424,8 +442,18 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
             names.append(name)
             if table is None or coef_lo is None or coef_se is None:
                 continue
-            devices.append(_resolve_device(len(devices), name, merged, float(delta), table, coef_lo, coef_se,
-                                           server, spec.model.bits_per_element, spec.model.price_scale))
+            dev, bad = _resolve_device(len(devices), name, merged, float(delta), table, coef_lo, coef_se,
+                                       server, spec.model.bits_per_element, spec.model.price_scale, path)
+            if bad:
+                problems += [p for p in bad if p not in problems]
+                table = None  # one report per device entry
+                continue
+            devices.append(dev)
+    big = sorted({(d.dnn, d.M) for d in devices if H * (d.M + 1) ** 2 > limits.MAX_DP_CELLS})
+    if big:
+        problems.append(("server.slots, devices.dnn", f"H x (M+1)^2 = {H} x ({big[0][1]}+1)^2 for DNN {big[0][0]} "
+                         f"exceeds {limits.MAX_DP_CELLS:g}, the size the best-response engines handle "
+                         f"(fewer slots or layers)"))
     seen: set[str] = set()
     dup = sorted({n for n in names if n in seen or seen.add(n)})   # linear: N can be 50,000
     if dup:
@@ -457,6 +485,17 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
                     devices=tuple(devices), bits_per_element=spec.model.bits_per_element,
                     price_scale=spec.model.price_scale, deadline_policy=spec.model.deadline_policy,
                     topology=spec.topology, source=spec.model_dump(mode="json"), path=source_path)
+
+
+def _plain(value):
+    """numpy scalars (a document built in code) as Python numbers, so strict validation takes them."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _weight_problems(merged: dict, path: str) -> list[tuple[str, str]]:
@@ -508,21 +547,29 @@ def _per_slot(value, H: int, path: str, problems: list) -> np.ndarray:
 
 def _resolve_device(index: int, name: str, f: dict, delta: float, table: dnn.LayerTable,
                     coef_lo: DelayModel, coef_se: DelayModel, server: Server,
-                    bits_per_element: float, price_scale: float) -> Device:
+                    bits_per_element: float, price_scale: float, path: str) -> tuple[Device | None, list]:
+    """One MD's numbers (eqs. 5-11, 20-21), or the problems of its derived quantities."""
     frame = table.frame
-    t_lo = layer_delays(coef_lo, table)  # a block's delay is the sum over its operators
-    t_se = layer_delays(coef_se, table)
-    measured_lo = frame["t_local_s"].to_numpy(dtype=float)
-    measured_se = frame["t_server_s"].to_numpy(dtype=float)
-    t_lo = np.where(np.isnan(measured_lo), t_lo, measured_lo)
-    t_se = np.where(np.isnan(measured_se), t_se, measured_se)
-    t_lo[0] = t_se[0] = 0.0
-    out_bits = frame["out_elements"].to_numpy(dtype=float) * bits_per_element
-    r_up = channel.shannon_rate(f["bandwidth_hz"], f["upload_power_w"], f["channel_gain"], f["noise_w_per_hz"])
-    r_do = channel.shannon_rate(f["bandwidth_hz"], server.P_s, f["channel_gain"], f["noise_w_per_hz"])
-    t_up = channel.transfer_time(out_bits, r_up)
-    t_down = float(out_bits[-1] / r_do)
-    S = delta * server.f_s * t_se / price_scale
+    with np.errstate(all="ignore"):
+        t_lo = layer_delays(coef_lo, table)  # a block's delay is the sum over its operators
+        t_se = layer_delays(coef_se, table)
+        measured_lo = frame["t_local_s"].to_numpy(dtype=float)
+        measured_se = frame["t_server_s"].to_numpy(dtype=float)
+        t_lo = np.where(np.isnan(measured_lo), t_lo, measured_lo)
+        t_se = np.where(np.isnan(measured_se), t_se, measured_se)
+        t_lo[0] = t_se[0] = 0.0
+        out_bits = frame["out_elements"].to_numpy(dtype=float) * bits_per_element
+        try:
+            r_up = channel.shannon_rate(f["bandwidth_hz"], f["upload_power_w"], f["channel_gain"], f["noise_w_per_hz"])
+            r_do = channel.shannon_rate(f["bandwidth_hz"], server.P_s, f["channel_gain"], f["noise_w_per_hz"])
+        except (ZeroDivisionError, OverflowError):
+            r_up = r_do = 0.0
+        t_up = channel.transfer_time(out_bits, r_up) if r_up > 0 else np.full_like(out_bits, np.inf)
+        t_down = float(out_bits[-1] / r_do) if r_do > 0 else math.inf
+        S = delta * server.f_s * t_se / price_scale
+    problems = _derived_problems(path, table.name, f, t_lo, t_se, r_up, r_do, t_up, t_down, S, server)
+    if problems:
+        return None, problems
     for arr in (t_lo, t_se, out_bits, t_up, S):
         arr.setflags(write=False)
     dev = Device(index=index, name=name, dnn=table.name, layer_names=tuple(frame["name"][1:]),
@@ -532,7 +579,63 @@ def _resolve_device(index: int, name: str, f: dict, delta: float, table: dnn.Lay
                  c_E=f["cost_energy_per_j"], P_up=f["upload_power_w"], P_lo=f["compute_power_w"],
                  W=f["bandwidth_hz"], G=f["channel_gain"], N0=f["noise_w_per_hz"], tau=f["deadline_s"],
                  deadline_relaxed=False, fastest_delay=math.inf)
-    return _replace(dev, fastest_delay=fastest_delay(dev, server))
+    return _replace(dev, fastest_delay=fastest_delay(dev, server)), []
+
+
+LINK_FIELDS = "bandwidth_hz, upload_power_w, channel_gain, noise_w_per_hz"
+
+
+def _derived_problems(path: str, dnn_name: str, f: dict, t_lo, t_se, r_up: float, r_do: float, t_up,
+                      t_down: float, S, server: Server) -> list[tuple[str, str]]:
+    """Every derived number a solver sees must be finite and in range (:mod:`mecopt.model.limits`);
+    each problem names the fields it comes from."""
+    out: list[tuple[str, str]] = []
+    lim = limits.MAX_TIME_S
+
+    def bad(x) -> bool:
+        return not (math.isfinite(x) and 0 <= x <= lim)
+
+    link = f"the link ({LINK_FIELDS} = {f['bandwidth_hz']:g}, {f['upload_power_w']:g}, {f['channel_gain']:g}, " \
+           f"{f['noise_w_per_hz']:g})"
+    if not (math.isfinite(r_up) and r_up > 0):
+        out.append((f"{path}.{{{LINK_FIELDS}}}", f"the upload rate (9) is {r_up:g} bit/s from {link}; it must be a "
+                    "positive finite number"))
+    elif not (math.isfinite(r_do) and r_do > 0):
+        out.append((f"{path}.{{{LINK_FIELDS}}}, server.tx_power_w", f"the download rate (11) is {r_do:g} bit/s "
+                    f"from {link} and server.tx_power_w = {server.P_s:g}"))
+    else:
+        worst = float(np.max(t_up)) if len(t_up) else 0.0
+        if bad(worst) or bad(t_down):
+            out.append((f"{path}.{{{LINK_FIELDS}}}, model.bits_per_element",
+                        f"an upload (8) or download (10) takes {max(worst, t_down):g} s (DNN {dnn_name}, rate "
+                        f"{r_up:g} bit/s); transfer times must be finite and <= {lim:g} s"))
+    for times, fld, eq in ((t_lo, "model.delay_local", "T^lo (6)"), (t_se, "model.delay_server", "T^se (7)")):
+        neg = np.flatnonzero(~(times >= 0))
+        total = float(np.sum(times)) if not len(neg) else math.nan
+        if len(neg):
+            m = int(neg[0])
+            out.append((f"{path}.dnn ({dnn_name}) layer {m}, {fld}",
+                        f"layer time {eq} is {times[m]:g} s; layer times must be finite and >= 0"))
+        elif bad(total):
+            out.append((f"{path}.dnn ({dnn_name}), {fld}",
+                        f"the layer times {eq} add up to {total:g} s; the limit is {lim:g} s"))
+    if not out:
+        worst_S = float(np.sum(S))
+        if not (math.isfinite(worst_S) and worst_S <= limits.MAX_PRICE):
+            out.append((f"{path}.delta_cycles_per_bit, server.freq_cycles_per_s, model.price_scale",
+                        f"the price load S (20)-(21) of the whole DNN is {worst_S:g}; "
+                        f"the limit is {limits.MAX_PRICE:g}"))
+        else:
+            # largest cost (23): every delay/energy term at its largest, the price with the whole
+            # load of every slot (a bound, so the solvers' objective stays finite)
+            T = float(np.sum(t_lo) + np.max(t_up) + server.T_d + np.sum(t_se) + t_down)
+            E = f["compute_power_w"] * float(np.sum(t_lo)) + f["upload_power_w"] * float(np.max(t_up))
+            P = float(np.max(server.a) + np.max(server.b) * limits.MAX_DEVICES) * worst_S * worst_S
+            C = f["alpha"] * f["cost_delay_per_s"] * T + f["beta"] * f["cost_energy_per_j"] * E + f["gamma"] * P
+            if not (math.isfinite(C) and C <= limits.MAX_COST):
+                out.append((f"{path}.cost_delay_per_s, cost_energy_per_j, server.price_base, server.price_growth",
+                            f"the cost (23) can reach {C:g}; the limit is {limits.MAX_COST:g}"))
+    return out
 
 
 def min_blocks(t_server: np.ndarray, start: int, cap: float) -> int | None:
@@ -549,12 +652,21 @@ def min_blocks(t_server: np.ndarray, start: int, cap: float) -> int | None:
     return count
 
 
+@lru_cache(maxsize=256)
+def _block_counts(t_server: bytes, cap: float) -> tuple[int | None, ...]:
+    """:func:`min_blocks` for every partition point j = 0..M-1 of one layer-time vector (cached: the
+    devices of one DNN share it, and it is O(M^2))."""
+    t = np.frombuffer(t_server, dtype=float)
+    return tuple(min_blocks(t, j, cap) for j in range(len(t) - 1))
+
+
 def fastest_delay(dev: Device, server: Server) -> float:
     """Smallest T_n (24) of any strategy satisfying (15)-(17), (27) with the server to itself."""
     lc = dev.local_cum
     best = float(lc[-1])
+    counts = _block_counts(np.ascontiguousarray(dev.t_server, dtype=float).tobytes(), server.slot_len)
     for j in range(dev.M):
-        k = min_blocks(dev.t_server, j, server.slot_len)
+        k = counts[j]
         if k is not None and k <= server.H:
             best = min(best, float(lc[j] + dev.t_up[j] + k * server.slot_len + dev.t_down))
     return best

@@ -30,6 +30,9 @@ import copy
 import hashlib
 import itertools
 import json
+import math
+import os
+import sys
 import tomllib
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -77,6 +80,10 @@ class Axis:
             raise InputError(f"sweep axis {self.path!r} has no values")
 
 
+#: most points of one sweep (each is validated, planned and logged up front)
+MAX_POINTS = 100_000
+
+
 def _scalar(text: str):
     """A value as TOML reads it (``200`` int, ``1e3`` float, ``true`` bool); else the text itself."""
     text = text.strip()
@@ -105,8 +112,10 @@ def parse_range(spec: str) -> Axis:
     start, stop, count = (_scalar(p) for p in parts)
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (start, stop)):
         raise InputError(f"--set {path}: START and STOP must be numbers; got {parts[0]!r} and {parts[1]!r}")
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        raise InputError(f"--set {path}: COUNT must be a whole number >= 1; got {parts[2]!r}")
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_POINTS:
+        raise InputError(f"--set {path}: COUNT must be a whole number from 1 to {MAX_POINTS}; got {parts[2]!r}")
+    if not all(math.isfinite(v) for v in (start, stop)):
+        raise InputError(f"--set {path}: START and STOP must be finite; got {parts[0]!r} and {parts[1]!r}")
     if count == 1:
         values = [float(start)]
     else:
@@ -329,6 +338,9 @@ def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
     docs = [(_load_document(p), p) for p in spec.instances]
     points: list[Point] = []
     problems: list[tuple[str, str]] = []
+    size = math.prod(len(a.values) for a in spec.axes) * len(spec.instances)
+    if size > MAX_POINTS:
+        raise InputError(f"the sweep has {size} points (instances x axis values); the limit is {MAX_POINTS}")
     grid = list(itertools.product(*(a.values for a in spec.axes)))
     for (doc, _), src in docs:
         for combo in grid:
@@ -520,7 +532,47 @@ def local_executor(workers: int | None = None) -> ProcessPoolExecutor:
     """
     import multiprocessing
 
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_init, initargs=(os.getpid(),))
+
+
+def _worker_init(parent: int) -> None:
+    """A sweep worker dies with its parent and leaves interrupts to it.
+
+    SIGINT (Ctrl-C reaches the whole process group) is ignored: the parent decides and
+    stops the workers. If the parent is killed (SIGKILL gives it no chance to clean up),
+    Linux sends the worker SIGKILL (``PR_SET_PDEATHSIG``); elsewhere a watchdog thread
+    polls the parent's pid once a second."""
+    import signal
+    import threading
+    import time
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:      # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="mecopt-parent-watchdog", daemon=True).start()
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop a local pool at once (an interrupt must not wait for running solves)."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        if proc.is_alive():
+            proc.kill()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def solution_path(out_dir: str | Path, point: int, method: str, seed: int) -> Path:
@@ -586,6 +638,8 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, fmt: str = "csv", resume:
         except BaseException:
             for f in futures:
                 f.cancel()
+            if own:
+                _stop_workers(pool)
             raise
         finally:
             log.close()

@@ -13,7 +13,7 @@ from mecopt.model import dnn
 from mecopt.model.delay import PAPER_TERMS, TERMS, fit as fit_delay
 from mecopt.errors import InputError
 from mecopt.results.export import read_table, write_table, write_text
-from mecopt.cli.common import echo_table
+from mecopt.cli.common import echo_table, writable_output
 
 
 def _input_shape(ctx, param, value):
@@ -37,7 +37,7 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
 @click.command("import-onnx")
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", help="DNN name (default: the model file's stem).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), callback=writable_output,
               help="Spec file to write (default: NAME.toml in the current directory).")
 @click.option("--input-shape", callback=_input_shape, metavar="C,H,W",
               help="Fix the input's channels, height, width when the model leaves them symbolic.")
@@ -84,9 +84,9 @@ def import_onnx_command(model, name, out, input_shape, branches, force, quiet):
 @click.option("--input-shape", callback=_input_shape, metavar="C,H,W",
               help="For an ONNX model whose input sizes are symbolic.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random weights and input.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), callback=writable_output,
               help="Profile table to write (default: NAME-profile.csv in the current folder).")
-@click.option("--ops-out", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--ops-out", type=click.Path(dir_okay=False, path_type=Path), callback=writable_output,
               help="Per-operator table (ONNX Runtime; default: NAME-profile-ops.csv next to --out).")
 @click.option("--attach", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a copy of the spec with the measured medians as t_local_s or t_server_s.")
@@ -188,7 +188,7 @@ _UNIT_SUFFIX = {"_ms": "ms", "_s": "s", "_us": "us"}
               help="Fit one coefficient set per operator class (conv, dwconv, fc, pool, eltwise, norm, attention) "
                    "into one file; reads per-operator tables (NAME-profile-ops.csv) or layer tables.")
 @click.option("--name", help="Name of the coefficient set (default: the --out stem, else 'fitted').")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), callback=writable_output,
               help="Coefficient file to write (default: NAME.toml in the current directory).")
 @click.option("--force", is_flag=True, help="Overwrite an existing coefficient file.")
 def fit_command(profiles, terms, test_fraction, seed, time_column, types_, per_type, name, out, force):

@@ -30,7 +30,7 @@ from mecopt import constraints as checkmod
 from mecopt.errors import InfeasibleError, InputError
 from mecopt.results import manifest
 from mecopt.results.export import find_table, read_table, write_json, write_table
-from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance
+from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance, writable_output
 
 
 def read_assignment(path: str | Path) -> pd.DataFrame:
@@ -50,7 +50,10 @@ def read_assignment(path: str | Path) -> pd.DataFrame:
                 raise InputError(f"assignment {path}: expected a JSON list of records "
                                  "({\"device\": ..., \"layer\": ..., \"slot\": ...}) or {\"assignment\": [...]}")
             table = pd.DataFrame.from_records(data)
-        elif suffix in (".csv", ".parquet"):
+        elif suffix == ".csv":
+            # cells as text: "1_0" or "1e0" must not become numbers on the way (plain_integer judges them)
+            table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        elif suffix == ".parquet":
             table = read_table(path)
         else:
             raise InputError(f"cannot read an assignment from {path}: expected .csv, .parquet or .json")
@@ -73,19 +76,11 @@ def read_assignment(path: str | Path) -> pd.DataFrame:
 
 
 def _is_integral(v) -> bool:
-    if isinstance(v, (bool, np.bool_)):
-        return False
-    if isinstance(v, (int, np.integer)):
+    try:
+        checkmod.plain_integer(v)
         return True
-    if isinstance(v, (float, np.floating)):
-        return math.isfinite(v) and float(v).is_integer()
-    if isinstance(v, str):
-        try:
-            int(v.strip())
-            return True
-        except ValueError:
-            return False
-    return False
+    except (TypeError, ValueError):
+        return False
 
 
 #: kept for callers of the former CLI function; the report is built by the library
@@ -104,7 +99,8 @@ Exit status:
 @instance_argument
 @click.argument("assignment", type=click.Path(path_type=str))
 @format_option
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str), default=None,
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str), callback=writable_output,
+              default=None,
               help="Write devices and violations tables and summary.json to this folder (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print summary, devices and violations as JSON (nothing else).")
 def check_cmd(instance, assignment, fmt, out_dir, as_json):

@@ -11,7 +11,7 @@ from mecopt.errors import InfeasibleError, SolverError
 from mecopt.results import manifest
 from mecopt.results.export import write_table
 from mecopt.cli.progress import method_progress
-from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance
+from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance, writable_output
 
 SHOWN = ["method", "avg_delay_s", "avg_energy_j", "avg_cost", "feasible", "violated", "deadline_misses",
          "termination", "gap", "max_gain_rel", "wall_s"]
@@ -52,7 +52,7 @@ def display_frame(df: pd.DataFrame) -> pd.DataFrame:
 @click.option("--solver", default=None, metavar="highs|cpsat|NAME",
               help="GTPOS backend: cpsat, highs, or an installed Pyomo solver.")
 @format_option
-@click.option("--out", type=click.Path(file_okay=False, path_type=str), default=None,
+@click.option("--out", type=click.Path(file_okay=False, path_type=str), callback=writable_output, default=None,
               help="Write comparison.<format> and each method's outputs in OUT/<method>/.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display (it is off anyway when not on a terminal).")
 def compare_command(instance, methods, engine, seed, time_limit, objective, draws, spread, solver, fmt, out, quiet):

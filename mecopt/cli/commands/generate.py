@@ -7,6 +7,7 @@ from collections import Counter
 import click
 
 from mecopt.errors import InputError
+from mecopt.cli.common import writable_output
 from mecopt.model import generate as gen
 
 
@@ -30,8 +31,8 @@ from mecopt.model import generate as gen
               help="'relax' drops (26) for MDs that cannot meet their deadline (needed for VGG at 5 s); "
                    "'soft' prices each second over the deadline (model.deadline_penalty_per_s).")
 @click.option("--name", default=None, help="Instance name (default gen-nN-sSEED).")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=str), required=True,
-              help="The .toml file to write (atomically).")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=str), callback=writable_output,
+              required=True, help="The .toml file to write (atomically).")
 def generate_cmd(n_devices, dnn_mix, seed, bandwidth_khz, gain, delta, deadline_s, weights, slots, capacity_mode,
                  deadline_policy, name, out):
     """Generate a random instance from a seed and write it as TOML.

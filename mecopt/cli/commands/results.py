@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from mecopt.errors import InputError
-from mecopt.cli.common import echo_table, format_option
+from mecopt.cli.common import echo_table, format_option, writable_output
 
 
 def _bar(quiet: bool):
@@ -50,7 +50,8 @@ def _parse_options(items) -> dict:
               help="Solve with seeds 0..K-1 (methods that take a seed).")
 @click.option("--option", "options", multiple=True, metavar="[METHOD:]KEY=VALUE",
               help="A method option, e.g. engine=dp (every method that names it) or gtpos:time_limit=60.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str), help="Output directory.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str), callback=writable_output,
+              help="Output directory.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: one per CPU).")
 @click.option("--resume", is_flag=True, help="Continue the sweep in --out, skipping runs already there.")
@@ -100,7 +101,8 @@ def sweep_command(instances, ranges, lists, methods, seeds, options, out, worker
 
 @click.command("reproduce")
 @click.option("--fig", "figs", default="all", show_default=True, help="5, 6, 7, 8, 9, 10, a comma list, or all.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str), help="Output directory.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str), callback=writable_output,
+              help="Output directory.")
 @click.option("--engine", type=click.Choice(["dp", "milp"]), default="dp", show_default=True,
               help="Best-response engine of the game.")
 @click.option("--quick", is_flag=True, help="Fewer bandwidths, seeds and draws (a smoke run).")
@@ -160,8 +162,8 @@ def plot_group():
 
 
 def _out_option(default_name: str):
-    return click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default=None,
-                        help=f"Image file (.png, .pdf, .svg); default: {default_name}.")
+    return click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), callback=writable_output,
+                        default=None, help=f"Image file (.png, .pdf, .svg); default: {default_name}.")
 
 
 @plot_group.command("schedule", short_help="Devices x slots with the offloaded layer blocks (Figs. 6a, 10b).")

@@ -13,7 +13,7 @@ from mecopt.errors import InfeasibleError, InputError, SolverError
 from mecopt.options import check_option_names
 from mecopt.solution import Solution, Termination
 from mecopt.cli.progress import method_progress
-from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance
+from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance, writable_output
 
 DEVICE_COLUMNS = ["device", "dnn", "partition_point", "last_slot", "delay_s", "energy_j", "price", "cost",
                   "deadline_met"]
@@ -112,7 +112,7 @@ def finish(sol: Solution, out: str | None, fmt: str) -> None:
 @click.option("--option", "extra", multiple=True, metavar="KEY=VALUE",
               help="Any other option of the method (repeatable), e.g. --option tol=1e-8.")
 @format_option
-@click.option("--out", type=click.Path(file_okay=False, path_type=str), default=None,
+@click.option("--out", type=click.Path(file_okay=False, path_type=str), callback=writable_output, default=None,
               help="Write assignment, devices, trace, violations and summary.json to this folder.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display (it is off anyway when not on a terminal).")
 def solve_command(instance, method, engine, seed, wake_prob, eps, stop, max_iter, time_limit, objective, draws,

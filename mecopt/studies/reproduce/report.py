@@ -16,7 +16,7 @@ import pandas as pd
 from mecopt.errors import InputError
 from mecopt.results import manifest as result_set
 from mecopt.results.export import FORMATS, find_table, read_table, write_json, write_table, write_text
-from mecopt.studies.sweep import local_executor, solution_path
+from mecopt.studies.sweep import _stop_workers, local_executor, solution_path
 
 from mecopt.studies.reproduce.claims import (MISSING, NEEDS, NOT, PARTLY, REPRODUCED, Claim, _xlabel, claims_frame,
                                              evaluate_claims, num)
@@ -235,6 +235,10 @@ def reproduce(out_dir: str | Path, figures: str | Iterable[str] = "all", *, engi
                 tables[name] = df
                 write_table(df, out / name, fmt)
             wall[f] = time.perf_counter() - t0
+    except BaseException:
+        if own:
+            _stop_workers(pool)  # an interrupt must not wait for running solves
+        raise
     finally:
         if own:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -343,6 +347,10 @@ def reproduce_readings(out_dir: str | Path, readings: str | Path | Sequence[dict
             res = reproduce(out / r["name"], figures, settings=s, gtpos_solver=gtpos_solver, fmt=fmt, executor=pool, resume=resume,
                             progress=progress)
             long += [dict(reading=r["name"], id=c.id, verdict=c.verdict) for c in res.claims]
+    except BaseException:
+        if own:
+            _stop_workers(pool)  # an interrupt must not wait for running solves
+        raise
     finally:
         if own:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,71 @@
+"""The long profile of the fuzzing suite (issue 12): >= 10,000 generated and mutated cases
+through the command line, with counts of exit codes, tracebacks, hangs and accepted-invalid inputs.
+
+Usage: python benchmarks/fuzz_long.py [--jobs 2] [--examples N]
+
+Runs ``tests/test_fuzz.py`` with ``MECOPT_FUZZ=long`` (random seeds, not derandomized), the
+four tests split over ``--jobs`` pytest processes, and writes benchmarks/results/fuzz_long.json:
+the commit, the wall time, the pytest outcome and the merged counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+TESTS = ["test_fuzz_instance_documents", "test_fuzz_dnn_specs", "test_fuzz_assignment_tables",
+         "test_fuzz_onnx_import"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--examples", type=int, default=None, help="examples per test (default: the long profile's)")
+    args = ap.parse_args()
+    # MECOPT_COMMIT: when run from an exported snapshot of a commit (no .git there)
+    commit = os.environ.get("MECOPT_COMMIT") or subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "mecopt", "tests"], cwd=ROOT,
+                                capture_output=True, text=True).stdout.strip()) if "MECOPT_COMMIT" not in os.environ \
+        else False
+    groups = [TESTS[i::args.jobs] for i in range(args.jobs)]
+    tmp = Path(tempfile.mkdtemp(prefix="mecopt-fuzz-long-"))
+    procs = []
+    t0 = time.perf_counter()
+    for i, group in enumerate(groups):
+        env = dict(os.environ, MECOPT_FUZZ="long", MECOPT_FUZZ_STATS=str(tmp / f"stats{i}.json"))
+        if args.examples:
+            env["MECOPT_FUZZ_EXAMPLES"] = str(args.examples)
+        log = open(tmp / f"pytest{i}.log", "w")
+        procs.append((subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                        "tests/test_fuzz.py", "-k", " or ".join(group)],
+                                       cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log, group))
+    outcomes = []
+    for i, (p, log, group) in enumerate(procs):
+        rc = p.wait()
+        log.close()
+        tail = (tmp / f"pytest{i}.log").read_text().strip().splitlines()[-1:]
+        outcomes.append(dict(tests=group, returncode=rc, summary=tail[0] if tail else ""))
+    stats: Counter = Counter()
+    for f in tmp.glob("stats*.json"):
+        stats.update(json.loads(f.read_text()))
+    result = dict(commit=commit, uncommitted_changes=dirty, wall_s=round(time.perf_counter() - t0, 1),
+                  passed=all(o["returncode"] == 0 for o in outcomes), pytest=outcomes,
+                  counts=dict(sorted(stats.items())), logs=str(tmp))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "fuzz_long.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    sys.exit(0 if result["passed"] else 1)
+
+
+if __name__ == "__main__":
+    main()
