@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort as exc:
         if isinstance(exc.__cause__, KeyboardInterrupt):    # click turns Ctrl-C into Abort
             click.echo("interrupted", err=True)
-            sys.exit(INTERRUPTED)
+            _exit_interrupted(hard=argv is None)
         click.echo("Aborted.", err=True)
         sys.exit(1)
     except MecoptError as exc:
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(INTERRUPTED)
+        _exit_interrupted(hard=argv is None)
     except OSError as exc:
         # writing an output: disk full, read-only file system, permission denied (inputs are
         # reported by the readers as InputError); earlier outputs stay intact (atomic writes)
@@ -85,3 +85,18 @@ def main(argv: list[str] | None = None) -> None:
 
 #: exit code of an interrupted command (128 + SIGINT, as shells report it)
 INTERRUPTED = 130
+
+
+def _exit_interrupted(hard: bool) -> None:
+    """Exit with :data:`INTERRUPTED`; ``hard`` (the console entry point, not a call from Python) exits at
+    once. Outputs are already safe (every file is written atomically and temporary files are removed as
+    the interrupt unwinds); skipping the interpreter's teardown avoids native solver threads (OR-Tools)
+    aborting the process at exit when a search was stopped early."""
+    import os
+
+    if not hard:
+        sys.exit(INTERRUPTED)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(INTERRUPTED)
+
