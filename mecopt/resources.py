@@ -46,6 +46,10 @@ def instances_dir() -> Path:
     return _data_dir("instances")
 
 
+#: folders of ``instances/`` that hold other documents than instances (``readings``: reproduce --readings)
+NOT_INSTANCES = ("readings",)
+
+
 def bundled_instances() -> list[str]:
     """Every bundled instance as ``COLLECTION:NAME``, sorted.
 
@@ -67,7 +71,7 @@ def bundled_instances() -> list[str]:
     ['paper:fig8-alexnet', 'paper:fig8-lenet', 'paper:fig8-vgg13', 'paper:fig8-vgg16']
     """
     root = instances_dir()
-    return sorted(f"{p.parent.name}:{p.stem}" for p in root.glob("*/*.toml"))
+    return sorted(f"{p.parent.name}:{p.stem}" for p in root.glob("*/*.toml") if p.parent.name not in NOT_INSTANCES)
 
 
 def is_bundled_name(text: str | os.PathLike) -> bool:

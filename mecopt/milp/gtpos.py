@@ -31,6 +31,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from mecopt.model import limits
+from mecopt import interrupt
 from mecopt.errors import InfeasibleError, InputError, SolverError
 from mecopt.model.instance import Instance
 from mecopt.model.tolerances import CAP_TOL, meets_deadline
@@ -220,10 +221,15 @@ def _solve_highs(model, *, mip_rel_gap, time_limit, threads, progress, t0):
         h.cbMipImprovingSolution.subscribe(cb)
         h.cbMipInterrupt.subscribe(cb)
     res = opt.solve(model)
+    interrupt.check()  # HiGHS may have caught a Ctrl-C and returned an interrupt status: an interruption
     st = h.getModelStatus()
     name = getattr(st, "name", str(st))
     has = res.solution_status.name in ("optimal", "feasible")
     bound = res.objective_bound
+    if progress is not None and cb.last < 0 and has:  # solved before any callback (e.g. in presolve)
+        inc = float(res.incumbent_objective)
+        bnd = bound if bound is not None and np.isfinite(bound) else None
+        progress(dict(incumbent=inc, bound=bnd, gap=statusmod.gap(inc, bnd), time_s=time.perf_counter() - t0))
     rep = statusmod.Report(
         status=h.modelStatusToString(st), proven_optimal=name == "kOptimal",
         infeasible=name in ("kInfeasible", "kUnboundedOrInfeasible"),  # every variable is bounded
