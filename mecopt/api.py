@@ -173,19 +173,13 @@ def check(instance: Instance, assignment) -> list[checkmod.Violation]:
     if isinstance(assignment, Solution):
         return checkmod.check_profile(instance, assignment.profile)
     if isinstance(assignment, str | Path):
-        from mecopt.results import manifest
-        from mecopt.results.export import find_table, read_table
+        from mecopt.results.export import read_table
+        from mecopt.results.manifest import assignment_file
 
         path = Path(assignment)
-        if path.is_dir():
-            manifest.require_complete(path, "solution folder")
-            table = find_table(path / "assignment")
-            if table is None:
-                raise InputError(f"{path} has no assignment table (csv, parquet or json)")
-            path = table
-        elif not path.is_file():
+        if not path.exists():
             raise InputError(f"assignment file not found: {path}")
-        assignment = read_table(path)
+        assignment = read_table(assignment_file(path))
     if isinstance(assignment, pd.DataFrame):
         return checkmod.check_y(instance, checkmod.assignment_to_y(instance, assignment))
     try:

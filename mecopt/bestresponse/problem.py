@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mecopt.model.instance import Device, Server
-from mecopt.model.tolerances import CAP_TOL, fits_capacity, has_room, meets_deadline  # noqa: F401
+from mecopt.model.tolerances import fits_capacity, has_room, meets_deadline
 
 TIE_REL = 1e-12
 

@@ -40,7 +40,7 @@ from mecopt.solution import Solution, Termination
 from mecopt.milp import status as statusmod
 from mecopt.milp.classes import OBJECTIVES, ClassNetwork, class_networks, flows_from_profile, profile_from_flows
 from mecopt.milp.highs import GTPOS_OPTIONS, highs_object, persistent_solver
-from mecopt.milp.network import BLOCK, START
+from mecopt.milp.network import BLOCK, START, adjacency
 from mecopt.bestresponse.problem import enforces_deadline
 
 #: the default backend, chosen by measurement (docs/milp.md §4)
@@ -102,12 +102,7 @@ def add_class(b: pyo.Block, net: ClassNetwork, H: int) -> None:
     b.f = pyo.Var(A, within=dom, bounds=(0, count))
     b.y = pyo.Var(L, range(H + 1), within=dom, bounds=(0, count))
     f, y = b.f, b.y
-    out_arcs: dict[int, list[int]] = {}
-    in_arcs: dict[int, list[int]] = {}
-    for a in A:
-        out_arcs.setdefault(int(net.tail[a]), []).append(a)
-        in_arcs.setdefault(int(net.head[a]), []).append(a)
-    nodes = sorted((set(out_arcs) | set(in_arcs)) - {1})
+    out_arcs, in_arcs, nodes = adjacency(net.tail, net.head)
 
     def flow_rule(_, node):
         out = pyo.quicksum(f[a] for a in out_arcs.get(node, []))

@@ -247,12 +247,7 @@ def add_device(b: pyo.Block, dev: Device, server: Server, net: DeviceNetwork, *,
     f, y, u = b.f, b.y, b.u
 
     # flow conservation: src emits one unit, every inner node passes it on
-    out_arcs: dict[int, list[int]] = {}
-    in_arcs: dict[int, list[int]] = {}
-    for a in A:
-        out_arcs.setdefault(int(net.tail[a]), []).append(a)
-        in_arcs.setdefault(int(net.head[a]), []).append(a)
-    nodes = sorted((set(out_arcs) | set(in_arcs)) - {1})
+    out_arcs, in_arcs, nodes = adjacency(net.tail, net.head)
 
     def flow_rule(_, node):
         out = pyo.quicksum((f[a] for a in out_arcs.get(node, [])))
@@ -387,3 +382,15 @@ def add_overrun(b: pyo.Block, dev: Device) -> None:
     """
     b.overrun = pyo.Var(within=pyo.NonNegativeReals)
     b.overrun_row = pyo.Constraint(expr=b.overrun >= b.delay - float(dev.tau))
+
+
+def adjacency(tail, head) -> tuple[dict[int, list[int]], dict[int, list[int]], list[int]]:
+    """Arcs leaving and entering each node, and the nodes that carry flow conservation (all but
+    the sink, node 1; the source, node 0, emits the supply)."""
+    out_arcs: dict[int, list[int]] = {}
+    in_arcs: dict[int, list[int]] = {}
+    for a, (t, h) in enumerate(zip(tail, head)):
+        out_arcs.setdefault(int(t), []).append(a)
+        in_arcs.setdefault(int(h), []).append(a)
+    return out_arcs, in_arcs, sorted((set(out_arcs) | set(in_arcs)) - {1})
+

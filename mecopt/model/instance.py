@@ -63,7 +63,7 @@ from mecopt.errors import InputError, validation_problems
 
 WEIGHT_SUM_TOL = 1e-6
 #: relative capacity tolerance of (17), shared by every engine, the checker and fastest_delay
-from mecopt.model.tolerances import CAP_TOL, fits_capacity, meets_deadline  # noqa: F401 (CAP_TOL re-exported)
+from mecopt.model.tolerances import fits_capacity, meets_deadline
 
 
 class _Strict(BaseModel):

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mecopt.errors import InputError
-from mecopt.results.export import write_json
+from mecopt.results.export import find_table, write_json
 
 MANIFEST = "MANIFEST.json"
 
@@ -81,3 +81,18 @@ def require_complete_file(path: str | Path, what: str = "table") -> None:
     """:func:`require_complete` for a file: refuse a file inside an incomplete result folder."""
     path = Path(path)
     require_complete(path.resolve().parent, f"the folder of {what} {path},")
+
+
+def assignment_file(path: str | Path) -> Path:
+    """The table to check: ``path`` itself, or a solution folder's assignment table; either way
+    refused when the run that wrote it did not finish."""
+    p = Path(path)
+    if p.is_dir():
+        require_complete(p, "solution folder")
+        table = find_table(p / "assignment")
+        if table is None:
+            raise InputError(f"{p} is a folder without an assignment table (assignment.csv, .parquet or .json)")
+        return table
+    if p.exists():
+        require_complete_file(p, "assignment")
+    return p

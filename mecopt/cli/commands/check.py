@@ -29,7 +29,7 @@ import pandas as pd
 from mecopt import constraints as checkmod
 from mecopt.errors import InfeasibleError, InputError
 from mecopt.results import manifest
-from mecopt.results.export import find_table, read_table, write_json, write_table
+from mecopt.results.export import read_table, write_json, write_table
 from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance, writable_output
 
 
@@ -115,7 +115,7 @@ def check_cmd(instance, assignment, fmt, out_dir, as_json):
     amount and tolerance.
     """
     inst = read_instance(instance)
-    table = read_assignment(_assignment_file(assignment))
+    table = read_assignment(manifest.assignment_file(assignment))
     res = checkmod.assignment_report(inst, table)
     summary = {"assignment": str(assignment), **res["summary"]}
     written = []
@@ -155,21 +155,6 @@ def check_cmd(instance, assignment, fmt, out_dir, as_json):
     if not res["summary"]["feasible"]:
         by = ", ".join(f"{k} x{v}" for k, v in res["summary"]["violations_by_equation"].items())
         raise InfeasibleError(f"the assignment violates {res['summary']['violations']} constraint(s): {by}")
-
-
-def _assignment_file(path: str) -> Path:
-    """The table to check: ``path`` itself, or a solution folder's assignment table; either way
-    refused when the run that wrote it did not finish."""
-    p = Path(path)
-    if p.is_dir():
-        manifest.require_complete(p, "solution folder")
-        table = find_table(p / "assignment")
-        if table is None:
-            raise InputError(f"{p} is a folder without an assignment table (assignment.csv, .parquet or .json)")
-        return table
-    if p.exists():
-        manifest.require_complete_file(p, "assignment")
-    return p
 
 
 def _jsonable(o):
