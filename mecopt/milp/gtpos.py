@@ -191,6 +191,7 @@ class _HighsProgress:
 
     def __init__(self, progress, t0: float):
         self.progress, self.t0, self.last = progress, t0, -1.0
+        self.reported = False
 
     def __call__(self, e):
         out = e.data_out
@@ -202,6 +203,7 @@ class _HighsProgress:
         inc, bnd = float(out.mip_primal_bound), float(out.mip_dual_bound)
         if not np.isfinite(inc):
             return
+        self.reported = True
         self.progress(dict(incumbent=inc, bound=bnd if np.isfinite(bnd) else None,
                            gap=statusmod.gap(inc, bnd if np.isfinite(bnd) else None), time_s=now - self.t0))
 
@@ -221,7 +223,7 @@ def _solve_highs(model, *, mip_rel_gap, time_limit, threads, progress, t0):
     name = getattr(st, "name", str(st))
     has = res.solution_status.name in ("optimal", "feasible")
     bound = res.objective_bound
-    if progress is not None and cb.last < 0 and has:  # solved before any callback (e.g. in presolve)
+    if progress is not None and not cb.reported and has:  # solved before any reported incumbent (presolve)
         inc = float(res.incumbent_objective)
         bnd = bound if bound is not None and np.isfinite(bound) else None
         progress(dict(incumbent=inc, bound=bnd, gap=statusmod.gap(inc, bnd), time_s=time.perf_counter() - t0))
