@@ -16,7 +16,9 @@ Usage: python benchmarks/bench_per_type.py [--runs 10] [--warmup 2] [--threads 1
    ±10% per class and overall on the held-out rows (``per_type_split.csv``), and
    on the held-out rows of MobileNetV2, ResNet-18 and ViT-B/16 (``per_type_split_networks.csv``);
    then the same on a seeded 20% of the *layers* (a layer predicted as the sum of its
-   operators, both models fitted on the other layers' operators; ``per_type_layers.csv``).
+   operators, both models fitted on the other layers' operators; ``per_type_layers.csv``), and overall
+   for ``--layer-seeds`` such splits (``per_type_layers_seeds.csv``). The per-type fits keep a class's own
+   set only when it beats one polynomial leaving one *training* network out at a time (``groups``).
 3. For MobileNetV2, ResNet-18 and ViT-B/16, fits both models on the *other*
    networks' operators only and predicts every layer of the network left out
    (a layer = the sum of its operators): R², MAE and share within ±10% over its
@@ -91,6 +93,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--terms", default="paper")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--layer-seeds", type=int, default=10, help="how many seeded held-out-layer splits to report")
     ap.add_argument("--onnx-dir", type=Path, default=Path("/tmp/catalog-onnx"))
     ap.add_argument("--reuse", action="store_true", help="read the profiles of an earlier run")
     args = ap.parse_args(argv)
@@ -100,7 +103,8 @@ def main(argv=None) -> int:
     ops = pd.concat([o for _, o in measured.values()], ignore_index=True)
     X, y, cls = ops[["G", "K", "O", "I"]].to_numpy(float), ops["median_ms"].to_numpy(float), ops["type"].to_numpy()
 
-    report = fit_per_type(cls, X, y, terms=terms, test_fraction=0.2, seed=args.seed)
+    nets = ops["dnn"].to_numpy()  # cross-validation groups inside fit_per_type: one network left out per fold
+    report = fit_per_type(cls, X, y, terms=terms, test_fraction=0.2, seed=args.seed, groups=nets)
     q = pd.DataFrame(report.quality)
     q = q[q["split"] == "held-out"].drop(columns="split")
     save([{**r, "terms": args.terms} for r in q.to_dict("records")], "per_type_split")
@@ -116,31 +120,38 @@ def main(argv=None) -> int:
     save(rows, "per_type_split_networks")
 
     # held-out *layers*: a seeded 20% of all layers of all networks; both models fitted on the operators of the
-    # other layers; a held-out layer is predicted as the sum over its operators
+    # other layers; a held-out layer is predicted as the sum over its operators. Reported for --seed by layer
+    # type, and overall for --layer-seeds further splits (seed, seed+1, ...)
     all_layers = pd.concat([lay for lay, _ in measured.values()], ignore_index=True)
-    train_l, test_l = _split(len(all_layers), 0.2, args.seed)
     key = list(zip(ops["dnn"], ops["layer"]))
-    test_keys = set(zip(all_layers["dnn"].to_numpy()[test_l], all_layers["layer"].to_numpy()[test_l]))
-    is_test = np.array([k in test_keys for k in key])
-    fitted = fit_per_type(cls[~is_test], X[~is_test], y[~is_test], terms=terms)
-    held = all_layers.iloc[test_l]
-    rows = []
-    for label, model in (("per-type", fitted.model), ("single", fitted.single)):
-        pred_ops = pd.Series(model.predict_ops(cls, X) * 1e3, index=pd.MultiIndex.from_tuples(key))
-        per_layer = pred_ops.groupby(level=[0, 1]).sum()
-        pred = np.array([per_layer.get((d, l), 0.0) for d, l in zip(held["dnn"], held["layer"])])
-        meas = held["median_ms"].to_numpy(float)
-        for kind in ["all"] + sorted(set(held["type"])):
-            sel = np.ones(len(held), bool) if kind == "all" else (held["type"] == kind).to_numpy()
-            rows.append({"layer_type": kind, "model": label, **_quality(meas[sel], pred[sel]), "terms": args.terms})
+    rows, sweep = [], []
+    for seed in range(args.seed, args.seed + max(1, args.layer_seeds)):
+        _, test_l = _split(len(all_layers), 0.2, seed)
+        test_keys = set(zip(all_layers["dnn"].to_numpy()[test_l], all_layers["layer"].to_numpy()[test_l]))
+        is_test = np.array([k in test_keys for k in key])
+        fitted = fit_per_type(cls[~is_test], X[~is_test], y[~is_test], terms=terms, groups=nets[~is_test])
+        held = all_layers.iloc[test_l]
+        for label, model in (("per-type", fitted.model), ("single", fitted.single)):
+            pred_ops = pd.Series(model.predict_ops(cls, X) * 1e3, index=pd.MultiIndex.from_tuples(key))
+            per_layer = pred_ops.groupby(level=[0, 1]).sum()
+            pred = np.array([per_layer.get((d, l), 0.0) for d, l in zip(held["dnn"], held["layer"])])
+            meas = held["median_ms"].to_numpy(float)
+            sweep.append({"seed": seed, "model": label, **_quality(meas, pred), "terms": args.terms})
+            if seed != args.seed:
+                continue
+            for kind in ["all"] + sorted(set(held["type"])):
+                sel = np.ones(len(held), bool) if kind == "all" else (held["type"] == kind).to_numpy()
+                rows.append({"layer_type": kind, "model": label, **_quality(meas[sel], pred[sel]),
+                             "terms": args.terms})
     save(rows, "per_type_layers")
+    save(sweep, "per_type_layers_seeds")
 
     rows = []
     for name in HELD_OUT:
         layers, own = measured[name]
         rest = ops[ops["dnn"] != name]
         fitted = fit_per_type(rest["type"], rest[["G", "K", "O", "I"]].to_numpy(float),
-                              rest["median_ms"].to_numpy(float), terms=terms)
+                              rest["median_ms"].to_numpy(float), terms=terms, groups=rest["dnn"].to_numpy())
         table = dnn.layer_table(name)
         op_frame = table.op_frame()
         for label, model in (("per-type", fitted.model), ("single", fitted.single)):

@@ -95,3 +95,28 @@ def test_cli_fit_per_type_end_to_end(tmp_path, capsys):
     assert set(model.sets) == set(TRUE)
     code, _, err = run(capsys, "fit", tmp_path / "ops.csv", "--per-type", "--out", tmp_path / "pt.toml")
     assert code == 2 and "--force" in err
+
+
+def test_a_class_keeps_its_own_set_only_when_it_wins_leaving_one_network_out():
+    """The per-class rule of fit_per_type: cross-validated on the training rows, one group (network) left out at a
+    time; a class seen in one network only cannot be validated on another one and keeps the fallback."""
+    df = synthetic_rows()
+    X = df[["G", "K", "O", "I"]].to_numpy(float)
+    groups = np.array([f"net{i % 4}" for i in range(len(df))], dtype=object)
+    groups[(df["type"] == "attention").to_numpy()] = "net0"
+    report = fit_per_type(df["type"], X, df["median_ms"], groups=groups)
+    assert set(report.model.sets) == set(TRUE) - {"attention"}
+    att = (df["type"] == "attention").to_numpy()
+    np.testing.assert_allclose(report.model.predict_ops(df["type"][att], X[att]), report.single.predict(X[att]))
+    # without groups (seeded 5-fold) every class of this data has its own law and keeps its set
+    assert set(fit_per_type(df["type"], X, df["median_ms"]).model.sets) == set(TRUE)
+    # a class whose rows follow the law of all the others gains nothing from a set of its own
+    same = df.copy()
+    law = same["type"] != "pool"
+    G2, K2, O, I = X[:, 0] ** 2, X[:, 1] ** 2, X[:, 2], X[:, 3]
+    same["median_ms"] = np.where(law, 2e-7 * G2 * K2 * O * I + 3e-6 * G2 * O,
+                                 (1 + 0.5 * np.random.default_rng(3).standard_normal(len(same)))
+                                 * (2e-7 * G2 * K2 * O * I + 3e-6 * G2 * O))
+    assert "pool" not in fit_per_type(same["type"], X, same["median_ms"], groups=groups).model.sets
+    with pytest.raises(InputError, match="groups"):
+        fit_per_type(df["type"], X, df["median_ms"], groups=groups[:-1])

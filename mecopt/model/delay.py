@@ -299,12 +299,16 @@ class PerTypeFitReport:
 
 def fit_per_type(types, factors: np.ndarray, times: np.ndarray, *, terms: tuple[str, ...] = PAPER_TERMS,
                  name: str = "fitted", unit: str = "ms", test_fraction: float = 0.0, seed: int = 0,
-                 min_rows: int | None = None) -> PerTypeFitReport:
+                 min_rows: int | None = None, groups=None) -> PerTypeFitReport:
     """One least-squares fit of eq. (5) per operator class (``types``), on one seeded split.
 
-    A class with fewer than ``min_rows`` training rows (default: the number of
-    terms + 2) keeps the fallback: one polynomial fitted on all training rows,
-    which is also reported as the single-polynomial baseline.
+    The fallback is one polynomial fitted on all training rows (also reported as
+    the single-polynomial baseline). A class keeps the fallback when it has fewer
+    than ``min_rows`` training rows (default: the number of terms + 2), or when its
+    own set does not predict it better out of sample: cross-validated on the
+    *training* rows only (:func:`_cv_class_wins`), leave-one-group-out when
+    ``groups`` (e.g. the network of each row) has two or more values, else seeded
+    5-fold; the class set must have the lower mean absolute error on the class's rows.
     """
     from mecopt.model.dnn import OP_CLASSES
     types = np.asarray([str(t) for t in types], dtype=object)
@@ -320,6 +324,8 @@ def fit_per_type(types, factors: np.ndarray, times: np.ndarray, *, terms: tuple[
         raise InputError(f"fit: unknown terms {bad}; the terms of eq. (5) are {list(TERMS)}")
     if not 0.0 <= test_fraction < 1.0:
         raise InputError(f"fit: test_fraction must be in [0, 1), got {test_fraction}")
+    if groups is not None and len(groups) != len(y_all):
+        raise InputError(f"fit: {len(groups)} groups for {len(y_all)} rows")
     cols = [TERMS.index(t) for t in terms]
     min_rows = len(cols) + 2 if min_rows is None else min_rows
     train, test = _split(len(y_all), test_fraction, seed)
@@ -327,17 +333,18 @@ def fit_per_type(types, factors: np.ndarray, times: np.ndarray, *, terms: tuple[
         raise InputError(f"fit: {len(train)} training rows cannot determine {len(cols)} coefficients")
     single = CoefficientSet(name, tuple(float(e) for e in _least_squares(X_all[train], y_all[train], cols)), unit,
                             f"least-squares fit of eq. (5) on {len(train)} rows of every class, terms {list(terms)}")
+    folds = _cv_folds(train, None if groups is None else np.asarray([str(g) for g in groups], dtype=object), seed)
     sets = {}
     for cls in OP_CLASSES:
         rows = train[types[train] == cls]
-        if len(rows) >= min_rows:
+        if len(rows) >= min_rows and _cv_class_wins(cls, types, X_all, y_all, folds, cols, min_rows):
             eta = _least_squares(X_all[rows], y_all[rows], cols)
             sets[cls] = CoefficientSet(f"{name}:{cls}", tuple(float(e) for e in eta), unit,
-                                       f"least-squares fit on {len(rows)} {cls} rows")
+                                       f"least-squares fit on {len(rows)} {cls} rows (beat the fallback in cross-validation)")
     model = PerTypeCoefficients(name, sets, single, unit,
                                 f"per-type least-squares fit of eq. (5), terms {list(terms)}, {len(train)} rows; "
-                                f"classes without a set of their own ({sorted(set(OP_CLASSES) - set(sets))}) use "
-                                "[coefficients], fitted on all rows")
+                                f"classes without a set of their own ({sorted(set(OP_CLASSES) - set(sets))}: too few "
+                                "rows, or not better in cross-validation) use [coefficients], fitted on all rows")
     to_unit = 1.0 / _UNIT_TO_SECONDS[unit]
     preds = {"per-type": model.predict_ops(types, factors) * to_unit, "single": single.predict(factors) * to_unit}
     quality = []
@@ -347,3 +354,32 @@ def fit_per_type(types, factors: np.ndarray, times: np.ndarray, *, terms: tuple[
             for label, pred in preds.items():
                 quality.append({"class": cls, "model": label, "split": split, **_quality(y_all[sel], pred[sel])})
     return PerTypeFitReport(model, single, quality, len(train), len(test))
+
+
+def _cv_folds(train: np.ndarray, groups, seed: int, k: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Cross-validation folds of the training rows: leave one group out when ``groups`` has two or more values
+    among them, else a seeded k-fold split."""
+    if groups is not None:
+        g = groups[train]
+        if len(set(g)) >= 2:
+            return [(train[g != u], train[g == u]) for u in sorted(set(g))]
+    parts = np.array_split(np.random.default_rng(seed).permutation(train), min(k, len(train)))
+    return [(np.setdiff1d(train, p), p) for p in parts if len(p)]
+
+
+def _cv_class_wins(cls: str, types: np.ndarray, X_all: np.ndarray, y_all: np.ndarray, folds, cols: list[int],
+                   min_rows: int) -> bool:
+    """True when a set fitted on the class's rows predicts its held-out fold rows with a lower total absolute
+    error than one polynomial fitted on all the fold's training rows, over all folds. A fold whose training rows
+    hold fewer than ``min_rows`` of the class counts as a loss (the set could not be fitted there)."""
+    own = single = 0.0
+    for fit_rows, val_rows in folds:
+        val = val_rows[types[val_rows] == cls]
+        if not len(val):
+            continue
+        mine = fit_rows[types[fit_rows] == cls]
+        if len(mine) < min_rows:
+            return False
+        own += np.abs(X_all[val] @ _least_squares(X_all[mine], y_all[mine], cols) - y_all[val]).sum()
+        single += np.abs(X_all[val] @ _least_squares(X_all[fit_rows], y_all[fit_rows], cols) - y_all[val]).sum()
+    return own < single

@@ -287,8 +287,9 @@ def _fit_per_type(rows, X, y, profiles, terms, name, unit, test_fraction, seed, 
     if not keep.all():
         click.echo(f"note: {int((~keep).sum())} block row(s) left out (a block mixes classes; profile with "
                    "ONNX Runtime for per-operator rows)", err=True)
+    groups = rows["dnn"].to_numpy()[keep] if "dnn" in rows else None  # cross-validate leaving one network out
     report = fit_per_type(classes[keep], X[keep], y[keep], terms=terms, name=name, unit=unit,
-                          test_fraction=test_fraction, seed=seed)
+                          test_fraction=test_fraction, seed=seed, groups=groups)
     sources = ", ".join(p.name for p in profiles)
     model = report.model
     model = type(model)(model.name, model.sets, model.fallback, model.unit, f"{model.description}; from {sources}")
