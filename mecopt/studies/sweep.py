@@ -35,7 +35,7 @@ import os
 import sys
 import tomllib
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -575,6 +575,24 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=True, cancel_futures=True)
 
 
+@contextmanager
+def pool_for(workers: int | None, executor: Executor | None) -> Iterator[Executor]:
+    """``executor`` when given (the caller owns it), else a :func:`local_executor` owned by the block:
+    stopped at once when the block raises (an interrupt must not wait for running solves), shut down
+    when it ends."""
+    if executor is not None:
+        yield executor
+        return
+    pool = local_executor(workers)
+    try:
+        yield pool
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def solution_path(out_dir: str | Path, point: int, method: str, seed: int) -> Path:
     """Where a sweep with ``save_solutions`` writes the solution of one run."""
     return Path(out_dir) / "solutions" / f"p{int(point):04d}-{method}-s{int(seed)}"
@@ -617,34 +635,30 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, fmt: str = "csv", resume:
         progress(finished, total)
 
     if pending:
-        own = executor is None
-        pool = local_executor(workers) if own else executor
         log = _Log(log_path)
         futures = {}
         try:
-            for run in pending:
-                task = Task(run.key, run.point.data, run.point.source, run.method, run.target, dict(run.options),
-                            spec.save_solutions)
-                futures[pool.submit(execute, task)] = run
-            for fut in as_completed(futures):
-                run = futures[fut]
-                outcome = fut.result()
-                if outcome.solution is not None:
-                    _save_solution(outcome.solution, run, out, fmt)
-                log.append(dict(_identity(run), **outcome.row, timing=outcome.timing))
-                finished += 1
-                if progress:
-                    progress(finished, total)
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            if own:
-                _stop_workers(pool)
-            raise
+            with pool_for(workers, executor) as pool:
+                try:
+                    for run in pending:
+                        task = Task(run.key, run.point.data, run.point.source, run.method, run.target,
+                                    dict(run.options), spec.save_solutions)
+                        futures[pool.submit(execute, task)] = run
+                    for fut in as_completed(futures):
+                        run = futures[fut]
+                        outcome = fut.result()
+                        if outcome.solution is not None:
+                            _save_solution(outcome.solution, run, out, fmt)
+                        log.append(dict(_identity(run), **outcome.row, timing=outcome.timing))
+                        finished += 1
+                        if progress:
+                            progress(finished, total)
+                except BaseException:
+                    for f in futures:
+                        f.cancel()
+                    raise
         finally:
             log.close()
-            if own:
-                pool.shutdown(wait=True, cancel_futures=True)
 
     table, timings = assemble(spec, runs, read_log(log_path))
     table_path = write_table(table, out / "results", fmt)

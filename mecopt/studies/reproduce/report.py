@@ -16,7 +16,7 @@ import pandas as pd
 from mecopt.errors import InputError
 from mecopt.results import manifest as result_set
 from mecopt.results.export import FORMATS, find_table, read_table, write_json, write_table, write_text
-from mecopt.studies.sweep import _stop_workers, local_executor, solution_path
+from mecopt.studies.sweep import pool_for, solution_path
 
 from mecopt.studies.reproduce.claims import (MISSING, NEEDS, NOT, PARTLY, REPRODUCED, Claim, _xlabel, claims_frame,
                                              evaluate_claims, num)
@@ -222,12 +222,10 @@ def reproduce(out_dir: str | Path, figures: str | Iterable[str] = "all", *, engi
         check_solver(gtpos_solver)
         s = replace(s, gtpos_solver=gtpos_solver)
     out = result_set.begin(out_dir, "reproduction")
-    own = executor is None
-    pool = local_executor(workers) if own else executor
     tables: dict[str, pd.DataFrame] = {}
     wall: dict[str, float] = {}
     t_all = time.perf_counter()
-    try:
+    with pool_for(workers, executor) as pool:
         ctx = Context(out, s, pool, resume, progress)
         for f in figs:
             t0 = time.perf_counter()
@@ -235,13 +233,6 @@ def reproduce(out_dir: str | Path, figures: str | Iterable[str] = "all", *, engi
                 tables[name] = df
                 write_table(df, out / name, fmt)
             wall[f] = time.perf_counter() - t0
-    except BaseException:
-        if own:
-            _stop_workers(pool)  # an interrupt must not wait for running solves
-        raise
-    finally:
-        if own:
-            pool.shutdown(wait=True, cancel_futures=True)
     claims = evaluate_claims(tables, figs)
     write_table(claims_frame(claims), out / "claims", fmt)
     note = ""
@@ -337,23 +328,14 @@ def reproduce_readings(out_dir: str | Path, readings: str | Path | Sequence[dict
 
     rs = load_readings(readings) if isinstance(readings, str | Path) else [dict(r) for r in readings]
     out = Path(out_dir)
-    own = executor is None
-    pool = local_executor(workers) if own else executor
     long = []
-    try:
+    with pool_for(workers, executor) as pool:
         for r in rs:
             reading = tuple((k, v) for k, v in r.items() if k != "name")
             s = dataclasses.replace(Settings.make(engine, quick), reading=reading)
-            res = reproduce(out / r["name"], figures, settings=s, gtpos_solver=gtpos_solver, fmt=fmt, executor=pool, resume=resume,
-                            progress=progress)
+            res = reproduce(out / r["name"], figures, settings=s, gtpos_solver=gtpos_solver, fmt=fmt,
+                            executor=pool, resume=resume, progress=progress)
             long += [dict(reading=r["name"], id=c.id, verdict=c.verdict) for c in res.claims]
-    except BaseException:
-        if own:
-            _stop_workers(pool)  # an interrupt must not wait for running solves
-        raise
-    finally:
-        if own:
-            pool.shutdown(wait=True, cancel_futures=True)
     df = pd.DataFrame(long)
     wide = df.pivot(index="reading", columns="id", values="verdict").reindex([r["name"] for r in rs])
     wide = wide[list(dict.fromkeys(df["id"]))]
