@@ -150,12 +150,7 @@ def profile(spec: dnn.DNNSpec, *, runs: int = 20, warmup: int = 3, threads: int 
     ``torch.set_num_threads`` for the measurement (restored afterwards).
     ``progress(done, total)`` is called after each run.
     """
-    if runs < 1:
-        raise InputError(f"The 'runs' parameter of profile must be >= 1. Got {runs} instead.")
-    if warmup < 0:
-        raise InputError(f"The 'warmup' parameter of profile must be >= 0. Got {warmup} instead.")
-    if threads is not None and threads < 1:
-        raise InputError(f"The 'threads' parameter of profile must be >= 1. Got {threads} instead.")
+    _check_runs(runs, warmup, threads)
     torch = require_torch()
     chain = build_chain(spec, grouped_conv, seed)
     table = dnn.propagate(spec, grouped_conv).frame

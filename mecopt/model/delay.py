@@ -223,6 +223,15 @@ def mean_absolute_error(y: np.ndarray, y_hat: np.ndarray) -> float:
     return float(np.mean(np.abs(np.asarray(y, float) - np.asarray(y_hat, float))))
 
 
+def _check_fit_options(terms, test_fraction: float) -> None:
+    """The options :func:`fit` and :func:`fit_per_type` share: known terms of eq. (5), a test share in [0, 1)."""
+    bad = sorted(set(terms) - set(TERMS))
+    if bad:
+        raise InputError(f"fit: unknown terms {bad}; the terms of eq. (5) are {list(TERMS)}")
+    if not 0.0 <= test_fraction < 1.0:
+        raise InputError(f"fit: test_fraction must be in [0, 1), got {test_fraction}")
+
+
 def fit(factors: np.ndarray, times: np.ndarray, *, terms: tuple[str, ...] = TERMS, name: str = "fitted",
         unit: str = "ms", test_fraction: float = 0.0, seed: int = 0) -> FitReport:
     """Least-squares fit of eq. (5) (or a subset of its terms) to measured rows.
@@ -235,11 +244,7 @@ def fit(factors: np.ndarray, times: np.ndarray, *, terms: tuple[str, ...] = TERM
     y_all = np.asarray(times, dtype=float).ravel()
     if len(y_all) != len(X_all):
         raise InputError(f"fit: {len(X_all)} factor rows but {len(y_all)} times")
-    bad = sorted(set(terms) - set(TERMS))
-    if bad:
-        raise InputError(f"fit: unknown terms {bad}; the terms of eq. (5) are {list(TERMS)}")
-    if not 0.0 <= test_fraction < 1.0:
-        raise InputError(f"fit: test_fraction must be in [0, 1), got {test_fraction}")
+    _check_fit_options(terms, test_fraction)
     cols = [TERMS.index(t) for t in terms]
     train, test = _split(len(y_all), test_fraction, seed)
     if len(train) < len(cols):
@@ -319,11 +324,7 @@ def fit_per_type(types, factors: np.ndarray, times: np.ndarray, *, terms: tuple[
     unknown = sorted(set(types) - set(OP_CLASSES))
     if unknown:
         raise InputError(f"fit: unknown operator classes {unknown}; the classes are {list(OP_CLASSES)}")
-    bad = sorted(set(terms) - set(TERMS))
-    if bad:
-        raise InputError(f"fit: unknown terms {bad}; the terms of eq. (5) are {list(TERMS)}")
-    if not 0.0 <= test_fraction < 1.0:
-        raise InputError(f"fit: test_fraction must be in [0, 1), got {test_fraction}")
+    _check_fit_options(terms, test_fraction)
     if groups is not None and len(groups) != len(y_all):
         raise InputError(f"fit: {len(groups)} groups for {len(y_all)} rows")
     cols = [TERMS.index(t) for t in terms]
