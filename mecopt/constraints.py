@@ -29,7 +29,8 @@ class Violation:
     Attributes
     ----------
     equation : str
-        The paper's equation: ``"(15)"``, ``"(16)"``, ``"(17)"``, ``"(26)"`` or ``"(27)"``.
+        The paper's equation: ``"(15)"``, ``"(16)"``, ``"(17)"``, ``"(26)"`` or ``"(27)"``; with several
+        servers also ``"(15s)"``, the association (an MD offloads to one server it reaches).
     device : str or None
         The device's name, when the constraint is per device.
     slot : int or None
@@ -42,6 +43,8 @@ class Violation:
         The tolerance allowed (``mecopt.model.tolerances``).
     message : str
         The violation in words.
+    server : str or None
+        With several servers: the server the violation is on.
 
     Examples
     --------
@@ -59,10 +62,14 @@ class Violation:
     amount: float          # by how much the constraint is exceeded
     tolerance: float
     message: str
+    server: str | None = None   # several servers: the server the violation is on
 
     def as_dict(self) -> dict:
-        return dict(equation=self.equation, device=self.device, slot=self.slot, layer=self.layer,
-                    amount=self.amount, tolerance=self.tolerance, message=self.message)
+        out = dict(equation=self.equation, device=self.device, slot=self.slot, layer=self.layer,
+                   amount=self.amount, tolerance=self.tolerance, message=self.message)
+        if self.server is not None:
+            out["server"] = self.server
+        return out
 
 
 def assignment_to_y(instance: Instance, table: pd.DataFrame) -> np.ndarray:
@@ -321,8 +328,11 @@ def deadline_misses(instance: Instance, profile: list[np.ndarray]) -> dict[str, 
     return out
 
 
-def check_profile(instance: Instance, profile: list[np.ndarray]) -> list[Violation]:
-    """``check_y`` of a strategy profile (slot vectors)."""
+def check_profile(instance: Instance, profile: list[np.ndarray], server_of=None) -> list[Violation]:
+    """``check_y`` of a strategy profile (slot vectors); with several servers, ``server_of[n]`` is the
+    server MD n offloads to (-1 = all local) and :func:`check_multi` checks every server."""
+    if instance.multi:
+        return check_multi(instance, profile, server_of)
     H = instance.server.H
     Y = np.zeros((instance.N, instance.M_max, H + 2), dtype=int)
     for n, slots in enumerate(profile):
@@ -331,6 +341,46 @@ def check_profile(instance: Instance, profile: list[np.ndarray]) -> list[Violati
             raise InputError(f"device {instance.devices[n].name}: strategy has {len(s)} layers, expected {instance.devices[n].M}")
         Y[n, np.arange(len(s)), s] = 1
     return check_y(instance, Y)
+
+
+#: the association constraint of several servers: an MD offloads to at most one server, one it reaches
+ASSOCIATION = "(15s)"
+
+
+def check_multi(instance: Instance, profile: list[np.ndarray], server_of) -> list[Violation]:
+    """Several servers: the association (15s) (every offloaded layer on ``server_of[n]``, a server
+    MD n reaches), then (15)-(17), (26), (27) on each server's view; every per-server violation
+    names its server in ``server`` and its message (docs/multiserver.md)."""
+    from dataclasses import replace
+
+    N = instance.N
+    if len(profile) != N:
+        raise InputError(f"the profile has {len(profile)} strategies for {N} devices")
+    given = np.full(N, -1, dtype=int) if server_of is None else np.asarray(server_of, dtype=int)
+    out: list[Violation] = []
+    for n, d in enumerate(instance.devices):
+        s = np.asarray(profile[n])
+        if len(s) != d.M:
+            raise InputError(f"device {d.name}: strategy has {len(s)} layers, expected {d.M}")
+        offloads = bool(np.any(s != 0))
+        k = int(given[n])
+        names = [instance.servers[r].name for r in instance.reachable(n)]
+        if offloads and k == -1:
+            out.append(Violation(ASSOCIATION, d.name, None, None, 1.0, 0.0,
+                                 f"{d.name} offloads layers but is associated with no server"))
+        elif k != -1 and not 0 <= k < instance.K:
+            out.append(Violation(ASSOCIATION, d.name, None, None, 1.0, 0.0,
+                                 f"{d.name} is associated with server index {k}; the instance has {instance.K}"))
+        elif k != -1 and k not in instance.reachable(n):
+            out.append(Violation(ASSOCIATION, d.name, None, None, 1.0, 0.0, f"{d.name} offloads to server "
+                                 f"{instance.servers[k].name}, which it cannot reach (it reaches {names})",
+                                 server=instance.servers[k].name))
+    eff = costmod.effective_servers(instance, profile, given)
+    for v, prof in zip(instance.views, costmod.split_profile(instance, profile, eff)):
+        name = v.server.name
+        for viol in check_profile(v.instance, prof):
+            out.append(replace(viol, server=name, message=f"server {name}: {viol.message}"))
+    return out
 
 
 def violations_frame(violations: list[Violation]) -> pd.DataFrame:

@@ -131,6 +131,10 @@ class Solution:
         Per-device flags, e.g. a deadline dropped by the relax policy.
     info : dict
         Method-specific figures (e.g. the means over all-offload's draws).
+    server_of : numpy.ndarray or None
+        With several servers (docs/multiserver.md): ``server_of[n]`` is the index in
+        ``instance.servers`` of the server device n offloads to, -1 when it runs all
+        layers locally; ``profile[n]`` then holds slots of that server. None with one server.
 
     Examples
     --------
@@ -156,6 +160,7 @@ class Solution:
     trace: pd.DataFrame | None = None
     flags: dict[str, list[str]] = field(default_factory=dict)  # device name -> flags
     info: dict = field(default_factory=dict)
+    server_of: np.ndarray | None = None    # several servers: the server each device offloads to (-1 = local)
 
     def __post_init__(self):
         # one meaning for every method (game, GTPOS, baselines, registered ones): a device whose
@@ -167,12 +172,12 @@ class Solution:
     @cached_property
     def evaluation(self) -> costmod.Evaluation:
         """The profile's figures by the shared cost model (per device and averaged)."""
-        return costmod.evaluate(self.instance, self.profile)
+        return costmod.evaluate(self.instance, self.profile, self.server_of)
 
     @cached_property
     def violations(self) -> list[checkmod.Violation]:
         """Every violated constraint, by the independent checker (empty when feasible)."""
-        return checkmod.check_profile(self.instance, self.profile)
+        return checkmod.check_profile(self.instance, self.profile, self.server_of)
 
     @property
     def feasible(self) -> bool:

@@ -38,6 +38,7 @@ from mecopt.bestresponse.problem import Aggregates, enforces_deadline, slot_capa
 from mecopt.model.tolerances import fits_capacity, meets_deadline
 from mecopt.solution import Solution, Termination
 from mecopt.bestresponse.engines import make_engine
+from mecopt.game import multiserver as ms
 from mecopt.game.certificate import certificate
 from mecopt.game.estimate import consensus_weights, estimate_others
 from mecopt.game.state import GameState
@@ -60,8 +61,17 @@ def random_initial_profile(instance: Instance, rng: np.random.Generator, tries: 
     all of them together; when draw k is accepted the generator is rewound and draws
     0..k are made again, so it is consumed exactly as by one draw at a time.
     """
-    H, server = instance.server.H, instance.server
     state = GameState(instance, costmod.all_local(instance))
+    for n, dev in enumerate(instance.devices):
+        slots = draw_strategy(dev, instance.server, state.others(n), rng, tries)
+        if slots is not None:
+            state.set(n, slots)
+    return state.profile()
+
+
+def draw_strategy(dev, server, others: Aggregates, rng: np.random.Generator, tries: int = 50) -> np.ndarray | None:
+    """One MD's random strategy of :func:`random_initial_profile` against ``others`` (None: no draw fits)."""
+    H = server.H
 
     def draw(M: int) -> np.ndarray:
         m = int(rng.integers(0, M + 1))
@@ -69,23 +79,20 @@ def random_initial_profile(instance: Instance, rng: np.random.Generator, tries: 
         slots[m:] = np.sort(rng.integers(1, H + 1, size=M - m))
         return slots
 
-    for n, dev in enumerate(instance.devices):
-        others = state.others(n)
-        enforce = enforces_deadline(dev)
-        before = rng.bit_generator.state
-        draws = [draw(dev.M) for _ in range(tries)]
-        fits = _fits_slots(dev, server, others, np.array(draws))
-        for k in np.flatnonzero(fits):
-            slots = draws[k]
-            if enforce and not meets_deadline(costmod.delay(dev, slots, server), dev.tau):
-                continue
-            if strategy_feasible(dev, server, others, slots, enforce_deadline=enforce):  # the one exact test
-                state.set(n, slots)
-                rng.bit_generator.state = before
-                for _ in range(k + 1):
-                    draw(dev.M)
-                break
-    return state.profile()
+    enforce = enforces_deadline(dev)
+    before = rng.bit_generator.state
+    draws = [draw(dev.M) for _ in range(tries)]
+    fits = _fits_slots(dev, server, others, np.array(draws))
+    for k in np.flatnonzero(fits):
+        slots = draws[k]
+        if enforce and not meets_deadline(costmod.delay(dev, slots, server), dev.tau):
+            continue
+        if strategy_feasible(dev, server, others, slots, enforce_deadline=enforce):  # the one exact test
+            rng.bit_generator.state = before
+            for _ in range(k + 1):
+                draw(dev.M)
+            return slots
+    return None
 
 
 def _fits_slots(dev, server, others: Aggregates, draws: np.ndarray) -> np.ndarray:
@@ -121,7 +128,7 @@ class Tick:
 
     @property
     def evaluation(self) -> costmod.Evaluation:
-        return costmod.evaluate(self.state.instance, self.state.slots)
+        return costmod.evaluate(self.state.instance, self.state.slots, server_of(self.state))
 
 
 def responder(engine) -> Callable[[int, Aggregates], "object"]:
@@ -154,7 +161,7 @@ def iterate(instance: Instance, state: GameState, engine, rng: np.random.Generat
             current_ok = state.feasible(n, others, enforce_deadline=enforces_deadline(dev) and not br.deadline_dropped)
             current = state.objective(n, others)
             if not current_ok or current - br.objective > tol * max(1.0, abs(current)):
-                state.set(n, br.slots)
+                state.apply(n, br)
                 moves += 1
                 forced += not current_ok
                 clean = {n}
@@ -187,17 +194,21 @@ def _validate(wake_prob: float, eps: float, stop: str, max_iter: int, tol: float
 def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: float, eps: float, stop: str,
          max_iter: int, tol: float, init: str, uai: bool, progress: Callable[[Tick], None] | None,
          time_limit: float | None, init_profile: list[np.ndarray] | None = None,
-         consensus_rounds: int = 1) -> Solution:
+         consensus_rounds: int = 1, init_server_of=None) -> Solution:
     _validate(wake_prob, eps, stop, max_iter, tol, init, time_limit)
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
-    eng = make_engine(instance, engine)
+    multi = instance.multi
+    eng = ms.MultiEngine(instance, engine) if multi else make_engine(instance, engine)
+    start_servers = np.full(instance.N, -1, dtype=int) if multi else None
     if init_profile is not None:
-        start = _checked_profile(instance, init_profile)
+        start, start_servers = _checked_profile(instance, init_profile, init_server_of)
         init = "given"
+    elif init == "random" and multi:
+        start_servers, start = ms.random_initial(instance, rng, draw_strategy)
     else:
         start = random_initial_profile(instance, rng) if init == "random" else costmod.all_local(instance)
-    state = GameState(instance, start)
+    state = ms.MultiState(instance, start_servers, start) if multi else GameState(instance, start)
     info: dict = {"init": init, "wake_prob": wake_prob, "eps": eps, "stop": stop, "tol": tol, "seed": seed}
     if uai:
         graph, W = instance_weights(instance, seed)
@@ -207,12 +218,23 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
         info.update(topology=instance.topology.kind, weights=instance.topology.weights,
                     edges=graph.number_of_edges())
 
-        def others_of(n: int) -> Aggregates:
-            return estimate_others(n, W, state.loads, state.times, state.used, instance.server)
+        if multi:
+            views, Ws = instance.views, ms.estimate_weights(W, instance)
+
+            def others_of(n: int) -> dict[int, Aggregates]:
+                out = {}
+                for k in instance.reachable(n):
+                    st = state.states[k]
+                    out[k] = estimate_others(int(views[k].local[n]), Ws[k], st.loads, st.times, st.used,
+                                             views[k].server, N=instance.N)
+                return out
+        else:
+            def others_of(n: int) -> Aggregates:
+                return estimate_others(n, W, state.loads, state.times, state.used, instance.server)
     else:
         others_of = state.others
 
-    ev0 = costmod.evaluate(instance, state.slots)
+    ev0 = costmod.evaluate(instance, state.slots, server_of(state))
     rows = [dict(tick=0, awake=0, moves=0, avg_cost=ev0.avg_cost, potential=ev0.potential, clean=0)]
     last_phi = state.perturbed_potential(ev0)
     rises = 0
@@ -221,9 +243,7 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
         ticks = tick.tick
         row = dict(tick=tick.tick, awake=tick.awake, moves=tick.moves, avg_cost=tick.avg_cost,
                    potential=tick.potential, clean=tick.clean)
-        for h in range(instance.server.H):
-            row[f"load_h{h + 1}"] = float(state.total_load[h])
-            row[f"count_h{h + 1}"] = int(round(state.total_used[h]))
+        row.update(_slot_columns(state))
         rows.append(row)
         if progress is not None:
             progress(tick)
@@ -250,7 +270,8 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
                       RuntimeWarning, stacklevel=3)
     info["potential_rises"] = rises
     t_cert = time.perf_counter()
-    cert = certificate(instance, state.profile(), tol_rel=CERTIFICATE_TOL)
+    cert = (ms.certificate(instance, state.server_of, state.profile(), tol_rel=CERTIFICATE_TOL) if multi
+            else certificate(instance, state.profile(), tol_rel=CERTIFICATE_TOL))
     info["certificate_s"] = time.perf_counter() - t_cert
     status = {Termination.EQUILIBRIUM: "every MD verified it cannot improve against the current profile",
               Termination.CONVERGED: f"paper stop rule: average cost changed by <= {eps}",
@@ -269,39 +290,79 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
         if d.deadline_relaxed:
             flags[d.name].append("deadline_relaxed")
     sol = Solution(method=method, instance=instance, profile=state.profile(), termination=termination,
-                   status=status, objective=float(costmod.evaluate(instance, state.slots).avg_cost),
+                   status=status, objective=float(costmod.evaluate(instance, state.slots, server_of(state)).avg_cost),
                    wall_time=time.perf_counter() - t0, iterations=ticks, solver_calls=eng.calls, engine=engine,
-                   certificate=cert, trace=pd.DataFrame(rows), flags=flags, info=info)
+                   certificate=cert, trace=pd.DataFrame(rows), flags=flags, info=info, server_of=server_of(state))
     return sol
 
 
-def _checked_profile(instance: Instance, profile: list[np.ndarray]) -> list[np.ndarray]:
-    """A given start profile: one strategy per MD, (15)-(16) by form (M_n entries, 0..H, non-decreasing).
+def server_of(state) -> np.ndarray | None:
+    """The servers of a multi-server state (a copy), None for one server."""
+    found = getattr(state, "server_of", None)
+    return None if found is None else found.copy()
+
+
+#: per-slot trace columns are written when the instance has at most this many slots in all
+TRACE_SLOT_COLUMNS = 64
+
+
+def _slot_columns(state) -> dict:
+    """Per-slot price load and MD count of a tick: ``load_h1``, ``count_h1``... with one server;
+    ``load_<server>_h1``... with several (when they have at most TRACE_SLOT_COLUMNS slots in all)."""
+    row = {}
+    if not isinstance(state, ms.MultiState):
+        for h in range(state.instance.server.H):
+            row[f"load_h{h + 1}"] = float(state.total_load[h])
+            row[f"count_h{h + 1}"] = int(round(state.total_used[h]))
+        return row
+    if sum(st.instance.server.H for st in state.states) > TRACE_SLOT_COLUMNS:
+        return row
+    for st in state.states:
+        name = st.instance.server.name
+        for h in range(st.instance.server.H):
+            row[f"load_{name}_h{h + 1}"] = float(st.total_load[h])
+            row[f"count_{name}_h{h + 1}"] = int(round(st.total_used[h]))
+    return row
+
+
+def _checked_profile(instance: Instance, profile: list[np.ndarray], servers=None):
+    """A given start profile and its servers: one strategy per MD, (15)-(16) by form (M_n entries,
+    0..H of its server, non-decreasing; all local without a server), a reachable server.
 
     Strategies that break (17), (26) or (27) are allowed: their MDs must move first.
     """
-    H = instance.server.H
     if len(profile) != instance.N:
         raise InputError(f"init_profile has {len(profile)} strategies for {instance.N} devices")
+    if instance.multi:
+        servers = np.full(instance.N, -1, dtype=int) if servers is None else np.asarray(servers, dtype=int)
+        if servers.shape != (instance.N,):
+            raise InputError(f"init_server_of needs one server per device ({instance.N})")
     out = []
-    for dev, s in zip(instance.devices, profile):
+    for n, (dev, s) in enumerate(zip(instance.devices, profile)):
         s = np.asarray(s, dtype=int)
+        H = instance.server.H
+        if instance.multi:
+            k = int(servers[n])
+            if k != -1 and k not in instance.reachable(n):
+                raise InputError(f"init_server_of: {dev.name} cannot reach server index {k}")
+            H = instance.servers[k].H if k >= 0 else 0
         if s.shape != (dev.M,) or s.min(initial=0) < 0 or s.max(initial=0) > H or np.any(np.diff(s) < 0):
             raise InputError(f"init_profile: the strategy of {dev.name} must be {dev.M} non-decreasing slots in "
                              f"0..{H}")
         out.append(s)
-    return out
+    return out, (servers if instance.multi else None)
 
 
 def play(instance: Instance, *, uai: bool = False, init_profile: list[np.ndarray] | None = None,
-         engine: str = "dp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6, stop: str = "certified",
+         init_server_of=None, engine: str = "dp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6, stop: str = "certified",
          max_iter: int = 10_000, tol: float = 1e-10, init: str = "random", time_limit: float | None = None,
          progress: Callable[[Tick], None] | None = None) -> Solution:
     """TPOS-CAI (``uai=False``) or TPOS-UAI started from ``init_profile`` when given (a warm start,
-    e.g. the previous frame's equilibrium), else from ``init``. What :mod:`mecopt.studies.simulate` calls."""
+    e.g. the previous frame's equilibrium; with several servers ``init_server_of`` gives their servers),
+    else from ``init``. What :mod:`mecopt.studies.simulate` calls."""
     return _run(instance, "tpos-uai" if uai else "tpos-cai", engine=engine, seed=seed, wake_prob=wake_prob, eps=eps,
                 stop=stop, max_iter=max_iter, tol=tol, init=init, uai=uai, progress=progress,
-                time_limit=time_limit, init_profile=init_profile)
+                time_limit=time_limit, init_profile=init_profile, init_server_of=init_server_of)
 
 
 def solve_cai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,

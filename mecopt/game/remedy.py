@@ -64,7 +64,7 @@ def solve_uai_remedied(instance, *, engine: str, seed: int, wake_prob: float, ep
             # moves that repair a profile breaking (17)/(27) may raise Phi: expected here, counted in info
             warnings.filterwarnings("ignore", message="tpos-uai: the potential rose")
         second = _run(instance, "tpos-uai", seed=seed + 1, max_iter=left, uai=False, time_limit=rest,
-                      init_profile=first.profile, **common)
+                      init_profile=first.profile, init_server_of=first.server_of, **common)
     tr1, tr2 = first.trace.assign(phase="uai"), second.trace.iloc[1:].assign(phase="polish")
     tr2 = tr2.assign(tick=tr2["tick"] + first.iterations)
     info = dict(first.info, polish_ticks=second.iterations, polish_calls=second.solver_calls,

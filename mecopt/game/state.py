@@ -85,6 +85,10 @@ class GameState:
         self.total_own_gamma += sign * self.own[n] * self._inv_gamma[n]
         self.total_tie_gamma += sign * self.eps[n] * self.theta[n] * self._inv_gamma[n]
 
+    def apply(self, n: int, br) -> None:
+        """MD n plays the best response ``br`` (what the game loop calls; :meth:`set` of its slots)."""
+        self.set(n, br.slots)
+
     def set(self, n: int, slots: np.ndarray) -> None:
         """MD n plays ``slots``: its rows and every running total change in O(M + H)."""
         self._add(n, -1.0)
@@ -121,17 +125,24 @@ class GameState:
 
     def avg_cost(self) -> float:
         """Average C_n (23) from the running totals."""
+        return (self.total_own + self.price_total()) / self.instance.N
+
+    def price_total(self) -> float:
+        """sum_n gamma_n C^P_n (19) from the running totals, O(H)."""
         server = self.instance.server
         price = server.a + server.price_quad * self.total_load
-        return (self.total_own + float(price @ self.total_gamma_load)) / self.instance.N
+        return float(price @ self.total_gamma_load)
 
     def potential(self) -> float:
         """Phi (docs/MODEL.md §6) from the running totals; NaN when some gamma_n = 0."""
         if not self._has_potential:
             return float("nan")
+        return self.slot_potential() + self.total_own_gamma
+
+    def slot_potential(self) -> float:
+        """The slot part of Phi, sum_h [a_h L_h + (q_h / 2)(L_h^2 + sum_n (S_n^h)^2)], O(H)."""
         server, L = self.instance.server, self.total_load
-        slot_part = float(server.a @ L + (server.price_quad / 2) @ (L ** 2 + self.total_sq_load))
-        return slot_part + self.total_own_gamma
+        return float(server.a @ L + (server.price_quad / 2) @ (L ** 2 + self.total_sq_load))
 
     def perturbed_potential(self, ev: costmod.Evaluation | None = None) -> float:
         """Phi + sum_n eps_n theta_n / gamma_n: the exact potential of the tie-broken game.

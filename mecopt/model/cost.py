@@ -127,6 +127,8 @@ class Evaluation:
     slot_count: np.ndarray     # (H,) number of MDs with a layer in slot h
     potential: float           # Phi of docs/MODEL.md §6 (nan if some gamma_n = 0)
     penalty: np.ndarray | None = None  # (N,) soft-deadline penalty pi_n max(0, T_n - tau_n) (0 unless soft)
+    server: np.ndarray | None = None   # (N,) several servers: the server each MD offloads to (-1 = all local)
+    slot_server: np.ndarray | None = None  # (sum_k H_k,) several servers: the server of each slot column
 
     @property
     def avg_delay(self) -> float:
@@ -141,8 +143,14 @@ class Evaluation:
         return float(self.cost.mean())
 
 
-def evaluate(instance: Instance, profile: list[np.ndarray]) -> Evaluation:
-    """Score a strategy profile with the shared model (eqs. 19-25)."""
+def evaluate(instance: Instance, profile: list[np.ndarray], server_of=None) -> Evaluation:
+    """Score a strategy profile with the shared model (eqs. 19-25).
+
+    With several servers, ``server_of[n]`` is the server MD n offloads to (-1 = all local;
+    docs/multiserver.md) and every figure is computed on that server's link and prices.
+    """
+    if instance.multi:
+        return _evaluate_multi(instance, profile, server_of)
     server, H = instance.server, instance.server.H
     N = instance.N
     loads, times = np.zeros((N, H)), np.zeros((N, H))
@@ -176,12 +184,72 @@ def potential(instance: Instance, T: np.ndarray, E: np.ndarray, loads: np.ndarra
     gammas = np.array([d.gamma for d in instance.devices])
     if np.any(gammas <= 0):
         return float("nan")
-    server = instance.server
-    L = loads.sum(axis=0)
-    slot_part = float(server.a @ L + (server.price_quad / 2) @ (L ** 2 + (loads ** 2).sum(axis=0)))
+    slot_part = slot_potential(instance.server, loads)
     own = sum((d.alpha * d.c_T * T[n] + d.beta * d.c_E * E[n] + deadline_penalty(d, T[n])) / d.gamma
               for n, d in enumerate(instance.devices))
     return slot_part + float(own)
+
+
+def slot_potential(server: Server, loads: np.ndarray) -> float:
+    """The slot part of Phi for one server: sum_h [a_h L_h + (b_h/2h)(L_h^2 + sum_n (S_n^h)^2)], loads (N, H)."""
+    L = loads.sum(axis=0)
+    return float(server.a @ L + (server.price_quad / 2) @ (L ** 2 + (loads ** 2).sum(axis=0)))
+
+
+def effective_servers(instance: Instance, profile: list[np.ndarray], server_of) -> np.ndarray:
+    """The server whose link and prices score each MD: ``server_of[n]`` when MD n reaches it and
+    offloads something, else its first reachable server (an all-local MD costs the same on every
+    link; a wrong association is reported by the checker, ``mecopt.constraints``)."""
+    N = instance.N
+    given = np.full(N, -1, dtype=int) if server_of is None else np.asarray(server_of, dtype=int)
+    if given.shape != (N,):
+        raise ValueError(f"server_of needs one entry per device ({N}), got shape {given.shape}")
+    out = np.empty(N, dtype=int)
+    for n in range(N):
+        reach = instance.reachable(n)
+        out[n] = given[n] if given[n] in reach else reach[0]
+    return out
+
+
+def split_profile(instance: Instance, profile: list[np.ndarray], eff: np.ndarray) -> list[list[np.ndarray]]:
+    """Per server view: each member's slot vector if it is scored on that server, else all local."""
+    out = []
+    for v in instance.views:
+        out.append([np.asarray(profile[g]) if eff[g] == v.k else np.zeros(len(profile[g]), dtype=int)
+                    for g in v.members])
+    return out
+
+
+def _evaluate_multi(instance: Instance, profile: list[np.ndarray], server_of) -> Evaluation:
+    """:func:`evaluate` with several servers: each server view is scored as a single-server instance
+    and every MD's figures are read from the view of its server (docs/multiserver.md)."""
+    N = instance.N
+    if len(profile) != N:
+        raise ValueError(f"the profile has {len(profile)} strategies for {N} devices")
+    eff = effective_servers(instance, profile, server_of)
+    per = [evaluate(v.instance, prof) for v, prof in zip(instance.views, split_profile(instance, profile, eff))]
+    offsets = np.concatenate([[0], np.cumsum([v.server.H for v in instance.views])])
+    T, E, P, C, pen = (np.zeros(N) for _ in range(5))
+    part, last = np.zeros(N, dtype=int), np.zeros(N, dtype=int)
+    loads, times = np.zeros((N, offsets[-1])), np.zeros((N, offsets[-1]))
+    for n in range(N):
+        k = eff[n]
+        i, ev = instance.views[k].local[n], per[k]
+        T[n], E[n], P[n], C[n], pen[n] = ev.delay[i], ev.energy[i], ev.price[i], ev.cost[i], ev.penalty[i]
+        part[n], last[n] = ev.partition[i], ev.last_slot[i]
+        loads[n, offsets[k]:offsets[k + 1]], times[n, offsets[k]:offsets[k + 1]] = ev.loads[i], ev.times[i]
+    gammas = np.array([d.gamma for d in instance.devices])
+    if np.any(gammas <= 0):
+        phi = float("nan")
+    else:
+        slot_part = sum(slot_potential(v.server, ev.loads) for v, ev in zip(instance.views, per))
+        phi = slot_part + float(sum((d.alpha * d.c_T * T[n] + d.beta * d.c_E * E[n] + pen[n]) / d.gamma
+                                    for n, d in enumerate(instance.devices)))
+    offloads = np.array([part[n] < len(profile[n]) for n in range(N)])
+    return Evaluation(T, E, P, C, part, last, loads, times, np.concatenate([ev.slot_load for ev in per]),
+                      np.concatenate([ev.slot_time for ev in per]), np.concatenate([ev.slot_count for ev in per]),
+                      phi, pen, server=np.where(offloads, eff, -1),
+                      slot_server=np.repeat(np.arange(instance.K), np.diff(offsets)))
 
 
 def all_local(instance: Instance) -> list[np.ndarray]:

@@ -92,7 +92,12 @@ class ModelSection(_Strict):
     delay_server: Name = "server"
 
 
+Point = tuple[float, float]
+
+
 class ServerSection(_Strict):
+    name: Name | None = None                  # [[servers]]: s1, s2, ... when omitted
+    position: Point | None = None             # metres, for the path-loss channel (docs/multiserver.md)
     slots: int = Field(default=5, ge=1, le=limits.MAX_SLOTS)
     frame_s: float = Field(default=0.75, ge=limits.MIN_FRAME_S, le=limits.MAX_TIME_S)
     parallel_limit: int = Field(default=4, ge=1, le=10**9)
@@ -101,6 +106,11 @@ class ServerSection(_Strict):
     price_growth: float | list[float] = 2.0
     tx_power_w: float = Field(default=4.0, gt=0, le=1e6)
 
+    @field_validator("position", mode="before")
+    @classmethod
+    def _point(cls, v):
+        return _as_tuple(v)
+
     @field_validator("price_base", "price_growth")
     @classmethod
     def _nonneg(cls, v):
@@ -108,6 +118,25 @@ class ServerSection(_Strict):
         if any((not math.isfinite(x)) or x < 0 or x > limits.MAX_PRICE for x in vals):
             raise ValueError(f"must be >= 0 and <= {limits.MAX_PRICE:g}")
         return v
+
+
+class ChannelSection(_Strict):
+    """Path loss from positions (:mod:`mecopt.model.pathloss`), for devices without a ``channel_gain``."""
+
+    model: Literal["log-distance", "3gpp-umi"] = "log-distance"
+    ref_loss_db: float = Field(default=38.46, ge=-100, le=300)
+    ref_distance_m: float = Field(default=1.0, gt=0, le=1e6)
+    exponent: float = Field(default=3.0, ge=0, le=10)
+    carrier_ghz: float = Field(default=3.5, gt=0, le=1000)
+    los: bool = False
+    bs_height_m: float = Field(default=10.0, ge=0, le=1e4)
+    ut_height_m: float = Field(default=1.5, ge=0, le=1e4)
+    antenna_gain_db: float = Field(default=0.0, ge=-100, le=200)
+    min_distance_m: float = Field(default=1.0, gt=0, le=1e6)
+
+    def gain(self, dist_m: float) -> float:
+        from mecopt.model import pathloss
+        return pathloss.gain(dist_m, **self.model_dump())
 
 
 class TopologySection(_Strict):
@@ -139,7 +168,9 @@ class DeviceFields(_Strict):
     upload_power_w: float | None = Field(default=None, gt=0, le=1e6)        # P_up
     compute_power_w: float | None = Field(default=None, ge=0, le=1e6)       # P_lo
     bandwidth_hz: float | None = Field(default=None, gt=0, le=1e12)         # W_n
-    channel_gain: float | None = Field(default=None, gt=0, le=1e15)         # G_n (linear)
+    channel_gain: float | list[float] | None = None  # G_n (linear); a list gives one per server
+    position: Point | None = None                   # metres: G_{n,k} by path loss when channel_gain is not given
+    servers: list[Name] | None = Field(default=None, min_length=1, max_length=limits.MAX_SERVERS)  # reachable
     noise_w_per_hz: float | None = Field(default=None, gt=0, le=1.0)        # N0
     deadline_s: float | None = Field(default=None, gt=0, le=limits.MAX_TIME_S)  # tau_n
 
@@ -147,6 +178,20 @@ class DeviceFields(_Strict):
     @classmethod
     def _delta_tuple(cls, v):
         return _as_tuple(v)
+
+    @field_validator("position", mode="before")
+    @classmethod
+    def _point(cls, v):
+        return _as_tuple(v)
+
+    @field_validator("channel_gain")
+    @classmethod
+    def _gain(cls, v):
+        if isinstance(v, list) and not 1 <= len(v) <= limits.MAX_SERVERS:
+            raise ValueError(f"a list of channel gains needs 1..{limits.MAX_SERVERS} entries, one per server")
+        if any(not 0 < g <= 1e15 for g in (v if isinstance(v, list) else [v] if v is not None else [])):
+            raise ValueError("a channel gain must be greater than 0 and at most 1e15")
+        return v
 
     @field_validator("delta_cycles_per_bit")
     @classmethod
@@ -175,6 +220,8 @@ class InstanceFile(_Strict):
     seed: int = Field(default=0, ge=0)
     model: ModelSection = Field(default_factory=ModelSection)
     server: ServerSection = Field(default_factory=ServerSection)
+    servers: list[ServerSection] | None = Field(default=None, min_length=1, max_length=limits.MAX_SERVERS)
+    channel: ChannelSection = Field(default_factory=ChannelSection)
     topology: TopologySection = Field(default_factory=TopologySection)
     device_defaults: DeviceFields = Field(default_factory=DeviceFields)
     devices: list[DeviceFields] = Field(min_length=1, max_length=limits.MAX_DEVICES)
@@ -192,6 +239,8 @@ class Server:
     b: np.ndarray  # (H,) b_h
     P_s: float
     capacity_mode: str
+    name: str = "s1"
+    position: tuple[float, float] | None = None
 
     @property
     def slot_len(self) -> float:
@@ -296,11 +345,43 @@ class Instance:
     topology: TopologySection
     source: dict = field(repr=False, default_factory=dict)
     path: str | None = None
+    servers: tuple[Server, ...] = ()
+    reach: tuple[tuple[int, ...], ...] = field(repr=False, default=())
+    views: tuple["ServerView", ...] = field(repr=False, default=())
 
     @property
     def N(self) -> int:
         """Number of devices."""
         return len(self.devices)
+
+    @property
+    def K(self) -> int:
+        """Number of edge servers (1 for a ``[server]`` instance)."""
+        return max(1, len(self.servers))
+
+    @property
+    def multi(self) -> bool:
+        """True when the instance has several servers (``[[servers]]`` with two or more entries)."""
+        return self.K > 1
+
+    def reachable(self, n: int) -> tuple[int, ...]:
+        """Indices of the servers device ``n`` can offload to (all of them unless it lists ``servers``)."""
+        return self.reach[n] if self.reach else (0,)
+
+    def view(self, k: int) -> "ServerView":
+        """Server ``k`` seen as a single-server instance of the devices that reach it."""
+        if self.views:
+            return self.views[k]
+        if k != 0:
+            raise IndexError(f"server index {k} out of range (the instance has 1 server)")
+        return ServerView(0, self, np.arange(self.N), np.arange(self.N))
+
+    def server_index(self, name: str) -> int:
+        """Index of the server called ``name`` (InputError when unknown)."""
+        names = [s.name for s in (self.servers or (self.server,))]
+        if name not in names:
+            raise InputError(f"unknown server {name!r}; the instance's servers are {names}")
+        return names.index(name)
 
     @property
     def M_max(self) -> int:
@@ -366,6 +447,25 @@ class Instance:
         return load_instance(path_or_name)
 
 
+@dataclass(frozen=True)
+class ServerView:
+    """Server k of a multi-server instance as a single-server [Instance][mecopt.Instance].
+
+    ``instance.devices[i]`` is device ``members[i]`` of the whole instance resolved against
+    server k (its rates (9), (11), transfer times (8), (10) and price units (20)-(21) on that
+    link); ``local[n]`` is device n's index in the view, or -1 when n cannot reach k.
+    """
+
+    k: int
+    instance: Instance
+    members: np.ndarray   # (N_k,) global indices, increasing
+    local: np.ndarray     # (N,) global -> local index, -1 when unreachable
+
+    @property
+    def server(self) -> Server:
+        return self.instance.server
+
+
 def read_document(path: str | Path, what: str = "instance") -> tuple[dict, str]:
     """The parsed TOML document at ``path`` and its text (InputError when missing or not TOML).
 
@@ -397,11 +497,23 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
         raise InputError(f"invalid instance {where}", problems) from None
     problems: list[tuple[str, str]] = []
 
-    H = spec.server.slots
-    a = _per_slot(spec.server.price_base, H, "server.price_base", problems)
-    b = _per_slot(spec.server.price_growth, H, "server.price_growth", problems)
-    server = Server(H=H, T_d=spec.server.frame_s, B=spec.server.parallel_limit, f_s=spec.server.freq_cycles_per_s,
-                    a=a, b=b, P_s=spec.server.tx_power_w, capacity_mode=spec.model.capacity_mode)
+    multi_form = spec.servers is not None
+    if multi_form and "server" in data:
+        problems.append(("server, servers", "give one [server] or a list of [[servers]], not both"))
+    server_specs = spec.servers if multi_form else [spec.server]
+    servers: list[Server] = []
+    for k, ss in enumerate(server_specs):
+        where_k = f"servers.{k}" if multi_form else "server"
+        a = _per_slot(ss.price_base, ss.slots, f"{where_k}.price_base", problems)
+        b = _per_slot(ss.price_growth, ss.slots, f"{where_k}.price_growth", problems)
+        servers.append(Server(H=ss.slots, T_d=ss.frame_s, B=ss.parallel_limit, f_s=ss.freq_cycles_per_s, a=a, b=b,
+                              P_s=ss.tx_power_w, capacity_mode=spec.model.capacity_mode, name=ss.name or f"s{k + 1}",
+                              position=ss.position))
+    server_names = [sv.name for sv in servers]
+    if len(set(server_names)) < len(server_names):
+        problems.append(("servers.name", f"server names must be unique, got {server_names}"))
+    K = len(servers)
+    H = servers[0].H
 
     coef_lo = coef_se = None
     try:
@@ -421,37 +533,57 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
     rng = np.random.default_rng(spec.seed)
     defaults = {**PAPER_DEVICE, **{k: v for k, v in spec.device_defaults.model_dump().items()
                                    if v is not None and k not in ("count", "name")}}
-    devices: list[Device] = []
+    gain_by_default = spec.device_defaults.channel_gain is not None
+    links: list[dict[int, Device]] = []   # per device: server index -> the device resolved on that link
     names: list[str] = []
+    n_links = 0
     for i, entry in enumerate(spec.devices):
         given = {k: v for k, v in entry.model_dump().items() if v is not None}
         merged = {**defaults, **given}
         path = f"devices.{i}"
         problems += _weight_problems(merged, path)
-        table = None
+        reach, gains, link_problems = _links(merged, "channel_gain" in given or gain_by_default, servers, spec.channel,
+                                             path)
+        problems += [p for p in link_problems if p not in problems]
+        table = times = None
         try:
             table = dnn.layer_table(merged["dnn"], spec.model.grouped_conv, base)
         except InputError as err:
             problems.append((f"{path}.dnn", str(err)))
-        for k in range(entry.count):
+        if table is not None and coef_lo is not None and coef_se is not None:
+            times = _layer_times(table, coef_lo, coef_se)
+        n_links += entry.count * len(reach)
+        if n_links > limits.MAX_LINKS:
+            raise InputError(f"invalid instance {where}", [(
+                "devices.servers", f"more than {limits.MAX_LINKS} reachable (device, server) pairs; list fewer "
+                "servers per device")])
+        for c in range(entry.count):
             delta = merged["delta_cycles_per_bit"]
             if isinstance(delta, tuple | list):
                 delta = float(rng.uniform(delta[0], delta[1]))
             name = entry.name if entry.name and entry.count == 1 else (
-                f"{entry.name}-{k + 1}" if entry.name else f"md{len(names) + 1}")
+                f"{entry.name}-{c + 1}" if entry.name else f"md{len(names) + 1}")
             names.append(name)
-            if table is None or coef_lo is None or coef_se is None:
+            if times is None or link_problems:
                 continue
-            dev, bad = _resolve_device(len(devices), name, merged, float(delta), table, coef_lo, coef_se,
-                                       server, spec.model.bits_per_element, spec.model.price_scale, path)
+            resolved, bad = {}, []
+            for k in reach:
+                on = f"{path} (server {servers[k].name})" if K > 1 else path
+                dev, errs = _resolve_device(len(links), name, {**merged, "channel_gain": gains[k]}, float(delta),
+                                            table, times, servers[k], spec.model.bits_per_element,
+                                            spec.model.price_scale, on)
+                bad += errs
+                resolved[k] = dev
             if bad:
                 problems += [p for p in bad if p not in problems]
-                table = None  # one report per device entry
+                times = None  # one report per device entry
                 continue
-            devices.append(dev)
-    big = sorted({(d.dnn, d.M) for d in devices if H * (d.M + 1) ** 2 > limits.MAX_DP_CELLS})
+            links.append(resolved)
+    big = sorted({(d.dnn, d.M, sv.H) for dl in links for k, d in dl.items() for sv in (servers[k],)
+                  if sv.H * (d.M + 1) ** 2 > limits.MAX_DP_CELLS})
     if big:
-        problems.append(("server.slots, devices.dnn", f"H x (M+1)^2 = {H} x ({big[0][1]}+1)^2 for DNN {big[0][0]} "
+        dnn_name, M, Hk = big[0]
+        problems.append(("server.slots, devices.dnn", f"H x (M+1)^2 = {Hk} x ({M}+1)^2 for DNN {dnn_name} "
                          f"exceeds {limits.MAX_DP_CELLS:g}, the size the best-response engines handle "
                          f"(fewer slots or layers)"))
     seen: set[str] = set()
@@ -466,25 +598,76 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
     if problems:
         raise InputError(f"invalid instance {where}", problems)
 
-    relaxed = []
-    for d in devices:
-        if not meets_deadline(d.fastest_delay, d.tau):
-            if spec.model.deadline_policy == "hard":
-                relaxed.append((f"device {d.name} ({d.dnn})",
-                                f"no strategy meets its deadline tau = {d.tau:g} s; its fastest possible delay is "
-                                f"{d.fastest_delay:.6g} s (set model.deadline_policy = \"relax\" to drop (26) for such devices)"))
-    if relaxed:
-        raise InputError(f"instance {where} is infeasible under the hard deadline (26)", relaxed)
-    if spec.model.deadline_policy == "relax":
-        devices = [_replace(d, deadline_relaxed=not meets_deadline(d.fastest_delay, d.tau)) for d in devices]
-    if spec.model.deadline_policy == "soft":
-        devices = [_replace(d, deadline_soft=True, deadline_penalty_per_s=spec.model.deadline_penalty_per_s)
-                   for d in devices]
+    # the fastest delay over every reachable server decides (26)'s feasibility (docs/multiserver.md)
+    fastest = [min(d.fastest_delay for d in dl.values()) for dl in links]
+    home = [dl[min(dl)] for dl in links]
+    infeasible = [(f"device {d.name} ({d.dnn})",
+                   f"no strategy meets its deadline tau = {d.tau:g} s; its fastest possible delay is "
+                   f"{f:.6g} s (set model.deadline_policy = \"relax\" to drop (26) for such devices)")
+                  for d, f in zip(home, fastest) if not meets_deadline(f, d.tau)]
+    if infeasible and spec.model.deadline_policy == "hard":
+        raise InputError(f"instance {where} is infeasible under the hard deadline (26)", infeasible)
 
-    return Instance(name=spec.name, description=spec.description, seed=spec.seed, server=server,
-                    devices=tuple(devices), bits_per_element=spec.model.bits_per_element,
-                    price_scale=spec.model.price_scale, deadline_policy=spec.model.deadline_policy,
-                    topology=spec.topology, source=spec.model_dump(mode="json"), path=source_path)
+    def finish(dev: Device, n: int, **changes) -> Device:
+        if spec.model.deadline_policy == "relax":
+            changes["deadline_relaxed"] = not meets_deadline(fastest[n], dev.tau)
+        if spec.model.deadline_policy == "soft":
+            changes.update(deadline_soft=True, deadline_penalty_per_s=spec.model.deadline_penalty_per_s)
+        return _replace(dev, **changes) if changes else dev
+
+    devices = [finish(d, n, fastest_delay=fastest[n]) if K > 1 else finish(d, n) for n, d in enumerate(home)]
+    source = spec.model_dump(mode="json")
+    source.pop("servers" if not multi_form else "server")
+    common = dict(description=spec.description, seed=spec.seed, bits_per_element=spec.model.bits_per_element,
+                  price_scale=spec.model.price_scale, deadline_policy=spec.model.deadline_policy,
+                  topology=spec.topology)
+    views: list[ServerView] = []
+    reach_all: tuple = ()
+    if K > 1:
+        reach_all = tuple(tuple(sorted(dl)) for dl in links)
+        for k, sv in enumerate(servers):
+            members = np.array([n for n, dl in enumerate(links) if k in dl], dtype=int)
+            local = np.full(len(links), -1, dtype=int)
+            local[members] = np.arange(len(members))
+            sub = tuple(finish(links[n][k], n, index=i) for i, n in enumerate(members))
+            views.append(ServerView(k, Instance(name=f"{spec.name}@{sv.name}", server=sv, devices=sub, **common,
+                                                servers=(sv,)), members, local))
+    return Instance(name=spec.name, server=servers[0], devices=tuple(devices), **common, source=source,
+                    path=source_path, servers=tuple(servers), reach=reach_all, views=tuple(views))
+
+
+def _links(merged: dict, gain_given: bool, servers: list[Server], channel: ChannelSection,
+           path: str) -> tuple[tuple[int, ...], list[float], list[tuple[str, str]]]:
+    """The servers a device reaches (``servers``, default all) and its gain G_{n,k} to each:
+    ``channel_gain`` (one number for every server, or a list with one per server) when given,
+    else the path loss between ``position`` and the server's position, else the paper's G_n."""
+    K, names = len(servers), [sv.name for sv in servers]
+    problems: list[tuple[str, str]] = []
+    wanted = merged.get("servers")
+    if wanted is None:
+        reach = tuple(range(K))
+    else:
+        unknown = [w for w in wanted if w not in names]
+        if unknown:
+            problems.append((f"{path}.servers", f"unknown servers {unknown}; the instance's servers are {names}"))
+        reach = tuple(sorted({names.index(w) for w in wanted if w in names}))
+    g = merged.get("channel_gain")
+    pos = merged.get("position")
+    if isinstance(g, list):
+        if len(g) != K:
+            problems.append((f"{path}.channel_gain", f"needs one gain per server ({K}), got {len(g)}"))
+            return reach, [], problems
+        return reach, list(g), problems
+    if gain_given or pos is None:
+        return reach, [g] * K, problems
+    unplaced = [servers[k].name for k in reach if servers[k].position is None]
+    if unplaced:
+        problems.append((f"{path}.position", f"the device has a position but servers {unplaced} have none; give "
+                         "every server a position or the device a channel_gain"))
+        return reach, [], problems
+    from mecopt.model.pathloss import distance
+    gains = [channel.gain(distance(pos, sv.position)) if sv.position is not None else math.nan for sv in servers]
+    return reach, gains, problems
 
 
 def _plain(value):
@@ -545,10 +728,9 @@ def _per_slot(value, H: int, path: str, problems: list) -> np.ndarray:
     return np.full(H, float(value))
 
 
-def _resolve_device(index: int, name: str, f: dict, delta: float, table: dnn.LayerTable,
-                    coef_lo: DelayModel, coef_se: DelayModel, server: Server,
-                    bits_per_element: float, price_scale: float, path: str) -> tuple[Device | None, list]:
-    """One MD's numbers (eqs. 5-11, 20-21), or the problems of its derived quantities."""
+def _layer_times(table: dnn.LayerTable, coef_lo: DelayModel, coef_se: DelayModel) -> tuple[np.ndarray, np.ndarray]:
+    """T^lo and T^se per layer (eqs. 5-7, measured times overriding), [0] = 0: one DNN entry's, shared by
+    its copies and its links."""
     frame = table.frame
     with np.errstate(all="ignore"):
         t_lo = layer_delays(coef_lo, table)  # a block's delay is the sum over its operators
@@ -558,6 +740,16 @@ def _resolve_device(index: int, name: str, f: dict, delta: float, table: dnn.Lay
         t_lo = np.where(np.isnan(measured_lo), t_lo, measured_lo)
         t_se = np.where(np.isnan(measured_se), t_se, measured_se)
         t_lo[0] = t_se[0] = 0.0
+    return t_lo, t_se
+
+
+def _resolve_device(index: int, name: str, f: dict, delta: float, table: dnn.LayerTable,
+                    times: tuple[np.ndarray, np.ndarray], server: Server,
+                    bits_per_element: float, price_scale: float, path: str) -> tuple[Device | None, list]:
+    """One MD's numbers on its link to ``server`` (eqs. 5-11, 20-21), or the problems of its derived quantities."""
+    frame = table.frame
+    t_lo, t_se = times  # shared by the copies and links of one entry (read-only)
+    with np.errstate(all="ignore"):
         out_bits = frame["out_elements"].to_numpy(dtype=float) * bits_per_element
         try:
             r_up = channel.shannon_rate(f["bandwidth_hz"], f["upload_power_w"], f["channel_gain"], f["noise_w_per_hz"])

@@ -14,6 +14,11 @@ MAX_LAYERS = 1000
 #: devices in about 2 minutes and 1 GB (``benchmarks/bench_scale.py``); GTPOS is bounded separately
 #: by :data:`MAX_GTPOS_ARCS`
 MAX_DEVICES = 100_000
+#: edge servers in one instance ([[servers]]); the game handles 10,000 devices on 100 servers
+#: (``benchmarks/bench_multiserver.py``)
+MAX_SERVERS = 1000
+#: reachable (device, server) pairs: each is a resolved device (layer times, rates, prices)
+MAX_LINKS = 500_000
 #: server slots H
 MAX_SLOTS = 1000
 #: largest feature-map element count of one layer (C x H x W)
