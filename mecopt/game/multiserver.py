@@ -47,8 +47,9 @@ class MultiState:
         self.server_of = np.asarray(server_of, dtype=int).copy()
         self.slots = [np.asarray(s, dtype=int).copy() for s in profile]
         self.home = np.array([instance.reachable(n)[0] for n in range(N)], dtype=int)
+        self.views = views = all_views(instance)
         self.states = []
-        for v in instance.views:
+        for v in views:
             prof = [self.slots[g] if self.server_of[g] == v.k else np.zeros(len(self.slots[g]), dtype=int)
                     for g in v.members]
             self.states.append(GameState(v.instance, prof))
@@ -63,7 +64,7 @@ class MultiState:
     def _where(self, n: int) -> tuple[GameState, int]:
         """The view state that scores MD n (its server's, or its first reachable one when all local)."""
         k = self.server_of[n] if self.server_of[n] >= 0 else self.home[n]
-        return self.states[k], int(self.instance.views[k].local[n])
+        return self.states[k], int(self.views[k].local[n])
 
     def _read_own(self, n: int) -> None:
         st, i = self._where(n)
@@ -85,7 +86,7 @@ class MultiState:
 
     def others(self, n: int) -> dict[int, Aggregates]:
         """The exact aggregates of every MD but n on each server n reaches."""
-        views = self.instance.views
+        views = self.views
         return {k: self.states[k].others(int(views[k].local[n])) for k in self.instance.reachable(n)}
 
     def feasible(self, n: int, others: dict[int, Aggregates], enforce_deadline: bool) -> bool:
@@ -110,7 +111,7 @@ class MultiState:
         """MD n offloads to ``server`` (-1 = all local) with ``slots``: at most two views change, O(M + H)."""
         slots = np.asarray(slots, dtype=int)
         server = -1 if not np.any(slots != 0) else int(server)
-        views, old = self.instance.views, self.server_of[n]
+        views, old = self.views, self.server_of[n]
         self._add(n, -1.0)
         if old >= 0 and old != server:
             self.states[old].set(int(views[old].local[n]), np.zeros(len(slots), dtype=int))
@@ -164,15 +165,16 @@ class MultiEngine:
     def __init__(self, instance: Instance, engine: str = "dp", **options):
         self.instance = instance
         self.name = engine
+        self.views = all_views(instance)
         self.engines = [make_engine(v.instance, engine) if not options else _dp(v.instance, **options)
-                        for v in instance.views]
+                        for v in self.views]
 
     @property
     def calls(self) -> int:
         return sum(e.calls for e in self.engines)
 
     def _each(self, n: int, others: dict[int, Aggregates], fast: bool) -> MultiBestResponse:
-        views, out = self.instance.views, []
+        views, out = self.views, []
         for k, agg in others.items():
             eng = self.engines[k]
             respond = (getattr(eng, "best_move", None) if fast else None) or eng.best_response
@@ -229,7 +231,7 @@ def random_initial(instance: Instance, rng: np.random.Generator, draw_strategy) 
     for n, dev in enumerate(instance.devices):
         reach = instance.reachable(n)
         k = reach[int(rng.integers(len(reach)))]
-        view = instance.views[k]
+        view = state.views[k]
         i = int(view.local[n])
         slots = draw_strategy(view.instance.devices[i], view.server, state.others(n)[k], rng)
         if slots is not None:
@@ -240,4 +242,9 @@ def random_initial(instance: Instance, rng: np.random.Generator, draw_strategy) 
 def estimate_weights(W: np.ndarray, instance: Instance) -> list[np.ndarray]:
     """Per server view, the rows and columns of the neighbour weights W of (29) for its members
     (an MD that cannot reach server k has no load on it, so it adds nothing to k's estimate)."""
-    return [W[np.ix_(v.members, v.members)] for v in instance.views]
+    return [W[np.ix_(v.members, v.members)] for v in all_views(instance)]
+
+
+def all_views(instance: Instance) -> list:
+    """Every server's view (one server: the instance itself), so that this module runs on K = 1 too."""
+    return [instance.view(k) for k in range(instance.K)]
