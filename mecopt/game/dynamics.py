@@ -269,6 +269,8 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
         warnings.warn(f"{method}: the potential rose on {rises} tick(s); this is a bug, please report it",
                       RuntimeWarning, stacklevel=3)
     info["potential_rises"] = rises
+    if multi:
+        info["server_best_responses"] = eng.server_calls
     t_cert = time.perf_counter()
     cert = (ms.certificate(instance, state.server_of, state.profile(), tol_rel=CERTIFICATE_TOL) if multi
             else certificate(instance, state.profile(), tol_rel=CERTIFICATE_TOL))

@@ -168,12 +168,15 @@ class MultiEngine:
         self.views = all_views(instance)
         self.engines = [make_engine(v.instance, engine) if not options else _dp(v.instance, **options)
                         for v in self.views]
+        self.calls = 0   # best responses of devices (each solves one problem per reachable server)
 
     @property
-    def calls(self) -> int:
+    def server_calls(self) -> int:
+        """Single-server best responses solved (one per reachable server per device best response)."""
         return sum(e.calls for e in self.engines)
 
     def _each(self, n: int, others: dict[int, Aggregates], fast: bool) -> MultiBestResponse:
+        self.calls += 1
         views, out = self.views, []
         for k, agg in others.items():
             eng = self.engines[k]
