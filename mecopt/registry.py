@@ -87,7 +87,9 @@ def register_method(name: str, function: Callable, *, replace: bool = False) -> 
         The method's name, e.g. ``"greedy"``.
     function : callable
         ``function(instance, *, option=default, ...)`` returning a
-        [Solution][mecopt.Solution] or a profile (one slot vector per device).
+        [Solution][mecopt.Solution] or a profile (one slot vector per device); for an
+        instance with several servers, a dict ``{"profile": ..., "server_of": ...}``
+        (``server_of[n]``: index of device n's server, -1 = all local; docs/multiserver.md).
     replace : bool, default False
         Allow replacing a method of the same name.
 
@@ -202,6 +204,14 @@ def run(fn: Callable, method: str, instance, options: dict):
     result = fn(instance, **options)
     if isinstance(result, Solution):
         return result
+    server_of = None
+    if isinstance(result, dict):   # several servers: {"profile": [...], "server_of": [...]}
+        if set(result) != {"profile", "server_of"}:
+            raise InputError(f"method {method!r} returned a dict with keys {sorted(result)}; expected "
+                             "'profile' and 'server_of'")
+        result, server_of = result["profile"], np.asarray(result["server_of"], dtype=int).reshape(-1)
+        if server_of.shape != (instance.N,):
+            raise InputError(f"method {method!r} returned {server_of.size} servers for {instance.N} devices")
     try:
         profile = [np.asarray(s, dtype=int).reshape(-1) for s in result]
     except (TypeError, ValueError) as err:
@@ -211,7 +221,8 @@ def run(fn: Callable, method: str, instance, options: dict):
                          f"({instance.N} devices with {[d.M for d in instance.devices]} layers)")
     wall = time.perf_counter() - t0
     sol = Solution(method=method, instance=instance, profile=profile, termination=Termination.FEASIBLE,
-                   status="profile returned by the method; re-scored and checked by mecopt", wall_time=wall)
+                   status="profile returned by the method; re-scored and checked by mecopt", wall_time=wall,
+                   server_of=server_of if instance.multi else None)
     if sol.violations:   # the method claimed nothing; the checker says the profile breaks a hard constraint
         sol.termination = Termination.INFEASIBLE
         sol.status = ("profile returned by the method violates "

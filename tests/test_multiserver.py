@@ -293,3 +293,17 @@ def test_warm_start_keeps_the_servers():
     assert np.array_equal(again.server_of, first.server_of)
     with pytest.raises(mecopt.InputError, match="init_server_of"):
         mecopt.game.dynamics.play(inst, init_profile=first.profile, init_server_of=[0])
+
+
+def test_a_registered_method_returns_servers_with_its_profile(registries):
+    inst = Instance.from_dict(dict(servers=[{}, {}], devices=[dict(dnn="lenet", count=2)]))
+
+    def everything_on_b(instance):
+        return {"profile": [[1] * d.M for d in instance.devices], "server_of": [1] * instance.N}
+
+    mecopt.register_method("on-b", everything_on_b)
+    sol = mecopt.solve(inst, "on-b")
+    assert list(sol.server_of) == [1, 1] and list(sol.evaluation.server) == [1, 1]
+    mecopt.register_method("bad-keys", lambda instance: {"profile": []})
+    with pytest.raises(mecopt.InputError, match="server_of"):
+        mecopt.solve(inst, "bad-keys")
