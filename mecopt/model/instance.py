@@ -134,7 +134,8 @@ class ChannelSection(_Strict):
     antenna_gain_db: float = Field(default=0.0, ge=-100, le=200)
     min_distance_m: float = Field(default=1.0, gt=0, le=1e6)
 
-    def gain(self, dist_m: float) -> float:
+    def gain(self, dist_m):
+        """G = 10^((antenna_gain_db - PL(d)) / 10) at ``dist_m`` (a number or an array)."""
         from mecopt.model import pathloss
         return pathloss.gain(dist_m, **self.model_dump())
 
@@ -535,6 +536,8 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
                                    if v is not None and k not in ("count", "name")}}
     gain_by_default = spec.device_defaults.channel_gain is not None
     links: list[dict[int, Device]] = []   # per device: server index -> the device resolved on that link
+    numbers: dict[int, tuple] = {}        # id(layer table) -> (table, its _DnnNumbers)
+    tables: dict[str, dnn.LayerTable] = {}
     names: list[str] = []
     n_links = 0
     for i, entry in enumerate(spec.devices):
@@ -547,11 +550,15 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
         problems += [p for p in link_problems if p not in problems]
         table = times = None
         try:
-            table = dnn.layer_table(merged["dnn"], spec.model.grouped_conv, base)
+            if merged["dnn"] not in tables:   # resolved once per DNN name (it reads files)
+                tables[merged["dnn"]] = dnn.layer_table(merged["dnn"], spec.model.grouped_conv, base)
+            table = tables[merged["dnn"]]
         except InputError as err:
             problems.append((f"{path}.dnn", str(err)))
         if table is not None and coef_lo is not None and coef_se is not None:
-            times = _layer_times(table, coef_lo, coef_se)
+            if id(table) not in numbers:   # once per DNN table: entries of one DNN share it
+                numbers[id(table)] = (table, _dnn_numbers(table, coef_lo, coef_se, spec.model.bits_per_element))
+            times = numbers[id(table)][1]
         n_links += entry.count * len(reach)
         if n_links > limits.MAX_LINKS:
             raise InputError(f"invalid instance {where}", [(
@@ -570,8 +577,7 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
             for k in reach:
                 on = f"{path} (server {servers[k].name})" if K > 1 else path
                 dev, errs = _resolve_device(len(links), name, {**merged, "channel_gain": gains[k]}, float(delta),
-                                            table, times, servers[k], spec.model.bits_per_element,
-                                            spec.model.price_scale, on)
+                                            table.name, times, servers[k], spec.model.price_scale, on)
                 bad += errs
                 resolved[k] = dev
             if bad:
@@ -666,7 +672,10 @@ def _links(merged: dict, gain_given: bool, servers: list[Server], channel: Chann
                          "every server a position or the device a channel_gain"))
         return reach, [], problems
     from mecopt.model.pathloss import distance
-    gains = [channel.gain(distance(pos, sv.position)) if sv.position is not None else math.nan for sv in servers]
+    reached = channel.gain(np.array([distance(pos, servers[k].position) for k in reach]))
+    gains = [math.nan] * K                  # unreachable servers: never resolved
+    for k, g in zip(reach, np.atleast_1d(reached)):
+        gains[k] = float(g)
     return reach, gains, problems
 
 
@@ -728,9 +737,20 @@ def _per_slot(value, H: int, path: str, problems: list) -> np.ndarray:
     return np.full(H, float(value))
 
 
-def _layer_times(table: dnn.LayerTable, coef_lo: DelayModel, coef_se: DelayModel) -> tuple[np.ndarray, np.ndarray]:
-    """T^lo and T^se per layer (eqs. 5-7, measured times overriding), [0] = 0: one DNN entry's, shared by
-    its copies and its links."""
+@dataclass(frozen=True)
+class _DnnNumbers:
+    """What one DNN table gives every device that runs it: T^lo and T^se per layer (eqs. 5-7, measured
+    times overriding; [0] = 0) and O_{n,m} in bits. Shared, read-only."""
+
+    t_local: np.ndarray
+    t_server: np.ndarray
+    out_bits: np.ndarray
+    names: tuple[str, ...]
+    types: tuple[str, ...]
+
+
+def _dnn_numbers(table: dnn.LayerTable, coef_lo: DelayModel, coef_se: DelayModel,
+                 bits_per_element: float) -> _DnnNumbers:
     frame = table.frame
     with np.errstate(all="ignore"):
         t_lo = layer_delays(coef_lo, table)  # a block's delay is the sum over its operators
@@ -740,17 +760,15 @@ def _layer_times(table: dnn.LayerTable, coef_lo: DelayModel, coef_se: DelayModel
         t_lo = np.where(np.isnan(measured_lo), t_lo, measured_lo)
         t_se = np.where(np.isnan(measured_se), t_se, measured_se)
         t_lo[0] = t_se[0] = 0.0
-    return t_lo, t_se
-
-
-def _resolve_device(index: int, name: str, f: dict, delta: float, table: dnn.LayerTable,
-                    times: tuple[np.ndarray, np.ndarray], server: Server,
-                    bits_per_element: float, price_scale: float, path: str) -> tuple[Device | None, list]:
-    """One MD's numbers on its link to ``server`` (eqs. 5-11, 20-21), or the problems of its derived quantities."""
-    frame = table.frame
-    t_lo, t_se = times  # shared by the copies and links of one entry (read-only)
-    with np.errstate(all="ignore"):
         out_bits = frame["out_elements"].to_numpy(dtype=float) * bits_per_element
+    return _DnnNumbers(t_lo, t_se, out_bits, tuple(frame["name"][1:]), tuple(frame["type"][1:]))
+
+
+def _resolve_device(index: int, name: str, f: dict, delta: float, dnn_name: str, dn: _DnnNumbers,
+                    server: Server, price_scale: float, path: str) -> tuple[Device | None, list]:
+    """One MD's numbers on its link to ``server`` (eqs. 5-11, 20-21), or the problems of its derived quantities."""
+    t_lo, t_se, out_bits = dn.t_local, dn.t_server, dn.out_bits
+    with np.errstate(all="ignore"):
         try:
             r_up = channel.shannon_rate(f["bandwidth_hz"], f["upload_power_w"], f["channel_gain"], f["noise_w_per_hz"])
             r_do = channel.shannon_rate(f["bandwidth_hz"], server.P_s, f["channel_gain"], f["noise_w_per_hz"])
@@ -759,13 +777,13 @@ def _resolve_device(index: int, name: str, f: dict, delta: float, table: dnn.Lay
         t_up = channel.transfer_time(out_bits, r_up) if r_up > 0 else np.full_like(out_bits, np.inf)
         t_down = float(out_bits[-1] / r_do) if r_do > 0 else math.inf
         S = delta * server.f_s * t_se / price_scale
-    problems = _derived_problems(path, table.name, f, t_lo, t_se, r_up, r_do, t_up, t_down, S, server)
+    problems = _derived_problems(path, dnn_name, f, t_lo, t_se, r_up, r_do, t_up, t_down, S, server)
     if problems:
         return None, problems
     for arr in (t_lo, t_se, out_bits, t_up, S):
         arr.setflags(write=False)
-    dev = Device(index=index, name=name, dnn=table.name, layer_names=tuple(frame["name"][1:]),
-                 layer_types=tuple(frame["type"][1:]), t_local=t_lo, t_server=t_se, out_bits=out_bits,
+    dev = Device(index=index, name=name, dnn=dnn_name, layer_names=dn.names,
+                 layer_types=dn.types, t_local=t_lo, t_server=t_se, out_bits=out_bits,
                  rate_up=r_up, rate_down=r_do, t_up=t_up, t_down=t_down, S=S, delta=delta,
                  alpha=f["alpha"], beta=f["beta"], gamma=f["gamma"], c_T=f["cost_delay_per_s"],
                  c_E=f["cost_energy_per_j"], P_up=f["upload_power_w"], P_lo=f["compute_power_w"],
