@@ -624,6 +624,8 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
     devices = [finish(d, n, fastest_delay=fastest[n]) if K > 1 else finish(d, n) for n, d in enumerate(home)]
     source = spec.model_dump(mode="json")
     source.pop("servers" if not multi_form else "server")
+    if "channel" not in spec.model_fields_set:
+        source.pop("channel")   # the document as written: a [server] instance keeps its old form
     common = dict(description=spec.description, seed=spec.seed, bits_per_element=spec.model.bits_per_element,
                   price_scale=spec.model.price_scale, deadline_policy=spec.model.deadline_policy,
                   topology=spec.topology)
