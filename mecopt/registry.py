@@ -18,6 +18,11 @@ device, 0 = local), which is wrapped in one. Every solution is re-scored by the
 shared cost model and checked by ``mecopt.constraints``, never trusted as given.
 Options are strict: a name the function does not declare raises
 [InputError][mecopt.InputError] listing the valid ones.
+
+Instances with several servers (docs/multiserver.md) go only to methods whose
+function carries ``multi_server = True`` (:func:`several_servers` sets it); any other
+method is refused with an InputError before it runs. Such a method returns a
+Solution whose ``server_of`` gives each device's server.
 """
 
 from __future__ import annotations
@@ -147,6 +152,41 @@ def get(method: str) -> Callable:
         raise InputError(f"method {method!r} ({target}) cannot be loaded: {err}") from None
 
 
+def several_servers(function: Callable) -> Callable:
+    """Mark a method function as solving instances with several servers (``function.multi_server = True``);
+    returns the function, so it serves as a decorator."""
+    function.multi_server = True
+    return function
+
+
+def supports_several_servers(method: str) -> bool:
+    """True when ``method`` solves instances with several servers (its function has ``multi_server = True``)."""
+    return bool(getattr(get(method), "multi_server", False))
+
+
+def multi_server_methods() -> list[str]:
+    """The methods that solve instances with several servers (a method that cannot be loaded is left out)."""
+    out = []
+    for name in method_names():
+        try:
+            if supports_several_servers(name):
+                out.append(name)
+        except InputError:
+            continue
+    return out
+
+
+def require_support(fn: Callable, method: str, instance) -> None:
+    """InputError when ``instance`` has several servers and method ``method`` (function ``fn``) does not
+    solve such instances: refused before it runs (the CLI exits 2)."""
+    if not getattr(instance, "multi", False) or getattr(fn, "multi_server", False):
+        return
+    names = ", ".join(s.name for s in instance.servers)
+    raise InputError(f"method {method!r} does not solve instances with several servers; instance "
+                     f"{instance.name} has {instance.K} ({names}). Methods that do: "
+                     f"{', '.join(multi_server_methods())} (docs/multiserver.md)")
+
+
 def accepted_options(method: str) -> list[str]:
     """The options ``method`` accepts: the keyword parameters its function declares."""
     return _signature_options(get(method))
@@ -198,10 +238,14 @@ def run(fn: Callable, method: str, instance, options: dict):
     from mecopt.solution import Solution, Termination
 
     check_option_names(f"method {method!r}", options, _signature_options(fn))
+    require_support(fn, method, instance)
     t0 = time.perf_counter()
     result = fn(instance, **options)
     if isinstance(result, Solution):
         return result
+    if getattr(instance, "multi", False):
+        raise InputError(f"method {method!r} returned a profile on an instance with several servers; it must "
+                         f"return a Solution whose server_of gives each device's server")
     try:
         profile = [np.asarray(s, dtype=int).reshape(-1) for s in result]
     except (TypeError, ValueError) as err:
