@@ -437,8 +437,8 @@ def _assignment_report_multi(instance: Instance, table: pd.DataFrame) -> dict:
         good = d.name not in malformed
         ok[n] = good
         T = ev.delay[n] if good else math.nan
-        queued = bool(split.used[n]) and all(
-            bool(Y[n, :d.M, k, instance.servers[k].H + 1].all()) for k in split.used[n]) and int(Y[n, :d.M].sum()) == d.M
+        queued = (bool(split.used[n]) and int(Y[n, :d.M].sum()) == d.M
+                  and all(bool(Y[n, :d.M, k, instance.servers[k].H + 1].all()) for k in split.used[n]))
         server_time = sum(float(Y[n, :d.M, k, 1:instance.servers[k].H + 1].sum(axis=1) @ d.t_server[1:])
                           for k in split.used[n])
         rows.append(dict(

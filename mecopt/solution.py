@@ -219,7 +219,8 @@ class Solution:
             names = self.server_names()
             for d, slots, server in zip(self.instance.devices, self.profile, names):
                 for m, h in enumerate(np.asarray(slots), start=1):
-                    rows.append((d.name, m, d.layer_names[m - 1], int(h), server if h != 0 else checkmod.LOCAL_SERVER))
+                    where = server if h != 0 else checkmod.LOCAL_SERVER
+                    rows.append((d.name, m, d.layer_names[m - 1], int(h), where))
             return pd.DataFrame(rows, columns=["device", "layer", "layer_name", "slot", "server"])
         for d, slots in zip(self.instance.devices, self.profile):
             for m, h in enumerate(np.asarray(slots), start=1):
@@ -260,7 +261,7 @@ class Solution:
         servers = self.server_names()
         for n, d in enumerate(self.instance.devices):
             miss = ev.delay[n] - d.tau
-            where = dict(server=servers[n]) if multi else {}
+            where = dict(server=servers[n] if ev.partition[n] < d.M else "") if multi else {}
             rows.append(dict(
                 device=d.name, dnn=d.dnn, **where, partition_point=int(ev.partition[n]),
                 last_slot=int(ev.last_slot[n]),

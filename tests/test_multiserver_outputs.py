@@ -169,6 +169,22 @@ def test_check_of_a_written_table_finds_the_solutions_violations(inst, tmp_path)
     assert mecopt.check(inst, sol) == sol.violations
 
 
+def test_local_rows_may_name_the_server(inst, cai):
+    table = cai.assignment_frame()
+    names = dict(zip([d.name for d in inst.devices], names_of(cai)))
+    filled = table.assign(server=[names[d] or "south" for d in table["device"]])
+    assert (filled["server"] != table["server"]).any()
+    Y = checkmod.assignment_to_y(inst, filled)
+    assert checkmod.server_of_from_y(inst, Y).tolist() == cai.server_of.tolist()
+    assert mecopt.check(inst, filled) == mecopt.check(inst, table) == []
+
+
+def test_check_of_a_profile_needs_one_server_per_device(inst):
+    prof = costmod.all_local(inst)
+    with pytest.raises(InputError, match="one server index per device"):
+        mecopt.check(inst, prof, server_of=[0, 1])
+
+
 def test_a_table_without_server_column_is_refused_unless_all_local(inst, cai):
     table = cai.assignment_frame().drop(columns="server")
     with pytest.raises(InputError, match="lacks a server column"):
@@ -478,6 +494,7 @@ def test_one_server_in_a_servers_list_changes_nothing(name, tmp_path):
     doc, base = as_servers_list(name)
     listed = mecopt.Instance.from_dict(doc, base=base)
     plain = mecopt.load_instance(f"paper:{name}")
+    assert "servers" in listed.source and "server" not in listed.source
     assert listed.K == 1 and not listed.multi
     for method, opts in METHODS:
         a, b = mecopt.solve(plain, method, **opts), mecopt.solve(listed, method, **opts)

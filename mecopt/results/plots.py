@@ -297,7 +297,8 @@ def _schedule_servers(data: ScheduleData, ax, title: str | None):
         a.set_title(f"server {name} (H = {H}" + (f", T_d = {frame:.3g} s" if frame else "") + f"): "
                     f"{len(devices)} device(s)", fontsize=10)
     if local:
-        shown = ", ".join(local[:LEGEND_MAX]) + (f", ... {len(local) - LEGEND_MAX} more" if len(local) > LEGEND_MAX else "")
+        more = len(local) - LEGEND_MAX
+        shown = ", ".join(local[:LEGEND_MAX]) + (f", ... {more} more" if more > 0 else "")
         axes[-1].annotate(f"all local (no server): {shown}", xy=(0, 0), xycoords="axes fraction",
                           xytext=(0, -42), textcoords="offset points", fontsize=8, va="top")
     fig.suptitle(title if title is not None else f"Server schedules (colour = device): {data.title}".rstrip(": "))
