@@ -22,7 +22,7 @@ from mecopt.bestresponse.engines import Engine, register_engine  # noqa: E402
 from mecopt.constraints import Violation  # noqa: E402
 from mecopt.errors import InfeasibleError, InputError, MecoptError, SolverError  # noqa: E402
 from mecopt.model.instance import Instance  # noqa: E402
-from mecopt.registry import method_names, register_method  # noqa: E402
+from mecopt.registry import method_names, register_method, several_servers  # noqa: E402
 from mecopt.resources import bundled_instances  # noqa: E402
 from mecopt.solution import Solution, SolutionStatus, Termination, read_solution  # noqa: E402
 
@@ -30,7 +30,7 @@ __all__ = [
     "load_instance", "Instance", "bundled_instances",
     "solve", "compare", "check",
     "Solution", "Termination", "SolutionStatus", "read_solution", "Violation",
-    "register_method", "method_names", "Engine", "register_engine",
+    "register_method", "several_servers", "method_names", "Engine", "register_engine",
     "MecoptError", "InputError", "InfeasibleError", "SolverError",
     "__version__",
 ]

@@ -103,7 +103,8 @@ def compare(instance: Instance, methods: Sequence[str] | str | None = None, **op
     instance : Instance
         The instance every method solves.
     methods : sequence of str or str, optional
-        Method names (or one comma-separated string); default every built-in method.
+        Method names (or one comma-separated string); default every built-in method (with
+        several servers, every built-in method that solves such instances).
     **options
         ``time_limit``, ``seed``, ``engine``, ``gtpos_objective``, ``gtpos_solver``, ``draws``:
         each is passed to the methods that accept it; ``progress``: a function ``method ->``
@@ -132,25 +133,31 @@ def compare(instance: Instance, methods: Sequence[str] | str | None = None, **op
     ['tpos-cai', 'gtpos']
     """
     from mecopt.options import check_option_names
-    from mecopt.studies.compare import ALL_METHODS
     from mecopt.studies.compare import compare as _compare
 
     check_option_names("compare()", options, ["time_limit", "seed", "engine", "gtpos_objective", "draws",
                                               "progress", "gtpos_solver"])
-    return _compare(instance, methods=ALL_METHODS if methods is None else methods, **options)
+    return _compare(instance, methods=methods, **options)
 
 
-def check(instance: Instance, assignment) -> list[checkmod.Violation]:
+def check(instance: Instance, assignment, server_of=None) -> list[checkmod.Violation]:
     """Check an assignment against constraints (15)-(17), (26) and (27).
+
+    With several servers (docs/multiserver.md) also the association (15s), and every
+    per-server violation names its server.
 
     Parameters
     ----------
     instance : Instance
         The instance the assignment is for.
     assignment : Solution, pandas.DataFrame, str, Path or list of arrays
-        A solution; a table with columns ``device``, ``layer``, ``slot`` (slot 0 = local);
+        A solution; a table with columns ``device``, ``layer``, ``slot`` (slot 0 = local),
+        with several servers also ``server`` (the server of each offloaded layer);
         a path to such a table or to a folder written by [Solution.write][mecopt.Solution.write]; or a
         profile (one slot vector per device).
+    server_of : sequence of int, optional
+        With several servers and a profile: the index of each device's server (-1 = all
+        local). Ignored otherwise (a Solution carries its own, a table has its ``server`` column).
 
     Returns
     -------
@@ -171,7 +178,7 @@ def check(instance: Instance, assignment) -> list[checkmod.Violation]:
     []
     """
     if isinstance(assignment, Solution):
-        return checkmod.check_profile(instance, assignment.profile)
+        return checkmod.check_profile(instance, assignment.profile, assignment.server_of)
     if isinstance(assignment, str | Path):
         from mecopt.results.export import read_table
         from mecopt.results.manifest import assignment_file
@@ -179,7 +186,11 @@ def check(instance: Instance, assignment) -> list[checkmod.Violation]:
         path = Path(assignment)
         if not path.exists():
             raise InputError(f"assignment file not found: {path}")
-        assignment = read_table(assignment_file(path))
+        table = assignment_file(path)
+        if instance.multi and table.suffix == ".csv":   # server names as written, "" = a local layer
+            assignment = pd.read_csv(table, dtype={"server": str}, keep_default_na=False)
+        else:
+            assignment = read_table(table)
     if isinstance(assignment, pd.DataFrame):
         return checkmod.check_y(instance, checkmod.assignment_to_y(instance, assignment))
     try:
@@ -189,4 +200,12 @@ def check(instance: Instance, assignment) -> list[checkmod.Violation]:
     if len(profile) != instance.N or any(len(s) != d.M for s, d in zip(profile, instance.devices)):
         raise InputError(f"the profile does not match the instance ({instance.N} devices with "
                          f"{[d.M for d in instance.devices]} layers)")
-    return checkmod.check_profile(instance, profile)
+    if instance.multi and server_of is not None:
+        try:
+            server_of = np.asarray(server_of, dtype=int).reshape(-1)
+        except (TypeError, ValueError):
+            raise InputError("server_of must hold one server index per device (-1 = all local)") from None
+        if server_of.shape != (instance.N,):
+            raise InputError(f"server_of must hold one server index per device ({instance.N}), "
+                             f"got {server_of.size}")
+    return checkmod.check_profile(instance, profile, server_of)

@@ -12,6 +12,13 @@
   the server, then scored under the true contention; breaches of (17)/(27) are
   reported, never hidden.
 
+Several servers (docs/multiserver.md, "Baselines, checker, tables and plots"): all-local
+sets every ``server_of`` to -1; all-offload sends each MD to the reachable server with the
+highest upload rate (9) (ties to the first listed; :func:`offload_servers`), then applies
+the random order, the uniform sequences and the overflow rule per server; isolated takes
+each MD's best response alone over its reachable servers (least cost, a tau-feasible one
+preferred, ties to the first; :class:`mecopt.game.multiserver.MultiEngine`).
+
 Uniform sampling (Case 3). A monotone sequence with m* = 0 is a split of layers 1..M
 into contiguous non-empty blocks placed in strictly increasing slots. With
 ``f[j][h]`` = number of feasible ways to place layers j+1..M in slots > h,
@@ -38,6 +45,7 @@ from mecopt.bestresponse.problem import Aggregates, slot_capacity, slot_open
 from mecopt.model.tolerances import DEADLINE_TOL, capacity_limit, meets_deadline
 from mecopt.solution import DEADLINE_MISS, Solution, Termination, flag_deadline_misses
 from mecopt.bestresponse.engines import make_engine
+from mecopt.registry import several_servers
 
 QUEUED = "queued"
 DEADLINE_DROPPED = "deadline_dropped"
@@ -46,8 +54,12 @@ DEADLINE_RELAXED = "deadline_relaxed"
 
 # --------------------------------------------------------------------------- helpers
 
-def _deadline_flags(instance: Instance, profile: list[np.ndarray], flags: dict[str, list[str]]) -> int:
-    """Flag every MD whose T_n (24) exceeds tau_n (26); returns how many."""
+def _deadline_flags(instance: Instance, profile: list[np.ndarray], flags: dict[str, list[str]],
+                    server_of=None) -> int:
+    """Flag every MD whose T_n (24) exceeds tau_n (26); returns how many (several servers: T_n on
+    each MD's server, ``server_of``)."""
+    if instance.multi:
+        return flag_deadline_misses(instance, costmod.evaluate(instance, profile, server_of).delay, flags)
     return flag_deadline_misses(instance, [costmod.delay(d, s, instance.server)
                                            for d, s in zip(instance.devices, profile)], flags)
 
@@ -67,18 +79,21 @@ def social_cost(instance: Instance, ev: costmod.Evaluation) -> float:
 
 # --------------------------------------------------------------------------- Case 4
 
+@several_servers
 def solve_all_local(instance: Instance) -> Solution:
-    """Case 4: y[n,m,0] = 1 for every layer (m* = M_n, T_n = local time only, E_n = P_lo x local time)."""
+    """Case 4: y[n,m,0] = 1 for every layer (m* = M_n, T_n = local time only, E_n = P_lo x local time);
+    with several servers every ``server_of`` is -1 (no server)."""
     t0 = time.perf_counter()
     profile = costmod.all_local(instance)
+    server_of = np.full(instance.N, -1, dtype=int) if instance.multi else None
     flags = _empty_flags(instance)
-    misses = _deadline_flags(instance, profile, flags)
+    misses = _deadline_flags(instance, profile, flags, server_of)
     status = "Case 4: every MD computes its whole DNN locally"
     if misses:
         status += f"; {misses} MD(s) miss their deadline (26), flagged {DEADLINE_MISS!r}"
     return Solution(method="all-local", instance=instance, profile=profile, termination=Termination.FEASIBLE,
                     status=status, wall_time=time.perf_counter() - t0, flags=flags,
-                    info={"deadline_misses": misses})
+                    info={"deadline_misses": misses}, server_of=server_of)
 
 
 # --------------------------------------------------------------------------- Case 3
@@ -187,6 +202,59 @@ def _offload_draw(instance: Instance, rng: np.random.Generator,
     return profile, order
 
 
+def offload_servers(instance: Instance) -> np.ndarray:
+    """Case 3 with several servers: each MD's server, the reachable one with the highest upload rate
+    (9) on the MD's link to it (ties to the first listed in ``[[servers]]``)."""
+    out = np.empty(instance.N, dtype=int)
+    for n in range(instance.N):
+        best, rate = -1, -np.inf
+        for k in instance.reachable(n):
+            v = instance.view(k)
+            r = v.instance.devices[int(v.local[n])].rate_up
+            if r > rate:
+                best, rate = k, r
+        out[n] = best
+    return out
+
+
+def _offload_draw_multi(instance: Instance, rng: np.random.Generator, targets: np.ndarray,
+                        overflow: str = "queue") -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """One Case 3 draw with several servers: one random order of every MD; in that order each MD
+    draws a uniform sequence on its server ``targets[n]`` given the MDs already placed there (so
+    each server sees its MDs in a random order), or overflows (queued after that server's frame,
+    or all local with no server)."""
+    order = rng.permutation(instance.N)
+    profile: list[np.ndarray | None] = [None] * instance.N
+    server_of = np.full(instance.N, -1, dtype=int)
+    time_used = [np.zeros(v.server.H) for v in instance.views]
+    count = [np.zeros(v.server.H) for v in instance.views]
+    for n in order:
+        k = int(targets[n])
+        v = instance.view(k)
+        H = v.server.H
+        dev = v.instance.devices[int(v.local[n])]
+        others = Aggregates(np.zeros(H), time_used[k].copy(), count[k].copy())
+        slots = sample_offload_sequence(dev, v.server, others, rng)
+        if slots is None:
+            slots = np.full(dev.M, H + 1 if overflow == "queue" else 0, dtype=int)
+            server_of[n] = k if overflow == "queue" else -1
+        else:
+            _, t_own = costmod.own_loads(dev, slots, H)
+            time_used[k] += t_own
+            count[k][np.unique(slots) - 1] += 1
+            server_of[n] = k
+        profile[n] = slots
+    return profile, server_of, order
+
+
+def _queued(instance: Instance, slots: np.ndarray, server: int | None) -> bool:
+    """Case 3's queue on the MD's server (the instance's one server when ``server`` is None)."""
+    if server is None:
+        return costmod.queued(slots, instance.server.H)
+    return server >= 0 and costmod.queued(slots, instance.servers[server].H)
+
+
+@several_servers
 def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20, overflow: str = "queue") -> Solution:
     """Case 3: every MD offloads its whole DNN (m* = 0) to a uniformly random feasible slot
     sequence, in a random order; MDs that cannot fit are queued after the frame
@@ -199,6 +267,11 @@ def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20, ove
     ``deadline_misses_mean``; the comparison table (:mod:`mecopt.studies.compare`) reports the
     means. ``trace`` has one row per draw. Draw k uses child k of ``SeedSequence(seed)``,
     so draw 0 is the same whatever ``draws`` is.
+
+    With several servers each MD offloads to :func:`offload_servers` (the reachable server with
+    the highest upload rate); the order, the sequences and the overflow rule are those above,
+    per server (an MD queued after the frame waits for its server's next frame). ``info`` also
+    holds ``server_rule`` and ``devices_per_server`` (name -> MDs sent there).
     """
     if not isinstance(draws, (int, np.integer)) or isinstance(draws, bool) or draws < 1:
         raise InputError(f"The 'draws' option of all-offload must be an integer >= 1. Got {draws!r} instead.")
@@ -206,12 +279,16 @@ def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20, ove
         raise InputError(f"The 'seed' option of all-offload must be an integer >= 0. Got {seed!r} instead.")
     check_choice("overflow", overflow, OVERFLOW)
     t0 = time.perf_counter()
-    H = instance.server.H
-    rows, first = [], None
+    multi = instance.multi
+    targets = offload_servers(instance) if multi else None
+    rows, first, first_servers = [], None, None
     for k, ss in enumerate(np.random.SeedSequence(int(seed)).spawn(int(draws))):
-        profile, order = _offload_draw(instance, np.random.default_rng(ss), overflow)
-        ev = costmod.evaluate(instance, profile)
-        queued = sum(costmod.queued(s, H) for s in profile)
+        if multi:
+            profile, servers, order = _offload_draw_multi(instance, np.random.default_rng(ss), targets, overflow)
+        else:
+            (profile, order), servers = _offload_draw(instance, np.random.default_rng(ss), overflow), None
+        ev = costmod.evaluate(instance, profile, servers)
+        queued = sum(_queued(instance, s, None if servers is None else int(servers[n])) for n, s in enumerate(profile))
         local = sum(costmod.partition_point(s) == len(s) for s in profile)
         misses = sum(1 for d, T in zip(instance.devices, ev.delay) if not meets_deadline(T, d.tau, DEADLINE_TOL))
         rows.append(dict(draw=k, avg_delay_s=ev.avg_delay, avg_energy_j=ev.avg_energy, avg_cost=ev.avg_cost,
@@ -219,7 +296,7 @@ def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20, ove
                          deadline_misses=misses,
                          order=" ".join(instance.devices[n].name for n in order)))
         if first is None:
-            first = profile
+            first, first_servers = profile, servers
     trace = pd.DataFrame(rows)
     ddof = 1 if draws > 1 else 0
     info = dict(draws=int(draws), seed=int(seed), representative_draw=0, table_uses="means over draws",
@@ -230,22 +307,26 @@ def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20, ove
     info["queued_mean"] = float(trace["queued"].mean())
     info["local_fallback_mean"] = float(trace["local_fallback"].mean())
     info["deadline_misses_mean"] = float(trace["deadline_misses"].mean())
+    if multi:
+        info["server_rule"] = "highest upload rate (9) among the reachable servers, ties to the first listed"
+        info["devices_per_server"] = {sv.name: int((targets == k).sum()) for k, sv in enumerate(instance.servers)}
 
     flags = _empty_flags(instance)
-    for d, s in zip(instance.devices, first):
-        if costmod.queued(s, H):
+    for n, (d, s) in enumerate(zip(instance.devices, first)):
+        if _queued(instance, s, None if first_servers is None else int(first_servers[n])):
             flags[d.name].append(QUEUED)
-    misses = _deadline_flags(instance, first, flags)
+    misses = _deadline_flags(instance, first, flags, first_servers)
     q = rows[0]["queued"]
     status = (f"Case 3: draw 0 of {draws} (seed {seed}): {q} MD(s) queued after the frame, {misses} deadline "
               f"miss(es) flagged ((26) is not a constraint of Case 3); means over draws in info")
     return Solution(method="all-offload", instance=instance, profile=first, termination=Termination.FEASIBLE,
                     status=status, wall_time=time.perf_counter() - t0, trace=trace,
-                    flags=flags, info=info)
+                    flags=flags, info=info, server_of=first_servers)
 
 
 # --------------------------------------------------------------------------- contention-blind optimum
 
+@several_servers
 def solve_isolated(instance: Instance, *, engine: str = "dp") -> Solution:
     """Contention-blind per-device optimum: each MD's exact best response (28) against
     :meth:`Aggregates.empty` (alone on the server), scored under the true contention.
@@ -253,21 +334,42 @@ def solve_isolated(instance: Instance, *, engine: str = "dp") -> Solution:
     Termination FEASIBLE when the profile passes the checker; otherwise INFEASIBLE,
     with the breached equations in ``status`` and ``info["violations"]``.
     ``objective`` is the average cost each MD *expected* alone.
+
+    With several servers each MD's best response alone is the least over its reachable servers
+    (each empty; a tau-feasible one preferred, ties to the first listed), by
+    :class:`mecopt.game.multiserver.MultiEngine` on the per-server engines.
     """
     t0 = time.perf_counter()
-    eng = make_engine(instance, engine)
-    H = instance.server.H
     profile, alone, flags = [], [], _empty_flags(instance)
-    for n, d in enumerate(instance.devices):
-        br = eng.best_response(n, Aggregates.empty(H))
-        profile.append(np.asarray(br.slots, dtype=int))
-        alone.append(br.cost)
-        if br.deadline_dropped:
-            flags[d.name].append(DEADLINE_DROPPED)
-    _deadline_flags(instance, profile, flags)
+    server_of = None
+    if instance.multi:
+        from mecopt.game.multiserver import MultiEngine
+
+        eng = MultiEngine(instance, engine)
+        server_of = np.full(instance.N, -1, dtype=int)
+        for n, d in enumerate(instance.devices):
+            empty = {k: Aggregates.empty(instance.servers[k].H) for k in instance.reachable(n)}
+            br = eng.best_response(n, empty)
+            profile.append(np.asarray(br.slots, dtype=int))
+            server_of[n] = br.server
+            alone.append(br.cost)
+            if br.deadline_dropped:
+                flags[d.name].append(DEADLINE_DROPPED)
+        calls = eng.calls
+    else:
+        eng = make_engine(instance, engine)
+        H = instance.server.H
+        for n, d in enumerate(instance.devices):
+            br = eng.best_response(n, Aggregates.empty(H))
+            profile.append(np.asarray(br.slots, dtype=int))
+            alone.append(br.cost)
+            if br.deadline_dropped:
+                flags[d.name].append(DEADLINE_DROPPED)
+        calls = instance.N
+    _deadline_flags(instance, profile, flags, server_of)
     sol = Solution(method="isolated", instance=instance, profile=profile, termination=Termination.FEASIBLE,
-                   objective=float(np.mean(alone)), engine=engine, solver_calls=instance.N, flags=flags,
-                   info={"avg_cost_alone": float(np.mean(alone))})
+                   objective=float(np.mean(alone)), engine=engine, solver_calls=calls, flags=flags,
+                   info={"avg_cost_alone": float(np.mean(alone))}, server_of=server_of)
     viol = sol.violations
     if viol:
         by_eq: dict[str, int] = {}

@@ -77,25 +77,25 @@ def assignment_to_y(instance: Instance, table: pd.DataFrame) -> np.ndarray:
 
     The last slot index H+1 marks a device queued after the frame (Case 3).
     ``device`` may be the device name or its 0-based index; ``layer`` is 1-based.
+
+    With several servers the tensor gains a server index, y[n, m, k, h] (N x M_max x K x
+    (max_k H_k + 2)), read from the table's ``server`` column (:func:`assignment_to_y_multi`).
     """
     missing = {"device", "layer", "slot"} - set(table.columns)
     if missing:
         raise InputError(f"assignment table lacks columns {sorted(missing)}; it needs device, layer, slot")
+    if instance.multi:
+        return assignment_to_y_multi(instance, table)
     H = instance.server.H
     names = {d.name: n for n, d in enumerate(instance.devices)}
     Y = np.zeros((instance.N, instance.M_max, H + 2), dtype=int)
     problems = []
     for i, row in enumerate(table.itertuples(index=False)):
         dev = row.device
-        n = names.get(str(dev))
+        n = _device_of(instance, names, dev)
         if n is None:
-            try:
-                n = int(dev)
-            except (TypeError, ValueError):
-                n = -1
-            if not 0 <= n < instance.N or str(dev) not in (str(n),):
-                problems.append((f"row {i + 1}.device", f"unknown device {dev!r}"))
-                continue
+            problems.append((f"row {i + 1}.device", f"unknown device {dev!r}"))
+            continue
         try:
             m, h = plain_integer(row.layer), plain_integer(row.slot)
         except (TypeError, ValueError):
@@ -112,6 +112,120 @@ def assignment_to_y(instance: Instance, table: pd.DataFrame) -> np.ndarray:
     if problems:
         raise InputError("invalid assignment table", problems)
     return Y
+
+
+#: the value of the ``server`` column of a local layer (slot 0): empty, as no server may be named ""
+LOCAL_SERVER = ""
+
+
+def _empty_cell(value) -> bool:
+    """A missing ``server`` cell: None, NaN, pd.NA or a blank string."""
+    if value is None or value is pd.NA:
+        return True
+    if isinstance(value, (float, np.floating)) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _device_of(instance: Instance, names: dict, dev) -> int | None:
+    """The 0-based index of the ``device`` cell (a name, else a 0-based index), None when unknown."""
+    n = names.get(str(dev))
+    if n is None:
+        try:
+            n = int(dev)
+        except (TypeError, ValueError):
+            return None
+        if not 0 <= n < instance.N or str(dev) not in (str(n),):
+            return None
+    return n
+
+
+def _server_of_cell(instance: Instance, value) -> int | None:
+    """The server index of a ``server`` cell: a server name, else a 0-based index; None when unknown."""
+    names = [s.name for s in instance.servers]
+    if str(value) in names:
+        return names.index(str(value))
+    try:
+        k = plain_integer(value)
+    except (TypeError, ValueError):
+        return None
+    return k if 0 <= k < instance.K else None
+
+
+def assignment_to_y_multi(instance: Instance, table: pd.DataFrame) -> np.ndarray:
+    """The tensor y[n, m, k, h] (N x M_max x K x (max_k H_k + 2)) of a multi-server assignment table.
+
+    Columns ``device``, ``layer``, ``slot`` and ``server`` (docs/multiserver.md): a row with slot
+    h >= 1 runs layer m in slot h of server k (1..H_k, or H_k + 1 = queued after k's frame, Case 3);
+    its ``server`` cell is the server's name (or 0-based index). A local layer (slot 0) has no
+    server: its ``server`` cell is ignored when empty (as :meth:`mecopt.Solution.assignment_frame`
+    writes it) and must otherwise name a server of the instance. Local layers are recorded at
+    y[n, m, 0, 0]; y[n, m, k, 0] stays 0 for k >= 1.
+
+    An InputError (naming the row) when: an offloaded row has no server (or the table has no
+    ``server`` column while some row offloads), a server is unknown, or a slot is outside
+    0..H_k + 1 of its server. A device with layers on two servers, or on a server it cannot
+    reach, is not an input error: the checker reports it as a violation of (15s).
+    """
+    K = instance.K
+    Hs = [s.H for s in instance.servers]
+    server_names = [s.name for s in instance.servers]
+    names = {d.name: n for n, d in enumerate(instance.devices)}
+    Y = np.zeros((instance.N, instance.M_max, K, max(Hs) + 2), dtype=int)
+    has_server = "server" in table.columns
+    if not has_server:
+        offloaded = [i for i, v in enumerate(table["slot"].tolist()) if _nonzero_slot(v)]
+        if offloaded:
+            raise InputError(
+                f"assignment table lacks a server column: with several servers ({', '.join(server_names)}) every "
+                f"offloaded layer (slot >= 1) names the server it runs on (row {offloaded[0] + 1} has slot "
+                f"{table['slot'].iloc[offloaded[0]]!r}); local layers (slot 0) need none")
+    problems = []
+    for i, row in enumerate(table.itertuples(index=False)):
+        dev = row.device
+        n = _device_of(instance, names, dev)
+        if n is None:
+            problems.append((f"row {i + 1}.device", f"unknown device {dev!r}"))
+            continue
+        try:
+            m, h = plain_integer(row.layer), plain_integer(row.slot)
+        except (TypeError, ValueError):
+            problems.append((f"row {i + 1}", f"layer and slot must be integers, got {row.layer!r}, {row.slot!r}"))
+            continue
+        M = instance.devices[n].M
+        if not 1 <= m <= M:
+            problems.append((f"row {i + 1}.layer", f"device {instance.devices[n].name} has layers 1..{M}, got {m}"))
+            continue
+        cell = row.server if has_server else None
+        k = None
+        if not _empty_cell(cell):
+            k = _server_of_cell(instance, cell)
+            if k is None:
+                problems.append((f"row {i + 1}.server", f"unknown server {cell!r}; the instance's servers are "
+                                 f"{server_names}"))
+                continue
+        if h == 0:
+            Y[n, m - 1, 0, 0] += 1
+            continue
+        if k is None:
+            problems.append((f"row {i + 1}.server", f"layer {m} of {instance.devices[n].name} is offloaded (slot {h}) "
+                             f"but names no server; the instance's servers are {server_names}"))
+            continue
+        if not 1 <= h <= Hs[k] + 1:
+            problems.append((f"row {i + 1}.slot", f"slot must be 0 (local), 1..{Hs[k]} on server {server_names[k]}, "
+                             f"or {Hs[k] + 1} (queued after its frame), got {h}"))
+            continue
+        Y[n, m - 1, k, h] += 1
+    if problems:
+        raise InputError("invalid assignment table", problems)
+    return Y
+
+
+def _nonzero_slot(value) -> bool:
+    try:
+        return plain_integer(value) != 0
+    except (TypeError, ValueError):
+        return True
 
 
 _PLAIN_INT = re.compile(r"[+-]?[0-9]+")
@@ -137,11 +251,48 @@ def plain_integer(value) -> int:
 
 
 def profile_from_y(instance: Instance, Y: np.ndarray) -> list[np.ndarray]:
-    """A strategy per device, reading each layer's slot (the smallest marked one)."""
+    """A strategy per device, reading each layer's slot (the smallest marked one).
+
+    With several servers (Y from :func:`assignment_to_y_multi`) the slots are those on each
+    device's server, :func:`server_of_from_y` (layers on any other server read as local).
+    """
+    if Y.ndim == 4:
+        server_of = server_of_from_y(instance, Y)
+        out = []
+        for n, d in enumerate(instance.devices):
+            k = int(server_of[n])
+            if k < 0:
+                out.append(np.zeros(d.M, dtype=int))
+                continue
+            rows = Y[n, :d.M, k].copy()
+            rows[:, 0] = Y[n, :d.M, 0, 0]
+            out.append(np.where(rows.any(axis=1), rows.argmax(axis=1), 0).astype(int))
+        return out
     out = []
     for n, d in enumerate(instance.devices):
         rows = Y[n, :d.M]
         out.append(np.where(rows.any(axis=1), rows.argmax(axis=1), 0).astype(int))
+    return out
+
+
+def servers_used(instance: Instance, Y: np.ndarray) -> list[list[int]]:
+    """Per device, the servers that hold at least one of its layers in tensor Y (y[n, m, k, h >= 1])."""
+    return [[k for k in range(Y.shape[2]) if Y[n, :d.M, k, 1:].any()] for n, d in enumerate(instance.devices)]
+
+
+def server_of_from_y(instance: Instance, Y: np.ndarray) -> np.ndarray | None:
+    """The server of each device in a multi-server tensor Y (-1 = all local); None with one server.
+
+    A device with layers on several servers (a (15s) violation) gets the first of them that it
+    reaches (else the first of them).
+    """
+    if Y.ndim != 4:
+        return None
+    out = np.full(instance.N, -1, dtype=int)
+    for n, used in enumerate(servers_used(instance, Y)):
+        if used:
+            reach = instance.reachable(n)
+            out[n] = next((k for k in used if k in reach), used[0])
     return out
 
 
@@ -178,7 +329,15 @@ def assignment_report(instance: Instance, table: pd.DataFrame) -> dict:
     well-formed devices only (the potential only when all are). Its layers still count in (17)
     and (27) as the tensor holds them. Each slot row says which capacity (17) applies in the
     instance's mode (``capacity_applies_to``) and the figure checked against it (``checked_s``).
+
+    With several servers (:func:`assignment_to_y_multi`): the devices table gains ``server`` (the
+    server its offloaded layers name, several joined by ``;``, empty when all local), the slots table
+    has one row per server and slot with ``server`` first, the summary gains ``servers`` (per server:
+    devices offloading there, violations on it) and ``capacity_rule`` names each server's capacity.
+    A device violating the association (15s) counts as malformed.
     """
+    if instance.multi:
+        return _assignment_report_multi(instance, table)
     Y = assignment_to_y(instance, table)
     violations = check_y(instance, Y)
     server, H = instance.server, instance.server.H
@@ -254,8 +413,103 @@ def assignment_report(instance: Instance, table: pd.DataFrame) -> dict:
                 violation_list=[v.as_dict() for v in violations])
 
 
+def _assignment_report_multi(instance: Instance, table: pd.DataFrame) -> dict:
+    """:func:`assignment_report` with several servers."""
+    Y = assignment_to_y_multi(instance, table)
+    split = _split_multi(instance, Y)
+    violations = check_y_multi(instance, Y)
+    names = [s.name for s in instance.servers]
+    profile = profile_from_y(instance, Y)
+    server_of = split.server_of.copy()
+    for n in range(instance.N):   # a server it cannot reach: scored all local (its figures are not shown)
+        if server_of[n] >= 0 and server_of[n] not in instance.reachable(n):
+            profile[n], server_of[n] = np.zeros(instance.devices[n].M, dtype=int), -1
+    malformed = {v.device for v in violations
+                 if v.equation in ("(15)", "(16)", ASSOCIATION) and v.device is not None}
+    ev = costmod.evaluate(instance, profile, server_of)
+    by_dev: dict[str, list[str]] = {}
+    for v in violations:
+        if v.device is not None:
+            by_dev.setdefault(v.device, []).append(v.equation)
+    rows = []
+    ok = np.ones(instance.N, dtype=bool)
+    for n, d in enumerate(instance.devices):
+        good = d.name not in malformed
+        ok[n] = good
+        T = ev.delay[n] if good else math.nan
+        queued = (bool(split.used[n]) and int(Y[n, :d.M].sum()) == d.M
+                  and all(bool(Y[n, :d.M, k, instance.servers[k].H + 1].all()) for k in split.used[n]))
+        server_time = sum(float(Y[n, :d.M, k, 1:instance.servers[k].H + 1].sum(axis=1) @ d.t_server[1:])
+                          for k in split.used[n])
+        rows.append(dict(
+            device=d.name, dnn=d.dnn, server=";".join(names[k] for k in split.used[n]), well_formed=good,
+            queued=queued,
+            partition_point=int(ev.partition[n]) if good else None,
+            last_slot=int(ev.last_slot[n]) if good else None,
+            delay_s=_finite(T), energy_j=_finite(ev.energy[n]) if good else None,
+            price=_finite(ev.price[n]) if good else None,
+            cost=_finite(ev.cost[n]) if good else None, deadline_s=d.tau, deadline_relaxed=d.deadline_relaxed,
+            deadline_met=bool(meets_deadline(T, d.tau, DEADLINE_TOL)) if good else None,
+            deadline_miss_s=max(0.0, float(T - d.tau)) if good else None,
+            server_time_s=server_time,
+            violations=";".join(sorted(set(by_dev.get(d.name, [])))),
+        ))
+    devices = pd.DataFrame(rows).astype({"partition_point": "Int64", "last_slot": "Int64", "deadline_met": "boolean"})
+    frames = []
+    for v, Yk in zip(instance.views, split.views):
+        server, H = v.server, v.server.H
+        T_nh = slot_server_times(v.instance, Yk)
+        present = Yk[:, :, 1:H + 1].any(axis=1).sum(axis=0)
+        per_device = server.capacity_mode == "per_device"
+        total = T_nh.sum(axis=0)
+        has = len(v.members) > 0
+        busiest = T_nh.argmax(axis=0) if has else np.zeros(H, dtype=int)
+        busiest_s = T_nh.max(axis=0) if has else np.zeros(H)
+        checked = busiest_s if per_device else total
+        cap = np.full(H, server.slot_len)
+        load = ev.slot_load[ev.slot_server == v.k]
+        frames.append(pd.DataFrame(dict(
+            server=server.name, slot=np.arange(1, H + 1), server_time_s=total,
+            busiest_device=[instance.devices[int(v.members[b])].name if t > 0 else "-"
+                            for b, t in zip(busiest, busiest_s)],
+            busiest_device_s=busiest_s, capacity_s=cap,
+            capacity_applies_to="each device" if per_device else "slot total",
+            checked_s=checked, capacity_ok=fits_capacity(checked, cap),
+            price_load=load, unit_price=server.a + server.price_quad * load,
+            devices=present, parallel_limit=np.full(H, server.B))))
+    slots = pd.concat(frames, ignore_index=True)
+    n_ok = int(ok.sum())
+    counts: dict[str, int] = {}
+    for v in violations:
+        counts[v.equation] = counts.get(v.equation, 0) + 1
+    summary = dict(
+        instance=instance.name, devices=instance.N, well_formed_devices=n_ok,
+        malformed_devices=[d.name for n, d in enumerate(instance.devices) if not ok[n]],
+        feasible=not violations, violations=len(violations), violations_by_equation=dict(sorted(counts.items())),
+        avg_delay_s=_finite(ev.delay[ok].mean()) if n_ok else None,
+        avg_energy_j=_finite(ev.energy[ok].mean()) if n_ok else None,
+        avg_price=_finite(ev.price[ok].mean()) if n_ok else None,
+        avg_cost=_finite(ev.cost[ok].mean()) if n_ok else None,
+        averages_over="all devices" if n_ok == instance.N else f"the {n_ok} well-formed devices",
+        potential=_finite(ev.potential) if n_ok == instance.N else None,
+        capacity_mode=instance.server.capacity_mode,
+        capacity_rule="; ".join(f"server {v.server.name}: {capacity_rule(v.instance)}" for v in instance.views),
+        deadline_policy=instance.deadline_policy,
+        deadline_misses=int(sum(1 for r in rows if r["deadline_met"] is False)),
+        servers=[dict(server=name, devices=int(sum(1 for u in split.used if k in u)),
+                      violations=int(sum(1 for v in violations if v.server == name)))
+                 for k, name in enumerate(names)],
+    )
+    vframe = violations_frame(violations, servers=True).astype({"slot": "Int64", "layer": "Int64"})
+    return dict(summary=summary, devices=devices, violations=vframe, slots=slots,
+                violation_list=[v.as_dict() for v in violations])
+
+
 def check_y(instance: Instance, Y: np.ndarray) -> list[Violation]:
-    """Every violated constraint of (15), (16), (17), (26), (27) for tensor Y."""
+    """Every violated constraint of (15), (16), (17), (26), (27) for tensor Y
+    (with several servers, a tensor y[n, m, k, h]: :func:`check_y_multi`)."""
+    if Y.ndim == 4:
+        return check_y_multi(instance, Y)
     server, H = instance.server, instance.server.H
     out: list[Violation] = []
     queued = np.zeros(instance.N, dtype=bool)
@@ -314,6 +568,90 @@ def check_y(instance: Instance, Y: np.ndarray) -> list[Violation]:
         if T > deadline_limit(d.tau, DEADLINE_TOL):
             out.append(Violation("(26)", d.name, None, None, T - d.tau, d.tau * DEADLINE_TOL,
                                  f"{d.name} finishes in {T:.6g} s, over its deadline tau = {d.tau:g} s"))
+    return out
+
+
+@dataclass(frozen=True)
+class _MultiTensor:
+    """A multi-server tensor taken apart: each device's server, the association violations and
+    one single-server tensor per server view (what :func:`check_y` checks on that server)."""
+
+    server_of: np.ndarray          # (N,) server_of_from_y
+    used: list[list[int]]          # per device, the servers holding its layers
+    bad: set[int]                  # devices violating (15s): layers on several servers or on one they cannot reach
+    association: list[Violation]   # the (15s) violations, and (15) of the bad devices
+    views: list[np.ndarray]        # per server view, y_k[i, m, h] of its members
+
+
+def _split_multi(instance: Instance, Y: np.ndarray) -> _MultiTensor:
+    """The association (15s) of tensor Y and the tensor each server view sees: a device on server k
+    (its local layers and its slots on k) in k's view and all local in the others' views. A device
+    in ``bad`` has its layers on each server it reaches counted there ((17), (27)) and nothing else:
+    (15), (16) and (26) have no meaning across servers, so (15) is checked on its whole row instead."""
+    names = [s.name for s in instance.servers]
+    used = servers_used(instance, Y)
+    server_of = server_of_from_y(instance, Y)
+    bad: set[int] = set()
+    out: list[Violation] = []
+    for n, d in enumerate(instance.devices):
+        reach = instance.reachable(n)
+        if len(used[n]) > 1:
+            bad.add(n)
+            on = ", ".join(names[k] for k in used[n])
+            out.append(Violation(ASSOCIATION, d.name, None, None, float(len(used[n]) - 1), 0.0,
+                                 f"{d.name} has layers on servers {on}; an MD offloads to one server"))
+        if any(k not in reach for k in used[n]):
+            bad.add(n)
+            for k in used[n]:
+                if k not in reach:
+                    out.append(Violation(ASSOCIATION, d.name, None, None, 1.0, 0.0, f"{d.name} offloads to server "
+                                         f"{names[k]}, which it cannot reach (it reaches "
+                                         f"{[names[r] for r in reach]})", server=names[k]))
+        if n in bad:
+            for m, total in enumerate(Y[n, :d.M].sum(axis=(1, 2)), start=1):
+                if total != 1:
+                    out.append(Violation("(15)", d.name, None, m, float(abs(total - 1)), 0.0,
+                                         f"{d.name} layer {m} ({d.layer_names[m - 1]}) is assigned {total} times"))
+    views = []
+    for v in instance.views:
+        k, Hk = v.k, v.server.H
+        Yk = np.zeros((len(v.members), v.instance.M_max, Hk + 2), dtype=int)
+        for i, n in enumerate(v.members):
+            M = instance.devices[n].M
+            if n in bad:
+                Yk[i, :M, 1:] = Y[n, :M, k, 1:Hk + 2]
+            elif server_of[n] == k:
+                Yk[i, :M, 0] = Y[n, :M, 0, 0]
+                Yk[i, :M, 1:] = Y[n, :M, k, 1:Hk + 2]
+            elif server_of[n] < 0 and instance.reachable(n)[0] == k:
+                Yk[i, :M, 0] = Y[n, :M, 0, 0]     # an all-local device is checked on its first server
+            else:
+                Yk[i, :M, 0] = 1                  # on another server: all local in this view
+        views.append(Yk)
+    return _MultiTensor(server_of, used, bad, out, views)
+
+
+def check_y_multi(instance: Instance, Y: np.ndarray) -> list[Violation]:
+    """Several servers: every violated constraint of tensor y[n, m, k, h] (:func:`assignment_to_y_multi`).
+
+    First the association (15s): a device with layers on two servers or more, or on a server it
+    cannot reach (such a device's layers still count in (17) and (27) of each server it reaches;
+    (15) is checked on its whole row, (16) and (26) are not). Then (15), (16), (17), (26), (27) on
+    each server's view, as :func:`check_y` checks one server; every per-server violation names its
+    server in ``server`` and its message (the same violations as
+    :func:`check_multi` finds for a profile and its ``server_of``).
+    """
+    from dataclasses import replace
+
+    split = _split_multi(instance, Y)
+    out = list(split.association)
+    bad_names = {instance.devices[n].name for n in split.bad}
+    for v, Yk in zip(instance.views, split.views):
+        name = v.server.name
+        for viol in check_y(v.instance, Yk):
+            if viol.device in bad_names and viol.equation in ("(15)", "(16)", "(26)"):
+                continue
+            out.append(replace(viol, server=name, message=f"server {name}: {viol.message}"))
     return out
 
 
@@ -383,6 +721,12 @@ def check_multi(instance: Instance, profile: list[np.ndarray], server_of) -> lis
     return out
 
 
-def violations_frame(violations: list[Violation]) -> pd.DataFrame:
+def violations_frame(violations: list[Violation], servers: bool = False) -> pd.DataFrame:
+    """The violations as a table: equation, device, slot, layer, amount, tolerance, message; with
+    ``servers`` (an instance with several servers) also ``server`` after ``device`` (empty when the
+    violation is on no one server, e.g. a device with layers on two servers)."""
     cols = ["equation", "device", "slot", "layer", "amount", "tolerance", "message"]
-    return pd.DataFrame([v.as_dict() for v in violations], columns=cols)
+    if not servers:
+        return pd.DataFrame([v.as_dict() for v in violations], columns=cols)
+    cols.insert(2, "server")
+    return pd.DataFrame([{**v.as_dict(), "server": v.server} for v in violations], columns=cols)

@@ -18,6 +18,11 @@ device, 0 = local), which is wrapped in one. Every solution is re-scored by the
 shared cost model and checked by ``mecopt.constraints``, never trusted as given.
 Options are strict: a name the function does not declare raises
 [InputError][mecopt.InputError] listing the valid ones.
+
+Instances with several servers (docs/multiserver.md) go only to methods whose
+function carries ``multi_server = True`` (:func:`several_servers` sets it); any other
+method is refused with an InputError before it runs. Such a method returns a
+Solution whose ``server_of`` gives each device's server.
 """
 
 from __future__ import annotations
@@ -89,7 +94,8 @@ def register_method(name: str, function: Callable, *, replace: bool = False) -> 
         ``function(instance, *, option=default, ...)`` returning a
         [Solution][mecopt.Solution] or a profile (one slot vector per device); for an
         instance with several servers, a dict ``{"profile": ..., "server_of": ...}``
-        (``server_of[n]``: index of device n's server, -1 = all local; docs/multiserver.md).
+        (``server_of[n]``: index of device n's server, -1 = all local; docs/multiserver.md)
+        — such a function must be marked with :func:`several_servers`.
     replace : bool, default False
         Allow replacing a method of the same name.
 
@@ -149,6 +155,66 @@ def get(method: str) -> Callable:
         raise InputError(f"method {method!r} ({target}) cannot be loaded: {err}") from None
 
 
+def several_servers(function: Callable) -> Callable:
+    """Mark a method function as solving instances with several servers (docs/multiserver.md).
+
+    Methods without the mark are refused on such instances before they run.
+
+    Parameters
+    ----------
+    function : callable
+        A method function (see [register_method][mecopt.register_method]); it must return a
+        [Solution][mecopt.Solution] with ``server_of``, or ``{"profile": ..., "server_of": ...}``.
+
+    Returns
+    -------
+    callable
+        The same function with ``multi_server = True``, so this serves as a decorator.
+
+    Examples
+    --------
+    >>> import mecopt
+    >>> @mecopt.several_servers
+    ... def all_local(instance):
+    ...     return {"profile": [[0] * d.M for d in instance.devices], "server_of": [-1] * instance.N}
+    >>> mecopt.register_method("my-local-k", all_local, replace=True)
+    >>> inst = mecopt.Instance.from_dict({"servers": [{}, {}], "devices": [{"dnn": "lenet", "count": 2}]})
+    >>> sol = mecopt.solve(inst, "my-local-k")
+    >>> inst.K, str(sol.termination), sol.server_of.tolist()
+    (2, 'feasible', [-1, -1])
+    """
+    function.multi_server = True
+    return function
+
+
+def supports_several_servers(method: str) -> bool:
+    """True when ``method`` solves instances with several servers (its function has ``multi_server = True``)."""
+    return bool(getattr(get(method), "multi_server", False))
+
+
+def multi_server_methods() -> list[str]:
+    """The methods that solve instances with several servers (a method that cannot be loaded is left out)."""
+    out = []
+    for name in method_names():
+        try:
+            if supports_several_servers(name):
+                out.append(name)
+        except InputError:
+            continue
+    return out
+
+
+def require_support(fn: Callable, method: str, instance) -> None:
+    """InputError when ``instance`` has several servers and method ``method`` (function ``fn``) does not
+    solve such instances: refused before it runs (the CLI exits 2)."""
+    if not getattr(instance, "multi", False) or getattr(fn, "multi_server", False):
+        return
+    names = ", ".join(s.name for s in instance.servers)
+    raise InputError(f"method {method!r} does not solve instances with several servers; instance "
+                     f"{instance.name} has {instance.K} ({names}). Methods that do: "
+                     f"{', '.join(multi_server_methods())} (docs/multiserver.md)")
+
+
 def accepted_options(method: str) -> list[str]:
     """The options ``method`` accepts: the keyword parameters its function declares."""
     return _signature_options(get(method))
@@ -200,6 +266,7 @@ def run(fn: Callable, method: str, instance, options: dict):
     from mecopt.solution import Solution, Termination
 
     check_option_names(f"method {method!r}", options, _signature_options(fn))
+    require_support(fn, method, instance)
     t0 = time.perf_counter()
     result = fn(instance, **options)
     if isinstance(result, Solution):
@@ -212,6 +279,9 @@ def run(fn: Callable, method: str, instance, options: dict):
         result, server_of = result["profile"], np.asarray(result["server_of"], dtype=int).reshape(-1)
         if server_of.shape != (instance.N,):
             raise InputError(f"method {method!r} returned {server_of.size} servers for {instance.N} devices")
+    elif getattr(instance, "multi", False):
+        raise InputError(f"method {method!r} returned a bare profile on an instance with several servers; it must "
+                         "return a Solution with server_of, or {'profile': ..., 'server_of': ...}")
     try:
         profile = [np.asarray(s, dtype=int).reshape(-1) for s in result]
     except (TypeError, ValueError) as err:

@@ -201,7 +201,9 @@ class Solution:
         pandas.DataFrame
             Columns ``device``, ``layer`` (1-based), ``layer_name`` and ``slot``
             (0 = local, 1..H = server slot, H+1 = queued after the frame). ``mecopt check``
-            and [mecopt.check][] read this table back.
+            and [mecopt.check][] read this table back. With several servers also ``server``:
+            the name of the server an offloaded layer runs on (slot 1..H_k + 1 of that
+            server), empty for a local layer (slot 0), which runs on no server.
 
         Examples
         --------
@@ -213,10 +215,25 @@ class Solution:
         1    md1      2      relu1     0
         """
         rows = []
+        if self.instance.multi:
+            names = self.server_names()
+            for d, slots, server in zip(self.instance.devices, self.profile, names):
+                for m, h in enumerate(np.asarray(slots), start=1):
+                    where = server if h != 0 else checkmod.LOCAL_SERVER
+                    rows.append((d.name, m, d.layer_names[m - 1], int(h), where))
+            return pd.DataFrame(rows, columns=["device", "layer", "layer_name", "slot", "server"])
         for d, slots in zip(self.instance.devices, self.profile):
             for m, h in enumerate(np.asarray(slots), start=1):
                 rows.append((d.name, m, d.layer_names[m - 1], int(h)))
         return pd.DataFrame(rows, columns=["device", "layer", "layer_name", "slot"])
+
+    def server_names(self) -> list[str]:
+        """Per device, the name of its server (``server_of``); empty for a device that runs all its
+        layers locally (or has no valid server). Empty names for every device with one server."""
+        K = self.instance.K
+        if not self.instance.multi or self.server_of is None:
+            return [""] * self.instance.N
+        return [self.instance.servers[int(k)].name if 0 <= int(k) < K else "" for k in self.server_of]
 
     def devices_frame(self) -> pd.DataFrame:
         """Per-device figures, recomputed by the shared cost model.
@@ -227,7 +244,8 @@ class Solution:
             One row per device: ``device``, ``dnn``, ``partition_point`` (layers run
             locally), ``last_slot``, ``delay_s`` (T_n, eq. 24), ``energy_j`` (E_n, eq. 25),
             ``price`` (eq. 19), ``cost`` (C_n, eq. 22), ``deadline_s``, ``deadline_met``,
-            ``deadline_miss_s`` and ``flags``.
+            ``deadline_miss_s`` and ``flags``. With several servers also ``server`` (after
+            ``dnn``): the name of the device's server, empty when it runs all layers locally.
 
         Examples
         --------
@@ -239,10 +257,14 @@ class Solution:
         """
         ev = self.evaluation
         rows = []
+        multi = self.instance.multi
+        servers = self.server_names()
         for n, d in enumerate(self.instance.devices):
             miss = ev.delay[n] - d.tau
+            where = dict(server=servers[n] if ev.partition[n] < d.M else "") if multi else {}
             rows.append(dict(
-                device=d.name, dnn=d.dnn, partition_point=int(ev.partition[n]), last_slot=int(ev.last_slot[n]),
+                device=d.name, dnn=d.dnn, **where, partition_point=int(ev.partition[n]),
+                last_slot=int(ev.last_slot[n]),
                 delay_s=ev.delay[n], energy_j=ev.energy[n], price=ev.price[n], cost=ev.cost[n],
                 deadline_s=d.tau, deadline_met=bool(meets_deadline(ev.delay[n], d.tau, DEADLINE_TOL)),
                 deadline_miss_s=max(0.0, float(miss)), deadline_penalty=float(ev.penalty[n]),
@@ -262,6 +284,12 @@ class Solution:
             ``avg_energy_j``, ``avg_cost`` and the ``potential``; ``feasible``,
             ``violations`` (count), ``deadline_misses``, the equilibrium certificate
             (``max_unilateral_gain``, ``max_unilateral_gain_rel``), ``flags`` and ``info``.
+            With several servers also ``local_devices`` (how many run all layers locally) and
+            ``servers``: per server (in the instance's order) ``server``, ``slots`` (H_k),
+            ``devices_reaching``, ``devices`` (offloading to it), ``queued`` (of those, waiting
+            after its frame), ``avg_delay_s``, ``avg_energy_j``, ``avg_cost`` (over its devices;
+            None when it has none) and per slot ``slot_load`` (S_Σ^kh), ``slot_server_time_s``
+            and ``slot_devices``.
 
         Examples
         --------
@@ -271,7 +299,7 @@ class Solution:
         ('equilibrium', 3.4905, 0)
         """
         ev = self.evaluation
-        return dict(
+        out = dict(
             method=self.method, engine=self.engine, instance=self.instance.name,
             termination=str(self.termination), solution_status=str(self.solution_status), status=self.status, objective=self.objective, bound=self.bound,
             gap=self.gap, iterations=self.iterations, solver_calls=self.solver_calls, wall_time_s=self.wall_time,
@@ -283,6 +311,32 @@ class Solution:
             max_unilateral_gain_rel=None if self.certificate is None else self.certificate.get("max_gain_rel"),
             certificate=self.certificate, flags={k: v for k, v in self.flags.items() if v}, info=self.info,
         )
+        if self.instance.multi:
+            out.update(self.server_summary())
+        return out
+
+    def server_summary(self) -> dict:
+        """``local_devices`` and ``servers`` of :meth:`summary` (several servers only)."""
+        ev, inst = self.evaluation, self.instance
+        names = self.server_names()
+        servers = []
+        for k, sv in enumerate(inst.servers):
+            on = np.array([names[n] == sv.name and ev.partition[n] < inst.devices[n].M for n in range(inst.N)],
+                          dtype=bool)
+            cols = ev.slot_server == k
+
+            def mean(x):
+                return float(x[on].mean()) if on.any() else None
+
+            servers.append(dict(
+                server=sv.name, slots=sv.H, devices_reaching=int(len(inst.view(k).members)), devices=int(on.sum()),
+                queued=int(sum(1 for n in np.flatnonzero(on) if costmod.queued(np.asarray(self.profile[n]), sv.H))),
+                avg_delay_s=mean(ev.delay), avg_energy_j=mean(ev.energy), avg_cost=mean(ev.cost),
+                slot_load=[float(x) for x in ev.slot_load[cols]],
+                slot_server_time_s=[float(x) for x in ev.slot_time[cols]],
+                slot_devices=[int(x) for x in ev.slot_count[cols]]))
+        local = int(sum(1 for n in range(inst.N) if ev.partition[n] == inst.devices[n].M))
+        return dict(local_devices=local, servers=servers)
 
     def write(self, out_dir: str | Path, format: str = "csv") -> list[Path]:
         """Write the solution to a folder that [read_solution][mecopt.read_solution] loads back.
@@ -321,7 +375,8 @@ class Solution:
         out = manifest.begin(out_dir, "solution")
         written = [write_table(self.assignment_frame(), out / "assignment", format),
                    write_table(self.devices_frame(), out / "devices", format),
-                   write_table(checkmod.violations_frame(self.violations), out / "violations", format)]
+                   write_table(checkmod.violations_frame(self.violations, servers=self.instance.multi),
+                               out / "violations", format)]
         if self.trace is not None:
             written.append(write_table(self.trace, out / "trace", format))
         written.append(write_json(out / "instance.json", dict(self.instance.source, name=self.instance.name)))
@@ -388,7 +443,11 @@ def read_solution(folder: str | Path, instance: Instance | None = None) -> Solut
     if table is None:
         raise InputError(f"{folder} has no readable assignment table (csv, parquet or json)")
     assignment = read_table(table)
-    profile = checkmod.profile_from_y(instance, checkmod.assignment_to_y(instance, assignment))
+    if instance.multi and table.suffix == ".csv":
+        # server names as written (an empty cell is a local layer; "1" or "NA" stay names)
+        assignment = pd.read_csv(table, dtype={"server": str}, keep_default_na=False)
+    Y = checkmod.assignment_to_y(instance, assignment)
+    profile = checkmod.profile_from_y(instance, Y)
     trace_file = find_table(folder / "trace")
     flags = {d.name: [] for d in instance.devices}
     flags.update(summary.get("flags") or {})
@@ -398,5 +457,5 @@ def read_solution(folder: str | Path, instance: Instance | None = None) -> Solut
         gap=summary.get("gap"), wall_time=summary.get("wall_time_s", 0.0), iterations=summary.get("iterations"),
         solver_calls=summary.get("solver_calls"), engine=summary.get("engine"),
         certificate=summary.get("certificate"), trace=read_table(trace_file) if trace_file else None,
-        flags=flags, info=summary.get("info") or {},
+        flags=flags, info=summary.get("info") or {}, server_of=checkmod.server_of_from_y(instance, Y),
     )

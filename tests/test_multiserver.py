@@ -16,6 +16,7 @@ from mecopt.game.state import GameState
 from mecopt.model import cost as costmod
 from mecopt.model import pathloss
 from mecopt.model.instance import Instance
+from mecopt.registry import several_servers
 from tests.enumeration import strategies
 
 TINY_LAYERS = 4
@@ -298,12 +299,16 @@ def test_warm_start_keeps_the_servers():
 def test_a_registered_method_returns_servers_with_its_profile(registries):
     inst = Instance.from_dict(dict(servers=[{}, {}], devices=[dict(dnn="lenet", count=2)]))
 
+    @several_servers
     def everything_on_b(instance):
         return {"profile": [[1] * d.M for d in instance.devices], "server_of": [1] * instance.N}
 
     mecopt.register_method("on-b", everything_on_b)
     sol = mecopt.solve(inst, "on-b")
     assert list(sol.server_of) == [1, 1] and list(sol.evaluation.server) == [1, 1]
-    mecopt.register_method("bad-keys", lambda instance: {"profile": []})
+    mecopt.register_method("bad-keys", several_servers(lambda instance: {"profile": []}))
     with pytest.raises(mecopt.InputError, match="server_of"):
         mecopt.solve(inst, "bad-keys")
+    mecopt.register_method("bare", several_servers(lambda instance: [[0] * d.M for d in instance.devices]))
+    with pytest.raises(mecopt.InputError, match="bare profile"):
+        mecopt.solve(inst, "bare")

@@ -37,6 +37,7 @@ from mecopt.model.instance import Instance
 from mecopt.bestresponse.problem import Aggregates, enforces_deadline, slot_capacity, slot_open, strategy_feasible
 from mecopt.model.tolerances import fits_capacity, meets_deadline
 from mecopt.solution import Solution, Termination
+from mecopt.registry import several_servers
 from mecopt.bestresponse.engines import make_engine
 from mecopt.game import multiserver as ms
 from mecopt.game.certificate import certificate
@@ -367,6 +368,7 @@ def play(instance: Instance, *, uai: bool = False, init_profile: list[np.ndarray
                 time_limit=time_limit, init_profile=init_profile, init_server_of=init_server_of)
 
 
+@several_servers
 def solve_cai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,
               stop: str = "certified", max_iter: int = 10_000, tol: float = 1e-10, init: str = "random",
               time_limit: float | None = None, progress: Callable[[Tick], None] | None = None) -> Solution:
@@ -376,6 +378,7 @@ def solve_cai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_p
                 time_limit=time_limit)
 
 
+@several_servers
 def solve_uai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,
               stop: str = "certified", max_iter: int = 10_000, tol: float = 1e-10, init: str = "random",
               time_limit: float | None = None, progress: Callable[[Tick], None] | None = None,

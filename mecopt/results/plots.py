@@ -7,7 +7,7 @@ state, nothing shown); :func:`save` writes one atomically. matplotlib is importe
 inside the functions, so ``import mecopt`` never needs it.
 
 - :func:`schedule` — devices x slots with each device's offloaded layer blocks
-  (the paper's Figs. 3, 6a, 7a, 10b);
+  (the paper's Figs. 3, 6a, 7a, 10b); with several servers one panel per server;
 - :func:`partition` — each device's layers, local or in which slot (Fig. 10a);
 - :func:`convergence` — average cost per tick, one line per group (Fig. 5);
 - :func:`compare` — a figure per case against a parameter: lines for a numeric
@@ -136,6 +136,8 @@ class ScheduleData:
     frame_s: float | None = None      # T_d, when known
     t_server: dict | None = None      # device -> array (M+1,) of server times, when known
     title: str = ""
+    #: several servers: (name, H_k, T_d,k or None) per server; the assignment then has a ``server`` column
+    servers: list[tuple[str, int, float | None]] | None = None
 
 
 def schedule_data(source) -> ScheduleData:
@@ -146,13 +148,32 @@ def schedule_data(source) -> ScheduleData:
         return source
     if hasattr(source, "assignment_frame") and hasattr(source, "instance"):
         inst = source.instance
+        servers = [(sv.name, sv.H, sv.T_d) for sv in inst.servers] if inst.multi else None
         return ScheduleData(source.assignment_frame(), inst.server.H, inst.server.T_d,
                             {d.name: np.asarray(d.t_server) for d in inst.devices},
-                            f"{source.method} on {inst.name}")
+                            f"{source.method} on {inst.name}", servers)
     if isinstance(source, pd.DataFrame):
         _check_assignment(source, "the assignment table")
-        return ScheduleData(source, int(max(1, source["slot"].max())))
+        return ScheduleData(source, int(max(1, source["slot"].max())), servers=_table_servers(source))
     return _from_dir(Path(source))
+
+
+def _server_cells(df: pd.DataFrame) -> pd.Series:
+    """The ``server`` column as text, "" for a local layer (an empty or missing cell)."""
+    return df["server"].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+
+
+def _table_servers(df: pd.DataFrame) -> list[tuple[str, int, None]] | None:
+    """Several servers named in an assignment's ``server`` column, without their instance: each
+    server's H is taken as the largest slot it holds (its frame length is unknown)."""
+    if "server" not in df.columns:
+        return None
+    cells = _server_cells(df)
+    names = [n for n in dict.fromkeys(cells) if n]
+    if not names:
+        return None
+    slots = pd.to_numeric(df["slot"], errors="coerce")
+    return [(n, int(max(1, slots[cells == n].max())), None) for n in names]
 
 
 def _check_assignment(df: pd.DataFrame, where: str) -> None:
@@ -185,6 +206,7 @@ def _from_dir(d: Path) -> ScheduleData:
         s = json.loads(summary.read_text())
         title = f"{s.get('method', '')} on {s.get('instance', '')}".strip()
     H, frame, times = int(max(1, df["slot"].max())), None, None
+    servers = _table_servers(df)
     inst_file = d / "instance.toml"
     if inst_file.is_file():
         try:
@@ -192,9 +214,11 @@ def _from_dir(d: Path) -> ScheduleData:
             inst = load_instance(inst_file)
             H, frame = inst.server.H, inst.server.T_d
             times = {dev.name: np.asarray(dev.t_server) for dev in inst.devices}
+            if inst.multi:
+                servers = [(sv.name, sv.H, sv.T_d) for sv in inst.servers]
         except InputError:
             pass  # e.g. a DNN given by a relative path: draw without server times
-    return ScheduleData(df, H, frame, times, title)
+    return ScheduleData(df, H, frame, times, title, servers)
 
 
 def _per_device(df: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
@@ -218,20 +242,83 @@ def schedule(source, *, ax=None, title: str | None = None):
     run one after another, Rule 2); otherwise it fills the slot. A device queued
     after the frame (Case 3) is drawn in an extra column. The y labels give each
     device's local layers.
+
+    With several servers (a multi-server Solution, or a table with a ``server`` column):
+    one panel per server, in the instance's order, each with that server's slots and the
+    devices offloading to it; the devices that run all layers locally are named under the
+    last panel. ``ax`` may then be a sequence of one Axes per server.
     """
     data = schedule_data(source)
+    if data.servers:
+        return _schedule_servers(data, ax, title)
     devices = _per_device(data.assignment)
     fig, ax = _axes(ax, (8, 0.6 * len(devices) + 1.8))
-    H = data.H
-    unit = (data.frame_s / H) if data.frame_s else 1.0
+    _draw_schedule(ax, devices, data.H, data.frame_s, data.t_server)
+    ax.set_title(title if title is not None else f"Server schedule (colour = device): {data.title}".rstrip(": "))
+    return fig
+
+
+def _device_servers(df: pd.DataFrame) -> dict[str, str]:
+    """Each device's server in a multi-server assignment: the first server its offloaded rows name ("" = all local)."""
+    cells = _server_cells(df)
+    out: dict[str, str] = {}
+    for dev, cell in zip(df["device"].astype(str), cells):
+        if not out.get(dev):
+            out[dev] = cell
+    return out
+
+
+def _schedule_servers(data: ScheduleData, ax, title: str | None):
+    """:func:`schedule` with several servers: one panel per server."""
+    df = data.assignment
+    where = _device_servers(df)
+    K = len(data.servers)
+    groups = []
+    for name, _, _ in data.servers:
+        keep = [dev for dev, k in where.items() if k == name]
+        groups.append(_per_device(df[df["device"].astype(str).isin(keep)]) if keep else [])
+    local = [dev for dev, k in where.items() if not k]
+    if ax is None:
+        Figure = _require()
+        heights = [max(1, len(g)) * 0.6 + 1.4 for g in groups]
+        fig = Figure(figsize=(8, sum(heights) + 0.6), layout="constrained")
+        axes = fig.subplots(K, 1, squeeze=False, gridspec_kw=dict(height_ratios=heights))[:, 0]
+    else:
+        axes = list(ax) if isinstance(ax, Sequence) or isinstance(ax, np.ndarray) else [ax]
+        if len(axes) != K:
+            raise InputError(f"a schedule of {K} servers draws one panel per server: pass ax=None or a sequence "
+                             f"of {K} Axes (got {len(axes)})")
+        fig = axes[0].figure
+    palette = _colors(sum(len(g) for g in groups))    # one colour per device across the panels
+    first = np.cumsum([0] + [len(g) for g in groups])
+    for k, (a, (name, H, frame), devices) in enumerate(zip(axes, data.servers, groups)):
+        _draw_schedule(a, devices, H, frame, data.t_server, empty=f"no device offloads to server {name}",
+                       colors=palette[first[k]:first[k + 1]])
+        a.set_title(f"server {name} (H = {H}" + (f", T_d = {frame:.3g} s" if frame else "") + f"): "
+                    f"{len(devices)} device(s)", fontsize=10)
+    if local:
+        more = len(local) - LEGEND_MAX
+        shown = ", ".join(local[:LEGEND_MAX]) + (f", ... {more} more" if more > 0 else "")
+        axes[-1].annotate(f"all local (no server): {shown}", xy=(0, 0), xycoords="axes fraction",
+                          xytext=(0, -42), textcoords="offset points", fontsize=8, va="top")
+    fig.suptitle(title if title is not None else f"Server schedules (colour = device): {data.title}".rstrip(": "))
+    return fig
+
+
+def _draw_schedule(ax, devices: list[tuple[str, np.ndarray]], H: int, frame_s: float | None, t_server: dict | None,
+                   empty: str = "no layer offloaded: every device runs its whole DNN locally",
+                   colors: list | None = None) -> None:
+    """One server's schedule on ``ax`` (everything :func:`schedule` draws but the title); ``colors``:
+    one per device (default a palette for these devices)."""
+    unit = (frame_s / H) if frame_s else 1.0
     queued_any = any(len(s) and np.all(s == H + 1) for _, s in devices)
-    colors = _colors(len(devices))
+    colors = _colors(len(devices)) if colors is None else colors
     labels = []
     for row, (name, slots) in enumerate(devices):
         y = len(devices) - 1 - row
         m_star = int(np.count_nonzero(slots == 0))
         labels.append(f"{name}\n(local {_layers(1, m_star)})" if m_star else f"{name}\n(no local layers)")
-        times = data.t_server.get(name) if data.t_server else None
+        times = t_server.get(name) if t_server else None
         for a, b, h in blocks(slots):
             if h == 0:
                 continue
@@ -242,14 +329,14 @@ def schedule(source, *, ax=None, title: str | None = None):
             ax.broken_barh([(x0, width)], (y - 0.35, 0.7), facecolors=color, edgecolor="black", linewidth=0.6)
             ax.text(x0 + 0.04 * unit, y, _layers(a, b), va="center", ha="left", fontsize=7)
     if not any(np.any(s > 0) for _, s in devices):
-        ax.text(0.5, 0.5, "no layer offloaded: every device runs its whole DNN locally", transform=ax.transAxes,
+        ax.text(0.5, 0.5, empty, transform=ax.transAxes,
                 ha="center", va="center", fontsize=10, color="dimgrey")
     ncols = H + (1 if queued_any else 0)
     for h in range(ncols + 1):
         ax.axvline(h * unit, color="grey", lw=0.6, ls=":" if h not in (0, H) else "-")
     ax.set_xlim(0, ncols * unit)
     slot_names = [f"slot {h}" if h <= H else "after frame" for h in range(1, ncols + 1)]
-    if data.frame_s:
+    if frame_s:
         # seconds at the slot boundaries below, the slots' names on top
         ax.set_xticks([h * unit for h in range(ncols + 1)], [f"{h * unit:.3g}" for h in range(ncols + 1)])
         top = ax.secondary_xaxis("top")
@@ -259,7 +346,7 @@ def schedule(source, *, ax=None, title: str | None = None):
         ax.set_xticks([(h - 0.5) * unit for h in range(1, ncols + 1)], slot_names)
     ax.set_yticks(range(len(devices)), labels[::-1], fontsize=8)
     ax.set_ylim(-0.6, len(devices) - 0.4)
-    ax.set_xlabel(f"server time in the frame (s); slot length T_d/H = {unit:.3g} s" if data.frame_s
+    ax.set_xlabel(f"server time in the frame (s); slot length T_d/H = {unit:.3g} s" if frame_s
                   else "slot (server times unknown: each block fills its slot)")
     ax.set_ylabel("device (its local layers)")
     from matplotlib.patches import Patch
@@ -273,23 +360,31 @@ def schedule(source, *, ax=None, title: str | None = None):
     if handles:
         ax.legend(handles=handles, title="block colour = device", loc="upper left", bbox_to_anchor=(1.01, 1.0),
                   fontsize=7, title_fontsize=8, frameon=False)
-    ax.set_title(title if title is not None else f"Server schedule (colour = device): {data.title}".rstrip(": "))
-    return fig
 
 
 def partition(source, *, ax=None, title: str | None = None):
-    """Each device's layers 1..M: local (grey) or the slot they run in; a bar marks m*."""
+    """Each device's layers 1..M: local (grey) or the slot they run in; a bar marks m*.
+
+    With several servers a device's label names its server, and a slot's colour is its number
+    on that server (slot h of two servers share a colour)."""
     data = schedule_data(source)
     devices = _per_device(data.assignment)
     fig, ax = _axes(ax, (8, 0.5 * len(devices) + 1.8))
     H = data.H
+    where, H_of = {}, {}
+    if data.servers:
+        where = _device_servers(data.assignment)
+        H_of = {name: Hk for name, Hk, _ in data.servers}
+        H = max(H_of.values())
     slot_colors = _slot_colors(max(H, 1))
-    used = set()
+    used, queued = set(), False
     for row, (name, slots) in enumerate(devices):
         y = len(devices) - 1 - row
+        H_dev = H_of.get(where.get(name, ""), H)
         for m, h in enumerate(slots, start=1):
-            color = LOCAL_COLOR if h == 0 else (QUEUE_COLOR if h > H else slot_colors[(h - 1) % len(slot_colors)])
+            color = LOCAL_COLOR if h == 0 else (QUEUE_COLOR if h > H_dev else slot_colors[(h - 1) % len(slot_colors)])
             used.add(int(h))
+            queued = queued or h > H_dev
             ax.barh(y, 1, left=m - 0.5, color=color, edgecolor="white", linewidth=0.5, height=0.7)
         m_star = int(np.count_nonzero(slots == 0))
         ax.plot([m_star + 0.5] * 2, [y - 0.42, y + 0.42], color="black", lw=1.5)
@@ -298,11 +393,14 @@ def partition(source, *, ax=None, title: str | None = None):
     handles = [Patch(color=LOCAL_COLOR, label="local")]
     handles += [Patch(color=slot_colors[(h - 1) % len(slot_colors)], label=f"slot {h}")
                 for h in range(1, H + 1) if h in used]
-    if any(h > H for h in used):
+    if queued:
         handles.append(Patch(color=QUEUE_COLOR, label="after frame"))
     ax.legend(handles=handles, title="layer colour = where it runs", loc="upper center",
               bbox_to_anchor=(0.5, -0.15), ncol=min(len(handles), 7), fontsize=8, title_fontsize=8, frameon=False)
-    ax.set_yticks(range(len(devices)), [n for n, _ in devices][::-1])
+    names = [n for n, _ in devices]
+    if data.servers:
+        names = [f"{n} ({where.get(n) or 'all local'})" for n in names]
+    ax.set_yticks(range(len(devices)), names[::-1])
     ax.set_xlim(0.5, max(len(s) for _, s in devices) + 5)
     ax.set_xlabel("layer m (1 = first layer); black bar: partition point m*")
     ax.set_ylabel("device")

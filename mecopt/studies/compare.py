@@ -61,6 +61,14 @@ def method_options(method: str, *, time_limit: float | None = None, seed: int = 
     return {k: v for k, v in candidates.items() if k in accepted}
 
 
+def default_methods(instance: Instance) -> list[str]:
+    """The methods :func:`compare` runs when none are named: :data:`ALL_METHODS`, and with several
+    servers only those that solve such instances (``mecopt.registry.supports_several_servers``)."""
+    if not instance.multi:
+        return list(ALL_METHODS)
+    return [m for m in ALL_METHODS if solvers.supports_several_servers(m)]
+
+
 def _parse_methods(methods) -> list[str]:
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
@@ -164,7 +172,7 @@ def _ratios(rows: list[dict], solutions: dict[str, Solution], gtpos_objective: s
         r["ratio_note"] = "; ".join(notes)
 
 
-def compare(instance: Instance, *, methods=ALL_METHODS, time_limit: float | None = None, seed: int = 0,
+def compare(instance: Instance, *, methods=None, time_limit: float | None = None, seed: int = 0,
             engine: str = "milp", gtpos_objective: str = "delay", draws: int = 20, spread: int = 0,
             progress: Callable[[str], AbstractContextManager] | None = None,
             gtpos_solver: str | None = None) -> tuple[pd.DataFrame, dict[str, Solution]]:
@@ -179,8 +187,14 @@ def compare(instance: Instance, *, methods=ALL_METHODS, time_limit: float | None
     the message in ``status``; bad options (:class:`~mecopt.errors.InputError`) propagate.
     ``spread`` = K > 0 adds the rows :data:`SPREAD_ROWS`: the best and worst certified TPOS-CAI
     equilibria (by social cost) over seeds seed..seed+K-1 (:mod:`mecopt.studies.equilibria`).
+
+    ``methods`` None runs :func:`default_methods`. With several servers a named method that does not
+    solve such instances is an InputError before any method runs.
     """
-    methods = _parse_methods(methods)
+    methods = default_methods(instance) if methods is None else _parse_methods(methods)
+    if instance.multi:
+        for method in methods:
+            solvers.require_support(solvers.get(method), method, instance)
     if gtpos_objective not in GTPOS_OBJECTIVES:
         raise InputError(f"The 'gtpos_objective' option must be one of {', '.join(GTPOS_OBJECTIVES)}. "
                          f"Got {gtpos_objective!r} instead.")

@@ -89,9 +89,10 @@ check_assignment = checkmod.assignment_report
 
 _EPILOG = """\b
 Exit status:
-  0  the assignment satisfies (15), (16), (17), (26) and (27)
+  0  the assignment satisfies (15), (16), (17), (26) and (27) (and (15s) with several servers)
   3  one or more constraints are violated (all are listed)
-  2  malformed input (instance, assignment file, unknown device, layer or slot out of range)
+  2  malformed input (instance, assignment file, unknown device, layer, slot or server; with
+     several servers, an offloaded layer that names no server)
 """
 
 
@@ -109,7 +110,9 @@ def check_cmd(instance, assignment, fmt, out_dir, as_json):
     ASSIGNMENT is a csv, parquet or json table with columns device (name or 0-based
     index), layer (1-based) and slot (0 = local, 1..H = server slot, H+1 = queued
     after the frame), or a solution folder (mecopt solve --out); other columns are
-    ignored. A folder (or a table in one) that a killed run left incomplete is refused. Delay, energy, price and cost per
+    ignored. With several servers each offloaded layer also names its server in a
+    server column (empty for local layers); layers of one device on two servers, or
+    on a server it cannot reach, are reported as violations of (15s). A folder (or a table in one) that a killed run left incomplete is refused. Delay, energy, price and cost per
     device, their averages and the potential are recomputed from the tensor y, and
     every violated constraint is listed with its equation, device, slot or layer,
     amount and tolerance.
@@ -132,7 +135,8 @@ def check_cmd(instance, assignment, fmt, out_dir, as_json):
                               indent=2, allow_nan=False))
     else:
         s = res["summary"]
-        click.echo(f"Assignment {assignment} on instance {inst.name} ({inst.N} MDs, capacity mode "
+        servers = f", {inst.K} servers" if inst.multi else ""
+        click.echo(f"Assignment {assignment} on instance {inst.name} ({inst.N} MDs{servers}, capacity mode "
                    f"{s['capacity_mode']}):")
         click.echo("\nDevices")
         echo_table(res["devices"])

@@ -35,8 +35,9 @@ def display_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 @click.command("compare")
 @instance_argument
-@click.option("--methods", default=",".join(comparemod.ALL_METHODS), show_default=True,
-              help="Comma-separated methods to run.")
+@click.option("--methods", default=None,
+              help="Comma-separated methods to run. [default: " + ",".join(comparemod.ALL_METHODS)
+              + "; with several servers, those of them that solve such instances]")
 @click.option("--engine", default="milp", show_default=True, metavar="dp|milp",
               help="Best-response engine of the game (and of isolated), or a registered one.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
@@ -68,6 +69,11 @@ def compare_command(instance, methods, engine, seed, time_limit, objective, draw
 
     check_choice("engine", engine, engine_names())
     inst = read_instance(instance)
+    if methods is None and inst.multi:
+        skipped = [m for m in comparemod.ALL_METHODS if m not in comparemod.default_methods(inst)]
+        if skipped:
+            click.echo(f"{inst.name} has {inst.K} servers: skipping {', '.join(skipped)} (they solve one server)",
+                       err=True)
     table, solutions = comparemod.compare(inst, methods=methods, time_limit=time_limit, seed=seed, engine=engine,
                                           gtpos_objective=objective, draws=draws, spread=spread,
                                           progress=lambda m: method_progress(m, quiet, inst.N), gtpos_solver=solver)

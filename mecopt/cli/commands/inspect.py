@@ -6,6 +6,12 @@ row 0 is the network input, partition point m* = 0). Per device: rates (9) and
 (11), the download time (10), fully-local and fully-on-server computing times,
 the fastest possible delay, the deadline and whether (26) is relaxed, delta and
 the weights. Server: H, T_d, B, f_s, a_h, b_h, P_s and the capacity mode.
+
+With several servers (docs/multiserver.md): one row per server (name, H, T_d, B, f_s,
+P_s, prices, position and how many devices reach it), the servers each device
+reaches, and each (device, server) link: G_{n,k}, rates (9), (11), download time (10)
+and the fastest delay on that server. A device's own figures and layer table are on
+its link to the first server it reaches.
 """
 
 from __future__ import annotations
@@ -34,6 +40,29 @@ def server_info(instance: Instance) -> dict:
     s = instance.server
     return dict(H=s.H, T_d_s=s.T_d, slot_len_s=s.slot_len, B=s.B, f_s_cycles_per_s=s.f_s,
                 a_h=[_num(v) for v in s.a], b_h=[_num(v) for v in s.b], P_s_w=s.P_s, capacity_mode=s.capacity_mode)
+
+
+def servers_info(instance: Instance) -> list[dict]:
+    """Several servers: each server's parameters and how many devices reach it."""
+    out = []
+    for k, sv in enumerate(instance.servers):
+        out.append(dict(name=sv.name, H=sv.H, T_d_s=sv.T_d, slot_len_s=sv.slot_len, B=sv.B, f_s_cycles_per_s=sv.f_s,
+                        a_h=[_num(v) for v in sv.a], b_h=[_num(v) for v in sv.b], P_s_w=sv.P_s,
+                        position=list(sv.position) if sv.position is not None else None,
+                        devices_reaching=int(len(instance.view(k).members)), capacity_mode=sv.capacity_mode))
+    return out
+
+
+def link_rows(instance: Instance, n: int) -> list[dict]:
+    """Several servers: device n's link to each server it reaches."""
+    rows = []
+    for k in instance.reachable(n):
+        v = instance.view(k)
+        d = v.instance.devices[int(v.local[n])]
+        rows.append(dict(device=d.name, server=v.server.name, G=_num(d.G), rate_up_bps=_num(d.rate_up),
+                         rate_down_bps=_num(d.rate_down), download_s=_num(d.t_down),
+                         fastest_delay_s=_num(d.fastest_delay)))
+    return rows
 
 
 def layer_rows(dev: Device) -> list[dict]:
@@ -70,6 +99,16 @@ def describe(instance: Instance, device: str | None = None) -> dict:
     devs = list(instance.devices)
     if device is not None:
         devs = [select_device(instance, device)]
+    if instance.multi:   # several servers: "servers" (a list) instead of "server"; links per device
+        names = [sv.name for sv in instance.servers]
+        return dict(
+            name=instance.name, description=instance.description, seed=instance.seed, path=instance.path,
+            N=instance.N, bits_per_element=instance.bits_per_element, price_scale=instance.price_scale,
+            deadline_policy=instance.deadline_policy, servers=servers_info(instance),
+            devices=[{**device_info(d), "servers": [names[k] for k in instance.reachable(d.index)],
+                      "link_server": names[instance.reachable(d.index)[0]],
+                      "links": link_rows(instance, d.index), "layer_table": layer_rows(d)} for d in devs],
+        )
     return dict(
         name=instance.name, description=instance.description, seed=instance.seed, path=instance.path,
         N=instance.N, bits_per_element=instance.bits_per_element, price_scale=instance.price_scale,
@@ -112,19 +151,36 @@ def inspect_cmd(instance, as_json, device):
                f"price scale {inst.price_scale:g}, deadline policy {inst.deadline_policy}")
     if inst.description:
         click.echo(f"  {inst.description}")
-    click.echo("\nServer")
-    s = info["server"]
     same = lambda v: _g(v[0], 6) if len(set(v)) == 1 else ", ".join(_g(x, 6) for x in v)  # noqa: E731
-    echo_table(pd.DataFrame([
-        ("H (slots)", s["H"]), ("T_d (s)", _g(s["T_d_s"], 6)), ("T_d/H (s)", _g(s["slot_len_s"], 6)),
-        ("B (parallel limit)", s["B"]), ("f_s (cycles/s)", _g(s["f_s_cycles_per_s"], 6)),
-        ("a_h", same(s["a_h"])), ("b_h", same(s["b_h"])), ("P_s (W)", _g(s["P_s_w"], 6)),
-        ("capacity mode", s["capacity_mode"]),
-    ], columns=["parameter", "value"]))
+    if inst.multi:
+        click.echo(f"\nServers ({inst.K}; capacity mode {inst.server.capacity_mode})")
+        echo_table(pd.DataFrame([dict(
+            name=sv["name"], H=sv["H"], T_d_s=_g(sv["T_d_s"], 6), slot_len_s=_g(sv["slot_len_s"], 6), B=sv["B"],
+            f_s=_g(sv["f_s_cycles_per_s"], 6), a_h=same(sv["a_h"]), b_h=same(sv["b_h"]), P_s_w=_g(sv["P_s_w"], 6),
+            position="-" if sv["position"] is None else f"({_g(sv['position'][0], 6)}, {_g(sv['position'][1], 6)})",
+            devices_reaching=sv["devices_reaching"]) for sv in info["servers"]]))
+    else:
+        click.echo("\nServer")
+        s = info["server"]
+        echo_table(pd.DataFrame([
+            ("H (slots)", s["H"]), ("T_d (s)", _g(s["T_d_s"], 6)), ("T_d/H (s)", _g(s["slot_len_s"], 6)),
+            ("B (parallel limit)", s["B"]), ("f_s (cycles/s)", _g(s["f_s_cycles_per_s"], 6)),
+            ("a_h", same(s["a_h"])), ("b_h", same(s["b_h"])), ("P_s (W)", _g(s["P_s_w"], 6)),
+            ("capacity mode", s["capacity_mode"]),
+        ], columns=["parameter", "value"]))
     click.echo("\nDevices")
     cols = ["name", "dnn", "layers", "rate_up_bps", "rate_down_bps", "download_s", "fully_local_s",
             "fastest_delay_s", "deadline_s", "deadline_relaxed", "delta_cycles_per_bit", "alpha", "beta", "gamma"]
-    echo_table(pd.DataFrame([{k: d[k] for k in cols} for d in info["devices"]]))
+    if inst.multi:
+        cols.insert(2, "servers")
+        echo_table(pd.DataFrame([{k: (", ".join(d[k]) if k == "servers" else d[k]) for k in cols}
+                                 for d in info["devices"]]))
+        click.echo("(rates, download time and the layer tables below: on the link to the first server a device "
+                   "reaches; fastest_delay_s: the least over its servers)")
+        click.echo("\nLinks (device, server)")
+        echo_table(pd.DataFrame([row for d in info["devices"] for row in d["links"]]))
+    else:
+        echo_table(pd.DataFrame([{k: d[k] for k in cols} for d in info["devices"]]))
     for d in info["devices"]:
         relaxed = "relaxed" if d["deadline_relaxed"] else ("hard" if d["deadline_feasible"] else "NOT MET")
         if d.get("deadline_penalty_per_s") is not None:
@@ -133,7 +189,8 @@ def inspect_cmd(instance, as_json, device):
                    f"all layers on the server {_g(d['fully_server_compute_s'])} s of computing, "
                    f"fastest possible delay {_g(d['fastest_delay_s'])} s, deadline {_g(d['deadline_s'])} s ({relaxed}); "
                    f"upload {_g(d['rate_up_bps'], 6)} bit/s, download {_g(d['rate_down_bps'], 6)} bit/s, "
-                   f"download time {_g(d['download_s'])} s")
+                   f"download time {_g(d['download_s'])} s"
+                   + (f" (link to server {d['link_server']})" if "link_server" in d else ""))
         echo_table(pd.DataFrame(d["layer_table"]))
 
 

@@ -59,6 +59,15 @@ def summary_lines(sol: Solution) -> list[str]:
                      + (" (" + ", ".join(sorted({v.equation for v in viol})) + ")" if viol else ""))
     else:
         lines.append("no assignment")
+    if sol.profile and sol.instance.multi:
+        per = sol.server_summary()
+        for sv in per["servers"]:
+            avg = (f": avg delay {sv['avg_delay_s']:.6g} s, avg energy {sv['avg_energy_j']:.6g} J, avg cost "
+                   f"{sv['avg_cost']:.6g}" if sv["devices"] else "")
+            queued = f", {sv['queued']} queued after its frame" if sv["queued"] else ""
+            lines.append(f"server {sv['server']}: {sv['devices']} of the {sv['devices_reaching']} MD(s) that reach it "
+                         f"offload there{queued}{avg}")
+        lines.append(f"all local (no server): {per['local_devices']} MD(s)")
     if sol.status:
         lines.append(f"status: {sol.status}")
     info = sol.info
@@ -73,6 +82,8 @@ def summary_lines(sol: Solution) -> list[str]:
 def device_table(sol: Solution):
     df = sol.devices_frame()
     cols = list(DEVICE_COLUMNS)
+    if "server" in df:   # several servers: the device's server, empty when all local
+        cols.insert(cols.index("dnn") + 1, "server")
     if (df["flags"] != "").any():
         cols.append("flags")
     return df[cols]
