@@ -646,10 +646,16 @@ def check_y_multi(instance: Instance, Y: np.ndarray) -> list[Violation]:
     split = _split_multi(instance, Y)
     out = list(split.association)
     bad_names = {instance.devices[n].name for n in split.bad}
+    # (26) is judged on the device's own server (an all-local device: its first one), not on the
+    # views where it stands in as all local
+    judged = {d.name: (split.server_of[n] if split.server_of[n] >= 0 else instance.reachable(n)[0])
+              for n, d in enumerate(instance.devices)}
     for v, Yk in zip(instance.views, split.views):
         name = v.server.name
         for viol in check_y(v.instance, Yk):
             if viol.device in bad_names and viol.equation in ("(15)", "(16)", "(26)"):
+                continue
+            if viol.equation == "(26)" and judged.get(viol.device) != v.k:
                 continue
             out.append(replace(viol, server=name, message=f"server {name}: {viol.message}"))
     return out
@@ -713,10 +719,16 @@ def check_multi(instance: Instance, profile: list[np.ndarray], server_of) -> lis
             out.append(Violation(ASSOCIATION, d.name, None, None, 1.0, 0.0, f"{d.name} offloads to server "
                                  f"{instance.servers[k].name}, which it cannot reach (it reaches {names})",
                                  server=instance.servers[k].name))
-    eff = costmod.effective_servers(instance, profile, given)
+    # a device with a wrong association (15s) counts on no server, as in the table checker; its
+    # deadline (26) is judged on its own server only (an all-local device: on its first one)
+    eff = np.array([k if k in instance.reachable(n) else -1 for n, k in enumerate(given)], dtype=int)
+    judged = {d.name: (eff[n] if np.any(np.asarray(profile[n]) != 0) else instance.reachable(n)[0])
+              for n, d in enumerate(instance.devices)}
     for v, prof in zip(instance.views, costmod.split_profile(instance, profile, eff)):
         name = v.server.name
         for viol in check_profile(v.instance, prof):
+            if viol.equation == "(26)" and judged.get(viol.device) != v.k:
+                continue   # the device runs elsewhere: its all-local stand-in on this server is not its strategy
             out.append(replace(viol, server=name, message=f"server {name}: {viol.message}"))
     return out
 

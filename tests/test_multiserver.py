@@ -312,3 +312,23 @@ def test_a_registered_method_returns_servers_with_its_profile(registries):
     mecopt.register_method("bare", several_servers(lambda instance: [[0] * d.M for d in instance.devices]))
     with pytest.raises(mecopt.InputError, match="bare profile"):
         mecopt.solve(inst, "bare")
+
+
+def test_deadline_is_judged_on_the_devices_own_server_only(tmp_path):
+    """An MD that meets tau only by offloading to server a is not reported for (26) on server b,
+    where it stands in as all local; the written table gives the same verdict."""
+    inst = Instance.from_dict(dict(model=dict(deadline_policy="hard"), servers=[{"name": "a"}, {"name": "b"}],
+                                   devices=[dict(dnn="alexnet", deadline_s=3.0, channel_gain=[5e6, 5e6])]))
+    dev = inst.devices[0]
+    assert dev.local_cum[-1] > dev.tau                      # all local misses the deadline
+    br = ms.MultiEngine(inst).best_response(0, ms.MultiState(inst, [-1], costmod.all_local(inst)).others(0))
+    assert br.server == 0 and not br.deadline_dropped
+    sol = mecopt.solution.Solution("x", inst, [br.slots], mecopt.Termination.FEASIBLE, server_of=np.array([0]))
+    assert sol.violations == []
+    sol.write(tmp_path)
+    assert mecopt.read_solution(tmp_path).violations == []
+    assert mecopt.check(inst, sol.assignment_frame()) == []          # the table checker agrees
+    local = mecopt.solution.Solution("x", inst, [np.zeros(dev.M, int)], mecopt.Termination.FEASIBLE,
+                                     server_of=np.array([-1]))
+    assert [v.equation for v in local.violations] == ["(26)"]      # once, not once per server
+    assert [v.equation for v in mecopt.check(inst, local.assignment_frame())] == ["(26)"]
