@@ -318,11 +318,9 @@ class Solution:
     def server_summary(self) -> dict:
         """``local_devices`` and ``servers`` of :meth:`summary` (several servers only)."""
         ev, inst = self.evaluation, self.instance
-        names = self.server_names()
         servers = []
         for k, sv in enumerate(inst.servers):
-            on = np.array([names[n] == sv.name and ev.partition[n] < inst.devices[n].M for n in range(inst.N)],
-                          dtype=bool)
+            on = ev.server == k      # offloading to server k (O(N) per server, no Python loop)
             cols = ev.slot_server == k
 
             def mean(x):
@@ -335,7 +333,7 @@ class Solution:
                 slot_load=[float(x) for x in ev.slot_load[cols]],
                 slot_server_time_s=[float(x) for x in ev.slot_time[cols]],
                 slot_devices=[int(x) for x in ev.slot_count[cols]]))
-        local = int(sum(1 for n in range(inst.N) if ev.partition[n] == inst.devices[n].M))
+        local = int(np.sum(ev.server == -1))
         return dict(local_devices=local, servers=servers)
 
     def write(self, out_dir: str | Path, format: str = "csv") -> list[Path]:
