@@ -18,6 +18,18 @@ What is drawn, all from one ``numpy.random.Generator(seed)`` in a fixed order:
   simplex (Dirichlet(1, 1, 1)), on a grid of 1e-4 with every weight >= 1e-4
   (gamma_n > 0 keeps the potential of docs/MODEL.md §6 defined).
 
+With ``servers`` = K (several edge servers, docs/multiserver.md "Generating multi-server
+instances"), the instance has K ``[[servers]]`` with positions in a square of side
+``area_m`` (``server_layout``: ``grid``, the centres of a ceil(sqrt K)-column grid, or
+``random``, uniform), devices with positions (``device_layout``: ``uniform`` in the square,
+or ``clustered``: Gaussian clusters of spread ``cluster_std_m`` around ``hotspots`` uniform
+hotspots, clipped to the square), each device reaching its ``reach`` nearest servers
+(nearest first; ties to the lower index), a ``[channel]`` path-loss model (``pathloss``) and
+the physical noise density ``noise_w_per_hz`` (-174 dBm/Hz): G_{n,k} is the path loss
+between the positions and ``gain`` is not drawn. The geometry comes from a second stream,
+``numpy.random.default_rng([seed, 1])``, so the per-device draws keep their order.
+Without ``servers`` the document is exactly the single-server one.
+
 Everything else is the paper preset (Fig. 4 and docs/MODEL.md §7). The result is
 validated with :func:`mecopt.model.instance.instance_from_dict` before it is returned,
 so a generated file always loads (a hard deadline no MD can meet is reported as
@@ -26,6 +38,9 @@ an :class:`~mecopt.errors.InputError` suggesting ``deadline_policy="relax"``).
 
 from __future__ import annotations
 
+import math
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +57,13 @@ DEFAULT_BANDWIDTH_KHZ = (1.0, 2.0)
 DEFAULT_GAIN = (1.2e6, 1.2e6)
 DEFAULT_DELTA = (2000.0, 2500.0)
 DEFAULT_DEADLINE_S = (5.0, 5.0)
+#: several servers: side of the square (m), servers reached per device, path loss, noise (W/Hz)
+DEFAULT_SITE_SPACING_M = 500.0     # default side L = this x sqrt(K): one server per (500 m)^2
+DEFAULT_REACH = 3
+DEFAULT_PATHLOSS = "3gpp-umi"
+PHYSICAL_NOISE_W_PER_HZ = 3.98e-21   # -174 dBm/Hz (mecopt.model.pathloss.THERMAL_NOISE_W_PER_HZ, 3 digits)
+SERVER_LAYOUTS = ("grid", "random")
+DEVICE_LAYOUTS = ("uniform", "clustered")
 _WEIGHT_GRID = 10_000  # weights on a 1e-4 grid
 
 
@@ -157,11 +179,62 @@ def _dnn_entry(name: str) -> str:
 
 
 def generate_instance(n_devices: int, dnn_mix: str | dict = "alexnet", seed: int = 0, *,
-                      bandwidth_khz: str | tuple = DEFAULT_BANDWIDTH_KHZ, gain: str | tuple = DEFAULT_GAIN,
+                      bandwidth_khz: str | tuple = DEFAULT_BANDWIDTH_KHZ, gain: str | tuple | None = None,
                       delta: str | tuple = DEFAULT_DELTA, deadline_s: str | tuple = DEFAULT_DEADLINE_S,
                       weights: str | tuple | None = None, slots: int = 5, capacity_mode: str = "per_device",
-                      deadline_policy: str = "hard", name: str | None = None, validate: bool = True) -> dict:
-    """A random instance document (dict in the instance-file format), drawn from ``seed``."""
+                      deadline_policy: str = "hard", name: str | None = None, validate: bool = True,
+                      servers: int | None = None, area_m: float | None = None, server_layout: str | None = None,
+                      device_layout: str | None = None, hotspots: int | None = None,
+                      cluster_std_m: float | None = None, reach: int | None = None,
+                      pathloss: str | None = None, noise_w_per_hz: float | None = None) -> dict:
+    """A random instance document (dict in the instance-file format), drawn from ``seed``.
+
+    Parameters
+    ----------
+    n_devices : int
+        Number of MDs N.
+    dnn_mix : str or dict
+        ``NAME:SHARE,...``; apportioned by largest remainders, then shuffled.
+    seed : int
+        Seed of every draw (written as the instance's seed).
+    bandwidth_khz, gain, delta, deadline_s : str or tuple
+        Ranges ``LO:HI`` of W_n (kHz), G_n (linear; one server only, default 1.2e6), delta_n
+        and tau_n (s).
+    weights : str or tuple, optional
+        ``ALPHA,BETA,GAMMA``, ``"random"`` or None (the paper's .42, .17, .41).
+    slots, capacity_mode, deadline_policy, name
+        H (of every server), (17)'s mode, (26)'s policy, the instance name.
+    validate : bool
+        Load the document before returning it (:class:`GeneratedInstanceError` if it does not).
+    servers : int, optional
+        K >= 1 edge servers placed in the plane (``[[servers]]``); None: the paper's one
+        ``[server]`` and no geometry (the file is exactly what it was before servers existed).
+    area_m : float, optional
+        Side L of the square [0, L]^2 holding servers and devices, metres (default
+        500 sqrt(K): one server per 500 m x 500 m, 1,000 m for K = 4).
+    server_layout : {"grid", "random"}, optional
+        Default grid. Servers at the cell centres of a grid of ceil(sqrt K) columns (row-major, the first K
+        cells), or uniform in the square.
+    device_layout : {"uniform", "clustered"}, optional
+        Default uniform. Devices uniform in the square, or around ``hotspots`` uniform hotspots (each device
+        picks one uniformly) with a Gaussian offset of standard deviation ``cluster_std_m``
+        per axis, clipped to the square.
+    hotspots, cluster_std_m : optional
+        Clustered layout: number of hotspots (default K) and spread (default L / 20).
+    reach : int, optional
+        R: each device lists its R nearest servers in ``servers`` (default 3, capped at K).
+    pathloss : {"3gpp-umi", "log-distance"}, optional
+        Default 3gpp-umi. ``[channel] model``: G_{n,k} = 10^(-PL(d_{n,k}) / 10) (:mod:`mecopt.model.pathloss`).
+    noise_w_per_hz : float, optional
+        N0 of every device (default 3.98e-21 W/Hz = -174 dBm/Hz; path-loss gains are physical).
+
+    The geometry options are only accepted with ``servers`` (an InputError names them otherwise).
+
+    Returns
+    -------
+    dict
+        The instance document; the same arguments give the same dict.
+    """
     problems = []
     if not isinstance(n_devices, (int, np.integer)) or isinstance(n_devices, bool) or n_devices < 1:
         problems.append(("devices", f"must be an integer >= 1, got {n_devices!r}"))
@@ -176,13 +249,32 @@ def generate_instance(n_devices: int, dnn_mix: str | dict = "alexnet", seed: int
     parsed = {}
     for key, value, parser in (("dnn_mix", dnn_mix, parse_mix), ("weights", weights, parse_weights),
                                ("bandwidth_khz", bandwidth_khz, lambda v: parse_range(v, "bandwidth_khz")),
-                               ("gain", gain, lambda v: parse_range(v, "gain")),
+                               ("gain", gain or DEFAULT_GAIN, lambda v: parse_range(v, "gain")),
                                ("delta", delta, lambda v: parse_range(v, "delta")),
                                ("deadline_s", deadline_s, lambda v: parse_range(v, "deadline_s"))):
         try:
             parsed[key] = parser(value)
         except InputError as err:
             problems.extend(err.problems or [(key, str(err))])
+    multi = servers is not None
+    geometry = dict(area_m=area_m, server_layout=server_layout, device_layout=device_layout, hotspots=hotspots,
+                    cluster_std_m=cluster_std_m, reach=reach, pathloss=pathloss, noise_w_per_hz=noise_w_per_hz)
+    if not multi:
+        problems += [(k, "is only used with several servers (give servers = K)") for k, v in geometry.items()
+                     if v is not None]
+    else:
+        if gain is not None:
+            problems.append(("gain", "is not used with several servers: G_{n,k} comes from the path loss"))
+        server_layout = server_layout or "grid"
+        device_layout = device_layout or "uniform"
+        reach = DEFAULT_REACH if reach is None else reach
+        pathloss = pathloss or DEFAULT_PATHLOSS
+        noise_w_per_hz = PHYSICAL_NOISE_W_PER_HZ if noise_w_per_hz is None else noise_w_per_hz
+        if device_layout != "clustered":
+            problems += [(k, "is only used with device_layout = 'clustered'") for k, v in
+                         (("hotspots", hotspots), ("cluster_std_m", cluster_std_m)) if v is not None]
+        problems += _geometry_problems(servers, area_m, server_layout, device_layout, hotspots, cluster_std_m,
+                                       reach, pathloss, noise_w_per_hz)
     if problems:
         raise InputError("invalid generator options", problems)
 
@@ -194,20 +286,24 @@ def generate_instance(n_devices: int, dnn_mix: str | dict = "alexnet", seed: int
     for i, kind in enumerate(kinds):
         w = parsed["weights"]
         bw = _draw(rng, parsed["bandwidth_khz"]) * 1000.0
-        g = _draw(rng, parsed["gain"])
+        g = None if multi else _draw(rng, parsed["gain"])   # several servers: the path loss gives G_{n,k}
         dl = _draw(rng, parsed["delta"])
         tau = _draw(rng, parsed["deadline_s"])
         a, b, c = _simplex_weights(rng) if w == "random" else w
-        devices.append({"name": f"md{i + 1}", "dnn": _dnn_entry(kind), "bandwidth_hz": float(f"{bw:.6g}"),
-                        "channel_gain": g, "delta_cycles_per_bit": dl, "deadline_s": tau,
-                        "alpha": float(a), "beta": float(b), "gamma": float(c)})
+        entry = {"name": f"md{i + 1}", "dnn": _dnn_entry(kind), "bandwidth_hz": float(f"{bw:.6g}"),
+                 "channel_gain": g, "delta_cycles_per_bit": dl, "deadline_s": tau,
+                 "alpha": float(a), "beta": float(b), "gamma": float(c)}
+        if multi:
+            del entry["channel_gain"]
+        devices.append(entry)
 
     mix_text = ",".join(f"{k}:{v:.6g}" for k, v in parsed["dnn_mix"].items())
     wtext = parsed["weights"] if parsed["weights"] == "random" else ",".join(f"{x:g}" for x in parsed["weights"])
     data = {
         "name": name or f"gen-n{n}-s{seed}",
         "description": (f"mecopt generate: {n} MDs, dnn mix {mix_text}, seed {seed}, weights {wtext}, "
-                        f"bandwidth {_fmt_range(parsed['bandwidth_khz'])} kHz, gain {_fmt_range(parsed['gain'])}, "
+                        f"bandwidth {_fmt_range(parsed['bandwidth_khz'])} kHz, "
+                        + ("" if multi else f"gain {_fmt_range(parsed['gain'])}, ") +
                         f"delta {_fmt_range(parsed['delta'])}, deadline {_fmt_range(parsed['deadline_s'])} s"),
         "seed": seed,
         "model": {"bits_per_element": 1.0, "price_scale": 1e6, "capacity_mode": capacity_mode,
@@ -219,6 +315,29 @@ def generate_instance(n_devices: int, dnn_mix: str | dict = "alexnet", seed: int
                                                          "compute_power_w", "noise_w_per_hz")},
         "devices": devices,
     }
+    if multi:
+        area_m = default_area(int(servers)) if area_m is None else float(area_m)
+        geo = place(n, int(servers), np.random.default_rng([seed, 1]), area_m=area_m,
+                    server_layout=server_layout, device_layout=device_layout, hotspots=hotspots,
+                    cluster_std_m=cluster_std_m, reach=int(reach))
+        K = int(servers)
+        server = data.pop("server")
+        data["servers"] = [{"name": f"s{k + 1}", "position": list(geo.servers[k]), **server} for k in range(K)]
+        data["channel"] = {"model": pathloss}
+        data["device_defaults"]["noise_w_per_hz"] = float(noise_w_per_hz)
+        for entry, pos, near in zip(devices, geo.devices, geo.reach):
+            entry["position"] = list(pos)
+            entry["servers"] = [f"s{k + 1}" for k in near]
+        # keep the key order of a hand-written file: [[servers]] and [channel] where [server] was
+        order = ["name", "description", "seed", "model", "servers", "channel", "topology", "device_defaults",
+                 "devices"]
+        data = {k: data[k] for k in order}
+        data["name"] = name or f"gen-n{n}-k{K}-s{seed}"
+        data["description"] += (f"; {K} servers ({server_layout}) in {float(area_m):g} m x {float(area_m):g} m, "
+                                 f"devices {device_layout}"
+                                 + (f" ({geo.hotspots} hotspots, spread {geo.spread:g} m)"
+                                    if device_layout == "clustered" else "")
+                                 + f", reach {geo.R} nearest, path loss {pathloss}, N0 {float(noise_w_per_hz):g} W/Hz")
     if validate:
         try:
             instance_from_dict(data, source_path="<generated>")
@@ -230,6 +349,93 @@ def generate_instance(n_devices: int, dnn_mix: str | dict = "alexnet", seed: int
     return data
 
 
+@dataclass(frozen=True)
+class Geometry:
+    """Positions (metres, rounded to 0.1 m) and each device's R nearest servers (nearest first)."""
+
+    servers: list[tuple[float, float]]
+    devices: list[tuple[float, float]]
+    reach: list[tuple[int, ...]]
+    R: int
+    hotspots: int
+    spread: float
+
+
+def default_area(K: int) -> float:
+    """The default side L of the square: 500 m x sqrt(K), rounded to the metre."""
+    return float(round(DEFAULT_SITE_SPACING_M * math.sqrt(K)))
+
+
+def place(n: int, K: int, rng: np.random.Generator, *, area_m: float = 1000.0, server_layout: str = "grid",
+          device_layout: str = "uniform", hotspots: int | None = None, cluster_std_m: float | None = None,
+          reach: int = DEFAULT_REACH) -> Geometry:
+    """Servers and devices in the square [0, area_m]^2 and each device's ``reach`` nearest servers.
+
+    Draws, in this order, from ``rng``: the server positions (``random`` layout only), the
+    hotspots (``clustered`` only), then the devices (uniform: x, y per device; clustered: every
+    device's hotspot, then every offset). Distances are taken between the rounded positions
+    written to the file, so the nearest servers are those a reader of the file finds.
+    """
+    L = float(area_m)
+    if server_layout == "grid":
+        cols = math.ceil(math.sqrt(K))
+        rows = math.ceil(K / cols)
+        cells = [((c + 0.5) * L / cols, (r + 0.5) * L / rows) for r in range(rows) for c in range(cols)]
+        srv = np.array(cells[:K])
+    else:
+        srv = rng.uniform(0.0, L, size=(K, 2))
+    n_hot = int(hotspots) if hotspots is not None else K
+    spread = float(cluster_std_m) if cluster_std_m is not None else L / 20.0
+    if device_layout == "clustered":
+        hot = rng.uniform(0.0, L, size=(n_hot, 2))
+        pick = rng.integers(0, n_hot, size=n)
+        dev = np.clip(hot[pick] + rng.normal(0.0, spread, size=(n, 2)), 0.0, L)
+    else:
+        dev = rng.uniform(0.0, L, size=(n, 2))
+    srv, dev = np.round(srv, 1), np.round(dev, 1)
+    R = min(int(reach), K)
+    near = np.empty((n, R), dtype=int)
+    for a in range(0, n, 4096):                                      # (block, K) distances at a time
+        b = min(a + 4096, n)
+        d2 = (dev[a:b, None, 0] - srv[None, :, 0]) ** 2 + (dev[a:b, None, 1] - srv[None, :, 1]) ** 2
+        near[a:b] = np.argsort(d2, axis=1, kind="stable")[:, :R]
+    return Geometry(servers=[(float(x), float(y)) for x, y in srv], devices=[(float(x), float(y)) for x, y in dev],
+                    reach=[tuple(int(k) for k in row) for row in near], R=R, hotspots=n_hot, spread=spread)
+
+
+def _geometry_problems(servers, area_m, server_layout, device_layout, hotspots, cluster_std_m, reach, pathloss,
+                       noise) -> list[tuple[str, str]]:
+    from mecopt.model import limits
+    from mecopt.model.pathloss import MODELS
+
+    def is_int(v) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+    def positive(v) -> bool:
+        return isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+    out = []
+    if not is_int(servers) or not 1 <= servers <= limits.MAX_SERVERS:
+        out.append(("servers", f"must be an integer in 1..{limits.MAX_SERVERS}, got {servers!r}"))
+    if area_m is not None and (not positive(area_m) or area_m > 1e6):
+        out.append(("area_m", f"must be a number > 0 and <= 1e6 metres, got {area_m!r}"))
+    if server_layout not in SERVER_LAYOUTS:
+        out.append(("server_layout", f"must be one of {SERVER_LAYOUTS}, got {server_layout!r}"))
+    if device_layout not in DEVICE_LAYOUTS:
+        out.append(("device_layout", f"must be one of {DEVICE_LAYOUTS}, got {device_layout!r}"))
+    if hotspots is not None and (not is_int(hotspots) or hotspots < 1 or hotspots > limits.MAX_DEVICES):
+        out.append(("hotspots", f"must be an integer >= 1, got {hotspots!r}"))
+    if cluster_std_m is not None and (not positive(cluster_std_m) or cluster_std_m > 1e6):
+        out.append(("cluster_std_m", f"must be a number > 0 and <= 1e6 metres, got {cluster_std_m!r}"))
+    if not is_int(reach) or reach < 1:
+        out.append(("reach", f"must be an integer >= 1, got {reach!r}"))
+    if pathloss not in MODELS:
+        out.append(("pathloss", f"must be one of {MODELS}, got {pathloss!r}"))
+    if not positive(noise) or noise > 1.0:
+        out.append(("noise_w_per_hz", f"must be a number > 0 and <= 1 W/Hz, got {noise!r}"))
+    return out
+
+
 class GeneratedInstanceError(InputError):
     """The generated document does not load (e.g. a deadline some DNN cannot meet); ``problems``
     name the devices. The command line rephrases the hint with its own options."""
@@ -239,9 +445,22 @@ def _fmt_range(r: tuple[float, float]) -> str:
     return f"{r[0]:g}" if r[0] == r[1] else f"{r[0]:g}:{r[1]:g}"
 
 
+#: a multi-line array of scalars (numbers, plain strings) as tomli_w writes it
+_SCALAR_ARRAY = re.compile(r"= \[\n((?:[ ]+(?:[-+0-9.eE]+|\"[\w.-]*\"),\n)+)\]")
+
+
 def dumps(data: dict) -> str:
-    """The TOML text of an instance document."""
-    return tomli_w.dumps(data)
+    """The TOML text of an instance document.
+
+    With several servers (``[[servers]]``) the short arrays (positions, server lists) are
+    written on one line, ``position = [120.0, 30.0]``; a single-server document is
+    tomli_w's text unchanged.
+    """
+    text = tomli_w.dumps(data)
+    if "servers" not in data:
+        return text
+    return _SCALAR_ARRAY.sub(lambda m: "= [" + ", ".join(x.strip().rstrip(",") for x in
+                                                          m.group(1).splitlines()) + "]", text)
 
 
 def write_instance(data: dict, path: str | Path) -> Path:

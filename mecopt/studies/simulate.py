@@ -32,9 +32,18 @@ Per-frame table columns: ``seed, frame, active, arrived, left, relaxed, terminat
 certified, max_gain_rel, ticks, moves, best_responses, avg_delay_s, avg_energy_j,
 avg_cost, time_s``.
 
-Design note for several servers (issue 13, point 1): the scenario's per-frame data
-is a (T, N) gain array; with servers it becomes (T, N, K) and :func:`frame_instance`
-the only place that maps it to devices.
+**Several servers** (docs/simulate.md, docs/multiserver.md): the scenario is a
+:class:`LinkScenario`. Fading multiplies every (device, server) link's gain G_{n,k}
+independently per frame (drawn per frame from ``default_rng([seed, 1, t])``, so a frame
+costs O(N K) memory); with mobility the devices' positions take the random walk from
+their positions in the instance, G_{n,k} is the instance's path loss (``[channel]``)
+at the new distance, and with ``handover`` each device reaches its R_n nearest servers
+(R_n = how many it reaches in the instance). A frame's game is warm-started from the
+previous frame's strategies and servers (``play(init_server_of=...)``); a device whose
+previous server is no longer among its reachable ones starts all local (column
+``unreachable``), one whose strategy no longer fits keeps it and must move when it
+wakes, as with one server. Extra columns: ``local``, ``switched``, ``handovers``,
+``unreachable`` and ``offload_<server>`` for every server.
 """
 
 from __future__ import annotations
@@ -51,7 +60,7 @@ import pandas as pd
 
 from mecopt.errors import InputError
 from mecopt.model import channel
-from mecopt.model.instance import Device, Instance, fastest_delay
+from mecopt.model.instance import ChannelSection, Device, Instance, ServerView, fastest_delay
 from mecopt.model.tolerances import meets_deadline
 from mecopt.options import check_choice
 
@@ -59,6 +68,16 @@ FADINGS = ("rayleigh", "rician", "none")
 METHODS = ("tpos-cai", "tpos-uai")
 COLUMNS = ("seed", "frame", "active", "arrived", "left", "relaxed", "termination", "certified", "max_gain_rel",
            "ticks", "moves", "best_responses", "avg_delay_s", "avg_energy_j", "avg_cost", "time_s")
+#: several servers: columns after COLUMNS, then ``offload_<server>`` per server (:func:`columns`)
+MULTI_COLUMNS = ("local", "switched", "handovers", "unreachable")
+
+
+def columns(instance: Instance) -> list[str]:
+    """The per-frame table's columns: COLUMNS, and with several servers MULTI_COLUMNS and
+    ``offload_<name>`` (devices offloading to that server) in ``[[servers]]`` order."""
+    if not instance.multi:
+        return list(COLUMNS)
+    return list(COLUMNS) + list(MULTI_COLUMNS) + [f"offload_{sv.name}" for sv in instance.servers]
 
 
 @dataclass(frozen=True)
@@ -78,6 +97,7 @@ class SimulationSpec:
     wake_prob: float = 0.5
     max_iter: int = 10_000
     time_limit: float | None = None     # per frame's game
+    handover: bool = True               # several servers, mobility: reach the R_n nearest servers each frame
 
     def __post_init__(self):
         check_choice("fading", self.fading, FADINGS)
@@ -105,8 +125,12 @@ class Scenario:
     active: np.ndarray   # (T, N) bool
 
 
-def scenario(instance: Instance, spec: SimulationSpec, seed: int) -> Scenario:
-    """The frames' gains and activity, drawn from ``seed`` alone (independent streams per effect)."""
+def scenario(instance: Instance, spec: SimulationSpec, seed: int) -> "Scenario | LinkScenario":
+    """The frames' gains and activity, drawn from ``seed`` alone (independent streams per effect).
+
+    With several servers a :class:`LinkScenario` (gains per link, drawn per frame)."""
+    if instance.multi:
+        return link_scenario(instance, spec, seed)
     T, N = spec.frames, instance.N
     fade_rng, act_rng, mob_rng = (np.random.default_rng([seed, k]) for k in (1, 2, 3))
     if spec.fading == "rayleigh":
@@ -147,8 +171,157 @@ def with_gain(dev: Device, gain: float, instance: Instance) -> Device:
     return replace(d, fastest_delay=fast, deadline_relaxed=not meets_deadline(fast, d.tau))
 
 
-def frame_instance(instance: Instance, sc: Scenario, t: int) -> tuple[Instance, np.ndarray]:
+def fading(spec: SimulationSpec, rng: np.random.Generator, shape) -> np.ndarray:
+    """|h|^2 of ``spec.fading`` for an array of links (E|h|^2 = 1)."""
+    if spec.fading == "rayleigh":
+        return rng.exponential(1.0, size=shape)
+    if spec.fading == "rician":
+        K = spec.rician_k
+        z = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) / math.sqrt(2)
+        return np.abs(math.sqrt(K / (K + 1)) + math.sqrt(1 / (K + 1)) * z) ** 2
+    return np.ones(shape)
+
+
+@dataclass(frozen=True)
+class LinkScenario:
+    """Several servers: activity up front, link gains and reach computed per frame.
+
+    ``base`` holds the instance's G_{n,k} (NaN for links it does not resolve) when the devices
+    do not move; with mobility ``positions`` (T, N, 2) are the devices' positions per frame and
+    G_{n,k} the ``channel``'s path loss to ``server_positions``. Frame t's fading is drawn from
+    ``default_rng([seed, 1, t])`` over every (device, server) pair, whatever the reach.
+    """
+
+    spec: SimulationSpec
+    seed: int
+    active: np.ndarray                     # (T, N) bool
+    base: np.ndarray | None                # (N, K) static gains
+    positions: np.ndarray | None           # (T, N, 2) with mobility
+    server_positions: np.ndarray | None    # (K, 2)
+    channel: ChannelSection | None
+    reach0: tuple[tuple[int, ...], ...]    # the instance's reach
+
+    K: int = 1
+
+    def gain(self, t: int) -> np.ndarray:
+        """(N, K) link gains of frame t: G_{n,k}(t) |h_{n,k}(t)|^2."""
+        G = self.base if self.positions is None else self.channel.gain(np.sqrt(self._d2(t)))
+        return G * fading(self.spec, np.random.default_rng([self.seed, 1, t]), (self.active.shape[1], self.K))
+
+    def _d2(self, t: int) -> np.ndarray:
+        """(N, K) squared distances of frame t (as ``mecopt generate`` ranks servers)."""
+        p, q = self.positions[t], self.server_positions
+        return (p[:, None, 0] - q[None, :, 0]) ** 2 + (p[:, None, 1] - q[None, :, 1]) ** 2
+
+    def reach(self, t: int) -> tuple[tuple[int, ...], ...]:
+        """Each device's reachable servers in frame t (sorted indices): the instance's, or with
+        mobility and ``handover`` its R_n nearest at its frame-t position (ties: lower index)."""
+        if self.positions is None or not self.spec.handover:
+            return self.reach0
+        order = np.argsort(self._d2(t), axis=1, kind="stable")
+        return tuple(tuple(sorted(int(k) for k in order[n, :len(r)])) for n, r in enumerate(self.reach0))
+
+
+def placement(instance: Instance) -> tuple[np.ndarray, np.ndarray] | None:
+    """(N, 2) device and (K, 2) server positions when every server is placed and every device's
+    G_{n,k} comes from the path loss of its position (no ``channel_gain``), else None."""
+    src = instance.source or {}
+    servers = src.get("servers") or []
+    if not servers or any(sv.get("position") is None for sv in servers):
+        return None
+    defaults = src.get("device_defaults") or {}
+    if defaults.get("channel_gain") is not None:
+        return None
+    pos = []
+    for entry in src.get("devices", []):
+        p = entry.get("position") if entry.get("position") is not None else defaults.get("position")
+        if p is None or entry.get("channel_gain") is not None:
+            return None
+        pos += [p] * int(entry.get("count", 1))
+    if len(pos) != instance.N:
+        return None
+    return np.array(pos, dtype=float), np.array([sv["position"] for sv in servers], dtype=float)
+
+
+def link_scenario(instance: Instance, spec: SimulationSpec, seed: int) -> LinkScenario:
+    """:func:`scenario` with several servers (see :class:`LinkScenario`).
+
+    Mobility needs positions: every server and device placed, gains by path loss (InputError
+    otherwise). A device starts at its instance position and takes a step of speed x T_d (the
+    first server's frame) in a uniform direction each frame (``default_rng([seed, 3])``).
+    """
+    T, N, K = spec.frames, instance.N, instance.K
+    act_rng, mob_rng = (np.random.default_rng([seed, k]) for k in (2, 3))
+    reach0 = tuple(instance.reachable(n) for n in range(N))
+    base = positions = server_pos = chan = None
+    if spec.speed_mps > 0:
+        placed = placement(instance)
+        if placed is None:
+            raise InputError("mobility (speed > 0) on several servers needs positions: every [[servers]] and every "
+                             "device placed (position), with gains from the path loss (no channel_gain)")
+        start, server_pos = placed
+        step = spec.speed_mps * instance.server.T_d
+        positions = np.empty((T, N, 2))
+        positions[0] = start
+        for t in range(1, T):
+            heading = mob_rng.uniform(0, 2 * np.pi, N)
+            positions[t] = positions[t - 1] + step * np.stack([np.cos(heading), np.sin(heading)], axis=1)
+        chan = ChannelSection(**instance.source["channel"])
+    else:
+        base = np.full((N, K), np.nan)
+        for v in instance.views:
+            base[v.members, v.k] = [d.G for d in v.instance.devices]
+    active = act_rng.random((T, N)) < spec.activity
+    return LinkScenario(spec=spec, seed=seed, active=active, base=base, positions=positions,
+                        server_positions=server_pos, channel=chan, reach0=reach0, K=K)
+
+
+def _link(instance: Instance, n: int, k: int, gain: float) -> Device:
+    """Device n on its link to server k with gain ``gain`` (:func:`with_gain` on server k); a
+    link the instance does not resolve (a handover) starts from the device's first link with the
+    price units (20)-(21) of server k, as the loader computes them."""
+    view = instance.views[k]
+    i = int(view.local[n])
+    if i >= 0:
+        base = view.instance.devices[i]
+    else:
+        home = instance.devices[n]
+        S = home.delta * view.server.f_s * home.t_server / instance.price_scale
+        S.setflags(write=False)
+        base = replace(home, S=S)
+    return with_gain(base, gain, view.instance)
+
+
+def _frame_instance_multi(instance: Instance, sc: LinkScenario, t: int) -> tuple[Instance, np.ndarray]:
+    """:func:`frame_instance` with several servers: every active device resolved on each server it
+    reaches in frame t; (26) relaxed for a device that meets tau on none of them (the loader's rule)."""
+    idx = np.flatnonzero(sc.active[t])
+    G, reach = sc.gain(t), sc.reach(t)
+    links: list[dict[int, Device]] = []
+    for n in idx:
+        dl = {k: _link(instance, int(n), k, G[n, k]) for k in reach[n]}
+        fast = min(d.fastest_delay for d in dl.values())
+        relaxed = not meets_deadline(fast, instance.devices[n].tau)
+        links.append({k: replace(d, deadline_relaxed=relaxed) for k, d in dl.items()})
+    home = tuple(replace(dl[min(dl)], index=i, fastest_delay=min(d.fastest_delay for d in dl.values()))
+                 for i, dl in enumerate(links))
+    views = []
+    for v in instance.views:
+        members = np.array([i for i, dl in enumerate(links) if v.k in dl], dtype=int)
+        local = np.full(len(idx), -1, dtype=int)
+        local[members] = np.arange(len(members))
+        sub = tuple(replace(links[i][v.k], index=j) for j, i in enumerate(members))
+        views.append(ServerView(v.k, replace(v.instance, name=f"{v.instance.name}-frame{t}", devices=sub),
+                                members, local))
+    fi = replace(instance, name=f"{instance.name}-frame{t}", devices=home,
+                 reach=tuple(reach[n] for n in idx), views=tuple(views))
+    return fi, idx
+
+
+def frame_instance(instance: Instance, sc: "Scenario | LinkScenario", t: int) -> tuple[Instance, np.ndarray]:
     """Frame t's instance (its active devices, re-indexed) and their indices in ``instance``."""
+    if isinstance(sc, LinkScenario):
+        return _frame_instance_multi(instance, sc, t)
     idx = np.flatnonzero(sc.active[t])
     devs = tuple(replace(with_gain(instance.devices[n], sc.gain[t, n], instance), index=i)
                  for i, n in enumerate(idx))
@@ -165,11 +338,17 @@ class Task:
     frames: tuple[int, ...]
 
 
+def _frame_seed(seed: int, t: int) -> int:
+    return int(np.random.SeedSequence([seed, t]).generate_state(1)[0])
+
+
 def run_task(task: Task) -> list[dict]:
     """Play the task's frames in order (warm: each from the previous frame's profile)."""
     from mecopt.game.dynamics import play
 
     inst, spec = task.instance, task.spec
+    if inst.multi:
+        return _run_task_multi(task)
     sc = scenario(inst, spec, task.seed)
     prev: dict[int, np.ndarray] = {}
     prev_active = sc.active[task.frames[0] - 1] if task.frames[0] > 0 else np.zeros(inst.N, bool)
@@ -201,6 +380,81 @@ def run_task(task: Task) -> list[dict]:
                          avg_delay_s=ev.avg_delay, avg_energy_j=ev.avg_energy, avg_cost=ev.avg_cost,
                          time_s=time.perf_counter() - t0))
     return rows
+
+
+def _run_task_multi(task: Task) -> list[dict]:
+    """:func:`run_task` with several servers: the warm start carries each device's server too.
+
+    Each row also holds ``_servers``, every device's server after the frame (-1 local, -2
+    inactive), from which :func:`simulate` counts ``switched`` across tasks; it is dropped there.
+    """
+    from mecopt.game.dynamics import play
+
+    inst, spec = task.instance, task.spec
+    sc = scenario(inst, spec, task.seed)
+    names = [sv.name for sv in inst.servers]
+    prev: dict[int, tuple[int, np.ndarray]] = {}
+    first = task.frames[0]
+    prev_active = sc.active[first - 1] if first > 0 else np.zeros(inst.N, bool)
+    prev_reach = sc.reach(first - 1) if first > 0 else None
+    rows = []
+    for t in task.frames:
+        t0 = time.perf_counter()
+        fi, idx = frame_instance(inst, sc, t)
+        reach = sc.reach(t)
+        handovers = 0 if prev_reach is None else int(sum(
+            1 for n in idx if sc.active[t - 1, n] and reach[n] != prev_reach[n]))
+        row = dict(seed=task.seed, frame=t, active=len(idx), arrived=int(np.sum(sc.active[t] & ~prev_active)),
+                   left=int(np.sum(~sc.active[t] & prev_active)),
+                   relaxed=int(sum(d.deadline_relaxed for d in fi.devices)), handovers=handovers)
+        prev_active, prev_reach = sc.active[t], reach
+        servers_after = np.full(inst.N, -2, dtype=int)
+        if not len(idx):
+            rows.append(dict(row, termination="no_devices", certified=True, max_gain_rel=0.0, ticks=0, moves=0,
+                             best_responses=0, avg_delay_s=np.nan, avg_energy_j=np.nan, avg_cost=np.nan,
+                             local=0, unreachable=0, **{f"offload_{nm}": 0 for nm in names},
+                             time_s=time.perf_counter() - t0, _servers=servers_after))
+            prev = {}
+            continue
+        start = start_servers = None
+        unreachable = 0
+        if spec.warm:
+            start, start_servers = [], np.full(len(idx), -1, dtype=int)
+            for i, (n, d) in enumerate(zip(idx, fi.devices)):
+                k, slots = prev.get(int(n), (-1, None))
+                if k >= 0 and k not in fi.reachable(i):      # its server left its reach: start all local
+                    k, unreachable = -1, unreachable + 1
+                start.append(slots if k >= 0 else np.zeros(d.M, dtype=int))
+                start_servers[i] = k
+        sol = play(fi, uai=spec.method == "tpos-uai", init_profile=start, init_server_of=start_servers,
+                   engine=spec.engine, seed=_frame_seed(task.seed, t), wake_prob=spec.wake_prob,
+                   max_iter=spec.max_iter, time_limit=spec.time_limit)
+        ev = sol.evaluation
+        so = np.asarray(sol.server_of, dtype=int)
+        prev = {int(n): (int(k), p) for n, k, p in zip(idx, so, sol.profile)}
+        servers_after[idx] = so
+        rows.append(dict(row, termination=str(sol.termination), certified=bool(sol.certificate["certified"]),
+                         max_gain_rel=float(sol.certificate["max_gain_rel"]), ticks=sol.iterations,
+                         moves=int(sol.trace["moves"].sum()), best_responses=sol.solver_calls,
+                         avg_delay_s=ev.avg_delay, avg_energy_j=ev.avg_energy, avg_cost=ev.avg_cost,
+                         local=int(np.sum(so < 0)), unreachable=unreachable,
+                         **{f"offload_{nm}": int(np.sum(so == k)) for k, nm in enumerate(names)},
+                         time_s=time.perf_counter() - t0, _servers=servers_after))
+    return rows
+
+
+def _switched(rows: list[dict]) -> None:
+    """``switched``: devices active in frames t-1 and t whose server (or all local) changed."""
+    last: dict[int, tuple[int, np.ndarray]] = {}
+    for r in sorted(rows, key=lambda r: (r["seed"], r["frame"])):
+        before = last.get(r["seed"])
+        now = r.pop("_servers")
+        if before is None or before[0] != r["frame"] - 1:
+            r["switched"] = 0
+        else:
+            both = (now > -2) & (before[1] > -2)
+            r["switched"] = int(np.sum(both & (now != before[1])))
+        last[r["seed"]] = (r["frame"], now)
 
 
 def plan(instance: Instance, spec: SimulationSpec, seeds: Sequence[int], chunk: int = 10) -> list[Task]:
@@ -242,19 +496,30 @@ def simulate(instance: Instance, spec: SimulationSpec, seeds: Sequence[int] = (0
             for f in futures:
                 f.cancel()
             raise
-    df = pd.DataFrame(rows, columns=list(COLUMNS))
+    if instance.multi:
+        _switched(rows)
+    df = pd.DataFrame(rows, columns=columns(instance))
     return df.sort_values(["seed", "frame"], kind="stable").reset_index(drop=True)
 
 
 def summary(table: pd.DataFrame) -> dict:
     """Totals and means over the frames (what ``simulation.json`` and the CLI report)."""
     played = table[table["termination"] != "no_devices"]
-    return dict(frames=int(len(table)), seeds=sorted(int(s) for s in table["seed"].unique()),
-                best_responses=int(table["best_responses"].sum()), moves=int(table["moves"].sum()),
-                ticks=int(table["ticks"].sum()), certified_frames=int(played["certified"].sum()),
-                played_frames=int(len(played)), mean_active=float(table["active"].mean()),
-                mean_avg_cost=float(played["avg_cost"].mean()), mean_avg_delay_s=float(played["avg_delay_s"].mean()),
-                mean_avg_energy_j=float(played["avg_energy_j"].mean()), time_s=float(table["time_s"].sum()))
+    out = dict(frames=int(len(table)), seeds=sorted(int(s) for s in table["seed"].unique()),
+               best_responses=int(table["best_responses"].sum()), moves=int(table["moves"].sum()),
+               ticks=int(table["ticks"].sum()), certified_frames=int(played["certified"].sum()),
+               played_frames=int(len(played)), mean_active=float(table["active"].mean()),
+               mean_avg_cost=float(played["avg_cost"].mean()), mean_avg_delay_s=float(played["avg_delay_s"].mean()),
+               mean_avg_energy_j=float(played["avg_energy_j"].mean()), time_s=float(table["time_s"].sum()))
+    if "local" in table:   # several servers
+        out.update(mean_local=float(table["local"].mean()), switched=int(table["switched"].sum()),
+                   handovers=int(table["handovers"].sum()), unreachable=int(table["unreachable"].sum()),
+                   mean_offload={c[len("offload_"):]: float(table[c].mean()) for c in _offload_columns(table)})
+    return out
+
+
+def _offload_columns(table: pd.DataFrame) -> list[str]:
+    return [c for c in table.columns if c.startswith("offload_")]
 
 
 def plot(table: pd.DataFrame, title: str = ""):
@@ -263,8 +528,13 @@ def plot(table: pd.DataFrame, title: str = ""):
 
     Figure = _require()
     g = table.groupby("frame")[["avg_cost", "avg_delay_s", "best_responses", "moves", "active"]].mean()
-    fig = Figure(figsize=(8, 5.5), layout="constrained")
-    ax1, ax2 = fig.subplots(2, 1, sharex=True)
+    multi = "local" in table
+    fig = Figure(figsize=(8, 8 if multi else 5.5), layout="constrained")
+    if multi:
+        ax1, ax2, ax3 = fig.subplots(3, 1, sharex=True)
+        _plot_servers(ax3, table)
+    else:
+        ax1, ax2 = fig.subplots(2, 1, sharex=True)
     ax1.plot(g.index, g["avg_cost"], marker=".", label="average cost")
     ax1.set_ylabel("average cost C")
     ax1b = ax1.twinx()
@@ -274,12 +544,34 @@ def plot(table: pd.DataFrame, title: str = ""):
     ax2.plot(g.index, g["best_responses"], marker=".", label="best responses")
     ax2.plot(g.index, g["moves"], marker=".", label="moves")
     ax2.plot(g.index, g["active"], ls="--", label="active devices")
-    ax2.set_xlabel("frame")
+    if not multi:
+        ax2.set_xlabel("frame")
     ax2.set_ylabel("per frame")
     ax2.legend(fontsize=8)
     ax2.grid(alpha=0.3)
     ax1.set_title(title or "simulation")
     return fig
+
+
+#: the plot stacks each server's offloading devices up to this many servers (more: their total)
+PLOT_SERVERS = 12
+
+
+def _plot_servers(ax, table: pd.DataFrame) -> None:
+    """Several servers: devices offloading to each server and all local per frame (mean over seeds)."""
+    cols = _offload_columns(table)
+    g = table.groupby("frame")[cols + ["local", "switched"]].mean()
+    if len(cols) <= PLOT_SERVERS:
+        layers, labels = [g[c] for c in cols], [f"on {c[len('offload_'):]}" for c in cols]
+    else:
+        layers, labels = [g[cols].sum(axis=1)], [f"offloading ({len(cols)} servers)"]
+    colors = [f"C{i % 10}" for i in range(len(layers))] + ["0.85"]
+    ax.stackplot(g.index, *layers, g["local"], labels=labels + ["all local"], colors=colors, alpha=0.9)
+    ax.plot(g.index, g["switched"], color="black", ls="--", lw=1.2, label="switched server")
+    ax.set_xlabel("frame")
+    ax.set_ylabel("active devices")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(alpha=0.3)
 
 
 def write(table: pd.DataFrame, out_dir: str | Path, instance: Instance, spec: SimulationSpec, *,

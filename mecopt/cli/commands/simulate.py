@@ -19,11 +19,16 @@ from mecopt.cli.common import echo_table, format_option, instance_argument, read
 @click.option("--activity", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0, show_default=True,
               help="Probability that a device is active in a frame (Bernoulli, per frame).")
 @click.option("--speed", "speed_mps", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="Mobility: random-walk speed in m/s (0 = static); log-distance path loss.")
+              help="Mobility: random-walk speed in m/s (0 = static). One server: log-distance path loss "
+                   "relative to the instance's gain; several servers: the instance's [channel] path loss from "
+                   "positions.")
 @click.option("--ref-distance", "ref_distance_m", type=click.FloatRange(min=0, min_open=True), default=100.0,
-              show_default=True, help="Distance (m) at which the instance's channel gain holds (mobility).")
+              show_default=True, help="Distance (m) at which the instance's channel gain holds (mobility, one server).")
 @click.option("--path-loss-exp", type=click.FloatRange(min=0), default=3.0, show_default=True,
-              help="Path-loss exponent (mobility).")
+              help="Path-loss exponent (mobility, one server).")
+@click.option("--handover/--no-handover", default=True, show_default=True,
+              help="Several servers with mobility: each frame a device reaches its R nearest servers (R = how "
+                   "many it reaches in the instance); --no-handover keeps the instance's servers.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="First seed.")
 @click.option("--seeds", "n_seeds", type=click.IntRange(min=1), default=1, show_default=True,
               help="Run seeds SEED..SEED+K-1 (independent tasks).")
@@ -41,8 +46,8 @@ from mecopt.cli.common import echo_table, format_option, instance_argument, read
 @click.option("--no-plot", is_flag=True, help="Do not draw OUT/frames.png.")
 @format_option
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str), help="Output directory.")
-def simulate_command(instance, frames, fading, rician_k, activity, speed_mps, ref_distance_m, path_loss_exp, seed,
-                     n_seeds, warm, method, engine, time_limit, workers, dask_address, no_plot, fmt, out):
+def simulate_command(instance, frames, fading, rician_k, activity, speed_mps, ref_distance_m, path_loss_exp, handover,
+                     seed, n_seeds, warm, method, engine, time_limit, workers, dask_address, no_plot, fmt, out):
     """Play the game of INSTANCE over FRAMES frames: per-frame channel gains from a seeded
     fading model (and mobility), Bernoulli device activity, and each frame's game warm-started
     from the previous frame's strategies (--cold: from scratch).
@@ -52,6 +57,11 @@ def simulate_command(instance, frames, fading, rician_k, activity, speed_mps, re
     time), OUT/simulation.json (options and totals), OUT/frames.png (with matplotlib) and
     OUT/MANIFEST.json. With a warm start each seed is one task; with a cold start every chunk
     of 10 frames is one (--workers or --dask run them in parallel).
+
+    With several servers the fading is per (device, server) link, the warm start carries
+    each device's server, and the table counts the devices offloading to each server
+    (offload_<server>), all local, switching server, handed over and whose previous
+    server left their reach (they start all local).
     """
     from mecopt.studies import simulate as sim
     from mecopt.studies.sweep import dask_executor, local_executor
@@ -59,7 +69,7 @@ def simulate_command(instance, frames, fading, rician_k, activity, speed_mps, re
     inst = read_instance(instance)
     spec = sim.SimulationSpec(frames=frames, fading=fading, rician_k=rician_k, activity=activity,
                               speed_mps=speed_mps, ref_distance_m=ref_distance_m, path_loss_exp=path_loss_exp,
-                              warm=warm, method=method, engine=engine, time_limit=time_limit)
+                              warm=warm, method=method, engine=engine, time_limit=time_limit, handover=handover)
     seeds = list(range(seed, seed + n_seeds))
     if dask_address is not None:
         ctx = dask_executor(dask_address)
@@ -74,6 +84,10 @@ def simulate_command(instance, frames, fading, rician_k, activity, speed_mps, re
     shown = table.groupby("seed")[["active", "ticks", "moves", "best_responses", "avg_delay_s", "avg_energy_j",
                                    "avg_cost", "time_s"]].mean().reset_index()
     echo_table(shown)
+    if "mean_offload" in s:
+        click.echo("mean devices per frame: " + ", ".join(f"{k} {v:.1f}" for k, v in s["mean_offload"].items())
+                   + f", all local {s['mean_local']:.1f}; {s['switched']} server switches, {s['handovers']} "
+                   f"handovers")
     click.echo(f"{s['frames']} frame(s), {s['certified_frames']}/{s['played_frames']} certified equilibria, "
                f"{s['best_responses']} best responses ({'warm' if warm else 'cold'} start) -> {files[0]}")
 
