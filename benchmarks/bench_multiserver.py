@@ -17,8 +17,8 @@ process, which reports:
 - ``game_s`` / ``game_cpu_s``: :func:`mecopt.game.dynamics.solve_cai` (engine ``dp``, the
   random start, the dynamics to a certified equilibrium, the certificate included), wall
   and process time; ``certificate_s`` is the certificate's share;
-- ticks, best responses (DP calls: a device's best response costs one call per server it
-  reaches), the equilibrium's offloading devices, servers used and all-local devices;
+- ticks, best responses (of devices; each solves one DP per server the device reaches), the
+  equilibrium's offloading devices, servers used and all-local devices;
 - ``peak_rss_mb``: the process's peak resident memory (load and game).
 
 Cases: ``--main`` (default N = 10,000 on K = 100) ``--repeat`` times (game seeds 0, 1, ...;

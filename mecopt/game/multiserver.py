@@ -236,7 +236,7 @@ def random_initial(instance: Instance, rng: np.random.Generator, draw_strategy) 
         k = reach[int(rng.integers(len(reach)))]
         view = state.views[k]
         i = int(view.local[n])
-        slots = draw_strategy(view.instance.devices[i], view.server, state.others(n)[k], rng)
+        slots = draw_strategy(view.instance.devices[i], view.server, state.states[k].others(i), rng)
         if slots is not None:
             state.set(n, k, slots)
     return state.server_of.copy(), state.profile()

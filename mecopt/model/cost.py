@@ -120,9 +120,9 @@ class Evaluation:
     cost: np.ndarray           # (N,) C_n (23), plus the penalty below under the soft deadline policy
     partition: np.ndarray      # (N,) m*
     last_slot: np.ndarray      # (N,) h_max (0 = local, H+1 = queued)
-    loads: np.ndarray          # (N, H) S_n^h
-    times: np.ndarray          # (N, H) T_n^h
-    slot_load: np.ndarray      # (H,) S_Sigma^h
+    loads: np.ndarray          # (N, H) S_n^h (several servers: (N, max_k H_k), the slots of the MD's own server)
+    times: np.ndarray          # (N, H) T_n^h (idem)
+    slot_load: np.ndarray      # (H,) S_Sigma^h (several servers: every server's slots in turn, see slot_server)
     slot_time: np.ndarray      # (H,) T_Sigma^h
     slot_count: np.ndarray     # (H,) number of MDs with a layer in slot h
     potential: float           # Phi of docs/MODEL.md §6 (nan if some gamma_n = 0)
@@ -231,13 +231,15 @@ def _evaluate_multi(instance: Instance, profile: list[np.ndarray], server_of) ->
     offsets = np.concatenate([[0], np.cumsum([v.server.H for v in instance.views])])
     T, E, P, C, pen = (np.zeros(N) for _ in range(5))
     part, last = np.zeros(N, dtype=int), np.zeros(N, dtype=int)
-    loads, times = np.zeros((N, offsets[-1])), np.zeros((N, offsets[-1]))
+    H_max = max(v.server.H for v in instance.views)
+    loads, times = np.zeros((N, H_max)), np.zeros((N, H_max))
     for n in range(N):
         k = eff[n]
         i, ev = instance.views[k].local[n], per[k]
         T[n], E[n], P[n], C[n], pen[n] = ev.delay[i], ev.energy[i], ev.price[i], ev.cost[i], ev.penalty[i]
         part[n], last[n] = ev.partition[i], ev.last_slot[i]
-        loads[n, offsets[k]:offsets[k + 1]], times[n, offsets[k]:offsets[k + 1]] = ev.loads[i], ev.times[i]
+        H = offsets[k + 1] - offsets[k]
+        loads[n, :H], times[n, :H] = ev.loads[i], ev.times[i]
     gammas = np.array([d.gamma for d in instance.devices])
     if np.any(gammas <= 0):
         phi = float("nan")
