@@ -13,8 +13,8 @@ devices. Writes benchmarks/results/simulate.csv (``--quick``: simulate-quick.csv
 ``--multi``: the bundled ``examples:multiserver-n50-k4`` (50 mixed-DNN devices on 4 servers,
 made by ``mecopt generate --servers 4``) with per-link Rayleigh fading, activity 0.9 and
 walking mobility over the devices' positions (path loss recomputed, handover on); the warm
-start carries each device's server too. Best responses count DP calls (one per reachable
-server of a device that wakes). Writes simulate-multiserver.csv (``--quick``: 20 frames,
+start carries each device's server too. Best responses count devices (each solves one DP
+per server it reaches). Writes simulate-multiserver.csv (``--quick``: 20 frames,
 simulate-multiserver-quick.csv).
 """
 
