@@ -1,9 +1,11 @@
 """GTPOS with several edge servers (docs/multiserver.md): time to a proven optimum, both backends.
 
-Usage: python benchmarks/bench_gtpos_multiserver.py [--cases a,b,...] [--time-limit S] [--repeats R]
+Usage: python benchmarks/bench_gtpos_multiserver.py [--mode total|per_device] [--cases a,b,...]
+       [--time-limit S] [--repeats R] [--solvers cpsat,highs]
 
 Instances are built in code (seeded), the paper preset per server (H = 5, T_d = 0.75 s, B = 4,
-f_s = 3400), capacity mode total ((17) as printed), deadline policy relax, objective average delay:
+f_s = 3400), capacity mode ``--mode`` (default total, (17) as printed), deadline policy relax,
+objective average delay:
 
 * ``alexnet-K2-n20``: 2 servers, 20 AlexNet MDs, each near one server (G = 1.2e6) and far from the
   other (G = 3e5), reaching both;
@@ -14,7 +16,7 @@ f_s = 3400), capacity mode total ((17) as printed), deadline policy relax, objec
 Each row: mecopt ``solve_gtpos`` with ``cpsat`` (default) and ``highs``: termination, objective,
 gap, wall time and process CPU time (the machine is shared: CPU time is the fairer figure), the
 number of device classes and arcs, the load average, and the checker's verdict. Writes
-benchmarks/results/gtpos_multiserver.csv and prints the table.
+benchmarks/results/gtpos_multiserver_MODE.csv and prints the table.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ DEFAULTS = {"cost_delay_per_s": 3400.0, "cost_energy_per_j": 3400.0, "delta_cycl
 NEAR, FAR = 1.2e6, 3e5
 
 
-def doc(name: str, K: int, N: int, mixed: bool, seed: int) -> dict:
+def doc(name: str, K: int, N: int, mixed: bool, seed: int, mode: str = "total") -> dict:
     rng = np.random.default_rng(seed)
     servers = [dict(SERVER, name=f"s{k + 1}") for k in range(K)]
     groups: dict[tuple, int] = {}
@@ -60,7 +62,7 @@ def doc(name: str, K: int, N: int, mixed: bool, seed: int) -> dict:
                         "dnn": dnn, "count": count, "bandwidth_hz": bw, "channel_gain": gains,
                         "servers": [f"s{k + 1}" for k in reach]})
     return {"name": name, "seed": seed, "servers": servers, "device_defaults": DEFAULTS, "devices": devices,
-            "model": {"bits_per_element": 1, "price_scale": 1e6, "capacity_mode": "total",
+            "model": {"bits_per_element": 1, "price_scale": 1e6, "capacity_mode": mode,
                       "deadline_policy": "relax"}}
 
 
@@ -74,6 +76,7 @@ CASES = {
 
 def main() -> int:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--mode", choices=["total", "per_device"], default="total")
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--time-limit", type=float, default=300.0)
     ap.add_argument("--repeats", type=int, default=1)
@@ -82,7 +85,7 @@ def main() -> int:
     rows = []
     for name in args.cases.split(","):
         K, N, mixed, seed = CASES[name]
-        inst = instance_from_dict(doc(name, K, N, mixed, seed))
+        inst = instance_from_dict(doc(name, K, N, mixed, seed, args.mode))
         for solver in args.solvers.split(","):
             walls, cpus, sol = [], [], None
             for _ in range(args.repeats):
@@ -90,7 +93,7 @@ def main() -> int:
                 sol = solve_gtpos(inst, solver=solver, time_limit=args.time_limit)
                 walls.append(time.perf_counter() - t0)
                 cpus.append(time.process_time() - c0)
-            rows.append(dict(instance=name, servers=K, devices=N, classes=sol.info["classes"], arcs=sol.info["arcs"],
+            rows.append(dict(instance=name, mode=args.mode, servers=K, devices=N, classes=sol.info["classes"], arcs=sol.info["arcs"],
                              solver=solver, termination=str(sol.termination), objective=sol.objective,
                              gap=sol.gap, wall_s=round(statistics.median(walls), 3),
                              cpu_s=round(statistics.median(cpus), 3), feasible=sol.feasible,
@@ -98,7 +101,7 @@ def main() -> int:
                              per_server=";".join(str(int(np.sum(sol.server_of == k))) for k in range(K)),
                              load_avg=round(os.getloadavg()[0], 2), time_limit=args.time_limit))
             print(rows[-1], file=sys.stderr, flush=True)
-    save(rows, "gtpos_multiserver")
+    save(rows, f"gtpos_multiserver_{args.mode}")
     return 0
 
 
