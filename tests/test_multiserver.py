@@ -332,3 +332,16 @@ def test_deadline_is_judged_on_the_devices_own_server_only(tmp_path):
                                      server_of=np.array([-1]))
     assert [v.equation for v in local.violations] == ["(26)"]      # once, not once per server
     assert [v.equation for v in mecopt.check(inst, local.assignment_frame())] == ["(26)"]
+
+
+@pytest.mark.parametrize("method", ["tpos-cai", "tpos-uai", "gtpos", "all-offload", "isolated", "all-local"])
+def test_a_server_no_device_reaches_is_harmless(method, tmp_path):
+    inst = Instance.from_dict(dict(model=dict(deadline_policy="relax"), servers=[{"name": "a"}, {"name": "idle"}],
+                                   devices=[dict(dnn="alexnet", count=3, servers=["a"])]))
+    assert len(inst.view(1).members) == 0 and inst.view(1).instance.M_max == 0
+    sol = mecopt.solve(inst, method)
+    assert sol.feasible and all(k in (-1, 0) for k in sol.server_of)
+    assert mecopt.check(inst, sol.assignment_frame()) == []
+    sol.write(tmp_path)
+    back = mecopt.read_solution(tmp_path)
+    assert np.array_equal(back.server_of, sol.server_of) and back.violations == []

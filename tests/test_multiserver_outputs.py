@@ -319,29 +319,28 @@ def test_cli_solve_on_several_servers(two_file, capsys, tmp_path):
     assert mecopt.read_solution(tmp_path / "iso").server_of is not None
 
 
-@pytest.mark.parametrize("method", ["gtpos", "tpos-best"])
-def test_methods_without_several_servers_exit_2(two_file, capsys, method, inst):
-    if registry.supports_several_servers(method):
-        pytest.skip(f"{method} solves several servers now")
-    code, _, err = run(capsys, "solve", two_file, "-m", method, "-q")
+def _unmarked(instance):
+    return [[0] * d.M for d in instance.devices]
+
+
+def test_methods_without_several_servers_exit_2(two_file, capsys, inst, registries):
+    registry.register_method("ms-unmarked", _unmarked)
+    code, _, err = run(capsys, "solve", two_file, "-m", "ms-unmarked", "-q")
     assert code == 2 and "does not solve instances with several servers" in err and "Traceback" not in err
     with pytest.raises(InputError, match="several servers"):
-        mecopt.solve(inst, method)
+        mecopt.solve(inst, "ms-unmarked")
 
 
-def test_compare_runs_the_methods_that_support_several_servers(two_file, capsys, inst):
+def test_compare_runs_the_methods_that_support_several_servers(two_file, capsys, inst, registries):
+    builtin = ["tpos-cai", "tpos-uai", "tpos-best", "gtpos", "all-local", "all-offload", "isolated"]
+    assert all(registry.supports_several_servers(m) for m in builtin)
+    registry.register_method("ms-unmarked", _unmarked)
     code, out, err = run(capsys, "compare", two_file, "--engine", "dp", "--draws", "2", "-q")
     assert code == 0
-    wanted = [m for m in ("tpos-cai", "tpos-uai", "tpos-best", "gtpos", "all-local", "all-offload", "isolated")
-              if registry.supports_several_servers(m)]
-    assert {"tpos-cai", "all-local", "all-offload", "isolated"} <= set(wanted)
-    shown = [line.split()[0] for line in out.splitlines()[2:2 + len(wanted)]]
-    assert shown == wanted
-    skipped = [m for m in ("tpos-best", "gtpos") if m not in wanted]
-    if skipped:
-        assert "skipping" in err and all(m in err for m in skipped)
-        code, _, err = run(capsys, "compare", two_file, "--methods", f"all-local,{skipped[0]}", "-q")
-        assert code == 2 and "several servers" in err
+    shown = [line.split()[0] for line in out.splitlines()[2:2 + len(builtin)]]
+    assert shown == builtin and "skipping" not in err
+    code, _, err = run(capsys, "compare", two_file, "--methods", "all-local,ms-unmarked", "-q")
+    assert code == 2 and "several servers" in err
 
 
 def test_registered_methods_must_declare_several_servers(inst):

@@ -50,15 +50,27 @@ def class_key(dev: Device, objective: str) -> tuple:
     return key
 
 
+def multi_class_key(instance: Instance, n: int, objective: str) -> tuple:
+    """Several servers: the servers MD ``n`` reaches and its :func:`class_key` on each of those links
+    (upload and download times, deadline relaxation and the rest differ per link)."""
+    out = []
+    for k in instance.reachable(n):
+        v = instance.view(k)
+        out.append((k, class_key(v.instance.devices[int(v.local[n])], objective)))
+    return tuple(out)
+
+
 def device_classes(instance: Instance, objective: str = "delay", aggregate: bool = True) -> list[tuple[int, ...]]:
     """The MDs grouped into classes (tuples of device indices, in index order, classes by first member).
 
-    ``aggregate=False`` gives one class per MD (the disaggregated model)."""
+    ``aggregate=False`` gives one class per MD (the disaggregated model). With several servers the
+    key is :func:`multi_class_key` (reach and per-link data)."""
     if not aggregate:
         return [(n,) for n in range(instance.N)]
     groups: dict[tuple, list[int]] = {}
     for n, dev in enumerate(instance.devices):
-        groups.setdefault(class_key(dev, objective), []).append(n)
+        key = multi_class_key(instance, n, objective) if instance.multi else class_key(dev, objective)
+        groups.setdefault(key, []).append(n)
     return [tuple(g) for g in groups.values()]
 
 
@@ -94,6 +106,7 @@ class ClassNetwork:
     delay: np.ndarray       # contribution to T_n (24): START / LOCAL / final blocks
     energy: np.ndarray      # contribution to E_n (25): START / LOCAL
     penalty: np.ndarray     # soft deadline: pi max(0, T - tau) in C_n units, on LOCAL / final blocks
+    s_blk: np.ndarray | None = None   # BLOCK: its price load S (20)-(21) (tpos-best's potential); 0 elsewhere
 
     @property
     def count(self) -> int:
@@ -283,37 +296,158 @@ def build_class_network(instance: Instance, members: tuple[int, ...], canonical:
         owner = copy // (H + 1) - 1
         penalty[loc] = deadline_penalty(dev, base.local_delay)
         penalty[fin] = deadline_penalty(dev, base.start_delay[owner[fin]] + h[fin] * dt)
+    PS = np.concatenate([[0.0], np.cumsum(dev.S[1:])])
+    s_blk = np.where(isb, PS[m] - PS[j], 0.0)
     return ClassNetwork(dev=dev, members=tuple(members), H=H, n_nodes=n_nodes, kind=kind, tail=tail, head=head,
                         j=j, m=m, h=h, cap=cap, copy=copy, t_blk=t_blk, delay=delay, energy=energy,
-                        penalty=penalty)
+                        penalty=penalty, s_blk=s_blk)
+
+
+def columns(instance: Instance) -> list[tuple[int, int]]:
+    """The slot columns of the GTPOS model, in order: (server k, slot h) for g = 1, 2, ...
+    (one server: (0, 1..H); several: server 0's slots, then server 1's, ...)."""
+    servers = instance.servers if instance.multi else (instance.server,)
+    return [(k, h) for k, sv in enumerate(servers) for h in range(1, sv.H + 1)]
+
+
+def column_offsets(instance: Instance) -> np.ndarray:
+    """(K+1,) the column before each server's first slot: column g = offsets[k] + h."""
+    servers = instance.servers if instance.multi else (instance.server,)
+    return np.concatenate([[0], np.cumsum([sv.H for sv in servers])]).astype(int)
+
+
+@dataclass(frozen=True)
+class UnionNetwork(ClassNetwork):
+    """Several servers: a class's per-server networks joined at the source and the sink.
+
+    ``subs[i]`` is server ``servers[i]``'s :class:`ClassNetwork` (built on that server's view of
+    the members) and ``arc_map[i]`` the union index of each of its arcs (-1 for a LOCAL arc left
+    out: all-local is one strategy, the same on every link, and the union keeps the first). In the union, ``h`` is the column offsets[k] + h of a BLOCK or WAIT
+    arc (:func:`columns`), ``server`` the server of every arc (-1 for LOCAL) and ``slot`` its
+    slot on that server. ``dev`` is the representative's device of the whole instance.
+    """
+
+    server: np.ndarray | None = None
+    slot: np.ndarray | None = None
+    servers: tuple[int, ...] = ()
+    subs: tuple[ClassNetwork, ...] = ()
+    arc_map: tuple[np.ndarray, ...] = ()
+    local_arc: int = -1     # the union's LOCAL arc (-1: all-local is not allowed)
+
+    def cost(self, objective: str) -> np.ndarray:
+        out = np.zeros(self.n_arcs)
+        for sub, amap in zip(self.subs, self.arc_map):
+            keep = amap >= 0
+            out[amap[keep]] = sub.cost(objective)[keep]
+        return out
+
+    def slots_of_path(self, arcs: list[int]) -> tuple[int, np.ndarray]:
+        """(server, strategy) of a src-sink path: server -1 and all zeros for the all-local arc."""
+        s = np.zeros(self.dev.M, dtype=int)
+        k = -1
+        for a in arcs:
+            if self.kind[a] == BLOCK:
+                s[self.j[a]:self.m[a]] = self.slot[a]
+                k = int(self.server[a])
+        return k, s
+
+    def path_of_slots(self, slots, server: int = -1) -> list[int] | None:
+        """The arcs of strategy ``slots`` on ``server`` (ignored when all local), or None."""
+        s = np.asarray(slots, dtype=int)
+        if not s.any():
+            return [self.local_arc] if self.local_arc >= 0 else None
+        if server not in self.servers:
+            return None
+        i = self.servers.index(server)
+        p = self.subs[i].path_of_slots(s)
+        if p is None:
+            return None
+        arcs = [int(self.arc_map[i][a]) for a in p]
+        return None if any(a < 0 for a in arcs) else arcs
+
+
+def build_union_network(instance: Instance, members: tuple[int, ...], canonical: bool, objective: str = "delay",
+                        prune: bool = True) -> UnionNetwork:
+    """Several servers: the union of the class's per-server networks (see :class:`UnionNetwork`)."""
+    offsets = column_offsets(instance)
+    reach = instance.reachable(members[0])
+    subs, maps = [], []
+    rows = []   # kind, tail, head, j, m, h (column), cap, copy, server, slot, t_blk, delay, energy, penalty, s_blk
+    next_node, local_arc, n_arcs = 2, -1, 0
+    for k in reach:
+        v = instance.view(k)
+        sub = build_class_network(v.instance, tuple(int(v.local[n]) for n in members), canonical, objective, prune)
+        node = np.where(sub.tail >= 2, sub.tail + next_node - 2, sub.tail), np.where(
+            sub.head >= 2, sub.head + next_node - 2, sub.head)
+        amap = np.full(sub.n_arcs, -1, dtype=int)
+        for a in range(sub.n_arcs):
+            if sub.kind[a] == LOCAL:
+                if local_arc >= 0:
+                    continue   # all-local is one strategy, whatever the server
+                local_arc = n_arcs
+            col = int(sub.h[a]) + int(offsets[k]) if sub.kind[a] in (BLOCK, WAIT) else 0
+            rows.append((int(sub.kind[a]), int(node[0][a]), int(node[1][a]), int(sub.j[a]), int(sub.m[a]), col,
+                         int(sub.cap[a]), int(sub.copy[a]), -1 if sub.kind[a] == LOCAL else k, int(sub.h[a]),
+                         float(sub.t_blk[a]), float(sub.delay[a]), float(sub.energy[a]), float(sub.penalty[a]),
+                         float(sub.s_blk[a])))
+            amap[a] = n_arcs
+            n_arcs += 1
+        next_node += sub.n_nodes - 2
+        subs.append(sub)
+        maps.append(amap)
+    ints = np.array([r[:10] for r in rows], dtype=np.int64).reshape(-1, 10)
+    flts = np.array([r[10:] for r in rows], dtype=float).reshape(-1, 5)
+    kind, tail, head, j, m, h, cap, copy, server, slot = (ints[:, i] for i in range(10))
+    t_blk, delay, energy, penalty, s_blk = (flts[:, i] for i in range(5))
+    return UnionNetwork(dev=instance.devices[members[0]], members=tuple(members), H=int(offsets[-1]),
+                        n_nodes=next_node, kind=kind, tail=tail, head=head, j=j, m=m, h=h, cap=cap, copy=copy,
+                        t_blk=t_blk, delay=delay, energy=energy, penalty=penalty, s_blk=s_blk, server=server,
+                        slot=slot, servers=tuple(reach), subs=tuple(subs), arc_map=tuple(maps), local_arc=local_arc)
 
 
 def class_networks(instance: Instance, objective: str = "delay", aggregate: bool = True,
                    canonical: bool | None = None, prune: bool = True) -> list[ClassNetwork]:
     """Every class's network. ``canonical`` (default: on in mode per_device, where it is exact;
-    docs/milp.md §3) keeps only the fewest-blocks packing of each partition."""
+    docs/milp.md §3) keeps only the fewest-blocks packing of each partition. With several servers
+    every network is a :class:`UnionNetwork`."""
     if canonical is None:
         canonical = instance.server.capacity_mode == "per_device"
-    return [build_class_network(instance, members, canonical, objective, prune)
+    build = build_union_network if instance.multi else build_class_network
+    return [build(instance, members, canonical, objective, prune)
             for members in device_classes(instance, objective, aggregate)]
 
 
 def profile_from_flows(instance: Instance, nets: list[ClassNetwork], flows: list) -> list[np.ndarray]:
-    """Disaggregate: each class's flow -> one strategy per member (the profile, in device order)."""
+    """Disaggregate: each class's flow -> one strategy per member (the profile, in device order).
+    With several servers use :func:`assignment_from_flows` (the servers too)."""
+    return assignment_from_flows(instance, nets, flows)[0]
+
+
+def assignment_from_flows(instance: Instance, nets: list[ClassNetwork],
+                          flows: list) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """Disaggregate: (profile, server_of); ``server_of`` is None with one server, else each MD's
+    server (-1 = all local, docs/multiserver.md)."""
     profile: list = [None] * instance.N
+    server_of = np.full(instance.N, -1, dtype=int) if instance.multi else None
     for net, f in zip(nets, flows):
         for n, s in zip(net.members, net.decompose(f)):
+            if server_of is not None:
+                server_of[n], s = s
             profile[n] = s
-    return profile
+    return profile, server_of
 
 
-def flows_from_profile(nets: list[ClassNetwork], profile) -> list[np.ndarray] | None:
-    """The class flows of a profile (None when some strategy is not a path of its network)."""
+def flows_from_profile(nets: list[ClassNetwork], profile, server_of=None) -> list[np.ndarray] | None:
+    """The class flows of a profile (None when some strategy is not a path of its network);
+    ``server_of`` gives each MD's server with several servers."""
     out = []
     for net in nets:
         f = np.zeros(net.n_arcs, dtype=int)
         for n in net.members:
-            p = net.path_of_slots(profile[n])
+            if isinstance(net, UnionNetwork):
+                p = net.path_of_slots(profile[n], -1 if server_of is None else int(server_of[n]))
+            else:
+                p = net.path_of_slots(profile[n])
             if p is None:
                 return None
             f[p] += 1

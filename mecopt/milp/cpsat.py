@@ -32,6 +32,11 @@ differs from s_o times the true one by at most N (per class: count); the bound r
 CP-SAT's bound / s_o minus that error (a valid bound on the true optimum), the objective is
 the true value of the returned profile, and ``OPTIMAL`` requires the gap between the two to
 be within ``mip_rel_gap`` (:mod:`mecopt.milp.status`).
+
+**Several servers.** The slots are the columns (server k, slot h) of
+:func:`mecopt.milp.classes.columns`; (27) is per column with B_k, and (17) in mode total per
+column with server k's own scale: cap = T_d,k/H_k and K = min(B_k, N_k) (N_k the MDs that reach
+k), so the argument above holds on every server.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from fractions import Fraction
 import numpy as np
 
 from mecopt.model.tolerances import CAP_TOL
-from mecopt.milp.classes import ClassNetwork
+from mecopt.milp.classes import ClassNetwork, columns
 from mecopt.milp.network import BLOCK
 from mecopt.milp.status import Report
 
@@ -77,7 +82,10 @@ def solve(instance, nets: list[ClassNetwork], objective: str, weight: float, *, 
     from ortools.sat.python import cp_model
 
     t0 = time.perf_counter()
-    server, H = instance.server, instance.server.H
+    server = instance.server
+    cols = columns(instance)   # (server, slot) per column: 1..H with one server
+    col_server = [instance.servers[k] if instance.multi else server for k, _ in cols]
+    H = len(cols)
     model = cp_model.CpModel()
     flows = []
     costs = [net.cost(objective) for net in nets]
@@ -102,14 +110,21 @@ def solve(instance, nets: list[ClassNetwork], objective: str, weight: float, *, 
             blocks[int(net.h[a])].append((net, int(a), f[a]))
     for h in range(1, H + 1):
         if blocks[h]:
-            model.add(sum(v for _, _, v in blocks[h]) <= server.B)  # (27)
+            model.add(sum(v for _, _, v in blocks[h]) <= col_server[h - 1].B)  # (27), per (server, slot)
     cap_scale = None
     if server.capacity_mode == "total":
-        K = min(server.B, instance.N)
-        s, C = capacity_scaling(server.slot_len, K)
-        cap_scale = (s, C)
+        if instance.multi:   # (17) per (server, slot): server k's T_d,k/H_k, at most min(B_k, N_k) blocks
+            scales = {}
+            for k, v in enumerate(instance.views):
+                scales[k] = capacity_scaling(v.server.slot_len, min(v.server.B, len(v.members)))
+            cap_scale = [dict(server=instance.servers[k].name, s=sc[0], C=sc[1]) for k, sc in scales.items()]
+        else:
+            K = min(server.B, instance.N)
+            scales = {0: capacity_scaling(server.slot_len, K)}
+            cap_scale = scales[0]
         for h in range(1, H + 1):
             if blocks[h]:
+                s, C = scales[cols[h - 1][0]]
                 model.add(sum(scale_time(net.t_blk[a], s) * v for net, a, v in blocks[h]) <= C)  # (17)
     model.minimize(sum(k * v for k, v in obj_terms))
     if hint is not None:
@@ -142,7 +157,8 @@ def solve(instance, nets: list[ClassNetwork], objective: str, weight: float, *, 
     st = _solve_interruptibly(solver, model, cb)
     name = solver.status_name(st)
     info = dict(build_s=t1 - t0, solve_s=time.perf_counter() - t1, objective_scale=s_o,
-                capacity_scale=None if cap_scale is None else dict(s=cap_scale[0], C=cap_scale[1]),
+                capacity_scale=None if cap_scale is None else (
+                    cap_scale if isinstance(cap_scale, list) else dict(s=cap_scale[0], C=cap_scale[1])),
                 workers=p.num_workers, branches=solver.num_branches)
     if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         vals = [np.array([solver.value(v) for v in f], dtype=int) for f in flows]

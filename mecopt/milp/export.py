@@ -7,6 +7,11 @@ The model file is Pyomo's own writer applied to the model :func:`mecopt.milp.gtp
 of them run layer m in slot h), every flow variable to its class and arc, and records the
 settings needed to rebuild the networks, so that :func:`profile_from_values` turns any solver's
 values of the flow variables back into a profile (one path per MD) for ``mecopt check``.
+
+With several servers (docs/multiserver.md) the slot index of y is a column (server, slot):
+each y entry also names its ``server`` and the sidecar lists the ``columns``;
+:func:`assignment_from_values` returns the servers with the profile. The best-response export
+then needs ``server``: problem (28) on that server's view.
 """
 
 from __future__ import annotations
@@ -32,11 +37,13 @@ def _labels(model, path: Path, fmt: str) -> dict[int, str]:
 
 def export_model(instance: Instance, out: str | Path, *, problem: str = "gtpos", fmt: str = "mps",
                  objective: str = "delay", device: int | None = None, aggregate: bool = True,
-                 canonical: bool | None = None) -> tuple[Path, Path]:
+                 canonical: bool | None = None, server: str | None = None) -> tuple[Path, Path]:
     """Write the MILP to ``out`` and the sidecar to ``out`` + ``.json``; returns both paths.
 
     ``problem="best-response"`` exports device ``device``'s problem (28) against the other MDs all
     local (empty aggregates), with its deadline rule; ``objective``/``aggregate`` are GTPOS's.
+    With several servers, ``server`` (a name) selects the server of the best-response problem
+    (one the device reaches); it is an error for GTPOS and with one server.
     """
     check_choice("problem", problem, PROBLEMS)
     check_choice("format", fmt, FORMATS)
@@ -48,16 +55,24 @@ def export_model(instance: Instance, out: str | Path, *, problem: str = "gtpos",
 
         if device is not None:
             raise InputError("The 'device' option applies to --problem best-response only.")
+        if server is not None:
+            raise InputError("The 'server' option applies to --problem best-response only.")
         model = build_model(instance, objective, canonical, aggregate)
         labels = _labels(model, out, fmt)
         y, flows, classes = {}, {}, []
+        names_k = [sv.name for sv in instance.servers] if instance.multi else None
         for k, net in enumerate(model.nets):
             b = model.cls[k]
             names = [instance.devices[n].name for n in net.members]
             classes.append(dict(devices=names, count=net.count, n_arcs=net.n_arcs))
             for (mm, h), v in b.y.items():
                 if id(v) in labels:
-                    y[labels[id(v)]] = dict(devices=names, layer=int(mm), slot=int(h))
+                    if names_k is None:
+                        y[labels[id(v)]] = dict(devices=names, layer=int(mm), slot=int(h))
+                    else:   # column h = (server, slot); 0 = local
+                        srv, slot = model.columns[h - 1] if h else (None, 0)
+                        y[labels[id(v)]] = dict(devices=names, layer=int(mm), column=int(h), slot=int(slot),
+                                                server=None if srv is None else names_k[srv])
             for a, v in b.f.items():
                 if id(v) in labels:
                     flows[labels[id(v)]] = dict(cls=k, arc=int(a))
@@ -65,6 +80,8 @@ def export_model(instance: Instance, out: str | Path, *, problem: str = "gtpos",
                    objective_weight=model.weight, aggregate=aggregate,
                    canonical=bool(canonical if canonical is not None else instance.server.capacity_mode == "per_device"),
                    capacity_mode=instance.server.capacity_mode, classes=classes, y=y, flows=flows)
+        if names_k is not None:
+            doc["columns"] = [dict(column=g + 1, server=names_k[k], slot=h) for g, (k, h) in enumerate(model.columns)]
     else:
         from mecopt.bestresponse.problem import Aggregates, enforces_deadline
         from mecopt.milp.best_response import MILPDevice
@@ -72,21 +89,44 @@ def export_model(instance: Instance, out: str | Path, *, problem: str = "gtpos",
         if device is None or not (0 <= device < instance.N):
             raise InputError(f"The 'device' option must be a device index 0..{instance.N - 1} for "
                              f"--problem best-response. Got {device!r} instead.")
-        dev = instance.devices[device]
-        md = MILPDevice(dev, instance.server)
-        md._set_params(Aggregates.empty(instance.server.H), enforces_deadline(dev))
+        dev, srv = instance.devices[device], instance.server
+        if instance.multi:
+            reach = [instance.servers[k].name for k in instance.reachable(device)]
+            if server is None or server not in reach:
+                raise InputError(f"The 'server' option must name a server device {dev.name} reaches "
+                                 f"({', '.join(reach)}) for --problem best-response with several servers. "
+                                 f"Got {server!r} instead.")
+            v = instance.view(instance.server_index(server))
+            dev, srv = v.instance.devices[int(v.local[device])], v.server
+        elif server is not None:
+            raise InputError("The 'server' option applies to instances with several servers only.")
+        md = MILPDevice(dev, srv)
+        md._set_params(Aggregates.empty(srv.H), enforces_deadline(dev))
         labels = _labels(md.model, out, fmt)
         y = {labels[id(v)]: dict(devices=[dev.name], layer=int(mm), slot=int(h))
              for (mm, h), v in md.model.y.items() if id(v) in labels}
         doc = dict(problem=problem, instance=instance.name, device=dev.name, sense="minimize",
                    objective_scale=md.scale, others="all local (empty aggregates)", y=y)
+        if instance.multi:
+            doc["server"] = server
     sidecar.write_text(json.dumps(doc, indent=1))
     return out, sidecar
 
 
 def profile_from_values(instance: Instance, sidecar: str | Path | dict, values: dict[str, float]) -> list[np.ndarray]:
-    """A GTPOS profile from a solver's variable values (by exported name), via the sidecar."""
-    from mecopt.milp.classes import class_networks, profile_from_flows
+    """A GTPOS profile from a solver's variable values (by exported name), via the sidecar.
+    With several servers use :func:`assignment_from_values` (the servers too)."""
+    if instance.multi:
+        raise InputError("profile_from_values: the instance has several servers; use assignment_from_values, "
+                         "which returns each device's server with the profile")
+    return assignment_from_values(instance, sidecar, values)[0]
+
+
+def assignment_from_values(instance: Instance, sidecar: str | Path | dict,
+                           values: dict[str, float]) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """(profile, server_of) from a solver's variable values (by exported name), via the sidecar;
+    ``server_of`` is None with one server (docs/multiserver.md)."""
+    from mecopt.milp.classes import assignment_from_flows, class_networks
 
     doc = sidecar if isinstance(sidecar, dict) else json.loads(Path(sidecar).read_text())
     if doc.get("problem") != "gtpos":
@@ -96,4 +136,4 @@ def profile_from_values(instance: Instance, sidecar: str | Path | dict, values: 
     flows = [np.zeros(net.n_arcs) for net in nets]
     for name, where in doc["flows"].items():
         flows[where["cls"]][where["arc"]] = values.get(name, 0.0)
-    return profile_from_flows(instance, nets, flows)
+    return assignment_from_flows(instance, nets, flows)

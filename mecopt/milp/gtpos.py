@@ -20,6 +20,12 @@ any other MILP solver Pyomo can reach by name (``gurobi``, ``cplex``, ``scip``, 
 where it is installed. The flow of every class is decomposed into one path per MD, so every
 backend returns y[n,m,h]; the profile is checked by :mod:`mecopt.constraints`. One status
 mapping for all (:mod:`.status`): ``OPTIMAL`` only when proven within ``mip_rel_gap``.
+
+**Several servers** (docs/multiserver.md, "GTPOS and tpos-best with several servers"): each
+class's network is the union of its per-server networks (:class:`~mecopt.milp.classes.UnionNetwork`),
+so a path is all-local or lies on one reachable server (association (15s)); the slot index
+becomes a column (server k, slot h), the tensor is Y[k-class, m, (server, slot)], and (17) and
+(27) are stated per column with that server's T_d,k/H_k and B_k. The Solution carries ``server_of``.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from collections.abc import Callable
 import numpy as np
 import pyomo.environ as pyo
 
+from mecopt.registry import several_servers
 from mecopt.model import limits
 from mecopt import interrupt
 from mecopt.errors import InfeasibleError, InputError, SolverError
@@ -38,7 +45,8 @@ from mecopt.model.tolerances import CAP_TOL, meets_deadline
 from mecopt.options import check_choice
 from mecopt.solution import Solution, Termination
 from mecopt.milp import status as statusmod
-from mecopt.milp.classes import OBJECTIVES, ClassNetwork, class_networks, flows_from_profile, profile_from_flows
+from mecopt.milp.classes import (OBJECTIVES, ClassNetwork, UnionNetwork, assignment_from_flows, class_networks,
+                                 columns, flows_from_profile)
 from mecopt.milp.highs import GTPOS_OPTIONS, highs_object, persistent_solver
 from mecopt.milp.network import BLOCK, START, adjacency
 from mecopt.bestresponse.problem import enforces_deadline
@@ -52,16 +60,23 @@ KNOWN_PYOMO_SOLVERS = ("gurobi", "cplex", "xpress", "scip", "cbc", "glpk")
 # ============================================================================ the Pyomo model
 
 def build_model(instance: Instance, objective: str = "delay", canonical: bool | None = None,
-                aggregate: bool = True) -> pyo.ConcreteModel:
+                aggregate: bool = True, prune: bool = True) -> pyo.ConcreteModel:
     """The GTPOS MILP as a Pyomo model (one block ``cls[k]`` per device class).
 
     ``model.nets`` holds the class networks (arc data) and ``model.weight`` the objective's factor.
+    The slots ``model.S`` are the columns of :func:`mecopt.milp.classes.columns`: 1..H with one
+    server; with several, (server k, slot h) for every server, in order (``model.columns``).
+    ``prune`` drops dominated partition points (exact for GTPOS; tpos-best turns it off).
     """
     check_choice("objective", objective, OBJECTIVES)
-    nets = class_networks(instance, objective, aggregate, canonical)
-    server, H = instance.server, instance.server.H
+    nets = class_networks(instance, objective, aggregate, canonical, prune)
+    server = instance.server
+    cols = columns(instance)
+    col_server = [instance.servers[k] if instance.multi else server for k, _ in cols]
+    H = len(cols)
     m = pyo.ConcreteModel(name=f"gtpos_{instance.name}")
     m.nets = nets
+    m.columns = cols
     m.weight = 1.0 if objective == "social" else 1.0 / instance.N
     m.K = range(len(nets))
     m.S = range(1, H + 1)
@@ -69,20 +84,19 @@ def build_model(instance: Instance, objective: str = "delay", canonical: bool | 
     for k, net in enumerate(nets):
         add_class(m.cls[k], net, H)
 
-    if server.capacity_mode == "total":
-        cap = server.slot_len
-
+    if server.capacity_mode == "total":   # one capacity mode for every server
         def cap_rule(_, h):
             """(17), total: all MDs' server time in slot h <= T_d/H (row scaled by 1/cap; its rhs
-            1 + CAP_TOL/2 sits inside the checker's tolerance, docs/milp.md §3)."""
+            1 + CAP_TOL/2 sits inside the checker's tolerance, docs/milp.md §3); per (server, slot)."""
+            cap = col_server[h - 1].slot_len
             return pyo.quicksum(m.cls[k].server_time[h] for k in m.K) / cap <= 1 + CAP_TOL / 2
 
         m.capacity = pyo.Constraint(m.S, rule=cap_rule)
 
     def parallel_rule(_, h):
-        """(27): at most B MDs use slot h."""
+        """(27): at most B MDs use slot h (per (server, slot): B_k)."""
         terms = [m.cls[k].users[h] for k in m.K]
-        return pyo.quicksum(terms) <= server.B
+        return pyo.quicksum(terms) <= col_server[h - 1].B
 
     m.parallel = pyo.Constraint(m.S, rule=parallel_rule)
     m.obj = pyo.Objective(expr=m.weight * pyo.quicksum(
@@ -137,6 +151,10 @@ def add_class(b: pyo.Block, net: ClassNetwork, H: int) -> None:
         pyo.quicksum(y[mm + 1, k] for k in range(h + 1)) <= pyo.quicksum(y[mm, k] for k in range(h + 1))))
     blocks = {h: [int(a) for a in net.blocks_in(h)] for h in range(1, H + 1)}
     b.users = pyo.Expression(range(1, H + 1), rule=lambda _, h: pyo.quicksum(f[a] for a in blocks[h]))
+    if isinstance(net, UnionNetwork):  # several servers: each block's time on its own link (equal to the y form)
+        b.server_time = pyo.Expression(range(1, H + 1), rule=lambda _, h: pyo.quicksum(
+            float(net.t_blk[a]) * f[a] for a in blocks[h] if net.t_blk[a] != 0))
+        return
     b.server_time = pyo.Expression(range(1, H + 1), rule=lambda _, h: pyo.quicksum(
         float(dev.t_server[mm]) * y[mm, h] for mm in L if dev.t_server[mm] != 0))
 
@@ -153,7 +171,12 @@ def flows_of(model: pyo.ConcreteModel, values=None) -> list[np.ndarray]:
 
 def profile_of(model: pyo.ConcreteModel, instance: Instance, values=None) -> list[np.ndarray]:
     """Each MD's strategy: the class flows decomposed into paths (y[n,m,h] disaggregated)."""
-    return profile_from_flows(instance, model.nets, flows_of(model, values))
+    return assignment_of(model, instance, values)[0]
+
+
+def assignment_of(model: pyo.ConcreteModel, instance: Instance, values=None):
+    """(profile, server_of) of the model's values (``server_of`` None with one server)."""
+    return assignment_from_flows(instance, model.nets, flows_of(model, values))
 
 
 # ============================================================================ backends
@@ -282,6 +305,17 @@ def _solve_pyomo(model, solver, *, mip_rel_gap, time_limit, threads):
 
 def _infeasible_message(instance: Instance, solver: str) -> str:
     must = [d for d in instance.devices if enforces_deadline(d) and not meets_deadline(d.local_cum[-1], d.tau)]
+    if instance.multi:
+        msg = (f"GTPOS: no joint strategy satisfies (15s), (15)-(17), (26) and (27) together ({solver} proved the "
+               "model infeasible).")
+        if must:
+            names = ", ".join(d.name for d in must[:10]) + (" ..." if len(must) > 10 else "")
+            limits_ = "; ".join(f"{sv.name}: B = {sv.B}, H = {sv.H}, T_d/H = {sv.slot_len:g} s"
+                                for sv in instance.servers[:10])
+            msg += (f" {len(must)} device(s) can meet their deadline only by offloading ({names}), while (27) and "
+                    f"(17) limit each server ({limits_}); enlarge the servers, let the devices reach more of them, "
+                    "loosen tau, or set model.deadline_policy = \"soft\" to price each second over tau instead.")
+        return msg
     s = instance.server
     msg = (f"GTPOS: no joint strategy satisfies (15)-(17), (26) and (27) together ({solver} proved the model "
            "infeasible).")
@@ -295,6 +329,7 @@ def _infeasible_message(instance: Instance, solver: str) -> str:
     return msg
 
 
+@several_servers
 def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = DEFAULT_SOLVER,
                 time_limit: float | None = None, mip_rel_gap: float = 1e-6, threads: int | None = None,
                 canonical: bool | None = None, aggregate: bool = True, warm_start="auto",
@@ -316,10 +351,12 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
         Fewest-blocks networks (default: on in mode per_device, where it is exact).
     aggregate : bool
         Model identical MDs once, as a class with an integer multiplicity (default on; exact).
-    warm_start : "auto", "greedy", a profile, or None
+    warm_start : "auto", "greedy", a profile, a Solution, or None
         CP-SAT only: a solution hint. ``"greedy"`` runs :func:`mecopt.milp.heuristic.greedy_profile`
         (exact best responses on the GTPOS objective, an equilibrium of the price-free game); a
-        profile (one slot vector per MD, e.g. the game's equilibrium) is used as given; ``"auto"``
+        profile (one slot vector per MD, e.g. the game's equilibrium) is used as given; with several
+        servers give a :class:`~mecopt.Solution` (its ``profile`` and ``server_of``) or
+        ``dict(profile=..., server_of=...)``; ``"auto"``
         (default) and None: no hint (it did not pay off in the measurements, docs/milp.md §3.5).
         Ignored when not feasible here. HiGHS gets no start solution (see docs/milp.md §3.5).
     progress : callable, optional
@@ -332,23 +369,26 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
         time_limit = limits.DEFAULT_GTPOS_TIME_LIMIT_S
     arcs = limits.gtpos_arcs(instance, distinct=aggregate)
     if arcs > limits.MAX_GTPOS_ARCS:
+        slots = (f"H = {instance.server.H} slots" if not instance.multi else
+                 f"{instance.K} servers with {sum(sv.H for sv in instance.servers)} slots in all")
         raise InputError(f"GTPOS: the instance needs {arcs} block arcs (N = {instance.N} devices, up to "
-                         f"{instance.M_max} layers, H = {instance.server.H} slots); the limit is "
+                         f"{instance.M_max} layers, {slots}); the limit is "
                          f"{limits.MAX_GTPOS_ARCS} (server.slots, devices.count, devices.dnn); use tpos-cai/uai")
-    if warm_start == "auto" or solver != "cpsat":
+    if (isinstance(warm_start, str) and warm_start == "auto") or solver != "cpsat":
         warm_start = None
+    hint_servers = None
     if isinstance(warm_start, str):
         check_choice("warm_start", warm_start, ["auto", "greedy"])
-        from mecopt.milp.heuristic import greedy_profile
-        hint_profile = greedy_profile(instance, objective)
+        from mecopt.milp.heuristic import greedy_assignment
+        hint_profile, hint_servers = greedy_assignment(instance, objective)
     else:
-        hint_profile = None if warm_start is None else [np.asarray(s, dtype=int) for s in warm_start]
+        hint_profile, hint_servers = _given_start(instance, warm_start)
     if solver == "cpsat":
         from mecopt.milp import cpsat
 
         nets = class_networks(instance, objective, aggregate, canonical)
         weight = 1.0 if objective == "social" else 1.0 / instance.N
-        hint = _hint(instance, nets, hint_profile)
+        hint = _hint(instance, nets, hint_profile, hint_servers)
         t1 = time.perf_counter()
         rep, flows, info = cpsat.solve(instance, nets, objective, weight, time_limit=time_limit, threads=threads,
                                        hint=hint, progress=progress)
@@ -356,7 +396,7 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
     else:
         model = build_model(instance, objective, canonical, aggregate)
         nets = model.nets
-        hint = _hint(instance, nets, hint_profile)
+        hint = _hint(instance, nets, hint_profile, hint_servers)
         t1 = time.perf_counter()
         if solver == "highs":
             rep, flows = _solve_highs(model, mip_rel_gap=mip_rel_gap, time_limit=time_limit, threads=threads,
@@ -373,7 +413,7 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
         raise SolverError(f"GTPOS ({solver}) stopped without a feasible solution ({rep.status})")
     if term == Termination.ERROR:
         raise SolverError(f"GTPOS ({solver}) failed ({rep.status})")
-    profile = profile_from_flows(instance, nets, flows)
+    profile, server_of = assignment_from_flows(instance, nets, flows)
     flags = {d.name: ["deadline_relaxed"] for d in instance.devices if d.deadline_relaxed}
     info.update(cpu_s=time.process_time() - c0, objective_name=objective, solver=solver, nodes=rep.nodes, mip_rel_gap=mip_rel_gap,
                 time_limit=time_limit, classes=len(nets), arcs=int(sum(n.n_arcs for n in nets)),
@@ -382,20 +422,40 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
     return Solution(
         method="gtpos", instance=instance, profile=profile, termination=term, status=rep.status,
         objective=rep.objective, bound=rep.bound, gap=statusmod.gap(rep.objective, rep.bound), wall_time=wall,
-        solver_calls=1, engine=solver, flags=flags, info=info,
+        solver_calls=1, engine=solver, flags=flags, info=info, server_of=server_of,
     )
 
 
-def _hint(instance, nets, profile):
+def _given_start(instance: Instance, warm_start):
+    """(profile, server_of) of a warm start given as a profile, a Solution or dict(profile=, server_of=)."""
+    if warm_start is None:
+        return None, None
+    if isinstance(warm_start, Solution):
+        return [np.asarray(s, dtype=int) for s in warm_start.profile], warm_start.server_of
+    if isinstance(warm_start, dict):
+        if "profile" not in warm_start:
+            raise InputError("The 'warm_start' option as a dict needs the keys 'profile' and 'server_of'.")
+        servers = warm_start.get("server_of")
+        return ([np.asarray(s, dtype=int) for s in warm_start["profile"]],
+                None if servers is None else np.asarray(servers, dtype=int))
+    if instance.multi:
+        raise InputError("The 'warm_start' option needs the servers too with several servers: give a Solution or "
+                         "dict(profile=..., server_of=...).")
+    return [np.asarray(s, dtype=int) for s in warm_start], None
+
+
+def _hint(instance, nets, profile, server_of=None):
     if profile is None:
         return None
     if len(profile) != instance.N:
         raise InputError(f"The 'warm_start' option must hold one strategy per device ({instance.N}). "
                          f"Got {len(profile)} instead.")
+    if server_of is not None and np.shape(server_of) != (instance.N,):
+        raise InputError(f"The 'warm_start' option's server_of must hold one server per device ({instance.N}).")
     from mecopt import constraints as checkmod
-    if checkmod.check_profile(instance, profile):
+    if checkmod.check_profile(instance, profile, server_of):
         return None
-    return flows_from_profile(nets, profile)
+    return flows_from_profile(nets, profile, server_of)
 
 
 def lp_bound(instance: Instance, objective: str = "delay", canonical: bool | None = None,

@@ -33,6 +33,20 @@ should a rounding gap leave a device an improving move, a certified CAI polish
 (exact best responses until no device moves; each move lowers Phi) finishes,
 and ``info["polish_moves"]`` says how many moves it took.
 
+**Several servers** (docs/multiserver.md). The potential is
+Phi = sum_k sum_h [a_kh L_kh + (q_kh/2)(L_kh^2 + sum_n (S_n^kh)^2)] + sum_n own_n / gamma_n: its slot
+terms are separate per (server, slot), so the same outer approximation applies column by column
+(one lam and its cuts per (server, slot)). The model (:func:`build_model_multi`) is the
+disaggregated GTPOS class model of :mod:`mecopt.milp.gtpos` (one union network per MD: all local,
+or a path on one reachable server, (15s)), without canonical blocks or dominance pruning (both
+ignore the price); own_n / gamma_n is the ``social`` arc cost / gamma_n (it includes the
+soft-deadline penalty), L_kh and (S_n^kh)^2 are sums over block arcs of s_a f_a and s_a^2 f_a.
+Polish and certificate use the multi-server game (:mod:`mecopt.game.multiserver`). HiGHS gets no
+start solution here: with ``Highs.setSolution`` it returned the start's values together with an
+objective value that was not theirs (below them, and below the enumerated minimum of Phi), the
+wrong result of docs/milp.md §3.5, caught by tests/test_gtpos_multiserver.py; the CAI runs of
+``starts`` then only report ``start_phi``.
+
 The price of stability is reported against GTPOS: avg delay of this equilibrium
 / GTPOS's least average delay, and its social cost sum_n (alpha c^T T + beta c^E E)
 / GTPOS's least social cost (both GTPOS runs must be proven optimal for a ratio).
@@ -47,6 +61,7 @@ import time
 import numpy as np
 import pyomo.environ as pyo
 
+from mecopt.registry import several_servers
 from mecopt.errors import InfeasibleError, InputError, SolverError
 from mecopt.model import cost as costmod
 from mecopt.model.instance import Instance
@@ -105,6 +120,44 @@ def build_model(instance: Instance, grid: int = DEFAULT_GRID) -> tuple[pyo.Concr
     return m, lmax
 
 
+def build_model_multi(instance: Instance, grid: int = DEFAULT_GRID) -> tuple[pyo.ConcreteModel, np.ndarray]:
+    """Several servers: the potential MILP on the GTPOS class model (module docstring), one slot
+    column per (server, slot) (:func:`mecopt.milp.classes.columns`); the largest load per column."""
+    _require_potential(instance)
+    m = gtpos.build_model(instance, "social", canonical=False, aggregate=False, prune=False)
+    m.obj.deactivate()
+    G = len(m.columns)
+    S = range(1, G + 1)
+    col_server = [instance.servers[k] for k, _ in m.columns]
+    a = np.array([sv.a[h - 1] for sv, (_, h) in zip(col_server, m.columns)])
+    q = np.array([sv.price_quad[h - 1] for sv, (_, h) in zip(col_server, m.columns)])
+    load, own_sq, lmax = {g: [] for g in S}, {g: [] for g in S}, np.zeros(G)
+    own = []
+    for i, net in enumerate(m.nets):
+        f = m.cls[i].f
+        (n,) = net.members
+        c = net.cost("social") / float(instance.devices[n].gamma)
+        own += [(float(c[arc]), f[arc]) for arc in np.flatnonzero(c)]
+        for g in S:
+            arcs = net.blocks_in(g)
+            load[g] += [(float(net.s_blk[arc]), f[int(arc)]) for arc in arcs if net.s_blk[arc] != 0]
+            own_sq[g] += [(float(net.s_blk[arc]) ** 2, f[int(arc)]) for arc in arcs if net.s_blk[arc] != 0]
+            lmax[g - 1] += float(net.s_blk[arcs].max()) if len(arcs) else 0.0
+    m.L = pyo.Expression(S, rule=lambda _, g: pyo.quicksum(c * v for c, v in load[g]))
+    m.lam = pyo.Var(S, within=pyo.NonNegativeReals, bounds=lambda _, g: (0.0, float(lmax[g - 1]) ** 2))
+    m.cuts = pyo.ConstraintList()
+    for g in S:
+        for ll in np.linspace(0.0, lmax[g - 1], max(2, grid)):
+            m.cuts.add(m.lam[g] >= 2 * float(ll) * m.L[g] - float(ll) ** 2)
+    slot = pyo.quicksum(float(a[g - 1]) * m.L[g] + float(q[g - 1]) / 2 * (m.lam[g] + pyo.quicksum(
+        c * v for c, v in own_sq[g])) for g in S)
+    local = costmod.evaluate(instance, costmod.all_local(instance), np.full(instance.N, -1)).potential
+    scale = OBJECTIVE_UNITS / max(1.0, abs(local))
+    m.phi_scale = scale
+    m.phi = pyo.Objective(expr=scale * (pyo.quicksum(c * v for c, v in own) + slot), sense=pyo.minimize)
+    return m, lmax
+
+
 def _warm_start(opt, model: pyo.ConcreteModel, instance: Instance, profile: list[np.ndarray]) -> bool:
     """Hand HiGHS ``profile`` as its first incumbent (arc flows, y, u and lam of the profile)."""
     from mecopt.milp.highs import highs_object
@@ -131,15 +184,21 @@ def _warm_start(opt, model: pyo.ConcreteModel, instance: Instance, profile: list
 
 def _start_profile(instance: Instance, starts: int) -> tuple[list[np.ndarray] | None, float]:
     """The certified CAI equilibrium of least Phi over seeds 0..starts-1 (DP engine)."""
+    best, phi, _ = _start_assignment(instance, starts)
+    return best, phi
+
+
+def _start_assignment(instance: Instance, starts: int):
+    """(profile, Phi, server_of) of :func:`_start_profile` (``server_of`` None with one server)."""
     from mecopt.game.dynamics import solve_cai
 
-    best, phi = None, np.inf
+    best, phi, servers = None, np.inf, None
     for seed in range(starts):
         sol = solve_cai(instance, engine="dp", seed=seed)
-        p = costmod.evaluate(instance, sol.profile).potential
+        p = costmod.evaluate(instance, sol.profile, sol.server_of).potential
         if sol.certificate["certified"] and p < phi:
-            best, phi = sol.profile, float(p)
-    return best, phi
+            best, phi, servers = sol.profile, float(p), sol.server_of
+    return best, phi, servers
 
 
 def _polish(instance: Instance, profile: list[np.ndarray], max_passes: int = 1000) -> tuple[list[np.ndarray], int]:
@@ -166,6 +225,29 @@ def _polish(instance: Instance, profile: list[np.ndarray], max_passes: int = 100
     return state.profile(), moves
 
 
+def _polish_multi(instance: Instance, profile: list[np.ndarray], server_of,
+                  max_passes: int = 1000) -> tuple[list[np.ndarray], np.ndarray, int]:
+    """:func:`_polish` with several servers: exact best responses over every reachable server."""
+    from mecopt.bestresponse.problem import enforces_deadline
+    from mecopt.game.multiserver import MultiEngine, MultiState
+
+    state, eng, moves = MultiState(instance, server_of, profile), MultiEngine(instance, tie_break=False), 0
+    for _ in range(max_passes):
+        moved = False
+        for n, dev in enumerate(instance.devices):
+            others = state.others(n)
+            br = eng.best_response(n, others)
+            cur = state.cost(n, others)
+            ok = state.feasible(n, others, enforce_deadline=enforces_deadline(dev) and not br.deadline_dropped)
+            if not ok or cur - br.cost > 1e-12 * max(1.0, abs(cur)):
+                state.set(n, br.server, br.slots)
+                moves += 1
+                moved = True
+        if not moved:
+            break
+    return state.profile(), state.server_of.copy(), moves
+
+
 def price_of_stability(instance: Instance, ev: costmod.Evaluation, *, time_limit: float | None = None) -> dict:
     """Avg delay and social cost of ``ev`` over GTPOS's optima of the same measure (None if not proven)."""
     from mecopt.baselines import social_cost
@@ -181,6 +263,7 @@ def price_of_stability(instance: Instance, ev: costmod.Evaluation, *, time_limit
     return out
 
 
+@several_servers
 def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAULT_CUT_TOL, grid: int = DEFAULT_GRID,
                max_rounds: int = 50, time_limit: float | None = None, starts: int = 3, pos: bool = True) -> Solution:
     """TPOS-best: minimize Phi over the feasible profiles by outer approximation (module docstring).
@@ -209,13 +292,18 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
     if problems:
         raise InputError("invalid tpos-best options", problems)
     t0 = time.perf_counter()
-    model, _ = build_model(instance, grid)
-    H = instance.server.H
+    multi = instance.multi
+    model, _ = build_model_multi(instance, grid) if multi else build_model(instance, grid)
+    H = len(model.columns) if multi else instance.server.H   # multi: one column per (server, slot)
     opt = persistent_solver(dict(POTENTIAL_OPTIONS, mip_rel_gap=min(gap, 1e-4) / 10))
     opt.set_instance(model)
-    start, start_phi = _start_profile(instance, starts) if starts else (None, np.inf)
-    yvars = [v for n in range(instance.N) for v in model.md[n].y.values()]
+    start, start_phi, _ = _start_assignment(instance, starts) if starts else (None, np.inf, None)
+    if multi:
+        yvars = [v for i in model.K for v in model.cls[i].f.values()]
+    else:
+        yvars = [v for n in range(instance.N) for v in model.md[n].y.values()]
     best, best_phi, bound, rounds, term, status, cuts_added = None, np.inf, -np.inf, 0, Termination.OPTIMAL, "", 0
+    best_servers = None
     while True:
         rounds += 1
         if time_limit is not None:
@@ -224,7 +312,7 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
                 term = Termination.TIME_LIMIT
                 break
             opt.config.time_limit = left
-        if start is not None:
+        if start is not None and not multi:   # several servers: no HiGHS start (module docstring)
             _warm_start(opt, model, instance, start if best is None else best)
         res = opt.solve(model)
         out = outcome(opt, res)
@@ -237,10 +325,13 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
             # a time-limited round still bounds this relaxation, hence min Phi
             bound = max(bound, float(out.bound) / model.phi_scale)
         vals = res.solution_loader.get_vars(vars_to_load=yvars + [model.lam[h] for h in range(1, H + 1)])
-        prof = device_model.profile_of(model, instance, vals)
-        ev = costmod.evaluate(instance, prof)
+        if multi:
+            prof, servers = gtpos.assignment_of(model, instance, vals)
+        else:
+            prof, servers = device_model.profile_of(model, instance, vals), None
+        ev = costmod.evaluate(instance, prof, servers)
         if ev.potential < best_phi:
-            best, best_phi = prof, float(ev.potential)
+            best, best_phi, best_servers = prof, float(ev.potential), servers
         if out.termination != Termination.OPTIMAL:
             term = out.termination
             break
@@ -261,9 +352,15 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
     rel_gap = max(0.0, (best_phi - bound) / max(abs(best_phi), 1e-12)) if np.isfinite(bound) else None
     if term == Termination.OPTIMAL and (rel_gap is None or rel_gap > gap):
         term = Termination.FEASIBLE
-    profile, polish = _polish(instance, best)
-    cert = certificate(instance, profile, tol_rel=CERTIFICATE_TOL)
-    ev = costmod.evaluate(instance, profile)
+    if multi:
+        from mecopt.game.multiserver import certificate as multi_certificate
+
+        profile, server_of, polish = _polish_multi(instance, best, best_servers)
+        cert = multi_certificate(instance, server_of, profile, tol_rel=CERTIFICATE_TOL)
+    else:
+        (profile, polish), server_of = _polish(instance, best), None
+        cert = certificate(instance, profile, tol_rel=CERTIFICATE_TOL)
+    ev = costmod.evaluate(instance, profile, server_of)
     info = dict(start_phi=start_phi if np.isfinite(start_phi) else None, starts=starts, rounds=rounds, cuts_added=cuts_added, grid=grid, cut_tol=cut_tol, phi_milp_incumbent=best_phi,
                 polish_moves=polish, phi_bound=bound if np.isfinite(bound) else None, highs_status=status,
                 potential=float(ev.potential))
@@ -282,4 +379,4 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
                     gap=None if rel_gap is None else float(max(0.0, (ev.potential - bound) / max(abs(ev.potential),
                                                                                                   1e-12))),
                     wall_time=time.perf_counter() - t0, iterations=rounds, solver_calls=rounds, engine="highs",
-                    certificate=cert, flags=flags, info=info)
+                    certificate=cert, flags=flags, info=info, server_of=server_of)

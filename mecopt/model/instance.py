@@ -387,7 +387,7 @@ class Instance:
     @property
     def M_max(self) -> int:
         """Largest number of layers of any device."""
-        return max(d.M for d in self.devices)
+        return max((d.M for d in self.devices), default=0)   # 0: a server view no device reaches
 
     @classmethod
     def from_dict(cls, data: dict, base: str | Path | None = None) -> "Instance":

@@ -45,10 +45,14 @@ DEFAULT_GTPOS_TIME_LIMIT_S = 3600.0
 
 def gtpos_arcs(instance, distinct: bool = False) -> int:
     """Block arcs of the GTPOS model: per device, H x the blocks j+1..m whose server time fits T_d/H (17);
-    with ``distinct`` only once per distinct layer-time vector (GTPOS models identical devices once)."""
+    with ``distinct`` only once per distinct layer-time vector (GTPOS models identical devices once).
+    With several servers: the sum over the server views (a device's arcs on every server it reaches)."""
     import numpy as np
 
     from mecopt.model.tolerances import capacity_limit
+
+    if getattr(instance, "multi", False):
+        return sum(gtpos_arcs(v.instance, distinct) for v in instance.views)
 
     cap = capacity_limit(instance.server.slot_len)
     total, seen = 0, set()
