@@ -473,11 +473,11 @@ def as_servers_list(name: str) -> tuple[dict, object]:
     return doc, path.parent
 
 
-METHODS = [("tpos-cai", {"engine": "dp"}), ("all-local", {}), ("all-offload", {"draws": 3}),
+METHODS = [("tpos-cai", {"engine": "dp"}), ("tpos-uai", {"engine": "dp"}), ("gtpos", {}), ("all-local", {}), ("all-offload", {"draws": 3}),
            ("isolated", {"engine": "dp"})]
 #: measured durations, which differ between any two runs
 DURATIONS = ("wall_time_s",)
-INFO_DURATIONS = ("certificate_s",)
+INFO_DURATIONS = ("certificate_s", "build_s", "solve_s", "cpu_s")
 
 
 def _plain_summary(sol: Solution) -> dict:
