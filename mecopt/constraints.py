@@ -87,24 +87,9 @@ def assignment_to_y(instance: Instance, table: pd.DataFrame) -> np.ndarray:
     if instance.multi:
         return assignment_to_y_multi(instance, table)
     H = instance.server.H
-    names = {d.name: n for n, d in enumerate(instance.devices)}
     Y = np.zeros((instance.N, instance.M_max, H + 2), dtype=int)
     problems = []
-    for i, row in enumerate(table.itertuples(index=False)):
-        dev = row.device
-        n = _device_of(instance, names, dev)
-        if n is None:
-            problems.append((f"row {i + 1}.device", f"unknown device {dev!r}"))
-            continue
-        try:
-            m, h = plain_integer(row.layer), plain_integer(row.slot)
-        except (TypeError, ValueError):
-            problems.append((f"row {i + 1}", f"layer and slot must be integers, got {row.layer!r}, {row.slot!r}"))
-            continue
-        M = instance.devices[n].M
-        if not 1 <= m <= M:
-            problems.append((f"row {i + 1}.layer", f"device {instance.devices[n].name} has layers 1..{M}, got {m}"))
-            continue
+    for i, _, n, m, h in _table_rows(instance, table, problems):
         if not 0 <= h <= H + 1:
             problems.append((f"row {i + 1}.slot", f"slot must be 0 (local), 1..{H}, or {H + 1} (queued), got {h}"))
             continue
@@ -170,7 +155,6 @@ def assignment_to_y_multi(instance: Instance, table: pd.DataFrame) -> np.ndarray
     K = instance.K
     Hs = [s.H for s in instance.servers]
     server_names = [s.name for s in instance.servers]
-    names = {d.name: n for n, d in enumerate(instance.devices)}
     Y = np.zeros((instance.N, instance.M_max, K, max(Hs) + 2), dtype=int)
     has_server = "server" in table.columns
     if not has_server:
@@ -181,21 +165,7 @@ def assignment_to_y_multi(instance: Instance, table: pd.DataFrame) -> np.ndarray
                 f"offloaded layer (slot >= 1) names the server it runs on (row {offloaded[0] + 1} has slot "
                 f"{table['slot'].iloc[offloaded[0]]!r}); local layers (slot 0) need none")
     problems = []
-    for i, row in enumerate(table.itertuples(index=False)):
-        dev = row.device
-        n = _device_of(instance, names, dev)
-        if n is None:
-            problems.append((f"row {i + 1}.device", f"unknown device {dev!r}"))
-            continue
-        try:
-            m, h = plain_integer(row.layer), plain_integer(row.slot)
-        except (TypeError, ValueError):
-            problems.append((f"row {i + 1}", f"layer and slot must be integers, got {row.layer!r}, {row.slot!r}"))
-            continue
-        M = instance.devices[n].M
-        if not 1 <= m <= M:
-            problems.append((f"row {i + 1}.layer", f"device {instance.devices[n].name} has layers 1..{M}, got {m}"))
-            continue
+    for i, row, n, m, h in _table_rows(instance, table, problems):
         cell = row.server if has_server else None
         k = None
         if not _empty_cell(cell):
@@ -219,6 +189,28 @@ def assignment_to_y_multi(instance: Instance, table: pd.DataFrame) -> np.ndarray
     if problems:
         raise InputError("invalid assignment table", problems)
     return Y
+
+
+def _table_rows(instance: Instance, table: pd.DataFrame, problems: list):
+    """Each row of an assignment table as (row index, row, device index, layer, slot); a row whose
+    device, layer or slot cannot be read is added to ``problems`` (naming the row) and skipped."""
+    names = {d.name: n for n, d in enumerate(instance.devices)}
+    for i, row in enumerate(table.itertuples(index=False)):
+        dev = row.device
+        n = _device_of(instance, names, dev)
+        if n is None:
+            problems.append((f"row {i + 1}.device", f"unknown device {dev!r}"))
+            continue
+        try:
+            m, h = plain_integer(row.layer), plain_integer(row.slot)
+        except (TypeError, ValueError):
+            problems.append((f"row {i + 1}", f"layer and slot must be integers, got {row.layer!r}, {row.slot!r}"))
+            continue
+        M = instance.devices[n].M
+        if not 1 <= m <= M:
+            problems.append((f"row {i + 1}.layer", f"device {instance.devices[n].name} has layers 1..{M}, got {m}"))
+            continue
+        yield i, row, n, m, h
 
 
 def _nonzero_slot(value) -> bool:
@@ -340,7 +332,7 @@ def assignment_report(instance: Instance, table: pd.DataFrame) -> dict:
         return _assignment_report_multi(instance, table)
     Y = assignment_to_y(instance, table)
     violations = check_y(instance, Y)
-    server, H = instance.server, instance.server.H
+    H = instance.server.H
     profile = profile_from_y(instance, Y)
     malformed = {v.device for v in violations if v.equation in ("(15)", "(16)") and v.device is not None}
     queued = []
@@ -357,44 +349,63 @@ def assignment_report(instance: Instance, table: pd.DataFrame) -> dict:
     for v in violations:
         if v.device is not None:
             by_dev.setdefault(v.device, []).append(v.equation)
-    rows = []
-    ok = np.ones(instance.N, dtype=bool)
-    for n, d in enumerate(instance.devices):
-        good = d.name not in malformed
-        ok[n] = good
-        T = ev.delay[n] if good else math.nan
-        rows.append(dict(
-            device=d.name, dnn=d.dnn, well_formed=good, queued=queued[n],
-            partition_point=int(ev.partition[n]) if good else None,
-            last_slot=int(ev.last_slot[n]) if good else None,
-            delay_s=_finite(T), energy_j=_finite(ev.energy[n]) if good else None,
-            price=_finite(ev.price[n]) if good else None,
-            cost=_finite(ev.cost[n]) if good else None, deadline_s=d.tau, deadline_relaxed=d.deadline_relaxed,
-            deadline_met=bool(meets_deadline(T, d.tau, DEADLINE_TOL)) if good else None,
-            deadline_miss_s=max(0.0, float(T - d.tau)) if good else None,
-            server_time_s=float(T_nh[n].sum()),
-            violations=";".join(sorted(set(by_dev.get(d.name, [])))),
-        ))
+    ok = np.array([d.name not in malformed for d in instance.devices], dtype=bool)
+    rows = [_device_row(d, n, ok[n], ev, by_dev, queued=queued[n], server_time_s=float(T_nh[n].sum()))
+            for n, d in enumerate(instance.devices)]
     devices = pd.DataFrame(rows).astype({"partition_point": "Int64", "last_slot": "Int64", "deadline_met": "boolean"})
+    slots = _slot_frame(instance, T_nh, present, ev.slot_load)
+    summary = _report_summary(instance, ok, violations, ev, rows, capacity_rule(instance))
+    vframe = violations_frame(violations).astype({"slot": "Int64", "layer": "Int64"})
+    return dict(summary=summary, devices=devices, violations=vframe, slots=slots,
+                violation_list=[v.as_dict() for v in violations])
+
+
+def _device_row(d, n: int, good: bool, ev: costmod.Evaluation, by_dev: dict, *, queued: bool,
+                server_time_s: float, **server) -> dict:
+    """One row of the report's devices table (``server`` after ``dnn`` with several servers)."""
+    T = ev.delay[n] if good else math.nan
+    return dict(
+        device=d.name, dnn=d.dnn, **server, well_formed=bool(good), queued=queued,
+        partition_point=int(ev.partition[n]) if good else None,
+        last_slot=int(ev.last_slot[n]) if good else None,
+        delay_s=_finite(T), energy_j=_finite(ev.energy[n]) if good else None,
+        price=_finite(ev.price[n]) if good else None,
+        cost=_finite(ev.cost[n]) if good else None, deadline_s=d.tau, deadline_relaxed=d.deadline_relaxed,
+        deadline_met=bool(meets_deadline(T, d.tau, DEADLINE_TOL)) if good else None,
+        deadline_miss_s=max(0.0, float(T - d.tau)) if good else None,
+        server_time_s=server_time_s,
+        violations=";".join(sorted(set(by_dev.get(d.name, [])))),
+    )
+
+
+def _slot_frame(instance: Instance, T_nh: np.ndarray, present: np.ndarray, load: np.ndarray) -> pd.DataFrame:
+    """The report's slots table of one server: server time, the busiest device, which capacity (17)
+    applies and the figure checked, price load and unit price (19), MDs present against B (27)."""
+    server, H = instance.server, instance.server.H
     per_device = server.capacity_mode == "per_device"
     total = T_nh.sum(axis=0)
     busiest = T_nh.argmax(axis=0) if instance.N else np.zeros(H, dtype=int)
     busiest_s = T_nh.max(axis=0) if instance.N else np.zeros(H)
     checked = busiest_s if per_device else total
     cap = np.full(H, server.slot_len)
-    slots = pd.DataFrame(dict(
+    return pd.DataFrame(dict(
         slot=np.arange(1, H + 1), server_time_s=total,
         busiest_device=[instance.devices[int(b)].name if t > 0 else "-" for b, t in zip(busiest, busiest_s)],
         busiest_device_s=busiest_s, capacity_s=cap,
         capacity_applies_to="each device" if per_device else "slot total",
         checked_s=checked, capacity_ok=fits_capacity(checked, cap),
-        price_load=ev.slot_load, unit_price=server.a + server.price_quad * ev.slot_load,
+        price_load=load, unit_price=server.a + server.price_quad * load,
         devices=present, parallel_limit=np.full(H, server.B)))
+
+
+def _report_summary(instance: Instance, ok: np.ndarray, violations: list, ev: costmod.Evaluation, rows: list,
+                    rule: str) -> dict:
+    """The report's summary: counts, averages over the well-formed devices, capacity rule, deadlines."""
     n_ok = int(ok.sum())
     counts: dict[str, int] = {}
     for v in violations:
         counts[v.equation] = counts.get(v.equation, 0) + 1
-    summary = dict(
+    return dict(
         instance=instance.name, devices=instance.N, well_formed_devices=n_ok,
         malformed_devices=[d.name for n, d in enumerate(instance.devices) if not ok[n]],
         feasible=not violations, violations=len(violations), violations_by_equation=dict(sorted(counts.items())),
@@ -404,13 +415,10 @@ def assignment_report(instance: Instance, table: pd.DataFrame) -> dict:
         avg_cost=_finite(ev.cost[ok].mean()) if n_ok else None,
         averages_over="all devices" if n_ok == instance.N else f"the {n_ok} well-formed devices",
         potential=_finite(ev.potential) if n_ok == instance.N else None,
-        capacity_mode=server.capacity_mode, capacity_rule=capacity_rule(instance),
+        capacity_mode=instance.server.capacity_mode, capacity_rule=rule,
         deadline_policy=instance.deadline_policy,
         deadline_misses=int(sum(1 for r in rows if r["deadline_met"] is False)),
     )
-    vframe = violations_frame(violations).astype({"slot": "Int64", "layer": "Int64"})
-    return dict(summary=summary, devices=devices, violations=vframe, slots=slots,
-                violation_list=[v.as_dict() for v in violations])
 
 
 def _assignment_report_multi(instance: Instance, table: pd.DataFrame) -> dict:
@@ -431,75 +439,29 @@ def _assignment_report_multi(instance: Instance, table: pd.DataFrame) -> dict:
     for v in violations:
         if v.device is not None:
             by_dev.setdefault(v.device, []).append(v.equation)
+    ok = np.array([d.name not in malformed for d in instance.devices], dtype=bool)
     rows = []
-    ok = np.ones(instance.N, dtype=bool)
     for n, d in enumerate(instance.devices):
-        good = d.name not in malformed
-        ok[n] = good
-        T = ev.delay[n] if good else math.nan
         queued = (bool(split.used[n]) and int(Y[n, :d.M].sum()) == d.M
                   and all(bool(Y[n, :d.M, k, instance.servers[k].H + 1].all()) for k in split.used[n]))
         server_time = sum(float(Y[n, :d.M, k, 1:instance.servers[k].H + 1].sum(axis=1) @ d.t_server[1:])
                           for k in split.used[n])
-        rows.append(dict(
-            device=d.name, dnn=d.dnn, server=";".join(names[k] for k in split.used[n]), well_formed=good,
-            queued=queued,
-            partition_point=int(ev.partition[n]) if good else None,
-            last_slot=int(ev.last_slot[n]) if good else None,
-            delay_s=_finite(T), energy_j=_finite(ev.energy[n]) if good else None,
-            price=_finite(ev.price[n]) if good else None,
-            cost=_finite(ev.cost[n]) if good else None, deadline_s=d.tau, deadline_relaxed=d.deadline_relaxed,
-            deadline_met=bool(meets_deadline(T, d.tau, DEADLINE_TOL)) if good else None,
-            deadline_miss_s=max(0.0, float(T - d.tau)) if good else None,
-            server_time_s=server_time,
-            violations=";".join(sorted(set(by_dev.get(d.name, [])))),
-        ))
+        rows.append(_device_row(d, n, ok[n], ev, by_dev, queued=queued, server_time_s=server_time,
+                                server=";".join(names[k] for k in split.used[n])))
     devices = pd.DataFrame(rows).astype({"partition_point": "Int64", "last_slot": "Int64", "deadline_met": "boolean"})
     frames = []
     for v, Yk in zip(instance.views, split.views):
-        server, H = v.server, v.server.H
-        T_nh = slot_server_times(v.instance, Yk)
-        present = Yk[:, :, 1:H + 1].any(axis=1).sum(axis=0)
-        per_device = server.capacity_mode == "per_device"
-        total = T_nh.sum(axis=0)
-        has = len(v.members) > 0
-        busiest = T_nh.argmax(axis=0) if has else np.zeros(H, dtype=int)
-        busiest_s = T_nh.max(axis=0) if has else np.zeros(H)
-        checked = busiest_s if per_device else total
-        cap = np.full(H, server.slot_len)
-        load = ev.slot_load[ev.slot_server == v.k]
-        frames.append(pd.DataFrame(dict(
-            server=server.name, slot=np.arange(1, H + 1), server_time_s=total,
-            busiest_device=[instance.devices[int(v.members[b])].name if t > 0 else "-"
-                            for b, t in zip(busiest, busiest_s)],
-            busiest_device_s=busiest_s, capacity_s=cap,
-            capacity_applies_to="each device" if per_device else "slot total",
-            checked_s=checked, capacity_ok=fits_capacity(checked, cap),
-            price_load=load, unit_price=server.a + server.price_quad * load,
-            devices=present, parallel_limit=np.full(H, server.B))))
+        H = v.server.H
+        frame = _slot_frame(v.instance, slot_server_times(v.instance, Yk), Yk[:, :, 1:H + 1].any(axis=1).sum(axis=0),
+                            ev.slot_load[ev.slot_server == v.k])
+        frame.insert(0, "server", v.server.name)
+        frames.append(frame)
     slots = pd.concat(frames, ignore_index=True)
-    n_ok = int(ok.sum())
-    counts: dict[str, int] = {}
-    for v in violations:
-        counts[v.equation] = counts.get(v.equation, 0) + 1
-    summary = dict(
-        instance=instance.name, devices=instance.N, well_formed_devices=n_ok,
-        malformed_devices=[d.name for n, d in enumerate(instance.devices) if not ok[n]],
-        feasible=not violations, violations=len(violations), violations_by_equation=dict(sorted(counts.items())),
-        avg_delay_s=_finite(ev.delay[ok].mean()) if n_ok else None,
-        avg_energy_j=_finite(ev.energy[ok].mean()) if n_ok else None,
-        avg_price=_finite(ev.price[ok].mean()) if n_ok else None,
-        avg_cost=_finite(ev.cost[ok].mean()) if n_ok else None,
-        averages_over="all devices" if n_ok == instance.N else f"the {n_ok} well-formed devices",
-        potential=_finite(ev.potential) if n_ok == instance.N else None,
-        capacity_mode=instance.server.capacity_mode,
-        capacity_rule="; ".join(f"server {v.server.name}: {capacity_rule(v.instance)}" for v in instance.views),
-        deadline_policy=instance.deadline_policy,
-        deadline_misses=int(sum(1 for r in rows if r["deadline_met"] is False)),
-        servers=[dict(server=name, devices=int(sum(1 for u in split.used if k in u)),
-                      violations=int(sum(1 for v in violations if v.server == name)))
-                 for k, name in enumerate(names)],
-    )
+    rule = "; ".join(f"server {v.server.name}: {capacity_rule(v.instance)}" for v in instance.views)
+    summary = _report_summary(instance, ok, violations, ev, rows, rule)
+    summary["servers"] = [dict(server=name, devices=int(sum(1 for u in split.used if k in u)),
+                               violations=int(sum(1 for v in violations if v.server == name)))
+                          for k, name in enumerate(names)]
     vframe = violations_frame(violations, servers=True).astype({"slot": "Int64", "layer": "Int64"})
     return dict(summary=summary, devices=devices, violations=vframe, slots=slots,
                 violation_list=[v.as_dict() for v in violations])

@@ -18,10 +18,19 @@ from mecopt.bestresponse.problem import enforces_deadline
 from mecopt.game.state import GameState
 
 
-def certificate(instance: Instance, profile: list[np.ndarray], tol_rel: float = 1e-9) -> dict:
-    """Per-device gains and the largest (absolute and relative to max(1, |C_n|))."""
-    state = GameState(instance, profile)
-    exact = DPEngine(instance, tie_break=False)
+def certificate(instance: Instance, profile: list[np.ndarray], tol_rel: float = 1e-9, server_of=None) -> dict:
+    """Per-device gains and the largest (absolute and relative to max(1, |C_n|)).
+
+    With several servers (``server_of``: each device's server, -1 all local) a device's best
+    response is the least over every server it reaches (:mod:`mecopt.game.multiserver`).
+    """
+    if instance.multi:
+        from mecopt.game.multiserver import MultiEngine, MultiState
+        state, exact = MultiState(instance, server_of, profile), MultiEngine(instance, tie_break=False)
+        against = "true aggregates on every reachable server, exact DP best response without tie-break"
+    else:
+        state, exact = GameState(instance, profile), DPEngine(instance, tie_break=False)
+        against = "true aggregates, exact DP best response without tie-break"
     gains, rel, dropped, infeasible = [], [], [], []
     for n, dev in enumerate(instance.devices):
         others = state.others(n)
@@ -42,6 +51,5 @@ def certificate(instance: Instance, profile: list[np.ndarray], tol_rel: float = 
         max_gain=float(max(gains)) if gains else 0.0, max_gain_rel=max_rel,
         worst_device=instance.devices[k].name if rel else None, tolerance_rel=tol_rel,
         certified=bool(max_rel <= tol_rel), gains=[float(g) for g in gains],
-        deadline_dropped=dropped, infeasible_devices=infeasible,
-        against="true aggregates, exact DP best response without tie-break",
+        deadline_dropped=dropped, infeasible_devices=infeasible, against=against,
     )

@@ -277,8 +277,7 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
     if multi:
         info["server_best_responses"] = eng.server_calls
     t_cert = time.perf_counter()
-    cert = (ms.certificate(instance, state.server_of, state.profile(), tol_rel=CERTIFICATE_TOL) if multi
-            else certificate(instance, state.profile(), tol_rel=CERTIFICATE_TOL))
+    cert = certificate(instance, state.profile(), tol_rel=CERTIFICATE_TOL, server_of=server_of(state))
     info["certificate_s"] = time.perf_counter() - t_cert
     status = {Termination.EQUILIBRIUM: "every MD verified it cannot improve against the current profile",
               Termination.CONVERGED: f"paper stop rule: average cost changed by <= {eps}",
@@ -362,8 +361,8 @@ def _checked_profile(instance: Instance, profile: list[np.ndarray], servers=None
 
 
 def play(instance: Instance, *, uai: bool = False, init_profile: list[np.ndarray] | None = None,
-         init_server_of=None, engine: str = "dp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6, stop: str = "certified",
-         max_iter: int = 10_000, tol: float = 1e-10, init: str = "random", time_limit: float | None = None,
+         init_server_of=None, engine: str = "dp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,
+         stop: str = "certified", max_iter: int = 10_000, tol: float = 1e-10, init: str = "random", time_limit: float | None = None,
          progress: Callable[[Tick], None] | None = None) -> Solution:
     """TPOS-CAI (``uai=False``) or TPOS-UAI started from ``init_profile`` when given (a warm start,
     e.g. the previous frame's equilibrium; with several servers ``init_server_of`` gives their servers),

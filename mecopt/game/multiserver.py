@@ -1,4 +1,4 @@
-"""The game with several edge servers (docs/multiserver.md): state, best response, certificate.
+"""The game with several edge servers (docs/multiserver.md): state and best response.
 
 A strategy of MD n is all-local, or (server k, partition point, slots on k) for a
 server k it reaches. Prices (19)-(22), capacity (17) and the parallel limit (27)
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mecopt.bestresponse.engines import make_engine
-from mecopt.bestresponse.problem import Aggregates, BestResponse, enforces_deadline
+from mecopt.bestresponse.problem import Aggregates, BestResponse
 from mecopt.game.state import GameState
 from mecopt.model import cost as costmod
 from mecopt.model.instance import Instance
@@ -194,36 +194,6 @@ class MultiEngine:
 def _dp(instance: Instance, **options):
     from mecopt.bestresponse.dp import DPEngine
     return DPEngine(instance, **options)
-
-
-def certificate(instance: Instance, server_of, profile: list[np.ndarray], tol_rel: float = 1e-9) -> dict:
-    """Every MD's largest unilateral gain over all its reachable servers (exact DP, no tie-break),
-    against the true aggregates: the equilibrium certificate of :mod:`mecopt.game.certificate`."""
-    state = MultiState(instance, server_of, profile)
-    exact = MultiEngine(instance, tie_break=False)
-    gains, rel, dropped, infeasible = [], [], [], []
-    for n, dev in enumerate(instance.devices):
-        others = state.others(n)
-        br = exact.best_response(n, others)
-        current = state.cost(n, others)
-        if not state.feasible(n, others, enforce_deadline=enforces_deadline(dev) and not br.deadline_dropped):
-            g = float("inf")
-            infeasible.append(dev.name)
-        else:
-            g = max(0.0, current - br.cost)
-        gains.append(g)
-        rel.append(g / max(1.0, abs(current)))
-        if br.deadline_dropped:
-            dropped.append(dev.name)
-    k = int(np.argmax(rel)) if rel else 0
-    max_rel = float(max(rel)) if rel else 0.0
-    return dict(
-        max_gain=float(max(gains)) if gains else 0.0, max_gain_rel=max_rel,
-        worst_device=instance.devices[k].name if rel else None, tolerance_rel=tol_rel,
-        certified=bool(max_rel <= tol_rel), gains=[float(g) for g in gains],
-        deadline_dropped=dropped, infeasible_devices=infeasible,
-        against="true aggregates on every reachable server, exact DP best response without tie-break",
-    )
 
 
 def random_initial(instance: Instance, rng: np.random.Generator, draw_strategy) -> tuple[np.ndarray, list]:

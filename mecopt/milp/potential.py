@@ -353,13 +353,10 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
     if term == Termination.OPTIMAL and (rel_gap is None or rel_gap > gap):
         term = Termination.FEASIBLE
     if multi:
-        from mecopt.game.multiserver import certificate as multi_certificate
-
         profile, server_of, polish = _polish_multi(instance, best, best_servers)
-        cert = multi_certificate(instance, server_of, profile, tol_rel=CERTIFICATE_TOL)
     else:
         (profile, polish), server_of = _polish(instance, best), None
-        cert = certificate(instance, profile, tol_rel=CERTIFICATE_TOL)
+    cert = certificate(instance, profile, tol_rel=CERTIFICATE_TOL, server_of=server_of)
     ev = costmod.evaluate(instance, profile, server_of)
     info = dict(start_phi=start_phi if np.isfinite(start_phi) else None, starts=starts, rounds=rounds, cuts_added=cuts_added, grid=grid, cut_tol=cut_tol, phi_milp_incumbent=best_phi,
                 polish_moves=polish, phi_bound=bound if np.isfinite(bound) else None, highs_status=status,

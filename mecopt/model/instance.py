@@ -514,7 +514,6 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
     if len(set(server_names)) < len(server_names):
         problems.append(("servers.name", f"server names must be unique, got {server_names}"))
     K = len(servers)
-    H = servers[0].H
 
     coef_lo = coef_se = None
     try:
