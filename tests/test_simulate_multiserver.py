@@ -207,3 +207,15 @@ def test_cli_simulate_on_the_bundled_instance(tmp_path):
     summary = json.loads((out / "simulation.json").read_text())["summary"]
     assert set(summary["mean_offload"]) == {"s1", "s2", "s3", "s4"}
     assert (out / "frames.png").stat().st_size > 0 and "all local" in res.output
+
+
+def test_mobility_with_the_default_channel():
+    """Positions without a [channel] section: the default path loss moves with the devices."""
+    doc = dict(name="placed", model=dict(deadline_policy="relax"),
+               servers=[dict(name="a", position=[0.0, 0.0]), dict(name="b", position=[300.0, 0.0])],
+               device_defaults=dict(noise_w_per_hz=3.98e-21),
+               devices=[dict(dnn="alexnet", position=[float(x), 10.0]) for x in (20, 150, 280)])
+    inst = instance_from_dict(doc)
+    assert "channel" not in inst.source
+    table = sim.simulate(inst, sim.SimulationSpec(frames=3, speed_mps=20.0), seeds=[0])
+    assert len(table) == 3 and table["certified"].all()

@@ -266,7 +266,7 @@ def link_scenario(instance: Instance, spec: SimulationSpec, seed: int) -> LinkSc
         for t in range(1, T):
             heading = mob_rng.uniform(0, 2 * np.pi, N)
             positions[t] = positions[t - 1] + step * np.stack([np.cos(heading), np.sin(heading)], axis=1)
-        chan = ChannelSection(**instance.source["channel"])
+        chan = ChannelSection(**instance.source.get("channel", {}))   # [channel] defaults when not given
     else:
         base = np.full((N, K), np.nan)
         for v in instance.views:
