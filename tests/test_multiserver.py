@@ -17,7 +17,7 @@ from mecopt.model import cost as costmod
 from mecopt.model import pathloss
 from mecopt.model.instance import Instance
 from mecopt.registry import several_servers
-from tests.enumeration import strategies
+from enumeration import strategies
 
 TINY_LAYERS = 4
 
