@@ -326,6 +326,15 @@ class Instance:
         The document it was built from.
     path : str or None
         The file or bundled name it was read from.
+    servers : tuple of Server
+        Every edge server, in ``[[servers]]`` order (one for a ``[server]`` instance);
+        ``server`` is the first. With several servers ``devices`` are resolved on each
+        device's first reachable server and ``view(k)`` holds every device on its link
+        to server k (docs/multiserver.md).
+    reach, views : tuple
+        Several servers only: per device the indices of the servers it reaches
+        ([reachable][mecopt.Instance.reachable]), and per server its
+        [ServerView][mecopt.model.instance.ServerView].
 
     Examples
     --------
