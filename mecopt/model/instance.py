@@ -41,6 +41,11 @@ Fig. 4 with the choices of docs/MODEL.md):
     beta = 0.17
     gamma = 0.41
 
+Several edge servers: a list of ``[[servers]]`` (each a ``[server]`` table with a ``name`` and
+an optional ``position``) instead of ``[server]``; a device may then give ``channel_gain`` as a
+list (one per server), a ``position`` (gains by the ``[channel]`` path loss) and the ``servers``
+it reaches (docs/multiserver.md).
+
 Validation rejects unknown fields and reports every problem at once with its
 field path ([InputError][mecopt.InputError]).
 """
