@@ -281,7 +281,7 @@ def _schedule_servers(data: ScheduleData, ax, title: str | None):
     if ax is None:
         Figure = _require()
         heights = [max(1, len(g)) * 0.6 + 1.4 for g in groups]
-        fig = Figure(figsize=(8, sum(heights) + 0.6), layout="constrained")
+        fig = Figure(figsize=(11, sum(heights) + 0.6), layout="constrained")
         axes = fig.subplots(K, 1, squeeze=False, gridspec_kw=dict(height_ratios=heights))[:, 0]
     else:
         axes = list(ax) if isinstance(ax, Sequence) or isinstance(ax, np.ndarray) else [ax]
@@ -299,8 +299,11 @@ def _schedule_servers(data: ScheduleData, ax, title: str | None):
     if local:
         more = len(local) - LEGEND_MAX
         shown = ", ".join(local[:LEGEND_MAX]) + (f", ... {more} more" if more > 0 else "")
-        axes[-1].annotate(f"all local (no server): {shown}", xy=(0, 0), xycoords="axes fraction",
-                          xytext=(0, -42), textcoords="offset points", fontsize=8, va="top")
+        import textwrap
+
+        # under the last panel's axis label, so that the layout makes room for it
+        note = "\n".join(textwrap.wrap(f"all local (no server): {shown}", 110))
+        axes[-1].set_xlabel(f"{axes[-1].get_xlabel()}\n\n{note}")
     fig.suptitle(title if title is not None else f"Server schedules (colour = device): {data.title}".rstrip(": "))
     return fig
 
