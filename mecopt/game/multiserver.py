@@ -61,13 +61,14 @@ class MultiState:
             self._read_own(n)
         self.recompute_totals()
 
-    def _where(self, n: int) -> tuple[GameState, int]:
-        """The view state that scores MD n (its server's, or its first reachable one when all local)."""
-        k = self.server_of[n] if self.server_of[n] >= 0 else self.home[n]
-        return self.states[k], int(self.views[k].local[n])
+    def _where(self, n: int) -> tuple[GameState, int, int]:
+        """The view state that scores MD n (its server's, or its first reachable one when all local),
+        n's index in that view and the server's index."""
+        k = int(self.server_of[n] if self.server_of[n] >= 0 else self.home[n])
+        return self.states[k], int(self.views[k].local[n]), k
 
     def _read_own(self, n: int) -> None:
-        st, i = self._where(n)
+        st, i, _ = self._where(n)
         self.own[n], self.tie[n] = st.own[i], st.eps[i] * st.theta[i]
 
     def recompute_totals(self) -> None:
@@ -90,18 +91,18 @@ class MultiState:
         return {k: self.states[k].others(int(views[k].local[n])) for k in self.instance.reachable(n)}
 
     def feasible(self, n: int, others: dict[int, Aggregates], enforce_deadline: bool) -> bool:
-        st, i = self._where(n)
-        k = self.server_of[n] if self.server_of[n] >= 0 else self.home[n]
+        """(17), (27) and, if asked, (26) of MD n's current strategy on its own server."""
+        st, i, k = self._where(n)
         return st.feasible(i, others[k], enforce_deadline)
 
     def objective(self, n: int, others: dict[int, Aggregates]) -> float:
-        st, i = self._where(n)
-        k = self.server_of[n] if self.server_of[n] >= 0 else self.home[n]
+        """C_n plus the tie-break perturbation of MD n's current strategy (what the engines minimize)."""
+        st, i, k = self._where(n)
         return st.objective(i, others[k])
 
     def cost(self, n: int, others: dict[int, Aggregates]) -> float:
-        st, i = self._where(n)
-        k = self.server_of[n] if self.server_of[n] >= 0 else self.home[n]
+        """C_n (23) of MD n's current strategy against ``others`` on its own server."""
+        st, i, k = self._where(n)
         return st.cost(i, others[k])
 
     def apply(self, n: int, br: MultiBestResponse) -> None:
