@@ -19,6 +19,11 @@ With every gamma_n > 0 the game is an exact potential game (docs/MODEL.md §6):
 each CAI move lowers Phi (of the tie-broken game) by the mover's gain / gamma_n,
 so CAI terminates. A rise is a bug and is counted in ``info["potential_rises"]``
 and warned about, never hidden.
+
+With several servers (docs/multiserver.md) the same loop runs on a
+:class:`~mecopt.game.multiserver.MultiState` with a
+:class:`~mecopt.game.multiserver.MultiEngine`: a best response is the least over the
+MD's reachable servers, and the warm start carries the servers (``init_server_of``).
 """
 
 from __future__ import annotations
