@@ -15,6 +15,7 @@ import pytest
 from enumeration import strategies
 from test_gtpos import tiny_instance
 
+import mecopt
 from mecopt import constraints as check
 from mecopt.errors import InputError
 from mecopt.milp.potential import solve_best
@@ -94,3 +95,17 @@ def test_zero_gamma_and_bad_options_are_input_errors():
         solve_best(small_instance(N=2, gamma=0.0), pos=False)
     with pytest.raises(InputError, match="grid"):
         solve_best(small_instance(N=2), grid=1)
+
+
+def test_polish_leaves_a_soft_deadline_equilibrium_alone():
+    """Under the soft policy a missed deadline is priced, not infeasible: a certified equilibrium
+    whose devices miss tau needs no polish move (it used to "move" them to the same strategy on
+    every pass, 1,000 passes)."""
+    from mecopt.milp.potential import _polish
+
+    inst = mecopt.load_instance("examples:soft-deadline")
+    eq = mecopt.solve(inst, "tpos-cai", engine="dp")
+    assert eq.certificate["certified"] and eq.summary()["deadline_misses"] > 0
+    profile, server_of, moves = _polish(inst, eq.profile)
+    assert moves == 0 and server_of is None
+    assert all(np.array_equal(a, b) for a, b in zip(profile, eq.profile))

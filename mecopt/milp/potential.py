@@ -201,37 +201,22 @@ def _start_assignment(instance: Instance, starts: int):
     return best, phi, servers
 
 
-def _polish(instance: Instance, profile: list[np.ndarray], max_passes: int = 1000) -> tuple[list[np.ndarray], int]:
-    """Exact best responses (DP, no tie-break) in index order until a full pass has no improving move."""
+def _polish(instance: Instance, profile: list[np.ndarray], server_of=None,
+            max_passes: int = 1000) -> tuple[list[np.ndarray], np.ndarray | None, int]:
+    """Exact best responses (DP, no tie-break; with several servers over every reachable server) in
+    index order until a full pass has no improving move. A device's current strategy must move when
+    it breaks (17), (27) or, where (26) is a constraint (not relaxed, not soft), its deadline."""
     from mecopt.bestresponse.dp import DPEngine
-    from mecopt.bestresponse.problem import strategy_feasible
+    from mecopt.bestresponse.problem import enforces_deadline
+    from mecopt.game.dynamics import server_of as servers_of
+    from mecopt.game.multiserver import MultiEngine, MultiState
     from mecopt.game.state import GameState
 
-    state, eng, moves = GameState(instance, profile), DPEngine(instance, tie_break=False), 0
-    for _ in range(max_passes):
-        moved = False
-        for n, dev in enumerate(instance.devices):
-            others = state.others(n)
-            br = eng.best_response(n, others)
-            cur = state.cost(n, others)
-            ok = strategy_feasible(dev, instance.server, others, state.slots[n],
-                                   enforce_deadline=not (dev.deadline_relaxed or br.deadline_dropped))
-            if not ok or cur - br.cost > 1e-12 * max(1.0, abs(cur)):
-                state.set(n, br.slots)
-                moves += 1
-                moved = True
-        if not moved:
-            break
-    return state.profile(), moves
-
-
-def _polish_multi(instance: Instance, profile: list[np.ndarray], server_of,
-                  max_passes: int = 1000) -> tuple[list[np.ndarray], np.ndarray, int]:
-    """:func:`_polish` with several servers: exact best responses over every reachable server."""
-    from mecopt.bestresponse.problem import enforces_deadline
-    from mecopt.game.multiserver import MultiEngine, MultiState
-
-    state, eng, moves = MultiState(instance, server_of, profile), MultiEngine(instance, tie_break=False), 0
+    if instance.multi:
+        state, eng = MultiState(instance, server_of, profile), MultiEngine(instance, tie_break=False)
+    else:
+        state, eng = GameState(instance, profile), DPEngine(instance, tie_break=False)
+    moves = 0
     for _ in range(max_passes):
         moved = False
         for n, dev in enumerate(instance.devices):
@@ -240,12 +225,12 @@ def _polish_multi(instance: Instance, profile: list[np.ndarray], server_of,
             cur = state.cost(n, others)
             ok = state.feasible(n, others, enforce_deadline=enforces_deadline(dev) and not br.deadline_dropped)
             if not ok or cur - br.cost > 1e-12 * max(1.0, abs(cur)):
-                state.set(n, br.server, br.slots)
+                state.apply(n, br)
                 moves += 1
                 moved = True
         if not moved:
             break
-    return state.profile(), state.server_of.copy(), moves
+    return state.profile(), servers_of(state), moves
 
 
 def price_of_stability(instance: Instance, ev: costmod.Evaluation, *, time_limit: float | None = None) -> dict:
@@ -352,10 +337,7 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
     rel_gap = max(0.0, (best_phi - bound) / max(abs(best_phi), 1e-12)) if np.isfinite(bound) else None
     if term == Termination.OPTIMAL and (rel_gap is None or rel_gap > gap):
         term = Termination.FEASIBLE
-    if multi:
-        profile, server_of, polish = _polish_multi(instance, best, best_servers)
-    else:
-        (profile, polish), server_of = _polish(instance, best), None
+    profile, server_of, polish = _polish(instance, best, best_servers if multi else None)
     cert = certificate(instance, profile, tol_rel=CERTIFICATE_TOL, server_of=server_of)
     ev = costmod.evaluate(instance, profile, server_of)
     info = dict(start_phi=start_phi if np.isfinite(start_phi) else None, starts=starts, rounds=rounds, cuts_added=cuts_added, grid=grid, cut_tol=cut_tol, phi_milp_incumbent=best_phi,
