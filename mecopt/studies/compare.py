@@ -61,14 +61,6 @@ def method_options(method: str, *, time_limit: float | None = None, seed: int = 
     return {k: v for k, v in candidates.items() if k in accepted}
 
 
-def default_methods(instance: Instance) -> list[str]:
-    """The methods :func:`compare` runs when none are named: :data:`ALL_METHODS`, and with several
-    servers only those that solve such instances (``mecopt.registry.supports_several_servers``)."""
-    if not instance.multi:
-        return list(ALL_METHODS)
-    return [m for m in ALL_METHODS if solvers.supports_several_servers(m)]
-
-
 def _parse_methods(methods) -> list[str]:
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
@@ -188,10 +180,10 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
     ``spread`` = K > 0 adds the rows :data:`SPREAD_ROWS`: the best and worst certified TPOS-CAI
     equilibria (by social cost) over seeds seed..seed+K-1 (:mod:`mecopt.studies.equilibria`).
 
-    ``methods`` None runs :func:`default_methods`. With several servers a named method that does not
-    solve such instances is an InputError before any method runs.
+    ``methods`` None runs :data:`ALL_METHODS` (every one solves several servers too). With several
+    servers a named method that does not solve such instances is an InputError before any method runs.
     """
-    methods = default_methods(instance) if methods is None else _parse_methods(methods)
+    methods = _parse_methods(ALL_METHODS if methods is None else methods)
     if instance.multi:
         for method in methods:
             solvers.require_support(solvers.get(method), method, instance)

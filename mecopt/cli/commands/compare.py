@@ -69,11 +69,6 @@ def compare_command(instance, methods, engine, seed, time_limit, objective, draw
 
     check_choice("engine", engine, engine_names())
     inst = read_instance(instance)
-    if methods is None and inst.multi:
-        skipped = [m for m in comparemod.ALL_METHODS if m not in comparemod.default_methods(inst)]
-        if skipped:
-            click.echo(f"{inst.name} has {inst.K} servers: skipping {', '.join(skipped)} (they solve one server)",
-                       err=True)
     table, solutions = comparemod.compare(inst, methods=methods, time_limit=time_limit, seed=seed, engine=engine,
                                           gtpos_objective=objective, draws=draws, spread=spread,
                                           progress=lambda m: method_progress(m, quiet, inst.N), gtpos_solver=solver)
