@@ -2,7 +2,7 @@
 
 They stay at the repository root (the project's documented layout) and are mapped
 to ``mecopt/_bundled/{models,instances}`` in the wheel, where
-:mod:`mecopt.resources` finds them with :mod:`importlib.resources`. Everything
+:mod:`mecopt.core.resources` finds them with :mod:`importlib.resources`. Everything
 else is declared in ``pyproject.toml``.
 """
 

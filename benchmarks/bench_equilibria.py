@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 from results_table import save
-from mecopt.milp.potential import solve_best
-from mecopt.model import cost as costmod
-from mecopt.model.instance import instance_from_dict, load_instance, read_document
+from mecopt.methods.tpos_best import solve_best
+from mecopt.core import cost as costmod
+from mecopt.core.instance import instance_from_dict, load_instance, read_document
 from mecopt.studies.equilibria import spread
 from mecopt.studies.sweep import set_path
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 
 from results_table import save
-from mecopt.game.dynamics import solve_cai
-from mecopt.model.instance import instance_from_dict, load_instance
+from mecopt.methods.tpos import solve_cai
+from mecopt.core.instance import instance_from_dict, load_instance
 
 ROOT = Path(__file__).resolve().parents[1]
 MIX = ["lenet", "alexnet", "vgg13", "vgg16"]

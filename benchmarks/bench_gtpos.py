@@ -36,12 +36,12 @@ import numpy as np
 import pyomo.environ as pyo
 
 from results_table import save
-from mecopt import constraints as check
-from mecopt.milp import cpsat, status as statusmod
+from mecopt.core import checker as check
+from mecopt.milp.backends import cpsat, status as statusmod
 from mecopt.milp.classes import class_networks, profile_from_flows
-from mecopt.milp.gtpos import solve_gtpos
-from mecopt.milp.highs import GTPOS_OPTIONS, highs_object, persistent_solver
-from mecopt.model.instance import load_instance
+from mecopt.methods.gtpos import solve_gtpos
+from mecopt.milp.backends.highs import GTPOS_OPTIONS, highs_object, persistent_solver
+from mecopt.core.instance import load_instance
 
 #: (library name, target text, time limit of mecopt's runs, target: (max gap, max seconds))
 CASES = [

@@ -30,8 +30,8 @@ import time
 import numpy as np
 
 from results_table import save
-from mecopt.milp.gtpos import solve_gtpos
-from mecopt.model.instance import instance_from_dict
+from mecopt.methods.gtpos import solve_gtpos
+from mecopt.core.instance import instance_from_dict
 
 DNNS = ("vgg16", "vgg13", "alexnet", "lenet")
 BANDWIDTHS = (1000.0, 2000.0, 3000.0)

@@ -59,7 +59,7 @@ def model_file(name: str, workdir: Path) -> Path:
 BUILD = r"""
 import sys, onnx
 from mecopt.byo.profiling import spec_to_onnx
-from mecopt.model import dnn
+from mecopt.core import dnn
 model, _, _ = spec_to_onnx(dnn.load_spec(dnn.resolve_path(sys.argv[1])))
 onnx.save(model, sys.argv[2])
 """

@@ -1,5 +1,5 @@
 """Time and peak memory of loading and solving as the sizes grow: the measurements behind
-the validation limits of :mod:`mecopt.model.limits` (layers per DNN, devices, slots).
+the validation limits of :mod:`mecopt.core.limits` (layers per DNN, devices, slots).
 
 Usage: python benchmarks/bench_limits.py [--quick] [--timeout S]
 
@@ -26,7 +26,7 @@ from results_table import save
 
 CASE = r"""
 import json, sys, time, resource
-from mecopt.model.instance import instance_from_dict
+from mecopt.core.instance import instance_from_dict
 from mecopt import solve
 doc, base, method, opts = json.loads(sys.argv[1])
 t0 = time.perf_counter()

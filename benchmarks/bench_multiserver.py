@@ -4,7 +4,7 @@ devices on K edge servers, with the instance load time apart from the solve time
 Usage: python benchmarks/bench_multiserver.py [--quick] [--main 10000x100] [--repeat 3]
        [--sizes 1000,10000,50000] [--servers 10,100,1000] [--cache DIR]
 
-Instances come from ``mecopt generate`` (:func:`mecopt.model.generate.generate_instance`):
+Instances come from ``mecopt generate`` (:func:`mecopt.studies.generate.generate_instance`):
 LeNet/AlexNet/VGG13/VGG16 in equal shares, K servers on a grid in a square of side
 500 sqrt(K) m, devices uniform, each reaching its 3 nearest servers, 3GPP UMi path loss,
 N0 = -174 dBm/Hz, bandwidth 1-2 kHz, the paper's weights and server, deadline policy
@@ -14,7 +14,7 @@ process, which reports:
 
 - ``load_s``: :func:`mecopt.load_instance` of the TOML file (parse, validation, one resolved
   device per reachable (device, server) pair), and the resident memory after it;
-- ``game_s`` / ``game_cpu_s``: :func:`mecopt.game.dynamics.solve_cai` (engine ``dp``, the
+- ``game_s`` / ``game_cpu_s``: :func:`mecopt.methods.tpos.solve_cai` (engine ``dp``, the
   random start, the dynamics to a certified equilibrium, the certificate included), wall
   and process time; ``certificate_s`` is the certificate's share;
 - ticks, best responses (of devices; each solves one DP per server the device reaches), the
@@ -55,7 +55,7 @@ def uptime() -> str:
 
 def instance_file(N: int, K: int, cache: Path, seed: int = 0) -> Path:
     """The generated instance's TOML file (written once)."""
-    from mecopt.model.generate import generate_instance, write_instance
+    from mecopt.studies.generate import generate_instance, write_instance
 
     path = cache / f"ms-n{N}-k{K}-s{seed}.toml"
     if not path.exists():
@@ -72,8 +72,8 @@ def one(path: str, seed: int) -> dict:
     import numpy as np
 
     from mecopt.bestresponse.dp import DEFAULT_BACKEND
-    from mecopt.game.dynamics import solve_cai
-    from mecopt.model.instance import load_instance
+    from mecopt.methods.tpos import solve_cai
+    from mecopt.core.instance import load_instance
 
     load_before = uptime()
     t0 = time.perf_counter()

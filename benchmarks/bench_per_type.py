@@ -42,8 +42,8 @@ from make_catalog import CATALOG  # noqa: E402
 
 from mecopt.byo import profiling  # noqa: E402
 from mecopt.cli.commands.byo import _parse_terms  # noqa: E402
-from mecopt.model import dnn  # noqa: E402
-from mecopt.model.delay import _quality, fit_per_type  # noqa: E402
+from mecopt.core import dnn  # noqa: E402
+from mecopt.core.delay import _quality, fit_per_type  # noqa: E402
 
 HELD_OUT = ("mobilenet_v2", "resnet18", "vit_b_16")
 
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     q = q[q["split"] == "held-out"].drop(columns="split")
     save([{**r, "terms": args.terms} for r in q.to_dict("records")], "per_type_split")
     # the same split's held-out operators of the three networks
-    from mecopt.model.delay import _split
+    from mecopt.core.delay import _split
     _, test = _split(len(y), 0.2, args.seed)
     rows = []
     for name in HELD_OUT:

@@ -35,7 +35,7 @@ MIX = ["lenet", "alexnet", "vgg13", "vgg16"]
 def mixed_instance(N: int, seed: int = 0):
     """N devices: the four bundled DNNs x three bandwidths in 12 equal groups (``count`` entries,
     so each DNN spec is read once), one server with B = N/4, delta_n drawn per device."""
-    from mecopt.model.instance import instance_from_dict
+    from mecopt.core.instance import instance_from_dict
 
     groups = [(dnn, bw) for dnn in MIX for bw in (1000.0, 2000.0, 3000.0)]
     counts = [N // 12 + (1 if g < N % 12 else 0) for g in range(12)]
@@ -60,7 +60,7 @@ def one(N: int, seed: int, cache: str | None) -> dict:
     import resource
 
     from mecopt.bestresponse.dp import DEFAULT_BACKEND
-    from mecopt.game.dynamics import solve_cai
+    from mecopt.methods.tpos import solve_cai
 
     load_before = uptime()
     t0 = time.perf_counter()

@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from results_table import save
-from mecopt.game.dynamics import solve_cai, solve_uai
+from mecopt.methods.tpos import solve_cai, solve_uai
 from mecopt.game.estimate import estimate_others
 from mecopt.game.state import GameState
 from mecopt.game.topology import instance_weights
-from mecopt.model.instance import instance_from_dict, read_document
+from mecopt.core.instance import instance_from_dict, read_document
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "instances" / "paper"

@@ -77,7 +77,7 @@ def main() -> int:
 
 def write_table(time_limit: float = 120.0) -> None:
     """Solve the library with both backends (cross-checked) and write instances/bench/optima.csv."""
-    from mecopt.milp.bench import TABLE, make_table
+    from mecopt.studies.bench import TABLE, make_table
 
     table = make_table(("cpsat", "highs"), time_limit=time_limit)
     table.to_csv(OUT / TABLE, index=False, float_format="%.12g")

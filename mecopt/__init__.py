@@ -15,16 +15,16 @@ The public API is what ``__all__`` lists; everything else may change::
 
 from __future__ import annotations
 
-__version__ = "0.2.0"
+from mecopt.core.version import __version__  # noqa: E402
 
 from mecopt.api import check, compare, load_instance, solve  # noqa: E402
 from mecopt.bestresponse.engines import Engine, register_engine  # noqa: E402
-from mecopt.constraints import Violation  # noqa: E402
-from mecopt.errors import InfeasibleError, InputError, MecoptError, SolverError  # noqa: E402
-from mecopt.model.instance import Instance  # noqa: E402
-from mecopt.registry import method_names, register_method, several_servers  # noqa: E402
-from mecopt.resources import bundled_instances  # noqa: E402
-from mecopt.solution import Solution, SolutionStatus, Termination, read_solution  # noqa: E402
+from mecopt.core.checker import Violation  # noqa: E402
+from mecopt.core.errors import InfeasibleError, InputError, MecoptError, SolverError  # noqa: E402
+from mecopt.core.instance import Instance  # noqa: E402
+from mecopt.methods.registry import method_names, register_method, several_servers  # noqa: E402
+from mecopt.core.resources import bundled_instances  # noqa: E402
+from mecopt.core.solution import Solution, SolutionStatus, Termination, read_solution  # noqa: E402
 
 __all__ = [
     "load_instance", "Instance", "bundled_instances",

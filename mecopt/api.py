@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mecopt import constraints as checkmod
-from mecopt import registry
-from mecopt.errors import InputError
-from mecopt.model.instance import Instance
-from mecopt.model.instance import load_instance as _load_instance
-from mecopt.solution import Solution
+from mecopt.core import checker as checkmod
+from mecopt.methods import registry
+from mecopt.core.errors import InputError
+from mecopt.core.instance import Instance
+from mecopt.core.instance import load_instance as _load_instance
+from mecopt.core.solution import Solution
 
 
 def load_instance(path_or_name: str | Path) -> Instance:
@@ -61,7 +61,7 @@ def solve(instance: Instance, method: str, **options) -> Solution:
         method added with [mecopt.register_method][] or a ``mecopt.methods`` entry point.
     **options
         The method's options, e.g. ``engine="dp"``, ``seed=1``, ``time_limit=60``;
-        ``mecopt.registry.accepted_options(method)`` lists them.
+        ``mecopt.methods.registry.accepted_options(method)`` lists them.
 
     Returns
     -------
@@ -88,7 +88,7 @@ def solve(instance: Instance, method: str, **options) -> Solution:
     >>> mecopt.solve(inst, "tpos-cai", engin="dp")
     Traceback (most recent call last):
     ...
-    mecopt.errors.InputError: The 'engin' option is not accepted by method 'tpos-cai'. Valid options: ...
+    mecopt.core.errors.InputError: The 'engin' option is not accepted by method 'tpos-cai'. Valid options: ...
     """
     if not isinstance(instance, Instance):
         raise InputError(f"solve() needs an Instance (mecopt.load_instance), got {type(instance).__name__}")
@@ -132,7 +132,7 @@ def compare(instance: Instance, methods: Sequence[str] | str | None = None, **op
     >>> list(table["method"])
     ['tpos-cai', 'gtpos']
     """
-    from mecopt.options import check_option_names
+    from mecopt.core.options import check_option_names
     from mecopt.studies.compare import compare as _compare
 
     check_option_names("compare()", options, ["time_limit", "seed", "engine", "gtpos_objective", "draws",
@@ -180,8 +180,8 @@ def check(instance: Instance, assignment, server_of=None) -> list[checkmod.Viola
     if isinstance(assignment, Solution):
         return checkmod.check_profile(instance, assignment.profile, assignment.server_of)
     if isinstance(assignment, str | Path):
-        from mecopt.results.export import read_table
-        from mecopt.results.manifest import assignment_file
+        from mecopt.core.tables import read_table
+        from mecopt.core.manifest import assignment_file
 
         path = Path(assignment)
         if not path.exists():

@@ -112,7 +112,7 @@ def write_toml(tmp_path: Path):
 @pytest.fixture
 def registries():
     """Restore the method and engine registries after a test that registers some."""
-    from mecopt import registry
+    from mecopt.methods import registry
     from mecopt.bestresponse import engines
 
     methods, engine_table = dict(registry.METHODS), dict(engines._ENGINES)

@@ -12,9 +12,9 @@ from itertools import combinations_with_replacement
 
 import numpy as np
 
-from mecopt.model import cost as costmod
-from mecopt.model.instance import Device, Server
-from mecopt.bestresponse.problem import Aggregates, BestResponse, enforces_deadline, strategy_feasible, theta, tie_weight
+from mecopt.core import cost as costmod
+from mecopt.core.instance import Device, Server
+from mecopt.core.problem import Aggregates, BestResponse, enforces_deadline, strategy_feasible, theta, tie_weight
 
 
 def strategies(M: int, H: int):
@@ -59,7 +59,7 @@ def _joint(instance, term, max_profiles: int):
     that also meet (17) in mode total and (27) per (server, slot), with the checker's tolerance."""
     from itertools import product
 
-    from mecopt.model.tolerances import CAP_ABS, CAP_TOL
+    from mecopt.core.tolerances import CAP_ABS, CAP_TOL
 
     N = instance.N
     offsets = np.concatenate([[0], np.cumsum([sv.H for sv in instance.servers])])
@@ -101,7 +101,7 @@ def _joint(instance, term, max_profiles: int):
 
 
 def _pick(instance, per, idx, values, ok):
-    from mecopt import constraints as checkmod
+    from mecopt.core import checker as checkmod
 
     best = int(np.argmin(np.where(ok, values, np.inf)))
     servers = np.array([per[n][idx[best, n]][4] for n in range(instance.N)])
@@ -113,12 +113,12 @@ def _pick(instance, per, idx, values, ok):
 def joint_optimum(instance, term, max_profiles: int = 2_000_000):
     """The least sum of ``term`` over every joint (server_of, profile) the checker accepts, by brute force.
 
-    ``term(n, ev)`` is MD n's share of the objective read from a :class:`mecopt.model.cost.Evaluation`
+    ``term(n, ev)`` is MD n's share of the objective read from a :class:`mecopt.core.cost.Evaluation`
     (it may depend on MD n's own choice only, as GTPOS's objective does). Each MD's assignments are
-    first checked alone (the others all local) with :func:`mecopt.constraints.check_profile`; what
+    first checked alone (the others all local) with :func:`mecopt.core.checker.check_profile`; what
     one MD's choice cannot break alone — (17) in mode total and (27), per (server, slot) — is then
     summed over every joint profile (numpy), with the checker's own tolerance; the best joint
-    profile is re-checked by the checker and re-scored by :func:`mecopt.model.cost.evaluate` as a
+    profile is re-checked by the checker and re-scored by :func:`mecopt.core.cost.evaluate` as a
     whole. Returns (value, server_of, profile), or (None, None, None) when no joint profile is feasible.
     """
     per, idx, ok, _ = _joint(instance, term, max_profiles)
@@ -134,7 +134,7 @@ def joint_optimum(instance, term, max_profiles: int = 2_000_000):
 def joint_min_potential(instance, max_profiles: int = 2_000_000):
     """The least potential Phi (docs/multiserver.md) over every joint profile the checker accepts:
     sum_n own_n / gamma_n + per (server, slot) a L + (b/2h)(L^2 + sum_n S_n^2), by brute force; the
-    minimizer's Phi is re-computed by :func:`mecopt.model.cost.evaluate`."""
+    minimizer's Phi is re-computed by :func:`mecopt.core.cost.evaluate`."""
     def own(n, ev):
         d = instance.devices[n]
         return (d.alpha * d.c_T * ev.delay[n] + d.beta * d.c_E * ev.energy[n] + ev.penalty[n]) / d.gamma
@@ -158,7 +158,7 @@ def joint_min_potential(instance, max_profiles: int = 2_000_000):
 def _own_violations(instance, n: int, profile, servers) -> list:
     """The checker's violations that MD n's own choice causes, the others all local: those naming n,
     and the per-slot ones (an all-local MD uses no slot; its own (26) is not n's doing)."""
-    from mecopt import constraints as checkmod
+    from mecopt.core import checker as checkmod
 
     name = instance.devices[n].name
     return [v for v in checkmod.check_profile(instance, profile, servers) if v.device in (name, None)]
@@ -166,7 +166,7 @@ def _own_violations(instance, n: int, profile, servers) -> list:
 
 def joint_feasible(instance, servers, profile) -> bool:
     """What :func:`joint_optimum`'s numpy coupling says of one joint profile (for its self-test)."""
-    from mecopt.model.tolerances import CAP_ABS, CAP_TOL
+    from mecopt.core.tolerances import CAP_ABS, CAP_TOL
 
     N = instance.N
     base = costmod.all_local(instance)

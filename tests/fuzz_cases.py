@@ -30,7 +30,7 @@ import tomli_w
 from hypothesis import strategies as st
 
 from mecopt.cli import main
-from mecopt.model import limits
+from mecopt.core import limits
 
 #: seconds one in-process command may take before it counts as a hang
 CASE_TIMEOUT_S = 120.0
@@ -255,7 +255,7 @@ def mutated(draw, doc: dict, positive: frozenset = INSTANCE_POSITIVE) -> tuple[d
         value = draw(st.sampled_from([5e-324, 1e-300, 1e308, 0, 0.0, 2**63 - 1, 10**7, 1e-12]))
         put(doc, path, value)
         field_name = str(path[-2] if isinstance(path[-1], int) else path[-1])
-        # every numeric field has an upper limit far below 1e308 (mecopt.model.limits)
+        # every numeric field has an upper limit far below 1e308 (mecopt.core.limits)
         certain = value == 1e308 or (value == 0 and field_name in positive)
         return doc, f"{name} = {value!r}", certain
     if kind == "container":

@@ -10,14 +10,15 @@ from itertools import combinations_with_replacement
 import numpy as np
 import pytest
 
-from mecopt import baselines, constraints as check
+from mecopt.methods import baselines
+from mecopt.core import checker as check
 import enumeration as bruteforce
-from mecopt.model import cost
+from mecopt.core import cost
 from mecopt.bestresponse import dp
-from mecopt.errors import InputError
-from mecopt.model.instance import instance_from_dict, load_instance
-from mecopt.bestresponse.problem import Aggregates, strategy_feasible
-from mecopt.solution import Termination
+from mecopt.core.errors import InputError
+from mecopt.core.instance import instance_from_dict, load_instance
+from mecopt.core.problem import Aggregates, strategy_feasible
+from mecopt.core.solution import Termination
 
 FIG6 = "instances/paper/fig6-w1khz.toml"
 
@@ -256,7 +257,7 @@ def test_isolated_feasible_without_contention():
 
 
 def test_isolated_milp_engine_agrees_with_dp():
-    pytest.importorskip("mecopt.milp.best_response")
+    pytest.importorskip("mecopt.bestresponse.milp")
     inst = lenet_instance(N=2)
     a = baselines.solve_isolated(inst, engine="dp")
     b = baselines.solve_isolated(inst, engine="milp")

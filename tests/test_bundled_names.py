@@ -10,7 +10,7 @@ import pytest
 
 import mecopt
 from helpers import run
-from mecopt import resources
+from mecopt.core import resources
 
 PAPER = "paper:fig6-w1khz"
 

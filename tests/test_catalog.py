@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from helpers import run
-from mecopt.model import dnn
-from mecopt.model.instance import instance_from_dict
-from mecopt.resources import dnn_dir
+from mecopt.core import dnn
+from mecopt.core.instance import instance_from_dict
+from mecopt.core.resources import dnn_dir
 
 CATALOG = ("resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "squeezenet1_1",
            "googlenet", "densenet121", "shufflenet_v2_x1_0", "regnet_y_400mf", "convnext_tiny", "vit_b_16")

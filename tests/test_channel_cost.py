@@ -13,9 +13,9 @@ import math
 import numpy as np
 import pytest
 
-from mecopt.model import channel
-from mecopt.model import cost as costmod
-from mecopt.model.instance import instance_from_dict
+from mecopt.core import channel
+from mecopt.core import cost as costmod
+from mecopt.core.instance import instance_from_dict
 
 # ---------------------------------------------------------------- channel
 
@@ -33,8 +33,8 @@ def test_transfer_time():
 
 
 def test_paper_instance_rates():
-    from mecopt.model.instance import load_instance
-    from mecopt.resources import instances_dir
+    from mecopt.core.instance import load_instance
+    from mecopt.core.resources import instances_dir
     inst = load_instance(instances_dir() / "paper" / "fig6-w1khz.toml")
     d = inst.devices[0]
     expected = 1000 * math.log2(1 + 4 * 1.2e6 / (1000 * 1e-9))

@@ -1,4 +1,4 @@
-"""The independent checker (mecopt.constraints): planted violations of (15), (16), (17), (26), (27).
+"""The independent checker (mecopt.core.checker): planted violations of (15), (16), (17), (26), (27).
 
 Tiny instance of conftest.py: H = 3, T_d/H = 0.1 s, B = 2; server times .02 .03 .04 .05 s
 (0.14 s in all); fully local delay 1 s; fastest possible delay 0.545 s.
@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mecopt import constraints as check
-from mecopt.model.tolerances import DEADLINE_TOL
+from mecopt.core import checker as check
+from mecopt.core.tolerances import DEADLINE_TOL
 from mecopt.cli.commands.check import check_assignment
-from mecopt.errors import InputError
-from mecopt.model.instance import instance_from_dict
+from mecopt.core.errors import InputError
+from mecopt.core.instance import instance_from_dict
 
 
 def _table(profile: dict[str, list[int]]) -> pd.DataFrame:

@@ -13,9 +13,9 @@ import pytest
 
 from helpers import run
 from mecopt.cli import cli
-from mecopt.model.generate import generate_instance
-from mecopt.model.instance import load_instance
-from mecopt.resources import instances_dir
+from mecopt.studies.generate import generate_instance
+from mecopt.core.instance import load_instance
+from mecopt.core.resources import instances_dir
 
 FIG6 = instances_dir() / "paper" / "fig6-w1khz.toml"
 FIG10 = instances_dir() / "paper" / "fig10-mixed.toml"

@@ -7,18 +7,19 @@ import json
 
 import pytest
 
-from mecopt import constraints as check, registry as solvers
+from mecopt.core import checker as check
+from mecopt.methods import registry as solvers
 from mecopt.cli import main
 from mecopt.cli.commands.solve import method_options as solve_method_options
-from mecopt.registry import accepted_options
-from mecopt.results.export import read_table
-from mecopt.model.instance import load_instance
-from mecopt.solution import Solution, Termination
+from mecopt.methods.registry import accepted_options
+from mecopt.core.tables import read_table
+from mecopt.core.instance import load_instance
+from mecopt.core.solution import Solution, Termination
 
 FIG6 = "instances/paper/fig6-w1khz.toml"
 FIG10 = "instances/paper/fig10-mixed.toml"
-HAVE_GTPOS = importlib.util.find_spec("mecopt.milp.gtpos") is not None
-HAVE_MILP_BR = importlib.util.find_spec("mecopt.milp.best_response") is not None
+HAVE_GTPOS = importlib.util.find_spec("mecopt.methods.gtpos") is not None
+HAVE_MILP_BR = importlib.util.find_spec("mecopt.bestresponse.milp") is not None
 
 
 def run(argv) -> int:

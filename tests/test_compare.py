@@ -8,16 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mecopt import constraints as check, registry as solvers
+from mecopt.core import checker as check
+from mecopt.methods import registry as solvers
 from mecopt.studies import compare as comparemod
-from mecopt.errors import InputError, SolverError
-from mecopt.model.instance import load_instance
-from mecopt.solution import Solution, Termination
+from mecopt.core.errors import InputError, SolverError
+from mecopt.core.instance import load_instance
+from mecopt.core.solution import Solution, Termination
 
 FIG6 = "instances/paper/fig6-w1khz.toml"
 NO_GTPOS = ("tpos-cai", "tpos-uai", "all-local", "all-offload", "isolated")
-HAVE_GTPOS = importlib.util.find_spec("mecopt.milp.gtpos") is not None
-HAVE_MILP_BR = importlib.util.find_spec("mecopt.milp.best_response") is not None
+HAVE_GTPOS = importlib.util.find_spec("mecopt.methods.gtpos") is not None
+HAVE_MILP_BR = importlib.util.find_spec("mecopt.bestresponse.milp") is not None
 
 
 @pytest.fixture(scope="module")

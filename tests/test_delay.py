@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mecopt.model import delay, dnn
-from mecopt.errors import InputError
+from mecopt.core import delay, dnn
+from mecopt.core.errors import InputError
 
 
 @pytest.fixture(scope="module")

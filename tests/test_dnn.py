@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import tomli_w
 
-from mecopt.model import dnn
-from mecopt.errors import InputError
+from mecopt.core import dnn
+from mecopt.core.errors import InputError
 
 
 @pytest.mark.parametrize("name, layers", [("lenet", 8), ("alexnet", 21), ("vgg13", 31), ("vgg16", 37)])
@@ -96,7 +96,7 @@ def test_a_new_chain_spec_works_without_code(tmp_path, instance_dict):
     assert tuple(_row(t, "c2")[["C", "H", "W"]]) == (16, 14, 14)
     assert _row(t, "f1")["O"] == 16 * 14 * 14
     # and an instance can use it directly
-    from mecopt.model.instance import instance_from_dict
+    from mecopt.core.instance import instance_from_dict
     inst = instance_from_dict(instance_dict(devices=[{"name": "x", "dnn": str(path)}]))
     assert inst.devices[0].M == 6 and inst.devices[0].dnn == "mininet"
     assert inst.devices[0].t_local[1] > 0  # predicted by eq. (6): no measured times in this spec

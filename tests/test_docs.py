@@ -18,8 +18,8 @@ import mecopt
 ROOT = Path(__file__).resolve().parents[1]
 
 #: the modules holding the public names (``mecopt.__all__``) and their docstring examples
-PUBLIC_MODULES = ["mecopt", "mecopt.api", "mecopt.registry", "mecopt.solution", "mecopt.model.instance",
-                  "mecopt.bestresponse.engines", "mecopt.resources", "mecopt.constraints", "mecopt.errors"]
+PUBLIC_MODULES = ["mecopt", "mecopt.api", "mecopt.methods.registry", "mecopt.core.solution", "mecopt.core.instance",
+                  "mecopt.bestresponse.engines", "mecopt.core.resources", "mecopt.core.checker", "mecopt.core.errors"]
 
 #: public methods documented like functions
 PUBLIC_METHODS = [mecopt.Solution.devices_frame, mecopt.Solution.assignment_frame, mecopt.Solution.summary,

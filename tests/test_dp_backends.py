@@ -8,7 +8,7 @@ import pytest
 
 from mecopt.bestresponse import dp as dpmod
 from mecopt.bestresponse.dp import DPDevice
-from mecopt.model.instance import instance_from_dict
+from mecopt.core.instance import instance_from_dict
 from test_milp_best_response import delays, random_aggregates, random_instance
 
 pytestmark = pytest.mark.skipif(dpmod._solve_compiled is None, reason="numba is not installed")

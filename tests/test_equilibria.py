@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from helpers import run
-from mecopt.errors import InputError
-from mecopt.milp.potential import solve_best
-from mecopt.model import cost as costmod
+from mecopt.core.errors import InputError
+from mecopt.methods.tpos_best import solve_best
+from mecopt.core import cost as costmod
 from mecopt.studies.equilibria import spread
 from test_game import small_instance
 

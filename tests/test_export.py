@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from mecopt.cli import cli
-from mecopt.errors import InputError
-from mecopt.results.export import FORMATS, READABLE, SUFFIX, find_table, read_table, table_path, write_table
+from mecopt.core.errors import InputError
+from mecopt.core.tables import FORMATS, READABLE, SUFFIX, find_table, read_table, table_path, write_table
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 import custom_methods
 import mecopt
 from helpers import run
-from mecopt.model import cost as costmod
+from mecopt.core import cost as costmod
 
 PAPER = "paper:fig6-w1khz"
 

@@ -184,16 +184,16 @@ def test_sigkill_reproduce_resumes_without_loss_or_repeat(tmp_path):
 
 def test_output_under_a_file_is_refused_before_any_work(tmp_path, monkeypatch):
     """Refused up front: no instance is read and nothing is generated (the work would raise here)."""
-    import mecopt.model.generate
-    import mecopt.model.instance
+    import mecopt.studies.generate
+    import mecopt.core.instance
     import mecopt.studies.sweep
 
     def work(*a, **k):
         raise AssertionError("work started before the output was checked")
 
-    monkeypatch.setattr(mecopt.model.instance, "read_document", work)   # solve, compare, reproduce
+    monkeypatch.setattr(mecopt.core.instance, "read_document", work)   # solve, compare, reproduce
     monkeypatch.setattr(mecopt.studies.sweep, "read_document", work)    # sweep
-    monkeypatch.setattr(mecopt.model.generate, "generate_instance", work)
+    monkeypatch.setattr(mecopt.studies.generate, "generate_instance", work)
     (tmp_path / "afile").write_text("x")
     for cmd in (["solve", HEAVY, "-m", "gtpos"], ["compare", HEAVY], ["sweep", HEAVY], ["reproduce"],
                 ["generate", "--devices", "2", "--seed", "1"]):

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mecopt.model import dnn
+from mecopt.core import dnn
 from helpers import run
-from mecopt.model.delay import load_coefficients
-from mecopt.model.instance import instance_from_dict, load_instance
+from mecopt.core.delay import load_coefficients
+from mecopt.core.instance import instance_from_dict, load_instance
 
 # eq. (6) of the paper, in ms
 DEVICE = {"G2K2OI": 0.3e-5, "G2K2I": 2.6e-5, "G2O": 4.8e-5}

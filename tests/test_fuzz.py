@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from conftest import TINY_SPEC
 from fuzz_cases import (BAD_CELLS, GTPOS_LIMIT_S, ODD_OK_CELLS, SPEC_POSITIVE, Checks, assert_checks,
                         check_result, dnn_specs, encoded, instances, mutated, oracle, run_cli, to_toml)
-from mecopt.model import limits
-from mecopt.model.instance import load_instance
+from mecopt.core import limits
+from mecopt.core.instance import load_instance
 
 LONG = os.environ.get("MECOPT_FUZZ") == "long"
 #: examples per test: fast (CI) and long (>= 10,000 in all over the five tests)

@@ -8,17 +8,18 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from mecopt import constraints as check
-from mecopt.model import cost
+from mecopt.core import checker as check
+from mecopt.core import cost
 from mecopt.bestresponse.dp import DPEngine
 from mecopt.game.certificate import certificate
-from mecopt.game.dynamics import CERTIFICATE_TOL, random_initial_profile, solve_cai, solve_uai
+from mecopt.game.dynamics import CERTIFICATE_TOL, random_initial_profile
+from mecopt.methods.tpos import solve_cai, solve_uai
 from mecopt.game.estimate import estimate_others
 from mecopt.game.state import GameState
 from mecopt.game.topology import weight_matrix
-from mecopt.model.instance import instance_from_dict, load_instance
-from mecopt.bestresponse.problem import strategy_feasible
-from mecopt.solution import Termination
+from mecopt.core.instance import instance_from_dict, load_instance
+from mecopt.core.problem import strategy_feasible
+from mecopt.core.solution import Termination
 
 PAPER = sorted(glob.glob("instances/paper/*.toml"))
 
@@ -147,7 +148,7 @@ def test_random_initial_profile_satisfies_28b():
 
 
 def test_bad_options_are_input_errors():
-    from mecopt.errors import InputError
+    from mecopt.core.errors import InputError
     inst = small_instance(N=2)
     with pytest.raises(InputError, match="wake_prob"):
         solve_cai(inst, engine="dp", wake_prob=0)
@@ -222,7 +223,7 @@ def test_milp_and_dp_engines_reach_the_same_equilibrium(name):
 @pytest.mark.parametrize("seed", range(6))
 def test_gtpos_optimum_is_never_above_the_equilibrium_delay(seed):
     """Same instance, same constraints: a proven-optimal GTPOS average delay <= any feasible equilibrium's."""
-    from mecopt.milp.gtpos import solve_gtpos
+    from mecopt.methods.gtpos import solve_gtpos
 
     rng = np.random.default_rng(seed)
     inst = small_instance(N=int(rng.integers(3, 6)), seed=seed, B=int(rng.integers(1, 4)), H=3,

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from helpers import run
-from mecopt.errors import InputError
+from mecopt.core.errors import InputError
 from mecopt.game.dynamics import play
-from mecopt.model import generate as gen
-from mecopt.model import pathloss
-from mecopt.model.generate import dumps, generate_instance
-from mecopt.model.instance import instance_from_dict, load_instance
+from mecopt.studies import generate as gen
+from mecopt.core import pathloss
+from mecopt.studies.generate import dumps, generate_instance
+from mecopt.core.instance import instance_from_dict, load_instance
 
 MIX = "alexnet:0.4,vgg16:0.2,vgg13:0.2,lenet:0.2"
 

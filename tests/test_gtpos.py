@@ -13,16 +13,17 @@ import numpy as np
 import pytest
 import tomli_w
 
-from mecopt import constraints as check
-from mecopt.model import cost as costmod
+from mecopt.core import checker as check
+from mecopt.core import cost as costmod
 from enumeration import strategies
 from mecopt.bestresponse.dp import DPEngine
-from mecopt.errors import InfeasibleError, SolverError
-from mecopt.model.instance import instance_from_dict, load_instance
-from mecopt.milp.gtpos import lp_bound, solve_gtpos
-from mecopt.bestresponse.problem import Aggregates
-from mecopt.model.tolerances import CAP_TOL
-from mecopt.solution import Termination
+from mecopt.core.errors import InfeasibleError, SolverError
+from mecopt.core.instance import instance_from_dict, load_instance
+from mecopt.methods.gtpos import solve_gtpos
+from mecopt.milp.gtpos import lp_bound
+from mecopt.core.problem import Aggregates
+from mecopt.core.tolerances import CAP_TOL
+from mecopt.core.solution import Termination
 
 GAP = 1e-9
 
@@ -241,14 +242,14 @@ def test_relaxed_devices_are_flagged():
 
 
 def test_unknown_objective_is_an_input_error():
-    from mecopt.errors import InputError
+    from mecopt.core.errors import InputError
     inst = load_instance("instances/paper/fig6-w1khz.toml")
     with pytest.raises(InputError, match="objective"):
         solve_gtpos(inst, objective="price")
 
 
 def test_registered_as_a_method():
-    from mecopt.registry import get
+    from mecopt.methods.registry import get
     assert get("gtpos") is solve_gtpos
 
 

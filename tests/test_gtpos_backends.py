@@ -15,16 +15,16 @@ import numpy as np
 import pytest
 import tomli_w
 
-from mecopt import constraints as check
-from mecopt.errors import InfeasibleError, InputError
-from mecopt.milp import cpsat
-from mecopt.milp import status as statusmod
+from mecopt.core import checker as check
+from mecopt.core.errors import InfeasibleError, InputError
+from mecopt.milp.backends import cpsat
+from mecopt.milp.backends import status as statusmod
 from mecopt.milp.classes import class_networks, device_classes, flows_from_profile, profile_from_flows
-from mecopt.milp.gtpos import solve_gtpos
-from mecopt.model import cost as costmod
-from mecopt.model.instance import instance_from_dict, load_instance
-from mecopt.model.tolerances import CAP_TOL
-from mecopt.solution import Termination
+from mecopt.methods.gtpos import solve_gtpos
+from mecopt.core import cost as costmod
+from mecopt.core.instance import instance_from_dict, load_instance
+from mecopt.core.tolerances import CAP_TOL
+from mecopt.core.solution import Termination
 from test_gtpos import enumerate_optimum, objective_of, tiny_instance
 
 BACKENDS = ["highs", "cpsat"]
@@ -107,7 +107,7 @@ def test_flow_decomposition_round_trips(tmp_path):
 # ----------------------------------------------------------------------------- boundaries
 
 def test_capacity_scaling_sandwich_on_random_boundary_sets():
-    """The argument of mecopt.milp.cpsat, checked exactly (Fractions) on sets of <= K block times
+    """The argument of mecopt.milp.backends.cpsat, checked exactly (Fractions) on sets of <= K block times
     whose sum is at, just below, or just above the capacity."""
     rng = np.random.default_rng(0)
     for _ in range(300):

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 
 from helpers import run
-from mecopt import constraints as check
+from mecopt.core import checker as check
 from mecopt.bestresponse.dp import DPEngine
-from mecopt.bestresponse.problem import Aggregates
+from mecopt.core.problem import Aggregates
 from mecopt.milp.export import profile_from_values
-from mecopt.milp.gtpos import solve_gtpos
-from mecopt.model.instance import load_instance
+from mecopt.methods.gtpos import solve_gtpos
+from mecopt.core.instance import load_instance
 
 
 @pytest.mark.parametrize("solver", ["highs", "cpsat"])
@@ -70,7 +70,7 @@ def test_export_model_round_trips_through_highspy(capsys, tmp_path, fmt, name):
     assert sidecar["y"] and all({"devices", "layer", "slot"} <= set(v) for v in sidecar["y"].values())
     profile = profile_from_values(inst, sidecar, values)
     assert check.check_profile(inst, profile) == []
-    from mecopt.model import cost as costmod
+    from mecopt.core import cost as costmod
     assert costmod.evaluate(inst, profile).avg_delay == pytest.approx(expected.objective, rel=1e-8)
 
 
@@ -97,7 +97,7 @@ def test_bench_verify_fast_subset(capsys, solver):
 
 
 def test_bench_table_covers_the_library():
-    from mecopt.milp import bench
+    from mecopt.studies import bench
     table = bench.read_table()
     assert sorted(table["name"]) == bench.names()
     assert set(table["capacity_mode"]) == {"total", "per_device"}

@@ -4,7 +4,7 @@ Tiny instances: 2-3 servers with their own H_k, T_d,k, B_k; 2-3 MDs on 3-4 layer
 measured times, each reaching a random subset of the servers with its own channel gain to each;
 binding deadlines (relax policy) or priced ones (soft); both capacity modes; all three objectives.
 The oracle (tests/enumeration.py, joint_optimum) enumerates every joint (server, strategy) profile,
-judged by the checker and scored by mecopt.model.cost.evaluate.
+judged by the checker and scored by mecopt.core.cost.evaluate.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 
 from enumeration import joint_feasible, joint_optimum, strategies
-from mecopt import constraints as check
-from mecopt.errors import InfeasibleError, InputError
+from mecopt.core import checker as check
+from mecopt.core.errors import InfeasibleError, InputError
 from mecopt.milp.classes import class_networks, device_classes, flows_from_profile, assignment_from_flows
-from mecopt.milp.gtpos import lp_bound, solve_gtpos
-from mecopt.model import cost as costmod
-from mecopt.model.instance import instance_from_dict
-from mecopt.solution import Termination
+from mecopt.methods.gtpos import solve_gtpos
+from mecopt.milp.gtpos import lp_bound
+from mecopt.core import cost as costmod
+from mecopt.core.instance import instance_from_dict
+from mecopt.core.solution import Termination
 from test_gtpos import write_spec
 
 GAP = 1e-9
@@ -322,7 +323,7 @@ def test_export_model_round_trips_with_several_servers(tmp_path):
 def test_tpos_best_minimizes_the_multi_server_potential(tmp_path, mode):
     """tpos-best = the joint brute-force minimum of Phi (per (server, slot) terms), certified."""
     from enumeration import joint_min_potential
-    from mecopt.milp.potential import solve_best
+    from mecopt.methods.tpos_best import solve_best
 
     rng = np.random.default_rng(61 + (mode == "total"))
     solved = 0
@@ -346,7 +347,7 @@ def test_tpos_best_minimizes_the_multi_server_potential(tmp_path, mode):
 
 
 def test_game_with_the_milp_engine_reaches_the_dp_equilibrium_on_several_servers(tmp_path):
-    from mecopt.game.dynamics import solve_cai, solve_uai
+    from mecopt.methods.tpos import solve_cai, solve_uai
 
     rng = np.random.default_rng(71)
     offloaded = 0

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from mecopt.errors import InputError
-from mecopt.model.instance import instance_from_dict, load_instance
-from mecopt.resources import instances_dir
+from mecopt.core.errors import InputError
+from mecopt.core.instance import instance_from_dict, load_instance
+from mecopt.core.resources import instances_dir
 
 PAPER = instances_dir() / "paper"
 

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from mecopt import solve
-from mecopt.model import cost as costmod
-from mecopt.model.instance import instance_from_dict
+from mecopt.core import cost as costmod
+from mecopt.core.instance import instance_from_dict
 
 REL = 1e-9
 PROPERTY = settings(max_examples=5, deadline=None, database=None, derandomize=True,
@@ -104,8 +104,8 @@ def test_device_order_does_not_matter(instance_dict, data):
 @pytest.mark.parametrize("k", [1e-3, 1e3])
 def test_paper_instance_price_scale_rescaling(k):
     """Fig. 6's instance (W = 1 kHz): the same TPOS-CAI equilibrium with prices in other units."""
-    from mecopt.model.instance import read_document
-    from mecopt.resources import instance_path
+    from mecopt.core.instance import read_document
+    from mecopt.core.resources import instance_path
 
     doc, _ = read_document("paper:fig6-w1khz")
     base = instance_path("paper:fig6-w1khz").parent

@@ -21,12 +21,12 @@ import pytest
 import tomli_w
 
 import enumeration as bruteforce
-from mecopt.model import cost as costmod
+from mecopt.core import cost as costmod
 from mecopt.bestresponse.dp import DPDevice, DPEngine
-from mecopt.model.instance import instance_from_dict, load_instance
-from mecopt.milp.best_response import MILPDevice, MILPEngine
+from mecopt.core.instance import instance_from_dict, load_instance
+from mecopt.bestresponse.milp import MILPDevice, MILPEngine
 from mecopt.milp.network import BLOCK, build_network
-from mecopt.bestresponse.problem import Aggregates, layer_weights, strategy_feasible, theta, tie_weight
+from mecopt.core.problem import Aggregates, layer_weights, strategy_feasible, theta, tie_weight
 
 REL = 1e-9
 
@@ -79,7 +79,7 @@ def delays(dev, server):
 def feasible_like_dp(dev, server, others, slots, enforce) -> bool:
     """(17), (27) on the slots the strategy uses, and (26) if enforced: the DP's reading.
 
-    ``mecopt.bestresponse.problem.strategy_feasible`` also rejects slots the strategy does not use when
+    ``mecopt.core.problem.strategy_feasible`` also rejects slots the strategy does not use when
     the others alone overfill them (capacity < 0 in mode "total"); the DP and the MILP do not.
     """
     used = np.isin(np.arange(1, server.H + 1), slots)

@@ -10,13 +10,13 @@ import pytest
 
 import mecopt
 from mecopt.bestresponse.dp import DPEngine
-from mecopt.bestresponse.problem import enforces_deadline, strategy_feasible
+from mecopt.core.problem import enforces_deadline, strategy_feasible
 from mecopt.game import multiserver as ms
 from mecopt.game.state import GameState
-from mecopt.model import cost as costmod
-from mecopt.model import pathloss
-from mecopt.model.instance import Instance
-from mecopt.registry import several_servers
+from mecopt.core import cost as costmod
+from mecopt.core import pathloss
+from mecopt.core.instance import Instance
+from mecopt.methods.registry import several_servers
 from enumeration import strategies
 
 TINY_LAYERS = 4
@@ -84,7 +84,7 @@ def test_per_server_links_follow_their_server():
         devices=[dict(dnn="lenet", channel_gain=[1e6, 4e6], delta_cycles_per_bit=2.0)]))
     a, b = (inst.view(k).instance.devices[0] for k in range(2))
     assert a.G == 1e6 and b.G == 4e6
-    assert math.isclose(a.rate_down, mecopt.model.channel.shannon_rate(a.W, 2.0, 1e6, a.N0))
+    assert math.isclose(a.rate_down, mecopt.core.channel.shannon_rate(a.W, 2.0, 1e6, a.N0))
     assert b.rate_up > a.rate_up
     assert np.allclose(b.S, 3 * a.S)                      # S = delta f_s T^se / price_scale (20)
     assert np.array_equal(a.t_local, b.t_local)
@@ -276,11 +276,11 @@ def test_two_server_game_uses_both_servers_and_the_checker_names_them():
     assert set(sol.server_of[sol.server_of >= 0]) == {0, 1}, sol.server_of   # B = 1 each: both are used
     # everybody on server a breaks its parallel limit (27): the violation names the server
     crowd = [np.full(d.M, 1) for d in inst.devices]
-    bad = mecopt.solution.Solution("x", inst, crowd, mecopt.Termination.FEASIBLE, server_of=np.zeros(inst.N, int))
+    bad = mecopt.core.solution.Solution("x", inst, crowd, mecopt.Termination.FEASIBLE, server_of=np.zeros(inst.N, int))
     v27 = [v for v in bad.violations if v.equation == "(27)"]
     assert v27 and all(v.server == "a" and "server a" in v.message for v in v27)
     # offloading with no server, or to a server it cannot reach: the association (15s)
-    lost = mecopt.solution.Solution("x", inst, crowd, mecopt.Termination.FEASIBLE, server_of=np.full(inst.N, -1))
+    lost = mecopt.core.solution.Solution("x", inst, crowd, mecopt.Termination.FEASIBLE, server_of=np.full(inst.N, -1))
     assert {v.equation for v in lost.violations} >= {"(15s)"}
 
 
@@ -323,12 +323,12 @@ def test_deadline_is_judged_on_the_devices_own_server_only(tmp_path):
     assert dev.local_cum[-1] > dev.tau                      # all local misses the deadline
     br = ms.MultiEngine(inst).best_response(0, ms.MultiState(inst, [-1], costmod.all_local(inst)).others(0))
     assert br.server == 0 and not br.deadline_dropped
-    sol = mecopt.solution.Solution("x", inst, [br.slots], mecopt.Termination.FEASIBLE, server_of=np.array([0]))
+    sol = mecopt.core.solution.Solution("x", inst, [br.slots], mecopt.Termination.FEASIBLE, server_of=np.array([0]))
     assert sol.violations == []
     sol.write(tmp_path)
     assert mecopt.read_solution(tmp_path).violations == []
     assert mecopt.check(inst, sol.assignment_frame()) == []          # the table checker agrees
-    local = mecopt.solution.Solution("x", inst, [np.zeros(dev.M, int)], mecopt.Termination.FEASIBLE,
+    local = mecopt.core.solution.Solution("x", inst, [np.zeros(dev.M, int)], mecopt.Termination.FEASIBLE,
                                      server_of=np.array([-1]))
     assert [v.equation for v in local.violations] == ["(26)"]      # once, not once per server
     assert [v.equation for v in mecopt.check(inst, local.assignment_frame())] == ["(26)"]

@@ -14,15 +14,15 @@ import pytest
 
 import mecopt
 from helpers import run
-from mecopt import baselines
-from mecopt import constraints as checkmod
-from mecopt import registry
+from mecopt.methods import baselines
+from mecopt.core import checker as checkmod
+from mecopt.methods import registry
 from mecopt.bestresponse.engines import make_engine
-from mecopt.bestresponse.problem import Aggregates
-from mecopt.errors import InputError
-from mecopt.model import cost as costmod
-from mecopt.resources import bundled_instances, instance_path
-from mecopt.solution import Solution, Termination
+from mecopt.core.problem import Aggregates
+from mecopt.core.errors import InputError
+from mecopt.core import cost as costmod
+from mecopt.core.resources import bundled_instances, instance_path
+from mecopt.core.solution import Solution, Termination
 
 #: two servers: md1, md2 (alexnet) reach north only, md3, md4 (lenet) reach both, md5 (alexnet) south only
 TWO = {

@@ -19,14 +19,14 @@ import pytest
 from helpers import run
 
 import mecopt
-from mecopt import constraints
-from mecopt import registry as solvers
-from mecopt.errors import InputError
-from mecopt.model.instance import instance_from_dict, read_document
-from mecopt.model.tolerances import DEADLINE_TOL, meets_deadline
-from mecopt.results import manifest
-from mecopt.results.export import read_table
-from mecopt.solution import Solution
+from mecopt.core import checker as constraints
+from mecopt.methods import registry as solvers
+from mecopt.core.errors import InputError
+from mecopt.core.instance import instance_from_dict, read_document
+from mecopt.core.tolerances import DEADLINE_TOL, meets_deadline
+from mecopt.core import manifest
+from mecopt.core.tables import read_table
+from mecopt.core.solution import Solution
 from mecopt.studies import sweep as sw
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,7 +176,7 @@ def _assert_refused(capsys, instance, folder: Path):
 
 KILL_AFTER_FIRST_METHOD = """
 import sys, time
-import mecopt.solution as s
+import mecopt.core.solution as s
 real = s.Solution.write
 def write(self, *a, **k):
     out = real(self, *a, **k)

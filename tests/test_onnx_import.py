@@ -13,10 +13,10 @@ import pytest
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
 
-from mecopt.model import dnn  # noqa: E402
+from mecopt.core import dnn  # noqa: E402
 from helpers import run  # noqa: E402
-from mecopt.errors import InputError  # noqa: E402
-from mecopt.model.dnn import format_spec_toml  # noqa: E402
+from mecopt.core.errors import InputError  # noqa: E402
+from mecopt.core.dnn import format_spec_toml  # noqa: E402
 from mecopt.byo.onnx_import import import_onnx  # noqa: E402
 
 FLOAT = TensorProto.FLOAT

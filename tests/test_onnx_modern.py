@@ -14,8 +14,8 @@ onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from mecopt.byo.onnx_import import _light_bytes, import_onnx  # noqa: E402
-from mecopt.model import dnn  # noqa: E402
-from mecopt.model.delay import layer_delays, load_coefficients  # noqa: E402
+from mecopt.core import dnn  # noqa: E402
+from mecopt.core.delay import layer_delays, load_coefficients  # noqa: E402
 
 FLOAT = TensorProto.FLOAT
 

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 
 from helpers import run
-from mecopt.errors import InputError
-from mecopt.model import dnn
-from mecopt.model.delay import (PAPER_TERMS, CoefficientSet, PerTypeCoefficients, fit_per_type, layer_delays,
+from mecopt.core.errors import InputError
+from mecopt.core import dnn
+from mecopt.core.delay import (PAPER_TERMS, CoefficientSet, PerTypeCoefficients, fit_per_type, layer_delays,
                                 load_coefficients)
-from mecopt.model.instance import instance_from_dict
+from mecopt.core.instance import instance_from_dict
 
 #: a different eq. (5) per class (ms), as a machine might have
 TRUE = {"conv": (3e-8, 2e-6, 1e-6), "dwconv": (4e-7, 1e-6, 5e-6), "fc": (2e-6, 0.0, 1e-5),

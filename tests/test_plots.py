@@ -12,10 +12,10 @@ import tomli_w
 from click.testing import CliRunner
 
 from mecopt.results import plots
-from mecopt import registry as solvers
+from mecopt.methods import registry as solvers
 from mecopt.cli import cli
-from mecopt.errors import InputError
-from mecopt.model.instance import instance_from_dict
+from mecopt.core.errors import InputError
+from mecopt.core.instance import instance_from_dict
 
 pytest.importorskip("matplotlib")
 from matplotlib.figure import Figure  # noqa: E402
@@ -26,8 +26,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def test_core_imports_without_matplotlib():
     code = (
         "import sys; sys.modules['matplotlib'] = None\n"
-        "import mecopt, mecopt.results.plots, mecopt.studies.sweep, mecopt.studies.reproduce, mecopt.solution, mecopt.cli\n"
-        "from mecopt.errors import InputError\n"
+        "import mecopt, mecopt.results.plots, mecopt.studies.sweep, mecopt.studies.reproduce, mecopt.core.solution, mecopt.cli\n"
+        "from mecopt.core.errors import InputError\n"
         "import pandas as pd\n"
         "try:\n"
         "    mecopt.results.plots.schedule(pd.DataFrame({'device': ['a'], 'layer': [1], 'slot': [0]}))\n"

@@ -16,12 +16,12 @@ from enumeration import strategies
 from test_gtpos import tiny_instance
 
 import mecopt
-from mecopt import constraints as check
-from mecopt.errors import InputError
-from mecopt.milp.potential import solve_best
-from mecopt.model import cost as costmod
-from mecopt.model.tolerances import CAP_TOL
-from mecopt.solution import Termination
+from mecopt.core import checker as check
+from mecopt.core.errors import InputError
+from mecopt.methods.tpos_best import solve_best
+from mecopt.core import cost as costmod
+from mecopt.core.tolerances import CAP_TOL
+from mecopt.core.solution import Termination
 from test_game import small_instance
 
 
@@ -101,7 +101,7 @@ def test_polish_leaves_a_soft_deadline_equilibrium_alone():
     """Under the soft policy a missed deadline is priced, not infeasible: a certified equilibrium
     whose devices miss tau needs no polish move (it used to "move" them to the same strategy on
     every pass, 1,000 passes)."""
-    from mecopt.milp.potential import _polish
+    from mecopt.methods.tpos_best import _polish
 
     inst = mecopt.load_instance("examples:soft-deadline")
     eq = mecopt.solve(inst, "tpos-cai", engine="dp")

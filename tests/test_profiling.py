@@ -9,10 +9,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from mecopt.model import dnn  # noqa: E402
+from mecopt.core import dnn  # noqa: E402
 from helpers import run  # noqa: E402
-from mecopt.errors import InputError  # noqa: E402
-from mecopt.model.instance import instance_from_dict  # noqa: E402
+from mecopt.core.errors import InputError  # noqa: E402
+from mecopt.core.instance import instance_from_dict  # noqa: E402
 from mecopt.byo.profiling import PROFILE_COLUMNS, attach_times, build_chain, profile  # noqa: E402
 
 SMALL = {
@@ -94,7 +94,7 @@ def test_attach_times_overrides_the_prediction(small_spec, instance_dict, write_
     both = attach_times(attached, table.assign(median_ms=table["median_ms"] * 0.1), "server")
     assert [l.t_local_s for l in both.layers] == [l.t_local_s for l in attached.layers]
 
-    from mecopt.model.dnn import format_spec_toml, spec_to_data
+    from mecopt.core.dnn import format_spec_toml, spec_to_data
     spec_path = tmp_path / "small-measured.toml"
     spec_path.write_text(format_spec_toml(spec_to_data(both)))
     doc = instance_dict(n_devices=1, device_defaults={"dnn": str(spec_path)},

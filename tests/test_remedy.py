@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from helpers import run
-from mecopt.baselines import solve_all_offload
-from mecopt.errors import InputError
-from mecopt.game.dynamics import solve_uai
+from mecopt.methods.baselines import solve_all_offload
+from mecopt.core.errors import InputError
+from mecopt.methods.tpos import solve_uai
 from mecopt.game.estimate import consensus_weights
 from mecopt.game.topology import weight_matrix
-from mecopt.model.instance import instance_from_dict, load_instance
+from mecopt.core.instance import instance_from_dict, load_instance
 from mecopt.studies import reproduce as rep
 
 

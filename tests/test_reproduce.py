@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from mecopt.studies import reproduce as rep
-from mecopt import registry as solvers
+from mecopt.methods import registry as solvers
 from mecopt.cli import cli
-from mecopt.errors import InputError
-from mecopt.results.export import find_table, read_table
+from mecopt.core.errors import InputError
+from mecopt.core.tables import find_table, read_table
 
 
 # --------------------------------------------------------------------------- synthetic tables
@@ -116,7 +116,7 @@ def _fast_case2(instance, *, objective="delay", time_limit=None):
     """A fast stand-in for Case 2 in these tests only: the real GTPOS MILP takes 10-20 s per
     AlexNet point, too slow for the suite (it has its own tests, and ``mecopt reproduce`` uses it).
     What is tested here — tables, report, verdicts — does not depend on which solver fills Case 2."""
-    from mecopt.baselines import solve_isolated
+    from mecopt.methods.baselines import solve_isolated
     sol = solve_isolated(instance, engine="dp")
     sol.method = "gtpos"
     return sol

@@ -4,8 +4,8 @@ import numpy as np
 
 import enumeration as bruteforce
 from mecopt.bestresponse.dp import DPDevice
-from mecopt.model.instance import instance_from_dict
-from mecopt.bestresponse.problem import Aggregates, strategy_feasible
+from mecopt.core.instance import instance_from_dict
+from mecopt.core.problem import Aggregates, strategy_feasible
 
 
 def test_a_slot_overfilled_by_others_only_blocks_those_who_use_it():

@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from mecopt import constraints as check
+from mecopt.core import checker as check
 from mecopt.cli import cli
-from mecopt.errors import InputError
-from mecopt.game.dynamics import play, solve_cai
-from mecopt.model.instance import instance_from_dict, load_instance
+from mecopt.core.errors import InputError
+from mecopt.game.dynamics import play
+from mecopt.methods.tpos import solve_cai
+from mecopt.core.instance import instance_from_dict, load_instance
 from mecopt.studies import simulate as sim
 
 

@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from mecopt import constraints as check
+from mecopt.core import checker as check
 from mecopt.cli import cli
-from mecopt.errors import InputError
+from mecopt.core.errors import InputError
 from mecopt.game import dynamics
-from mecopt.model.generate import dumps, generate_instance
-from mecopt.model.instance import ChannelSection, instance_from_dict, load_instance
-from mecopt.resources import instance_path
+from mecopt.studies.generate import dumps, generate_instance
+from mecopt.core.instance import ChannelSection, instance_from_dict, load_instance
+from mecopt.core.resources import instance_path
 from mecopt.studies import simulate as sim
 
 BUNDLED = "examples:multiserver-n50-k4"

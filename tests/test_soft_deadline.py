@@ -16,15 +16,15 @@ import numpy as np
 import pytest
 
 from helpers import run
-from mecopt import constraints as check
-from mecopt.baselines import solve_all_local
-from mecopt.errors import InfeasibleError, InputError
-from mecopt.game.dynamics import solve_cai
-from mecopt.milp.gtpos import solve_gtpos
-from mecopt.model import cost as costmod
-from mecopt.model.instance import instance_from_dict, load_instance, min_blocks
-from mecopt.resources import instance_path
-from mecopt.solution import Termination
+from mecopt.core import checker as check
+from mecopt.methods.baselines import solve_all_local
+from mecopt.core.errors import InfeasibleError, InputError
+from mecopt.methods.tpos import solve_cai
+from mecopt.methods.gtpos import solve_gtpos
+from mecopt.core import cost as costmod
+from mecopt.core.instance import instance_from_dict, load_instance, min_blocks
+from mecopt.core.resources import instance_path
+from mecopt.core.solution import Termination
 from test_gtpos import tiny_instance
 
 EXAMPLE = "examples:soft-deadline"

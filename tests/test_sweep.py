@@ -17,11 +17,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from mecopt import registry as solvers
+from mecopt.methods import registry as solvers
 from mecopt.studies import sweep as sw
 from mecopt.cli import cli
-from mecopt.errors import InputError
-from mecopt.results.export import read_table
+from mecopt.core.errors import InputError
+from mecopt.core.tables import read_table
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -174,7 +174,7 @@ def test_resume_refuses_another_sweep_and_fresh_run_refuses_old_dir(tiny, tmp_pa
 def test_gtpos_in_a_sweep_gets_its_options(tiny, tmp_path):
     # HiGHS runs in this process first: forked workers would then hang in HiGHS (its thread
     # pool does not survive fork), which is why local workers are spawned
-    from mecopt.model.instance import load_instance
+    from mecopt.core.instance import load_instance
     assert solvers.solve(load_instance(tiny), "gtpos").termination.value == "optimal"
     spec = sw.SweepSpec((str(tiny),), (sw.Axis("server.parallel_limit", (1, 2)),), ("gtpos", "tpos-uai"),
                         seeds=(0, 1), options={"*": {"engine": "dp"}, "gtpos": {"time_limit": 30}})
@@ -237,7 +237,7 @@ def test_several_instances_are_an_axis(write_toml, instance_dict, tmp_path):
 
 SLOW = textwrap.dedent('''
     import time
-    from mecopt.baselines import solve_all_offload
+    from mecopt.methods.baselines import solve_all_offload
 
     def solve(instance, *, seed=0):
         time.sleep(0.25)
@@ -249,7 +249,7 @@ def test_killed_sweep_resumes_to_the_same_table(tiny, tmp_path, monkeypatch):
     (tmp_path / "slowsolver.py").write_text(SLOW)
     args = ["sweep", str(tiny), "--values", "server.slots=2,3,4", "--methods", "slow", "--seeds", "4",
             "--workers", "2", "-q"]
-    code = ("import sys; sys.path.insert(0, %r); import mecopt.registry as s; "
+    code = ("import sys; sys.path.insert(0, %r); import mecopt.methods.registry as s; "
             "s.METHODS['slow'] = 'slowsolver:solve'; from mecopt.cli import main; main(sys.argv[1:])" % str(tmp_path))
     killed = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-c", code, *args, "--out", str(killed)], start_new_session=True,

@@ -35,11 +35,11 @@ import os
 
 import numpy as np
 
-from mecopt.model.instance import Device, Instance, Server
-from mecopt.model.tolerances import capacity_limit, deadline_limit
-from mecopt.bestresponse.problem import (Aggregates, BestResponse, enforces_deadline, layer_weights, slot_capacity,
+from mecopt.core.instance import Device, Instance, Server
+from mecopt.core.tolerances import capacity_limit, deadline_limit
+from mecopt.core.problem import (Aggregates, BestResponse, enforces_deadline, layer_weights, slot_capacity,
                                          slot_open, theta, tie_weight)
-from mecopt.model import cost as costmod
+from mecopt.core import cost as costmod
 
 #: recursion kernels by name; "compiled" only when numba imports
 BACKENDS = ("compiled", "numpy")
@@ -287,7 +287,7 @@ class DPDevice:
         return obj, slots, True
 
     def best_response(self, others: Aggregates) -> BestResponse:
-        """The best response, its cost re-scored by the cost model (:func:`mecopt.model.cost.device_cost`)."""
+        """The best response, its cost re-scored by the cost model (:func:`mecopt.core.cost.device_cost`)."""
         obj, slots, dropped = self._solve_with_fallback(others)
         c = costmod.device_cost(self.dev, slots, self.server, others.load)
         return BestResponse(slots=slots, objective=obj, cost=c, deadline_dropped=dropped)

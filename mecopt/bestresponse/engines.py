@@ -4,7 +4,7 @@ An engine is built once per instance and answers ``best_response(n, others)``:
 device ``n``'s exact best response against the others' aggregates. Built in:
 
 - ``dp``: the exact dynamic program, ``mecopt.bestresponse.dp.DPEngine``;
-- ``milp``: a Pyomo MILP re-solved by persistent HiGHS, ``mecopt.milp.best_response.MILPEngine``.
+- ``milp``: a Pyomo MILP re-solved by persistent HiGHS, ``mecopt.bestresponse.milp.MILPEngine``.
 
 Others can be added with [register_engine][mecopt.register_engine] (the test suite registers its
 enumeration oracle this way).
@@ -16,9 +16,9 @@ from collections.abc import Callable
 from importlib import import_module
 from typing import Protocol, runtime_checkable
 
-from mecopt.bestresponse.problem import Aggregates, BestResponse
-from mecopt.model.instance import Instance
-from mecopt.options import check_choice
+from mecopt.core.problem import Aggregates, BestResponse
+from mecopt.core.instance import Instance
+from mecopt.core.options import check_choice
 
 
 @runtime_checkable
@@ -70,7 +70,7 @@ class Engine(Protocol):
 
 _ENGINES: dict[str, str | Callable[[Instance], Engine]] = {
     "dp": "mecopt.bestresponse.dp:DPEngine",
-    "milp": "mecopt.milp.best_response:MILPEngine",
+    "milp": "mecopt.bestresponse.milp:MILPEngine",
 }
 
 

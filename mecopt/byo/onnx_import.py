@@ -3,7 +3,7 @@
 The importer reads the model without its weights (only their shapes; see
 :func:`load_light`), runs ONNX shape inference, follows the data flow from the
 single graph input to the single graph output and turns it into a chain of the
-layer types of :mod:`mecopt.model.dnn`. The spec it writes re-propagates to the
+layer types of :mod:`mecopt.core.dnn`. The spec it writes re-propagates to the
 shapes ONNX inferred; :func:`import_onnx` checks this before returning.
 
 Every data node becomes an *operator* with a delay class and its own factors
@@ -67,8 +67,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from mecopt.model import dnn
-from mecopt.errors import InputError
+from mecopt.core import dnn
+from mecopt.core.errors import InputError
 
 Branches = Literal["collapse", "refuse"]
 
@@ -865,7 +865,7 @@ class _Importer:
         layers: list[dict] = []
         comments: dict[int, str] = {}
         branching: list[tuple[str, str]] = []
-        running = (in_c, in_h, in_w)       # shape as mecopt.model.dnn propagates the spec written so far
+        running = (in_c, in_h, in_w)       # shape as mecopt.core.dnn propagates the spec written so far
         last_kind = None                   # type of the last layer written, for folding
         used_names: set[str] = set()
         skipped: list[str] = []
@@ -1074,7 +1074,7 @@ def _close(a, b) -> bool:
 
 
 def _propagate_one(shape: tuple[int, int, int], layer: dict):
-    """Output shape and factors mecopt.model.dnn gives one layer from ``shape``; None if it does not propagate."""
+    """Output shape and factors mecopt.core.dnn gives one layer from ``shape``; None if it does not propagate."""
     c, h, w = shape
     try:
         spec = dnn.DNNSpec(name="one", grouped_conv="per_group", input=dnn.InputSpec(channels=c, height=h, width=w),

@@ -20,12 +20,12 @@ modules with random weights, runs the whole chain ``warmup`` times, then
 ``runs`` times, timing every layer inside each run (so each layer sees the
 caches its predecessors left, as in a real inference), and returns one row per
 layer: the factors (G, K, O, I) of MODEL.md §1 and the median and spread of the
-measured times in milliseconds. That table is what :func:`mecopt.model.delay.fit`
+measured times in milliseconds. That table is what :func:`mecopt.core.delay.fit`
 (and ``mecopt fit``) needs to fit eq. (5) for this machine.
 
 :func:`attach_times` writes the measured medians into a copy of the spec as
 ``t_local_s`` or ``t_server_s``, which then override the prediction model for
-that DNN (``mecopt.model.instance``).
+that DNN (``mecopt.core.instance``).
 
 Layer types are built as follows: ``conv`` -> ``Conv2d`` (with its groups),
 ``pool`` -> ``MaxPool2d`` (the spec does not say max or average; Caffe's
@@ -49,8 +49,8 @@ from typing import Callable, Literal
 import numpy as np
 import pandas as pd
 
-from mecopt.model import dnn
-from mecopt.errors import InputError
+from mecopt.core import dnn
+from mecopt.core.errors import InputError
 
 Side = Literal["local", "server"]
 

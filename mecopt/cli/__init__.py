@@ -14,9 +14,9 @@ import sys
 
 import click
 
-from mecopt import __version__
-from mecopt import interrupt
-from mecopt.errors import InputError, MecoptError
+from mecopt.core.version import __version__
+from mecopt.core import interrupt
+from mecopt.core.errors import InputError, MecoptError
 from mecopt.cli import commands as _commands_pkg
 
 
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: maps mecopt errors to exit codes and one-paragraph messages.
 
     An interrupt (Ctrl-C, SIGINT, SIGTERM) exits 130 with "interrupted", also when a solver
-    swallowed it and reported a failure (:mod:`mecopt.interrupt`). An output that cannot be
+    swallowed it and reported a failure (:mod:`mecopt.core.interrupt`). An output that cannot be
     written (read-only folder, full disk) exits 2 naming the file.
     """
     try:

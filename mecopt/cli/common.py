@@ -9,10 +9,10 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from mecopt.errors import InputError
+from mecopt.core.errors import InputError
 
-from mecopt.results.export import FORMATS
-from mecopt.model.instance import Instance, load_instance
+from mecopt.core.tables import FORMATS
+from mecopt.core.instance import Instance, load_instance
 
 format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True,
                              help="Format of the tables written.")

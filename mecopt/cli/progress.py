@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from contextlib import contextmanager
 
-from mecopt.registry import accepted_options
+from mecopt.methods.registry import accepted_options
 
 
 def interactive() -> bool:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from mecopt.bestresponse.dp import DPEngine
-from mecopt.model.instance import Instance
-from mecopt.bestresponse.problem import enforces_deadline
+from mecopt.core.instance import Instance
+from mecopt.core.problem import enforces_deadline
 from mecopt.game.state import GameState
 
 

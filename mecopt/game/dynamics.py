@@ -4,7 +4,7 @@ At each tick of the clock every MD wakes with probability ``wake_prob``; the
 woken MDs update one after another (in a seeded random order) by solving (28)
 with the chosen engine — against the exact aggregates from the server (CAI) or
 against the neighbour estimate (29) (UAI). An MD moves only when its objective
-improves by more than ``tol`` relative (ties: see :mod:`mecopt.bestresponse.problem`), or
+improves by more than ``tol`` relative (ties: see :mod:`mecopt.core.problem`), or
 when its current strategy has become infeasible. ``time_limit`` (seconds) is
 checked after every tick.
 
@@ -36,13 +36,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mecopt.model import cost as costmod
-from mecopt.errors import InputError
-from mecopt.model.instance import Instance
-from mecopt.bestresponse.problem import Aggregates, enforces_deadline, slot_capacity, slot_open, strategy_feasible
-from mecopt.model.tolerances import fits_capacity, meets_deadline
-from mecopt.solution import Solution, Termination
-from mecopt.registry import several_servers
+from mecopt.core import cost as costmod
+from mecopt.core.errors import InputError
+from mecopt.core.instance import Instance
+from mecopt.core.problem import Aggregates, enforces_deadline, slot_capacity, slot_open, strategy_feasible
+from mecopt.core.tolerances import fits_capacity, meets_deadline
+from mecopt.core.solution import Solution, Termination
 from mecopt.bestresponse.engines import make_engine
 from mecopt.game import multiserver as ms
 from mecopt.game.certificate import certificate
@@ -103,7 +102,7 @@ def draw_strategy(dev, server, others: Aggregates, rng: np.random.Generator, tri
 
 def _fits_slots(dev, server, others: Aggregates, draws: np.ndarray) -> np.ndarray:
     """(17) and (27) for K candidate strategies (K, M) at once, on the slots each uses
-    (server time per slot summed in layer order, as :func:`mecopt.model.cost.own_loads`)."""
+    (server time per slot summed in layer order, as :func:`mecopt.core.cost.own_loads`)."""
     K, H = draws.shape[0], server.H
     idx = (np.arange(K)[:, None] * (H + 1) + draws).ravel()
     w = np.broadcast_to(dev.t_server[1:], draws.shape).ravel()
@@ -377,33 +376,3 @@ def play(instance: Instance, *, uai: bool = False, init_profile: list[np.ndarray
                 time_limit=time_limit, init_profile=init_profile, init_server_of=init_server_of)
 
 
-@several_servers
-def solve_cai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,
-              stop: str = "certified", max_iter: int = 10_000, tol: float = 1e-10, init: str = "random",
-              time_limit: float | None = None, progress: Callable[[Tick], None] | None = None) -> Solution:
-    """TPOS-CAI (Alg. 1): best responses against the exact aggregates fed back by the server."""
-    return _run(instance, "tpos-cai", engine=engine, seed=seed, wake_prob=wake_prob, eps=eps, stop=stop,
-                max_iter=max_iter, tol=tol, init=init, uai=False, progress=progress,
-                time_limit=time_limit)
-
-
-@several_servers
-def solve_uai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,
-              stop: str = "certified", max_iter: int = 10_000, tol: float = 1e-10, init: str = "random",
-              time_limit: float | None = None, progress: Callable[[Tick], None] | None = None,
-              consensus_rounds: int = 1, polish_after: int | None = None) -> Solution:
-    """TPOS-UAI (Alg. 2): best responses against the neighbour estimate (29) over the instance's topology.
-
-    Sparse-graph remedies (:mod:`mecopt.game.remedy`, docs/equilibria.md): ``consensus_rounds`` > 1
-    averages the estimates that many gossip rounds between decisions; ``polish_after`` = K
-    switches to the exact aggregates (a certified CAI polish) after K UAI ticks without an
-    equilibrium of the true game.
-    """
-    if polish_after is not None or consensus_rounds != 1:
-        from mecopt.game.remedy import solve_uai_remedied
-        return solve_uai_remedied(instance, engine=engine, seed=seed, wake_prob=wake_prob, eps=eps, stop=stop,
-                                  max_iter=max_iter, tol=tol, init=init, time_limit=time_limit, progress=progress,
-                                  consensus_rounds=consensus_rounds, polish_after=polish_after)
-    return _run(instance, "tpos-uai", engine=engine, seed=seed, wake_prob=wake_prob, eps=eps, stop=stop,
-                max_iter=max_iter, tol=tol, init=init, uai=True, progress=progress,
-                time_limit=time_limit)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mecopt.model.instance import Server
-from mecopt.bestresponse.problem import Aggregates
+from mecopt.core.instance import Server
+from mecopt.core.problem import Aggregates
 
 
 def estimate_others(n: int, W: np.ndarray, loads: np.ndarray, times: np.ndarray, used: np.ndarray,

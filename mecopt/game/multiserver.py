@@ -3,7 +3,7 @@
 A strategy of MD n is all-local, or (server k, partition point, slots on k) for a
 server k it reaches. Prices (19)-(22), capacity (17) and the parallel limit (27)
 are per server, so each server k is a single-server game over the MDs that reach
-it (:class:`mecopt.model.instance.ServerView`), and an MD not on k plays "all local"
+it (:class:`mecopt.core.instance.ServerView`), and an MD not on k plays "all local"
 in k's view. With every gamma_n > 0 the game stays an exact potential game:
 
     Phi = sum_k sum_h [a_kh L_kh + (b_kh/2h)(L_kh^2 + sum_n (S_n^kh)^2)] + sum_n own_n / gamma_n
@@ -25,10 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from mecopt.bestresponse.engines import make_engine
-from mecopt.bestresponse.problem import Aggregates, BestResponse
+from mecopt.core.problem import Aggregates, BestResponse
 from mecopt.game.state import GameState
-from mecopt.model import cost as costmod
-from mecopt.model.instance import Instance
+from mecopt.core import cost as costmod
+from mecopt.core.instance import Instance
 
 
 @dataclass(frozen=True)

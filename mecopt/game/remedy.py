@@ -29,8 +29,8 @@ import warnings
 
 import pandas as pd
 
-from mecopt.errors import InputError
-from mecopt.solution import Solution
+from mecopt.core.errors import InputError
+from mecopt.core.solution import Solution
 
 
 def solve_uai_remedied(instance, *, engine: str, seed: int, wake_prob: float, eps: float, stop: str, max_iter: int,

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from mecopt.model import cost as costmod
-from mecopt.model.instance import Instance
-from mecopt.bestresponse.problem import Aggregates, slot_capacity, slot_open, theta, tie_weight
-from mecopt.model.tolerances import fits_capacity, meets_deadline
+from mecopt.core import cost as costmod
+from mecopt.core.instance import Instance
+from mecopt.core.problem import Aggregates, slot_capacity, slot_open, theta, tie_weight
+from mecopt.core.tolerances import fits_capacity, meets_deadline
 
 
 class GameState:
@@ -97,7 +97,7 @@ class GameState:
         self._add(n, 1.0)
 
     def feasible(self, n: int, others: Aggregates, enforce_deadline: bool) -> bool:
-        """:func:`mecopt.bestresponse.problem.strategy_feasible` of MD n's current strategy, read
+        """:func:`mecopt.core.problem.strategy_feasible` of MD n's current strategy, read
         from its cached rows: (17) and (27) on the slots it uses, (26) if asked."""
         server, dev = self.instance.server, self.instance.devices[n]
         used = self.used[n] > 0

@@ -13,8 +13,8 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from mecopt.errors import InputError
-from mecopt.model.instance import Instance, TopologySection
+from mecopt.core.errors import InputError
+from mecopt.core.instance import Instance, TopologySection
 
 
 def neighbour_graph(N: int, topo: TopologySection, seed: int = 0) -> nx.Graph:

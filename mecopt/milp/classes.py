@@ -31,9 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mecopt.errors import InputError
-from mecopt.model.cost import deadline_penalty, penalty_unit
-from mecopt.model.instance import Device, Instance, Server
+from mecopt.core.errors import InputError
+from mecopt.core.cost import deadline_penalty, penalty_unit
+from mecopt.core.instance import Device, Instance, Server
 from mecopt.milp.network import BLOCK, LOCAL, START, WAIT, build_network, prune_arcs
 
 OBJECTIVES = ("delay", "social", "energy")

@@ -1,7 +1,7 @@
 """Export the GTPOS or best-response MILP exactly as mecopt solves it (MPS or LP), with a sidecar JSON.
 
 The model file is Pyomo's own writer applied to the model :func:`mecopt.milp.gtpos.build_model`
-(or :class:`mecopt.milp.best_response.MILPDevice`) builds, with symbolic names. The sidecar
+(or :class:`mecopt.bestresponse.milp.MILPDevice`) builds, with symbolic names. The sidecar
 ``FILE.json`` maps every y variable name to the devices, layer m and slot h it stands for
 (``y[n,m,h]`` for a class of one MD; for a class of k identical MDs the variable counts how many
 of them run layer m in slot h), every flow variable to its class and arc, and records the
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mecopt.errors import InputError
-from mecopt.model.instance import Instance
-from mecopt.options import check_choice
+from mecopt.core.errors import InputError
+from mecopt.core.instance import Instance
+from mecopt.core.options import check_choice
 
 FORMATS = ("mps", "lp")
 PROBLEMS = ("gtpos", "best-response")
@@ -83,8 +83,8 @@ def export_model(instance: Instance, out: str | Path, *, problem: str = "gtpos",
         if names_k is not None:
             doc["columns"] = [dict(column=g + 1, server=names_k[k], slot=h) for g, (k, h) in enumerate(model.columns)]
     else:
-        from mecopt.bestresponse.problem import Aggregates, enforces_deadline
-        from mecopt.milp.best_response import MILPDevice
+        from mecopt.core.problem import Aggregates, enforces_deadline
+        from mecopt.bestresponse.milp import MILPDevice
 
         if device is None or not (0 <= device < instance.N):
             raise InputError(f"The 'device' option must be a device index 0..{instance.N - 1} for "

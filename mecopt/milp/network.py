@@ -43,9 +43,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyomo.environ as pyo
 
-from mecopt.model.instance import Device, Server
-from mecopt.bestresponse.problem import layer_weights
-from mecopt.model.tolerances import capacity_limit
+from mecopt.core.instance import Device, Server
+from mecopt.core.problem import layer_weights
+from mecopt.core.tolerances import capacity_limit
 
 LOCAL, START, BLOCK, WAIT = range(4)
 #: relative tolerance of the deadline (26), the same as the DP's
@@ -378,7 +378,7 @@ def add_overrun(b: pyo.Block, dev: Device) -> None:
     """Soft deadline (26'): a continuous ``b.overrun`` >= T_n - tau_n, >= 0 (seconds).
 
     With a positive cost on ``overrun`` in a minimized objective it equals max(0, T_n - tau_n) at
-    every optimum, so adding pi_n * overrun prices :func:`mecopt.model.cost.deadline_penalty` exactly.
+    every optimum, so adding pi_n * overrun prices :func:`mecopt.core.cost.deadline_penalty` exactly.
     """
     b.overrun = pyo.Var(within=pyo.NonNegativeReals)
     b.overrun_row = pyo.Constraint(expr=b.overrun >= b.delay - float(dev.tau))

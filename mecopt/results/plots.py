@@ -1,6 +1,6 @@
 """Figures of solutions and results tables (matplotlib, a base dependency).
 
-Every function takes a :class:`~mecopt.solution.Solution` or a table, draws on
+Every function takes a :class:`~mecopt.core.solution.Solution` or a table, draws on
 ``ax`` when given (so figures can be composed), and returns the
 :class:`matplotlib.figure.Figure`. Figures are built without pyplot (no global
 state, nothing shown); :func:`save` writes one atomically. matplotlib is imported
@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mecopt.model.cost import blocks
-from mecopt.errors import InputError
-from mecopt.results.export import atomic_write, find_table, read_table
+from mecopt.core.cost import blocks
+from mecopt.core.errors import InputError
+from mecopt.core.tables import atomic_write, find_table, read_table
 
 LOCAL_COLOR = "#d9d9d9"
 QUEUE_COLOR = "#bdbdbd"
@@ -185,11 +185,11 @@ def _check_assignment(df: pd.DataFrame, where: str) -> None:
 def _from_dir(d: Path) -> ScheduleData:
     if not d.is_dir():
         raise InputError(f"not a solution directory: {d}")
-    from mecopt.results import manifest
+    from mecopt.core import manifest
 
     man = manifest.read(d)      # completeness is the caller's business (mecopt plot refuses incomplete folders)
     if man is not None and man.get("kind") == "solution" and man.get("complete"):
-        from mecopt.solution import read_solution
+        from mecopt.core.solution import read_solution
         try:
             return schedule_data(read_solution(d))      # the instance it solved, with its server times
         except InputError:
@@ -210,7 +210,7 @@ def _from_dir(d: Path) -> ScheduleData:
     inst_file = d / "instance.toml"
     if inst_file.is_file():
         try:
-            from mecopt.model.instance import load_instance
+            from mecopt.core.instance import load_instance
             inst = load_instance(inst_file)
             H, frame = inst.server.H, inst.server.T_d
             times = {dev.name: np.asarray(dev.t_server) for dev in inst.devices}

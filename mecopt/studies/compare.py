@@ -2,8 +2,8 @@
 
 Rows: TPOS-CAI and TPOS-UAI (the game, Case 1), GTPOS (Case 2, centralized MILP),
 all-offload (Case 3), all-local (Case 4) and the contention-blind ``isolated`` profile.
-Every figure is recomputed from the assignment by :mod:`mecopt.model.cost` and checked by
-:mod:`mecopt.constraints`; the all-offload row reports the *means over its seeded draws*
+Every figure is recomputed from the assignment by :mod:`mecopt.core.cost` and checked by
+:mod:`mecopt.core.checker`; the all-offload row reports the *means over its seeded draws*
 (``info["avg_*_mean"]``, and ``deadline_misses`` is the mean count), while its feasibility
 columns (feasible, violations, violated, flagged) describe the representative draw 0.
 
@@ -26,12 +26,12 @@ from contextlib import AbstractContextManager, nullcontext
 import numpy as np
 import pandas as pd
 
-from mecopt import registry as solvers
-from mecopt.baselines import social_cost
-from mecopt.model import cost as costmod
-from mecopt.errors import InfeasibleError, InputError, SolverError
-from mecopt.model.instance import Instance
-from mecopt.solution import Solution, Termination
+from mecopt.methods import registry as solvers
+from mecopt.methods.baselines import social_cost
+from mecopt.core import cost as costmod
+from mecopt.core.errors import InfeasibleError, InputError, SolverError
+from mecopt.core.instance import Instance
+from mecopt.core.solution import Solution, Termination
 
 ALL_METHODS = ("tpos-cai", "tpos-uai", "tpos-best", "gtpos", "all-local", "all-offload", "isolated")
 GAME_METHODS = ("tpos-cai", "tpos-uai", "tpos-best")
@@ -174,9 +174,9 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
     ``progress(method)``, when given, is a context manager entered while ``method`` runs; what it
     yields (if not None) is passed as the method's ``progress`` option to methods that accept one.
 
-    A method that raises :class:`~mecopt.errors.SolverError` or
-    :class:`~mecopt.errors.InfeasibleError` gets a row with termination error/infeasible and
-    the message in ``status``; bad options (:class:`~mecopt.errors.InputError`) propagate.
+    A method that raises :class:`~mecopt.core.errors.SolverError` or
+    :class:`~mecopt.core.errors.InfeasibleError` gets a row with termination error/infeasible and
+    the message in ``status``; bad options (:class:`~mecopt.core.errors.InputError`) propagate.
     ``spread`` = K > 0 adds the rows :data:`SPREAD_ROWS`: the best and worst certified TPOS-CAI
     equilibria (by social cost) over seeds seed..seed+K-1 (:mod:`mecopt.studies.equilibria`).
 

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mecopt.baselines import social_cost
-from mecopt.errors import InputError
-from mecopt.model import cost as costmod
-from mecopt.model.instance import Instance
-from mecopt.solution import Termination
+from mecopt.methods.baselines import social_cost
+from mecopt.core.errors import InputError
+from mecopt.core import cost as costmod
+from mecopt.core.instance import Instance
+from mecopt.core.solution import Termination
 
 MEASURES = {"avg_delay_s": "delay", "avg_energy_j": "energy", "social_cost": "social", "avg_cost": None,
             "potential": None}
@@ -63,7 +63,7 @@ def spread(instance: Instance, *, starts: int = 50, seed: int = 0, method: str =
            wake_prob: float = 0.5, max_iter: int = 10_000, gtpos: bool = True,
            gtpos_time_limit: float | None = None) -> Spread:
     """Run ``method`` from ``starts`` seeded starts; see the module docstring."""
-    from mecopt import registry
+    from mecopt.methods import registry
 
     if starts < 1:
         raise InputError(f"The 'starts' option must be >= 1. Got {starts} instead.")
@@ -111,7 +111,7 @@ def spread(instance: Instance, *, starts: int = 50, seed: int = 0, method: str =
 
 def _gtpos_optima(instance: Instance, time_limit: float | None) -> dict:
     """GTPOS's proven optima of delay, energy and social cost (a measure is left out unless proven)."""
-    from mecopt.milp.gtpos import solve_gtpos
+    from mecopt.methods.gtpos import solve_gtpos
 
     out = {}
     for objective in ("delay", "energy", "social"):

@@ -58,11 +58,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mecopt.errors import InputError
-from mecopt.model import channel
-from mecopt.model.instance import ChannelSection, Device, Instance, ServerView, fastest_delay
-from mecopt.model.tolerances import meets_deadline
-from mecopt.options import check_choice
+from mecopt.core.errors import InputError
+from mecopt.core import channel
+from mecopt.core.instance import ChannelSection, Device, Instance, ServerView, fastest_delay
+from mecopt.core.tolerances import meets_deadline
+from mecopt.core.options import check_choice
 
 FADINGS = ("rayleigh", "rician", "none")
 METHODS = ("tpos-cai", "tpos-uai")
@@ -159,7 +159,7 @@ def scenario(instance: Instance, spec: SimulationSpec, seed: int) -> "Scenario |
 
 def with_gain(dev: Device, gain: float, instance: Instance) -> Device:
     """``dev`` with channel gain ``gain``: rates (9), (11), transfer times (8), (10) and the fastest
-    delay recomputed as :func:`mecopt.model.instance.instance_from_dict` does; (26) relaxed when no
+    delay recomputed as :func:`mecopt.core.instance.instance_from_dict` does; (26) relaxed when no
     strategy meets tau (or when the instance's policy already relaxed it)."""
     server = instance.server
     r_up = channel.shannon_rate(dev.W, dev.P_up, gain, dev.N0)
@@ -578,8 +578,8 @@ def write(table: pd.DataFrame, out_dir: str | Path, instance: Instance, spec: Si
           fmt: str = "csv", with_plot: bool = True) -> list[Path]:
     """``OUT/frames.<fmt>``, ``OUT/simulation.json`` (spec and summary) and ``OUT/frames.png``
     (when matplotlib is installed), inside a MANIFEST.json that says when the folder is complete."""
-    from mecopt.results import manifest
-    from mecopt.results.export import write_json, write_table
+    from mecopt.core import manifest
+    from mecopt.core.tables import write_json, write_table
 
     out = manifest.begin(out_dir, "simulation")
     files = [write_table(table, out / "frames", fmt),

@@ -44,10 +44,10 @@ from typing import Any
 
 import pandas as pd
 
-from mecopt.errors import InputError, MecoptError
-from mecopt.results import manifest as result_set
-from mecopt.results.export import FORMATS, write_json, write_table, write_text
-from mecopt.model.instance import read_document
+from mecopt.core.errors import InputError, MecoptError
+from mecopt.core import manifest as result_set
+from mecopt.core.tables import FORMATS, write_json, write_table, write_text
+from mecopt.core.instance import read_document
 
 #: leading columns of the results table, in this order (axis columns follow ``instance``)
 KEY_COLUMNS = ("key", "point", "instance")
@@ -217,7 +217,7 @@ class Shadow:
 def shadowed(doc: dict, path: str, source: str = "the instance") -> Shadow | None:
     """The device entries of ``doc`` that override sweep path ``path`` (a ``device_defaults.<field>``
     path), or None when the path reaches every device."""
-    from mecopt.model.instance import DeviceFields
+    from mecopt.core.instance import DeviceFields
 
     parts = path.split(".")
     if len(parts) != 2 or parts[0] != "device_defaults" or parts[1] not in DeviceFields.model_fields:
@@ -320,10 +320,10 @@ def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
     Every point is checked against the instance schema up front, and every
     problem (unknown path, bad value) is raised at once, naming the path.
     """
-    from mecopt import registry as solvers
-    from mecopt.errors import validation_problems
-    from mecopt.options import check_option_names
-    from mecopt.model.instance import InstanceFile
+    from mecopt.methods import registry as solvers
+    from mecopt.core.errors import validation_problems
+    from mecopt.core.options import check_option_names
+    from mecopt.core.instance import InstanceFile
     from pydantic import ValidationError
 
     for m in spec.methods:
@@ -458,9 +458,9 @@ def execute(task: Task) -> Outcome:
     infeasible, solver failure) become a row with ``termination = "error"``."""
     import time
 
-    from mecopt.model.instance import instance_from_dict
-    from mecopt import registry
-    from mecopt.resources import instance_path
+    from mecopt.core.instance import instance_from_dict
+    from mecopt.methods import registry
+    from mecopt.core.resources import instance_path
 
     t0 = time.perf_counter()
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mecopt.errors import InfeasibleError
+from mecopt.core.errors import InfeasibleError
 from mecopt.cli.common import echo_table
 
 SHOWN = ["name", "N", "capacity_mode", "table_status", "table_value", "termination", "objective", "gap", "wall_s",
@@ -19,7 +19,7 @@ def bench_group():
 @bench_group.command("list")
 def bench_list():
     """Print the table of known optima (instances/bench/optima.csv)."""
-    from mecopt.milp import bench
+    from mecopt.studies import bench
 
     echo_table(bench.read_table()[["name", "capacity_mode", "N", "classes", "status", "value", "bound",
                                    "proven_by"]], floatfmt=".10g")
@@ -37,7 +37,7 @@ def bench_verify(solver, names, time_limit):
     limit, incumbent and bound agree with the table), FAIL. Exit codes: 0 no FAIL, 2 bad input,
     3 some FAIL.
     """
-    from mecopt.milp import bench
+    from mecopt.studies import bench
 
     res = bench.verify(names, solver=solver, time_limit=time_limit)
     echo_table(res[SHOWN], floatfmt=".10g")

@@ -9,10 +9,10 @@ import click
 import numpy as np
 import pandas as pd
 
-from mecopt.model import dnn
-from mecopt.model.delay import PAPER_TERMS, TERMS, fit as fit_delay
-from mecopt.errors import InputError
-from mecopt.results.export import read_table, write_table, write_text
+from mecopt.core import dnn
+from mecopt.core.delay import PAPER_TERMS, TERMS, fit as fit_delay
+from mecopt.core.errors import InputError
+from mecopt.core.tables import read_table, write_table, write_text
 from mecopt.cli.common import echo_table, writable_output
 
 
@@ -48,7 +48,7 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
 def import_onnx_command(model, name, out, input_shape, branches, force, quiet):
     """Import an ONNX MODEL as a DNN spec (a chain of layers with G, K, O, I).
 
-    Runs ONNX shape inference and writes a spec that mecopt.model.dnn re-propagates to
+    Runs ONNX shape inference and writes a spec that mecopt.core.dnn re-propagates to
     the same shapes. Unsupported operators are named; see docs/byo-dnn.md for the
     operator mapping.
     """
@@ -102,7 +102,7 @@ def profile_command(dnn_name, engine, runs, warmup, threads, grouped_conv, optim
     (its delay class, factors and times) for `mecopt fit --per-type`; with
     --attach a spec whose measured times override the prediction model.
     """
-    from mecopt.model.dnn import format_spec_toml, spec_to_data
+    from mecopt.core.dnn import format_spec_toml, spec_to_data
     from mecopt.byo import profiling as prof
 
     onnx_file = Path(dnn_name).suffix.lower() == ".onnx"
@@ -281,7 +281,7 @@ def _row_classes(rows: pd.DataFrame) -> np.ndarray:
 
 
 def _fit_per_type(rows, X, y, profiles, terms, name, unit, test_fraction, seed, path) -> None:
-    from mecopt.model.delay import fit_per_type
+    from mecopt.core.delay import fit_per_type
     classes = _row_classes(rows)
     keep = np.asarray([c is not None for c in classes])
     if not keep.all():

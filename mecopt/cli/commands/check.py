@@ -2,8 +2,8 @@
 
 The assignment (csv, parquet or json records with columns device, layer, slot;
 other columns ignored) is turned into the tensor y of (14) by
-:func:`mecopt.constraints.assignment_to_y`; every figure is recomputed by
-:mod:`mecopt.model.cost` and every constraint tested by :func:`mecopt.constraints.check_y`.
+:func:`mecopt.core.checker.assignment_to_y`; every figure is recomputed by
+:mod:`mecopt.core.cost` and every constraint tested by :func:`mecopt.core.checker.check_y`.
 A solver's own figures are never read.
 
 A device whose strategy is malformed ((15) or (16) violated: a layer assigned
@@ -12,7 +12,7 @@ well-defined delay, energy or cost: those figures are left empty for it and the
 averages and the potential cover the well-formed devices only (the potential is
 left empty unless every device is well formed). Its layers still count in (17)
 and (27) exactly as the tensor holds them, and in the price loads the others pay
-as :func:`mecopt.constraints.profile_from_y` reads them (each layer at its first
+as :func:`mecopt.core.checker.profile_from_y` reads them (each layer at its first
 marked slot; an unassigned layer as local).
 """
 
@@ -26,10 +26,10 @@ import click
 import numpy as np
 import pandas as pd
 
-from mecopt import constraints as checkmod
-from mecopt.errors import InfeasibleError, InputError
-from mecopt.results import manifest
-from mecopt.results.export import read_table, write_json, write_table
+from mecopt.core import checker as checkmod
+from mecopt.core.errors import InfeasibleError, InputError
+from mecopt.core import manifest
+from mecopt.core.tables import read_table, write_json, write_table
 from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance, writable_output
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 
 from mecopt.studies import compare as comparemod
-from mecopt.errors import InfeasibleError, SolverError
-from mecopt.results import manifest
-from mecopt.results.export import write_table
+from mecopt.core.errors import InfeasibleError, SolverError
+from mecopt.core import manifest
+from mecopt.core.tables import write_table
 from mecopt.cli.progress import method_progress
 from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance, writable_output
 
@@ -65,7 +65,7 @@ def compare_command(instance, methods, engine, seed, time_limit, objective, draw
     3 a method reported its model infeasible, 4 a method failed.
     """
     from mecopt.bestresponse.engines import engine_names
-    from mecopt.options import check_choice
+    from mecopt.core.options import check_choice
 
     check_choice("engine", engine, engine_names())
     inst = read_instance(instance)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance
-from mecopt.results.export import write_table
+from mecopt.core.tables import write_table
 from mecopt.studies import equilibria as eqmod
 
 

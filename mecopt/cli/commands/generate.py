@@ -1,4 +1,4 @@
-"""``mecopt generate``: a seeded random instance, written as TOML (thin layer over :mod:`mecopt.model.generate`)."""
+"""``mecopt generate``: a seeded random instance, written as TOML (thin layer over :mod:`mecopt.studies.generate`)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from collections import Counter
 
 import click
 
-from mecopt.errors import InputError
+from mecopt.core.errors import InputError
 from mecopt.cli.common import writable_output
-from mecopt.model import generate as gen
+from mecopt.studies import generate as gen
 
 
 @click.command("generate")

@@ -23,8 +23,8 @@ import click
 import numpy as np
 import pandas as pd
 
-from mecopt.errors import InputError
-from mecopt.model.instance import Device, Instance
+from mecopt.core.errors import InputError
+from mecopt.core.instance import Device, Instance
 from mecopt.cli.common import echo_table, instance_argument, read_instance
 
 

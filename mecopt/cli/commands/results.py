@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from mecopt.errors import InputError
+from mecopt.core.errors import InputError
 from mecopt.cli.common import echo_table, format_option, writable_output
 
 
@@ -191,7 +191,7 @@ def plot_partition(solution_dir, output):
 
 def _require_complete(path: str | Path) -> None:
     """Refuse a folder, or a table in a folder, that a killed run left incomplete (MANIFEST.json)."""
-    from mecopt.results import manifest
+    from mecopt.core import manifest
     p = Path(path)
     if p.is_dir():
         manifest.require_complete(p, "folder")
@@ -200,7 +200,7 @@ def _require_complete(path: str | Path) -> None:
 
 
 def _table(path: str):
-    from mecopt.results.export import find_table, read_table
+    from mecopt.core.tables import find_table, read_table
     p = Path(path)
     _require_complete(p)
     if p.is_dir():

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from mecopt import registry as solvers
-from mecopt.registry import accepted_options
-from mecopt.errors import InfeasibleError, InputError, SolverError
-from mecopt.options import check_option_names
-from mecopt.solution import Solution, Termination
+from mecopt.methods import registry as solvers
+from mecopt.methods.registry import accepted_options
+from mecopt.core.errors import InfeasibleError, InputError, SolverError
+from mecopt.core.options import check_option_names
+from mecopt.core.solution import Solution, Termination
 from mecopt.cli.progress import method_progress
 from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance, writable_output
 

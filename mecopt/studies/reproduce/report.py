@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mecopt.errors import InputError
-from mecopt.results import manifest as result_set
-from mecopt.results.export import FORMATS, find_table, read_table, write_json, write_table, write_text
+from mecopt.core.errors import InputError
+from mecopt.core import manifest as result_set
+from mecopt.core.tables import FORMATS, find_table, read_table, write_json, write_table, write_text
 from mecopt.studies.sweep import pool_for, solution_path
 
 from mecopt.studies.reproduce.claims import (MISSING, NEEDS, NOT, PARTLY, REPRODUCED, Claim, _xlabel, claims_frame,
@@ -23,7 +23,7 @@ from mecopt.studies.reproduce.claims import (MISSING, NEEDS, NOT, PARTLY, REPROD
 from mecopt.studies.reproduce.scenarios import (ALGORITHMS, CASE_NAMES, CASES, DNNS, FIGURES, META_NAME, RUNNERS,
                                                 SPARSE_METHOD, SPARSE_OPTIONS, SPARSE_TOPOLOGY, Context, Settings,
                                                 parse_figures)
-from mecopt.resources import instances_dir
+from mecopt.core.resources import instances_dir
 
 
 # =========================================================================== report
@@ -60,7 +60,7 @@ def render_report(tables: dict[str, pd.DataFrame], claims: Sequence[Claim], *, s
                   wall_times: dict[str, float] | None = None, note: str = "") -> str:
     """REPORT.md: settings, the verdict table, then per figure its data, its PNG and its claims."""
     s = settings or Settings()
-    from mecopt.results.export import SUFFIX
+    from mecopt.core.tables import SUFFIX
     ext = SUFFIX[fmt]
     lines = ["# Reproduction of Gao et al., §5 (Figs. 5-10)", ""]
     lines.append("Every number below is read from the tables beside this report; every verdict is computed from "

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mecopt.model.cost import blocks
-from mecopt.errors import InputError
-from mecopt.results.export import read_table
-from mecopt.resources import instances_dir
+from mecopt.core.cost import blocks
+from mecopt.core.errors import InputError
+from mecopt.core.tables import read_table
+from mecopt.core.resources import instances_dir
 from mecopt.studies.sweep import Axis, SweepSpec, run_sweep, solution_path
 
 FIGURES = ("5", "6", "7", "8", "9", "10")
@@ -69,15 +69,15 @@ READING_KEYS = {
     "capacity_mode": "model.capacity_mode of every instance (per_device or total, eq. 17)",
     "price_scale": "model.price_scale of every instance (the divisor of S_{n,m}, eq. 20)",
     "bandwidth_scale": "factor on every bandwidth_hz (e.g. 1000: the paper's kHz read as MHz)",
-    "case3_overflow": "Case 3's overflow policy (queue or local; mecopt.baselines.solve_all_offload)",
+    "case3_overflow": "Case 3's overflow policy (queue or local; mecopt.methods.baselines.solve_all_offload)",
 }
 MODEL_READINGS = ("bits_per_element", "capacity_mode", "price_scale")
 
 
 def check_reading(reading) -> dict:
     """A reading as a dict, its keys and values checked (InputError naming the key)."""
-    from mecopt.baselines import OVERFLOW
-    from mecopt.options import check_choice, check_option_names
+    from mecopt.methods.baselines import OVERFLOW
+    from mecopt.core.options import check_choice, check_option_names
 
     d = dict(reading)
     check_option_names("a reading", d, ["name", *READING_KEYS])
@@ -120,7 +120,7 @@ class Context:
         if not model and self.bandwidth_scale == 1.0:
             return path
         import tomli_w
-        from mecopt.model.instance import read_document
+        from mecopt.core.instance import read_document
 
         data, _ = read_document(path)
         data.setdefault("model", {}).update(model)
@@ -236,7 +236,7 @@ def run_fig5(ctx: Context) -> dict[str, pd.DataFrame]:
     """Fig. 5 on the paper's instances, plus TPOS-UAI on a ring (:data:`SPARSE_METHOD`)."""
     s = ctx.settings
     names = ("fig5-n5", "fig5-n10", "fig5-n20")
-    from mecopt.model.instance import load_instance
+    from mecopt.core.instance import load_instance
     files = [ctx.instance(n) for n in names]
     N_of = {inst.name: inst.N for inst in (load_instance(f) for f in files)}
     results, sdir = ctx.sweep("5", files, ["tpos-cai", "tpos-uai"], seeds=s.fig5_seeds)
@@ -296,7 +296,7 @@ def run_fig7(ctx: Context) -> dict[str, pd.DataFrame]:
 
 def _dnn_sweep(ctx: Context, fig: str) -> dict[str, pd.DataFrame]:
     files = {d: ctx.instance(f"fig{fig}-{d}") for d in DNNS}
-    from mecopt.model.instance import load_instance
+    from mecopt.core.instance import load_instance
     dnn_of = {load_instance(p).name: d for d, p in files.items()}
     results, sdir = ctx.sweep(fig, list(files.values()), list(CASES), seeds=(ctx.settings.seed,))
     return {f"fig{fig}_cases": cases_table(results, sdir, "dnn", lambda r: dnn_of[r["instance"]])}

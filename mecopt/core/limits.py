@@ -49,7 +49,7 @@ def gtpos_arcs(instance, distinct: bool = False) -> int:
     With several servers: the sum over the server views (a device's arcs on every server it reaches)."""
     import numpy as np
 
-    from mecopt.model.tolerances import capacity_limit
+    from mecopt.core.tolerances import capacity_limit
 
     if getattr(instance, "multi", False):
         return sum(gtpos_arcs(v.instance, distinct) for v in instance.views)

@@ -61,14 +61,14 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mecopt.model import channel, dnn, limits
-from mecopt.model.document import read_toml
-from mecopt.model.delay import DelayModel, layer_delays, load_coefficients
-from mecopt.errors import InputError, validation_problems
+from mecopt.core import channel, dnn, limits
+from mecopt.core.document import read_toml
+from mecopt.core.delay import DelayModel, layer_delays, load_coefficients
+from mecopt.core.errors import InputError, validation_problems
 
 WEIGHT_SUM_TOL = 1e-6
 #: relative capacity tolerance of (17), shared by every engine, the checker and fastest_delay
-from mecopt.model.tolerances import fits_capacity, meets_deadline
+from mecopt.core.tolerances import fits_capacity, meets_deadline
 
 
 class _Strict(BaseModel):
@@ -126,7 +126,7 @@ class ServerSection(_Strict):
 
 
 class ChannelSection(_Strict):
-    """Path loss from positions (:mod:`mecopt.model.pathloss`), for devices without a ``channel_gain``."""
+    """Path loss from positions (:mod:`mecopt.core.pathloss`), for devices without a ``channel_gain``."""
 
     model: Literal["log-distance", "3gpp-umi"] = "log-distance"
     ref_loss_db: float = Field(default=38.46, ge=-100, le=300)
@@ -141,7 +141,7 @@ class ChannelSection(_Strict):
 
     def gain(self, dist_m):
         """G = 10^((antenna_gain_db - PL(d)) / 10) at ``dist_m`` (a number or an array)."""
-        from mecopt.model import pathloss
+        from mecopt.core import pathloss
         return pathloss.gain(dist_m, **self.model_dump())
 
 
@@ -339,7 +339,7 @@ class Instance:
     reach, views : tuple
         Several servers only: per device the indices of the servers it reaches
         ([reachable][mecopt.Instance.reachable]), and per server its
-        [ServerView][mecopt.model.instance.ServerView].
+        [ServerView][mecopt.core.instance.ServerView].
 
     Examples
     --------
@@ -485,7 +485,7 @@ def read_document(path: str | Path, what: str = "instance") -> tuple[dict, str]:
     """The parsed TOML document at ``path`` and its text (InputError when missing or not TOML).
 
     An instance may be a bundled name such as ``paper:fig6-w1khz``."""
-    from mecopt.resources import instance_path
+    from mecopt.core.resources import instance_path
 
     path = instance_path(path) if what == "instance" else Path(path)
     return read_toml(path, what)
@@ -493,7 +493,7 @@ def read_document(path: str | Path, what: str = "instance") -> tuple[dict, str]:
 
 def load_instance(path: str | Path) -> Instance:
     """Read, validate and resolve an instance file, or a bundled one named ``paper:fig6-w1khz``."""
-    from mecopt.resources import instance_path
+    from mecopt.core.resources import instance_path
 
     file = instance_path(path)
     data, _ = read_document(file)
@@ -686,7 +686,7 @@ def _links(merged: dict, gain_given: bool, servers: list[Server], channel: Chann
         problems.append((f"{path}.position", f"the device has a position but servers {unplaced} have none; give "
                          "every server a position or the device a channel_gain"))
         return reach, [], problems
-    from mecopt.model.pathloss import distance
+    from mecopt.core.pathloss import distance
     reached = channel.gain(np.array([distance(pos, servers[k].position) for k in reach]))
     gains = [math.nan] * K                  # unreachable servers: never resolved
     for k, g in zip(reach, np.atleast_1d(reached)):
@@ -812,7 +812,7 @@ LINK_FIELDS = "bandwidth_hz, upload_power_w, channel_gain, noise_w_per_hz"
 
 def _derived_problems(path: str, dnn_name: str, f: dict, t_lo, t_se, r_up: float, r_do: float, t_up,
                       t_down: float, S, server: Server) -> list[tuple[str, str]]:
-    """Every derived number a solver sees must be finite and in range (:mod:`mecopt.model.limits`);
+    """Every derived number a solver sees must be finite and in range (:mod:`mecopt.core.limits`);
     each problem names the fields it comes from."""
     out: list[tuple[str, str]] = []
     lim = limits.MAX_TIME_S

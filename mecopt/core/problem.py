@@ -15,7 +15,7 @@ Deadline rule: (26) is enforced unless the device was relaxed by the instance's
 tau-feasible strategy, the best response minimizes C_n with (26) dropped and
 says so (``deadline_dropped``). Under ``deadline_policy = "soft"`` (26) is never a
 constraint: the engines minimize C_n + pi_n max(0, T_n - tau_n)
-(:func:`mecopt.model.cost.deadline_penalty`, part of :func:`~mecopt.model.cost.device_cost`).
+(:func:`mecopt.core.cost.deadline_penalty`, part of :func:`~mecopt.core.cost.device_cost`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mecopt.model.instance import Device, Server
-from mecopt.model.tolerances import fits_capacity, has_room, meets_deadline
+from mecopt.core.instance import Device, Server
+from mecopt.core.tolerances import fits_capacity, has_room, meets_deadline
 
 TIE_REL = 1e-12
 
@@ -87,7 +87,7 @@ def enforces_deadline(dev: Device) -> bool:
 def strategy_feasible(dev: Device, server: Server, others: Aggregates, slots: np.ndarray,
                       enforce_deadline: bool) -> bool:
     """Does ``slots`` satisfy (17), (27) against ``others`` and, if asked, (26)? ((15)-(16) hold by form.)"""
-    from mecopt.model import cost as costmod
+    from mecopt.core import cost as costmod
 
     s = np.asarray(slots)
     if costmod.queued(s, server.H):

@@ -15,7 +15,7 @@ the Python API:
 A method is a function ``f(instance, *, option=default, ...)``. It returns a
 [Solution][mecopt.Solution] or just the profile (one slot vector per
 device, 0 = local), which is wrapped in one. Every solution is re-scored by the
-shared cost model and checked by ``mecopt.constraints``, never trusted as given.
+shared cost model and checked by ``mecopt.core.checker``, never trusted as given.
 Options are strict: a name the function does not declare raises
 [InputError][mecopt.InputError] listing the valid ones.
 
@@ -34,21 +34,21 @@ from importlib.metadata import entry_points
 
 import numpy as np
 
-from mecopt.errors import InputError
-from mecopt.options import accepted_options as _signature_options
-from mecopt.options import check_option_names
+from mecopt.core.errors import InputError
+from mecopt.core.options import accepted_options as _signature_options
+from mecopt.core.options import check_option_names
 
 ENTRY_POINT_GROUP = "mecopt.methods"
 
 #: built-in methods: name -> "module:function"
 BUILTIN = {
-    "tpos-cai": "mecopt.game.dynamics:solve_cai",
-    "tpos-uai": "mecopt.game.dynamics:solve_uai",
-    "gtpos": "mecopt.milp.gtpos:solve_gtpos",
-    "tpos-best": "mecopt.milp.potential:solve_best",
-    "all-local": "mecopt.baselines:solve_all_local",
-    "all-offload": "mecopt.baselines:solve_all_offload",
-    "isolated": "mecopt.baselines:solve_isolated",
+    "tpos-cai": "mecopt.methods.tpos:solve_cai",
+    "tpos-uai": "mecopt.methods.tpos:solve_uai",
+    "gtpos": "mecopt.methods.gtpos:solve_gtpos",
+    "tpos-best": "mecopt.methods.tpos_best:solve_best",
+    "all-local": "mecopt.methods.baselines:solve_all_local",
+    "all-offload": "mecopt.methods.baselines:solve_all_offload",
+    "isolated": "mecopt.methods.baselines:solve_isolated",
 }
 
 #: every method: name -> "module:function" or the function itself
@@ -263,7 +263,7 @@ def run_target(target_ref: str, method: str, instance, options: dict):
 
 def run(fn: Callable, method: str, instance, options: dict):
     """Call method function ``fn`` with checked ``options``; wrap a bare profile in a Solution."""
-    from mecopt.solution import Solution, Termination
+    from mecopt.core.solution import Solution, Termination
 
     check_option_names(f"method {method!r}", options, _signature_options(fn))
     require_support(fn, method, instance)

@@ -1,12 +1,12 @@
 """HiGHS through Pyomo's persistent interface (``pyomo.contrib.solver``, name ``highs``):
 the options of both MILPs and the mapping of HiGHS's model status to
-:class:`~mecopt.solution.Termination`.
+:class:`~mecopt.core.solution.Termination`.
 
 HiGHS accepts an improving incumbent only when it beats the last one by more
 than ``mip_feasibility_tolerance`` (absolute) and stops at ``mip_abs_gap`` /
 ``mip_rel_gap``; the best-response model scales its objective so that the
-tie-breaking unit of :mod:`mecopt.bestresponse.problem` is far above both (see
-:mod:`mecopt.milp.best_response`).
+tie-breaking unit of :mod:`mecopt.core.problem` is far above both (see
+:mod:`mecopt.bestresponse.milp`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import pyomo.environ  # noqa: F401  (registers Pyomo's components)
 from pyomo.contrib.solver.common.factory import SolverFactory
 from pyomo.contrib.solver.common.results import Results, SolutionStatus
 
-from mecopt import interrupt
-from mecopt.errors import SolverError
-from mecopt.solution import Termination
+from mecopt.core import interrupt
+from mecopt.core.errors import SolverError
+from mecopt.core.solution import Termination
 
 #: best response: exact optimum (rel gap 0), tight tolerances (docs/milp.md)
 BEST_RESPONSE_OPTIONS = dict(

@@ -5,7 +5,7 @@
   In a seeded random order each MD draws a monotone slot sequence *uniformly* among
   those that keep (17) (either capacity mode) and (27) satisfied given the MDs
   already placed; an MD that cannot fit waits until after the frame (every layer at
-  slot H+1; T = upload + T_d + total server time + download, see :func:`mecopt.model.cost.delay`).
+  slot H+1; T = upload + T_d + total server time + download, see :func:`mecopt.core.cost.delay`).
   The deadline (26) is not a constraint of Case 3: misses are flagged, not avoided.
   Averaged over ``draws`` seeded draws.
 - :func:`solve_isolated` — each MD's exact best response (28) as if it were alone on
@@ -37,15 +37,15 @@ import time
 import numpy as np
 import pandas as pd
 
-from mecopt.model import cost as costmod
-from mecopt.errors import InputError
-from mecopt.options import check_choice
-from mecopt.model.instance import Device, Instance, Server
-from mecopt.bestresponse.problem import Aggregates, slot_capacity, slot_open
-from mecopt.model.tolerances import DEADLINE_TOL, capacity_limit, meets_deadline
-from mecopt.solution import DEADLINE_MISS, Solution, Termination, flag_deadline_misses
+from mecopt.core import cost as costmod
+from mecopt.core.errors import InputError
+from mecopt.core.options import check_choice
+from mecopt.core.instance import Device, Instance, Server
+from mecopt.core.problem import Aggregates, slot_capacity, slot_open
+from mecopt.core.tolerances import DEADLINE_TOL, capacity_limit, meets_deadline
+from mecopt.core.solution import DEADLINE_MISS, Solution, Termination, flag_deadline_misses
 from mecopt.bestresponse.engines import make_engine
-from mecopt.registry import several_servers
+from mecopt.methods.registry import several_servers
 
 QUEUED = "queued"
 DEADLINE_DROPPED = "deadline_dropped"

@@ -20,9 +20,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from mecopt import constraints as checkmod
-from mecopt.model import cost as costmod
-from mecopt.model.instance import Instance
+from mecopt.core import checker as checkmod
+from mecopt.core import cost as costmod
+from mecopt.core.instance import Instance
 
 
 def objective_instance(instance: Instance, objective: str) -> Instance:
@@ -47,7 +47,7 @@ def objective_instance(instance: Instance, objective: str) -> Instance:
 def greedy_profile(instance: Instance, objective: str = "delay", passes: int = 2) -> list[np.ndarray] | None:
     """A feasible profile (see the module docstring), or None."""
     from mecopt.bestresponse.dp import DPEngine
-    from mecopt.bestresponse.problem import Aggregates
+    from mecopt.core.problem import Aggregates
 
     inst = objective_instance(instance, objective)
     H, N = inst.server.H, inst.N

@@ -31,7 +31,7 @@ costed arcs (START or LOCAL, and the final block), so for any profile the scaled
 differs from s_o times the true one by at most N (per class: count); the bound reported is
 CP-SAT's bound / s_o minus that error (a valid bound on the true optimum), the objective is
 the true value of the returned profile, and ``OPTIMAL`` requires the gap between the two to
-be within ``mip_rel_gap`` (:mod:`mecopt.milp.status`).
+be within ``mip_rel_gap`` (:mod:`mecopt.milp.backends.status`).
 
 **Several servers.** The slots are the columns (server k, slot h) of
 :func:`mecopt.milp.classes.columns`; (27) is per column with B_k, and (17) in mode total per
@@ -48,10 +48,10 @@ from fractions import Fraction
 
 import numpy as np
 
-from mecopt.model.tolerances import CAP_TOL
+from mecopt.core.tolerances import CAP_TOL
 from mecopt.milp.classes import ClassNetwork, columns
 from mecopt.milp.network import BLOCK
-from mecopt.milp.status import Report
+from mecopt.milp.backends.status import Report
 
 
 def capacity_scaling(cap: float, max_terms: int) -> tuple[int, int]:
@@ -176,7 +176,7 @@ def solve(instance, nets: list[ClassNetwork], objective: str, weight: float, *, 
 
 def _solve_interruptibly(solver, model, callback):
     """``solver.solve`` in a helper thread, so that Ctrl-C (a KeyboardInterrupt in the main thread,
-    :mod:`mecopt.interrupt`) stops the search at once and is reported as an interruption."""
+    :mod:`mecopt.core.interrupt`) stops the search at once and is reported as an interruption."""
     import threading
 
     out: dict = {}

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mecopt.model import cost as costmod
-from mecopt.errors import InputError
-from mecopt.model.instance import Instance
-from mecopt.model.tolerances import CAP_ABS, CAP_TOL, DEADLINE_TOL, deadline_limit, fits_capacity, meets_deadline
+from mecopt.core import cost as costmod
+from mecopt.core.errors import InputError
+from mecopt.core.instance import Instance
+from mecopt.core.tolerances import CAP_ABS, CAP_TOL, DEADLINE_TOL, deadline_limit, fits_capacity, meets_deadline
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Violation:
     amount : float
         By how much the constraint is exceeded.
     tolerance : float
-        The tolerance allowed (``mecopt.model.tolerances``).
+        The tolerance allowed (``mecopt.core.tolerances``).
     message : str
         The violation in words.
     server : str or None
@@ -316,7 +316,7 @@ def assignment_report(instance: Instance, table: pd.DataFrame) -> dict:
     """Everything ``mecopt check`` reports about an assignment table, as plain data.
 
     Returns ``dict(summary=, devices=, violations=, slots=, violation_list=)``. Every figure is
-    recomputed from the tensor y by :mod:`mecopt.model.cost`; a device whose strategy is
+    recomputed from the tensor y by :mod:`mecopt.core.cost`; a device whose strategy is
     malformed ((15) or (16) violated) gets no delay, energy or cost, and the averages cover the
     well-formed devices only (the potential only when all are). Its layers still count in (17)
     and (27) as the tensor holds them. Each slot row says which capacity (17) applies in the

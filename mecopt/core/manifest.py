@@ -13,8 +13,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from mecopt.errors import InputError
-from mecopt.results.export import find_table, write_json
+from mecopt.core.errors import InputError
+from mecopt.core.tables import find_table, write_json
 
 MANIFEST = "MANIFEST.json"
 
@@ -28,7 +28,7 @@ def begin(folder: str | Path, kind: str) -> Path:
 
 def finish(folder: str | Path, kind: str, files: Iterable[str | Path] | None = None, **extra) -> Path:
     """Mark ``folder`` complete, listing ``files`` (relative to it; default: every file under it)."""
-    from mecopt import __version__
+    from mecopt.core.version import __version__
 
     folder = Path(folder)
     if files is None:

@@ -3,7 +3,7 @@
 A solver returns the assignment plus *why it stopped* (``termination``), the
 solver's own status text, objective, bound, gap, wall time, iterations and any
 certificate. Figures shown to the user are always recomputed by
-``mecopt.model.cost`` and checked by ``mecopt.constraints``, never taken from the solver.
+``mecopt.core.cost`` and checked by ``mecopt.core.checker``, never taken from the solver.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mecopt import constraints as checkmod
-from mecopt.model import cost as costmod
-from mecopt.model.tolerances import DEADLINE_TOL, meets_deadline
-from mecopt.errors import InputError
-from mecopt.results import manifest
-from mecopt.options import check_choice
-from mecopt.results.export import FORMATS, write_json, write_table
-from mecopt.model.instance import Instance
+from mecopt.core import checker as checkmod
+from mecopt.core import cost as costmod
+from mecopt.core.tolerances import DEADLINE_TOL, meets_deadline
+from mecopt.core.errors import InputError
+from mecopt.core import manifest
+from mecopt.core.options import check_choice
+from mecopt.core.tables import FORMATS, write_json, write_table
+from mecopt.core.instance import Instance
 
 
 class Termination(str, Enum):
@@ -72,7 +72,7 @@ def flag_deadline_misses(instance: Instance, delays, flags: dict[str, list[str]]
 class SolutionStatus(str, Enum):
     """What solution a method holds (kept apart from why it stopped, [Termination][mecopt.Termination]).
 
-    Judged by the independent checker (``mecopt.constraints``), never taken from the
+    Judged by the independent checker (``mecopt.core.checker``), never taken from the
     solver: see [Solution.solution_status][mecopt.Solution.solution_status].
 
     Examples
@@ -416,9 +416,9 @@ def read_solution(folder: str | Path, instance: Instance | None = None) -> Solut
     """
     import json
 
-    from mecopt.model.instance import instance_from_dict
-    from mecopt.results.export import find_table, read_table
-    from mecopt.resources import instance_path
+    from mecopt.core.instance import instance_from_dict
+    from mecopt.core.tables import find_table, read_table
+    from mecopt.core.resources import instance_path
 
     folder = Path(folder)
     if not folder.is_dir():

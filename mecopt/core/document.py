@@ -1,5 +1,5 @@
 """Reading TOML input documents (instances, DNN specs, delay sets, sweep specs) with one
-set of error messages: every failure is an :class:`~mecopt.errors.InputError` (exit 2)
+set of error messages: every failure is an :class:`~mecopt.core.errors.InputError` (exit 2)
 naming the file, never a traceback.
 
 Handled: a missing file, a directory, no read permission, bytes that are not UTF-8
@@ -12,7 +12,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from mecopt.errors import InputError
+from mecopt.core.errors import InputError
 
 #: largest input document read (bytes); the biggest bundled spec is ~3 KB, a 1,000-layer chain ~60 KB
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024

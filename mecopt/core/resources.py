@@ -17,7 +17,7 @@ import re
 from importlib.resources import files
 from pathlib import Path
 
-from mecopt.errors import InputError
+from mecopt.core.errors import InputError
 
 #: ``COLLECTION:NAME`` (no path separators); a Windows drive letter is one letter, so never matches
 BUNDLED_NAME = re.compile(r"^(?P<collection>[A-Za-z][\w.-]+):(?P<name>[\w.-]+)$")

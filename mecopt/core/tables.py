@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mecopt.errors import InputError
+from mecopt.core.errors import InputError
 
 FORMATS = ("csv", "parquet", "json", "markdown", "latex")
 SUFFIX = {"csv": ".csv", "parquet": ".parquet", "json": ".json", "markdown": ".md", "latex": ".tex"}

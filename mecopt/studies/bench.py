@@ -16,10 +16,10 @@ import time
 
 import pandas as pd
 
-from mecopt.errors import InputError
-from mecopt.model.instance import load_instance
-from mecopt.resources import instances_dir
-from mecopt.solution import Termination
+from mecopt.core.errors import InputError
+from mecopt.core.instance import load_instance
+from mecopt.core.resources import instances_dir
+from mecopt.core.solution import Termination
 
 TABLE = "optima.csv"
 COLUMNS = ["name", "capacity_mode", "N", "classes", "objective", "status", "value", "bound", "proven_by", "note"]
@@ -52,7 +52,8 @@ def verify(which=None, *, solver: str | None = None, time_limit: float | None = 
     """Re-solve benchmark instances (all, or ``which``) and check them against the table.
 
     Returns one row per instance with ``verdict`` in {``ok``, ``consistent``, ``FAIL``}."""
-    from mecopt.milp.gtpos import DEFAULT_SOLVER, check_solver, solve_gtpos
+    from mecopt.milp.gtpos import DEFAULT_SOLVER, check_solver
+    from mecopt.methods.gtpos import solve_gtpos
 
     solver = solver or DEFAULT_SOLVER
     check_solver(solver)
@@ -85,7 +86,7 @@ def make_table(solvers=("cpsat", "highs"), time_limit: float = 300.0, objective:
     """Solve every library instance with every backend and build the table (cross-checking them):
     backends that both prove an optimum must agree (else an AssertionError)."""
     from mecopt.milp.classes import device_classes
-    from mecopt.milp.gtpos import solve_gtpos
+    from mecopt.methods.gtpos import solve_gtpos
 
     rows = []
     for name in names():

@@ -32,7 +32,7 @@ A layer may also give ``G, K, O, I`` and ``out_shape`` explicitly, and measured
 ``t_local_s`` / ``t_server_s`` that override the prediction. A ``block`` (an
 imported branching region) lists its operators in ``ops``, each with its own
 delay class and G, K, O, I; the predicted delay of a layer is the sum over its
-operators (:meth:`LayerTable.op_frame`, :func:`mecopt.model.delay.layer_delays`).
+operators (:meth:`LayerTable.op_frame`, :func:`mecopt.core.delay.layer_delays`).
 Every other layer is one operator whose class follows from its type (:data:`OP_CLASSES`).
 """
 
@@ -50,10 +50,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mecopt.errors import InputError, validation_problems
-from mecopt.model import limits
-from mecopt.model.document import read_toml
-from mecopt.resources import dnn_dir
+from mecopt.core.errors import InputError, validation_problems
+from mecopt.core import limits
+from mecopt.core.document import read_toml
+from mecopt.core.resources import dnn_dir
 
 LayerType = Literal["conv", "pool", "fc", "relu", "lrn", "softmax", "norm", "copy", "block"]
 GroupedConv = Literal["auto", "full", "per_group"]

@@ -1,7 +1,7 @@
 """Seeded generator of random instances (``mecopt generate``).
 
 :func:`generate_instance` returns the instance document as a plain dict (the
-TOML format of :mod:`mecopt.model.instance`); :func:`write_instance` writes it
+TOML format of :mod:`mecopt.core.instance`); :func:`write_instance` writes it
 atomically with ``tomli_w``. The same arguments give the same dict, hence a
 byte-identical file.
 
@@ -31,9 +31,9 @@ between the positions and ``gain`` is not drawn. The geometry comes from a secon
 Without ``servers`` the document is exactly the single-server one.
 
 Everything else is the paper preset (Fig. 4 and docs/MODEL.md §7). The result is
-validated with :func:`mecopt.model.instance.instance_from_dict` before it is returned,
+validated with :func:`mecopt.core.instance.instance_from_dict` before it is returned,
 so a generated file always loads (a hard deadline no MD can meet is reported as
-an :class:`~mecopt.errors.InputError` suggesting ``deadline_policy="relax"``).
+an :class:`~mecopt.core.errors.InputError` suggesting ``deadline_policy="relax"``).
 """
 
 from __future__ import annotations
@@ -46,10 +46,10 @@ from pathlib import Path
 import numpy as np
 import tomli_w
 
-from mecopt.model import dnn
-from mecopt.errors import InputError
-from mecopt.results.export import write_text
-from mecopt.model.instance import PAPER_DEVICE, instance_from_dict
+from mecopt.core import dnn
+from mecopt.core.errors import InputError
+from mecopt.core.tables import write_text
+from mecopt.core.instance import PAPER_DEVICE, instance_from_dict
 
 #: paper-preset weights (Fig. 5) used when ``weights`` is not given
 DEFAULT_WEIGHTS = (0.42, 0.17, 0.41)
@@ -61,7 +61,7 @@ DEFAULT_DEADLINE_S = (5.0, 5.0)
 DEFAULT_SITE_SPACING_M = 500.0     # default side L = this x sqrt(K): one server per (500 m)^2
 DEFAULT_REACH = 3
 DEFAULT_PATHLOSS = "3gpp-umi"
-PHYSICAL_NOISE_W_PER_HZ = 3.98e-21   # -174 dBm/Hz (mecopt.model.pathloss.THERMAL_NOISE_W_PER_HZ, 3 digits)
+PHYSICAL_NOISE_W_PER_HZ = 3.98e-21   # -174 dBm/Hz (mecopt.core.pathloss.THERMAL_NOISE_W_PER_HZ, 3 digits)
 SERVER_LAYOUTS = ("grid", "random")
 DEVICE_LAYOUTS = ("uniform", "clustered")
 _WEIGHT_GRID = 10_000  # weights on a 1e-4 grid
@@ -224,7 +224,7 @@ def generate_instance(n_devices: int, dnn_mix: str | dict = "alexnet", seed: int
     reach : int, optional
         R: each device lists its R nearest servers in ``servers`` (default 3, capped at K).
     pathloss : {"3gpp-umi", "log-distance"}, optional
-        Default 3gpp-umi. ``[channel] model``: G_{n,k} = 10^(-PL(d_{n,k}) / 10) (:mod:`mecopt.model.pathloss`).
+        Default 3gpp-umi. ``[channel] model``: G_{n,k} = 10^(-PL(d_{n,k}) / 10) (:mod:`mecopt.core.pathloss`).
     noise_w_per_hz : float, optional
         N0 of every device (default 3.98e-21 W/Hz = -174 dBm/Hz; path-loss gains are physical).
 
@@ -405,8 +405,8 @@ def place(n: int, K: int, rng: np.random.Generator, *, area_m: float = 1000.0, s
 
 def _geometry_problems(servers, area_m, server_layout, device_layout, hotspots, cluster_std_m, reach, pathloss,
                        noise) -> list[tuple[str, str]]:
-    from mecopt.model import limits
-    from mecopt.model.pathloss import MODELS
+    from mecopt.core import limits
+    from mecopt.core.pathloss import MODELS
 
     def is_int(v) -> bool:
         return isinstance(v, (int, np.integer)) and not isinstance(v, bool)

@@ -1,7 +1,7 @@
 """One status mapping for every GTPOS backend (HiGHS, CP-SAT, other Pyomo solvers).
 
 A backend reports what its solver said in neutral terms (:class:`Report`); :func:`termination`
-turns it into mecopt's :class:`~mecopt.solution.Termination`: ``OPTIMAL`` only when the solver
+turns it into mecopt's :class:`~mecopt.core.solution.Termination`: ``OPTIMAL`` only when the solver
 proved optimality *and* the reported gap (objective and bound in the model's own units) is within
 ``mip_rel_gap`` (or ``abs_gap``); a run stopped by its time limit is ``TIME_LIMIT`` even when its
 incumbent happens to be optimal; other limits ``ITERATION_LIMIT``; a solution without any
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from mecopt.solution import Termination
+from mecopt.core.solution import Termination
 
 
 @dataclass(frozen=True)

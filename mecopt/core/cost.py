@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mecopt.model.instance import Device, Instance, Server
+from mecopt.core.instance import Device, Instance, Server
 
 
 def queued(slots: np.ndarray, H: int) -> bool:
@@ -199,7 +199,7 @@ def slot_potential(server: Server, loads: np.ndarray) -> float:
 def effective_servers(instance: Instance, profile: list[np.ndarray], server_of) -> np.ndarray:
     """The server whose link and prices score each MD: ``server_of[n]`` when MD n reaches it and
     offloads something, else its first reachable server (an all-local MD costs the same on every
-    link; a wrong association is reported by the checker, ``mecopt.constraints``)."""
+    link; a wrong association is reported by the checker, ``mecopt.core.checker``)."""
     N = instance.N
     given = np.full(N, -1, dtype=int) if server_of is None else np.asarray(server_of, dtype=int)
     if given.shape != (N,):

@@ -9,10 +9,10 @@ with the tensor y[m,h] and (15), (16), (26) stated on y, plus
   smallest that does not, so the solver's feasibility tolerance cannot change
   the answer. Blocks that never fit are not in the network.
 * (27) ``u[h] <= open_h`` with u[h] = 1(sum_m y[m,h]) and open_h = 1 iff
-  count_others^h + 1 <= B (+1e-9, as :func:`mecopt.bestresponse.problem.slot_open`), and
+  count_others^h + 1 <= B (+1e-9, as :func:`mecopt.core.problem.slot_open`), and
   also 0 when (17) leaves no room at all in slot h (total mode).
 * objective ``C_n + eps_n theta_n`` (23) with the tie-breaking rule of
-  :mod:`mecopt.bestresponse.problem`. The price (19) is gamma sum_h (a_h + b_h/h (L_h + S_h)) S_h
+  :mod:`mecopt.core.problem`. The price (19) is gamma sum_h (a_h + b_h/h (L_h + S_h)) S_h
   with S_h = the MD's own load: its linear part has the mutable coefficient
   gamma (a_h + b_h/h L_h) on the variable own_load[h]; its square S_h^2 equals
   sum over the MD's block arcs in slot h of s_blk^2 z (at most one block per slot,
@@ -37,14 +37,14 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
-from mecopt.model import cost as costmod
-from mecopt.errors import SolverError
-from mecopt.model.instance import Device, Instance, Server
-from mecopt.model.tolerances import capacity_limit
-from mecopt.bestresponse.problem import (Aggregates, BestResponse, enforces_deadline, slot_capacity, slot_open, theta,
+from mecopt.core import cost as costmod
+from mecopt.core.errors import SolverError
+from mecopt.core.instance import Device, Instance, Server
+from mecopt.core.tolerances import capacity_limit
+from mecopt.core.problem import (Aggregates, BestResponse, enforces_deadline, slot_capacity, slot_open, theta,
                         tie_weight)
-from mecopt.solution import Termination
-from mecopt.milp.highs import BEST_RESPONSE_OPTIONS, outcome, persistent_solver
+from mecopt.core.solution import Termination
+from mecopt.milp.backends.highs import BEST_RESPONSE_OPTIONS, outcome, persistent_solver
 from mecopt.milp.network import BLOCK, LOCAL, START, add_device, add_overrun, block_fits, build_network
 
 #: one tie-break unit eps_n, in scaled objective units (see module docstring)

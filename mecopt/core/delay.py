@@ -9,7 +9,7 @@ squares, reporting R² and mean absolute error as the paper's footnote 1 defines
 
 A :class:`PerTypeCoefficients` holds one such set per operator class (conv,
 depthwise conv, fc, pool, element-wise, normalization, attention; see
-:data:`mecopt.model.dnn.OP_CLASSES`) and a fallback set for classes without
+:data:`mecopt.core.dnn.OP_CLASSES`) and a fallback set for classes without
 their own; :func:`fit_per_type` fits it. :func:`layer_delays` predicts every
 layer of a layer table with either kind, summing over a block's operators.
 """
@@ -24,9 +24,9 @@ import numpy as np
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mecopt.errors import InputError, validation_problems
-from mecopt.model.document import read_toml
-from mecopt.resources import delay_dir
+from mecopt.core.errors import InputError, validation_problems
+from mecopt.core.document import read_toml
+from mecopt.core.resources import delay_dir
 
 #: The 16 terms of eq. (5), in the paper's order (eta_1 .. eta_16).
 TERMS: tuple[str, ...] = (
@@ -134,7 +134,7 @@ DelayModel = CoefficientSet | PerTypeCoefficients
 
 
 def layer_delays(model: DelayModel, table) -> np.ndarray:
-    """Predicted delay in seconds of every layer of a :class:`~mecopt.model.dnn.LayerTable` (row 0, the input, is 0).
+    """Predicted delay in seconds of every layer of a :class:`~mecopt.core.dnn.LayerTable` (row 0, the input, is 0).
 
     A layer's delay is the sum of its operators' (eqs. 5-7); a non-block layer is one operator.
     """
@@ -162,7 +162,7 @@ def load_coefficients(name_or_path: str, base: Path | None = None) -> DelayModel
     fallback = CoefficientSet.from_terms(name, doc.coefficients, doc.unit, doc.description)
     if doc.types is None:
         return fallback
-    from mecopt.model.dnn import OP_CLASSES
+    from mecopt.core.dnn import OP_CLASSES
     unknown = sorted(set(doc.types) - set(OP_CLASSES))
     if unknown:
         raise InputError(f"coefficient file {p}: unknown operator classes {unknown} under [types]; "
@@ -315,7 +315,7 @@ def fit_per_type(types, factors: np.ndarray, times: np.ndarray, *, terms: tuple[
     ``groups`` (e.g. the network of each row) has two or more values, else seeded
     5-fold; the class set must have the lower mean absolute error on the class's rows.
     """
-    from mecopt.model.dnn import OP_CLASSES
+    from mecopt.core.dnn import OP_CLASSES
     types = np.asarray([str(t) for t in types], dtype=object)
     X_all = features(factors)
     y_all = np.asarray(times, dtype=float).ravel()

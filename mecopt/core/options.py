@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable
 
-from mecopt.errors import InputError
+from mecopt.core.errors import InputError
 
 
 def accepted_options(function: Callable) -> list[str]:

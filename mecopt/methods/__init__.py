@@ -1,0 +1,1 @@
+"""Methods by name: TPOS (CAI/UAI), tpos-best, GTPOS, baselines, and the registry."""

@@ -1,0 +1,1 @@
+"""MILP backends behind one protocol: CP-SAT, HiGHS, any Pyomo solver."""
