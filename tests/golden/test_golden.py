@@ -26,7 +26,7 @@ def _params():
     for case in golden.cases():
         cid = golden.case_id(*case)
         rec = KNOWN.get(cid)
-        if rec is None or rec["termination"] == "time_limit":
+        if rec is None or rec["termination"] in golden.UNSTABLE:
             continue
         marks = [] if ALL or rec["seconds"] <= FAST_S else [pytest.mark.skip(reason="slow golden case: MECOPT_GOLDEN=all")]
         out.append(pytest.param(case, id=cid, marks=marks))
