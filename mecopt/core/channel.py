@@ -8,6 +8,7 @@ data sizes in bits, rates in bit/s, times in seconds.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 
 def shannon_rate(bandwidth_hz: float, power_w: float, gain: float, noise_w_per_hz: float) -> float:
@@ -15,6 +16,6 @@ def shannon_rate(bandwidth_hz: float, power_w: float, gain: float, noise_w_per_h
     return float(bandwidth_hz * np.log2(1.0 + power_w * gain / (bandwidth_hz * noise_w_per_hz)))
 
 
-def transfer_time(bits, rate_bps: float):
+def transfer_time(bits: ArrayLike, rate_bps: float) -> NDArray[np.float64]:
     """Eqs. (8) and (10): T = O / R in seconds."""
     return np.asarray(bits, dtype=float) / rate_bps

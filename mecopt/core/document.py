@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from mecopt.core.errors import InputError
 
@@ -43,7 +44,7 @@ def read_text(path: str | Path, what: str) -> str:
                          "TOML files must be UTF-8") from None
 
 
-def parse_toml(text: str, source: str, what: str) -> dict:
+def parse_toml(text: str, source: str, what: str) -> dict[str, Any]:
     """``text`` parsed as TOML; InputError naming ``source`` when it is not valid TOML."""
     try:
         return tomllib.loads(text)
@@ -54,7 +55,7 @@ def parse_toml(text: str, source: str, what: str) -> dict:
                          "hundreds of levels deep)") from None
 
 
-def read_toml(path: str | Path, what: str) -> tuple[dict, str]:
+def read_toml(path: str | Path, what: str) -> tuple[dict[str, Any], str]:
     """The parsed TOML document at ``path`` and its text."""
     text = read_text(path, what)
     return parse_toml(text, str(path), what), text

@@ -6,6 +6,11 @@ The command line maps them to exit codes: [InputError][mecopt.InputError] -> 2 (
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class MecoptError(Exception):
     """Base class of every error mecopt raises on purpose.
@@ -87,7 +92,7 @@ class SolverError(MecoptError, RuntimeError):
     exit_code = 4
 
 
-def validation_problems(err) -> list[tuple[str, str]]:
+def validation_problems(err: ValidationError) -> list[tuple[str, str]]:
     """A pydantic ``ValidationError`` as ``(field_path, message)`` pairs, one per problem.
 
     Union branches (``float | tuple``) are folded, so each field is named once.

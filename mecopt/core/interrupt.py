@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
 
 _received: list[int] = []
 
@@ -28,13 +30,13 @@ def check() -> None:
         raise KeyboardInterrupt(f"interrupted by signal {_received[0]}")
 
 
-def _handler(signum, frame):
+def _handler(signum: int, frame: FrameType | None) -> None:
     _received.append(signum)
     raise KeyboardInterrupt(f"interrupted by signal {signum}")
 
 
 @contextmanager
-def handling():
+def handling() -> Iterator[None]:
     """Record SIGINT and SIGTERM (then raise KeyboardInterrupt) while the block runs.
 
     Only in the main thread (Python delivers signals there); elsewhere a no-op."""

@@ -8,6 +8,15 @@ Ranges keep every number a solver sees finite and within a span HiGHS and the DP
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mecopt.core.tolerances import capacity_limit
+
+if TYPE_CHECKING:
+    from mecopt.core.instance import Instance
+
 #: layers per DNN (the chain the DP, the MILP network and the checker walk)
 MAX_LAYERS = 1000
 #: devices in one instance (sum of ``count``): the game reaches a certified equilibrium for 50,000
@@ -43,26 +52,37 @@ MAX_COST = 1e18
 DEFAULT_GTPOS_TIME_LIMIT_S = 3600.0
 
 
-def gtpos_arcs(instance, distinct: bool = False) -> int:
-    """Block arcs of the GTPOS model: per device, H x the blocks j+1..m whose server time fits T_d/H (17);
-    with ``distinct`` only once per distinct layer-time vector (GTPOS models identical devices once).
-    With several servers: the sum over the server views (a device's arcs on every server it reaches)."""
-    import numpy as np
+def gtpos_arcs(instance: Instance, distinct: bool = False) -> int:
+    """Block arcs of the GTPOS model, summed over the servers.
 
-    from mecopt.core.tolerances import capacity_limit
+    Per server view and device: H x the blocks j+1..m whose server time fits T_d/H (17); with
+    ``distinct`` only once per distinct layer-time vector on a server (GTPOS models identical
+    devices once).
 
-    if getattr(instance, "multi", False):
-        return sum(gtpos_arcs(v.instance, distinct) for v in instance.views)
+    Parameters
+    ----------
+    instance : Instance
+        Any number of servers (a device counts on every server it reaches).
+    distinct : bool, default False
+        Count a device's layer-time vector once per server.
 
-    cap = capacity_limit(instance.server.slot_len)
-    total, seen = 0, set()
-    for d in instance.devices:
-        if distinct:
-            key = d.t_server.tobytes()
-            if key in seen:
-                continue
-            seen.add(key)
-        pt = np.concatenate([[0.0], np.cumsum(d.t_server[1:])])
-        last = np.searchsorted(pt, pt[:-1] + cap, side="right") - 1
-        total += int(np.sum(last - np.arange(d.M))) * instance.server.H
+    Returns
+    -------
+    int
+    """
+    total = 0
+    for k in range(instance.K):
+        view = instance.view(k)
+        server = view.server
+        cap = capacity_limit(server.slot_len)
+        seen: set[bytes] = set()
+        for d in view.instance.devices:
+            if distinct:
+                key = d.t_server.tobytes()
+                if key in seen:
+                    continue
+                seen.add(key)
+            pt = np.concatenate([[0.0], np.cumsum(d.t_server[1:])])
+            last = np.searchsorted(pt, pt[:-1] + cap, side="right") - 1
+            total += int(np.sum(last - np.arange(d.M))) * server.H
     return total

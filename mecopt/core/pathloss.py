@@ -27,8 +27,11 @@ not the paper's 1e-9 W/Hz: ``mecopt generate --servers`` writes both.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 SPEED_OF_LIGHT = 299_792_458.0
 MODELS = ("log-distance", "3gpp-umi")
@@ -36,9 +39,9 @@ MODELS = ("log-distance", "3gpp-umi")
 THERMAL_NOISE_W_PER_HZ = 10 ** ((-174 - 30) / 10)
 
 
-def path_loss_db(distance_m, *, model: str = "log-distance", ref_loss_db: float = 38.46,
+def path_loss_db(distance_m: ArrayLike, *, model: str = "log-distance", ref_loss_db: float = 38.46,
                  ref_distance_m: float = 1.0, exponent: float = 3.0, carrier_ghz: float = 3.5, los: bool = False,
-                 bs_height_m: float = 10.0, ut_height_m: float = 1.5, min_distance_m: float = 1.0):
+                 bs_height_m: float = 10.0, ut_height_m: float = 1.5, min_distance_m: float = 1.0) -> Any:
     """Path loss in dB at ``distance_m`` (a number or an array) by ``model`` (see the module docstring)."""
     d = np.maximum(np.asarray(distance_m, dtype=float), min_distance_m)
     if model == "log-distance":
@@ -58,12 +61,12 @@ def path_loss_db(distance_m, *, model: str = "log-distance", ref_loss_db: float 
     return np.maximum(pl_los, nlos)
 
 
-def gain(distance_m, *, antenna_gain_db: float = 0.0, **model) -> np.ndarray | float:
+def gain(distance_m: ArrayLike, *, antenna_gain_db: float = 0.0, **model: Any) -> Any:
     """Linear power gain 10^((antenna_gain_db - PL) / 10) at ``distance_m``."""
     g = 10.0 ** ((antenna_gain_db - path_loss_db(distance_m, **model)) / 10.0)
     return float(g) if np.ndim(g) == 0 else g
 
 
-def distance(a, b) -> float:
+def distance(a: Sequence[float], b: Sequence[float]) -> float:
     """Euclidean distance between two points (x, y) in metres."""
     return float(math.hypot(a[0] - b[0], a[1] - b[1]))

@@ -74,11 +74,12 @@ def bundled_instances() -> list[str]:
     return sorted(f"{p.parent.name}:{p.stem}" for p in root.glob("*/*.toml") if p.parent.name not in NOT_INSTANCES)
 
 
-def is_bundled_name(text: str | os.PathLike) -> bool:
+def is_bundled_name(text: str | os.PathLike[str]) -> bool:
+    """True when ``text`` is a bundled instance name ``COLLECTION:NAME`` (not a path)."""
     return isinstance(text, str) and BUNDLED_NAME.match(text) is not None
 
 
-def instance_path(name_or_path: str | os.PathLike) -> Path:
+def instance_path(name_or_path: str | os.PathLike[str]) -> Path:
     """The file behind an instance argument: ``paper:fig6-w1khz`` or a path.
 
     Raises
@@ -89,6 +90,7 @@ def instance_path(name_or_path: str | os.PathLike) -> Path:
     if not is_bundled_name(name_or_path):
         return Path(name_or_path)
     m = BUNDLED_NAME.match(str(name_or_path))
+    assert m is not None   # is_bundled_name matched it
     path = instances_dir() / m["collection"] / f"{m['name']}.toml"
     if not path.is_file():
         raise InputError(f"unknown bundled instance {name_or_path!r}; bundled: {', '.join(bundled_instances())}")

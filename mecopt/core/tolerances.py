@@ -8,7 +8,10 @@ deadline tolerance tighter than the checker's, so what they return always passes
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 #: relative tolerance of the slot-capacity test (17); ``1e-15`` absolute on top of it
 CAP_TOL = 1e-9
@@ -21,12 +24,12 @@ SOLVER_DEADLINE_TOL = 1e-12
 PARALLEL_TOL = 1e-9
 
 
-def capacity_limit(cap):
+def capacity_limit(cap: float | NDArray[np.float64]) -> Any:
     """The largest server time that still fits a slot of capacity ``cap`` (17)."""
     return np.asarray(cap) * (1 + CAP_TOL) + CAP_ABS if np.ndim(cap) else cap * (1 + CAP_TOL) + CAP_ABS
 
 
-def fits_capacity(t, cap):
+def fits_capacity(t: float | NDArray[np.float64], cap: float | NDArray[np.float64]) -> Any:
     """(17): server time ``t`` fits in capacity ``cap`` (element-wise for arrays)."""
     return np.asarray(t) <= capacity_limit(cap) if np.ndim(t) or np.ndim(cap) else t <= capacity_limit(cap)
 
@@ -41,6 +44,6 @@ def meets_deadline(delay: float, tau: float, rel: float = SOLVER_DEADLINE_TOL) -
     return delay <= deadline_limit(tau, rel)
 
 
-def has_room(count, B):
+def has_room(count: ArrayLike, B: float) -> Any:
     """(27): a slot used by ``count`` other MDs can take one more when the limit is ``B``."""
     return np.asarray(count) + 1 <= B + PARALLEL_TOL
