@@ -67,15 +67,20 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
 
     Parameters
     ----------
+    instance : Instance
+        One or several servers.
     objective : {"delay", "social", "energy"}
+        (1/N) sum_n T_n (24) (the paper's), sum_n C_n (23), or (1/N) sum_n E_n (25).
     solver : str
-        ``"cpsat"`` (default), ``"highs"``, or an installed Pyomo solver name (``gurobi``, ``scip``, ...).
+        A backend of :mod:`mecopt.milp.backends`: ``"cpsat"`` (default), ``"highs"``, or an installed
+        Pyomo solver name (``gurobi``, ``scip``, ...).
     time_limit : float, optional
-        Seconds; a time-limited run returns its incumbent as ``TIME_LIMIT`` with bound and gap.
+        Seconds (finite, > 0); a time-limited run returns its incumbent as ``TIME_LIMIT`` with bound
+        and gap. Default :data:`mecopt.core.limits.DEFAULT_GTPOS_TIME_LIMIT_S`.
     mip_rel_gap : float
-        Relative gap within which a solver's optimum counts as proven.
+        Relative gap in [0, 1) within which a solver's optimum counts as proven.
     threads : int, optional
-        HiGHS's thread pool (per process) or CP-SAT's workers (default 1).
+        HiGHS's thread pool (per process) or CP-SAT's workers (>= 1; default 1).
     canonical : bool, optional
         Fewest-blocks networks (default: on in mode per_device, where it is exact).
     aggregate : bool
@@ -90,6 +95,28 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
         Ignored when not feasible here. HiGHS gets no start solution (see docs/milp.md §3.5).
     progress : callable, optional
         Called during the solve with ``dict(incumbent=, bound=, gap=, time_s=)`` (objective units).
+
+    Returns
+    -------
+    Solution
+        Termination ``OPTIMAL`` only when proven within ``mip_rel_gap``; ``server_of`` with several servers.
+
+    Raises
+    ------
+    InputError
+        For an option out of range (named, before any work), an unusable solver, or an instance
+        too large for the model.
+    InfeasibleError
+        When the solver proves (15)-(17), (26), (27) (and (15s)) jointly infeasible.
+    SolverError
+        When the solver stops without a solution or fails.
+
+    Examples
+    --------
+    >>> import mecopt
+    >>> sol = solve_gtpos(mecopt.load_instance("paper:fig5-n5"))
+    >>> str(sol.termination), sol.feasible
+    ('optimal', True)
     """
     check_choice("objective", objective, OBJECTIVES)
     backend = get_backend(solver)

@@ -194,6 +194,9 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
         if rounds >= max_rounds:
             term = Termination.ITERATION_LIMIT
             break
+    if best is None:   # the time limit ran out before the first MILP solve (the starts took it)
+        raise SolverError(f"tpos-best: the time limit ({time_limit:g} s) ran out before the first MILP solve; "
+                          "raise the 'time_limit' option or lower 'starts'")
     rel_gap = max(0.0, (best_phi - bound) / max(abs(best_phi), 1e-12)) if np.isfinite(bound) else None
     if term == Termination.OPTIMAL and (rel_gap is None or rel_gap > gap):
         term = Termination.FEASIBLE

@@ -64,6 +64,7 @@ from mecopt.core.errors import InputError
 from mecopt.core import cost as costmod
 from mecopt.core.instance import Instance
 from mecopt.milp.backends.highs import GTPOS_OPTIONS
+from mecopt.core.slots import placements, server_slots
 from mecopt.milp.classes import columns, servers
 from mecopt.milp.network import BLOCK, build_network
 from mecopt.milp import device_model, gtpos
@@ -166,7 +167,7 @@ def _device_terms(instance: Instance):
     H = server.H
     m = device_model.build_model(instance, "social", canonical=False)
     m.columns = columns(instance)
-    S = range(1, H + 1)
+    S = server_slots(H)
     load, own_sq, lmax = {h: [] for h in S}, {h: [] for h in S}, np.zeros(H)
     for n, dev in enumerate(instance.devices):
         net = build_network(dev, server, canonical=False)   # the arcs device_model.build_model used
@@ -271,8 +272,8 @@ def start_values(model: pyo.ConcreteModel, instance: Instance, profile) -> dict 
             return None
         on = set(path)
         values.update({id(b.f[a]): float(a in on) for a in b.f})
-        values.update({id(b.y[k, h]): float(slots[k - 1] == h) for k in range(1, dev.M + 1) for h in range(H + 1)})
-        values.update({id(b.u[h]): float(h in slots) for h in range(1, H + 1)})
+        values.update({id(b.y[k, h]): float(slots[k - 1] == h) for k in range(1, dev.M + 1) for h in placements(H)})
+        values.update({id(b.u[h]): float(h in slots) for h in server_slots(H)})
     L = costmod.evaluate(instance, profile).slot_load
-    values.update({id(model.lam[h]): float(L[h - 1]) ** 2 for h in range(1, H + 1)})
+    values.update({id(model.lam[h]): float(L[h - 1]) ** 2 for h in server_slots(H)})
     return values

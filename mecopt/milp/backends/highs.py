@@ -115,6 +115,18 @@ _TERMINATION = {"optimal": Termination.OPTIMAL, "infeasible": Termination.INFEAS
                 "error": Termination.ERROR}
 
 
+def _read(opt, results: Results) -> tuple[str, str, bool, float | None]:
+    """(HiGHS's words, the status kind of :data:`HIGHS_STATUS`, whether a solution is held, the finite bound)."""
+    interrupt.check()  # HiGHS may have caught a Ctrl-C and returned an interrupt status: an interruption
+    h = highs_object(opt)
+    status = h.getModelStatus()
+    has = results.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
+    bound = results.objective_bound
+    if bound is not None and not math.isfinite(bound):
+        bound = None
+    return h.modelStatusToString(status), HIGHS_STATUS.get(getattr(status, "name", str(status)), "error"), has, bound
+
+
 def outcome(opt, results: Results) -> Outcome:
     """The neutral outcome of one HiGHS solve (best response, potential), by :data:`HIGHS_STATUS`.
 
@@ -130,21 +142,12 @@ def outcome(opt, results: Results) -> Outcome:
     mecopt.milp.backends.status.Outcome
         ``OPTIMAL`` when HiGHS proved optimality within its own gaps.
     """
-    interrupt.check()  # HiGHS may have caught a Ctrl-C and returned an error status: an interruption
-    h = highs_object(opt)
-    status = h.getModelStatus()
-    text = h.modelStatusToString(status)
-    name = getattr(status, "name", str(status))
-    has = results.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
-    kind = HIGHS_STATUS.get(name, "error")
+    text, kind, has, bound = _read(opt, results)
     if kind in ("interrupted", "stopped"):
         term = Termination.FEASIBLE if has else Termination.ERROR
     else:
         term = _TERMINATION[kind]
     obj = results.incumbent_objective if has else None
-    bound = results.objective_bound
-    if bound is not None and not math.isfinite(bound):
-        bound = None
     gap = None
     if obj is not None and bound is not None:
         gap = 0.0 if obj == bound else abs(obj - bound) / max(abs(obj), 1e-12)
@@ -155,28 +158,14 @@ def outcome(opt, results: Results) -> Outcome:
 def report(opt, results: Results) -> statusmod.Report:
     """What HiGHS said about a GTPOS solve, in neutral terms (:data:`HIGHS_STATUS`).
 
-    Parameters
-    ----------
-    opt : pyomo.contrib.solver.solvers.highs.Highs
-        The persistent solver that ran.
-    results : pyomo.contrib.solver.common.results.Results
-        Its results.
-
-    Returns
-    -------
-    mecopt.milp.backends.status.Report
+    Parameters and errors as :func:`outcome`; returns a :class:`~mecopt.milp.backends.status.Report`
+    (the GTPOS rule :func:`~mecopt.milp.backends.status.termination` checks its gap).
     """
-    interrupt.check()  # HiGHS may have caught a Ctrl-C and returned an interrupt status: an interruption
-    h = highs_object(opt)
-    st = h.getModelStatus()
-    kind = HIGHS_STATUS.get(getattr(st, "name", str(st)), "error")
-    has = results.solution_status.name in ("optimal", "feasible")
-    bound = results.objective_bound
+    text, kind, has, bound = _read(opt, results)
     return statusmod.Report(
-        status=h.modelStatusToString(st), proven_optimal=kind == "optimal", infeasible=kind == "infeasible",
+        status=text, proven_optimal=kind == "optimal", infeasible=kind == "infeasible",
         time_limit=kind == "time_limit", other_limit=kind in ("iteration_limit", "interrupted"),
-        objective=results.incumbent_objective if has else None,
-        bound=bound if bound is not None and np.isfinite(bound) else None,
+        objective=results.incumbent_objective if has else None, bound=bound,
         nodes=getattr(results.extra_info, "mip_node_count", None))
 
 
