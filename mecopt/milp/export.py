@@ -103,7 +103,7 @@ def export_model(instance: Instance, out: str | Path, *, problem: str = "gtpos",
         v = instance.view(0 if server is None else instance.server_index(server))
         dev, srv = v.instance.devices[int(v.local[device])], v.server
         md = MILPDevice(dev, srv)
-        md._set_params(Aggregates.empty(srv.H), enforces_deadline(dev))
+        md.set_params(Aggregates.empty(srv.H), enforces_deadline(dev))
         labels = _labels(md.model, out, fmt)
         y = {labels[id(v)]: dict(devices=[dev.name], layer=int(mm), slot=int(h))
              for (mm, h), v in md.model.y.items() if id(v) in labels}
