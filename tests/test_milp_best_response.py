@@ -171,7 +171,7 @@ def test_linearization_and_feasible_set_are_exact_on_every_strategy(tmp_path, se
     for _ in range(3):
         others = random_aggregates(rng, dev, server)
         for enforce in (True, False):
-            d._set_params(others, enforce)
+            d.set_params(others, enforce)
             for slots in bruteforce.strategies(dev.M, server.H):
                 ok = feasible_like_dp(dev, server, others, slots, enforce)
                 if not set_point(d, slots):

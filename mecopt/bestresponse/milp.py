@@ -135,7 +135,16 @@ class MILPDevice:
             rhs[h - 1] = (lo + t[i]) / 2 if i < len(t) else max(thr[h - 1], t[-1] if len(t) else 0.0)
         return rhs, room
 
-    def _set_params(self, others: Aggregates, deadline_on: bool) -> None:
+    def set_params(self, others: Aggregates, deadline_on: bool) -> None:
+        """Set the mutable Params to the others' aggregates: price (19), capacity (17), open slots (27), (26).
+
+        Parameters
+        ----------
+        others : Aggregates
+            The other MDs' loads, server times and counts per slot.
+        deadline_on : bool
+            Whether (26) is a constraint (off when relaxed or soft).
+        """
         m, dev, server, net = self.model, self.dev, self.server, self.net
         H = server.H
         price = self.scale * dev.gamma * (server.a + server.price_quad * np.asarray(others.load, float))
@@ -192,7 +201,7 @@ class MILPDevice:
 
     def solve(self, others: Aggregates, enforce_deadline: bool) -> np.ndarray | None:
         """The optimal strategy, or None when (with the deadline enforced) nothing is feasible."""
-        self._set_params(others, enforce_deadline)
+        self.set_params(others, enforce_deadline)
         return self._solve()
 
     def best_response(self, others: Aggregates) -> BestResponse:

@@ -15,30 +15,41 @@ from mecopt.core.problem import enforces_deadline
 from mecopt.core.solution import Solution, Termination
 from mecopt.core.tolerances import meets_deadline
 from mecopt.methods.registry import several_servers
+from mecopt.milp import gtpos as formulation
+from mecopt.milp.backends import DEFAULT_SOLVER, Limits, get_backend
 from mecopt.milp.backends import status as statusmod
-from mecopt.milp.classes import OBJECTIVES, assignment_from_flows, class_networks, flows_from_profile
-from mecopt.milp.gtpos import DEFAULT_SOLVER, _solve_highs, _solve_pyomo, build_model, check_solver
+from mecopt.milp.classes import OBJECTIVES, assignment_from_flows, flows_from_profile, servers
 
 
+def infeasible_message(instance: Instance, solver: str) -> str:
+    """What to change when ``solver`` proved GTPOS's model infeasible (any number of servers).
 
-def _infeasible_message(instance: Instance, solver: str) -> str:
+    Parameters
+    ----------
+    instance : Instance
+    solver : str
+        The solver's name, as shown.
+
+    Returns
+    -------
+    str
+    """
     must = [d for d in instance.devices if enforces_deadline(d) and not meets_deadline(d.local_cum[-1], d.tau)]
-    if instance.multi:
+    names = ", ".join(d.name for d in must[:10]) + (" ..." if len(must) > 10 else "")
+    if instance.K > 1:   # presentation: the association (15s) and the limits of every server
         msg = (f"GTPOS: no joint strategy satisfies (15s), (15)-(17), (26) and (27) together ({solver} proved the "
                "model infeasible).")
         if must:
-            names = ", ".join(d.name for d in must[:10]) + (" ..." if len(must) > 10 else "")
             limits_ = "; ".join(f"{sv.name}: B = {sv.B}, H = {sv.H}, T_d/H = {sv.slot_len:g} s"
-                                for sv in instance.servers[:10])
+                                for sv in servers(instance)[:10])
             msg += (f" {len(must)} device(s) can meet their deadline only by offloading ({names}), while (27) and "
                     f"(17) limit each server ({limits_}); enlarge the servers, let the devices reach more of them, "
                     "loosen tau, or set model.deadline_policy = \"soft\" to price each second over tau instead.")
         return msg
-    s = instance.server
+    s = servers(instance)[0]
     msg = (f"GTPOS: no joint strategy satisfies (15)-(17), (26) and (27) together ({solver} proved the model "
            "infeasible).")
     if must:
-        names = ", ".join(d.name for d in must[:10]) + (" ..." if len(must) > 10 else "")
         msg += (f" {len(must)} device(s) can meet their deadline only by offloading ({names}), while (27) "
                 f"allows at most B = {s.B} devices per slot over H = {s.H} slots and (17) limits each slot to "
                 f"T_d/H = {s.slot_len:g} s; relax (26) with model.deadline_policy = \"relax\" only helps "
@@ -56,15 +67,20 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
 
     Parameters
     ----------
+    instance : Instance
+        One or several servers.
     objective : {"delay", "social", "energy"}
+        (1/N) sum_n T_n (24) (the paper's), sum_n C_n (23), or (1/N) sum_n E_n (25).
     solver : str
-        ``"cpsat"`` (default), ``"highs"``, or an installed Pyomo solver name (``gurobi``, ``scip``, ...).
+        A backend of :mod:`mecopt.milp.backends`: ``"cpsat"`` (default), ``"highs"``, or an installed
+        Pyomo solver name (``gurobi``, ``scip``, ...).
     time_limit : float, optional
-        Seconds; a time-limited run returns its incumbent as ``TIME_LIMIT`` with bound and gap.
+        Seconds (finite, > 0); a time-limited run returns its incumbent as ``TIME_LIMIT`` with bound
+        and gap. Default :data:`mecopt.core.limits.DEFAULT_GTPOS_TIME_LIMIT_S`.
     mip_rel_gap : float
-        Relative gap within which a solver's optimum counts as proven.
+        Relative gap in [0, 1) within which a solver's optimum counts as proven.
     threads : int, optional
-        HiGHS's thread pool (per process) or CP-SAT's workers (default 1).
+        HiGHS's thread pool (per process) or CP-SAT's workers (>= 1; default 1).
     canonical : bool, optional
         Fewest-blocks networks (default: on in mode per_device, where it is exact).
     aggregate : bool
@@ -79,20 +95,44 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
         Ignored when not feasible here. HiGHS gets no start solution (see docs/milp.md §3.5).
     progress : callable, optional
         Called during the solve with ``dict(incumbent=, bound=, gap=, time_s=)`` (objective units).
+
+    Returns
+    -------
+    Solution
+        Termination ``OPTIMAL`` only when proven within ``mip_rel_gap``; ``server_of`` with several servers.
+
+    Raises
+    ------
+    InputError
+        For an option out of range (named, before any work), an unusable solver, or an instance
+        too large for the model.
+    InfeasibleError
+        When the solver proves (15)-(17), (26), (27) (and (15s)) jointly infeasible.
+    SolverError
+        When the solver stops without a solution or fails.
+
+    Examples
+    --------
+    >>> import mecopt
+    >>> sol = solve_gtpos(mecopt.load_instance("paper:fig5-n5"))
+    >>> str(sol.termination), sol.feasible
+    ('optimal', True)
     """
     check_choice("objective", objective, OBJECTIVES)
-    check_solver(solver)
+    backend = get_backend(solver)
     t0, c0 = time.perf_counter(), time.process_time()
     if time_limit is None:  # never unbounded (issue 12): the default is reported as the time limit
         time_limit = limits.DEFAULT_GTPOS_TIME_LIMIT_S
+    Limits(time_limit=time_limit, mip_rel_gap=mip_rel_gap, threads=threads, progress=progress)  # validated first
+    svs = servers(instance)
     arcs = limits.gtpos_arcs(instance, distinct=aggregate)
     if arcs > limits.MAX_GTPOS_ARCS:
-        slots = (f"H = {instance.server.H} slots" if not instance.multi else
-                 f"{instance.K} servers with {sum(sv.H for sv in instance.servers)} slots in all")
+        slots = (f"H = {svs[0].H} slots" if instance.K == 1 else
+                 f"{instance.K} servers with {sum(sv.H for sv in svs)} slots in all")
         raise InputError(f"GTPOS: the instance needs {arcs} block arcs (N = {instance.N} devices, up to "
                          f"{instance.M_max} layers, {slots}); the limit is "
                          f"{limits.MAX_GTPOS_ARCS} (server.slots, devices.count, devices.dnn); use tpos-cai/uai")
-    if (isinstance(warm_start, str) and warm_start == "auto") or solver != "cpsat":
+    if (isinstance(warm_start, str) and warm_start == "auto") or not backend.accepts_start:
         warm_start = None
     hint_servers = None
     if isinstance(warm_start, str):
@@ -101,32 +141,17 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
         hint_profile, hint_servers = greedy_assignment(instance, objective)
     else:
         hint_profile, hint_servers = _given_start(instance, warm_start)
-    if solver == "cpsat":
-        from mecopt.milp.backends import cpsat
-
-        nets = class_networks(instance, objective, aggregate, canonical)
-        weight = 1.0 if objective == "social" else 1.0 / instance.N
-        hint = _hint(instance, nets, hint_profile, hint_servers)
-        t1 = time.perf_counter()
-        rep, flows, info = cpsat.solve(instance, nets, objective, weight, time_limit=time_limit, threads=threads,
-                                       hint=hint, progress=progress)
-        info["build_s"] += t1 - t0
-    else:
-        model = build_model(instance, objective, canonical, aggregate)
-        nets = model.nets
-        hint = _hint(instance, nets, hint_profile, hint_servers)
-        t1 = time.perf_counter()
-        if solver == "highs":
-            rep, flows = _solve_highs(model, mip_rel_gap=mip_rel_gap, time_limit=time_limit, threads=threads,
-                                      progress=progress, t0=t0)
-        else:
-            rep, flows = _solve_pyomo(model, solver, mip_rel_gap=mip_rel_gap, time_limit=time_limit,
-                                      threads=threads)
-        info = dict(build_s=t1 - t0, solve_s=time.perf_counter() - t1)
+    problem = formulation.problem(instance, objective, canonical, aggregate)
+    nets = problem.nets
+    hint = _hint(instance, nets, hint_profile, hint_servers)
+    t1 = time.perf_counter()
+    rep, flows, solved = backend.solve(problem, Limits(time_limit=time_limit, mip_rel_gap=mip_rel_gap,
+                                                       threads=threads, progress=progress, start=hint, started=t0))
+    info = dict(solved, build_s=solved["build_s"] + t1 - t0)
     wall = time.perf_counter() - t0
     term = statusmod.termination(rep, mip_rel_gap)
     if term == Termination.INFEASIBLE:
-        raise InfeasibleError(_infeasible_message(instance, solver))
+        raise InfeasibleError(infeasible_message(instance, solver))
     if flows is None:
         raise SolverError(f"GTPOS ({solver}) stopped without a feasible solution ({rep.status})")
     if term == Termination.ERROR:
@@ -135,7 +160,7 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
     flags = {d.name: ["deadline_relaxed"] for d in instance.devices if d.deadline_relaxed}
     info.update(cpu_s=time.process_time() - c0, objective_name=objective, solver=solver, nodes=rep.nodes, mip_rel_gap=mip_rel_gap,
                 time_limit=time_limit, classes=len(nets), arcs=int(sum(n.n_arcs for n in nets)),
-                canonical=bool(canonical if canonical is not None else instance.server.capacity_mode == "per_device"),
+                canonical=bool(canonical if canonical is not None else svs[0].capacity_mode == "per_device"),
                 aggregate=aggregate, warm_start=hint is not None)
     return Solution(
         method="gtpos", instance=instance, profile=profile, termination=term, status=rep.status,
@@ -156,7 +181,7 @@ def _given_start(instance: Instance, warm_start):
         servers = warm_start.get("server_of")
         return ([np.asarray(s, dtype=int) for s in warm_start["profile"]],
                 None if servers is None else np.asarray(servers, dtype=int))
-    if instance.multi:
+    if instance.K > 1:
         raise InputError("The 'warm_start' option needs the servers too with several servers: give a Solution or "
                          "dict(profile=..., server_of=...).")
     return [np.asarray(s, dtype=int) for s in warm_start], None

@@ -17,30 +17,31 @@ from mecopt.core.instance import Instance
 from mecopt.core.solution import Solution, Termination
 from mecopt.methods import gtpos
 from mecopt.methods.registry import several_servers
-from mecopt.milp import device_model
-from mecopt.milp import gtpos as gtpos_model
-from mecopt.milp.backends.highs import outcome, persistent_solver
-from mecopt.milp.network import build_network
-from mecopt.milp.potential import DEFAULT_CUT_TOL, DEFAULT_GRID, POTENTIAL_OPTIONS, build_model, build_model_multi
+from mecopt.milp import potential
+from mecopt.milp.backends.highs import highs_object, outcome, persistent_solver
+from mecopt.milp.potential import DEFAULT_CUT_TOL, DEFAULT_GRID, POTENTIAL_OPTIONS, build_model
 
 
 def _warm_start(opt, model: pyo.ConcreteModel, instance: Instance, profile: list[np.ndarray]) -> bool:
-    """Hand HiGHS ``profile`` as its first incumbent (arc flows, y, u and lam of the profile)."""
-    from mecopt.milp.backends.highs import highs_object
+    """Hand HiGHS ``profile`` as its first incumbent, where the model takes one (:func:`mecopt.milp.potential.start_values`).
 
-    server, H = instance.server, instance.server.H
-    values = {}
-    for n, (dev, slots) in enumerate(zip(instance.devices, profile)):
-        b, net = model.md[n], build_network(dev, server, canonical=False)
-        path = net.path(slots)
-        if path is None:
-            return False
-        on = set(path)
-        values.update({id(b.f[a]): float(a in on) for a in b.f})
-        values.update({id(b.y[k, h]): float(slots[k - 1] == h) for k in range(1, dev.M + 1) for h in range(H + 1)})
-        values.update({id(b.u[h]): float(h in slots) for h in range(1, H + 1)})
-    L = costmod.evaluate(instance, profile).slot_load
-    values.update({id(model.lam[h]): float(L[h - 1]) ** 2 for h in range(1, H + 1)})
+    Parameters
+    ----------
+    opt : pyomo.contrib.solver.solvers.highs.Highs
+        The persistent solver, with ``model`` set.
+    model : pyomo.environ.ConcreteModel
+        The potential MILP (:func:`mecopt.milp.potential.build_model`).
+    instance : Instance
+    profile : list of numpy.ndarray
+
+    Returns
+    -------
+    bool
+        Whether HiGHS accepted a start.
+    """
+    values = potential.start_values(model, instance, profile)
+    if values is None:
+        return False
     col = opt._pyomo_var_to_solver_var_map   # Pyomo keeps it private; read-only use here
     idx = [col[k] for k in values if k in col]
     val = [values[k] for k in values if k in col]
@@ -143,16 +144,12 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
     if problems:
         raise InputError("invalid tpos-best options", problems)
     t0 = time.perf_counter()
-    multi = instance.multi
-    model, _ = build_model_multi(instance, grid) if multi else build_model(instance, grid)
-    H = len(model.columns) if multi else instance.server.H   # multi: one column per (server, slot)
+    model, _ = build_model(instance, grid)
+    H = len(model.columns)   # one column per (server, slot)
     opt = persistent_solver(dict(POTENTIAL_OPTIONS, mip_rel_gap=min(gap, 1e-4) / 10))
     opt.set_instance(model)
     start, start_phi, _ = _start_assignment(instance, starts) if starts else (None, np.inf, None)
-    if multi:
-        yvars = [v for i in model.K for v in model.cls[i].f.values()]
-    else:
-        yvars = [v for n in range(instance.N) for v in model.md[n].y.values()]
+    solution_vars = potential.solution_vars(model)
     best, best_phi, bound, rounds, term, status, cuts_added = None, np.inf, -np.inf, 0, Termination.OPTIMAL, "", 0
     best_servers = None
     while True:
@@ -163,23 +160,20 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
                 term = Termination.TIME_LIMIT
                 break
             opt.config.time_limit = left
-        if start is not None and not multi:   # several servers: no HiGHS start (module docstring)
+        if start is not None:   # taken where the model takes a start (one server; module docstring)
             _warm_start(opt, model, instance, start if best is None else best)
         res = opt.solve(model)
         out = outcome(opt, res)
         status = out.status
         if out.termination == Termination.INFEASIBLE:
-            raise InfeasibleError(gtpos._infeasible_message(instance, "HiGHS").replace("GTPOS", "tpos-best"))
+            raise InfeasibleError(gtpos.infeasible_message(instance, "HiGHS").replace("GTPOS", "tpos-best"))
         if not out.has_solution:
             raise SolverError(f"tpos-best: HiGHS stopped without a feasible solution ({out.status})")
         if out.bound is not None:
             # a time-limited round still bounds this relaxation, hence min Phi
             bound = max(bound, float(out.bound) / model.phi_scale)
-        vals = res.solution_loader.get_vars(vars_to_load=yvars + [model.lam[h] for h in range(1, H + 1)])
-        if multi:
-            prof, servers = gtpos_model.assignment_of(model, instance, vals)
-        else:
-            prof, servers = device_model.profile_of(model, instance, vals), None
+        vals = res.solution_loader.get_vars(vars_to_load=solution_vars)
+        prof, servers = potential.assignment_of(model, instance, vals)
         ev = costmod.evaluate(instance, prof, servers)
         if ev.potential < best_phi:
             best, best_phi, best_servers = prof, float(ev.potential), servers
@@ -200,10 +194,13 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
         if rounds >= max_rounds:
             term = Termination.ITERATION_LIMIT
             break
+    if best is None:   # the time limit ran out before the first MILP solve (the starts took it)
+        raise SolverError(f"tpos-best: the time limit ({time_limit:g} s) ran out before the first MILP solve; "
+                          "raise the 'time_limit' option or lower 'starts'")
     rel_gap = max(0.0, (best_phi - bound) / max(abs(best_phi), 1e-12)) if np.isfinite(bound) else None
     if term == Termination.OPTIMAL and (rel_gap is None or rel_gap > gap):
         term = Termination.FEASIBLE
-    profile, server_of, polish = _polish(instance, best, best_servers if multi else None)
+    profile, server_of, polish = _polish(instance, best, best_servers)
     cert = certificate(instance, profile, tol_rel=CERTIFICATE_TOL, server_of=server_of)
     ev = costmod.evaluate(instance, profile, server_of)
     info = dict(start_phi=start_phi if np.isfinite(start_phi) else None, starts=starts, rounds=rounds, cuts_added=cuts_added, grid=grid, cut_tol=cut_tol, phi_milp_incumbent=best_phi,

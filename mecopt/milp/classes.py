@@ -39,8 +39,22 @@ from mecopt.milp.network import BLOCK, LOCAL, START, WAIT, build_network, prune_
 OBJECTIVES = ("delay", "social", "energy")
 
 
-def class_key(dev: Device, objective: str) -> tuple:
-    """What GTPOS reads from ``dev`` under ``objective``; equal keys = one class."""
+def servers(instance: Instance) -> tuple[Server, ...]:
+    """The instance's servers, in order (one server: a tuple of one).
+
+    Parameters
+    ----------
+    instance : Instance
+
+    Returns
+    -------
+    tuple of Server
+    """
+    return tuple(instance.view(k).server for k in range(instance.K))
+
+
+def _link_key(dev: Device, objective: str) -> tuple:
+    """What GTPOS reads from ``dev`` (a device on one link) under ``objective``."""
     key = (dev.M, dev.t_local.tobytes(), dev.t_server.tobytes(), dev.t_up.tobytes(), float(dev.t_down),
            float(dev.tau), bool(dev.deadline_relaxed), bool(dev.deadline_soft), float(dev.deadline_penalty_per_s))
     if objective in ("energy", "social"):
@@ -50,27 +64,54 @@ def class_key(dev: Device, objective: str) -> tuple:
     return key
 
 
-def multi_class_key(instance: Instance, n: int, objective: str) -> tuple:
-    """Several servers: the servers MD ``n`` reaches and its :func:`class_key` on each of those links
-    (upload and download times, deadline relaxation and the rest differ per link)."""
+def class_key(instance: Instance, n: int, objective: str, views=None) -> tuple:
+    """What GTPOS reads from MD ``n`` under ``objective``; equal keys = one class.
+
+    The servers MD ``n`` reaches and, on each of those links, its layer counts and times,
+    upload/download times (8), (10), deadline (26) and its relaxation, and the objective's
+    coefficients (``energy``: P_lo, P_up; ``social``: also alpha c^T and beta c^E).
+
+    Parameters
+    ----------
+    instance : Instance
+    n : int
+        Device index.
+    objective : {"delay", "social", "energy"}
+    views : sequence of ServerView, optional
+        ``instance.view(k)`` for every k, when already at hand.
+
+    Returns
+    -------
+    tuple
+    """
     out = []
     for k in instance.reachable(n):
-        v = instance.view(k)
-        out.append((k, class_key(v.instance.devices[int(v.local[n])], objective)))
+        v = instance.view(k) if views is None else views[k]
+        out.append((k, _link_key(v.instance.devices[int(v.local[n])], objective)))
     return tuple(out)
 
 
 def device_classes(instance: Instance, objective: str = "delay", aggregate: bool = True) -> list[tuple[int, ...]]:
     """The MDs grouped into classes (tuples of device indices, in index order, classes by first member).
 
-    ``aggregate=False`` gives one class per MD (the disaggregated model). With several servers the
-    key is :func:`multi_class_key` (reach and per-link data)."""
+    Parameters
+    ----------
+    instance : Instance
+    objective : {"delay", "social", "energy"}
+    aggregate : bool
+        False: one class per MD (the disaggregated model).
+
+    Returns
+    -------
+    list of tuple of int
+        Grouped by :func:`class_key`.
+    """
     if not aggregate:
         return [(n,) for n in range(instance.N)]
+    views = [instance.view(k) for k in range(instance.K)]
     groups: dict[tuple, list[int]] = {}
-    for n, dev in enumerate(instance.devices):
-        key = multi_class_key(instance, n, objective) if instance.multi else class_key(dev, objective)
-        groups.setdefault(key, []).append(n)
+    for n in range(instance.N):
+        groups.setdefault(class_key(instance, n, objective, views), []).append(n)
     return [tuple(g) for g in groups.values()]
 
 
@@ -87,8 +128,8 @@ def deadline_caps(dev: Device, server: Server, hcap: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class ClassNetwork:
-    """One class's network: arcs as numpy arrays (one entry per arc); node 0 = src, 1 = sink."""
+class LinkNetwork:
+    """One class's network on one server (link): arcs as numpy arrays (one entry per arc); node 0 = src, 1 = sink."""
 
     dev: Device             # the representative MD
     members: tuple[int, ...]
@@ -236,10 +277,28 @@ def undominated_starts(starts: list[int], caps: np.ndarray, cost: np.ndarray, lo
             if j != M and not any(j2 > j and c2 <= c and k2 >= k for c2, k2, j2 in cands)]
 
 
-def build_class_network(instance: Instance, members: tuple[int, ...], canonical: bool,
-                        objective: str = "delay", prune: bool = True) -> ClassNetwork:
-    """The network of the class ``members`` (see the module docstring)."""
-    dev, server = instance.devices[members[0]], instance.server
+def build_link_network(instance: Instance, members: tuple[int, ...], canonical: bool,
+                       objective: str = "delay", prune: bool = True) -> LinkNetwork:
+    """The network of the class ``members`` on the server of ``instance`` (see the module docstring).
+
+    Parameters
+    ----------
+    instance : Instance
+        One server's view (:meth:`Instance.view`): a single-server instance of its devices.
+    members : tuple of int
+        The class's device indices in ``instance``.
+    canonical : bool
+        Fewest-blocks packings only.
+    objective : {"delay", "social", "energy"}
+        The objective, for the dominance of partition points.
+    prune : bool
+        Drop dominated partition points.
+
+    Returns
+    -------
+    LinkNetwork
+    """
+    dev, server = instance.devices[members[0]], instance.view(0).server
     base = build_network(dev, server, canonical=canonical)
     M, H, dt = dev.M, server.H, server.slot_len
     caps = deadline_caps(dev, server, base.hcap)
@@ -298,7 +357,7 @@ def build_class_network(instance: Instance, members: tuple[int, ...], canonical:
         penalty[fin] = deadline_penalty(dev, base.start_delay[owner[fin]] + h[fin] * dt)
     PS = np.concatenate([[0.0], np.cumsum(dev.S[1:])])
     s_blk = np.where(isb, PS[m] - PS[j], 0.0)
-    return ClassNetwork(dev=dev, members=tuple(members), H=H, n_nodes=n_nodes, kind=kind, tail=tail, head=head,
+    return LinkNetwork(dev=dev, members=tuple(members), H=H, n_nodes=n_nodes, kind=kind, tail=tail, head=head,
                         j=j, m=m, h=h, cap=cap, copy=copy, t_blk=t_blk, delay=delay, energy=energy,
                         penalty=penalty, s_blk=s_blk)
 
@@ -306,35 +365,36 @@ def build_class_network(instance: Instance, members: tuple[int, ...], canonical:
 def columns(instance: Instance) -> list[tuple[int, int]]:
     """The slot columns of the GTPOS model, in order: (server k, slot h) for g = 1, 2, ...
     (one server: (0, 1..H); several: server 0's slots, then server 1's, ...)."""
-    servers = instance.servers if instance.multi else (instance.server,)
-    return [(k, h) for k, sv in enumerate(servers) for h in range(1, sv.H + 1)]
+    return [(k, h) for k, sv in enumerate(servers(instance)) for h in range(1, sv.H + 1)]
 
 
 def column_offsets(instance: Instance) -> np.ndarray:
     """(K+1,) the column before each server's first slot: column g = offsets[k] + h."""
-    servers = instance.servers if instance.multi else (instance.server,)
-    return np.concatenate([[0], np.cumsum([sv.H for sv in servers])]).astype(int)
+    return np.concatenate([[0], np.cumsum([sv.H for sv in servers(instance)])]).astype(int)
 
 
 @dataclass(frozen=True)
-class UnionNetwork(ClassNetwork):
-    """Several servers: a class's per-server networks joined at the source and the sink.
+class ClassNetwork(LinkNetwork):
+    """A class's network: its per-server networks joined at the source and the sink (one server: that one).
 
-    ``subs[i]`` is server ``servers[i]``'s :class:`ClassNetwork` (built on that server's view of
-    the members) and ``arc_map[i]`` the union index of each of its arcs (-1 for a LOCAL arc left
-    out: all-local is one strategy, the same on every link, and the union keeps the first). In the union, ``h`` is the column offsets[k] + h of a BLOCK or WAIT
-    arc (:func:`columns`), ``server`` the server of every arc (-1 for LOCAL) and ``slot`` its
-    slot on that server. ``dev`` is the representative's device of the whole instance.
+    ``subs[i]`` is server ``servers[i]``'s :class:`LinkNetwork` (built on that server's view of
+    the members) and ``arc_map[i]`` the class index of each of its arcs (-1 for a LOCAL arc left
+    out: all-local is one strategy, the same on every link, and the class keeps the first). Here
+    ``h`` is the column offsets[k] + h of a BLOCK or WAIT arc (:func:`columns`), ``server`` the
+    server of every arc (-1 for LOCAL) and ``slot`` its slot on that server. ``dev`` is the
+    representative's device of the whole instance. With one server the arcs are those of its
+    :class:`LinkNetwork`, in the same order.
     """
 
     server: np.ndarray | None = None
     slot: np.ndarray | None = None
     servers: tuple[int, ...] = ()
-    subs: tuple[ClassNetwork, ...] = ()
+    subs: tuple[LinkNetwork, ...] = ()
     arc_map: tuple[np.ndarray, ...] = ()
-    local_arc: int = -1     # the union's LOCAL arc (-1: all-local is not allowed)
+    local_arc: int = -1     # the class's LOCAL arc (-1: all-local is not allowed)
 
     def cost(self, objective: str) -> np.ndarray:
+        """Per-unit arc cost of ``objective``, each arc with its own link's data (:meth:`LinkNetwork.cost`)."""
         out = np.zeros(self.n_arcs)
         for sub, amap in zip(self.subs, self.arc_map):
             keep = amap >= 0
@@ -351,11 +411,14 @@ class UnionNetwork(ClassNetwork):
                 k = int(self.server[a])
         return k, s
 
-    def path_of_slots(self, slots, server: int = -1) -> list[int] | None:
-        """The arcs of strategy ``slots`` on ``server`` (ignored when all local), or None."""
+    def path_of_slots(self, slots, server: int | None = None) -> list[int] | None:
+        """The arcs of strategy ``slots`` on ``server`` (ignored when all local; None: the class's
+        only server), or None when it is not a path here."""
         s = np.asarray(slots, dtype=int)
         if not s.any():
             return [self.local_arc] if self.local_arc >= 0 else None
+        if server is None and len(self.servers) == 1:
+            server = self.servers[0]
         if server not in self.servers:
             return None
         i = self.servers.index(server)
@@ -366,54 +429,74 @@ class UnionNetwork(ClassNetwork):
         return None if any(a < 0 for a in arcs) else arcs
 
 
-def build_union_network(instance: Instance, members: tuple[int, ...], canonical: bool, objective: str = "delay",
-                        prune: bool = True) -> UnionNetwork:
-    """Several servers: the union of the class's per-server networks (see :class:`UnionNetwork`)."""
+_INT_FIELDS = ("kind", "tail", "head", "j", "m", "h", "cap", "copy")
+_FLOAT_FIELDS = ("t_blk", "delay", "energy", "penalty", "s_blk")
+
+
+def build_class_network(instance: Instance, members: tuple[int, ...], canonical: bool, objective: str = "delay",
+                        prune: bool = True) -> ClassNetwork:
+    """The network of the class ``members``: the union of its per-server networks (:class:`ClassNetwork`).
+
+    Parameters
+    ----------
+    instance : Instance
+    members : tuple of int
+        The class's device indices (:func:`device_classes`).
+    canonical : bool
+        Fewest-blocks packings only.
+    objective : {"delay", "social", "energy"}
+    prune : bool
+        Drop dominated partition points.
+
+    Returns
+    -------
+    ClassNetwork
+    """
     offsets = column_offsets(instance)
     reach = instance.reachable(members[0])
-    subs, maps = [], []
-    rows = []   # kind, tail, head, j, m, h (column), cap, copy, server, slot, t_blk, delay, energy, penalty, s_blk
+    subs, maps, parts = [], [], []
     next_node, local_arc, n_arcs = 2, -1, 0
     for k in reach:
         v = instance.view(k)
-        sub = build_class_network(v.instance, tuple(int(v.local[n]) for n in members), canonical, objective, prune)
-        node = np.where(sub.tail >= 2, sub.tail + next_node - 2, sub.tail), np.where(
-            sub.head >= 2, sub.head + next_node - 2, sub.head)
+        sub = build_link_network(v.instance, tuple(int(v.local[n]) for n in members), canonical, objective, prune)
+        keep = np.ones(sub.n_arcs, dtype=bool)
+        loc = np.flatnonzero(sub.kind == LOCAL)
+        if len(loc):
+            if local_arc >= 0:
+                keep[loc] = False   # all-local is one strategy, whatever the server
+            else:
+                local_arc = n_arcs + int(loc[0])
         amap = np.full(sub.n_arcs, -1, dtype=int)
-        for a in range(sub.n_arcs):
-            if sub.kind[a] == LOCAL:
-                if local_arc >= 0:
-                    continue   # all-local is one strategy, whatever the server
-                local_arc = n_arcs
-            col = int(sub.h[a]) + int(offsets[k]) if sub.kind[a] in (BLOCK, WAIT) else 0
-            rows.append((int(sub.kind[a]), int(node[0][a]), int(node[1][a]), int(sub.j[a]), int(sub.m[a]), col,
-                         int(sub.cap[a]), int(sub.copy[a]), -1 if sub.kind[a] == LOCAL else k, int(sub.h[a]),
-                         float(sub.t_blk[a]), float(sub.delay[a]), float(sub.energy[a]), float(sub.penalty[a]),
-                         float(sub.s_blk[a])))
-            amap[a] = n_arcs
-            n_arcs += 1
+        amap[keep] = n_arcs + np.arange(int(keep.sum()))
+        n_arcs += int(keep.sum())
+        part = {f: getattr(sub, f)[keep].astype(np.int64) for f in _INT_FIELDS}
+        part.update({f: getattr(sub, f)[keep].astype(float) for f in _FLOAT_FIELDS})
+        for end in ("tail", "head"):
+            part[end] = np.where(part[end] >= 2, part[end] + next_node - 2, part[end])
+        timed = np.isin(part["kind"], (BLOCK, WAIT))
+        part["slot"] = part["h"].copy()
+        part["h"] = np.where(timed, part["h"] + int(offsets[k]), 0)
+        part["server"] = np.where(part["kind"] == LOCAL, -1, k).astype(np.int64)
+        parts.append(part)
         next_node += sub.n_nodes - 2
         subs.append(sub)
         maps.append(amap)
-    ints = np.array([r[:10] for r in rows], dtype=np.int64).reshape(-1, 10)
-    flts = np.array([r[10:] for r in rows], dtype=float).reshape(-1, 5)
-    kind, tail, head, j, m, h, cap, copy, server, slot = (ints[:, i] for i in range(10))
-    t_blk, delay, energy, penalty, s_blk = (flts[:, i] for i in range(5))
-    return UnionNetwork(dev=instance.devices[members[0]], members=tuple(members), H=int(offsets[-1]),
-                        n_nodes=next_node, kind=kind, tail=tail, head=head, j=j, m=m, h=h, cap=cap, copy=copy,
-                        t_blk=t_blk, delay=delay, energy=energy, penalty=penalty, s_blk=s_blk, server=server,
-                        slot=slot, servers=tuple(reach), subs=tuple(subs), arc_map=tuple(maps), local_arc=local_arc)
+    cat = {f: np.concatenate([p[f] for p in parts]) if parts else np.zeros(0, dtype=np.int64 if f not in _FLOAT_FIELDS
+                                                                             else float)
+           for f in (*_INT_FIELDS, *_FLOAT_FIELDS, "server", "slot")}
+    return ClassNetwork(dev=instance.devices[members[0]], members=tuple(members), H=int(offsets[-1]),
+                        n_nodes=next_node, servers=tuple(reach), subs=tuple(subs), arc_map=tuple(maps),
+                        local_arc=local_arc, **cat)
 
 
 def class_networks(instance: Instance, objective: str = "delay", aggregate: bool = True,
                    canonical: bool | None = None, prune: bool = True) -> list[ClassNetwork]:
     """Every class's network. ``canonical`` (default: on in mode per_device, where it is exact;
     docs/milp.md §3) keeps only the fewest-blocks packing of each partition. With several servers
-    every network is a :class:`UnionNetwork`."""
+    Returns a :class:`ClassNetwork` per class of :func:`device_classes`."""
     if canonical is None:
-        canonical = instance.server.capacity_mode == "per_device"
-    build = build_union_network if instance.multi else build_class_network
-    return [build(instance, members, canonical, objective, prune)
+        canonical = servers(instance)[0].capacity_mode == "per_device"
+    return [build_class_network(instance, members, canonical, objective, prune)
             for members in device_classes(instance, objective, aggregate)]
 
 
@@ -425,16 +508,14 @@ def profile_from_flows(instance: Instance, nets: list[ClassNetwork], flows: list
 
 def assignment_from_flows(instance: Instance, nets: list[ClassNetwork],
                           flows: list) -> tuple[list[np.ndarray], np.ndarray | None]:
-    """Disaggregate: (profile, server_of); ``server_of`` is None with one server, else each MD's
-    server (-1 = all local, docs/multiserver.md)."""
+    """Disaggregate: (profile, server_of); ``server_of`` is each MD's server (-1 = all local,
+    docs/multiserver.md), None with one server (where a Solution carries none)."""
     profile: list = [None] * instance.N
-    server_of = np.full(instance.N, -1, dtype=int) if instance.multi else None
+    server_of = np.full(instance.N, -1, dtype=int)
     for net, f in zip(nets, flows):
-        for n, s in zip(net.members, net.decompose(f)):
-            if server_of is not None:
-                server_of[n], s = s
-            profile[n] = s
-    return profile, server_of
+        for n, (k, s) in zip(net.members, net.decompose(f)):
+            server_of[n], profile[n] = k, s
+    return profile, (server_of if instance.K > 1 else None)
 
 
 def flows_from_profile(nets: list[ClassNetwork], profile, server_of=None) -> list[np.ndarray] | None:
@@ -444,10 +525,7 @@ def flows_from_profile(nets: list[ClassNetwork], profile, server_of=None) -> lis
     for net in nets:
         f = np.zeros(net.n_arcs, dtype=int)
         for n in net.members:
-            if isinstance(net, UnionNetwork):
-                p = net.path_of_slots(profile[n], -1 if server_of is None else int(server_of[n]))
-            else:
-                p = net.path_of_slots(profile[n])
+            p = net.path_of_slots(profile[n], None if server_of is None else int(server_of[n]))
             if p is None:
                 return None
             f[p] += 1

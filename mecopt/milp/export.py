@@ -24,6 +24,7 @@ import numpy as np
 from mecopt.core.errors import InputError
 from mecopt.core.instance import Instance
 from mecopt.core.options import check_choice
+from mecopt.milp.classes import servers
 
 FORMATS = ("mps", "lp")
 PROBLEMS = ("gtpos", "best-response")
@@ -60,7 +61,7 @@ def export_model(instance: Instance, out: str | Path, *, problem: str = "gtpos",
         model = build_model(instance, objective, canonical, aggregate)
         labels = _labels(model, out, fmt)
         y, flows, classes = {}, {}, []
-        names_k = [sv.name for sv in instance.servers] if instance.multi else None
+        names_k = [sv.name for sv in servers(instance)] if instance.K > 1 else None   # presentation only
         for k, net in enumerate(model.nets):
             b = model.cls[k]
             names = [instance.devices[n].name for n in net.members]
@@ -78,8 +79,9 @@ def export_model(instance: Instance, out: str | Path, *, problem: str = "gtpos",
                     flows[labels[id(v)]] = dict(cls=k, arc=int(a))
         doc = dict(problem=problem, instance=instance.name, objective=objective, sense="minimize",
                    objective_weight=model.weight, aggregate=aggregate,
-                   canonical=bool(canonical if canonical is not None else instance.server.capacity_mode == "per_device"),
-                   capacity_mode=instance.server.capacity_mode, classes=classes, y=y, flows=flows)
+                   canonical=bool(canonical if canonical is not None else
+                                  servers(instance)[0].capacity_mode == "per_device"),
+                   capacity_mode=servers(instance)[0].capacity_mode, classes=classes, y=y, flows=flows)
         if names_k is not None:
             doc["columns"] = [dict(column=g + 1, server=names_k[k], slot=h) for g, (k, h) in enumerate(model.columns)]
     else:
@@ -89,25 +91,25 @@ def export_model(instance: Instance, out: str | Path, *, problem: str = "gtpos",
         if device is None or not (0 <= device < instance.N):
             raise InputError(f"The 'device' option must be a device index 0..{instance.N - 1} for "
                              f"--problem best-response. Got {device!r} instead.")
-        dev, srv = instance.devices[device], instance.server
-        if instance.multi:
-            reach = [instance.servers[k].name for k in instance.reachable(device)]
+        dev = instance.devices[device]
+        if instance.K > 1:
+            reach = [servers(instance)[k].name for k in instance.reachable(device)]
             if server is None or server not in reach:
                 raise InputError(f"The 'server' option must name a server device {dev.name} reaches "
                                  f"({', '.join(reach)}) for --problem best-response with several servers. "
                                  f"Got {server!r} instead.")
-            v = instance.view(instance.server_index(server))
-            dev, srv = v.instance.devices[int(v.local[device])], v.server
         elif server is not None:
             raise InputError("The 'server' option applies to instances with several servers only.")
+        v = instance.view(0 if server is None else instance.server_index(server))
+        dev, srv = v.instance.devices[int(v.local[device])], v.server
         md = MILPDevice(dev, srv)
-        md._set_params(Aggregates.empty(srv.H), enforces_deadline(dev))
+        md.set_params(Aggregates.empty(srv.H), enforces_deadline(dev))
         labels = _labels(md.model, out, fmt)
         y = {labels[id(v)]: dict(devices=[dev.name], layer=int(mm), slot=int(h))
              for (mm, h), v in md.model.y.items() if id(v) in labels}
         doc = dict(problem=problem, instance=instance.name, device=dev.name, sense="minimize",
                    objective_scale=md.scale, others="all local (empty aggregates)", y=y)
-        if instance.multi:
+        if server is not None:
             doc["server"] = server
     sidecar.write_text(json.dumps(doc, indent=1))
     return out, sidecar
@@ -116,7 +118,7 @@ def export_model(instance: Instance, out: str | Path, *, problem: str = "gtpos",
 def profile_from_values(instance: Instance, sidecar: str | Path | dict, values: dict[str, float]) -> list[np.ndarray]:
     """A GTPOS profile from a solver's variable values (by exported name), via the sidecar.
     With several servers use :func:`assignment_from_values` (the servers too)."""
-    if instance.multi:
+    if instance.K > 1:
         raise InputError("profile_from_values: the instance has several servers; use assignment_from_values, "
                          "which returns each device's server with the profile")
     return assignment_from_values(instance, sidecar, values)[0]

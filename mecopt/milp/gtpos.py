@@ -14,60 +14,79 @@ stated on it and linked to the flow. For a class of one MD, Y is y. Coupling:
 * no price. Objective ``delay`` (the paper) (1/N) sum_n T_n with T_n from (24), linear on
   the arcs; ``social``: sum_n (alpha_n c^T_n T_n + beta_n c^E_n E_n); ``energy``: (1/N) sum_n E_n.
 
-Backends (``solver=``): ``highs`` (this Pyomo model, HiGHS through Pyomo's persistent
-interface), ``cpsat`` (the same arcs built directly in OR-Tools CP-SAT, :mod:`.cpsat`), or
-any other MILP solver Pyomo can reach by name (``gurobi``, ``cplex``, ``scip``, ``cbc``, ...)
-where it is installed. The flow of every class is decomposed into one path per MD, so every
+Backends (:mod:`mecopt.milp.backends`, one protocol): ``highs`` (this Pyomo model, HiGHS
+through Pyomo's persistent interface), ``cpsat`` (the same arcs built directly in OR-Tools
+CP-SAT), or any other MILP solver Pyomo can reach by name (``gurobi``, ``cplex``, ``scip``,
+``cbc``, ...) where it is installed. Each solves a :class:`Problem` (the class networks, and
+this model on demand). The flow of every class is decomposed into one path per MD, so every
 backend returns y[n,m,h]; the profile is checked by :mod:`mecopt.core.checker`. One status
-mapping for all (:mod:`.status`): ``OPTIMAL`` only when proven within ``mip_rel_gap``.
+rule for all (:mod:`mecopt.milp.backends.status`): ``OPTIMAL`` only when proven within ``mip_rel_gap``.
 
-**Several servers** (docs/multiserver.md, "GTPOS and tpos-best with several servers"): each
-class's network is the union of its per-server networks (:class:`~mecopt.milp.classes.UnionNetwork`),
-so a path is all-local or lies on one reachable server (association (15s)); the slot index
-becomes a column (server k, slot h), the tensor is Y[k-class, m, (server, slot)], and (17) and
-(27) are stated per column with that server's T_d,k/H_k and B_k. The Solution carries ``server_of``.
+**Servers** (docs/multiserver.md, "GTPOS and tpos-best with several servers"): each class's
+network is the union of its per-server networks (:class:`~mecopt.milp.classes.ClassNetwork`), so
+a path is all-local or lies on one reachable server (association (15s)); the slot index is a
+column (server k, slot h), the tensor is Y[k-class, m, (server, slot)], and (17) and (27) are
+stated per column with that server's T_d,k/H_k and B_k. One server is the case K = 1 (columns
+(0, 1..H)). The Solution carries ``server_of`` when there are several.
 """
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyomo.environ as pyo
 
-from mecopt.core import interrupt
-from mecopt.core.errors import InputError, SolverError
+from mecopt.core.errors import SolverError
 from mecopt.core.instance import Instance
 from mecopt.core.tolerances import CAP_TOL
 from mecopt.core.options import check_choice
-from mecopt.milp.backends import status as statusmod
-from mecopt.milp.classes import (OBJECTIVES, ClassNetwork, UnionNetwork, assignment_from_flows, class_networks,
-                                 columns)
+from mecopt.milp.classes import OBJECTIVES, ClassNetwork, assignment_from_flows, class_networks, columns, servers
 from mecopt.milp.backends.highs import GTPOS_OPTIONS, highs_object, persistent_solver
 from mecopt.milp.network import BLOCK, START, adjacency
-
-#: the default backend, chosen by measurement (docs/milp.md §4)
-DEFAULT_SOLVER = "cpsat"
-#: Pyomo solver names tried when listing what is installed (any other name is tried as given)
-KNOWN_PYOMO_SOLVERS = ("gurobi", "cplex", "xpress", "scip", "cbc", "glpk")
 
 
 # ============================================================================ the Pyomo model
 
 def build_model(instance: Instance, objective: str = "delay", canonical: bool | None = None,
-                aggregate: bool = True, prune: bool = True) -> pyo.ConcreteModel:
-    """The GTPOS MILP as a Pyomo model (one block ``cls[k]`` per device class).
+                aggregate: bool = True, prune: bool = True,
+                nets: list[ClassNetwork] | None = None) -> pyo.ConcreteModel:
+    """The GTPOS MILP as a Pyomo model (one block ``cls[k]`` per device class), for any number of servers.
 
-    ``model.nets`` holds the class networks (arc data) and ``model.weight`` the objective's factor.
-    The slots ``model.S`` are the columns of :func:`mecopt.milp.classes.columns`: 1..H with one
-    server; with several, (server k, slot h) for every server, in order (``model.columns``).
-    ``prune`` drops dominated partition points (exact for GTPOS; tpos-best turns it off).
+    Parameters
+    ----------
+    instance : Instance
+    objective : {"delay", "social", "energy"}
+        The objective: (1/N) sum_n T_n (24), sum_n C_n, or (1/N) sum_n E_n (25).
+    canonical : bool, optional
+        Fewest-blocks networks (default: on in mode per_device, where it is exact).
+    aggregate : bool
+        One class per group of identical MDs (exact), else one per MD.
+    prune : bool
+        Drop dominated partition points (exact for GTPOS; tpos-best turns it off).
+    nets : list of ClassNetwork, optional
+        The class networks, when already built (:func:`mecopt.milp.classes.class_networks` with the
+        arguments above).
+
+    Returns
+    -------
+    pyomo.environ.ConcreteModel
+        ``model.nets`` holds the class networks (arc data), ``model.weight`` the objective's factor,
+        ``model.S`` the slot columns 1..G of :func:`mecopt.milp.classes.columns` (``model.columns``:
+        (server k, slot h) for every server, in order; one server: (0, 1..H)). Constraints: (15),
+        (16) and the flow of each class (:func:`add_class`), (17) in mode total and (27) per column.
+
+    Raises
+    ------
+    InputError
+        For an unknown objective.
     """
     check_choice("objective", objective, OBJECTIVES)
-    nets = class_networks(instance, objective, aggregate, canonical, prune)
-    server = instance.server
+    if nets is None:
+        nets = class_networks(instance, objective, aggregate, canonical, prune)
     cols = columns(instance)
-    col_server = [instance.servers[k] if instance.multi else server for k, _ in cols]
+    svs = servers(instance)
+    col_server = [svs[k] for k, _ in cols]
     H = len(cols)
     m = pyo.ConcreteModel(name=f"gtpos_{instance.name}")
     m.nets = nets
@@ -77,9 +96,9 @@ def build_model(instance: Instance, objective: str = "delay", canonical: bool | 
     m.S = range(1, H + 1)
     m.cls = pyo.Block(m.K)
     for k, net in enumerate(nets):
-        add_class(m.cls[k], net, H)
+        add_class(m.cls[k], net, H, layer_times=instance.K == 1)
 
-    if server.capacity_mode == "total":   # one capacity mode for every server
+    if col_server[0].capacity_mode == "total":   # one capacity mode for every server
         def cap_rule(_, h):
             """(17), total: all MDs' server time in slot h <= T_d/H (row scaled by 1/cap; its rhs
             1 + CAP_TOL/2 sits inside the checker's tolerance, docs/milp.md §3); per (server, slot)."""
@@ -100,9 +119,22 @@ def build_model(instance: Instance, objective: str = "delay", canonical: bool | 
     return m
 
 
-def add_class(b: pyo.Block, net: ClassNetwork, H: int) -> None:
-    """Flow f (integer, 0..count), the class tensor Y[m,h] with (15), (16) and the link to the flow,
-    ``users[h]`` (MDs of the class in slot h, for (27)) and ``server_time[h]`` (17)."""
+def add_class(b: pyo.Block, net: ClassNetwork, H: int, layer_times: bool = False) -> None:
+    """One class on block ``b``: flow f (integer, 0..count), the class tensor Y[m,h] with (15), (16) and
+    the link to the flow, ``users[h]`` (MDs of the class in column h, for (27)) and ``server_time[h]`` (17).
+
+    Parameters
+    ----------
+    b : pyomo.environ.Block
+    net : ClassNetwork
+    H : int
+        Slot columns of the model.
+    layer_times : bool
+        Write (17)'s server time as the paper does, sum_m T^se_m Y[m,h] with the representative's
+        layer times (valid with one server; the one-server model, and its export, keep this form);
+        otherwise each block's time on its own link, sum_a t_a f[a] (equal on one server; needed
+        with several, where a layer's time depends on the link).
+    """
     dev, count = net.dev, net.count
     M = dev.M
     A = range(net.n_arcs)
@@ -146,7 +178,7 @@ def add_class(b: pyo.Block, net: ClassNetwork, H: int) -> None:
         pyo.quicksum(y[mm + 1, k] for k in range(h + 1)) <= pyo.quicksum(y[mm, k] for k in range(h + 1))))
     blocks = {h: [int(a) for a in net.blocks_in(h)] for h in range(1, H + 1)}
     b.users = pyo.Expression(range(1, H + 1), rule=lambda _, h: pyo.quicksum(f[a] for a in blocks[h]))
-    if isinstance(net, UnionNetwork):  # several servers: each block's time on its own link (equal to the y form)
+    if not layer_times:  # each block's time on its own link (equal to the y form on one server)
         b.server_time = pyo.Expression(range(1, H + 1), rule=lambda _, h: pyo.quicksum(
             float(net.t_blk[a]) * f[a] for a in blocks[h] if net.t_blk[a] != 0))
         return
@@ -174,126 +206,66 @@ def assignment_of(model: pyo.ConcreteModel, instance: Instance, values=None):
     return assignment_from_flows(instance, model.nets, flows_of(model, values))
 
 
-# ============================================================================ backends
+@dataclass
+class Problem:
+    """One GTPOS problem as the backends see it: the class networks, and their Pyomo model on demand.
 
-def available_solvers() -> list[str]:
-    """Backends usable here: ``highs`` and ``cpsat`` (dependencies) and the installed Pyomo solvers."""
-    found = ["highs", "cpsat"]
-    for name in KNOWN_PYOMO_SOLVERS:
-        if _pyomo_available(name):
-            found.append(name)
-    return found
+    Parameters
+    ----------
+    instance : Instance
+    objective : {"delay", "social", "energy"}
+    nets : list of ClassNetwork
+        :func:`mecopt.milp.classes.class_networks` of the instance.
+    weight : float
+        The objective's factor (1 for ``social``, 1/N otherwise).
+    """
 
+    instance: Instance
+    objective: str
+    nets: list[ClassNetwork]
+    weight: float
+    _model: pyo.ConcreteModel | None = field(default=None, repr=False)
 
-def _pyomo_available(name: str) -> bool:
-    try:
-        opt = pyo.SolverFactory(name)
-        return bool(opt is not None and opt.available(exception_flag=False))
-    except Exception:  # noqa: BLE001  (Pyomo raises various errors for unknown or broken solvers)
-        return False
+    @property
+    def model(self) -> pyo.ConcreteModel:
+        """The Pyomo model of :func:`build_model` on :attr:`nets` (built at first use)."""
+        if self._model is None:
+            self._model = build_model(self.instance, self.objective, nets=self.nets)
+        return self._model
 
+    def flow_vars(self) -> list:
+        """The model's flow variables, class by class."""
+        m = self.model
+        return [v for k in m.K for v in m.cls[k].f.values()]
 
-def check_solver(solver: str) -> None:
-    """InputError (exit 2) when ``solver`` is not usable here, listing what was found."""
-    if not isinstance(solver, str) or not solver:
-        raise InputError(f"The 'solver' option must be a solver name. Got {solver!r} instead.")
-    if solver in ("highs", "cpsat"):
-        return
-    if not _pyomo_available(solver):
-        raise InputError(f"The 'solver' option must name an installed solver: {', '.join(available_solvers())}. "
-                         f"Got {solver!r} instead (Pyomo cannot find or run it here).")
-
-
-class _HighsProgress:
-    """Calls ``progress`` from HiGHS's MIP callbacks (improving solutions, and at most every 0.5 s)."""
-
-    def __init__(self, progress, t0: float):
-        self.progress, self.t0, self.last = progress, t0, -1.0
-        self.reported = False
-
-    def __call__(self, e):
-        out = e.data_out
-        now = time.perf_counter()
-        improving = "Improving" in str(e.callback_type) or "ImprovingSolution" in str(e.callback_type)
-        if not improving and now - self.last < 0.5:
-            return
-        self.last = now
-        inc, bnd = float(out.mip_primal_bound), float(out.mip_dual_bound)
-        if not np.isfinite(inc):
-            return
-        self.reported = True
-        self.progress(dict(incumbent=inc, bound=bnd if np.isfinite(bnd) else None,
-                           gap=statusmod.gap(inc, bnd if np.isfinite(bnd) else None), time_s=now - self.t0))
+    def flows_of(self, values=None) -> list[np.ndarray]:
+        """Each class's arc flows in the model (``values``: a map variable -> value; default: loaded)."""
+        return flows_of(self.model, values)
 
 
-def _solve_highs(model, *, mip_rel_gap, time_limit, threads, progress, t0):
-    options = dict(GTPOS_OPTIONS, mip_rel_gap=float(mip_rel_gap))
-    opt = persistent_solver(options, time_limit=time_limit, threads=threads)
-    opt.set_instance(model)
-    h = highs_object(opt)
-    if progress is not None:
-        cb = _HighsProgress(progress, t0)
-        h.cbMipImprovingSolution.subscribe(cb)
-        h.cbMipInterrupt.subscribe(cb)
-    res = opt.solve(model)
-    interrupt.check()  # HiGHS may have caught a Ctrl-C and returned an interrupt status: an interruption
-    st = h.getModelStatus()
-    name = getattr(st, "name", str(st))
-    has = res.solution_status.name in ("optimal", "feasible")
-    bound = res.objective_bound
-    if progress is not None and not cb.reported and has:  # solved before any reported incumbent (presolve)
-        inc = float(res.incumbent_objective)
-        bnd = bound if bound is not None and np.isfinite(bound) else None
-        progress(dict(incumbent=inc, bound=bnd, gap=statusmod.gap(inc, bnd), time_s=time.perf_counter() - t0))
-    rep = statusmod.Report(
-        status=h.modelStatusToString(st), proven_optimal=name == "kOptimal",
-        infeasible=name in ("kInfeasible", "kUnboundedOrInfeasible"),  # every variable is bounded
-        time_limit=name == "kTimeLimit", other_limit=name in ("kIterationLimit", "kSolutionLimit", "kInterrupt"),
-        objective=res.incumbent_objective if has else None,
-        bound=bound if bound is not None and np.isfinite(bound) else None,
-        nodes=getattr(res.extra_info, "mip_node_count", None))
-    flows = None
-    if has:
-        vals = res.solution_loader.get_vars(vars_to_load=[v for k in model.K for v in model.cls[k].f.values()])
-        flows = flows_of(model, vals)
-    return rep, flows
+def problem(instance: Instance, objective: str = "delay", canonical: bool | None = None,
+            aggregate: bool = True) -> Problem:
+    """The GTPOS :class:`Problem` of ``instance`` (arguments as :func:`build_model`).
 
+    Parameters
+    ----------
+    instance : Instance
+    objective : {"delay", "social", "energy"}
+    canonical : bool, optional
+    aggregate : bool
 
-def _solve_pyomo(model, solver, *, mip_rel_gap, time_limit, threads):
-    """Any other MILP solver Pyomo reaches by name (the classic SolverFactory interface)."""
-    from pyomo.opt import TerminationCondition as TC
+    Returns
+    -------
+    Problem
 
-    opt = pyo.SolverFactory(solver)
-    options = {}
-    if time_limit is not None:
-        options.update({"cbc": {"sec": time_limit}, "glpk": {"tmlim": int(max(1, time_limit))},
-                        "gurobi": {"TimeLimit": time_limit}, "cplex": {"timelimit": time_limit},
-                        "scip": {"limits/time": time_limit}}.get(solver, {}))
-    options.update({"cbc": {"ratio": mip_rel_gap}, "glpk": {"mipgap": mip_rel_gap},
-                    "gurobi": {"MIPGap": mip_rel_gap}, "cplex": {"mipgap": mip_rel_gap},
-                    "scip": {"limits/gap": mip_rel_gap}}.get(solver, {}))
-    if threads and solver in ("cbc", "gurobi", "cplex"):
-        options[{"cbc": "threads", "gurobi": "Threads", "cplex": "threads"}[solver]] = threads
-    res = opt.solve(model, options=options, load_solutions=False)
-    tc = res.solver.termination_condition
-    has = len(res.solution) > 0
-    obj = bound = None
-    flows = None
-    if has:
-        model.solutions.load_from(res)
-        obj = pyo.value(model.obj)
-        flows = flows_of(model)
-    lb = getattr(res.problem, "lower_bound", None)
-    try:
-        bound = float(lb) if lb is not None and np.isfinite(float(lb)) else None
-    except (TypeError, ValueError):
-        bound = None
-    rep = statusmod.Report(status=f"{solver}: {tc}", proven_optimal=tc == TC.optimal,
-                           infeasible=tc in (TC.infeasible, TC.infeasibleOrUnbounded),
-                           time_limit=tc == TC.maxTimeLimit,
-                           other_limit=tc in (TC.maxIterations, TC.maxEvaluations), objective=obj,
-                           bound=obj if (tc == TC.optimal and bound is None) else bound)
-    return rep, flows
+    Raises
+    ------
+    InputError
+        For an unknown objective.
+    """
+    check_choice("objective", objective, OBJECTIVES)
+    nets = class_networks(instance, objective, aggregate, canonical)
+    return Problem(instance, objective, nets, 1.0 if objective == "social" else 1.0 / instance.N)
 
 
 # ============================================================================ entry point

@@ -36,7 +36,7 @@ and ``info["polish_moves"]`` says how many moves it took.
 **Several servers** (docs/multiserver.md). The potential is
 Phi = sum_k sum_h [a_kh L_kh + (q_kh/2)(L_kh^2 + sum_n (S_n^kh)^2)] + sum_n own_n / gamma_n: its slot
 terms are separate per (server, slot), so the same outer approximation applies column by column
-(one lam and its cuts per (server, slot)). The model (:func:`build_model_multi`) is the
+(one lam and its cuts per (server, slot)). The model (:func:`build_model`, formulation ``"class"``) is the
 disaggregated GTPOS class model of :mod:`mecopt.milp.gtpos` (one union network per MD: all local,
 or a path on one reachable server, (15s)), without canonical blocks or dominance pruning (both
 ignore the price); own_n / gamma_n is the ``social`` arc cost / gamma_n (it includes the
@@ -64,6 +64,8 @@ from mecopt.core.errors import InputError
 from mecopt.core import cost as costmod
 from mecopt.core.instance import Instance
 from mecopt.milp.backends.highs import GTPOS_OPTIONS
+from mecopt.core.slots import placements, server_slots
+from mecopt.milp.classes import columns, servers
 from mecopt.milp.network import BLOCK, build_network
 from mecopt.milp import device_model, gtpos
 
@@ -85,14 +87,88 @@ def _require_potential(instance: Instance) -> None:
 
 
 def build_model(instance: Instance, grid: int = DEFAULT_GRID) -> tuple[pyo.ConcreteModel, np.ndarray]:
-    """The potential MILP (module docstring) and the largest possible slot load per slot."""
+    """The potential MILP (module docstring) and the largest possible load of each slot column.
+
+    The feasible set is one of two exact formulations of (15)-(17), (26), (27) (and (15s)), chosen
+    by :func:`formulation`; the potential's terms are then built alike, column by column: L_g (a
+    sum over block arcs or layers), lam_g >= L_g^2 by ``grid`` tangent cuts on [0, max L_g],
+    the own squares (S_n^g)^2 on the block arcs, and own_n / gamma_n.
+
+    Parameters
+    ----------
+    instance : Instance
+        Every gamma_n > 0.
+    grid : int
+        Initial tangent points per column (>= 2).
+
+    Returns
+    -------
+    model : pyomo.environ.ConcreteModel
+        Objective ``phi`` = Phi x ``phi_scale`` (19)-(25); ``columns`` (server, slot) per column g = 1..G;
+        ``L[g]`` the load (20)-(21), ``lam[g]`` its square's outer approximation, ``cuts`` the tangents;
+        ``formulation`` (:func:`formulation`).
+    lmax : numpy.ndarray
+        (G,) the largest load of each column.
+
+    Raises
+    ------
+    InputError
+        When some gamma_n = 0 (the game has no potential).
+    """
     _require_potential(instance)
-    server, H = instance.server, instance.server.H
-    m = device_model.build_model(instance, "social", canonical=False)
+    kind = formulation(instance)
+    m, load, own_sq, lmax, own = (_device_terms if kind == "device" else _class_terms)(instance)
+    m.formulation = kind
     m.obj.deactivate()
-    S = range(1, H + 1)
-    q = server.price_quad
-    own_sq, lmax = {h: [] for h in S}, np.zeros(H)
+    G = len(m.columns)
+    S = range(1, G + 1)
+    col_server = [servers(instance)[k] for k, _ in m.columns]
+    a = [float(sv.a[h - 1]) for sv, (_, h) in zip(col_server, m.columns)]
+    q = [float(sv.price_quad[h - 1]) for sv, (_, h) in zip(col_server, m.columns)]
+    m.L = pyo.Expression(S, rule=lambda _, g: pyo.quicksum(c * v for c, v in load[g]))
+    m.lam = pyo.Var(S, within=pyo.NonNegativeReals, bounds=lambda _, g: (0.0, float(lmax[g - 1]) ** 2))
+    m.cuts = pyo.ConstraintList()
+    for g in S:
+        for ll in np.linspace(0.0, lmax[g - 1], max(2, grid)):
+            m.cuts.add(m.lam[g] >= 2 * float(ll) * m.L[g] - float(ll) ** 2)
+    slot = pyo.quicksum(a[g - 1] * m.L[g] + q[g - 1] / 2 * (m.lam[g] + pyo.quicksum(
+        c * v for c, v in own_sq[g])) for g in S)
+    local = costmod.evaluate(instance, costmod.all_local(instance), np.full(instance.N, -1)).potential
+    scale = OBJECTIVE_UNITS / max(1.0, abs(local))
+    m.phi_scale = scale   # the objective is Phi x phi_scale (about OBJECTIVE_UNITS): HiGHS is badly scaled otherwise
+    m.phi = pyo.Objective(expr=scale * (own + slot), sense=pyo.minimize)
+    return m, lmax
+
+
+def formulation(instance: Instance) -> str:
+    """The feasible set's formulation: ``"device"`` with one server, ``"class"`` with several.
+
+    ``"device"``: the per-device path networks of :func:`mecopt.milp.device_model.build_model`
+    (y, u, the paper's deadline rows), the model tpos-best has always solved on one server, kept so
+    that its results stay what they were; it takes a HiGHS start (:func:`start_values`).
+    ``"class"``: the disaggregated GTPOS class model of :func:`mecopt.milp.gtpos.build_model` (one
+    network per MD over every server it reaches, (15s)), without canonical blocks or dominance
+    pruning (both ignore the price); it takes no HiGHS start (module docstring).
+
+    Parameters
+    ----------
+    instance : Instance
+
+    Returns
+    -------
+    str
+    """
+    return "device" if instance.K == 1 else "class"
+
+
+def _device_terms(instance: Instance):
+    """One server: the device model and the potential's terms on its y and block arcs."""
+    server = servers(instance)[0]
+    H = server.H
+    m = device_model.build_model(instance, "social", canonical=False)
+    m.columns = columns(instance)
+    S = server_slots(H)
+    load, own_sq, lmax = {h: [] for h in S}, {h: [] for h in S}, np.zeros(H)
     for n, dev in enumerate(instance.devices):
         net = build_network(dev, server, canonical=False)   # the arcs device_model.build_model used
         b = m.md[n]
@@ -100,34 +176,16 @@ def build_model(instance: Instance, grid: int = DEFAULT_GRID) -> tuple[pyo.Concr
             arcs = np.flatnonzero((net.kind == BLOCK) & (net.h == h))
             own_sq[h] += [(float(net.s_blk[a]) ** 2, b.f[int(a)]) for a in arcs if net.s_blk[a] != 0]
             lmax[h - 1] += float(net.s_blk[arcs].max()) if len(arcs) else 0.0
-    m.L = pyo.Expression(S, rule=lambda _, h: pyo.quicksum(
-        float(dev.S[k]) * m.md[n].y[k, h] for n, dev in enumerate(instance.devices)
-        for k in range(1, dev.M + 1) if dev.S[k] != 0))
-    m.lam = pyo.Var(S, within=pyo.NonNegativeReals, bounds=lambda _, h: (0.0, float(lmax[h - 1]) ** 2))
-    m.cuts = pyo.ConstraintList()
-    for h in S:
-        for ll in np.linspace(0.0, lmax[h - 1], max(2, grid)):
-            m.cuts.add(m.lam[h] >= 2 * float(ll) * m.L[h] - float(ll) ** 2)
+            load[h] += [(float(dev.S[k]), b.y[k, h]) for k in range(1, dev.M + 1) if dev.S[k] != 0]
     own = pyo.quicksum(m.term[n] / float(d.gamma) for n, d in enumerate(instance.devices))
-    slot = pyo.quicksum(float(server.a[h - 1]) * m.L[h] + float(q[h - 1]) / 2 * (m.lam[h] + pyo.quicksum(
-        c * f for c, f in own_sq[h])) for h in S)
-    scale = OBJECTIVE_UNITS / max(1.0, abs(costmod.evaluate(instance, costmod.all_local(instance)).potential))
-    m.phi_scale = scale   # the objective is Phi x phi_scale (about OBJECTIVE_UNITS): HiGHS is badly scaled otherwise
-    m.phi = pyo.Objective(expr=scale * (own + slot), sense=pyo.minimize)
-    return m, lmax
+    return m, load, own_sq, lmax, own
 
 
-def build_model_multi(instance: Instance, grid: int = DEFAULT_GRID) -> tuple[pyo.ConcreteModel, np.ndarray]:
-    """Several servers: the potential MILP on the GTPOS class model (module docstring), one slot
-    column per (server, slot) (:func:`mecopt.milp.classes.columns`); the largest load per column."""
-    _require_potential(instance)
+def _class_terms(instance: Instance):
+    """Several servers: the disaggregated class model and the potential's terms on its block arcs."""
     m = gtpos.build_model(instance, "social", canonical=False, aggregate=False, prune=False)
-    m.obj.deactivate()
     G = len(m.columns)
     S = range(1, G + 1)
-    col_server = [instance.servers[k] for k, _ in m.columns]
-    a = np.array([sv.a[h - 1] for sv, (_, h) in zip(col_server, m.columns)])
-    q = np.array([sv.price_quad[h - 1] for sv, (_, h) in zip(col_server, m.columns)])
     load, own_sq, lmax = {g: [] for g in S}, {g: [] for g in S}, np.zeros(G)
     own = []
     for i, net in enumerate(m.nets):
@@ -140,18 +198,82 @@ def build_model_multi(instance: Instance, grid: int = DEFAULT_GRID) -> tuple[pyo
             load[g] += [(float(net.s_blk[arc]), f[int(arc)]) for arc in arcs if net.s_blk[arc] != 0]
             own_sq[g] += [(float(net.s_blk[arc]) ** 2, f[int(arc)]) for arc in arcs if net.s_blk[arc] != 0]
             lmax[g - 1] += float(net.s_blk[arcs].max()) if len(arcs) else 0.0
-    m.L = pyo.Expression(S, rule=lambda _, g: pyo.quicksum(c * v for c, v in load[g]))
-    m.lam = pyo.Var(S, within=pyo.NonNegativeReals, bounds=lambda _, g: (0.0, float(lmax[g - 1]) ** 2))
-    m.cuts = pyo.ConstraintList()
-    for g in S:
-        for ll in np.linspace(0.0, lmax[g - 1], max(2, grid)):
-            m.cuts.add(m.lam[g] >= 2 * float(ll) * m.L[g] - float(ll) ** 2)
-    slot = pyo.quicksum(float(a[g - 1]) * m.L[g] + float(q[g - 1]) / 2 * (m.lam[g] + pyo.quicksum(
-        c * v for c, v in own_sq[g])) for g in S)
-    local = costmod.evaluate(instance, costmod.all_local(instance), np.full(instance.N, -1)).potential
-    scale = OBJECTIVE_UNITS / max(1.0, abs(local))
-    m.phi_scale = scale
-    m.phi = pyo.Objective(expr=scale * (pyo.quicksum(c * v for c, v in own) + slot), sense=pyo.minimize)
-    return m, lmax
+    return m, load, own_sq, lmax, pyo.quicksum(c * v for c, v in own)
 
 
+def solution_vars(model: pyo.ConcreteModel) -> list:
+    """The variables a profile is read from (:func:`assignment_of`), and the lam of every column.
+
+    Parameters
+    ----------
+    model : pyomo.environ.ConcreteModel
+        A model of :func:`build_model`.
+
+    Returns
+    -------
+    list of pyomo variables
+    """
+    if model.formulation == "device":
+        out = [v for n in model.N for v in model.md[n].y.values()]
+    else:
+        out = [v for i in model.K for v in model.cls[i].f.values()]
+    return out + [model.lam[g] for g in model.lam]
+
+
+def assignment_of(model: pyo.ConcreteModel, instance: Instance, values=None):
+    """(profile, server_of) of the model's values (``server_of`` None with one server).
+
+    Parameters
+    ----------
+    model : pyomo.environ.ConcreteModel
+        A model of :func:`build_model`.
+    instance : Instance
+    values : mapping, optional
+        Variable -> value (of at least :func:`solution_vars`); default: the loaded values.
+
+    Returns
+    -------
+    tuple
+        (list of numpy.ndarray, numpy.ndarray or None)
+    """
+    if model.formulation == "device":
+        return device_model.profile_of(model, instance, values), None
+    return gtpos.assignment_of(model, instance, values)
+
+
+def start_values(model: pyo.ConcreteModel, instance: Instance, profile) -> dict | None:
+    """A start solution for ``profile``: {id(variable): value} of its arcs, y, u and lam, or None.
+
+    None when the profile is no path of the networks, and always for the ``"class"``
+    :func:`formulation`: with a start HiGHS returned an objective that was not the start's (the
+    wrong result of docs/milp.md §3.5), so that model is solved without one.
+
+    Parameters
+    ----------
+    model : pyomo.environ.ConcreteModel
+        A model of :func:`build_model`.
+    instance : Instance
+    profile : list of numpy.ndarray
+        One slot vector per MD.
+
+    Returns
+    -------
+    dict or None
+    """
+    if model.formulation != "device":
+        return None
+    server = servers(instance)[0]
+    H = server.H
+    values = {}
+    for n, (dev, slots) in enumerate(zip(instance.devices, profile)):
+        b, net = model.md[n], build_network(dev, server, canonical=False)
+        path = net.path(slots)
+        if path is None:
+            return None
+        on = set(path)
+        values.update({id(b.f[a]): float(a in on) for a in b.f})
+        values.update({id(b.y[k, h]): float(slots[k - 1] == h) for k in range(1, dev.M + 1) for h in placements(H)})
+        values.update({id(b.u[h]): float(h in slots) for h in server_slots(H)})
+    L = costmod.evaluate(instance, profile).slot_load
+    values.update({id(model.lam[h]): float(L[h - 1]) ** 2 for h in server_slots(H)})
+    return values

@@ -52,11 +52,12 @@ def verify(which=None, *, solver: str | None = None, time_limit: float | None = 
     """Re-solve benchmark instances (all, or ``which``) and check them against the table.
 
     Returns one row per instance with ``verdict`` in {``ok``, ``consistent``, ``FAIL``}."""
-    from mecopt.milp.gtpos import DEFAULT_SOLVER, check_solver
     from mecopt.methods.gtpos import solve_gtpos
+    from mecopt.milp.backends import DEFAULT_SOLVER, Limits, check_solver
 
     solver = solver or DEFAULT_SOLVER
     check_solver(solver)
+    Limits(time_limit=time_limit)   # InputError naming the option before any solve
     rows = []
     for r in _select(read_table(), which).itertuples(index=False):
         inst = load_instance(f"bench:{r.name}")

@@ -51,6 +51,7 @@ import numpy as np
 from mecopt.core.tolerances import CAP_TOL
 from mecopt.milp.classes import ClassNetwork, columns
 from mecopt.milp.network import BLOCK
+from mecopt.milp.backends.base import Backend, Limits
 from mecopt.milp.backends.status import Report
 
 
@@ -82,9 +83,9 @@ def solve(instance, nets: list[ClassNetwork], objective: str, weight: float, *, 
     from ortools.sat.python import cp_model
 
     t0 = time.perf_counter()
-    server = instance.server
+    views = [instance.view(k) for k in range(instance.K)]
     cols = columns(instance)   # (server, slot) per column: 1..H with one server
-    col_server = [instance.servers[k] if instance.multi else server for k, _ in cols]
+    col_server = [views[k].server for k, _ in cols]
     H = len(cols)
     model = cp_model.CpModel()
     flows = []
@@ -112,16 +113,12 @@ def solve(instance, nets: list[ClassNetwork], objective: str, weight: float, *, 
         if blocks[h]:
             model.add(sum(v for _, _, v in blocks[h]) <= col_server[h - 1].B)  # (27), per (server, slot)
     cap_scale = None
-    if server.capacity_mode == "total":
-        if instance.multi:   # (17) per (server, slot): server k's T_d,k/H_k, at most min(B_k, N_k) blocks
-            scales = {}
-            for k, v in enumerate(instance.views):
-                scales[k] = capacity_scaling(v.server.slot_len, min(v.server.B, len(v.members)))
-            cap_scale = [dict(server=instance.servers[k].name, s=sc[0], C=sc[1]) for k, sc in scales.items()]
-        else:
-            K = min(server.B, instance.N)
-            scales = {0: capacity_scaling(server.slot_len, K)}
-            cap_scale = scales[0]
+    if views[0].server.capacity_mode == "total":   # one capacity mode for every server
+        # (17) per (server, slot): server k's T_d,k/H_k, at most min(B_k, N_k) blocks
+        scales = {k: capacity_scaling(v.server.slot_len, min(v.server.B, len(v.members))) for k, v in enumerate(views)}
+        cap_scale = [dict(server=v.server.name, s=scales[k][0], C=scales[k][1]) for k, v in enumerate(views)]
+        if instance.K == 1:   # reported as one dict with one server (Solution.info["capacity_scale"])
+            cap_scale = dict(s=scales[0][0], C=scales[0][1])
         for h in range(1, H + 1):
             if blocks[h]:
                 s, C = scales[cols[h - 1][0]]
@@ -157,8 +154,7 @@ def solve(instance, nets: list[ClassNetwork], objective: str, weight: float, *, 
     st = _solve_interruptibly(solver, model, cb)
     name = solver.status_name(st)
     info = dict(build_s=t1 - t0, solve_s=time.perf_counter() - t1, objective_scale=s_o,
-                capacity_scale=None if cap_scale is None else (
-                    cap_scale if isinstance(cap_scale, list) else dict(s=cap_scale[0], C=cap_scale[1])),
+                capacity_scale=cap_scale,
                 workers=p.num_workers, branches=solver.num_branches)
     if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         vals = [np.array([solver.value(v) for v in f], dtype=int) for f in flows]
@@ -200,3 +196,30 @@ def _solve_interruptibly(solver, model, callback):
         raise out["error"]
     return out["status"]
 
+
+
+class CpSatBackend(Backend):
+    """GTPOS on the class networks with OR-Tools CP-SAT (:func:`solve`).
+
+    Limits: ``time_limit`` -> ``max_time_in_seconds``, ``threads`` -> ``num_workers`` (default 1),
+    ``start`` -> a solution hint; ``progress`` from CP-SAT's solution callback. ``mip_rel_gap`` is
+    applied to the reported gap (:func:`mecopt.milp.backends.status.termination`): CP-SAT proves
+    optimality of its integer objective.
+    """
+
+    name = "cpsat"
+    accepts_start = True
+
+    def available(self) -> bool:
+        """Whether OR-Tools imports here."""
+        try:
+            from ortools.sat.python import cp_model  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def solve(self, problem, limits: Limits):
+        """See :meth:`mecopt.milp.backends.base.Backend.solve`."""
+        return solve(problem.instance, problem.nets, problem.objective, problem.weight,
+                     time_limit=limits.time_limit, threads=limits.threads, hint=limits.start,
+                     progress=limits.progress)

@@ -1,6 +1,6 @@
-"""HiGHS through Pyomo's persistent interface (``pyomo.contrib.solver``, name ``highs``):
-the options of both MILPs and the mapping of HiGHS's model status to
-:class:`~mecopt.core.solution.Termination`.
+"""HiGHS through Pyomo's persistent interface (``pyomo.contrib.solver``, name ``highs``): the
+options of the MILPs, HiGHS's status table (:data:`HIGHS_STATUS`), the neutral :func:`outcome` of
+one solve, and the GTPOS backend :class:`HighsBackend` (neutral limits -> HiGHS options).
 
 HiGHS accepts an improving incumbent only when it beats the last one by more
 than ``mip_feasibility_tolerance`` (absolute) and stops at ``mip_abs_gap`` /
@@ -12,15 +12,20 @@ tie-breaking unit of :mod:`mecopt.core.problem` is far above both (see
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import time
 
 import pyomo.environ  # noqa: F401  (registers Pyomo's components)
 from pyomo.contrib.solver.common.factory import SolverFactory
 from pyomo.contrib.solver.common.results import Results, SolutionStatus
 
+import numpy as np
+
 from mecopt.core import interrupt
 from mecopt.core.errors import SolverError
 from mecopt.core.solution import Termination
+from mecopt.milp.backends import status as statusmod
+from mecopt.milp.backends.base import Backend, Limits
+from mecopt.milp.backends.status import Outcome
 
 #: best response: exact optimum (rel gap 0), tight tolerances (docs/milp.md)
 BEST_RESPONSE_OPTIONS = dict(
@@ -89,47 +94,149 @@ def highs_object(opt):
     return opt._solver_model  # Pyomo keeps it private; read-only use here
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What one solve produced, in mecopt's terms."""
+#: HiGHS's model statuses (by enum name) in neutral kinds; any other status is an error. Every
+#: variable of mecopt's models is bounded and every cost finite, so "unbounded or infeasible" is
+#: infeasible. "interrupted" counts as a limit for GTPOS; "stopped" (objective bound or target
+#: reached) only keeps the incumbent.
+HIGHS_STATUS = {
+    "kOptimal": "optimal",
+    "kInfeasible": "infeasible",
+    "kUnboundedOrInfeasible": "infeasible",
+    "kTimeLimit": "time_limit",
+    "kIterationLimit": "iteration_limit",
+    "kSolutionLimit": "iteration_limit",
+    "kInterrupt": "interrupted",
+    "kHighsInterrupt": "stopped",
+    "kObjectiveBound": "stopped",
+    "kObjectiveTarget": "stopped",
+}
+_TERMINATION = {"optimal": Termination.OPTIMAL, "infeasible": Termination.INFEASIBLE,
+                "time_limit": Termination.TIME_LIMIT, "iteration_limit": Termination.ITERATION_LIMIT,
+                "error": Termination.ERROR}
 
-    termination: Termination
-    status: str            # HiGHS's own words
-    has_solution: bool
-    objective: float | None
-    bound: float | None
-    gap: float | None      # (objective - bound) / |objective|
-    nodes: int | None
-    solve_time: float
 
-
-def outcome(opt, results: Results) -> Outcome:
-    """Map a HiGHS run to a :class:`Termination` (OPTIMAL only when proven within the gap)."""
-    interrupt.check()  # HiGHS may have caught a Ctrl-C and returned an error status: an interruption
+def _read(opt, results: Results) -> tuple[str, str, bool, float | None]:
+    """(HiGHS's words, the status kind of :data:`HIGHS_STATUS`, whether a solution is held, the finite bound)."""
+    interrupt.check()  # HiGHS may have caught a Ctrl-C and returned an interrupt status: an interruption
     h = highs_object(opt)
     status = h.getModelStatus()
-    text = h.modelStatusToString(status)
-    name = getattr(status, "name", str(status))
     has = results.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
-    if name == "kOptimal":
-        term = Termination.OPTIMAL
-    elif name in ("kInfeasible", "kUnboundedOrInfeasible"):
-        # every variable is bounded and every cost finite: "unbounded or infeasible" is infeasible
-        term = Termination.INFEASIBLE
-    elif name in ("kTimeLimit",):
-        term = Termination.TIME_LIMIT
-    elif name in ("kIterationLimit", "kSolutionLimit"):
-        term = Termination.ITERATION_LIMIT
-    elif name in ("kInterrupt", "kHighsInterrupt", "kObjectiveBound", "kObjectiveTarget") and has:
-        term = Termination.FEASIBLE
-    else:
-        term = Termination.ERROR
-    obj = results.incumbent_objective if has else None
     bound = results.objective_bound
     if bound is not None and not math.isfinite(bound):
         bound = None
+    return h.modelStatusToString(status), HIGHS_STATUS.get(getattr(status, "name", str(status)), "error"), has, bound
+
+
+def outcome(opt, results: Results) -> Outcome:
+    """The neutral outcome of one HiGHS solve (best response, potential), by :data:`HIGHS_STATUS`.
+
+    Parameters
+    ----------
+    opt : pyomo.contrib.solver.solvers.highs.Highs
+        The persistent solver that ran.
+    results : pyomo.contrib.solver.common.results.Results
+        Its results.
+
+    Returns
+    -------
+    mecopt.milp.backends.status.Outcome
+        ``OPTIMAL`` when HiGHS proved optimality within its own gaps.
+    """
+    text, kind, has, bound = _read(opt, results)
+    if kind in ("interrupted", "stopped"):
+        term = Termination.FEASIBLE if has else Termination.ERROR
+    else:
+        term = _TERMINATION[kind]
+    obj = results.incumbent_objective if has else None
     gap = None
     if obj is not None and bound is not None:
         gap = 0.0 if obj == bound else abs(obj - bound) / max(abs(obj), 1e-12)
     nodes = getattr(results.extra_info, "mip_node_count", None)
     return Outcome(term, text, has, obj, bound, gap, nodes, float(results.timing_info.highs_time or 0.0))
+
+
+def report(opt, results: Results) -> statusmod.Report:
+    """What HiGHS said about a GTPOS solve, in neutral terms (:data:`HIGHS_STATUS`).
+
+    Parameters and errors as :func:`outcome`; returns a :class:`~mecopt.milp.backends.status.Report`
+    (the GTPOS rule :func:`~mecopt.milp.backends.status.termination` checks its gap).
+    """
+    text, kind, has, bound = _read(opt, results)
+    return statusmod.Report(
+        status=text, proven_optimal=kind == "optimal", infeasible=kind == "infeasible",
+        time_limit=kind == "time_limit", other_limit=kind in ("iteration_limit", "interrupted"),
+        objective=results.incumbent_objective if has else None, bound=bound,
+        nodes=getattr(results.extra_info, "mip_node_count", None))
+
+
+class HighsProgress:
+    """Calls ``progress`` from HiGHS's MIP callbacks (improving solutions, and at most every 0.5 s).
+
+    Parameters
+    ----------
+    progress : callable
+        Called with ``dict(incumbent=, bound=, gap=, time_s=)`` (objective units).
+    t0 : float
+        ``time.perf_counter()`` at the start of the run.
+    """
+
+    def __init__(self, progress, t0: float):
+        self.progress, self.t0, self.last = progress, t0, -1.0
+        self.reported = False
+
+    def __call__(self, e):
+        out = e.data_out
+        now = time.perf_counter()
+        improving = "Improving" in str(e.callback_type) or "ImprovingSolution" in str(e.callback_type)
+        if not improving and now - self.last < 0.5:
+            return
+        self.last = now
+        inc, bnd = float(out.mip_primal_bound), float(out.mip_dual_bound)
+        if not np.isfinite(inc):
+            return
+        self.reported = True
+        self.progress(dict(incumbent=inc, bound=bnd if np.isfinite(bnd) else None,
+                           gap=statusmod.gap(inc, bnd if np.isfinite(bnd) else None), time_s=now - self.t0))
+
+
+class HighsBackend(Backend):
+    """GTPOS on the Pyomo model (:func:`mecopt.milp.gtpos.build_model`) with HiGHS.
+
+    Limits: ``time_limit`` -> ``time_limit``, ``threads`` -> the thread pool (per process),
+    ``mip_rel_gap`` -> ``mip_rel_gap`` (with :data:`GTPOS_OPTIONS`); ``progress`` from HiGHS's MIP
+    callbacks. No start solution (docs/milp.md §3.5).
+    """
+
+    name = "highs"
+    accepts_start = False
+
+    def available(self) -> bool:
+        """Whether Pyomo reaches HiGHS (highspy) here."""
+        return bool(SolverFactory("highs").available())
+
+    def solve(self, problem, limits: Limits):
+        """See :meth:`mecopt.milp.backends.base.Backend.solve`."""
+        t0 = time.perf_counter()
+        model = problem.model
+        t1 = time.perf_counter()
+        opt = persistent_solver(dict(GTPOS_OPTIONS, mip_rel_gap=float(limits.mip_rel_gap)),
+                                time_limit=limits.time_limit, threads=limits.threads)
+        opt.set_instance(model)
+        h = highs_object(opt)
+        progress = limits.progress
+        if progress is not None:
+            cb = HighsProgress(progress, limits.started)
+            h.cbMipImprovingSolution.subscribe(cb)
+            h.cbMipInterrupt.subscribe(cb)
+        res = opt.solve(model)
+        rep = report(opt, res)
+        has = res.solution_status.name in ("optimal", "feasible")
+        if progress is not None and not cb.reported and has:  # solved before any incumbent (presolve)
+            inc = float(res.incumbent_objective)
+            progress(dict(incumbent=inc, bound=rep.bound, gap=statusmod.gap(inc, rep.bound),
+                          time_s=time.perf_counter() - limits.started))
+        flows = None
+        if has:
+            vals = res.solution_loader.get_vars(vars_to_load=problem.flow_vars())
+            flows = problem.flows_of(vals)
+        return rep, flows, dict(build_s=t1 - t0, solve_s=time.perf_counter() - t1)

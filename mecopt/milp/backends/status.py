@@ -1,6 +1,9 @@
-"""One status mapping for every GTPOS backend (HiGHS, CP-SAT, other Pyomo solvers).
+"""The neutral status of a MILP solve: :class:`Report` (what a solver said), :class:`Outcome`
+(what one HiGHS solve of the best-response or potential model produced) and one rule,
+:func:`termination`, turning a GTPOS backend's report into a Termination.
 
-A backend reports what its solver said in neutral terms (:class:`Report`); :func:`termination`
+Each backend maps its solver's statuses with one table in its own module (HiGHS:
+:data:`mecopt.milp.backends.highs.HIGHS_STATUS`; CP-SAT and Pyomo solvers in theirs). A backend reports what its solver said in neutral terms (:class:`Report`); :func:`termination`
 turns it into mecopt's :class:`~mecopt.core.solution.Termination`: ``OPTIMAL`` only when the solver
 proved optimality *and* the reported gap (objective and bound in the model's own units) is within
 ``mip_rel_gap`` (or ``abs_gap``); a run stopped by its time limit is ``TIME_LIMIT`` even when its
@@ -32,6 +35,20 @@ class Report:
     @property
     def has_solution(self) -> bool:
         return self.objective is not None and math.isfinite(self.objective)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one solve produced, in mecopt's terms (termination apart from the solution held)."""
+
+    termination: Termination
+    status: str            # the solver's own words
+    has_solution: bool
+    objective: float | None
+    bound: float | None
+    gap: float | None      # (objective - bound) / |objective|
+    nodes: int | None
+    solve_time: float
 
 
 def gap(objective: float | None, bound: float | None) -> float | None:

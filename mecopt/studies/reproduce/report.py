@@ -218,7 +218,7 @@ def reproduce(out_dir: str | Path, figures: str | Iterable[str] = "all", *, engi
     if gtpos_solver is not None:
         from dataclasses import replace
 
-        from mecopt.milp.gtpos import check_solver
+        from mecopt.milp.backends import check_solver
         check_solver(gtpos_solver)
         s = replace(s, gtpos_solver=gtpos_solver)
     out = result_set.begin(out_dir, "reproduction")
