@@ -34,7 +34,7 @@ import numpy as np
 from results_table import save
 from mecopt.bestresponse.dp import DPDevice
 from mecopt.core.instance import instance_from_dict
-from mecopt.bestresponse.milp import MILPDevice
+from mecopt.milp.best_response import MILPDevice
 from mecopt.core.problem import Aggregates
 
 ROOT = Path(__file__).resolve().parents[1]

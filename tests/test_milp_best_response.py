@@ -24,7 +24,8 @@ import enumeration as bruteforce
 from mecopt.core import cost as costmod
 from mecopt.bestresponse.dp import DPDevice, DPEngine
 from mecopt.core.instance import instance_from_dict, load_instance
-from mecopt.bestresponse.milp import MILPDevice, MILPEngine
+from mecopt.bestresponse.milp import MILPEngine
+from mecopt.milp.best_response import MILPDevice
 from mecopt.milp.network import BLOCK, build_network
 from mecopt.core.problem import Aggregates, layer_weights, strategy_feasible, theta, tie_weight
 

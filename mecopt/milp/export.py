@@ -1,7 +1,7 @@
 """Export the GTPOS or best-response MILP exactly as mecopt solves it (MPS or LP), with a sidecar JSON.
 
 The model file is Pyomo's own writer applied to the model :func:`mecopt.milp.gtpos.build_model`
-(or :class:`mecopt.bestresponse.milp.MILPDevice`) builds, with symbolic names. The sidecar
+(or :class:`mecopt.milp.best_response.MILPDevice`) builds, with symbolic names. The sidecar
 ``FILE.json`` maps every y variable name to the devices, layer m and slot h it stands for
 (``y[n,m,h]`` for a class of one MD; for a class of k identical MDs the variable counts how many
 of them run layer m in slot h), every flow variable to its class and arc, and records the
@@ -86,7 +86,7 @@ def export_model(instance: Instance, out: str | Path, *, problem: str = "gtpos",
             doc["columns"] = [dict(column=g + 1, server=names_k[k], slot=h) for g, (k, h) in enumerate(model.columns)]
     else:
         from mecopt.core.problem import Aggregates, enforces_deadline
-        from mecopt.bestresponse.milp import MILPDevice
+        from mecopt.milp.best_response import MILPDevice
 
         if device is None or not (0 <= device < instance.N):
             raise InputError(f"The 'device' option must be a device index 0..{instance.N - 1} for "
