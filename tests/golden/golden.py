@@ -50,7 +50,8 @@ def _strip_timings(obj):
 
 def _is_timing(key: str) -> bool:
     k = key.lower()
-    return "time" in k or k.endswith("_seconds") or k in ("seconds", "build_s", "solve_s", "load_s")
+    return "time" in k or k.endswith("_seconds") or k in ("seconds", "build_s", "solve_s", "load_s", "cpu_s",
+                                                           "certificate_s")
 
 
 def cases() -> list[tuple[str, str, dict]]:
@@ -100,8 +101,10 @@ def main(argv=None) -> int:
     g.add_argument("--write", action="store_true", help="record hashes.json (with each case's seconds)")
     g.add_argument("--check", action="store_true", help="compare every case with hashes.json")
     ap.add_argument("--only", default="", help="substring of the case ids to run")
+    ap.add_argument("--methods", default="", help="comma-separated methods to run (default: all)")
     args = ap.parse_args(argv)
-    todo = [c for c in cases() if args.only in case_id(*c)]
+    methods = [m for m in args.methods.split(",") if m]
+    todo = [c for c in cases() if args.only in case_id(*c) and (not methods or c[1] in methods)]
     known = json.loads(HASHES.read_text()) if HASHES.exists() else {}
     bad = 0
     for c in todo:
