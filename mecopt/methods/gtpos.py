@@ -10,11 +10,11 @@ import numpy as np
 from mecopt.core import limits
 from mecopt.core.errors import InfeasibleError, InputError, SolverError
 from mecopt.core.instance import Instance
-from mecopt.core.options import check_choice
+from mecopt.core.options import Option, declare_options
 from mecopt.core.problem import enforces_deadline
 from mecopt.core.solution import Solution, Termination
 from mecopt.core.tolerances import meets_deadline
-from mecopt.methods.registry import several_servers
+from mecopt.methods.registry import PROGRESS, several_servers
 from mecopt.milp.backends import status as statusmod
 from mecopt.milp.classes import OBJECTIVES, assignment_from_flows, class_networks, flows_from_profile
 from mecopt.milp.gtpos import DEFAULT_SOLVER, _solve_highs, _solve_pyomo, build_model, check_solver
@@ -47,7 +47,33 @@ def _infeasible_message(instance: Instance, solver: str) -> str:
     return msg
 
 
+def _check_warm_start(value) -> None:
+    if isinstance(value, str) and value not in ("auto", "greedy"):
+        raise InputError(f"The 'warm_start' option of method 'gtpos' must be 'auto', 'greedy', a profile, a "
+                         f"Solution, or None. Got {value!r} instead.")
+
+
+#: the options of GTPOS (Case 2)
+GTPOS_OPTIONS = (
+    Option("objective", str, "what to minimize: average delay (the paper's), social cost or average energy",
+           choices=OBJECTIVES),
+    Option("solver", str, "MILP backend: cpsat, highs, or an installed Pyomo solver (gurobi, scip, cbc, ...)",
+           check=check_solver, values="'cpsat', 'highs', or an installed Pyomo solver"),
+    Option("time_limit", float, "time limit in seconds; a time-limited run returns its incumbent as TIME_LIMIT "
+           "[None: the default limit]", gt=0, nullable=True),
+    Option("mip_rel_gap", float, "relative gap within which the solver's optimum counts as proven", ge=0, lt=1),
+    Option("threads", int, "HiGHS's thread pool or CP-SAT's workers [None: 1]", ge=1, nullable=True),
+    Option("canonical", bool, "fewest-blocks networks [None: on in mode per_device, where it is exact]",
+           nullable=True),
+    Option("aggregate", bool, "model identical devices once, as a class with a multiplicity (exact)"),
+    Option("warm_start", object, "CP-SAT's solution hint: 'greedy', a profile or a Solution ('auto', None: none)",
+           check=_check_warm_start, values="'auto', 'greedy', a profile, a Solution, or None"),
+    PROGRESS,
+)
+
+
 @several_servers
+@declare_options("gtpos", *GTPOS_OPTIONS)
 def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = DEFAULT_SOLVER,
                 time_limit: float | None = None, mip_rel_gap: float = 1e-6, threads: int | None = None,
                 canonical: bool | None = None, aggregate: bool = True, warm_start="auto",
@@ -80,8 +106,6 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
     progress : callable, optional
         Called during the solve with ``dict(incumbent=, bound=, gap=, time_s=)`` (objective units).
     """
-    check_choice("objective", objective, OBJECTIVES)
-    check_solver(solver)
     t0, c0 = time.perf_counter(), time.process_time()
     if time_limit is None:  # never unbounded (issue 12): the default is reported as the time limit
         time_limit = limits.DEFAULT_GTPOS_TIME_LIMIT_S
@@ -96,7 +120,6 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
         warm_start = None
     hint_servers = None
     if isinstance(warm_start, str):
-        check_choice("warm_start", warm_start, ["auto", "greedy"])
         from mecopt.game.greedy import greedy_assignment
         hint_profile, hint_servers = greedy_assignment(instance, objective)
     else:
