@@ -56,8 +56,9 @@ class Option:
     nullable : bool, default False
         None is allowed (and the text ``none`` reads as None).
     check : callable, optional
-        ``check(value)`` raising [InputError][mecopt.InputError] for a value the type, range and
-        choices cannot express (e.g. a solver that is not installed).
+        ``check(value)`` returning None for a good value, or for a value the type, range and
+        choices cannot judge, what is wrong with it (e.g. a solver that is not installed),
+        added to the message.
     default : object
         The default; filled in from the function signature by :func:`declare_options`.
     values : str, optional
@@ -173,8 +174,10 @@ class Option:
                 raise self.error(given, owner)
         if self.choices is not None and out not in self.allowed():
             raise self.error(given, owner)
-        if self.check is not None:
-            self.check(out)
+        problem = self.check(out) if self.check is not None else None
+        if problem:
+            raise InputError(f"The {self.name!r} option of {owner} must be {self.describe()}. "
+                             f"Got {given!r} instead ({problem}).")
         return out
 
     def _from_text(self, text: str):

@@ -17,7 +17,8 @@ from mecopt.core.tolerances import meets_deadline
 from mecopt.methods.registry import PROGRESS, several_servers
 from mecopt.milp.backends import status as statusmod
 from mecopt.milp.classes import OBJECTIVES, assignment_from_flows, class_networks, flows_from_profile
-from mecopt.milp.gtpos import DEFAULT_SOLVER, _solve_highs, _solve_pyomo, build_model, check_solver
+from mecopt.milp.gtpos import (DEFAULT_SOLVER, _solve_highs, _solve_pyomo, available_solvers, build_model,
+                               check_solver)
 
 
 
@@ -47,10 +48,18 @@ def _infeasible_message(instance: Instance, solver: str) -> str:
     return msg
 
 
-def _check_warm_start(value) -> None:
+def _warm_start_problem(value) -> str | None:
     if isinstance(value, str) and value not in ("auto", "greedy"):
-        raise InputError(f"The 'warm_start' option of method 'gtpos' must be 'auto', 'greedy', a profile, a "
-                         f"Solution, or None. Got {value!r} instead.")
+        return "a string must be 'auto' or 'greedy'"
+    return None
+
+
+def _solver_problem(solver: str) -> str | None:
+    try:
+        check_solver(solver)
+    except InputError:
+        return f"Pyomo cannot find or run it here; installed: {', '.join(available_solvers())}"
+    return None
 
 
 #: the options of GTPOS (Case 2)
@@ -58,7 +67,7 @@ GTPOS_OPTIONS = (
     Option("objective", str, "what to minimize: average delay (the paper's), social cost or average energy",
            choices=OBJECTIVES),
     Option("solver", str, "MILP backend: cpsat, highs, or an installed Pyomo solver (gurobi, scip, cbc, ...)",
-           check=check_solver, values="'cpsat', 'highs', or an installed Pyomo solver"),
+           check=_solver_problem, values="'cpsat', 'highs', or an installed Pyomo solver"),
     Option("time_limit", float, "time limit in seconds; a time-limited run returns its incumbent as TIME_LIMIT "
            "[None: the default limit]", gt=0, nullable=True),
     Option("mip_rel_gap", float, "relative gap within which the solver's optimum counts as proven", ge=0, lt=1),
@@ -67,7 +76,7 @@ GTPOS_OPTIONS = (
            nullable=True),
     Option("aggregate", bool, "model identical devices once, as a class with a multiplicity (exact)"),
     Option("warm_start", object, "CP-SAT's solution hint: 'greedy', a profile or a Solution ('auto', None: none)",
-           check=_check_warm_start, values="'auto', 'greedy', a profile, a Solution, or None"),
+           check=_warm_start_problem, values="'auto', 'greedy', a profile, a Solution, or None"),
     PROGRESS,
 )
 
