@@ -58,7 +58,7 @@ def _solver_problem(solver: str) -> str | None:
     try:
         check_solver(solver)
     except InputError:
-        return f"Pyomo cannot find or run it here; installed: {', '.join(available_solvers())}"
+        return f"installed here: {', '.join(available_solvers())}; Pyomo cannot find or run {solver!r}"
     return None
 
 
