@@ -60,8 +60,10 @@ def solve(instance: Instance, method: str, **options) -> Solution:
         MILP), ``"all-local"``, ``"all-offload"`` (Cases 4 and 3), ``"isolated"``, or a
         method added with [mecopt.register_method][] or a ``mecopt.methods`` entry point.
     **options
-        The method's options, e.g. ``engine="dp"``, ``seed=1``, ``time_limit=60``;
-        ``mecopt.methods.registry.accepted_options(method)`` lists them.
+        The method's options, e.g. ``engine="dp"``, ``seed=1``, ``time_limit=60``, each
+        declared once by the method with its type, range or choices and default:
+        ``mecopt.methods.registry.option_set(method)`` lists them (``mecopt solve -m METHOD
+        --help`` too). Every value is checked before any work.
 
     Returns
     -------
@@ -72,7 +74,8 @@ def solve(instance: Instance, method: str, **options) -> Solution:
     Raises
     ------
     InputError
-        Unknown method or option (the message lists the valid ones), or a bad value.
+        Unknown method or option (the message lists the valid ones), or a value outside the
+        option's type, range or choices (the message says which values go).
     InfeasibleError
         GTPOS with no assignment meeting every hard constraint.
     SolverError
@@ -89,6 +92,10 @@ def solve(instance: Instance, method: str, **options) -> Solution:
     Traceback (most recent call last):
     ...
     mecopt.core.errors.InputError: The 'engin' option is not accepted by method 'tpos-cai'. Valid options: ...
+    >>> mecopt.solve(inst, "gtpos", time_limit=-1)
+    Traceback (most recent call last):
+    ...
+    mecopt.core.errors.InputError: The 'time_limit' option of method 'gtpos' must be a finite number > 0, or None. Got -1 instead.
     """
     if not isinstance(instance, Instance):
         raise InputError(f"solve() needs an Instance (mecopt.load_instance), got {type(instance).__name__}")
@@ -106,10 +113,15 @@ def compare(instance: Instance, methods: Sequence[str] | str | None = None, **op
         Method names (or one comma-separated string); default every built-in method (with
         several servers, every built-in method that solves such instances).
     **options
-        ``time_limit``, ``seed``, ``engine``, ``gtpos_objective``, ``gtpos_solver``, ``draws``:
-        each is passed to the methods that accept it; ``progress``: a function ``method ->``
-        context manager entered while the method runs, yielding the callback passed as the
-        method's ``progress`` option (or None).
+        ``time_limit``, ``seed``, ``engine``, ``draws``: each is passed to the methods that
+        declare it (``engine`` defaults to TPOS-CAI's, for every method that takes one);
+        ``options``: each method's own options under their declared names, e.g.
+        ``options={"gtpos": {"objective": "social", "solver": "highs"}}`` (``"*"``: every method
+        that declares them); ``gtpos_objective``, ``gtpos_solver``: older spellings of GTPOS's
+        ``objective`` and ``solver``; ``spread``: add the best and worst certified equilibria over
+        that many seeds; ``progress``: a function ``method ->`` context manager entered while the
+        method runs, yielding the callback passed as the method's ``progress`` option (or None).
+        Every value is checked against the methods' declarations before any method runs.
 
     Returns
     -------
@@ -122,21 +134,21 @@ def compare(instance: Instance, methods: Sequence[str] | str | None = None, **op
     Raises
     ------
     InputError
-        Unknown method or option.
+        Unknown method or option, or a value outside its option's type, range or choices.
 
     Examples
     --------
     >>> import mecopt
     >>> inst = mecopt.load_instance("paper:fig6-w1khz")
-    >>> table, sols = mecopt.compare(inst, methods=["tpos-cai", "gtpos"], engine="dp")
-    >>> list(table["method"])
-    ['tpos-cai', 'gtpos']
+    >>> table, sols = mecopt.compare(inst, methods=["tpos-cai", "gtpos"], engine="dp",
+    ...                              options={"gtpos": {"solver": "highs"}})
+    >>> list(table["method"]), sols["gtpos"].engine
+    (['tpos-cai', 'gtpos'], 'highs')
     """
-    from mecopt.core.options import check_option_names
+    from mecopt.core.options import accepted_options, check_option_names
     from mecopt.studies.compare import compare as _compare
 
-    check_option_names("compare()", options, ["time_limit", "seed", "engine", "gtpos_objective", "draws",
-                                              "progress", "gtpos_solver"])
+    check_option_names("compare()", options, [o for o in accepted_options(_compare) if o != "methods"])
     return _compare(instance, methods=methods, **options)
 
 

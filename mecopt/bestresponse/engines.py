@@ -13,12 +13,11 @@ enumeration oracle this way).
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib import import_module
 from typing import Protocol, runtime_checkable
 
 from mecopt.core.problem import Aggregates, BestResponse
 from mecopt.core.instance import Instance
-from mecopt.core.options import check_choice
+from mecopt.core.registry import Registry
 
 
 @runtime_checkable
@@ -68,15 +67,17 @@ class Engine(Protocol):
         """
 
 
-_ENGINES: dict[str, str | Callable[[Instance], Engine]] = {
+#: the engine registry (:class:`mecopt.core.registry.Registry`): name -> factory or "module:attr"
+ENGINES = Registry("engine", {
     "dp": "mecopt.bestresponse.dp:DPEngine",
     "milp": "mecopt.bestresponse.milp:MILPEngine",
-}
+})
+_ENGINES: dict[str, str | Callable[[Instance], Engine]] = ENGINES.entries
 
 
 def engine_names() -> list[str]:
     """The engines available as ``engine=NAME``: built-in, then registered."""
-    return list(_ENGINES)
+    return ENGINES.names()
 
 
 def register_engine(name: str, factory: Callable[[Instance], Engine], *, replace: bool = False) -> None:
@@ -110,16 +111,9 @@ def register_engine(name: str, factory: Callable[[Instance], Engine], *, replace
     >>> str(mecopt.solve(inst, "tpos-cai", engine="dp-copy").termination)
     'equilibrium'
     """
-    if name in _ENGINES and not replace:
-        raise ValueError(f"engine {name!r} is already registered (pass replace=True)")
-    _ENGINES[name] = factory
+    ENGINES.register(name, factory, replace=replace)
 
 
 def make_engine(instance: Instance, engine: str) -> Engine:
     """The engine called ``engine`` for ``instance`` (InputError for an unknown name)."""
-    check_choice("engine", engine, _ENGINES)
-    factory = _ENGINES[engine]
-    if isinstance(factory, str):
-        module, cls = factory.split(":")
-        factory = getattr(import_module(module), cls)
-    return factory(instance)
+    return ENGINES.get(engine)(instance)

@@ -67,3 +67,66 @@ def writable_output(ctx: click.Context, param: click.Parameter, value):
     directory = isinstance(param.type, click.Path) and not param.type.file_okay
     check_writable(value, directory=directory, option="/".join(param.opts))
     return value
+
+
+class DeclaredOption(click.ParamType):
+    """A click type converting a flag's text through a method's option declaration.
+
+    ``--time-limit nan`` of ``equilibria`` (GTPOS's ``time_limit``) then fails at parse time,
+    exit 2, with the declaration's message ("... must be a finite number > 0, or None. Got
+    'nan' instead.") instead of reaching the solver.
+
+    Parameters
+    ----------
+    method : str
+        The method declaring the option.
+    option : str
+        The option's declared name.
+    """
+
+    def __init__(self, method: str, option: str):
+        self.method, self.option = method, option
+        self.name = option
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        from mecopt.methods.registry import validate_options
+
+        return validate_options(self.method, {self.option: value}, text=True)[self.option]
+
+
+def parse_method_options(items, option: str = "--option") -> dict[str, dict[str, str]]:
+    """``[METHOD:]KEY=VALUE`` items -> ``{METHOD or "*": {KEY: VALUE text}}``.
+
+    Parameters
+    ----------
+    items : iterable of str
+        The values of a repeatable ``--option``.
+    option : str
+        The option's name, for the message.
+
+    Returns
+    -------
+    dict
+        ``"*"`` holds the items without a method (options for every method that declares them).
+
+    Raises
+    ------
+    InputError
+        An item that is not ``[METHOD:]KEY=VALUE``.
+
+    Examples
+    --------
+    >>> from mecopt.cli.common import parse_method_options
+    >>> parse_method_options(["engine=dp", "gtpos:time_limit=60"])
+    {'*': {'engine': 'dp'}, 'gtpos': {'time_limit': '60'}}
+    """
+    out: dict[str, dict[str, str]] = {}
+    for item in items:
+        left, sep, value = item.partition("=")
+        method, _, key = left.rpartition(":")
+        if not sep or not key.strip():
+            raise InputError(f"The {option!r} option must look like [METHOD:]KEY=VALUE. Got {item!r} instead.")
+        out.setdefault(method.strip() or "*", {})[key.strip()] = value
+    return out

@@ -38,14 +38,13 @@ import numpy as np
 import pandas as pd
 
 from mecopt.core import cost as costmod
-from mecopt.core.errors import InputError
-from mecopt.core.options import check_choice
+from mecopt.core.options import Option, declare_options
 from mecopt.core.instance import Device, Instance, Server
 from mecopt.core.problem import Aggregates, slot_capacity, slot_open
 from mecopt.core.tolerances import DEADLINE_TOL, capacity_limit, meets_deadline
 from mecopt.core.solution import DEADLINE_MISS, Solution, Termination, flag_deadline_misses
 from mecopt.bestresponse.engines import make_engine
-from mecopt.methods.registry import several_servers
+from mecopt.methods.registry import ENGINE, SEED, several_servers
 
 QUEUED = "queued"
 DEADLINE_DROPPED = "deadline_dropped"
@@ -80,6 +79,7 @@ def social_cost(instance: Instance, ev: costmod.Evaluation) -> float:
 # --------------------------------------------------------------------------- Case 4
 
 @several_servers
+@declare_options("all-local")
 def solve_all_local(instance: Instance) -> Solution:
     """Case 4: y[n,m,0] = 1 for every layer (m* = M_n, T_n = local time only, E_n = P_lo x local time);
     with several servers every ``server_of`` is -1 (no server)."""
@@ -255,6 +255,9 @@ def _queued(instance: Instance, slots: np.ndarray, server: int | None) -> bool:
 
 
 @several_servers
+@declare_options("all-offload", SEED, Option("draws", int, "seeded draws averaged (Case 3)", ge=1),
+                 Option("overflow", str, "devices that do not fit: queued after the frame, or all local",
+                        choices=OVERFLOW))
 def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20, overflow: str = "queue") -> Solution:
     """Case 3: every MD offloads its whole DNN (m* = 0) to a uniformly random feasible slot
     sequence, in a random order; MDs that cannot fit are queued after the frame
@@ -273,11 +276,6 @@ def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20, ove
     per server (an MD queued after the frame waits for its server's next frame). ``info`` also
     holds ``server_rule`` and ``devices_per_server`` (name -> MDs sent there).
     """
-    if not isinstance(draws, (int, np.integer)) or isinstance(draws, bool) or draws < 1:
-        raise InputError(f"The 'draws' option of all-offload must be an integer >= 1. Got {draws!r} instead.")
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise InputError(f"The 'seed' option of all-offload must be an integer >= 0. Got {seed!r} instead.")
-    check_choice("overflow", overflow, OVERFLOW)
     t0 = time.perf_counter()
     multi = instance.multi
     targets = offload_servers(instance) if multi else None
@@ -327,6 +325,7 @@ def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20, ove
 # --------------------------------------------------------------------------- contention-blind optimum
 
 @several_servers
+@declare_options("isolated", ENGINE)
 def solve_isolated(instance: Instance, *, engine: str = "dp") -> Solution:
     """Contention-blind per-device optimum: each MD's exact best response (28) against
     :meth:`Aggregates.empty` (alone on the server), scored under the true contention.

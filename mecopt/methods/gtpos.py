@@ -10,13 +10,13 @@ import numpy as np
 from mecopt.core import limits
 from mecopt.core.errors import InfeasibleError, InputError, SolverError
 from mecopt.core.instance import Instance
-from mecopt.core.options import check_choice
+from mecopt.core.options import Option, declare_options
 from mecopt.core.problem import enforces_deadline
 from mecopt.core.solution import Solution, Termination
 from mecopt.core.tolerances import meets_deadline
-from mecopt.methods.registry import several_servers
+from mecopt.methods.registry import PROGRESS, several_servers
 from mecopt.milp import gtpos as formulation
-from mecopt.milp.backends import DEFAULT_SOLVER, Limits, get_backend
+from mecopt.milp.backends import DEFAULT_SOLVER, Limits, available_solvers, check_solver, get_backend
 from mecopt.milp.backends import status as statusmod
 from mecopt.milp.classes import OBJECTIVES, assignment_from_flows, flows_from_profile, servers
 
@@ -58,7 +58,41 @@ def infeasible_message(instance: Instance, solver: str) -> str:
     return msg
 
 
+def _warm_start_problem(value) -> str | None:
+    if isinstance(value, str) and value not in ("auto", "greedy"):
+        return "a string must be 'auto' or 'greedy'"
+    return None
+
+
+def _solver_problem(solver: str) -> str | None:
+    try:
+        check_solver(solver)
+    except InputError:
+        return f"installed here: {', '.join(available_solvers())}; Pyomo cannot find or run {solver!r}"
+    return None
+
+
+#: the options of GTPOS (Case 2)
+GTPOS_OPTIONS = (
+    Option("objective", str, "what to minimize: average delay (the paper's), social cost or average energy",
+           choices=OBJECTIVES),
+    Option("solver", str, "MILP backend: cpsat, highs, or an installed Pyomo solver (gurobi, scip, cbc, ...)",
+           check=_solver_problem, values="'cpsat', 'highs', or an installed Pyomo solver"),
+    Option("time_limit", float, "time limit in seconds; a time-limited run returns its incumbent as TIME_LIMIT "
+           "[None: the default limit]", gt=0, nullable=True),
+    Option("mip_rel_gap", float, "relative gap within which the solver's optimum counts as proven", ge=0, lt=1),
+    Option("threads", int, "HiGHS's thread pool or CP-SAT's workers [None: 1]", ge=1, nullable=True),
+    Option("canonical", bool, "fewest-blocks networks [None: on in mode per_device, where it is exact]",
+           nullable=True),
+    Option("aggregate", bool, "model identical devices once, as a class with a multiplicity (exact)"),
+    Option("warm_start", object, "CP-SAT's solution hint: 'greedy', a profile or a Solution ('auto', None: none)",
+           check=_warm_start_problem, values="'auto', 'greedy', a profile, a Solution, or None"),
+    PROGRESS,
+)
+
+
 @several_servers
+@declare_options("gtpos", *GTPOS_OPTIONS)
 def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = DEFAULT_SOLVER,
                 time_limit: float | None = None, mip_rel_gap: float = 1e-6, threads: int | None = None,
                 canonical: bool | None = None, aggregate: bool = True, warm_start="auto",
@@ -118,7 +152,6 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
     >>> str(sol.termination), sol.feasible
     ('optimal', True)
     """
-    check_choice("objective", objective, OBJECTIVES)
     backend = get_backend(solver)
     t0, c0 = time.perf_counter(), time.process_time()
     if time_limit is None:  # never unbounded (issue 12): the default is reported as the time limit
@@ -136,7 +169,6 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
         warm_start = None
     hint_servers = None
     if isinstance(warm_start, str):
-        check_choice("warm_start", warm_start, ["auto", "greedy"])
         from mecopt.game.greedy import greedy_assignment
         hint_profile, hint_servers = greedy_assignment(instance, objective)
     else:

@@ -28,15 +28,15 @@ Solution whose ``server_of`` gives each device's server.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from importlib import import_module
-from importlib.metadata import entry_points
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
+from mecopt.bestresponse.engines import engine_names
 from mecopt.core.errors import InputError
-from mecopt.core.options import accepted_options as _signature_options
-from mecopt.core.options import check_option_names
+from mecopt.core.options import Option, OptionSet, option_set_of
+from mecopt.core.registry import Registry, resolve
 
 ENTRY_POINT_GROUP = "mecopt.methods"
 
@@ -51,18 +51,21 @@ BUILTIN = {
     "isolated": "mecopt.methods.baselines:solve_isolated",
 }
 
-#: every method: name -> "module:function" or the function itself
-METHODS: dict[str, str | Callable] = dict(BUILTIN)
-_entry_points_loaded = False
+#: the method registry: built-in, entry points of :data:`ENTRY_POINT_GROUP`, registered
+REGISTRY = Registry("method", BUILTIN, group=ENTRY_POINT_GROUP)
+#: every method: name -> "module:function" or the function itself (the registry's entries)
+METHODS: dict[str, str | Callable] = REGISTRY.entries
 
-
-def _load_entry_points() -> None:
-    global _entry_points_loaded
-    if _entry_points_loaded:
-        return
-    _entry_points_loaded = True
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        METHODS.setdefault(ep.name, ep.value)
+# ---------------------------------------------------------------- options several methods declare
+#: the best-response engine (problem (28)): dp, milp, or a registered one
+ENGINE = Option("engine", str, "best-response engine for problem (28): dp (exact dynamic program) or milp "
+                "(Pyomo + HiGHS), or a registered one", choices=engine_names)
+#: the seed of a method's random draws
+SEED = Option("seed", int, "seed of the random draws (numpy.random.default_rng)", ge=0)
+#: a time limit in seconds (None: the method's own rule)
+TIME_LIMIT = Option("time_limit", float, "time limit in seconds", gt=0, nullable=True)
+#: a progress callback (Python only; the command line shows its own display)
+PROGRESS = Option("progress", "callable", "called with the method's progress (Python only)", nullable=True)
 
 
 def method_names() -> list[str]:
@@ -79,8 +82,7 @@ def method_names() -> list[str]:
     >>> mecopt.method_names()[:7]
     ['tpos-cai', 'tpos-uai', 'gtpos', 'tpos-best', 'all-local', 'all-offload', 'isolated']
     """
-    _load_entry_points()
-    return list(METHODS)
+    return REGISTRY.names()
 
 
 def register_method(name: str, function: Callable, *, replace: bool = False) -> None:
@@ -130,29 +132,16 @@ def register_method(name: str, function: Callable, *, replace: bool = False) -> 
     >>> str(sol.termination), sol.feasible, round(sol.summary()["avg_delay_s"], 4)
     ('feasible', True, 4.5619)
     """
-    _load_entry_points()
     if not callable(function):
         raise ValueError(f"method {name!r}: {function!r} is not callable")
     if not name or not isinstance(name, str) or any(c in name for c in ", :="):
         raise ValueError(f"method name {name!r} must be a non-empty string without ',', ':', '=' or spaces")
-    if name in METHODS and not replace:
-        raise ValueError(f"method {name!r} is already registered (pass replace=True)")
-    METHODS[name] = function
+    REGISTRY.register(name, function, replace=replace)
 
 
 def get(method: str) -> Callable:
     """The function behind ``method`` (InputError for an unknown name)."""
-    _load_entry_points()
-    if method not in METHODS:
-        raise InputError(f"The 'method' option must be one of {', '.join(METHODS)}. Got {method!r} instead.")
-    target = METHODS[method]
-    if callable(target):
-        return target
-    module, func = target.split(":")
-    try:
-        return getattr(import_module(module), func)
-    except (ImportError, AttributeError) as err:
-        raise InputError(f"method {method!r} ({target}) cannot be loaded: {err}") from None
+    return REGISTRY.get(method)
 
 
 def several_servers(function: Callable) -> Callable:
@@ -207,7 +196,7 @@ def multi_server_methods() -> list[str]:
 def require_support(fn: Callable, method: str, instance) -> None:
     """InputError when ``instance`` has several servers and method ``method`` (function ``fn``) does not
     solve such instances: refused before it runs (the CLI exits 2)."""
-    if not getattr(instance, "multi", False) or getattr(fn, "multi_server", False):
+    if getattr(instance, "K", 1) <= 1 or getattr(fn, "multi_server", False):
         return
     names = ", ".join(s.name for s in instance.servers)
     raise InputError(f"method {method!r} does not solve instances with several servers; instance "
@@ -217,7 +206,69 @@ def require_support(fn: Callable, method: str, instance) -> None:
 
 def accepted_options(method: str) -> list[str]:
     """The options ``method`` accepts: the keyword parameters its function declares."""
-    return _signature_options(get(method))
+    return option_set(method).names()
+
+
+def option_set(method: str) -> OptionSet:
+    """The options of ``method``, each with its type, range or choices, default and doc.
+
+    Parameters
+    ----------
+    method : str
+        A method name ([method_names][mecopt.method_names]).
+
+    Returns
+    -------
+    OptionSet
+        The method's declaration (:func:`mecopt.core.options.declare_options`), or for a
+        method registered without one, the options derived from its function's signature.
+
+    Raises
+    ------
+    InputError
+        When ``method`` is unknown.
+
+    Examples
+    --------
+    >>> from mecopt.methods.registry import option_set
+    >>> opt = option_set("gtpos")["mip_rel_gap"]
+    >>> opt.describe(), opt.default
+    ('a finite number in [0, 1)', 1e-06)
+    """
+    return option_set_of(get(method))
+
+
+def validate_options(method: str, options: Mapping[str, Any], *, text: bool = False) -> dict:
+    """``options`` of ``method`` converted and range-checked, before any work.
+
+    Parameters
+    ----------
+    method : str
+        A method name.
+    options : mapping of str to object
+        Option values.
+    text : bool, default False
+        String values are command-line text, read by the option's type (``"60"``, ``"true"``).
+
+    Returns
+    -------
+    dict
+        The options with converted values (what the method receives).
+
+    Raises
+    ------
+    InputError
+        An unknown method or option name (the message lists the valid ones), or a value
+        outside the option's type, range or choices, e.g. "The 'time_limit' option of
+        method 'gtpos' must be a finite number > 0, or None. Got 'abc' instead."
+
+    Examples
+    --------
+    >>> from mecopt.methods.registry import validate_options
+    >>> validate_options("gtpos", {"time_limit": "60", "threads": "2", "solver": "highs"}, text=True)
+    {'time_limit': 60, 'threads': 2, 'solver': 'highs'}
+    """
+    return option_set(method).validate(options, f"method {method!r}", text=text)
 
 
 def target(method: str) -> str:
@@ -242,13 +293,9 @@ def target(method: str) -> str:
 
 
 def _resolve(ref: str) -> Callable:
-    module, func = ref.split(":")
-    if module == "__main__":
+    if ref.partition(":")[0] == "__main__":
         raise ValueError("__main__ is not importable in a worker process")
-    fn = import_module(module)
-    for part in func.split("."):
-        fn = getattr(fn, part)
-    return fn
+    return resolve(ref)
 
 
 def solve(instance, method: str, **options):
@@ -265,7 +312,7 @@ def run(fn: Callable, method: str, instance, options: dict):
     """Call method function ``fn`` with checked ``options``; wrap a bare profile in a Solution."""
     from mecopt.core.solution import Solution, Termination
 
-    check_option_names(f"method {method!r}", options, _signature_options(fn))
+    options = option_set_of(fn).validate(options, f"method {method!r}")
     require_support(fn, method, instance)
     t0 = time.perf_counter()
     result = fn(instance, **options)
@@ -279,7 +326,7 @@ def run(fn: Callable, method: str, instance, options: dict):
         result, server_of = result["profile"], np.asarray(result["server_of"], dtype=int).reshape(-1)
         if server_of.shape != (instance.N,):
             raise InputError(f"method {method!r} returned {server_of.size} servers for {instance.N} devices")
-    elif getattr(instance, "multi", False):
+    elif instance.K > 1:
         raise InputError(f"method {method!r} returned a bare profile on an instance with several servers; it must "
                          "return a Solution with server_of, or {'profile': ..., 'server_of': ...}")
     try:
@@ -292,7 +339,7 @@ def run(fn: Callable, method: str, instance, options: dict):
     wall = time.perf_counter() - t0
     sol = Solution(method=method, instance=instance, profile=profile, termination=Termination.FEASIBLE,
                    status="profile returned by the method; re-scored and checked by mecopt", wall_time=wall,
-                   server_of=server_of if instance.multi else None)
+                   server_of=server_of if instance.K > 1 else None)
     if sol.violations:   # the method claimed nothing; the checker says the profile breaks a hard constraint
         sol.termination = Termination.INFEASIBLE
         sol.status = ("profile returned by the method violates "

@@ -6,11 +6,35 @@ from collections.abc import Callable
 
 from mecopt.core.instance import Instance
 from mecopt.core.solution import Solution
-from mecopt.game.dynamics import Tick, _run
-from mecopt.methods.registry import several_servers
+from mecopt.core.options import Option, declare_options
+from mecopt.game.dynamics import INITS, STOP_RULES, Tick, _run
+from mecopt.methods.registry import ENGINE, PROGRESS, SEED, TIME_LIMIT, several_servers
+
+#: the options of TPOS-CAI (Alg. 1); TPOS-UAI (Alg. 2) adds :data:`UAI_OPTIONS`
+GAME_OPTIONS = (
+    ENGINE,
+    SEED,
+    Option("wake_prob", float, "probability that a device wakes up in a tick (Alg. 1-2)", gt=0, le=1),
+    Option("eps", float, "the paper's stop rule: stop when the average cost changes by at most eps between "
+           "two ticks", ge=0),
+    Option("stop", str, "certified: stop at a certified equilibrium (no device gains more than tol); "
+           "paper: the paper's |dC| <= eps", choices=STOP_RULES),
+    Option("max_iter", int, "most ticks", ge=1),
+    Option("tol", float, "a device moves only when it gains more than tol relative (the certificate's tolerance)",
+           ge=0),
+    Option("init", str, "start profile: random strategies, or every layer local", choices=INITS),
+    TIME_LIMIT,
+    PROGRESS,
+)
+UAI_OPTIONS = (
+    Option("consensus_rounds", int, "gossip rounds averaging the estimates (29) between decisions", ge=1),
+    Option("polish_after", int, "switch to the exact aggregates after this many ticks without an equilibrium",
+           ge=1, nullable=True),
+)
 
 
 @several_servers
+@declare_options("tpos-cai", *GAME_OPTIONS)
 def solve_cai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,
               stop: str = "certified", max_iter: int = 10_000, tol: float = 1e-10, init: str = "random",
               time_limit: float | None = None, progress: Callable[[Tick], None] | None = None) -> Solution:
@@ -21,6 +45,7 @@ def solve_cai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_p
 
 
 @several_servers
+@declare_options("tpos-uai", *GAME_OPTIONS, *UAI_OPTIONS)
 def solve_uai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,
               stop: str = "certified", max_iter: int = 10_000, tol: float = 1e-10, init: str = "random",
               time_limit: float | None = None, progress: Callable[[Tick], None] | None = None,

@@ -12,11 +12,12 @@ import numpy as np
 import pyomo.environ as pyo
 
 from mecopt.core import cost as costmod
-from mecopt.core.errors import InfeasibleError, InputError, SolverError
+from mecopt.core.errors import InfeasibleError, SolverError
 from mecopt.core.instance import Instance
 from mecopt.core.solution import Solution, Termination
 from mecopt.methods import gtpos
-from mecopt.methods.registry import several_servers
+from mecopt.core.options import Option, declare_options
+from mecopt.methods.registry import TIME_LIMIT, several_servers
 from mecopt.milp import potential
 from mecopt.milp.backends.highs import highs_object, outcome, persistent_solver
 from mecopt.milp.potential import DEFAULT_CUT_TOL, DEFAULT_GRID, POTENTIAL_OPTIONS, build_model
@@ -115,7 +116,22 @@ def price_of_stability(instance: Instance, ev: costmod.Evaluation, *, time_limit
     return out
 
 
+#: the options of TPOS-best
+BEST_OPTIONS = (
+    Option("gap", float, "relative gap between the incumbent's true Phi (25) and the MILP bound that counts as "
+           "proven", ge=0, lt=1),
+    Option("cut_tol", float, "cut error below which no cut is added", gt=0),
+    Option("grid", int, "breakpoints of the initial outer approximation", ge=2),
+    Option("max_rounds", int, "most MILP solves", ge=1),
+    TIME_LIMIT,
+    Option("starts", int, "CAI runs (seeds 0..starts-1) whose best equilibrium is the first incumbent (0: none)",
+           ge=0),
+    Option("pos", bool, "also solve GTPOS (delay and social) for the price-of-stability ratios"),
+)
+
+
 @several_servers
+@declare_options("tpos-best", *BEST_OPTIONS)
 def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAULT_CUT_TOL, grid: int = DEFAULT_GRID,
                max_rounds: int = 50, time_limit: float | None = None, starts: int = 3, pos: bool = True) -> Solution:
     """TPOS-best: minimize Phi over the feasible profiles by outer approximation (module docstring).
@@ -128,21 +144,6 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
     from mecopt.game.certificate import certificate
     from mecopt.game.dynamics import CERTIFICATE_TOL
 
-    problems = []
-    if not gap >= 0:
-        problems.append(("gap", f"must be >= 0, got {gap}"))
-    if not cut_tol > 0:
-        problems.append(("cut_tol", f"must be > 0, got {cut_tol}"))
-    if grid < 2:
-        problems.append(("grid", f"must be >= 2, got {grid}"))
-    if max_rounds < 1:
-        problems.append(("max_rounds", f"must be >= 1, got {max_rounds}"))
-    if starts < 0:
-        problems.append(("starts", f"must be >= 0, got {starts}"))
-    if time_limit is not None and not time_limit > 0:
-        problems.append(("time_limit", f"must be > 0 seconds, got {time_limit}"))
-    if problems:
-        raise InputError("invalid tpos-best options", problems)
     t0 = time.perf_counter()
     model, _ = build_model(instance, grid)
     H = len(model.columns)   # one column per (server, slot)

@@ -20,8 +20,9 @@ Otherwise the ratio is NaN and ``ratio_note`` says why.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,7 @@ from mecopt.methods import registry as solvers
 from mecopt.methods.baselines import social_cost
 from mecopt.core import cost as costmod
 from mecopt.core.errors import InfeasibleError, InputError, SolverError
+from mecopt.core.options import check_option_names
 from mecopt.core.instance import Instance
 from mecopt.core.solution import Solution, Termination
 
@@ -37,28 +39,119 @@ ALL_METHODS = ("tpos-cai", "tpos-uai", "tpos-best", "gtpos", "all-local", "all-o
 GAME_METHODS = ("tpos-cai", "tpos-uai", "tpos-best")
 #: rows added by ``spread`` = K > 0: the best and worst (by social cost) of the certified equilibria from K starts
 SPREAD_ROWS = ("spread-best", "spread-worst")
-GTPOS_OBJECTIVES = ("delay", "social", "energy")
 
 COLUMNS = ["method", "avg_delay_s", "avg_energy_j", "avg_cost", "social_cost", "feasible", "violations", "violated",
            "deadline_misses", "flagged", "termination", "gap", "max_gain_rel", "iterations", "wall_s",
            "draws", "avg_delay_std_s", "delay_ratio", "social_ratio", "ratio_note", "status"]
 
 
-def method_options(method: str, *, time_limit: float | None = None, seed: int = 0, engine: str = "milp",
-                   gtpos_objective: str = "delay", draws: int = 20, gtpos_solver: str | None = None) -> dict:
-    """The options :func:`compare` passes to ``method``: of engine, seed, time_limit (when given),
-    objective (GTPOS) and draws, those the method's function names."""
-    candidates = dict(engine=engine, seed=seed, draws=draws)
-    if time_limit is not None:
-        candidates["time_limit"] = time_limit
-    if method == "gtpos":
-        candidates["objective"] = gtpos_objective
-        if gtpos_solver is not None:
-            candidates["solver"] = gtpos_solver
+#: options compare passes to every method that declares them, and the method whose declaration
+#: checks a value when no compared method declares it
+SHARED_OPTIONS = {"engine": "tpos-cai", "seed": "tpos-cai", "time_limit": "tpos-cai", "draws": "all-offload"}
+
+
+def method_options(method: str, *, time_limit: float | None = None, seed: int | None = None,
+                   engine: str | None = None, draws: int | None = None,
+                   options: Mapping[str, Mapping[str, Any]] | None = None, text: bool = False) -> dict:
+    """The options :func:`compare` passes to ``method``, converted and range-checked.
+
+    Parameters
+    ----------
+    method : str
+        A method name.
+    time_limit, seed, engine, draws : optional
+        Shared options: each one given (not None) goes to ``method`` when it declares it.
+    options : mapping, optional
+        Per-method options, ``{method: {name: value}}``; the key ``"*"`` holds options for
+        every method that declares them. ``method``'s own entry overrides the shared ones.
+    text : bool, default False
+        String values are command-line text (read by each option's declared type).
+
+    Returns
+    -------
+    dict
+        What ``method`` receives. TPOS-best also gets ``pos=False`` (the ratio columns of the
+        table give its price of stability) unless given.
+
+    Raises
+    ------
+    InputError
+        A value outside its option's type, range or choices, or an option ``method`` does
+        not declare in its own entry of ``options``.
+
+    Examples
+    --------
+    >>> from mecopt.studies.compare import method_options
+    >>> method_options("gtpos", engine="dp", seed=1, options={"gtpos": {"solver": "highs"}})
+    {'solver': 'highs'}
+    >>> method_options("tpos-cai", engine="dp", seed="1", options={"*": {"max_iter": "50"}}, text=True)
+    {'engine': 'dp', 'seed': 1, 'max_iter': 50}
+    """
+    declared = solvers.option_set(method)
+    shared = dict(engine=engine, seed=seed, time_limit=time_limit, draws=draws)
+    candidates = {k: v for k, v in shared.items() if v is not None and k in declared}
+    candidates.update({k: v for k, v in (options or {}).get("*", {}).items() if k in declared})
     if method == "tpos-best":
         candidates["pos"] = False   # the ratio columns below give its price of stability
-    accepted = solvers.accepted_options(method)
-    return {k: v for k, v in candidates.items() if k in accepted}
+    candidates.update((options or {}).get(method, {}))
+    return solvers.validate_options(method, candidates, text=text)
+
+
+def plan(methods=None, *, time_limit=None, seed=None, engine=None, draws=None,
+         options: Mapping[str, Mapping[str, Any]] | None = None, text: bool = False,
+         gtpos_objective: str | None = None, gtpos_solver: str | None = None) -> tuple[list[str], dict, dict]:
+    """Every option of a comparison, converted and checked before any work (no instance needed).
+
+    Parameters
+    ----------
+    methods, time_limit, seed, engine, draws, options, gtpos_objective, gtpos_solver
+        As for :func:`compare`.
+    text : bool, default False
+        String values are command-line text (read by each option's declared type).
+
+    Returns
+    -------
+    methods : list of str
+        The methods compared.
+    shared : dict
+        The shared options, converted; ``engine`` resolved to TPOS-CAI's default when not given.
+    per_method : dict of str to dict
+        What each method receives (:func:`method_options`).
+
+    Raises
+    ------
+    InputError
+        An unknown method or option, a value outside its option's type, range or choices, a
+        ``"*"`` option no compared method declares, or options for a method not compared.
+    """
+    methods = _parse_methods(ALL_METHODS if methods is None else methods)
+    options = {m: dict(o) for m, o in (options or {}).items()}
+    legacy = {k: v for k, v in (("objective", gtpos_objective), ("solver", gtpos_solver)) if v is not None}
+    if legacy:
+        legacy = solvers.validate_options("gtpos", legacy, text=text)
+        if "gtpos" in methods:
+            twice = sorted(legacy.keys() & options.get("gtpos", {}).keys())
+            if twice:
+                raise InputError(f"GTPOS's {', '.join(map(repr, twice))} given twice: as gtpos_* and in options.")
+            options.setdefault("gtpos", {}).update(legacy)
+    unknown = sorted(set(options) - set(methods) - {"*"})
+    if unknown:
+        raise InputError(f"The 'options' option names methods not compared: {', '.join(unknown)}. "
+                         f"Compared: {', '.join(methods)}.")
+    for name in options.get("*", {}):
+        if not any(name in solvers.option_set(m) for m in methods):
+            valid = sorted({o for m in methods for o in solvers.accepted_options(m)})
+            check_option_names(f"any of the methods {', '.join(methods)}", [name], valid)
+    shared = {}
+    for name, value in dict(engine=engine, seed=seed, time_limit=time_limit, draws=draws).items():
+        if value is None:
+            continue
+        owner = next((m for m in methods if name in solvers.option_set(m)), SHARED_OPTIONS[name])
+        shared[name] = solvers.validate_options(owner, {name: value}, text=text)[name]
+    if "engine" not in shared:
+        shared["engine"] = solvers.option_set("tpos-cai")["engine"].default
+    per_method = {m: method_options(m, **shared, options=options, text=text) for m in methods}
+    return methods, shared, per_method
 
 
 def _parse_methods(methods) -> list[str]:
@@ -164,12 +257,24 @@ def _ratios(rows: list[dict], solutions: dict[str, Solution], gtpos_objective: s
         r["ratio_note"] = "; ".join(notes)
 
 
-def compare(instance: Instance, *, methods=None, time_limit: float | None = None, seed: int = 0,
-            engine: str = "milp", gtpos_objective: str = "delay", draws: int = 20, spread: int = 0,
+def compare(instance: Instance, *, methods=None, time_limit: float | None = None, seed: int | None = None,
+            engine: str | None = None, draws: int | None = None, spread: int = 0,
             progress: Callable[[str], AbstractContextManager] | None = None,
-            gtpos_solver: str | None = None) -> tuple[pd.DataFrame, dict[str, Solution]]:
+            options: Mapping[str, Mapping[str, Any]] | None = None, text: bool = False,
+            gtpos_objective: str | None = None, gtpos_solver: str | None = None,
+            ) -> tuple[pd.DataFrame, dict[str, Solution]]:
     """Run ``methods`` on ``instance``; returns the comparison table (columns :data:`COLUMNS`)
     and the Solution of every method that returned one.
+
+    Every option is converted and checked against the methods' declarations before any method
+    runs (:func:`plan`). The shared options ``time_limit``, ``seed`` and ``draws`` go, when
+    given, to every method that declares them (otherwise each method's default holds);
+    ``engine`` goes to every method that declares one, by default TPOS-CAI's default engine
+    (one engine for the whole table). ``options`` gives a method its own options under their
+    declared names, e.g. ``{"gtpos": {"objective": "social", "solver": "highs"}}``, and ``"*"``
+    options to every method that declares them; ``gtpos_objective`` and ``gtpos_solver`` are the
+    older spellings of GTPOS's ``objective`` and ``solver`` there. ``text``: string values are
+    command-line text, read by each option's declared type.
 
     ``progress(method)``, when given, is a context manager entered while ``method`` runs; what it
     yields (if not None) is passed as the method's ``progress`` option to methods that accept one.
@@ -183,17 +288,15 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
     ``methods`` None runs :data:`ALL_METHODS` (every one solves several servers too). With several
     servers a named method that does not solve such instances is an InputError before any method runs.
     """
-    methods = _parse_methods(ALL_METHODS if methods is None else methods)
-    if instance.multi:
-        for method in methods:
-            solvers.require_support(solvers.get(method), method, instance)
-    if gtpos_objective not in GTPOS_OBJECTIVES:
-        raise InputError(f"The 'gtpos_objective' option must be one of {', '.join(GTPOS_OBJECTIVES)}. "
-                         f"Got {gtpos_objective!r} instead.")
+    methods, shared, planned = plan(methods, time_limit=time_limit, seed=seed, engine=engine, draws=draws,
+                                    options=options, text=text, gtpos_objective=gtpos_objective,
+                                    gtpos_solver=gtpos_solver)
+    for method in methods:
+        solvers.require_support(solvers.get(method), method, instance)
+    gtpos_objective = planned.get("gtpos", {}).get("objective", solvers.option_set("gtpos")["objective"].default)
     rows, solutions = [], {}
     for method in methods:
-        opts = method_options(method, time_limit=time_limit, seed=seed, engine=engine,
-                              gtpos_objective=gtpos_objective, draws=draws, gtpos_solver=gtpos_solver)
+        opts = dict(planned[method])
         t0 = time.perf_counter()
         try:
             with progress(method) if progress is not None else nullcontext() as callback:
@@ -207,7 +310,7 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
         solutions[method] = sol
         rows.append(_row(method, sol, wall))
     if spread:
-        _spread_rows(instance, spread, seed, engine, rows, solutions)
+        _spread_rows(instance, spread, shared.get("seed", solvers.option_set("tpos-cai")["seed"].default), shared["engine"], rows, solutions)
     _ratios(rows, solutions, gtpos_objective)
     table = pd.DataFrame(rows, columns=COLUMNS)
     return table, solutions

@@ -33,7 +33,6 @@ import json
 import math
 import os
 import sys
-import tomllib
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
@@ -44,6 +43,7 @@ from typing import Any
 
 import pandas as pd
 
+from mecopt.core.options import scalar_from_text
 from mecopt.core.errors import InputError, MecoptError
 from mecopt.core import manifest as result_set
 from mecopt.core.tables import FORMATS, write_json, write_table, write_text
@@ -84,13 +84,8 @@ class Axis:
 MAX_POINTS = 100_000
 
 
-def _scalar(text: str):
-    """A value as TOML reads it (``200`` int, ``1e3`` float, ``true`` bool); else the text itself."""
-    text = text.strip()
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
+#: a value as TOML reads it (``200`` int, ``1e3`` float, ``true`` bool); else the text itself
+_scalar = scalar_from_text
 
 
 def _split(spec: str, option: str) -> tuple[str, str]:
@@ -326,12 +321,20 @@ def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
     from mecopt.core.instance import InstanceFile
     from pydantic import ValidationError
 
-    for m in spec.methods:
-        solvers.get(m)                     # InputError for an unknown method
-        check_option_names(f"method {m!r}", spec.options.get(m, {}), solvers.accepted_options(m))
     unknown_opt = sorted(set(spec.options) - set(spec.methods) - {"*"})
     if unknown_opt:
         raise InputError(f"options given for methods not in the sweep: {unknown_opt}")
+    shared = dict(spec.options.get("*", {}))
+    for key in shared:                     # a "*" option goes to the methods that declare it: one must
+        if not any(key in solvers.option_set(m) for m in spec.methods):
+            valid = sorted({o for m in spec.methods for o in solvers.accepted_options(m)})
+            check_option_names(f"any of the methods {', '.join(spec.methods)}", [key], valid)
+    method_opts = {}                       # every value converted and range-checked before any work
+    for m in spec.methods:
+        declared = solvers.option_set(m)   # InputError for an unknown method
+        given = {k: v for k, v in shared.items() if k in declared}
+        given.update(spec.options.get(m, {}))
+        method_opts[m] = solvers.validate_options(m, given)
     for sh in check_axes(spec):
         warnings.warn(sh.message(), SweepWarning, stacklevel=2)
 
@@ -368,10 +371,8 @@ def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
     runs: list[Run] = []
     for pt in points:
         for m in spec.methods:
-            accepted = solvers.accepted_options(m)
-            opts = {k: v for k, v in spec.options.get("*", {}).items() if k in accepted}
-            opts.update(spec.options.get(m, {}))
-            seeded = "seed" in accepted
+            opts = method_opts[m]
+            seeded = "seed" in solvers.option_set(m)
             for s in (spec.seeds if seeded else spec.seeds[:1]):
                 runs.append(Run(pt, m, solvers.target(m), int(s), {**opts, **({"seed": int(s)} if seeded else {})}))
     manifest = dict(

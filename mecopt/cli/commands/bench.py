@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from mecopt.core.errors import InfeasibleError
-from mecopt.cli.common import echo_table
+from mecopt.cli.common import DeclaredOption, echo_table
 
 SHOWN = ["name", "N", "capacity_mode", "table_status", "table_value", "termination", "objective", "gap", "wall_s",
          "verdict"]
@@ -28,7 +28,7 @@ def bench_list():
 @bench_group.command("verify")
 @click.option("--solver", default=None, metavar="highs|cpsat|NAME", help="GTPOS backend. [default: cpsat]")
 @click.option("--names", default=None, metavar="A,B,...", help="Only these instances (default: all).")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
+@click.option("--time-limit", type=DeclaredOption("gtpos", "time_limit"), default=120.0, show_default=True,
               help="Time limit in seconds per instance.")
 def bench_verify(solver, names, time_limit):
     """Re-solve the benchmark instances and check them against the committed table.

@@ -11,7 +11,8 @@ from mecopt.core.errors import InfeasibleError, SolverError
 from mecopt.core import manifest
 from mecopt.core.tables import write_table
 from mecopt.cli.progress import method_progress
-from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance, writable_output
+from mecopt.cli.common import (echo_table, format_option, instance_argument, parse_method_options, read_instance,
+                               writable_output)
 
 SHOWN = ["method", "avg_delay_s", "avg_energy_j", "avg_cost", "feasible", "violated", "deadline_misses",
          "termination", "gap", "max_gain_rel", "wall_s"]
@@ -38,25 +39,31 @@ def display_frame(df: pd.DataFrame) -> pd.DataFrame:
 @click.option("--methods", default=None,
               help="Comma-separated methods to run. [default: " + ",".join(comparemod.ALL_METHODS)
               + "; with several servers, those of them that solve such instances]")
-@click.option("--engine", default="milp", show_default=True, metavar="dp|milp",
-              help="Best-response engine of the game (and of isolated), or a registered one.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Seed of the game and of the all-offload draws.")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Time limit in seconds per method (gtpos, tpos-*).")
-@click.option("--objective", type=click.Choice(comparemod.GTPOS_OBJECTIVES), default="delay", show_default=True,
-              help="GTPOS objective; the ratios use the matching figure.")
-@click.option("--draws", type=click.IntRange(min=1), default=20, show_default=True,
-              help="Seeded draws averaged for all-offload (Case 3).")
+@click.option("--engine", default=None, metavar="dp|milp",
+              help="Best-response engine of every method that takes one (the game, isolated), or a registered one. "
+                   "[default: TPOS-CAI's, milp]")
+@click.option("--seed", default=None, metavar="INTEGER",
+              help="Seed of the game and of the all-offload draws. [default: each method's, 0]")
+@click.option("--time-limit", default=None, metavar="SECONDS",
+              help="Time limit in seconds per method (gtpos, tpos-*, tpos-best).")
+@click.option("--objective", default=None, metavar="delay|social|energy",
+              help="GTPOS's objective (--option gtpos:objective=...); the ratios use the matching figure. "
+                   "[default: average delay]")
+@click.option("--draws", default=None, metavar="INTEGER",
+              help="Seeded draws averaged for all-offload (Case 3). [default: 20]")
 @click.option("--spread", type=click.IntRange(min=0), default=0, show_default=True,
               help="Add the best and worst certified TPOS-CAI equilibria over this many seeded starts.")
 @click.option("--solver", default=None, metavar="highs|cpsat|NAME",
-              help="GTPOS backend: cpsat, highs, or an installed Pyomo solver.")
+              help="GTPOS's backend (--option gtpos:solver=...): cpsat, highs, or an installed Pyomo solver.")
+@click.option("--option", "extra", multiple=True, metavar="[METHOD:]KEY=VALUE",
+              help="A method option (repeatable): KEY=VALUE goes to every method that declares KEY, "
+                   "METHOD:KEY=VALUE to METHOD, e.g. --option gtpos:mip_rel_gap=1e-4.")
 @format_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=str), callback=writable_output, default=None,
               help="Write comparison.<format> and each method's outputs in OUT/<method>/.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display (it is off anyway when not on a terminal).")
-def compare_command(instance, methods, engine, seed, time_limit, objective, draws, spread, solver, fmt, out, quiet):
+def compare_command(instance, methods, engine, seed, time_limit, objective, draws, spread, solver, extra, fmt, out,
+                    quiet):
     """Run several methods on INSTANCE and print the comparison table with the
     equilibrium-to-optimum ratios (only against a proven-optimal GTPOS).
 
@@ -64,14 +71,12 @@ def compare_command(instance, methods, engine, seed, time_limit, objective, draw
     method returned an assignment (infeasible ones are shown in the table), 2 bad input,
     3 a method reported its model infeasible, 4 a method failed.
     """
-    from mecopt.bestresponse.engines import engine_names
-    from mecopt.core.options import check_choice
-
-    check_choice("engine", engine, engine_names())
+    run = dict(methods=methods, engine=engine, seed=seed, time_limit=time_limit, draws=draws,
+               options=parse_method_options(extra), gtpos_objective=objective, gtpos_solver=solver, text=True)
+    comparemod.plan(**run)        # every option checked before any work (exit 2)
     inst = read_instance(instance)
-    table, solutions = comparemod.compare(inst, methods=methods, time_limit=time_limit, seed=seed, engine=engine,
-                                          gtpos_objective=objective, draws=draws, spread=spread,
-                                          progress=lambda m: method_progress(m, quiet, inst.N), gtpos_solver=solver)
+    table, solutions = comparemod.compare(inst, spread=spread, progress=lambda m: method_progress(m, quiet, inst.N),
+                                          **run)
     echo_table(display_frame(table[SHOWN]))
     for line in comparemod.ratio_summary(table):
         click.echo(line)

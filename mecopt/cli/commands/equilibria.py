@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance
+from mecopt.cli.common import DeclaredOption, echo_table, format_option, instance_argument, read_instance
 from mecopt.core.tables import write_table
 from mecopt.studies import equilibria as eqmod
 
@@ -17,9 +17,10 @@ from mecopt.studies import equilibria as eqmod
               help="Seeded starts (seed, seed+1, ...; each seed draws the start and the wake orders).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="First seed.")
 @click.option("--method", type=click.Choice(eqmod.METHODS), default="tpos-cai", show_default=True)
-@click.option("--engine", type=click.Choice(["dp", "milp"]), default="dp", show_default=True)
+@click.option("--engine", type=DeclaredOption("tpos-cai", "engine"), default="dp", show_default=True, metavar="dp|milp",
+              help="Best-response engine of the game, or a registered one.")
 @click.option("--no-gtpos", is_flag=True, help="Skip the GTPOS optima (no ratios).")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--time-limit", type=DeclaredOption("gtpos", "time_limit"), default=None, metavar="SECONDS",
               help="Time limit in seconds of each GTPOS solve.")
 @format_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=str), default=None,

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from mecopt.core.errors import InputError
-from mecopt.cli.common import echo_table, format_option, writable_output
+from mecopt.cli.common import echo_table, format_option, parse_method_options, writable_output
 
 
 def _bar(quiet: bool):
@@ -27,16 +27,10 @@ def _executor(dask_address: str | None):
 
 
 def _parse_options(items) -> dict:
-    """``[METHOD:]KEY=VALUE`` -> {method or "*": {key: value}}."""
-    from mecopt.studies.sweep import _scalar
-    out: dict = {}
-    for item in items:
-        left, sep, value = item.partition("=")
-        if not sep or not left.strip():
-            raise InputError(f"The '--option' option must look like [METHOD:]KEY=VALUE. Got {item!r} instead.")
-        method, _, key = left.rpartition(":")
-        out.setdefault(method.strip() or "*", {})[key.strip()] = _scalar(value)
-    return out
+    """``[METHOD:]KEY=VALUE`` -> {method or "*": {key: value read as a TOML scalar}}; the sweep then
+    checks every value against the methods' declarations before any run."""
+    from mecopt.core.options import scalar_from_text
+    return {m: {k: scalar_from_text(v) for k, v in kv.items()} for m, kv in parse_method_options(items).items()}
 
 
 @click.command("sweep")
@@ -49,7 +43,8 @@ def _parse_options(items) -> dict:
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
               help="Solve with seeds 0..K-1 (methods that take a seed).")
 @click.option("--option", "options", multiple=True, metavar="[METHOD:]KEY=VALUE",
-              help="A method option, e.g. engine=dp (every method that names it) or gtpos:time_limit=60.")
+              help="A method option, e.g. engine=dp (every method that declares it) or gtpos:time_limit=60; "
+                   "checked against the methods' declarations before any run.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str), callback=writable_output,
               help="Output directory.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,

@@ -6,7 +6,7 @@ from contextlib import nullcontext
 
 import click
 
-from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance
+from mecopt.cli.common import DeclaredOption, echo_table, format_option, instance_argument, read_instance
 
 
 @click.command("simulate")
@@ -35,9 +35,9 @@ from mecopt.cli.common import echo_table, format_option, instance_argument, read
 @click.option("--warm/--cold", default=True, show_default=True,
               help="Start each frame's game from the previous frame's strategies (warm) or afresh (cold).")
 @click.option("--method", type=click.Choice(["tpos-cai", "tpos-uai"]), default="tpos-cai", show_default=True)
-@click.option("--engine", type=click.Choice(["dp", "milp"]), default="dp", show_default=True,
+@click.option("--engine", type=DeclaredOption("tpos-cai", "engine"), default="dp", show_default=True, metavar="dp|milp",
               help="Best-response engine of the game.")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--time-limit", type=DeclaredOption("tpos-cai", "time_limit"), default=None, metavar="SECONDS",
               help="Time limit in seconds of each frame's game.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Run the tasks in this many local worker processes (default: in this process).")

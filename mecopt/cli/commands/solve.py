@@ -8,9 +8,7 @@ from pathlib import Path
 import click
 
 from mecopt.methods import registry as solvers
-from mecopt.methods.registry import accepted_options
 from mecopt.core.errors import InfeasibleError, InputError, SolverError
-from mecopt.core.options import check_option_names
 from mecopt.core.solution import Solution, Termination
 from mecopt.cli.progress import method_progress
 from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance, writable_output
@@ -20,20 +18,58 @@ DEVICE_COLUMNS = ["device", "dnn", "partition_point", "last_slot", "delay_s", "e
 
 
 def method_options(method: str, given: dict, extra: tuple[str, ...] = ()) -> dict:
-    """The options passed to ``method``: the flags given plus ``--option KEY=VALUE`` pairs.
+    """The options passed to ``method``: the flags given plus ``--option KEY=VALUE`` pairs,
+    converted and range-checked by ``method``'s declaration before any work.
 
-    Strict, as the Python API: an option ``method`` does not accept is an InputError (exit 2)
-    naming the valid ones."""
-    from mecopt.studies.sweep import _scalar
-
+    Strict, as the Python API: an option ``method`` does not declare, or a value outside its
+    type, range or choices, is an InputError (exit 2) naming the option and what it must be.
+    Text values (flags, ``--option``) are read by the option's declared type."""
     opts = {k: v for k, v in given.items() if v is not None}
     for item in extra:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise InputError(f"The '--option' option must look like KEY=VALUE. Got {item!r} instead.")
-        opts[key.strip()] = _scalar(value)
-    check_option_names(f"method {method!r}", opts, accepted_options(method))
-    return opts
+        opts[key.strip()] = value
+    return solvers.validate_options(method, opts, text=True)
+
+
+def method_help(method: str) -> list[tuple[str, str]]:
+    """The options of ``method`` for ``mecopt solve --method METHOD --help``: (name, what the value
+    must be, its default and what it does)."""
+    return [(o.name, o.help_line().partition(": ")[2]) for o in solvers.option_set(method).options]
+
+
+class SolveCommand(click.Command):
+    """``solve`` with ``--help`` listing the options of the method named by ``-m/--method``."""
+
+    def parse_args(self, ctx, args):
+        for i, a in enumerate(args):
+            if a in ("-m", "--method") and i + 1 < len(args):
+                ctx.meta["mecopt.method"] = args[i + 1]
+            elif a.startswith("--method="):
+                ctx.meta["mecopt.method"] = a.partition("=")[2]
+            elif a.startswith("-m") and len(a) > 2 and not a.startswith("--"):
+                ctx.meta["mecopt.method"] = a[2:]
+        return super().parse_args(ctx, args)
+
+    def format_epilog(self, ctx, formatter):
+        super().format_epilog(ctx, formatter)
+        method = ctx.meta.get("mecopt.method")
+        if method is None:
+            formatter.write_paragraph()
+            formatter.write_text("mecopt solve --method METHOD --help lists METHOD's options.")
+            return
+        try:
+            rows = method_help(method)
+        except InputError as err:
+            formatter.write_paragraph()
+            formatter.write_text(str(err))
+            return
+        with formatter.section(f"Options of method {method!r} (a flag of the same name, or --option KEY=VALUE)"):
+            if rows:
+                formatter.write_dl(rows)
+            else:
+                formatter.write_text("none")
 
 
 def _fmt(x, spec=".6g") -> str:
@@ -100,28 +136,28 @@ def finish(sol: Solution, out: str | None, fmt: str) -> None:
         raise SolverError(f"{sol.method}: solver failure: {sol.status or 'no usable solution'}")
 
 
-@click.command("solve")
+@click.command("solve", cls=SolveCommand)
 @instance_argument
 @click.option("--method", "-m", required=True, metavar="METHOD",
               help="Solution method: tpos-cai, tpos-uai, gtpos, all-local, all-offload, isolated, or a registered one.")
 @click.option("--engine", default=None, metavar="dp|milp",
-              help="Best-response engine (tpos-*, isolated), or a registered one. [solver default]")
-@click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed (tpos-*, all-offload).")
-@click.option("--wake-prob", type=click.FloatRange(0, 1, min_open=True), default=None,
-              help="Wake-up probability per tick (tpos-*).")
-@click.option("--eps", type=click.FloatRange(min=0), default=None, help="Stop tolerance (tpos-*).")
-@click.option("--stop", type=click.Choice(["certified", "paper"]), default=None,
+              help="Best-response engine (tpos-*, isolated), or a registered one. [the method's default]")
+@click.option("--seed", default=None, metavar="INTEGER", help="Random seed (tpos-*, all-offload).")
+@click.option("--wake-prob", default=None, metavar="FLOAT", help="Wake-up probability per tick, in (0, 1] (tpos-*).")
+@click.option("--eps", default=None, metavar="FLOAT", help="Stop tolerance of the paper's rule, >= 0 (tpos-*).")
+@click.option("--stop", default=None, metavar="certified|paper",
               help="Stop rule: a certified equilibrium or the paper's |dC| <= eps (tpos-*).")
-@click.option("--max-iter", type=click.IntRange(min=1), default=None, help="Iteration limit (tpos-*).")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Time limit in seconds (gtpos, tpos-*).")
-@click.option("--objective", type=click.Choice(["delay", "social", "energy"]), default=None,
+@click.option("--max-iter", default=None, metavar="INTEGER", help="Iteration limit, >= 1 (tpos-*).")
+@click.option("--time-limit", default=None, metavar="SECONDS",
+              help="Time limit in seconds, > 0 (gtpos, tpos-*, tpos-best).")
+@click.option("--objective", default=None, metavar="delay|social|energy",
               help="GTPOS objective (default: average delay, the paper's).")
-@click.option("--draws", type=click.IntRange(min=1), default=None, help="Seeded draws averaged (all-offload).")
+@click.option("--draws", default=None, metavar="INTEGER", help="Seeded draws averaged, >= 1 (all-offload).")
 @click.option("--solver", default=None, metavar="highs|cpsat|NAME",
               help="GTPOS backend: cpsat, highs, or an installed Pyomo solver (gurobi, scip, cbc, ...).")
 @click.option("--option", "extra", multiple=True, metavar="KEY=VALUE",
-              help="Any other option of the method (repeatable), e.g. --option tol=1e-8.")
+              help="Any other option of the method (repeatable), e.g. --option tol=1e-8; "
+                   "mecopt solve -m METHOD --help lists them.")
 @format_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=str), callback=writable_output, default=None,
               help="Write assignment, devices, trace, violations and summary.json to this folder.")
@@ -130,7 +166,8 @@ def solve_command(instance, method, engine, seed, wake_prob, eps, stop, max_iter
                   solver, extra, fmt, out, quiet):
     """Solve INSTANCE with one method and print the per-device table.
 
-    Exit codes: 0 success (deadline misses are flagged, not errors), 2 bad input,
+    Each flag is the method's option of the same name (--time-limit is time_limit), checked
+    by the method's declaration before any work. Exit codes: 0 success (deadline misses are flagged, not errors), 2 bad input,
     3 infeasible, 4 solver failure.
     """
     given = dict(engine=engine, seed=seed, wake_prob=wake_prob, eps=eps, stop=stop, max_iter=max_iter,
