@@ -69,14 +69,6 @@ def _empty_flags(instance: Instance) -> dict[str, list[str]]:
     return {d.name: ([DEADLINE_RELAXED] if d.deadline_relaxed else []) for d in instance.devices}
 
 
-def social_cost(instance: Instance, ev: costmod.Evaluation) -> float:
-    """sum_n (alpha_n c^T_n T_n + beta_n c^E_n E_n + P_n): the social cost GTPOS minimizes with objective
-    "social" (the prices gamma_n C^P_n are transfers to the server and cancel out; P_n is the
-    soft-deadline penalty, 0 unless ``deadline_policy = "soft"``)."""
-    return float(sum(d.alpha * d.c_T * ev.delay[n] + d.beta * d.c_E * ev.energy[n] + ev.penalty[n]
-                     for n, d in enumerate(instance.devices)))
-
-
 # --------------------------------------------------------------------------- Case 4
 
 @several_servers
@@ -292,7 +284,7 @@ def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20, ove
         local = sum(costmod.partition_point(s) == len(s) for s in profile)
         misses = sum(1 for d, T in zip(instance.devices, ev.delay) if not meets_deadline(T, d.tau, DEADLINE_TOL))
         rows.append(dict(draw=k, avg_delay_s=ev.avg_delay, avg_energy_j=ev.avg_energy, avg_cost=ev.avg_cost,
-                         social_cost=social_cost(instance, ev), queued=queued, local_fallback=local,
+                         social_cost=costmod.social_cost(instance, ev), queued=queued, local_fallback=local,
                          deadline_misses=misses,
                          order=" ".join(instance.devices[n].name for n in order)))
         if first is None:
