@@ -107,8 +107,10 @@ def test_each_draw_respects_capacity_and_parallel_limit(mode):
     inst = lenet_instance(N=5, B=2, capacity_mode=mode)
     H = inst.server.H
     for s in range(25):
-        profile, order = baselines._offload_draw(inst, np.random.default_rng(s))
-        viol = check.check_profile(inst, profile)
+        profile, server_of, order = baselines._offload_draw(inst, np.random.default_rng(s),
+                                                            baselines.offload_servers(inst))
+        assert np.array_equal(server_of, np.zeros(inst.N, dtype=int))   # queue mode: every MD keeps its server
+        viol = check.check_profile(inst, profile, server_of)
         assert [v for v in viol if v.equation != "(26)"] == []
         # placed MDs offload everything; a queued MD could not fit given the MDs placed before it
         placed_time, placed_count = np.zeros(H), np.zeros(H)
