@@ -30,16 +30,16 @@ def test_scenario_is_seeded_and_has_the_fading_mean():
     inst = small()
     spec = sim.SimulationSpec(frames=400, fading="rayleigh", activity=0.7)
     a, b = sim.scenario(inst, spec, 5), sim.scenario(inst, spec, 5)
-    assert np.array_equal(a.gain, b.gain) and np.array_equal(a.active, b.active)
-    assert not np.array_equal(a.gain, sim.scenario(inst, spec, 6).gain)
+    assert np.array_equal(a.gains, b.gains) and np.array_equal(a.active, b.active)
+    assert not np.array_equal(a.gains, sim.scenario(inst, spec, 6).gains)
     G = np.array([d.G for d in inst.devices])
-    assert np.mean(a.gain / G) == pytest.approx(1.0, abs=0.08)       # E|h|^2 = 1
+    assert np.mean(a.gains / G) == pytest.approx(1.0, abs=0.08)       # E|h|^2 = 1
     assert a.active.mean() == pytest.approx(0.7, abs=0.03)
     ric = sim.scenario(inst, sim.SimulationSpec(frames=400, fading="rician", rician_k=5.0), 0)
-    assert np.mean(ric.gain / G) == pytest.approx(1.0, abs=0.05)
-    assert np.var(ric.gain / G) < np.var(a.gain / G)                 # a line of sight fades less
+    assert np.mean(ric.gains / G) == pytest.approx(1.0, abs=0.05)
+    assert np.var(ric.gains / G) < np.var(a.gains / G)                 # a line of sight fades less
     none = sim.scenario(inst, sim.SimulationSpec(frames=3, fading="none"), 0)
-    assert np.array_equal(none.gain, np.broadcast_to(G, (3, inst.N))) and none.active.all()
+    assert np.array_equal(none.gains, np.broadcast_to(G, (3, inst.N))) and none.active.all()
 
 
 def test_mobility_changes_gains_by_path_loss():
@@ -47,13 +47,13 @@ def test_mobility_changes_gains_by_path_loss():
     spec = sim.SimulationSpec(frames=30, fading="none", speed_mps=20.0, ref_distance_m=50.0, path_loss_exp=3.0)
     sc = sim.scenario(inst, spec, 0)
     G = np.array([d.G for d in inst.devices])
-    assert np.allclose(sc.gain[0], G)                                 # frame 0: at the reference distance
-    assert not np.allclose(sc.gain[-1], G)
+    assert np.allclose(sc.gains[0], G)                                 # frame 0: at the reference distance
+    assert not np.allclose(sc.gains[-1], G)
 
 
 def test_frame_instance_recomputes_the_links():
     inst = small()
-    sc = sim.Scenario(gain=np.array([[d.G * 4 for d in inst.devices]]), active=np.array([[True, False] * 3]))
+    sc = sim.Scenario(gains=np.array([[d.G * 4 for d in inst.devices]]), active=np.array([[True, False] * 3]))
     fi, idx = sim.frame_instance(inst, sc, 0)
     assert list(idx) == [0, 2, 4] and [d.index for d in fi.devices] == [0, 1, 2]
     # the same device written with 4x the gain in the instance file gives the same numbers
