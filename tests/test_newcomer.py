@@ -95,7 +95,7 @@ def test_sweep_help_example_changes_something(capsys):
     widths = set()
     for v in values.split(","):
         d = json.loads(json.dumps(doc))
-        sw.set_path(d, path, sw._scalar(v))
+        sw.set_path(d, path, sw.scalar(v))
         widths.add(tuple(dev.W for dev in instance_from_dict(d, source_path=source).devices))
     assert len(widths) == len(values.split(","))
 

@@ -546,9 +546,9 @@ def _offload_columns(table: pd.DataFrame) -> list[str]:
 
 def plot(table: pd.DataFrame, title: str = ""):
     """Per frame: average cost, and best responses / moves to equilibrium (mean over seeds)."""
-    from mecopt.results.plots import _require
+    from mecopt.results.plots import require_matplotlib
 
-    Figure = _require()
+    Figure = require_matplotlib()
     g = table.groupby("frame")[["avg_cost", "avg_delay_s", "best_responses", "moves", "active"]].mean()
     multi = "local" in table
     fig = Figure(figsize=(8, 8 if multi else 5.5), layout="constrained")

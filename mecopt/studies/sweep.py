@@ -84,8 +84,25 @@ class Axis:
 MAX_POINTS = 100_000
 
 
-def _scalar(text: str):
-    """A value as TOML reads it (``200`` int, ``1e3`` float, ``true`` bool); else the text itself."""
+def scalar(text: str):
+    """A value as TOML reads it (``200`` int, ``1e3`` float, ``true`` bool); else the text itself.
+
+    Shared by the sweep axes and the CLI's ``--option KEY=VALUE``.
+
+    Parameters
+    ----------
+    text : str
+        The value as typed.
+
+    Returns
+    -------
+    int, float, bool, str, list or dict
+
+    Examples
+    --------
+    >>> scalar("200"), scalar("1e3"), scalar("true"), scalar("dp")
+    (200, 1000.0, True, 'dp')
+    """
     text = text.strip()
     try:
         return tomllib.loads(f"v = {text}")["v"]
@@ -109,7 +126,7 @@ def parse_range(spec: str) -> Axis:
     parts = rest.split(":")
     if len(parts) != 3:
         raise InputError(f"The '--set' option must look like PATH=START:STOP:COUNT; got {spec!r} instead.")
-    start, stop, count = (_scalar(p) for p in parts)
+    start, stop, count = (scalar(p) for p in parts)
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (start, stop)):
         raise InputError(f"--set {path}: START and STOP must be numbers; got {parts[0]!r} and {parts[1]!r}")
     if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_POINTS:
@@ -129,7 +146,7 @@ def parse_range(spec: str) -> Axis:
 def parse_values(spec: str) -> Axis:
     """``PATH=v1,v2,...`` -> those values, each read as a TOML scalar (bare words are strings)."""
     path, rest = _split(spec, "--values")
-    values = tuple(_scalar(v) for v in rest.split(",") if v.strip())
+    values = tuple(scalar(v) for v in rest.split(",") if v.strip())
     return Axis(path, values)
 
 

@@ -28,14 +28,14 @@ def _executor(dask_address: str | None):
 
 def _parse_options(items) -> dict:
     """``[METHOD:]KEY=VALUE`` -> {method or "*": {key: value}}."""
-    from mecopt.studies.sweep import _scalar
+    from mecopt.studies.sweep import scalar
     out: dict = {}
     for item in items:
         left, sep, value = item.partition("=")
         if not sep or not left.strip():
             raise InputError(f"The '--option' option must look like [METHOD:]KEY=VALUE. Got {item!r} instead.")
         method, _, key = left.rpartition(":")
-        out.setdefault(method.strip() or "*", {})[key.strip()] = _scalar(value)
+        out.setdefault(method.strip() or "*", {})[key.strip()] = scalar(value)
     return out
 
 
@@ -146,7 +146,7 @@ def reproduce_command(figs, out, engine, quick, solver, workers, resume, dask_ad
     if missing:
         from mecopt.results import plots
         try:
-            plots._require()
+            plots.require_matplotlib()
             why = "the tables they need are missing (a run failed; see REPORT.md)"
         except InputError as err:
             why = str(err)

@@ -24,14 +24,14 @@ def method_options(method: str, given: dict, extra: tuple[str, ...] = ()) -> dic
 
     Strict, as the Python API: an option ``method`` does not accept is an InputError (exit 2)
     naming the valid ones."""
-    from mecopt.studies.sweep import _scalar
+    from mecopt.studies.sweep import scalar
 
     opts = {k: v for k, v in given.items() if v is not None}
     for item in extra:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise InputError(f"The '--option' option must look like KEY=VALUE. Got {item!r} instead.")
-        opts[key.strip()] = _scalar(value)
+        opts[key.strip()] = scalar(value)
     check_option_names(f"method {method!r}", opts, accepted_options(method))
     return opts
 

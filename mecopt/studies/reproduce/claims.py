@@ -102,7 +102,20 @@ def _xs(tables, table: str, x: str) -> list:
     return [d for d in DNNS if d in xs] if x == "dnn" else sorted(xs)
 
 
-def _xlabel(x, v) -> str:
+def xlabel(x, v) -> str:
+    """How a figure's x value reads in the report (``W = 1 kHz`` for the bandwidth axis of Fig. 6).
+
+    Parameters
+    ----------
+    x : str
+        The figure's x column (``"W_khz"``, ``"N"``, ``"dnn"``...).
+    v : object
+        One of its values.
+
+    Returns
+    -------
+    str
+    """
     return f"W = {num(v)} kHz" if x == "W_khz" else str(v)
 
 
@@ -200,10 +213,10 @@ def _claim_case1_beats(t, cid, fig, table, x, metric, others, text, unit):
             v = _case_values(L, table, x, xv, metric, (1, *others))
             ok = all(_lt(v[1], v[o]) for o in others)
             flags.append(ok)
-            parts.append(f"{_xlabel(x, xv)}: " + " / ".join(f"{L.n(v[k])}" for k in (1, *others)))
+            parts.append(f"{xlabel(x, xv)}: " + " / ".join(f"{L.n(v[k])}" for k in (1, *others)))
             if not ok:
                 beaten_by_3 = 3 in others and not _lt(v[1], v[3])
-                fails.append(_xlabel(x, xv) + (f" ({_queue_note(L, table, x, xv).lstrip('; ')})" if beaten_by_3 else ""))
+                fails.append(xlabel(x, xv) + (f" ({_queue_note(L, table, x, xv).lstrip('; ')})" if beaten_by_3 else ""))
         head = f"Case 1 / Case {' / Case '.join(map(str, others))} in {unit}: "
         return flags, head + "; ".join(parts) + (f". Fails at {', '.join(fails)}." if fails else ".")
     return _judge(t, c, rule)
@@ -229,8 +242,8 @@ def _claim_min(t, cid, fig, table, x, metric, case, text, unit):
             flags.append(ok)
             if not ok:
                 best = min(v, key=v.get)
-                fails.append(f"{_xlabel(x, xv)} (Case {best} lowest{_queue_note(L, table, x, xv) if best == 3 else ''})")
-            parts.append(f"{_xlabel(x, xv)}: " + " / ".join(L.n(v[k]) for k in (1, 2, 3, 4)))
+                fails.append(f"{xlabel(x, xv)} (Case {best} lowest{_queue_note(L, table, x, xv) if best == 3 else ''})")
+            parts.append(f"{xlabel(x, xv)}: " + " / ".join(L.n(v[k]) for k in (1, 2, 3, 4)))
         return flags, (f"Cases 1 / 2 / 3 / 4 in {unit}: " + "; ".join(parts)
                        + (f". Fails at {', '.join(fails)}." if fails else "."))
     return _judge(t, c, rule)
