@@ -307,11 +307,10 @@ def link_scenario(instance: Instance, spec: SimulationSpec, seed: int) -> LinkSc
                         server_positions=server_pos, channel=chan, reach0=reach0, K=K)
 
 
-def _link(instance: Instance, n: int, k: int, gain: float) -> Device:
-    """Device n on its link to server k with gain ``gain`` (:func:`with_gain` on server k); a
-    link the instance does not resolve (a handover) starts from the device's first link with the
-    price units (20)-(21) of server k, as the loader computes them."""
-    view = instance.view(k)
+def _link(instance: Instance, view: ServerView, n: int, gain: float) -> Device:
+    """Device n on its link to server k = ``view.k`` with gain ``gain`` (:func:`with_gain` on server
+    k); a link the instance does not resolve (a handover) starts from the device's first link with
+    the price units (20)-(21) of server k, as the loader computes them."""
     i = int(view.local[n])
     if i >= 0:
         base = view.instance.devices[i]
@@ -348,10 +347,11 @@ def frame_instance(instance: Instance, sc: "Scenario | LinkScenario", t: int) ->
     """
     idx = np.flatnonzero(sc.active[t])
     G, reach = sc.gain(t), sc.reach(t)
+    server_views = [instance.view(k) for k in range(instance.K)]
     links: list[dict[int, Device]] = []
     fastest: list[float] = []
     for n in idx:
-        dl = {k: _link(instance, int(n), k, G[n, k]) for k in reach[n]}
+        dl = {k: _link(instance, server_views[k], int(n), G[n, k]) for k in reach[n]}
         fast = min(d.fastest_delay for d in dl.values())
         relaxed = deadline_unreachable(fast, instance.devices[n].tau)
         links.append({k: d if d.deadline_relaxed == relaxed else replace(d, deadline_relaxed=relaxed)
