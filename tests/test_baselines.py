@@ -107,8 +107,10 @@ def test_each_draw_respects_capacity_and_parallel_limit(mode):
     inst = lenet_instance(N=5, B=2, capacity_mode=mode)
     H = inst.server.H
     for s in range(25):
-        profile, order = baselines._offload_draw(inst, np.random.default_rng(s))
-        viol = check.check_profile(inst, profile)
+        profile, server_of, order = baselines._offload_draw(inst, np.random.default_rng(s),
+                                                            baselines.offload_servers(inst))
+        assert np.array_equal(server_of, np.zeros(inst.N, dtype=int))   # queue mode: every MD keeps its server
+        viol = check.check_profile(inst, profile, server_of)
         assert [v for v in viol if v.equation != "(26)"] == []
         # placed MDs offload everything; a queued MD could not fit given the MDs placed before it
         placed_time, placed_count = np.zeros(H), np.zeros(H)
@@ -267,3 +269,22 @@ def test_isolated_milp_engine_agrees_with_dp():
 def test_isolated_rejects_unknown_engine():
     with pytest.raises(InputError, match="engine"):
         baselines.solve_isolated(lenet_instance(), engine="cplex")
+
+
+def test_one_server_is_the_k1_case_of_the_several_server_path():
+    """A [server] instance and two servers where every MD reaches only the first give the same
+    baselines: the draw, the queue and the isolated best responses run one code path."""
+    one = lenet_instance(N=4, B=1)
+    doc = {k: v for k, v in one.source.items() if k != "server"}
+    doc["servers"] = [dict(one.source["server"], name="a"), dict(one.source["server"], name="b")]
+    doc["devices"] = [dict(d, servers=["a"]) for d in doc["devices"]]
+    two = instance_from_dict(doc)
+    assert two.K == 2 and all(two.reachable(n) == (0,) for n in range(two.N))
+    for method, opts in ((baselines.solve_all_offload, dict(seed=3, draws=4)), (baselines.solve_isolated, {}),
+                         (baselines.solve_all_local, {})):
+        a, b = method(one, **opts), method(two, **opts)
+        assert all(np.array_equal(x, y) for x, y in zip(a.profile, b.profile))
+        assert np.array_equal(a.server_of, b.server_of)
+        assert np.array_equal(a.evaluation.cost, b.evaluation.cost) and a.flags == b.flags
+    offload = baselines.solve_all_offload(one, seed=3, draws=4)
+    assert offload.info["queued_mean"] > 0 and set(offload.server_of) == {0}   # B = 1: some MDs wait

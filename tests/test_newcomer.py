@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+from mecopt.core.options import scalar_from_text
 from helpers import run
 
 import mecopt
@@ -95,7 +97,7 @@ def test_sweep_help_example_changes_something(capsys):
     widths = set()
     for v in values.split(","):
         d = json.loads(json.dumps(doc))
-        sw.set_path(d, path, sw._scalar(v))
+        sw.set_path(d, path, scalar_from_text(v))
         widths.add(tuple(dev.W for dev in instance_from_dict(d, source_path=source).devices))
     assert len(widths) == len(values.split(","))
 

@@ -14,7 +14,7 @@ from mecopt.cli import cli
 from mecopt.core.errors import InputError
 from mecopt.game.dynamics import play
 from mecopt.methods.tpos import solve_cai
-from mecopt.core.instance import instance_from_dict, load_instance
+from mecopt.core.instance import deadline_unreachable, instance_from_dict, load_instance
 from mecopt.studies import simulate as sim
 
 
@@ -30,16 +30,16 @@ def test_scenario_is_seeded_and_has_the_fading_mean():
     inst = small()
     spec = sim.SimulationSpec(frames=400, fading="rayleigh", activity=0.7)
     a, b = sim.scenario(inst, spec, 5), sim.scenario(inst, spec, 5)
-    assert np.array_equal(a.gain, b.gain) and np.array_equal(a.active, b.active)
-    assert not np.array_equal(a.gain, sim.scenario(inst, spec, 6).gain)
+    assert np.array_equal(a.gains, b.gains) and np.array_equal(a.active, b.active)
+    assert not np.array_equal(a.gains, sim.scenario(inst, spec, 6).gains)
     G = np.array([d.G for d in inst.devices])
-    assert np.mean(a.gain / G) == pytest.approx(1.0, abs=0.08)       # E|h|^2 = 1
+    assert np.mean(a.gains / G) == pytest.approx(1.0, abs=0.08)       # E|h|^2 = 1
     assert a.active.mean() == pytest.approx(0.7, abs=0.03)
     ric = sim.scenario(inst, sim.SimulationSpec(frames=400, fading="rician", rician_k=5.0), 0)
-    assert np.mean(ric.gain / G) == pytest.approx(1.0, abs=0.05)
-    assert np.var(ric.gain / G) < np.var(a.gain / G)                 # a line of sight fades less
+    assert np.mean(ric.gains / G) == pytest.approx(1.0, abs=0.05)
+    assert np.var(ric.gains / G) < np.var(a.gains / G)                 # a line of sight fades less
     none = sim.scenario(inst, sim.SimulationSpec(frames=3, fading="none"), 0)
-    assert np.array_equal(none.gain, np.broadcast_to(G, (3, inst.N))) and none.active.all()
+    assert np.array_equal(none.gains, np.broadcast_to(G, (3, inst.N))) and none.active.all()
 
 
 def test_mobility_changes_gains_by_path_loss():
@@ -47,13 +47,13 @@ def test_mobility_changes_gains_by_path_loss():
     spec = sim.SimulationSpec(frames=30, fading="none", speed_mps=20.0, ref_distance_m=50.0, path_loss_exp=3.0)
     sc = sim.scenario(inst, spec, 0)
     G = np.array([d.G for d in inst.devices])
-    assert np.allclose(sc.gain[0], G)                                 # frame 0: at the reference distance
-    assert not np.allclose(sc.gain[-1], G)
+    assert np.allclose(sc.gains[0], G)                                 # frame 0: at the reference distance
+    assert not np.allclose(sc.gains[-1], G)
 
 
 def test_frame_instance_recomputes_the_links():
     inst = small()
-    sc = sim.Scenario(gain=np.array([[d.G * 4 for d in inst.devices]]), active=np.array([[True, False] * 3]))
+    sc = sim.Scenario(gains=np.array([[d.G * 4 for d in inst.devices]]), active=np.array([[True, False] * 3]))
     fi, idx = sim.frame_instance(inst, sc, 0)
     assert list(idx) == [0, 2, 4] and [d.index for d in fi.devices] == [0, 1, 2]
     # the same device written with 4x the gain in the instance file gives the same numbers
@@ -64,6 +64,41 @@ def test_frame_instance_recomputes_the_links():
     d = fi.devices[1]
     assert d.rate_up == ref.rate_up and d.rate_down == ref.rate_down and d.t_down == ref.t_down
     assert np.array_equal(d.t_up, ref.t_up) and d.fastest_delay == ref.fastest_delay
+
+
+def test_one_server_scenario_answers_as_a_link_scenario():
+    inst = small()
+    sc = sim.scenario(inst, sim.SimulationSpec(frames=3, activity=0.7), 4)
+    assert isinstance(sc, sim.Scenario)
+    for t in range(3):
+        assert sc.gain(t).shape == (inst.N, 1) and np.array_equal(sc.gain(t)[:, 0], sc.gains[t])
+        assert sc.reach(t) == tuple(inst.reachable(n) for n in range(inst.N)) == ((0,),) * inst.N
+
+
+def test_a_deep_fade_relaxes_the_deadline_by_the_loaders_rule():
+    inst = instance_from_dict({        # alexnet meets tau = 3 s only by offloading (local: 4.56 s)
+        "name": "sim-tight", "seed": 2, "model": {"deadline_policy": "hard"},   # the policy does not matter
+        "devices": [{"dnn": "alexnet", "count": 3, "deadline_s": 3.0}, {"dnn": "lenet", "count": 1}]})
+    fade = np.array([[d.G * (1e-9 if n == 1 else 1.0) for n, d in enumerate(inst.devices)]])
+    fi, idx = sim.frame_instance(inst, sim.Scenario(gains=fade, active=np.ones((1, inst.N), bool)), 0)
+    relaxed = [d.deadline_relaxed for d in fi.devices]
+    assert relaxed == [deadline_unreachable(d.fastest_delay, d.tau) for d in fi.devices]
+    assert relaxed[1] and not any(relaxed[:1] + relaxed[2:])
+    assert [fi.reachable(i) for i in range(fi.N)] == [(0,)] * fi.N
+
+
+def test_one_server_rows_count_local_and_offloading_devices():
+    inst = small()
+    spec = sim.SimulationSpec(frames=3, activity=0.8)
+    rows = sim.run_task(sim.plan(inst, spec, [2])[0])
+    name = inst.view(0).server.name
+    for r in rows:
+        assert r["local"] + r[f"offload_{name}"] == r["active"]
+        assert r["handovers"] == r["unreachable"] == 0
+        assert set(np.unique(r["_servers"])) <= {-2, -1, 0}
+    assert any(r[f"offload_{name}"] for r in rows)
+    # the table keeps the one-server columns only
+    assert list(sim.simulate(inst, spec, seeds=[2]).columns) == list(sim.COLUMNS)
 
 
 def test_init_profile_starts_the_game_there():

@@ -257,3 +257,34 @@ def _evaluate_multi(instance: Instance, profile: list[np.ndarray], server_of) ->
 def all_local(instance: Instance) -> list[np.ndarray]:
     """Case 4: every layer of every MD computed locally."""
     return [np.zeros(d.M, dtype=int) for d in instance.devices]
+
+
+def social_cost(instance: Instance, ev: Evaluation) -> float:
+    """The social cost GTPOS minimizes with objective ``"social"``.
+
+    sum_n (alpha_n c^T_n T_n + beta_n c^E_n E_n + P_n), the weighted delay (24) and energy (25)
+    terms of the cost (19) without the prices gamma_n C^P_n (20)-(23), which are transfers to the
+    server and cancel out; P_n is the soft-deadline penalty (0 unless ``deadline_policy = "soft"``).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance ``ev`` scores (any number of servers).
+    ev : Evaluation
+        Its profile's figures, from :func:`evaluate`.
+
+    Returns
+    -------
+    float
+        The sum over every MD, in device order.
+
+    Examples
+    --------
+    >>> from mecopt.core.instance import load_instance
+    >>> inst = load_instance("paper:fig6-w1khz")
+    >>> ev = evaluate(inst, all_local(inst))
+    >>> social_cost(inst, ev) > 0
+    True
+    """
+    return float(sum(d.alpha * d.c_T * ev.delay[n] + d.beta * d.c_E * ev.energy[n] + ev.penalty[n]
+                     for n, d in enumerate(instance.devices)))

@@ -623,13 +623,13 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
     infeasible = [(f"device {d.name} ({d.dnn})",
                    f"no strategy meets its deadline tau = {d.tau:g} s; its fastest possible delay is "
                    f"{f:.6g} s (set model.deadline_policy = \"relax\" to drop (26) for such devices)")
-                  for d, f in zip(home, fastest) if not meets_deadline(f, d.tau)]
+                  for d, f in zip(home, fastest) if deadline_unreachable(f, d.tau)]
     if infeasible and spec.model.deadline_policy == "hard":
         raise InputError(f"instance {where} is infeasible under the hard deadline (26)", infeasible)
 
     def finish(dev: Device, n: int, **changes) -> Device:
         if spec.model.deadline_policy == "relax":
-            changes["deadline_relaxed"] = not meets_deadline(fastest[n], dev.tau)
+            changes["deadline_relaxed"] = deadline_unreachable(fastest[n], dev.tau)
         if spec.model.deadline_policy == "soft":
             changes.update(deadline_soft=True, deadline_penalty_per_s=spec.model.deadline_penalty_per_s)
         return _replace(dev, **changes) if changes else dev
@@ -895,3 +895,32 @@ def fastest_delay(dev: Device, server: Server) -> float:
         if k is not None and k <= server.H:
             best = min(best, float(lc[j] + dev.t_up[j] + k * server.slot_len + dev.t_down))
     return best
+
+
+def deadline_unreachable(fastest: float, tau: float) -> bool:
+    """The deadline-relax rule: no strategy of the MD meets its deadline (26).
+
+    ``fastest`` is the smallest delay T_n (24) the MD reaches alone on any of its reachable
+    servers (:func:`fastest_delay`, the least over the servers with several,
+    docs/multiserver.md). The loader relaxes (26) for such an MD under
+    ``deadline_policy = "relax"`` (and rejects the instance under ``"hard"``); ``mecopt
+    simulate`` relaxes it for a frame whatever the policy.
+
+    Parameters
+    ----------
+    fastest : float
+        Least T_n (s) over every strategy satisfying (15)-(17), (27) on every reachable server.
+    tau : float
+        The MD's deadline tau_n (s) of (26).
+
+    Returns
+    -------
+    bool
+        True when ``fastest`` exceeds ``tau`` beyond the solvers' relative tolerance.
+
+    Examples
+    --------
+    >>> deadline_unreachable(0.2, 0.1), deadline_unreachable(0.1, 0.1)
+    (True, False)
+    """
+    return not meets_deadline(fastest, tau)

@@ -12,12 +12,12 @@
   the server, then scored under the true contention; breaches of (17)/(27) are
   reported, never hidden.
 
-Several servers (docs/multiserver.md, "Baselines, checker, tables and plots"): all-local
-sets every ``server_of`` to -1; all-offload sends each MD to the reachable server with the
-highest upload rate (9) (ties to the first listed; :func:`offload_servers`), then applies
-the random order, the uniform sequences and the overflow rule per server; isolated takes
-each MD's best response alone over its reachable servers (least cost, a tau-feasible one
-preferred, ties to the first; :class:`mecopt.game.multiserver.MultiEngine`).
+Servers (docs/multiserver.md, "Baselines, checker, tables and plots"; one server is the case
+K = 1): all-local sets every ``server_of`` to -1; all-offload sends each MD to the reachable server
+with the highest upload rate (9) (ties to the first listed; :func:`offload_servers`), then applies
+the random order, the uniform sequences and the overflow rule per server; isolated takes each MD's
+best response alone over its reachable servers (least cost, a tau-feasible one preferred, ties to
+the first).
 
 Uniform sampling (Case 3). A monotone sequence with m* = 0 is a split of layers 1..M
 into contiguous non-empty blocks placed in strictly increasing slots. With
@@ -43,7 +43,10 @@ from mecopt.core.instance import Device, Instance, Server
 from mecopt.core.problem import Aggregates, slot_capacity, slot_open
 from mecopt.core.tolerances import DEADLINE_TOL, capacity_limit, meets_deadline
 from mecopt.core.solution import DEADLINE_MISS, Solution, Termination, flag_deadline_misses
-from mecopt.bestresponse.engines import make_engine
+from mecopt.core import slots as slotcodes
+# the best-response engine of problem (28) over each MD's reachable servers (any K), taking
+# {server: Aggregates}; issue 19 folds it into mecopt.bestresponse.engines.make_engine
+from mecopt.game.multiserver import MultiEngine as make_engine
 from mecopt.methods.registry import ENGINE, SEED, several_servers
 
 QUEUED = "queued"
@@ -54,26 +57,14 @@ DEADLINE_RELAXED = "deadline_relaxed"
 # --------------------------------------------------------------------------- helpers
 
 def _deadline_flags(instance: Instance, profile: list[np.ndarray], flags: dict[str, list[str]],
-                    server_of=None) -> int:
-    """Flag every MD whose T_n (24) exceeds tau_n (26); returns how many (several servers: T_n on
-    each MD's server, ``server_of``)."""
-    if instance.multi:
-        return flag_deadline_misses(instance, costmod.evaluate(instance, profile, server_of).delay, flags)
-    return flag_deadline_misses(instance, [costmod.delay(d, s, instance.server)
-                                           for d, s in zip(instance.devices, profile)], flags)
+                    server_of: np.ndarray) -> int:
+    """Flag every MD whose T_n (24), on its server ``server_of[n]``, exceeds tau_n (26); returns how many."""
+    return flag_deadline_misses(instance, costmod.evaluate(instance, profile, server_of).delay, flags)
 
 
 def _empty_flags(instance: Instance) -> dict[str, list[str]]:
     """One flag list per MD; MDs whose (26) the instance relaxed are flagged as the game does."""
     return {d.name: ([DEADLINE_RELAXED] if d.deadline_relaxed else []) for d in instance.devices}
-
-
-def social_cost(instance: Instance, ev: costmod.Evaluation) -> float:
-    """sum_n (alpha_n c^T_n T_n + beta_n c^E_n E_n + P_n): the social cost GTPOS minimizes with objective
-    "social" (the prices gamma_n C^P_n are transfers to the server and cancel out; P_n is the
-    soft-deadline penalty, 0 unless ``deadline_policy = "soft"``)."""
-    return float(sum(d.alpha * d.c_T * ev.delay[n] + d.beta * d.c_E * ev.energy[n] + ev.penalty[n]
-                     for n, d in enumerate(instance.devices)))
 
 
 # --------------------------------------------------------------------------- Case 4
@@ -82,10 +73,10 @@ def social_cost(instance: Instance, ev: costmod.Evaluation) -> float:
 @declare_options("all-local")
 def solve_all_local(instance: Instance) -> Solution:
     """Case 4: y[n,m,0] = 1 for every layer (m* = M_n, T_n = local time only, E_n = P_lo x local time);
-    with several servers every ``server_of`` is -1 (no server)."""
+    every ``server_of`` is -1 (no server)."""
     t0 = time.perf_counter()
     profile = costmod.all_local(instance)
-    server_of = np.full(instance.N, -1, dtype=int) if instance.multi else None
+    server_of = np.full(instance.N, -1, dtype=int)
     flags = _empty_flags(instance)
     misses = _deadline_flags(instance, profile, flags, server_of)
     status = "Case 4: every MD computes its whole DNN locally"
@@ -120,7 +111,7 @@ def count_offload_sequences(dev: Device, server: Server, others: Aggregates) -> 
     f[M] = [1] * (H + 1)
     for jj in range(M - 1, -1, -1):
         F = [0] * (H + 1)  # F[h'] = ways whose next block (starting at layer jj+1) is in slot h'
-        for hp in range(1, H + 1):
+        for hp in slotcodes.server_slots(H):
             row = fits[hp - 1, jj]
             F[hp] = sum(f[mm][hp] for mm in range(jj + 1, M + 1) if row[mm])
         acc = 0
@@ -181,27 +172,6 @@ def sample_offload_sequence(dev: Device, server: Server, others: Aggregates,
 OVERFLOW = ("queue", "local")
 
 
-def _offload_draw(instance: Instance, rng: np.random.Generator,
-                  overflow: str = "queue") -> tuple[list[np.ndarray], np.ndarray]:
-    """One Case 3 draw: a random order, then sequential uniform placement (or the overflow policy)."""
-    server, H = instance.server, instance.server.H
-    order = rng.permutation(instance.N)
-    profile: list[np.ndarray | None] = [None] * instance.N
-    time_used, count = np.zeros(H), np.zeros(H)
-    for n in order:
-        dev = instance.devices[n]
-        others = Aggregates(np.zeros(H), time_used.copy(), count.copy())
-        slots = sample_offload_sequence(dev, server, others, rng)
-        if slots is None:
-            slots = np.full(dev.M, H + 1 if overflow == "queue" else 0, dtype=int)
-        else:
-            _, t_own = costmod.own_loads(dev, slots, H)
-            time_used += t_own
-            count[np.unique(slots) - 1] += 1
-        profile[n] = slots
-    return profile, order
-
-
 def offload_servers(instance: Instance) -> np.ndarray:
     """Case 3 with several servers: each MD's server, the reachable one with the highest upload rate
     (9) on the MD's link to it (ties to the first listed in ``[[servers]]``)."""
@@ -217,26 +187,27 @@ def offload_servers(instance: Instance) -> np.ndarray:
     return out
 
 
-def _offload_draw_multi(instance: Instance, rng: np.random.Generator, targets: np.ndarray,
-                        overflow: str = "queue") -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """One Case 3 draw with several servers: one random order of every MD; in that order each MD
-    draws a uniform sequence on its server ``targets[n]`` given the MDs already placed there (so
-    each server sees its MDs in a random order), or overflows (queued after that server's frame,
-    or all local with no server)."""
+def _offload_draw(instance: Instance, rng: np.random.Generator, targets: np.ndarray,
+                  overflow: str = "queue") -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """One Case 3 draw: one random order of every MD; in that order each MD draws a uniform
+    sequence on its server ``targets[n]`` given the MDs already placed there (so each server sees
+    its MDs in a random order), or overflows (queued after that server's frame, or all local with
+    no server). Returns the profile, ``server_of`` and the order."""
     order = rng.permutation(instance.N)
     profile: list[np.ndarray | None] = [None] * instance.N
     server_of = np.full(instance.N, -1, dtype=int)
-    time_used = [np.zeros(v.server.H) for v in instance.views]
-    count = [np.zeros(v.server.H) for v in instance.views]
+    views = [instance.view(k) for k in range(instance.K)]
+    time_used = [np.zeros(v.server.H) for v in views]
+    count = [np.zeros(v.server.H) for v in views]
     for n in order:
         k = int(targets[n])
-        v = instance.view(k)
+        v = views[k]
         H = v.server.H
         dev = v.instance.devices[int(v.local[n])]
         others = Aggregates(np.zeros(H), time_used[k].copy(), count[k].copy())
         slots = sample_offload_sequence(dev, v.server, others, rng)
         if slots is None:
-            slots = np.full(dev.M, H + 1 if overflow == "queue" else 0, dtype=int)
+            slots = np.full(dev.M, slotcodes.queued(H) if overflow == "queue" else slotcodes.LOCAL, dtype=int)
             server_of[n] = k if overflow == "queue" else -1
         else:
             _, t_own = costmod.own_loads(dev, slots, H)
@@ -247,11 +218,9 @@ def _offload_draw_multi(instance: Instance, rng: np.random.Generator, targets: n
     return profile, server_of, order
 
 
-def _queued(instance: Instance, slots: np.ndarray, server: int | None) -> bool:
-    """Case 3's queue on the MD's server (the instance's one server when ``server`` is None)."""
-    if server is None:
-        return costmod.queued(slots, instance.server.H)
-    return server >= 0 and costmod.queued(slots, instance.servers[server].H)
+def _queued(instance: Instance, slots: np.ndarray, server: int) -> bool:
+    """Case 3's queue on the MD's server ``server`` (-1: none, all local)."""
+    return server >= 0 and costmod.queued(slots, instance.view(server).server.H)
 
 
 @several_servers
@@ -277,20 +246,16 @@ def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20, ove
     holds ``server_rule`` and ``devices_per_server`` (name -> MDs sent there).
     """
     t0 = time.perf_counter()
-    multi = instance.multi
-    targets = offload_servers(instance) if multi else None
+    targets = offload_servers(instance)
     rows, first, first_servers = [], None, None
     for k, ss in enumerate(np.random.SeedSequence(int(seed)).spawn(int(draws))):
-        if multi:
-            profile, servers, order = _offload_draw_multi(instance, np.random.default_rng(ss), targets, overflow)
-        else:
-            (profile, order), servers = _offload_draw(instance, np.random.default_rng(ss), overflow), None
+        profile, servers, order = _offload_draw(instance, np.random.default_rng(ss), targets, overflow)
         ev = costmod.evaluate(instance, profile, servers)
-        queued = sum(_queued(instance, s, None if servers is None else int(servers[n])) for n, s in enumerate(profile))
+        queued = sum(_queued(instance, s, int(servers[n])) for n, s in enumerate(profile))
         local = sum(costmod.partition_point(s) == len(s) for s in profile)
         misses = sum(1 for d, T in zip(instance.devices, ev.delay) if not meets_deadline(T, d.tau, DEADLINE_TOL))
         rows.append(dict(draw=k, avg_delay_s=ev.avg_delay, avg_energy_j=ev.avg_energy, avg_cost=ev.avg_cost,
-                         social_cost=social_cost(instance, ev), queued=queued, local_fallback=local,
+                         social_cost=costmod.social_cost(instance, ev), queued=queued, local_fallback=local,
                          deadline_misses=misses,
                          order=" ".join(instance.devices[n].name for n in order)))
         if first is None:
@@ -305,13 +270,13 @@ def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20, ove
     info["queued_mean"] = float(trace["queued"].mean())
     info["local_fallback_mean"] = float(trace["local_fallback"].mean())
     info["deadline_misses_mean"] = float(trace["deadline_misses"].mean())
-    if multi:
+    if instance.K > 1:   # presentation: the rule and the split are shown with several servers
         info["server_rule"] = "highest upload rate (9) among the reachable servers, ties to the first listed"
         info["devices_per_server"] = {sv.name: int((targets == k).sum()) for k, sv in enumerate(instance.servers)}
 
     flags = _empty_flags(instance)
     for n, (d, s) in enumerate(zip(instance.devices, first)):
-        if _queued(instance, s, None if first_servers is None else int(first_servers[n])):
+        if _queued(instance, s, int(first_servers[n])):
             flags[d.name].append(QUEUED)
     misses = _deadline_flags(instance, first, flags, first_servers)
     q = rows[0]["queued"]
@@ -334,37 +299,22 @@ def solve_isolated(instance: Instance, *, engine: str = "dp") -> Solution:
     with the breached equations in ``status`` and ``info["violations"]``.
     ``objective`` is the average cost each MD *expected* alone.
 
-    With several servers each MD's best response alone is the least over its reachable servers
-    (each empty; a tau-feasible one preferred, ties to the first listed), by
-    :class:`mecopt.game.multiserver.MultiEngine` on the per-server engines.
+    Each MD's best response alone is the least over its reachable servers (each empty; a
+    tau-feasible one preferred, ties to the first listed; one server: its best response there).
     """
     t0 = time.perf_counter()
     profile, alone, flags = [], [], _empty_flags(instance)
-    server_of = None
-    if instance.multi:
-        from mecopt.game.multiserver import MultiEngine
-
-        eng = MultiEngine(instance, engine)
-        server_of = np.full(instance.N, -1, dtype=int)
-        for n, d in enumerate(instance.devices):
-            empty = {k: Aggregates.empty(instance.servers[k].H) for k in instance.reachable(n)}
-            br = eng.best_response(n, empty)
-            profile.append(np.asarray(br.slots, dtype=int))
-            server_of[n] = br.server
-            alone.append(br.cost)
-            if br.deadline_dropped:
-                flags[d.name].append(DEADLINE_DROPPED)
-        calls = eng.calls
-    else:
-        eng = make_engine(instance, engine)
-        H = instance.server.H
-        for n, d in enumerate(instance.devices):
-            br = eng.best_response(n, Aggregates.empty(H))
-            profile.append(np.asarray(br.slots, dtype=int))
-            alone.append(br.cost)
-            if br.deadline_dropped:
-                flags[d.name].append(DEADLINE_DROPPED)
-        calls = instance.N
+    eng = make_engine(instance, engine)
+    server_of = np.full(instance.N, -1, dtype=int)
+    for n, d in enumerate(instance.devices):
+        empty = {k: Aggregates.empty(instance.view(k).server.H) for k in instance.reachable(n)}
+        br = eng.best_response(n, empty)
+        profile.append(np.asarray(br.slots, dtype=int))
+        server_of[n] = br.server
+        alone.append(br.cost)
+        if br.deadline_dropped:
+            flags[d.name].append(DEADLINE_DROPPED)
+    calls = eng.calls
     _deadline_flags(instance, profile, flags, server_of)
     sol = Solution(method="isolated", instance=instance, profile=profile, termination=Termination.FEASIBLE,
                    objective=float(np.mean(alone)), engine=engine, solver_calls=calls, flags=flags,

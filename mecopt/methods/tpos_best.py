@@ -103,7 +103,7 @@ def _polish(instance: Instance, profile: list[np.ndarray], server_of=None,
 
 def price_of_stability(instance: Instance, ev: costmod.Evaluation, *, time_limit: float | None = None) -> dict:
     """Avg delay and social cost of ``ev`` over GTPOS's optima of the same measure (None if not proven)."""
-    from mecopt.methods.baselines import social_cost
+    from mecopt.core.cost import social_cost
 
     out = {}
     for objective, mine, key in (("delay", ev.avg_delay, "delay"), ("social", social_cost(instance, ev), "social")):

@@ -34,7 +34,19 @@ QUEUE_COLOR = "#bdbdbd"
 LEGEND_MAX = 20
 
 
-def _require():
+def require_matplotlib():
+    """matplotlib's ``Figure`` class, for the plots of every layer that draws.
+
+    Returns
+    -------
+    type
+        ``matplotlib.figure.Figure`` (figures are built without pyplot).
+
+    Raises
+    ------
+    InputError
+        When matplotlib is not installed (plots are optional; tables are the results).
+    """
     try:
         import matplotlib  # noqa: F401
         from matplotlib.figure import Figure
@@ -44,7 +56,7 @@ def _require():
 
 
 def _axes(ax, figsize):
-    Figure = _require()
+    Figure = require_matplotlib()
     if ax is not None:
         return ax.figure, ax
     fig = Figure(figsize=figsize, layout="constrained")
@@ -279,7 +291,7 @@ def _schedule_servers(data: ScheduleData, ax, title: str | None):
         groups.append(_per_device(df[df["device"].astype(str).isin(keep)]) if keep else [])
     local = [dev for dev, k in where.items() if not k]
     if ax is None:
-        Figure = _require()
+        Figure = require_matplotlib()
         heights = [max(1, len(g)) * 0.6 + 1.4 for g in groups]
         fig = Figure(figsize=(11, sum(heights) + 0.6), layout="constrained")
         axes = fig.subplots(K, 1, squeeze=False, gridspec_kw=dict(height_ratios=heights))[:, 0]

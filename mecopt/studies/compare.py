@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from mecopt.methods import registry as solvers
-from mecopt.methods.baselines import social_cost
+from mecopt.core.cost import social_cost
 from mecopt.core import cost as costmod
 from mecopt.core.errors import InfeasibleError, InputError, SolverError
 from mecopt.core.options import check_option_names

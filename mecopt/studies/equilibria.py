@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mecopt.methods.baselines import social_cost
+from mecopt.core.cost import social_cost
 from mecopt.core.errors import InputError
 from mecopt.core import cost as costmod
 from mecopt.core.instance import Instance
@@ -125,7 +125,7 @@ def histogram(result: Spread, path: str | Path, measure: str = "social_cost") ->
     """Histogram of ``measure`` over the certified runs (with multiplicity), GTPOS's optimum marked."""
     from mecopt.results import plots
 
-    Figure = plots._require()
+    Figure = plots.require_matplotlib()
     fig = Figure(figsize=(7, 4), layout="constrained")
     ax = fig.add_subplot()
     vals = result.runs.loc[result.runs["certified"], measure].to_numpy(dtype=float)

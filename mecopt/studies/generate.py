@@ -256,10 +256,10 @@ def generate_instance(n_devices: int, dnn_mix: str | dict = "alexnet", seed: int
             parsed[key] = parser(value)
         except InputError as err:
             problems.extend(err.problems or [(key, str(err))])
-    multi = servers is not None
+    placed = servers is not None   # [[servers]] placed in an area, gains by path loss (else [server], drawn gains)
     geometry = dict(area_m=area_m, server_layout=server_layout, device_layout=device_layout, hotspots=hotspots,
                     cluster_std_m=cluster_std_m, reach=reach, pathloss=pathloss, noise_w_per_hz=noise_w_per_hz)
-    if not multi:
+    if not placed:
         problems += [(k, "is only used with several servers (give servers = K)") for k, v in geometry.items()
                      if v is not None]
     else:
@@ -286,14 +286,14 @@ def generate_instance(n_devices: int, dnn_mix: str | dict = "alexnet", seed: int
     for i, kind in enumerate(kinds):
         w = parsed["weights"]
         bw = _draw(rng, parsed["bandwidth_khz"]) * 1000.0
-        g = None if multi else _draw(rng, parsed["gain"])   # several servers: the path loss gives G_{n,k}
+        g = None if placed else _draw(rng, parsed["gain"])   # several servers: the path loss gives G_{n,k}
         dl = _draw(rng, parsed["delta"])
         tau = _draw(rng, parsed["deadline_s"])
         a, b, c = _simplex_weights(rng) if w == "random" else w
         entry = {"name": f"md{i + 1}", "dnn": _dnn_entry(kind), "bandwidth_hz": float(f"{bw:.6g}"),
                  "channel_gain": g, "delta_cycles_per_bit": dl, "deadline_s": tau,
                  "alpha": float(a), "beta": float(b), "gamma": float(c)}
-        if multi:
+        if placed:
             del entry["channel_gain"]
         devices.append(entry)
 
@@ -303,7 +303,7 @@ def generate_instance(n_devices: int, dnn_mix: str | dict = "alexnet", seed: int
         "name": name or f"gen-n{n}-s{seed}",
         "description": (f"mecopt generate: {n} MDs, dnn mix {mix_text}, seed {seed}, weights {wtext}, "
                         f"bandwidth {_fmt_range(parsed['bandwidth_khz'])} kHz, "
-                        + ("" if multi else f"gain {_fmt_range(parsed['gain'])}, ") +
+                        + ("" if placed else f"gain {_fmt_range(parsed['gain'])}, ") +
                         f"delta {_fmt_range(parsed['delta'])}, deadline {_fmt_range(parsed['deadline_s'])} s"),
         "seed": seed,
         "model": {"bits_per_element": 1.0, "price_scale": 1e6, "capacity_mode": capacity_mode,
@@ -315,7 +315,7 @@ def generate_instance(n_devices: int, dnn_mix: str | dict = "alexnet", seed: int
                                                          "compute_power_w", "noise_w_per_hz")},
         "devices": devices,
     }
-    if multi:
+    if placed:
         area_m = default_area(int(servers)) if area_m is None else float(area_m)
         geo = place(n, int(servers), np.random.default_rng([seed, 1]), area_m=area_m,
                     server_layout=server_layout, device_layout=device_layout, hotspots=hotspots,

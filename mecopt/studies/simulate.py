@@ -32,8 +32,10 @@ Per-frame table columns: ``seed, frame, active, arrived, left, relaxed, terminat
 certified, max_gain_rel, ticks, moves, best_responses, avg_delay_s, avg_energy_j,
 avg_cost, time_s``.
 
-**Several servers** (docs/simulate.md, docs/multiserver.md): the scenario is a
-:class:`LinkScenario`. Fading multiplies every (device, server) link's gain G_{n,k}
+**Several servers** (docs/simulate.md, docs/multiserver.md; one server is the case K = 1 of
+the same frame instances and the same warm start): the scenario is a :class:`LinkScenario`
+(one server keeps the :class:`Scenario` above, whose streams and reference-distance mobility
+predate it). Fading multiplies every (device, server) link's gain G_{n,k}
 independently per frame (drawn per frame from ``default_rng([seed, 1, t])``, so a frame
 costs O(N K) memory); with mobility the devices' positions take the random walk from
 their positions in the instance, G_{n,k} is the instance's path loss (``[channel]``)
@@ -44,6 +46,10 @@ previous server is no longer among its reachable ones starts all local (column
 ``unreachable``), one whose strategy no longer fits keeps it and must move when it
 wakes, as with one server. Extra columns: ``local``, ``switched``, ``handovers``,
 ``unreachable`` and ``offload_<server>`` for every server.
+
+Both scenarios answer ``active`` (T, N), ``gain(t)`` ((N, K) link gains of frame t) and
+``reach(t)`` (each device's reachable servers in frame t): :func:`frame_instance` and
+:func:`run_task` are written once against them.
 """
 
 from __future__ import annotations
@@ -60,9 +66,9 @@ import pandas as pd
 
 from mecopt.core.errors import InputError
 from mecopt.core import channel
-from mecopt.core.instance import ChannelSection, Device, Instance, ServerView, fastest_delay
-from mecopt.core.tolerances import meets_deadline
+from mecopt.core.instance import ChannelSection, Device, Instance, ServerView, deadline_unreachable, fastest_delay
 from mecopt.core.options import check_choice
+from mecopt.core import slots
 
 FADINGS = ("rayleigh", "rician", "none")
 METHODS = ("tpos-cai", "tpos-uai")
@@ -75,7 +81,7 @@ MULTI_COLUMNS = ("local", "switched", "handovers", "unreachable")
 def columns(instance: Instance) -> list[str]:
     """The per-frame table's columns: COLUMNS, and with several servers MULTI_COLUMNS and
     ``offload_<name>`` (devices offloading to that server) in ``[[servers]]`` order."""
-    if not instance.multi:
+    if instance.K == 1:   # presentation: the per-server columns are shown with several servers
         return list(COLUMNS)
     return list(COLUMNS) + list(MULTI_COLUMNS) + [f"offload_{sv.name}" for sv in instance.servers]
 
@@ -121,15 +127,26 @@ class SimulationSpec:
 
 @dataclass(frozen=True)
 class Scenario:
-    gain: np.ndarray     # (T, N) linear channel power gain per frame and device
+    """One server: every frame's gain drawn up front (see the module's docstring)."""
+
+    gains: np.ndarray    # (T, N) linear channel power gain per frame and device
     active: np.ndarray   # (T, N) bool
+
+    def gain(self, t: int) -> np.ndarray:
+        """(N, 1) link gains of frame t (the one server's column), as :meth:`LinkScenario.gain`."""
+        return self.gains[t][:, None]
+
+    def reach(self, t: int) -> tuple[tuple[int, ...], ...]:
+        """Each device reaches the one server (index 0) in every frame."""
+        return ((0,),) * self.active.shape[1]
 
 
 def scenario(instance: Instance, spec: SimulationSpec, seed: int) -> "Scenario | LinkScenario":
     """The frames' gains and activity, drawn from ``seed`` alone (independent streams per effect).
 
-    With several servers a :class:`LinkScenario` (gains per link, drawn per frame)."""
-    if instance.multi:
+    With several servers a :class:`LinkScenario` (gains per link, drawn per frame); one server
+    keeps its own streams (:class:`Scenario`), so that its frames are those it always drew."""
+    if instance.K > 1:
         return link_scenario(instance, spec, seed)
     T, N = spec.frames, instance.N
     fade_rng, act_rng, mob_rng = (np.random.default_rng([seed, k]) for k in (1, 2, 3))
@@ -143,7 +160,7 @@ def scenario(instance: Instance, spec: SimulationSpec, seed: int) -> "Scenario |
         power = np.ones((T, N))
     path = np.ones((T, N))
     if spec.speed_mps > 0:
-        step = spec.speed_mps * instance.server.T_d
+        step = spec.speed_mps * instance.servers[0].T_d
         angle = mob_rng.uniform(0, 2 * np.pi, N)
         pos = spec.ref_distance_m * np.stack([np.cos(angle), np.sin(angle)], axis=1)
         for t in range(T):
@@ -154,13 +171,27 @@ def scenario(instance: Instance, spec: SimulationSpec, seed: int) -> "Scenario |
             path[t] = (spec.ref_distance_m / d) ** spec.path_loss_exp
     G = np.array([d.G for d in instance.devices])
     active = act_rng.random((T, N)) < spec.activity
-    return Scenario(gain=G[None, :] * path * power, active=active)
+    return Scenario(gains=G[None, :] * path * power, active=active)
 
 
 def with_gain(dev: Device, gain: float, instance: Instance) -> Device:
     """``dev`` with channel gain ``gain``: rates (9), (11), transfer times (8), (10) and the fastest
     delay recomputed as :func:`mecopt.core.instance.instance_from_dict` does; (26) relaxed when no
-    strategy meets tau (or when the instance's policy already relaxed it)."""
+    strategy meets tau (:func:`mecopt.core.instance.deadline_unreachable`).
+
+    Parameters
+    ----------
+    dev : Device
+        The device, resolved on ``instance``'s server.
+    gain : float
+        The link's power gain G (linear).
+    instance : Instance
+        A one-server instance (a server's view, ``Instance.view(k).instance``).
+
+    Returns
+    -------
+    Device
+    """
     server = instance.server
     r_up = channel.shannon_rate(dev.W, dev.P_up, gain, dev.N0)
     r_do = channel.shannon_rate(dev.W, server.P_s, gain, dev.N0)
@@ -168,7 +199,7 @@ def with_gain(dev: Device, gain: float, instance: Instance) -> Device:
     t_up.setflags(write=False)
     d = replace(dev, G=float(gain), rate_up=r_up, rate_down=r_do, t_up=t_up, t_down=float(dev.out_bits[-1] / r_do))
     fast = fastest_delay(d, server)
-    return replace(d, fastest_delay=fast, deadline_relaxed=not meets_deadline(fast, d.tau))
+    return replace(d, fastest_delay=fast, deadline_relaxed=deadline_unreachable(fast, d.tau))
 
 
 def fading(spec: SimulationSpec, rng: np.random.Generator, shape) -> np.ndarray:
@@ -260,7 +291,7 @@ def link_scenario(instance: Instance, spec: SimulationSpec, seed: int) -> LinkSc
             raise InputError("mobility (speed > 0) on several servers needs positions: every [[servers]] and every "
                              "device placed (position), with gains from the path loss (no channel_gain)")
         start, server_pos = placed
-        step = spec.speed_mps * instance.server.T_d
+        step = spec.speed_mps * instance.servers[0].T_d
         positions = np.empty((T, N, 2))
         positions[0] = start
         for t in range(1, T):
@@ -276,11 +307,10 @@ def link_scenario(instance: Instance, spec: SimulationSpec, seed: int) -> LinkSc
                         server_positions=server_pos, channel=chan, reach0=reach0, K=K)
 
 
-def _link(instance: Instance, n: int, k: int, gain: float) -> Device:
-    """Device n on its link to server k with gain ``gain`` (:func:`with_gain` on server k); a
-    link the instance does not resolve (a handover) starts from the device's first link with the
-    price units (20)-(21) of server k, as the loader computes them."""
-    view = instance.views[k]
+def _link(instance: Instance, view: ServerView, n: int, gain: float) -> Device:
+    """Device n on its link to server k = ``view.k`` with gain ``gain`` (:func:`with_gain` on server
+    k); a link the instance does not resolve (a handover) starts from the device's first link with
+    the price units (20)-(21) of server k, as the loader computes them."""
     i = int(view.local[n])
     if i >= 0:
         base = view.instance.devices[i]
@@ -292,19 +322,42 @@ def _link(instance: Instance, n: int, k: int, gain: float) -> Device:
     return with_gain(base, gain, view.instance)
 
 
-def _frame_instance_multi(instance: Instance, sc: LinkScenario, t: int) -> tuple[Instance, np.ndarray]:
-    """:func:`frame_instance` with several servers: every active device resolved on each server it
-    reaches in frame t; (26) relaxed for a device that meets tau on none of them (the loader's rule)."""
+def frame_instance(instance: Instance, sc: "Scenario | LinkScenario", t: int) -> tuple[Instance, np.ndarray]:
+    """Frame t's instance (its active devices, re-indexed) and their indices in ``instance``.
+
+    Every active device is resolved on each server it reaches in frame t at the frame's gains
+    (:func:`with_gain`, eqs. (8)-(11)); (26) is relaxed for a device that meets tau on none of
+    them (:func:`mecopt.core.instance.deadline_unreachable`, the loader's rule), whatever the
+    instance's deadline policy. The devices' own numbers are those on their first reachable
+    server, with the fastest delay over all of them, as the loader builds them.
+
+    Parameters
+    ----------
+    instance : Instance
+        The simulated instance (any number of servers).
+    sc : Scenario or LinkScenario
+        From :func:`scenario`.
+    t : int
+        The frame.
+
+    Returns
+    -------
+    tuple of (Instance, numpy.ndarray)
+        The frame's instance and the indices of its devices in ``instance``.
+    """
     idx = np.flatnonzero(sc.active[t])
     G, reach = sc.gain(t), sc.reach(t)
+    server_views = [instance.view(k) for k in range(instance.K)]
     links: list[dict[int, Device]] = []
+    fastest: list[float] = []
     for n in idx:
-        dl = {k: _link(instance, int(n), k, G[n, k]) for k in reach[n]}
+        dl = {k: _link(instance, server_views[k], int(n), G[n, k]) for k in reach[n]}
         fast = min(d.fastest_delay for d in dl.values())
-        relaxed = not meets_deadline(fast, instance.devices[n].tau)
-        links.append({k: replace(d, deadline_relaxed=relaxed) for k, d in dl.items()})
-    home = tuple(replace(dl[min(dl)], index=i, fastest_delay=min(d.fastest_delay for d in dl.values()))
-                 for i, dl in enumerate(links))
+        relaxed = deadline_unreachable(fast, instance.devices[n].tau)
+        links.append({k: d if d.deadline_relaxed == relaxed else replace(d, deadline_relaxed=relaxed)
+                      for k, d in dl.items()})
+        fastest.append(fast)
+    home = tuple(replace(dl[min(dl)], index=i, fastest_delay=fast) for i, (dl, fast) in enumerate(zip(links, fastest)))
     views = []
     for v in instance.views:
         members = np.array([i for i, dl in enumerate(links) if v.k in dl], dtype=int)
@@ -316,16 +369,6 @@ def _frame_instance_multi(instance: Instance, sc: LinkScenario, t: int) -> tuple
     fi = replace(instance, name=f"{instance.name}-frame{t}", devices=home,
                  reach=tuple(reach[n] for n in idx), views=tuple(views))
     return fi, idx
-
-
-def frame_instance(instance: Instance, sc: "Scenario | LinkScenario", t: int) -> tuple[Instance, np.ndarray]:
-    """Frame t's instance (its active devices, re-indexed) and their indices in ``instance``."""
-    if isinstance(sc, LinkScenario):
-        return _frame_instance_multi(instance, sc, t)
-    idx = np.flatnonzero(sc.active[t])
-    devs = tuple(replace(with_gain(instance.devices[n], sc.gain[t, n], instance), index=i)
-                 for i, n in enumerate(idx))
-    return replace(instance, name=f"{instance.name}-frame{t}", devices=devs), idx
 
 
 @dataclass(frozen=True)
@@ -342,57 +385,37 @@ def _frame_seed(seed: int, t: int) -> int:
     return int(np.random.SeedSequence([seed, t]).generate_state(1)[0])
 
 
+def _servers_after(sol) -> np.ndarray:
+    """Each device's server after a frame's game (-1: all local): the solution's ``server_of``, or,
+    when it holds none (one server), 0 for every device that offloads a layer."""
+    if sol.server_of is not None:
+        return np.asarray(sol.server_of, dtype=int)
+    return np.array([0 if slots.offloads(s) else -1 for s in sol.profile], dtype=int)
+
+
 def run_task(task: Task) -> list[dict]:
-    """Play the task's frames in order (warm: each from the previous frame's profile)."""
-    from mecopt.game.dynamics import play
+    """Play the task's frames in order (warm: each from the previous frame's profile and servers).
 
-    inst, spec = task.instance, task.spec
-    if inst.multi:
-        return _run_task_multi(task)
-    sc = scenario(inst, spec, task.seed)
-    prev: dict[int, np.ndarray] = {}
-    prev_active = sc.active[task.frames[0] - 1] if task.frames[0] > 0 else np.zeros(inst.N, bool)
-    rows = []
-    for t in task.frames:
-        t0 = time.perf_counter()
-        fi, idx = frame_instance(inst, sc, t)
-        row = dict(seed=task.seed, frame=t, active=len(idx), arrived=int(np.sum(sc.active[t] & ~prev_active)),
-                   left=int(np.sum(~sc.active[t] & prev_active)),
-                   relaxed=int(sum(d.deadline_relaxed for d in fi.devices)))
-        prev_active = sc.active[t]
-        if not len(idx):
-            rows.append(dict(row, termination="no_devices", certified=True, max_gain_rel=0.0, ticks=0, moves=0,
-                             best_responses=0, avg_delay_s=np.nan, avg_energy_j=np.nan, avg_cost=np.nan,
-                             time_s=time.perf_counter() - t0))
-            prev = {}
-            continue
-        start = None
-        if spec.warm:
-            start = [prev.get(int(n), np.zeros(d.M, dtype=int)) for n, d in zip(idx, fi.devices)]
-        sol = play(fi, uai=spec.method == "tpos-uai", init_profile=start, engine=spec.engine,
-                   seed=int(np.random.SeedSequence([task.seed, t]).generate_state(1)[0]),
-                   wake_prob=spec.wake_prob, max_iter=spec.max_iter, time_limit=spec.time_limit)
-        ev = sol.evaluation
-        prev = {int(n): s for n, s in zip(idx, sol.profile)}
-        rows.append(dict(row, termination=str(sol.termination), certified=bool(sol.certificate["certified"]),
-                         max_gain_rel=float(sol.certificate["max_gain_rel"]), ticks=sol.iterations,
-                         moves=int(sol.trace["moves"].sum()), best_responses=sol.solver_calls,
-                         avg_delay_s=ev.avg_delay, avg_energy_j=ev.avg_energy, avg_cost=ev.avg_cost,
-                         time_s=time.perf_counter() - t0))
-    return rows
+    A device whose previous server is no longer among its reachable ones starts all local
+    (``unreachable``). Each row also holds ``_servers``, every device's server after the frame
+    (-1 local, -2 inactive), from which :func:`simulate` counts ``switched`` across tasks; it is
+    dropped there.
 
+    Parameters
+    ----------
+    task : Task
+        Consecutive frames of one seed.
 
-def _run_task_multi(task: Task) -> list[dict]:
-    """:func:`run_task` with several servers: the warm start carries each device's server too.
-
-    Each row also holds ``_servers``, every device's server after the frame (-1 local, -2
-    inactive), from which :func:`simulate` counts ``switched`` across tasks; it is dropped there.
+    Returns
+    -------
+    list of dict
+        One row per frame (the columns of :func:`columns`, and ``_servers``).
     """
     from mecopt.game.dynamics import play
 
     inst, spec = task.instance, task.spec
     sc = scenario(inst, spec, task.seed)
-    names = [sv.name for sv in inst.servers]
+    names = [inst.view(k).server.name for k in range(inst.K)]
     prev: dict[int, tuple[int, np.ndarray]] = {}
     first = task.frames[0]
     prev_active = sc.active[first - 1] if first > 0 else np.zeros(inst.N, bool)
@@ -421,16 +444,16 @@ def _run_task_multi(task: Task) -> list[dict]:
         if spec.warm:
             start, start_servers = [], np.full(len(idx), -1, dtype=int)
             for i, (n, d) in enumerate(zip(idx, fi.devices)):
-                k, slots = prev.get(int(n), (-1, None))
+                k, strategy = prev.get(int(n), (-1, None))
                 if k >= 0 and k not in fi.reachable(i):      # its server left its reach: start all local
                     k, unreachable = -1, unreachable + 1
-                start.append(slots if k >= 0 else np.zeros(d.M, dtype=int))
+                start.append(strategy if k >= 0 else np.zeros(d.M, dtype=int))
                 start_servers[i] = k
         sol = play(fi, uai=spec.method == "tpos-uai", init_profile=start, init_server_of=start_servers,
                    engine=spec.engine, seed=_frame_seed(task.seed, t), wake_prob=spec.wake_prob,
                    max_iter=spec.max_iter, time_limit=spec.time_limit)
         ev = sol.evaluation
-        so = np.asarray(sol.server_of, dtype=int)
+        so = _servers_after(sol)
         prev = {int(n): (int(k), p) for n, k, p in zip(idx, so, sol.profile)}
         servers_after[idx] = so
         rows.append(dict(row, termination=str(sol.termination), certified=bool(sol.certificate["certified"]),
@@ -496,8 +519,7 @@ def simulate(instance: Instance, spec: SimulationSpec, seeds: Sequence[int] = (0
             for f in futures:
                 f.cancel()
             raise
-    if instance.multi:
-        _switched(rows)
+    _switched(rows)
     df = pd.DataFrame(rows, columns=columns(instance))
     return df.sort_values(["seed", "frame"], kind="stable").reset_index(drop=True)
 
@@ -524,9 +546,9 @@ def _offload_columns(table: pd.DataFrame) -> list[str]:
 
 def plot(table: pd.DataFrame, title: str = ""):
     """Per frame: average cost, and best responses / moves to equilibrium (mean over seeds)."""
-    from mecopt.results.plots import _require
+    from mecopt.results.plots import require_matplotlib
 
-    Figure = _require()
+    Figure = require_matplotlib()
     g = table.groupby("frame")[["avg_cost", "avg_delay_s", "best_responses", "moves", "active"]].mean()
     multi = "local" in table
     fig = Figure(figsize=(8, 8 if multi else 5.5), layout="constrained")

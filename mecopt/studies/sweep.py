@@ -84,8 +84,6 @@ class Axis:
 MAX_POINTS = 100_000
 
 
-#: a value as TOML reads it (``200`` int, ``1e3`` float, ``true`` bool); else the text itself
-_scalar = scalar_from_text
 
 
 def _split(spec: str, option: str) -> tuple[str, str]:
@@ -104,7 +102,7 @@ def parse_range(spec: str) -> Axis:
     parts = rest.split(":")
     if len(parts) != 3:
         raise InputError(f"The '--set' option must look like PATH=START:STOP:COUNT; got {spec!r} instead.")
-    start, stop, count = (_scalar(p) for p in parts)
+    start, stop, count = (scalar_from_text(p) for p in parts)
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (start, stop)):
         raise InputError(f"--set {path}: START and STOP must be numbers; got {parts[0]!r} and {parts[1]!r}")
     if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_POINTS:
@@ -124,7 +122,7 @@ def parse_range(spec: str) -> Axis:
 def parse_values(spec: str) -> Axis:
     """``PATH=v1,v2,...`` -> those values, each read as a TOML scalar (bare words are strings)."""
     path, rest = _split(spec, "--values")
-    values = tuple(_scalar(v) for v in rest.split(",") if v.strip())
+    values = tuple(scalar_from_text(v) for v in rest.split(",") if v.strip())
     return Axis(path, values)
 
 

@@ -141,7 +141,7 @@ def reproduce_command(figs, out, engine, quick, solver, workers, resume, dask_ad
     if missing:
         from mecopt.results import plots
         try:
-            plots._require()
+            plots.require_matplotlib()
             why = "the tables they need are missing (a run failed; see REPORT.md)"
         except InputError as err:
             why = str(err)

@@ -102,7 +102,20 @@ def _xs(tables, table: str, x: str) -> list:
     return [d for d in DNNS if d in xs] if x == "dnn" else sorted(xs)
 
 
-def _xlabel(x, v) -> str:
+def xlabel(x, v) -> str:
+    """How a figure's x value reads in the report (``W = 1 kHz`` for the bandwidth axis of Fig. 6).
+
+    Parameters
+    ----------
+    x : str
+        The figure's x column (``"W_khz"``, ``"N"``, ``"dnn"``...).
+    v : object
+        One of its values.
+
+    Returns
+    -------
+    str
+    """
     return f"W = {num(v)} kHz" if x == "W_khz" else str(v)
 
 
@@ -195,18 +208,30 @@ def _claim_case1_beats(t, cid, fig, table, x, metric, others, text, unit):
     c = Claim(cid, fig, text, f"{metric} of Case 1 strictly below that of Case(s) {', '.join(map(str, others))} at "
               f"every {'W' if x == 'W_khz' else 'DNN'}")
     def rule(L):
-        flags, parts, fails = [], [], []
-        for xv in _xs(t, table, x):
+        def at(xv):
             v = _case_values(L, table, x, xv, metric, (1, *others))
             ok = all(_lt(v[1], v[o]) for o in others)
-            flags.append(ok)
-            parts.append(f"{_xlabel(x, xv)}: " + " / ".join(f"{L.n(v[k])}" for k in (1, *others)))
-            if not ok:
-                beaten_by_3 = 3 in others and not _lt(v[1], v[3])
-                fails.append(_xlabel(x, xv) + (f" ({_queue_note(L, table, x, xv).lstrip('; ')})" if beaten_by_3 else ""))
-        head = f"Case 1 / Case {' / Case '.join(map(str, others))} in {unit}: "
-        return flags, head + "; ".join(parts) + (f". Fails at {', '.join(fails)}." if fails else ".")
+            part = f"{xlabel(x, xv)}: " + " / ".join(f"{L.n(v[k])}" for k in (1, *others))
+            if ok:
+                return ok, part, None
+            beaten_by_3 = 3 in others and not _lt(v[1], v[3])
+            return ok, part, xlabel(x, xv) + (f" ({_queue_note(L, table, x, xv).lstrip('; ')})" if beaten_by_3 else "")
+        flags, verdicts = _at_every_x(t, table, x, at)
+        return flags, f"Case 1 / Case {' / Case '.join(map(str, others))} in {unit}: " + verdicts
     return _judge(t, c, rule)
+
+
+def _at_every_x(t, table, x, at) -> tuple[list[bool], str]:
+    """A per-x rule: ``at(xv)`` gives (holds, what the cases read, where it fails or None) at each x
+    value; returns the flags and "part; part. Fails at ...." ."""
+    flags, parts, fails = [], [], []
+    for xv in _xs(t, table, x):
+        ok, part, fail = at(xv)
+        flags.append(ok)
+        parts.append(part)
+        if not ok:
+            fails.append(fail)
+    return flags, "; ".join(parts) + (f". Fails at {', '.join(fails)}." if fails else ".")
 
 
 def _queue_note(L, table, x, xv) -> str:
@@ -222,17 +247,16 @@ def _claim_min(t, cid, fig, table, x, metric, case, text, unit):
     c = Claim(cid, fig, text, f"{metric} of Case {case} <= that of every other case at every "
               f"{'W' if x == 'W_khz' else 'DNN'}")
     def rule(L):
-        flags, parts, fails = [], [], []
-        for xv in _xs(t, table, x):
+        def at(xv):
             v = _case_values(L, table, x, xv, metric)
             ok = all(_le(v[case], v[k]) for k in v if k != case)
-            flags.append(ok)
+            fail = None
             if not ok:
                 best = min(v, key=v.get)
-                fails.append(f"{_xlabel(x, xv)} (Case {best} lowest{_queue_note(L, table, x, xv) if best == 3 else ''})")
-            parts.append(f"{_xlabel(x, xv)}: " + " / ".join(L.n(v[k]) for k in (1, 2, 3, 4)))
-        return flags, (f"Cases 1 / 2 / 3 / 4 in {unit}: " + "; ".join(parts)
-                       + (f". Fails at {', '.join(fails)}." if fails else "."))
+                fail = f"{xlabel(x, xv)} (Case {best} lowest{_queue_note(L, table, x, xv) if best == 3 else ''})"
+            return ok, f"{xlabel(x, xv)}: " + " / ".join(L.n(v[k]) for k in (1, 2, 3, 4)), fail
+        flags, verdicts = _at_every_x(t, table, x, at)
+        return flags, f"Cases 1 / 2 / 3 / 4 in {unit}: " + verdicts
     return _judge(t, c, rule)
 
 

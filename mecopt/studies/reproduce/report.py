@@ -18,7 +18,7 @@ from mecopt.core import manifest as result_set
 from mecopt.core.tables import FORMATS, find_table, read_table, write_json, write_table, write_text
 from mecopt.studies.sweep import pool_for, solution_path
 
-from mecopt.studies.reproduce.claims import (MISSING, NEEDS, NOT, PARTLY, REPRODUCED, Claim, _xlabel, claims_frame,
+from mecopt.studies.reproduce.claims import (MISSING, NEEDS, NOT, PARTLY, REPRODUCED, Claim, xlabel, claims_frame,
                                              evaluate_claims, num)
 from mecopt.studies.reproduce.scenarios import (ALGORITHMS, CASE_NAMES, CASES, DNNS, FIGURES, META_NAME, RUNNERS,
                                                 SPARSE_METHOD, SPARSE_OPTIONS, SPARSE_TOPOLOGY, Context, Settings,
@@ -117,7 +117,7 @@ def render_report(tables: dict[str, pd.DataFrame], claims: Sequence[Claim], *, s
                 open_ = c2[c2["termination"] != "optimal"]
                 lines += [("Case 2 (GTPOS) proved optimal at every point." if open_.empty else
                            "Case 2 (GTPOS) NOT proved optimal at " + ", ".join(
-                               f"{_xlabel(x, r[x])} ({r['termination']})" for _, r in open_.iterrows())
+                               f"{xlabel(x, r[x])} ({r['termination']})" for _, r in open_.iterrows())
                            + "; its figures there are the best found."), ""]
         else:
             cols = ["device", "dnn", "layers", "partition_point", "local_layers", "offloaded_layers", "server_blocks",
@@ -136,7 +136,7 @@ def render_report(tables: dict[str, pd.DataFrame], claims: Sequence[Claim], *, s
 def draw_figures(out: Path, tables: dict[str, pd.DataFrame], figures: Sequence[str]) -> dict[str, str]:
     """One PNG per paper figure (panels (a)/(b) side by side); returns figure -> file name."""
     from mecopt.results import plots
-    Figure = plots._require()
+    Figure = plots.require_matplotlib()
     made = {}
     labels = {m: CASE_NAMES[c] for m, c in CASES.items()}
     for f in figures:
