@@ -79,8 +79,13 @@ def import_onnx_command(model, name, out, input_shape, branches, force, quiet):
                    "like the paper's single-board MD; more for a server profile).")
 @click.option("--grouped-conv", type=click.Choice(["auto", "full", "per_group"]), default="auto", show_default=True,
               help="O of grouped convolutions in the table (MODEL.md §1); match the instances' model.grouped_conv.")
-@click.option("--optimization", type=click.Choice(["disable", "basic", "extended", "all"]), default="disable",
-              show_default=True, help="ONNX Runtime graph optimizations (disable: every node runs as itself).")
+@click.option("--optimization", type=click.Choice(["disable", "basic", "extended", "all"]), default="all",
+              show_default=True, help="ONNX Runtime graph optimizations (all: ORT's default, what a deployment runs; "
+                                      "every fused or renamed node is still given to its layer).")
+@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="ONNX Runtime: split the runs into this many fresh sessions, each also timed end to end.")
+@click.option("--cpu", type=click.IntRange(min=0), default=None,
+              help="ONNX Runtime: pin the measurement to this CPU (Linux; default: not pinned).")
 @click.option("--input-shape", callback=_input_shape, metavar="C,H,W",
               help="For an ONNX model whose input sizes are symbolic.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random weights and input.")
@@ -93,8 +98,8 @@ def import_onnx_command(model, name, out, input_shape, branches, force, quiet):
 @click.option("--as", "side", type=click.Choice(["local", "server"]), default="local", show_default=True,
               help="Which measured time --attach writes.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
-def profile_command(dnn_name, engine, runs, warmup, threads, grouped_conv, optimization, input_shape, seed, out,
-                    ops_out, attach, side, force):
+def profile_command(dnn_name, engine, runs, warmup, threads, grouped_conv, optimization, rounds, cpu, input_shape,
+                    seed, out, ops_out, attach, side, force):
     """Time every layer of a DNN (bundled name, spec .toml or ONNX model) on this machine's CPU.
 
     Writes a measured-profile table (layer, name, type, G, K, O, I, median and
@@ -131,18 +136,25 @@ def profile_command(dnn_name, engine, runs, warmup, threads, grouped_conv, optim
     ops = None
     if onnx_file:
         result, table, ops, other = prof.profile_onnx(dnn_name, runs=runs, warmup=warmup, threads=threads, seed=seed,
-                                                      optimization=optimization, input_shape=input_shape)
+                                                      optimization=optimization, input_shape=input_shape,
+                                                      rounds=rounds, cpu=cpu)
         spec = result.spec
     elif engine == "ort":
         table, ops, other = prof.profile_spec_ort(spec, runs=runs, warmup=warmup, threads=threads, seed=seed,
-                                                  grouped_conv=grouped_conv, optimization=optimization)
+                                                  grouped_conv=grouped_conv, optimization=optimization,
+                                                  rounds=rounds, cpu=cpu)
     else:
         table = prof.profile(spec, runs=runs, warmup=warmup, threads=threads, grouped_conv=grouped_conv, seed=seed)
+    timing = table.attrs.get("timing")
+    if timing is not None:
+        _check_attribution(stem, timing)
     path = write_table(table, target, "csv")
     show = table[["layer", "name", "type", "G", "K", "O", "I", "median_ms", "p10_ms", "p90_ms"]]
     echo_table(show, floatfmt=".4g")
     click.echo(f"machine: {prof.machine_description(engine)}; measured with {int(table['threads'].iloc[0])} thread(s)")
     click.echo(f"whole network: median sum {table['median_ms'].sum():.4g} ms")
+    if timing is not None:
+        click.echo(_timing_line(timing))
     if ops is not None:
         if other > 0:
             click.echo(f"nodes outside every layer (shape computations): median {other:.4g} ms")
@@ -154,6 +166,26 @@ def profile_command(dnn_name, engine, runs, warmup, threads, grouped_conv, optim
         header = [f"# {spec.name} with measured t_{side}_s (median of {runs} runs, `mecopt profile`)."]
         write_text(attach, format_spec_toml(spec_to_data(attached), header=header))
         click.echo(f"wrote {attach} (t_{side}_s attached)")
+
+
+def _timing_line(t: dict) -> str:
+    """The whole-network figures of an ONNX Runtime profile, for the CLI."""
+    return (f"ONNX Runtime, optimization {t['optimization']} ({t['nodes']} nodes run): profile total median "
+            f"{t['total_median_ms']:.4g} ms (p10 {t['total_p10_ms']:.4g}, p90 {t['total_p90_ms']:.4g}) over "
+            f"{t['runs']} runs in {t['rounds']} sessions; end to end (same sessions, profiler off) median "
+            f"{t['e2e_median_ms']:.4g} ms (p10 {t['e2e_p10_ms']:.4g}, p90 {t['e2e_p90_ms']:.4g}): "
+            f"{100 * t['total_vs_e2e']:+.1f}%; attributed to layers {100 * t['share']:.2f}%; "
+            f"1-min load average {t['load_min']:.2f}-{t['load_max']:.2f}")
+
+
+def _check_attribution(stem: str, t: dict) -> None:
+    """Refuse (exit 2, nothing written) a profile whose layers carry less than 99% of the measured total."""
+    from mecopt.byo.measure import MIN_ATTRIBUTED
+    if t["share"] < MIN_ATTRIBUTED:
+        raise InputError(f"profile of {stem}: only {100 * t['share']:.2f}% of the measured time "
+                         f"({t['attributed_ms']:.4g} of {t['total_ms']:.4g} ms, median per run) could be given to "
+                         f"layers, less than {100 * MIN_ATTRIBUTED:.0f}%; {t['outside_ms']:.4g} ms ran in nodes "
+                         f"outside every layer (optimization {t['optimization']}). Nothing written.")
 
 
 def _parse_terms(value: str) -> tuple[str, ...]:
