@@ -241,11 +241,14 @@ def session_options(ort, optimization: str, threads: int, tmp: Path | None = Non
 
 def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 3, rounds: int = 3,
             threads: int = 1, seed: int = 0, optimization: str = DEFAULT_OPTIMIZATION, boundaries: bool = True,
-            cpu: int | None = None) -> Timing:
+            cpu: int | None = None, min_ms: float = 0.0, max_runs: int = 2000) -> Timing:
     """Profile ``model`` (ModelProto, nodes named; ``node_layer``: original node -> layer) as ORT runs it.
 
     ``runs`` timed runs in total, split into ``rounds`` fresh sessions (each after
     ``warmup`` untimed runs), each round also timed end to end for as many runs.
+    With ``min_ms``, the rounds after the first take more runs (up to ``max_runs`` in
+    all) until the timed runs add up to about ``min_ms`` of end-to-end time, so that
+    a light network is measured over as long a stretch of the machine's load as a heavy one.
     """
     import onnx
     ort = require_ort()
@@ -272,7 +275,13 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
     origin: dict[str, str | None] = {}
     optimized_count = 0
     try:
-        for k, n_runs in enumerate(per_round):
+        for k in range(rounds):
+            if k == 1 and min_ms > 0 and rounds > 1:
+                want = int(np.ceil(min_ms / max(float(np.median(e2e)), 1e-6)))
+                extra = min(max(want, runs), max_runs) - per_round[0]
+                if extra > sum(per_round[1:]):
+                    per_round = per_round[:1] + [len(a) for a in np.array_split(np.arange(extra), rounds - 1)]
+            n_runs = per_round[k]
             with tempfile.TemporaryDirectory(prefix="mecopt-ort-") as tmpdir:
                 tmp = Path(tmpdir)
                 opts = session_options(ort, optimization, threads, tmp, profile=True, save_optimized=(k == 0))
@@ -325,9 +334,9 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
         for k, t in parts:
             merged[k] += t
         node_times[node] = np.concatenate(merged)
-    unmapped = node_times.pop("", np.zeros(runs))
+    unmapped = node_times.pop("", np.zeros(sum(per_round)))
     return Timing(node_times=node_times, unmapped=unmapped, total=np.concatenate(totals), e2e=np.asarray(e2e),
-                  runs=runs, rounds=len(per_round), threads=threads, optimization=optimization, load=load, cpu=cpu,
+                  runs=sum(per_round), rounds=len(per_round), threads=threads, optimization=optimization, load=load, cpu=cpu,
                   optimized_nodes=optimized_count or len(original), original_nodes=len(original), node_origin=origin)
 
 

@@ -390,7 +390,7 @@ def profile_onnx(path: str | Path, *, name: str | None = None, runs: int = 20, w
 
 def profile_spec_ort(spec: dnn.DNNSpec, *, runs: int = 20, warmup: int = 3, threads: int = 1, seed: int = 0,
                      grouped_conv: dnn.GroupedConv = "auto", optimization: str = "all", rounds: int = 3,
-                     cpu: int | None = None):
+                     cpu: int | None = None, min_ms: float = 0.0):
     """Profile a spec with ONNX Runtime through :func:`spec_to_onnx`: (layer table, operator table, unattributed ms).
 
     As :func:`profile_onnx`: ``layer_table.attrs["timing"]`` holds the whole-network figures."""
@@ -399,15 +399,15 @@ def profile_spec_ort(spec: dnn.DNNSpec, *, runs: int = 20, warmup: int = 3, thre
     table = dnn.propagate(spec, grouped_conv)
     model, node_layer, node_ops = spec_to_onnx(spec, grouped_conv, seed)
     return _measured_tables(spec.name, table, model, node_layer, node_ops, runs=runs, warmup=warmup, threads=threads,
-                            seed=seed, optimization=optimization, rounds=rounds, cpu=cpu)
+                            seed=seed, optimization=optimization, rounds=rounds, cpu=cpu, min_ms=min_ms)
 
 
 def _measured_tables(name, table, model, node_layer, node_ops, *, runs, warmup, threads, seed, optimization, rounds,
-                     cpu):
+                     cpu, min_ms=0.0):
     """Measure with :func:`mecopt.byo.measure.measure` and build the layer and operator tables."""
     from mecopt.byo.measure import attribution, measure
     timing = measure(model, node_layer, runs=runs, warmup=warmup, rounds=rounds, threads=threads, seed=seed,
-                     optimization=optimization, cpu=cpu)
+                     optimization=optimization, cpu=cpu, min_ms=min_ms)
     times = {**timing.node_times, "(not mapped)": timing.unmapped}
     layers, ops, other = _tables(name, table, node_layer, node_ops, times, timing.runs, threads)
     layers.attrs["timing"] = {**timing.summary(), **attribution(timing, node_layer), "nodes": timing.optimized_nodes}
