@@ -302,7 +302,7 @@ def layers_and_ops(tables: list[tuple[str, pd.DataFrame]], time_column: str = "m
             src = src.assign(dnn=net)
             op_rows.append(src[src["layer"].isin(part["layer"])][["dnn", "layer", "type", "G", "K", "O", "I"]])
     layers = pd.concat(layer_rows, ignore_index=True)
-    ops = pd.concat(op_rows, ignore_index=True).drop_duplicates()
+    ops = pd.concat(op_rows, ignore_index=True)
     if types:
         if "type" not in layers.columns:
             raise InputError("--types needs a 'type' column in the profile tables")

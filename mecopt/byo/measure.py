@@ -135,6 +135,7 @@ def map_to_original(optimized_nodes, original_nodes) -> dict[str, str | None]:
     output (a layout reorder before a convolution), else of the node writing its input.
     """
     orig_names = {n.name for n in original_nodes}
+    by_orig = {n.name: n for n in original_nodes}
     order = {n.name: i for i, n in enumerate(original_nodes)}
     writer = {}
     for n in original_nodes:
@@ -158,6 +159,8 @@ def map_to_original(optimized_nodes, original_nodes) -> dict[str, str | None]:
                     o = writer[stem]
                 elif stem in orig_names:
                     o = stem
+            if o is not None:
+                o = _fused_head(o, n.op_type, by_orig, writer)
         origin[n.name] = o
     readers: dict[str, list[str]] = {}
     writer_opt = {}
@@ -167,22 +170,42 @@ def map_to_original(optimized_nodes, original_nodes) -> dict[str, str | None]:
         for t in n.output:
             writer_opt[t] = n.name
     by_name = {n.name: n for n in optimized_nodes}
-    changed = True
-    while changed:
+    def sweep(direction: str) -> bool:
         changed = False
         for name, o in origin.items():
             if o is not None:
                 continue
             n = by_name[name]
-            down = [origin[r] for t in n.output for r in readers.get(t, []) if origin.get(r) is not None]
-            up = [origin[writer_opt[t]] for t in n.input if t in writer_opt and origin.get(writer_opt[t]) is not None]
-            if down:
-                origin[name] = min(down, key=order.get)
+            if direction == "down":
+                got = [origin[r] for t in n.output for r in readers.get(t, []) if origin.get(r) is not None]
+                pick = min
+            else:
+                got = [origin[writer_opt[t]] for t in n.input
+                       if t in writer_opt and origin.get(writer_opt[t]) is not None]
+                pick = max
+            if got:
+                origin[name] = pick(got, key=order.get)
                 changed = True
-            elif up:
-                origin[name] = max(up, key=order.get)
-                changed = True
+                if direction == "up":  # one at a time: what reads it may now resolve downstream first
+                    return True
+        return changed
+
+    while sweep("down") or sweep("up"):
+        pass
     return origin
+
+
+def _fused_head(name: str, op_type: str, by_orig: dict, writer: dict) -> str:
+    """The node a fusion is built on: from the original node ``name`` (which wrote the fused node's output, e.g. a
+    BatchNormalization or Relu folded into a Conv), up its first input while the op types differ, to an original
+    node whose op type the fused node's contains (Conv in FusedConv, Gemm in FusedGemm); else ``name``."""
+    node, seen = by_orig.get(name), 0
+    while node is not None and seen < 8:
+        if node.op_type and node.op_type in op_type:
+            return node.name
+        up = writer.get(node.input[0]) if node.input else None
+        node, seen = by_orig.get(up) if up else None, seen + 1
+    return name
 
 
 def _match_unnamed(origin: dict[str, str | None], opt_nodes, per_node: dict) -> None:

@@ -342,6 +342,19 @@ def _tables(name: str, table: dnn.LayerTable, node_layer: dict[str, int], node_o
         "G": rows["G"], "K": rows["K"], "O": rows["O"], "I": rows["I"], "runs": runs,
         **_stats(per_layer), "threads": threads})[list(PROFILE_COLUMNS)]
     op_rows = []
+    # a node folded into an operator or making no layer of its own (a BatchNormalization or bias after a Conv,
+    # a Flatten; under ORT's optimizations also the node a fusion is named after) counts for its layer's
+    # operator when the layer has only one
+    layer_op: dict[int, list[str]] = {}
+    for node in node_ops:
+        if node in node_layer:
+            layer_op.setdefault(node_layer[node], []).append(node)
+    times = dict(times)
+    for node, t in list(times.items()):
+        lay = node_layer.get(node)
+        if node not in node_ops and lay is not None and len(layer_op.get(lay, [])) == 1:
+            target = layer_op[lay][0]
+            times[target] = times[target] + t if target in times else t
     for node, op in node_ops.items():
         if node not in node_layer:
             continue
