@@ -82,7 +82,7 @@ def earlier_predictors(p: Profiles) -> pd.DataFrame:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=30)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--min-ms", type=float, default=1000.0)
     ap.add_argument("--role", choices=["local", "server"], default="local")

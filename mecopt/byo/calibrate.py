@@ -66,39 +66,61 @@ class Profiles:
     machine: dict = field(default_factory=dict)
 
 
-def profile_networks(names=CATALOG, *, runs: int = 30, warmup: int = 3, rounds: int = 3, threads: int = 1,
+def profile_networks(names=CATALOG, *, runs: int = 30, warmup: int = 3, rounds: int = 6, threads: int = 1,
                      seed: int = 0, optimization: str = "all", min_ms: float = 1000.0, cpu: int | None = None,
                      progress: Callable[[str, dict], None] | None = None) -> Profiles:
-    """Profile every network of ``names`` (bundled names or spec paths) with ONNX Runtime on this machine."""
-    from mecopt.byo.profiling import profile_spec_ort
-    from mecopt.byo.measure import MIN_ATTRIBUTED
-    layers, ops, nets = [], [], []
+    """Profile every network of ``names`` (bundled names or spec paths) with ONNX Runtime on this machine.
+
+    The networks are measured **in turn**, ``rounds`` times over the whole list (each
+    round a fresh session per network, ``warmup`` untimed runs, then profiled runs and as
+    many end-to-end runs), so that a change of the machine's load hits every network
+    alike; each network gets at least ``runs`` timed runs and about ``min_ms`` of
+    end-to-end time in all. Medians over all its runs.
+    """
+    from mecopt.byo.measure import MIN_ATTRIBUTED, attribution, measure, merge
+    from mecopt.byo.profiling import _tables, spec_to_onnx
+    specs = [dnn.load_spec(dnn.resolve_path(name, Path.cwd())) for name in names]
     before = machine()
-    for name in names:
-        spec = dnn.load_spec(dnn.resolve_path(name, Path.cwd()))
-        lt, ot, _ = profile_spec_ort(spec, runs=runs, warmup=warmup, threads=threads, seed=seed,
-                                     optimization=optimization, rounds=rounds, cpu=cpu, min_ms=min_ms)
-        t = lt.attrs["timing"]
+    graphs = {s.name: spec_to_onnx(s, "auto", seed) for s in specs}
+    timings: dict[str, list] = {s.name: [] for s in specs}
+    per_round = {s.name: max(1, -(-runs // rounds)) for s in specs}
+    for k in range(rounds):
+        for s in specs:
+            model, node_layer, _ = graphs[s.name]
+            done = timings[s.name]
+            t = measure(model, node_layer, runs=per_round[s.name], warmup=warmup, rounds=1, threads=threads,
+                        seed=seed, optimization=optimization, cpu=cpu,
+                        origin=done[0].node_origin if done else None)
+            done.append(t)
+            if k == 0 and rounds > 1 and min_ms > 0:  # light networks: more runs in the later rounds
+                e2e = max(float(np.median(t.e2e)), 1e-6)
+                per_round[s.name] = int(min(2000, max(per_round[s.name], np.ceil(min_ms / e2e / rounds))))
+    layers, ops, nets = [], [], []
+    for s in specs:
+        model, node_layer, node_ops = graphs[s.name]
+        timing = merge(timings[s.name])
+        times = {**timing.node_times, "(not mapped)": timing.unmapped}
+        lt, _, _ = _tables(s.name, dnn.propagate(s), node_layer, node_ops, times, timing.runs, threads)
+        t = {**timing.summary(), **attribution(timing, node_layer), "nodes": timing.optimized_nodes}
         if t["share"] < MIN_ATTRIBUTED:
-            raise InputError(f"profile of {spec.name}: only {100 * t['share']:.2f}% of the measured time could be "
+            raise InputError(f"profile of {s.name}: only {100 * t['share']:.2f}% of the measured time could be "
                              f"given to layers ({t['attributed_ms']:.4g} of {t['total_ms']:.4g} ms)")
         scale = t["e2e_median_ms"] / t["total_median_ms"] if t["total_median_ms"] > 0 else 1.0
-        lt = lt.assign(target_ms=lt["median_ms"] * scale)
+        layers.append(lt.assign(target_ms=lt["median_ms"] * scale))
         # the operators with their factors (all of them, also those ORT fused into a neighbour)
-        opf = dnn.propagate(spec).op_frame()
-        ops.append(pd.DataFrame({"dnn": spec.name, "layer": opf["layer"].astype(int), "type": opf["type"],
+        opf = dnn.propagate(s).op_frame()
+        ops.append(pd.DataFrame({"dnn": s.name, "layer": opf["layer"].astype(int), "type": opf["type"],
                                  "op": opf["op"].astype(str), "G": opf["G"], "K": opf["K"], "O": opf["O"],
                                  "I": opf["I"]}))
-        layers.append(lt)
-        row = {"dnn": spec.name, "layers": len(lt), **{k: t[k] for k in (
+        row = {"dnn": s.name, "layers": len(lt), **{k: t[k] for k in (
             "runs", "rounds", "total_median_ms", "total_p10_ms", "total_p90_ms", "e2e_median_ms", "e2e_p10_ms",
             "e2e_p90_ms", "total_vs_e2e", "share", "load_min", "load_max", "nodes")}}
         nets.append(row)
         if progress is not None:
-            progress(spec.name, row)
+            progress(s.name, row)
     after = machine()
     info = {**before, "load_before": before["load"], "load_after": after["load"], "threads": threads,
-            "optimization": optimization}
+            "optimization": optimization, "rounds": rounds}
     info.pop("load")
     return Profiles(pd.concat(layers, ignore_index=True), pd.concat(ops, ignore_index=True), pd.DataFrame(nets), info)
 

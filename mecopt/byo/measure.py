@@ -264,7 +264,8 @@ def session_options(ort, optimization: str, threads: int, tmp: Path | None = Non
 
 def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 3, rounds: int = 3,
             threads: int = 1, seed: int = 0, optimization: str = DEFAULT_OPTIMIZATION, boundaries: bool = True,
-            cpu: int | None = None, min_ms: float = 0.0, max_runs: int = 2000) -> Timing:
+            cpu: int | None = None, min_ms: float = 0.0, max_runs: int = 2000,
+            origin: dict[str, str | None] | None = None) -> Timing:
     """Profile ``model`` (ModelProto, nodes named; ``node_layer``: original node -> layer) as ORT runs it.
 
     ``runs`` timed runs in total, split into ``rounds`` fresh sessions (each after
@@ -272,6 +273,8 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
     With ``min_ms``, the rounds after the first take more runs (up to ``max_runs`` in
     all) until the timed runs add up to about ``min_ms`` of end-to-end time, so that
     a light network is measured over as long a stretch of the machine's load as a heavy one.
+    ``origin`` (the ``node_origin`` of an earlier measurement of the same model and
+    options) skips writing and mapping the optimized graph again.
     """
     import onnx
     ort = require_ort()
@@ -295,8 +298,10 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
     load = [os.getloadavg()] if hasattr(os, "getloadavg") else []
     node_runs: dict[str, list[np.ndarray]] = {}
     totals, e2e = [], []
-    origin: dict[str, str | None] = {}
+    known = origin is not None
+    origin = dict(origin) if known else {}
     optimized_count = 0
+    opt_nodes = []
     try:
         for k in range(rounds):
             if k == 1 and min_ms > 0 and rounds > 1:
@@ -307,13 +312,14 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
             n_runs = per_round[k]
             with tempfile.TemporaryDirectory(prefix="mecopt-ort-") as tmpdir:
                 tmp = Path(tmpdir)
-                opts = session_options(ort, optimization, threads, tmp, profile=True, save_optimized=(k == 0))
+                opts = session_options(ort, optimization, threads, tmp, profile=True,
+                                       save_optimized=(k == 0 and not known))
                 try:
                     sess = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
                 except Exception as err:  # noqa: BLE001 - ORT raises its own types
                     raise InputError(f"ONNX Runtime cannot load the model: {str(err).strip().splitlines()[0]}") \
                         from None
-                if k == 0:
+                if k == 0 and not known:
                     opt = onnx.load(str(tmp / "optimized.onnx"), load_external_data=False)
                     opt_nodes = list(opt.graph.node)
                     for i, n in enumerate(opt_nodes):  # ORT leaves the nodes it creates by inlining unnamed
@@ -335,7 +341,7 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
             for e in events:
                 if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
                     per_node.setdefault(e["name"][: -len("_kernel_time")], []).append(e["dur"] * 1e-3)
-            if k == 0:
+            if k == 0 and not known:
                 _match_unnamed(origin, opt_nodes, per_node)
             round_total = np.zeros(n_runs)
             for node, v in per_node.items():
@@ -360,7 +366,7 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
     unmapped = node_times.pop("", np.zeros(sum(per_round)))
     return Timing(node_times=node_times, unmapped=unmapped, total=np.concatenate(totals), e2e=np.asarray(e2e),
                   runs=sum(per_round), rounds=len(per_round), threads=threads, optimization=optimization, load=load, cpu=cpu,
-                  optimized_nodes=optimized_count or len(original), original_nodes=len(original), node_origin=origin)
+                  optimized_nodes=optimized_count or len({n for n in origin if not n.startswith("#")}) or len(original), original_nodes=len(original), node_origin=origin)
 
 
 def attribution(timing: Timing, node_layer: dict[str, int]) -> dict:
@@ -373,3 +379,18 @@ def attribution(timing: Timing, node_layer: dict[str, int]) -> dict:
     got = float(np.median(attributed))
     return {"attributed_ms": got, "total_ms": total, "outside_ms": total - got,
             "share": got / total if total > 0 else 1.0}
+
+
+def merge(timings: list[Timing]) -> Timing:
+    """One :class:`Timing` of several measurements of the same model (e.g. rounds taken in turn with other models)."""
+    first = timings[0]
+    nodes = dict.fromkeys(n for t in timings for n in t.node_times)
+    node_times = {n: np.concatenate([t.node_times.get(n, np.zeros(t.runs)) for t in timings]) for n in nodes}
+    load = [first.load[0]] if first.load else []
+    for t in timings:
+        load += t.load[1:]
+    return Timing(node_times=node_times, unmapped=np.concatenate([t.unmapped for t in timings]),
+                  total=np.concatenate([t.total for t in timings]), e2e=np.concatenate([t.e2e for t in timings]),
+                  runs=sum(t.runs for t in timings), rounds=sum(t.rounds for t in timings), threads=first.threads,
+                  optimization=first.optimization, load=load, cpu=first.cpu, optimized_nodes=first.optimized_nodes,
+                  original_nodes=first.original_nodes, node_origin=first.node_origin)
