@@ -327,7 +327,7 @@ def fit_command(profiles, terms, test_fraction, seed, time_column, types_, per_t
 @click.option("--min-ms", type=click.FloatRange(min=0), default=1000.0, show_default=True,
               help="More runs for light networks until their timed runs add up to this much end-to-end time.")
 @click.option("--cpu", type=click.IntRange(min=0), default=None, help="Pin the measurement to this CPU (Linux).")
-@click.option("--no-loo", is_flag=True, help="Skip the leave-one-network-out check (one fit per network).")
+@click.option("--no-loo", is_flag=True, help="Skip the leave-one-network-out check (which fits once more per network).")
 @click.option("--name", help="Name of the set (default: the --out stem).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), callback=writable_output,
               help="Coefficient file to write (default: calibrated-ROLE.toml).")
