@@ -44,6 +44,9 @@ FOLDER = RESULTS / "calibration"
 
 
 def measure(args) -> Profiles:
+    global FOLDER
+    if args.profiles:
+        FOLDER = Path(args.profiles)
     names = args.only.split(",") if args.only else list(CATALOG)
     paths = [FOLDER / f"{args.role}-{k}.csv" for k in ("layers", "ops", "networks")]
     if args.reuse and all(p.exists() for p in paths):
@@ -89,6 +92,7 @@ def main() -> None:
     ap.add_argument("--weight", choices=["network", "none"], default="network")
     ap.add_argument("--only", default="")
     ap.add_argument("--reuse", action="store_true")
+    ap.add_argument("--profiles", default="", help="folder of the profile tables (default results/calibration)")
     args = ap.parse_args()
     print(f"load average before: {os.getloadavg()}", flush=True)
     p = measure(args)
@@ -122,6 +126,10 @@ def main() -> None:
     m = p.machine
     print(f"machine: {m['machine']}; load before {m['load_before']}, after {m['load_after']}; "
           f"load average now {os.getloadavg()}")
+    if args.profiles:  # another run's profiles: its tables next to them
+        n.to_csv(FOLDER / "calibration_networks.csv", index=False)
+        summary.to_csv(FOLDER / "calibration_summary.csv", index=False)
+        return
     n.to_csv(RESULTS / "calibration_networks.csv", index=False)
     summary.to_csv(RESULTS / "calibration_summary.csv", index=False)
     plot(cal, RESULTS / "calibration.png", title=f"calibrated ({args.role}), each network held out")

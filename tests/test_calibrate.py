@@ -64,7 +64,8 @@ def test_no_fitted_set_gives_a_negative_layer_time(seed, per_type, weight, terms
 def test_fit_uses_the_features_prediction_uses_and_recovers_a_per_class_law():
     """Blocks are fitted as the sum of their operators: times made by a non-negative per-class law over
     the catalog's operators are recovered, and every layer (blocks included) is predicted exactly."""
-    law = {cls: {t: 10.0 ** -(5 + i) for i, t in enumerate(terms)} for cls, terms in fitting.CLASS_TERMS.items()}
+    law = {cls: {**{t: 10.0 ** -(5 + i) for i, t in enumerate(terms) if t != "1"}, "1": 1e-3}  # one shared "1"
+           for cls, terms in fitting.CLASS_TERMS.items()}
     true = PerTypeCoefficients("true", {c: CoefficientSet.from_terms(c, v) for c, v in law.items()},
                                CoefficientSet.from_terms("fb", {"G2O": 1e-6}))
     layer_rows, op_rows = [], []

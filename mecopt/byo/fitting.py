@@ -16,9 +16,15 @@ Terms per class (:data:`CLASS_TERMS`) are chosen so that no two are the same
 column for that class: for a depthwise convolution (one input channel per
 group, O = 1) the paper's G²K²OI equals G²K²I and G²O equals G², which carries
 no channel count; its set therefore uses G²K²I (its multiply-adds), G²I (its
-input and output maps) and K²I (its weights). Each class also has a constant
-term ("1"): the fixed cost of running one operator, which dominates the many
-small operators of light networks.
+input and output maps) and K²I (its weights). The fixed cost of running one
+operator (term "1": ORT's dispatch, which dominates the many small operators of
+light networks) is one coefficient shared by all classes, added to every class's
+set: it is the executor's, not the kernel's, and a per-class constant is not
+identifiable where a class's operators all have one shape (ViT-B/16's 25
+LayerNorms). Matrix products (fc, attention) have no activation-traffic terms:
+at batch 1 their input and output are small beside their multiply-adds, and
+ViT-B/16's token rows all have one G, which made G²I a copy of I there and
+extrapolated 3× wrong to ConvNeXt's 3,136-row channel MLPs.
 """
 
 from __future__ import annotations
@@ -36,11 +42,11 @@ from mecopt.model.delay import TERMS, CoefficientSet, PerTypeCoefficients, featu
 CLASS_TERMS: dict[str, tuple[str, ...]] = {
     "conv": ("G2K2OI", "G2O", "G2I", "K2OI", "1"),   # multiply-adds, input map, output map, weights, per operator
     "dwconv": ("G2K2I", "G2I", "K2I", "1"),          # O = 1: G2K2OI = G2K2I and G2O = G2, so the channels ride on I
-    "fc": ("G2K2OI", "OI", "G2O", "G2I", "1"),        # multiply-adds, weights (rows > 1: tokens), input, output
+    "fc": ("G2K2OI", "OI", "1"),                      # multiply-adds, weights (rows > 1: tokens, channel MLPs)
     "pool": ("G2K2O", "G2O", "1"),                   # elements read, elements written
     "eltwise": ("G2O", "1"),                         # elements
     "norm": ("G2O", "1"),
-    "attention": ("G2K2OI", "G2O", "G2I", "1"),
+    "attention": ("G2K2OI", "1"),
 }
 #: the one polynomial serving a class the data had no rows of
 FALLBACK_TERMS: tuple[str, ...] = ("G2K2OI", "G2O", "1")
@@ -68,7 +74,9 @@ def design_columns(per_type: bool, terms: tuple[str, ...] | None, classes) -> li
     cols = []
     for cls in CLASS_TERMS:
         if cls in classes:
-            cols += [(cls, t) for t in (CLASS_TERMS[cls] if terms is None else _usable(cls, terms))]
+            cols += [(cls, t) for t in (CLASS_TERMS[cls] if terms is None else _usable(cls, terms)) if t != "1"]
+    if terms is None or "1" in terms:  # one fixed cost per operator, shared by all classes (ORT's dispatch)
+        cols.append((None, "1"))
     return cols
 
 
@@ -128,9 +136,12 @@ class LayerFit:
 def _to_model(beta, columns, per_type: bool, name: str, unit: str, description: str, fallback: CoefficientSet | None):
     if not per_type:
         return CoefficientSet.from_terms(name, {t: float(b) for (_, t), b in zip(columns, beta)}, unit, description)
+    shared = {t: float(b) for (c, t), b in zip(columns, beta) if c is None}
     sets = {}
-    for cls in dict.fromkeys(c for c, _ in columns):
+    for cls in dict.fromkeys(c for c, _ in columns if c is not None):
         coef = {t: float(b) for (c, t), b in zip(columns, beta) if c == cls}
+        for t, b in shared.items():
+            coef[t] = coef.get(t, 0.0) + b
         sets[cls] = CoefficientSet.from_terms(f"{name}:{cls}", coef, unit, f"non-negative fit, terms {list(coef)}")
     return PerTypeCoefficients(name, sets, fallback, unit, description)
 
