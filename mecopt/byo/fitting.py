@@ -262,9 +262,15 @@ def layers_and_ops(tables: list[tuple[str, pd.DataFrame]], time_column: str = "m
         if "node" in df.columns:
             for net, part in df.groupby(df["dnn"].astype(str) if "dnn" in df else pd.Series("?", index=df.index)):
                 op_tables[net] = part
+    layer_nets = {str(n) for _, df in tables if "node" not in df.columns
+                  for n in (df["dnn"].unique() if "dnn" in df.columns else [])}
     layer_rows, op_rows = [], []
     for path, df in tables:
         df = df.copy()
+        if "node" in df.columns and "dnn" in df.columns:  # a layer table of the same network is given too
+            df = df[~df["dnn"].astype(str).isin(layer_nets)]
+            if df.empty:
+                continue
         if "dnn" not in df.columns:
             df["dnn"] = Path(path).stem
         if "layer" not in df.columns:
