@@ -342,23 +342,43 @@ def _tables(name: str, table: dnn.LayerTable, node_layer: dict[str, int], node_o
         "G": rows["G"], "K": rows["K"], "O": rows["O"], "I": rows["I"], "runs": runs,
         **_stats(per_layer), "threads": threads})[list(PROFILE_COLUMNS)]
     op_rows = []
+    # a node folded into an operator or making no layer of its own (a BatchNormalization or bias after a Conv,
+    # a Flatten; under ORT's optimizations also the node a fusion is named after) counts for its layer's
+    # operator when the layer has only one
+    layer_op: dict[int, list[str]] = {}
+    for node in node_ops:
+        if node in node_layer:
+            layer_op.setdefault(node_layer[node], []).append(node)
+    times = dict(times)
+    for node, t in list(times.items()):
+        lay = node_layer.get(node)
+        if node not in node_ops and lay is not None and len(layer_op.get(lay, [])) == 1:
+            target = layer_op[lay][0]
+            times[target] = times[target] + t if target in times else t
     for node, op in node_ops.items():
-        if node in times and node in node_layer:
-            st = _stats(times[node][:, None])
-            op_rows.append({"dnn": name, "layer": node_layer[node], "node": node, "op": op.get("op", ""),
-                            "type": op["type"], "G": op["G"], "K": op["K"],
-                            "O": op["O"], "I": op["I"], "runs": runs,
-                            **{k: float(v[0]) for k, v in st.items()}, "threads": threads})
+        if node not in node_layer:
+            continue
+        if node in times:
+            st = {k: float(v[0]) for k, v in _stats(times[node][:, None]).items()}
+        else:  # ORT fused this operator into another node of its layer: its time is in that node's row
+            st = {k: float("nan") for k in _STATS}
+        op_rows.append({"dnn": name, "layer": node_layer[node], "node": node, "op": op.get("op", ""),
+                        "type": op["type"], "G": op["G"], "K": op["K"],
+                        "O": op["O"], "I": op["I"], "runs": runs, **st, "threads": threads})
     ops = pd.DataFrame(op_rows, columns=list(OP_COLUMNS))
     return layers, ops, float(np.median(other))
 
 
 def profile_onnx(path: str | Path, *, name: str | None = None, runs: int = 20, warmup: int = 3, threads: int = 1,
-                 seed: int = 0, optimization: str = "disable", input_shape=None):
+                 seed: int = 0, optimization: str = "all", input_shape=None, rounds: int = 3, cpu: int | None = None):
     """Profile an ONNX model file with ONNX Runtime: (import result, layer table, operator table, unattributed ms).
 
     The model is imported first (:func:`mecopt.byo.onnx_import.import_onnx`), which
-    tells each node's layer and operator class; ORT then runs the file itself.
+    tells each node's layer and operator class; ORT then runs the model as it
+    runs it by default (``optimization="all"``), timed by
+    :func:`mecopt.byo.measure.measure` (every optimized node given to a layer;
+    the whole-network figures, the share attributed, the end-to-end timing and
+    the load are in ``layer_table.attrs["timing"]``).
     """
     from mecopt.byo.onnx_import import import_onnx, node_key, require_onnx
     _check_runs(runs, warmup, threads)
@@ -366,34 +386,45 @@ def profile_onnx(path: str | Path, *, name: str | None = None, runs: int = 20, w
     result = import_onnx(path, name=name, input_shape=input_shape)
     onnx = require_onnx()
     proto = onnx.load(str(path))
-    renamed = False
     for i, n in enumerate(proto.graph.node):  # ORT reports nodes by name: give unnamed ones the importer's key
         if not n.name:
-            n.name, renamed = node_key("", i), True
-    if input_shape is not None or renamed:
-        model = proto
-        if input_shape is not None:
-            dims = model.graph.input[0].type.tensor_type.shape.dim
-            for d, v in zip(dims[1:], input_shape):
-                d.Clear()
-                d.dim_value = int(v)
-    else:
-        model = Path(path)
-        del proto
-    times = time_nodes(model, runs=runs, warmup=warmup, threads=threads, seed=seed, optimization=optimization)
-    layers, ops, other = _tables(result.spec.name, result.table, result.node_layer, result.node_ops, times, runs, threads)
+            n.name = node_key("", i)
+    if input_shape is not None:
+        dims = proto.graph.input[0].type.tensor_type.shape.dim
+        for d, v in zip(dims[1:], input_shape):
+            d.Clear()
+            d.dim_value = int(v)
+    model = proto
+    layers, ops, other = _measured_tables(result.spec.name, result.table, model, result.node_layer, result.node_ops,
+                                          runs=runs, warmup=warmup, threads=threads, seed=seed,
+                                          optimization=optimization, rounds=rounds, cpu=cpu)
     return result, layers, ops, other
 
 
 def profile_spec_ort(spec: dnn.DNNSpec, *, runs: int = 20, warmup: int = 3, threads: int = 1, seed: int = 0,
-                     grouped_conv: dnn.GroupedConv = "auto", optimization: str = "disable"):
-    """Profile a spec with ONNX Runtime through :func:`spec_to_onnx`: (layer table, operator table, unattributed ms)."""
+                     grouped_conv: dnn.GroupedConv = "auto", optimization: str = "all", rounds: int = 3,
+                     cpu: int | None = None, min_ms: float = 0.0):
+    """Profile a spec with ONNX Runtime through :func:`spec_to_onnx`: (layer table, operator table, unattributed ms).
+
+    As :func:`profile_onnx`: ``layer_table.attrs["timing"]`` holds the whole-network figures."""
     _check_runs(runs, warmup, threads)
     require_ort()
     table = dnn.propagate(spec, grouped_conv)
     model, node_layer, node_ops = spec_to_onnx(spec, grouped_conv, seed)
-    times = time_nodes(model, runs=runs, warmup=warmup, threads=threads, seed=seed, optimization=optimization)
-    return _tables(spec.name, table, node_layer, node_ops, times, runs, threads)
+    return _measured_tables(spec.name, table, model, node_layer, node_ops, runs=runs, warmup=warmup, threads=threads,
+                            seed=seed, optimization=optimization, rounds=rounds, cpu=cpu, min_ms=min_ms)
+
+
+def _measured_tables(name, table, model, node_layer, node_ops, *, runs, warmup, threads, seed, optimization, rounds,
+                     cpu, min_ms=0.0):
+    """Measure with :func:`mecopt.byo.measure.measure` and build the layer and operator tables."""
+    from mecopt.byo.measure import attribution, measure
+    timing = measure(model, node_layer, runs=runs, warmup=warmup, rounds=rounds, threads=threads, seed=seed,
+                     optimization=optimization, cpu=cpu, min_ms=min_ms)
+    times = {**timing.node_times, "(not mapped)": timing.unmapped}
+    layers, ops, other = _tables(name, table, node_layer, node_ops, times, timing.runs, threads)
+    layers.attrs["timing"] = {**timing.summary(), **attribution(timing, node_layer), "nodes": timing.optimized_nodes}
+    return layers, ops, other
 
 
 _UNARY = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu", "Celu", "HardSigmoid", "HardSwish", "Softplus",

@@ -1,0 +1,212 @@
+"""Calibrate the delay model to this machine: profile networks, fit, report (``mecopt calibrate``, issue 20).
+
+:func:`profile_networks` profiles every network (default: the bundled catalog,
+each built from its spec by :func:`mecopt.byo.profiling.spec_to_onnx`) with
+ONNX Runtime as :func:`mecopt.byo.measure.measure` does (optimized graph, every
+node given to a layer, rounds each timed end to end too). The fit target of a
+layer is its profiled median scaled so that its network's layers add up to the
+network's end-to-end median (:func:`fit_targets`: the layers' *shares* come from
+the profiler, the *scale* from the independent end-to-end timing, which has no
+profiler overhead and includes ORT's per-node dispatch). :func:`calibrate` fits one non-negative set per
+operator class (:func:`mecopt.byo.fitting.fit_layers`) on all networks and
+reports, per network, the measured end-to-end latency, the in-sample prediction
+and the prediction of a set fitted without that network (leave one network out).
+
+Roles: ``local`` is eq. (6), the device, one intra-op thread; ``server`` is
+eq. (7), every logical CPU of this machine as intra-op threads.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from mecopt.core.errors import InputError
+from mecopt.core import dnn
+
+#: the bundled catalog of modern networks (docs/byo-dnn.md, section 4)
+CATALOG = ("resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "squeezenet1_1",
+           "googlenet", "densenet121", "shufflenet_v2_x1_0", "regnet_y_400mf", "convnext_tiny", "vit_b_16")
+
+#: the share of a network's end-to-end time its profile total must be within to be called in agreement
+E2E_TOLERANCE = 0.05
+
+
+def role_threads(role: str) -> int:
+    """Intra-op threads a role implies: ``local`` (eq. 6, a single-board device) 1, ``server`` (eq. 7) all CPUs."""
+    if role == "local":
+        return 1
+    if role == "server":
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    raise InputError(f"The 'role' option must be 'local' or 'server'. Got {role!r} instead.")
+
+
+def machine() -> dict:
+    """Where the calibration ran: CPU, logical CPUs, ONNX Runtime version, load average now."""
+    from mecopt.byo.profiling import machine_description
+    import onnxruntime
+    return {"machine": machine_description("ort"), "cpus": os.cpu_count(), "onnxruntime": onnxruntime.__version__,
+            "platform": platform.platform(),
+            "load": tuple(round(x, 2) for x in os.getloadavg()) if hasattr(os, "getloadavg") else None}
+
+
+@dataclass
+class Profiles:
+    """Layer rows (with ``target_ms``), operator rows, and one row of whole-network figures per network."""
+
+    layers: pd.DataFrame
+    ops: pd.DataFrame
+    networks: pd.DataFrame
+    machine: dict = field(default_factory=dict)
+
+
+def profile_networks(names=CATALOG, *, runs: int = 30, warmup: int = 3, rounds: int = 6, threads: int = 1,
+                     seed: int = 0, optimization: str = "all", min_ms: float = 1000.0, cpu: int | None = None,
+                     progress: Callable[[str, dict], None] | None = None) -> Profiles:
+    """Profile every network of ``names`` (bundled names or spec paths) with ONNX Runtime on this machine.
+
+    The networks are measured **in turn**, ``rounds`` times over the whole list (each
+    round a fresh session per network, ``warmup`` untimed runs, then profiled runs and as
+    many end-to-end runs), so that a change of the machine's load hits every network
+    alike; each network gets at least ``runs`` timed runs and about ``min_ms`` of
+    end-to-end time in all. Medians over all its runs.
+    """
+    from mecopt.byo.measure import MIN_ATTRIBUTED, attribution, measure, merge
+    from mecopt.byo.profiling import _tables, spec_to_onnx
+    specs = [dnn.load_spec(dnn.resolve_path(name, Path.cwd())) for name in names]
+    before = machine()
+    graphs = {s.name: spec_to_onnx(s, "auto", seed) for s in specs}
+    timings: dict[str, list] = {s.name: [] for s in specs}
+    per_round = {s.name: max(1, -(-runs // rounds)) for s in specs}
+    for k in range(rounds):
+        for s in specs:
+            model, node_layer, _ = graphs[s.name]
+            done = timings[s.name]
+            t = measure(model, node_layer, runs=per_round[s.name], warmup=warmup, rounds=1, threads=threads,
+                        seed=seed, optimization=optimization, cpu=cpu,
+                        origin=done[0].node_origin if done else None)
+            done.append(t)
+            if k == 0 and rounds > 1 and min_ms > 0:  # light networks: more runs in the later rounds
+                e2e = max(float(np.median(t.e2e)), 1e-6)
+                per_round[s.name] = int(min(2000, max(per_round[s.name], np.ceil(min_ms / e2e / rounds))))
+    layers, ops, nets = [], [], []
+    for s in specs:
+        model, node_layer, node_ops = graphs[s.name]
+        timing = merge(timings[s.name])
+        times = {**timing.node_times, "(not mapped)": timing.unmapped}
+        lt, _, _ = _tables(s.name, dnn.propagate(s), node_layer, node_ops, times, timing.runs, threads)
+        t = {**timing.summary(), **attribution(timing, node_layer), "nodes": timing.optimized_nodes}
+        if t["share"] < MIN_ATTRIBUTED:
+            raise InputError(f"profile of {s.name}: only {100 * t['share']:.2f}% of the measured time could be "
+                             f"given to layers ({t['attributed_ms']:.4g} of {t['total_ms']:.4g} ms)")
+        layers.append(lt)
+        # the operators with their factors (all of them, also those ORT fused into a neighbour)
+        opf = dnn.propagate(s).op_frame()
+        ops.append(pd.DataFrame({"dnn": s.name, "layer": opf["layer"].astype(int), "type": opf["type"],
+                                 "op": opf["op"].astype(str), "G": opf["G"], "K": opf["K"], "O": opf["O"],
+                                 "I": opf["I"]}))
+        row = {"dnn": s.name, "layers": len(lt), **{k: t[k] for k in (
+            "runs", "rounds", "total_median_ms", "total_p10_ms", "total_p90_ms", "e2e_median_ms", "e2e_p10_ms",
+            "e2e_p90_ms", "total_vs_e2e", "share", "load_min", "load_max", "nodes")}}
+        nets.append(row)
+        if progress is not None:
+            progress(s.name, row)
+    after = machine()
+    info = {**before, "load_before": before["load"], "load_after": after["load"], "threads": threads,
+            "optimization": optimization, "rounds": rounds}
+    info.pop("load")
+    return Profiles(pd.concat(layers, ignore_index=True), pd.concat(ops, ignore_index=True), pd.DataFrame(nets), info)
+
+
+def fit_targets(layers: pd.DataFrame, networks: pd.DataFrame) -> np.ndarray:
+    """Each layer's median scaled so that its network's layers add up to the network's end-to-end median.
+
+    On a loaded machine the medians of the layers add up to less than the median of a whole run (a run of
+    many layers is rarely spared by the other jobs, a single short kernel mostly is: 16 ms of layer medians
+    for a 60 ms end-to-end median of MobileNetV2 at load 12 on 2 CPUs), and the profile leaves out ORT's
+    dispatch between nodes; the shares come from the profile, the scale from the end-to-end timing."""
+    e2e = layers["dnn"].map(dict(zip(networks["dnn"], networks["e2e_median_ms"]))).to_numpy(dtype=float)
+    sums = layers.groupby("dnn")["median_ms"].transform("sum").to_numpy(dtype=float)
+    return layers["median_ms"].to_numpy(dtype=float) * np.where(sums > 0, e2e / np.where(sums > 0, sums, 1), 1.0)
+
+
+@dataclass
+class Calibration:
+    model: object                 # the fitted set (PerTypeCoefficients)
+    networks: pd.DataFrame        # per network: measured, fitted (in-sample), held-out prediction and errors
+    layers: pd.DataFrame          # per layer: measured target, in-sample and held-out predictions
+    summary: dict
+
+
+def calibrate(profiles: Profiles, *, role: str = "local", name: str = "calibrated", weight: str = "network",
+              loo: bool = True) -> Calibration:
+    """Fit the per-class non-negative set on all profiled networks and leave each network out in turn."""
+    from mecopt.byo.fitting import fit_layers, leave_one_network_out, predict_layers
+    from mecopt.core.delay import r_squared
+    L, O, N = profiles.layers.copy(), profiles.ops, profiles.networks
+    L["target_ms"] = fit_targets(L, N)
+    m = profiles.machine
+    desc = (f"mecopt calibrate --role {role}: eq. ({6 if role == 'local' else 7}) refitted on this machine, "
+            f"{len(N)} networks profiled with ONNX Runtime {m.get('onnxruntime', '')}, optimization "
+            f"{m.get('optimization')}, {m.get('threads')} intra-op thread(s); {m.get('machine', '')}; "
+            f"load average before {m.get('load_before')}, after {m.get('load_after')}")
+    fit = fit_layers(L, O, time_column="target_ms", per_type=True, weight=weight, name=name, description=desc)
+    e2e = dict(zip(N["dnn"], N["e2e_median_ms"]))
+    fitted = pd.Series(fit.predicted).groupby(L["dnn"].to_numpy()).sum()
+    nets = N[["dnn", "layers", "e2e_median_ms", "total_median_ms", "total_vs_e2e", "load_min", "load_max"]].copy()
+    nets["fitted_ms"] = nets["dnn"].map(fitted)
+    nets["fitted_error"] = nets["fitted_ms"] / nets["e2e_median_ms"] - 1.0
+    layers = L[["dnn", "layer", "name", "type", "target_ms"]].copy()
+    layers["fitted_ms"] = fit.predicted
+    summary = {"networks": len(N), "layers": len(L), "role": role,
+               "fitted_mae": float(nets["fitted_error"].abs().mean()),
+               "fitted_r2_layers": r_squared(L["target_ms"], fit.predicted)}
+    if loo and len(N) >= 2:
+        per_net, per_layer = leave_one_network_out(L, O, totals=e2e, time_column="target_ms", weight=weight)
+        nets["held_out_ms"] = nets["dnn"].map(dict(zip(per_net["dnn"], per_net["predicted"])))
+        nets["held_out_error"] = nets["held_out_ms"] / nets["e2e_median_ms"] - 1.0
+        nets["held_out_r2_layers"] = nets["dnn"].map(dict(zip(per_net["dnn"], per_net["r2_layers"])))
+        key = pd.MultiIndex.from_frame(per_layer[["dnn", "layer"]].astype({"dnn": str, "layer": int}))
+        ho = pd.Series(per_layer["predicted"].to_numpy(), index=key)
+        layers["held_out_ms"] = ho.reindex(pd.MultiIndex.from_frame(
+            layers[["dnn", "layer"]].astype({"dnn": str, "layer": int}))).to_numpy()
+        err = nets["held_out_error"].abs()
+        summary.update(held_out_mae=float(err.mean()), held_out_max=float(err.max()),
+                       held_out_worst=str(nets.loc[err.idxmax(), "dnn"]),
+                       held_out_r2_layers=r_squared(layers["target_ms"], layers["held_out_ms"]),
+                       held_out_r2_layers_min=float(nets["held_out_r2_layers"].min()))
+    _ = predict_layers  # (re-exported for callers predicting other networks)
+    return Calibration(fit.model, nets, layers, summary)
+
+
+def plot(cal: Calibration, path: Path, title: str = "") -> None:
+    """Log-log plot of predicted vs measured end-to-end latency per network (in-sample and held out)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    n = cal.networks
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    ax.loglog(n["e2e_median_ms"], n["fitted_ms"], "o", mfc="none", label="fitted on all networks")
+    if "held_out_ms" in n:
+        ax.loglog(n["e2e_median_ms"], n["held_out_ms"], "x", label="fitted without the network")
+    for _, r in n.iterrows():
+        ax.annotate(r["dnn"], (r["e2e_median_ms"], r.get("held_out_ms", r["fitted_ms"])), fontsize=7,
+                    xytext=(3, 3), textcoords="offset points")
+    lo = float(min(n["e2e_median_ms"].min(), n["fitted_ms"].min())) / 1.5
+    hi = float(max(n["e2e_median_ms"].max(), n["fitted_ms"].max())) * 1.5
+    ax.plot([lo, hi], [lo, hi], "k-", lw=0.8, label="predicted = measured")
+    ax.fill_between([lo, hi], [lo * 0.9, hi * 0.9], [lo * 1.1, hi * 1.1], color="0.85", label="±10%")
+    ax.set_xlabel("measured end-to-end latency [ms] (ONNX Runtime, median)")
+    ax.set_ylabel("predicted latency [ms] (sum of layer predictions)")
+    ax.set_title(title or "calibrated delay model vs measurement")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
