@@ -17,7 +17,7 @@ sets every ``server_of`` to -1; all-offload sends each MD to the reachable serve
 highest upload rate (9) (ties to the first listed; :func:`offload_servers`), then applies
 the random order, the uniform sequences and the overflow rule per server; isolated takes
 each MD's best response alone over its reachable servers (least cost, a tau-feasible one
-preferred, ties to the first; :class:`mecopt.game.multiserver.MultiEngine`).
+preferred, ties to the first; :func:`mecopt.bestresponse.engines.make_engine`).
 
 Uniform sampling (Case 3). A monotone sequence with m* = 0 is a split of layers 1..M
 into contiguous non-empty blocks placed in strictly increasing slots. With
@@ -337,15 +337,13 @@ def solve_isolated(instance: Instance, *, engine: str = "dp") -> Solution:
 
     With several servers each MD's best response alone is the least over its reachable servers
     (each empty; a tau-feasible one preferred, ties to the first listed), by
-    :class:`mecopt.game.multiserver.MultiEngine` on the per-server engines.
+    :func:`mecopt.bestresponse.engines.make_engine` on the per-server engines.
     """
     t0 = time.perf_counter()
     profile, alone, flags = [], [], _empty_flags(instance)
     server_of = None
     if instance.multi:
-        from mecopt.game.multiserver import MultiEngine
-
-        eng = MultiEngine(instance, engine)
+        eng = make_engine(instance, engine)
         server_of = np.full(instance.N, -1, dtype=int)
         for n, d in enumerate(instance.devices):
             empty = {k: Aggregates.empty(instance.servers[k].H) for k in instance.reachable(n)}
@@ -360,7 +358,7 @@ def solve_isolated(instance: Instance, *, engine: str = "dp") -> Solution:
         eng = make_engine(instance, engine)
         H = instance.server.H
         for n, d in enumerate(instance.devices):
-            br = eng.best_response(n, Aggregates.empty(H))
+            br = eng.best_response(n, {0: Aggregates.empty(H)})
             profile.append(np.asarray(br.slots, dtype=int))
             alone.append(br.cost)
             if br.deadline_dropped:
