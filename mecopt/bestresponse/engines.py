@@ -10,7 +10,7 @@ aggregates. Built in:
 Others can be added with [register_engine][mecopt.register_engine] (the test suite registers its
 enumeration oracle this way).
 
-[make_engine][mecopt.bestresponse.engines.make_engine] builds, for an instance with any number of
+:func:`make_engine` builds, for an instance with any number of
 servers, a :class:`ServerEngine`: the named single-server engine on every server view, whose best
 response is the least over the device's reachable servers (:func:`choose`; with one server, the
 view engine's own answer with ``server`` set).
@@ -22,6 +22,8 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from importlib import import_module
 from typing import Protocol, runtime_checkable
+
+import numpy as np
 
 from mecopt.core import slots as slotcodes
 from mecopt.core.instance import Instance
@@ -35,7 +37,7 @@ class Engine(Protocol):
 
     An engine is built once per single-server instance (``factory(instance)``, see
     [register_engine][mecopt.register_engine]) and keeps a count of the best responses it computed;
-    [make_engine][mecopt.bestresponse.engines.make_engine] applies it on every server view.
+    :func:`make_engine` applies it on every server view.
 
     Attributes
     ----------
@@ -132,7 +134,7 @@ def view_engine(instance: Instance, engine: str, **options) -> Engine:
     instance : Instance
         One server (``instance.view(k).instance`` for server k of several).
     engine : str
-        A name of [engine_names][mecopt.bestresponse.engines.engine_names].
+        A name of :func:`engine_names`.
     **options
         Passed to the engine's factory (``tie_break=False`` for the built-in ones).
 
@@ -161,7 +163,7 @@ def make_engine(instance: Instance, engine: str, **options) -> "ServerEngine":
     instance : Instance
         One server or several.
     engine : str
-        A name of [engine_names][mecopt.bestresponse.engines.engine_names] (``"dp"``, ``"milp"``,
+        A name of :func:`engine_names` (``"dp"``, ``"milp"``,
         or a registered one).
     **options
         Passed to the engine's factory on every server view (``tie_break=False`` for the
@@ -203,19 +205,22 @@ def choose(candidates: list[tuple[int, BestResponse]]) -> BestResponse:
         A tau-feasible one (26) when any server has one, then the least objective; ties go to the
         first server (the lowest index). Its ``server`` is that server's index, -1 when all local.
     """
-    feasible = [c for c in candidates if not c[1].deadline_dropped] or candidates
-    k, br = feasible[0]
-    for kk, b in feasible[1:]:
-        if b.objective < br.objective:
-            k, br = kk, b
-    return BestResponse(br.slots, br.objective, br.cost, br.deadline_dropped,
-                        k if slotcodes.offloads(br.slots) else -1)
+    if len(candidates) == 1:   # one reachable server (the hot path of a one-server game)
+        k, br = candidates[0]
+    else:
+        feasible = [c for c in candidates if not c[1].deadline_dropped] or candidates
+        k, br = feasible[0]
+        for kk, b in feasible[1:]:
+            if b.objective < br.objective:
+                k, br = kk, b
+    offloads = bool((np.asarray(br.slots) != slotcodes.LOCAL).any())
+    return BestResponse(br.slots, br.objective, br.cost, br.deadline_dropped, k if offloads else -1)
 
 
 class ServerEngine:
     """Problem (28) for any number of servers: a single-server engine per server view, the best kept.
 
-    Built by [make_engine][mecopt.bestresponse.engines.make_engine]. With one server it answers
+    Built by :func:`make_engine`. With one server it answers
     what the view engine answers, with ``server`` set.
 
     Attributes

@@ -149,7 +149,7 @@ class GameState:
     def _server(self, n: int, slots: np.ndarray, server: int) -> int:
         """The server MD n is on when it plays ``slots``: -1 all local, else ``server`` when it reaches
         it, else its first reachable one."""
-        if not slotcodes.offloads(slots):
+        if not (slots != slotcodes.LOCAL).any():   # slots: an int array (slotcodes.offloads, without its checks)
             return -1
         return server if server in self.instance.reachable(n) else int(self.home[n])
 
@@ -235,13 +235,14 @@ class GameState:
         Parameters
         ----------
         n : int
-            The MD's index.
+            Which MD.
         others : dict of int to Aggregates
-            The others' aggregates per reachable server (:meth:`others`).
+            :meth:`others` of MD n, true or estimated (29).
 
         Returns
         -------
         float
+            Re-scored by :func:`mecopt.core.cost.device_cost`.
         """
         k, i = self.where(n)
         return costmod.device_cost(self.views[k].instance.devices[i], self.slots[n], self.views[k].server,
@@ -255,14 +256,13 @@ class GameState:
 
         Parameters
         ----------
-        n : int
-            The MD's index.
-        others : dict of int to Aggregates
-            The others' aggregates per reachable server (:meth:`others`).
+        n, others : int, dict of int to Aggregates
+            The MD's index and the others' aggregates per reachable server (:meth:`others`).
 
         Returns
         -------
         float
+            C_n + eps_n theta_n (:mod:`mecopt.core.problem`'s tie-breaking rule).
         """
         k, i = self.where(n)
         S = self.on_server[k].loads[i]
