@@ -235,3 +235,15 @@ def test_gtpos_optimum_is_never_above_the_equilibrium_delay(seed):
     opt = solve_gtpos(inst, objective="delay")
     assert opt.termination == Termination.OPTIMAL and opt.feasible
     assert opt.evaluation.avg_delay <= eq.evaluation.avg_delay + 1e-9
+
+
+def test_estimate_weights_are_each_servers_block():
+    from mecopt.core.instance import Instance
+    from mecopt.game.estimate import estimate_weights
+
+    inst = Instance.from_dict(dict(servers=[{}, {}], devices=[dict(dnn="lenet", count=2),
+                                                              dict(dnn="lenet", servers=["s2"])]))
+    W = np.arange(9.0).reshape(3, 3)
+    blocks = estimate_weights(W, [inst.view(k) for k in range(inst.K)])
+    assert blocks[0].shape == (2, 2) and np.array_equal(blocks[0], W[:2, :2])
+    assert blocks[1] is W          # every device reaches the second server

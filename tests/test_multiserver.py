@@ -356,3 +356,68 @@ def test_a_server_no_device_reaches_is_harmless(method, tmp_path):
     sol.write(tmp_path)
     back = mecopt.read_solution(tmp_path)
     assert np.array_equal(back.server_of, sol.server_of) and back.violations == []
+
+
+# --------------------------------------------------------------------------- one state, one engine for any K
+
+
+def _br(objective: float, dropped: bool = False, offload: bool = True):
+    from mecopt.core.problem import BestResponse
+    slots = np.array([0, 1 if offload else 0])
+    return BestResponse(slots, objective, objective, dropped)
+
+
+def test_choose_prefers_tau_feasible_then_least_objective_then_the_first_server():
+    from mecopt.bestresponse.engines import choose
+    assert choose([(0, _br(1.0, dropped=True)), (2, _br(5.0))]).server == 2      # (26) kept beats cheaper
+    assert choose([(0, _br(3.0)), (1, _br(2.0)), (2, _br(2.0))]).server == 1    # least, ties to the first
+    both_dropped = choose([(0, _br(4.0, dropped=True)), (1, _br(3.0, dropped=True))])
+    assert both_dropped.server == 1 and both_dropped.deadline_dropped
+    assert choose([(1, _br(1.0, offload=False))]).server == -1                   # all local: no server
+    assert choose([(1, _br(1.0))]).server == 1
+
+
+def test_a_move_keeps_every_running_total_equal_to_a_rebuild():
+    """Moves across servers, to local and back: the incremental totals equal a state built from scratch."""
+    inst = _tiny(3, K=3, N=4, H=3, mode="total", policy="soft")
+    rng = np.random.default_rng(7)
+    server_of, profile = _random_profile(inst, rng)
+    state = GameState(inst, profile, server_of)
+    for _ in range(30):
+        n = int(rng.integers(inst.N))
+        new_server, new_profile = _random_profile(inst, rng)
+        state.set(n, new_profile[n], new_server[n])
+    fresh = GameState(inst, state.profile(), state.server_of)
+    assert np.array_equal(fresh.server_of, state.server_of)
+    for a, b in zip(state.on_server, fresh.on_server):
+        np.testing.assert_allclose(a.total_load, b.total_load, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(a.total_used, b.total_used, atol=1e-12)
+        np.testing.assert_array_equal(a.loads, b.loads)
+    assert math.isclose(state.avg_cost(), fresh.avg_cost(), rel_tol=1e-12)
+    assert math.isclose(state.potential(), fresh.potential(), rel_tol=1e-12)
+
+
+def test_an_offloading_device_without_a_server_goes_to_its_first_reachable_one():
+    inst = _tiny(1, K=3, N=3, H=2, policy="relax")
+    profile = [np.r_[np.zeros(d.M - 1, int), 1] for d in inst.devices]
+    state = GameState(inst, profile)                                   # no server_of given
+    assert state.server_of.tolist() == [inst.reachable(n)[0] for n in range(inst.N)]
+    state.set(0, np.zeros(inst.devices[0].M, int), 2)                  # all local: no server, whatever is asked
+    assert state.server_of[0] == -1
+    ev = costmod.evaluate(inst, state.profile(), state.server_of)
+    assert math.isclose(state.avg_cost(), ev.avg_cost, rel_tol=1e-12)
+
+
+def test_a_registered_single_server_engine_plays_on_several_servers(registries):
+    import custom_methods
+
+    mecopt.register_engine("enum", custom_methods.EnumerationEngine, replace=True)
+    inst = _tiny(2, K=2, N=3, H=2, mode="per_device", policy="relax")
+    eng = make_engine(inst, "enum")
+    assert len(eng.engines) == 2 and all(isinstance(e, custom_methods.EnumerationEngine) for e in eng.engines)
+    sol = mecopt.solve(inst, "tpos-cai", engine="enum", seed=0)
+    assert sol.feasible and sol.engine == "enum" and sol.certificate["certified"]
+    state = GameState(inst, sol.profile, sol.server_of)
+    for n in range(inst.N):   # the DP certificate agrees: nobody gains against the enumerated equilibrium
+        best, _ = _enumerated_best_cost(inst, state, n)
+        assert state.cost(n, state.others(n)) <= best + 1e-9 * max(1.0, abs(best))

@@ -23,8 +23,6 @@ from collections.abc import Mapping
 from importlib import import_module
 from typing import Protocol, runtime_checkable
 
-import numpy as np
-
 from mecopt.core import slots as slotcodes
 from mecopt.core.instance import Instance
 from mecopt.core.options import check_choice
@@ -213,7 +211,7 @@ def choose(candidates: list[tuple[int, BestResponse]]) -> BestResponse:
         for kk, b in feasible[1:]:
             if b.objective < br.objective:
                 k, br = kk, b
-    offloads = bool((np.asarray(br.slots) != slotcodes.LOCAL).any())
+    offloads = br.slots[-1] != slotcodes.LOCAL   # slots never decrease (15)-(16): the last layer tells
     return BestResponse(br.slots, br.objective, br.cost, br.deadline_dropped, k if offloads else -1)
 
 

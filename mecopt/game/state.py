@@ -59,7 +59,7 @@ class ServerLoads:
         H = self.server.H
         self.loads[i], self.times[i] = costmod.own_loads(self.devices[i], slots, H)
         inside = slots[(slots >= 1) & (slots <= H)]
-        self.used[i] = np.bincount(inside, minlength=H + 1)[1:] > 0
+        self.used[i] = np.bincount(inside, minlength=len(slotcodes.placements(H)))[1:] > 0
 
     def recompute_totals(self) -> None:
         """Totals from the rows."""
