@@ -102,7 +102,12 @@ def random_initial(instance: Instance, rng: np.random.Generator,
 
 
 def draw_strategy(dev, server, others: Aggregates, rng: np.random.Generator, tries: int = 50) -> np.ndarray | None:
-    """One MD's random strategy of :func:`random_initial` on ``server`` against ``others`` (None: no draw fits)."""
+    """One MD's random strategy of :func:`random_initial` on ``server`` against ``others`` (None: no draw fits).
+
+    Implementation: the ``tries`` draws are made at once and (17)/(27) tested on all of them
+    together; when draw k is accepted the generator is rewound and draws 0..k are made again,
+    so it is consumed exactly as by one draw at a time.
+    """
     H = server.H
 
     def draw(M: int) -> np.ndarray:
@@ -163,7 +168,7 @@ class Tick:
         return costmod.evaluate(self.state.instance, self.state.slots, self.state.server_of)
 
 
-def responder(engine) -> Callable[[int, Aggregates], "object"]:
+def responder(engine) -> Callable[[int, dict[int, Aggregates]], "object"]:
     """The engine's fastest exact best response: ``best_move`` when it has one (the DP: the
     strategy and objective without re-scoring the cost), else ``best_response``."""
     return getattr(engine, "best_move", None) or engine.best_response
