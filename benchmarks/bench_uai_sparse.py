@@ -46,19 +46,20 @@ def sparse_instance(kind: str, N: int):
 
 def diagnose(inst, sol) -> dict:
     state = GameState(inst, sol.profile)
+    on = state.on_server[0]   # one server
     _, W = instance_weights(inst, 0)
     err = []
     for n in range(inst.N):
-        est = estimate_others(n, W, state.loads, state.times, state.used, inst.server)
-        true = state.others(n)
-        tot = true.time + state.times[n]
-        e = est.time + state.times[n]
+        est = estimate_others(n, W, on.loads, on.times, on.used, inst.server)
+        true = state.others(n)[0]
+        tot = true.time + on.times[n]
+        e = est.time + on.times[n]
         mask = tot > 0
         err.append(np.mean(np.abs(e[mask] - tot[mask]) / tot[mask]) if mask.any() else 0.0)
     tr = sol.trace
     tail = tr[tr["tick"] > tr["tick"].max() - 200]
     return dict(est_rel_err=float(np.mean(err)), infeasible_devices=len(sol.certificate["infeasible_devices"]),
-                max_slot_count=int(state.total_used.max()), moves_per_tick_tail=float(tail["moves"].mean()))
+                max_slot_count=int(on.total_used.max()), moves_per_tick_tail=float(tail["moves"].mean()))
 
 
 def main(argv=None) -> int:

@@ -115,9 +115,9 @@ def registries():
     from mecopt.methods import registry
     from mecopt.bestresponse import engines
 
-    methods, engine_table = dict(registry.METHODS), dict(engines._ENGINES)
+    methods, engine_table = dict(registry.METHODS), dict(engines.ENGINES.entries)
     yield
     registry.METHODS.clear()
     registry.METHODS.update(methods)
-    engines._ENGINES.clear()
-    engines._ENGINES.update(engine_table)
+    engines.ENGINES.entries.clear()
+    engines.ENGINES.entries.update(engine_table)

@@ -12,7 +12,7 @@ from mecopt.core import checker as check
 from mecopt.core import cost
 from mecopt.bestresponse.dp import DPEngine
 from mecopt.game.certificate import certificate
-from mecopt.game.dynamics import CERTIFICATE_TOL, random_initial_profile
+from mecopt.game.dynamics import CERTIFICATE_TOL, random_initial
 from mecopt.methods.tpos import solve_cai, solve_uai
 from mecopt.game.estimate import estimate_others
 from mecopt.game.state import GameState
@@ -75,10 +75,10 @@ def test_certificate_gain_is_the_exact_best_response_gap():
     exact = DPEngine(inst, tie_break=False)
     for n in range(inst.N):
         others = state.others(n)
-        if not strategy_feasible(inst.devices[n], inst.server, others, state.slots[n], True):
+        if not strategy_feasible(inst.devices[n], inst.server, others[0], state.slots[n], True):
             assert cert["gains"][n] == float("inf")
             continue
-        expected = max(0.0, state.cost(n, others) - exact.best_response(n, others).cost)
+        expected = max(0.0, state.cost(n, others) - exact.best_response(n, others[0]).cost)
         assert cert["gains"][n] == pytest.approx(expected, rel=1e-12, abs=1e-9)
 
 
@@ -142,9 +142,10 @@ def test_gamma_zero_game_terminates_and_potential_is_nan():
 
 def test_random_initial_profile_satisfies_28b():
     inst = small_instance(N=6, B=2)
-    prof = random_initial_profile(inst, np.random.default_rng(0))
+    prof, server_of = random_initial(inst, np.random.default_rng(0))
     assert check.check_profile(inst, prof) == []
     assert any(cost.partition_point(s) < len(s) for s in prof)  # not trivially all local
+    assert server_of.tolist() == [0 if np.any(s) else -1 for s in prof]
 
 
 def test_bad_options_are_input_errors():
@@ -234,3 +235,15 @@ def test_gtpos_optimum_is_never_above_the_equilibrium_delay(seed):
     opt = solve_gtpos(inst, objective="delay")
     assert opt.termination == Termination.OPTIMAL and opt.feasible
     assert opt.evaluation.avg_delay <= eq.evaluation.avg_delay + 1e-9
+
+
+def test_estimate_weights_are_each_servers_block():
+    from mecopt.core.instance import Instance
+    from mecopt.game.estimate import estimate_weights
+
+    inst = Instance.from_dict(dict(servers=[{}, {}], devices=[dict(dnn="lenet", count=2),
+                                                              dict(dnn="lenet", servers=["s2"])]))
+    W = np.arange(9.0).reshape(3, 3)
+    blocks = estimate_weights(W, [inst.view(k) for k in range(inst.K)])
+    assert blocks[0].shape == (2, 2) and np.array_equal(blocks[0], W[:2, :2])
+    assert blocks[1] is W          # every device reaches the second server

@@ -10,8 +10,8 @@ import pytest
 
 import mecopt
 from mecopt.bestresponse.dp import DPEngine
+from mecopt.bestresponse.engines import ServerEngine, make_engine
 from mecopt.core.problem import enforces_deadline, strategy_feasible
-from mecopt.game import multiserver as ms
 from mecopt.game.state import GameState
 from mecopt.core import cost as costmod
 from mecopt.core import pathloss
@@ -183,37 +183,48 @@ def test_the_game_is_an_exact_potential_game_across_servers(seed):
     inst = _tiny(seed, K=3, N=4, H=3, mode=("total", "per_device")[seed % 2], policy="soft")
     rng = np.random.default_rng(100 + seed)
     server_of, profile = _random_profile(inst, rng)
-    state = ms.MultiState(inst, server_of, profile)
+    state = GameState(inst, profile, server_of)
     for _ in range(25):
         n = int(rng.integers(inst.N))
         new_server, new_profile = _random_profile(inst, rng)
         before = costmod.evaluate(inst, state.slots, state.server_of)
         assert math.isclose(state.potential(), before.potential, rel_tol=1e-9)
         assert math.isclose(state.avg_cost(), before.avg_cost, rel_tol=1e-9)
-        state.set(n, new_server[n], new_profile[n])
+        state.set(n, new_profile[n], new_server[n])
         after = costmod.evaluate(inst, state.slots, state.server_of)
         dphi = after.potential - before.potential
         dcost = (after.cost[n] - before.cost[n]) / inst.devices[n].gamma
         assert math.isclose(dphi, dcost, rel_tol=1e-7, abs_tol=1e-7 * max(1.0, abs(before.potential)))
 
 
-def test_multi_state_and_engine_on_one_server_equal_the_single_server_ones():
+def test_one_server_written_either_way_takes_the_same_path():
+    """A ``[server]`` instance and the same one written with one ``[[servers]]`` entry: the same state and
+    engine classes, the same figures and best responses to the last bit, and the view engine's answer."""
     inst = mecopt.load_instance("paper:fig10-mixed")
+    doc = dict(inst.source)
+    doc["servers"] = [doc.pop("server")]
+    listed = Instance.from_dict(doc)
+    assert listed.K == inst.K == 1
     sol = mecopt.solve(inst, "tpos-cai", engine="dp", max_iter=3, stop="paper")
-    single = GameState(inst, sol.profile)
-    multi = ms.MultiState(inst, np.where([np.any(s) for s in sol.profile], 0, -1), sol.profile)
-    assert math.isclose(multi.potential(), single.potential(), rel_tol=1e-12)
-    assert math.isclose(multi.avg_cost(), single.avg_cost(), rel_tol=1e-12)
-    dp, many = DPEngine(inst), ms.MultiEngine(inst, "dp")
+    assert sol.server_of is None
+    states = [GameState(i, sol.profile) for i in (inst, listed)]
+    engines = [make_engine(i, "dp") for i in (inst, listed)]
+    assert all(type(e) is ServerEngine and len(e.engines) == 1 for e in engines)
+    assert all(type(st) is GameState and len(st.on_server) == 1 for st in states)
+    assert states[0].potential() == states[1].potential() and states[0].avg_cost() == states[1].avg_cost()
+    dp = DPEngine(inst)
     for n in range(inst.N):
-        a, b = dp.best_response(n, single.others(n)), many.best_response(n, multi.others(n))
-        assert np.array_equal(a.slots, b.slots) and a.objective == b.objective
+        a, b = (e.best_response(n, st.others(n)) for e, st in zip(engines, states))
+        assert np.array_equal(a.slots, b.slots) and a.objective == b.objective and a.server == b.server
+        assert a.server == (0 if np.any(a.slots) else -1)
+        raw = dp.best_response(n, states[0].others(n)[0])
+        assert np.array_equal(raw.slots, a.slots) and raw.objective == a.objective and raw.server == -1
 
 
 # --------------------------------------------------------------------------- best response and game
 
 
-def _enumerated_best_cost(inst: Instance, state: ms.MultiState, n: int) -> tuple[float, bool]:
+def _enumerated_best_cost(inst: Instance, state: GameState, n: int) -> tuple[float, bool]:
     """Least C_n over all-local and every strategy on every reachable server, by enumeration;
     and whether it is tau-feasible (False: (26) had to be dropped)."""
     best = {True: math.inf, False: math.inf}
@@ -235,8 +246,8 @@ def test_multi_server_best_response_is_the_least_over_servers(seed):
     inst = _tiny(seed, K=2 + seed % 2, N=3, H=2, mode=("total", "per_device")[seed % 2], policy="relax")
     rng = np.random.default_rng(seed)
     server_of, profile = _random_profile(inst, rng)
-    state = ms.MultiState(inst, server_of, profile)
-    engine = ms.MultiEngine(inst, tie_break=False)
+    state = GameState(inst, profile, server_of)
+    engine = make_engine(inst, "dp", tie_break=False)
     for n in range(inst.N):
         br = engine.best_response(n, state.others(n))
         want, tau_ok = _enumerated_best_cost(inst, state, n)
@@ -257,7 +268,7 @@ def test_the_game_reaches_a_certified_equilibrium_on_several_servers(method, see
         return
     assert sol.certificate["certified"]
     # independent check: no device gains by any unilateral deviation on any reachable server
-    state = ms.MultiState(inst, sol.server_of, sol.profile)
+    state = GameState(inst, sol.profile, sol.server_of)
     for n in range(inst.N):
         current = state.cost(n, state.others(n))
         best, _ = _enumerated_best_cost(inst, state, n)
@@ -321,7 +332,7 @@ def test_deadline_is_judged_on_the_devices_own_server_only(tmp_path):
                                    devices=[dict(dnn="alexnet", deadline_s=3.0, channel_gain=[5e6, 5e6])]))
     dev = inst.devices[0]
     assert dev.local_cum[-1] > dev.tau                      # all local misses the deadline
-    br = ms.MultiEngine(inst).best_response(0, ms.MultiState(inst, [-1], costmod.all_local(inst)).others(0))
+    br = make_engine(inst, "dp").best_response(0, GameState(inst, costmod.all_local(inst), [-1]).others(0))
     assert br.server == 0 and not br.deadline_dropped
     sol = mecopt.core.solution.Solution("x", inst, [br.slots], mecopt.Termination.FEASIBLE, server_of=np.array([0]))
     assert sol.violations == []
@@ -345,3 +356,68 @@ def test_a_server_no_device_reaches_is_harmless(method, tmp_path):
     sol.write(tmp_path)
     back = mecopt.read_solution(tmp_path)
     assert np.array_equal(back.server_of, sol.server_of) and back.violations == []
+
+
+# --------------------------------------------------------------------------- one state, one engine for any K
+
+
+def _br(objective: float, dropped: bool = False, offload: bool = True):
+    from mecopt.core.problem import BestResponse
+    slots = np.array([0, 1 if offload else 0])
+    return BestResponse(slots, objective, objective, dropped)
+
+
+def test_choose_prefers_tau_feasible_then_least_objective_then_the_first_server():
+    from mecopt.bestresponse.engines import choose
+    assert choose([(0, _br(1.0, dropped=True)), (2, _br(5.0))]).server == 2      # (26) kept beats cheaper
+    assert choose([(0, _br(3.0)), (1, _br(2.0)), (2, _br(2.0))]).server == 1    # least, ties to the first
+    both_dropped = choose([(0, _br(4.0, dropped=True)), (1, _br(3.0, dropped=True))])
+    assert both_dropped.server == 1 and both_dropped.deadline_dropped
+    assert choose([(1, _br(1.0, offload=False))]).server == -1                   # all local: no server
+    assert choose([(1, _br(1.0))]).server == 1
+
+
+def test_a_move_keeps_every_running_total_equal_to_a_rebuild():
+    """Moves across servers, to local and back: the incremental totals equal a state built from scratch."""
+    inst = _tiny(3, K=3, N=4, H=3, mode="total", policy="soft")
+    rng = np.random.default_rng(7)
+    server_of, profile = _random_profile(inst, rng)
+    state = GameState(inst, profile, server_of)
+    for _ in range(30):
+        n = int(rng.integers(inst.N))
+        new_server, new_profile = _random_profile(inst, rng)
+        state.set(n, new_profile[n], new_server[n])
+    fresh = GameState(inst, state.profile(), state.server_of)
+    assert np.array_equal(fresh.server_of, state.server_of)
+    for a, b in zip(state.on_server, fresh.on_server):
+        np.testing.assert_allclose(a.total_load, b.total_load, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(a.total_used, b.total_used, atol=1e-12)
+        np.testing.assert_array_equal(a.loads, b.loads)
+    assert math.isclose(state.avg_cost(), fresh.avg_cost(), rel_tol=1e-12)
+    assert math.isclose(state.potential(), fresh.potential(), rel_tol=1e-12)
+
+
+def test_an_offloading_device_without_a_server_goes_to_its_first_reachable_one():
+    inst = _tiny(1, K=3, N=3, H=2, policy="relax")
+    profile = [np.r_[np.zeros(d.M - 1, int), 1] for d in inst.devices]
+    state = GameState(inst, profile)                                   # no server_of given
+    assert state.server_of.tolist() == [inst.reachable(n)[0] for n in range(inst.N)]
+    state.set(0, np.zeros(inst.devices[0].M, int), 2)                  # all local: no server, whatever is asked
+    assert state.server_of[0] == -1
+    ev = costmod.evaluate(inst, state.profile(), state.server_of)
+    assert math.isclose(state.avg_cost(), ev.avg_cost, rel_tol=1e-12)
+
+
+def test_a_registered_single_server_engine_plays_on_several_servers(registries):
+    import custom_methods
+
+    mecopt.register_engine("enum", custom_methods.EnumerationEngine, replace=True)
+    inst = _tiny(2, K=2, N=3, H=2, mode="per_device", policy="relax")
+    eng = make_engine(inst, "enum")
+    assert len(eng.engines) == 2 and all(isinstance(e, custom_methods.EnumerationEngine) for e in eng.engines)
+    sol = mecopt.solve(inst, "tpos-cai", engine="enum", seed=0)
+    assert sol.feasible and sol.engine == "enum" and sol.certificate["certified"]
+    state = GameState(inst, sol.profile, sol.server_of)
+    for n in range(inst.N):   # the DP certificate agrees: nobody gains against the enumerated equilibrium
+        best, _ = _enumerated_best_cost(inst, state, n)
+        assert state.cost(n, state.others(n)) <= best + 1e-9 * max(1.0, abs(best))

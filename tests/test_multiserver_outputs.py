@@ -413,7 +413,7 @@ def test_isolated_is_the_best_alone_over_the_reachable_servers(inst):
         best = None
         for k in inst.reachable(n):
             v = inst.view(k)
-            br = make_engine(v.instance, "dp").best_response(int(v.local[n]), Aggregates.empty(v.server.H))
+            br = make_engine(v.instance, "dp").best_response(int(v.local[n]), {0: Aggregates.empty(v.server.H)})
             if best is None or br.objective < best[1].objective:
                 best = (k, br)
         k, br = best

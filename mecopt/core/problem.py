@@ -49,6 +49,7 @@ class BestResponse:
     objective: float         # C_n + tie-break perturbation, what the engine minimized
     cost: float              # C_n
     deadline_dropped: bool   # (26) had to be dropped: no tau-feasible strategy was left
+    server: int = -1         # the server it offloads to (-1: all local, or not said by a one-server engine)
 
 
 def layer_weights(M: int) -> np.ndarray:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mecopt.bestresponse.dp import DPEngine
+from mecopt.bestresponse.engines import make_engine
 from mecopt.core.instance import Instance
 from mecopt.core.problem import enforces_deadline
 from mecopt.game.state import GameState
@@ -21,16 +21,41 @@ from mecopt.game.state import GameState
 def certificate(instance: Instance, profile: list[np.ndarray], tol_rel: float = 1e-9, server_of=None) -> dict:
     """Per-device gains and the largest (absolute and relative to max(1, |C_n|)).
 
-    With several servers (``server_of``: each device's server, -1 all local) a device's best
-    response is the least over every server it reaches (:mod:`mecopt.game.multiserver`).
+    A device's best response (28) is the least over every server it reaches
+    (:func:`mecopt.bestresponse.engines.make_engine`, the DP without tie-break), against the
+    true aggregates of the others there (:meth:`mecopt.game.state.GameState.others`).
+
+    Parameters
+    ----------
+    instance : Instance
+        One server or several.
+    profile : list of numpy.ndarray
+        One slot vector per device.
+    tol_rel : float, default 1e-9
+        Largest relative gain of a certified equilibrium.
+    server_of : sequence of int, optional
+        Each device's server (-1 all local); an offloading device without one is on its first
+        reachable server (with one server, server 0).
+
+    Returns
+    -------
+    dict
+        ``max_gain``, ``max_gain_rel``, ``worst_device``, ``tolerance_rel``, ``certified``,
+        ``gains`` (per device; inf when its strategy breaks (17), (27) or, where enforced, (26)),
+        ``deadline_dropped``, ``infeasible_devices`` and ``against`` (what was checked).
+
+    Examples
+    --------
+    >>> import mecopt
+    >>> from mecopt.game.certificate import certificate
+    >>> inst = mecopt.load_instance("paper:fig6-w1khz")
+    >>> cert = certificate(inst, mecopt.solve(inst, "tpos-cai", engine="dp").profile)
+    >>> cert["certified"], len(cert["gains"])
+    (True, 5)
     """
-    if instance.multi:
-        from mecopt.game.multiserver import MultiEngine, MultiState
-        state, exact = MultiState(instance, server_of, profile), MultiEngine(instance, tie_break=False)
-        against = "true aggregates on every reachable server, exact DP best response without tie-break"
-    else:
-        state, exact = GameState(instance, profile), DPEngine(instance, tie_break=False)
-        against = "true aggregates, exact DP best response without tie-break"
+    state, exact = GameState(instance, profile, server_of), make_engine(instance, "dp", tie_break=False)
+    where = " on every reachable server" if instance.K > 1 else ""   # presentation only
+    against = f"true aggregates{where}, exact DP best response without tie-break"
     gains, rel, dropped, infeasible = [], [], [], []
     for n, dev in enumerate(instance.devices):
         others = state.others(n)

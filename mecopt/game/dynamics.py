@@ -20,10 +20,11 @@ each CAI move lowers Phi (of the tie-broken game) by the mover's gain / gamma_n,
 so CAI terminates. A rise is a bug and is counted in ``info["potential_rises"]``
 and warned about, never hidden.
 
-With several servers (docs/multiserver.md) the same loop runs on a
-:class:`~mecopt.game.multiserver.MultiState` with a
-:class:`~mecopt.game.multiserver.MultiEngine`: a best response is the least over the
-MD's reachable servers, and the warm start carries the servers (``init_server_of``).
+The loop is the same for one server and several (docs/multiserver.md): the state
+(:class:`~mecopt.game.state.GameState`) keeps the aggregates per server, an MD's best
+response is the least over its reachable servers
+(:func:`mecopt.bestresponse.engines.make_engine`), and a warm start carries the servers
+(``init_server_of``).
 """
 
 from __future__ import annotations
@@ -43,9 +44,8 @@ from mecopt.core.problem import Aggregates, enforces_deadline, slot_capacity, sl
 from mecopt.core.tolerances import fits_capacity, meets_deadline
 from mecopt.core.solution import Solution, Termination
 from mecopt.bestresponse.engines import make_engine
-from mecopt.game import multiserver as ms
 from mecopt.game.certificate import certificate
-from mecopt.game.estimate import consensus_weights, estimate_others
+from mecopt.game.estimate import consensus_weights, estimate_others, estimate_weights
 from mecopt.game.state import GameState
 from mecopt.game.topology import instance_weights
 
@@ -55,27 +55,59 @@ INITS = ("random", "local")
 CERTIFICATE_TOL = 1e-9
 
 
-def random_initial_profile(instance: Instance, rng: np.random.Generator, tries: int = 50) -> list[np.ndarray]:
+def random_initial(instance: Instance, rng: np.random.Generator,
+                   tries: int = 50) -> tuple[list[np.ndarray], np.ndarray]:
     """Alg. 1-2 step 3: each MD in turn draws a random strategy satisfying (28b) given the MDs before it.
 
-    A draw takes a uniform partition point and sorted uniform slots for the offloaded
-    layers; up to ``tries`` draws are rejected when they break (17), (26) or (27),
-    after which the MD starts fully local.
+    The MD picks one of its reachable servers uniformly (no draw when it reaches one), then a
+    strategy on it (:func:`draw_strategy`): a uniform partition point and sorted uniform slots
+    for the offloaded layers; up to ``tries`` draws are rejected when they break (17), (26) or
+    (27), after which the MD starts fully local.
 
-    Implementation: an MD's ``tries`` draws are made at once and (17)/(27) tested on
-    all of them together; when draw k is accepted the generator is rewound and draws
-    0..k are made again, so it is consumed exactly as by one draw at a time.
+    Parameters
+    ----------
+    instance : Instance
+        One server or several.
+    rng : numpy.random.Generator
+        The run's generator (consumed in MD order).
+    tries : int, default 50
+        Draws per MD before it starts all local.
+
+    Returns
+    -------
+    profile : list of numpy.ndarray
+        One slot vector per MD.
+    server_of : numpy.ndarray
+        The server each MD offloads to, -1 when all local.
+
+    Examples
+    --------
+    >>> import mecopt, numpy as np
+    >>> from mecopt.game.dynamics import random_initial
+    >>> inst = mecopt.load_instance("paper:fig6-w1khz")
+    >>> profile, server_of = random_initial(inst, np.random.default_rng(0))
+    >>> len(profile), set(server_of.tolist()) <= {-1, 0}
+    (5, True)
     """
     state = GameState(instance, costmod.all_local(instance))
-    for n, dev in enumerate(instance.devices):
-        slots = draw_strategy(dev, instance.server, state.others(n), rng, tries)
+    for n in range(instance.N):
+        reach = instance.reachable(n)
+        k = reach[int(rng.integers(len(reach)))]   # draws nothing when len(reach) == 1
+        view, on = state.views[k], state.on_server[k]
+        i = int(view.local[n])
+        slots = draw_strategy(view.instance.devices[i], view.server, on.others(i), rng, tries)
         if slots is not None:
-            state.set(n, slots)
-    return state.profile()
+            state.set(n, slots, k)
+    return state.profile(), state.server_of.copy()
 
 
 def draw_strategy(dev, server, others: Aggregates, rng: np.random.Generator, tries: int = 50) -> np.ndarray | None:
-    """One MD's random strategy of :func:`random_initial_profile` against ``others`` (None: no draw fits)."""
+    """One MD's random strategy of :func:`random_initial` on ``server`` against ``others`` (None: no draw fits).
+
+    Implementation: the ``tries`` draws are made at once and (17)/(27) tested on all of them
+    together; when draw k is accepted the generator is rewound and draws 0..k are made again,
+    so it is consumed exactly as by one draw at a time.
+    """
     H = server.H
 
     def draw(M: int) -> np.ndarray:
@@ -133,17 +165,17 @@ class Tick:
 
     @property
     def evaluation(self) -> costmod.Evaluation:
-        return costmod.evaluate(self.state.instance, self.state.slots, server_of(self.state))
+        return costmod.evaluate(self.state.instance, self.state.slots, self.state.server_of)
 
 
-def responder(engine) -> Callable[[int, Aggregates], "object"]:
+def responder(engine) -> Callable[[int, dict[int, Aggregates]], "object"]:
     """The engine's fastest exact best response: ``best_move`` when it has one (the DP: the
     strategy and objective without re-scoring the cost), else ``best_response``."""
     return getattr(engine, "best_move", None) or engine.best_response
 
 
 def iterate(instance: Instance, state: GameState, engine, rng: np.random.Generator,
-            others_of: Callable[[int], Aggregates], *, wake_prob: float, tol: float,
+            others_of: Callable[[int], dict[int, Aggregates]], *, wake_prob: float, tol: float,
             max_iter: int) -> Iterator[Tick]:
     """The best-response dynamics as a generator of ticks; the state is updated in place.
 
@@ -203,18 +235,18 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
     _validate(wake_prob, eps, stop, max_iter, tol, init, time_limit)
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
-    multi = instance.multi
-    eng = ms.MultiEngine(instance, engine) if multi else make_engine(instance, engine)
-    start_servers = np.full(instance.N, -1, dtype=int) if multi else None
+    eng = make_engine(instance, engine)
+    start_servers = None
     if init_profile is not None:
         start, start_servers = _checked_profile(instance, init_profile, init_server_of)
         init = "given"
-    elif init == "random" and multi:
-        start_servers, start = ms.random_initial(instance, rng, draw_strategy)
+    elif init == "random":
+        start, start_servers = random_initial(instance, rng)
     else:
-        start = random_initial_profile(instance, rng) if init == "random" else costmod.all_local(instance)
-    state = ms.MultiState(instance, start_servers, start) if multi else GameState(instance, start)
+        start = costmod.all_local(instance)
+    state = GameState(instance, start, start_servers)
     info: dict = {"init": init, "wake_prob": wake_prob, "eps": eps, "stop": stop, "tol": tol, "seed": seed}
+    others_of: Callable[[int], dict[int, Aggregates]] = state.others
     if uai:
         graph, W = instance_weights(instance, seed)
         if consensus_rounds > 1:  # remedy for sparse graphs (mecopt.game.remedy)
@@ -222,30 +254,23 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
             info["consensus_rounds"] = consensus_rounds
         info.update(topology=instance.topology.kind, weights=instance.topology.weights,
                     edges=graph.number_of_edges())
+        views, on, Ws = state.views, state.on_server, estimate_weights(W, state.views)
 
-        if multi:
-            views, Ws = instance.views, ms.estimate_weights(W, instance)
+        def others_of(n: int) -> dict[int, Aggregates]:
+            out = {}
+            for k in instance.reachable(n):
+                out[k] = estimate_others(int(views[k].local[n]), Ws[k], on[k].loads, on[k].times, on[k].used,
+                                         views[k].server, N=instance.N)
+            return out
 
-            def others_of(n: int) -> dict[int, Aggregates]:
-                out = {}
-                for k in instance.reachable(n):
-                    st = state.states[k]
-                    out[k] = estimate_others(int(views[k].local[n]), Ws[k], st.loads, st.times, st.used,
-                                             views[k].server, N=instance.N)
-                return out
-        else:
-            def others_of(n: int) -> Aggregates:
-                return estimate_others(n, W, state.loads, state.times, state.used, instance.server)
-    else:
-        others_of = state.others
-
-    if multi:   # the running totals (exact up to rounding): no O(N sum_k H_k) evaluation per start
-        rows = [dict(tick=0, awake=0, moves=0, avg_cost=state.avg_cost(), potential=state.potential(), clean=0)]
-        last_phi = state.perturbed_potential()
-    else:
-        ev0 = costmod.evaluate(instance, state.slots)
-        rows = [dict(tick=0, awake=0, moves=0, avg_cost=ev0.avg_cost, potential=ev0.potential, clean=0)]
-        last_phi = state.perturbed_potential(ev0)
+    # The start row. With one server the recorded traces (tests/golden) hold the full evaluation of
+    # the start profile, with several the running totals (no O(N sum_k H_k) evaluation per start);
+    # the two agree up to rounding, and this is the one place where the loop tells them apart.
+    ev0 = costmod.evaluate(instance, state.slots) if instance.K == 1 else None
+    avg0 = ev0.avg_cost if ev0 is not None else state.avg_cost()
+    phi0 = ev0.potential if ev0 is not None else state.potential()
+    rows = [dict(tick=0, awake=0, moves=0, avg_cost=avg0, potential=phi0, clean=0)]
+    last_phi = state.perturbed_potential(ev0)
     rises = 0
     termination, prev_cost, ticks = Termination.ITERATION_LIMIT, rows[0]["avg_cost"], 0
     for tick in iterate(instance, state, eng, rng, others_of, wake_prob=wake_prob, tol=tol, max_iter=max_iter):
@@ -278,10 +303,10 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
         warnings.warn(f"{method}: the potential rose on {rises} tick(s); this is a bug, please report it",
                       RuntimeWarning, stacklevel=3)
     info["potential_rises"] = rises
-    if multi:
+    if instance.K > 1:   # presentation: with one server it equals solver_calls
         info["server_best_responses"] = eng.server_calls
     t_cert = time.perf_counter()
-    cert = certificate(instance, state.profile(), tol_rel=CERTIFICATE_TOL, server_of=server_of(state))
+    cert = certificate(instance, state.profile(), tol_rel=CERTIFICATE_TOL, server_of=state.server_of)
     info["certificate_s"] = time.perf_counter() - t_cert
     status = {Termination.EQUILIBRIUM: "every MD verified it cannot improve against the current profile",
               Termination.CONVERGED: f"paper stop rule: average cost changed by <= {eps}",
@@ -302,66 +327,57 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
     sol = Solution(method=method, instance=instance, profile=state.profile(), termination=termination,
                    status=status,
                    wall_time=time.perf_counter() - t0, iterations=ticks, solver_calls=eng.calls, engine=engine,
-                   certificate=cert, trace=pd.DataFrame(rows), flags=flags, info=info, server_of=server_of(state))
+                   certificate=cert, trace=pd.DataFrame(rows), flags=flags, info=info,
+                   server_of=state.solution_servers())
     sol.objective = float(sol.evaluation.avg_cost)   # the solution's own evaluation (computed once)
     return sol
-
-
-def server_of(state) -> np.ndarray | None:
-    """The servers of a multi-server state (a copy), None for one server."""
-    found = getattr(state, "server_of", None)
-    return None if found is None else found.copy()
 
 
 #: per-slot trace columns are written when the instance has at most this many slots in all
 TRACE_SLOT_COLUMNS = 64
 
 
-def _slot_columns(state) -> dict:
+def _slot_columns(state: GameState) -> dict:
     """Per-slot price load and MD count of a tick: ``load_h1``, ``count_h1``... with one server;
     ``load_<server>_h1``... with several (when they have at most TRACE_SLOT_COLUMNS slots in all)."""
+    several = state.instance.K > 1   # presentation only: the column names and the width limit
+    if several and sum(on.server.H for on in state.on_server) > TRACE_SLOT_COLUMNS:
+        return {}
     row = {}
-    if not isinstance(state, ms.MultiState):
-        for h in range(state.instance.server.H):
-            row[f"load_h{h + 1}"] = float(state.total_load[h])
-            row[f"count_h{h + 1}"] = int(round(state.total_used[h]))
-        return row
-    if sum(st.instance.server.H for st in state.states) > TRACE_SLOT_COLUMNS:
-        return row
-    for st in state.states:
-        name = st.instance.server.name
-        for h in range(st.instance.server.H):
-            row[f"load_{name}_h{h + 1}"] = float(st.total_load[h])
-            row[f"count_{name}_h{h + 1}"] = int(round(st.total_used[h]))
+    for on in state.on_server:
+        prefix = f"{on.server.name}_" if several else ""
+        for h in range(on.server.H):
+            row[f"load_{prefix}h{h + 1}"] = float(on.total_load[h])
+            row[f"count_{prefix}h{h + 1}"] = int(round(on.total_used[h]))
     return row
 
 
-def _checked_profile(instance: Instance, profile: list[np.ndarray], servers=None):
+def _checked_profile(instance: Instance, profile: list[np.ndarray],
+                     servers=None) -> tuple[list[np.ndarray], np.ndarray | None]:
     """A given start profile and its servers: one strategy per MD, (15)-(16) by form (M_n entries,
-    0..H of its server, non-decreasing; all local without a server), a reachable server.
+    0..H of its server, non-decreasing; all local on server -1), a reachable server.
 
+    Without ``servers`` an offloading MD is on its first reachable server (with one server: server 0).
     Strategies that break (17), (26) or (27) are allowed: their MDs must move first.
     """
     if len(profile) != instance.N:
         raise InputError(f"init_profile has {len(profile)} strategies for {instance.N} devices")
-    if instance.multi:
-        servers = np.full(instance.N, -1, dtype=int) if servers is None else np.asarray(servers, dtype=int)
+    if servers is not None:
+        servers = np.asarray(servers, dtype=int)
         if servers.shape != (instance.N,):
             raise InputError(f"init_server_of needs one server per device ({instance.N})")
     out = []
     for n, (dev, s) in enumerate(zip(instance.devices, profile)):
         s = np.asarray(s, dtype=int)
-        H = instance.server.H
-        if instance.multi:
-            k = int(servers[n])
-            if k != -1 and k not in instance.reachable(n):
-                raise InputError(f"init_server_of: {dev.name} cannot reach server index {k}")
-            H = instance.servers[k].H if k >= 0 else 0
+        k = instance.reachable(n)[0] if servers is None else int(servers[n])
+        if k != -1 and k not in instance.reachable(n):
+            raise InputError(f"init_server_of: {dev.name} cannot reach server index {k}")
+        H = instance.view(k).server.H if k >= 0 else 0
         if s.shape != (dev.M,) or s.min(initial=0) < 0 or s.max(initial=0) > H or np.any(np.diff(s) < 0):
             raise InputError(f"init_profile: the strategy of {dev.name} must be {dev.M} non-decreasing slots in "
                              f"0..{H}")
         out.append(s)
-    return out, (servers if instance.multi else None)
+    return out, servers
 
 
 def play(instance: Instance, *, uai: bool = False, init_profile: list[np.ndarray] | None = None,
@@ -369,8 +385,8 @@ def play(instance: Instance, *, uai: bool = False, init_profile: list[np.ndarray
          stop: str = "certified", max_iter: int = 10_000, tol: float = 1e-10, init: str = "random", time_limit: float | None = None,
          progress: Callable[[Tick], None] | None = None) -> Solution:
     """TPOS-CAI (``uai=False``) or TPOS-UAI started from ``init_profile`` when given (a warm start,
-    e.g. the previous frame's equilibrium; with several servers ``init_server_of`` gives their servers),
-    else from ``init``. What :mod:`mecopt.studies.simulate` calls."""
+    e.g. the previous frame's equilibrium, with ``init_server_of`` its servers: -1 all local, default
+    each MD's first reachable server), else from ``init``. What :mod:`mecopt.studies.simulate` calls."""
     return _run(instance, "tpos-uai" if uai else "tpos-cai", engine=engine, seed=seed, wake_prob=wake_prob, eps=eps,
                 stop=stop, max_iter=max_iter, tol=tol, init=init, uai=uai, progress=progress,
                 time_limit=time_limit, init_profile=init_profile, init_server_of=init_server_of)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mecopt.core.instance import Server
+from mecopt.core.instance import Server, ServerView
 from mecopt.core.problem import Aggregates
 
 
@@ -33,6 +33,27 @@ def estimate_others(n: int, W: np.ndarray, loads: np.ndarray, times: np.ndarray,
     est_count = np.minimum(server.B, N * (w @ used))
     return Aggregates(load=np.maximum(est_load - loads[n], 0.0), time=np.maximum(est_time - times[n], 0.0),
                       count=np.maximum(est_count - used[n], 0.0))
+
+
+def estimate_weights(W: np.ndarray, views: list[ServerView]) -> list[np.ndarray]:
+    """Per server view, the rows and columns of the neighbour weights W of (29) for its members.
+
+    An MD that cannot reach server k has no load on it, so it adds nothing to k's estimate.
+
+    Parameters
+    ----------
+    W : numpy.ndarray
+        (N, N) weights of every MD (:func:`mecopt.game.topology.weight_matrix`).
+    views : list of ServerView
+        ``instance.view(k)`` for every server k.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        Per server, its members' block of W (W itself when every MD reaches it).
+    """
+    N = W.shape[0]
+    return [W if len(v.members) == N else W[np.ix_(v.members, v.members)] for v in views]
 
 
 def consensus_weights(W: np.ndarray, rounds: int) -> np.ndarray:

@@ -11,7 +11,7 @@ infeasible, and then None is returned).
 This is the game's best-response dynamics run on the centralized objective (a potential game:
 the objective is the sum of the terms each MD minimizes), i.e. an equilibrium of the
 price-free game, which is what the solvers get as their first incumbent. With several servers
-(:func:`greedy_assignment`) each move is the best response over every reachable server.
+each move is the best response over every reachable server.
 """
 
 from __future__ import annotations
@@ -20,14 +20,28 @@ from dataclasses import replace
 
 import numpy as np
 
+from mecopt.bestresponse.engines import make_engine
 from mecopt.core import checker as checkmod
 from mecopt.core import cost as costmod
 from mecopt.core.instance import Instance
+from mecopt.game.state import GameState
 
 
 def objective_instance(instance: Instance, objective: str) -> Instance:
-    """``instance`` with each MD's cost set to its term of the GTPOS objective (no price); with several
-    servers every server view too."""
+    """``instance`` with each MD's cost set to its term of the GTPOS objective (no price), in every server view.
+
+    Parameters
+    ----------
+    instance : Instance
+        One server or several.
+    objective : str
+        ``"delay"`` (T_n, eq. 24), ``"energy"`` (E_n, eq. 25) or ``"social"`` (alpha c^T T_n + beta c^E E_n).
+
+    Returns
+    -------
+    Instance
+        The same instance with gamma_n = 0 and the weights of ``objective``.
+    """
     def weights(d):
         if objective == "delay":
             return dict(alpha=1.0, beta=0.0, gamma=0.0, c_T=1.0, c_E=0.0)
@@ -36,58 +50,38 @@ def objective_instance(instance: Instance, objective: str) -> Instance:
         return dict(gamma=0.0)
 
     devs = tuple(replace(d, **weights(d)) for d in instance.devices)
-    if not instance.multi:
-        return replace(instance, devices=devs)
     views = tuple(replace(v, instance=replace(v.instance, devices=tuple(replace(d, **weights(d))
                                                                           for d in v.instance.devices)))
-                  for v in instance.views)
+                  for v in instance.views)   # none with one server: its view is the instance itself
     return replace(instance, devices=devs, views=views)
-
-
-def greedy_profile(instance: Instance, objective: str = "delay", passes: int = 2) -> list[np.ndarray] | None:
-    """A feasible profile (see the module docstring), or None."""
-    from mecopt.bestresponse.dp import DPEngine
-    from mecopt.core.problem import Aggregates
-
-    inst = objective_instance(instance, objective)
-    H, N = inst.server.H, inst.N
-    engine = DPEngine(inst, tie_break=True)
-    loads, times, used = np.zeros((N, H)), np.zeros((N, H)), np.zeros((N, H))
-    placed = np.zeros(N, dtype=bool)
-    profile = costmod.all_local(inst)
-
-    def move(n: int) -> None:
-        mask = placed.copy()
-        mask[n] = False
-        br = engine.best_response(n, Aggregates(loads[mask].sum(0), times[mask].sum(0), used[mask].sum(0)))
-        profile[n] = np.asarray(br.slots, dtype=int)
-        loads[n], times[n] = costmod.own_loads(inst.devices[n], profile[n], H)
-        used[n] = np.isin(np.arange(1, H + 1), profile[n])
-        placed[n] = True
-
-    for n in range(N):
-        move(n)
-    for _ in range(passes):
-        for n in range(N):
-            move(n)
-    return profile if not checkmod.check_profile(instance, profile) else None
 
 
 def greedy_assignment(instance: Instance, objective: str = "delay",
                       passes: int = 2) -> tuple[list[np.ndarray] | None, np.ndarray | None]:
-    """(profile, server_of) of :func:`greedy_profile`; with several servers each move is the exact
-    best response over every reachable server (:class:`mecopt.game.multiserver.MultiEngine`, the DP).
-    (None, None) when the result does not pass the checker; ``server_of`` is None with one server."""
-    if not instance.multi:
-        return greedy_profile(instance, objective, passes), None
-    from mecopt.game.multiserver import MultiEngine, MultiState
+    """A feasible profile and its servers (see the module docstring), or (None, None).
 
+    Parameters
+    ----------
+    instance : Instance
+        One server or several.
+    objective : str, default "delay"
+        The GTPOS objective each MD's move minimizes (:func:`objective_instance`).
+    passes : int, default 2
+        Improvement rounds after the first placement pass.
+
+    Returns
+    -------
+    profile : list of numpy.ndarray or None
+        One slot vector per MD; None when the result does not pass the checker.
+    server_of : numpy.ndarray or None
+        Each MD's server (-1 all local) with several servers; None with one server, or when the
+        result does not pass the checker.
+    """
     inst = objective_instance(instance, objective)
-    engine = MultiEngine(inst, tie_break=True)
-    state = MultiState(inst, np.full(inst.N, -1, dtype=int), costmod.all_local(inst))
+    engine = make_engine(inst, "dp", tie_break=True)
+    state = GameState(inst, costmod.all_local(inst))
     for _ in range(passes + 1):   # the first pass places every MD against those before it (the rest all local)
         for n in range(inst.N):
-            br = engine.best_response(n, state.others(n))
-            state.set(n, br.server, br.slots)
-    profile, servers = state.profile(), state.server_of.copy()
+            state.apply(n, engine.best_response(n, state.others(n)))
+    profile, servers = state.profile(), state.solution_servers()
     return (profile, servers) if not checkmod.check_profile(instance, profile, servers) else (None, None)

@@ -1,16 +1,24 @@
-"""The strategy profile of the game and its aggregates, updated incrementally.
+"""The strategy profile of the game and its aggregates, updated incrementally, for any number of servers.
 
-Besides the per-slot aggregates the best responses read (S_Sigma^h, T_Sigma^h and
-the MD counts, eqs. 22, 27), the state keeps running totals from which the
-average cost (23) and the potential Phi (docs/MODEL.md §6) follow in O(H):
+A strategy of MD n is all local, or (server k, partition point, slots on k) for a server k it
+reaches (docs/multiserver.md); with one server (K = 1) k is always 0. Prices (19)-(22), capacity
+(17) and the parallel limit (27) are per server, so each server k is a single-server game over the
+MDs that reach it (its :class:`~mecopt.core.instance.ServerView`), in which an MD offloading
+elsewhere plays "all local". :class:`GameState` keeps, per server view, the per-slot aggregates the
+best responses read (S_Sigma^kh, T_Sigma^kh and the MD counts, eqs. 22, 27), and over all MDs the
+running totals from which the average cost (23) and the potential Phi follow in O(sum_k H_k):
 
-    sum_n C_n = sum_n own_n + sum_h (a_h + q_h L_h) * sum_n gamma_n S_n^h
-    Phi       = sum_h [a_h L_h + (q_h / 2)(L_h^2 + sum_n (S_n^h)^2)] + sum_n own_n / gamma_n
+    sum_n C_n = sum_n own_n + sum_k sum_h (a_kh + q_kh L_kh) * sum_n gamma_n S_n^kh
+    Phi       = sum_k sum_h [a_kh L_kh + (q_kh / 2)(L_kh^2 + sum_n (S_n^kh)^2)] + sum_n own_n / gamma_n
 
-with own_n = alpha c^T T_n + beta c^E E_n + P_n (P_n the soft-deadline penalty, 0 unless
-``deadline_policy = "soft"``) and q_h = b_h / h. A move updates them
-in O(M + H), so a tick of the game costs nothing per MD that does not move. The
-totals are exact up to rounding (:meth:`recompute_totals` rebuilds them).
+with own_n = alpha c^T T_n + beta c^E E_n + P_n on MD n's own server (P_n the soft-deadline
+penalty, 0 unless ``deadline_policy = "soft"``) and q_kh = b_kh / h. With every gamma_n > 0 this is
+an exact potential: a unilateral move of MD n from server k to k' changes only the slot terms of k
+and k' and MD n's own term, by exactly its cost change / gamma_n (the single-server argument of
+docs/MODEL.md §6 applied on k, where n leaves, and on k', where it arrives; k = k' is the
+single-server case). A move updates the totals in O(M + H) on at most two views, so a tick of the
+game costs nothing per MD that does not move. The totals are exact up to rounding
+(:meth:`GameState.recompute_totals` rebuilds them).
 """
 
 from __future__ import annotations
@@ -18,24 +26,112 @@ from __future__ import annotations
 import numpy as np
 
 from mecopt.core import cost as costmod
-from mecopt.core.instance import Instance
-from mecopt.core.problem import Aggregates, slot_capacity, slot_open, theta, tie_weight
+from mecopt.core import slots as slotcodes
+from mecopt.core.instance import Instance, ServerView
+from mecopt.core.problem import Aggregates, BestResponse, slot_capacity, slot_open, theta, tie_weight
 from mecopt.core.tolerances import fits_capacity, meets_deadline
 
 
-class GameState:
-    """Strategies of all MDs with per-slot aggregates S_Sigma^h, T_Sigma^h and MD counts (eqs. 22, 27)."""
+class ServerLoads:
+    """One server view's per-slot aggregates: each member's rows and their running totals (eqs. 22, 27).
 
-    def __init__(self, instance: Instance, profile: list[np.ndarray]):
+    Row ``i`` is member ``view.members[i]``; it is zero when that MD offloads to another server or
+    runs all local.
+
+    Parameters
+    ----------
+    view : ServerView
+        The server and the MDs that reach it (``instance.view(k)``).
+    """
+
+    def __init__(self, view: ServerView):
+        self.view = view
+        self.server = view.server
+        self.devices = view.instance.devices
+        H, Nk = self.server.H, len(self.devices)
+        self.loads = np.zeros((Nk, H))   # S_n^h (20)-(21)
+        self.times = np.zeros((Nk, H))   # T_n^h, server time
+        self.used = np.zeros((Nk, H))    # 1 where MD n has a layer in slot h
+        self.gamma = np.array([d.gamma for d in self.devices], dtype=float)
+
+    def set_row(self, i: int, slots: np.ndarray) -> None:
+        """Member i's rows from its slot vector (no running total changes; see :meth:`move`)."""
+        H = self.server.H
+        self.loads[i], self.times[i] = costmod.own_loads(self.devices[i], slots, H)
+        inside = slots[(slots >= 1) & (slots <= H)]
+        self.used[i] = np.bincount(inside, minlength=len(slotcodes.placements(H)))[1:] > 0
+
+    def recompute_totals(self) -> None:
+        """Totals from the rows."""
+        self.total_load, self.total_time = self.loads.sum(axis=0), self.times.sum(axis=0)
+        self.total_used = self.used.sum(axis=0)
+        self.total_gamma_load = self.gamma @ self.loads
+        self.total_sq_load = (self.loads ** 2).sum(axis=0)
+
+    def _add(self, i: int, sign: float) -> None:
+        S = self.loads[i]
+        self.total_load += sign * S
+        self.total_time += sign * self.times[i]
+        self.total_used += sign * self.used[i]
+        self.total_gamma_load += sign * self.gamma[i] * S
+        self.total_sq_load += sign * S * S
+
+    def move(self, i: int, slots: np.ndarray) -> None:
+        """Member i plays ``slots`` on this server (all zero: it leaves it); O(M + H)."""
+        self._add(i, -1.0)
+        self.set_row(i, slots)
+        self._add(i, 1.0)
+
+    def others(self, i: int) -> Aggregates:
+        """The exact aggregates of every member but i."""
+        return Aggregates(self.total_load - self.loads[i], self.total_time - self.times[i],
+                          self.total_used - self.used[i])
+
+    def price_total(self) -> float:
+        """sum_n gamma_n C^P_n (19) over this server's slots, from the running totals, O(H)."""
+        price = self.server.a + self.server.price_quad * self.total_load
+        return float(price @ self.total_gamma_load)
+
+    def slot_potential(self) -> float:
+        """This server's slot part of Phi, sum_h [a_h L_h + (q_h / 2)(L_h^2 + sum_n (S_n^h)^2)], O(H)."""
+        server, L = self.server, self.total_load
+        return float(server.a @ L + (server.price_quad / 2) @ (L ** 2 + self.total_sq_load))
+
+
+class GameState:
+    """Every MD's strategy and server, with per-server aggregates and running totals (module docstring).
+
+    Parameters
+    ----------
+    instance : Instance
+        One server or several.
+    profile : list of numpy.ndarray
+        One slot vector per MD (0 local, 1..H_k slots of its server; :mod:`mecopt.core.slots`).
+    server_of : sequence of int, optional
+        The server each MD offloads to (-1 = all local). An offloading MD without one (or
+        without this argument) is on its first reachable server (with one server: server 0),
+        as in :func:`mecopt.core.cost.evaluate`.
+
+    Examples
+    --------
+    >>> import mecopt
+    >>> from mecopt.game.state import GameState
+    >>> inst = mecopt.load_instance("paper:fig6-w1khz")
+    >>> state = GameState(inst, [[0] * d.M for d in inst.devices])    # everybody local
+    >>> sorted(state.others(0)), float(state.others(0)[0].load.sum())  # one server, nobody on it
+    ([0], 0.0)
+    """
+
+    def __init__(self, instance: Instance, profile: list[np.ndarray], server_of=None):
         self.instance = instance
-        H = instance.server.H
         N = instance.N
-        self._slot_ids = np.arange(1, H + 1)
+        self.views = [instance.view(k) for k in range(instance.K)]
+        self.on_server = [ServerLoads(v) for v in self.views]
+        self.home = np.array([instance.reachable(n)[0] for n in range(N)], dtype=int)
         self.slots = [np.asarray(s, dtype=int).copy() for s in profile]
-        self.loads = np.zeros((N, H))
-        self.times = np.zeros((N, H))
-        self.used = np.zeros((N, H))
-        self.own = np.zeros(N)       # alpha c^T T_n + beta c^E E_n + P_n (soft deadline)
+        given = np.full(N, -1, dtype=int) if server_of is None else np.asarray(server_of, dtype=int)
+        self.server_of = np.array([self._server(n, self.slots[n], int(given[n])) for n in range(N)], dtype=int)
+        self.own = np.zeros(N)       # alpha c^T T_n + beta c^E E_n + P_n (soft deadline), on n's server
         self.delay = np.zeros(N)     # T_n (24)
         self.energy = np.zeros(N)    # E_n (25)
         self.theta = np.zeros(N)     # tie-break theta_n
@@ -44,15 +140,30 @@ class GameState:
         self._has_potential = bool(np.all(self.gamma > 0))
         self._inv_gamma = 1.0 / self.gamma if self._has_potential else np.zeros(N)
         for n in range(N):
-            self._set_rows(n)
+            k = self.server_of[n]
+            if k >= 0:
+                self.on_server[k].set_row(int(self.views[k].local[n]), self.slots[n])
+            self._set_own(n)
         self.recompute_totals()
 
-    def _set_rows(self, n: int) -> None:
-        dev, server = self.instance.devices[n], self.instance.server
-        s = self.slots[n]
-        self.loads[n], self.times[n] = costmod.own_loads(dev, s, server.H)
-        inside = s[(s >= 1) & (s <= server.H)]
-        self.used[n] = np.bincount(inside, minlength=server.H + 1)[1:] > 0
+    def _server(self, n: int, slots: np.ndarray, server: int) -> int:
+        """The server MD n is on when it plays ``slots``: -1 all local, else ``server`` when it reaches
+        it, else its first reachable one."""
+        if not (slots != slotcodes.LOCAL).any():   # slots: an int array (slotcodes.offloads, without its checks)
+            return -1
+        return server if server in self.instance.reachable(n) else int(self.home[n])
+
+    def where(self, n: int) -> tuple[int, int]:
+        """The server whose link and prices score MD n (its own, or its first reachable one when all
+        local) and n's index in that server's view."""
+        k = int(self.server_of[n])
+        if k < 0:
+            k = int(self.home[n])
+        return k, int(self.views[k].local[n])
+
+    def _set_own(self, n: int) -> None:
+        k, i = self.where(n)
+        dev, server, s = self.views[k].instance.devices[i], self.views[k].server, self.slots[n]
         self.delay[n] = costmod.delay(dev, s, server)
         self.energy[n] = costmod.energy(dev, s, server)
         self.own[n] = (costmod.weighted_cost(dev, self.delay[n], self.energy[n], 0.0)
@@ -61,102 +172,172 @@ class GameState:
 
     def recompute_totals(self) -> None:
         """Totals from scratch (the incremental updates of :meth:`set` are exact up to rounding)."""
-        self.total_load, self.total_time = self.loads.sum(axis=0), self.times.sum(axis=0)
-        self.total_used = self.used.sum(axis=0)
-        self.total_gamma_load = self.gamma @ self.loads
-        self.total_sq_load = (self.loads ** 2).sum(axis=0)
+        for on in self.on_server:
+            on.recompute_totals()
         self.total_own = float(self.own.sum())
         self.total_own_gamma = float(self.own @ self._inv_gamma)
         self.total_tie_gamma = float((self.eps * self.theta) @ self._inv_gamma)
 
-    def others(self, n: int) -> Aggregates:
-        """The exact aggregates of every MD but n (the server's feedback in TPOS-CAI)."""
-        return Aggregates(self.total_load - self.loads[n], self.total_time - self.times[n],
-                          self.total_used - self.used[n])
-
     def _add(self, n: int, sign: float) -> None:
-        S = self.loads[n]
-        self.total_load += sign * S
-        self.total_time += sign * self.times[n]
-        self.total_used += sign * self.used[n]
-        self.total_gamma_load += sign * self.gamma[n] * S
-        self.total_sq_load += sign * S * S
         self.total_own += sign * self.own[n]
         self.total_own_gamma += sign * self.own[n] * self._inv_gamma[n]
         self.total_tie_gamma += sign * self.eps[n] * self.theta[n] * self._inv_gamma[n]
 
-    def apply(self, n: int, br) -> None:
-        """MD n plays the best response ``br`` (what the game loop calls; :meth:`set` of its slots)."""
-        self.set(n, br.slots)
+    # ------------------------------------------------------------------ what the game loop reads
 
-    def set(self, n: int, slots: np.ndarray) -> None:
-        """MD n plays ``slots``: its rows and every running total change in O(M + H)."""
-        self._add(n, -1.0)
-        self.slots[n] = np.asarray(slots, dtype=int).copy()
-        self._set_rows(n)
-        self._add(n, 1.0)
+    def others(self, n: int) -> dict[int, Aggregates]:
+        """The exact aggregates of every MD but n on each server n reaches (the server's feedback in TPOS-CAI).
 
-    def feasible(self, n: int, others: Aggregates, enforce_deadline: bool) -> bool:
-        """:func:`mecopt.core.problem.strategy_feasible` of MD n's current strategy, read
-        from its cached rows: (17) and (27) on the slots it uses, (26) if asked."""
-        server, dev = self.instance.server, self.instance.devices[n]
-        used = self.used[n] > 0
+        Parameters
+        ----------
+        n : int
+            The MD's index.
+
+        Returns
+        -------
+        dict of int to Aggregates
+            Server index -> the others' per-slot price load, server time and MD count (eqs. 17,
+            22, 27), for every server in ``instance.reachable(n)``.
+        """
+        views, on = self.views, self.on_server
+        return {k: on[k].others(int(views[k].local[n])) for k in self.instance.reachable(n)}
+
+    def feasible(self, n: int, others: dict[int, Aggregates], enforce_deadline: bool) -> bool:
+        """:func:`mecopt.core.problem.strategy_feasible` of MD n's current strategy on its own server, read
+        from its cached rows: (17) and (27) on the slots it uses, (26) if asked.
+
+        Parameters
+        ----------
+        n : int
+            The MD's index.
+        others : dict of int to Aggregates
+            The others' aggregates per reachable server (:meth:`others`).
+        enforce_deadline : bool
+            Whether (26) is a constraint.
+
+        Returns
+        -------
+        bool
+        """
+        k, i = self.where(n)
+        on, server = self.on_server[k], self.views[k].server
+        used = on.used[i] > 0
         if used.any():
-            if np.any(used & ~fits_capacity(self.times[n], slot_capacity(server, others))):
+            if np.any(used & ~fits_capacity(on.times[i], slot_capacity(server, others[k]))):
                 return False
-            if np.any(used & ~slot_open(server, others)):
+            if np.any(used & ~slot_open(server, others[k])):
                 return False
-        return not enforce_deadline or meets_deadline(self.delay[n], dev.tau)
+        return not enforce_deadline or meets_deadline(self.delay[n], self.instance.devices[n].tau)
 
-    def cost(self, n: int, others: Aggregates) -> float:
-        return costmod.device_cost(self.instance.devices[n], self.slots[n], self.instance.server, others.load)
+    def cost(self, n: int, others: dict[int, Aggregates]) -> float:
+        """C_n (22)-(23) of MD n's current strategy against ``others`` on its own server.
 
-    def objective(self, n: int, others: Aggregates) -> float:
-        """C_n plus the tie-break perturbation, what the engines minimize.
+        Parameters
+        ----------
+        n : int
+            Which MD.
+        others : dict of int to Aggregates
+            :meth:`others` of MD n, true or estimated (29).
+
+        Returns
+        -------
+        float
+            Re-scored by :func:`mecopt.core.cost.device_cost`.
+        """
+        k, i = self.where(n)
+        return costmod.device_cost(self.views[k].instance.devices[i], self.slots[n], self.views[k].server,
+                                   others[k].load)
+
+    def objective(self, n: int, others: dict[int, Aggregates]) -> float:
+        """C_n plus the tie-break perturbation of MD n's current strategy, what the engines minimize.
 
         From the cached rows: own_n + gamma_n C^P_n (19) is :meth:`cost` to the last bit
         (own_n = weighted_cost(T_n, E_n, 0) + P_n), without recomputing T_n, E_n and S_n.
+
+        Parameters
+        ----------
+        n, others : int, dict of int to Aggregates
+            The MD's index and the others' aggregates per reachable server (:meth:`others`).
+
+        Returns
+        -------
+        float
+            C_n + eps_n theta_n (:mod:`mecopt.core.problem`'s tie-breaking rule).
         """
-        S = self.loads[n]
-        price = costmod.price(S, others.load + S, self.instance.server)
+        k, i = self.where(n)
+        S = self.on_server[k].loads[i]
+        price = costmod.price(S, others[k].load + S, self.views[k].server)
         return self.own[n] + self.gamma[n] * price + self.eps[n] * self.theta[n]
 
-    # ------------------------------------------------------------------ O(H) figures of the profile
+    def apply(self, n: int, br: BestResponse) -> None:
+        """MD n plays the best response ``br`` (what the game loop calls; :meth:`set` of its slots and server)."""
+        self.set(n, br.slots, br.server)
+
+    def set(self, n: int, slots: np.ndarray, server: int = -1) -> None:
+        """MD n plays ``slots`` on ``server``: its rows and every running total change in O(M + H).
+
+        Parameters
+        ----------
+        n : int
+            The MD's index.
+        slots : numpy.ndarray
+            Its new slot vector.
+        server : int, default -1
+            The server it offloads to; -1 (or a server it does not reach): its first reachable one,
+            the only one with one server. Ignored when ``slots`` is all local.
+        """
+        slots = np.asarray(slots, dtype=int)
+        server = self._server(n, slots, int(server))
+        old = int(self.server_of[n])
+        views, on = self.views, self.on_server
+        self._add(n, -1.0)
+        if old >= 0 and old != server:
+            on[old].move(int(views[old].local[n]), np.zeros(len(slots), dtype=int))
+        if server >= 0:
+            on[server].move(int(views[server].local[n]), slots)
+        self.server_of[n], self.slots[n] = server, slots.copy()
+        self._set_own(n)
+        self._add(n, 1.0)
+
+    # ------------------------------------------------------------------ O(sum_k H_k) figures of the profile
 
     def avg_cost(self) -> float:
         """Average C_n (23) from the running totals."""
-        return (self.total_own + self.price_total()) / self.instance.N
-
-    def price_total(self) -> float:
-        """sum_n gamma_n C^P_n (19) from the running totals, O(H)."""
-        server = self.instance.server
-        price = server.a + server.price_quad * self.total_load
-        return float(price @ self.total_gamma_load)
+        return (self.total_own + sum(on.price_total() for on in self.on_server)) / self.instance.N
 
     def potential(self) -> float:
-        """Phi (docs/MODEL.md §6) from the running totals; NaN when some gamma_n = 0."""
+        """Phi (module docstring, docs/MODEL.md §6) from the running totals; NaN when some gamma_n = 0."""
         if not self._has_potential:
             return float("nan")
-        return self.slot_potential() + self.total_own_gamma
-
-    def slot_potential(self) -> float:
-        """The slot part of Phi, sum_h [a_h L_h + (q_h / 2)(L_h^2 + sum_n (S_n^h)^2)], O(H)."""
-        server, L = self.instance.server, self.total_load
-        return float(server.a @ L + (server.price_quad / 2) @ (L ** 2 + self.total_sq_load))
+        return sum(on.slot_potential() for on in self.on_server) + self.total_own_gamma
 
     def perturbed_potential(self, ev: costmod.Evaluation | None = None) -> float:
         """Phi + sum_n eps_n theta_n / gamma_n: the exact potential of the tie-broken game.
 
-        From ``ev`` (a full evaluation of the current profile) when given, else from the running totals.
+        Parameters
+        ----------
+        ev : Evaluation, optional
+            A full evaluation of the current profile: its Phi is used instead of the running totals'.
+
+        Returns
+        -------
+        float
+            NaN when some gamma_n = 0.
         """
         if not self._has_potential:
             return float("nan")
         if ev is not None:
-            if np.isnan(ev.potential):
-                return float("nan")
-            th = np.array([theta(s) for s in self.slots])
-            return ev.potential + float(np.sum(self.eps * th / self.gamma))
+            return float("nan") if np.isnan(ev.potential) else ev.potential + self.total_tie_gamma
         return self.potential() + self.total_tie_gamma
 
     def profile(self) -> list[np.ndarray]:
+        """A copy of every MD's slot vector."""
         return [s.copy() for s in self.slots]
+
+    def loads_by_server(self) -> list[np.ndarray]:
+        """Per server, the total price load S_Sigma^h of its slots (20)-(22)."""
+        return [on.total_load for on in self.on_server]
+
+    def solution_servers(self) -> np.ndarray | None:
+        """``Solution.server_of``: a copy of every MD's server with several servers, None with one."""
+        return self.server_of.copy() if self.instance.K > 1 else None

@@ -44,9 +44,7 @@ from mecopt.core.problem import Aggregates, slot_capacity, slot_open
 from mecopt.core.tolerances import DEADLINE_TOL, capacity_limit, meets_deadline
 from mecopt.core.solution import DEADLINE_MISS, Solution, Termination, flag_deadline_misses
 from mecopt.core import slots as slotcodes
-# the best-response engine of problem (28) over each MD's reachable servers (any K), taking
-# {server: Aggregates}; issue 19 folds it into mecopt.bestresponse.engines.make_engine
-from mecopt.game.multiserver import MultiEngine as make_engine
+from mecopt.bestresponse.engines import make_engine
 from mecopt.methods.registry import ENGINE, SEED, several_servers
 
 QUEUED = "queued"

@@ -120,7 +120,7 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
     aggregate : bool
         Model identical MDs once, as a class with an integer multiplicity (default on; exact).
     warm_start : "auto", "greedy", a profile, a Solution, or None
-        CP-SAT only: a solution hint. ``"greedy"`` runs :func:`mecopt.game.greedy.greedy_profile`
+        CP-SAT only: a solution hint. ``"greedy"`` runs :func:`mecopt.game.greedy.greedy_assignment`
         (exact best responses on the GTPOS objective, an equilibrium of the price-free game); a
         profile (one slot vector per MD, e.g. the game's equilibrium) is used as given; with several
         servers give a :class:`~mecopt.Solution` (its ``profile`` and ``server_of``) or

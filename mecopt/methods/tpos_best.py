@@ -50,14 +50,9 @@ def _warm_start(opt, model: pyo.ConcreteModel, instance: Instance, profile: list
     return str(h.setSolution(len(idx), np.array(idx, dtype=np.int32), np.array(val, dtype=float))).endswith("kOk")
 
 
-def _start_profile(instance: Instance, starts: int) -> tuple[list[np.ndarray] | None, float]:
-    """The certified CAI equilibrium of least Phi over seeds 0..starts-1 (DP engine)."""
-    best, phi, _ = _start_assignment(instance, starts)
-    return best, phi
-
-
-def _start_assignment(instance: Instance, starts: int):
-    """(profile, Phi, server_of) of :func:`_start_profile` (``server_of`` None with one server)."""
+def _start_assignment(instance: Instance, starts: int) -> tuple[list[np.ndarray] | None, float, np.ndarray | None]:
+    """The certified CAI equilibrium of least Phi over seeds 0..starts-1 (DP engine): (profile, Phi,
+    server_of), (None, inf, None) when none is certified (``server_of`` None with one server)."""
     from mecopt.methods.tpos import solve_cai
 
     best, phi, servers = None, np.inf, None
@@ -71,19 +66,15 @@ def _start_assignment(instance: Instance, starts: int):
 
 def _polish(instance: Instance, profile: list[np.ndarray], server_of=None,
             max_passes: int = 1000) -> tuple[list[np.ndarray], np.ndarray | None, int]:
-    """Exact best responses (DP, no tie-break; with several servers over every reachable server) in
-    index order until a full pass has no improving move. A device's current strategy must move when
-    it breaks (17), (27) or, where (26) is a constraint (not relaxed, not soft), its deadline."""
-    from mecopt.bestresponse.dp import DPEngine
+    """Exact best responses (DP, no tie-break, over every reachable server) in index order until a
+    full pass has no improving move. A device's current strategy must move when it breaks (17), (27)
+    or, where (26) is a constraint (not relaxed, not soft), its deadline. Returns the profile, its
+    servers (None with one server) and the number of moves."""
+    from mecopt.bestresponse.engines import make_engine
     from mecopt.core.problem import enforces_deadline
-    from mecopt.game.dynamics import server_of as servers_of
-    from mecopt.game.multiserver import MultiEngine, MultiState
     from mecopt.game.state import GameState
 
-    if instance.multi:
-        state, eng = MultiState(instance, server_of, profile), MultiEngine(instance, tie_break=False)
-    else:
-        state, eng = GameState(instance, profile), DPEngine(instance, tie_break=False)
+    state, eng = GameState(instance, profile, server_of), make_engine(instance, "dp", tie_break=False)
     moves = 0
     for _ in range(max_passes):
         moved = False
@@ -98,7 +89,7 @@ def _polish(instance: Instance, profile: list[np.ndarray], server_of=None,
                 moved = True
         if not moved:
             break
-    return state.profile(), servers_of(state), moves
+    return state.profile(), state.solution_servers(), moves
 
 
 def price_of_stability(instance: Instance, ev: costmod.Evaluation, *, time_limit: float | None = None) -> dict:

@@ -41,7 +41,7 @@ disaggregated GTPOS class model of :mod:`mecopt.milp.gtpos` (one union network p
 or a path on one reachable server, (15s)), without canonical blocks or dominance pruning (both
 ignore the price); own_n / gamma_n is the ``social`` arc cost / gamma_n (it includes the
 soft-deadline penalty), L_kh and (S_n^kh)^2 are sums over block arcs of s_a f_a and s_a^2 f_a.
-Polish and certificate use the multi-server game (:mod:`mecopt.game.multiserver`). HiGHS gets no
+Polish and certificate use the game (:mod:`mecopt.game.state`, any number of servers). HiGHS gets no
 start solution here: with ``Highs.setSolution`` it returned the start's values together with an
 objective value that was not theirs (below them, and below the enumerated minimum of Phi), the
 wrong result of docs/milp.md §3.5, caught by tests/test_gtpos_multiserver.py; the CAI runs of
