@@ -415,7 +415,7 @@ def _report_summary(instance: Instance, ok: np.ndarray, violations: list, ev: co
         avg_cost=_finite(ev.cost[ok].mean()) if n_ok else None,
         averages_over="all devices" if n_ok == instance.N else f"the {n_ok} well-formed devices",
         potential=_finite(ev.potential) if n_ok == instance.N else None,
-        capacity_mode=instance.server.capacity_mode, capacity_rule=rule,
+        capacity_mode=instance.servers[0].capacity_mode, capacity_rule=rule,
         deadline_policy=instance.deadline_policy,
         deadline_misses=int(sum(1 for r in rows if r["deadline_met"] is False)),
     )

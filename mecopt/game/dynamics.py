@@ -351,7 +351,7 @@ def _checked_profile(instance: Instance, profile: list[np.ndarray], servers=None
     out = []
     for n, (dev, s) in enumerate(zip(instance.devices, profile)):
         s = np.asarray(s, dtype=int)
-        H = instance.server.H
+        H = instance.servers[0].H
         if instance.multi:
             k = int(servers[n])
             if k != -1 and k not in instance.reachable(n):

@@ -135,7 +135,7 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
     flags = {d.name: ["deadline_relaxed"] for d in instance.devices if d.deadline_relaxed}
     info.update(cpu_s=time.process_time() - c0, objective_name=objective, solver=solver, nodes=rep.nodes, mip_rel_gap=mip_rel_gap,
                 time_limit=time_limit, classes=len(nets), arcs=int(sum(n.n_arcs for n in nets)),
-                canonical=bool(canonical if canonical is not None else instance.server.capacity_mode == "per_device"),
+                canonical=bool(canonical if canonical is not None else instance.servers[0].capacity_mode == "per_device"),
                 aggregate=aggregate, warm_start=hint is not None)
     return Solution(
         method="gtpos", instance=instance, profile=profile, termination=term, status=rep.status,

@@ -411,7 +411,7 @@ def class_networks(instance: Instance, objective: str = "delay", aggregate: bool
     docs/milp.md §3) keeps only the fewest-blocks packing of each partition. With several servers
     every network is a :class:`UnionNetwork`."""
     if canonical is None:
-        canonical = instance.server.capacity_mode == "per_device"
+        canonical = instance.servers[0].capacity_mode == "per_device"
     build = build_union_network if instance.multi else build_class_network
     return [build(instance, members, canonical, objective, prune)
             for members in device_classes(instance, objective, aggregate)]

@@ -78,8 +78,8 @@ def export_model(instance: Instance, out: str | Path, *, problem: str = "gtpos",
                     flows[labels[id(v)]] = dict(cls=k, arc=int(a))
         doc = dict(problem=problem, instance=instance.name, objective=objective, sense="minimize",
                    objective_weight=model.weight, aggregate=aggregate,
-                   canonical=bool(canonical if canonical is not None else instance.server.capacity_mode == "per_device"),
-                   capacity_mode=instance.server.capacity_mode, classes=classes, y=y, flows=flows)
+                   canonical=bool(canonical if canonical is not None else instance.servers[0].capacity_mode == "per_device"),
+                   capacity_mode=instance.servers[0].capacity_mode, classes=classes, y=y, flows=flows)
         if names_k is not None:
             doc["columns"] = [dict(column=g + 1, server=names_k[k], slot=h) for g, (k, h) in enumerate(model.columns)]
     else:
@@ -89,7 +89,7 @@ def export_model(instance: Instance, out: str | Path, *, problem: str = "gtpos",
         if device is None or not (0 <= device < instance.N):
             raise InputError(f"The 'device' option must be a device index 0..{instance.N - 1} for "
                              f"--problem best-response. Got {device!r} instead.")
-        dev, srv = instance.devices[device], instance.server
+        dev, srv = instance.devices[device], instance.servers[0]
         if instance.multi:
             reach = [instance.servers[k].name for k in instance.reachable(device)]
             if server is None or server not in reach:

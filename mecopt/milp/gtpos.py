@@ -65,7 +65,7 @@ def build_model(instance: Instance, objective: str = "delay", canonical: bool | 
     """
     check_choice("objective", objective, OBJECTIVES)
     nets = class_networks(instance, objective, aggregate, canonical, prune)
-    server = instance.server
+    server = instance.servers[0]
     cols = columns(instance)
     col_server = [instance.servers[k] if instance.multi else server for k, _ in cols]
     H = len(cols)

@@ -143,7 +143,7 @@ def scenario(instance: Instance, spec: SimulationSpec, seed: int) -> "Scenario |
         power = np.ones((T, N))
     path = np.ones((T, N))
     if spec.speed_mps > 0:
-        step = spec.speed_mps * instance.server.T_d
+        step = spec.speed_mps * instance.servers[0].T_d
         angle = mob_rng.uniform(0, 2 * np.pi, N)
         pos = spec.ref_distance_m * np.stack([np.cos(angle), np.sin(angle)], axis=1)
         for t in range(T):
@@ -260,7 +260,7 @@ def link_scenario(instance: Instance, spec: SimulationSpec, seed: int) -> LinkSc
             raise InputError("mobility (speed > 0) on several servers needs positions: every [[servers]] and every "
                              "device placed (position), with gains from the path loss (no channel_gain)")
         start, server_pos = placed
-        step = spec.speed_mps * instance.server.T_d
+        step = spec.speed_mps * instance.servers[0].T_d
         positions = np.empty((T, N, 2))
         positions[0] = start
         for t in range(1, T):

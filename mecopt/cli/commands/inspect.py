@@ -153,7 +153,7 @@ def inspect_cmd(instance, as_json, device):
         click.echo(f"  {inst.description}")
     same = lambda v: _g(v[0], 6) if len(set(v)) == 1 else ", ".join(_g(x, 6) for x in v)  # noqa: E731
     if inst.multi:
-        click.echo(f"\nServers ({inst.K}; capacity mode {inst.server.capacity_mode})")
+        click.echo(f"\nServers ({inst.K}; capacity mode {inst.servers[0].capacity_mode})")
         echo_table(pd.DataFrame([dict(
             name=sv["name"], H=sv["H"], T_d_s=_g(sv["T_d_s"], 6), slot_len_s=_g(sv["slot_len_s"], 6), B=sv["B"],
             f_s=_g(sv["f_s_cycles_per_s"], 6), a_h=same(sv["a_h"]), b_h=same(sv["b_h"]), P_s_w=_g(sv["P_s_w"], 6),

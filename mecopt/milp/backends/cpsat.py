@@ -82,7 +82,7 @@ def solve(instance, nets: list[ClassNetwork], objective: str, weight: float, *, 
     from ortools.sat.python import cp_model
 
     t0 = time.perf_counter()
-    server = instance.server
+    server = instance.servers[0]
     cols = columns(instance)   # (server, slot) per column: 1..H with one server
     col_server = [instance.servers[k] if instance.multi else server for k, _ in cols]
     H = len(cols)
