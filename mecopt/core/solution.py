@@ -8,6 +8,7 @@ certificate. Figures shown to the user are always recomputed by
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
@@ -92,7 +93,7 @@ class SolutionStatus(str, Enum):
         return self.value
 
 
-@dataclass
+@dataclass(frozen=True)
 class Solution:
     """An assignment of every device's layers to slots, and how the method got it.
 
@@ -132,9 +133,12 @@ class Solution:
     info : dict
         Method-specific figures (e.g. the means over all-offload's draws).
     server_of : numpy.ndarray or None
-        With several servers (docs/multiserver.md): ``server_of[n]`` is the index in
-        ``instance.servers`` of the server device n offloads to, -1 when it runs all
-        layers locally; ``profile[n]`` then holds slots of that server. None with one server.
+        ``server_of[n]`` is the index in ``instance.servers`` of the server device n offloads
+        to, -1 when it runs all layers locally; ``profile[n]`` then holds slots of that server
+        (docs/multiserver.md). May be None with one server (every device on server 0).
+
+    A Solution is frozen: build it with its final values, or derive a changed copy with
+    [replace][mecopt.Solution.replace]. Its evaluation and violations are computed once.
 
     Examples
     --------
@@ -165,9 +169,42 @@ class Solution:
     def __post_init__(self):
         # one meaning for every method (game, GTPOS, baselines, registered ones): a device whose
         # delay exceeds its deadline carries the deadline_miss flag
-        self.flags = {k: list(v) for k, v in (self.flags or {}).items()}
+        flags = {k: list(v) for k, v in (self.flags or {}).items()}
+        object.__setattr__(self, "flags", flags)
         if self.profile:
-            flag_deadline_misses(self.instance, self.evaluation.delay, self.flags)
+            flag_deadline_misses(self.instance, self.evaluation.delay, flags)
+
+    def replace(self, **changes) -> "Solution":
+        """A copy with some fields changed (a Solution is frozen).
+
+        The evaluation and the violations are carried over unless ``instance``, ``profile``
+        or ``server_of`` change (then they are recomputed).
+
+        Parameters
+        ----------
+        **changes
+            New values of fields, e.g. ``termination=``, ``status=``, ``info=``.
+
+        Returns
+        -------
+        Solution
+
+        Examples
+        --------
+        >>> import mecopt
+        >>> sol = mecopt.solve(mecopt.load_instance("paper:fig6-w1khz"), "all-local")
+        >>> again = sol.replace(status="checked")
+        >>> again.status, again.evaluation is sol.evaluation, sol.status == "checked"
+        ('checked', True, False)
+        """
+        new = object.__new__(Solution)
+        if not {"instance", "profile", "server_of"} & changes.keys():
+            for name in ("evaluation", "violations"):   # derived from unchanged inputs: kept
+                if name in self.__dict__:
+                    new.__dict__[name] = self.__dict__[name]
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+        new.__init__(**{**values, **changes})
+        return new
 
     @cached_property
     def evaluation(self) -> costmod.Evaluation:
@@ -215,23 +252,18 @@ class Solution:
         1    md1      2      relu1     0
         """
         rows = []
-        if self.instance.multi:
-            names = self.server_names()
-            for d, slots, server in zip(self.instance.devices, self.profile, names):
-                for m, h in enumerate(np.asarray(slots), start=1):
-                    where = server if h != 0 else checkmod.LOCAL_SERVER
-                    rows.append((d.name, m, d.layer_names[m - 1], int(h), where))
-            return pd.DataFrame(rows, columns=["device", "layer", "layer_name", "slot", "server"])
-        for d, slots in zip(self.instance.devices, self.profile):
+        several = self.instance.K > 1   # the server column is shown with several servers only
+        for d, slots, server in zip(self.instance.devices, self.profile, self.server_names()):
             for m, h in enumerate(np.asarray(slots), start=1):
-                rows.append((d.name, m, d.layer_names[m - 1], int(h)))
-        return pd.DataFrame(rows, columns=["device", "layer", "layer_name", "slot"])
+                row = (d.name, m, d.layer_names[m - 1], int(h))
+                rows.append(row + (server if h != 0 else checkmod.LOCAL_SERVER,) if several else row)
+        return pd.DataFrame(rows, columns=["device", "layer", "layer_name", "slot"] + (["server"] if several else []))
 
     def server_names(self) -> list[str]:
         """Per device, the name of its server (``server_of``); empty for a device that runs all its
         layers locally (or has no valid server). Empty names for every device with one server."""
         K = self.instance.K
-        if not self.instance.multi or self.server_of is None:
+        if K == 1 or self.server_of is None:
             return [""] * self.instance.N
         return [self.instance.servers[int(k)].name if 0 <= int(k) < K else "" for k in self.server_of]
 
@@ -257,11 +289,11 @@ class Solution:
         """
         ev = self.evaluation
         rows = []
-        multi = self.instance.multi
+        several = self.instance.K > 1   # the server column is shown with several servers only
         servers = self.server_names()
         for n, d in enumerate(self.instance.devices):
             miss = ev.delay[n] - d.tau
-            where = dict(server=servers[n] if ev.partition[n] < d.M else "") if multi else {}
+            where = dict(server=servers[n] if ev.partition[n] < d.M else "") if several else {}
             rows.append(dict(
                 device=d.name, dnn=d.dnn, **where, partition_point=int(ev.partition[n]),
                 last_slot=int(ev.last_slot[n]),
@@ -311,7 +343,7 @@ class Solution:
             max_unilateral_gain_rel=None if self.certificate is None else self.certificate.get("max_gain_rel"),
             certificate=self.certificate, flags={k: v for k, v in self.flags.items() if v}, info=self.info,
         )
-        if self.instance.multi:
+        if self.instance.K > 1:   # shown with several servers only
             out.update(self.server_summary())
         return out
 
@@ -373,7 +405,7 @@ class Solution:
         out = manifest.begin(out_dir, "solution")
         written = [write_table(self.assignment_frame(), out / "assignment", format),
                    write_table(self.devices_frame(), out / "devices", format),
-                   write_table(checkmod.violations_frame(self.violations, servers=self.instance.multi),
+                   write_table(checkmod.violations_frame(self.violations, servers=self.instance.K > 1),
                                out / "violations", format)]
         if self.trace is not None:
             written.append(write_table(self.trace, out / "trace", format))

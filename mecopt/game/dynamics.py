@@ -303,8 +303,7 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
                    status=status,
                    wall_time=time.perf_counter() - t0, iterations=ticks, solver_calls=eng.calls, engine=engine,
                    certificate=cert, trace=pd.DataFrame(rows), flags=flags, info=info, server_of=server_of(state))
-    sol.objective = float(sol.evaluation.avg_cost)   # the solution's own evaluation (computed once)
-    return sol
+    return sol.replace(objective=float(sol.evaluation.avg_cost))   # the solution's own evaluation (computed once)
 
 
 def server_of(state) -> np.ndarray | None:
