@@ -65,6 +65,7 @@ from mecopt.core import channel, dnn, limits
 from mecopt.core.document import read_toml
 from mecopt.core.delay import DelayModel, layer_delays, load_coefficients
 from mecopt.core.errors import InputError, validation_problems
+from mecopt.core.tables import jsonable
 
 WEIGHT_SUM_TOL = 1e-6
 #: relative capacity tolerance of (17), shared by every engine, the checker and fastest_delay
@@ -566,7 +567,7 @@ def load_instance(path: str | Path) -> Instance:
 def instance_from_dict(data: dict, base: Path | None = None, source_path: str | None = None) -> Instance:
     """Validate a parsed instance document and resolve it to per-device numbers."""
     where = source_path or "<instance>"
-    data = _plain(data)
+    data = jsonable(data, other="keep")   # numpy scalars (a document built in code) as Python numbers
     try:
         spec = InstanceFile.model_validate(data)
     except ValidationError as err:
@@ -757,17 +758,6 @@ def _links(merged: dict, gain_given: bool, servers: list[Server], channel: Chann
     for k, g in zip(reach, np.atleast_1d(reached)):
         gains[k] = float(g)
     return reach, gains, problems
-
-
-def _plain(value):
-    """numpy scalars (a document built in code) as Python numbers, so strict validation takes them."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _weight_problems(merged: dict, path: str) -> list[tuple[str, str]]:

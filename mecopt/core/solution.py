@@ -416,6 +416,88 @@ class Solution:
         return written
 
 
+def read_assignment(path: str | Path) -> pd.DataFrame:
+    """Read an assignment table, or the assignment table of a result folder: the one reader of
+    assignments (``mecopt check``, [mecopt.check][], [read_solution][mecopt.read_solution], the plots).
+
+    Parameters
+    ----------
+    path : str or Path
+        A csv, parquet or json table (json: a list of records, or ``{"assignment": [...]}``) with
+        columns ``device``, ``layer``, ``slot`` (and ``server`` with several servers; other
+        columns are kept), or a folder holding ``assignment.<csv|parquet|json>``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table; ``layer`` and ``slot`` as integers. CSV cells are read as text first
+        (``"1_0"`` or ``"1e0"`` are not integers), so ``device`` and ``server`` keep the
+        text written (an empty ``server`` cell is a local layer).
+
+    Raises
+    ------
+    InputError
+        When the file is missing, a directory without an assignment table, written by a run
+        that did not finish, unreadable, lacks a column, or holds a non-integer layer or slot.
+
+    Examples
+    --------
+    >>> import tempfile, mecopt
+    >>> sol = mecopt.solve(mecopt.load_instance("paper:fig6-w1khz"), "all-local")
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = sol.write(tmp)
+    ...     table = mecopt.core.solution.read_assignment(tmp)
+    >>> list(table.columns), int(table["slot"].max())
+    (['device', 'layer', 'layer_name', 'slot'], 0)
+    """
+    import json
+
+    from mecopt.core.tables import read_table
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"assignment file not found: {path}")
+    path = manifest.assignment_file(path)
+    if path.is_dir():
+        raise InputError(f"assignment path is a directory, not a file: {path}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            data = json.loads(path.read_text())
+            if isinstance(data, dict) and "assignment" in data:
+                data = data["assignment"]
+            if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+                raise InputError(f"assignment {path}: expected a JSON list of records "
+                                 "({\"device\": ..., \"layer\": ..., \"slot\": ...}) or {\"assignment\": [...]}")
+            table = pd.DataFrame.from_records(data)
+        elif suffix == ".csv":
+            # cells as text: "1_0" or "1e0" must not become numbers on the way (plain_integer judges them)
+            table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        elif suffix == ".parquet":
+            table = read_table(path)
+        else:
+            raise InputError(f"cannot read an assignment from {path}: expected .csv, .parquet or .json")
+    except InputError:
+        raise
+    except Exception as err:  # pandas / pyarrow / json parse errors: the file is malformed
+        raise InputError(f"assignment {path} could not be read: {type(err).__name__}: {err}") from None
+    missing = {"device", "layer", "slot"} - set(table.columns)
+    if missing:
+        raise InputError(f"assignment {path} lacks columns {sorted(missing)}; it needs device, layer, slot "
+                         f"(it has {list(table.columns)})")
+    problems, ints = [], {}
+    for col in ("layer", "slot"):
+        ints[col] = []
+        for i, v in enumerate(table[col].tolist()):
+            try:
+                ints[col].append(checkmod.plain_integer(v))
+            except (TypeError, ValueError):
+                problems.append((f"row {i + 1}.{col}", f"must be an integer, got {v!r}"))
+    if problems:
+        raise InputError(f"invalid assignment table {path}", problems)
+    return table.assign(layer=np.array(ints["layer"], dtype=int), slot=np.array(ints["slot"], dtype=int))
+
+
 def read_solution(folder: str | Path, instance: Instance | None = None) -> Solution:
     """Load a solution written by [Solution.write][mecopt.Solution.write].
 
@@ -469,14 +551,9 @@ def read_solution(folder: str | Path, instance: Instance | None = None) -> Solut
             except InputError:
                 base = None
         instance = instance_from_dict(doc, base=base, source_path=src)
-    table = find_table(folder / "assignment")
-    if table is None:
+    if find_table(folder / "assignment") is None:
         raise InputError(f"{folder} has no readable assignment table (csv, parquet or json)")
-    assignment = read_table(table)
-    if instance.multi and table.suffix == ".csv":
-        # server names as written (an empty cell is a local layer; "1" or "NA" stay names)
-        assignment = pd.read_csv(table, dtype={"server": str}, keep_default_na=False)
-    Y = checkmod.assignment_to_y(instance, assignment)
+    Y = checkmod.assignment_to_y(instance, read_assignment(folder))
     profile = checkmod.profile_from_y(instance, Y)
     trace_file = find_table(folder / "trace")
     flags = {d.name: [] for d in instance.devices}
@@ -489,3 +566,81 @@ def read_solution(folder: str | Path, instance: Instance | None = None) -> Solut
         certificate=summary.get("certificate"), trace=read_table(trace_file) if trace_file else None,
         flags=flags, info=summary.get("info") or {}, server_of=checkmod.server_of_from_y(instance, Y),
     )
+
+
+@dataclass(frozen=True)
+class ResultFolder:
+    """What a result folder holds, read by [read_result_folder][mecopt.core.solution.read_result_folder].
+
+    Attributes
+    ----------
+    path : Path
+        The folder.
+    assignment : pandas.DataFrame
+        Its assignment table (:func:`read_assignment`).
+    solution : Solution or None
+        The whole solution when the folder is a complete solution folder that reads back.
+    instance : Instance or None
+        The instance solved, when known (the solution's, else the folder's ``instance.toml``).
+    title : str
+        ``"<method> on <instance>"`` from its ``summary.json``, else the folder's name.
+    """
+
+    path: Path
+    assignment: pd.DataFrame
+    solution: Solution | None
+    instance: Instance | None
+    title: str
+
+
+def read_result_folder(folder: str | Path) -> ResultFolder:
+    """Read a folder holding an assignment table: a solution folder (``mecopt solve --out``) read
+    back whole when it can be, else its assignment table with its optional ``summary.json`` and
+    ``instance.toml``.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The folder.
+
+    Returns
+    -------
+    ResultFolder
+
+    Raises
+    ------
+    InputError
+        When ``folder`` is not a folder or holds no readable assignment table.
+    """
+    import json
+
+    from mecopt.core.instance import load_instance
+    from mecopt.core.tables import find_table
+
+    d = Path(folder)
+    if not d.is_dir():
+        raise InputError(f"not a solution directory: {d}")
+    man = manifest.read(d)      # completeness is the caller's business (mecopt plot refuses incomplete folders)
+    if man is not None and man.get("kind") == "solution" and man.get("complete"):
+        try:
+            sol = read_solution(d)      # the instance it solved, with its server times
+            return ResultFolder(d, sol.assignment_frame(), sol, sol.instance, f"{sol.method} on {sol.instance.name}")
+        except InputError:
+            pass  # e.g. inside a result set still being written, or a DNN path that no longer resolves
+    path = find_table(d / "assignment")
+    if path is None:
+        raise InputError(f"{d} holds no readable assignment table (assignment.csv, .parquet or .json); "
+                         f"write the solution with --format csv, parquet or json")
+    table = read_assignment(path)
+    title = d.name
+    summary = d / "summary.json"
+    if summary.is_file():
+        s = json.loads(summary.read_text())
+        title = f"{s.get('method', '')} on {s.get('instance', '')}".strip()
+    inst = None
+    if (d / "instance.toml").is_file():
+        try:
+            inst = load_instance(d / "instance.toml")
+        except InputError:
+            pass  # e.g. a DNN given by a relative path: drawn without server times
+    return ResultFolder(d, table, None, inst, title)
