@@ -387,11 +387,7 @@ def assignment_report(instance: Instance, table: pd.DataFrame) -> dict:
         used = split.used[n]
         queued = (bool(used) and int(Y[n, :d.M].sum()) == d.M
                   and all(bool(Y[n, :d.M, k, instance.servers[k].H + 1].all()) for k in used))
-        # per server, per slot, then summed (the order of (17)'s figures)
-        server_time = 0.0
-        for k in used:
-            server_time += float(np.array([float(Y[n, :d.M, k, h] @ d.t_server[1:])
-                                           for h in range(1, instance.servers[k].H + 1)]).sum())
+        server_time = _server_time(instance, Y, n, used)
         where = dict(server=";".join(names[k] for k in used)) if K > 1 else {}
         rows.append(_device_row(d, n, ok[n], ev, by_dev, queued=queued, server_time_s=server_time, **where))
     devices = pd.DataFrame(rows).astype({"partition_point": "Int64", "last_slot": "Int64", "deadline_met": "boolean"})
@@ -414,6 +410,20 @@ def assignment_report(instance: Instance, table: pd.DataFrame) -> dict:
     vframe = violations_frame(violations, servers=K > 1).astype({"slot": "Int64", "layer": "Int64"})
     return dict(summary=summary, devices=devices, violations=vframe, slots=slots,
                 violation_list=[v.as_dict() for v in violations])
+
+
+def _server_time(instance: Instance, Y: np.ndarray, n: int, used: list[int]) -> float:
+    """Device n's server time over every slot of the servers ``used`` holding its layers.
+
+    The summation order is the one each report had before one- and several-server reports
+    merged (per slot, then over the slots, with one server; per layer with several), so that no
+    reported figure moves in its last bit; the two differ only by rounding.
+    """
+    d = instance.devices[n]
+    if instance.K == 1:
+        H = instance.servers[0].H
+        return float(np.array([float(Y[n, :d.M, 0, h] @ d.t_server[1:]) for h in range(1, H + 1)]).sum())
+    return sum(float(Y[n, :d.M, k, 1:instance.servers[k].H + 1].sum(axis=1) @ d.t_server[1:]) for k in used)
 
 
 def _device_row(d, n: int, good: bool, ev: costmod.Evaluation, by_dev: dict, *, queued: bool,

@@ -430,9 +430,9 @@ def read_assignment(path: str | Path) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        The table; ``layer`` and ``slot`` as integers. CSV cells are read as text first
-        (``"1_0"`` or ``"1e0"`` are not integers), so ``device`` and ``server`` keep the
-        text written (an empty ``server`` cell is a local layer).
+        The table, each ``layer`` and ``slot`` cell checked to be an integer. CSV cells are
+        read as text (``"1_0"`` or ``"1e0"`` are not integers; ``device`` and ``server`` keep
+        the text written, an empty ``server`` cell is a local layer).
 
     Raises
     ------
@@ -447,8 +447,8 @@ def read_assignment(path: str | Path) -> pd.DataFrame:
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     _ = sol.write(tmp)
     ...     table = mecopt.core.solution.read_assignment(tmp)
-    >>> list(table.columns), int(table["slot"].max())
-    (['device', 'layer', 'layer_name', 'slot'], 0)
+    >>> list(table.columns), set(table["slot"])
+    (['device', 'layer', 'layer_name', 'slot'], {'0'})
     """
     import json
 
@@ -485,17 +485,16 @@ def read_assignment(path: str | Path) -> pd.DataFrame:
     if missing:
         raise InputError(f"assignment {path} lacks columns {sorted(missing)}; it needs device, layer, slot "
                          f"(it has {list(table.columns)})")
-    problems, ints = [], {}
+    problems = []
     for col in ("layer", "slot"):
-        ints[col] = []
         for i, v in enumerate(table[col].tolist()):
             try:
-                ints[col].append(checkmod.plain_integer(v))
+                checkmod.plain_integer(v)
             except (TypeError, ValueError):
                 problems.append((f"row {i + 1}.{col}", f"must be an integer, got {v!r}"))
     if problems:
         raise InputError(f"invalid assignment table {path}", problems)
-    return table.assign(layer=np.array(ints["layer"], dtype=int), slot=np.array(ints["slot"], dtype=int))
+    return table
 
 
 def read_solution(folder: str | Path, instance: Instance | None = None) -> Solution:
@@ -577,7 +576,7 @@ class ResultFolder:
     path : Path
         The folder.
     assignment : pandas.DataFrame
-        Its assignment table (:func:`read_assignment`).
+        Its assignment table (:func:`read_assignment`), ``layer`` and ``slot`` as integers.
     solution : Solution or None
         The whole solution when the folder is a complete solution folder that reads back.
     instance : Instance or None
@@ -632,6 +631,7 @@ def read_result_folder(folder: str | Path) -> ResultFolder:
         raise InputError(f"{d} holds no readable assignment table (assignment.csv, .parquet or .json); "
                          f"write the solution with --format csv, parquet or json")
     table = read_assignment(path)
+    table = table.assign(**{c: table[c].map(checkmod.plain_integer) for c in ("layer", "slot")})   # checked
     title = d.name
     summary = d / "summary.json"
     if summary.is_file():
