@@ -192,17 +192,9 @@ def check(instance: Instance, assignment, server_of=None) -> list[checkmod.Viola
     if isinstance(assignment, Solution):
         return checkmod.check_profile(instance, assignment.profile, assignment.server_of)
     if isinstance(assignment, str | Path):
-        from mecopt.core.tables import read_table
-        from mecopt.core.manifest import assignment_file
+        from mecopt.core.solution import read_assignment
 
-        path = Path(assignment)
-        if not path.exists():
-            raise InputError(f"assignment file not found: {path}")
-        table = assignment_file(path)
-        if instance.multi and table.suffix == ".csv":   # server names as written, "" = a local layer
-            assignment = pd.read_csv(table, dtype={"server": str}, keep_default_na=False)
-        else:
-            assignment = read_table(table)
+        assignment = read_assignment(assignment)   # a table or a result folder, by the one reader
     if isinstance(assignment, pd.DataFrame):
         return checkmod.check_y(instance, checkmod.assignment_to_y(instance, assignment))
     try:

@@ -219,3 +219,24 @@ def test_potential_is_nan_when_some_gamma_is_zero(instance_dict):
     inst = instance_from_dict(instance_dict(devices=[{"name": "a", "alpha": 0.7, "beta": 0.3, "gamma": 0.0}]))
     ev = costmod.evaluate(inst, costmod.all_local(inst))
     assert math.isnan(ev.potential)
+
+
+def test_one_evaluation_for_one_server_names_the_server_of_each_device_and_slot(tiny):
+    profile = [np.array([0, 0, 1, 2]), np.zeros(4, dtype=int)]
+    ev = costmod.evaluate(tiny, profile)
+    assert list(ev.server) == [0, -1] and list(ev.slot_server) == [0] * tiny.server.H
+    assert ev.loads.shape == (tiny.N, tiny.server.H) and ev.slot_load.shape == (tiny.server.H,)
+    same = costmod.evaluate(tiny, profile, server_of=[0, -1])   # the same association, given
+    assert (same.cost == ev.cost).all() and same.potential == ev.potential
+    with pytest.raises(ValueError, match="strategies for 2 devices"):
+        costmod.evaluate(tiny, profile[:1])
+
+
+def test_a_one_server_instance_and_its_servers_list_score_alike(tiny, instance_dict):
+    doc = instance_dict(n_devices=2)
+    listed = instance_from_dict({**{k: v for k, v in doc.items() if k != "server"}, "servers": [doc["server"]]})
+    profile = [np.array([0, 1, 1, 2]), np.array([0, 0, 3, 3])]
+    a, b = costmod.evaluate(tiny, profile), costmod.evaluate(listed, profile)
+    for f in ("delay", "energy", "price", "cost", "slot_load", "server"):
+        assert (getattr(a, f) == getattr(b, f)).all(), f
+    assert a.potential == b.potential

@@ -194,3 +194,56 @@ def test_check_assignment_feasible_summary(tiny):
     slots = res["slots"]
     assert slots["server_time_s"].tolist() == pytest.approx([0.09, 0.05, 0.0])
     assert slots["devices"].tolist() == [1, 1, 0]
+
+
+# --------------------------------------------------------------------------- one tensor for one or many servers
+
+def test_one_server_tensor_has_a_server_axis_and_ignores_a_server_column(tiny):
+    table = _table({"d1": [0, 1, 1, 2], "d2": [0, 0, 0, 0]})
+    Y = check.assignment_to_y(tiny, table)
+    assert Y.shape == (2, 4, 1, tiny.server.H + 2)
+    assert Y[0, 0, 0, 0] == 1 and Y[0, 1, 0, 1] == 1 and Y[0, 3, 0, 2] == 1 and int(Y.sum()) == 8
+    named = check.assignment_to_y(tiny, table.assign(server="whatever"))   # one server: not read
+    assert (named == Y).all()
+    assert list(check.server_of_from_y(tiny, Y)) == [0, -1]
+    assert [list(p) for p in check.profile_from_y(tiny, Y)] == [[0, 1, 1, 2], [0, 0, 0, 0]]
+
+
+def test_one_server_slot_message_and_no_association_violation(tiny):
+    with pytest.raises(InputError) as exc:
+        check.assignment_to_y(tiny, _table({"d1": [0, 0, 0, 5], "d2": [0, 0, 0, 0]}))
+    assert exc.value.problems == [("row 4.slot", "slot must be 0 (local), 1..3, or 4 (queued), got 5")]
+    bad = _violations(tiny, _table({"d1": [0, 2, 1, 1], "d2": [0, 0, 0, 0]}))
+    assert "(16)" in {v.equation for v in bad} and all(v.server is None for v in bad)
+    assert check.ASSOCIATION not in {v.equation for v in bad}
+    assert "server" not in check.violations_frame(bad, servers=tiny.K > 1).columns
+
+
+def test_profile_and_table_checkers_agree_on_one_server(tiny):
+    profile = {"d1": [1, 1, 1, 1], "d2": [1, 1, 1, 1]}       # every layer of both in slot 1: over capacity (17)
+    table = _table(profile)
+    from_table = check.check_y(tiny, check.assignment_to_y(tiny, table))
+    prof = [np.array(v) for v in profile.values()]
+    assert check.check_profile(tiny, prof) == from_table == check.check_profile(tiny, prof, [0, 0])
+    assert from_table and {v.equation for v in from_table} <= {"(17)", "(26)", "(27)"}
+    with pytest.raises(InputError, match="strategies for 2 devices"):
+        check.check_profile(tiny, prof[:1])
+
+
+# --------------------------------------------------------------------------- a frozen Solution
+
+def test_a_solution_is_frozen_and_replace_keeps_what_it_derived(tiny):
+    import dataclasses
+
+    from mecopt.core.solution import Solution, Termination
+    profile = [np.array([0, 1, 1, 2]), np.zeros(4, dtype=int)]
+    sol = Solution(method="mine", instance=tiny, profile=profile, termination=Termination.FEASIBLE)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        sol.status = "changed"
+    ev, viol = sol.evaluation, sol.violations
+    again = sol.replace(status="checked", info={"k": 1})
+    assert again.status == "checked" and again.info == {"k": 1} and sol.status == "" and sol.info == {}
+    assert again.evaluation is ev and again.violations is viol                       # inputs unchanged: kept
+    moved = sol.replace(profile=[np.zeros(4, dtype=int), np.zeros(4, dtype=int)])
+    assert moved.evaluation is not ev and list(moved.evaluation.partition) == [4, 4]  # recomputed
+    assert dataclasses.replace(sol, method="other").evaluation.avg_cost == ev.avg_cost

@@ -137,3 +137,22 @@ def test_sweep_writes_each_format(tmp_path, write_toml, instance_dict, fmt):
         table = read_table(path)
         assert list(table["server.slots"]) == [2, 3]
         assert all(math.isclose(v, 1.0) for v in table["avg_delay_s"])  # 0.1+0.2+0.3+0.4 s locally
+
+
+def test_jsonable_is_the_one_json_converter():
+    from mecopt.core.tables import jsonable
+
+    data = {"i": np.int32(3), "f": np.float64(0.5), "b": np.bool_(True), "a": np.array([1.0, np.nan]),
+            "t": (1, "x"), 2: pd.NA, "n": None}
+    plain = jsonable(data)
+    assert {k: v for k, v in plain.items() if k != "a"} == {"i": 3, "f": 0.5, "b": True, "t": [1, "x"], "2": None,
+                                                            "n": None}
+    assert plain["a"][0] == 1.0 and math.isnan(plain["a"][1])                     # kept by default
+    strict = jsonable(data, nonfinite="null")
+    assert strict["a"] == [1.0, None] and type(strict["i"]) is int and type(strict["b"]) is bool
+    assert json.loads(json.dumps(strict, allow_nan=False)) == strict
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        jsonable({"x": object()})
+    assert jsonable({"p": pd.Timestamp(0)}, other="str") == {"p": str(pd.Timestamp(0))}
+    marker = object()
+    assert jsonable([marker], other="keep")[0] is marker

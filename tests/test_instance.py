@@ -263,3 +263,49 @@ def test_schema_and_content_problems_are_reported_together():
     assert "server.colour" in paths
     assert "devices.0.alpha+beta+gamma" in paths
     assert "devices.1.dnn" in paths
+
+
+# --------------------------------------------------------------------------- one model for one or many servers
+
+def _two_servers(doc: dict) -> dict:
+    """``doc`` with its [server] given twice as [[servers]] (s1, s2)."""
+    doc = {k: v for k, v in doc.items() if k != "server"}
+    return {**doc, "servers": [{"name": "s1", "slots": 3}, {"name": "s2", "slots": 2}]}
+
+
+def test_one_server_is_the_case_k_equals_one(instance_dict):
+    inst = instance_from_dict(instance_dict(n_devices=3))
+    assert inst.K == 1 and len(inst.servers) == 1 and inst.server is inst.servers[0]
+    assert inst.reach == ((0,), (0,), (0,)) and inst.reachable(2) == (0,)
+    view = inst.view(0)
+    assert view.instance is inst and view.server is inst.servers[0] and view.k == 0
+    assert list(view.members) == [0, 1, 2] and list(view.local) == [0, 1, 2]
+    assert inst.views == (view,) and inst.server_index("s1") == 0
+    with pytest.raises(IndexError, match="out of range"):
+        inst.view(1)
+
+
+def test_a_one_entry_servers_list_is_the_same_model_as_a_server_table(instance_dict):
+    doc = instance_dict(n_devices=2)
+    one = instance_from_dict(doc)
+    listed = instance_from_dict({**{k: v for k, v in doc.items() if k != "server"}, "servers": [doc["server"]]})
+    assert listed.K == 1 and listed.view(0).instance is listed and listed.reach == one.reach
+    for a, b in zip(one.devices, listed.devices):
+        assert a.fastest_delay == b.fastest_delay and (a.S == b.S).all() and a.rate_up == b.rate_up
+
+
+def test_replacing_devices_of_a_one_server_instance_rebuilds_reach_and_view(instance_dict):
+    from dataclasses import replace
+
+    inst = instance_from_dict(instance_dict(n_devices=3))
+    fewer = replace(inst, devices=inst.devices[:2])
+    assert fewer.reach == ((0,), (0,)) and fewer.view(0).instance is fewer and list(fewer.view(0).members) == [0, 1]
+
+
+def test_server_is_refused_with_several_servers(instance_dict):
+    inst = instance_from_dict(_two_servers(instance_dict(n_devices=2)))
+    assert inst.K == 2 and [s.name for s in inst.servers] == ["s1", "s2"]
+    with pytest.raises(ValueError, match=r"servers\[k\].*view\(k\)\.server"):
+        inst.server
+    assert inst.view(1).server is inst.servers[1] and inst.view(1).instance.server is inst.servers[1]
+    assert not hasattr(inst, "multi")

@@ -21,6 +21,7 @@ from mecopt.bestresponse.engines import make_engine
 from mecopt.core.problem import Aggregates
 from mecopt.core.errors import InputError
 from mecopt.core import cost as costmod
+from mecopt.core.solution import read_result_folder
 from mecopt.core.resources import bundled_instances, instance_path
 from mecopt.core.solution import Solution, Termination
 
@@ -453,7 +454,7 @@ def test_schedule_has_one_panel_per_server(cai, tmp_path):
         assert len(bars) == blocks
         assert sorted(labels) == sorted(cai.instance.devices[n].name for n in np.flatnonzero(cai.server_of == k))
     cai.write(tmp_path / "sol")
-    assert len(panels(plots.schedule(tmp_path / "sol"))) == 2
+    assert len(panels(plots.schedule(read_result_folder(tmp_path / "sol").solution))) == 2
     assert len(panels(plots.schedule(cai.assignment_frame()))) == 2       # from the table alone
     fig = plots.partition(cai)
     assert any("(north)" in t.get_text() for t in fig.axes[0].get_yticklabels())

@@ -16,6 +16,7 @@ from mecopt.methods import registry as solvers
 from mecopt.cli import cli
 from mecopt.core.errors import InputError
 from mecopt.core.instance import instance_from_dict
+from mecopt.core.solution import read_result_folder
 
 pytest.importorskip("matplotlib")
 from matplotlib.figure import Figure  # noqa: E402
@@ -79,12 +80,33 @@ def test_schedule_and_partition_from_a_solution_dir(game_solution, doc, tmp_path
     d = tmp_path / "sol"
     game_solution.write(d, "csv")
     (d / "instance.toml").write_text(tomli_w.dumps(doc))
-    fig = plots.schedule(d)
+    res = read_result_folder(d)                                  # the core reader: the whole solution
+    assert res.solution is not None and res.title == "tpos-cai on tiny"
+    fig = plots.schedule(res.solution)
     assert "tpos-cai on tiny" in fig.axes[0].get_title()
-    assert "slot length" in fig.axes[0].get_xlabel()          # server times known from instance.toml
-    fig = plots.partition(d)
+    assert "slot length" in fig.axes[0].get_xlabel()          # server times known from the instance
+    fig = plots.partition(res.solution)
     M = sum(len(s) for s in game_solution.profile)
     assert len(fig.axes[0].patches) >= M                        # one cell per layer (+ legend patches)
+
+
+def test_schedule_of_a_folder_with_only_an_assignment_and_its_instance(game_solution, doc, tmp_path):
+    d = tmp_path / "plain"
+    d.mkdir()
+    game_solution.assignment_frame().to_csv(d / "assignment.csv", index=False)
+    (d / "summary.json").write_text('{"method": "mine", "instance": "tiny"}')
+    res = read_result_folder(d)                                  # no manifest: the table and instance.toml
+    assert res.solution is None and res.instance is None and res.title == "mine on tiny"
+    assert list(res.assignment["slot"]) == list(game_solution.assignment_frame()["slot"])
+    bare = plots.schedule_data(res.assignment, instance=res.instance, title=res.title)
+    assert bare.frame_s is None and bare.t_server is None and bare.title == "mine on tiny"
+    (d / "instance.toml").write_text(tomli_w.dumps(doc))
+    res = read_result_folder(d)
+    data = plots.schedule_data(res.assignment, instance=res.instance, title=res.title)
+    assert data.H == res.instance.servers[0].H and data.frame_s == res.instance.servers[0].T_d
+    assert set(data.t_server) == {dev.name for dev in res.instance.devices}
+    fig = plots.schedule(data)
+    assert "slot length" in fig.axes[0].get_xlabel()
 
 
 def test_schedule_of_an_assignment_table_and_all_local():
@@ -98,11 +120,13 @@ def test_schedule_of_an_assignment_table_and_all_local():
 def test_schedule_rejects_a_table_without_slots(tmp_path):
     with pytest.raises(InputError, match="slot"):
         plots.schedule(pd.DataFrame({"device": ["a"], "layer": [1]}))
+    with pytest.raises(InputError, match="cannot plot a schedule from"):
+        plots.schedule(tmp_path / "missing")                    # plots read no folder
     with pytest.raises(InputError, match="not a solution directory"):
-        plots.schedule(tmp_path / "missing")
+        read_result_folder(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no readable assignment"):
-        plots.schedule(tmp_path / "empty")
+        read_result_folder(tmp_path / "empty")
 
 
 def test_convergence_groups_and_mapping(game_solution):

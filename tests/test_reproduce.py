@@ -118,8 +118,7 @@ def _fast_case2(instance, *, objective="delay", time_limit=None):
     What is tested here — tables, report, verdicts — does not depend on which solver fills Case 2."""
     from mecopt.methods.baselines import solve_isolated
     sol = solve_isolated(instance, engine="dp")
-    sol.method = "gtpos"
-    return sol
+    return sol.replace(method="gtpos")
 
 
 @pytest.fixture(scope="module")

@@ -72,33 +72,6 @@ class Violation:
         return out
 
 
-def assignment_to_y(instance: Instance, table: pd.DataFrame) -> np.ndarray:
-    """The tensor y (N x M_max x (H+2)) of an assignment table (device, layer, slot).
-
-    The last slot index H+1 marks a device queued after the frame (Case 3).
-    ``device`` may be the device name or its 0-based index; ``layer`` is 1-based.
-
-    With several servers the tensor gains a server index, y[n, m, k, h] (N x M_max x K x
-    (max_k H_k + 2)), read from the table's ``server`` column (:func:`assignment_to_y_multi`).
-    """
-    missing = {"device", "layer", "slot"} - set(table.columns)
-    if missing:
-        raise InputError(f"assignment table lacks columns {sorted(missing)}; it needs device, layer, slot")
-    if instance.multi:
-        return assignment_to_y_multi(instance, table)
-    H = instance.server.H
-    Y = np.zeros((instance.N, instance.M_max, H + 2), dtype=int)
-    problems = []
-    for i, _, n, m, h in _table_rows(instance, table, problems):
-        if not 0 <= h <= H + 1:
-            problems.append((f"row {i + 1}.slot", f"slot must be 0 (local), 1..{H}, or {H + 1} (queued), got {h}"))
-            continue
-        Y[n, m - 1, h] += 1
-    if problems:
-        raise InputError("invalid assignment table", problems)
-    return Y
-
-
 #: the value of the ``server`` column of a local layer (slot 0): empty, as no server may be named ""
 LOCAL_SERVER = ""
 
@@ -137,27 +110,56 @@ def _server_of_cell(instance: Instance, value) -> int | None:
     return k if 0 <= k < instance.K else None
 
 
-def assignment_to_y_multi(instance: Instance, table: pd.DataFrame) -> np.ndarray:
-    """The tensor y[n, m, k, h] (N x M_max x K x (max_k H_k + 2)) of a multi-server assignment table.
+def assignment_to_y(instance: Instance, table: pd.DataFrame) -> np.ndarray:
+    """The tensor y[n, m, k, h] (N x M_max x K x (max_k H_k + 2)) of an assignment table, eq. (14).
 
-    Columns ``device``, ``layer``, ``slot`` and ``server`` (docs/multiserver.md): a row with slot
-    h >= 1 runs layer m in slot h of server k (1..H_k, or H_k + 1 = queued after k's frame, Case 3);
-    its ``server`` cell is the server's name (or 0-based index). A local layer (slot 0) has no
-    server: its ``server`` cell is ignored when empty (as :meth:`mecopt.Solution.assignment_frame`
-    writes it) and must otherwise name a server of the instance. Local layers are recorded at
-    y[n, m, 0, 0]; y[n, m, k, 0] stays 0 for k >= 1.
+    Columns ``device`` (the name, or its 0-based index), ``layer`` (1-based) and ``slot``. A row
+    with slot h >= 1 runs layer m in slot h of server k (1..H_k, or H_k + 1 = queued after k's
+    frame, Case 3). Local layers (slot 0) run on no server and are recorded at y[n, m, 0, 0];
+    y[n, m, k, 0] stays 0 for k >= 1. With one server (K = 1) k is always 0 and a ``server``
+    column is not read. With several servers (docs/multiserver.md) the ``server`` cell of an
+    offloaded row names its server (or its 0-based index); a local row's cell is ignored when
+    empty (as :meth:`mecopt.Solution.assignment_frame` writes it) and must otherwise name a
+    server of the instance.
 
-    An InputError (naming the row) when: an offloaded row has no server (or the table has no
-    ``server`` column while some row offloads), a server is unknown, or a slot is outside
-    0..H_k + 1 of its server. A device with layers on two servers, or on a server it cannot
-    reach, is not an input error: the checker reports it as a violation of (15s).
+    Parameters
+    ----------
+    instance : Instance
+        The instance the table assigns.
+    table : pandas.DataFrame
+        The assignment table.
+
+    Returns
+    -------
+    numpy.ndarray
+        The integer tensor y; a layer marked twice counts twice.
+
+    Raises
+    ------
+    InputError
+        Naming each bad row: a column missing, an unknown device or server, a layer or slot out
+        of range, or (several servers) an offloaded row that names no server. A device with
+        layers on two servers, or on a server it cannot reach, is not an input error: the
+        checker reports it as a violation of the association (15s).
+
+    Examples
+    --------
+    >>> import mecopt, pandas as pd
+    >>> from mecopt.core import checker
+    >>> inst = mecopt.load_instance("paper:fig6-w1khz")
+    >>> table = pd.DataFrame({"device": ["md1"], "layer": [1], "slot": [2]})
+    >>> checker.assignment_to_y(inst, table).shape, inst.M_max
+    ((5, 21, 1, 7), 21)
     """
+    missing = {"device", "layer", "slot"} - set(table.columns)
+    if missing:
+        raise InputError(f"assignment table lacks columns {sorted(missing)}; it needs device, layer, slot")
     K = instance.K
     Hs = [s.H for s in instance.servers]
     server_names = [s.name for s in instance.servers]
     Y = np.zeros((instance.N, instance.M_max, K, max(Hs) + 2), dtype=int)
-    has_server = "server" in table.columns
-    if not has_server:
+    has_server = K > 1 and "server" in table.columns   # one server: every offloaded layer is on it
+    if K > 1 and not has_server:
         offloaded = [i for i, v in enumerate(table["slot"].tolist()) if _nonzero_slot(v)]
         if offloaded:
             raise InputError(
@@ -166,9 +168,9 @@ def assignment_to_y_multi(instance: Instance, table: pd.DataFrame) -> np.ndarray
                 f"{table['slot'].iloc[offloaded[0]]!r}); local layers (slot 0) need none")
     problems = []
     for i, row, n, m, h in _table_rows(instance, table, problems):
+        k = 0 if K == 1 else None
         cell = row.server if has_server else None
-        k = None
-        if not _empty_cell(cell):
+        if has_server and not _empty_cell(cell):
             k = _server_of_cell(instance, cell)
             if k is None:
                 problems.append((f"row {i + 1}.server", f"unknown server {cell!r}; the instance's servers are "
@@ -182,8 +184,9 @@ def assignment_to_y_multi(instance: Instance, table: pd.DataFrame) -> np.ndarray
                              f"but names no server; the instance's servers are {server_names}"))
             continue
         if not 1 <= h <= Hs[k] + 1:
-            problems.append((f"row {i + 1}.slot", f"slot must be 0 (local), 1..{Hs[k]} on server {server_names[k]}, "
-                             f"or {Hs[k] + 1} (queued after its frame), got {h}"))
+            on, after = (f" on server {server_names[k]}", " after its frame") if K > 1 else ("", "")
+            problems.append((f"row {i + 1}.slot", f"slot must be 0 (local), 1..{Hs[k]}{on}, or {Hs[k] + 1} "
+                             f"(queued{after}), got {h}"))
             continue
         Y[n, m - 1, k, h] += 1
     if problems:
@@ -243,26 +246,30 @@ def plain_integer(value) -> int:
 
 
 def profile_from_y(instance: Instance, Y: np.ndarray) -> list[np.ndarray]:
-    """A strategy per device, reading each layer's slot (the smallest marked one).
+    """A strategy per device from tensor y[n, m, k, h]: each layer's slot (the smallest marked one)
+    on the device's server (:func:`server_of_from_y`); layers on any other server read as local.
 
-    With several servers (Y from :func:`assignment_to_y_multi`) the slots are those on each
-    device's server, :func:`server_of_from_y` (layers on any other server read as local).
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    Y : numpy.ndarray
+        The tensor of :func:`assignment_to_y`.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One slot vector per device (0 = local, 1..H_k, H_k + 1 = queued).
     """
-    if Y.ndim == 4:
-        server_of = server_of_from_y(instance, Y)
-        out = []
-        for n, d in enumerate(instance.devices):
-            k = int(server_of[n])
-            if k < 0:
-                out.append(np.zeros(d.M, dtype=int))
-                continue
-            rows = Y[n, :d.M, k].copy()
-            rows[:, 0] = Y[n, :d.M, 0, 0]
-            out.append(np.where(rows.any(axis=1), rows.argmax(axis=1), 0).astype(int))
-        return out
+    server_of = server_of_from_y(instance, Y)
     out = []
     for n, d in enumerate(instance.devices):
-        rows = Y[n, :d.M]
+        k = int(server_of[n])
+        if k < 0:
+            out.append(np.zeros(d.M, dtype=int))
+            continue
+        rows = Y[n, :d.M, k].copy()
+        rows[:, 0] = Y[n, :d.M, 0, 0]
         out.append(np.where(rows.any(axis=1), rows.argmax(axis=1), 0).astype(int))
     return out
 
@@ -272,14 +279,24 @@ def servers_used(instance: Instance, Y: np.ndarray) -> list[list[int]]:
     return [[k for k in range(Y.shape[2]) if Y[n, :d.M, k, 1:].any()] for n, d in enumerate(instance.devices)]
 
 
-def server_of_from_y(instance: Instance, Y: np.ndarray) -> np.ndarray | None:
-    """The server of each device in a multi-server tensor Y (-1 = all local); None with one server.
+def server_of_from_y(instance: Instance, Y: np.ndarray) -> np.ndarray:
+    """The server of each device in tensor Y (-1 = all local).
 
     A device with layers on several servers (a (15s) violation) gets the first of them that it
     reaches (else the first of them).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    Y : numpy.ndarray
+        The tensor of :func:`assignment_to_y`.
+
+    Returns
+    -------
+    numpy.ndarray
+        (N,) server indices into ``instance.servers``, -1 for a device with no offloaded layer.
     """
-    if Y.ndim != 4:
-        return None
     out = np.full(instance.N, -1, dtype=int)
     for n, used in enumerate(servers_used(instance, Y)):
         if used:
@@ -290,14 +307,16 @@ def server_of_from_y(instance: Instance, Y: np.ndarray) -> np.ndarray | None:
 
 def slot_server_times(instance: Instance, Y: np.ndarray) -> np.ndarray:
     """T[n, h-1]: device n's server time in slot h = sum_m y[n,m,h] T^se_{n,m}, as (17) sees it
-    (a layer marked twice counts twice)."""
+    (a layer marked twice counts twice), for one server: ``instance`` a single-server instance
+    (a server view) and Y its tensor y[n, m, h] (N x M_max x (H+2))."""
     H = instance.server.H
     return np.array([[float(Y[n, :d.M, h] @ d.t_server[1:]) for h in range(1, H + 1)]
                      for n, d in enumerate(instance.devices)]).reshape(instance.N, H)
 
 
 def capacity_rule(instance: Instance) -> str:
-    """In words: what (17) caps in this instance's capacity mode (docs/MODEL.md §4)."""
+    """In words: what (17) caps on a single-server instance (a server view) in its capacity mode
+    (docs/MODEL.md §4)."""
     s = instance.server
     if s.capacity_mode == "per_device":
         return (f"capacity mode per_device: (17) caps each device's own server time in a slot at T_d/H = "
@@ -315,49 +334,96 @@ def _finite(x) -> float | None:
 def assignment_report(instance: Instance, table: pd.DataFrame) -> dict:
     """Everything ``mecopt check`` reports about an assignment table, as plain data.
 
-    Returns ``dict(summary=, devices=, violations=, slots=, violation_list=)``. Every figure is
-    recomputed from the tensor y by :mod:`mecopt.core.cost`; a device whose strategy is
-    malformed ((15) or (16) violated) gets no delay, energy or cost, and the averages cover the
+    Every figure is recomputed from the tensor y (:func:`assignment_to_y`) by
+    :mod:`mecopt.core.cost`; a device whose strategy is malformed ((15), (16) or the
+    association (15s) violated) gets no delay, energy or cost, and the averages cover the
     well-formed devices only (the potential only when all are). Its layers still count in (17)
     and (27) as the tensor holds them. Each slot row says which capacity (17) applies in the
     instance's mode (``capacity_applies_to``) and the figure checked against it (``checked_s``).
 
-    With several servers (:func:`assignment_to_y_multi`): the devices table gains ``server`` (the
-    server its offloaded layers name, several joined by ``;``, empty when all local), the slots table
-    has one row per server and slot with ``server`` first, the summary gains ``servers`` (per server:
-    devices offloading there, violations on it) and ``capacity_rule`` names each server's capacity.
-    A device violating the association (15s) counts as malformed.
+    With several servers the devices table gains ``server`` (the server its offloaded layers
+    name, several joined by ``;``, empty when all local), the slots table has one row per server
+    and slot with ``server`` first, the summary gains ``servers`` (per server: devices offloading
+    there, violations on it) and ``capacity_rule`` names each server's capacity.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    table : pandas.DataFrame
+        The assignment table (``device``, ``layer``, ``slot``; ``server`` with several servers).
+
+    Returns
+    -------
+    dict
+        ``summary`` (dict), ``devices``, ``violations`` and ``slots`` (DataFrames) and
+        ``violation_list`` (the violations as dicts).
+
+    Raises
+    ------
+    InputError
+        When the table cannot be read as an assignment (:func:`assignment_to_y`).
     """
-    if instance.multi:
-        return _assignment_report_multi(instance, table)
+    K = instance.K
     Y = assignment_to_y(instance, table)
-    violations = check_y(instance, Y)
-    H = instance.server.H
+    split = _split(instance, Y)
+    violations = _split_violations(instance, split)
+    names = [s.name for s in instance.servers]
     profile = profile_from_y(instance, Y)
-    malformed = {v.device for v in violations if v.equation in ("(15)", "(16)") and v.device is not None}
-    queued = []
-    for n, d in enumerate(instance.devices):
-        rows = Y[n, :d.M]
-        q = bool(rows[:, H + 1].all()) and int(rows.sum()) == d.M
-        queued.append(q)
-        if q:
-            profile[n] = np.full(d.M, H + 1, dtype=int)
-    ev = costmod.evaluate(instance, profile)
-    present = Y[:, :, 1:H + 1].any(axis=1).sum(axis=0)
-    T_nh = slot_server_times(instance, Y)
+    server_of = split.server_of.copy()
+    for n in range(instance.N):   # a server it cannot reach: scored all local (its figures are not shown)
+        if server_of[n] >= 0 and server_of[n] not in instance.reachable(n):
+            profile[n], server_of[n] = np.zeros(instance.devices[n].M, dtype=int), -1
+    malformed = {v.device for v in violations
+                 if v.equation in ("(15)", "(16)", ASSOCIATION) and v.device is not None}
+    ev = costmod.evaluate(instance, profile, server_of)
     by_dev: dict[str, list[str]] = {}
     for v in violations:
         if v.device is not None:
             by_dev.setdefault(v.device, []).append(v.equation)
     ok = np.array([d.name not in malformed for d in instance.devices], dtype=bool)
-    rows = [_device_row(d, n, ok[n], ev, by_dev, queued=queued[n], server_time_s=float(T_nh[n].sum()))
-            for n, d in enumerate(instance.devices)]
+    rows = []
+    for n, d in enumerate(instance.devices):
+        used = split.used[n]
+        queued = (bool(used) and int(Y[n, :d.M].sum()) == d.M
+                  and all(bool(Y[n, :d.M, k, instance.servers[k].H + 1].all()) for k in used))
+        server_time = _server_time(instance, Y, n, used)
+        where = dict(server=";".join(names[k] for k in used)) if K > 1 else {}
+        rows.append(_device_row(d, n, ok[n], ev, by_dev, queued=queued, server_time_s=server_time, **where))
     devices = pd.DataFrame(rows).astype({"partition_point": "Int64", "last_slot": "Int64", "deadline_met": "boolean"})
-    slots = _slot_frame(instance, T_nh, present, ev.slot_load)
-    summary = _report_summary(instance, ok, violations, ev, rows, capacity_rule(instance))
-    vframe = violations_frame(violations).astype({"slot": "Int64", "layer": "Int64"})
+    frames = []
+    for v, Yk in zip(instance.views, split.views):
+        H = v.server.H
+        frame = _slot_frame(v.instance, slot_server_times(v.instance, Yk), Yk[:, :, 1:H + 1].any(axis=1).sum(axis=0),
+                            ev.slot_load[ev.slot_server == v.k])
+        if K > 1:
+            frame.insert(0, "server", v.server.name)
+        frames.append(frame)
+    slots = pd.concat(frames, ignore_index=True) if K > 1 else frames[0]
+    rule = ("; ".join(f"server {v.server.name}: {capacity_rule(v.instance)}" for v in instance.views) if K > 1
+            else capacity_rule(instance.view(0).instance))
+    summary = _report_summary(instance, ok, violations, ev, rows, rule)
+    if K > 1:
+        summary["servers"] = [dict(server=name, devices=int(sum(1 for u in split.used if k in u)),
+                                   violations=int(sum(1 for v in violations if v.server == name)))
+                              for k, name in enumerate(names)]
+    vframe = violations_frame(violations, servers=K > 1).astype({"slot": "Int64", "layer": "Int64"})
     return dict(summary=summary, devices=devices, violations=vframe, slots=slots,
                 violation_list=[v.as_dict() for v in violations])
+
+
+def _server_time(instance: Instance, Y: np.ndarray, n: int, used: list[int]) -> float:
+    """Device n's server time over every slot of the servers ``used`` holding its layers.
+
+    The summation order is the one each report had before one- and several-server reports
+    merged (per slot, then over the slots, with one server; per layer with several), so that no
+    reported figure moves in its last bit; the two differ only by rounding.
+    """
+    d = instance.devices[n]
+    if instance.K == 1:
+        H = instance.servers[0].H
+        return float(np.array([float(Y[n, :d.M, 0, h] @ d.t_server[1:]) for h in range(1, H + 1)]).sum())
+    return sum(float(Y[n, :d.M, k, 1:instance.servers[k].H + 1].sum(axis=1) @ d.t_server[1:]) for k in used)
 
 
 def _device_row(d, n: int, good: bool, ev: costmod.Evaluation, by_dev: dict, *, queued: bool,
@@ -415,63 +481,15 @@ def _report_summary(instance: Instance, ok: np.ndarray, violations: list, ev: co
         avg_cost=_finite(ev.cost[ok].mean()) if n_ok else None,
         averages_over="all devices" if n_ok == instance.N else f"the {n_ok} well-formed devices",
         potential=_finite(ev.potential) if n_ok == instance.N else None,
-        capacity_mode=instance.server.capacity_mode, capacity_rule=rule,
+        capacity_mode=instance.servers[0].capacity_mode, capacity_rule=rule,
         deadline_policy=instance.deadline_policy,
         deadline_misses=int(sum(1 for r in rows if r["deadline_met"] is False)),
     )
 
 
-def _assignment_report_multi(instance: Instance, table: pd.DataFrame) -> dict:
-    """:func:`assignment_report` with several servers."""
-    Y = assignment_to_y_multi(instance, table)
-    split = _split_multi(instance, Y)
-    violations = check_y_multi(instance, Y)
-    names = [s.name for s in instance.servers]
-    profile = profile_from_y(instance, Y)
-    server_of = split.server_of.copy()
-    for n in range(instance.N):   # a server it cannot reach: scored all local (its figures are not shown)
-        if server_of[n] >= 0 and server_of[n] not in instance.reachable(n):
-            profile[n], server_of[n] = np.zeros(instance.devices[n].M, dtype=int), -1
-    malformed = {v.device for v in violations
-                 if v.equation in ("(15)", "(16)", ASSOCIATION) and v.device is not None}
-    ev = costmod.evaluate(instance, profile, server_of)
-    by_dev: dict[str, list[str]] = {}
-    for v in violations:
-        if v.device is not None:
-            by_dev.setdefault(v.device, []).append(v.equation)
-    ok = np.array([d.name not in malformed for d in instance.devices], dtype=bool)
-    rows = []
-    for n, d in enumerate(instance.devices):
-        queued = (bool(split.used[n]) and int(Y[n, :d.M].sum()) == d.M
-                  and all(bool(Y[n, :d.M, k, instance.servers[k].H + 1].all()) for k in split.used[n]))
-        server_time = sum(float(Y[n, :d.M, k, 1:instance.servers[k].H + 1].sum(axis=1) @ d.t_server[1:])
-                          for k in split.used[n])
-        rows.append(_device_row(d, n, ok[n], ev, by_dev, queued=queued, server_time_s=server_time,
-                                server=";".join(names[k] for k in split.used[n])))
-    devices = pd.DataFrame(rows).astype({"partition_point": "Int64", "last_slot": "Int64", "deadline_met": "boolean"})
-    frames = []
-    for v, Yk in zip(instance.views, split.views):
-        H = v.server.H
-        frame = _slot_frame(v.instance, slot_server_times(v.instance, Yk), Yk[:, :, 1:H + 1].any(axis=1).sum(axis=0),
-                            ev.slot_load[ev.slot_server == v.k])
-        frame.insert(0, "server", v.server.name)
-        frames.append(frame)
-    slots = pd.concat(frames, ignore_index=True)
-    rule = "; ".join(f"server {v.server.name}: {capacity_rule(v.instance)}" for v in instance.views)
-    summary = _report_summary(instance, ok, violations, ev, rows, rule)
-    summary["servers"] = [dict(server=name, devices=int(sum(1 for u in split.used if k in u)),
-                               violations=int(sum(1 for v in violations if v.server == name)))
-                          for k, name in enumerate(names)]
-    vframe = violations_frame(violations, servers=True).astype({"slot": "Int64", "layer": "Int64"})
-    return dict(summary=summary, devices=devices, violations=vframe, slots=slots,
-                violation_list=[v.as_dict() for v in violations])
-
-
-def check_y(instance: Instance, Y: np.ndarray) -> list[Violation]:
-    """Every violated constraint of (15), (16), (17), (26), (27) for tensor Y
-    (with several servers, a tensor y[n, m, k, h]: :func:`check_y_multi`)."""
-    if Y.ndim == 4:
-        return check_y_multi(instance, Y)
+def _check_view(instance: Instance, Y: np.ndarray) -> list[Violation]:
+    """(15), (16), (17), (26), (27) on one server: ``instance`` a single-server instance (a server
+    view) and Y its tensor y[n, m, h] (N x M_max x (H+2); h = H+1 queued after the frame)."""
     server, H = instance.server, instance.server.H
     out: list[Violation] = []
     queued = np.zeros(instance.N, dtype=bool)
@@ -521,11 +539,11 @@ def check_y(instance: Instance, Y: np.ndarray) -> list[Violation]:
                                  f"slot {h + 1} holds {k} MDs; the parallel limit B is {server.B}"))
     # (26): T_n <= tau_n, on devices whose strategy is well formed
     structural = {v.device for v in out if v.equation in ("(15)", "(16)")}
-    profile = profile_from_y(instance, Y)
     for n, d in enumerate(instance.devices):
         if d.name in structural or d.deadline_relaxed or d.deadline_soft:
             continue
-        slots = np.full(d.M, H + 1) if queued[n] else profile[n]
+        rows = Y[n, :d.M]
+        slots = np.full(d.M, H + 1) if queued[n] else np.where(rows.any(axis=1), rows.argmax(axis=1), 0).astype(int)
         T = costmod.delay(d, slots, server)
         if T > deadline_limit(d.tau, DEADLINE_TOL):
             out.append(Violation("(26)", d.name, None, None, T - d.tau, d.tau * DEADLINE_TOL,
@@ -533,23 +551,29 @@ def check_y(instance: Instance, Y: np.ndarray) -> list[Violation]:
     return out
 
 
+#: the association constraint of several servers: an MD offloads to at most one server, one it reaches
+ASSOCIATION = "(15s)"
+
+
 @dataclass(frozen=True)
-class _MultiTensor:
-    """A multi-server tensor taken apart: each device's server, the association violations and
-    one single-server tensor per server view (what :func:`check_y` checks on that server)."""
+class _Split:
+    """Tensor y[n, m, k, h] taken apart: each device's server, the association violations and one
+    single-server tensor per server view (what :func:`_check_view` checks on that server)."""
 
     server_of: np.ndarray          # (N,) server_of_from_y
     used: list[list[int]]          # per device, the servers holding its layers
     bad: set[int]                  # devices violating (15s): layers on several servers or on one they cannot reach
     association: list[Violation]   # the (15s) violations, and (15) of the bad devices
     views: list[np.ndarray]        # per server view, y_k[i, m, h] of its members
+    judged: np.ndarray             # (N,) the server whose view judges (26): its own, else its first one
 
 
-def _split_multi(instance: Instance, Y: np.ndarray) -> _MultiTensor:
+def _split(instance: Instance, Y: np.ndarray) -> _Split:
     """The association (15s) of tensor Y and the tensor each server view sees: a device on server k
     (its local layers and its slots on k) in k's view and all local in the others' views. A device
     in ``bad`` has its layers on each server it reaches counted there ((17), (27)) and nothing else:
-    (15), (16) and (26) have no meaning across servers, so (15) is checked on its whole row instead."""
+    (15), (16) and (26) have no meaning across servers, so (15) is checked on its whole row instead.
+    With one server nothing is bad and the one view's tensor is y[:, :, 0, :]."""
     names = [s.name for s in instance.servers]
     used = servers_used(instance, Y)
     server_of = server_of_from_y(instance, Y)
@@ -574,95 +598,153 @@ def _split_multi(instance: Instance, Y: np.ndarray) -> _MultiTensor:
                 if total != 1:
                     out.append(Violation("(15)", d.name, None, m, float(abs(total - 1)), 0.0,
                                          f"{d.name} layer {m} ({d.layer_names[m - 1]}) is assigned {total} times"))
+    first = np.array([r[0] for r in instance.reach], dtype=int)
+    judged = np.where(server_of >= 0, server_of, first)
+    is_bad = np.zeros(instance.N, dtype=bool)
+    is_bad[list(bad)] = True
+    M = np.array([d.M for d in instance.devices], dtype=int)
     views = []
     for v in instance.views:
-        k, Hk = v.k, v.server.H
-        Yk = np.zeros((len(v.members), v.instance.M_max, Hk + 2), dtype=int)
-        for i, n in enumerate(v.members):
-            M = instance.devices[n].M
-            if n in bad:
-                Yk[i, :M, 1:] = Y[n, :M, k, 1:Hk + 2]
-            elif server_of[n] == k:
-                Yk[i, :M, 0] = Y[n, :M, 0, 0]
-                Yk[i, :M, 1:] = Y[n, :M, k, 1:Hk + 2]
-            elif server_of[n] < 0 and instance.reachable(n)[0] == k:
-                Yk[i, :M, 0] = Y[n, :M, 0, 0]     # an all-local device is checked on its first server
-            else:
-                Yk[i, :M, 0] = 1                  # on another server: all local in this view
+        k, Hk, g = v.k, v.server.H, v.members
+        Mv = v.instance.M_max
+        Yk = np.zeros((len(g), Mv, Hk + 2), dtype=int)
+        own = (server_of[g] == k) & ~is_bad[g]
+        local = own | ((server_of[g] < 0) & (first[g] == k) & ~is_bad[g])   # an all-local device: on its first server
+        elsewhere = ~local & ~is_bad[g]                                       # on another server: all local here
+        Yk[local, :, 0] = Y[g[local], :Mv, 0, 0]
+        Yk[elsewhere, :, 0] = np.arange(Mv)[None, :] < M[g[elsewhere], None]
+        slots = own | is_bad[g]
+        Yk[slots, :, 1:] = Y[g[slots], :Mv, k, 1:Hk + 2]
         views.append(Yk)
-    return _MultiTensor(server_of, used, bad, out, views)
+    return _Split(server_of, used, bad, out, views, judged)
 
 
-def check_y_multi(instance: Instance, Y: np.ndarray) -> list[Violation]:
-    """Several servers: every violated constraint of tensor y[n, m, k, h] (:func:`assignment_to_y_multi`).
-
-    First the association (15s): a device with layers on two servers or more, or on a server it
-    cannot reach (such a device's layers still count in (17) and (27) of each server it reaches;
-    (15) is checked on its whole row, (16) and (26) are not). Then (15), (16), (17), (26), (27) on
-    each server's view, as :func:`check_y` checks one server; every per-server violation names its
-    server in ``server`` and its message (the same violations as
-    :func:`check_multi` finds for a profile and its ``server_of``).
-    """
+def _on_server(instance: Instance, k: int, viol: Violation) -> Violation:
+    """A violation found on server k's view, naming its server when there are several."""
+    if instance.K == 1:
+        return viol
     from dataclasses import replace
 
-    split = _split_multi(instance, Y)
+    name = instance.servers[k].name
+    return replace(viol, server=name, message=f"server {name}: {viol.message}")
+
+
+def _split_violations(instance: Instance, split: _Split) -> list[Violation]:
+    """The association violations of ``split``, then every server view's (15), (16), (17), (26),
+    (27); a device violating (15s) is not judged by (15), (16), (26) on a view, and (26) only on
+    the view of its own server (an all-local device: its first one)."""
     out = list(split.association)
     bad_names = {instance.devices[n].name for n in split.bad}
-    # (26) is judged on the device's own server (an all-local device: its first one), not on the
-    # views where it stands in as all local
-    judged = {d.name: (split.server_of[n] if split.server_of[n] >= 0 else instance.reachable(n)[0])
-              for n, d in enumerate(instance.devices)}
+    judged = {d.name: int(split.judged[n]) for n, d in enumerate(instance.devices)}
     for v, Yk in zip(instance.views, split.views):
-        name = v.server.name
-        for viol in check_y(v.instance, Yk):
+        for viol in _check_view(v.instance, Yk):
             if viol.device in bad_names and viol.equation in ("(15)", "(16)", "(26)"):
                 continue
             if viol.equation == "(26)" and judged.get(viol.device) != v.k:
-                continue
-            out.append(replace(viol, server=name, message=f"server {name}: {viol.message}"))
+                continue   # the device runs elsewhere: its all-local stand-in on this server is not its strategy
+            out.append(_on_server(instance, v.k, viol))
     return out
 
 
-def deadline_misses(instance: Instance, profile: list[np.ndarray]) -> dict[str, float]:
+def check_y(instance: Instance, Y: np.ndarray) -> list[Violation]:
+    """Every violated constraint of tensor y[n, m, k, h] (:func:`assignment_to_y`).
+
+    First the association (15s) (several servers only): a device with layers on two servers or
+    more, or on a server it cannot reach (such a device's layers still count in (17) and (27) of
+    each server it reaches; (15) is checked on its whole row, (16) and (26) are not). Then (15),
+    (16), (17), (26), (27) on each server's view; with several servers every per-server
+    violation names its server in ``server`` and its message.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    Y : numpy.ndarray
+        The tensor of :func:`assignment_to_y`.
+
+    Returns
+    -------
+    list of Violation
+        Empty when the assignment is feasible.
+
+    Examples
+    --------
+    >>> import mecopt, pandas as pd
+    >>> from mecopt.core import checker
+    >>> inst = mecopt.load_instance("paper:fig6-w1khz")
+    >>> table = pd.DataFrame({"device": ["md1"] * 2, "layer": [1, 2], "slot": [0, 0]})
+    >>> [v.equation for v in checker.check_y(inst, checker.assignment_to_y(inst, table))][:2]
+    ['(15)', '(15)']
+    """
+    return _split_violations(instance, _split(instance, Y))
+
+
+def deadline_misses(instance: Instance, profile: list[np.ndarray], server_of=None) -> dict[str, float]:
     """{device name: seconds over tau_n} of every MD whose T_n (24) misses (26) by more than the
-    checker's tolerance (the soft policy lists these instead of reporting violations)."""
+    checker's tolerance (the soft policy lists these instead of reporting violations).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    profile : list of numpy.ndarray
+        One slot vector per device.
+    server_of : array_like of int, optional
+        Each MD's server (as for :func:`mecopt.core.cost.evaluate`); may be omitted with one server.
+
+    Returns
+    -------
+    dict of str to float
+    """
+    delays = costmod.evaluate(instance, profile, server_of).delay
     out = {}
-    for d, s in zip(instance.devices, profile):
-        T = costmod.delay(d, np.asarray(s), instance.server)
+    for d, T in zip(instance.devices, delays):
         if T > deadline_limit(d.tau, DEADLINE_TOL):
             out[d.name] = float(T - d.tau)
     return out
 
 
 def check_profile(instance: Instance, profile: list[np.ndarray], server_of=None) -> list[Violation]:
-    """``check_y`` of a strategy profile (slot vectors); with several servers, ``server_of[n]`` is the
-    server MD n offloads to (-1 = all local) and :func:`check_multi` checks every server."""
-    if instance.multi:
-        return check_multi(instance, profile, server_of)
-    H = instance.server.H
-    Y = np.zeros((instance.N, instance.M_max, H + 2), dtype=int)
-    for n, slots in enumerate(profile):
-        s = np.asarray(slots)
-        if len(s) != instance.devices[n].M:
-            raise InputError(f"device {instance.devices[n].name}: strategy has {len(s)} layers, expected {instance.devices[n].M}")
-        Y[n, np.arange(len(s)), s] = 1
-    return check_y(instance, Y)
+    """Every violated constraint of a strategy profile (slot vectors), on one server or several.
 
+    The association (15s) first (every offloaded layer on ``server_of[n]``, a server MD n
+    reaches), then (15)-(17), (26), (27) on each server's view (docs/multiserver.md).
 
-#: the association constraint of several servers: an MD offloads to at most one server, one it reaches
-ASSOCIATION = "(15s)"
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    profile : list of numpy.ndarray
+        One slot vector per device (0 = local, 1..H_k, H_k + 1 = queued).
+    server_of : array_like of int, optional
+        ``server_of[n]``: the server MD n offloads to (-1 = all local). Omitted: server 0 for
+        every device with one server, no server (so every offloading MD violates (15s)) with several.
 
+    Returns
+    -------
+    list of Violation
+        Empty when the profile is feasible.
 
-def check_multi(instance: Instance, profile: list[np.ndarray], server_of) -> list[Violation]:
-    """Several servers: the association (15s) (every offloaded layer on ``server_of[n]``, a server
-    MD n reaches), then (15)-(17), (26), (27) on each server's view; every per-server violation
-    names its server in ``server`` and its message (docs/multiserver.md)."""
-    from dataclasses import replace
+    Raises
+    ------
+    InputError
+        When the profile does not have one strategy per device, or a strategy has the wrong length.
 
+    Examples
+    --------
+    >>> import mecopt
+    >>> from mecopt.core import checker, cost
+    >>> inst = mecopt.load_instance("paper:fig6-w1khz")
+    >>> checker.check_profile(inst, cost.all_local(inst))
+    []
+    """
     N = instance.N
     if len(profile) != N:
         raise InputError(f"the profile has {len(profile)} strategies for {N} devices")
-    given = np.full(N, -1, dtype=int) if server_of is None else np.asarray(server_of, dtype=int)
+    if server_of is None:
+        given = np.zeros(N, dtype=int) if instance.K == 1 else np.full(N, -1, dtype=int)
+    else:
+        given = np.asarray(server_of, dtype=int)
     out: list[Violation] = []
     for n, d in enumerate(instance.devices):
         s = np.asarray(profile[n])
@@ -687,11 +769,15 @@ def check_multi(instance: Instance, profile: list[np.ndarray], server_of) -> lis
     judged = {d.name: (eff[n] if np.any(np.asarray(profile[n]) != 0) else instance.reachable(n)[0])
               for n, d in enumerate(instance.devices)}
     for v, prof in zip(instance.views, costmod.split_profile(instance, profile, eff)):
-        name = v.server.name
-        for viol in check_profile(v.instance, prof):
+        vi = v.instance
+        Yk = np.zeros((vi.N, vi.M_max, v.server.H + 2), dtype=int)
+        for i, slots in enumerate(prof):
+            s = np.asarray(slots)
+            Yk[i, np.arange(len(s)), s] = 1
+        for viol in _check_view(vi, Yk):
             if viol.equation == "(26)" and judged.get(viol.device) != v.k:
                 continue   # the device runs elsewhere: its all-local stand-in on this server is not its strategy
-            out.append(replace(viol, server=name, message=f"server {name}: {viol.message}"))
+            out.append(_on_server(instance, v.k, viol))
     return out
 
 

@@ -120,15 +120,15 @@ class Evaluation:
     cost: np.ndarray           # (N,) C_n (23), plus the penalty below under the soft deadline policy
     partition: np.ndarray      # (N,) m*
     last_slot: np.ndarray      # (N,) h_max (0 = local, H+1 = queued)
-    loads: np.ndarray          # (N, H) S_n^h (several servers: (N, max_k H_k), the slots of the MD's own server)
-    times: np.ndarray          # (N, H) T_n^h (idem)
-    slot_load: np.ndarray      # (H,) S_Sigma^h (several servers: every server's slots in turn, see slot_server)
-    slot_time: np.ndarray      # (H,) T_Sigma^h
-    slot_count: np.ndarray     # (H,) number of MDs with a layer in slot h
+    loads: np.ndarray          # (N, max_k H_k) S_n^h on the slots of the MD's own server
+    times: np.ndarray          # (N, max_k H_k) T_n^h (idem)
+    slot_load: np.ndarray      # (sum_k H_k,) S_Sigma^h, every server's slots in turn (see slot_server)
+    slot_time: np.ndarray      # (sum_k H_k,) T_Sigma^h
+    slot_count: np.ndarray     # (sum_k H_k,) number of MDs with a layer in slot h
     potential: float           # Phi of docs/MODEL.md §6 (nan if some gamma_n = 0)
     penalty: np.ndarray | None = None  # (N,) soft-deadline penalty pi_n max(0, T_n - tau_n) (0 unless soft)
-    server: np.ndarray | None = None   # (N,) several servers: the server each MD offloads to (-1 = all local)
-    slot_server: np.ndarray | None = None  # (sum_k H_k,) several servers: the server of each slot column
+    server: np.ndarray | None = None   # (N,) the server each MD offloads to (-1 = all local)
+    slot_server: np.ndarray | None = None  # (sum_k H_k,) the server of each slot column
 
     @property
     def avg_delay(self) -> float:
@@ -144,14 +144,71 @@ class Evaluation:
 
 
 def evaluate(instance: Instance, profile: list[np.ndarray], server_of=None) -> Evaluation:
-    """Score a strategy profile with the shared model (eqs. 19-25).
+    """Score a strategy profile with the shared model (eqs. 19-25), on one server or several.
 
-    With several servers, ``server_of[n]`` is the server MD n offloads to (-1 = all local;
-    docs/multiserver.md) and every figure is computed on that server's link and prices.
+    Each server view ([Instance.view][mecopt.Instance.view]) is scored as a single-server
+    instance and every MD's figures are read from the view of its server (docs/multiserver.md);
+    with one server the one view is the instance itself.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance (K >= 1 servers).
+    profile : list of numpy.ndarray
+        One slot vector per device (0 = local, 1..H_k = slot of its server, H_k + 1 = queued).
+    server_of : array_like of int, optional
+        ``server_of[n]``: the server MD n offloads to (-1 = all local). A device whose entry is
+        missing or names a server it does not reach is scored on its first reachable server
+        (:func:`effective_servers`); with one server it may be omitted.
+
+    Returns
+    -------
+    Evaluation
+        Delay (24), energy (25), price (19), cost (23) per device, the per-slot loads and the
+        potential Phi; ``server`` and ``slot_server`` name the server of each MD and slot column.
+
+    Raises
+    ------
+    ValueError
+        When ``profile`` or ``server_of`` does not have one entry per device.
+
+    Examples
+    --------
+    >>> import mecopt
+    >>> from mecopt.core import cost
+    >>> inst = mecopt.load_instance("paper:fig6-w1khz")
+    >>> ev = cost.evaluate(inst, cost.all_local(inst))
+    >>> round(ev.avg_delay, 4), list(ev.server)
+    (4.5619, [-1, -1, -1, -1, -1])
     """
-    if instance.multi:
-        return _evaluate_multi(instance, profile, server_of)
-    server, H = instance.server, instance.server.H
+    N = instance.N
+    if len(profile) != N:
+        raise ValueError(f"the profile has {len(profile)} strategies for {N} devices")
+    eff = effective_servers(instance, profile, server_of)
+    views = instance.views
+    per = [_evaluate_view(v.instance, prof) for v, prof in zip(views, split_profile(instance, profile, eff))]
+    Hs = [v.server.H for v in views]
+    T, E, P, C, pen = (np.zeros(N) for _ in range(5))
+    part, last = np.zeros(N, dtype=int), np.zeros(N, dtype=int)
+    loads, times = np.zeros((N, max(Hs))), np.zeros((N, max(Hs)))
+    for v, ev, H in zip(views, per, Hs):
+        mine = np.flatnonzero(eff[v.members] == v.k)   # view-local indices of the MDs scored here
+        g = v.members[mine]
+        T[g], E[g], P[g], C[g], pen[g] = ev.delay[mine], ev.energy[mine], ev.price[mine], ev.cost[mine], ev.penalty[mine]
+        part[g], last[g] = ev.partition[mine], ev.last_slot[mine]
+        loads[g, :H], times[g, :H] = ev.loads[mine], ev.times[mine]
+    phi = potential(instance, T, E, pen, [ev.loads for ev in per])
+    offloads = part < np.array([len(s) for s in profile], dtype=int)
+    return Evaluation(T, E, P, C, part, last, loads, times, np.concatenate([ev.slot_load for ev in per]),
+                      np.concatenate([ev.slot_time for ev in per]), np.concatenate([ev.slot_count for ev in per]),
+                      phi, pen, server=np.where(offloads, eff, -1), slot_server=np.repeat(np.arange(instance.K), Hs))
+
+
+def _evaluate_view(instance: Instance, profile: list[np.ndarray]) -> Evaluation:
+    """The figures of one server view (a single-server instance) without the potential, which
+    :func:`evaluate` sums over every server."""
+    server = instance.server
+    H = server.H
     N = instance.N
     loads, times = np.zeros((N, H)), np.zeros((N, H))
     for n, (dev, slots) in enumerate(zip(instance.devices, profile)):
@@ -162,30 +219,44 @@ def evaluate(instance: Instance, profile: list[np.ndarray], server_of=None) -> E
         s = np.asarray(slots)
         used = np.unique(s[(s >= 1) & (s <= H)])
         count[used - 1] += 1
-    T = np.array([delay(d, np.asarray(s), server) for d, s in zip(instance.devices, profile)])
-    E = np.array([energy(d, np.asarray(s), server) for d, s in zip(instance.devices, profile)])
-    P = np.array([price(loads[n], slot_load, server) for n in range(N)])
-    pen = np.array([float(deadline_penalty(d, T[n])) for n, d in enumerate(instance.devices)])
-    C = np.array([weighted_cost(d, T[n], E[n], P[n]) for n, d in enumerate(instance.devices)]) + pen
-    part = np.array([partition_point(np.asarray(s)) for s in profile])
-    last = np.array([int(s[-1]) if partition_point(np.asarray(s)) < len(s) else 0 for s in profile])
-    phi = potential(instance, T, E, loads)
-    return Evaluation(T, E, P, C, part, last, loads, times, slot_load, slot_time, count, phi, pen)
+    T = np.array([delay(d, np.asarray(s), server) for d, s in zip(instance.devices, profile)], dtype=float)
+    E = np.array([energy(d, np.asarray(s), server) for d, s in zip(instance.devices, profile)], dtype=float)
+    P = np.array([price(loads[n], slot_load, server) for n in range(N)], dtype=float)
+    pen = np.array([float(deadline_penalty(d, T[n])) for n, d in enumerate(instance.devices)], dtype=float)
+    C = np.array([weighted_cost(d, T[n], E[n], P[n]) for n, d in enumerate(instance.devices)], dtype=float) + pen
+    part = np.array([partition_point(np.asarray(s)) for s in profile], dtype=int)
+    last = np.array([int(s[-1]) if partition_point(np.asarray(s)) < len(s) else 0 for s in profile], dtype=int)
+    return Evaluation(T, E, P, C, part, last, loads, times, slot_load, slot_time, count, float("nan"), pen)
 
 
-def potential(instance: Instance, T: np.ndarray, E: np.ndarray, loads: np.ndarray) -> float:
-    """Exact potential of the game with costs divided by gamma_n (docs/MODEL.md §6):
+def potential(instance: Instance, T: np.ndarray, E: np.ndarray, penalty: np.ndarray,
+              view_loads: list[np.ndarray]) -> float:
+    """Exact potential of the game with costs divided by gamma_n (docs/MODEL.md §6), over every server:
 
-    Phi = sum_h [a_h L_h + (b_h/2h)(L_h^2 + sum_n (S_n^h)^2)] + sum_n (alpha c^T T_n + beta c^E E_n + P_n)/gamma_n,
+    Phi = sum_k sum_h [a_h L_h + (b_h/2h)(L_h^2 + sum_n (S_n^h)^2)] + sum_n (alpha c^T T_n + beta c^E E_n + P_n)/gamma_n,
 
     with P_n the soft-deadline penalty (0 unless ``deadline_policy = "soft"``): it depends only on
     MD n's own strategy, so a unilateral move still changes Phi by the mover's cost change / gamma_n.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    T, E, penalty : numpy.ndarray
+        (N,) delay (24), energy (25) and soft-deadline penalty of each MD.
+    view_loads : list of numpy.ndarray
+        Per server view k, the (N_k, H_k) price loads S_n^h of its members (zero rows for a
+        member scored on another server).
+
+    Returns
+    -------
+    float
+        Phi, or nan when some gamma_n = 0 (the division is undefined).
     """
-    gammas = np.array([d.gamma for d in instance.devices])
-    if np.any(gammas <= 0):
+    if any(d.gamma <= 0 for d in instance.devices):
         return float("nan")
-    slot_part = slot_potential(instance.server, loads)
-    own = sum((d.alpha * d.c_T * T[n] + d.beta * d.c_E * E[n] + deadline_penalty(d, T[n])) / d.gamma
+    slot_part = sum(slot_potential(v.server, L) for v, L in zip(instance.views, view_loads))
+    own = sum((d.alpha * d.c_T * T[n] + d.beta * d.c_E * E[n] + penalty[n]) / d.gamma
               for n, d in enumerate(instance.devices))
     return slot_part + float(own)
 
@@ -218,40 +289,6 @@ def split_profile(instance: Instance, profile: list[np.ndarray], eff: np.ndarray
         out.append([np.asarray(profile[g]) if eff[g] == v.k else np.zeros(len(profile[g]), dtype=int)
                     for g in v.members])
     return out
-
-
-def _evaluate_multi(instance: Instance, profile: list[np.ndarray], server_of) -> Evaluation:
-    """:func:`evaluate` with several servers: each server view is scored as a single-server instance
-    and every MD's figures are read from the view of its server (docs/multiserver.md)."""
-    N = instance.N
-    if len(profile) != N:
-        raise ValueError(f"the profile has {len(profile)} strategies for {N} devices")
-    eff = effective_servers(instance, profile, server_of)
-    per = [evaluate(v.instance, prof) for v, prof in zip(instance.views, split_profile(instance, profile, eff))]
-    offsets = np.concatenate([[0], np.cumsum([v.server.H for v in instance.views])])
-    T, E, P, C, pen = (np.zeros(N) for _ in range(5))
-    part, last = np.zeros(N, dtype=int), np.zeros(N, dtype=int)
-    H_max = max(v.server.H for v in instance.views)
-    loads, times = np.zeros((N, H_max)), np.zeros((N, H_max))
-    for n in range(N):
-        k = eff[n]
-        i, ev = instance.views[k].local[n], per[k]
-        T[n], E[n], P[n], C[n], pen[n] = ev.delay[i], ev.energy[i], ev.price[i], ev.cost[i], ev.penalty[i]
-        part[n], last[n] = ev.partition[i], ev.last_slot[i]
-        H = offsets[k + 1] - offsets[k]
-        loads[n, :H], times[n, :H] = ev.loads[i], ev.times[i]
-    gammas = np.array([d.gamma for d in instance.devices])
-    if np.any(gammas <= 0):
-        phi = float("nan")
-    else:
-        slot_part = sum(slot_potential(v.server, ev.loads) for v, ev in zip(instance.views, per))
-        phi = slot_part + float(sum((d.alpha * d.c_T * T[n] + d.beta * d.c_E * E[n] + pen[n]) / d.gamma
-                                    for n, d in enumerate(instance.devices)))
-    offloads = np.array([part[n] < len(profile[n]) for n in range(N)])
-    return Evaluation(T, E, P, C, part, last, loads, times, np.concatenate([ev.slot_load for ev in per]),
-                      np.concatenate([ev.slot_time for ev in per]), np.concatenate([ev.slot_count for ev in per]),
-                      phi, pen, server=np.where(offloads, eff, -1),
-                      slot_server=np.repeat(np.arange(instance.K), np.diff(offsets)))
 
 
 def all_local(instance: Instance) -> list[np.ndarray]:

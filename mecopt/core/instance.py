@@ -65,6 +65,7 @@ from mecopt.core import channel, dnn, limits
 from mecopt.core.document import read_toml
 from mecopt.core.delay import DelayModel, layer_delays, load_coefficients
 from mecopt.core.errors import InputError, validation_problems
+from mecopt.core.tables import jsonable
 
 WEIGHT_SUM_TOL = 1e-6
 #: relative capacity tolerance of (17), shared by every engine, the checker and fastest_delay
@@ -316,8 +317,10 @@ class Instance:
         From the instance document.
     seed : int
         The instance's seed (generated instances).
-    server : Server
-        Slots H, frame T_d, parallel limit B, frequency f_s, price coefficients a_h, b_h.
+    servers : tuple of Server
+        Every edge server (slots H, frame T_d, parallel limit B, frequency f_s, price
+        coefficients a_h, b_h), in ``[[servers]]`` order; one (K = 1) for a ``[server]``
+        instance. [server][mecopt.Instance.server] is the one server when K = 1.
     devices : tuple of Device
         Per device: layer times T^lo, T^se, output bits, rates (9), (11), upload and
         download times (8), (10), price units S (20)-(21), weights and deadline.
@@ -331,28 +334,27 @@ class Instance:
         The document it was built from.
     path : str or None
         The file or bundled name it was read from.
-    servers : tuple of Server
-        Every edge server, in ``[[servers]]`` order (one for a ``[server]`` instance);
-        ``server`` is the first. With several servers ``devices`` are resolved on each
-        device's first reachable server and ``view(k)`` holds every device on its link
-        to server k (docs/multiserver.md).
     reach, views : tuple
-        Several servers only: per device the indices of the servers it reaches
+        Per device the indices of the servers it reaches
         ([reachable][mecopt.Instance.reachable]), and per server its
-        [ServerView][mecopt.core.instance.ServerView].
+        [ServerView][mecopt.core.instance.ServerView]. ``devices`` are resolved on each
+        device's first reachable server and ``view(k)`` holds every device on its link
+        to server k (docs/multiserver.md). With K = 1 every device reaches server 0 and
+        the one view is the instance itself (its members and local indices the identity);
+        both are then derived from ``devices`` when the instance is built.
 
     Examples
     --------
     >>> import mecopt
     >>> inst = mecopt.Instance.load("paper:fig6-w1khz")
-    >>> inst.name, inst.N, inst.server.H, [d.dnn for d in inst.devices][:2]
-    ('fig6-w1khz', 5, 5, ['alexnet', 'alexnet'])
+    >>> inst.name, inst.N, inst.K, inst.servers[0].H, [d.dnn for d in inst.devices][:2]
+    ('fig6-w1khz', 5, 1, 5, ['alexnet', 'alexnet'])
     """
 
     name: str
     description: str
     seed: int
-    server: Server
+    servers: tuple[Server, ...]
     devices: tuple[Device, ...]
     bits_per_element: float
     price_scale: float
@@ -360,9 +362,21 @@ class Instance:
     topology: TopologySection
     source: dict = field(repr=False, default_factory=dict)
     path: str | None = None
-    servers: tuple[Server, ...] = ()
     reach: tuple[tuple[int, ...], ...] = field(repr=False, default=())
-    views: tuple["ServerView", ...] = field(repr=False, default=())
+    views: tuple["ServerView", ...] = field(repr=False, default=(), compare=False)
+
+    def __post_init__(self):
+        if not self.servers:
+            raise ValueError("an instance needs at least one server")
+        if len(self.servers) == 1:
+            # K = 1: every device reaches the one server and the one view is the instance itself;
+            # derived here (not copied) so that dataclasses.replace(instance, devices=...) stays right
+            ident = np.arange(len(self.devices))
+            object.__setattr__(self, "reach", ((0,),) * len(self.devices))
+            object.__setattr__(self, "views", (ServerView(0, self, ident, ident),))
+        elif len(self.reach) != len(self.devices) or len(self.views) != len(self.servers):
+            raise ValueError("an instance with several servers needs reach (one entry per device) and "
+                             "views (one per server)")
 
     @property
     def N(self) -> int:
@@ -372,7 +386,31 @@ class Instance:
     @property
     def K(self) -> int:
         """Number of edge servers (1 for a ``[server]`` instance)."""
-        return max(1, len(self.servers))
+        return len(self.servers)
+
+    @property
+    def server(self) -> Server:
+        """The one edge server of a single-server instance (K = 1).
+
+        Returns
+        -------
+        Server
+
+        Raises
+        ------
+        ValueError
+            When the instance has several servers: use ``servers[k]`` or ``view(k).server``.
+
+        Examples
+        --------
+        >>> import mecopt
+        >>> mecopt.load_instance("paper:fig6-w1khz").server.H
+        5
+        """
+        if len(self.servers) != 1:
+            raise ValueError(f"instance {self.name} has {len(self.servers)} servers: Instance.server is defined for "
+                             "one server only; use instance.servers[k] or instance.view(k).server")
+        return self.servers[0]
 
     @property
     def multi(self) -> bool:
@@ -380,20 +418,46 @@ class Instance:
         return self.K > 1
 
     def reachable(self, n: int) -> tuple[int, ...]:
-        """Indices of the servers device ``n`` can offload to (all of them unless it lists ``servers``)."""
-        return self.reach[n] if self.reach else (0,)
+        """Indices of the servers device ``n`` can offload to (all of them unless it lists ``servers``).
+
+        Parameters
+        ----------
+        n : int
+            The device's index.
+
+        Returns
+        -------
+        tuple of int
+            Indices into ``servers``, increasing; ``(0,)`` with one server.
+        """
+        return self.reach[n]
 
     def view(self, k: int) -> "ServerView":
-        """Server ``k`` seen as a single-server instance of the devices that reach it."""
-        if self.views:
-            return self.views[k]
-        if k != 0:
-            raise IndexError(f"server index {k} out of range (the instance has 1 server)")
-        return ServerView(0, self, np.arange(self.N), np.arange(self.N))
+        """Server ``k`` seen as a single-server instance of the devices that reach it.
+
+        Parameters
+        ----------
+        k : int
+            The server's index in ``servers``.
+
+        Returns
+        -------
+        ServerView
+            With K = 1, the view of the instance itself.
+
+        Raises
+        ------
+        IndexError
+            When ``k`` is not 0..K-1.
+        """
+        if not 0 <= k < len(self.views):
+            raise IndexError(f"server index {k} out of range (the instance has {self.K} "
+                             f"server{'s' if self.K > 1 else ''})")
+        return self.views[k]
 
     def server_index(self, name: str) -> int:
         """Index of the server called ``name`` (InputError when unknown)."""
-        names = [s.name for s in (self.servers or (self.server,))]
+        names = [s.name for s in self.servers]
         if name not in names:
             raise InputError(f"unknown server {name!r}; the instance's servers are {names}")
         return names.index(name)
@@ -464,7 +528,7 @@ class Instance:
 
 @dataclass(frozen=True)
 class ServerView:
-    """Server k of a multi-server instance as a single-server [Instance][mecopt.Instance].
+    """Server k of an instance as a single-server [Instance][mecopt.Instance] (K = 1: the instance itself).
 
     ``instance.devices[i]`` is device ``members[i]`` of the whole instance resolved against
     server k (its rates (9), (11), transfer times (8), (10) and price units (20)-(21) on that
@@ -503,7 +567,7 @@ def load_instance(path: str | Path) -> Instance:
 def instance_from_dict(data: dict, base: Path | None = None, source_path: str | None = None) -> Instance:
     """Validate a parsed instance document and resolve it to per-device numbers."""
     where = source_path or "<instance>"
-    data = _plain(data)
+    data = jsonable(data, other="keep")   # numpy scalars (a document built in code) as Python numbers
     try:
         spec = InstanceFile.model_validate(data)
     except ValidationError as err:
@@ -634,7 +698,9 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
             changes.update(deadline_soft=True, deadline_penalty_per_s=spec.model.deadline_penalty_per_s)
         return _replace(dev, **changes) if changes else dev
 
-    devices = [finish(d, n, fastest_delay=fastest[n]) if K > 1 else finish(d, n) for n, d in enumerate(home)]
+    # the home link's own fastest delay unless another reachable server is faster (K = 1: never)
+    devices = [finish(d, n, **({} if fastest[n] == d.fastest_delay else {"fastest_delay": fastest[n]}))
+               for n, d in enumerate(home)]
     source = spec.model_dump(mode="json")
     source.pop("servers" if not multi_form else "server")
     if "channel" not in spec.model_fields_set:
@@ -644,17 +710,17 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
                   topology=spec.topology)
     views: list[ServerView] = []
     reach_all: tuple = ()
-    if K > 1:
+    if K > 1:   # with K = 1 reach and the one view (the instance itself) are derived by Instance
         reach_all = tuple(tuple(sorted(dl)) for dl in links)
         for k, sv in enumerate(servers):
             members = np.array([n for n, dl in enumerate(links) if k in dl], dtype=int)
             local = np.full(len(links), -1, dtype=int)
             local[members] = np.arange(len(members))
             sub = tuple(finish(links[n][k], n, index=i) for i, n in enumerate(members))
-            views.append(ServerView(k, Instance(name=f"{spec.name}@{sv.name}", server=sv, devices=sub, **common,
-                                                servers=(sv,)), members, local))
-    return Instance(name=spec.name, server=servers[0], devices=tuple(devices), **common, source=source,
-                    path=source_path, servers=tuple(servers), reach=reach_all, views=tuple(views))
+            views.append(ServerView(k, Instance(name=f"{spec.name}@{sv.name}", servers=(sv,), devices=sub, **common),
+                                    members, local))
+    return Instance(name=spec.name, servers=tuple(servers), devices=tuple(devices), **common, source=source,
+                    path=source_path, reach=reach_all, views=tuple(views))
 
 
 def _links(merged: dict, gain_given: bool, servers: list[Server], channel: ChannelSection,
@@ -692,17 +758,6 @@ def _links(merged: dict, gain_given: bool, servers: list[Server], channel: Chann
     for k, g in zip(reach, np.atleast_1d(reached)):
         gains[k] = float(g)
     return reach, gains, problems
-
-
-def _plain(value):
-    """numpy scalars (a document built in code) as Python numbers, so strict validation takes them."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _weight_problems(merged: dict, path: str) -> list[tuple[str, str]]:

@@ -8,6 +8,7 @@ certificate. Figures shown to the user are always recomputed by
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
@@ -92,7 +93,7 @@ class SolutionStatus(str, Enum):
         return self.value
 
 
-@dataclass
+@dataclass(frozen=True)
 class Solution:
     """An assignment of every device's layers to slots, and how the method got it.
 
@@ -132,9 +133,12 @@ class Solution:
     info : dict
         Method-specific figures (e.g. the means over all-offload's draws).
     server_of : numpy.ndarray or None
-        With several servers (docs/multiserver.md): ``server_of[n]`` is the index in
-        ``instance.servers`` of the server device n offloads to, -1 when it runs all
-        layers locally; ``profile[n]`` then holds slots of that server. None with one server.
+        ``server_of[n]`` is the index in ``instance.servers`` of the server device n offloads
+        to, -1 when it runs all layers locally; ``profile[n]`` then holds slots of that server
+        (docs/multiserver.md). May be None with one server (every device on server 0).
+
+    A Solution is frozen: build it with its final values, or derive a changed copy with
+    [replace][mecopt.Solution.replace]. Its evaluation and violations are computed once.
 
     Examples
     --------
@@ -165,9 +169,42 @@ class Solution:
     def __post_init__(self):
         # one meaning for every method (game, GTPOS, baselines, registered ones): a device whose
         # delay exceeds its deadline carries the deadline_miss flag
-        self.flags = {k: list(v) for k, v in (self.flags or {}).items()}
+        flags = {k: list(v) for k, v in (self.flags or {}).items()}
+        object.__setattr__(self, "flags", flags)
         if self.profile:
-            flag_deadline_misses(self.instance, self.evaluation.delay, self.flags)
+            flag_deadline_misses(self.instance, self.evaluation.delay, flags)
+
+    def replace(self, **changes) -> "Solution":
+        """A copy with some fields changed (a Solution is frozen).
+
+        The evaluation and the violations are carried over unless ``instance``, ``profile``
+        or ``server_of`` change (then they are recomputed).
+
+        Parameters
+        ----------
+        **changes
+            New values of fields, e.g. ``termination=``, ``status=``, ``info=``.
+
+        Returns
+        -------
+        Solution
+
+        Examples
+        --------
+        >>> import mecopt
+        >>> sol = mecopt.solve(mecopt.load_instance("paper:fig6-w1khz"), "all-local")
+        >>> again = sol.replace(status="checked")
+        >>> again.status, again.evaluation is sol.evaluation, sol.status == "checked"
+        ('checked', True, False)
+        """
+        new = object.__new__(Solution)
+        if not {"instance", "profile", "server_of"} & changes.keys():
+            for name in ("evaluation", "violations"):   # derived from unchanged inputs: kept
+                if name in self.__dict__:
+                    new.__dict__[name] = self.__dict__[name]
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+        new.__init__(**{**values, **changes})
+        return new
 
     @cached_property
     def evaluation(self) -> costmod.Evaluation:
@@ -215,23 +252,18 @@ class Solution:
         1    md1      2      relu1     0
         """
         rows = []
-        if self.instance.multi:
-            names = self.server_names()
-            for d, slots, server in zip(self.instance.devices, self.profile, names):
-                for m, h in enumerate(np.asarray(slots), start=1):
-                    where = server if h != 0 else checkmod.LOCAL_SERVER
-                    rows.append((d.name, m, d.layer_names[m - 1], int(h), where))
-            return pd.DataFrame(rows, columns=["device", "layer", "layer_name", "slot", "server"])
-        for d, slots in zip(self.instance.devices, self.profile):
+        several = self.instance.K > 1   # the server column is shown with several servers only
+        for d, slots, server in zip(self.instance.devices, self.profile, self.server_names()):
             for m, h in enumerate(np.asarray(slots), start=1):
-                rows.append((d.name, m, d.layer_names[m - 1], int(h)))
-        return pd.DataFrame(rows, columns=["device", "layer", "layer_name", "slot"])
+                row = (d.name, m, d.layer_names[m - 1], int(h))
+                rows.append(row + (server if h != 0 else checkmod.LOCAL_SERVER,) if several else row)
+        return pd.DataFrame(rows, columns=["device", "layer", "layer_name", "slot"] + (["server"] if several else []))
 
     def server_names(self) -> list[str]:
         """Per device, the name of its server (``server_of``); empty for a device that runs all its
         layers locally (or has no valid server). Empty names for every device with one server."""
         K = self.instance.K
-        if not self.instance.multi or self.server_of is None:
+        if K == 1 or self.server_of is None:
             return [""] * self.instance.N
         return [self.instance.servers[int(k)].name if 0 <= int(k) < K else "" for k in self.server_of]
 
@@ -257,11 +289,11 @@ class Solution:
         """
         ev = self.evaluation
         rows = []
-        multi = self.instance.multi
+        several = self.instance.K > 1   # the server column is shown with several servers only
         servers = self.server_names()
         for n, d in enumerate(self.instance.devices):
             miss = ev.delay[n] - d.tau
-            where = dict(server=servers[n] if ev.partition[n] < d.M else "") if multi else {}
+            where = dict(server=servers[n] if ev.partition[n] < d.M else "") if several else {}
             rows.append(dict(
                 device=d.name, dnn=d.dnn, **where, partition_point=int(ev.partition[n]),
                 last_slot=int(ev.last_slot[n]),
@@ -311,7 +343,7 @@ class Solution:
             max_unilateral_gain_rel=None if self.certificate is None else self.certificate.get("max_gain_rel"),
             certificate=self.certificate, flags={k: v for k, v in self.flags.items() if v}, info=self.info,
         )
-        if self.instance.multi:
+        if self.instance.K > 1:   # shown with several servers only
             out.update(self.server_summary())
         return out
 
@@ -373,7 +405,7 @@ class Solution:
         out = manifest.begin(out_dir, "solution")
         written = [write_table(self.assignment_frame(), out / "assignment", format),
                    write_table(self.devices_frame(), out / "devices", format),
-                   write_table(checkmod.violations_frame(self.violations, servers=self.instance.multi),
+                   write_table(checkmod.violations_frame(self.violations, servers=self.instance.K > 1),
                                out / "violations", format)]
         if self.trace is not None:
             written.append(write_table(self.trace, out / "trace", format))
@@ -382,6 +414,87 @@ class Solution:
         written.append(manifest.finish(out, "solution", written, format=format,
                                        instance_path=self.instance.path))
         return written
+
+
+def read_assignment(path: str | Path) -> pd.DataFrame:
+    """Read an assignment table, or the assignment table of a result folder: the one reader of
+    assignments (``mecopt check``, [mecopt.check][], [read_solution][mecopt.read_solution], the plots).
+
+    Parameters
+    ----------
+    path : str or Path
+        A csv, parquet or json table (json: a list of records, or ``{"assignment": [...]}``) with
+        columns ``device``, ``layer``, ``slot`` (and ``server`` with several servers; other
+        columns are kept), or a folder holding ``assignment.<csv|parquet|json>``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table, each ``layer`` and ``slot`` cell checked to be an integer. CSV cells are
+        read as text (``"1_0"`` or ``"1e0"`` are not integers; ``device`` and ``server`` keep
+        the text written, an empty ``server`` cell is a local layer).
+
+    Raises
+    ------
+    InputError
+        When the file is missing, a directory without an assignment table, written by a run
+        that did not finish, unreadable, lacks a column, or holds a non-integer layer or slot.
+
+    Examples
+    --------
+    >>> import tempfile, mecopt
+    >>> sol = mecopt.solve(mecopt.load_instance("paper:fig6-w1khz"), "all-local")
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = sol.write(tmp)
+    ...     table = mecopt.core.solution.read_assignment(tmp)
+    >>> list(table.columns), set(table["slot"])
+    (['device', 'layer', 'layer_name', 'slot'], {'0'})
+    """
+    import json
+
+    from mecopt.core.tables import read_table
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"assignment file not found: {path}")
+    path = manifest.assignment_file(path)
+    if path.is_dir():
+        raise InputError(f"assignment path is a directory, not a file: {path}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            data = json.loads(path.read_text())
+            if isinstance(data, dict) and "assignment" in data:
+                data = data["assignment"]
+            if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+                raise InputError(f"assignment {path}: expected a JSON list of records "
+                                 "({\"device\": ..., \"layer\": ..., \"slot\": ...}) or {\"assignment\": [...]}")
+            table = pd.DataFrame.from_records(data)
+        elif suffix == ".csv":
+            # cells as text: "1_0" or "1e0" must not become numbers on the way (plain_integer judges them)
+            table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        elif suffix == ".parquet":
+            table = read_table(path)
+        else:
+            raise InputError(f"cannot read an assignment from {path}: expected .csv, .parquet or .json")
+    except InputError:
+        raise
+    except Exception as err:  # pandas / pyarrow / json parse errors: the file is malformed
+        raise InputError(f"assignment {path} could not be read: {type(err).__name__}: {err}") from None
+    missing = {"device", "layer", "slot"} - set(table.columns)
+    if missing:
+        raise InputError(f"assignment {path} lacks columns {sorted(missing)}; it needs device, layer, slot "
+                         f"(it has {list(table.columns)})")
+    problems = []
+    for col in ("layer", "slot"):
+        for i, v in enumerate(table[col].tolist()):
+            try:
+                checkmod.plain_integer(v)
+            except (TypeError, ValueError):
+                problems.append((f"row {i + 1}.{col}", f"must be an integer, got {v!r}"))
+    if problems:
+        raise InputError(f"invalid assignment table {path}", problems)
+    return table
 
 
 def read_solution(folder: str | Path, instance: Instance | None = None) -> Solution:
@@ -437,14 +550,9 @@ def read_solution(folder: str | Path, instance: Instance | None = None) -> Solut
             except InputError:
                 base = None
         instance = instance_from_dict(doc, base=base, source_path=src)
-    table = find_table(folder / "assignment")
-    if table is None:
+    if find_table(folder / "assignment") is None:
         raise InputError(f"{folder} has no readable assignment table (csv, parquet or json)")
-    assignment = read_table(table)
-    if instance.multi and table.suffix == ".csv":
-        # server names as written (an empty cell is a local layer; "1" or "NA" stay names)
-        assignment = pd.read_csv(table, dtype={"server": str}, keep_default_na=False)
-    Y = checkmod.assignment_to_y(instance, assignment)
+    Y = checkmod.assignment_to_y(instance, read_assignment(folder))
     profile = checkmod.profile_from_y(instance, Y)
     trace_file = find_table(folder / "trace")
     flags = {d.name: [] for d in instance.devices}
@@ -457,3 +565,82 @@ def read_solution(folder: str | Path, instance: Instance | None = None) -> Solut
         certificate=summary.get("certificate"), trace=read_table(trace_file) if trace_file else None,
         flags=flags, info=summary.get("info") or {}, server_of=checkmod.server_of_from_y(instance, Y),
     )
+
+
+@dataclass(frozen=True)
+class ResultFolder:
+    """What a result folder holds, read by [read_result_folder][mecopt.core.solution.read_result_folder].
+
+    Attributes
+    ----------
+    path : Path
+        The folder.
+    assignment : pandas.DataFrame
+        Its assignment table (:func:`read_assignment`), ``layer`` and ``slot`` as integers.
+    solution : Solution or None
+        The whole solution when the folder is a complete solution folder that reads back.
+    instance : Instance or None
+        The instance solved, when known (the solution's, else the folder's ``instance.toml``).
+    title : str
+        ``"<method> on <instance>"`` from its ``summary.json``, else the folder's name.
+    """
+
+    path: Path
+    assignment: pd.DataFrame
+    solution: Solution | None
+    instance: Instance | None
+    title: str
+
+
+def read_result_folder(folder: str | Path) -> ResultFolder:
+    """Read a folder holding an assignment table: a solution folder (``mecopt solve --out``) read
+    back whole when it can be, else its assignment table with its optional ``summary.json`` and
+    ``instance.toml``.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The folder.
+
+    Returns
+    -------
+    ResultFolder
+
+    Raises
+    ------
+    InputError
+        When ``folder`` is not a folder or holds no readable assignment table.
+    """
+    import json
+
+    from mecopt.core.instance import load_instance
+    from mecopt.core.tables import find_table
+
+    d = Path(folder)
+    if not d.is_dir():
+        raise InputError(f"not a solution directory: {d}")
+    man = manifest.read(d)      # completeness is the caller's business (mecopt plot refuses incomplete folders)
+    if man is not None and man.get("kind") == "solution" and man.get("complete"):
+        try:
+            sol = read_solution(d)      # the instance it solved, with its server times
+            return ResultFolder(d, sol.assignment_frame(), sol, sol.instance, f"{sol.method} on {sol.instance.name}")
+        except InputError:
+            pass  # e.g. inside a result set still being written, or a DNN path that no longer resolves
+    path = find_table(d / "assignment")
+    if path is None:
+        raise InputError(f"{d} holds no readable assignment table (assignment.csv, .parquet or .json); "
+                         f"write the solution with --format csv, parquet or json")
+    table = read_assignment(path)
+    table = table.assign(**{c: table[c].map(checkmod.plain_integer) for c in ("layer", "slot")})   # checked
+    title = d.name
+    summary = d / "summary.json"
+    if summary.is_file():
+        s = json.loads(summary.read_text())
+        title = f"{s.get('method', '')} on {s.get('instance', '')}".strip()
+    inst = None
+    if (d / "instance.toml").is_file():
+        try:
+            inst = load_instance(d / "instance.toml")
+        except InputError:
+            pass  # e.g. a DNN given by a relative path: drawn without server times
+    return ResultFolder(d, table, None, inst, title)

@@ -1,4 +1,5 @@
-"""Writing tables: one function, every format, atomically (temporary file, then rename)."""
+"""Writing tables: one function, every format, atomically (temporary file, then rename); and the
+one converter of numpy / pandas values to plain JSON data (:func:`jsonable`)."""
 
 from __future__ import annotations
 
@@ -35,18 +36,70 @@ def write_text(path: str | Path, text: str) -> Path:
 
 
 def write_json(path: str | Path, data) -> Path:
-    return write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+    """Write ``data`` as indented JSON (numpy values converted by :func:`jsonable`), atomically."""
+    return write_text(path, json.dumps(data, indent=2, default=jsonable) + "\n")
 
 
-def _json_default(o):
+def jsonable(value, *, nonfinite: str = "keep", other: str = "raise"):
+    """``value`` as plain JSON data: numpy scalars and arrays as Python numbers and lists, tuples
+    as lists, dict keys as text, pandas' missing values (``pd.NA``, ``pd.NaT``) as None.
+
+    The one numpy -> JSON converter of mecopt: :func:`write_json` uses it for every file it
+    writes, ``mecopt check --json`` for what it prints, instance documents built in code go
+    through it before validation.
+
+    Parameters
+    ----------
+    value
+        Any value; dicts, lists and tuples are converted recursively.
+    nonfinite : {"keep", "null"}
+        ``"null"``: a NaN or infinite float becomes None (strict JSON); ``"keep"``: it stays.
+    other : {"raise", "str", "keep"}
+        A value of any other type: TypeError, its ``str``, or the value unchanged.
+
+    Returns
+    -------
+    object
+        None, bool, int, float, str, list or dict (or, with ``other="keep"``, the value itself).
+
+    Raises
+    ------
+    TypeError
+        For a value of another type with ``other="raise"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mecopt.core.tables import jsonable
+    >>> jsonable({"n": np.int64(3), "x": np.array([0.5, np.inf]), "t": (1, 2)}, nonfinite="null")
+    {'n': 3, 'x': [0.5, None], 't': [1, 2]}
+    """
+    import math
+
     import numpy as np
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+    if isinstance(value, dict):
+        return {str(k): jsonable(v, nonfinite=nonfinite, other=other) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v, nonfinite=nonfinite, other=other) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist(), nonfinite=nonfinite, other=other)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        value = float(value)
+        return None if nonfinite == "null" and not math.isfinite(value) else value
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if other == "str":
+        return str(value)
+    if other == "keep":
+        return value
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
 def write_table(df: pd.DataFrame, path_stem: str | Path, fmt: str = "csv") -> Path:

@@ -329,8 +329,7 @@ def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: 
                    wall_time=time.perf_counter() - t0, iterations=ticks, solver_calls=eng.calls, engine=engine,
                    certificate=cert, trace=pd.DataFrame(rows), flags=flags, info=info,
                    server_of=state.solution_servers())
-    sol.objective = float(sol.evaluation.avg_cost)   # the solution's own evaluation (computed once)
-    return sol
+    return sol.replace(objective=float(sol.evaluation.avg_cost))   # the solution's own evaluation (computed once)
 
 
 #: per-slot trace columns are written when the instance has at most this many slots in all

@@ -51,10 +51,11 @@ def solve_uai_remedied(instance, *, engine: str, seed: int, wake_prob: float, ep
     limit = max_iter if polish_after is None else min(polish_after, max_iter)
     first = _run(instance, "tpos-uai", seed=seed, max_iter=limit, uai=True, time_limit=time_limit,
                  consensus_rounds=consensus_rounds, **common)
-    first.info.update(consensus_rounds=consensus_rounds, polish_after=polish_after, uai_ticks=first.iterations,
-                      uai_calls=first.solver_calls, uai_termination=str(first.termination),
-                      uai_max_gain_rel=first.certificate["max_gain_rel"], uai_avg_cost=first.objective,
-                      polish_ticks=0, polish_calls=0)
+    first = first.replace(info=dict(first.info, consensus_rounds=consensus_rounds, polish_after=polish_after,
+                                    uai_ticks=first.iterations, uai_calls=first.solver_calls,
+                                    uai_termination=str(first.termination),
+                                    uai_max_gain_rel=first.certificate["max_gain_rel"], uai_avg_cost=first.objective,
+                                    polish_ticks=0, polish_calls=0))
     left = max_iter - (first.iterations or 0)
     if polish_after is None or first.certificate["certified"] or left < 1:
         return first

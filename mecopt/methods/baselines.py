@@ -322,12 +322,12 @@ def solve_isolated(instance: Instance, *, engine: str = "dp") -> Solution:
         by_eq: dict[str, int] = {}
         for v in viol:
             by_eq[v.equation] = by_eq.get(v.equation, 0) + 1
-        sol.termination = Termination.INFEASIBLE
-        sol.status = ("contention-blind profile (each MD optimal alone on the server) breaches "
-                      + ", ".join(f"{eq} x{k}" for eq, k in sorted(by_eq.items()))
-                      + " under the true contention")
-        sol.info["violations"] = by_eq
+        changes = dict(termination=Termination.INFEASIBLE,
+                       status=("contention-blind profile (each MD optimal alone on the server) breaches "
+                               + ", ".join(f"{eq} x{k}" for eq, k in sorted(by_eq.items()))
+                               + " under the true contention"),
+                       info={**sol.info, "violations": by_eq})
     else:
-        sol.status = "contention-blind profile (each MD optimal alone on the server) is feasible under contention"
-    sol.wall_time = time.perf_counter() - t0
-    return sol
+        changes = dict(status="contention-blind profile (each MD optimal alone on the server) is feasible under "
+                       "contention")
+    return sol.replace(**changes, wall_time=time.perf_counter() - t0)

@@ -341,8 +341,8 @@ def run(fn: Callable, method: str, instance, options: dict):
                    status="profile returned by the method; re-scored and checked by mecopt", wall_time=wall,
                    server_of=server_of if instance.K > 1 else None)
     if sol.violations:   # the method claimed nothing; the checker says the profile breaks a hard constraint
-        sol.termination = Termination.INFEASIBLE
-        sol.status = ("profile returned by the method violates "
-                      + ", ".join(sorted({v.equation for v in sol.violations}))
-                      + f" ({len(sol.violations)} violation(s)); re-scored and checked by mecopt")
+        sol = sol.replace(termination=Termination.INFEASIBLE,
+                          status=("profile returned by the method violates "
+                                  + ", ".join(sorted({v.equation for v in sol.violations}))
+                                  + f" ({len(sol.violations)} violation(s)); re-scored and checked by mecopt"))
     return sol

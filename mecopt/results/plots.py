@@ -16,7 +16,6 @@ inside the functions, so ``import mecopt`` never needs it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ import pandas as pd
 
 from mecopt.core.cost import blocks
 from mecopt.core.errors import InputError
-from mecopt.core.tables import atomic_write, find_table, read_table
+from mecopt.core.tables import atomic_write
 
 LOCAL_COLOR = "#d9d9d9"
 QUEUE_COLOR = "#bdbdbd"
@@ -152,22 +151,49 @@ class ScheduleData:
     servers: list[tuple[str, int, float | None]] | None = None
 
 
-def schedule_data(source) -> ScheduleData:
-    """A :class:`ScheduleData` from a Solution, an assignment table, or a solution directory
-    (``assignment.<csv|parquet|json>``; a folder written by ``Solution.write`` is read back whole,
-    others use their optional ``summary.json`` and ``instance.toml``)."""
+def schedule_data(source, *, instance=None, title: str | None = None) -> ScheduleData:
+    """A :class:`ScheduleData` from a Solution or an assignment table.
+
+    Parameters
+    ----------
+    source : Solution, pandas.DataFrame or ScheduleData
+        A solution (its instance gives H, T_d and the server times), or an assignment table
+        (``device``, ``layer``, ``slot``; ``server`` with several servers). A result folder is
+        read first with :func:`mecopt.core.solution.read_result_folder` (as ``mecopt plot`` does).
+    instance : Instance, optional
+        With a table: the instance it assigns, for H, T_d, the server times and the servers.
+    title : str, optional
+        With a table: the plot's title.
+
+    Returns
+    -------
+    ScheduleData
+
+    Raises
+    ------
+    InputError
+        When a table lacks ``device``, ``layer`` or ``slot``, or ``source`` is none of the above.
+    """
     if isinstance(source, ScheduleData):
         return source
     if hasattr(source, "assignment_frame") and hasattr(source, "instance"):
-        inst = source.instance
-        servers = [(sv.name, sv.H, sv.T_d) for sv in inst.servers] if inst.multi else None
-        return ScheduleData(source.assignment_frame(), inst.server.H, inst.server.T_d,
-                            {d.name: np.asarray(d.t_server) for d in inst.devices},
-                            f"{source.method} on {inst.name}", servers)
+        return _with_instance(source.assignment_frame(), source.instance, f"{source.method} on {source.instance.name}")
     if isinstance(source, pd.DataFrame):
         _check_assignment(source, "the assignment table")
-        return ScheduleData(source, int(max(1, source["slot"].max())), servers=_table_servers(source))
-    return _from_dir(Path(source))
+        if instance is not None:
+            return _with_instance(source, instance, title or "")
+        return ScheduleData(source, int(max(1, source["slot"].max())), title=title or "",
+                            servers=_table_servers(source))
+    raise InputError(f"cannot plot a schedule from {type(source).__name__}: give a Solution or an assignment table "
+                     "(read a result folder with mecopt.core.solution.read_result_folder)")
+
+
+def _with_instance(table: pd.DataFrame, inst, title: str) -> ScheduleData:
+    """An assignment table drawn with its instance's slots, frames and server times."""
+    servers = [(sv.name, sv.H, sv.T_d) for sv in inst.servers] if inst.K > 1 else None
+    first = inst.servers[0]   # one server: the server; several: each panel uses its own (servers)
+    return ScheduleData(table, first.H, first.T_d, {d.name: np.asarray(d.t_server) for d in inst.devices},
+                        title, servers)
 
 
 def _server_cells(df: pd.DataFrame) -> pd.Series:
@@ -192,45 +218,6 @@ def _check_assignment(df: pd.DataFrame, where: str) -> None:
     missing = {"device", "layer", "slot"} - set(df.columns)
     if missing:
         raise InputError(f"{where} lacks columns {sorted(missing)}; it needs device, layer, slot")
-
-
-def _from_dir(d: Path) -> ScheduleData:
-    if not d.is_dir():
-        raise InputError(f"not a solution directory: {d}")
-    from mecopt.core import manifest
-
-    man = manifest.read(d)      # completeness is the caller's business (mecopt plot refuses incomplete folders)
-    if man is not None and man.get("kind") == "solution" and man.get("complete"):
-        from mecopt.core.solution import read_solution
-        try:
-            return schedule_data(read_solution(d))      # the instance it solved, with its server times
-        except InputError:
-            pass  # e.g. inside a result set still being written, or a DNN path that no longer resolves
-    path = find_table(d / "assignment")
-    if path is None:
-        raise InputError(f"{d} holds no readable assignment table (assignment.csv, .parquet or .json); "
-                         f"write the solution with --format csv, parquet or json")
-    df = read_table(path)
-    _check_assignment(df, str(path))
-    title = d.name
-    summary = d / "summary.json"
-    if summary.is_file():
-        s = json.loads(summary.read_text())
-        title = f"{s.get('method', '')} on {s.get('instance', '')}".strip()
-    H, frame, times = int(max(1, df["slot"].max())), None, None
-    servers = _table_servers(df)
-    inst_file = d / "instance.toml"
-    if inst_file.is_file():
-        try:
-            from mecopt.core.instance import load_instance
-            inst = load_instance(inst_file)
-            H, frame = inst.server.H, inst.server.T_d
-            times = {dev.name: np.asarray(dev.t_server) for dev in inst.devices}
-            if inst.multi:
-                servers = [(sv.name, sv.H, sv.T_d) for sv in inst.servers]
-        except InputError:
-            pass  # e.g. a DNN given by a relative path: draw without server times
-    return ScheduleData(df, H, frame, times, title, servers)
 
 
 def _per_device(df: pd.DataFrame) -> list[tuple[str, np.ndarray]]:

@@ -19,68 +19,15 @@ marked slot; an unassigned layer as local).
 from __future__ import annotations
 
 import json
-import math
-from pathlib import Path
 
 import click
-import numpy as np
-import pandas as pd
 
 from mecopt.core import checker as checkmod
-from mecopt.core.errors import InfeasibleError, InputError
+from mecopt.core.errors import InfeasibleError
 from mecopt.core import manifest
-from mecopt.core.tables import read_table, write_json, write_table
+from mecopt.core.solution import read_assignment
+from mecopt.core.tables import jsonable, write_json, write_table
 from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance, writable_output
-
-
-def read_assignment(path: str | Path) -> pd.DataFrame:
-    """An assignment table from csv, parquet or json (a list of records, or {"assignment": [...]})."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"assignment file not found: {path}")
-    if path.is_dir():
-        raise InputError(f"assignment path is a directory, not a file: {path}")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".json":
-            data = json.loads(path.read_text())
-            if isinstance(data, dict) and "assignment" in data:
-                data = data["assignment"]
-            if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-                raise InputError(f"assignment {path}: expected a JSON list of records "
-                                 "({\"device\": ..., \"layer\": ..., \"slot\": ...}) or {\"assignment\": [...]}")
-            table = pd.DataFrame.from_records(data)
-        elif suffix == ".csv":
-            # cells as text: "1_0" or "1e0" must not become numbers on the way (plain_integer judges them)
-            table = pd.read_csv(path, dtype=str, keep_default_na=False)
-        elif suffix == ".parquet":
-            table = read_table(path)
-        else:
-            raise InputError(f"cannot read an assignment from {path}: expected .csv, .parquet or .json")
-    except InputError:
-        raise
-    except Exception as err:  # pandas / pyarrow / json parse errors: the file is malformed
-        raise InputError(f"assignment {path} could not be read: {type(err).__name__}: {err}") from None
-    missing = {"device", "layer", "slot"} - set(table.columns)
-    if missing:
-        raise InputError(f"assignment {path} lacks columns {sorted(missing)}; it needs device, layer, slot "
-                         f"(it has {list(table.columns)})")
-    problems = []
-    for col in ("layer", "slot"):
-        for i, v in enumerate(table[col].tolist()):
-            if not _is_integral(v):
-                problems.append((f"row {i + 1}.{col}", f"must be an integer, got {v!r}"))
-    if problems:
-        raise InputError(f"invalid assignment table {path}", problems)
-    return table
-
-
-def _is_integral(v) -> bool:
-    try:
-        checkmod.plain_integer(v)
-        return True
-    except (TypeError, ValueError):
-        return False
 
 
 #: kept for callers of the former CLI function; the report is built by the library
@@ -118,7 +65,7 @@ def check_cmd(instance, assignment, fmt, out_dir, as_json):
     amount and tolerance.
     """
     inst = read_instance(instance)
-    table = read_assignment(manifest.assignment_file(assignment))
+    table = read_assignment(assignment)
     res = checkmod.assignment_report(inst, table)
     summary = {"assignment": str(assignment), **res["summary"]}
     written = []
@@ -129,13 +76,13 @@ def check_cmd(instance, assignment, fmt, out_dir, as_json):
                    write_json(out / "summary.json", {**summary, "slots": res["slots"].to_dict(orient="list")})]
         written.append(manifest.finish(out, "check", written, format=fmt))
     if as_json:
-        click.echo(json.dumps(_jsonable({**summary, "slots": res["slots"].to_dict(orient="records"),
-                                         "devices": res["devices"].to_dict(orient="records"),
-                                         "violation_list": res["violation_list"]}),
+        click.echo(json.dumps(jsonable({**summary, "slots": res["slots"].to_dict(orient="records"),
+                                        "devices": res["devices"].to_dict(orient="records"),
+                                        "violation_list": res["violation_list"]}, nonfinite="null", other="str"),
                               indent=2, allow_nan=False))
     else:
         s = res["summary"]
-        servers = f", {inst.K} servers" if inst.multi else ""
+        servers = f", {inst.K} servers" if inst.K > 1 else ""
         click.echo(f"Assignment {assignment} on instance {inst.name} ({inst.N} MDs{servers}, capacity mode "
                    f"{s['capacity_mode']}):")
         click.echo("\nDevices")
@@ -159,24 +106,6 @@ def check_cmd(instance, assignment, fmt, out_dir, as_json):
     if not res["summary"]["feasible"]:
         by = ", ".join(f"{k} x{v}" for k, v in res["summary"]["violations_by_equation"].items())
         raise InfeasibleError(f"the assignment violates {res['summary']['violations']} constraint(s): {by}")
-
-
-def _jsonable(o):
-    if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_jsonable(v) for v in o]
-    if isinstance(o, (bool, np.bool_)):
-        return bool(o)
-    if isinstance(o, (int, np.integer)):
-        return int(o)
-    if isinstance(o, (float, np.floating)):
-        return float(o) if math.isfinite(o) else None
-    if o is None or isinstance(o, str):
-        return o
-    if o is pd.NA or o is pd.NaT:
-        return None
-    return str(o)
 
 
 commands = [check_cmd]

@@ -17,7 +17,6 @@ its link to the first server it reaches.
 from __future__ import annotations
 
 import json
-import math
 
 import click
 import numpy as np
@@ -25,32 +24,29 @@ import pandas as pd
 
 from mecopt.core.errors import InputError
 from mecopt.core.instance import Device, Instance
+from mecopt.core.tables import jsonable
 from mecopt.cli.common import echo_table, instance_argument, read_instance
 
 
 def _num(x):
-    """A JSON-safe number: numpy scalars to Python, NaN/inf to None."""
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    x = float(x)
-    return x if math.isfinite(x) else None
+    """A JSON-safe number (:func:`mecopt.core.tables.jsonable`): an integer as int, any other as float, NaN/inf as None."""
+    return jsonable(x if isinstance(x, np.integer) else float(x), nonfinite="null")
 
 
-def server_info(instance: Instance) -> dict:
-    s = instance.server
-    return dict(H=s.H, T_d_s=s.T_d, slot_len_s=s.slot_len, B=s.B, f_s_cycles_per_s=s.f_s,
-                a_h=[_num(v) for v in s.a], b_h=[_num(v) for v in s.b], P_s_w=s.P_s, capacity_mode=s.capacity_mode)
+def server_info(instance: Instance, k: int = 0) -> dict:
+    """Server k's parameters; with several servers also its name, position and how many devices reach it."""
+    sv = instance.servers[k]
+    params = dict(H=sv.H, T_d_s=sv.T_d, slot_len_s=sv.slot_len, B=sv.B, f_s_cycles_per_s=sv.f_s,
+                  a_h=[_num(v) for v in sv.a], b_h=[_num(v) for v in sv.b], P_s_w=sv.P_s)
+    if instance.K == 1:
+        return dict(params, capacity_mode=sv.capacity_mode)
+    return dict(name=sv.name, **params, position=list(sv.position) if sv.position is not None else None,
+                devices_reaching=int(len(instance.view(k).members)), capacity_mode=sv.capacity_mode)
 
 
 def servers_info(instance: Instance) -> list[dict]:
-    """Several servers: each server's parameters and how many devices reach it."""
-    out = []
-    for k, sv in enumerate(instance.servers):
-        out.append(dict(name=sv.name, H=sv.H, T_d_s=sv.T_d, slot_len_s=sv.slot_len, B=sv.B, f_s_cycles_per_s=sv.f_s,
-                        a_h=[_num(v) for v in sv.a], b_h=[_num(v) for v in sv.b], P_s_w=sv.P_s,
-                        position=list(sv.position) if sv.position is not None else None,
-                        devices_reaching=int(len(instance.view(k).members)), capacity_mode=sv.capacity_mode))
-    return out
+    """Every server's :func:`server_info`."""
+    return [server_info(instance, k) for k in range(instance.K)]
 
 
 def link_rows(instance: Instance, n: int) -> list[dict]:
@@ -99,21 +95,20 @@ def describe(instance: Instance, device: str | None = None) -> dict:
     devs = list(instance.devices)
     if device is not None:
         devs = [select_device(instance, device)]
-    if instance.multi:   # several servers: "servers" (a list) instead of "server"; links per device
-        names = [sv.name for sv in instance.servers]
-        return dict(
-            name=instance.name, description=instance.description, seed=instance.seed, path=instance.path,
-            N=instance.N, bits_per_element=instance.bits_per_element, price_scale=instance.price_scale,
-            deadline_policy=instance.deadline_policy, servers=servers_info(instance),
-            devices=[{**device_info(d), "servers": [names[k] for k in instance.reachable(d.index)],
-                      "link_server": names[instance.reachable(d.index)[0]],
-                      "links": link_rows(instance, d.index), "layer_table": layer_rows(d)} for d in devs],
-        )
+    names = [sv.name for sv in instance.servers]
+    several = instance.K > 1   # shown: "servers" (a list) instead of "server", and links per device
+
+    def links(d: Device) -> dict:
+        reach = instance.reachable(d.index)
+        return dict(servers=[names[k] for k in reach], link_server=names[reach[0]],
+                    links=link_rows(instance, d.index)) if several else {}
+
     return dict(
         name=instance.name, description=instance.description, seed=instance.seed, path=instance.path,
         N=instance.N, bits_per_element=instance.bits_per_element, price_scale=instance.price_scale,
-        deadline_policy=instance.deadline_policy, server=server_info(instance),
-        devices=[{**device_info(d), "layer_table": layer_rows(d)} for d in devs],
+        deadline_policy=instance.deadline_policy,
+        **(dict(servers=servers_info(instance)) if several else dict(server=server_info(instance))),
+        devices=[{**device_info(d), **links(d), "layer_table": layer_rows(d)} for d in devs],
     )
 
 
@@ -152,8 +147,8 @@ def inspect_cmd(instance, as_json, device):
     if inst.description:
         click.echo(f"  {inst.description}")
     same = lambda v: _g(v[0], 6) if len(set(v)) == 1 else ", ".join(_g(x, 6) for x in v)  # noqa: E731
-    if inst.multi:
-        click.echo(f"\nServers ({inst.K}; capacity mode {inst.server.capacity_mode})")
+    if inst.K > 1:
+        click.echo(f"\nServers ({inst.K}; capacity mode {inst.servers[0].capacity_mode})")
         echo_table(pd.DataFrame([dict(
             name=sv["name"], H=sv["H"], T_d_s=_g(sv["T_d_s"], 6), slot_len_s=_g(sv["slot_len_s"], 6), B=sv["B"],
             f_s=_g(sv["f_s_cycles_per_s"], 6), a_h=same(sv["a_h"]), b_h=same(sv["b_h"]), P_s_w=_g(sv["P_s_w"], 6),
@@ -171,7 +166,7 @@ def inspect_cmd(instance, as_json, device):
     click.echo("\nDevices")
     cols = ["name", "dnn", "layers", "rate_up_bps", "rate_down_bps", "download_s", "fully_local_s",
             "fastest_delay_s", "deadline_s", "deadline_relaxed", "delta_cycles_per_bit", "alpha", "beta", "gamma"]
-    if inst.multi:
+    if inst.K > 1:
         cols.insert(2, "servers")
         echo_table(pd.DataFrame([{k: (", ".join(d[k]) if k == "servers" else d[k]) for k in cols}
                                  for d in info["devices"]]))

@@ -169,7 +169,7 @@ def plot_schedule(solution_dir, output):
     written solution directory (mecopt solve --out, or a sweep's solutions/)."""
     from mecopt.results import plots
     _require_complete(solution_dir)
-    path = plots.save(plots.schedule(solution_dir), output or Path(solution_dir) / "schedule.png")
+    path = plots.save(plots.schedule(_schedule_source(solution_dir)), output or Path(solution_dir) / "schedule.png")
     click.echo(f"wrote {path}")
 
 
@@ -180,8 +180,17 @@ def plot_partition(solution_dir, output):
     """Each device's layers, local or in which slot, with its partition point (Fig. 10a)."""
     from mecopt.results import plots
     _require_complete(solution_dir)
-    path = plots.save(plots.partition(solution_dir), output or Path(solution_dir) / "partition.png")
+    path = plots.save(plots.partition(_schedule_source(solution_dir)), output or Path(solution_dir) / "partition.png")
     click.echo(f"wrote {path}")
+
+
+def _schedule_source(folder: str):
+    """The folder read by the core reader: its Solution, else its assignment table with what is known."""
+    from mecopt.core.solution import read_result_folder
+    from mecopt.results import plots
+    res = read_result_folder(folder)
+    return res.solution if res.solution is not None else plots.schedule_data(res.assignment, instance=res.instance,
+                                                                               title=res.title)
 
 
 def _require_complete(path: str | Path) -> None:
