@@ -1,8 +1,9 @@
 """Independent feasibility check of any assignment, constraint by constraint.
 
-It rebuilds the binary tensor y[n,m,h] of (14) from an assignment and tests
-(15), (16), (17), (26) and (27) on the tensor itself, never trusting a solver's
-figures. Each violation names its equation, device, slot or layer, the amount by
+It rebuilds the binary tensor y[n,m,k,h] of (14) (k the server; K = 1 for one server)
+from an assignment and tests the association (15s) (several servers), then (15), (16),
+(17), (26) and (27) on each server's view of the tensor, never trusting a solver's
+figures. One code path serves one server and several. Each violation names its equation, device, slot or layer, the amount by
 which it is violated and the tolerance used. Under ``deadline_policy = "soft"`` a
 missed deadline is not a violation of (26) but a miss (:func:`deadline_misses`).
 """
