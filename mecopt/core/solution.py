@@ -450,14 +450,18 @@ def read_assignment(path: str | Path) -> pd.DataFrame:
     >>> list(table.columns), set(table["slot"])
     (['device', 'layer', 'layer_name', 'slot'], {'0'})
     """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"assignment file not found: {path}")
+    return _assignment_table(manifest.assignment_file(path))
+
+
+def _assignment_table(path: Path) -> pd.DataFrame:
+    """:func:`read_assignment` of a file, whatever the state of the folder holding it."""
     import json
 
     from mecopt.core.tables import read_table
 
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"assignment file not found: {path}")
-    path = manifest.assignment_file(path)
     if path.is_dir():
         raise InputError(f"assignment path is a directory, not a file: {path}")
     suffix = path.suffix.lower()
@@ -630,7 +634,7 @@ def read_result_folder(folder: str | Path) -> ResultFolder:
     if path is None:
         raise InputError(f"{d} holds no readable assignment table (assignment.csv, .parquet or .json); "
                          f"write the solution with --format csv, parquet or json")
-    table = read_assignment(path)
+    table = _assignment_table(path)   # completeness is the caller's business, as above
     table = table.assign(**{c: table[c].map(checkmod.plain_integer) for c in ("layer", "slot")})   # checked
     title = d.name
     summary = d / "summary.json"

@@ -25,6 +25,7 @@ import pandas as pd
 
 from mecopt.core.cost import blocks
 from mecopt.core.errors import InputError
+from mecopt.core.solution import ResultFolder
 from mecopt.core.tables import atomic_write
 
 LOCAL_COLOR = "#d9d9d9"
@@ -156,10 +157,10 @@ def schedule_data(source, *, instance=None, title: str | None = None) -> Schedul
 
     Parameters
     ----------
-    source : Solution, pandas.DataFrame or ScheduleData
-        A solution (its instance gives H, T_d and the server times), or an assignment table
-        (``device``, ``layer``, ``slot``; ``server`` with several servers). A result folder is
-        read first with :func:`mecopt.core.solution.read_result_folder` (as ``mecopt plot`` does).
+    source : Solution, pandas.DataFrame, ResultFolder or ScheduleData
+        A solution (its instance gives H, T_d and the server times), an assignment table
+        (``device``, ``layer``, ``slot``; ``server`` with several servers), or a result folder
+        already read by :func:`mecopt.core.solution.read_result_folder` (plots read no files).
     instance : Instance, optional
         With a table: the instance it assigns, for H, T_d, the server times and the servers.
     title : str, optional
@@ -176,6 +177,10 @@ def schedule_data(source, *, instance=None, title: str | None = None) -> Schedul
     """
     if isinstance(source, ScheduleData):
         return source
+    if isinstance(source, ResultFolder):   # already read by the core reader: its solution, else its table
+        if source.solution is not None:
+            return schedule_data(source.solution)
+        return schedule_data(source.assignment, instance=source.instance, title=source.title)
     if hasattr(source, "assignment_frame") and hasattr(source, "instance"):
         return _with_instance(source.assignment_frame(), source.instance, f"{source.method} on {source.instance.name}")
     if isinstance(source, pd.DataFrame):

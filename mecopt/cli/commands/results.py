@@ -185,12 +185,9 @@ def plot_partition(solution_dir, output):
 
 
 def _schedule_source(folder: str):
-    """The folder read by the core reader: its Solution, else its assignment table with what is known."""
+    """The folder read by the core reader (plots read no files)."""
     from mecopt.core.solution import read_result_folder
-    from mecopt.results import plots
-    res = read_result_folder(folder)
-    return res.solution if res.solution is not None else plots.schedule_data(res.assignment, instance=res.instance,
-                                                                               title=res.title)
+    return read_result_folder(folder)
 
 
 def _require_complete(path: str | Path) -> None:

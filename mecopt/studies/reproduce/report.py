@@ -135,6 +135,7 @@ def render_report(tables: dict[str, pd.DataFrame], claims: Sequence[Claim], *, s
 
 def draw_figures(out: Path, tables: dict[str, pd.DataFrame], figures: Sequence[str]) -> dict[str, str]:
     """One PNG per paper figure (panels (a)/(b) side by side); returns figure -> file name."""
+    from mecopt.core.solution import read_result_folder
     from mecopt.results import plots
     Figure = plots.require_matplotlib()
     made = {}
@@ -156,7 +157,7 @@ def draw_figures(out: Path, tables: dict[str, pd.DataFrame], figures: Sequence[s
             w = 0.2 if f == "6" else 0.4
             d = _schedule_dir(out, f, w)
             if d is not None:
-                plots.schedule(d, ax=a, title=f"Fig. {f}a: TPOS-UAI schedule at W = {num(w)} kHz")
+                plots.schedule(read_result_folder(d), ax=a, title=f"Fig. {f}a: TPOS-UAI schedule at W = {num(w)} kHz")
             metric = "avg_delay_s" if f == "6" else "avg_energy_j"
             plots.compare(tables[f"fig{f}_cases"], x="W_khz", y=metric, by="method", ax=b, labels=labels,
                           xlabel="bandwidth W (kHz)",
@@ -174,7 +175,7 @@ def draw_figures(out: Path, tables: dict[str, pd.DataFrame], figures: Sequence[s
             a, b = fig.subplots(1, 2)
             d = out / "sweeps" / "fig10" / "solutions"
             dirs = sorted(d.glob("p0000-tpos-uai-s*")) if d.is_dir() else []
-            src = dirs[0] if dirs else tables["fig10_assignment"]
+            src = read_result_folder(dirs[0]) if dirs else tables["fig10_assignment"]
             plots.partition(src, ax=a, title="Fig. 10a: partition points (TPOS-UAI), colour = slot")
             plots.schedule(src, ax=b, title="Fig. 10b: server schedule (TPOS-UAI), colour = device")
         made[f] = plots.save(fig, out / f"fig{f}.png").name
