@@ -204,7 +204,7 @@ def check(instance: Instance, assignment, server_of=None) -> list[checkmod.Viola
     if len(profile) != instance.N or any(len(s) != d.M for s, d in zip(profile, instance.devices)):
         raise InputError(f"the profile does not match the instance ({instance.N} devices with "
                          f"{[d.M for d in instance.devices]} layers)")
-    if instance.multi and server_of is not None:
+    if instance.K > 1 and server_of is not None:
         try:
             server_of = np.asarray(server_of, dtype=int).reshape(-1)
         except (TypeError, ValueError):

@@ -123,7 +123,7 @@ def test_gtpos_equals_joint_enumeration(tmp_path, mode, block):
         K = 2 + (k + block) % 2
         policy = ["relax", "soft", "relax", "hard", "relax", "soft"][k]
         inst = tiny_multi(tmp_path, rng, mode, K, policy, identical=(k == 4))
-        assert inst.multi and inst.K == K
+        assert inst.K == K
         objective = ["delay", "social", "energy"][(k + block) % 3]
         best, _, _ = joint_optimum(inst, term(inst, objective))
         for solver in BACKENDS:
@@ -212,7 +212,7 @@ def test_one_entry_of_servers_is_the_single_server_model(tmp_path):
     plain = dict(doc, server={k: v for k, v in doc["servers"][0].items() if k != "name"})
     del plain["servers"]
     ref = instance_from_dict(plain, base=tmp_path)
-    assert not one.multi
+    assert one.K == 1
     for solver in BACKENDS:
         a, b = solve_gtpos(one, solver=solver), solve_gtpos(ref, solver=solver)
         assert a.server_of is None and a.objective == b.objective

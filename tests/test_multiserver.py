@@ -70,7 +70,7 @@ def test_single_server_forms_resolve_to_the_same_numbers():
     doc = dict(inst.source)
     doc["servers"] = [doc.pop("server")]
     again = Instance.from_dict(doc)
-    assert again.K == inst.K == 1 and not again.multi
+    assert again.K == inst.K == 1
     for a, b in zip(inst.devices, again.devices):
         for field in ("t_local", "t_server", "t_up", "S", "out_bits"):
             assert np.array_equal(getattr(a, field), getattr(b, field))

@@ -412,11 +412,6 @@ class Instance:
                              "one server only; use instance.servers[k] or instance.view(k).server")
         return self.servers[0]
 
-    @property
-    def multi(self) -> bool:
-        """True when the instance has several servers (``[[servers]]`` with two or more entries)."""
-        return self.K > 1
-
     def reachable(self, n: int) -> tuple[int, ...]:
         """Indices of the servers device ``n`` can offload to (all of them unless it lists ``servers``).
 

@@ -95,7 +95,7 @@ def summary_lines(sol: Solution) -> list[str]:
                      + (" (" + ", ".join(sorted({v.equation for v in viol})) + ")" if viol else ""))
     else:
         lines.append("no assignment")
-    if sol.profile and sol.instance.multi:
+    if sol.profile and sol.instance.K > 1:
         per = sol.server_summary()
         for sv in per["servers"]:
             avg = (f": avg delay {sv['avg_delay_s']:.6g} s, avg energy {sv['avg_energy_j']:.6g} J, avg cost "
