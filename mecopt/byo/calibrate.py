@@ -78,7 +78,7 @@ def profile_networks(names=CATALOG, *, runs: int = 30, warmup: int = 3, rounds: 
     end-to-end time in all. Medians over all its runs.
     """
     from mecopt.byo.measure import MIN_ATTRIBUTED, attribution, measure, merge
-    from mecopt.byo.profiling import _tables, spec_to_onnx
+    from mecopt.byo.profiling import layer_tables, spec_to_onnx
     specs = [dnn.load_spec(dnn.resolve_path(name, Path.cwd())) for name in names]
     before = machine()
     graphs = {s.name: spec_to_onnx(s, "auto", seed) for s in specs}
@@ -100,7 +100,7 @@ def profile_networks(names=CATALOG, *, runs: int = 30, warmup: int = 3, rounds: 
         model, node_layer, node_ops = graphs[s.name]
         timing = merge(timings[s.name])
         times = {**timing.node_times, "(not mapped)": timing.unmapped}
-        lt, _, _ = _tables(s.name, dnn.propagate(s), node_layer, node_ops, times, timing.runs, threads)
+        lt, _, _ = layer_tables(s.name, dnn.propagate(s), node_layer, node_ops, times, timing.runs, threads)
         t = {**timing.summary(), **attribution(timing, node_layer), "nodes": timing.optimized_nodes}
         if t["share"] < MIN_ATTRIBUTED:
             raise InputError(f"profile of {s.name}: only {100 * t['share']:.2f}% of the measured time could be "

@@ -322,7 +322,7 @@ def time_nodes(model, *, runs: int = 20, warmup: int = 3, threads: int = 1, seed
     return {k: np.asarray(v[-runs:]) for k, v in per_node.items() if len(v) >= runs}
 
 
-def _tables(name: str, table: dnn.LayerTable, node_layer: dict[str, int], node_ops: dict[str, dict],
+def layer_tables(name: str, table: dnn.LayerTable, node_layer: dict[str, int], node_ops: dict[str, dict],
             times: dict[str, np.ndarray], runs: int, threads: int) -> tuple[pd.DataFrame, pd.DataFrame, float]:
     """The per-layer table (sum of each layer's nodes, per run), the per-operator table and the unattributed ms."""
     M = table.num_layers
@@ -422,7 +422,7 @@ def _measured_tables(name, table, model, node_layer, node_ops, *, runs, warmup, 
     timing = measure(model, node_layer, runs=runs, warmup=warmup, rounds=rounds, threads=threads, seed=seed,
                      optimization=optimization, cpu=cpu, min_ms=min_ms)
     times = {**timing.node_times, "(not mapped)": timing.unmapped}
-    layers, ops, other = _tables(name, table, node_layer, node_ops, times, timing.runs, threads)
+    layers, ops, other = layer_tables(name, table, node_layer, node_ops, times, timing.runs, threads)
     layers.attrs["timing"] = {**timing.summary(), **attribution(timing, node_layer), "nodes": timing.optimized_nodes}
     return layers, ops, other
 

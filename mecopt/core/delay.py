@@ -246,7 +246,7 @@ def fit(factors: np.ndarray, times: np.ndarray, *, terms: tuple[str, ...] = TERM
         raise InputError(f"fit: {len(X_all)} factor rows but {len(y_all)} times")
     _check_fit_options(terms, test_fraction)
     cols = [TERMS.index(t) for t in terms]
-    train, test = _split(len(y_all), test_fraction, seed)
+    train, test = split_rows(len(y_all), test_fraction, seed)
     if len(train) < len(cols):
         raise InputError(f"fit: {len(train)} training rows cannot determine {len(cols)} coefficients")
     y = y_all[train]
@@ -256,12 +256,12 @@ def fit(factors: np.ndarray, times: np.ndarray, *, terms: tuple[str, ...] = TERM
     pred = features(factors) @ eta
     report = dict(r2_train=r_squared(y, pred[train]), mae_train=mean_absolute_error(y, pred[train]))
     if len(test):
-        q = _quality(y_all[test], pred[test])
+        q = fit_quality(y_all[test], pred[test])
         report.update(r2_test=q["r2"], mae_test=q["mae"], within_10pct_test=q["within_10pct"])
     return FitReport(coef, n_train=len(train), n_test=len(test), terms=tuple(terms), **report)
 
 
-def _split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_rows(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A seeded split of n rows: (train indices, held-out indices)."""
     idx = np.random.default_rng(seed).permutation(n)
     n_test = int(round(test_fraction * n))
@@ -280,7 +280,7 @@ def _least_squares(X_all: np.ndarray, y: np.ndarray, cols: list[int]) -> np.ndar
     return eta
 
 
-def _quality(y: np.ndarray, pred: np.ndarray) -> dict:
+def fit_quality(y: np.ndarray, pred: np.ndarray) -> dict:
     """R² and MAE (footnote 1) and the share of rows predicted within ±10%."""
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.abs(pred - y) / np.abs(y)
@@ -329,7 +329,7 @@ def fit_per_type(types, factors: np.ndarray, times: np.ndarray, *, terms: tuple[
         raise InputError(f"fit: {len(groups)} groups for {len(y_all)} rows")
     cols = [TERMS.index(t) for t in terms]
     min_rows = len(cols) + 2 if min_rows is None else min_rows
-    train, test = _split(len(y_all), test_fraction, seed)
+    train, test = split_rows(len(y_all), test_fraction, seed)
     if len(train) < len(cols):
         raise InputError(f"fit: {len(train)} training rows cannot determine {len(cols)} coefficients")
     single = CoefficientSet(name, tuple(float(e) for e in _least_squares(X_all[train], y_all[train], cols)), unit,
@@ -353,7 +353,7 @@ def fit_per_type(types, factors: np.ndarray, times: np.ndarray, *, terms: tuple[
         for split, idx in (("train", train), ("held-out", test)):
             sel = idx if cls == "all" else idx[types[idx] == cls]
             for label, pred in preds.items():
-                quality.append({"class": cls, "model": label, "split": split, **_quality(y_all[sel], pred[sel])})
+                quality.append({"class": cls, "model": label, "split": split, **fit_quality(y_all[sel], pred[sel])})
     return PerTypeFitReport(model, single, quality, len(train), len(test))
 
 

@@ -228,10 +228,15 @@ def _validate(wake_prob: float, eps: float, stop: str, max_iter: int, tol: float
         raise InputError("invalid game options", problems)
 
 
-def _run(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: float, eps: float, stop: str,
+def run_game(instance: Instance, method: str, *, engine: str, seed: int, wake_prob: float, eps: float, stop: str,
          max_iter: int, tol: float, init: str, uai: bool, progress: Callable[[Tick], None] | None,
          time_limit: float | None, init_profile: list[np.ndarray] | None = None,
          consensus_rounds: int = 1, init_server_of=None) -> Solution:
+    """The game loop of Alg. 1 (``uai=False``) and Alg. 2 (module docstring), for any number of servers.
+
+    What :func:`play`, :mod:`mecopt.methods.tpos` and the sparse-graph remedies
+    (:mod:`mecopt.game.remedy`) run; ``method`` names the Solution.
+    """
     _validate(wake_prob, eps, stop, max_iter, tol, init, time_limit)
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -386,7 +391,7 @@ def play(instance: Instance, *, uai: bool = False, init_profile: list[np.ndarray
     """TPOS-CAI (``uai=False``) or TPOS-UAI started from ``init_profile`` when given (a warm start,
     e.g. the previous frame's equilibrium, with ``init_server_of`` its servers: -1 all local, default
     each MD's first reachable server), else from ``init``. What :mod:`mecopt.studies.simulate` calls."""
-    return _run(instance, "tpos-uai" if uai else "tpos-cai", engine=engine, seed=seed, wake_prob=wake_prob, eps=eps,
+    return run_game(instance, "tpos-uai" if uai else "tpos-cai", engine=engine, seed=seed, wake_prob=wake_prob, eps=eps,
                 stop=stop, max_iter=max_iter, tol=tol, init=init, uai=uai, progress=progress,
                 time_limit=time_limit, init_profile=init_profile, init_server_of=init_server_of)
 

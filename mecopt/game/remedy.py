@@ -37,7 +37,7 @@ def solve_uai_remedied(instance, *, engine: str, seed: int, wake_prob: float, ep
                        tol: float, init: str, time_limit: float | None, progress, consensus_rounds: int,
                        polish_after: int | None) -> Solution:
     """TPOS-UAI with the remedies of the module docstring."""
-    from mecopt.game.dynamics import _run
+    from mecopt.game.dynamics import run_game
 
     problems = []
     if consensus_rounds < 1:
@@ -49,7 +49,7 @@ def solve_uai_remedied(instance, *, engine: str, seed: int, wake_prob: float, ep
     t0 = time.perf_counter()
     common = dict(engine=engine, wake_prob=wake_prob, eps=eps, stop=stop, tol=tol, init=init, progress=progress)
     limit = max_iter if polish_after is None else min(polish_after, max_iter)
-    first = _run(instance, "tpos-uai", seed=seed, max_iter=limit, uai=True, time_limit=time_limit,
+    first = run_game(instance, "tpos-uai", seed=seed, max_iter=limit, uai=True, time_limit=time_limit,
                  consensus_rounds=consensus_rounds, **common)
     first = first.replace(info=dict(first.info, consensus_rounds=consensus_rounds, polish_after=polish_after,
                                     uai_ticks=first.iterations, uai_calls=first.solver_calls,
@@ -64,7 +64,7 @@ def solve_uai_remedied(instance, *, engine: str, seed: int, wake_prob: float, ep
         if first.certificate["infeasible_devices"]:
             # moves that repair a profile breaking (17)/(27) may raise Phi: expected here, counted in info
             warnings.filterwarnings("ignore", message="tpos-uai: the potential rose")
-        second = _run(instance, "tpos-uai", seed=seed + 1, max_iter=left, uai=False, time_limit=rest,
+        second = run_game(instance, "tpos-uai", seed=seed + 1, max_iter=left, uai=False, time_limit=rest,
                       init_profile=first.profile, init_server_of=first.server_of, **common)
     tr1, tr2 = first.trace.assign(phase="uai"), second.trace.iloc[1:].assign(phase="polish")
     tr2 = tr2.assign(tick=tr2["tick"] + first.iterations)

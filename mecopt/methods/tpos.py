@@ -7,7 +7,7 @@ from collections.abc import Callable
 from mecopt.core.instance import Instance
 from mecopt.core.solution import Solution
 from mecopt.core.options import Option, declare_options
-from mecopt.game.dynamics import INITS, STOP_RULES, Tick, _run
+from mecopt.game.dynamics import INITS, STOP_RULES, Tick, run_game
 from mecopt.methods.registry import ENGINE, PROGRESS, SEED, TIME_LIMIT, several_servers
 
 #: the options of TPOS-CAI (Alg. 1); TPOS-UAI (Alg. 2) adds :data:`UAI_OPTIONS`
@@ -39,7 +39,7 @@ def solve_cai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_p
               stop: str = "certified", max_iter: int = 10_000, tol: float = 1e-10, init: str = "random",
               time_limit: float | None = None, progress: Callable[[Tick], None] | None = None) -> Solution:
     """TPOS-CAI (Alg. 1): best responses against the exact aggregates fed back by the server."""
-    return _run(instance, "tpos-cai", engine=engine, seed=seed, wake_prob=wake_prob, eps=eps, stop=stop,
+    return run_game(instance, "tpos-cai", engine=engine, seed=seed, wake_prob=wake_prob, eps=eps, stop=stop,
                 max_iter=max_iter, tol=tol, init=init, uai=False, progress=progress,
                 time_limit=time_limit)
 
@@ -62,6 +62,6 @@ def solve_uai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_p
         return solve_uai_remedied(instance, engine=engine, seed=seed, wake_prob=wake_prob, eps=eps, stop=stop,
                                   max_iter=max_iter, tol=tol, init=init, time_limit=time_limit, progress=progress,
                                   consensus_rounds=consensus_rounds, polish_after=polish_after)
-    return _run(instance, "tpos-uai", engine=engine, seed=seed, wake_prob=wake_prob, eps=eps, stop=stop,
+    return run_game(instance, "tpos-uai", engine=engine, seed=seed, wake_prob=wake_prob, eps=eps, stop=stop,
                 max_iter=max_iter, tol=tol, init=init, uai=True, progress=progress,
                 time_limit=time_limit)

@@ -246,7 +246,7 @@ def fit_command(profiles, terms, test_fraction, seed, time_column, types_, per_t
     networks, each network's total predicted by a set fitted without it.
     """
     from mecopt.byo import fitting
-    from mecopt.core.delay import _quality, _split
+    from mecopt.core.delay import fit_quality, split_rows
     chosen = _parse_terms(terms) if (not per_type or terms != "paper") else None
     tables = []
     for p in profiles:
@@ -269,7 +269,7 @@ def fit_command(profiles, terms, test_fraction, seed, time_column, types_, per_t
     path = out or Path(f"{name}.toml")
     _refuse_overwrite(path, force)
     sources = ", ".join(p.name for p in profiles)
-    train, test = _split(len(layers), test_fraction, seed)
+    train, test = split_rows(len(layers), test_fraction, seed)
     n_cols = len(chosen) if chosen else 1
     if len(train) < n_cols:
         raise InputError(f"fit: {len(train)} training rows cannot determine {n_cols} coefficients")
@@ -287,9 +287,9 @@ def fit_command(profiles, terms, test_fraction, seed, time_column, types_, per_t
     click.echo(f"fitted eq. (5){' per operator class' if per_type else ''} with {n_terms} term(s) on {len(train)} "
                f"rows, {len(test)} held out (seed {seed}) from {sources} (non-negative least squares, a layer = the "
                f"sum of its operators{', per-type sets' if per_type else ''})")
-    q = [("train", _quality(y[train], pred_train))]
+    q = [("train", fit_quality(y[train], pred_train))]
     if len(test):
-        q.append(("held-out", _quality(y[test], fitting.predict_layers(held.model, ops, layers.iloc[test], unit))))
+        q.append(("held-out", fit_quality(y[test], fitting.predict_layers(held.model, ops, layers.iloc[test], unit))))
     quality = pd.DataFrame([{"rows": r, "R²": v["r2"], f"MAE [{unit}]": v["mae"],
                              "within ±10%": "" if r == "train" else f"{100 * v['within_10pct']:.0f}%"} for r, v in q])
     echo_table(quality, floatfmt=".4g")
