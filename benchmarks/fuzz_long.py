@@ -3,7 +3,7 @@ through the command line, with counts of exit codes, tracebacks, hangs and accep
 
 Usage: python benchmarks/fuzz_long.py [--jobs 2] [--examples N]
 
-Runs ``tests/test_fuzz.py`` with ``MECOPT_FUZZ=long`` (random seeds, not derandomized), the
+Runs ``tests/cli/test_fuzz.py`` with ``MECOPT_FUZZ=long`` (random seeds, not derandomized), the
 four tests split over ``--jobs`` pytest processes, and writes benchmarks/results/fuzz_long.json:
 the commit, the wall time, the pytest outcome and the merged counts.
 """
@@ -47,7 +47,7 @@ def main() -> None:
             env["MECOPT_FUZZ_EXAMPLES"] = str(args.examples)
         log = open(tmp / f"pytest{i}.log", "w")
         procs.append((subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                                        "tests/test_fuzz.py", "-k", " or ".join(group)],
+                                        "tests/cli/test_fuzz.py", "-k", " or ".join(group)],
                                        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log, group))
     outcomes = []
     for i, (p, log, group) in enumerate(procs):

@@ -12,7 +12,7 @@ environment: never in CI). For every network of :data:`CATALOG`:
    ``models/dnn/NAME.toml`` (its ``source`` records where it came from and the input shape).
 
 The multiply-add counts go to ``models/dnn/catalog-macs.json``, which
-``tests/test_catalog.py`` compares the imported specs with when torch is absent.
+``tests/byo/test_catalog.py`` compares the imported specs with when torch is absent.
 
     /work/venv-torch/bin/python benchmarks/make_catalog.py [--only resnet18,...] [--onnx-dir /tmp/catalog-onnx]
 """

@@ -21,7 +21,7 @@
 # This file is a [jupytext](https://jupytext.readthedocs.io) percent-format script:
 # run it with `python examples/quickstart.py`, or open it as a notebook
 # (`jupytext --to notebook examples/quickstart.py`). It writes `schedule.png` into
-# the current folder. The test suite runs it (tests/test_examples.py).
+# the current folder. The test suite runs it (tests/project/test_examples.py).
 
 # %%
 import matplotlib

@@ -1,5 +1,5 @@
 """Methods and an engine defined outside mecopt, for the extension-point tests
-(tests/test_extensions.py). Top-level functions of an importable module, so that
+(tests/methods/test_extensions.py). Top-level functions of an importable module, so that
 the spawned worker processes of ``mecopt sweep`` can import them by name."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Generated and mutated inputs for the fuzzing suite (tests/test_fuzz.py, benchmarks/fuzz_long.py).
+"""Generated and mutated inputs for the fuzzing suite (tests/cli/test_fuzz.py, benchmarks/fuzz_long.py).
 
 Every case is a file set written to a folder plus the ``mecopt`` command lines to run on it,
 and an *oracle*: ``must_reject`` when the mutation makes the input invalid for certain (a

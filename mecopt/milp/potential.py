@@ -44,7 +44,7 @@ soft-deadline penalty), L_kh and (S_n^kh)^2 are sums over block arcs of s_a f_a 
 Polish and certificate use the game (:mod:`mecopt.game.state`, any number of servers). HiGHS gets no
 start solution here: with ``Highs.setSolution`` it returned the start's values together with an
 objective value that was not theirs (below them, and below the enumerated minimum of Phi), the
-wrong result of docs/milp.md §3.5, caught by tests/test_gtpos_multiserver.py; the CAI runs of
+wrong result of docs/milp.md §3.5, caught by tests/milp/test_gtpos_multiserver.py; the CAI runs of
 ``starts`` then only report ``start_phi``.
 
 The price of stability is reported against GTPOS: avg delay of this equilibrium

@@ -16,6 +16,9 @@ import pytest
 
 import golden
 
+#: runs a MILP solver (HiGHS or CP-SAT), directly or through a command: integration, not unit
+pytestmark = pytest.mark.solver
+
 FAST_S = 2.0
 KNOWN = json.loads(golden.HASHES.read_text())
 ALL = os.environ.get("MECOPT_GOLDEN") == "all"

@@ -23,7 +23,7 @@ T = ceil(s t) and the capacity C = floor(s cap (1 + tol/2)), both computed exact
 So every profile that meets (17) exactly is feasible for CP-SAT, and every profile CP-SAT
 accepts passes the checker; only profiles inside the checker's own tolerance band
 (cap, cap (1 + tol/2)] may go either way. Tested on constructed boundary cases
-(tests/test_gtpos_backends.py).
+(tests/milp/test_gtpos_backends.py).
 
 **Objective.** Arc costs c are scaled to integers by rounding with a power-of-two scale s_o
 (the largest with max |c| s_o <= 2^40 and N max |c| s_o <= 2^52). Every path has at most two

@@ -1,0 +1,272 @@
+"""Fuzzing suite (issue 12): generated and mutated instances, DNN specs, assignment tables and
+ONNX files through the command line. Every case asserts exit code in {0, 2, 3, 4}, no
+traceback, no hang, a named field for exit 2, exit 2 for certainly-invalid input, and for a
+solve that exits 0 an assignment ``mecopt check`` accepts (see tests/fuzz_cases.py).
+
+Profiles: the fast one runs in CI (a few dozen cases per test, well under a minute);
+``MECOPT_FUZZ=long`` (or ``python benchmarks/fuzz_long.py``) runs >= 10,000 cases and, with
+``MECOPT_FUZZ_STATS=FILE``, writes counts of what happened to FILE.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import tomli_w
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from conftest import TINY_SPEC
+from fuzz_cases import (BAD_CELLS, GTPOS_LIMIT_S, ODD_OK_CELLS, SPEC_POSITIVE, Checks, assert_checks,
+                        check_result, dnn_specs, encoded, instances, mutated, oracle, run_cli, to_toml)
+from mecopt.core import limits
+from mecopt.core.instance import load_instance
+
+#: runs a MILP solver (HiGHS or CP-SAT), directly or through a command: integration, not unit
+pytestmark = pytest.mark.solver
+
+LONG = os.environ.get("MECOPT_FUZZ") == "long"
+#: examples per test: fast (CI) and long (>= 10,000 in all over the five tests)
+EXAMPLES = {"instance": 3200, "spec": 2800, "assignment": 3000, "onnx": 1600} if LONG else \
+    {"instance": 30, "spec": 15, "assignment": 25, "onnx": 10}
+if os.environ.get("MECOPT_FUZZ_EXAMPLES"):   # one count for every test (exploration)
+    EXAMPLES = dict.fromkeys(EXAMPLES, int(os.environ["MECOPT_FUZZ_EXAMPLES"]))
+STATS: Counter = Counter()
+
+
+def fuzz_settings(kind: str):
+    return settings(max_examples=EXAMPLES[kind], deadline=None, database=None, derandomize="MECOPT_FUZZ" not in os.environ and "MECOPT_FUZZ_EXAMPLES" not in os.environ,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.filter_too_much], print_blob=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _write_stats():
+    yield
+    path = os.environ.get("MECOPT_FUZZ_STATS")
+    if path:
+        Path(path).write_text(json.dumps(dict(sorted(STATS.items())), indent=2) + "\n")
+
+
+def _count(kind: str, res, must_reject: bool, checks: Checks) -> None:
+    STATS["cases"] += 1
+    STATS[f"{kind}.cases"] += 1
+    STATS[f"exit.{res.code}"] += 1
+    STATS["tracebacks"] += res.traceback is not None
+    STATS["hangs"] += res.hung
+    STATS["must_reject"] += must_reject
+    STATS["accepted_invalid"] += must_reject and res.code != 2
+    STATS["failed_checks"] += bool(checks.failures)
+
+
+def _write_files(folder: Path, spec: dict) -> None:
+    (folder / "tiny.toml").write_text(tomli_w.dumps(TINY_SPEC))
+    (folder / "spec.toml").write_text(tomli_w.dumps(spec))
+
+
+def _command(folder: Path, inst: Path, choice: int) -> list:
+    out = folder / "out"
+    return [
+        ["inspect", inst],
+        ["solve", inst, "-m", "tpos-cai", "--engine", "dp", "--seed", "1", "--out", out],
+        ["solve", inst, "-m", "gtpos", "--time-limit", GTPOS_LIMIT_S, "--out", out],
+        ["solve", inst, "-m", "all-local", "--out", out],
+        ["solve", inst, "-m", "isolated", "--engine", "dp", "--out", out],
+        ["solve", inst, "-m", "tpos-uai", "--engine", "dp", "--seed", "2", "--out", out],
+        ["compare", inst, "--methods", "all-local,all-offload,isolated,tpos-cai", "--engine", "dp", "--draws", "2",
+         "--out", out],
+    ][choice]
+
+
+def _run_and_check(kind: str, folder: Path, args: list, must_reject: bool, what: str) -> None:
+    checks = Checks()
+    res = run_cli(*args)
+    check_result(res, checks, must_reject, what)
+    out = folder / "out"
+    if res.code == 0 and args[0] in ("solve", "compare") and out.is_dir():
+        # every solution written must pass the independent checker (3 only if the solver reported violations)
+        for sol in [out, *sorted(p for p in out.iterdir() if p.is_dir())]:
+            if not (sol / "assignment.csv").exists():
+                continue
+            summary = json.loads((sol / "summary.json").read_text())
+            chk = run_cli("check", args[1], sol / "assignment.csv")
+            check_result(chk, checks, False, f"{what} / check of {sol.name}")
+            reported = int(summary.get("violations") or 0)
+            checks.expect(chk.code == (3 if reported else 0), f"{what}: {sol.name} exited 0 reporting {reported} "
+                          f"violation(s), check exited {chk.code}", chk)
+            STATS["solutions_checked"] += 1
+    _count(kind, res, must_reject, checks)
+    assert_checks(checks)
+
+
+@fuzz_settings("instance")
+@given(data=st.data())
+def test_fuzz_instance_documents(data):
+    """Mutated instance documents (types, ranges, missing/unknown keys, nesting, encodings)."""
+    spec = data.draw(dnn_specs(), "spec")
+    doc, what, must_reject = data.draw(instances().flatmap(mutated), "instance")
+    raw, enc, enc_reject = data.draw(encoded(to_toml(doc)), "encoding")
+    choice = data.draw(st.integers(0, 6), "command")
+    with tempfile.TemporaryDirectory(prefix="mecopt-fuzz-") as tmp:
+        folder = Path(tmp)
+        _write_files(folder, spec)
+        inst = folder / "inst.toml"
+        inst.write_bytes(raw)
+        _run_and_check("instance", folder, _command(folder, inst, choice), oracle(must_reject, enc_reject),
+                       f"instance [{what}; {enc}]")
+
+
+@fuzz_settings("spec")
+@given(data=st.data())
+def test_fuzz_dnn_specs(data):
+    """Mutated DNN specs (kernel/ceil_mode/out_shape types, inf factors, sizes, layer counts)."""
+    spec = data.draw(dnn_specs(), "spec")
+    if data.draw(st.integers(0, 9), "huge") == 0:   # beyond the layer limit
+        n = data.draw(st.integers(limits.MAX_LAYERS + 1, limits.MAX_LAYERS + 500), "layers")
+        spec["layers"] = [{"name": f"r{i}", "type": "relu"} for i in range(n)]
+        doc, what, must_reject = spec, f"{n} layers", True
+    else:
+        doc, what, must_reject = data.draw(mutated(spec, SPEC_POSITIVE), "mutation")
+    raw, enc, enc_reject = data.draw(encoded(to_toml(doc)), "encoding")
+    inst_doc = data.draw(instances(dnn_choices=("spec.toml",)), "instance")
+    choice = data.draw(st.sampled_from([0, 1, 2, 3, 6]), "command")
+    with tempfile.TemporaryDirectory(prefix="mecopt-fuzz-") as tmp:
+        folder = Path(tmp)
+        _write_files(folder, spec)
+        (folder / "spec.toml").write_bytes(raw)
+        inst = folder / "inst.toml"
+        inst.write_text(tomli_w.dumps(inst_doc))
+        _run_and_check("spec", folder, _command(folder, inst, choice), oracle(must_reject, enc_reject),
+                       f"spec [{what}; {enc}]")
+
+
+@fuzz_settings("assignment")
+@given(data=st.data())
+def test_fuzz_assignment_tables(data):
+    """Assignment tables with mutated cells (1_0, 1.5, x, unicode digits), columns and devices."""
+    inst_doc = data.draw(instances(dnn_choices=("lenet", "tiny.toml")), "instance")
+    inst_doc["model"]["deadline_policy"] = "relax"   # a table for every instance (hard deadlines: the other tests)
+    with tempfile.TemporaryDirectory(prefix="mecopt-fuzz-") as tmp:
+        folder = Path(tmp)
+        _write_files(folder, TINY_SPEC)
+        inst = folder / "inst.toml"
+        inst.write_text(tomli_w.dumps(inst_doc))
+        instance = load_instance(inst)
+        H = instance.server.H
+        rng = random.Random(data.draw(st.integers(0, 2**32 - 1), "rng"))
+        layout = data.draw(st.sampled_from(["local", "random", "offload"]), "layout")
+        rows = []
+        for d in instance.devices:
+            slots = sorted(rng.randint(0, H) for _ in range(d.M)) if layout == "random" else (
+                [0] * d.M if layout == "local" else [1] * d.M)
+            rows += [[d.name, m + 1, s] for m, s in enumerate(slots)]
+        header = ["device", "layer", "slot"]
+        mutation = data.draw(st.sampled_from(["none", "bad_cell", "odd_cell", "drop_column", "unknown_device",
+                                              "extra_column", "empty"]), "mutation")
+        must_reject, what = False, mutation
+        if mutation in ("bad_cell", "odd_cell") and rows:
+            cell = data.draw(st.sampled_from(BAD_CELLS if mutation == "bad_cell" else ODD_OK_CELLS), "cell")
+            r, c = rng.randrange(len(rows)), rng.choice([1, 2])
+            rows[r][c] = cell
+            must_reject, what = mutation == "bad_cell", f"{header[c]} = {cell!r}"
+        elif mutation == "drop_column":
+            c = rng.randrange(3)
+            header = header[:c] + header[c + 1:]
+            rows = [row[:c] + row[c + 1:] for row in rows]
+            must_reject = True
+        elif mutation == "unknown_device" and rows:
+            rows[rng.randrange(len(rows))][0] = "no-such-device"
+            must_reject = True
+        elif mutation == "extra_column":
+            header.append("note")
+            rows = [row + ["x"] for row in rows]
+        elif mutation == "empty":
+            rows = []
+        fmt = data.draw(st.sampled_from(["csv", "json"]), "format")
+        path = folder / f"assignment.{fmt}"
+        if fmt == "csv":
+            path.write_text("\n".join(",".join(map(str, r)) for r in [header] + rows) + "\n")
+        else:
+            path.write_text(json.dumps([dict(zip(header, r)) for r in rows]))
+        checks = Checks()
+        res = run_cli("check", inst, path)
+        check_result(res, checks, must_reject, f"assignment [{what}; {fmt}]")
+        _count("assignment", res, must_reject, checks)
+        assert_checks(checks)
+
+
+
+
+def _onnx_model(draw) -> bytes:
+    import onnx as _onnx
+    from onnx import TensorProto, helper
+
+    c, hw = draw(st.integers(1, 4), "c"), draw(st.integers(4, 16), "hw")
+    nodes, inits, cur, shape = [], [], "x", [1, c, hw, hw]
+    for i in range(draw(st.integers(1, 5), "n")):
+        op = draw(st.sampled_from(["Conv", "Relu", "MaxPool", "Flatten", "Gemm", "Softmax"]), f"op{i}")
+        out = f"t{i}"
+        if op == "Conv" and len(shape) == 4 and shape[2] >= 3:
+            k, oc = draw(st.integers(1, 3), f"k{i}"), draw(st.integers(1, 8), f"oc{i}")
+            inits.append(TensorProto(name=f"w{i}", data_type=TensorProto.FLOAT, dims=[oc, shape[1], k, k]))
+            nodes.append(helper.make_node("Conv", [cur, f"w{i}"], [out], kernel_shape=[k, k]))
+            shape = [1, oc, shape[2] - k + 1, shape[3] - k + 1]
+        elif op == "MaxPool" and len(shape) == 4 and shape[2] >= 2:
+            nodes.append(helper.make_node("MaxPool", [cur], [out], kernel_shape=[2, 2], strides=[2, 2]))
+            shape = [1, shape[1], shape[2] // 2, shape[3] // 2]
+        elif op in ("Flatten", "Gemm") and len(shape) == 4:
+            nodes.append(helper.make_node("Flatten", [cur], [out]))
+            shape = [1, shape[1] * shape[2] * shape[3]]
+        elif op == "Gemm" and len(shape) == 2:
+            n_out = draw(st.integers(1, 16), f"g{i}")
+            inits.append(TensorProto(name=f"w{i}", data_type=TensorProto.FLOAT, dims=[n_out, shape[1]]))
+            nodes.append(helper.make_node("Gemm", [cur, f"w{i}"], [out], transB=1))
+            shape = [1, n_out]
+        elif op == "Softmax":
+            nodes.append(helper.make_node("Softmax", [cur], [out]))
+        else:
+            nodes.append(helper.make_node("Relu", [cur], [out]))
+        cur = out
+    nodes.append(helper.make_node("Identity", [cur], ["y"]))
+    graph = helper.make_graph(nodes, "fz", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, hw, hw])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return _onnx.helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+
+
+@fuzz_settings("onnx")
+@given(data=st.data())
+def test_fuzz_onnx_import(data):
+    """Small ONNX chains, then flipped or cut bytes: import-onnx exits 0 or 2; an imported spec loads."""
+    pytest.importorskip("onnx")
+    raw = _onnx_model(lambda s, label=None: data.draw(s, label))
+    mutation = data.draw(st.sampled_from(["none", "flip", "truncate", "garbage"]), "mutation")
+    if mutation == "flip" and raw:
+        b = bytearray(raw)
+        for _ in range(data.draw(st.integers(1, 4), "flips")):
+            b[data.draw(st.integers(0, len(b) - 1), "pos")] = data.draw(st.integers(0, 255), "byte")
+        raw = bytes(b)
+    elif mutation == "truncate":
+        raw = raw[:data.draw(st.integers(0, max(len(raw) - 1, 0)), "cut")]
+    elif mutation == "garbage":
+        raw = data.draw(st.binary(min_size=0, max_size=300), "garbage")
+    with tempfile.TemporaryDirectory(prefix="mecopt-fuzz-") as tmp:
+        folder = Path(tmp)
+        model = folder / "m.onnx"
+        model.write_bytes(raw)
+        checks = Checks()
+        res = run_cli("import-onnx", model, "--out", folder / "m.toml", "--force", "-q")
+        check_result(res, checks, False, f"onnx [{mutation}]")
+        checks.expect(res.code in (0, 2), f"onnx [{mutation}]: exit {res.code}, expected 0 or 2", res)
+        if res.code == 0:
+            inst = folder / "inst.toml"
+            inst.write_text(tomli_w.dumps({"name": "o", "model": {"deadline_policy": "relax"},
+                                           "devices": [{"dnn": "m.toml"}]}))
+            ins = run_cli("inspect", inst)
+            check_result(ins, checks, False, f"onnx [{mutation}] / inspect of the imported spec")
+        _count("onnx", res, False, checks)
+        assert_checks(checks)
