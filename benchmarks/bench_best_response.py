@@ -30,12 +30,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from results_table import save
+
 from mecopt.bestresponse.dp import DPDevice
 from mecopt.core.instance import instance_from_dict
-from mecopt.milp.best_response import MILPDevice
 from mecopt.core.problem import Aggregates
+from mecopt.milp.best_response import MILPDevice
 
 ROOT = Path(__file__).resolve().parents[1]
 

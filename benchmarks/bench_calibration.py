@@ -33,12 +33,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from results_table import RESULTS
 
 from mecopt.byo.calibrate import CATALOG, Profiles, calibrate, plot, profile_networks, role_threads
 from mecopt.core import dnn
-from mecopt.core.delay import fit as lstsq_fit, layer_delays, load_coefficients, r_squared
+from mecopt.core.delay import fit as lstsq_fit
+from mecopt.core.delay import layer_delays, load_coefficients, r_squared
 
 FOLDER = RESULTS / "calibration"
 

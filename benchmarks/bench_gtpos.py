@@ -34,14 +34,15 @@ import time
 
 import numpy as np
 import pyomo.environ as pyo
-
 from results_table import save
+
 from mecopt.core import checker as check
-from mecopt.milp.backends import cpsat, status as statusmod
-from mecopt.milp.classes import class_networks, profile_from_flows
-from mecopt.methods.gtpos import solve_gtpos
-from mecopt.milp.backends.highs import GTPOS_OPTIONS, highs_object, persistent_solver
 from mecopt.core.instance import load_instance
+from mecopt.methods.gtpos import solve_gtpos
+from mecopt.milp.backends import cpsat
+from mecopt.milp.backends import status as statusmod
+from mecopt.milp.backends.highs import GTPOS_OPTIONS, highs_object, persistent_solver
+from mecopt.milp.classes import class_networks, profile_from_flows
 
 #: (library name, target text, time limit of mecopt's runs, target: (max gap, max seconds))
 CASES = [

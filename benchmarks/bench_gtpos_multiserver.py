@@ -28,10 +28,10 @@ import sys
 import time
 
 import numpy as np
-
 from results_table import save
-from mecopt.methods.gtpos import solve_gtpos
+
 from mecopt.core.instance import instance_from_dict
+from mecopt.methods.gtpos import solve_gtpos
 
 DNNS = ("vgg16", "vgg13", "alexnet", "lenet")
 BANDWIDTHS = (1000.0, 2000.0, 3000.0)

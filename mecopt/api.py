@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 
 from mecopt.core import checker as checkmod
-from mecopt.methods import registry
 from mecopt.core.errors import InputError
 from mecopt.core.instance import Instance
 from mecopt.core.instance import load_instance as _load_instance
 from mecopt.core.solution import Solution
+from mecopt.methods import registry
 
 
 def load_instance(path_or_name: str | Path) -> Instance:

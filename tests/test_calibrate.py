@@ -10,13 +10,14 @@ import types
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
-
 from helpers import run
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from mecopt.byo import fitting
-from mecopt.core.errors import InputError
 from mecopt.core import dnn
 from mecopt.core.delay import CoefficientSet, PerTypeCoefficients, layer_delays, load_coefficients
+from mecopt.core.errors import InputError
 from mecopt.core.instance import instance_from_dict
 
 CLASSES = tuple(fitting.CLASS_TERMS)

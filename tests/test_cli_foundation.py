@@ -10,12 +10,12 @@ from pathlib import Path
 import click
 import pandas as pd
 import pytest
-
 from helpers import run
+
 from mecopt.cli import cli
-from mecopt.studies.generate import generate_instance
 from mecopt.core.instance import load_instance
 from mecopt.core.resources import instances_dir
+from mecopt.studies.generate import generate_instance
 
 FIG6 = instances_dir() / "paper" / "fig6-w1khz.toml"
 FIG10 = instances_dir() / "paper" / "fig10-mixed.toml"

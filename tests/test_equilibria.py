@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-
 from helpers import run
+from test_game import small_instance
+
+from mecopt.core import cost as costmod
 from mecopt.core.errors import InputError
 from mecopt.methods.tpos_best import solve_best
-from mecopt.core import cost as costmod
 from mecopt.studies.equilibria import spread
-from test_game import small_instance
 
 
 def test_spread_deduplicates_and_ratios_are_against_gtpos():

@@ -10,13 +10,13 @@ import subprocess
 import sys
 import textwrap
 
+import custom_methods
 import numpy as np
 import pandas as pd
 import pytest
-
-import custom_methods
-import mecopt
 from helpers import run
+
+import mecopt
 from mecopt.core import cost as costmod
 
 PAPER = "paper:fig6-w1khz"

@@ -12,18 +12,18 @@ from itertools import product
 import numpy as np
 import pytest
 import tomli_w
+from enumeration import strategies
 
+from mecopt.bestresponse.dp import DPEngine
 from mecopt.core import checker as check
 from mecopt.core import cost as costmod
-from enumeration import strategies
-from mecopt.bestresponse.dp import DPEngine
 from mecopt.core.errors import InfeasibleError, SolverError
 from mecopt.core.instance import instance_from_dict, load_instance
+from mecopt.core.problem import Aggregates
+from mecopt.core.solution import Termination
+from mecopt.core.tolerances import CAP_TOL
 from mecopt.methods.gtpos import solve_gtpos
 from mecopt.milp.gtpos import lp_bound
-from mecopt.core.problem import Aggregates
-from mecopt.core.tolerances import CAP_TOL
-from mecopt.core.solution import Termination
 
 GAP = 1e-9
 

@@ -8,14 +8,14 @@ import highspy
 import numpy as np
 import pandas as pd
 import pytest
-
 from helpers import run
-from mecopt.core import checker as check
+
 from mecopt.bestresponse.dp import DPEngine
-from mecopt.core.problem import Aggregates
-from mecopt.milp.export import profile_from_values
-from mecopt.methods.gtpos import solve_gtpos
+from mecopt.core import checker as check
 from mecopt.core.instance import load_instance
+from mecopt.core.problem import Aggregates
+from mecopt.methods.gtpos import solve_gtpos
+from mecopt.milp.export import profile_from_values
 
 
 @pytest.mark.parametrize("solver", ["highs", "cpsat"])

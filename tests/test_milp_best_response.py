@@ -15,19 +15,19 @@ from __future__ import annotations
 import dataclasses
 from itertools import combinations_with_replacement
 
+import enumeration as bruteforce
 import numpy as np
 import pyomo.environ as pyo
 import pytest
 import tomli_w
 
-import enumeration as bruteforce
-from mecopt.core import cost as costmod
 from mecopt.bestresponse.dp import DPDevice, DPEngine
-from mecopt.core.instance import instance_from_dict, load_instance
 from mecopt.bestresponse.milp import MILPEngine
+from mecopt.core import cost as costmod
+from mecopt.core.instance import instance_from_dict, load_instance
+from mecopt.core.problem import Aggregates, layer_weights, strategy_feasible, theta, tie_weight
 from mecopt.milp.best_response import MILPDevice
 from mecopt.milp.network import BLOCK, build_network
-from mecopt.core.problem import Aggregates, layer_weights, strategy_feasible, theta, tie_weight
 
 REL = 1e-9
 

@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 
 onnx = pytest.importorskip("onnx")
+from helpers import run  # noqa: E402
 from onnx import TensorProto, helper  # noqa: E402
 
-from mecopt.core import dnn  # noqa: E402
-from helpers import run  # noqa: E402
-from mecopt.core.errors import InputError  # noqa: E402
-from mecopt.core.dnn import format_spec_toml  # noqa: E402
 from mecopt.byo.onnx_import import import_onnx  # noqa: E402
+from mecopt.core import dnn  # noqa: E402
+from mecopt.core.dnn import format_spec_toml  # noqa: E402
+from mecopt.core.errors import InputError  # noqa: E402
 
 FLOAT = TensorProto.FLOAT
 

@@ -13,7 +13,8 @@ import math
 import re
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mecopt
 from mecopt.core.errors import InputError

@@ -13,12 +13,13 @@ import io
 import re
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_options import CASES, IDS, invalid_values, valid_values
 
 from mecopt.cli import main
 from mecopt.cli.commands.solve import method_options
 from mecopt.methods import registry
-from test_options import CASES, IDS, invalid_values, valid_values
 
 FIG6 = "paper:fig6-w1khz"
 PROPERTY = settings(max_examples=10, deadline=None, database=None, derandomize=True)

@@ -6,12 +6,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from helpers import run
-from mecopt.core.errors import InputError
+
 from mecopt.core import dnn
-from mecopt.core.delay import (PAPER_TERMS, CoefficientSet, PerTypeCoefficients, fit_per_type, layer_delays,
-                                load_coefficients)
+from mecopt.core.delay import (
+    PAPER_TERMS,
+    CoefficientSet,
+    PerTypeCoefficients,
+    fit_per_type,
+    layer_delays,
+    load_coefficients,
+)
+from mecopt.core.errors import InputError
 from mecopt.core.instance import instance_from_dict
 
 #: a different eq. (5) per class (ms), as a machine might have

@@ -11,12 +11,12 @@ import pytest
 import tomli_w
 from click.testing import CliRunner
 
-from mecopt.results import plots
-from mecopt.methods import registry as solvers
 from mecopt.cli import cli
 from mecopt.core.errors import InputError
 from mecopt.core.instance import instance_from_dict
 from mecopt.core.solution import read_result_folder
+from mecopt.methods import registry as solvers
+from mecopt.results import plots
 
 pytest.importorskip("matplotlib")
 from matplotlib.figure import Figure  # noqa: E402

@@ -17,11 +17,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from mecopt.methods import registry as solvers
-from mecopt.studies import sweep as sw
 from mecopt.cli import cli
 from mecopt.core.errors import InputError
 from mecopt.core.tables import read_table
+from mecopt.methods import registry as solvers
+from mecopt.studies import sweep as sw
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -35,11 +35,19 @@ import os
 
 import numpy as np
 
-from mecopt.core.instance import Device, Instance, Server
-from mecopt.core.tolerances import capacity_limit, deadline_limit
-from mecopt.core.problem import (Aggregates, BestResponse, enforces_deadline, layer_weights, slot_capacity,
-                                         slot_open, theta, tie_weight)
 from mecopt.core import cost as costmod
+from mecopt.core.instance import Device, Instance, Server
+from mecopt.core.problem import (
+    Aggregates,
+    BestResponse,
+    enforces_deadline,
+    layer_weights,
+    slot_capacity,
+    slot_open,
+    theta,
+    tie_weight,
+)
+from mecopt.core.tolerances import capacity_limit, deadline_limit
 
 #: recursion kernels by name; "compiled" only when numba imports
 BACKENDS = ("compiled", "numpy")
@@ -238,7 +246,8 @@ class DPDevice:
 
     def _slot_terms(self, others: Aggregates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per slot: linear and quadratic price coefficients (x gamma) and the largest server
-        time a block may have under (17); -inf where (27) closes the slot."""
+        time a block may have under (17); -inf where (27) closes the slot.
+        """
         server, dev = self.server, self.dev
         lin = dev.gamma * (server.a + self._q * others.load)
         limit = self._limit if self._limit is not None else capacity_limit(slot_capacity(server, others))
@@ -247,7 +256,8 @@ class DPDevice:
 
     def _starts(self, enforce_deadline: bool) -> np.ndarray:
         """(H, M+1): for each h_max, A(j) where partition point j may end in slot h_max, else inf;
-        under the soft policy A(j) plus the penalty of the delay of (j, h_max)."""
+        under the soft policy A(j) plus the penalty of the delay of (j, h_max).
+        """
         cached = self._starts_cache.get(enforce_deadline)
         if cached is not None:
             return cached
@@ -295,7 +305,8 @@ class DPDevice:
     def best_move(self, others: Aggregates) -> BestResponse:
         """The same strategy and objective as :meth:`best_response`, without re-scoring: ``cost``
         is the DP's own value (objective less the tie-break term), equal up to rounding.
-        What the game loop uses, since it only compares objectives."""
+        What the game loop uses, since it only compares objectives.
+        """
         obj, slots, dropped = self._solve_with_fallback(others)
         return BestResponse(slots=slots, objective=obj, cost=obj - self.eps * theta(slots), deadline_dropped=dropped)
 

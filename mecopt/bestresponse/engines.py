@@ -23,8 +23,8 @@ from typing import Protocol, runtime_checkable
 
 from mecopt.core import slots as slotcodes
 from mecopt.core.instance import Instance
-from mecopt.core.registry import Registry
 from mecopt.core.problem import Aggregates, BestResponse
+from mecopt.core.registry import Registry
 
 
 @runtime_checkable
@@ -145,7 +145,7 @@ def view_engine(instance: Instance, engine: str, **options) -> Engine:
     return ENGINES.get(engine)(instance, **options)
 
 
-def make_engine(instance: Instance, engine: str, **options) -> "ServerEngine":
+def make_engine(instance: Instance, engine: str, **options) -> ServerEngine:
     """The engine called ``engine`` for ``instance``, with any number of servers.
 
     Parameters
@@ -262,5 +262,6 @@ class ServerEngine:
 
     def best_move(self, n: int, others: Mapping[int, Aggregates]) -> BestResponse:
         """:meth:`best_response` through each view engine's ``best_move`` where it has one (the DP:
-        the same strategy and objective, ``cost`` not re-scored); what the game loop calls."""
+        the same strategy and objective, ``cost`` not re-scored); what the game loop calls.
+        """
         return self._each(n, others, self._fast)

@@ -362,7 +362,7 @@ def _elementwise(dims: list[int]) -> tuple[float, float, float, float]:
 
 
 def _shape_op(op: str, ins: list, attrs: dict):
-    """numpy evaluation of the integer shape-arithmetic operators exporters write; None if not one of them."""
+    """Numpy evaluation of the integer shape-arithmetic operators exporters write; None if not one of them."""
     import numpy as np
     if op == "Gather":
         return np.take(ins[0], ins[1], axis=attrs.get("axis", 0))
@@ -487,7 +487,8 @@ def _op(cls: str, n: _Node, G: float, K: float, O: float, I: float, groups: int 
 @dataclass
 class _Mapped:
     """One ONNX node: the layer type it makes on the chain, the plain spec (if the
-    hyper-parameters express it) and its operator (class and factors)."""
+    hyper-parameters express it) and its operator (class and factors).
+    """
 
     type: str               # a layer type, or "skip" / "layout" / "affine"
     plain: dict | None      # layer fields without name; None: only the explicit form is right
@@ -1035,8 +1036,9 @@ def _unsupported(source: str, problems: list[tuple[str, str]]) -> InputError:
 
 
 def _qualify(parts: list[str]) -> str:
-    """torch's ONNX names nest modules, each relative to its parent ('/features/features.1/conv/conv.0/Conv'):
-    give the dotted module path ('features.1.conv.0')."""
+    """Torch's ONNX names nest modules, each relative to its parent ('/features/features.1/conv/conv.0/Conv'):
+    give the dotted module path ('features.1.conv.0').
+    """
     q, last = parts[0], parts[0]
     for p in parts[1:]:
         q = q[: len(q) - len(last)] + p if p.startswith(last + ".") else f"{q}.{p}"

@@ -43,8 +43,9 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -406,7 +407,8 @@ def profile_spec_ort(spec: dnn.DNNSpec, *, runs: int = 20, warmup: int = 3, thre
                      cpu: int | None = None, min_ms: float = 0.0):
     """Profile a spec with ONNX Runtime through :func:`spec_to_onnx`: (layer table, operator table, unattributed ms).
 
-    As :func:`profile_onnx`: ``layer_table.attrs["timing"]`` holds the whole-network figures."""
+    As :func:`profile_onnx`: ``layer_table.attrs["timing"]`` holds the whole-network figures.
+    """
     _check_runs(runs, warmup, threads)
     require_ort()
     table = dnn.propagate(spec, grouped_conv)

@@ -52,7 +52,8 @@ def describe(event, n_devices: int | None = None) -> str:
 
 class _Display:
     """One status line: the method's name, the elapsed time and the last thing it reported,
-    refreshed twice a second by a background thread (so a silent solver still shows its time)."""
+    refreshed twice a second by a background thread (so a silent solver still shows its time).
+    """
 
     def __init__(self, label: str, n_devices: int | None):
         from tqdm import tqdm
@@ -86,7 +87,8 @@ class _Display:
 def method_progress(method: str, quiet: bool, n_devices: int | None = None):
     """While ``method`` runs: yields the callback to pass as its ``progress`` option (None when
     the method has no such option, or when the display is off). A method without one still
-    gets its elapsed time shown."""
+    gets its elapsed time shown.
+    """
     if not enabled(quiet):
         yield None
         return

@@ -197,7 +197,8 @@ def assignment_to_y(instance: Instance, table: pd.DataFrame) -> np.ndarray:
 
 def _table_rows(instance: Instance, table: pd.DataFrame, problems: list):
     """Each row of an assignment table as (row index, row, device index, layer, slot); a row whose
-    device, layer or slot cannot be read is added to ``problems`` (naming the row) and skipped."""
+    device, layer or slot cannot be read is added to ``problems`` (naming the row) and skipped.
+    """
     names = {d.name: n for n, d in enumerate(instance.devices)}
     for i, row in enumerate(table.itertuples(index=False)):
         dev = row.device
@@ -229,7 +230,8 @@ _PLAIN_INT = re.compile(r"[+-]?[0-9]+")
 
 def plain_integer(value) -> int:
     """An integer-valued cell (1, 1.0, "1") as int; ValueError for 1.5, nan, "x", True, and for
-    strings that are not plain decimal integers ("1_0", "0x1", "١", "1e0", "1.0": Python's int() takes some)."""
+    strings that are not plain decimal integers ("1_0", "0x1", "١", "1e0", "1.0": Python's int() takes some).
+    """
     if isinstance(value, (bool, np.bool_)):
         raise ValueError(value)
     if isinstance(value, (int, np.integer)):
@@ -309,7 +311,8 @@ def server_of_from_y(instance: Instance, Y: np.ndarray) -> np.ndarray:
 def slot_server_times(instance: Instance, Y: np.ndarray) -> np.ndarray:
     """T[n, h-1]: device n's server time in slot h = sum_m y[n,m,h] T^se_{n,m}, as (17) sees it
     (a layer marked twice counts twice), for one server: ``instance`` a single-server instance
-    (a server view) and Y its tensor y[n, m, h] (N x M_max x (H+2))."""
+    (a server view) and Y its tensor y[n, m, h] (N x M_max x (H+2)).
+    """
     H = instance.server.H
     return np.array([[float(Y[n, :d.M, h] @ d.t_server[1:]) for h in range(1, H + 1)]
                      for n, d in enumerate(instance.devices)]).reshape(instance.N, H)
@@ -317,7 +320,8 @@ def slot_server_times(instance: Instance, Y: np.ndarray) -> np.ndarray:
 
 def capacity_rule(instance: Instance) -> str:
     """In words: what (17) caps on a single-server instance (a server view) in its capacity mode
-    (docs/MODEL.md §4)."""
+    (docs/MODEL.md §4).
+    """
     s = instance.server
     if s.capacity_mode == "per_device":
         return (f"capacity mode per_device: (17) caps each device's own server time in a slot at T_d/H = "
@@ -447,7 +451,8 @@ def _device_row(d, n: int, good: bool, ev: costmod.Evaluation, by_dev: dict, *, 
 
 def _slot_frame(instance: Instance, T_nh: np.ndarray, present: np.ndarray, load: np.ndarray) -> pd.DataFrame:
     """The report's slots table of one server: server time, the busiest device, which capacity (17)
-    applies and the figure checked, price load and unit price (19), MDs present against B (27)."""
+    applies and the figure checked, price load and unit price (19), MDs present against B (27).
+    """
     server, H = instance.server, instance.server.H
     per_device = server.capacity_mode == "per_device"
     total = T_nh.sum(axis=0)
@@ -490,7 +495,8 @@ def _report_summary(instance: Instance, ok: np.ndarray, violations: list, ev: co
 
 def _check_view(instance: Instance, Y: np.ndarray) -> list[Violation]:
     """(15), (16), (17), (26), (27) on one server: ``instance`` a single-server instance (a server
-    view) and Y its tensor y[n, m, h] (N x M_max x (H+2); h = H+1 queued after the frame)."""
+    view) and Y its tensor y[n, m, h] (N x M_max x (H+2); h = H+1 queued after the frame).
+    """
     server, H = instance.server, instance.server.H
     out: list[Violation] = []
     queued = np.zeros(instance.N, dtype=bool)
@@ -559,7 +565,8 @@ ASSOCIATION = "(15s)"
 @dataclass(frozen=True)
 class _Split:
     """Tensor y[n, m, k, h] taken apart: each device's server, the association violations and one
-    single-server tensor per server view (what :func:`_check_view` checks on that server)."""
+    single-server tensor per server view (what :func:`_check_view` checks on that server).
+    """
 
     server_of: np.ndarray          # (N,) server_of_from_y
     used: list[list[int]]          # per device, the servers holding its layers
@@ -574,7 +581,8 @@ def _split(instance: Instance, Y: np.ndarray) -> _Split:
     (its local layers and its slots on k) in k's view and all local in the others' views. A device
     in ``bad`` has its layers on each server it reaches counted there ((17), (27)) and nothing else:
     (15), (16) and (26) have no meaning across servers, so (15) is checked on its whole row instead.
-    With one server nothing is bad and the one view's tensor is y[:, :, 0, :]."""
+    With one server nothing is bad and the one view's tensor is y[:, :, 0, :].
+    """
     names = [s.name for s in instance.servers]
     used = servers_used(instance, Y)
     server_of = server_of_from_y(instance, Y)
@@ -633,7 +641,8 @@ def _on_server(instance: Instance, k: int, viol: Violation) -> Violation:
 def _split_violations(instance: Instance, split: _Split) -> list[Violation]:
     """The association violations of ``split``, then every server view's (15), (16), (17), (26),
     (27); a device violating (15s) is not judged by (15), (16), (26) on a view, and (26) only on
-    the view of its own server (an all-local device: its first one)."""
+    the view of its own server (an all-local device: its first one).
+    """
     out = list(split.association)
     bad_names = {instance.devices[n].name for n in split.bad}
     judged = {d.name: int(split.judged[n]) for n, d in enumerate(instance.devices)}
@@ -785,7 +794,8 @@ def check_profile(instance: Instance, profile: list[np.ndarray], server_of=None)
 def violations_frame(violations: list[Violation], servers: bool = False) -> pd.DataFrame:
     """The violations as a table: equation, device, slot, layer, amount, tolerance, message; with
     ``servers`` (an instance with several servers) also ``server`` after ``device`` (empty when the
-    violation is on no one server, e.g. a device with layers on two servers)."""
+    violation is on no one server, e.g. a device with layers on two servers).
+    """
     cols = ["equation", "device", "slot", "layer", "amount", "tolerance", "message"]
     if not servers:
         return pd.DataFrame([v.as_dict() for v in violations], columns=cols)

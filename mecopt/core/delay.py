@@ -24,8 +24,8 @@ import numpy as np
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mecopt.core.errors import InputError, validation_problems
 from mecopt.core.document import read_toml
+from mecopt.core.errors import InputError, validation_problems
 from mecopt.core.resources import delay_dir
 
 #: The 16 terms of eq. (5), in the paper's order (eta_1 .. eta_16).
@@ -185,7 +185,8 @@ class _TypeEntry(BaseModel):
 
 class _CoefficientFile(BaseModel):
     """A coefficient-set file: strict types, finite coefficients, only the terms of eq. (5); a per-type
-    file adds ``[types.CLASS]`` sets (``mecopt fit --per-type``), the top-level set being the fallback."""
+    file adds ``[types.CLASS]`` sets (``mecopt fit --per-type``), the top-level set being the fallback.
+    """
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
     name: str | None = None
@@ -293,7 +294,8 @@ def fit_quality(y: np.ndarray, pred: np.ndarray) -> dict:
 class PerTypeFitReport:
     """Result of :func:`fit_per_type`: the per-type set, the single polynomial fitted on the same
     training rows, and the quality of both per class and overall (``quality`` rows:
-    class, model, split, rows, r2, mae, within_10pct)."""
+    class, model, split, rows, r2, mae, within_10pct).
+    """
 
     model: PerTypeCoefficients
     single: CoefficientSet
@@ -359,7 +361,8 @@ def fit_per_type(types, factors: np.ndarray, times: np.ndarray, *, terms: tuple[
 
 def _cv_folds(train: np.ndarray, groups, seed: int, k: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
     """Cross-validation folds of the training rows: leave one group out when ``groups`` has two or more values
-    among them, else a seeded k-fold split."""
+    among them, else a seeded k-fold split.
+    """
     if groups is not None:
         g = groups[train]
         if len(set(g)) >= 2:
@@ -372,7 +375,8 @@ def _cv_class_wins(cls: str, types: np.ndarray, X_all: np.ndarray, y_all: np.nda
                    min_rows: int) -> bool:
     """True when a set fitted on the class's rows predicts its held-out fold rows with a lower total absolute
     error than one polynomial fitted on all the fold's training rows, over all folds. A fold whose training rows
-    hold fewer than ``min_rows`` of the class counts as a loss (the set could not be fitted there)."""
+    hold fewer than ``min_rows`` of the class counts as a loss (the set could not be fitted there).
+    """
     own = single = 0.0
     for fit_rows, val_rows in folds:
         val = val_rows[types[val_rows] == cls]

@@ -50,9 +50,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mecopt.core.errors import InputError, validation_problems
 from mecopt.core import limits
 from mecopt.core.document import read_toml
+from mecopt.core.errors import InputError, validation_problems
 from mecopt.core.resources import dnn_dir
 
 LayerType = Literal["conv", "pool", "fc", "relu", "lrn", "softmax", "norm", "copy", "block"]

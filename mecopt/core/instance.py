@@ -62,8 +62,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mecopt.core import channel, dnn, limits
-from mecopt.core.document import read_toml
 from mecopt.core.delay import DelayModel, layer_delays, load_coefficients
+from mecopt.core.document import read_toml
 from mecopt.core.errors import InputError, validation_problems
 from mecopt.core.tables import jsonable
 
@@ -363,7 +363,7 @@ class Instance:
     source: dict = field(repr=False, default_factory=dict)
     path: str | None = None
     reach: tuple[tuple[int, ...], ...] = field(repr=False, default=())
-    views: tuple["ServerView", ...] = field(repr=False, default=(), compare=False)
+    views: tuple[ServerView, ...] = field(repr=False, default=(), compare=False)
 
     def __post_init__(self):
         if not self.servers:
@@ -427,7 +427,7 @@ class Instance:
         """
         return self.reach[n]
 
-    def view(self, k: int) -> "ServerView":
+    def view(self, k: int) -> ServerView:
         """Server ``k`` seen as a single-server instance of the devices that reach it.
 
         Parameters
@@ -463,7 +463,7 @@ class Instance:
         return max((d.M for d in self.devices), default=0)   # 0: a server view no device reaches
 
     @classmethod
-    def from_dict(cls, data: dict, base: str | Path | None = None) -> "Instance":
+    def from_dict(cls, data: dict, base: str | Path | None = None) -> Instance:
         """Build an instance in code from the same document an instance file holds.
 
         Parameters
@@ -493,7 +493,7 @@ class Instance:
         return instance_from_dict(data, base=Path(base) if base is not None else None)
 
     @classmethod
-    def load(cls, path_or_name: str | Path) -> "Instance":
+    def load(cls, path_or_name: str | Path) -> Instance:
         """Read and validate an instance file, or a bundled instance by name.
 
         Same as [mecopt.load_instance][].
@@ -543,7 +543,8 @@ class ServerView:
 def read_document(path: str | Path, what: str = "instance") -> tuple[dict, str]:
     """The parsed TOML document at ``path`` and its text (InputError when missing or not TOML).
 
-    An instance may be a bundled name such as ``paper:fig6-w1khz``."""
+    An instance may be a bundled name such as ``paper:fig6-w1khz``.
+    """
     from mecopt.core.resources import instance_path
 
     path = instance_path(path) if what == "instance" else Path(path)
@@ -722,7 +723,8 @@ def _links(merged: dict, gain_given: bool, servers: list[Server], channel: Chann
            path: str) -> tuple[tuple[int, ...], list[float], list[tuple[str, str]]]:
     """The servers a device reaches (``servers``, default all) and its gain G_{n,k} to each:
     ``channel_gain`` (one number for every server, or a list with one per server) when given,
-    else the path loss between ``position`` and the server's position, else the paper's G_n."""
+    else the path loss between ``position`` and the server's position, else the paper's G_n.
+    """
     K, names = len(servers), [sv.name for sv in servers]
     problems: list[tuple[str, str]] = []
     wanted = merged.get("servers")
@@ -756,7 +758,7 @@ def _links(merged: dict, gain_given: bool, servers: list[Server], channel: Chann
 
 
 def _weight_problems(merged: dict, path: str) -> list[tuple[str, str]]:
-    """alpha + beta + gamma = 1 for one device (eq. 23)."""
+    """Alpha + beta + gamma = 1 for one device (eq. 23)."""
     w = merged["alpha"] + merged["beta"] + merged["gamma"]
     if abs(w - 1.0) > WEIGHT_SUM_TOL:
         return [(f"{path}.alpha+beta+gamma",
@@ -766,7 +768,8 @@ def _weight_problems(merged: dict, path: str) -> list[tuple[str, str]]:
 
 def _device_content_problems(data: dict, base: Path | None) -> list[tuple[str, str]]:
     """Best-effort content checks (weights, DNN names) on a document that failed the schema,
-    so that one run reports these problems too."""
+    so that one run reports these problems too.
+    """
     if not isinstance(data, dict) or not isinstance(data.get("devices"), list):
         return []
     raw_defaults = data.get("device_defaults") if isinstance(data.get("device_defaults"), dict) else {}
@@ -805,7 +808,8 @@ def _per_slot(value, H: int, path: str, problems: list) -> np.ndarray:
 @dataclass(frozen=True)
 class _DnnNumbers:
     """What one DNN table gives every device that runs it: T^lo and T^se per layer (eqs. 5-7, measured
-    times overriding; [0] = 0) and O_{n,m} in bits. Shared, read-only."""
+    times overriding; [0] = 0) and O_{n,m} in bits. Shared, read-only.
+    """
 
     t_local: np.ndarray
     t_server: np.ndarray
@@ -863,7 +867,8 @@ LINK_FIELDS = "bandwidth_hz, upload_power_w, channel_gain, noise_w_per_hz"
 def _derived_problems(path: str, dnn_name: str, f: dict, t_lo, t_se, r_up: float, r_do: float, t_up,
                       t_down: float, S, server: Server) -> list[tuple[str, str]]:
     """Every derived number a solver sees must be finite and in range (:mod:`mecopt.core.limits`);
-    each problem names the fields it comes from."""
+    each problem names the fields it comes from.
+    """
     out: list[tuple[str, str]] = []
     lim = limits.MAX_TIME_S
 
@@ -915,7 +920,8 @@ def _derived_problems(path: str, dnn_name: str, f: dict, t_lo, t_se, r_up: float
 
 def min_blocks(t_server: np.ndarray, start: int, cap: float) -> int | None:
     """Fewest contiguous blocks covering layers start+1..M with each block's server time <= cap
-    (greedy packing is optimal for contiguous blocks); None when one layer alone exceeds cap."""
+    (greedy packing is optimal for contiguous blocks); None when one layer alone exceeds cap.
+    """
     count, used = 0, math.inf
     for t in t_server[start + 1:]:
         if not fits_capacity(t, cap):
@@ -930,7 +936,8 @@ def min_blocks(t_server: np.ndarray, start: int, cap: float) -> int | None:
 @lru_cache(maxsize=256)
 def _block_counts(t_server: bytes, cap: float) -> tuple[int | None, ...]:
     """:func:`min_blocks` for every partition point j = 0..M-1 of one layer-time vector (cached: the
-    devices of one DNN share it, and it is O(M^2))."""
+    devices of one DNN share it, and it is O(M^2)).
+    """
     t = np.frombuffer(t_server, dtype=float)
     return tuple(min_blocks(t, j, cap) for j in range(len(t) - 1))
 

@@ -39,7 +39,8 @@ def _handler(signum: int, frame: FrameType | None) -> None:
 def handling() -> Iterator[None]:
     """Record SIGINT and SIGTERM (then raise KeyboardInterrupt) while the block runs.
 
-    Only in the main thread (Python delivers signals there); elsewhere a no-op."""
+    Only in the main thread (Python delivers signals there); elsewhere a no-op.
+    """
     _received.clear()
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -58,7 +58,8 @@ PARENT_LEVELS = 4
 def require_complete(folder: str | Path, what: str = "result folder") -> dict | None:
     """Raise :class:`InputError` when ``folder``'s manifest, or that of a result set holding it
     (a comparison, sweep or reproduction up to :data:`PARENT_LEVELS` levels up), says it is
-    incomplete. Returns ``folder``'s own manifest (None for a folder written without one)."""
+    incomplete. Returns ``folder``'s own manifest (None for a folder written without one).
+    """
     folder = Path(folder)
     for parent in list(folder.resolve().parents)[:PARENT_LEVELS]:
         up = read(parent)
@@ -85,7 +86,8 @@ def require_complete_file(path: str | Path, what: str = "table") -> None:
 
 def assignment_file(path: str | Path) -> Path:
     """The table to check: ``path`` itself, or a solution folder's assignment table; either way
-    refused when the run that wrote it did not finish."""
+    refused when the run that wrote it did not finish.
+    """
     p = Path(path)
     if p.is_dir():
         require_complete(p, "solution folder")

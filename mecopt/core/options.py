@@ -404,7 +404,8 @@ def _keyword_parameters(function: Callable) -> list[inspect.Parameter]:
 
 def accepted_options(function: Callable) -> list[str]:
     """The keyword options ``function`` names explicitly (its first positional parameter,
-    the instance, excluded), in signature order."""
+    the instance, excluded), in signature order.
+    """
     return [p.name for p in _keyword_parameters(function)]
 
 

@@ -39,7 +39,7 @@ class Aggregates:
     count: np.ndarray  # number of other MDs with a layer in slot h (float for UAI estimates)
 
     @classmethod
-    def empty(cls, H: int) -> "Aggregates":
+    def empty(cls, H: int) -> Aggregates:
         return cls(np.zeros(H), np.zeros(H), np.zeros(H))
 
 

@@ -19,12 +19,12 @@ import pandas as pd
 
 from mecopt.core import checker as checkmod
 from mecopt.core import cost as costmod
-from mecopt.core.tolerances import DEADLINE_TOL, meets_deadline
-from mecopt.core.errors import InputError
 from mecopt.core import manifest
+from mecopt.core.errors import InputError
+from mecopt.core.instance import Instance
 from mecopt.core.options import check_choice
 from mecopt.core.tables import FORMATS, write_json, write_table
-from mecopt.core.instance import Instance
+from mecopt.core.tolerances import DEADLINE_TOL, meets_deadline
 
 
 class Termination(str, Enum):
@@ -59,7 +59,8 @@ DEADLINE_MISS = "deadline_miss"
 
 def flag_deadline_misses(instance: Instance, delays, flags: dict[str, list[str]]) -> int:
     """Add :data:`DEADLINE_MISS` to the flags of every MD whose delay exceeds tau_n (26) beyond
-    ``DEADLINE_TOL`` (once; relaxed or dropped deadlines included); returns how many MDs miss."""
+    ``DEADLINE_TOL`` (once; relaxed or dropped deadlines included); returns how many MDs miss.
+    """
     misses = 0
     for d, T in zip(instance.devices, delays):
         if not meets_deadline(T, d.tau, DEADLINE_TOL):
@@ -174,7 +175,7 @@ class Solution:
         if self.profile:
             flag_deadline_misses(self.instance, self.evaluation.delay, flags)
 
-    def replace(self, **changes) -> "Solution":
+    def replace(self, **changes) -> Solution:
         """A copy with some fields changed (a Solution is frozen).
 
         The evaluation and the violations are carried over unless ``instance``, ``profile``
@@ -261,7 +262,8 @@ class Solution:
 
     def server_names(self) -> list[str]:
         """Per device, the name of its server (``server_of``); empty for a device that runs all its
-        layers locally (or has no valid server). Empty names for every device with one server."""
+        layers locally (or has no valid server). Empty names for every device with one server.
+        """
         K = self.instance.K
         if K == 1 or self.server_of is None:
             return [""] * self.instance.N
@@ -534,8 +536,8 @@ def read_solution(folder: str | Path, instance: Instance | None = None) -> Solut
     import json
 
     from mecopt.core.instance import instance_from_dict
-    from mecopt.core.tables import find_table, read_table
     from mecopt.core.resources import instance_path
+    from mecopt.core.tables import find_table, read_table
 
     folder = Path(folder)
     if not folder.is_dir():

@@ -1,5 +1,6 @@
 """Writing tables: one function, every format, atomically (temporary file, then rename); and the
-one converter of numpy / pandas values to plain JSON data (:func:`jsonable`)."""
+one converter of numpy / pandas values to plain JSON data (:func:`jsonable`).
+"""
 
 from __future__ import annotations
 
@@ -129,7 +130,8 @@ def write_table(df: pd.DataFrame, path_stem: str | Path, fmt: str = "csv") -> Pa
 def _write_records_json(df: pd.DataFrame, tmp: Path) -> None:
     """JSON records with every float written exactly (Python's shortest round-trip repr;
     pandas' ``to_json`` keeps at most 15 significant digits). Missing values become null.
-    Columns Python's json cannot hold (e.g. datetimes) fall back to pandas' writer."""
+    Columns Python's json cannot hold (e.g. datetimes) fall back to pandas' writer.
+    """
     import math
 
     def plain(v):

@@ -37,13 +37,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mecopt.bestresponse.engines import make_engine
 from mecopt.core import cost as costmod
 from mecopt.core.errors import InputError
 from mecopt.core.instance import Instance
 from mecopt.core.problem import Aggregates, enforces_deadline, slot_capacity, slot_open, strategy_feasible
-from mecopt.core.tolerances import fits_capacity, meets_deadline
 from mecopt.core.solution import Solution, Termination
-from mecopt.bestresponse.engines import make_engine
+from mecopt.core.tolerances import fits_capacity, meets_deadline
 from mecopt.game.certificate import certificate
 from mecopt.game.estimate import consensus_weights, estimate_others, estimate_weights
 from mecopt.game.state import GameState
@@ -134,7 +134,8 @@ def draw_strategy(dev, server, others: Aggregates, rng: np.random.Generator, tri
 
 def _fits_slots(dev, server, others: Aggregates, draws: np.ndarray) -> np.ndarray:
     """(17) and (27) for K candidate strategies (K, M) at once, on the slots each uses
-    (server time per slot summed in layer order, as :func:`mecopt.core.cost.own_loads`)."""
+    (server time per slot summed in layer order, as :func:`mecopt.core.cost.own_loads`).
+    """
     K, H = draws.shape[0], server.H
     idx = (np.arange(K)[:, None] * (H + 1) + draws).ravel()
     w = np.broadcast_to(dev.t_server[1:], draws.shape).ravel()
@@ -168,9 +169,10 @@ class Tick:
         return costmod.evaluate(self.state.instance, self.state.slots, self.state.server_of)
 
 
-def responder(engine) -> Callable[[int, dict[int, Aggregates]], "object"]:
+def responder(engine) -> Callable[[int, dict[int, Aggregates]], object]:
     """The engine's fastest exact best response: ``best_move`` when it has one (the DP: the
-    strategy and objective without re-scoring the cost), else ``best_response``."""
+    strategy and objective without re-scoring the cost), else ``best_response``.
+    """
     return getattr(engine, "best_move", None) or engine.best_response
 
 
@@ -343,7 +345,8 @@ TRACE_SLOT_COLUMNS = 64
 
 def _slot_columns(state: GameState) -> dict:
     """Per-slot price load and MD count of a tick: ``load_h1``, ``count_h1``... with one server;
-    ``load_<server>_h1``... with several (when they have at most TRACE_SLOT_COLUMNS slots in all)."""
+    ``load_<server>_h1``... with several (when they have at most TRACE_SLOT_COLUMNS slots in all).
+    """
     several = state.instance.K > 1   # presentation only: the column names and the width limit
     if several and sum(on.server.H for on in state.on_server) > TRACE_SLOT_COLUMNS:
         return {}
@@ -390,7 +393,8 @@ def play(instance: Instance, *, uai: bool = False, init_profile: list[np.ndarray
          progress: Callable[[Tick], None] | None = None) -> Solution:
     """TPOS-CAI (``uai=False``) or TPOS-UAI started from ``init_profile`` when given (a warm start,
     e.g. the previous frame's equilibrium, with ``init_server_of`` its servers: -1 all local, default
-    each MD's first reachable server), else from ``init``. What :mod:`mecopt.studies.simulate` calls."""
+    each MD's first reachable server), else from ``init``. What :mod:`mecopt.studies.simulate` calls.
+    """
     return run_game(instance, "tpos-uai" if uai else "tpos-cai", engine=engine, seed=seed, wake_prob=wake_prob, eps=eps,
                 stop=stop, max_iter=max_iter, tol=tol, init=init, uai=uai, progress=progress,
                 time_limit=time_limit, init_profile=init_profile, init_server_of=init_server_of)

@@ -148,14 +148,16 @@ class GameState:
 
     def _server(self, n: int, slots: np.ndarray, server: int) -> int:
         """The server MD n is on when it plays ``slots``: -1 all local, else ``server`` when it reaches
-        it, else its first reachable one."""
+        it, else its first reachable one.
+        """
         if not (slots != slotcodes.LOCAL).any():   # slots: an int array (slotcodes.offloads, without its checks)
             return -1
         return server if server in self.instance.reachable(n) else int(self.home[n])
 
     def where(self, n: int) -> tuple[int, int]:
         """The server whose link and prices score MD n (its own, or its first reachable one when all
-        local) and n's index in that server's view."""
+        local) and n's index in that server's view.
+        """
         k = int(self.server_of[n])
         if k < 0:
             k = int(self.home[n])

@@ -37,14 +37,14 @@ import time
 import numpy as np
 import pandas as pd
 
-from mecopt.core import cost as costmod
-from mecopt.core.options import Option, declare_options
-from mecopt.core.instance import Device, Instance, Server
-from mecopt.core.problem import Aggregates, slot_capacity, slot_open
-from mecopt.core.tolerances import DEADLINE_TOL, capacity_limit, meets_deadline
-from mecopt.core.solution import DEADLINE_MISS, Solution, Termination, flag_deadline_misses
-from mecopt.core import slots as slotcodes
 from mecopt.bestresponse.engines import make_engine
+from mecopt.core import cost as costmod
+from mecopt.core import slots as slotcodes
+from mecopt.core.instance import Device, Instance, Server
+from mecopt.core.options import Option, declare_options
+from mecopt.core.problem import Aggregates, slot_capacity, slot_open
+from mecopt.core.solution import DEADLINE_MISS, Solution, Termination, flag_deadline_misses
+from mecopt.core.tolerances import DEADLINE_TOL, capacity_limit, meets_deadline
 from mecopt.methods.registry import ENGINE, SEED, several_servers
 
 QUEUED = "queued"
@@ -71,7 +71,8 @@ def _empty_flags(instance: Instance) -> dict[str, list[str]]:
 @declare_options("all-local")
 def solve_all_local(instance: Instance) -> Solution:
     """Case 4: y[n,m,0] = 1 for every layer (m* = M_n, T_n = local time only, E_n = P_lo x local time);
-    every ``server_of`` is -1 (no server)."""
+    every ``server_of`` is -1 (no server).
+    """
     t0 = time.perf_counter()
     profile = costmod.all_local(instance)
     server_of = np.full(instance.N, -1, dtype=int)
@@ -102,7 +103,8 @@ def _block_fits(dev: Device, server: Server, others: Aggregates) -> np.ndarray:
 def count_offload_sequences(dev: Device, server: Server, others: Aggregates) -> list[list[int]]:
     """Exact counts ``f[j][h]`` (j = 0..M layers placed, h = 0..H last slot used) of the
     monotone all-offloaded sequences (m* = 0) of ``dev`` that keep (17) and (27) given
-    ``others``; ``f[0][0]`` is the number of feasible sequences."""
+    ``others``; ``f[0][0]`` is the number of feasible sequences.
+    """
     M, H = dev.M, server.H
     fits = _block_fits(dev, server, others)
     f = [[0] * (H + 1) for _ in range(M + 1)]
@@ -172,7 +174,8 @@ OVERFLOW = ("queue", "local")
 
 def offload_servers(instance: Instance) -> np.ndarray:
     """Case 3 with several servers: each MD's server, the reachable one with the highest upload rate
-    (9) on the MD's link to it (ties to the first listed in ``[[servers]]``)."""
+    (9) on the MD's link to it (ties to the first listed in ``[[servers]]``).
+    """
     out = np.empty(instance.N, dtype=int)
     for n in range(instance.N):
         best, rate = -1, -np.inf
@@ -190,7 +193,8 @@ def _offload_draw(instance: Instance, rng: np.random.Generator, targets: np.ndar
     """One Case 3 draw: one random order of every MD; in that order each MD draws a uniform
     sequence on its server ``targets[n]`` given the MDs already placed there (so each server sees
     its MDs in a random order), or overflows (queued after that server's frame, or all local with
-    no server). Returns the profile, ``server_of`` and the order."""
+    no server). Returns the profile, ``server_of`` and the order.
+    """
     order = rng.permutation(instance.N)
     profile: list[np.ndarray | None] = [None] * instance.N
     server_of = np.full(instance.N, -1, dtype=int)

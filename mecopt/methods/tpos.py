@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mecopt.core.instance import Instance
-from mecopt.core.solution import Solution
 from mecopt.core.options import Option, declare_options
+from mecopt.core.solution import Solution
 from mecopt.game.dynamics import INITS, STOP_RULES, Tick, run_game
 from mecopt.methods.registry import ENGINE, PROGRESS, SEED, TIME_LIMIT, several_servers
 

@@ -14,9 +14,9 @@ import pyomo.environ as pyo
 from mecopt.core import cost as costmod
 from mecopt.core.errors import InfeasibleError, SolverError
 from mecopt.core.instance import Instance
+from mecopt.core.options import Option, declare_options
 from mecopt.core.solution import Solution, Termination
 from mecopt.methods import gtpos
-from mecopt.core.options import Option, declare_options
 from mecopt.methods.registry import TIME_LIMIT, several_servers
 from mecopt.milp import potential
 from mecopt.milp.backends.highs import highs_object, outcome, persistent_solver
@@ -52,7 +52,8 @@ def _warm_start(opt, model: pyo.ConcreteModel, instance: Instance, profile: list
 
 def _start_assignment(instance: Instance, starts: int) -> tuple[list[np.ndarray] | None, float, np.ndarray | None]:
     """The certified CAI equilibrium of least Phi over seeds 0..starts-1 (DP engine): (profile, Phi,
-    server_of), (None, inf, None) when none is certified (``server_of`` None with one server)."""
+    server_of), (None, inf, None) when none is certified (``server_of`` None with one server).
+    """
     from mecopt.methods.tpos import solve_cai
 
     best, phi, servers = None, np.inf, None
@@ -69,7 +70,8 @@ def _polish(instance: Instance, profile: list[np.ndarray], server_of=None,
     """Exact best responses (DP, no tie-break, over every reachable server) in index order until a
     full pass has no improving move. A device's current strategy must move when it breaks (17), (27)
     or, where (26) is a constraint (not relaxed, not soft), its deadline. Returns the profile, its
-    servers (None with one server) and the number of moves."""
+    servers (None with one server) and the number of moves.
+    """
     from mecopt.bestresponse.engines import make_engine
     from mecopt.core.problem import enforces_deadline
     from mecopt.game.state import GameState

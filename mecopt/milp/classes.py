@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mecopt.core.errors import InputError
 from mecopt.core.cost import deadline_penalty, penalty_unit
+from mecopt.core.errors import InputError
 from mecopt.core.instance import Device, Instance, Server
 from mecopt.milp.network import BLOCK, LOCAL, START, WAIT, build_network, prune_arcs
 
@@ -159,7 +159,8 @@ class LinkNetwork:
 
     def cost(self, objective: str) -> np.ndarray:
         """Per-unit arc cost of ``objective`` (before the 1/N of delay and energy); under the soft
-        deadline policy plus the penalty in the objective's unit (docs/MODEL.md Part B)."""
+        deadline policy plus the penalty in the objective's unit (docs/MODEL.md Part B).
+        """
         d = self.dev
         if objective == "delay":
             base = self.delay
@@ -189,7 +190,8 @@ class LinkNetwork:
 
     def path_of_slots(self, slots) -> list[int] | None:
         """The arcs of strategy ``slots`` in this network (None when it is not a path here:
-        a block over T_d/H, a deadline miss, or a non-canonical block)."""
+        a block over T_d/H, a deadline miss, or a non-canonical block).
+        """
         s = np.asarray(slots, dtype=int)
         M = self.dev.M
         jj = int(np.count_nonzero(s == 0))
@@ -228,7 +230,8 @@ class LinkNetwork:
     def decompose(self, flow) -> list[np.ndarray]:
         """Split an integral flow of value ``count`` into ``count`` strategies (one per member).
 
-        Deterministic: from src, always the lowest-numbered arc with flow left."""
+        Deterministic: from src, always the lowest-numbered arc with flow left.
+        """
         f = np.rint(np.asarray(flow, dtype=float)).astype(int)
         out_arcs: dict[int, list[int]] = {}
         for a in np.argsort(self.tail, kind="stable"):
@@ -364,7 +367,8 @@ def build_link_network(instance: Instance, members: tuple[int, ...], canonical: 
 
 def columns(instance: Instance) -> list[tuple[int, int]]:
     """The slot columns of the GTPOS model, in order: (server k, slot h) for g = 1, 2, ...
-    (one server: (0, 1..H); several: server 0's slots, then server 1's, ...)."""
+    (one server: (0, 1..H); several: server 0's slots, then server 1's, ...).
+    """
     return [(k, h) for k, sv in enumerate(servers(instance)) for h in range(1, sv.H + 1)]
 
 
@@ -413,7 +417,8 @@ class ClassNetwork(LinkNetwork):
 
     def path_of_slots(self, slots, server: int | None = None) -> list[int] | None:
         """The arcs of strategy ``slots`` on ``server`` (ignored when all local; None: the class's
-        only server), or None when it is not a path here."""
+        only server), or None when it is not a path here.
+        """
         s = np.asarray(slots, dtype=int)
         if not s.any():
             return [self.local_arc] if self.local_arc >= 0 else None
@@ -493,7 +498,8 @@ def class_networks(instance: Instance, objective: str = "delay", aggregate: bool
                    canonical: bool | None = None, prune: bool = True) -> list[ClassNetwork]:
     """Every class's network. ``canonical`` (default: on in mode per_device, where it is exact;
     docs/milp.md §3) keeps only the fewest-blocks packing of each partition. With several servers
-    Returns a :class:`ClassNetwork` per class of :func:`device_classes`."""
+    Returns a :class:`ClassNetwork` per class of :func:`device_classes`.
+    """
     if canonical is None:
         canonical = servers(instance)[0].capacity_mode == "per_device"
     return [build_class_network(instance, members, canonical, objective, prune)
@@ -502,14 +508,16 @@ def class_networks(instance: Instance, objective: str = "delay", aggregate: bool
 
 def profile_from_flows(instance: Instance, nets: list[ClassNetwork], flows: list) -> list[np.ndarray]:
     """Disaggregate: each class's flow -> one strategy per member (the profile, in device order).
-    With several servers use :func:`assignment_from_flows` (the servers too)."""
+    With several servers use :func:`assignment_from_flows` (the servers too).
+    """
     return assignment_from_flows(instance, nets, flows)[0]
 
 
 def assignment_from_flows(instance: Instance, nets: list[ClassNetwork],
                           flows: list) -> tuple[list[np.ndarray], np.ndarray | None]:
     """Disaggregate: (profile, server_of); ``server_of`` is each MD's server (-1 = all local,
-    docs/multiserver.md), None with one server (where a Solution carries none)."""
+    docs/multiserver.md), None with one server (where a Solution carries none).
+    """
     profile: list = [None] * instance.N
     server_of = np.full(instance.N, -1, dtype=int)
     for net, f in zip(nets, flows):
@@ -520,7 +528,8 @@ def assignment_from_flows(instance: Instance, nets: list[ClassNetwork],
 
 def flows_from_profile(nets: list[ClassNetwork], profile, server_of=None) -> list[np.ndarray] | None:
     """The class flows of a profile (None when some strategy is not a path of its network);
-    ``server_of`` gives each MD's server with several servers."""
+    ``server_of`` gives each MD's server with several servers.
+    """
     out = []
     for net in nets:
         f = np.zeros(net.n_arcs, dtype=int)

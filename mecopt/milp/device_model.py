@@ -18,12 +18,12 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
-from mecopt.core.errors import InputError
 from mecopt.core.cost import penalty_unit
+from mecopt.core.errors import InputError
 from mecopt.core.instance import Instance
+from mecopt.core.problem import enforces_deadline
 from mecopt.core.tolerances import capacity_limit
 from mecopt.milp.network import add_device, add_overrun, build_network
-from mecopt.core.problem import enforces_deadline
 
 OBJECTIVES = ("delay", "social", "energy")
 

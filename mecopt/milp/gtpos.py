@@ -39,12 +39,11 @@ import pyomo.environ as pyo
 
 from mecopt.core.errors import SolverError
 from mecopt.core.instance import Instance
-from mecopt.core.tolerances import CAP_TOL
 from mecopt.core.options import check_choice
-from mecopt.milp.classes import OBJECTIVES, ClassNetwork, assignment_from_flows, class_networks, columns, servers
+from mecopt.core.tolerances import CAP_TOL
 from mecopt.milp.backends.highs import GTPOS_OPTIONS, highs_object, persistent_solver
+from mecopt.milp.classes import OBJECTIVES, ClassNetwork, assignment_from_flows, class_networks, columns, servers
 from mecopt.milp.network import BLOCK, START, adjacency
-
 
 # ============================================================================ the Pyomo model
 
@@ -101,7 +100,8 @@ def build_model(instance: Instance, objective: str = "delay", canonical: bool | 
     if col_server[0].capacity_mode == "total":   # one capacity mode for every server
         def cap_rule(_, h):
             """(17), total: all MDs' server time in slot h <= T_d/H (row scaled by 1/cap; its rhs
-            1 + CAP_TOL/2 sits inside the checker's tolerance, docs/milp.md §3); per (server, slot)."""
+            1 + CAP_TOL/2 sits inside the checker's tolerance, docs/milp.md §3); per (server, slot).
+            """
             cap = col_server[h - 1].slot_len
             return pyo.quicksum(m.cls[k].server_time[h] for k in m.K) / cap <= 1 + CAP_TOL / 2
 

@@ -96,7 +96,8 @@ class DeviceNetwork:
 
     def path(self, slots: np.ndarray) -> list[int] | None:
         """The arcs of strategy ``slots`` (slot per layer), or None if the network lacks one of them
-        (a block over T_d/H, which (17) forbids anyway)."""
+        (a block over T_d/H, which (17) forbids anyway).
+        """
         s = np.asarray(slots, dtype=int)
         index = self._index()
         j = int(np.count_nonzero(s == 0))
@@ -250,10 +251,10 @@ def add_device(b: pyo.Block, dev: Device, server: Server, net: DeviceNetwork, *,
     out_arcs, in_arcs, nodes = adjacency(net.tail, net.head)
 
     def flow_rule(_, node):
-        out = pyo.quicksum((f[a] for a in out_arcs.get(node, [])))
+        out = pyo.quicksum(f[a] for a in out_arcs.get(node, []))
         if node == 0:
             return out == 1
-        return out - pyo.quicksum((f[a] for a in in_arcs.get(node, []))) == 0
+        return out - pyo.quicksum(f[a] for a in in_arcs.get(node, [])) == 0
 
     b.flow = pyo.Constraint(nodes, rule=flow_rule)
 
@@ -281,14 +282,14 @@ def add_device(b: pyo.Block, dev: Device, server: Server, net: DeviceNetwork, *,
 
     def onehot_rule(_, m):
         """(15): every layer runs in exactly one place."""
-        return pyo.quicksum((y[m, h] for h in range(H + 1))) == 1
+        return pyo.quicksum(y[m, h] for h in range(H + 1)) == 1
 
     b.onehot = pyo.Constraint(L, rule=onehot_rule)
 
     def order_rule(_, m, h):
         """(16): slot(m+1) >= slot(m), i.e. sum_{h'<=h} y[m+1,h'] <= sum_{h'<=h} y[m,h']."""
-        return (pyo.quicksum((y[m + 1, k] for k in range(h + 1)))
-                <= pyo.quicksum((y[m, k] for k in range(h + 1))))
+        return (pyo.quicksum(y[m + 1, k] for k in range(h + 1))
+                <= pyo.quicksum(y[m, k] for k in range(h + 1)))
 
     b.order = pyo.Constraint(range(1, M), range(H), rule=order_rule)
 
@@ -298,12 +299,12 @@ def add_device(b: pyo.Block, dev: Device, server: Server, net: DeviceNetwork, *,
 
     def ind_rule(_, h):
         """(27): u[h] >= 1(sum_m y[m,h]), as sum_m y[m,h] <= M u[h]."""
-        return pyo.quicksum((y[m, h] for m in L)) <= M * u[h]
+        return pyo.quicksum(y[m, h] for m in L) <= M * u[h]
 
     b.indicator = pyo.Constraint(range(1, H + 1), rule=ind_rule)
 
     def used_rule(_, h):
-        return u[h] == pyo.quicksum((f[a] for a in blocks_in[h])) if blocks_in[h] else u[h] == 0
+        return u[h] == pyo.quicksum(f[a] for a in blocks_in[h]) if blocks_in[h] else u[h] == 0
 
     b.link_u = pyo.Constraint(range(1, H + 1), rule=used_rule)
 
@@ -316,22 +317,22 @@ def add_device(b: pyo.Block, dev: Device, server: Server, net: DeviceNetwork, *,
 
     dt = server.slot_len
     b.delay = pyo.Expression(expr=(
-        pyo.quicksum((float(dev.t_local[m]) * y[m, 0] for m in L))
-        + pyo.quicksum((float(t_up[jj]) * part(jj) for jj in range(M)))
+        pyo.quicksum(float(dev.t_local[m]) * y[m, 0] for m in L)
+        + pyo.quicksum(float(t_up[jj]) * part(jj) for jj in range(M))
         + dev.t_down * (1 - y[M, 0])
-        + pyo.quicksum((h * dt * y[M, h] for h in range(1, H + 1)))))
+        + pyo.quicksum(h * dt * y[M, h] for h in range(1, H + 1))))
     b.energy = pyo.Expression(expr=(
-        pyo.quicksum((dev.P_lo * float(dev.t_local[m]) * y[m, 0] for m in L))
-        + pyo.quicksum((dev.P_up * float(t_up[jj]) * part(jj) for jj in range(M)))))
+        pyo.quicksum(dev.P_lo * float(dev.t_local[m]) * y[m, 0] for m in L)
+        + pyo.quicksum(dev.P_up * float(t_up[jj]) * part(jj) for jj in range(M))))
     b.server_time = pyo.Expression(range(1, H + 1), rule=lambda _, h: pyo.quicksum(
-        (float(dev.t_server[m]) * y[m, h] for m in L if dev.t_server[m] != 0)))
+        float(dev.t_server[m]) * y[m, h] for m in L if dev.t_server[m] != 0))
 
     if own_load:
         b.own_load = pyo.Var(range(1, H + 1), within=pyo.NonNegativeReals)
 
         def load_rule(_, h):
             """S_n^h = sum_m S_{n,m} y[m,h] (19)-(21)."""
-            return b.own_load[h] == pyo.quicksum((float(dev.S[m]) * y[m, h] for m in L if dev.S[m] != 0))
+            return b.own_load[h] == pyo.quicksum(float(dev.S[m]) * y[m, h] for m in L if dev.S[m] != 0)
 
         b.link_load = pyo.Constraint(range(1, H + 1), rule=load_rule)
 
@@ -368,7 +369,7 @@ def add_deadline(b: pyo.Block, net: DeviceNetwork) -> None:
         if xs and es:
             cliques[c] = (xs, es)
     b.deadline_pairs = pyo.Constraint(list(cliques), rule=lambda _, c: (
-        pyo.quicksum((f[a] for a in cliques[c][0] + cliques[c][1])) <= 2 - on))
+        pyo.quicksum(f[a] for a in cliques[c][0] + cliques[c][1]) <= 2 - on))
     loc = net.arcs(LOCAL)
     if not net.local_ok and len(loc):
         b.deadline_local = pyo.Constraint(expr=f[int(loc[0])] <= 1 - on)
@@ -386,7 +387,8 @@ def add_overrun(b: pyo.Block, dev: Device) -> None:
 
 def adjacency(tail, head) -> tuple[dict[int, list[int]], dict[int, list[int]], list[int]]:
     """Arcs leaving and entering each node, and the nodes that carry flow conservation (all but
-    the sink, node 1; the source, node 0, emits the supply)."""
+    the sink, node 1; the source, node 0, emits the supply).
+    """
     out_arcs: dict[int, list[int]] = {}
     in_arcs: dict[int, list[int]] = {}
     for a, (t, h) in enumerate(zip(tail, head)):

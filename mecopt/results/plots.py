@@ -35,7 +35,7 @@ LEGEND_MAX = 20
 
 
 def require_matplotlib():
-    """matplotlib's ``Figure`` class, for the plots of every layer that draws.
+    """Matplotlib's ``Figure`` class, for the plots of every layer that draws.
 
     Returns
     -------
@@ -72,7 +72,8 @@ def _colors(n: int):
 
 def _slot_colors(H: int):
     """Sequential colours for slots 1..H (early = light, late = dark): ordered, and unlike the
-    qualitative device colours of :func:`schedule`, so the two panels of Fig. 10 do not clash."""
+    qualitative device colours of :func:`schedule`, so the two panels of Fig. 10 do not clash.
+    """
     from matplotlib import colormaps
     cmap = colormaps["YlGnBu"]
     return [cmap(0.25 + 0.7 * (h / max(1, H - 1))) for h in range(H)]
@@ -108,7 +109,8 @@ def _no_unit(label: str) -> str:
 
 def column_label(column: str) -> str:
     """A human label with its unit for a results column or a swept path, e.g.
-    ``devices.*.bandwidth_hz`` -> "bandwidth W (Hz), every device"; unknown names are kept."""
+    ``devices.*.bandwidth_hz`` -> "bandwidth W (Hz), every device"; unknown names are kept.
+    """
     name = str(column)
     if name.startswith("instance."):
         name = name[len("instance."):]
@@ -208,7 +210,8 @@ def _server_cells(df: pd.DataFrame) -> pd.Series:
 
 def _table_servers(df: pd.DataFrame) -> list[tuple[str, int, None]] | None:
     """Several servers named in an assignment's ``server`` column, without their instance: each
-    server's H is taken as the largest slot it holds (its frame length is unknown)."""
+    server's H is taken as the largest slot it holds (its frame length is unknown).
+    """
     if "server" not in df.columns:
         return None
     cells = _server_cells(df)
@@ -316,7 +319,8 @@ def _draw_schedule(ax, devices: list[tuple[str, np.ndarray]], H: int, frame_s: f
                    empty: str = "no layer offloaded: every device runs its whole DNN locally",
                    colors: list | None = None) -> None:
     """One server's schedule on ``ax`` (everything :func:`schedule` draws but the title); ``colors``:
-    one per device (default a palette for these devices)."""
+    one per device (default a palette for these devices).
+    """
     unit = (frame_s / H) if frame_s else 1.0
     queued_any = any(len(s) and np.all(s == H + 1) for _, s in devices)
     colors = _colors(len(devices)) if colors is None else colors
@@ -373,7 +377,8 @@ def partition(source, *, ax=None, title: str | None = None):
     """Each device's layers 1..M: local (grey) or the slot they run in; a bar marks m*.
 
     With several servers a device's label names its server, and a slot's colour is its number
-    on that server (slot h of two servers share a colour)."""
+    on that server (slot h of two servers share a colour).
+    """
     data = schedule_data(source)
     devices = _per_device(data.assignment)
     fig, ax = _axes(ax, (8, 0.5 * len(devices) + 1.8))

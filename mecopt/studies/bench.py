@@ -51,7 +51,8 @@ def verify(which=None, *, solver: str | None = None, time_limit: float | None = 
            rel_tol: float = 1e-6) -> pd.DataFrame:
     """Re-solve benchmark instances (all, or ``which``) and check them against the table.
 
-    Returns one row per instance with ``verdict`` in {``ok``, ``consistent``, ``FAIL``}."""
+    Returns one row per instance with ``verdict`` in {``ok``, ``consistent``, ``FAIL``}.
+    """
     from mecopt.methods.gtpos import solve_gtpos
     from mecopt.milp.backends import DEFAULT_SOLVER, Limits, check_solver
 
@@ -85,9 +86,10 @@ def verify(which=None, *, solver: str | None = None, time_limit: float | None = 
 
 def make_table(solvers=("cpsat", "highs"), time_limit: float = 300.0, objective: str = "delay") -> pd.DataFrame:
     """Solve every library instance with every backend and build the table (cross-checking them):
-    backends that both prove an optimum must agree (else an AssertionError)."""
-    from mecopt.milp.classes import device_classes
+    backends that both prove an optimum must agree (else an AssertionError).
+    """
     from mecopt.methods.gtpos import solve_gtpos
+    from mecopt.milp.classes import device_classes
 
     rows = []
     for name in names():

@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mecopt.methods import registry as solvers
-from mecopt.core.cost import social_cost
 from mecopt.core import cost as costmod
+from mecopt.core.cost import social_cost
 from mecopt.core.errors import InfeasibleError, InputError, SolverError
-from mecopt.core.options import check_option_names
 from mecopt.core.instance import Instance
+from mecopt.core.options import check_option_names
 from mecopt.core.solution import Solution, Termination
+from mecopt.methods import registry as solvers
 
 ALL_METHODS = ("tpos-cai", "tpos-uai", "tpos-best", "gtpos", "all-local", "all-offload", "isolated")
 GAME_METHODS = ("tpos-cai", "tpos-uai", "tpos-best")
@@ -210,7 +210,8 @@ def _failed_row(method: str, err: Exception, wall: float) -> dict:
 
 def _delay_objective(sol: Solution) -> float:
     """GTPOS's "delay" objective of a profile: the average delay, plus under the soft deadline policy
-    the mean penalty in seconds (P_n / c^T_n, docs/MODEL.md Part B)."""
+    the mean penalty in seconds (P_n / c^T_n, docs/MODEL.md Part B).
+    """
     ev = sol.evaluation
     if sol.instance.deadline_policy != "soft":
         return ev.avg_delay

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mecopt.core import cost as costmod
 from mecopt.core.cost import social_cost
 from mecopt.core.errors import InputError
-from mecopt.core import cost as costmod
 from mecopt.core.instance import Instance
 from mecopt.core.solution import Termination
 

@@ -48,8 +48,8 @@ import tomli_w
 
 from mecopt.core import dnn
 from mecopt.core.errors import InputError
-from mecopt.core.tables import write_text
 from mecopt.core.instance import PAPER_DEVICE, instance_from_dict
+from mecopt.core.tables import write_text
 
 #: paper-preset weights (Fig. 5) used when ``weights`` is not given
 DEFAULT_WEIGHTS = (0.42, 0.17, 0.41)
@@ -438,7 +438,8 @@ def _geometry_problems(servers, area_m, server_layout, device_layout, hotspots, 
 
 class GeneratedInstanceError(InputError):
     """The generated document does not load (e.g. a deadline some DNN cannot meet); ``problems``
-    name the devices. The command line rephrases the hint with its own options."""
+    name the devices. The command line rephrases the hint with its own options.
+    """
 
 
 def _fmt_range(r: tuple[float, float]) -> str:

@@ -64,11 +64,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mecopt.core import channel, slots
 from mecopt.core.errors import InputError
-from mecopt.core import channel
 from mecopt.core.instance import ChannelSection, Device, Instance, ServerView, deadline_unreachable, fastest_delay
 from mecopt.core.options import check_choice
-from mecopt.core import slots
 
 FADINGS = ("rayleigh", "rician", "none")
 METHODS = ("tpos-cai", "tpos-uai")
@@ -80,7 +79,8 @@ MULTI_COLUMNS = ("local", "switched", "handovers", "unreachable")
 
 def columns(instance: Instance) -> list[str]:
     """The per-frame table's columns: COLUMNS, and with several servers MULTI_COLUMNS and
-    ``offload_<name>`` (devices offloading to that server) in ``[[servers]]`` order."""
+    ``offload_<name>`` (devices offloading to that server) in ``[[servers]]`` order.
+    """
     if instance.K == 1:   # presentation: the per-server columns are shown with several servers
         return list(COLUMNS)
     return list(COLUMNS) + list(MULTI_COLUMNS) + [f"offload_{sv.name}" for sv in instance.servers]
@@ -141,11 +141,12 @@ class Scenario:
         return ((0,),) * self.active.shape[1]
 
 
-def scenario(instance: Instance, spec: SimulationSpec, seed: int) -> "Scenario | LinkScenario":
+def scenario(instance: Instance, spec: SimulationSpec, seed: int) -> Scenario | LinkScenario:
     """The frames' gains and activity, drawn from ``seed`` alone (independent streams per effect).
 
     With several servers a :class:`LinkScenario` (gains per link, drawn per frame); one server
-    keeps its own streams (:class:`Scenario`), so that its frames are those it always drew."""
+    keeps its own streams (:class:`Scenario`), so that its frames are those it always drew.
+    """
     if instance.K > 1:
         return link_scenario(instance, spec, seed)
     T, N = spec.frames, instance.N
@@ -246,7 +247,8 @@ class LinkScenario:
 
     def reach(self, t: int) -> tuple[tuple[int, ...], ...]:
         """Each device's reachable servers in frame t (sorted indices): the instance's, or with
-        mobility and ``handover`` its R_n nearest at its frame-t position (ties: lower index)."""
+        mobility and ``handover`` its R_n nearest at its frame-t position (ties: lower index).
+        """
         if self.positions is None or not self.spec.handover:
             return self.reach0
         order = np.argsort(self._d2(t), axis=1, kind="stable")
@@ -255,7 +257,8 @@ class LinkScenario:
 
 def placement(instance: Instance) -> tuple[np.ndarray, np.ndarray] | None:
     """(N, 2) device and (K, 2) server positions when every server is placed and every device's
-    G_{n,k} comes from the path loss of its position (no ``channel_gain``), else None."""
+    G_{n,k} comes from the path loss of its position (no ``channel_gain``), else None.
+    """
     src = instance.source or {}
     servers = src.get("servers") or []
     if not servers or any(sv.get("position") is None for sv in servers):
@@ -310,7 +313,8 @@ def link_scenario(instance: Instance, spec: SimulationSpec, seed: int) -> LinkSc
 def _link(instance: Instance, view: ServerView, n: int, gain: float) -> Device:
     """Device n on its link to server k = ``view.k`` with gain ``gain`` (:func:`with_gain` on server
     k); a link the instance does not resolve (a handover) starts from the device's first link with
-    the price units (20)-(21) of server k, as the loader computes them."""
+    the price units (20)-(21) of server k, as the loader computes them.
+    """
     i = int(view.local[n])
     if i >= 0:
         base = view.instance.devices[i]
@@ -322,7 +326,7 @@ def _link(instance: Instance, view: ServerView, n: int, gain: float) -> Device:
     return with_gain(base, gain, view.instance)
 
 
-def frame_instance(instance: Instance, sc: "Scenario | LinkScenario", t: int) -> tuple[Instance, np.ndarray]:
+def frame_instance(instance: Instance, sc: Scenario | LinkScenario, t: int) -> tuple[Instance, np.ndarray]:
     """Frame t's instance (its active devices, re-indexed) and their indices in ``instance``.
 
     Every active device is resolved on each server it reaches in frame t at the frame's gains
@@ -387,7 +391,8 @@ def _frame_seed(seed: int, t: int) -> int:
 
 def _servers_after(sol) -> np.ndarray:
     """Each device's server after a frame's game (-1: all local): the solution's ``server_of``, or,
-    when it holds none (one server), 0 for every device that offloads a layer."""
+    when it holds none (one server), 0 for every device that offloads a layer.
+    """
     if sol.server_of is not None:
         return np.asarray(sol.server_of, dtype=int)
     return np.array([0 if slots.offloads(s) else -1 for s in sol.profile], dtype=int)
@@ -496,7 +501,8 @@ def simulate(instance: Instance, spec: SimulationSpec, seeds: Sequence[int] = (0
              executor: Executor | None = None, chunk: int = 10,
              progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """The per-frame table of every seed, sorted by (seed, frame). Tasks run in this process
-    unless an ``executor`` is given (``progress(done, total)`` counts tasks)."""
+    unless an ``executor`` is given (``progress(done, total)`` counts tasks).
+    """
     if not seeds:
         raise InputError("a simulation needs at least one seed")
     if chunk < 1:
@@ -599,7 +605,8 @@ def _plot_servers(ax, table: pd.DataFrame) -> None:
 def write(table: pd.DataFrame, out_dir: str | Path, instance: Instance, spec: SimulationSpec, *,
           fmt: str = "csv", with_plot: bool = True) -> list[Path]:
     """``OUT/frames.<fmt>``, ``OUT/simulation.json`` (spec and summary) and ``OUT/frames.png``
-    (when matplotlib is installed), inside a MANIFEST.json that says when the folder is complete."""
+    (when matplotlib is installed), inside a MANIFEST.json that says when the folder is complete.
+    """
     from mecopt.core import manifest
     from mecopt.core.tables import write_json, write_table
 

@@ -43,11 +43,11 @@ from typing import Any
 
 import pandas as pd
 
-from mecopt.core.options import scalar_from_text
-from mecopt.core.errors import InputError, MecoptError
 from mecopt.core import manifest as result_set
-from mecopt.core.tables import FORMATS, write_json, write_table, write_text
+from mecopt.core.errors import InputError, MecoptError
 from mecopt.core.instance import read_document
+from mecopt.core.options import scalar_from_text
+from mecopt.core.tables import FORMATS, write_json, write_table, write_text
 
 #: leading columns of the results table, in this order (axis columns follow ``instance``)
 KEY_COLUMNS = ("key", "point", "instance")
@@ -64,7 +64,8 @@ MANIFEST_NAME = "sweep.json"
 
 def axis_column(path: str) -> str:
     """The results column of a swept field: its path, or ``instance.<path>`` when the path is
-    itself a column name of the table (sweeping the instance's ``seed``, say)."""
+    itself a column name of the table (sweeping the instance's ``seed``, say).
+    """
     return f"instance.{path}" if path in _RESERVED else path
 
 
@@ -209,7 +210,8 @@ class Shadow:
 
 def shadowed(doc: dict, path: str, source: str = "the instance") -> Shadow | None:
     """The device entries of ``doc`` that override sweep path ``path`` (a ``device_defaults.<field>``
-    path), or None when the path reaches every device."""
+    path), or None when the path reaches every device.
+    """
     from mecopt.core.instance import DeviceFields
 
     parts = path.split(".")
@@ -224,9 +226,10 @@ def shadowed(doc: dict, path: str, source: str = "the instance") -> Shadow | Non
     return Shadow(path, source, over, len(entries)) if over else None
 
 
-def check_axes(spec: "SweepSpec") -> list[Shadow]:
+def check_axes(spec: SweepSpec) -> list[Shadow]:
     """Every axis a device entry overrides, per instance file. Raises :class:`InputError` (exit 2)
-    when an axis changes nothing in some file; returns the partial ones (the caller warns)."""
+    when an axis changes nothing in some file; returns the partial ones (the caller warns).
+    """
     found = []
     for src in spec.instances:
         doc, _ = read_document(src)
@@ -277,7 +280,8 @@ class SweepSpec:
     """What to sweep. ``options`` maps a method name (or ``"*"`` for every method) to
     keyword options; a ``"*"`` option goes only to methods whose function names it.
     Each method runs once per seed when its function names a ``seed`` parameter,
-    otherwise once per point (its row carries the first seed)."""
+    otherwise once per point (its row carries the first seed).
+    """
 
     instances: tuple[str, ...]
     axes: tuple[Axis, ...] = ()
@@ -313,11 +317,12 @@ def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
     Every point is checked against the instance schema up front, and every
     problem (unknown path, bad value) is raised at once, naming the path.
     """
-    from mecopt.methods import registry as solvers
-    from mecopt.core.errors import validation_problems
-    from mecopt.core.options import check_option_names
-    from mecopt.core.instance import InstanceFile
     from pydantic import ValidationError
+
+    from mecopt.core.errors import validation_problems
+    from mecopt.core.instance import InstanceFile
+    from mecopt.core.options import check_option_names
+    from mecopt.methods import registry as solvers
 
     unknown_opt = sorted(set(spec.options) - set(spec.methods) - {"*"})
     if unknown_opt:
@@ -433,13 +438,15 @@ def _plain(v):
 
 def is_timing(name: str) -> bool:
     """A measured duration (``wall_time_s``, GTPOS' ``build_s``/``solve_s``, ...): seconds that
-    change from run to run, so they stay out of the results table."""
+    change from run to run, so they stay out of the results table.
+    """
     return name.endswith(("_s", "_seconds", "_sec")) or "wall" in name
 
 
 def summary_row(summary: Mapping[str, Any]) -> tuple[dict, dict]:
     """The scalar figures of :meth:`Solution.summary` with ``certificate`` and ``info`` entries
-    flattened to ``certificate.<k>`` / ``info.<k>``, split into (deterministic row, timings)."""
+    flattened to ``certificate.<k>`` / ``info.<k>``, split into (deterministic row, timings).
+    """
     row, timing = {}, {}
     for k in RESULT_COLUMNS:
         if k in summary and k not in ("method", "seed"):   # the run's own method name and seed identify it
@@ -454,12 +461,13 @@ def summary_row(summary: Mapping[str, Any]) -> tuple[dict, dict]:
 
 def execute(task: Task) -> Outcome:
     """Build the instance and solve it (runs in a worker). Errors of mecopt (bad input,
-    infeasible, solver failure) become a row with ``termination = "error"``."""
+    infeasible, solver failure) become a row with ``termination = "error"``.
+    """
     import time
 
     from mecopt.core.instance import instance_from_dict
-    from mecopt.methods import registry
     from mecopt.core.resources import instance_path
+    from mecopt.methods import registry
 
     t0 = time.perf_counter()
     try:
@@ -478,7 +486,8 @@ def execute(task: Task) -> Outcome:
 
 def read_log(path: Path, repair: bool = False) -> list[dict]:
     """Rows of an append-only log. A torn last line (the sweep was killed while writing
-    it) is ignored, and with ``repair`` cut off so appending can go on."""
+    it) is ignored, and with ``repair`` cut off so appending can go on.
+    """
     if not path.exists():
         return []
     raw = path.read_bytes()
@@ -541,7 +550,8 @@ def _worker_init(parent: int) -> None:
     SIGINT (Ctrl-C reaches the whole process group) is ignored: the parent decides and
     stops the workers. If the parent is killed (SIGKILL gives it no chance to clean up),
     Linux sends the worker SIGKILL (``PR_SET_PDEATHSIG``); elsewhere a watchdog thread
-    polls the parent's pid once a second."""
+    polls the parent's pid once a second.
+    """
     import signal
     import threading
     import time
@@ -578,7 +588,8 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
 def pool_for(workers: int | None, executor: Executor | None) -> Iterator[Executor]:
     """``executor`` when given (the caller owns it), else a :func:`local_executor` owned by the block:
     stopped at once when the block raises (an interrupt must not wait for running solves), shut down
-    when it ends."""
+    when it ends.
+    """
     if executor is not None:
         yield executor
         return
@@ -681,7 +692,8 @@ def _save_solution(solution, run: Run, out: Path, fmt: str) -> None:
 
 def assemble(spec: SweepSpec, runs: Sequence[Run], rows: Iterable[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The final results and timings tables from log rows: one row per run of ``runs``
-    (first logged wins), in run order, columns in a fixed order."""
+    (first logged wins), in run order, columns in a fixed order.
+    """
     by_key: dict[str, dict] = {}
     for r in rows:
         by_key.setdefault(r.get("key"), r)
@@ -712,7 +724,8 @@ def _tidy(df: pd.DataFrame) -> pd.DataFrame:
 @contextmanager
 def dask_executor(address: str, timeout: float = 30.0):
     """A concurrent.futures executor running on an existing Dask cluster (``client.get_executor()``);
-    ``timeout``: seconds to wait for the scheduler."""
+    ``timeout``: seconds to wait for the scheduler.
+    """
     try:
         from distributed import Client
     except ImportError:

@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import os
 
-import pytest
-
 import golden
+import pytest
 
 FAST_S = 2.0
 KNOWN = json.loads(golden.HASHES.read_text())

@@ -9,11 +9,11 @@ import click
 import numpy as np
 import pandas as pd
 
+from mecopt.cli.common import echo_table, writable_output
 from mecopt.core import dnn
 from mecopt.core.delay import PAPER_TERMS, TERMS
 from mecopt.core.errors import InputError
 from mecopt.core.tables import read_table, write_table, write_text
-from mecopt.cli.common import echo_table, writable_output
 
 
 def _input_shape(ctx, param, value):
@@ -107,8 +107,8 @@ def profile_command(dnn_name, engine, runs, warmup, threads, grouped_conv, optim
     (its delay class, factors and times) for `mecopt fit --per-type`; with
     --attach a spec whose measured times override the prediction model.
     """
-    from mecopt.core.dnn import format_spec_toml, spec_to_data
     from mecopt.byo import profiling as prof
+    from mecopt.core.dnn import format_spec_toml, spec_to_data
 
     onnx_file = Path(dnn_name).suffix.lower() == ".onnx"
     if engine == "ort":

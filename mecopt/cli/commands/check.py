@@ -22,13 +22,12 @@ import json
 
 import click
 
+from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance, writable_output
 from mecopt.core import checker as checkmod
-from mecopt.core.errors import InfeasibleError
 from mecopt.core import manifest
+from mecopt.core.errors import InfeasibleError
 from mecopt.core.solution import read_assignment
 from mecopt.core.tables import jsonable, write_json, write_table
-from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance, writable_output
-
 
 #: kept for callers of the former CLI function; the report is built by the library
 check_assignment = checkmod.assignment_report

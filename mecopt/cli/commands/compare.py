@@ -6,13 +6,19 @@ import click
 import numpy as np
 import pandas as pd
 
-from mecopt.studies import compare as comparemod
-from mecopt.core.errors import InfeasibleError, SolverError
-from mecopt.core import manifest
-from mecopt.core.tables import write_table
+from mecopt.cli.common import (
+    echo_table,
+    format_option,
+    instance_argument,
+    parse_method_options,
+    read_instance,
+    writable_output,
+)
 from mecopt.cli.progress import method_progress
-from mecopt.cli.common import (echo_table, format_option, instance_argument, parse_method_options, read_instance,
-                               writable_output)
+from mecopt.core import manifest
+from mecopt.core.errors import InfeasibleError, SolverError
+from mecopt.core.tables import write_table
+from mecopt.studies import compare as comparemod
 
 SHOWN = ["method", "avg_delay_s", "avg_energy_j", "avg_cost", "feasible", "violated", "deadline_misses",
          "termination", "gap", "max_gain_rel", "wall_s"]

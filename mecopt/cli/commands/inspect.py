@@ -22,10 +22,10 @@ import click
 import numpy as np
 import pandas as pd
 
+from mecopt.cli.common import echo_table, instance_argument, read_instance
 from mecopt.core.errors import InputError
 from mecopt.core.instance import Device, Instance
 from mecopt.core.tables import jsonable
-from mecopt.cli.common import echo_table, instance_argument, read_instance
 
 
 def _num(x):

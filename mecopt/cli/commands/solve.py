@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from mecopt.methods import registry as solvers
+from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance, writable_output
+from mecopt.cli.progress import method_progress
 from mecopt.core.errors import InfeasibleError, InputError, SolverError
 from mecopt.core.solution import Solution, Termination
-from mecopt.cli.progress import method_progress
-from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance, writable_output
+from mecopt.methods import registry as solvers
 
 DEVICE_COLUMNS = ["device", "dnn", "partition_point", "last_slot", "delay_s", "energy_j", "price", "cost",
                   "deadline_met"]
@@ -23,7 +23,8 @@ def method_options(method: str, given: dict, extra: tuple[str, ...] = ()) -> dic
 
     Strict, as the Python API: an option ``method`` does not declare, or a value outside its
     type, range or choices, is an InputError (exit 2) naming the option and what it must be.
-    Text values (flags, ``--option``) are read by the option's declared type."""
+    Text values (flags, ``--option``) are read by the option's declared type.
+    """
     opts = {k: v for k, v in given.items() if v is not None}
     for item in extra:
         key, sep, value = item.partition("=")
@@ -35,7 +36,8 @@ def method_options(method: str, given: dict, extra: tuple[str, ...] = ()) -> dic
 
 def method_help(method: str) -> list[tuple[str, str]]:
     """The options of ``method`` for ``mecopt solve --method METHOD --help``: (name, what the value
-    must be, its default and what it does)."""
+    must be, its default and what it does).
+    """
     return [(o.name, o.help_line().partition(": ")[2]) for o in solvers.option_set(method).options]
 
 

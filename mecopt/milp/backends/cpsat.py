@@ -49,10 +49,10 @@ from fractions import Fraction
 import numpy as np
 
 from mecopt.core.tolerances import CAP_TOL
-from mecopt.milp.classes import ClassNetwork, columns
-from mecopt.milp.network import BLOCK
 from mecopt.milp.backends.base import Backend, Limits
 from mecopt.milp.backends.status import Report
+from mecopt.milp.classes import ClassNetwork, columns
+from mecopt.milp.network import BLOCK
 
 
 def capacity_scaling(cap: float, max_terms: int) -> tuple[int, int]:
@@ -79,7 +79,8 @@ def solve(instance, nets: list[ClassNetwork], objective: str, weight: float, *, 
           progress: Callable[[dict], None] | None = None, seed: int = 0, params: dict | None = None):
     """Build and solve the CP-SAT model; returns (Report, flows or None, info dict).
 
-    ``params`` overrides CP-SAT parameters (e.g. the benchmark's plain reference model)."""
+    ``params`` overrides CP-SAT parameters (e.g. the benchmark's plain reference model).
+    """
     from ortools.sat.python import cp_model
 
     t0 = time.perf_counter()
@@ -172,7 +173,8 @@ def solve(instance, nets: list[ClassNetwork], objective: str, weight: float, *, 
 
 def _solve_interruptibly(solver, model, callback):
     """``solver.solve`` in a helper thread, so that Ctrl-C (a KeyboardInterrupt in the main thread,
-    :mod:`mecopt.core.interrupt`) stops the search at once and is reported as an interruption."""
+    :mod:`mecopt.core.interrupt`) stops the search at once and is reported as an interruption.
+    """
     import threading
 
     out: dict = {}

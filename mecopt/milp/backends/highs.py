@@ -14,11 +14,10 @@ from __future__ import annotations
 import math
 import time
 
+import numpy as np
 import pyomo.environ  # noqa: F401  (registers Pyomo's components)
 from pyomo.contrib.solver.common.factory import SolverFactory
 from pyomo.contrib.solver.common.results import Results, SolutionStatus
-
-import numpy as np
 
 from mecopt.core import interrupt
 from mecopt.core.errors import SolverError

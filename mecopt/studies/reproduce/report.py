@@ -13,18 +13,38 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mecopt.core.errors import InputError
 from mecopt.core import manifest as result_set
-from mecopt.core.tables import FORMATS, find_table, read_table, write_json, write_table, write_text
-from mecopt.studies.sweep import pool_for, solution_path
-
-from mecopt.studies.reproduce.claims import (MISSING, NEEDS, NOT, PARTLY, REPRODUCED, Claim, xlabel, claims_frame,
-                                             evaluate_claims, num)
-from mecopt.studies.reproduce.scenarios import (ALGORITHMS, CASE_NAMES, CASES, DNNS, FIGURES, META_NAME, RUNNERS,
-                                                SPARSE_METHOD, SPARSE_OPTIONS, SPARSE_TOPOLOGY, Context, Settings,
-                                                parse_figures)
+from mecopt.core.errors import InputError
 from mecopt.core.resources import instances_dir
-
+from mecopt.core.tables import FORMATS, find_table, read_table, write_json, write_table, write_text
+from mecopt.studies.reproduce.claims import (
+    MISSING,
+    NEEDS,
+    NOT,
+    PARTLY,
+    REPRODUCED,
+    Claim,
+    claims_frame,
+    evaluate_claims,
+    num,
+    xlabel,
+)
+from mecopt.studies.reproduce.scenarios import (
+    ALGORITHMS,
+    CASE_NAMES,
+    CASES,
+    DNNS,
+    FIGURES,
+    META_NAME,
+    RUNNERS,
+    SPARSE_METHOD,
+    SPARSE_OPTIONS,
+    SPARSE_TOPOLOGY,
+    Context,
+    Settings,
+    parse_figures,
+)
+from mecopt.studies.sweep import pool_for, solution_path
 
 # =========================================================================== report
 
@@ -264,7 +284,8 @@ def load_tables(out_dir: str | Path, figures: Sequence[str] = FIGURES) -> dict[s
 
 def rebuild_report(out_dir: str | Path) -> ReproduceResult:
     """Judge the claims again from the tables on disk in ``out_dir`` and rewrite REPORT.md and
-    the claims table (figures are not redrawn). Tables written as markdown or LaTeX cannot be read."""
+    the claims table (figures are not redrawn). Tables written as markdown or LaTeX cannot be read.
+    """
     out = Path(out_dir)
     meta_path = out / META_NAME
     if not meta_path.is_file():
@@ -292,7 +313,8 @@ READINGS_NAME = "readings"
 
 def load_readings(path: str | Path) -> list[dict]:
     """The readings of a TOML file (``[[reading]]`` tables with a ``name`` and keys of
-    :data:`~mecopt.studies.reproduce.scenarios.READING_KEYS`); ``paper`` is the bundled file."""
+    :data:`~mecopt.studies.reproduce.scenarios.READING_KEYS`); ``paper`` is the bundled file.
+    """
     import tomllib
 
     from mecopt.studies.reproduce.scenarios import check_reading
@@ -324,7 +346,8 @@ def reproduce_readings(out_dir: str | Path, readings: str | Path | Sequence[dict
                        progress: Callable[[str, int, int], None] | None = None,
                        gtpos_solver: str | None = None) -> pd.DataFrame:
     """Run the reproduction once per reading (OUT/<name>/) and write OUT/readings.<fmt> (reading x claim
-    -> verdict, with totals per reading) and OUT/READINGS.md. Returns the wide table."""
+    -> verdict, with totals per reading) and OUT/READINGS.md. Returns the wide table.
+    """
     import dataclasses
 
     rs = load_readings(readings) if isinstance(readings, str | Path) else [dict(r) for r in readings]

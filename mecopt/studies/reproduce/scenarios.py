@@ -13,8 +13,8 @@ import pandas as pd
 
 from mecopt.core.cost import blocks
 from mecopt.core.errors import InputError
-from mecopt.core.tables import read_table
 from mecopt.core.resources import instances_dir
+from mecopt.core.tables import read_table
 from mecopt.studies.sweep import Axis, SweepSpec, run_sweep, solution_path
 
 FIGURES = ("5", "6", "7", "8", "9", "10")
@@ -43,7 +43,7 @@ class Settings:
     reading: tuple = ()               # ((key, value), ...) of READING_KEYS; () = the documented model
 
     @classmethod
-    def make(cls, engine: str = "dp", quick: bool = False) -> "Settings":
+    def make(cls, engine: str = "dp", quick: bool = False) -> Settings:
         if engine not in ("dp", "milp"):
             raise InputError(f"The 'engine' option must be one of dp, milp. Got {engine!r} instead.")
         if quick:
@@ -76,8 +76,8 @@ MODEL_READINGS = ("bits_per_element", "capacity_mode", "price_scale")
 
 def check_reading(reading) -> dict:
     """A reading as a dict, its keys and values checked (InputError naming the key)."""
-    from mecopt.methods.baselines import OVERFLOW
     from mecopt.core.options import check_choice, check_option_names
+    from mecopt.methods.baselines import OVERFLOW
 
     d = dict(reading)
     check_option_names("a reading", d, ["name", *READING_KEYS])
@@ -120,6 +120,7 @@ class Context:
         if not model and self.bandwidth_scale == 1.0:
             return path
         import tomli_w
+
         from mecopt.core.instance import read_document
 
         data, _ = read_document(path)
@@ -257,7 +258,8 @@ def run_fig5(ctx: Context) -> dict[str, pd.DataFrame]:
 
 def calls_to_converge(trace: pd.DataFrame) -> int | None:
     """Best-response calls (the paper's iterations: one per awake MD, Alg. 1-2 steps 5-12) up to
-    and including the tick :func:`ticks_to_converge` returns."""
+    and including the tick :func:`ticks_to_converge` returns.
+    """
     k = ticks_to_converge(trace)
     if k is None or "awake" not in trace.columns:
         return None
