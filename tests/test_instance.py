@@ -306,6 +306,6 @@ def test_server_is_refused_with_several_servers(instance_dict):
     inst = instance_from_dict(_two_servers(instance_dict(n_devices=2)))
     assert inst.K == 2 and [s.name for s in inst.servers] == ["s1", "s2"]
     with pytest.raises(ValueError, match=r"servers\[k\].*view\(k\)\.server"):
-        inst.server
+        inst.server  # noqa: B018 (the property access itself must raise)
     assert inst.view(1).server is inst.servers[1] and inst.view(1).instance.server is inst.servers[1]
     assert not hasattr(inst, "multi")

@@ -22,7 +22,7 @@ def test_a_slot_overfilled_by_others_only_blocks_those_who_use_it():
 
 
 from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st
+from hypothesis import strategies as st  # noqa: E402
 
 
 @settings(max_examples=80, deadline=None)

@@ -245,8 +245,9 @@ class DPDevice:
                        if server.capacity_mode == "per_device" else None)
 
     def _slot_terms(self, others: Aggregates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per slot: linear and quadratic price coefficients (x gamma) and the largest server
-        time a block may have under (17); -inf where (27) closes the slot.
+        """Per slot: linear and quadratic price coefficients.
+
+        (x gamma) and the largest server time a block may have under (17); -inf where (27) closes the slot.
         """
         server, dev = self.server, self.dev
         lin = dev.gamma * (server.a + self._q * others.load)
@@ -255,8 +256,9 @@ class DPDevice:
         return lin, self._quad, limit
 
     def _starts(self, enforce_deadline: bool) -> np.ndarray:
-        """(H, M+1): for each h_max, A(j) where partition point j may end in slot h_max, else inf;
-        under the soft policy A(j) plus the penalty of the delay of (j, h_max).
+        """(H, M+1): for each h_max, A(j) where partition point j may end in slot h_max, else inf.
+
+        Under the soft policy A(j) plus the penalty of the delay of (j, h_max).
         """
         cached = self._starts_cache.get(enforce_deadline)
         if cached is not None:
@@ -303,9 +305,10 @@ class DPDevice:
         return BestResponse(slots=slots, objective=obj, cost=c, deadline_dropped=dropped)
 
     def best_move(self, others: Aggregates) -> BestResponse:
-        """The same strategy and objective as :meth:`best_response`, without re-scoring: ``cost``
-        is the DP's own value (objective less the tie-break term), equal up to rounding.
-        What the game loop uses, since it only compares objectives.
+        """The same strategy and objective as :meth:`best_response`, without re-scoring.
+
+        ``cost`` is the DP's own value (objective less the tie-break term), equal up to rounding. What the game loop
+        uses, since it only compares objectives.
         """
         obj, slots, dropped = self._solve_with_fallback(others)
         return BestResponse(slots=slots, objective=obj, cost=obj - self.eps * theta(slots), deadline_dropped=dropped)

@@ -261,7 +261,8 @@ class ServerEngine:
         return self._each(n, others, self._exact)
 
     def best_move(self, n: int, others: Mapping[int, Aggregates]) -> BestResponse:
-        """:meth:`best_response` through each view engine's ``best_move`` where it has one (the DP:
-        the same strategy and objective, ``cost`` not re-scored); what the game loop calls.
+        """:meth:`best_response` through each view engine's ``best_move`` where it has one.
+
+        (the DP: the same strategy and objective, ``cost`` not re-scored); what the game loop calls.
         """
         return self._each(n, others, self._fast)

@@ -196,9 +196,11 @@ def map_to_original(optimized_nodes, original_nodes) -> dict[str, str | None]:
 
 
 def _fused_head(name: str, op_type: str, by_orig: dict, writer: dict) -> str:
-    """The node a fusion is built on: from the original node ``name`` (which wrote the fused node's output, e.g. a
-    BatchNormalization or Relu folded into a Conv), up its first input while the op types differ, to an original
-    node whose op type the fused node's contains (Conv in FusedConv, Gemm in FusedGemm); else ``name``.
+    """The node a fusion is built on.
+
+    From the original node ``name`` (which wrote the fused node's output, e.g. a BatchNormalization or Relu folded into
+    a Conv), up its first input while the op types differ, to an original node whose op type the fused node's contains
+    (Conv in FusedConv, Gemm in FusedGemm); else ``name``.
     """
     node, seen = by_orig.get(name), 0
     while node is not None and seen < 8:
@@ -210,9 +212,11 @@ def _fused_head(name: str, op_type: str, by_orig: dict, writer: dict) -> str:
 
 
 def _match_unnamed(origin: dict[str, str | None], opt_nodes, per_node: dict) -> None:
-    """Give the profiled nodes ORT names ``OPTYPE_INDEX`` (nodes it made unnamed, e.g. by inlining a function such
-    as HardSwish) the origin of the unnamed nodes of that type in the optimized graph: the common one when all
-    agree, else one by one in index order against the graph's order (ORT numbers new nodes as it makes them).
+    """Give the profiled nodes ORT names ``OPTYPE_INDEX``.
+
+    (nodes it made unnamed, e.g. by inlining a function such as HardSwish) the origin of the unnamed nodes of that type
+    in the optimized graph: the common one when all agree, else one by one in index order against the graph's order (ORT
+    numbers new nodes as it makes them).
     """
     unknown: dict[str, list[tuple[int, str]]] = {}
     for name in per_node:

@@ -486,8 +486,9 @@ def _op(cls: str, n: _Node, G: float, K: float, O: float, I: float, groups: int 
 
 @dataclass
 class _Mapped:
-    """One ONNX node: the layer type it makes on the chain, the plain spec (if the
-    hyper-parameters express it) and its operator (class and factors).
+    """One ONNX node: the layer type it makes on the chain.
+
+    The plain spec (if the hyper-parameters express it) and its operator (class and factors).
     """
 
     type: str               # a layer type, or "skip" / "layout" / "affine"
@@ -1036,8 +1037,9 @@ def _unsupported(source: str, problems: list[tuple[str, str]]) -> InputError:
 
 
 def _qualify(parts: list[str]) -> str:
-    """Torch's ONNX names nest modules, each relative to its parent ('/features/features.1/conv/conv.0/Conv'):
-    give the dotted module path ('features.1.conv.0').
+    """Torch's ONNX names nest modules, each relative to its parent ('/features/features.1/conv/conv.0/Conv').
+
+    Give the dotted module path ('features.1.conv.0').
     """
     q, last = parts[0], parts[0]
     for p in parts[1:]:

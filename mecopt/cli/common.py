@@ -35,10 +35,11 @@ def echo_table(df: pd.DataFrame, floatfmt: str = ".6g") -> None:
 
 
 def check_writable(path: str | os.PathLike, *, directory: bool, option: str = "--out") -> Path:
-    """Refuse, before any work, an output that cannot be written: ``path`` (a folder when
-    ``directory``, else a file) must be creatable under its nearest existing ancestor, that
-    ancestor must be a folder, and a file must be creatable in it (probed with a temporary file,
-    which also catches read-only file systems). InputError (exit 2) naming the option otherwise.
+    """Refuse, before any work, an output that cannot be written.
+
+    ``path`` (a folder when ``directory``, else a file) must be creatable under its nearest existing ancestor, that
+    ancestor must be a folder, and a file must be creatable in it (probed with a temporary file, which also catches
+    read-only file systems). InputError (exit 2) naming the option otherwise.
     """
     p = Path(path)
     if directory and p.exists() and not p.is_dir():

@@ -196,8 +196,9 @@ def assignment_to_y(instance: Instance, table: pd.DataFrame) -> np.ndarray:
 
 
 def _table_rows(instance: Instance, table: pd.DataFrame, problems: list):
-    """Each row of an assignment table as (row index, row, device index, layer, slot); a row whose
-    device, layer or slot cannot be read is added to ``problems`` (naming the row) and skipped.
+    """Each row of an assignment table as (row index, row, device index, layer, slot).
+
+    a row whose device, layer or slot cannot be read is added to ``problems`` (naming the row) and skipped.
     """
     names = {d.name: n for n, d in enumerate(instance.devices)}
     for i, row in enumerate(table.itertuples(index=False)):
@@ -229,8 +230,10 @@ _PLAIN_INT = re.compile(r"[+-]?[0-9]+")
 
 
 def plain_integer(value) -> int:
-    """An integer-valued cell (1, 1.0, "1") as int; ValueError for 1.5, nan, "x", True, and for
-    strings that are not plain decimal integers ("1_0", "0x1", "١", "1e0", "1.0": Python's int() takes some).
+    """An integer-valued cell (1, 1.0, "1") as int.
+
+    ValueError for 1.5, nan, "x", True, and for strings that are not plain decimal integers ("1_0", "0x1", "١", "1e0",
+    "1.0": Python's int() takes some).
     """
     if isinstance(value, (bool, np.bool_)):
         raise ValueError(value)
@@ -249,8 +252,10 @@ def plain_integer(value) -> int:
 
 
 def profile_from_y(instance: Instance, Y: np.ndarray) -> list[np.ndarray]:
-    """A strategy per device from tensor y[n, m, k, h]: each layer's slot (the smallest marked one)
-    on the device's server (:func:`server_of_from_y`); layers on any other server read as local.
+    """A strategy per device from tensor y[n, m, k, h].
+
+    Each layer's slot (the smallest marked one) on the device's server (:func:`server_of_from_y`); layers on any other
+    server read as local.
 
     Parameters
     ----------
@@ -309,9 +314,10 @@ def server_of_from_y(instance: Instance, Y: np.ndarray) -> np.ndarray:
 
 
 def slot_server_times(instance: Instance, Y: np.ndarray) -> np.ndarray:
-    """T[n, h-1]: device n's server time in slot h = sum_m y[n,m,h] T^se_{n,m}, as (17) sees it
-    (a layer marked twice counts twice), for one server: ``instance`` a single-server instance
-    (a server view) and Y its tensor y[n, m, h] (N x M_max x (H+2)).
+    """T[n, h-1]: device n's server time in slot h = sum_m y[n,m,h] T^se_{n,m}.
+
+    As (17) sees it (a layer marked twice counts twice), for one server: ``instance`` a single-server instance (a server
+    view) and Y its tensor y[n, m, h] (N x M_max x (H+2)).
     """
     H = instance.server.H
     return np.array([[float(Y[n, :d.M, h] @ d.t_server[1:]) for h in range(1, H + 1)]
@@ -319,9 +325,7 @@ def slot_server_times(instance: Instance, Y: np.ndarray) -> np.ndarray:
 
 
 def capacity_rule(instance: Instance) -> str:
-    """In words: what (17) caps on a single-server instance (a server view) in its capacity mode
-    (docs/MODEL.md §4).
-    """
+    """In words: what (17) caps on a single-server instance (a server view) in its capacity mode (docs/MODEL.md §4)."""
     s = instance.server
     if s.capacity_mode == "per_device":
         return (f"capacity mode per_device: (17) caps each device's own server time in a slot at T_d/H = "
@@ -450,8 +454,10 @@ def _device_row(d, n: int, good: bool, ev: costmod.Evaluation, by_dev: dict, *, 
 
 
 def _slot_frame(instance: Instance, T_nh: np.ndarray, present: np.ndarray, load: np.ndarray) -> pd.DataFrame:
-    """The report's slots table of one server: server time, the busiest device, which capacity (17)
-    applies and the figure checked, price load and unit price (19), MDs present against B (27).
+    """The report's slots table of one server.
+
+    Server time, the busiest device, which capacity (17) applies and the figure checked, price load and unit price (19),
+    MDs present against B (27).
     """
     server, H = instance.server, instance.server.H
     per_device = server.capacity_mode == "per_device"
@@ -494,8 +500,10 @@ def _report_summary(instance: Instance, ok: np.ndarray, violations: list, ev: co
 
 
 def _check_view(instance: Instance, Y: np.ndarray) -> list[Violation]:
-    """(15), (16), (17), (26), (27) on one server: ``instance`` a single-server instance (a server
-    view) and Y its tensor y[n, m, h] (N x M_max x (H+2); h = H+1 queued after the frame).
+    """(15), (16), (17), (26), (27) on one server.
+
+    ``instance`` a single-server instance (a server view) and Y its tensor y[n, m, h] (N x M_max x (H+2); h = H+1 queued
+    after the frame).
     """
     server, H = instance.server, instance.server.H
     out: list[Violation] = []
@@ -564,8 +572,10 @@ ASSOCIATION = "(15s)"
 
 @dataclass(frozen=True)
 class _Split:
-    """Tensor y[n, m, k, h] taken apart: each device's server, the association violations and one
-    single-server tensor per server view (what :func:`_check_view` checks on that server).
+    """Tensor y[n, m, k, h] taken apart.
+
+    Each device's server, the association violations and one single-server tensor per server view (what
+    :func:`_check_view` checks on that server).
     """
 
     server_of: np.ndarray          # (N,) server_of_from_y
@@ -577,11 +587,12 @@ class _Split:
 
 
 def _split(instance: Instance, Y: np.ndarray) -> _Split:
-    """The association (15s) of tensor Y and the tensor each server view sees: a device on server k
-    (its local layers and its slots on k) in k's view and all local in the others' views. A device
-    in ``bad`` has its layers on each server it reaches counted there ((17), (27)) and nothing else:
-    (15), (16) and (26) have no meaning across servers, so (15) is checked on its whole row instead.
-    With one server nothing is bad and the one view's tensor is y[:, :, 0, :].
+    """The association (15s) of tensor Y and the tensor each server view sees.
+
+    a device on server k (its local layers and its slots on k) in k's view and all local in the others' views. A device
+    in ``bad`` has its layers on each server it reaches counted there ((17), (27)) and nothing else: (15), (16) and (26)
+    have no meaning across servers, so (15) is checked on its whole row instead. With one server nothing is bad and the
+    one view's tensor is y[:, :, 0, :].
     """
     names = [s.name for s in instance.servers]
     used = servers_used(instance, Y)
@@ -639,9 +650,10 @@ def _on_server(instance: Instance, k: int, viol: Violation) -> Violation:
 
 
 def _split_violations(instance: Instance, split: _Split) -> list[Violation]:
-    """The association violations of ``split``, then every server view's (15), (16), (17), (26),
-    (27); a device violating (15s) is not judged by (15), (16), (26) on a view, and (26) only on
-    the view of its own server (an all-local device: its first one).
+    """The association violations of ``split``, then every server view's (15), (16), (17), (26), (27).
+
+    a device violating (15s) is not judged by (15), (16), (26) on a view, and (26) only on the view of its own server
+    (an all-local device: its first one).
     """
     out = list(split.association)
     bad_names = {instance.devices[n].name for n in split.bad}
@@ -690,8 +702,9 @@ def check_y(instance: Instance, Y: np.ndarray) -> list[Violation]:
 
 
 def deadline_misses(instance: Instance, profile: list[np.ndarray], server_of=None) -> dict[str, float]:
-    """{device name: seconds over tau_n} of every MD whose T_n (24) misses (26) by more than the
-    checker's tolerance (the soft policy lists these instead of reporting violations).
+    """{device name: seconds over tau_n} of every MD whose T_n (24) misses (26) by more than the checker's tolerance.
+
+    (the soft policy lists these instead of reporting violations).
 
     Parameters
     ----------
@@ -792,9 +805,10 @@ def check_profile(instance: Instance, profile: list[np.ndarray], server_of=None)
 
 
 def violations_frame(violations: list[Violation], servers: bool = False) -> pd.DataFrame:
-    """The violations as a table: equation, device, slot, layer, amount, tolerance, message; with
-    ``servers`` (an instance with several servers) also ``server`` after ``device`` (empty when the
-    violation is on no one server, e.g. a device with layers on two servers).
+    """The violations as a table: equation, device, slot, layer, amount, tolerance, message.
+
+    With ``servers`` (an instance with several servers) also ``server`` after ``device`` (empty when the violation is on
+    no one server, e.g. a device with layers on two servers).
     """
     cols = ["equation", "device", "slot", "layer", "amount", "tolerance", "message"]
     if not servers:

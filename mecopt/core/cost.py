@@ -86,9 +86,10 @@ def weighted_cost(dev: Device, T: float, E: float, P: float) -> float:
 
 
 def deadline_penalty(dev: Device, T):
-    """Soft deadline (26'): P_n = pi_n max(0, T_n - tau_n) in the units of C_n (23), for a delay or an
-    array of delays; 0 unless ``deadline_policy = "soft"`` (docs/MODEL.md Part B). It depends only on
-    the MD's own strategy, which keeps the game an exact potential game.
+    """Soft deadline (26'): P_n = pi_n max(0, T_n - tau_n) in the units of C_n (23), for a delay or an array of delays.
+
+    0 unless ``deadline_policy = "soft"`` (docs/MODEL.md Part B). It depends only on the MD's own strategy, which keeps
+    the game an exact potential game.
     """
     if not dev.deadline_soft:
         return 0.0
@@ -96,15 +97,18 @@ def deadline_penalty(dev: Device, T):
 
 
 def penalty_unit(dev: Device, objective: str) -> float:
-    """What one unit of a GTPOS objective costs MD n in C_n units ("delay": c^T per second, "energy":
-    c^E per joule, "social": 1), so that P_n / penalty_unit is its soft-deadline penalty in that unit.
+    """What one unit of a GTPOS objective costs MD n in C_n units.
+
+    ("delay": c^T per second, "energy": c^E per joule, "social": 1), so that P_n / penalty_unit is its soft-deadline
+    penalty in that unit.
     """
     return {"delay": dev.c_T, "energy": dev.c_E}.get(objective, 1.0)
 
 
 def device_cost(dev: Device, slots: np.ndarray, server: Server, others_S: np.ndarray) -> float:
-    """C_n (23) of one strategy against the others' per-slot price load, plus the soft-deadline
-    penalty under ``deadline_policy = "soft"`` (what the game minimizes).
+    """C_n (23) of one strategy against the others' per-slot price load.
+
+    Plus the soft-deadline penalty under ``deadline_policy = "soft"`` (what the game minimizes).
     """
     T = delay(dev, slots, server)
     if queued(slots, server.H):
@@ -208,8 +212,9 @@ def evaluate(instance: Instance, profile: list[np.ndarray], server_of=None) -> E
 
 
 def _evaluate_view(instance: Instance, profile: list[np.ndarray]) -> Evaluation:
-    """The figures of one server view (a single-server instance) without the potential, which
-    :func:`evaluate` sums over every server.
+    """The figures of one server view (a single-server instance) without the potential.
+
+    Which :func:`evaluate` sums over every server.
     """
     server = instance.server
     H = server.H
@@ -235,7 +240,9 @@ def _evaluate_view(instance: Instance, profile: list[np.ndarray]) -> Evaluation:
 
 def potential(instance: Instance, T: np.ndarray, E: np.ndarray, penalty: np.ndarray,
               view_loads: list[np.ndarray]) -> float:
-    """Exact potential of the game with costs divided by gamma_n (docs/MODEL.md §6), over every server:
+    """Exact potential of the game with costs divided by gamma_n (docs/MODEL.md §6), over every server.
+
+    The potential is
 
     Phi = sum_k sum_h [a_h L_h + (b_h/2h)(L_h^2 + sum_n (S_n^h)^2)] + sum_n (alpha c^T T_n + beta c^E E_n + P_n)/gamma_n,
 
@@ -272,9 +279,10 @@ def slot_potential(server: Server, loads: np.ndarray) -> float:
 
 
 def effective_servers(instance: Instance, profile: list[np.ndarray], server_of) -> np.ndarray:
-    """The server whose link and prices score each MD: ``server_of[n]`` when MD n reaches it and
-    offloads something, else its first reachable server (an all-local MD costs the same on every
-    link; a wrong association is reported by the checker, ``mecopt.core.checker``).
+    """The server whose link and prices score each MD.
+
+    ``server_of[n]`` when MD n reaches it and offloads something, else its first reachable server (an all-local MD costs
+    the same on every link; a wrong association is reported by the checker, ``mecopt.core.checker``).
     """
     N = instance.N
     given = np.full(N, -1, dtype=int) if server_of is None else np.asarray(server_of, dtype=int)

@@ -184,8 +184,9 @@ class _TypeEntry(BaseModel):
 
 
 class _CoefficientFile(BaseModel):
-    """A coefficient-set file: strict types, finite coefficients, only the terms of eq. (5); a per-type
-    file adds ``[types.CLASS]`` sets (``mecopt fit --per-type``), the top-level set being the fallback.
+    """A coefficient-set file: strict types, finite coefficients, only the terms of eq. (5).
+
+    a per-type file adds ``[types.CLASS]`` sets (``mecopt fit --per-type``), the top-level set being the fallback.
     """
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
@@ -292,9 +293,10 @@ def fit_quality(y: np.ndarray, pred: np.ndarray) -> dict:
 
 @dataclass(frozen=True)
 class PerTypeFitReport:
-    """Result of :func:`fit_per_type`: the per-type set, the single polynomial fitted on the same
-    training rows, and the quality of both per class and overall (``quality`` rows:
-    class, model, split, rows, r2, mae, within_10pct).
+    """Result of :func:`fit_per_type`.
+
+    The per-type set, the single polynomial fitted on the same training rows, and the quality of both per class and
+    overall (``quality`` rows: class, model, split, rows, r2, mae, within_10pct).
     """
 
     model: PerTypeCoefficients
@@ -360,8 +362,9 @@ def fit_per_type(types, factors: np.ndarray, times: np.ndarray, *, terms: tuple[
 
 
 def _cv_folds(train: np.ndarray, groups, seed: int, k: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Cross-validation folds of the training rows: leave one group out when ``groups`` has two or more values
-    among them, else a seeded k-fold split.
+    """Cross-validation folds of the training rows.
+
+    Leave one group out when ``groups`` has two or more values among them, else a seeded k-fold split.
     """
     if groups is not None:
         g = groups[train]
@@ -373,9 +376,11 @@ def _cv_folds(train: np.ndarray, groups, seed: int, k: int = 5) -> list[tuple[np
 
 def _cv_class_wins(cls: str, types: np.ndarray, X_all: np.ndarray, y_all: np.ndarray, folds, cols: list[int],
                    min_rows: int) -> bool:
-    """True when a set fitted on the class's rows predicts its held-out fold rows with a lower total absolute
-    error than one polynomial fitted on all the fold's training rows, over all folds. A fold whose training rows
-    hold fewer than ``min_rows`` of the class counts as a loss (the set could not be fitted there).
+    """True when the class's own set beats one polynomial on the held-out rows of every fold together.
+
+    The set fitted on the class's rows must predict its held-out fold rows with a lower total absolute error than
+    one polynomial fitted on all the fold's training rows, over all folds. A fold whose training rows hold fewer
+    than ``min_rows`` of the class counts as a loss (the set could not be fitted there).
     """
     own = single = 0.0
     for fit_rows, val_rows in folds:

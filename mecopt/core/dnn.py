@@ -187,8 +187,9 @@ def _out_side(size: int, kernel: int, stride: int, pad: int, ceil_mode: bool) ->
 
 
 def uses_channels_per_group(grouped_conv: GroupedConv, spec_rule: str, groups: int, channels_per_group: float) -> bool:
-    """The grouped-convolution rule (MODEL.md §1, docs/byo-dnn.md): does O count C_in/groups?
+    """The grouped-convolution rule (MODEL.md §1, docs/byo-dnn.md).
 
+    Does O count C_in/groups?
     ``"full"`` / ``"per_group"`` force the answer; ``"auto"`` (default) follows the
     spec's own ``grouped_conv`` and always counts a depthwise convolution
     (one input channel per group) per group.

@@ -1,6 +1,6 @@
-"""Reading TOML input documents (instances, DNN specs, delay sets, sweep specs) with one
-set of error messages: every failure is an :class:`~mecopt.core.errors.InputError` (exit 2)
-naming the file, never a traceback.
+"""Reading TOML input documents (instances, DNN specs, delay sets, sweep specs) with one set of error messages.
+
+Every failure is an :class:`~mecopt.core.errors.InputError` (exit 2) naming the file, never a traceback.
 
 Handled: a missing file, a directory, no read permission, bytes that are not UTF-8
 (a leading UTF-8 byte-order mark is accepted and dropped), a file over

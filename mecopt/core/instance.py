@@ -67,9 +67,10 @@ from mecopt.core.document import read_toml
 from mecopt.core.errors import InputError, validation_problems
 from mecopt.core.tables import jsonable
 
-WEIGHT_SUM_TOL = 1e-6
-#: relative capacity tolerance of (17), shared by every engine, the checker and fastest_delay
+# relative capacity tolerance of (17), shared by every engine, the checker and fastest_delay
 from mecopt.core.tolerances import fits_capacity, meets_deadline
+
+WEIGHT_SUM_TOL = 1e-6
 
 
 class _Strict(BaseModel):
@@ -721,9 +722,10 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
 
 def _links(merged: dict, gain_given: bool, servers: list[Server], channel: ChannelSection,
            path: str) -> tuple[tuple[int, ...], list[float], list[tuple[str, str]]]:
-    """The servers a device reaches (``servers``, default all) and its gain G_{n,k} to each:
-    ``channel_gain`` (one number for every server, or a list with one per server) when given,
-    else the path loss between ``position`` and the server's position, else the paper's G_n.
+    """The servers a device reaches (``servers``, default all) and its gain G_{n,k} to each.
+
+    ``channel_gain`` (one number for every server, or a list with one per server) when given, else the path loss between
+    ``position`` and the server's position, else the paper's G_n.
     """
     K, names = len(servers), [sv.name for sv in servers]
     problems: list[tuple[str, str]] = []
@@ -767,8 +769,9 @@ def _weight_problems(merged: dict, path: str) -> list[tuple[str, str]]:
 
 
 def _device_content_problems(data: dict, base: Path | None) -> list[tuple[str, str]]:
-    """Best-effort content checks (weights, DNN names) on a document that failed the schema,
-    so that one run reports these problems too.
+    """Best-effort content checks (weights, DNN names) on a document that failed the schema.
+
+    So that one run reports these problems too.
     """
     if not isinstance(data, dict) or not isinstance(data.get("devices"), list):
         return []
@@ -807,8 +810,9 @@ def _per_slot(value, H: int, path: str, problems: list) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _DnnNumbers:
-    """What one DNN table gives every device that runs it: T^lo and T^se per layer (eqs. 5-7, measured
-    times overriding; [0] = 0) and O_{n,m} in bits. Shared, read-only.
+    """What one DNN table gives every device that runs it.
+
+    T^lo and T^se per layer (eqs. 5-7, measured times overriding; [0] = 0) and O_{n,m} in bits. Shared, read-only.
     """
 
     t_local: np.ndarray
@@ -866,8 +870,9 @@ LINK_FIELDS = "bandwidth_hz, upload_power_w, channel_gain, noise_w_per_hz"
 
 def _derived_problems(path: str, dnn_name: str, f: dict, t_lo, t_se, r_up: float, r_do: float, t_up,
                       t_down: float, S, server: Server) -> list[tuple[str, str]]:
-    """Every derived number a solver sees must be finite and in range (:mod:`mecopt.core.limits`);
-    each problem names the fields it comes from.
+    """Every derived number a solver sees must be finite and in range (:mod:`mecopt.core.limits`).
+
+    Each problem names the fields it comes from.
     """
     out: list[tuple[str, str]] = []
     lim = limits.MAX_TIME_S
@@ -919,7 +924,8 @@ def _derived_problems(path: str, dnn_name: str, f: dict, t_lo, t_se, r_up: float
 
 
 def min_blocks(t_server: np.ndarray, start: int, cap: float) -> int | None:
-    """Fewest contiguous blocks covering layers start+1..M with each block's server time <= cap
+    """Fewest contiguous blocks covering layers start+1..M with each block's server time <= cap.
+
     (greedy packing is optimal for contiguous blocks); None when one layer alone exceeds cap.
     """
     count, used = 0, math.inf
@@ -935,8 +941,9 @@ def min_blocks(t_server: np.ndarray, start: int, cap: float) -> int | None:
 
 @lru_cache(maxsize=256)
 def _block_counts(t_server: bytes, cap: float) -> tuple[int | None, ...]:
-    """:func:`min_blocks` for every partition point j = 0..M-1 of one layer-time vector (cached: the
-    devices of one DNN share it, and it is O(M^2)).
+    """:func:`min_blocks` for every partition point j = 0..M-1 of one layer-time vector.
+
+    (cached: the devices of one DNN share it, and it is O(M^2)).
     """
     t = np.frombuffer(t_server, dtype=float)
     return tuple(min_blocks(t, j, cap) for j in range(len(t) - 1))

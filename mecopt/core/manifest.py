@@ -56,9 +56,10 @@ PARENT_LEVELS = 4
 
 
 def require_complete(folder: str | Path, what: str = "result folder") -> dict | None:
-    """Raise :class:`InputError` when ``folder``'s manifest, or that of a result set holding it
-    (a comparison, sweep or reproduction up to :data:`PARENT_LEVELS` levels up), says it is
-    incomplete. Returns ``folder``'s own manifest (None for a folder written without one).
+    """Raise :class:`InputError` when ``folder``'s manifest.
+
+    Or that of a result set holding it (a comparison, sweep or reproduction up to :data:`PARENT_LEVELS` levels up), says
+    it is incomplete. Returns ``folder``'s own manifest (None for a folder written without one).
     """
     folder = Path(folder)
     for parent in list(folder.resolve().parents)[:PARENT_LEVELS]:
@@ -85,8 +86,9 @@ def require_complete_file(path: str | Path, what: str = "table") -> None:
 
 
 def assignment_file(path: str | Path) -> Path:
-    """The table to check: ``path`` itself, or a solution folder's assignment table; either way
-    refused when the run that wrote it did not finish.
+    """The table to check: ``path`` itself, or a solution folder's assignment table.
+
+    Either way refused when the run that wrote it did not finish.
     """
     p = Path(path)
     if p.is_dir():

@@ -403,8 +403,9 @@ def _keyword_parameters(function: Callable) -> list[inspect.Parameter]:
 
 
 def accepted_options(function: Callable) -> list[str]:
-    """The keyword options ``function`` names explicitly (its first positional parameter,
-    the instance, excluded), in signature order.
+    """The keyword options ``function`` names explicitly (its first positional parameter, the instance, excluded).
+
+    In signature order.
     """
     return [p.name for p in _keyword_parameters(function)]
 

@@ -1,5 +1,6 @@
-"""What every best-response engine shares: the others' aggregates, the result type,
-the tie-breaking rule and the deadline rule (problem 28, docs/MODEL.md §5-6).
+"""What every best-response engine shares.
+
+The others' aggregates, the result type, the tie-breaking rule and the deadline rule (problem 28, docs/MODEL.md §5-6).
 
 Tie-breaking (both engines, so that they reach the same equilibrium): an engine
 minimizes ``C_n + eps_n * theta_n`` where ``theta_n = sum_m h(m) (1 + m/(M+1))``
@@ -87,7 +88,10 @@ def enforces_deadline(dev: Device) -> bool:
 
 def strategy_feasible(dev: Device, server: Server, others: Aggregates, slots: np.ndarray,
                       enforce_deadline: bool) -> bool:
-    """Does ``slots`` satisfy (17), (27) against ``others`` and, if asked, (26)? ((15)-(16) hold by form.)"""
+    """Whether ``slots`` satisfies (17), (27) against ``others`` and, if asked, (26).
+
+    (15)-(16) hold by form.
+    """
     from mecopt.core import cost as costmod
 
     s = np.asarray(slots)

@@ -58,8 +58,9 @@ DEADLINE_MISS = "deadline_miss"
 
 
 def flag_deadline_misses(instance: Instance, delays, flags: dict[str, list[str]]) -> int:
-    """Add :data:`DEADLINE_MISS` to the flags of every MD whose delay exceeds tau_n (26) beyond
-    ``DEADLINE_TOL`` (once; relaxed or dropped deadlines included); returns how many MDs miss.
+    """Add :data:`DEADLINE_MISS` to the flags of every MD whose delay exceeds tau_n (26) beyond ``DEADLINE_TOL``.
+
+    (once; relaxed or dropped deadlines included); returns how many MDs miss.
     """
     misses = 0
     for d, T in zip(instance.devices, delays):
@@ -261,8 +262,10 @@ class Solution:
         return pd.DataFrame(rows, columns=["device", "layer", "layer_name", "slot"] + (["server"] if several else []))
 
     def server_names(self) -> list[str]:
-        """Per device, the name of its server (``server_of``); empty for a device that runs all its
-        layers locally (or has no valid server). Empty names for every device with one server.
+        """Per device, the name of its server (``server_of``).
+
+        Empty for a device that runs all its layers locally (or has no valid server). Empty names for every device with
+        one server.
         """
         K = self.instance.K
         if K == 1 or self.server_of is None:
@@ -419,8 +422,10 @@ class Solution:
 
 
 def read_assignment(path: str | Path) -> pd.DataFrame:
-    """Read an assignment table, or the assignment table of a result folder: the one reader of
-    assignments (``mecopt check``, [mecopt.check][], [read_solution][mecopt.read_solution], the plots).
+    """Read an assignment table, or the assignment table of a result folder.
+
+    The one reader of assignments (``mecopt check``, [mecopt.check][], [read_solution][mecopt.read_solution], the
+    plots).
 
     Parameters
     ----------
@@ -599,9 +604,10 @@ class ResultFolder:
 
 
 def read_result_folder(folder: str | Path) -> ResultFolder:
-    """Read a folder holding an assignment table: a solution folder (``mecopt solve --out``) read
-    back whole when it can be, else its assignment table with its optional ``summary.json`` and
-    ``instance.toml``.
+    """Read a folder holding an assignment table.
+
+    a solution folder (``mecopt solve --out``) read back whole when it can be, else its assignment table with its
+    optional ``summary.json`` and ``instance.toml``.
 
     Parameters
     ----------

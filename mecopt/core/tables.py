@@ -1,5 +1,6 @@
-"""Writing tables: one function, every format, atomically (temporary file, then rename); and the
-one converter of numpy / pandas values to plain JSON data (:func:`jsonable`).
+"""Writing tables: one function, every format, atomically (temporary file, then rename).
+
+And the one converter of numpy / pandas values to plain JSON data (:func:`jsonable`).
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ def write_json(path: str | Path, data) -> Path:
 
 
 def jsonable(value, *, nonfinite: str = "keep", other: str = "raise"):
-    """``value`` as plain JSON data: numpy scalars and arrays as Python numbers and lists, tuples
-    as lists, dict keys as text, pandas' missing values (``pd.NA``, ``pd.NaT``) as None.
+    """``value`` as plain JSON data.
+
+    Numpy scalars and arrays as Python numbers and lists, tuples as lists, dict keys as text, pandas' missing values
+    (``pd.NA``, ``pd.NaT``) as None.
 
     The one numpy -> JSON converter of mecopt: :func:`write_json` uses it for every file it
     writes, ``mecopt check --json`` for what it prints, instance documents built in code go
@@ -128,9 +131,10 @@ def write_table(df: pd.DataFrame, path_stem: str | Path, fmt: str = "csv") -> Pa
 
 
 def _write_records_json(df: pd.DataFrame, tmp: Path) -> None:
-    """JSON records with every float written exactly (Python's shortest round-trip repr;
-    pandas' ``to_json`` keeps at most 15 significant digits). Missing values become null.
-    Columns Python's json cannot hold (e.g. datetimes) fall back to pandas' writer.
+    """JSON records with every float written exactly.
+
+    (Python's shortest round-trip repr; pandas' ``to_json`` keeps at most 15 significant digits). Missing values become
+    null. Columns Python's json cannot hold (e.g. datetimes) fall back to pandas' writer.
     """
     import math
 

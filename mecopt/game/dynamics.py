@@ -133,8 +133,9 @@ def draw_strategy(dev, server, others: Aggregates, rng: np.random.Generator, tri
 
 
 def _fits_slots(dev, server, others: Aggregates, draws: np.ndarray) -> np.ndarray:
-    """(17) and (27) for K candidate strategies (K, M) at once, on the slots each uses
-    (server time per slot summed in layer order, as :func:`mecopt.core.cost.own_loads`).
+    """(17) and (27) for K candidate strategies (K, M) at once.
+
+    On the slots each uses (server time per slot summed in layer order, as :func:`mecopt.core.cost.own_loads`).
     """
     K, H = draws.shape[0], server.H
     idx = (np.arange(K)[:, None] * (H + 1) + draws).ravel()
@@ -170,8 +171,10 @@ class Tick:
 
 
 def responder(engine) -> Callable[[int, dict[int, Aggregates]], object]:
-    """The engine's fastest exact best response: ``best_move`` when it has one (the DP: the
-    strategy and objective without re-scoring the cost), else ``best_response``.
+    """The engine's fastest exact best response.
+
+    ``best_move`` when it has one (the DP: the strategy and objective without re-scoring the cost), else
+    ``best_response``.
     """
     return getattr(engine, "best_move", None) or engine.best_response
 
@@ -344,8 +347,9 @@ TRACE_SLOT_COLUMNS = 64
 
 
 def _slot_columns(state: GameState) -> dict:
-    """Per-slot price load and MD count of a tick: ``load_h1``, ``count_h1``... with one server;
-    ``load_<server>_h1``... with several (when they have at most TRACE_SLOT_COLUMNS slots in all).
+    """Per-slot price load and MD count of a tick: ``load_h1``, ``count_h1``...
+
+    with one server; ``load_<server>_h1``... with several (when they have at most TRACE_SLOT_COLUMNS slots in all).
     """
     several = state.instance.K > 1   # presentation only: the column names and the width limit
     if several and sum(on.server.H for on in state.on_server) > TRACE_SLOT_COLUMNS:
@@ -361,8 +365,10 @@ def _slot_columns(state: GameState) -> dict:
 
 def _checked_profile(instance: Instance, profile: list[np.ndarray],
                      servers=None) -> tuple[list[np.ndarray], np.ndarray | None]:
-    """A given start profile and its servers: one strategy per MD, (15)-(16) by form (M_n entries,
-    0..H of its server, non-decreasing; all local on server -1), a reachable server.
+    """A given start profile and its servers.
+
+    One strategy per MD, (15)-(16) by form (M_n entries, 0..H of its server, non-decreasing; all local on server -1), a
+    reachable server.
 
     Without ``servers`` an offloading MD is on its first reachable server (with one server: server 0).
     Strategies that break (17), (26) or (27) are allowed: their MDs must move first.
@@ -391,8 +397,9 @@ def play(instance: Instance, *, uai: bool = False, init_profile: list[np.ndarray
          init_server_of=None, engine: str = "dp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,
          stop: str = "certified", max_iter: int = 10_000, tol: float = 1e-10, init: str = "random", time_limit: float | None = None,
          progress: Callable[[Tick], None] | None = None) -> Solution:
-    """TPOS-CAI (``uai=False``) or TPOS-UAI started from ``init_profile`` when given (a warm start,
-    e.g. the previous frame's equilibrium, with ``init_server_of`` its servers: -1 all local, default
+    """TPOS-CAI (``uai=False``) or TPOS-UAI started from ``init_profile`` when given.
+
+    (a warm start, e.g. the previous frame's equilibrium, with ``init_server_of`` its servers: -1 all local, default
     each MD's first reachable server), else from ``init``. What :mod:`mecopt.studies.simulate` calls.
     """
     return run_game(instance, "tpos-uai" if uai else "tpos-cai", engine=engine, seed=seed, wake_prob=wake_prob, eps=eps,

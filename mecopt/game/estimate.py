@@ -20,8 +20,10 @@ from mecopt.core.problem import Aggregates
 
 def estimate_others(n: int, W: np.ndarray, loads: np.ndarray, times: np.ndarray, used: np.ndarray,
                     server: Server, N: int | None = None) -> Aggregates:
-    """The others' aggregates as MD n estimates them by (29); ``N`` defaults to the size of W
-    (with several servers W is one server's block of the weights and N the number of all MDs).
+    """The others' aggregates as MD n estimates them by (29).
+
+    ``N`` defaults to the size of W (with several servers W is one server's block of the weights and N the number of all
+    MDs).
     """
     N = W.shape[0] if N is None else N
     w = W[n]

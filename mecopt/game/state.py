@@ -93,7 +93,7 @@ class ServerLoads:
         return float(price @ self.total_gamma_load)
 
     def slot_potential(self) -> float:
-        """This server's slot part of Phi, sum_h [a_h L_h + (q_h / 2)(L_h^2 + sum_n (S_n^h)^2)], O(H)."""
+        """The slot part of Phi of this server, sum_h [a_h L_h + (q_h / 2)(L_h^2 + sum_n (S_n^h)^2)], O(H)."""
         server, L = self.server, self.total_load
         return float(server.a @ L + (server.price_quad / 2) @ (L ** 2 + self.total_sq_load))
 
@@ -147,16 +147,18 @@ class GameState:
         self.recompute_totals()
 
     def _server(self, n: int, slots: np.ndarray, server: int) -> int:
-        """The server MD n is on when it plays ``slots``: -1 all local, else ``server`` when it reaches
-        it, else its first reachable one.
+        """The server MD n is on when it plays ``slots``.
+
+        -1 all local, else ``server`` when it reaches it, else its first reachable one.
         """
         if not (slots != slotcodes.LOCAL).any():   # slots: an int array (slotcodes.offloads, without its checks)
             return -1
         return server if server in self.instance.reachable(n) else int(self.home[n])
 
     def where(self, n: int) -> tuple[int, int]:
-        """The server whose link and prices score MD n (its own, or its first reachable one when all
-        local) and n's index in that server's view.
+        """The server whose link and prices score MD n.
+
+        (its own, or its first reachable one when all local) and n's index in that server's view.
         """
         k = int(self.server_of[n])
         if k < 0:
@@ -205,8 +207,9 @@ class GameState:
         return {k: on[k].others(int(views[k].local[n])) for k in self.instance.reachable(n)}
 
     def feasible(self, n: int, others: dict[int, Aggregates], enforce_deadline: bool) -> bool:
-        """:func:`mecopt.core.problem.strategy_feasible` of MD n's current strategy on its own server, read
-        from its cached rows: (17) and (27) on the slots it uses, (26) if asked.
+        """:func:`mecopt.core.problem.strategy_feasible` of MD n's current strategy on its own server.
+
+        Read from its cached rows: (17) and (27) on the slots it uses, (26) if asked.
 
         Parameters
         ----------

@@ -70,8 +70,9 @@ def _empty_flags(instance: Instance) -> dict[str, list[str]]:
 @several_servers
 @declare_options("all-local")
 def solve_all_local(instance: Instance) -> Solution:
-    """Case 4: y[n,m,0] = 1 for every layer (m* = M_n, T_n = local time only, E_n = P_lo x local time);
-    every ``server_of`` is -1 (no server).
+    """Case 4: y[n,m,0] = 1 for every layer (m* = M_n, T_n = local time only, E_n = P_lo x local time).
+
+    Every ``server_of`` is -1 (no server).
     """
     t0 = time.perf_counter()
     profile = costmod.all_local(instance)
@@ -101,9 +102,10 @@ def _block_fits(dev: Device, server: Server, others: Aggregates) -> np.ndarray:
 
 
 def count_offload_sequences(dev: Device, server: Server, others: Aggregates) -> list[list[int]]:
-    """Exact counts ``f[j][h]`` (j = 0..M layers placed, h = 0..H last slot used) of the
-    monotone all-offloaded sequences (m* = 0) of ``dev`` that keep (17) and (27) given
-    ``others``; ``f[0][0]`` is the number of feasible sequences.
+    """Exact counts ``f[j][h]``.
+
+    (j = 0..M layers placed, h = 0..H last slot used) of the monotone all-offloaded sequences (m* = 0) of ``dev`` that
+    keep (17) and (27) given ``others``; ``f[0][0]`` is the number of feasible sequences.
     """
     M, H = dev.M, server.H
     fits = _block_fits(dev, server, others)
@@ -173,8 +175,10 @@ OVERFLOW = ("queue", "local")
 
 
 def offload_servers(instance: Instance) -> np.ndarray:
-    """Case 3 with several servers: each MD's server, the reachable one with the highest upload rate
-    (9) on the MD's link to it (ties to the first listed in ``[[servers]]``).
+    """Case 3 with several servers.
+
+    Each MD's server, the reachable one with the highest upload rate (9) on the MD's link to it (ties to the first
+    listed in ``[[servers]]``).
     """
     out = np.empty(instance.N, dtype=int)
     for n in range(instance.N):
@@ -190,10 +194,11 @@ def offload_servers(instance: Instance) -> np.ndarray:
 
 def _offload_draw(instance: Instance, rng: np.random.Generator, targets: np.ndarray,
                   overflow: str = "queue") -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """One Case 3 draw: one random order of every MD; in that order each MD draws a uniform
-    sequence on its server ``targets[n]`` given the MDs already placed there (so each server sees
-    its MDs in a random order), or overflows (queued after that server's frame, or all local with
-    no server). Returns the profile, ``server_of`` and the order.
+    """One Case 3 draw: one random order of every MD.
+
+    In that order each MD draws a uniform sequence on its server ``targets[n]`` given the MDs already placed there (so
+    each server sees its MDs in a random order), or overflows (queued after that server's frame, or all local with no
+    server). Returns the profile, ``server_of`` and the order.
     """
     order = rng.permutation(instance.N)
     profile: list[np.ndarray | None] = [None] * instance.N
@@ -230,10 +235,10 @@ def _queued(instance: Instance, slots: np.ndarray, server: int) -> bool:
                  Option("overflow", str, "devices that do not fit: queued after the frame, or all local",
                         choices=OVERFLOW))
 def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20, overflow: str = "queue") -> Solution:
-    """Case 3: every MD offloads its whole DNN (m* = 0) to a uniformly random feasible slot
-    sequence, in a random order; MDs that cannot fit are queued after the frame
-    (``overflow = "queue"``, the default) or run their whole DNN locally (``"local"``,
-    counted in ``info["local_fallback_mean"]``).
+    """Case 3: every MD offloads its whole DNN (m* = 0) to a uniformly random feasible slot sequence, in a random order.
+
+    MDs that cannot fit are queued after the frame (``overflow = "queue"``, the default) or run their whole DNN locally
+    (``"local"``, counted in ``info["local_fallback_mean"]``).
 
     Returns the Solution of draw 0 (the representative). ``info`` holds the figures over
     all draws: ``avg_delay_s_mean``/``_std``, ``avg_energy_j_mean``/``_std``,
@@ -294,8 +299,10 @@ def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20, ove
 @several_servers
 @declare_options("isolated", ENGINE)
 def solve_isolated(instance: Instance, *, engine: str = "dp") -> Solution:
-    """Contention-blind per-device optimum: each MD's exact best response (28) against
-    :meth:`Aggregates.empty` (alone on the server), scored under the true contention.
+    """Contention-blind per-device optimum.
+
+    Each MD's exact best response (28) against :meth:`Aggregates.empty` (alone on the server), scored under the true
+    contention.
 
     Termination FEASIBLE when the profile passes the checker; otherwise INFEASIBLE,
     with the breached equations in ``status`` and ``info["violations"]``.

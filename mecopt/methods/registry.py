@@ -194,8 +194,9 @@ def multi_server_methods() -> list[str]:
 
 
 def require_support(fn: Callable, method: str, instance) -> None:
-    """InputError when ``instance`` has several servers and method ``method`` (function ``fn``) does not
-    solve such instances: refused before it runs (the CLI exits 2).
+    """InputError when ``instance`` has several servers and method ``method``.
+
+    (function ``fn``) does not solve such instances: refused before it runs (the CLI exits 2).
     """
     if getattr(instance, "K", 1) <= 1 or getattr(fn, "multi_server", False):
         return

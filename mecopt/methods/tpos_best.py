@@ -51,8 +51,9 @@ def _warm_start(opt, model: pyo.ConcreteModel, instance: Instance, profile: list
 
 
 def _start_assignment(instance: Instance, starts: int) -> tuple[list[np.ndarray] | None, float, np.ndarray | None]:
-    """The certified CAI equilibrium of least Phi over seeds 0..starts-1 (DP engine): (profile, Phi,
-    server_of), (None, inf, None) when none is certified (``server_of`` None with one server).
+    """The certified CAI equilibrium of least Phi over seeds 0..starts-1 (DP engine).
+
+    (profile, Phi, server_of), (None, inf, None) when none is certified (``server_of`` None with one server).
     """
     from mecopt.methods.tpos import solve_cai
 
@@ -67,8 +68,9 @@ def _start_assignment(instance: Instance, starts: int) -> tuple[list[np.ndarray]
 
 def _polish(instance: Instance, profile: list[np.ndarray], server_of=None,
             max_passes: int = 1000) -> tuple[list[np.ndarray], np.ndarray | None, int]:
-    """Exact best responses (DP, no tie-break, over every reachable server) in index order until a
-    full pass has no improving move. A device's current strategy must move when it breaks (17), (27)
+    """Exact best responses in index order until a full pass has no improving move.
+
+    The best responses are exact (DP, no tie-break, over every reachable server). A device's current strategy must move when it breaks (17), (27)
     or, where (26) is a constraint (not relaxed, not soft), its deadline. Returns the profile, its
     servers (None with one server) and the number of moves.
     """

@@ -158,8 +158,9 @@ class LinkNetwork:
         return len(self.kind)
 
     def cost(self, objective: str) -> np.ndarray:
-        """Per-unit arc cost of ``objective`` (before the 1/N of delay and energy); under the soft
-        deadline policy plus the penalty in the objective's unit (docs/MODEL.md Part B).
+        """Per-unit arc cost of ``objective`` (before the 1/N of delay and energy).
+
+        Under the soft deadline policy plus the penalty in the objective's unit (docs/MODEL.md Part B).
         """
         d = self.dev
         if objective == "delay":
@@ -189,8 +190,9 @@ class LinkNetwork:
         return s
 
     def path_of_slots(self, slots) -> list[int] | None:
-        """The arcs of strategy ``slots`` in this network (None when it is not a path here:
-        a block over T_d/H, a deadline miss, or a non-canonical block).
+        """The arcs of strategy ``slots`` in this network.
+
+        (None when it is not a path here: a block over T_d/H, a deadline miss, or a non-canonical block).
         """
         s = np.asarray(slots, dtype=int)
         M = self.dev.M
@@ -367,6 +369,7 @@ def build_link_network(instance: Instance, members: tuple[int, ...], canonical: 
 
 def columns(instance: Instance) -> list[tuple[int, int]]:
     """The slot columns of the GTPOS model, in order: (server k, slot h) for g = 1, 2, ...
+
     (one server: (0, 1..H); several: server 0's slots, then server 1's, ...).
     """
     return [(k, h) for k, sv in enumerate(servers(instance)) for h in range(1, sv.H + 1)]
@@ -416,8 +419,9 @@ class ClassNetwork(LinkNetwork):
         return k, s
 
     def path_of_slots(self, slots, server: int | None = None) -> list[int] | None:
-        """The arcs of strategy ``slots`` on ``server`` (ignored when all local; None: the class's
-        only server), or None when it is not a path here.
+        """The arcs of strategy ``slots`` on ``server`` (ignored when all local; None: the class's only server).
+
+        Or None when it is not a path here.
         """
         s = np.asarray(slots, dtype=int)
         if not s.any():
@@ -496,9 +500,10 @@ def build_class_network(instance: Instance, members: tuple[int, ...], canonical:
 
 def class_networks(instance: Instance, objective: str = "delay", aggregate: bool = True,
                    canonical: bool | None = None, prune: bool = True) -> list[ClassNetwork]:
-    """Every class's network. ``canonical`` (default: on in mode per_device, where it is exact;
-    docs/milp.md §3) keeps only the fewest-blocks packing of each partition. With several servers
-    Returns a :class:`ClassNetwork` per class of :func:`device_classes`.
+    """Every class's network.
+
+    ``canonical`` (default: on in mode per_device, where it is exact; docs/milp.md §3) keeps only the fewest-blocks
+    packing of each partition. With several servers Returns a :class:`ClassNetwork` per class of :func:`device_classes`.
     """
     if canonical is None:
         canonical = servers(instance)[0].capacity_mode == "per_device"
@@ -508,6 +513,7 @@ def class_networks(instance: Instance, objective: str = "delay", aggregate: bool
 
 def profile_from_flows(instance: Instance, nets: list[ClassNetwork], flows: list) -> list[np.ndarray]:
     """Disaggregate: each class's flow -> one strategy per member (the profile, in device order).
+
     With several servers use :func:`assignment_from_flows` (the servers too).
     """
     return assignment_from_flows(instance, nets, flows)[0]
@@ -515,8 +521,10 @@ def profile_from_flows(instance: Instance, nets: list[ClassNetwork], flows: list
 
 def assignment_from_flows(instance: Instance, nets: list[ClassNetwork],
                           flows: list) -> tuple[list[np.ndarray], np.ndarray | None]:
-    """Disaggregate: (profile, server_of); ``server_of`` is each MD's server (-1 = all local,
-    docs/multiserver.md), None with one server (where a Solution carries none).
+    """Disaggregate: (profile, server_of).
+
+    ``server_of`` is each MD's server (-1 = all local, docs/multiserver.md), None with one server (where a Solution
+    carries none).
     """
     profile: list = [None] * instance.N
     server_of = np.full(instance.N, -1, dtype=int)
@@ -527,7 +535,8 @@ def assignment_from_flows(instance: Instance, nets: list[ClassNetwork],
 
 
 def flows_from_profile(nets: list[ClassNetwork], profile, server_of=None) -> list[np.ndarray] | None:
-    """The class flows of a profile (None when some strategy is not a path of its network);
+    """The class flows of a profile (None when some strategy is not a path of its network).
+
     ``server_of`` gives each MD's server with several servers.
     """
     out = []

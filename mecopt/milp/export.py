@@ -117,6 +117,7 @@ def export_model(instance: Instance, out: str | Path, *, problem: str = "gtpos",
 
 def profile_from_values(instance: Instance, sidecar: str | Path | dict, values: dict[str, float]) -> list[np.ndarray]:
     """A GTPOS profile from a solver's variable values (by exported name), via the sidecar.
+
     With several servers use :func:`assignment_from_values` (the servers too).
     """
     if instance.K > 1:
@@ -127,7 +128,8 @@ def profile_from_values(instance: Instance, sidecar: str | Path | dict, values: 
 
 def assignment_from_values(instance: Instance, sidecar: str | Path | dict,
                            values: dict[str, float]) -> tuple[list[np.ndarray], np.ndarray | None]:
-    """(profile, server_of) from a solver's variable values (by exported name), via the sidecar;
+    """(profile, server_of) from a solver's variable values (by exported name), via the sidecar.
+
     ``server_of`` is None with one server (docs/multiserver.md).
     """
     from mecopt.milp.classes import assignment_from_flows, class_networks

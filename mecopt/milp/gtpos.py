@@ -99,8 +99,10 @@ def build_model(instance: Instance, objective: str = "delay", canonical: bool | 
 
     if col_server[0].capacity_mode == "total":   # one capacity mode for every server
         def cap_rule(_, h):
-            """(17), total: all MDs' server time in slot h <= T_d/H (row scaled by 1/cap; its rhs
-            1 + CAP_TOL/2 sits inside the checker's tolerance, docs/milp.md §3); per (server, slot).
+            """(17), total: all MDs' server time in slot h <= T_d/H.
+
+            (row scaled by 1/cap; its rhs 1 + CAP_TOL/2 sits inside the checker's tolerance, docs/milp.md §3); per
+            (server, slot).
             """
             cap = col_server[h - 1].slot_len
             return pyo.quicksum(m.cls[k].server_time[h] for k in m.K) / cap <= 1 + CAP_TOL / 2
@@ -120,8 +122,9 @@ def build_model(instance: Instance, objective: str = "delay", canonical: bool | 
 
 
 def add_class(b: pyo.Block, net: ClassNetwork, H: int, layer_times: bool = False) -> None:
-    """One class on block ``b``: flow f (integer, 0..count), the class tensor Y[m,h] with (15), (16) and
-    the link to the flow, ``users[h]`` (MDs of the class in column h, for (27)) and ``server_time[h]`` (17).
+    """One class on block ``b``: flow f (integer, 0..count), the class tensor Y[m,h] with (15).
+
+    (16) and the link to the flow, ``users[h]`` (MDs of the class in column h, for (27)) and ``server_time[h]`` (17).
 
     Parameters
     ----------

@@ -95,8 +95,9 @@ class DeviceNetwork:
         return np.flatnonzero((self.kind == BLOCK) & (self.m == self.M))
 
     def path(self, slots: np.ndarray) -> list[int] | None:
-        """The arcs of strategy ``slots`` (slot per layer), or None if the network lacks one of them
-        (a block over T_d/H, which (17) forbids anyway).
+        """The arcs of strategy ``slots`` (slot per layer).
+
+        Or None if the network lacks one of them (a block over T_d/H, which (17) forbids anyway).
         """
         s = np.asarray(slots, dtype=int)
         index = self._index()
@@ -386,8 +387,9 @@ def add_overrun(b: pyo.Block, dev: Device) -> None:
 
 
 def adjacency(tail, head) -> tuple[dict[int, list[int]], dict[int, list[int]], list[int]]:
-    """Arcs leaving and entering each node, and the nodes that carry flow conservation (all but
-    the sink, node 1; the source, node 0, emits the supply).
+    """Arcs leaving and entering each node.
+
+    And the nodes that carry flow conservation (all but the sink, node 1; the source, node 0, emits the supply).
     """
     out_arcs: dict[int, list[int]] = {}
     in_arcs: dict[int, list[int]] = {}

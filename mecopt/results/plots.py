@@ -71,8 +71,9 @@ def _colors(n: int):
 
 
 def _slot_colors(H: int):
-    """Sequential colours for slots 1..H (early = light, late = dark): ordered, and unlike the
-    qualitative device colours of :func:`schedule`, so the two panels of Fig. 10 do not clash.
+    """Sequential colours for slots 1..H (early = light, late = dark).
+
+    Ordered, and unlike the qualitative device colours of :func:`schedule`, so the two panels of Fig. 10 do not clash.
     """
     from matplotlib import colormaps
     cmap = colormaps["YlGnBu"]
@@ -108,8 +109,9 @@ def _no_unit(label: str) -> str:
 
 
 def column_label(column: str) -> str:
-    """A human label with its unit for a results column or a swept path, e.g.
-    ``devices.*.bandwidth_hz`` -> "bandwidth W (Hz), every device"; unknown names are kept.
+    """A human label with its unit for a results column or a swept path.
+
+    e.g. ``devices.*.bandwidth_hz`` -> "bandwidth W (Hz), every device"; unknown names are kept.
     """
     name = str(column)
     if name.startswith("instance."):
@@ -209,8 +211,9 @@ def _server_cells(df: pd.DataFrame) -> pd.Series:
 
 
 def _table_servers(df: pd.DataFrame) -> list[tuple[str, int, None]] | None:
-    """Several servers named in an assignment's ``server`` column, without their instance: each
-    server's H is taken as the largest slot it holds (its frame length is unknown).
+    """Several servers named in an assignment's ``server`` column, without their instance.
+
+    Each server's H is taken as the largest slot it holds (its frame length is unknown).
     """
     if "server" not in df.columns:
         return None
@@ -318,8 +321,9 @@ def _schedule_servers(data: ScheduleData, ax, title: str | None):
 def _draw_schedule(ax, devices: list[tuple[str, np.ndarray]], H: int, frame_s: float | None, t_server: dict | None,
                    empty: str = "no layer offloaded: every device runs its whole DNN locally",
                    colors: list | None = None) -> None:
-    """One server's schedule on ``ax`` (everything :func:`schedule` draws but the title); ``colors``:
-    one per device (default a palette for these devices).
+    """One server's schedule on ``ax`` (everything :func:`schedule` draws but the title).
+
+    ``colors``: one per device (default a palette for these devices).
     """
     unit = (frame_s / H) if frame_s else 1.0
     queued_any = any(len(s) and np.all(s == H + 1) for _, s in devices)

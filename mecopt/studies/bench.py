@@ -85,8 +85,9 @@ def verify(which=None, *, solver: str | None = None, time_limit: float | None = 
 
 
 def make_table(solvers=("cpsat", "highs"), time_limit: float = 300.0, objective: str = "delay") -> pd.DataFrame:
-    """Solve every library instance with every backend and build the table (cross-checking them):
-    backends that both prove an optimum must agree (else an AssertionError).
+    """Solve every library instance with every backend and build the table (cross-checking them).
+
+    Backends that both prove an optimum must agree (else an AssertionError).
     """
     from mecopt.methods.gtpos import solve_gtpos
     from mecopt.milp.classes import device_classes

@@ -209,8 +209,10 @@ def _failed_row(method: str, err: Exception, wall: float) -> dict:
 
 
 def _delay_objective(sol: Solution) -> float:
-    """GTPOS's "delay" objective of a profile: the average delay, plus under the soft deadline policy
-    the mean penalty in seconds (P_n / c^T_n, docs/MODEL.md Part B).
+    """GTPOS's "delay" objective of a profile.
+
+    The average delay, plus under the soft deadline policy the mean penalty in seconds (P_n / c^T_n, docs/MODEL.md Part
+    B).
     """
     ev = sol.evaluation
     if sol.instance.deadline_policy != "soft":
@@ -264,8 +266,9 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
             options: Mapping[str, Mapping[str, Any]] | None = None, text: bool = False,
             gtpos_objective: str | None = None, gtpos_solver: str | None = None,
             ) -> tuple[pd.DataFrame, dict[str, Solution]]:
-    """Run ``methods`` on ``instance``; returns the comparison table (columns :data:`COLUMNS`)
-    and the Solution of every method that returned one.
+    """Run ``methods`` on ``instance``.
+
+    Returns the comparison table (columns :data:`COLUMNS`) and the Solution of every method that returned one.
 
     Every option is converted and checked against the methods' declarations before any method
     runs (:func:`plan`). The shared options ``time_limit``, ``seed`` and ``draws`` go, when

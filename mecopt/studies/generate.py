@@ -437,8 +437,9 @@ def _geometry_problems(servers, area_m, server_layout, device_layout, hotspots, 
 
 
 class GeneratedInstanceError(InputError):
-    """The generated document does not load (e.g. a deadline some DNN cannot meet); ``problems``
-    name the devices. The command line rephrases the hint with its own options.
+    """The generated document does not load (e.g. a deadline some DNN cannot meet); ``problems`` name the devices.
+
+    The command line rephrases the hint with its own options.
     """
 
 

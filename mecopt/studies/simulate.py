@@ -78,8 +78,10 @@ MULTI_COLUMNS = ("local", "switched", "handovers", "unreachable")
 
 
 def columns(instance: Instance) -> list[str]:
-    """The per-frame table's columns: COLUMNS, and with several servers MULTI_COLUMNS and
-    ``offload_<name>`` (devices offloading to that server) in ``[[servers]]`` order.
+    """The per-frame table's columns.
+
+    COLUMNS, and with several servers MULTI_COLUMNS and ``offload_<name>`` (devices offloading to that server) in
+    ``[[servers]]`` order.
     """
     if instance.K == 1:   # presentation: the per-server columns are shown with several servers
         return list(COLUMNS)
@@ -176,9 +178,11 @@ def scenario(instance: Instance, spec: SimulationSpec, seed: int) -> Scenario | 
 
 
 def with_gain(dev: Device, gain: float, instance: Instance) -> Device:
-    """``dev`` with channel gain ``gain``: rates (9), (11), transfer times (8), (10) and the fastest
-    delay recomputed as :func:`mecopt.core.instance.instance_from_dict` does; (26) relaxed when no
-    strategy meets tau (:func:`mecopt.core.instance.deadline_unreachable`).
+    """``dev`` with channel gain ``gain``.
+
+    Rates (9), (11), transfer times (8), (10) and the fastest delay recomputed as
+    :func:`mecopt.core.instance.instance_from_dict` does; (26) relaxed when no strategy meets tau
+    (:func:`mecopt.core.instance.deadline_unreachable`).
 
     Parameters
     ----------
@@ -246,8 +250,9 @@ class LinkScenario:
         return (p[:, None, 0] - q[None, :, 0]) ** 2 + (p[:, None, 1] - q[None, :, 1]) ** 2
 
     def reach(self, t: int) -> tuple[tuple[int, ...], ...]:
-        """Each device's reachable servers in frame t (sorted indices): the instance's, or with
-        mobility and ``handover`` its R_n nearest at its frame-t position (ties: lower index).
+        """Each device's reachable servers in frame t (sorted indices).
+
+        The instance's, or with mobility and ``handover`` its R_n nearest at its frame-t position (ties: lower index).
         """
         if self.positions is None or not self.spec.handover:
             return self.reach0
@@ -256,8 +261,10 @@ class LinkScenario:
 
 
 def placement(instance: Instance) -> tuple[np.ndarray, np.ndarray] | None:
-    """(N, 2) device and (K, 2) server positions when every server is placed and every device's
-    G_{n,k} comes from the path loss of its position (no ``channel_gain``), else None.
+    """(N, 2) device and (K, 2) server positions, or None when the gains do not come from positions.
+
+    The positions are returned when every server is placed and every device's G_{n,k} comes from the path loss
+    of its position (no ``channel_gain``), else None.
     """
     src = instance.source or {}
     servers = src.get("servers") or []
@@ -311,9 +318,10 @@ def link_scenario(instance: Instance, spec: SimulationSpec, seed: int) -> LinkSc
 
 
 def _link(instance: Instance, view: ServerView, n: int, gain: float) -> Device:
-    """Device n on its link to server k = ``view.k`` with gain ``gain`` (:func:`with_gain` on server
-    k); a link the instance does not resolve (a handover) starts from the device's first link with
-    the price units (20)-(21) of server k, as the loader computes them.
+    """Device n on its link to server k = ``view.k`` with gain ``gain`` (:func:`with_gain` on server k).
+
+    a link the instance does not resolve (a handover) starts from the device's first link with the price units (20)-(21)
+    of server k, as the loader computes them.
     """
     i = int(view.local[n])
     if i >= 0:
@@ -390,8 +398,9 @@ def _frame_seed(seed: int, t: int) -> int:
 
 
 def _servers_after(sol) -> np.ndarray:
-    """Each device's server after a frame's game (-1: all local): the solution's ``server_of``, or,
-    when it holds none (one server), 0 for every device that offloads a layer.
+    """Each device's server after a frame's game (-1: all local).
+
+    The solution's ``server_of``, or, when it holds none (one server), 0 for every device that offloads a layer.
     """
     if sol.server_of is not None:
         return np.asarray(sol.server_of, dtype=int)
@@ -500,8 +509,9 @@ def plan(instance: Instance, spec: SimulationSpec, seeds: Sequence[int], chunk: 
 def simulate(instance: Instance, spec: SimulationSpec, seeds: Sequence[int] = (0,), *,
              executor: Executor | None = None, chunk: int = 10,
              progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
-    """The per-frame table of every seed, sorted by (seed, frame). Tasks run in this process
-    unless an ``executor`` is given (``progress(done, total)`` counts tasks).
+    """The per-frame table of every seed, sorted by (seed, frame).
+
+    Tasks run in this process unless an ``executor`` is given (``progress(done, total)`` counts tasks).
     """
     if not seeds:
         raise InputError("a simulation needs at least one seed")
@@ -604,7 +614,8 @@ def _plot_servers(ax, table: pd.DataFrame) -> None:
 
 def write(table: pd.DataFrame, out_dir: str | Path, instance: Instance, spec: SimulationSpec, *,
           fmt: str = "csv", with_plot: bool = True) -> list[Path]:
-    """``OUT/frames.<fmt>``, ``OUT/simulation.json`` (spec and summary) and ``OUT/frames.png``
+    """``OUT/frames.<fmt>``, ``OUT/simulation.json`` (spec and summary) and ``OUT/frames.png``.
+
     (when matplotlib is installed), inside a MANIFEST.json that says when the folder is complete.
     """
     from mecopt.core import manifest

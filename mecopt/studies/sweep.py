@@ -63,8 +63,10 @@ MANIFEST_NAME = "sweep.json"
 # --------------------------------------------------------------------------- axes and paths
 
 def axis_column(path: str) -> str:
-    """The results column of a swept field: its path, or ``instance.<path>`` when the path is
-    itself a column name of the table (sweeping the instance's ``seed``, say).
+    """The results column of a swept field.
+
+    Its path, or ``instance.<path>`` when the path is itself a column name of the table (sweeping the instance's
+    ``seed``, say).
     """
     return f"instance.{path}" if path in _RESERVED else path
 
@@ -128,8 +130,9 @@ def parse_values(spec: str) -> Axis:
 
 
 def set_path(data: dict, path: str, value) -> None:
-    """Set the field at ``path`` (dot-separated; numbers index lists, ``*`` takes every entry of a
-    list) of a parsed TOML document in place.
+    """Set the field at ``path``.
+
+    (dot-separated; numbers index lists, ``*`` takes every entry of a list) of a parsed TOML document in place.
 
     Missing tables on the way are created (validation then judges their fields);
     a list index out of range or a step into a non-table raises :class:`InputError`
@@ -209,8 +212,9 @@ class Shadow:
 
 
 def shadowed(doc: dict, path: str, source: str = "the instance") -> Shadow | None:
-    """The device entries of ``doc`` that override sweep path ``path`` (a ``device_defaults.<field>``
-    path), or None when the path reaches every device.
+    """The device entries of ``doc`` that override sweep path ``path`` (a ``device_defaults.<field>`` path).
+
+    Or None when the path reaches every device.
     """
     from mecopt.core.instance import DeviceFields
 
@@ -227,8 +231,10 @@ def shadowed(doc: dict, path: str, source: str = "the instance") -> Shadow | Non
 
 
 def check_axes(spec: SweepSpec) -> list[Shadow]:
-    """Every axis a device entry overrides, per instance file. Raises :class:`InputError` (exit 2)
-    when an axis changes nothing in some file; returns the partial ones (the caller warns).
+    """Every axis a device entry overrides, per instance file.
+
+    Raises :class:`InputError` (exit 2) when an axis changes nothing in some file; returns the partial ones (the caller
+    warns).
     """
     found = []
     for src in spec.instances:
@@ -277,9 +283,10 @@ class Run:
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """What to sweep. ``options`` maps a method name (or ``"*"`` for every method) to
-    keyword options; a ``"*"`` option goes only to methods whose function names it.
-    Each method runs once per seed when its function names a ``seed`` parameter,
+    """What to sweep.
+
+    ``options`` maps a method name (or ``"*"`` for every method) to keyword options; a ``"*"`` option goes only to
+    methods whose function names it. Each method runs once per seed when its function names a ``seed`` parameter,
     otherwise once per point (its row carries the first seed).
     """
 
@@ -437,15 +444,17 @@ def _plain(v):
 
 
 def is_timing(name: str) -> bool:
-    """A measured duration (``wall_time_s``, GTPOS' ``build_s``/``solve_s``, ...): seconds that
-    change from run to run, so they stay out of the results table.
+    """A measured duration (``wall_time_s``, GTPOS' ``build_s``/``solve_s``, ...).
+
+    Seconds that change from run to run, so they stay out of the results table.
     """
     return name.endswith(("_s", "_seconds", "_sec")) or "wall" in name
 
 
 def summary_row(summary: Mapping[str, Any]) -> tuple[dict, dict]:
-    """The scalar figures of :meth:`Solution.summary` with ``certificate`` and ``info`` entries
-    flattened to ``certificate.<k>`` / ``info.<k>``, split into (deterministic row, timings).
+    """The scalar figures of :meth:`Solution.summary`, split into (deterministic row, timings).
+
+    The ``certificate`` and ``info`` entries are flattened to ``certificate.<k>`` / ``info.<k>``.
     """
     row, timing = {}, {}
     for k in RESULT_COLUMNS:
@@ -460,8 +469,9 @@ def summary_row(summary: Mapping[str, Any]) -> tuple[dict, dict]:
 
 
 def execute(task: Task) -> Outcome:
-    """Build the instance and solve it (runs in a worker). Errors of mecopt (bad input,
-    infeasible, solver failure) become a row with ``termination = "error"``.
+    """Build the instance and solve it (runs in a worker).
+
+    Errors of mecopt (bad input, infeasible, solver failure) become a row with ``termination = "error"``.
     """
     import time
 
@@ -485,8 +495,10 @@ def execute(task: Task) -> Outcome:
 # --------------------------------------------------------------------------- the log
 
 def read_log(path: Path, repair: bool = False) -> list[dict]:
-    """Rows of an append-only log. A torn last line (the sweep was killed while writing
-    it) is ignored, and with ``repair`` cut off so appending can go on.
+    """Rows of an append-only log.
+
+    A torn last line (the sweep was killed while writing it) is ignored, and with ``repair`` cut off so appending can go
+    on.
     """
     if not path.exists():
         return []
@@ -586,9 +598,9 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
 
 @contextmanager
 def pool_for(workers: int | None, executor: Executor | None) -> Iterator[Executor]:
-    """``executor`` when given (the caller owns it), else a :func:`local_executor` owned by the block:
-    stopped at once when the block raises (an interrupt must not wait for running solves), shut down
-    when it ends.
+    """``executor`` when given (the caller owns it), else a :func:`local_executor` owned by the block.
+
+    Stopped at once when the block raises (an interrupt must not wait for running solves), shut down when it ends.
     """
     if executor is not None:
         yield executor
@@ -691,8 +703,9 @@ def _save_solution(solution, run: Run, out: Path, fmt: str) -> None:
 
 
 def assemble(spec: SweepSpec, runs: Sequence[Run], rows: Iterable[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The final results and timings tables from log rows: one row per run of ``runs``
-    (first logged wins), in run order, columns in a fixed order.
+    """The final results and timings tables from log rows.
+
+    One row per run of ``runs`` (first logged wins), in run order, columns in a fixed order.
     """
     by_key: dict[str, dict] = {}
     for r in rows:
@@ -723,7 +736,8 @@ def _tidy(df: pd.DataFrame) -> pd.DataFrame:
 
 @contextmanager
 def dask_executor(address: str, timeout: float = 30.0):
-    """A concurrent.futures executor running on an existing Dask cluster (``client.get_executor()``);
+    """A concurrent.futures executor running on an existing Dask cluster (``client.get_executor()``).
+
     ``timeout``: seconds to wait for the scheduler.
     """
     try:

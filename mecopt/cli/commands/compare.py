@@ -76,7 +76,7 @@ def compare_command(instance, methods, engine, seed, time_limit, objective, draw
     The all-offload row shows the means over its seeded draws. Exit codes: 0 when every
     method returned an assignment (infeasible ones are shown in the table), 2 bad input,
     3 a method reported its model infeasible, 4 a method failed.
-    """
+    """  # noqa: D205 (click prints this docstring as the --help text, unchanged)
     run = dict(methods=methods, engine=engine, seed=seed, time_limit=time_limit, draws=draws,
                options=parse_method_options(extra), gtpos_objective=objective, gtpos_solver=solver, text=True)
     comparemod.plan(**run)        # every option checked before any work (exit 2)

@@ -29,7 +29,7 @@ def equilibria_command(instance, starts, seed, method, engine, no_gtpos, time_li
     """Run the dynamics from STARTS seeded starts on INSTANCE, deduplicate the certified
     equilibria, and print the best and worst (delay, energy, social cost, average cost,
     potential) with their ratios to GTPOS's proven optimum of the same measure.
-    """
+    """  # noqa: D205 (click prints this docstring as the --help text, unchanged)
     inst = read_instance(instance)
     res = eqmod.spread(inst, starts=starts, seed=seed, method=method, engine=engine, gtpos=not no_gtpos,
                        gtpos_time_limit=time_limit)

@@ -18,8 +18,10 @@ DEVICE_COLUMNS = ["device", "dnn", "partition_point", "last_slot", "delay_s", "e
 
 
 def method_options(method: str, given: dict, extra: tuple[str, ...] = ()) -> dict:
-    """The options passed to ``method``: the flags given plus ``--option KEY=VALUE`` pairs,
-    converted and range-checked by ``method``'s declaration before any work.
+    """The options passed to ``method``.
+
+    The flags given plus ``--option KEY=VALUE`` pairs, converted and range-checked by ``method``'s declaration before
+    any work.
 
     Strict, as the Python API: an option ``method`` does not declare, or a value outside its
     type, range or choices, is an InputError (exit 2) naming the option and what it must be.
@@ -35,8 +37,9 @@ def method_options(method: str, given: dict, extra: tuple[str, ...] = ()) -> dic
 
 
 def method_help(method: str) -> list[tuple[str, str]]:
-    """The options of ``method`` for ``mecopt solve --method METHOD --help``: (name, what the value
-    must be, its default and what it does).
+    """The options of ``method`` for ``mecopt solve --method METHOD --help``.
+
+    (name, what the value must be, its default and what it does).
     """
     return [(o.name, o.help_line().partition(": ")[2]) for o in solvers.option_set(method).options]
 

@@ -172,8 +172,10 @@ def solve(instance, nets: list[ClassNetwork], objective: str, weight: float, *, 
 
 
 def _solve_interruptibly(solver, model, callback):
-    """``solver.solve`` in a helper thread, so that Ctrl-C (a KeyboardInterrupt in the main thread,
-    :mod:`mecopt.core.interrupt`) stops the search at once and is reported as an interruption.
+    """``solver.solve`` in a helper thread.
+
+    So that Ctrl-C (a KeyboardInterrupt in the main thread, :mod:`mecopt.core.interrupt`) stops the search at once and
+    is reported as an interruption.
     """
     import threading
 

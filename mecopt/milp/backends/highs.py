@@ -1,6 +1,7 @@
-"""HiGHS through Pyomo's persistent interface (``pyomo.contrib.solver``, name ``highs``): the
-options of the MILPs, HiGHS's status table (:data:`HIGHS_STATUS`), the neutral :func:`outcome` of
-one solve, and the GTPOS backend :class:`HighsBackend` (neutral limits -> HiGHS options).
+"""HiGHS through Pyomo's persistent interface (``pyomo.contrib.solver``, name ``highs``).
+
+The options of the MILPs, HiGHS's status table (:data:`HIGHS_STATUS`), the neutral :func:`outcome` of one solve, and the
+GTPOS backend :class:`HighsBackend` (neutral limits -> HiGHS options).
 
 HiGHS accepts an improving incumbent only when it beats the last one by more
 than ``mip_feasibility_tolerance`` (absolute) and stops at ``mip_abs_gap`` /

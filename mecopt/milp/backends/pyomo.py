@@ -1,5 +1,6 @@
-"""Any other MILP solver Pyomo reaches by name (``gurobi``, ``cplex``, ``scip``, ``cbc``, ``glpk``, ...),
-through Pyomo's classic ``SolverFactory`` interface, on the GTPOS Pyomo model.
+"""Any other MILP solver Pyomo reaches by name (``gurobi``, ``cplex``, ``scip``, ``cbc``, ``glpk``, ...).
+
+Through Pyomo's classic ``SolverFactory`` interface, on the GTPOS Pyomo model.
 
 Neutral limits are translated by :data:`TIME_OPTION`, :data:`GAP_OPTION` and
 :data:`THREADS_OPTION` (a solver missing from a table gets no such option); Pyomo's

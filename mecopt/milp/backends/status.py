@@ -1,6 +1,7 @@
-"""The neutral status of a MILP solve: :class:`Report` (what a solver said), :class:`Outcome`
-(what one HiGHS solve of the best-response or potential model produced) and one rule,
-:func:`termination`, turning a GTPOS backend's report into a Termination.
+"""The neutral status of a MILP solve.
+
+:class:`Report` (what a solver said), :class:`Outcome` (what one HiGHS solve of the best-response or potential model
+produced) and one rule, :func:`termination`, turning a GTPOS backend's report into a Termination.
 
 Each backend maps its solver's statuses with one table in its own module (HiGHS:
 :data:`mecopt.milp.backends.highs.HIGHS_STATUS`; CP-SAT and Pyomo solvers in theirs). A backend reports what its solver said in neutral terms (:class:`Report`); :func:`termination`

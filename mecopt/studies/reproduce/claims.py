@@ -222,8 +222,9 @@ def _claim_case1_beats(t, cid, fig, table, x, metric, others, text, unit):
 
 
 def _at_every_x(t, table, x, at) -> tuple[list[bool], str]:
-    """A per-x rule: ``at(xv)`` gives (holds, what the cases read, where it fails or None) at each x
-    value; returns the flags and "part; part. Fails at ...." .
+    """A per-x rule: ``at(xv)`` gives (holds, what the cases read, where it fails or None) at each x value.
+
+    Returns the flags and "part; part. Fails at ...." .
     """
     flags, parts, fails = [], [], []
     for xv in _xs(t, table, x):
@@ -236,8 +237,9 @@ def _at_every_x(t, table, x, at) -> tuple[list[bool], str]:
 
 
 def _queue_note(L, table, x, xv) -> str:
-    """Case 3 can win because an MD that does not fit the frame is served after it, outside the
-    slot model (docs/MODEL.md §6): say how many MDs it queued there on average.
+    """Case 3 can win because an MD that does not fit the frame is served after it.
+
+    Outside the slot model (docs/MODEL.md §6): say how many MDs it queued there on average.
     """
     if "queued" not in L.tables[table].columns:
         return ""

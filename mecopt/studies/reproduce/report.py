@@ -283,8 +283,9 @@ def load_tables(out_dir: str | Path, figures: Sequence[str] = FIGURES) -> dict[s
 
 
 def rebuild_report(out_dir: str | Path) -> ReproduceResult:
-    """Judge the claims again from the tables on disk in ``out_dir`` and rewrite REPORT.md and
-    the claims table (figures are not redrawn). Tables written as markdown or LaTeX cannot be read.
+    """Judge the claims again from the tables on disk in ``out_dir`` and rewrite REPORT.md and the claims table.
+
+    (figures are not redrawn). Tables written as markdown or LaTeX cannot be read.
     """
     out = Path(out_dir)
     meta_path = out / META_NAME
@@ -312,8 +313,10 @@ READINGS_NAME = "readings"
 
 
 def load_readings(path: str | Path) -> list[dict]:
-    """The readings of a TOML file (``[[reading]]`` tables with a ``name`` and keys of
-    :data:`~mecopt.studies.reproduce.scenarios.READING_KEYS`); ``paper`` is the bundled file.
+    """The readings of a TOML file.
+
+    (``[[reading]]`` tables with a ``name`` and keys of :data:`~mecopt.studies.reproduce.scenarios.READING_KEYS`);
+    ``paper`` is the bundled file.
     """
     import tomllib
 
@@ -345,8 +348,9 @@ def reproduce_readings(out_dir: str | Path, readings: str | Path | Sequence[dict
                        executor: Executor | None = None, resume: bool = False,
                        progress: Callable[[str, int, int], None] | None = None,
                        gtpos_solver: str | None = None) -> pd.DataFrame:
-    """Run the reproduction once per reading (OUT/<name>/) and write OUT/readings.<fmt> (reading x claim
-    -> verdict, with totals per reading) and OUT/READINGS.md. Returns the wide table.
+    """Run the reproduction once per reading (OUT/<name>/) and write OUT/readings.<fmt>.
+
+    (reading x claim -> verdict, with totals per reading) and OUT/READINGS.md. Returns the wide table.
     """
     import dataclasses
 

@@ -257,8 +257,9 @@ def run_fig5(ctx: Context) -> dict[str, pd.DataFrame]:
 
 
 def calls_to_converge(trace: pd.DataFrame) -> int | None:
-    """Best-response calls (the paper's iterations: one per awake MD, Alg. 1-2 steps 5-12) up to
-    and including the tick :func:`ticks_to_converge` returns.
+    """Best-response calls up to and including the tick :func:`ticks_to_converge` returns.
+
+    These are the paper's iterations: one per awake MD, Alg. 1-2 steps 5-12.
     """
     k = ticks_to_converge(trace)
     if k is None or "awake" not in trace.columns:
