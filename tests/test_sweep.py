@@ -249,8 +249,9 @@ def test_killed_sweep_resumes_to_the_same_table(tiny, tmp_path, monkeypatch):
     (tmp_path / "slowsolver.py").write_text(SLOW)
     args = ["sweep", str(tiny), "--values", "server.slots=2,3,4", "--methods", "slow", "--seeds", "4",
             "--workers", "2", "-q"]
-    code = ("import sys; sys.path.insert(0, %r); import mecopt.methods.registry as s; "
-            "s.METHODS['slow'] = 'slowsolver:solve'; from mecopt.cli import main; main(sys.argv[1:])" % str(tmp_path))  # noqa: UP031
+    code = ("import sys; sys.path.insert(0, {!r}); import mecopt.methods.registry as s; "
+            "s.METHODS['slow'] = 'slowsolver:solve'; from mecopt.cli import main; main(sys.argv[1:])".format(
+                str(tmp_path)))
     killed = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-c", code, *args, "--out", str(killed)], start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

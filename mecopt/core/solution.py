@@ -361,7 +361,7 @@ class Solution:
             cols = ev.slot_server == k
 
             def mean(x):
-                return float(x[on].mean()) if on.any() else None
+                return float(x[on].mean()) if on.any() else None  # noqa: B023 (called within this iteration only)
 
             servers.append(dict(
                 server=sv.name, slots=sv.H, devices_reaching=int(len(inst.view(k).members)), devices=int(on.sum()),
