@@ -160,8 +160,8 @@ def main(argv=None) -> int:
                 if term == "error" and rep.time_limit:
                     term = "no solution within the limit"
                 feasible = profile is not None and not check.check_profile(inst, profile)
-                row[ref] = _cell(term, statusmod.gap(rep.objective, rep.bound), wall) + ("" if feasible or profile is None
-                                                                                        else " INFEASIBLE PROFILE")
+                row[ref] = _cell(term, statusmod.gap(rep.objective, rep.bound), wall) + (
+                    "" if feasible or profile is None else " INFEASIBLE PROFILE")
                 row[ref] += f" (cpu {cpu:.2f} s)"
                 row[f"{ref}_objective"] = rep.objective
                 row[f"{ref}_wall_s"] = round(wall, 3)
@@ -172,7 +172,8 @@ def main(argv=None) -> int:
     for r in rows:
         r["load_avg_1min_start_end"] = f"{load0[0]:.1f} / {load1[0]:.1f}"
     print(f"load average (1, 5, 15 min): start {load0}, end {load1}", file=sys.stderr)
-    save(rows, "gtpos_quick" if args.quick else "gtpos", hide=tuple(k for k in rows[0] if k.endswith(("_objective", "_wall_s", "_cpu_s")))
+    save(rows, "gtpos_quick" if args.quick else "gtpos",
+         hide=tuple(k for k in rows[0] if k.endswith(("_objective", "_wall_s", "_cpu_s")))
          if rows else ())
     return 0
 

@@ -95,7 +95,8 @@ def solve(instance: Instance, method: str, **options) -> Solution:
     >>> mecopt.solve(inst, "gtpos", time_limit=-1)
     Traceback (most recent call last):
     ...
-    mecopt.core.errors.InputError: The 'time_limit' option of method 'gtpos' must be a finite number > 0, or None. Got -1 instead.
+    mecopt.core.errors.InputError: The 'time_limit' option of method 'gtpos' must be a finite number > 0, or None.
+    Got -1 instead.
     """
     if not isinstance(instance, Instance):
         raise InputError(f"solve() needs an Instance (mecopt.load_instance), got {type(instance).__name__}")

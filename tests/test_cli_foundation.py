@@ -148,7 +148,8 @@ def test_check_violations_exit_3_and_out_dir(capsys, tmp_path, tiny_path):
     code, out, err = run(capsys, "check", tiny_path, path, "--out", out_dir)
     assert code == 3
     assert "(17)" in out and "(16)" in out and "violates" in err and "Traceback" not in err
-    assert sorted(p.name for p in out_dir.iterdir()) == ["MANIFEST.json", "devices.csv", "summary.json", "violations.csv"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["MANIFEST.json", "devices.csv", "summary.json",
+                                                         "violations.csv"]
     summary = json.loads((out_dir / "summary.json").read_text())
     assert summary["feasible"] is False and summary["malformed_devices"] == ["d2"]
     assert summary["violations_by_equation"] == {"(16)": 1, "(17)": 1}

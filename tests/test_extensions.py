@@ -147,7 +147,8 @@ def test_registered_engine_reaches_the_dp_equilibrium(capsys, tmp_path):
         assert all(np.array_equal(a, b) for a, b in zip(dp.profile, en.profile))
         assert (dp.iterations, dp.solver_calls) == (en.iterations, en.solver_calls)
         assert any(s.max() > 0 for s in en.profile)          # not the trivial all-local profile
-    with pytest.raises(mecopt.InputError, match="'engine' option of method 'tpos-cai' must be one of 'dp', 'milp'.*'enum'.*Got 'enumm'"):
+    with pytest.raises(mecopt.InputError,
+                       match="'engine' option of method 'tpos-cai' must be one of 'dp', 'milp'.*'enum'.*Got 'enumm'"):
         mecopt.solve(inst, "tpos-cai", engine="enumm")
     import tomli_w
     path = tmp_path / "lenet4.toml"

@@ -52,7 +52,8 @@ STATS: Counter = Counter()
 
 
 def fuzz_settings(kind: str):
-    return settings(max_examples=EXAMPLES[kind], deadline=None, database=None, derandomize="MECOPT_FUZZ" not in os.environ and "MECOPT_FUZZ_EXAMPLES" not in os.environ,
+    return settings(max_examples=EXAMPLES[kind], deadline=None, database=None,
+                    derandomize="MECOPT_FUZZ" not in os.environ and "MECOPT_FUZZ_EXAMPLES" not in os.environ,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.filter_too_much], print_blob=True)
 

@@ -53,7 +53,8 @@ def tiny_instance(tmp_path, rng, mode: str, N: int | None = None, identical: boo
                         "deadline_s": 1e3})
     doc = {"seed": int(rng.integers(1000)),
            "model": {"bits_per_element": 1.0, "price_scale": 1.0, "capacity_mode": mode, "deadline_policy": policy},
-           "server": {"slots": H, "frame_s": float(rng.uniform(0.05, 0.2)) * H, "parallel_limit": int(rng.integers(1, N + 1)),
+           "server": {"slots": H, "frame_s": float(rng.uniform(0.05, 0.2)) * H,
+                      "parallel_limit": int(rng.integers(1, N + 1)),
                       "freq_cycles_per_s": 100.0, "tx_power_w": 5.0},
            "device_defaults": {"cost_delay_per_s": 10.0, "cost_energy_per_j": 2.0, "delta_cycles_per_bit": 1.0,
                                "upload_power_w": 1.0, "compute_power_w": 2.0, "channel_gain": 3e-7,

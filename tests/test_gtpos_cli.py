@@ -56,7 +56,9 @@ def _highs_solve(path):
     return h
 
 
-@pytest.mark.parametrize("fmt,name", [("mps", "bench:mixed-per_device-n50"), ("lp", "bench:alexnet-total-n5"), ("mps", "paper:fig10-mixed")])
+@pytest.mark.parametrize("fmt,name",
+                         [("mps", "bench:mixed-per_device-n50"), ("lp", "bench:alexnet-total-n5"),
+                          ("mps", "paper:fig10-mixed")])
 def test_export_model_round_trips_through_highspy(capsys, tmp_path, fmt, name):
     path = tmp_path / f"model.{fmt}"
     code, out, err = run(capsys, "export-model", name, "--problem", "gtpos", "--format", fmt, "--out", path)

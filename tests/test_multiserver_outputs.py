@@ -472,7 +472,8 @@ def as_servers_list(name: str) -> tuple[dict, object]:
     return doc, path.parent
 
 
-METHODS = [("tpos-cai", {"engine": "dp"}), ("tpos-uai", {"engine": "dp"}), ("gtpos", {}), ("all-local", {}), ("all-offload", {"draws": 3}),
+METHODS = [("tpos-cai", {"engine": "dp"}), ("tpos-uai", {"engine": "dp"}), ("gtpos", {}), ("all-local", {}),
+           ("all-offload", {"draws": 3}),
            ("isolated", {"engine": "dp"})]
 #: measured durations, which differ between any two runs
 DURATIONS = ("wall_time_s",)

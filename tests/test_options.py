@@ -54,7 +54,8 @@ def valid_values(o: Option) -> st.SearchStrategy:
         base = st.booleans()
     elif o.type is int:
         lo = None if _lo(o) is None else math.ceil(_lo(o)) + (1 if o.gt is not None and o.gt == math.ceil(o.gt) else 0)
-        hi = None if _hi(o) is None else math.floor(_hi(o)) - (1 if o.lt is not None and o.lt == math.floor(o.lt) else 0)
+        hi = None if _hi(o) is None else math.floor(_hi(o)) - (
+            1 if o.lt is not None and o.lt == math.floor(o.lt) else 0)
         base = st.integers(min_value=lo if lo is not None else -10**6, max_value=hi if hi is not None else 10**6)
     elif o.type is float:
         base = st.floats(min_value=_lo(o) if _lo(o) is not None else -1e12,

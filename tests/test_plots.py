@@ -27,7 +27,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def test_core_imports_without_matplotlib():
     code = (
         "import sys; sys.modules['matplotlib'] = None\n"
-        "import mecopt, mecopt.results.plots, mecopt.studies.sweep, mecopt.studies.reproduce, mecopt.core.solution, mecopt.cli\n"
+        "import mecopt, mecopt.results.plots, mecopt.studies.sweep, mecopt.studies.reproduce, mecopt.core.solution, "
+        "mecopt.cli\n"
         "from mecopt.core.errors import InputError\n"
         "import pandas as pd\n"
         "try:\n"

@@ -1,5 +1,6 @@
-"""Per-layer profiling with PyTorch (issue 6; `mecopt profile --engine torch`): table layout, attaching measured times, refusals.
-No assertion on how long anything takes."""
+"""Per-layer profiling with PyTorch (issue 6; `mecopt profile --engine torch`).
+
+Table layout, attaching measured times, refusals. No assertion on how long anything takes."""
 
 from __future__ import annotations
 

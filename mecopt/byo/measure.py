@@ -371,8 +371,10 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
         node_times[node] = np.concatenate(merged)
     unmapped = node_times.pop("", np.zeros(sum(per_round)))
     return Timing(node_times=node_times, unmapped=unmapped, total=np.concatenate(totals), e2e=np.asarray(e2e),
-                  runs=sum(per_round), rounds=len(per_round), threads=threads, optimization=optimization, load=load, cpu=cpu,
-                  optimized_nodes=optimized_count or len({n for n in origin if not n.startswith("#")}) or len(original), original_nodes=len(original), node_origin=origin)
+                  runs=sum(per_round), rounds=len(per_round), threads=threads, optimization=optimization, load=load,
+                  cpu=cpu,
+                  optimized_nodes=optimized_count or len({n for n in origin if not n.startswith("#")}) or len(original),
+                  original_nodes=len(original), node_origin=origin)
 
 
 def attribution(timing: Timing, node_layer: dict[str, int]) -> dict:

@@ -583,7 +583,8 @@ class _Importer:
         try:
             return self.onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
         except Exception as err:  # onnx raises its own InferenceError / ValidationError types
-            raise InputError(f"{self.source}: ONNX shape inference failed: {str(err).strip().splitlines()[0]}") from None
+            raise InputError(f"{self.source}: ONNX shape inference failed: "
+                             f"{str(err).strip().splitlines()[0]}") from None
 
     # -- main --------------------------------------------------------------------------------
 
@@ -688,7 +689,8 @@ class _Importer:
                 out.append((_label(n), f"ONNX shape inference left its output '{o}' without a fixed shape"))
         if out:
             hint = ("give the input's shape with --input-shape C,H,W" if self.symbolic_input
-                    else "the input's shape is fixed, so an operator above (often an unsupported one) stopped shape inference")
+                    else "the input's shape is fixed, so an operator above (often an unsupported one) "
+                         "stopped shape inference")
             self.notes.append(f"tensors without a shape: {hint}")
             out = out[:12] + ([("", f"... and {len(out) - 12} more")] if len(out) > 12 else [])
             out.append(("hint", hint))
@@ -1103,7 +1105,8 @@ def import_onnx(model, *, name: str | None = None, input_shape: tuple[int, int, 
     require_onnx()
     spec_source = source
     if branches not in ("collapse", "refuse"):
-        raise InputError(f"The 'branches' parameter of import_onnx must be 'collapse' or 'refuse'. Got {branches!r} instead.")
+        raise InputError(f"The 'branches' parameter of import_onnx must be 'collapse' or 'refuse'. "
+                         f"Got {branches!r} instead.")
     if isinstance(model, str | Path):
         path = Path(model)
         try:

@@ -105,7 +105,8 @@ def build_chain(spec: dnn.DNNSpec, grouped_conv: dnn.GroupedConv = "full", seed:
                 problems.append((where, "a pool needs kernel to be built"))
                 continue
             if 2 * layer.pad > layer.kernel:
-                problems.append((where, f"PyTorch pooling needs pad <= kernel/2, got pad {layer.pad}, kernel {layer.kernel}"))
+                problems.append((where,
+                                 f"PyTorch pooling needs pad <= kernel/2, got pad {layer.pad}, kernel {layer.kernel}"))
                 continue
             module = nn.MaxPool2d(layer.kernel, layer.stride, layer.pad, ceil_mode=layer.ceil_mode)
         elif t == "fc":

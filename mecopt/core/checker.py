@@ -1,11 +1,10 @@
 """Independent feasibility check of any assignment, constraint by constraint.
 
-It rebuilds the binary tensor y[n,m,k,h] of (14) (k the server; K = 1 for one server)
-from an assignment and tests the association (15s) (several servers), then (15), (16),
-(17), (26) and (27) on each server's view of the tensor, never trusting a solver's
-figures. One code path serves one server and several. Each violation names its equation, device, slot or layer, the amount by
-which it is violated and the tolerance used. Under ``deadline_policy = "soft"`` a
-missed deadline is not a violation of (26) but a miss (:func:`deadline_misses`).
+It rebuilds the binary tensor y[n,m,k,h] of (14) (k the server; K = 1 for one server) from an assignment and tests the
+association (15s) (several servers), then (15), (16), (17), (26) and (27) on each server's view of the tensor, never
+trusting a solver's figures. One code path serves one server and several. Each violation names its equation, device,
+slot or layer, the amount by which it is violated and the tolerance used. Under ``deadline_policy = "soft"`` a missed
+deadline is not a violation of (26) but a miss (:func:`deadline_misses`).
 """
 
 from __future__ import annotations
@@ -513,7 +512,8 @@ def _check_view(instance: Instance, Y: np.ndarray) -> list[Violation]:
         q = rows[:, H + 1]
         if q.any() and not q.all():
             out.append(Violation("(15)", d.name, H + 1, None, float(q.sum()), 0.0,
-                                 f"{d.name}: {int(q.sum())} of {d.M} layers queued after the frame; a queued device queues all its layers"))
+                                 f"{d.name}: {int(q.sum())} of {d.M} layers queued after the frame; "
+                                 "a queued device queues all its layers"))
         queued[n] = bool(q.all()) and rows.sum() == d.M
         # (15): sum_h y[n,m,h] = 1
         for m, total in enumerate(rows.sum(axis=1), start=1):
@@ -528,7 +528,8 @@ def _check_view(instance: Instance, Y: np.ndarray) -> list[Violation]:
                 continue
             if prev_max is not None and hs.min() < prev_max:
                 out.append(Violation("(16)", d.name, int(hs.min()), m, float(prev_max - hs.min()), 0.0,
-                                     f"{d.name} layer {m} runs in slot {hs.min()} after layer {prev_layer} in slot {prev_max}"))
+                                     f"{d.name} layer {m} runs in slot {hs.min()} "
+                                     f"after layer {prev_layer} in slot {prev_max}"))
             prev_max, prev_layer = int(hs.max()), m
     # (17) capacity and (27) parallel limit, on slots 1..H of the tensor
     T_nh = slot_server_times(instance, Y)
@@ -539,7 +540,8 @@ def _check_view(instance: Instance, Y: np.ndarray) -> list[Violation]:
             for h in range(H):
                 if T_nh[n, h] > cap + tol:
                     out.append(Violation("(17)", d.name, h + 1, None, T_nh[n, h] - cap, tol,
-                                         f"{d.name} uses {T_nh[n, h]:.6g} s of server time in slot {h + 1}; each MD may use T_d/H = {cap:.6g} s"))
+                                         f"{d.name} uses {T_nh[n, h]:.6g} s of server time in slot {h + 1}; "
+                                         f"each MD may use T_d/H = {cap:.6g} s"))
     else:
         for h in range(H):
             total = T_nh[:, h].sum()

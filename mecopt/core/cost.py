@@ -201,7 +201,8 @@ def evaluate(instance: Instance, profile: list[np.ndarray], server_of=None) -> E
     for v, ev, H in zip(views, per, Hs):
         mine = np.flatnonzero(eff[v.members] == v.k)   # view-local indices of the MDs scored here
         g = v.members[mine]
-        T[g], E[g], P[g], C[g], pen[g] = ev.delay[mine], ev.energy[mine], ev.price[mine], ev.cost[mine], ev.penalty[mine]
+        T[g], E[g], P[g], C[g], pen[g] = (ev.delay[mine], ev.energy[mine], ev.price[mine], ev.cost[mine],
+                                          ev.penalty[mine])
         part[g], last[g] = ev.partition[mine], ev.last_slot[mine]
         loads[g, :H], times[g, :H] = ev.loads[mine], ev.times[mine]
     phi = potential(instance, T, E, pen, [ev.loads for ev in per])
@@ -244,7 +245,8 @@ def potential(instance: Instance, T: np.ndarray, E: np.ndarray, penalty: np.ndar
 
     The potential is
 
-    Phi = sum_k sum_h [a_h L_h + (b_h/2h)(L_h^2 + sum_n (S_n^h)^2)] + sum_n (alpha c^T T_n + beta c^E E_n + P_n)/gamma_n,
+    Phi = sum_k sum_h [a_h L_h + (b_h/2h)(L_h^2 + sum_n (S_n^h)^2)]
+          + sum_n (alpha c^T T_n + beta c^E E_n + P_n)/gamma_n,
 
     with P_n the soft-deadline penalty (0 unless ``deadline_policy = "soft"``): it depends only on
     MD n's own strategy, so a unilateral move still changes Phi by the mover's cost change / gamma_n.

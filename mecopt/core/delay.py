@@ -63,13 +63,15 @@ class CoefficientSet:
         if len(self.eta) != len(TERMS):
             raise InputError(f"coefficient set {self.name!r} needs {len(TERMS)} coefficients, got {len(self.eta)}")
         if self.unit not in _UNIT_TO_SECONDS:
-            raise InputError(f"coefficient set {self.name!r}: unit must be one of {sorted(_UNIT_TO_SECONDS)}, got {self.unit!r}")
+            raise InputError(f"coefficient set {self.name!r}: unit must be one of {sorted(_UNIT_TO_SECONDS)}, "
+                             f"got {self.unit!r}")
 
     @classmethod
     def from_terms(cls, name: str, coefficients: dict[str, float], unit: str = "ms", description: str = ""):
         unknown = sorted(set(coefficients) - set(TERMS))
         if unknown:
-            raise InputError(f"coefficient set {name!r}: unknown terms {unknown}; the terms of eq. (5) are {list(TERMS)}")
+            raise InputError(f"coefficient set {name!r}: unknown terms {unknown}; "
+                             f"the terms of eq. (5) are {list(TERMS)}")
         return cls(name, tuple(float(coefficients.get(t, 0.0)) for t in TERMS), unit, description)
 
     def as_terms(self) -> dict[str, float]:
@@ -345,7 +347,8 @@ def fit_per_type(types, factors: np.ndarray, times: np.ndarray, *, terms: tuple[
         if len(rows) >= min_rows and _cv_class_wins(cls, types, X_all, y_all, folds, cols, min_rows):
             eta = _least_squares(X_all[rows], y_all[rows], cols)
             sets[cls] = CoefficientSet(f"{name}:{cls}", tuple(float(e) for e in eta), unit,
-                                       f"least-squares fit on {len(rows)} {cls} rows (beat the fallback in cross-validation)")
+                                       f"least-squares fit on {len(rows)} {cls} rows "
+                                       "(beat the fallback in cross-validation)")
     model = PerTypeCoefficients(name, sets, single, unit,
                                 f"per-type least-squares fit of eq. (5), terms {list(terms)}, {len(train)} rows; "
                                 f"classes without a set of their own ({sorted(set(OP_CLASSES) - set(sets))}: too few "

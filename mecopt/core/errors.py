@@ -48,7 +48,8 @@ class InputError(MecoptError, ValueError):
     ...     mecopt.solve(inst, "tpos-cai", engin="dp")
     ... except mecopt.InputError as err:
     ...     print(err)
-    The 'engin' option is not accepted by method 'tpos-cai'. Valid options: engine, seed, wake_prob, eps, stop, max_iter, tol, init, time_limit, progress.
+    The 'engin' option is not accepted by method 'tpos-cai'. Valid options: engine, seed, wake_prob, eps, stop,
+    max_iter, tol, init, time_limit, progress.
     """
 
     exit_code = 2

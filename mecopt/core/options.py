@@ -70,10 +70,11 @@ class Option:
     >>> opt = Option("time_limit", float, "seconds", gt=0, nullable=True)
     >>> opt.convert("6e1", "method 'gtpos'", text=True), opt.convert(60, "method 'gtpos'")
     (60.0, 60)
-    >>> opt.convert("abc", "method 'gtpos'", text=True)
+    >>> opt.convert("abc", "method 'gtpos'", text=True)  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    mecopt.core.errors.InputError: The 'time_limit' option of method 'gtpos' must be a finite number > 0, or None. Got 'abc' instead.
+    mecopt.core.errors.InputError: The 'time_limit' option of method 'gtpos' must be a finite number > 0, or None.
+    Got 'abc' instead.
     """
 
     name: str

@@ -338,7 +338,8 @@ class Solution:
         ev = self.evaluation
         out = dict(
             method=self.method, engine=self.engine, instance=self.instance.name,
-            termination=str(self.termination), solution_status=str(self.solution_status), status=self.status, objective=self.objective, bound=self.bound,
+            termination=str(self.termination), solution_status=str(self.solution_status), status=self.status,
+            objective=self.objective, bound=self.bound,
             gap=self.gap, iterations=self.iterations, solver_calls=self.solver_calls, wall_time_s=self.wall_time,
             avg_delay_s=ev.avg_delay, avg_energy_j=ev.avg_energy, avg_cost=ev.avg_cost,
             potential=None if np.isnan(ev.potential) else ev.potential,

@@ -395,7 +395,8 @@ def _checked_profile(instance: Instance, profile: list[np.ndarray],
 
 def play(instance: Instance, *, uai: bool = False, init_profile: list[np.ndarray] | None = None,
          init_server_of=None, engine: str = "dp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,
-         stop: str = "certified", max_iter: int = 10_000, tol: float = 1e-10, init: str = "random", time_limit: float | None = None,
+         stop: str = "certified", max_iter: int = 10_000, tol: float = 1e-10, init: str = "random",
+         time_limit: float | None = None,
          progress: Callable[[Tick], None] | None = None) -> Solution:
     """TPOS-CAI (``uai=False``) or TPOS-UAI started from ``init_profile`` when given.
 

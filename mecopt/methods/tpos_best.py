@@ -24,7 +24,9 @@ from mecopt.milp.potential import DEFAULT_CUT_TOL, DEFAULT_GRID, POTENTIAL_OPTIO
 
 
 def _warm_start(opt, model: pyo.ConcreteModel, instance: Instance, profile: list[np.ndarray]) -> bool:
-    """Hand HiGHS ``profile`` as its first incumbent, where the model takes one (:func:`mecopt.milp.potential.start_values`).
+    """Hand HiGHS ``profile`` as its first incumbent, where the model takes one.
+
+    See :func:`mecopt.milp.potential.start_values`.
 
     Parameters
     ----------
@@ -70,9 +72,9 @@ def _polish(instance: Instance, profile: list[np.ndarray], server_of=None,
             max_passes: int = 1000) -> tuple[list[np.ndarray], np.ndarray | None, int]:
     """Exact best responses in index order until a full pass has no improving move.
 
-    The best responses are exact (DP, no tie-break, over every reachable server). A device's current strategy must move when it breaks (17), (27)
-    or, where (26) is a constraint (not relaxed, not soft), its deadline. Returns the profile, its
-    servers (None with one server) and the number of moves.
+    The best responses are exact (DP, no tie-break, over every reachable server). A device's current strategy must move
+    when it breaks (17), (27) or, where (26) is a constraint (not relaxed, not soft), its deadline. Returns the profile,
+    its servers (None with one server) and the number of moves.
     """
     from mecopt.bestresponse.engines import make_engine
     from mecopt.core.problem import enforces_deadline
@@ -199,7 +201,8 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
     profile, server_of, polish = _polish(instance, best, best_servers)
     cert = certificate(instance, profile, tol_rel=CERTIFICATE_TOL, server_of=server_of)
     ev = costmod.evaluate(instance, profile, server_of)
-    info = dict(start_phi=start_phi if np.isfinite(start_phi) else None, starts=starts, rounds=rounds, cuts_added=cuts_added, grid=grid, cut_tol=cut_tol, phi_milp_incumbent=best_phi,
+    info = dict(start_phi=start_phi if np.isfinite(start_phi) else None, starts=starts, rounds=rounds,
+                cuts_added=cuts_added, grid=grid, cut_tol=cut_tol, phi_milp_incumbent=best_phi,
                 polish_moves=polish, phi_bound=bound if np.isfinite(bound) else None, highs_status=status,
                 potential=float(ev.potential))
     if pos:

@@ -280,5 +280,6 @@ def lp_bound(instance: Instance, objective: str = "delay", canonical: bool | Non
     opt = persistent_solver(dict(GTPOS_OPTIONS, solve_relaxation=True))
     res = opt.solve(model)
     if res.solution_status.name != "optimal":
-        raise SolverError(f"GTPOS LP relaxation: {highs_object(opt).modelStatusToString(highs_object(opt).getModelStatus())}")
+        raise SolverError("GTPOS LP relaxation: "
+                          f"{highs_object(opt).modelStatusToString(highs_object(opt).getModelStatus())}")
     return float(res.incumbent_objective)

@@ -195,7 +195,8 @@ def _row(method: str, sol: Solution, wall: float) -> dict:
     if method == "all-offload" and "avg_delay_s_mean" in sol.info:
         info = sol.info
         row.update(avg_delay_s=info["avg_delay_s_mean"], avg_energy_j=info["avg_energy_j_mean"],
-                   avg_cost=info["avg_cost_mean"], social_cost=info["social_cost_mean"], draws=info["draws"], avg_delay_std_s=info["avg_delay_s_std"],
+                   avg_cost=info["avg_cost_mean"], social_cost=info["social_cost_mean"], draws=info["draws"],
+                   avg_delay_std_s=info["avg_delay_s_std"],
                    deadline_misses=info["deadline_misses_mean"])
     return row
 
@@ -314,7 +315,8 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
         solutions[method] = sol
         rows.append(_row(method, sol, wall))
     if spread:
-        _spread_rows(instance, spread, shared.get("seed", solvers.option_set("tpos-cai")["seed"].default), shared["engine"], rows, solutions)
+        _spread_rows(instance, spread, shared.get("seed", solvers.option_set("tpos-cai")["seed"].default),
+                     shared["engine"], rows, solutions)
     _ratios(rows, solutions, gtpos_objective)
     table = pd.DataFrame(rows, columns=COLUMNS)
     return table, solutions

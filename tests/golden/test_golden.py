@@ -27,7 +27,8 @@ def _params():
         rec = KNOWN.get(cid)
         if rec is None or rec["termination"] in golden.UNSTABLE:
             continue
-        marks = [] if ALL or rec["seconds"] <= FAST_S else [pytest.mark.skip(reason="slow golden case: MECOPT_GOLDEN=all")]
+        marks = ([] if ALL or rec["seconds"] <= FAST_S
+                 else [pytest.mark.skip(reason="slow golden case: MECOPT_GOLDEN=all")])
         out.append(pytest.param(case, id=cid, marks=marks))
     return out
 

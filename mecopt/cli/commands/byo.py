@@ -159,7 +159,8 @@ def profile_command(dnn_name, engine, runs, warmup, threads, grouped_conv, optim
     if timing is not None:
         click.echo(_timing_line(timing))
         if abs(timing["total_vs_e2e"]) > 0.05:
-            click.echo(f"note: the profile total and the end-to-end timing differ by {100 * timing['total_vs_e2e']:+.1f}% "
+            click.echo(f"note: the profile total and the end-to-end timing differ by "
+                       f"{100 * timing['total_vs_e2e']:+.1f}% "
                        "(more than 5%): the machine's load changed between them, or the network has many light "
                        "nodes (ORT's dispatch between nodes is not in the profile); more --runs / --rounds, or a "
                        "quieter machine", err=True)

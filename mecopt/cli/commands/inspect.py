@@ -29,7 +29,10 @@ from mecopt.core.tables import jsonable
 
 
 def _num(x):
-    """A JSON-safe number (:func:`mecopt.core.tables.jsonable`): an integer as int, any other as float, NaN/inf as None."""
+    """A JSON-safe number (:func:`mecopt.core.tables.jsonable`).
+
+    An integer as int, any other as float, NaN/inf as None.
+    """
     return jsonable(x if isinstance(x, np.integer) else float(x), nonfinite="null")
 
 
@@ -179,10 +182,12 @@ def inspect_cmd(instance, as_json, device):
     for d in info["devices"]:
         relaxed = "relaxed" if d["deadline_relaxed"] else ("hard" if d["deadline_feasible"] else "NOT MET")
         if d.get("deadline_penalty_per_s") is not None:
-            relaxed = f"soft, {_g(d['deadline_penalty_per_s'])} per s over" + ("" if d["deadline_feasible"] else ", NOT MET alone")
+            relaxed = f"soft, {_g(d['deadline_penalty_per_s'])} per s over" + (
+                "" if d["deadline_feasible"] else ", NOT MET alone")
         click.echo(f"\nDevice {d['name']} ({d['dnn']}, {d['layers']} layers): fully local {_g(d['fully_local_s'])} s, "
                    f"all layers on the server {_g(d['fully_server_compute_s'])} s of computing, "
-                   f"fastest possible delay {_g(d['fastest_delay_s'])} s, deadline {_g(d['deadline_s'])} s ({relaxed}); "
+                   f"fastest possible delay {_g(d['fastest_delay_s'])} s, "
+                   f"deadline {_g(d['deadline_s'])} s ({relaxed}); "
                    f"upload {_g(d['rate_up_bps'], 6)} bit/s, download {_g(d['rate_down_bps'], 6)} bit/s, "
                    f"download time {_g(d['download_s'])} s"
                    + (f" (link to server {d['link_server']})" if "link_server" in d else ""))

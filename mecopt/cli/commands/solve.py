@@ -171,9 +171,9 @@ def solve_command(instance, method, engine, seed, wake_prob, eps, stop, max_iter
                   solver, extra, fmt, out, quiet):
     """Solve INSTANCE with one method and print the per-device table.
 
-    Each flag is the method's option of the same name (--time-limit is time_limit), checked
-    by the method's declaration before any work. Exit codes: 0 success (deadline misses are flagged, not errors), 2 bad input,
-    3 infeasible, 4 solver failure.
+    Each flag is the method's option of the same name (--time-limit is time_limit), checked by the method's declaration
+    before any work. Exit codes: 0 success (deadline misses are flagged, not errors), 2 bad input, 3 infeasible, 4
+    solver failure.
     """
     given = dict(engine=engine, seed=seed, wake_prob=wake_prob, eps=eps, stop=stop, max_iter=max_iter,
                  time_limit=time_limit, objective=objective, draws=draws, solver=solver)

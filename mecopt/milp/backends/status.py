@@ -4,12 +4,12 @@
 produced) and one rule, :func:`termination`, turning a GTPOS backend's report into a Termination.
 
 Each backend maps its solver's statuses with one table in its own module (HiGHS:
-:data:`mecopt.milp.backends.highs.HIGHS_STATUS`; CP-SAT and Pyomo solvers in theirs). A backend reports what its solver said in neutral terms (:class:`Report`); :func:`termination`
-turns it into mecopt's :class:`~mecopt.core.solution.Termination`: ``OPTIMAL`` only when the solver
-proved optimality *and* the reported gap (objective and bound in the model's own units) is within
-``mip_rel_gap`` (or ``abs_gap``); a run stopped by its time limit is ``TIME_LIMIT`` even when its
-incumbent happens to be optimal; other limits ``ITERATION_LIMIT``; a solution without any
-optimality claim ``FEASIBLE``; a proof of infeasibility ``INFEASIBLE``; anything else ``ERROR``.
+:data:`mecopt.milp.backends.highs.HIGHS_STATUS`; CP-SAT and Pyomo solvers in theirs). A backend reports what its solver
+said in neutral terms (:class:`Report`); :func:`termination` turns it into mecopt's
+:class:`~mecopt.core.solution.Termination`: ``OPTIMAL`` only when the solver proved optimality *and* the reported gap
+(objective and bound in the model's own units) is within ``mip_rel_gap`` (or ``abs_gap``); a run stopped by its time
+limit is ``TIME_LIMIT`` even when its incumbent happens to be optimal; other limits ``ITERATION_LIMIT``; a solution
+without any optimality claim ``FEASIBLE``; a proof of infeasibility ``INFEASIBLE``; anything else ``ERROR``.
 """
 
 from __future__ import annotations

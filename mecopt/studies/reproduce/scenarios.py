@@ -173,7 +173,8 @@ def _offloading(sweep_dir: Path, row: pd.Series) -> int | None:
     return int((a.groupby("device")["slot"].max() > 0).sum())
 
 
-def cases_table(results: pd.DataFrame, sweep_dir: Path, x_name: str, x_of: Callable[[pd.Series], object]) -> pd.DataFrame:
+def cases_table(results: pd.DataFrame, sweep_dir: Path, x_name: str,
+                x_of: Callable[[pd.Series], object]) -> pd.DataFrame:
     """One row per (x, case): the figures of Cases 1-4 at each x."""
     rows = []
     for _, r in results.iterrows():
@@ -327,7 +328,8 @@ def run_fig10(ctx: Context) -> dict[str, pd.DataFrame]:
         server_blocks = [f"{_span(x, y)}:{h}" for x, y, h in blocks(slots) if h > 0]
         rows.append(dict(device=dv["device"], dnn=dv["dnn"], layers=M, partition_point=m,
                          local_layers=_span(1, m) if m else "", offloaded_layers=_span(m + 1, M) if m < M else "",
-                         server_blocks=" ".join(server_blocks), last_slot=int(dv["last_slot"]), delay_s=float(dv["delay_s"]),
+                         server_blocks=" ".join(server_blocks), last_slot=int(dv["last_slot"]),
+                         delay_s=float(dv["delay_s"]),
                          energy_j=float(dv["energy_j"]), deadline_met=bool(dv["deadline_met"])))
     summary = pd.DataFrame([dict(method=r["method"], termination=r.get("termination"),
                                  avg_delay_s=float(r["avg_delay_s"]), avg_energy_j=float(r["avg_energy_j"]),
