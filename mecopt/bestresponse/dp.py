@@ -326,6 +326,7 @@ class DPEngine:
         self.calls = 0
 
     def device(self, n: int) -> DPDevice:
+        """The DP solver of device ``n``, built on first use."""
         d = self._devices[n]
         if d is None:
             d = self._devices[n] = DPDevice(self.instance.devices[n], self.instance.server, self.tie_break,
@@ -334,9 +335,11 @@ class DPEngine:
 
     @property
     def devices(self) -> list[DPDevice]:
+        """The DP solver of every device, in index order (each built on first use)."""
         return [self.device(n) for n in range(self.instance.N)]
 
     def best_response(self, n: int, others: Aggregates) -> BestResponse:
+        """Exact best response (28) of device ``n`` against ``others`` (counted as a best-response call)."""
         self.calls += 1
         return self.device(n).best_response(others)
 

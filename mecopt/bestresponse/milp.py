@@ -28,12 +28,14 @@ class MILPEngine:
         self.calls = 0
 
     def device(self, n: int) -> MILPDevice:
+        """The MILP model of device ``n``, built on first use."""
         if self.devices[n] is None:
             self.devices[n] = MILPDevice(self.instance.devices[n], self.instance.server, self.tie_break,
                                          **self.solver_options)
         return self.devices[n]
 
     def best_response(self, n: int, others: Aggregates) -> BestResponse:
+        """Exact best response (28) of device ``n`` against ``others`` (counted as a best-response call)."""
         self.calls += 1
         return self.device(n).best_response(others)
 

@@ -140,6 +140,8 @@ def fit_targets(layers: pd.DataFrame, networks: pd.DataFrame) -> np.ndarray:
 
 @dataclass
 class Calibration:
+    """What :func:`calibrate` returns: the fitted set, the per-network and per-layer tables and a summary."""
+
     model: object                 # the fitted set (PerTypeCoefficients)
     networks: pd.DataFrame        # per network: measured, fitted (in-sample), held-out prediction and errors
     layers: pd.DataFrame          # per layer: measured target, in-sample and held-out predictions

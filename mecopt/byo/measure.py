@@ -81,6 +81,7 @@ class Timing:
 
 
 def require_ort():
+    """The ``onnxruntime`` module; InputError naming the extra to install when it is missing."""
     try:
         import onnxruntime
     except ImportError as err:

@@ -100,6 +100,7 @@ _LIGHT_LIMIT = 1 << 14
 
 
 def require_onnx():
+    """The ``onnx`` module (with shape inference); InputError naming the extra to install when it is missing."""
     try:
         import onnx
         import onnx.shape_inference  # noqa: F401
@@ -127,6 +128,7 @@ class ImportResult:
     node_ops: dict[str, dict] = field(default_factory=dict)
 
     def to_toml(self) -> str:
+        """The imported DNN spec as TOML text, headed by its source and the import's notes."""
         header = [f"# Imported from {Path(self.source).name} by `mecopt import-onnx`: {self.table.num_layers} layers."]
         header += [f"# {n}" for n in self.notes]
         return dnn.format_spec_toml(self.data, header=header, comments=self.comments)

@@ -69,6 +69,7 @@ TORCH_CPU_INSTALL = "pip install torch==2.13.0 --index-url https://download.pyto
 
 
 def require_torch():
+    """The ``torch`` module; InputError saying how to install its CPU build when it is missing."""
     try:
         import torch
     except ImportError as err:
@@ -251,6 +252,7 @@ def attach_times(spec: dnn.DNNSpec, profile_table: pd.DataFrame, side: Side, *, 
 
 
 def require_ort():
+    """The ``onnxruntime`` module; InputError naming the extra to install when it is missing."""
     try:
         import onnxruntime
     except ImportError as err:

@@ -23,6 +23,7 @@ def instance_argument(f):
 
 
 def read_instance(path: str) -> Instance:
+    """The instance at ``path`` (a file or a bundled name), read by :func:`mecopt.load_instance`."""
     return load_instance(path)
 
 
@@ -90,6 +91,7 @@ class DeclaredOption(click.ParamType):
         self.name = option
 
     def convert(self, value, param, ctx):
+        """A text value converted and range-checked by the method's declaration of the option."""
         if not isinstance(value, str):
             return value
         from mecopt.methods.registry import validate_options

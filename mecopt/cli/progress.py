@@ -28,6 +28,7 @@ def interactive() -> bool:
 
 
 def enabled(quiet: bool) -> bool:
+    """Whether progress is displayed: not ``quiet`` and on an interactive terminal."""
     return not quiet and interactive()
 
 

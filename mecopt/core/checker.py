@@ -65,6 +65,7 @@ class Violation:
     server: str | None = None   # several servers: the server the violation is on
 
     def as_dict(self) -> dict:
+        """The violation as a plain dict (``server`` only when the instance has several servers)."""
         out = dict(equation=self.equation, device=self.device, slot=self.slot, layer=self.layer,
                    amount=self.amount, tolerance=self.tolerance, message=self.message)
         if self.server is not None:

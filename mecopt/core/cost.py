@@ -139,14 +139,17 @@ class Evaluation:
 
     @property
     def avg_delay(self) -> float:
+        """Average delay of the MDs (s), the mean of T_n (24)."""
         return float(self.delay.mean())
 
     @property
     def avg_energy(self) -> float:
+        """Average energy of the MDs (J), the mean of E_n (25)."""
         return float(self.energy.mean())
 
     @property
     def avg_cost(self) -> float:
+        """Average cost of the MDs, the mean of C_n (23)."""
         return float(self.cost.mean())
 
 

@@ -68,6 +68,7 @@ class CoefficientSet:
 
     @classmethod
     def from_terms(cls, name: str, coefficients: dict[str, float], unit: str = "ms", description: str = ""):
+        """A set from ``{term: coefficient}``; terms not given are 0, unknown terms an InputError."""
         unknown = sorted(set(coefficients) - set(TERMS))
         if unknown:
             raise InputError(f"coefficient set {name!r}: unknown terms {unknown}; "
@@ -75,6 +76,7 @@ class CoefficientSet:
         return cls(name, tuple(float(coefficients.get(t, 0.0)) for t in TERMS), unit, description)
 
     def as_terms(self) -> dict[str, float]:
+        """The nonzero coefficients as ``{term: coefficient}`` (the terms of eq. 5)."""
         return {t: c for t, c in zip(TERMS, self.eta) if c != 0.0}
 
     def predict(self, factors: np.ndarray) -> np.ndarray:
@@ -86,6 +88,7 @@ class CoefficientSet:
         return self.predict(factors)
 
     def save(self, path: str | Path) -> None:
+        """Write the set to ``path`` as a coefficient-set TOML file (atomically)."""
         data = {"name": self.name, "unit": self.unit, "description": self.description,
                 "coefficients": self.as_terms()}
         _write_toml(path, data)
@@ -125,6 +128,7 @@ class PerTypeCoefficients:
         return out
 
     def save(self, path: str | Path) -> None:
+        """Write the per-type set to ``path`` as a TOML file: the fallback set and one ``[types.CLASS]`` per class."""
         data = {"name": self.name, "unit": self.unit, "description": self.description,
                 "coefficients": self.fallback.as_terms(),
                 "types": {cls: {"description": c.description, "coefficients": c.as_terms()}

@@ -79,6 +79,8 @@ Seconds = Annotated[float, Field(ge=0, le=limits.MAX_TIME_S)]
 
 
 class InputSpec(_Strict):
+    """The input tensor of a DNN spec: channels x height x width."""
+
     channels: Size
     height: Size
     width: Size
@@ -101,6 +103,8 @@ class OpSpec(_Strict):
 
 
 class LayerSpec(_Strict):
+    """One layer of a DNN spec: its type and the hyper-parameters that give its factors G, K, O, I (eqs. 5-7)."""
+
     name: str = Field(min_length=1, max_length=256)
     type: LayerType
     out_channels: Size | None = None
@@ -128,6 +132,8 @@ class LayerSpec(_Strict):
 
 
 class DNNSpec(_Strict):
+    """A DNN spec file: name, description, source, grouped-convolution rule, input and layers."""
+
     name: str = Field(min_length=1, max_length=256)
     description: str = Field(default="", max_length=10_000)
     source: str = Field(default="", max_length=10_000)  # where the spec came from (model file, exporter, input shape)
@@ -146,6 +152,7 @@ class LayerTable:
 
     @property
     def num_layers(self) -> int:
+        """Number of layers M (the input row excluded)."""
         return len(self.frame) - 1
 
     def factors(self) -> np.ndarray:
@@ -162,6 +169,7 @@ class LayerTable:
 
 
 def parse_spec(data: dict, source: str = "<spec>") -> DNNSpec:
+    """Validate a parsed DNN spec document; InputError listing every problem with its field path."""
     try:
         return DNNSpec.model_validate(data)
     except ValidationError as err:
@@ -169,6 +177,7 @@ def parse_spec(data: dict, source: str = "<spec>") -> DNNSpec:
 
 
 def load_spec(path: str | Path) -> DNNSpec:
+    """Read and validate the DNN spec TOML file at ``path``."""
     data, _ = read_toml(path, "DNN spec")
     return parse_spec(data, str(path))
 

@@ -89,6 +89,8 @@ Name = Annotated[str, Field(min_length=1, max_length=256)]
 
 
 class ModelSection(_Strict):
+    """The ``[model]`` section of an instance file: units, capacity mode, deadline policy and delay sets."""
+
     bits_per_element: float = Field(default=1.0, gt=0, le=1024)
     price_scale: float = Field(default=1e6, gt=0, le=1e15)
     capacity_mode: Literal["per_device", "total"] = "per_device"
@@ -103,6 +105,8 @@ Point = tuple[float, float]
 
 
 class ServerSection(_Strict):
+    """The ``[server]`` section (or one ``[[servers]]`` entry) of an instance file."""
+
     name: Name | None = None                  # [[servers]]: s1, s2, ... when omitted
     position: Point | None = None             # metres, for the path-loss channel (docs/multiserver.md)
     slots: int = Field(default=5, ge=1, le=limits.MAX_SLOTS)
@@ -148,6 +152,8 @@ class ChannelSection(_Strict):
 
 
 class TopologySection(_Strict):
+    """The ``[topology]`` section: the neighbour graph of TPOS-UAI and its weights (29)."""
+
     kind: Literal["complete", "ring", "random_geometric", "erdos_renyi", "edges"] = "complete"
     weights: Literal["metropolis", "uniform"] = "metropolis"
     radius: float = Field(default=0.5, gt=0, le=1e6)
@@ -223,6 +229,8 @@ PAPER_DEVICE = dict(
 
 
 class InstanceFile(_Strict):
+    """A whole instance file, validated field by field (every error with its field path)."""
+
     name: Name = "instance"
     description: str = Field(default="", max_length=10_000)
     seed: int = Field(default=0, ge=0)
@@ -297,6 +305,7 @@ class Device:
 
     @property
     def M(self) -> int:
+        """Number of layers M of the device's DNN."""
         return len(self.layer_names)
 
     @property
@@ -538,6 +547,7 @@ class ServerView:
 
     @property
     def server(self) -> Server:
+        """The view's single server."""
         return self.instance.server
 
 

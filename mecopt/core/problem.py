@@ -41,11 +41,14 @@ class Aggregates:
 
     @classmethod
     def empty(cls, H: int) -> Aggregates:
+        """The aggregates of no other MD: all zero over ``H`` slots."""
         return cls(np.zeros(H), np.zeros(H), np.zeros(H))
 
 
 @dataclass(frozen=True)
 class BestResponse:
+    """A best response (28): the strategy, its objective and cost, whether (26) was dropped, and its server."""
+
     slots: np.ndarray        # the strategy, layer 1..M -> slot (0 = local)
     objective: float         # C_n + tie-break perturbation, what the engine minimized
     cost: float              # C_n
@@ -65,6 +68,7 @@ def tie_weight(dev: Device) -> float:
 
 
 def theta(slots: np.ndarray) -> float:
+    """theta_n = sum_m h(m) w_m of a strategy, the tie-breaking key (:func:`layer_weights`)."""
     s = np.asarray(slots, dtype=float)
     return float(s @ layer_weights(len(s)))
 

@@ -31,18 +31,22 @@ def _data_dir(kind: str) -> Path:
 
 
 def models_dir() -> Path:
+    """The folder of DNN specs and delay sets: ``$MECOPT_MODELS`` when set, else the bundled ``models/``."""
     return Path(os.environ.get("MECOPT_MODELS") or _data_dir("models"))
 
 
 def dnn_dir() -> Path:
+    """The folder of DNN spec files (``models/dnn``)."""
     return models_dir() / "dnn"
 
 
 def delay_dir() -> Path:
+    """The folder of delay coefficient sets (``models/delay``)."""
     return models_dir() / "delay"
 
 
 def instances_dir() -> Path:
+    """The folder of bundled instances (``instances/``)."""
     return _data_dir("instances")
 
 

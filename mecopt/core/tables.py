@@ -34,6 +34,7 @@ def atomic_write(path: str | Path, write) -> Path:
 
 
 def write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically; returns the path."""
     return atomic_write(path, lambda p: p.write_text(text))
 
 

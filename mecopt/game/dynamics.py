@@ -167,6 +167,7 @@ class Tick:
 
     @property
     def evaluation(self) -> costmod.Evaluation:
+        """The figures (eqs. 19-25) of the current profile, recomputed by :func:`mecopt.core.cost.evaluate`."""
         return costmod.evaluate(self.state.instance, self.state.slots, self.state.server_of)
 
 

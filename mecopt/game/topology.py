@@ -55,5 +55,6 @@ def weight_matrix(g: nx.Graph, kind: str) -> np.ndarray:
 
 
 def instance_weights(instance: Instance, seed: int = 0) -> tuple[nx.Graph, np.ndarray]:
+    """The neighbour graph of ``instance``'s topology and its weight matrix W (29)."""
     g = neighbour_graph(instance.N, instance.topology, seed)
     return g, weight_matrix(g, instance.topology.weights)

@@ -151,10 +151,12 @@ class LinkNetwork:
 
     @property
     def count(self) -> int:
+        """Number of MDs in the class."""
         return len(self.members)
 
     @property
     def n_arcs(self) -> int:
+        """Number of arcs of the class's network."""
         return len(self.kind)
 
     def cost(self, objective: str) -> np.ndarray:
@@ -179,6 +181,7 @@ class LinkNetwork:
         return base + self.penalty / unit
 
     def blocks_in(self, h: int) -> np.ndarray:
+        """Indices of the block arcs in slot ``h``."""
         return np.flatnonzero((self.kind == BLOCK) & (self.h == h))
 
     def slots_of_path(self, arcs: list[int]) -> np.ndarray:

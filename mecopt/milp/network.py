@@ -85,9 +85,11 @@ class DeviceNetwork:
 
     @property
     def n_arcs(self) -> int:
+        """Number of arcs of the network."""
         return len(self.kind)
 
     def arcs(self, kind: int) -> np.ndarray:
+        """Indices of the arcs of kind ``kind``."""
         return np.flatnonzero(self.kind == kind)
 
     def finals(self) -> np.ndarray:

@@ -26,10 +26,12 @@ COLUMNS = ["name", "capacity_mode", "N", "classes", "objective", "status", "valu
 
 
 def names() -> list[str]:
+    """Names of the bundled benchmark instances (``instances/bench``)."""
     return sorted(p.stem for p in (instances_dir() / "bench").glob("*.toml"))
 
 
 def read_table() -> pd.DataFrame:
+    """The bundled benchmark table; InputError when it is missing."""
     path = instances_dir() / "bench" / TABLE
     if not path.is_file():
         raise InputError(f"benchmark table not found: {path}")

@@ -44,6 +44,7 @@ class Spread:
     wall_time: float = 0.0
 
     def lines(self) -> list[str]:
+        """The lines printed by ``mecopt equilibria``: counts and the empirical price of anarchy."""
         r = self.runs
         out = [f"{self.instance}: {len(r)} start(s), {int(r['certified'].sum())} certified, "
                f"{len(self.equilibria)} distinct equilibri{'um' if len(self.equilibria) == 1 else 'a'}"]

@@ -191,13 +191,16 @@ class Shadow:
 
     @property
     def everywhere(self) -> bool:
+        """Whether the override hits every device entry (or the default is never used)."""
         return self.ignored or len(self.entries) == self.total
 
     @property
     def suggestion(self) -> str:
+        """The sweep path that reaches every device: ``devices.*.FIELD``."""
         return f"devices.*.{self.path.split('.', 1)[1]}"
 
     def message(self) -> str:
+        """The warning or refusal text for this override."""
         field_ = self.path.split(".", 1)[1]
         if self.ignored:
             return (f"sweep path {self.path} changes nothing in {self.source}: [device_defaults] {field_} is "
@@ -263,6 +266,7 @@ class Point:
 
     @property
     def key(self) -> str:
+        """The point's identity in the results: its instance and values."""
         return ";".join([f"instance={self.instance}"] + [f"{p}={v!r}" for p, v in self.values])
 
 
@@ -278,6 +282,7 @@ class Run:
 
     @property
     def key(self) -> str:
+        """The run's identity in the results: point, method and seed (what ``--resume`` matches)."""
         return f"{self.point.key}|method={self.method}|seed={self.seed}"
 
 
@@ -426,6 +431,8 @@ class Task:
 
 @dataclass
 class Outcome:
+    """One finished run: its key, its deterministic results row, its timings and (optionally) its solution."""
+
     key: str
     row: dict
     timing: dict          # wall_time_s and the solver's own timings (not deterministic)
@@ -535,6 +542,8 @@ class _Log:
 
 @dataclass
 class SweepResult:
+    """What :func:`run_sweep` returns: the folder, the sorted table, its files and the run counts."""
+
     out_dir: Path
     table: pd.DataFrame
     table_path: Path
@@ -621,6 +630,7 @@ def solution_path(out_dir: str | Path, point: int, method: str, seed: int) -> Pa
 
 
 def solution_dir(out_dir: str | Path, run: Run) -> Path:
+    """The solution folder of ``run`` under ``out_dir``."""
     return solution_path(out_dir, run.point.index, run.method, run.seed)
 
 

@@ -79,6 +79,7 @@ def layer_rows(dev: Device) -> list[dict]:
 
 
 def device_info(dev: Device) -> dict:
+    """Everything ``mecopt inspect`` shows of one device: its rates, times, deadline, weights and parameters."""
     return dict(
         index=dev.index, name=dev.name, dnn=dev.dnn, layers=dev.M,
         rate_up_bps=_num(dev.rate_up), rate_down_bps=_num(dev.rate_down), download_s=_num(dev.t_down),
@@ -116,6 +117,7 @@ def describe(instance: Instance, device: str | None = None) -> dict:
 
 
 def select_device(instance: Instance, key: str) -> Device:
+    """The device named ``key`` (or with 0-based index ``key``); InputError listing the names otherwise."""
     for d in instance.devices:
         if d.name == key:
             return d

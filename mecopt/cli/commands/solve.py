@@ -48,6 +48,7 @@ class SolveCommand(click.Command):
     """``solve`` with ``--help`` listing the options of the method named by ``-m/--method``."""
 
     def parse_args(self, ctx, args):
+        """Note the method named on the command line, so that ``--help`` can list its options."""
         for i, a in enumerate(args):
             if a in ("-m", "--method") and i + 1 < len(args):
                 ctx.meta["mecopt.method"] = args[i + 1]
@@ -58,6 +59,7 @@ class SolveCommand(click.Command):
         return super().parse_args(ctx, args)
 
     def format_epilog(self, ctx, formatter):
+        """The epilog, followed by the options of the method given with ``--method`` (or how to list them)."""
         super().format_epilog(ctx, formatter)
         method = ctx.meta.get("mecopt.method")
         if method is None:
@@ -121,6 +123,7 @@ def summary_lines(sol: Solution) -> list[str]:
 
 
 def device_table(sol: Solution):
+    """The per-device table printed by ``mecopt solve`` (server and flags columns only when they say something)."""
     df = sol.devices_frame()
     cols = list(DEVICE_COLUMNS)
     if "server" in df:   # several servers: the device's server, empty when all local

@@ -185,6 +185,7 @@ class HighsProgress:
         self.reported = False
 
     def __call__(self, e):
+        """HiGHS callback: report an improving incumbent (or, at most twice a second, the bounds)."""
         out = e.data_out
         now = time.perf_counter()
         improving = "Improving" in str(e.callback_type) or "ImprovingSolution" in str(e.callback_type)

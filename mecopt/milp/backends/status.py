@@ -35,6 +35,7 @@ class Report:
 
     @property
     def has_solution(self) -> bool:
+        """Whether the solver reported a finite objective, i.e. holds a solution."""
         return self.objective is not None and math.isfinite(self.objective)
 
 

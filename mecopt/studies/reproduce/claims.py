@@ -37,6 +37,8 @@ class Evidence:
 
 @dataclass
 class Claim:
+    """One claim of the paper: its text, the rule that judges it from the tables, the verdict and evidence."""
+
     id: str
     figure: str
     text: str          # the paper's claim
@@ -144,6 +146,7 @@ def _uai_variants(t) -> list[tuple[str, str]]:
 
 
 def claims_fig5(t) -> list[Claim]:
+    """The claims of Fig. 5 (convergence of TPOS-CAI and TPOS-UAI), judged from the tables ``t``."""
     out = []
     col, unit = _speed_column(t)
     variants = _uai_variants(t)
@@ -307,6 +310,7 @@ def _claim_schedule(t, cid, fig, table, where, text):
 
 
 def claims_fig6(t) -> list[Claim]:
+    """The claims of Fig. 6 (average delay against bandwidth W), judged from the tables ``t``."""
     tb = "fig6_cases"
     return [
         _claim_case1_beats(t, "C6.1", "6", tb, "W_khz", "avg_delay_s", (3, 4),
@@ -339,6 +343,7 @@ def _claim_drop(t):
 
 
 def claims_fig7(t) -> list[Claim]:
+    """The claims of Fig. 7 (average energy against bandwidth W), judged from the tables ``t``."""
     tb = "fig7_cases"
     return [
         _claim_min(t, "C7.1", "7", tb, "W_khz", "avg_energy_j", 1,
@@ -381,6 +386,7 @@ def _claim_complexity(t, cid, fig, table, metric, text, unit):
 
 
 def claims_fig8(t) -> list[Claim]:
+    """The claims of Fig. 8 (average delay per DNN), judged from the tables ``t``."""
     tb = "fig8_cases"
     return [
         _claim_near_opt(t),
@@ -393,6 +399,7 @@ def claims_fig8(t) -> list[Claim]:
 
 
 def claims_fig9(t) -> list[Claim]:
+    """The claims of Fig. 9 (average energy per DNN), judged from the tables ``t``."""
     tb = "fig9_cases"
     return [
         _claim_min(t, "C9.1", "9", tb, "dnn", "avg_energy_j", 1,
@@ -419,6 +426,7 @@ def _claim_case2_energy(t):
 
 
 def claims_fig10(t) -> list[Claim]:
+    """The claims of Fig. 10 (partition points of MDs with different DNNs), judged from the tables ``t``."""
     tb = "fig10_devices"
     out = []
     c = Claim("C10.1", "10", "MDs with complex DNNs (VGG16, VGG13, AlexNet) offload part of their subtasks, while "
@@ -494,6 +502,7 @@ def evaluate_claims(tables: dict[str, pd.DataFrame], figures: Sequence[str] = FI
 
 
 def claims_frame(claims: Sequence[Claim]) -> pd.DataFrame:
+    """The claims as a table: id, figure, claim, verdict, rule, detail."""
     return pd.DataFrame([dict(id=c.id, figure=c.figure, claim=c.text, verdict=c.verdict, rule=c.rule,
                               detail=c.detail) for c in claims],
                         columns=["id", "figure", "claim", "verdict", "rule", "detail"])

@@ -219,6 +219,8 @@ def _schedule_dir(out: Path, fig: str, w_khz: float) -> Path | None:
 
 @dataclass
 class ReproduceResult:
+    """What :func:`reproduce` returns: the tables, claims, report path, figures and wall times."""
+
     out_dir: Path
     tables: dict[str, pd.DataFrame]
     claims: list[Claim]

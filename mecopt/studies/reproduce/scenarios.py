@@ -32,6 +32,8 @@ CONVERGED_REL = 1e-9        # a trace has converged once avg_cost stays within t
 
 @dataclass(frozen=True)
 class Settings:
+    """The settings of a reproduction: engine, quick mode, bandwidths, seeds, draws and the model reading."""
+
     engine: str = "dp"
     quick: bool = False
     bandwidths_khz: tuple[float, ...] = tuple(round(0.2 * k, 1) for k in range(1, 11))
@@ -44,6 +46,7 @@ class Settings:
 
     @classmethod
     def make(cls, engine: str = "dp", quick: bool = False) -> Settings:
+        """The settings of a full run, or of a quick one (fewer bandwidths, seeds and draws, GTPOS time limit)."""
         if engine not in ("dp", "milp"):
             raise InputError(f"The 'engine' option must be one of dp, milp. Got {engine!r} instead.")
         if quick:
@@ -92,6 +95,7 @@ def check_reading(reading) -> dict:
 
 
 def paper_instance(name: str) -> Path:
+    """The path of paper instance ``name`` (``instances/paper``); InputError when it is missing."""
     path = instances_dir() / "paper" / f"{name}.toml"
     if not path.is_file():
         raise InputError(f"paper instance not found: {path}")
@@ -102,6 +106,8 @@ def paper_instance(name: str) -> Path:
 
 @dataclass
 class Context:
+    """What the figure runners share: output folder, settings, executor, resume flag and progress callback."""
+
     out: Path
     settings: Settings
     executor: Executor
@@ -110,6 +116,7 @@ class Context:
 
     @property
     def bandwidth_scale(self) -> float:
+        """The bandwidth factor of the settings' reading (1 for the documented model)."""
         return float(dict(self.settings.reading).get("bandwidth_scale", 1.0))
 
     def instance(self, name: str) -> Path:
@@ -135,6 +142,7 @@ class Context:
 
     def sweep(self, fig: str, instances: Sequence[Path], methods: Sequence[str], *, axes: Sequence[Axis] = (),
               seeds: Sequence[int] = (0,), options: dict | None = None) -> tuple[pd.DataFrame, Path]:
+        """Run (or resume) one figure's sweep under the settings; returns its results table and folder."""
         s = self.settings
         options = {"*": {"engine": s.engine}, **(options or {})}
         overflow = dict(s.reading).get("case3_overflow")
@@ -291,10 +299,12 @@ def _bandwidth_sweep(ctx: Context, fig: str, instance: str) -> dict[str, pd.Data
 
 
 def run_fig6(ctx: Context) -> dict[str, pd.DataFrame]:
+    """The tables of Fig. 6 (average delay of Cases 1-4 against bandwidth W)."""
     return _bandwidth_sweep(ctx, "6", "fig6-w0.2khz")
 
 
 def run_fig7(ctx: Context) -> dict[str, pd.DataFrame]:
+    """The tables of Fig. 7 (average energy of Cases 1-4 against bandwidth W)."""
     return _bandwidth_sweep(ctx, "7", "fig7-w0.4khz")
 
 
@@ -307,14 +317,17 @@ def _dnn_sweep(ctx: Context, fig: str) -> dict[str, pd.DataFrame]:
 
 
 def run_fig8(ctx: Context) -> dict[str, pd.DataFrame]:
+    """The tables of Fig. 8 (average delay of Cases 1-4 per DNN)."""
     return _dnn_sweep(ctx, "8")
 
 
 def run_fig9(ctx: Context) -> dict[str, pd.DataFrame]:
+    """The tables of Fig. 9 (average energy of Cases 1-4 per DNN)."""
     return _dnn_sweep(ctx, "9")
 
 
 def run_fig10(ctx: Context) -> dict[str, pd.DataFrame]:
+    """The tables of Fig. 10 (each MD's partition point and server blocks under TPOS-UAI)."""
     results, sdir = ctx.sweep("10", [ctx.instance("fig10-mixed")], ["tpos-uai"], seeds=(ctx.settings.seed,))
     r = results.iloc[0]
     d = solution_path(sdir, r["point"], r["method"], r["seed"])
