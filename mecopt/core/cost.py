@@ -11,8 +11,10 @@ Every solver's output is scored here, never by the solver itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast, overload
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from mecopt.core.instance import Device, Instance, Server
 
@@ -85,7 +87,11 @@ def weighted_cost(dev: Device, T: float, E: float, P: float) -> float:
     return dev.alpha * dev.c_T * T + dev.beta * dev.c_E * E + dev.gamma * P
 
 
-def deadline_penalty(dev: Device, T):
+@overload
+def deadline_penalty(dev: Device, T: float) -> float: ...
+@overload
+def deadline_penalty(dev: Device, T: NDArray[np.float64]) -> float | NDArray[np.float64]: ...
+def deadline_penalty(dev: Device, T: float | NDArray[np.float64]) -> float | NDArray[np.float64]:
     """Soft deadline (26'): P_n = pi_n max(0, T_n - tau_n) in the units of C_n (23), for a delay or an array of delays.
 
     0 unless ``deadline_policy = "soft"`` (docs/MODEL.md Part B). It depends only on the MD's own strategy, which keeps
@@ -153,7 +159,7 @@ class Evaluation:
         return float(self.cost.mean())
 
 
-def evaluate(instance: Instance, profile: list[np.ndarray], server_of=None) -> Evaluation:
+def evaluate(instance: Instance, profile: list[np.ndarray], server_of: ArrayLike | None = None) -> Evaluation:
     """Score a strategy profile with the shared model (eqs. 19-25), on one server or several.
 
     Each server view ([Instance.view][mecopt.Instance.view]) is scored as a single-server
@@ -205,7 +211,7 @@ def evaluate(instance: Instance, profile: list[np.ndarray], server_of=None) -> E
         mine = np.flatnonzero(eff[v.members] == v.k)   # view-local indices of the MDs scored here
         g = v.members[mine]
         T[g], E[g], P[g], C[g], pen[g] = (ev.delay[mine], ev.energy[mine], ev.price[mine], ev.cost[mine],
-                                          ev.penalty[mine])
+                                          cast(np.ndarray, ev.penalty)[mine])   # a view's evaluation sets it
         part[g], last[g] = ev.partition[mine], ev.last_slot[mine]
         loads[g, :H], times[g, :H] = ev.loads[mine], ev.times[mine]
     phi = potential(instance, T, E, pen, [ev.loads for ev in per])
@@ -283,7 +289,7 @@ def slot_potential(server: Server, loads: np.ndarray) -> float:
     return float(server.a @ L + (server.price_quad / 2) @ (L ** 2 + (loads ** 2).sum(axis=0)))
 
 
-def effective_servers(instance: Instance, profile: list[np.ndarray], server_of) -> np.ndarray:
+def effective_servers(instance: Instance, profile: list[np.ndarray], server_of: ArrayLike | None) -> np.ndarray:
     """The server whose link and prices score each MD.
 
     ``server_of[n]`` when MD n reaches it and offloads something, else its first reachable server (an all-local MD costs
@@ -341,5 +347,6 @@ def social_cost(instance: Instance, ev: Evaluation) -> float:
     >>> social_cost(inst, ev) > 0
     True
     """
-    return float(sum(d.alpha * d.c_T * ev.delay[n] + d.beta * d.c_E * ev.energy[n] + ev.penalty[n]
+    penalty = cast(np.ndarray, ev.penalty)   # set by evaluate
+    return float(sum(d.alpha * d.c_T * ev.delay[n] + d.beta * d.c_E * ev.energy[n] + penalty[n]
                      for n, d in enumerate(instance.devices)))

@@ -16,9 +16,10 @@ layer of a layer table with either kind, summing over a block's operators.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import tomli_w
@@ -27,6 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mecopt.core.document import read_toml
 from mecopt.core.errors import InputError, validation_problems
 from mecopt.core.resources import delay_dir
+
+if TYPE_CHECKING:
+    from mecopt.core.dnn import LayerTable
 
 #: The 16 terms of eq. (5), in the paper's order (eta_1 .. eta_16).
 TERMS: tuple[str, ...] = (
@@ -59,7 +63,7 @@ class CoefficientSet:
     unit: str = "ms"
     description: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if len(self.eta) != len(TERMS):
             raise InputError(f"coefficient set {self.name!r} needs {len(TERMS)} coefficients, got {len(self.eta)}")
         if self.unit not in _UNIT_TO_SECONDS:
@@ -67,7 +71,8 @@ class CoefficientSet:
                              f"got {self.unit!r}")
 
     @classmethod
-    def from_terms(cls, name: str, coefficients: dict[str, float], unit: str = "ms", description: str = ""):
+    def from_terms(cls, name: str, coefficients: dict[str, float], unit: str = "ms",
+                   description: str = "") -> CoefficientSet:
         """A set from ``{term: coefficient}``; terms not given are 0, unknown terms an InputError."""
         unknown = sorted(set(coefficients) - set(TERMS))
         if unknown:
@@ -81,9 +86,10 @@ class CoefficientSet:
 
     def predict(self, factors: np.ndarray) -> np.ndarray:
         """Predicted delay in seconds for each row of (G, K, O, I)."""
-        return features(factors) @ np.asarray(self.eta) * _UNIT_TO_SECONDS[self.unit]
+        seconds: np.ndarray = features(factors) @ np.asarray(self.eta) * _UNIT_TO_SECONDS[self.unit]
+        return seconds
 
-    def predict_ops(self, types, factors: np.ndarray) -> np.ndarray:
+    def predict_ops(self, types: Sequence[str] | np.ndarray, factors: np.ndarray) -> np.ndarray:
         """Predicted delay in seconds of operators; one polynomial ignores their classes."""
         return self.predict(factors)
 
@@ -94,7 +100,7 @@ class CoefficientSet:
         _write_toml(path, data)
 
 
-def _write_toml(path: str | Path, data: dict) -> None:
+def _write_toml(path: str | Path, data: dict[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -116,7 +122,7 @@ class PerTypeCoefficients:
     unit: str = "ms"
     description: str = ""
 
-    def predict_ops(self, types, factors: np.ndarray) -> np.ndarray:
+    def predict_ops(self, types: Sequence[str] | np.ndarray, factors: np.ndarray) -> np.ndarray:
         """Predicted delay in seconds of each operator, with the set of its class."""
         types = np.asarray(list(types), dtype=object)
         factors = np.asarray(factors, dtype=float).reshape(-1, 4)
@@ -139,7 +145,7 @@ class PerTypeCoefficients:
 DelayModel = CoefficientSet | PerTypeCoefficients
 
 
-def layer_delays(model: DelayModel, table) -> np.ndarray:
+def layer_delays(model: DelayModel, table: LayerTable) -> np.ndarray:
     """Predicted delay in seconds of every layer of a :class:`~mecopt.core.dnn.LayerTable` (row 0, the input, is 0).
 
     A layer's delay is the sum of its operators' (eqs. 5-7); a non-block layer is one operator.
@@ -178,7 +184,8 @@ def load_coefficients(name_or_path: str, base: Path | None = None) -> DelayModel
     return PerTypeCoefficients(name, sets, fallback, doc.unit, doc.description)
 
 
-_Coefficients = dict[Literal[TERMS], Annotated[float, Field(ge=-1e6, le=1e6)]]
+# Literal[TERMS] is Literal["G2O", ...] at run time (pydantic reads it so); mypy only takes literal values there
+_Coefficients = dict[Literal[TERMS], Annotated[float, Field(ge=-1e6, le=1e6)]]  # type: ignore[valid-type]
 
 
 class _TypeEntry(BaseModel):
@@ -231,7 +238,7 @@ def mean_absolute_error(y: np.ndarray, y_hat: np.ndarray) -> float:
     return float(np.mean(np.abs(np.asarray(y, float) - np.asarray(y_hat, float))))
 
 
-def _check_fit_options(terms, test_fraction: float) -> None:
+def _check_fit_options(terms: Sequence[str], test_fraction: float) -> None:
     """The options :func:`fit` and :func:`fit_per_type` share: known terms of eq. (5), a test share in [0, 1)."""
     bad = sorted(set(terms) - set(TERMS))
     if bad:
@@ -288,7 +295,7 @@ def _least_squares(X_all: np.ndarray, y: np.ndarray, cols: list[int]) -> np.ndar
     return eta
 
 
-def fit_quality(y: np.ndarray, pred: np.ndarray) -> dict:
+def fit_quality(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     """R² and MAE (footnote 1) and the share of rows predicted within ±10%."""
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.abs(pred - y) / np.abs(y)
@@ -307,14 +314,15 @@ class PerTypeFitReport:
 
     model: PerTypeCoefficients
     single: CoefficientSet
-    quality: list[dict]
+    quality: list[dict[str, Any]]
     n_train: int
     n_test: int
 
 
-def fit_per_type(types, factors: np.ndarray, times: np.ndarray, *, terms: tuple[str, ...] = PAPER_TERMS,
+def fit_per_type(types: Sequence[str] | np.ndarray, factors: np.ndarray, times: np.ndarray, *,
+                 terms: tuple[str, ...] = PAPER_TERMS,
                  name: str = "fitted", unit: str = "ms", test_fraction: float = 0.0, seed: int = 0,
-                 min_rows: int | None = None, groups=None) -> PerTypeFitReport:
+                 min_rows: int | None = None, groups: Sequence[object] | None = None) -> PerTypeFitReport:
     """One least-squares fit of eq. (5) per operator class (``types``), on one seeded split.
 
     The fallback is one polynomial fitted on all training rows (also reported as
@@ -368,7 +376,8 @@ def fit_per_type(types, factors: np.ndarray, times: np.ndarray, *, terms: tuple[
     return PerTypeFitReport(model, single, quality, len(train), len(test))
 
 
-def _cv_folds(train: np.ndarray, groups, seed: int, k: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
+def _cv_folds(train: np.ndarray, groups: np.ndarray | None, seed: int,
+              k: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
     """Cross-validation folds of the training rows.
 
     Leave one group out when ``groups`` has two or more values among them, else a seeded k-fold split.
@@ -381,7 +390,8 @@ def _cv_folds(train: np.ndarray, groups, seed: int, k: int = 5) -> list[tuple[np
     return [(np.setdiff1d(train, p), p) for p in parts if len(p)]
 
 
-def _cv_class_wins(cls: str, types: np.ndarray, X_all: np.ndarray, y_all: np.ndarray, folds, cols: list[int],
+def _cv_class_wins(cls: str, types: np.ndarray, X_all: np.ndarray, y_all: np.ndarray,
+                   folds: list[tuple[np.ndarray, np.ndarray]], cols: list[int],
                    min_rows: int) -> bool:
     """True when the class's own set beats one polynomial on the held-out rows of every fold together.
 

@@ -44,7 +44,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -127,7 +127,7 @@ class LayerSpec(_Strict):
 
     @field_validator("out_shape", mode="before")
     @classmethod
-    def _shape_tuple(cls, v):
+    def _shape_tuple(cls, v: Any) -> Any:
         return tuple(v) if isinstance(v, list) else v
 
 
@@ -157,7 +157,8 @@ class LayerTable:
 
     def factors(self) -> np.ndarray:
         """(M+1) x 4 array of (G, K, O, I); row 0 (input) is all zero."""
-        return self.frame[["G", "K", "O", "I"]].to_numpy(dtype=float)
+        factors: np.ndarray = self.frame[["G", "K", "O", "I"]].to_numpy(dtype=float)
+        return factors
 
     def op_frame(self) -> pd.DataFrame:
         """One row per operator (layer, type = delay class, op, G, K, O, I); a block has several."""
@@ -168,7 +169,7 @@ class LayerTable:
                              "op": rows["type"], "G": rows["G"], "K": rows["K"], "O": rows["O"], "I": rows["I"]})
 
 
-def parse_spec(data: dict, source: str = "<spec>") -> DNNSpec:
+def parse_spec(data: dict[str, Any], source: str = "<spec>") -> DNNSpec:
     """Validate a parsed DNN spec document; InputError listing every problem with its field path."""
     try:
         return DNNSpec.model_validate(data)
@@ -215,7 +216,7 @@ def propagate(spec: DNNSpec, grouped_conv: GroupedConv = "auto") -> LayerTable:
     C, H, W = spec.input.channels, spec.input.height, spec.input.width
     rows = [dict(layer=0, name="input", type="input", C=C, H=H, W=W, G=0.0, K=0.0, O=0.0, I=0.0,
                  t_local_s=np.nan, t_server_s=np.nan)]
-    ops: list[dict] = []
+    ops: list[dict[str, Any]] = []
     problems = []
     for idx, layer in enumerate(spec.layers, start=1):
         where = f"layers.{idx - 1}"
@@ -263,7 +264,8 @@ def propagate(spec: DNNSpec, grouped_conv: GroupedConv = "auto") -> LayerTable:
     return LayerTable(spec.name, frame, op_frame)
 
 
-def _layer_step(layer: LayerSpec, C: int, H: int, W: int, grouped_conv: GroupedConv, spec_rule: str = "full"):
+def _layer_step(layer: LayerSpec, C: int, H: int, W: int, grouped_conv: GroupedConv,
+                spec_rule: str = "full") -> tuple[int, int, int, float, float, float, float]:
     """One layer of shape propagation: returns the output shape and (G, K, O, I)."""
     side = H  # square feature maps in every bundled DNN; G uses the height
     if layer.out_shape is not None:
@@ -326,7 +328,7 @@ def layer_table(name_or_path: str, grouped_conv: GroupedConv = "auto", base: Pat
 # --- writing specs back to TOML (used by the ONNX importer and the profiler)
 
 
-def _toml_value(v) -> str:
+def _toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
@@ -344,11 +346,11 @@ def _toml_value(v) -> str:
     raise TypeError(f"cannot write {type(v).__name__} into a DNN spec")
 
 
-def _inline(d: dict) -> str:
+def _inline(d: dict[str, Any]) -> str:
     return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in d.items()) + " }"
 
 
-def _inline_layer(layer: dict) -> str:
+def _inline_layer(layer: dict[str, Any]) -> str:
     """A layer as one inline table; a block's ``ops`` array spans one line per operator."""
     if not layer.get("ops"):
         return _inline(layer)
@@ -357,7 +359,7 @@ def _inline_layer(layer: dict) -> str:
     return _inline(rest)[:-2] + f", ops = [{ops}\n    ] }}"
 
 
-def format_spec_toml(data: dict, header: list[str] | None = None, comments: dict[int, str] | None = None) -> str:
+def format_spec_toml(data: dict[str, Any], header: list[str] | None = None, comments: dict[int, str] | None = None) -> str:
     """A DNN spec dict as TOML in the style of ``models/dnn/*.toml`` (one inline table per layer)."""
     lines = list(header or [])
     lines.append(f"name = {_toml_value(data['name'])}")
@@ -379,7 +381,7 @@ def format_spec_toml(data: dict, header: list[str] | None = None, comments: dict
     return text
 
 
-def spec_to_data(spec: DNNSpec) -> dict:
+def spec_to_data(spec: DNNSpec) -> dict[str, Any]:
     """A validated spec back to plain data, leaving out defaults (as the hand-written specs do)."""
     layers = []
     for layer in spec.layers:

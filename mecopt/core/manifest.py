@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from mecopt.core.errors import InputError
 from mecopt.core.tables import find_table, write_json
@@ -26,7 +27,7 @@ def begin(folder: str | Path, kind: str) -> Path:
     return folder
 
 
-def finish(folder: str | Path, kind: str, files: Iterable[str | Path] | None = None, **extra) -> Path:
+def finish(folder: str | Path, kind: str, files: Iterable[str | Path] | None = None, **extra: Any) -> Path:
     """Mark ``folder`` complete, listing ``files`` (relative to it; default: every file under it)."""
     from mecopt.core.version import __version__
 
@@ -39,13 +40,14 @@ def finish(folder: str | Path, kind: str, files: Iterable[str | Path] | None = N
                                               **extra))
 
 
-def read(folder: str | Path) -> dict | None:
+def read(folder: str | Path) -> dict[str, Any] | None:
     """The manifest of ``folder``, or None when it has none (written before manifests existed)."""
     path = Path(folder) / MANIFEST
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
+        manifest: dict[str, Any] = json.loads(path.read_text())
+        return manifest
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise InputError(f"{path} is not a valid manifest: {err}") from None
 
@@ -55,7 +57,7 @@ def read(folder: str | Path) -> dict | None:
 PARENT_LEVELS = 4
 
 
-def require_complete(folder: str | Path, what: str = "result folder") -> dict | None:
+def require_complete(folder: str | Path, what: str = "result folder") -> dict[str, Any] | None:
     """Raise :class:`InputError` when ``folder``'s manifest.
 
     Or that of a result set holding it (a comparison, sweep or reproduction up to :data:`PARENT_LEVELS` levels up), says

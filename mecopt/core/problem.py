@@ -82,7 +82,8 @@ def slot_capacity(server: Server, others: Aggregates) -> np.ndarray:
 
 def slot_open(server: Server, others: Aggregates) -> np.ndarray:
     """(27): slot h can take one more MD."""
-    return has_room(others.count, server.B)
+    room: np.ndarray = has_room(others.count, server.B)
+    return room
 
 
 def enforces_deadline(dev: Device) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from importlib import import_module
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, cast
 
 from mecopt.core.errors import InputError
 
@@ -89,7 +89,7 @@ class Registry:
         if self._group_read:
             return
         self._group_read = True
-        for ep in entry_points(group=self.group):
+        for ep in entry_points(group=cast(str, self.group)):   # not None: _group_read is True without a group
             self.entries.setdefault(ep.name, ep.value)
 
     def names(self) -> list[str]:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -18,7 +20,7 @@ FORMATS = ("csv", "parquet", "json", "markdown", "latex")
 SUFFIX = {"csv": ".csv", "parquet": ".parquet", "json": ".json", "markdown": ".md", "latex": ".tex"}
 
 
-def atomic_write(path: str | Path, write) -> Path:
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp_path)`` then rename the temporary file onto ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,12 +40,12 @@ def write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda p: p.write_text(text))
 
 
-def write_json(path: str | Path, data) -> Path:
+def write_json(path: str | Path, data: Any) -> Path:
     """Write ``data`` as indented JSON (numpy values converted by :func:`jsonable`), atomically."""
     return write_text(path, json.dumps(data, indent=2, default=jsonable) + "\n")
 
 
-def jsonable(value, *, nonfinite: str = "keep", other: str = "raise"):
+def jsonable(value: Any, *, nonfinite: str = "keep", other: str = "raise") -> Any:
     """``value`` as plain JSON data.
 
     Numpy scalars and arrays as Python numbers and lists, tuples as lists, dict keys as text, pandas' missing values
@@ -113,7 +115,7 @@ def write_table(df: pd.DataFrame, path_stem: str | Path, fmt: str = "csv") -> Pa
         raise InputError(f"The 'format' option must be one of {', '.join(FORMATS)}. Got {fmt!r} instead.")
     path = table_path(path_stem, fmt)
 
-    def write(tmp: Path):
+    def write(tmp: Path) -> None:
         if fmt == "csv":
             df.to_csv(tmp, index=False)
         elif fmt == "parquet":
@@ -139,7 +141,7 @@ def _write_records_json(df: pd.DataFrame, tmp: Path) -> None:
     """
     import math
 
-    def plain(v):
+    def plain(v: Any) -> Any:
         if v is None or v is pd.NA or v is pd.NaT:
             return None
         if isinstance(v, float) and math.isnan(v):
