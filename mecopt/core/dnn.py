@@ -359,7 +359,8 @@ def _inline_layer(layer: dict[str, Any]) -> str:
     return _inline(rest)[:-2] + f", ops = [{ops}\n    ] }}"
 
 
-def format_spec_toml(data: dict[str, Any], header: list[str] | None = None, comments: dict[int, str] | None = None) -> str:
+def format_spec_toml(data: dict[str, Any], header: list[str] | None = None,
+                     comments: dict[int, str] | None = None) -> str:
     """A DNN spec dict as TOML in the style of ``models/dnn/*.toml`` (one inline table per layer)."""
     lines = list(header or [])
     lines.append(f"name = {_toml_value(data['name'])}")

@@ -9,10 +9,12 @@ certificate. Figures shown to the user are always recomputed by
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -57,10 +59,10 @@ class Termination(str, Enum):
 DEADLINE_MISS = "deadline_miss"
 
 
-def flag_deadline_misses(instance: Instance, delays, flags: dict[str, list[str]]) -> int:
+def flag_deadline_misses(instance: Instance, delays: Iterable[float], flags: dict[str, list[str]]) -> int:
     """Add :data:`DEADLINE_MISS` to the flags of every MD whose delay exceeds tau_n (26) beyond ``DEADLINE_TOL``.
 
-    (once; relaxed or dropped deadlines included); returns how many MDs miss.
+    The flag is added once; relaxed or dropped deadlines are included. Returns how many MDs miss.
     """
     misses = 0
     for d, T in zip(instance.devices, delays):
@@ -162,13 +164,13 @@ class Solution:
     iterations: int | None = None
     solver_calls: int | None = None
     engine: str | None = None
-    certificate: dict | None = None        # e.g. max unilateral gain
+    certificate: dict[str, Any] | None = None        # e.g. max unilateral gain
     trace: pd.DataFrame | None = None
     flags: dict[str, list[str]] = field(default_factory=dict)  # device name -> flags
-    info: dict = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
     server_of: np.ndarray | None = None    # several servers: the server each device offloads to (-1 = local)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         # one meaning for every method (game, GTPOS, baselines, registered ones): a device whose
         # delay exceeds its deadline carries the deadline_miss flag
         flags = {k: list(v) for k, v in (self.flags or {}).items()}
@@ -176,7 +178,7 @@ class Solution:
         if self.profile:
             flag_deadline_misses(self.instance, self.evaluation.delay, flags)
 
-    def replace(self, **changes) -> Solution:
+    def replace(self, **changes: Any) -> Solution:
         """A copy with some fields changed (a Solution is frozen).
 
         The evaluation and the violations are carried over unless ``instance``, ``profile``
@@ -205,7 +207,7 @@ class Solution:
                 if name in self.__dict__:
                     new.__dict__[name] = self.__dict__[name]
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
-        new.__init__(**{**values, **changes})
+        type(new).__init__(new, **{**values, **changes})
         return new
 
     @cached_property
@@ -304,12 +306,12 @@ class Solution:
                 last_slot=int(ev.last_slot[n]),
                 delay_s=ev.delay[n], energy_j=ev.energy[n], price=ev.price[n], cost=ev.cost[n],
                 deadline_s=d.tau, deadline_met=bool(meets_deadline(ev.delay[n], d.tau, DEADLINE_TOL)),
-                deadline_miss_s=max(0.0, float(miss)), deadline_penalty=float(ev.penalty[n]),
+                deadline_miss_s=max(0.0, float(miss)), deadline_penalty=float(cast(np.ndarray, ev.penalty)[n]),
                 flags=";".join(self.flags.get(d.name, [])),
             ))
         return pd.DataFrame(rows)
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """The solution's headline figures, as written to ``summary.json``.
 
         Returns
@@ -353,15 +355,15 @@ class Solution:
             out.update(self.server_summary())
         return out
 
-    def server_summary(self) -> dict:
+    def server_summary(self) -> dict[str, Any]:
         """``local_devices`` and ``servers`` of :meth:`summary` (several servers only)."""
         ev, inst = self.evaluation, self.instance
         servers = []
         for k, sv in enumerate(inst.servers):
-            on = ev.server == k      # offloading to server k (O(N) per server, no Python loop)
+            on = cast(np.ndarray, ev.server) == k      # offloading to server k (O(N) per server, no Python loop)
             cols = ev.slot_server == k
 
-            def mean(x):
+            def mean(x: np.ndarray) -> float | None:
                 return float(x[on].mean()) if on.any() else None  # noqa: B023 (called within this iteration only)
 
             servers.append(dict(
@@ -567,7 +569,7 @@ def read_solution(folder: str | Path, instance: Instance | None = None) -> Solut
     Y = checkmod.assignment_to_y(instance, read_assignment(folder))
     profile = checkmod.profile_from_y(instance, Y)
     trace_file = find_table(folder / "trace")
-    flags = {d.name: [] for d in instance.devices}
+    flags: dict[str, list[str]] = {d.name: [] for d in instance.devices}
     flags.update(summary.get("flags") or {})
     return Solution(
         method=summary["method"], instance=instance, profile=profile, termination=Termination(summary["termination"]),
