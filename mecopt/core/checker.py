@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, SupportsFloat, cast
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from mecopt.core import cost as costmod
 from mecopt.core.errors import InputError
-from mecopt.core.instance import Instance
+from mecopt.core.instance import Device, Instance
 from mecopt.core.tolerances import CAP_ABS, CAP_TOL, DEADLINE_TOL, deadline_limit, fits_capacity, meets_deadline
 
 
@@ -64,7 +67,7 @@ class Violation:
     message: str
     server: str | None = None   # several servers: the server the violation is on
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """The violation as a plain dict (``server`` only when the instance has several servers)."""
         out = dict(equation=self.equation, device=self.device, slot=self.slot, layer=self.layer,
                    amount=self.amount, tolerance=self.tolerance, message=self.message)
@@ -77,7 +80,7 @@ class Violation:
 LOCAL_SERVER = ""
 
 
-def _empty_cell(value) -> bool:
+def _empty_cell(value: Any) -> bool:
     """A missing ``server`` cell: None, NaN, pd.NA or a blank string."""
     if value is None or value is pd.NA:
         return True
@@ -86,7 +89,7 @@ def _empty_cell(value) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
-def _device_of(instance: Instance, names: dict, dev) -> int | None:
+def _device_of(instance: Instance, names: dict[str, int], dev: Any) -> int | None:
     """The 0-based index of the ``device`` cell (a name, else a 0-based index), None when unknown."""
     n = names.get(str(dev))
     if n is None:
@@ -99,7 +102,7 @@ def _device_of(instance: Instance, names: dict, dev) -> int | None:
     return n
 
 
-def _server_of_cell(instance: Instance, value) -> int | None:
+def _server_of_cell(instance: Instance, value: Any) -> int | None:
     """The server index of a ``server`` cell: a server name, else a 0-based index; None when unknown."""
     names = [s.name for s in instance.servers]
     if str(value) in names:
@@ -167,7 +170,7 @@ def assignment_to_y(instance: Instance, table: pd.DataFrame) -> np.ndarray:
                 f"assignment table lacks a server column: with several servers ({', '.join(server_names)}) every "
                 f"offloaded layer (slot >= 1) names the server it runs on (row {offloaded[0] + 1} has slot "
                 f"{table['slot'].iloc[offloaded[0]]!r}); local layers (slot 0) need none")
-    problems = []
+    problems: list[tuple[str, str]] = []
     for i, row, n, m, h in _table_rows(instance, table, problems):
         k = 0 if K == 1 else None
         cell = row.server if has_server else None
@@ -195,7 +198,8 @@ def assignment_to_y(instance: Instance, table: pd.DataFrame) -> np.ndarray:
     return Y
 
 
-def _table_rows(instance: Instance, table: pd.DataFrame, problems: list):
+def _table_rows(instance: Instance, table: pd.DataFrame,
+                problems: list[tuple[str, str]]) -> Iterator[tuple[int, Any, int, int, int]]:
     """Each row of an assignment table as (row index, row, device index, layer, slot).
 
     a row whose device, layer or slot cannot be read is added to ``problems`` (naming the row) and skipped.
@@ -219,7 +223,7 @@ def _table_rows(instance: Instance, table: pd.DataFrame, problems: list):
         yield i, row, n, m, h
 
 
-def _nonzero_slot(value) -> bool:
+def _nonzero_slot(value: Any) -> bool:
     try:
         return plain_integer(value) != 0
     except (TypeError, ValueError):
@@ -229,7 +233,7 @@ def _nonzero_slot(value) -> bool:
 _PLAIN_INT = re.compile(r"[+-]?[0-9]+")
 
 
-def plain_integer(value) -> int:
+def plain_integer(value: Any) -> int:
     """An integer-valued cell (1, 1.0, "1") as int.
 
     ValueError for 1.5, nan, "x", True, and for strings that are not plain decimal integers ("1_0", "0x1", "١", "1e0",
@@ -335,12 +339,12 @@ def capacity_rule(instance: Instance) -> str:
             f"shared by every device in the slot")
 
 
-def _finite(x) -> float | None:
+def _finite(x: SupportsFloat | str) -> float | None:
     x = float(x)
     return x if math.isfinite(x) else None
 
 
-def assignment_report(instance: Instance, table: pd.DataFrame) -> dict:
+def assignment_report(instance: Instance, table: pd.DataFrame) -> dict[str, Any]:
     """Everything ``mecopt check`` reports about an assignment table, as plain data.
 
     Every figure is recomputed from the tensor y (:func:`assignment_to_y`) by
@@ -401,12 +405,12 @@ def assignment_report(instance: Instance, table: pd.DataFrame) -> dict:
         rows.append(_device_row(d, n, ok[n], ev, by_dev, queued=queued, server_time_s=server_time, **where))
     devices = pd.DataFrame(rows).astype({"partition_point": "Int64", "last_slot": "Int64", "deadline_met": "boolean"})
     frames = []
-    for v, Yk in zip(instance.views, split.views):
-        H = v.server.H
-        frame = _slot_frame(v.instance, slot_server_times(v.instance, Yk), Yk[:, :, 1:H + 1].any(axis=1).sum(axis=0),
-                            ev.slot_load[ev.slot_server == v.k])
+    for view, Yk in zip(instance.views, split.views):
+        H = view.server.H
+        frame = _slot_frame(view.instance, slot_server_times(view.instance, Yk),
+                            Yk[:, :, 1:H + 1].any(axis=1).sum(axis=0), ev.slot_load[ev.slot_server == view.k])
         if K > 1:
-            frame.insert(0, "server", v.server.name)
+            frame.insert(0, "server", view.server.name)
         frames.append(frame)
     slots = pd.concat(frames, ignore_index=True) if K > 1 else frames[0]
     rule = ("; ".join(f"server {v.server.name}: {capacity_rule(v.instance)}" for v in instance.views) if K > 1
@@ -435,8 +439,8 @@ def _server_time(instance: Instance, Y: np.ndarray, n: int, used: list[int]) -> 
     return sum(float(Y[n, :d.M, k, 1:instance.servers[k].H + 1].sum(axis=1) @ d.t_server[1:]) for k in used)
 
 
-def _device_row(d, n: int, good: bool, ev: costmod.Evaluation, by_dev: dict, *, queued: bool,
-                server_time_s: float, **server) -> dict:
+def _device_row(d: Device, n: int, good: bool, ev: costmod.Evaluation, by_dev: dict[str, list[str]], *,
+                queued: bool, server_time_s: float, **server: str) -> dict[str, Any]:
     """One row of the report's devices table (``server`` after ``dnn`` with several servers)."""
     T = ev.delay[n] if good else math.nan
     return dict(
@@ -476,8 +480,8 @@ def _slot_frame(instance: Instance, T_nh: np.ndarray, present: np.ndarray, load:
         devices=present, parallel_limit=np.full(H, server.B)))
 
 
-def _report_summary(instance: Instance, ok: np.ndarray, violations: list, ev: costmod.Evaluation, rows: list,
-                    rule: str) -> dict:
+def _report_summary(instance: Instance, ok: np.ndarray, violations: list[Violation], ev: costmod.Evaluation,
+                    rows: list[dict[str, Any]], rule: str) -> dict[str, Any]:
     """The report's summary: counts, averages over the well-formed devices, capacity rule, deadlines."""
     n_ok = int(ok.sum())
     counts: dict[str, int] = {}
@@ -549,7 +553,7 @@ def _check_view(instance: Instance, Y: np.ndarray) -> list[Violation]:
             if total > cap + tol:
                 out.append(Violation("(17)", None, h + 1, None, total - cap, tol,
                                      f"slot {h + 1} holds {total:.6g} s of server time; capacity T_d/H = {cap:.6g} s"))
-    present = Y[:, :, 1:H + 1].any(axis=1)
+    present = cast(np.ndarray, Y[:, :, 1:H + 1].any(axis=1))   # numpy's stubs: any(axis=...) may be a scalar
     for h in range(H):
         k = int(present[:, h].sum())
         if k > server.B:
@@ -660,7 +664,7 @@ def _split_violations(instance: Instance, split: _Split) -> list[Violation]:
     """
     out = list(split.association)
     bad_names = {instance.devices[n].name for n in split.bad}
-    judged = {d.name: int(split.judged[n]) for n, d in enumerate(instance.devices)}
+    judged: dict[str | None, int] = {d.name: int(split.judged[n]) for n, d in enumerate(instance.devices)}
     for v, Yk in zip(instance.views, split.views):
         for viol in _check_view(v.instance, Yk):
             if viol.device in bad_names and viol.equation in ("(15)", "(16)", "(26)"):
@@ -704,7 +708,8 @@ def check_y(instance: Instance, Y: np.ndarray) -> list[Violation]:
     return _split_violations(instance, _split(instance, Y))
 
 
-def deadline_misses(instance: Instance, profile: list[np.ndarray], server_of=None) -> dict[str, float]:
+def deadline_misses(instance: Instance, profile: list[np.ndarray],
+                    server_of: ArrayLike | None = None) -> dict[str, float]:
     """{device name: seconds over tau_n} of every MD whose T_n (24) misses (26) by more than the checker's tolerance.
 
     (the soft policy lists these instead of reporting violations).
@@ -730,7 +735,8 @@ def deadline_misses(instance: Instance, profile: list[np.ndarray], server_of=Non
     return out
 
 
-def check_profile(instance: Instance, profile: list[np.ndarray], server_of=None) -> list[Violation]:
+def check_profile(instance: Instance, profile: list[np.ndarray],
+                  server_of: ArrayLike | None = None) -> list[Violation]:
     """Every violated constraint of a strategy profile (slot vectors), on one server or several.
 
     The association (15s) first (every offloaded layer on ``server_of[n]``, a server MD n
@@ -792,8 +798,9 @@ def check_profile(instance: Instance, profile: list[np.ndarray], server_of=None)
     # a device with a wrong association (15s) counts on no server, as in the table checker; its
     # deadline (26) is judged on its own server only (an all-local device: on its first one)
     eff = np.array([k if k in instance.reachable(n) else -1 for n, k in enumerate(given)], dtype=int)
-    judged = {d.name: (eff[n] if np.any(np.asarray(profile[n]) != 0) else instance.reachable(n)[0])
-              for n, d in enumerate(instance.devices)}
+    judged: dict[str | None, int] = {
+        d.name: (eff[n] if np.any(np.asarray(profile[n]) != 0) else instance.reachable(n)[0])
+        for n, d in enumerate(instance.devices)}
     for v, prof in zip(instance.views, costmod.split_profile(instance, profile, eff)):
         vi = v.instance
         Yk = np.zeros((vi.N, vi.M_max, v.server.H + 2), dtype=int)
