@@ -84,17 +84,17 @@ class Option:
     gt: float | None = None
     le: float | None = None
     lt: float | None = None
-    choices: tuple | Callable[[], Iterable] | None = None
+    choices: tuple[Any, ...] | Callable[[], Iterable[Any]] | None = None
     nullable: bool = False
     check: Callable[[Any], None] | None = None
     default: Any = REQUIRED
     values: str | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.type not in _TYPES:
             raise TypeError(f"option {self.name!r}: type must be one of int, float, bool, str, 'callable', object")
 
-    def allowed(self) -> list:
+    def allowed(self) -> list[Any]:
         """The allowed values (``choices``, read now), or [] when any value of the type goes."""
         if self.choices is None:
             return []
@@ -129,11 +129,11 @@ class Option:
             return f" {'<=' if hi[1] == ']' else '<'} {hi[0]}"
         return ""
 
-    def error(self, value, owner: str) -> InputError:
+    def error(self, value: Any, owner: str) -> InputError:
         """The InputError of a bad ``value``, in the one message format."""
         return InputError(f"The {self.name!r} option of {owner} must be {self.describe()}. Got {value!r} instead.")
 
-    def convert(self, value, owner: str = "the method", *, text: bool = False):
+    def convert(self, value: Any, owner: str = "the method", *, text: bool = False) -> Any:
         """``value`` converted to the option's type and checked against its range and choices.
 
         Parameters
@@ -181,7 +181,7 @@ class Option:
                              f"Got {given!r} instead ({problem}).")
         return out
 
-    def _from_text(self, text: str):
+    def _from_text(self, text: str) -> Any:
         word = text.strip()
         if self.nullable and word.lower() == "none":
             return None
@@ -191,7 +191,7 @@ class Option:
             return word.lower() in _TRUE
         return scalar_from_text(word)
 
-    def _typed(self, value):
+    def _typed(self, value: Any) -> Any:
         kind = self.type
         if kind is bool:
             return value if isinstance(value, bool | _np_bool()) else _BAD
@@ -218,7 +218,7 @@ class Option:
 _BAD = object()
 
 
-def scalar_from_text(text: str):
+def scalar_from_text(text: str) -> Any:
     """A value as TOML reads it (``200`` int, ``1e3`` float, ``true`` bool); else the text itself.
 
     Examples
@@ -236,7 +236,7 @@ def scalar_from_text(text: str):
         return text
 
 
-def _np_bool():
+def _np_bool() -> type:
     import numpy as np
     return np.bool_
 
@@ -273,7 +273,7 @@ class OptionSet:
     def __contains__(self, name: str) -> bool:
         return any(o.name == name for o in self.options)
 
-    def validate(self, given: Mapping[str, Any], owner: str, *, text: bool = False) -> dict:
+    def validate(self, given: Mapping[str, Any], owner: str, *, text: bool = False) -> dict[str, Any]:
         """``given`` with every value converted and checked (an InputError at the first bad one).
 
         Parameters
@@ -304,7 +304,7 @@ class OptionSet:
         return [o.help_line() for o in self.options]
 
 
-def declare_options(method: str, *options: Option) -> Callable[[Callable], Callable]:
+def declare_options(method: str, *options: Option) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: declare a method function's options and validate them on every call.
 
     Parameters
@@ -336,7 +336,7 @@ def declare_options(method: str, *options: Option) -> Callable[[Callable], Calla
     >>> crowd.mecopt_options["slot"].default
     1
     """
-    def decorate(function: Callable) -> Callable:
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
         params = _keyword_parameters(function)
         declared = [o.name for o in options]
         if declared != [p.name for p in params]:
@@ -346,16 +346,16 @@ def declare_options(method: str, *options: Option) -> Callable[[Callable], Calla
         owner = f"method {method!r}"
 
         @functools.wraps(function)
-        def checked(instance, **given):
+        def checked(instance: Any, **given: Any) -> Any:
             return function(instance, **spec.validate(given, owner))
 
-        checked.mecopt_options = spec
+        checked.__dict__["mecopt_options"] = spec   # a function attribute (what option_set_of reads)
         return checked
 
     return decorate
 
 
-def option_set_of(function: Callable) -> OptionSet:
+def option_set_of(function: Callable[..., Any]) -> OptionSet:
     """The options of a method function: its declaration, or one derived from its signature.
 
     Parameters
@@ -381,7 +381,7 @@ def option_set_of(function: Callable) -> OptionSet:
     return OptionSet(tuple(_derived(p, hints.get(p.name)) for p in params))
 
 
-def _derived(param: inspect.Parameter, hint) -> Option:
+def _derived(param: inspect.Parameter, hint: Any) -> Option:
     kind, nullable = object, param.default is None
     args = typing.get_args(hint)
     if hint is not None and type(None) in args:
@@ -397,13 +397,13 @@ def _derived(param: inspect.Parameter, hint) -> Option:
     return Option(param.name, kind, "", nullable=nullable, default=param.default)
 
 
-def _keyword_parameters(function: Callable) -> list[inspect.Parameter]:
+def _keyword_parameters(function: Callable[..., Any]) -> list[inspect.Parameter]:
     params = list(inspect.signature(function).parameters.values())
     kw = [p for p in params if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     return kw[1:] if kw and params[0].kind != inspect.Parameter.KEYWORD_ONLY else kw
 
 
-def accepted_options(function: Callable) -> list[str]:
+def accepted_options(function: Callable[..., Any]) -> list[str]:
     """The keyword options ``function`` names explicitly (its first positional parameter, the instance, excluded).
 
     In signature order.
@@ -425,7 +425,7 @@ def check_option_names(owner: str, given: Iterable[str], valid: Iterable[str]) -
                          f"Valid options: {hint}.")
 
 
-def check_choice(name: str, value, choices: Iterable) -> None:
+def check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
     """Raise :class:`InputError` unless ``value`` is one of ``choices``."""
     choices = list(choices)
     if value not in choices:
