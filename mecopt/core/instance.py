@@ -53,12 +53,14 @@ field path ([InputError][mecopt.InputError]).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mecopt.core import channel, dnn, limits
@@ -80,7 +82,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
-def _as_tuple(v):
+def _as_tuple(v: Any) -> Any:
     """TOML has arrays, not tuples: a list where a fixed-length tuple is expected."""
     return tuple(v) if isinstance(v, list) else v
 
@@ -119,12 +121,12 @@ class ServerSection(_Strict):
 
     @field_validator("position", mode="before")
     @classmethod
-    def _point(cls, v):
+    def _point(cls, v: Any) -> Any:
         return _as_tuple(v)
 
     @field_validator("price_base", "price_growth")
     @classmethod
-    def _nonneg(cls, v):
+    def _nonneg(cls, v: Any) -> Any:
         vals = v if isinstance(v, list) else [v]
         if any((not math.isfinite(x)) or x < 0 or x > limits.MAX_PRICE for x in vals):
             raise ValueError(f"must be >= 0 and <= {limits.MAX_PRICE:g}")
@@ -145,7 +147,7 @@ class ChannelSection(_Strict):
     antenna_gain_db: float = Field(default=0.0, ge=-100, le=200)
     min_distance_m: float = Field(default=1.0, gt=0, le=1e6)
 
-    def gain(self, dist_m):
+    def gain(self, dist_m: ArrayLike) -> Any:
         """G = 10^((antenna_gain_db - PL(d)) / 10) at ``dist_m`` (a number or an array)."""
         from mecopt.core import pathloss
         return pathloss.gain(dist_m, **self.model_dump())
@@ -163,7 +165,7 @@ class TopologySection(_Strict):
 
     @field_validator("edges", mode="before")
     @classmethod
-    def _edge_tuples(cls, v):
+    def _edge_tuples(cls, v: Any) -> Any:
         return [_as_tuple(e) for e in v] if isinstance(v, list) else v
 
 
@@ -190,17 +192,17 @@ class DeviceFields(_Strict):
 
     @field_validator("delta_cycles_per_bit", mode="before")
     @classmethod
-    def _delta_tuple(cls, v):
+    def _delta_tuple(cls, v: Any) -> Any:
         return _as_tuple(v)
 
     @field_validator("position", mode="before")
     @classmethod
-    def _point(cls, v):
+    def _point(cls, v: Any) -> Any:
         return _as_tuple(v)
 
     @field_validator("channel_gain")
     @classmethod
-    def _gain(cls, v):
+    def _gain(cls, v: Any) -> Any:
         if isinstance(v, list) and not 1 <= len(v) <= limits.MAX_SERVERS:
             raise ValueError(f"a list of channel gains needs 1..{limits.MAX_SERVERS} entries, one per server")
         if any(not 0 < g <= 1e15 for g in (v if isinstance(v, list) else [v] if v is not None else [])):
@@ -209,7 +211,7 @@ class DeviceFields(_Strict):
 
     @field_validator("delta_cycles_per_bit")
     @classmethod
-    def _delta(cls, v):
+    def _delta(cls, v: Any) -> Any:
         if v is None:
             return v
         if isinstance(v, tuple):
@@ -370,12 +372,12 @@ class Instance:
     price_scale: float
     deadline_policy: str
     topology: TopologySection
-    source: dict = field(repr=False, default_factory=dict)
+    source: dict[str, Any] = field(repr=False, default_factory=dict)
     path: str | None = None
     reach: tuple[tuple[int, ...], ...] = field(repr=False, default=())
     views: tuple[ServerView, ...] = field(repr=False, default=(), compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.servers:
             raise ValueError("an instance needs at least one server")
         if len(self.servers) == 1:
@@ -473,7 +475,7 @@ class Instance:
         return max((d.M for d in self.devices), default=0)   # 0: a server view no device reaches
 
     @classmethod
-    def from_dict(cls, data: dict, base: str | Path | None = None) -> Instance:
+    def from_dict(cls, data: dict[str, Any], base: str | Path | None = None) -> Instance:
         """Build an instance in code from the same document an instance file holds.
 
         Parameters
@@ -551,7 +553,7 @@ class ServerView:
         return self.instance.server
 
 
-def read_document(path: str | Path, what: str = "instance") -> tuple[dict, str]:
+def read_document(path: str | Path, what: str = "instance") -> tuple[dict[str, Any], str]:
     """The parsed TOML document at ``path`` and its text (InputError when missing or not TOML).
 
     An instance may be a bundled name such as ``paper:fig6-w1khz``.
@@ -571,22 +573,22 @@ def load_instance(path: str | Path) -> Instance:
     return instance_from_dict(data, base=file.parent, source_path=str(path))
 
 
-def instance_from_dict(data: dict, base: Path | None = None, source_path: str | None = None) -> Instance:
+def instance_from_dict(data: dict[str, Any], base: Path | None = None, source_path: str | None = None) -> Instance:
     """Validate a parsed instance document and resolve it to per-device numbers."""
     where = source_path or "<instance>"
     data = jsonable(data, other="keep")   # numpy scalars (a document built in code) as Python numbers
     try:
         spec = InstanceFile.model_validate(data)
     except ValidationError as err:
-        problems = validation_problems(err)
+        problems: list[tuple[str, str]] = validation_problems(err)
         problems += [p for p in _device_content_problems(data, base) if p not in problems]
         raise InputError(f"invalid instance {where}", problems) from None
-    problems: list[tuple[str, str]] = []
+    problems = []
 
     multi_form = spec.servers is not None
     if multi_form and "server" in data:
         problems.append(("server, servers", "give one [server] or a list of [[servers]], not both"))
-    server_specs = spec.servers if multi_form else [spec.server]
+    server_specs = cast("list[ServerSection]", spec.servers) if multi_form else [spec.server]
     servers: list[Server] = []
     for k, ss in enumerate(server_specs):
         where_k = f"servers.{k}" if multi_form else "server"
@@ -620,7 +622,7 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
                                    if v is not None and k not in ("count", "name")}}
     gain_by_default = spec.device_defaults.channel_gain is not None
     links: list[dict[int, Device]] = []   # per device: server index -> the device resolved on that link
-    numbers: dict[int, tuple] = {}        # id(layer table) -> (table, its _DnnNumbers)
+    numbers: dict[int, tuple[dnn.LayerTable, _DnnNumbers]] = {}   # id(layer table) -> (table, its _DnnNumbers)
     tables: dict[str, dnn.LayerTable] = {}
     names: list[str] = []
     n_links = 0
@@ -661,14 +663,15 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
             for k in reach:
                 on = f"{path} (server {servers[k].name})" if K > 1 else path
                 dev, errs = _resolve_device(len(links), name, {**merged, "channel_gain": gains[k]}, float(delta),
-                                            table.name, times, servers[k], spec.model.price_scale, on)
+                                            cast(dnn.LayerTable, table).name, times, servers[k],
+                                            spec.model.price_scale, on)
                 bad += errs
                 resolved[k] = dev
             if bad:
                 problems += [p for p in bad if p not in problems]
                 times = None  # one report per device entry
                 continue
-            links.append(resolved)
+            links.append(cast("dict[int, Device]", resolved))   # no problems: every link resolved
     big = sorted({(d.dnn, d.M, sv.H) for dl in links for k, d in dl.items() for sv in (servers[k],)
                   if sv.H * (d.M + 1) ** 2 > limits.MAX_DP_CELLS})
     if big:
@@ -676,15 +679,14 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
         problems.append(("server.slots, devices.dnn", f"H x (M+1)^2 = {Hk} x ({M}+1)^2 for DNN {dnn_name} "
                          f"exceeds {limits.MAX_DP_CELLS:g}, the size the best-response engines handle "
                          f"(fewer slots or layers)"))
-    seen: set[str] = set()
-    dup = sorted({n for n in names if n in seen or seen.add(n)})   # linear: N can be 50,000
+    dup = sorted(n for n, count in Counter(names).items() if count > 1)   # linear: N can be 50,000
     if dup:
         problems.append(("devices.name", f"device names must be unique; repeated: {dup}"))
     if spec.topology.kind == "edges":
         N = len(names)
-        bad = [e for e in spec.topology.edges if not (0 <= e[0] < N and 0 <= e[1] < N) or e[0] == e[1]]
-        if bad:
-            problems.append(("topology.edges", f"edges must join two different devices 0..{N - 1}; bad: {bad}"))
+        bad_edges = [e for e in spec.topology.edges if not (0 <= e[0] < N and 0 <= e[1] < N) or e[0] == e[1]]
+        if bad_edges:
+            problems.append(("topology.edges", f"edges must join two different devices 0..{N - 1}; bad: {bad_edges}"))
     if problems:
         raise InputError(f"invalid instance {where}", problems)
 
@@ -698,7 +700,7 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
     if infeasible and spec.model.deadline_policy == "hard":
         raise InputError(f"instance {where} is infeasible under the hard deadline (26)", infeasible)
 
-    def finish(dev: Device, n: int, **changes) -> Device:
+    def finish(dev: Device, n: int, **changes: Any) -> Device:
         if spec.model.deadline_policy == "relax":
             changes["deadline_relaxed"] = deadline_unreachable(fastest[n], dev.tau)
         if spec.model.deadline_policy == "soft":
@@ -712,11 +714,11 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
     source.pop("servers" if not multi_form else "server")
     if "channel" not in spec.model_fields_set:
         source.pop("channel")   # the document as written: a [server] instance keeps its old form
-    common = dict(description=spec.description, seed=spec.seed, bits_per_element=spec.model.bits_per_element,
-                  price_scale=spec.model.price_scale, deadline_policy=spec.model.deadline_policy,
-                  topology=spec.topology)
+    common: dict[str, Any] = dict(description=spec.description, seed=spec.seed,
+                                  bits_per_element=spec.model.bits_per_element, price_scale=spec.model.price_scale,
+                                  deadline_policy=spec.model.deadline_policy, topology=spec.topology)
     views: list[ServerView] = []
-    reach_all: tuple = ()
+    reach_all: tuple[tuple[int, ...], ...] = ()
     if K > 1:   # with K = 1 reach and the one view (the instance itself) are derived by Instance
         reach_all = tuple(tuple(sorted(dl)) for dl in links)
         for k, sv in enumerate(servers):
@@ -730,8 +732,8 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
                     path=source_path, reach=reach_all, views=tuple(views))
 
 
-def _links(merged: dict, gain_given: bool, servers: list[Server], channel: ChannelSection,
-           path: str) -> tuple[tuple[int, ...], list[float], list[tuple[str, str]]]:
+def _links(merged: dict[str, Any], gain_given: bool, servers: list[Server], channel: ChannelSection,
+           path: str) -> tuple[tuple[int, ...], list[float | None], list[tuple[str, str]]]:
     """The servers a device reaches (``servers``, default all) and its gain G_{n,k} to each.
 
     ``channel_gain`` (one number for every server, or a list with one per server) when given, else the path loss between
@@ -762,14 +764,14 @@ def _links(merged: dict, gain_given: bool, servers: list[Server], channel: Chann
                          "every server a position or the device a channel_gain"))
         return reach, [], problems
     from mecopt.core.pathloss import distance
-    reached = channel.gain(np.array([distance(pos, servers[k].position) for k in reach]))
-    gains = [math.nan] * K                  # unreachable servers: never resolved
+    reached = channel.gain(np.array([distance(pos, cast(Point, servers[k].position)) for k in reach]))
+    gains: list[float | None] = [math.nan] * K                  # unreachable servers: never resolved
     for k, g in zip(reach, np.atleast_1d(reached)):
         gains[k] = float(g)
     return reach, gains, problems
 
 
-def _weight_problems(merged: dict, path: str) -> list[tuple[str, str]]:
+def _weight_problems(merged: dict[str, Any], path: str) -> list[tuple[str, str]]:
     """Alpha + beta + gamma = 1 for one device (eq. 23)."""
     w = merged["alpha"] + merged["beta"] + merged["gamma"]
     if abs(w - 1.0) > WEIGHT_SUM_TOL:
@@ -778,14 +780,15 @@ def _weight_problems(merged: dict, path: str) -> list[tuple[str, str]]:
     return []
 
 
-def _device_content_problems(data: dict, base: Path | None) -> list[tuple[str, str]]:
+def _device_content_problems(data: dict[str, Any], base: Path | None) -> list[tuple[str, str]]:
     """Best-effort content checks (weights, DNN names) on a document that failed the schema.
 
     So that one run reports these problems too.
     """
     if not isinstance(data, dict) or not isinstance(data.get("devices"), list):
         return []
-    raw_defaults = data.get("device_defaults") if isinstance(data.get("device_defaults"), dict) else {}
+    raw_defaults = cast("dict[str, Any]",
+                        data.get("device_defaults") if isinstance(data.get("device_defaults"), dict) else {})
     defaults = {**PAPER_DEVICE, **raw_defaults}
     out = []
     for i, entry in enumerate(data["devices"]):
@@ -804,12 +807,12 @@ def _device_content_problems(data: dict, base: Path | None) -> list[tuple[str, s
     return out
 
 
-def _replace(device: Device, **changes) -> Device:
+def _replace(device: Device, **changes: Any) -> Device:
     from dataclasses import replace
     return replace(device, **changes)
 
 
-def _per_slot(value, H: int, path: str, problems: list) -> np.ndarray:
+def _per_slot(value: float | list[float], H: int, path: str, problems: list[tuple[str, str]]) -> np.ndarray:
     if isinstance(value, list):
         if len(value) != H:
             problems.append((path, f"needs one value per slot (H = {H}), got {len(value)}"))
@@ -847,8 +850,8 @@ def _dnn_numbers(table: dnn.LayerTable, coef_lo: DelayModel, coef_se: DelayModel
     return _DnnNumbers(t_lo, t_se, out_bits, tuple(frame["name"][1:]), tuple(frame["type"][1:]))
 
 
-def _resolve_device(index: int, name: str, f: dict, delta: float, dnn_name: str, dn: _DnnNumbers,
-                    server: Server, price_scale: float, path: str) -> tuple[Device | None, list]:
+def _resolve_device(index: int, name: str, f: dict[str, Any], delta: float, dnn_name: str, dn: _DnnNumbers,
+                    server: Server, price_scale: float, path: str) -> tuple[Device | None, list[tuple[str, str]]]:
     """One MD's numbers on its link to ``server`` (eqs. 5-11, 20-21), or the problems of its derived quantities."""
     t_lo, t_se, out_bits = dn.t_local, dn.t_server, dn.out_bits
     with np.errstate(all="ignore"):
@@ -878,8 +881,9 @@ def _resolve_device(index: int, name: str, f: dict, delta: float, dnn_name: str,
 LINK_FIELDS = "bandwidth_hz, upload_power_w, channel_gain, noise_w_per_hz"
 
 
-def _derived_problems(path: str, dnn_name: str, f: dict, t_lo, t_se, r_up: float, r_do: float, t_up,
-                      t_down: float, S, server: Server) -> list[tuple[str, str]]:
+def _derived_problems(path: str, dnn_name: str, f: dict[str, Any], t_lo: np.ndarray, t_se: np.ndarray, r_up: float,
+                      r_do: float, t_up: np.ndarray, t_down: float, S: np.ndarray,
+                      server: Server) -> list[tuple[str, str]]:
     """Every derived number a solver sees must be finite and in range (:mod:`mecopt.core.limits`).
 
     Each problem names the fields it comes from.
@@ -887,7 +891,7 @@ def _derived_problems(path: str, dnn_name: str, f: dict, t_lo, t_se, r_up: float
     out: list[tuple[str, str]] = []
     lim = limits.MAX_TIME_S
 
-    def bad(x) -> bool:
+    def bad(x: float) -> bool:
         return not (math.isfinite(x) and 0 <= x <= lim)
 
     link = f"the link ({LINK_FIELDS} = {f['bandwidth_hz']:g}, {f['upload_power_w']:g}, {f['channel_gain']:g}, " \
