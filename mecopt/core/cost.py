@@ -20,17 +20,52 @@ from mecopt.core.instance import Device, Instance, Server
 
 
 def queued(slots: np.ndarray, H: int) -> bool:
-    """Case 3: the device waits for the next frame (every layer at slot H+1)."""
+    """Case 3: the device waits for the next frame (every layer at slot H+1).
+
+    Parameters
+    ----------
+    slots : numpy.ndarray
+        The strategy: the slot of each layer 1..M (0 = local, 1..H = server slot, H+1 = queued after the frame).
+    H : int
+        Number of slots of the server.
+
+    Returns
+    -------
+    bool
+        True when every layer waits for the next frame.
+    """
     return len(slots) > 0 and bool(np.all(slots == H + 1))
 
 
 def partition_point(slots: np.ndarray) -> int:
-    """Eq. (18): m* = sum_m y[n,m,0]."""
+    """Eq. (18): m* = sum_m y[n,m,0].
+
+    Parameters
+    ----------
+    slots : numpy.ndarray
+        The strategy: the slot of each layer 1..M (0 = local, 1..H = server slot, H+1 = queued after the frame).
+
+    Returns
+    -------
+    int
+        m*, the number of layers computed locally (eq. 18).
+    """
     return int(np.count_nonzero(slots == 0))
 
 
 def blocks(slots: np.ndarray) -> list[tuple[int, int, int]]:
-    """Contiguous runs (first layer, last layer, slot) of layers 1..M with equal slot (slot 0 = the local prefix)."""
+    """Contiguous runs (first layer, last layer, slot) of layers 1..M with equal slot (slot 0 = the local prefix).
+
+    Parameters
+    ----------
+    slots : numpy.ndarray
+        The strategy: the slot of each layer 1..M (0 = local, 1..H = server slot, H+1 = queued after the frame).
+
+    Returns
+    -------
+    list[tuple[int, int, int]]
+        (first layer, last layer, slot) of each run of equal slots, in layer order.
+    """
     out, start = [], 0
     for m in range(1, len(slots) + 1):
         if m == len(slots) or slots[m] != slots[start]:
@@ -40,7 +75,22 @@ def blocks(slots: np.ndarray) -> list[tuple[int, int, int]]:
 
 
 def own_loads(dev: Device, slots: np.ndarray, H: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-slot price load S_n^h = sum_m y S_{n,m} and server time T_n^h (h = 1..H)."""
+    """Per-slot price load S_n^h = sum_m y S_{n,m} and server time T_n^h (h = 1..H).
+
+    Parameters
+    ----------
+    dev : Device
+        The mobile device (MD) n: its DNN's layer times, link and weights.
+    slots : numpy.ndarray
+        The strategy: the slot of each layer 1..M (0 = local, 1..H = server slot, H+1 = queued after the frame).
+    H : int
+        Number of slots of the server.
+
+    Returns
+    -------
+    tuple[numpy.ndarray, numpy.ndarray]
+        S_n^h and T_n^h, each of shape (H,).
+    """
     s = np.asarray(slots)
     inside = (s >= 1) & (s <= H)
     idx = s[inside]
@@ -54,6 +104,20 @@ def delay(dev: Device, slots: np.ndarray, server: Server) -> float:
 
     Fully local: only the local term. Queued (Case 3): upload of the input + T_d +
     total server time + download.
+
+    Parameters
+    ----------
+    dev : Device
+        The mobile device (MD) n: its DNN's layer times, link and weights.
+    slots : numpy.ndarray
+        The strategy: the slot of each layer 1..M (0 = local, 1..H = server slot, H+1 = queued after the frame).
+    server : Server
+        The edge server (a single-server instance's, or one server view's).
+
+    Returns
+    -------
+    float
+        T_n (24) in seconds.
     """
     if queued(slots, server.H):
         return float(dev.t_up[0] + server.T_d + dev.t_server[1:].sum() + dev.t_down)
@@ -66,7 +130,22 @@ def delay(dev: Device, slots: np.ndarray, server: Server) -> float:
 
 
 def energy(dev: Device, slots: np.ndarray, server: Server) -> float:
-    """Eq. (25): P_lo x local time (12) + P_up x upload time (13)."""
+    """Eq. (25): P_lo x local time (12) + P_up x upload time (13).
+
+    Parameters
+    ----------
+    dev : Device
+        The mobile device (MD) n: its DNN's layer times, link and weights.
+    slots : numpy.ndarray
+        The strategy: the slot of each layer 1..M (0 = local, 1..H = server slot, H+1 = queued after the frame).
+    server : Server
+        The edge server (a single-server instance's, or one server view's).
+
+    Returns
+    -------
+    float
+        E_n (25) in joules.
+    """
     if queued(slots, server.H):
         return float(dev.P_up * dev.t_up[0])
     m = partition_point(slots)
@@ -77,13 +156,45 @@ def energy(dev: Device, slots: np.ndarray, server: Server) -> float:
 
 
 def price(own_S: np.ndarray, total_S: np.ndarray, server: Server) -> float:
-    """C^P_n = sum_h p_h S_n^h with p_h = a_h + (b_h/h) S_Sigma^h (19); S_Sigma^h includes the MD's own load."""
+    """C^P_n = sum_h p_h S_n^h with p_h = a_h + (b_h/h) S_Sigma^h (19); S_Sigma^h includes the MD's own load.
+
+    Parameters
+    ----------
+    own_S : numpy.ndarray
+        S_n^h, the MD's own price load per slot, shape (H,).
+    total_S : numpy.ndarray
+        S_Sigma^h, every MD's price load per slot (the MD's own included), shape (H,).
+    server : Server
+        The edge server (a single-server instance's, or one server view's).
+
+    Returns
+    -------
+    float
+        C^P_n (19).
+    """
     p = server.a + server.price_quad * total_S
     return float(p @ own_S)
 
 
 def weighted_cost(dev: Device, T: float, E: float, P: float) -> float:
-    """Eq. (23): alpha c^T T + beta c^E E + gamma C^P."""
+    """Eq. (23): alpha c^T T + beta c^E E + gamma C^P.
+
+    Parameters
+    ----------
+    dev : Device
+        The mobile device (MD) n: its DNN's layer times, link and weights.
+    T : float
+        Delay T_n in seconds (24).
+    E : float
+        Energy E_n in joules (25).
+    P : float
+        Price C^P_n (19).
+
+    Returns
+    -------
+    float
+        C_n (23).
+    """
     return dev.alpha * dev.c_T * T + dev.beta * dev.c_E * E + dev.gamma * P
 
 
@@ -96,6 +207,18 @@ def deadline_penalty(dev: Device, T: float | NDArray[np.float64]) -> float | NDA
 
     0 unless ``deadline_policy = "soft"`` (docs/MODEL.md Part B). It depends only on the MD's own strategy, which keeps
     the game an exact potential game.
+
+    Parameters
+    ----------
+    dev : Device
+        The mobile device (MD) n: its DNN's layer times, link and weights.
+    T : float or numpy.ndarray
+        A delay T_n in seconds, or an array of delays.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        P_n in C_n units (an array for an array of delays); 0.0 unless the policy is soft.
     """
     if not dev.deadline_soft:
         return 0.0
@@ -107,6 +230,18 @@ def penalty_unit(dev: Device, objective: str) -> float:
 
     ("delay": c^T per second, "energy": c^E per joule, "social": 1), so that P_n / penalty_unit is its soft-deadline
     penalty in that unit.
+
+    Parameters
+    ----------
+    dev : Device
+        The mobile device (MD) n: its DNN's layer times, link and weights.
+    objective : str
+        The GTPOS objective: ``"delay"``, ``"energy"`` or ``"social"``.
+
+    Returns
+    -------
+    float
+        C_n units per unit of ``objective``.
     """
     return {"delay": dev.c_T, "energy": dev.c_E}.get(objective, 1.0)
 
@@ -115,6 +250,22 @@ def device_cost(dev: Device, slots: np.ndarray, server: Server, others_S: np.nda
     """C_n (23) of one strategy against the others' per-slot price load.
 
     Plus the soft-deadline penalty under ``deadline_policy = "soft"`` (what the game minimizes).
+
+    Parameters
+    ----------
+    dev : Device
+        The mobile device (MD) n: its DNN's layer times, link and weights.
+    slots : numpy.ndarray
+        The strategy: the slot of each layer 1..M (0 = local, 1..H = server slot, H+1 = queued after the frame).
+    server : Server
+        The edge server (a single-server instance's, or one server view's).
+    others_S : numpy.ndarray
+        The other MDs' price load per slot, shape (H,).
+
+    Returns
+    -------
+    float
+        C_n (23), plus P_n under the soft deadline policy.
     """
     T = delay(dev, slots, server)
     if queued(slots, server.H):
@@ -284,7 +435,20 @@ def potential(instance: Instance, T: np.ndarray, E: np.ndarray, penalty: np.ndar
 
 
 def slot_potential(server: Server, loads: np.ndarray) -> float:
-    """The slot part of Phi for one server: sum_h [a_h L_h + (b_h/2h)(L_h^2 + sum_n (S_n^h)^2)], loads (N, H)."""
+    """The slot part of Phi for one server: sum_h [a_h L_h + (b_h/2h)(L_h^2 + sum_n (S_n^h)^2)], loads (N, H).
+
+    Parameters
+    ----------
+    server : Server
+        The edge server (a single-server instance's, or one server view's).
+    loads : numpy.ndarray
+        S_n^h of every MD on the server, shape (N, H).
+
+    Returns
+    -------
+    float
+        The slot part of the potential Phi.
+    """
     L = loads.sum(axis=0)
     return float(server.a @ L + (server.price_quad / 2) @ (L ** 2 + (loads ** 2).sum(axis=0)))
 
@@ -294,6 +458,25 @@ def effective_servers(instance: Instance, profile: list[np.ndarray], server_of: 
 
     ``server_of[n]`` when MD n reaches it and offloads something, else its first reachable server (an all-local MD costs
     the same on every link; a wrong association is reported by the checker, ``mecopt.core.checker``).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    profile : list[numpy.ndarray]
+        One strategy (slot vector) per MD.
+    server_of : array_like or None
+        The server each MD offloads to (-1 = all local); None: all -1.
+
+    Returns
+    -------
+    numpy.ndarray
+        The scoring server of each MD, shape (N,).
+
+    Raises
+    ------
+    ValueError
+        When ``server_of`` does not have one entry per device.
     """
     N = instance.N
     given = np.full(N, -1, dtype=int) if server_of is None else np.asarray(server_of, dtype=int)
@@ -307,7 +490,22 @@ def effective_servers(instance: Instance, profile: list[np.ndarray], server_of: 
 
 
 def split_profile(instance: Instance, profile: list[np.ndarray], eff: np.ndarray) -> list[list[np.ndarray]]:
-    """Per server view: each member's slot vector if it is scored on that server, else all local."""
+    """Per server view: each member's slot vector if it is scored on that server, else all local.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    profile : list[numpy.ndarray]
+        One strategy (slot vector) per MD.
+    eff : numpy.ndarray
+        The scoring server of each MD (:func:`effective_servers`).
+
+    Returns
+    -------
+    list[list[numpy.ndarray]]
+        Per server view, the strategies of its members in view order.
+    """
     out = []
     for v in instance.views:
         out.append([np.asarray(profile[g]) if eff[g] == v.k else np.zeros(len(profile[g]), dtype=int)
@@ -316,7 +514,18 @@ def split_profile(instance: Instance, profile: list[np.ndarray], eff: np.ndarray
 
 
 def all_local(instance: Instance) -> list[np.ndarray]:
-    """Case 4: every layer of every MD computed locally."""
+    """Case 4: every layer of every MD computed locally.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+
+    Returns
+    -------
+    list[numpy.ndarray]
+        One all-zero slot vector per MD.
+    """
     return [np.zeros(d.M, dtype=int) for d in instance.devices]
 
 
