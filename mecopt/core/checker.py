@@ -68,7 +68,13 @@ class Violation:
     server: str | None = None   # several servers: the server the violation is on
 
     def as_dict(self) -> dict[str, Any]:
-        """The violation as a plain dict (``server`` only when the instance has several servers)."""
+        """The violation as a plain dict (``server`` only when the instance has several servers).
+
+        Returns
+        -------
+        dict[str, Any]
+            equation, device, slot, layer, amount, tolerance, message (and server).
+        """
         out = dict(equation=self.equation, device=self.device, slot=self.slot, layer=self.layer,
                    amount=self.amount, tolerance=self.tolerance, message=self.message)
         if self.server is not None:
@@ -238,6 +244,23 @@ def plain_integer(value: Any) -> int:
 
     ValueError for 1.5, nan, "x", True, and for strings that are not plain decimal integers ("1_0", "0x1", "١", "1e0",
     "1.0": Python's int() takes some).
+
+    Parameters
+    ----------
+    value : object
+        A table cell.
+
+    Returns
+    -------
+    int
+        The cell's integer value.
+
+    Raises
+    ------
+    TypeError
+        For a cell of no numeric or text type.
+    ValueError
+        For a cell that is not a plain integer (see above).
     """
     if isinstance(value, (bool, np.bool_)):
         raise ValueError(value)
@@ -287,7 +310,20 @@ def profile_from_y(instance: Instance, Y: np.ndarray) -> list[np.ndarray]:
 
 
 def servers_used(instance: Instance, Y: np.ndarray) -> list[list[int]]:
-    """Per device, the servers that hold at least one of its layers in tensor Y (y[n, m, k, h >= 1])."""
+    """Per device, the servers that hold at least one of its layers in tensor Y (y[n, m, k, h >= 1]).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    Y : numpy.ndarray
+        The binary assignment tensor y[n, m, k, h] (14).
+
+    Returns
+    -------
+    list[list[int]]
+        Per device, the indices of the servers holding its offloaded layers.
+    """
     return [[k for k in range(Y.shape[2]) if Y[n, :d.M, k, 1:].any()] for n, d in enumerate(instance.devices)]
 
 
@@ -322,6 +358,18 @@ def slot_server_times(instance: Instance, Y: np.ndarray) -> np.ndarray:
 
     As (17) sees it (a layer marked twice counts twice), for one server: ``instance`` a single-server instance (a server
     view) and Y its tensor y[n, m, h] (N x M_max x (H+2)).
+
+    Parameters
+    ----------
+    instance : Instance
+        A single-server instance (a server view).
+    Y : numpy.ndarray
+        Its tensor y[n, m, h].
+
+    Returns
+    -------
+    numpy.ndarray
+        T[n, h-1], shape (N, H).
     """
     H = instance.server.H
     return np.array([[float(Y[n, :d.M, h] @ d.t_server[1:]) for h in range(1, H + 1)]
@@ -329,7 +377,18 @@ def slot_server_times(instance: Instance, Y: np.ndarray) -> np.ndarray:
 
 
 def capacity_rule(instance: Instance) -> str:
-    """In words: what (17) caps on a single-server instance (a server view) in its capacity mode (docs/MODEL.md §4)."""
+    """In words: what (17) caps on a single-server instance (a server view) in its capacity mode (docs/MODEL.md §4).
+
+    Parameters
+    ----------
+    instance : Instance
+        A single-server instance (a server view).
+
+    Returns
+    -------
+    str
+        The rule in words.
+    """
     s = instance.server
     if s.capacity_mode == "per_device":
         return (f"capacity mode per_device: (17) caps each device's own server time in a slot at T_d/H = "
@@ -819,6 +878,18 @@ def violations_frame(violations: list[Violation], servers: bool = False) -> pd.D
 
     With ``servers`` (an instance with several servers) also ``server`` after ``device`` (empty when the violation is on
     no one server, e.g. a device with layers on two servers).
+
+    Parameters
+    ----------
+    violations : list[Violation]
+        The violations, as :func:`check_profile` returns them.
+    servers : bool, default False
+        Whether to add the ``server`` column (several servers).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per violation.
     """
     cols = ["equation", "device", "slot", "layer", "amount", "tolerance", "message"]
     if not servers:

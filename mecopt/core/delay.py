@@ -45,7 +45,18 @@ _UNIT_TO_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
 
 
 def features(factors: np.ndarray) -> np.ndarray:
-    """The 16 monomials of eq. (5) for each row of an (n, 4) array of (G, K, O, I)."""
+    """The 16 monomials of eq. (5) for each row of an (n, 4) array of (G, K, O, I).
+
+    Parameters
+    ----------
+    factors : numpy.ndarray
+        (G, K, O, I) per row, shape (n, 4).
+
+    Returns
+    -------
+    numpy.ndarray
+        The monomials, shape (n, 16), in the order of ``TERMS``.
+    """
     f = np.asarray(factors, dtype=float).reshape(-1, 4)
     G2, K2, O, I = f[:, 0] ** 2, f[:, 1] ** 2, f[:, 2], f[:, 3]
     one = np.ones_like(O)
@@ -73,7 +84,29 @@ class CoefficientSet:
     @classmethod
     def from_terms(cls, name: str, coefficients: dict[str, float], unit: str = "ms",
                    description: str = "") -> CoefficientSet:
-        """A set from ``{term: coefficient}``; terms not given are 0, unknown terms an InputError."""
+        """A set from ``{term: coefficient}``; terms not given are 0, unknown terms an InputError.
+
+        Parameters
+        ----------
+        name : str
+            Name of the set.
+        coefficients : dict[str, float]
+            ``{term: coefficient}`` of eq. (5).
+        unit : str, default 'ms'
+            Time unit of the coefficients (``ms`` or ``s``).
+        description : str, default ''
+            Free text.
+
+        Returns
+        -------
+        CoefficientSet
+            The set.
+
+        Raises
+        ------
+        InputError
+            For a term that is not one of eq. (5).
+        """
         unknown = sorted(set(coefficients) - set(TERMS))
         if unknown:
             raise InputError(f"coefficient set {name!r}: unknown terms {unknown}; "
@@ -81,20 +114,56 @@ class CoefficientSet:
         return cls(name, tuple(float(coefficients.get(t, 0.0)) for t in TERMS), unit, description)
 
     def as_terms(self) -> dict[str, float]:
-        """The nonzero coefficients as ``{term: coefficient}`` (the terms of eq. 5)."""
+        """The nonzero coefficients as ``{term: coefficient}`` (the terms of eq. 5).
+
+        Returns
+        -------
+        dict[str, float]
+            ``{term: coefficient}`` of the nonzero coefficients.
+        """
         return {t: c for t, c in zip(TERMS, self.eta) if c != 0.0}
 
     def predict(self, factors: np.ndarray) -> np.ndarray:
-        """Predicted delay in seconds for each row of (G, K, O, I)."""
+        """Predicted delay in seconds for each row of (G, K, O, I).
+
+        Parameters
+        ----------
+        factors : numpy.ndarray
+            (G, K, O, I) per row, shape (n, 4).
+
+        Returns
+        -------
+        numpy.ndarray
+            Delays in seconds, shape (n,).
+        """
         seconds: np.ndarray = features(factors) @ np.asarray(self.eta) * _UNIT_TO_SECONDS[self.unit]
         return seconds
 
     def predict_ops(self, types: Sequence[str] | np.ndarray, factors: np.ndarray) -> np.ndarray:
-        """Predicted delay in seconds of operators; one polynomial ignores their classes."""
+        """Predicted delay in seconds of operators; one polynomial ignores their classes.
+
+        Parameters
+        ----------
+        types : Sequence[str] or numpy.ndarray
+            The delay class of each operator (row).
+        factors : numpy.ndarray
+            (G, K, O, I) of each operator, shape (n, 4).
+
+        Returns
+        -------
+        numpy.ndarray
+            Delays in seconds, shape (n,).
+        """
         return self.predict(factors)
 
     def save(self, path: str | Path) -> None:
-        """Write the set to ``path`` as a coefficient-set TOML file (atomically)."""
+        """Write the set to ``path`` as a coefficient-set TOML file (atomically).
+
+        Parameters
+        ----------
+        path : str or Path
+            The TOML file to write.
+        """
         data = {"name": self.name, "unit": self.unit, "description": self.description,
                 "coefficients": self.as_terms()}
         _write_toml(path, data)
@@ -123,7 +192,20 @@ class PerTypeCoefficients:
     description: str = ""
 
     def predict_ops(self, types: Sequence[str] | np.ndarray, factors: np.ndarray) -> np.ndarray:
-        """Predicted delay in seconds of each operator, with the set of its class."""
+        """Predicted delay in seconds of each operator, with the set of its class.
+
+        Parameters
+        ----------
+        types : Sequence[str] or numpy.ndarray
+            The delay class of each operator (row).
+        factors : numpy.ndarray
+            (G, K, O, I) of each operator, shape (n, 4).
+
+        Returns
+        -------
+        numpy.ndarray
+            Delays in seconds, shape (n,); a class without a set uses the fallback.
+        """
         types = np.asarray(list(types), dtype=object)
         factors = np.asarray(factors, dtype=float).reshape(-1, 4)
         out = self.fallback.predict(factors)
@@ -134,7 +216,13 @@ class PerTypeCoefficients:
         return out
 
     def save(self, path: str | Path) -> None:
-        """Write the per-type set to ``path`` as a TOML file: the fallback set and one ``[types.CLASS]`` per class."""
+        """Write the per-type set to ``path`` as a TOML file: the fallback set and one ``[types.CLASS]`` per class.
+
+        Parameters
+        ----------
+        path : str or Path
+            The TOML file to write.
+        """
         data = {"name": self.name, "unit": self.unit, "description": self.description,
                 "coefficients": self.fallback.as_terms(),
                 "types": {cls: {"description": c.description, "coefficients": c.as_terms()}
@@ -149,6 +237,18 @@ def layer_delays(model: DelayModel, table: LayerTable) -> np.ndarray:
     """Predicted delay in seconds of every layer of a :class:`~mecopt.core.dnn.LayerTable` (row 0, the input, is 0).
 
     A layer's delay is the sum of its operators' (eqs. 5-7); a non-block layer is one operator.
+
+    Parameters
+    ----------
+    model : DelayModel
+        The coefficient set (or per-type set).
+    table : LayerTable
+        The DNN's layer table.
+
+    Returns
+    -------
+    numpy.ndarray
+        Delay per layer in seconds, shape (M+1,).
     """
     ops = table.op_frame()
     t = model.predict_ops(ops["type"], ops[["G", "K", "O", "I"]].to_numpy(dtype=float))
@@ -156,7 +256,25 @@ def layer_delays(model: DelayModel, table: LayerTable) -> np.ndarray:
 
 
 def load_coefficients(name_or_path: str, base: Path | None = None) -> DelayModel:
-    """A coefficient set (or a per-type set) by bundled name (``device``, ``server``) or TOML path."""
+    """A coefficient set (or a per-type set) by bundled name (``device``, ``server``) or TOML path.
+
+    Parameters
+    ----------
+    name_or_path : str
+        A bundled set's name or a TOML file path.
+    base : Path or None, default None
+        Folder that relative paths are read from.
+
+    Returns
+    -------
+    DelayModel
+        The set (a :class:`PerTypeCoefficients` when the file has ``[types]``).
+
+    Raises
+    ------
+    InputError
+        For an unknown name, an unreadable or invalid file, or unknown operator classes.
+    """
     p = Path(name_or_path)
     if p.suffix != ".toml":
         p = delay_dir() / f"{name_or_path}.toml"
@@ -226,7 +344,20 @@ class FitReport:
 
 
 def r_squared(y: np.ndarray, y_hat: np.ndarray) -> float:
-    """Footnote 1 (1): 1 - sum (y - y_hat)^2 / sum (y - mean y)^2 (nan when all y are equal, e.g. one row)."""
+    """Footnote 1 (1): 1 - sum (y - y_hat)^2 / sum (y - mean y)^2 (nan when all y are equal, e.g. one row).
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Measured values.
+    y_hat : numpy.ndarray
+        Predicted values.
+
+    Returns
+    -------
+    float
+        R², or nan when all ``y`` are equal.
+    """
     y, y_hat = np.asarray(y, float), np.asarray(y_hat, float)
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     ss_res = float(np.sum((y - y_hat) ** 2))
@@ -234,7 +365,20 @@ def r_squared(y: np.ndarray, y_hat: np.ndarray) -> float:
 
 
 def mean_absolute_error(y: np.ndarray, y_hat: np.ndarray) -> float:
-    """Footnote 1 (2): (1/D) sum |y - y_hat|."""
+    """Footnote 1 (2): (1/D) sum |y - y_hat|.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Measured values.
+    y_hat : numpy.ndarray
+        Predicted values.
+
+    Returns
+    -------
+    float
+        The MAE, in the unit of ``y``.
+    """
     return float(np.mean(np.abs(np.asarray(y, float) - np.asarray(y_hat, float))))
 
 
@@ -254,6 +398,33 @@ def fit(factors: np.ndarray, times: np.ndarray, *, terms: tuple[str, ...] = TERM
     ``times`` are in ``unit``; R² and MAE (in ``unit``) are reported on the
     training rows and, with ``test_fraction > 0``, on a seeded held-out split,
     together with the share of held-out rows predicted within ±10%.
+
+    Parameters
+    ----------
+    factors : numpy.ndarray
+        (G, K, O, I) per measured row, shape (n, 4).
+    times : numpy.ndarray
+        Measured times, in ``unit``.
+    terms : tuple[str, ...], default TERMS
+        The terms of eq. (5) fitted (the others are 0).
+    name : str, default 'fitted'
+        Name of the fitted set.
+    unit : str, default 'ms'
+        Time unit of ``times``.
+    test_fraction : float, default 0.0
+        Share of rows held out, in [0, 1).
+    seed : int, default 0
+        Seed of the split.
+
+    Returns
+    -------
+    FitReport
+        The fitted set and its quality.
+
+    Raises
+    ------
+    InputError
+        For mismatched rows, unknown terms, a bad ``test_fraction`` or too few rows.
     """
     X_all = features(factors)
     y_all = np.asarray(times, dtype=float).ravel()
@@ -277,7 +448,22 @@ def fit(factors: np.ndarray, times: np.ndarray, *, terms: tuple[str, ...] = TERM
 
 
 def split_rows(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded split of n rows: (train indices, held-out indices)."""
+    """A seeded split of n rows: (train indices, held-out indices).
+
+    Parameters
+    ----------
+    n : int
+        Number of rows.
+    test_fraction : float
+        Share held out, in [0, 1).
+    seed : int
+        Seed of the permutation.
+
+    Returns
+    -------
+    tuple[numpy.ndarray, numpy.ndarray]
+        (train indices, held-out indices).
+    """
     idx = np.random.default_rng(seed).permutation(n)
     n_test = int(round(test_fraction * n))
     return idx[n_test:], idx[:n_test]
@@ -296,7 +482,20 @@ def _least_squares(X_all: np.ndarray, y: np.ndarray, cols: list[int]) -> np.ndar
 
 
 def fit_quality(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    """R² and MAE (footnote 1) and the share of rows predicted within ±10%."""
+    """R² and MAE (footnote 1) and the share of rows predicted within ±10%.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Measured values.
+    pred : numpy.ndarray
+        Predicted values.
+
+    Returns
+    -------
+    dict[str, float]
+        rows, r2, mae and within_10pct.
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.abs(pred - y) / np.abs(y)
     return {"rows": len(y), "r2": r_squared(y, pred) if len(y) > 1 else float("nan"),
@@ -332,6 +531,39 @@ def fit_per_type(types: Sequence[str] | np.ndarray, factors: np.ndarray, times: 
     *training* rows only (:func:`_cv_class_wins`), leave-one-group-out when
     ``groups`` (e.g. the network of each row) has two or more values, else seeded
     5-fold; the class set must have the lower mean absolute error on the class's rows.
+
+    Parameters
+    ----------
+    types : Sequence[str] or numpy.ndarray
+        The delay class of each operator (row).
+    factors : numpy.ndarray
+        (G, K, O, I) of each operator, shape (n, 4).
+    times : numpy.ndarray
+        Measured times, in ``unit``.
+    terms : tuple[str, ...], default PAPER_TERMS
+        The terms of eq. (5) fitted.
+    name : str, default 'fitted'
+        Name of the per-type set.
+    unit : str, default 'ms'
+        Time unit of ``times``.
+    test_fraction : float, default 0.0
+        Share of rows held out, in [0, 1).
+    seed : int, default 0
+        Seed of the split and the folds.
+    min_rows : int or None, default None
+        Fewest training rows a class needs for a set of its own (default: the number of terms).
+    groups : Sequence[object] or None, default None
+        Group of each row (e.g. its network) for leave-one-group-out folds; None: k-fold.
+
+    Returns
+    -------
+    PerTypeFitReport
+        The per-type set, the single polynomial and the quality table.
+
+    Raises
+    ------
+    InputError
+        For mismatched rows or groups, unknown terms or a bad ``test_fraction``.
     """
     from mecopt.core.dnn import OP_CLASSES
     types = np.asarray([str(t) for t in types], dtype=object)

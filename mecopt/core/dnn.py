@@ -156,12 +156,24 @@ class LayerTable:
         return len(self.frame) - 1
 
     def factors(self) -> np.ndarray:
-        """(M+1) x 4 array of (G, K, O, I); row 0 (input) is all zero."""
+        """(M+1) x 4 array of (G, K, O, I); row 0 (input) is all zero.
+
+        Returns
+        -------
+        numpy.ndarray
+            (G, K, O, I) per layer, shape (M+1, 4).
+        """
         factors: np.ndarray = self.frame[["G", "K", "O", "I"]].to_numpy(dtype=float)
         return factors
 
     def op_frame(self) -> pd.DataFrame:
-        """One row per operator (layer, type = delay class, op, G, K, O, I); a block has several."""
+        """One row per operator (layer, type = delay class, op, G, K, O, I); a block has several.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The operators, one row each.
+        """
         if self.ops is not None:
             return self.ops
         rows = self.frame.iloc[1:]
@@ -170,7 +182,25 @@ class LayerTable:
 
 
 def parse_spec(data: dict[str, Any], source: str = "<spec>") -> DNNSpec:
-    """Validate a parsed DNN spec document; InputError listing every problem with its field path."""
+    """Validate a parsed DNN spec document; InputError listing every problem with its field path.
+
+    Parameters
+    ----------
+    data : dict[str, Any]
+        The parsed spec document.
+    source : str, default '<spec>'
+        Where the document came from (for messages).
+
+    Returns
+    -------
+    DNNSpec
+        The validated spec.
+
+    Raises
+    ------
+    InputError
+        When the document is not a valid spec.
+    """
     try:
         return DNNSpec.model_validate(data)
     except ValidationError as err:
@@ -178,13 +208,30 @@ def parse_spec(data: dict[str, Any], source: str = "<spec>") -> DNNSpec:
 
 
 def load_spec(path: str | Path) -> DNNSpec:
-    """Read and validate the DNN spec TOML file at ``path``."""
+    """Read and validate the DNN spec TOML file at ``path``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The spec file.
+
+    Returns
+    -------
+    DNNSpec
+        The validated spec.
+    """
     data, _ = read_toml(path, "DNN spec")
     return parse_spec(data, str(path))
 
 
 def catalog() -> list[str]:
-    """Names of the DNNs bundled in ``models/dnn``."""
+    """Names of the DNNs bundled in ``models/dnn``.
+
+    Returns
+    -------
+    list[str]
+        The bundled DNN names, sorted.
+    """
     return sorted(p.stem for p in dnn_dir().glob("*.toml"))
 
 
@@ -203,6 +250,22 @@ def uses_channels_per_group(grouped_conv: GroupedConv, spec_rule: str, groups: i
     ``"full"`` / ``"per_group"`` force the answer; ``"auto"`` (default) follows the
     spec's own ``grouped_conv`` and always counts a depthwise convolution
     (one input channel per group) per group.
+
+    Parameters
+    ----------
+    grouped_conv : GroupedConv
+        The instance's rule: ``auto``, ``full`` or ``per_group``.
+    spec_rule : str
+        The spec's own ``grouped_conv``.
+    groups : int
+        The convolution's groups.
+    channels_per_group : float
+        Input channels per group.
+
+    Returns
+    -------
+    bool
+        True when O counts the input channels per group.
     """
     if groups <= 1 or grouped_conv == "full":
         return False
@@ -212,7 +275,25 @@ def uses_channels_per_group(grouped_conv: GroupedConv, spec_rule: str, groups: i
 
 
 def propagate(spec: DNNSpec, grouped_conv: GroupedConv = "auto") -> LayerTable:
-    """Shape propagation over the chain, giving the layer table and its operators (§2.1, MODEL.md §1)."""
+    """Shape propagation over the chain, giving the layer table and its operators (§2.1, MODEL.md §1).
+
+    Parameters
+    ----------
+    spec : DNNSpec
+        The validated spec.
+    grouped_conv : GroupedConv, default 'auto'
+        The grouped-convolution rule (:func:`uses_channels_per_group`).
+
+    Returns
+    -------
+    LayerTable
+        The layer table.
+
+    Raises
+    ------
+    InputError
+        When a layer cannot be propagated (listing every such layer).
+    """
     C, H, W = spec.input.channels, spec.input.height, spec.input.width
     rows = [dict(layer=0, name="input", type="input", C=C, H=H, W=W, G=0.0, K=0.0, O=0.0, I=0.0,
                  t_local_s=np.nan, t_server_s=np.nan)]
@@ -305,7 +386,25 @@ def _cached_table(path: str, mtime: float, grouped_conv: GroupedConv) -> LayerTa
 
 
 def resolve_path(name_or_path: str, base: Path | None = None) -> Path:
-    """A DNN given by catalog name (``alexnet``) or by spec file path."""
+    """A DNN given by catalog name (``alexnet``) or by spec file path.
+
+    Parameters
+    ----------
+    name_or_path : str
+        A catalog name or a ``.toml`` path.
+    base : Path or None, default None
+        Folder that relative paths are read from.
+
+    Returns
+    -------
+    Path
+        The spec file.
+
+    Raises
+    ------
+    InputError
+        When the file or name is unknown.
+    """
     candidate = Path(name_or_path)
     if candidate.suffix == ".toml":
         if not candidate.is_absolute() and base is not None and (base / candidate).exists():
@@ -320,7 +419,22 @@ def resolve_path(name_or_path: str, base: Path | None = None) -> Path:
 
 
 def layer_table(name_or_path: str, grouped_conv: GroupedConv = "auto", base: Path | None = None) -> LayerTable:
-    """The layer table of a bundled DNN or of a spec file."""
+    """The layer table of a bundled DNN or of a spec file.
+
+    Parameters
+    ----------
+    name_or_path : str
+        A catalog name or a ``.toml`` path.
+    grouped_conv : GroupedConv, default 'auto'
+        The grouped-convolution rule.
+    base : Path or None, default None
+        Folder that relative paths are read from.
+
+    Returns
+    -------
+    LayerTable
+        The layer table (cached per file and modification time).
+    """
     path = resolve_path(name_or_path, base)
     return _cached_table(str(path.resolve()), path.stat().st_mtime, grouped_conv)
 
@@ -361,7 +475,22 @@ def _inline_layer(layer: dict[str, Any]) -> str:
 
 def format_spec_toml(data: dict[str, Any], header: list[str] | None = None,
                      comments: dict[int, str] | None = None) -> str:
-    """A DNN spec dict as TOML in the style of ``models/dnn/*.toml`` (one inline table per layer)."""
+    """A DNN spec dict as TOML in the style of ``models/dnn/*.toml`` (one inline table per layer).
+
+    Parameters
+    ----------
+    data : dict[str, Any]
+        The spec as plain data (:func:`spec_to_data`).
+    header : list[str] or None, default None
+        Comment lines written first.
+    comments : dict[int, str] or None, default None
+        A comment per 0-based layer index.
+
+    Returns
+    -------
+    str
+        The TOML text.
+    """
     lines = list(header or [])
     lines.append(f"name = {_toml_value(data['name'])}")
     for key in ("description", "source"):
@@ -383,7 +512,18 @@ def format_spec_toml(data: dict[str, Any], header: list[str] | None = None,
 
 
 def spec_to_data(spec: DNNSpec) -> dict[str, Any]:
-    """A validated spec back to plain data, leaving out defaults (as the hand-written specs do)."""
+    """A validated spec back to plain data, leaving out defaults (as the hand-written specs do).
+
+    Parameters
+    ----------
+    spec : DNNSpec
+        The validated spec.
+
+    Returns
+    -------
+    dict[str, Any]
+        The spec as plain data.
+    """
     layers = []
     for layer in spec.layers:
         rest = layer.model_dump(exclude_defaults=True, exclude={"name", "type", "ops"})

@@ -97,6 +97,16 @@ def validation_problems(err: ValidationError) -> list[tuple[str, str]]:
     """A pydantic ``ValidationError`` as ``(field_path, message)`` pairs, one per problem.
 
     Union branches (``float | tuple``) are folded, so each field is named once.
+
+    Parameters
+    ----------
+    err : ValidationError
+        The pydantic error.
+
+    Returns
+    -------
+    list[tuple[str, str]]
+        ``(field_path, message)`` per problem.
     """
     out: list[tuple[str, str]] = []
     for e in err.errors():

@@ -148,7 +148,18 @@ class ChannelSection(_Strict):
     min_distance_m: float = Field(default=1.0, gt=0, le=1e6)
 
     def gain(self, dist_m: ArrayLike) -> Any:
-        """G = 10^((antenna_gain_db - PL(d)) / 10) at ``dist_m`` (a number or an array)."""
+        """G = 10^((antenna_gain_db - PL(d)) / 10) at ``dist_m`` (a number or an array).
+
+        Parameters
+        ----------
+        dist_m : array_like
+            Distance in metres (a number or an array).
+
+        Returns
+        -------
+        float or numpy.ndarray
+            The linear gain G, shaped as ``dist_m``.
+        """
         from mecopt.core import pathloss
         return pathloss.gain(dist_m, **self.model_dump())
 
@@ -463,7 +474,23 @@ class Instance:
         return self.views[k]
 
     def server_index(self, name: str) -> int:
-        """Index of the server called ``name`` (InputError when unknown)."""
+        """Index of the server called ``name`` (InputError when unknown).
+
+        Parameters
+        ----------
+        name : str
+            A server's name.
+
+        Returns
+        -------
+        int
+            The server's 0-based index.
+
+        Raises
+        ------
+        InputError
+            When no server has that name.
+        """
         names = [s.name for s in self.servers]
         if name not in names:
             raise InputError(f"unknown server {name!r}; the instance's servers are {names}")
@@ -557,6 +584,18 @@ def read_document(path: str | Path, what: str = "instance") -> tuple[dict[str, A
     """The parsed TOML document at ``path`` and its text (InputError when missing or not TOML).
 
     An instance may be a bundled name such as ``paper:fig6-w1khz``.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file or a bundled name.
+    what : str, default 'instance'
+        What the file holds (for messages).
+
+    Returns
+    -------
+    tuple[dict[str, Any], str]
+        (document, text).
     """
     from mecopt.core.resources import instance_path
 
@@ -565,7 +604,18 @@ def read_document(path: str | Path, what: str = "instance") -> tuple[dict[str, A
 
 
 def load_instance(path: str | Path) -> Instance:
-    """Read, validate and resolve an instance file, or a bundled one named ``paper:fig6-w1khz``."""
+    """Read, validate and resolve an instance file, or a bundled one named ``paper:fig6-w1khz``.
+
+    Parameters
+    ----------
+    path : str or Path
+        An instance file or a bundled name.
+
+    Returns
+    -------
+    Instance
+        The resolved instance.
+    """
     from mecopt.core.resources import instance_path
 
     file = instance_path(path)
@@ -574,7 +624,27 @@ def load_instance(path: str | Path) -> Instance:
 
 
 def instance_from_dict(data: dict[str, Any], base: Path | None = None, source_path: str | None = None) -> Instance:
-    """Validate a parsed instance document and resolve it to per-device numbers."""
+    """Validate a parsed instance document and resolve it to per-device numbers.
+
+    Parameters
+    ----------
+    data : dict[str, Any]
+        The parsed instance document.
+    base : Path or None, default None
+        Folder that relative DNN and delay paths are read from.
+    source_path : str or None, default None
+        The file it came from (kept on the instance, named in messages).
+
+    Returns
+    -------
+    Instance
+        The resolved instance.
+
+    Raises
+    ------
+    InputError
+        Listing every problem with its field path.
+    """
     where = source_path or "<instance>"
     data = jsonable(data, other="keep")   # numpy scalars (a document built in code) as Python numbers
     try:
@@ -941,6 +1011,20 @@ def min_blocks(t_server: np.ndarray, start: int, cap: float) -> int | None:
     """Fewest contiguous blocks covering layers start+1..M with each block's server time <= cap.
 
     (greedy packing is optimal for contiguous blocks); None when one layer alone exceeds cap.
+
+    Parameters
+    ----------
+    t_server : numpy.ndarray
+        T^se per layer, index 0 the input.
+    start : int
+        Partition point: layers start+1..M are covered.
+    cap : float
+        The largest server time of a block.
+
+    Returns
+    -------
+    int or None
+        The fewest blocks, or None.
     """
     count, used = 0, math.inf
     for t in t_server[start + 1:]:
@@ -964,7 +1048,20 @@ def _block_counts(t_server: bytes, cap: float) -> tuple[int | None, ...]:
 
 
 def fastest_delay(dev: Device, server: Server) -> float:
-    """Smallest T_n (24) of any strategy satisfying (15)-(17), (27) with the server to itself."""
+    """Smallest T_n (24) of any strategy satisfying (15)-(17), (27) with the server to itself.
+
+    Parameters
+    ----------
+    dev : Device
+        The MD.
+    server : Server
+        Its server.
+
+    Returns
+    -------
+    float
+        The smallest delay in seconds.
+    """
     lc = dev.local_cum
     best = float(lc[-1])
     counts = _block_counts(np.ascontiguousarray(dev.t_server, dtype=float).tobytes(), server.slot_len)

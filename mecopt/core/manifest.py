@@ -21,14 +21,44 @@ MANIFEST = "MANIFEST.json"
 
 
 def begin(folder: str | Path, kind: str) -> Path:
-    """Mark ``folder`` as being written (creating it)."""
+    """Mark ``folder`` as being written (creating it).
+
+    Parameters
+    ----------
+    folder : str or Path
+        The result folder.
+    kind : str
+        What the folder holds (solution, sweep, ...).
+
+    Returns
+    -------
+    Path
+        The folder.
+    """
     folder = Path(folder)
     write_json(folder / MANIFEST, dict(kind=kind, complete=False, files=[]))
     return folder
 
 
 def finish(folder: str | Path, kind: str, files: Iterable[str | Path] | None = None, **extra: Any) -> Path:
-    """Mark ``folder`` complete, listing ``files`` (relative to it; default: every file under it)."""
+    """Mark ``folder`` complete, listing ``files`` (relative to it; default: every file under it).
+
+    Parameters
+    ----------
+    folder : str or Path
+        The result folder.
+    kind : str
+        What the folder holds.
+    files : Iterable[str | Path] or None, default None
+        The files written (default: every file under it).
+    **extra
+        More entries of the manifest.
+
+    Returns
+    -------
+    Path
+        The manifest file.
+    """
     from mecopt.core.version import __version__
 
     folder = Path(folder)
@@ -41,7 +71,23 @@ def finish(folder: str | Path, kind: str, files: Iterable[str | Path] | None = N
 
 
 def read(folder: str | Path) -> dict[str, Any] | None:
-    """The manifest of ``folder``, or None when it has none (written before manifests existed)."""
+    """The manifest of ``folder``, or None when it has none (written before manifests existed).
+
+    Parameters
+    ----------
+    folder : str or Path
+        The result folder.
+
+    Returns
+    -------
+    dict[str, Any] or None
+        The manifest, or None.
+
+    Raises
+    ------
+    InputError
+        When the manifest is not valid JSON.
+    """
     path = Path(folder) / MANIFEST
     if not path.is_file():
         return None
@@ -62,6 +108,23 @@ def require_complete(folder: str | Path, what: str = "result folder") -> dict[st
 
     Or that of a result set holding it (a comparison, sweep or reproduction up to :data:`PARENT_LEVELS` levels up), says
     it is incomplete. Returns ``folder``'s own manifest (None for a folder written without one).
+
+    Parameters
+    ----------
+    folder : str or Path
+        The result folder.
+    what : str, default 'result folder'
+        What it is (for messages).
+
+    Returns
+    -------
+    dict[str, Any] or None
+        ``folder``'s own manifest, or None.
+
+    Raises
+    ------
+    InputError
+        When a run that wrote it did not finish.
     """
     folder = Path(folder)
     for parent in list(folder.resolve().parents)[:PARENT_LEVELS]:
@@ -82,7 +145,15 @@ def require_complete(folder: str | Path, what: str = "result folder") -> dict[st
 
 
 def require_complete_file(path: str | Path, what: str = "table") -> None:
-    """:func:`require_complete` for a file: refuse a file inside an incomplete result folder."""
+    """:func:`require_complete` for a file: refuse a file inside an incomplete result folder.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    what : str, default 'table'
+        What it is (for messages).
+    """
     path = Path(path)
     require_complete(path.resolve().parent, f"the folder of {what} {path},")
 
@@ -91,6 +162,21 @@ def assignment_file(path: str | Path) -> Path:
     """The table to check: ``path`` itself, or a solution folder's assignment table.
 
     Either way refused when the run that wrote it did not finish.
+
+    Parameters
+    ----------
+    path : str or Path
+        A table or a solution folder.
+
+    Returns
+    -------
+    Path
+        The table file.
+
+    Raises
+    ------
+    InputError
+        When the folder holds no assignment table or is incomplete.
     """
     p = Path(path)
     if p.is_dir():

@@ -95,13 +95,25 @@ class Option:
             raise TypeError(f"option {self.name!r}: type must be one of int, float, bool, str, 'callable', object")
 
     def allowed(self) -> list[Any]:
-        """The allowed values (``choices``, read now), or [] when any value of the type goes."""
+        """The allowed values (``choices``, read now), or [] when any value of the type goes.
+
+        Returns
+        -------
+        list[Any]
+            The allowed values.
+        """
         if self.choices is None:
             return []
         return list(self.choices() if callable(self.choices) else self.choices)
 
     def describe(self) -> str:
-        """What a value must be, e.g. ``"an integer >= 1"``, ``"one of 'dp', 'milp'"``."""
+        """What a value must be, e.g. ``"an integer >= 1"``, ``"one of 'dp', 'milp'"``.
+
+        Returns
+        -------
+        str
+            The description.
+        """
         if self.choices is not None:
             text = "one of " + ", ".join(repr(c) for c in self.allowed())
         elif self.values is not None:
@@ -130,7 +142,20 @@ class Option:
         return ""
 
     def error(self, value: Any, owner: str) -> InputError:
-        """The InputError of a bad ``value``, in the one message format."""
+        """The InputError of a bad ``value``, in the one message format.
+
+        Parameters
+        ----------
+        value : object
+            The bad value.
+        owner : str
+            Who declared the option, e.g. ``"method 'gtpos'"``.
+
+        Returns
+        -------
+        InputError
+            The error (not raised).
+        """
         return InputError(f"The {self.name!r} option of {owner} must be {self.describe()}. Got {value!r} instead.")
 
     def convert(self, value: Any, owner: str = "the method", *, text: bool = False) -> Any:
@@ -210,7 +235,13 @@ class Option:
         return value
 
     def help_line(self) -> str:
-        """One line for ``--help``: name, what it must be, default and doc."""
+        """One line for ``--help``: name, what it must be, default and doc.
+
+        Returns
+        -------
+        str
+            The line.
+        """
         default = "required" if self.default is REQUIRED else f"default {self.default!r}"
         return f"{self.name}: {self.describe()} [{default}]. {self.doc}".rstrip()
 
@@ -220,6 +251,16 @@ _BAD = object()
 
 def scalar_from_text(text: str) -> Any:
     """A value as TOML reads it (``200`` int, ``1e3`` float, ``true`` bool); else the text itself.
+
+    Parameters
+    ----------
+    text : str
+        The text.
+
+    Returns
+    -------
+    object
+        The value.
 
     Examples
     --------
@@ -261,7 +302,13 @@ class OptionSet:
     options: tuple[Option, ...]
 
     def names(self) -> list[str]:
-        """The option names, in signature order."""
+        """The option names, in signature order.
+
+        Returns
+        -------
+        list[str]
+            The names.
+        """
         return [o.name for o in self.options]
 
     def __getitem__(self, name: str) -> Option:
@@ -300,7 +347,13 @@ class OptionSet:
         return {k: self[k].convert(v, owner, text=text) for k, v in given.items()}
 
     def help_lines(self) -> list[str]:
-        """One line per option (:meth:`Option.help_line`)."""
+        """One line per option (:meth:`Option.help_line`).
+
+        Returns
+        -------
+        list[str]
+            The lines.
+        """
         return [o.help_line() for o in self.options]
 
 
@@ -407,6 +460,16 @@ def accepted_options(function: Callable[..., Any]) -> list[str]:
     """The keyword options ``function`` names explicitly (its first positional parameter, the instance, excluded).
 
     In signature order.
+
+    Parameters
+    ----------
+    function : Callable[..., Any]
+        A method function.
+
+    Returns
+    -------
+    list[str]
+        The option names, in signature order.
     """
     return [p.name for p in _keyword_parameters(function)]
 
@@ -415,6 +478,20 @@ def check_option_names(owner: str, given: Iterable[str], valid: Iterable[str]) -
     """Raise :class:`InputError` when ``given`` holds a name not in ``valid``.
 
     ``owner`` says whose options they are, e.g. ``"method 'tpos-cai'"``; the message lists the valid names.
+
+    Parameters
+    ----------
+    owner : str
+        Who accepts the options (for the message).
+    given : Iterable[str]
+        The names given.
+    valid : Iterable[str]
+        The names accepted.
+
+    Raises
+    ------
+    InputError
+        Naming the unknown option and the valid ones.
     """
     valid = list(valid)
     unknown = [k for k in given if k not in valid]
@@ -426,7 +503,22 @@ def check_option_names(owner: str, given: Iterable[str], valid: Iterable[str]) -
 
 
 def check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
-    """Raise :class:`InputError` unless ``value`` is one of ``choices``."""
+    """Raise :class:`InputError` unless ``value`` is one of ``choices``.
+
+    Parameters
+    ----------
+    name : str
+        The option's name (for the message).
+    value : object
+        The value given.
+    choices : Iterable[Any]
+        The allowed values.
+
+    Raises
+    ------
+    InputError
+        When ``value`` is not allowed.
+    """
     choices = list(choices)
     if value not in choices:
         raise InputError(f"The {name!r} option must be one of {', '.join(map(str, choices))}. Got {value!r} instead.")

@@ -93,7 +93,13 @@ class Registry:
             self.entries.setdefault(ep.name, ep.value)
 
     def names(self) -> list[str]:
-        """Every name: built-in, from the entry-point group, and registered."""
+        """Every name: built-in, from the entry-point group, and registered.
+
+        Returns
+        -------
+        list[str]
+            The names, sorted.
+        """
         self._read_group()
         return list(self.entries)
 
@@ -124,7 +130,23 @@ class Registry:
         self.entries[name] = obj
 
     def reference(self, name: str) -> Any:
-        """The entry as registered (an object or a ``"module:attr"`` reference); InputError for an unknown name."""
+        """The entry as registered (an object or a ``"module:attr"`` reference); InputError for an unknown name.
+
+        Parameters
+        ----------
+        name : str
+            The name.
+
+        Returns
+        -------
+        object
+            The object or reference.
+
+        Raises
+        ------
+        InputError
+            For an unknown name.
+        """
         self._read_group()
         if name not in self.entries:
             raise InputError(f"The {self.kind!r} option must be one of {', '.join(map(str, self.entries))}. "

@@ -63,6 +63,20 @@ def flag_deadline_misses(instance: Instance, delays: Iterable[float], flags: dic
     """Add :data:`DEADLINE_MISS` to the flags of every MD whose delay exceeds tau_n (26) beyond ``DEADLINE_TOL``.
 
     The flag is added once; relaxed or dropped deadlines are included. Returns how many MDs miss.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    delays : Iterable[float]
+        T_n of every MD, in seconds.
+    flags : dict[str, list[str]]
+        Device name -> flags, updated in place.
+
+    Returns
+    -------
+    int
+        The number of MDs that miss their deadline.
     """
     misses = 0
     for d, T in zip(instance.devices, delays):
@@ -268,6 +282,11 @@ class Solution:
 
         Empty for a device that runs all its layers locally (or has no valid server). Empty names for every device with
         one server.
+
+        Returns
+        -------
+        list[str]
+            One name per device.
         """
         K = self.instance.K
         if K == 1 or self.server_of is None:
@@ -356,7 +375,13 @@ class Solution:
         return out
 
     def server_summary(self) -> dict[str, Any]:
-        """``local_devices`` and ``servers`` of :meth:`summary` (several servers only)."""
+        """``local_devices`` and ``servers`` of :meth:`summary` (several servers only).
+
+        Returns
+        -------
+        dict[str, Any]
+            ``{"local_devices": ..., "servers": [...]}``.
+        """
         ev, inst = self.evaluation, self.instance
         servers = []
         for k, sv in enumerate(inst.servers):
