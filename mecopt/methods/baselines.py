@@ -73,6 +73,16 @@ def solve_all_local(instance: Instance) -> Solution:
     """Case 4: y[n,m,0] = 1 for every layer (m* = M_n, T_n = local time only, E_n = P_lo x local time).
 
     Every ``server_of`` is -1 (no server).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+
+    Returns
+    -------
+    Solution
+        Every layer of every MD local (Case 4).
     """
     t0 = time.perf_counter()
     profile = costmod.all_local(instance)
@@ -106,6 +116,20 @@ def count_offload_sequences(dev: Device, server: Server, others: Aggregates) -> 
 
     (j = 0..M layers placed, h = 0..H last slot used) of the monotone all-offloaded sequences (m* = 0) of ``dev`` that
     keep (17) and (27) given ``others``; ``f[0][0]`` is the number of feasible sequences.
+
+    Parameters
+    ----------
+    dev : Device
+        The MD.
+    server : Server
+        Its server.
+    others : Aggregates
+        The other MDs' aggregates per slot on the server.
+
+    Returns
+    -------
+    list[list[int]]
+        The table f, (M+1) x (H+1).
     """
     M, H = dev.M, server.H
     fits = _block_fits(dev, server, others)
@@ -136,7 +160,31 @@ def _randbelow(rng: np.random.Generator, n: int) -> int:
 
 
 def unrank_offload_sequence(dev: Device, server: Server, others: Aggregates, f: list[list[int]], r: int) -> np.ndarray:
-    """The r-th feasible sequence (0 <= r < f[0][0]) in the order (next slot, block end) of the recursion."""
+    """The r-th feasible sequence (0 <= r < f[0][0]) in the order (next slot, block end) of the recursion.
+
+    Parameters
+    ----------
+    dev : Device
+        The MD.
+    server : Server
+        Its server.
+    others : Aggregates
+        The other MDs' aggregates per slot on the server.
+    f : list[list[int]]
+        The counts of :func:`count_offload_sequences`.
+    r : int
+        The rank, 0 <= r < f[0][0].
+
+    Returns
+    -------
+    numpy.ndarray
+        The slot of each layer, shape (M,).
+
+    Raises
+    ------
+    AssertionError
+        When ``r`` is out of range (the counts do not match).
+    """
     M, H = dev.M, server.H
     fits = _block_fits(dev, server, others)
     slots = np.zeros(M, dtype=int)
@@ -162,7 +210,24 @@ def unrank_offload_sequence(dev: Device, server: Server, others: Aggregates, f: 
 
 def sample_offload_sequence(dev: Device, server: Server, others: Aggregates,
                             rng: np.random.Generator) -> np.ndarray | None:
-    """A uniformly random feasible all-offloaded sequence, or None when none exists."""
+    """A uniformly random feasible all-offloaded sequence, or None when none exists.
+
+    Parameters
+    ----------
+    dev : Device
+        The MD.
+    server : Server
+        Its server.
+    others : Aggregates
+        The other MDs' aggregates per slot on the server.
+    rng : numpy.random.Generator
+        The random generator.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        The slot of each layer, or None.
+    """
     f = count_offload_sequences(dev, server, others)
     total = f[0][0]
     if total == 0:
@@ -179,6 +244,16 @@ def offload_servers(instance: Instance) -> np.ndarray:
 
     Each MD's server, the reachable one with the highest upload rate (9) on the MD's link to it (ties to the first
     listed in ``[[servers]]``).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+
+    Returns
+    -------
+    numpy.ndarray
+        The server of each MD, shape (N,).
     """
     out = np.empty(instance.N, dtype=int)
     for n in range(instance.N):
@@ -251,6 +326,22 @@ def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20, ove
     the highest upload rate); the order, the sequences and the overflow rule are those above,
     per server (an MD queued after the frame waits for its server's next frame). ``info`` also
     holds ``server_rule`` and ``devices_per_server`` (name -> MDs sent there).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    seed : int, default 0
+        Seed: draw k uses child k of ``SeedSequence(seed)``.
+    draws : int, default 20
+        Seeded draws averaged.
+    overflow : str, default 'queue'
+        MDs that do not fit: ``queue`` (after the frame) or ``local``.
+
+    Returns
+    -------
+    Solution
+        Draw 0 (the representative), with the figures over all draws in ``info``.
     """
     t0 = time.perf_counter()
     targets = offload_servers(instance)
@@ -310,6 +401,18 @@ def solve_isolated(instance: Instance, *, engine: str = "dp") -> Solution:
 
     Each MD's best response alone is the least over its reachable servers (each empty; a
     tau-feasible one preferred, ties to the first listed; one server: its best response there).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    engine : str, default 'dp'
+        Best-response engine.
+
+    Returns
+    -------
+    Solution
+        Each MD's isolated best response, scored together.
     """
     t0 = time.perf_counter()
     profile, alone, flags = [], [], _empty_flags(instance)

@@ -99,7 +99,22 @@ def _polish(instance: Instance, profile: list[np.ndarray], server_of=None,
 
 
 def price_of_stability(instance: Instance, ev: costmod.Evaluation, *, time_limit: float | None = None) -> dict:
-    """Avg delay and social cost of ``ev`` over GTPOS's optima of the same measure (None if not proven)."""
+    """Avg delay and social cost of ``ev`` over GTPOS's optima of the same measure (None if not proven).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    ev : Evaluation
+        The evaluation of the best equilibrium found.
+    time_limit : float or None, default None
+        Time limit of each GTPOS solve in seconds (None: none).
+
+    Returns
+    -------
+    dict
+        The ratios of average delay and social cost to GTPOS's optima (None where not proven optimal).
+    """
     from mecopt.core.cost import social_cost
 
     out = {}
@@ -137,6 +152,37 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
     ``cut_tol``: cut error below which no cut is added; ``max_rounds``: MILP solves at most;
     ``starts``: CAI runs (seeds 0..starts-1) whose best equilibrium is HiGHS's first incumbent (0: none);
     ``pos``: also solve GTPOS (delay and social) for the price-of-stability ratios.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    gap : float, default 1e-09
+        Relative gap between the incumbent's true Phi and the MILP bound that counts as proven.
+    cut_tol : float, default DEFAULT_CUT_TOL
+        Cut error below which no cut is added.
+    grid : int, default DEFAULT_GRID
+        Breakpoints of the initial outer approximation.
+    max_rounds : int, default 50
+        Most MILP solves.
+    time_limit : float or None, default None
+        Time limit in seconds (None: none).
+    starts : int, default 3
+        CAI runs (seeds 0..starts-1) whose best equilibrium is the first incumbent (0: none).
+    pos : bool, default True
+        Also solve GTPOS (delay and social) for the price-of-stability ratios.
+
+    Returns
+    -------
+    Solution
+        The profile of least potential found, with its bound and certificate.
+
+    Raises
+    ------
+    InfeasibleError
+        When the potential model has no feasible profile.
+    SolverError
+        When HiGHS fails.
     """
     from mecopt.game.certificate import certificate
     from mecopt.game.dynamics import CERTIFICATE_TOL
