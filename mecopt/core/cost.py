@@ -276,7 +276,41 @@ def device_cost(dev: Device, slots: np.ndarray, server: Server, others_S: np.nda
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Every figure of a strategy profile, per device and per slot."""
+    """Every figure of a strategy profile, per device and per slot.
+
+    Attributes
+    ----------
+    delay : numpy.ndarray
+        (N,) T_n.
+    energy : numpy.ndarray
+        (N,) E_n.
+    price : numpy.ndarray
+        (N,) C^P_n.
+    cost : numpy.ndarray
+        (N,) C_n (23), plus the penalty below under the soft deadline policy.
+    partition : numpy.ndarray
+        (N,) m*.
+    last_slot : numpy.ndarray
+        (N,) h_max (0 = local, H+1 = queued)
+    loads : numpy.ndarray
+        (N, max_k H_k) S_n^h on the slots of the MD's own server.
+    times : numpy.ndarray
+        (N, max_k H_k) T_n^h (idem)
+    slot_load : numpy.ndarray
+        (sum_k H_k,) S_Sigma^h, every server's slots in turn (see slot_server)
+    slot_time : numpy.ndarray
+        (sum_k H_k,) T_Sigma^h.
+    slot_count : numpy.ndarray
+        (sum_k H_k,) number of MDs with a layer in slot h.
+    potential : float
+        Phi of docs/MODEL.md §6 (nan if some gamma_n = 0)
+    penalty : numpy.ndarray or None
+        (N,) soft-deadline penalty pi_n max(0, T_n - tau_n) (0 unless soft)
+    server : numpy.ndarray or None
+        (N,) the server each MD offloads to (-1 = all local)
+    slot_server : numpy.ndarray or None
+        (sum_k H_k,) the server of each slot column.
+    """
 
     delay: np.ndarray          # (N,) T_n
     energy: np.ndarray         # (N,) E_n

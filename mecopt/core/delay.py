@@ -67,7 +67,19 @@ def features(factors: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class CoefficientSet:
-    """Coefficients eta_1..eta_16 of eq. (5); ``unit`` is the unit of the polynomial's value."""
+    """Coefficients eta_1..eta_16 of eq. (5); ``unit`` is the unit of the polynomial's value.
+
+    Attributes
+    ----------
+    name : str
+        Name of the set.
+    eta : tuple[float, ...]
+        The 16 coefficients of eq. (5), in the order of ``TERMS``.
+    unit : str
+        Time unit of the coefficients (``ms`` or ``s``).
+    description : str
+        Free text.
+    """
 
     name: str
     eta: tuple[float, ...]
@@ -183,6 +195,19 @@ class PerTypeCoefficients:
 
     Stored in one TOML file: ``[coefficients]`` is the fallback, ``[types.CLASS]``
     the set of each class (same unit).
+
+    Attributes
+    ----------
+    name : str
+        Name of the per-type set.
+    sets : dict[str, CoefficientSet]
+        One set per operator class.
+    fallback : CoefficientSet
+        The set of classes without one of their own.
+    unit : str
+        Time unit of the coefficients.
+    description : str
+        Free text.
     """
 
     name: str
@@ -330,7 +355,29 @@ class _CoefficientFile(BaseModel):
 
 @dataclass(frozen=True)
 class FitReport:
-    """Result of :func:`fit`: the coefficients and the footnote-1 quality figures."""
+    """Result of :func:`fit`: the coefficients and the footnote-1 quality figures.
+
+    Attributes
+    ----------
+    coefficients : CoefficientSet
+        The fitted set.
+    r2_train : float
+        R² on the training rows.
+    mae_train : float
+        MAE on the training rows, in the set's unit.
+    r2_test : float or None
+        R² on the held-out rows (None without a split).
+    mae_test : float or None
+        MAE on the held-out rows (None without a split).
+    within_10pct_test : float or None
+        Share of held-out rows predicted within ±10% (None without a split).
+    n_train : int
+        Number of training rows.
+    n_test : int
+        Number of held-out rows.
+    terms : tuple[str, ...]
+        The terms of eq. (5) fitted.
+    """
 
     coefficients: CoefficientSet
     r2_train: float
@@ -509,6 +556,19 @@ class PerTypeFitReport:
 
     The per-type set, the single polynomial fitted on the same training rows, and the quality of both per class and
     overall (``quality`` rows: class, model, split, rows, r2, mae, within_10pct).
+
+    Attributes
+    ----------
+    model : PerTypeCoefficients
+        The per-type set.
+    single : CoefficientSet
+        One polynomial fitted on the same training rows.
+    quality : list[dict[str, Any]]
+        Rows: class, model, split, rows, r2, mae, within_10pct.
+    n_train : int
+        Number of training rows.
+    n_test : int
+        Number of held-out rows.
     """
 
     model: PerTypeCoefficients

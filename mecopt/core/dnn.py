@@ -79,7 +79,17 @@ Seconds = Annotated[float, Field(ge=0, le=limits.MAX_TIME_S)]
 
 
 class InputSpec(_Strict):
-    """The input tensor of a DNN spec: channels x height x width."""
+    """The input tensor of a DNN spec: channels x height x width.
+
+    Attributes
+    ----------
+    channels : Size
+        Input channels C.
+    height : Size
+        Input height H.
+    width : Size
+        Input width W.
+    """
 
     channels: Size
     height: Size
@@ -91,6 +101,23 @@ class OpSpec(_Strict):
 
     For a (depthwise) convolution ``O`` is the input channels *per group* and
     ``groups`` the group count, so that the grouped-convolution rule can scale it.
+
+    Attributes
+    ----------
+    type : OpClass
+        The operator's delay class.
+    op : str
+        The ONNX operator.
+    G : Factor
+        Factor G (output side).
+    K : Factor
+        Factor K (kernel side).
+    O : Factor
+        Factor O (input channels, per group for a grouped convolution).
+    I : Factor
+        Factor I (output channels).
+    groups : Size
+        Groups of a convolution.
     """
 
     type: OpClass
@@ -103,7 +130,45 @@ class OpSpec(_Strict):
 
 
 class LayerSpec(_Strict):
-    """One layer of a DNN spec: its type and the hyper-parameters that give its factors G, K, O, I (eqs. 5-7)."""
+    """One layer of a DNN spec: its type and the hyper-parameters that give its factors G, K, O, I (eqs. 5-7).
+
+    Attributes
+    ----------
+    name : str
+        Layer name.
+    type : LayerType
+        Layer type.
+    out_channels : Size or None
+        Output channels (conv).
+    out_features : Size or None
+        Output features (fc).
+    kernel : Size or None
+        Kernel side (conv, pool).
+    stride : Size
+        Stride (conv, pool).
+    pad : int
+        Padding (conv, pool).
+    groups : Size
+        Groups (conv).
+    ceil_mode : bool
+        Caffe pooling rounds up.
+    out_shape : tuple[Size, Size, Size] or None
+        Explicit output shape (C, H, W), required for a block.
+    G : Factor or None
+        Factor G, overriding the derived one.
+    K : Factor or None
+        Factor K, overriding the derived one.
+    O : Factor or None
+        Factor O, overriding the derived one.
+    I : Factor or None
+        Factor I, overriding the derived one.
+    ops : list[OpSpec] or None
+        a block's operators; its delay is the sum over them.
+    t_local_s : Seconds or None
+        Measured local time in seconds, overriding eq. (6).
+    t_server_s : Seconds or None
+        Measured server time in seconds, overriding eq. (7).
+    """
 
     name: str = Field(min_length=1, max_length=256)
     type: LayerType
@@ -132,7 +197,23 @@ class LayerSpec(_Strict):
 
 
 class DNNSpec(_Strict):
-    """A DNN spec file: name, description, source, grouped-convolution rule, input and layers."""
+    """A DNN spec file: name, description, source, grouped-convolution rule, input and layers.
+
+    Attributes
+    ----------
+    name : str
+        DNN name.
+    description : str
+        Free text.
+    source : str
+        Where the spec came from (model file, exporter, input shape)
+    grouped_conv : Literal['full', 'per_group']
+        The spec's own rule (see uses_channels_per_group)
+    input : InputSpec
+        The input tensor.
+    layers : list[LayerSpec]
+        The layers of the chain, in order.
+    """
 
     name: str = Field(min_length=1, max_length=256)
     description: str = Field(default="", max_length=10_000)
@@ -144,7 +225,17 @@ class DNNSpec(_Strict):
 
 @dataclass(frozen=True)
 class LayerTable:
-    """Per-layer data of one DNN; index 0 is the input, 1..M the layers."""
+    """Per-layer data of one DNN; index 0 is the input, 1..M the layers.
+
+    Attributes
+    ----------
+    name : str
+        DNN name.
+    frame : pandas.DataFrame
+        Columns: layer, name, type, C, H, W, out_elements, G, K, O, I, t_local_s, t_server_s.
+    ops : pandas.DataFrame or None
+        Columns: layer, type (delay class), op, G, K, O, I.
+    """
 
     name: str
     frame: pd.DataFrame  # columns: layer, name, type, C, H, W, out_elements, G, K, O, I, t_local_s, t_server_s

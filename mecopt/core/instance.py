@@ -91,7 +91,27 @@ Name = Annotated[str, Field(min_length=1, max_length=256)]
 
 
 class ModelSection(_Strict):
-    """The ``[model]`` section of an instance file: units, capacity mode, deadline policy and delay sets."""
+    """The ``[model]`` section of an instance file: units, capacity mode, deadline policy and delay sets.
+
+    Attributes
+    ----------
+    bits_per_element : float
+        Bits per tensor element of O_{n,m}.
+    price_scale : float
+        Divisor of the price load S (eq. 20).
+    capacity_mode : Literal['per_device', 'total']
+        What (17) caps: each device's server time per slot, or the slot's total.
+    deadline_policy : Literal['hard', 'relax', 'soft']
+        (26) as a constraint (``hard``), dropped where unreachable (``relax``) or a penalty (``soft``).
+    deadline_penalty_per_s : float
+        Soft (26): C_n units per second over tau_n.
+    grouped_conv : Literal['auto', 'full', 'per_group']
+        The grouped-convolution rule (:func:`mecopt.core.dnn.uses_channels_per_group`).
+    delay_local : Name
+        Delay coefficient set of the devices (eq. 6).
+    delay_server : Name
+        Delay coefficient set of the server (eq. 7).
+    """
 
     bits_per_element: float = Field(default=1.0, gt=0, le=1024)
     price_scale: float = Field(default=1e6, gt=0, le=1e15)
@@ -107,7 +127,29 @@ Point = tuple[float, float]
 
 
 class ServerSection(_Strict):
-    """The ``[server]`` section (or one ``[[servers]]`` entry) of an instance file."""
+    """The ``[server]`` section (or one ``[[servers]]`` entry) of an instance file.
+
+    Attributes
+    ----------
+    name : Name or None
+        [[servers]]: s1, s2, ... when omitted.
+    position : Point or None
+        metres, for the path-loss channel (docs/multiserver.md)
+    slots : int
+        Number of slots H.
+    frame_s : float
+        Frame length T_d in seconds.
+    parallel_limit : int
+        Most MDs per slot, B (27).
+    freq_cycles_per_s : float
+        Server frequency f_s in cycles/s.
+    price_base : float or list[float]
+        a_h of the price (19): one value, or one per slot.
+    price_growth : float or list[float]
+        b_h of the price (19): one value, or one per slot.
+    tx_power_w : float
+        Server transmit power P_s in watts (11).
+    """
 
     name: Name | None = None                  # [[servers]]: s1, s2, ... when omitted
     position: Point | None = None             # metres, for the path-loss channel (docs/multiserver.md)
@@ -134,7 +176,31 @@ class ServerSection(_Strict):
 
 
 class ChannelSection(_Strict):
-    """Path loss from positions (:mod:`mecopt.core.pathloss`), for devices without a ``channel_gain``."""
+    """Path loss from positions (:mod:`mecopt.core.pathloss`), for devices without a ``channel_gain``.
+
+    Attributes
+    ----------
+    model : Literal['log-distance', '3gpp-umi']
+        Path-loss model.
+    ref_loss_db : float
+        Loss at the reference distance (log-distance).
+    ref_distance_m : float
+        Reference distance in metres (log-distance).
+    exponent : float
+        Path-loss exponent (log-distance).
+    carrier_ghz : float
+        Carrier frequency in GHz (3GPP).
+    los : bool
+        Line of sight (3GPP).
+    bs_height_m : float
+        Base-station height in metres (3GPP).
+    ut_height_m : float
+        Device height in metres (3GPP).
+    antenna_gain_db : float
+        Antenna gains in dB.
+    min_distance_m : float
+        Distances below this are raised to it.
+    """
 
     model: Literal["log-distance", "3gpp-umi"] = "log-distance"
     ref_loss_db: float = Field(default=38.46, ge=-100, le=300)
@@ -165,7 +231,23 @@ class ChannelSection(_Strict):
 
 
 class TopologySection(_Strict):
-    """The ``[topology]`` section: the neighbour graph of TPOS-UAI and its weights (29)."""
+    """The ``[topology]`` section: the neighbour graph of TPOS-UAI and its weights (29).
+
+    Attributes
+    ----------
+    kind : Literal['complete', 'ring', 'random_geometric', 'erdos_renyi', 'edges']
+        The neighbour graph of TPOS-UAI.
+    weights : Literal['metropolis', 'uniform']
+        The weight matrix W of (29).
+    radius : float
+        Connection radius (random_geometric).
+    probability : float
+        Edge probability (erdos_renyi).
+    edges : list[tuple[int, int]]
+        The edges (kind ``edges``), pairs of 0-based device indices.
+    seed : int or None
+        Seed of a random graph (None: the instance's).
+    """
 
     kind: Literal["complete", "ring", "random_geometric", "erdos_renyi", "edges"] = "complete"
     weights: Literal["metropolis", "uniform"] = "metropolis"
@@ -181,7 +263,45 @@ class TopologySection(_Strict):
 
 
 class DeviceFields(_Strict):
-    """Fields of one MD; ``None`` means "take it from [device_defaults]"."""
+    """Fields of one MD; ``None`` means "take it from [device_defaults]".
+
+    Attributes
+    ----------
+    name : Name or None
+        Device name (with ``count`` > 1: the prefix of numbered names).
+    count : int
+        Number of identical devices the entry makes.
+    dnn : Name or None
+        The DNN: a catalog name or a spec path.
+    alpha : float or None
+        Weight alpha of the delay in C_n (23).
+    beta : float or None
+        Weight beta of the energy in C_n (23).
+    gamma : float or None
+        Weight gamma of the price in C_n (23).
+    cost_delay_per_s : float or None
+        c^T.
+    cost_energy_per_j : float or None
+        c^E.
+    delta_cycles_per_bit : float or tuple[float, float] or None
+        delta_n or a range to draw from.
+    upload_power_w : float or None
+        P_up.
+    compute_power_w : float or None
+        P_lo.
+    bandwidth_hz : float or None
+        W_n.
+    channel_gain : float or list[float] or None
+        G_n (linear); a list gives one per server.
+    position : Point or None
+        Metres: G_{n,k} by path loss when channel_gain is not given.
+    servers : list[Name] or None
+        Reachable.
+    noise_w_per_hz : float or None
+        N0.
+    deadline_s : float or None
+        tau_n.
+    """
 
     name: Name | None = None
     count: int = Field(default=1, ge=1, le=limits.MAX_DEVICES)
@@ -242,7 +362,31 @@ PAPER_DEVICE = dict(
 
 
 class InstanceFile(_Strict):
-    """A whole instance file, validated field by field (every error with its field path)."""
+    """A whole instance file, validated field by field (every error with its field path).
+
+    Attributes
+    ----------
+    name : Name
+        Instance name.
+    description : str
+        Free text.
+    seed : int
+        Seed of drawn values (delta ranges, random topologies).
+    model : ModelSection
+        The ``[model]`` section.
+    server : ServerSection
+        The ``[server]`` section (one server).
+    servers : list[ServerSection] or None
+        The ``[[servers]]`` list (several servers).
+    channel : ChannelSection
+        The ``[channel]`` section.
+    topology : TopologySection
+        The ``[topology]`` section.
+    device_defaults : DeviceFields
+        Values every device entry starts from.
+    devices : list[DeviceFields]
+        The device entries.
+    """
 
     name: Name = "instance"
     description: str = Field(default="", max_length=10_000)
@@ -258,7 +402,31 @@ class InstanceFile(_Strict):
 
 @dataclass(frozen=True)
 class Server:
-    """The MEC server and its slot model (§3)."""
+    """The MEC server and its slot model (§3).
+
+    Attributes
+    ----------
+    H : int
+        Number of slots.
+    T_d : float
+        Frame length in seconds.
+    B : int
+        Most MDs per slot (27).
+    f_s : float
+        Server frequency in cycles/s.
+    a : numpy.ndarray
+        (H,) a_h.
+    b : numpy.ndarray
+        (H,) b_h.
+    P_s : float
+        Transmit power in watts.
+    capacity_mode : str
+        ``per_device`` or ``total`` (17).
+    name : str
+        Server name.
+    position : tuple[float, float] or None
+        (x, y) in metres, or None.
+    """
 
     H: int
     T_d: float
@@ -284,7 +452,69 @@ class Server:
 
 @dataclass(frozen=True)
 class Device:
-    """One MD with every number the solvers use. Arrays are indexed by layer 0..M (0 = input)."""
+    """One MD with every number the solvers use. Arrays are indexed by layer 0..M (0 = input).
+
+    Attributes
+    ----------
+    index : int
+        0-based index in the instance (or in a server view).
+    name : str
+        Device name.
+    dnn : str
+        DNN name.
+    layer_names : tuple[str, ...]
+        Layers 1..M.
+    layer_types : tuple[str, ...]
+        Delay class of each layer.
+    t_local : numpy.ndarray
+        (M+1,) T^lo_{n,m}, [0] = 0.
+    t_server : numpy.ndarray
+        (M+1,) T^se_{n,m}, [0] = 0.
+    out_bits : numpy.ndarray
+        (M+1,) O_{n,m}.
+    rate_up : float
+        (9)
+    rate_down : float
+        (11)
+    t_up : numpy.ndarray
+        (M+1,) (8): upload of layer m's output.
+    t_down : float
+        (10)
+    S : numpy.ndarray
+        (M+1,) (20)-(21): delta f_s T_se / price_scale.
+    delta : float
+        delta_n, cycles per bit of the price load (20).
+    alpha : float
+        Weight of the delay in C_n (23).
+    beta : float
+        Weight of the energy in C_n (23).
+    gamma : float
+        Weight of the price in C_n (23).
+    c_T : float
+        Cost per second of delay, c^T.
+    c_E : float
+        Cost per joule, c^E.
+    P_up : float
+        Upload power in watts.
+    P_lo : float
+        Local computing power in watts.
+    W : float
+        Bandwidth in Hz.
+    G : float
+        Channel gain to the server.
+    N0 : float
+        Noise density in W/Hz.
+    tau : float
+        Deadline tau_n in seconds (26).
+    deadline_relaxed : bool
+        (26) dropped by the relax policy.
+    fastest_delay : float
+        Smallest T_n over all strategies, alone on the server.
+    deadline_soft : bool
+        (26) replaced by a penalty (deadline_policy = "soft")
+    deadline_penalty_per_s : float
+        Soft (26): cost (units of C_n) per second over tau_n.
+    """
 
     index: int
     name: str
@@ -567,6 +797,17 @@ class ServerView:
     ``instance.devices[i]`` is device ``members[i]`` of the whole instance resolved against
     server k (its rates (9), (11), transfer times (8), (10) and price units (20)-(21) on that
     link); ``local[n]`` is device n's index in the view, or -1 when n cannot reach k.
+
+    Attributes
+    ----------
+    k : int
+        The server's index.
+    instance : Instance
+        The single-server instance of the server's reachable devices.
+    members : numpy.ndarray
+        (N_k,) global indices, increasing.
+    local : numpy.ndarray
+        (N,) global -> local index, -1 when unreachable.
     """
 
     k: int

@@ -288,6 +288,11 @@ def _np_bool() -> type:
 class OptionSet:
     """Every option of one method, in signature order; validates a set of given values at once.
 
+    Attributes
+    ----------
+    options : tuple[Option, ...]
+        The options, in signature order.
+
     Examples
     --------
     >>> import mecopt

@@ -33,7 +33,17 @@ TIE_REL = 1e-12
 
 @dataclass(frozen=True)
 class Aggregates:
-    """The other MDs' per-slot aggregates seen by one MD (h = 1..H)."""
+    """The other MDs' per-slot aggregates seen by one MD (h = 1..H).
+
+    Attributes
+    ----------
+    load : numpy.ndarray
+        Sum over others of S_q^h (price load)
+    time : numpy.ndarray
+        Sum over others of T_q^h (server time, for capacity mode "total")
+    count : numpy.ndarray
+        Number of other MDs with a layer in slot h (float for UAI estimates)
+    """
 
     load: np.ndarray   # sum over others of S_q^h (price load)
     time: np.ndarray   # sum over others of T_q^h (server time, for capacity mode "total")
@@ -58,7 +68,21 @@ class Aggregates:
 
 @dataclass(frozen=True)
 class BestResponse:
-    """A best response (28): the strategy, its objective and cost, whether (26) was dropped, and its server."""
+    """A best response (28): the strategy, its objective and cost, whether (26) was dropped, and its server.
+
+    Attributes
+    ----------
+    slots : numpy.ndarray
+        The strategy, layer 1..M -> slot (0 = local)
+    objective : float
+        C_n + tie-break perturbation, what the engine minimized.
+    cost : float
+        C_n.
+    deadline_dropped : bool
+        (26) had to be dropped: no tau-feasible strategy was left.
+    server : int
+        The server it offloads to (-1: all local, or not said by a one-server engine)
+    """
 
     slots: np.ndarray        # the strategy, layer 1..M -> slot (0 = local)
     objective: float         # C_n + tie-break perturbation, what the engine minimized
