@@ -83,7 +83,13 @@ ENGINES = Registry("engine", {
 
 
 def engine_names() -> list[str]:
-    """The engines available as ``engine=NAME``: built-in, then registered."""
+    """The engines available as ``engine=NAME``: built-in, then registered.
+
+    Returns
+    -------
+    list[str]
+        The engine names.
+    """
     return ENGINES.names()
 
 
@@ -264,5 +270,17 @@ class ServerEngine:
         """:meth:`best_response` through each view engine's ``best_move`` where it has one.
 
         (the DP: the same strategy and objective, ``cost`` not re-scored); what the game loop calls.
+
+        Parameters
+        ----------
+        n : int
+            Device index.
+        others : Mapping[int, Aggregates]
+            The other MDs' aggregates on each server (server index -> aggregates).
+
+        Returns
+        -------
+        BestResponse
+            The best response over every reachable server.
         """
         return self._each(n, others, self._fast)
