@@ -208,7 +208,7 @@ def _table_rows(instance: Instance, table: pd.DataFrame,
                 problems: list[tuple[str, str]]) -> Iterator[tuple[int, Any, int, int, int]]:
     """Each row of an assignment table as (row index, row, device index, layer, slot).
 
-    a row whose device, layer or slot cannot be read is added to ``problems`` (naming the row) and skipped.
+    A row whose device, layer or slot cannot be read is added to ``problems`` (naming the row) and skipped.
     """
     names = {d.name: n for n, d in enumerate(instance.devices)}
     for i, row in enumerate(table.itertuples(index=False)):
@@ -655,7 +655,7 @@ class _Split:
 def _split(instance: Instance, Y: np.ndarray) -> _Split:
     """The association (15s) of tensor Y and the tensor each server view sees.
 
-    a device on server k (its local layers and its slots on k) in k's view and all local in the others' views. A device
+    A device on server k (its local layers and its slots on k) in k's view and all local in the others' views. A device
     in ``bad`` has its layers on each server it reaches counted there ((17), (27)) and nothing else: (15), (16) and (26)
     have no meaning across servers, so (15) is checked on its whole row instead. With one server nothing is bad and the
     one view's tensor is y[:, :, 0, :].
@@ -718,7 +718,7 @@ def _on_server(instance: Instance, k: int, viol: Violation) -> Violation:
 def _split_violations(instance: Instance, split: _Split) -> list[Violation]:
     """The association violations of ``split``, then every server view's (15), (16), (17), (26), (27).
 
-    a device violating (15s) is not judged by (15), (16), (26) on a view, and (26) only on the view of its own server
+    A device violating (15s) is not judged by (15), (16), (26) on a view, and (26) only on the view of its own server
     (an all-local device: its first one).
     """
     out = list(split.association)

@@ -342,7 +342,7 @@ class _TypeEntry(BaseModel):
 class _CoefficientFile(BaseModel):
     """A coefficient-set file: strict types, finite coefficients, only the terms of eq. (5).
 
-    a per-type file adds ``[types.CLASS]`` sets (``mecopt fit --per-type``), the top-level set being the fallback.
+    A per-type file adds ``[types.CLASS]`` sets (``mecopt fit --per-type``), the top-level set being the fallback.
     """
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)

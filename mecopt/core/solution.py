@@ -634,7 +634,7 @@ class ResultFolder:
 def read_result_folder(folder: str | Path) -> ResultFolder:
     """Read a folder holding an assignment table.
 
-    a solution folder (``mecopt solve --out``) read back whole when it can be, else its assignment table with its
+    A solution folder (``mecopt solve --out``) read back whole when it can be, else its assignment table with its
     optional ``summary.json`` and ``instance.toml``.
 
     Parameters

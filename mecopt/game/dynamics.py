@@ -350,7 +350,7 @@ TRACE_SLOT_COLUMNS = 64
 def _slot_columns(state: GameState) -> dict:
     """Per-slot price load and MD count of a tick: ``load_h1``, ``count_h1``...
 
-    with one server; ``load_<server>_h1``... with several (when they have at most TRACE_SLOT_COLUMNS slots in all).
+    With one server; ``load_<server>_h1``... with several (when they have at most TRACE_SLOT_COLUMNS slots in all).
     """
     several = state.instance.K > 1   # presentation only: the column names and the width limit
     if several and sum(on.server.H for on in state.on_server) > TRACE_SLOT_COLUMNS:

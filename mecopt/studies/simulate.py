@@ -320,7 +320,7 @@ def link_scenario(instance: Instance, spec: SimulationSpec, seed: int) -> LinkSc
 def _link(instance: Instance, view: ServerView, n: int, gain: float) -> Device:
     """Device n on its link to server k = ``view.k`` with gain ``gain`` (:func:`with_gain` on server k).
 
-    a link the instance does not resolve (a handover) starts from the device's first link with the price units (20)-(21)
+    A link the instance does not resolve (a handover) starts from the device's first link with the price units (20)-(21)
     of server k, as the loader computes them.
     """
     i = int(view.local[n])
