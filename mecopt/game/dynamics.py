@@ -107,6 +107,24 @@ def draw_strategy(dev, server, others: Aggregates, rng: np.random.Generator, tri
     Implementation: the ``tries`` draws are made at once and (17)/(27) tested on all of them
     together; when draw k is accepted the generator is rewound and draws 0..k are made again,
     so it is consumed exactly as by one draw at a time.
+
+    Parameters
+    ----------
+    dev : Device
+        The MD.
+    server : Server
+        Its server.
+    others : Aggregates
+        The other MDs' aggregates per slot on the server.
+    rng : numpy.random.Generator
+        The random generator.
+    tries : int, default 50
+        Draws tried before giving up.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        The slot of each layer, or None.
     """
     H = server.H
 
@@ -176,6 +194,16 @@ def responder(engine) -> Callable[[int, dict[int, Aggregates]], object]:
 
     ``best_move`` when it has one (the DP: the strategy and objective without re-scoring the cost), else
     ``best_response``.
+
+    Parameters
+    ----------
+    engine : ServerEngine
+        A server engine.
+
+    Returns
+    -------
+    Callable[[int, dict[int, Aggregates]], object]
+        ``f(n, others)`` returning MD n's best response.
     """
     return getattr(engine, "best_move", None) or engine.best_response
 
@@ -188,6 +216,30 @@ def iterate(instance: Instance, state: GameState, engine, rng: np.random.Generat
     ``clean`` counts the MDs that have verified, against the current profile, that
     they cannot improve; it reaches N exactly at a fixed point. The work per woken
     MD is one best response plus O(M + H) (nothing grows with N but the wake-up draw).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    state : GameState
+        The game state, updated in place.
+    engine : ServerEngine
+        The server engine.
+    rng : numpy.random.Generator
+        The random generator of the wake-ups.
+    others_of : Callable[[int], dict[int, Aggregates]]
+        MD n's view of the others' aggregates, per server (exact for CAI, the estimate (29) for UAI).
+    wake_prob : float
+        Probability that a device wakes up in a tick.
+    tol : float
+        A device moves only when it gains more than ``tol`` relative.
+    max_iter : int
+        Most ticks.
+
+    Yields
+    ------
+    Tick
+        One per tick, after its moves.
     """
     N = instance.N
     clean: set[int] = set()
@@ -242,6 +294,46 @@ def run_game(instance: Instance, method: str, *, engine: str, seed: int, wake_pr
 
     What :func:`play`, :mod:`mecopt.methods.tpos` and the sparse-graph remedies
     (:mod:`mecopt.game.remedy`) run; ``method`` names the Solution.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    method : str
+        The method's name (written into the solution).
+    engine : str
+        Best-response engine name (``dp``, ``milp`` or a registered one).
+    seed : int
+        Seed of the wake-ups and of a random start.
+    wake_prob : float
+        Probability that a device wakes up in a tick (Alg. 1-2).
+    eps : float
+        The paper's stop rule: stop when the average cost changes by at most ``eps`` between two ticks.
+    stop : str
+        ``certified`` (no device gains more than ``tol``) or ``paper`` (|dC| <= eps).
+    max_iter : int
+        Most ticks.
+    tol : float
+        A device moves only when it gains more than ``tol`` relative.
+    init : str
+        Start profile: ``random`` or ``local``.
+    uai : bool
+        Whether MDs see the estimate (29) (Alg. 2) instead of the exact aggregates (Alg. 1).
+    progress : Callable[[Tick], None] or None
+        Called after every tick with its :class:`Tick` (None: no progress).
+    time_limit : float or None
+        Time limit in seconds (None: none).
+    init_profile : list[numpy.ndarray] or None, default None
+        A start profile (a warm start), or None.
+    consensus_rounds : int, default 1
+        Gossip rounds of the estimates between decisions (UAI).
+    init_server_of : array_like or None, optional, default None
+        The servers of ``init_profile`` (-1 all local); None: each MD's first reachable one.
+
+    Returns
+    -------
+    Solution
+        The profile reached, with its termination, trace and certificate.
     """
     _validate(wake_prob, eps, stop, max_iter, tol, init, time_limit)
     t0 = time.perf_counter()
@@ -403,6 +495,42 @@ def play(instance: Instance, *, uai: bool = False, init_profile: list[np.ndarray
 
     (a warm start, e.g. the previous frame's equilibrium, with ``init_server_of`` its servers: -1 all local, default
     each MD's first reachable server), else from ``init``. What :mod:`mecopt.studies.simulate` calls.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    uai : bool, default False
+        Whether MDs see the estimate (29) (TPOS-UAI) instead of the exact aggregates.
+    init_profile : list[numpy.ndarray] or None, default None
+        A start profile (a warm start), or None.
+    init_server_of : array_like or None, optional, default None
+        The servers of ``init_profile`` (-1 all local); None: each MD's first reachable one.
+    engine : str, default 'dp'
+        Best-response engine name (``dp``, ``milp`` or a registered one).
+    seed : int, default 0
+        Seed of the wake-ups and of a random start.
+    wake_prob : float, default 0.5
+        Probability that a device wakes up in a tick (Alg. 1-2).
+    eps : float, default 1e-06
+        The paper's stop rule: stop when the average cost changes by at most ``eps`` between two ticks.
+    stop : str, default 'certified'
+        ``certified`` (no device gains more than ``tol``) or ``paper`` (|dC| <= eps).
+    max_iter : int, default 10000
+        Most ticks.
+    tol : float, default 1e-10
+        A device moves only when it gains more than ``tol`` relative.
+    init : str, default 'random'
+        Start profile: ``random`` or ``local``.
+    time_limit : float or None, default None
+        Time limit in seconds (None: none).
+    progress : Callable[[Tick], None] or None, default None
+        Called after every tick with its :class:`Tick` (None: no progress).
+
+    Returns
+    -------
+    Solution
+        The profile reached, with its termination, trace and certificate.
     """
     return run_game(instance, "tpos-uai" if uai else "tpos-cai", engine=engine, seed=seed, wake_prob=wake_prob, eps=eps,
                 stop=stop, max_iter=max_iter, tol=tol, init=init, uai=uai, progress=progress,
