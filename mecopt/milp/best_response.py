@@ -199,12 +199,41 @@ class MILPDevice:
         return np.argmax(Y, axis=1).astype(int)
 
     def solve(self, others: Aggregates, enforce_deadline: bool) -> np.ndarray | None:
-        """The optimal strategy, or None when (with the deadline enforced) nothing is feasible."""
+        """The optimal strategy, or None when (with the deadline enforced) nothing is feasible.
+
+        Parameters
+        ----------
+        others : Aggregates
+            The other MDs' aggregates per slot.
+        enforce_deadline : bool
+            Whether (26) is enforced.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            The slot of each layer, or None.
+        """
         self.set_params(others, enforce_deadline)
         return self._solve()
 
     def best_response(self, others: Aggregates) -> BestResponse:
-        """Problem (28) against ``others`` (non-negative aggregates), with the deadline rule of the DP."""
+        """Problem (28) against ``others`` (non-negative aggregates), with the deadline rule of the DP.
+
+        Parameters
+        ----------
+        others : Aggregates
+            The other MDs' aggregates per slot.
+
+        Returns
+        -------
+        BestResponse
+            The best response.
+
+        Raises
+        ------
+        SolverError
+            When HiGHS fails or reports an unexpected status.
+        """
         enforce = enforces_deadline(self.dev)
         slots = self.solve(others, enforce)
         dropped = False

@@ -53,7 +53,20 @@ DEADLINE_REL = 1e-12
 
 
 def block_fits(t: np.ndarray | float, cap: np.ndarray | float) -> np.ndarray:
-    """(17) for one block of server time ``t`` against capacity ``cap`` (the DP's rule and tolerance)."""
+    """(17) for one block of server time ``t`` against capacity ``cap`` (the DP's rule and tolerance).
+
+    Parameters
+    ----------
+    t : numpy.ndarray or float
+        Server time of the block in seconds.
+    cap : numpy.ndarray or float
+        Capacity in seconds.
+
+    Returns
+    -------
+    numpy.ndarray
+        Whether it fits (element-wise).
+    """
     return np.asarray(t) <= capacity_limit(np.asarray(cap, dtype=float))
 
 
@@ -89,17 +102,44 @@ class DeviceNetwork:
         return len(self.kind)
 
     def arcs(self, kind: int) -> np.ndarray:
-        """Indices of the arcs of kind ``kind``."""
+        """Indices of the arcs of kind ``kind``.
+
+        Parameters
+        ----------
+        kind : int
+            An arc kind.
+
+        Returns
+        -------
+        numpy.ndarray
+            The arc indices.
+        """
         return np.flatnonzero(self.kind == kind)
 
     def finals(self) -> np.ndarray:
-        """Block arcs that end the path (their slot is h_max of eq. 24)."""
+        """Block arcs that end the path (their slot is h_max of eq. 24).
+
+        Returns
+        -------
+        numpy.ndarray
+            The arc indices.
+        """
         return np.flatnonzero((self.kind == BLOCK) & (self.m == self.M))
 
     def path(self, slots: np.ndarray) -> list[int] | None:
         """The arcs of strategy ``slots`` (slot per layer).
 
         Or None if the network lacks one of them (a block over T_d/H, which (17) forbids anyway).
+
+        Parameters
+        ----------
+        slots : numpy.ndarray
+            The strategy: the slot of each layer (0 = local).
+
+        Returns
+        -------
+        list[int] or None
+            The arcs, or None.
         """
         s = np.asarray(slots, dtype=int)
         index = self._index()
@@ -129,7 +169,22 @@ class DeviceNetwork:
 
 
 def prune_arcs(tail: np.ndarray, head: np.ndarray, n_nodes: int) -> np.ndarray:
-    """Mask of the arcs on some src (node 0) -> sink (node 1) path of an acyclic network."""
+    """Mask of the arcs on some src (node 0) -> sink (node 1) path of an acyclic network.
+
+    Parameters
+    ----------
+    tail : numpy.ndarray
+        Tail node of each arc.
+    head : numpy.ndarray
+        Head node of each arc.
+    n_nodes : int
+        Number of nodes.
+
+    Returns
+    -------
+    numpy.ndarray
+        The mask, one entry per arc.
+    """
     fwd = np.zeros(n_nodes, bool)
     fwd[0] = True
     bwd = np.zeros(n_nodes, bool)
@@ -150,6 +205,18 @@ def canonical_cuts(t_server: np.ndarray, cap: float) -> dict[int, int]:
 
     Packing greedily from either end gives the fewest blocks of server time <= cap; from the
     end, the cuts do not depend on where the offloaded part begins.
+
+    Parameters
+    ----------
+    t_server : numpy.ndarray
+        T^se per layer, index 0 the input.
+    cap : float
+        The block capacity.
+
+    Returns
+    -------
+    dict[int, int]
+        End layer -> start of its block.
     """
     M = len(t_server) - 1
     PT = np.concatenate([[0.0], np.cumsum(t_server[1:])])
@@ -172,6 +239,20 @@ def build_network(dev: Device, server: Server, canonical: bool = False) -> Devic
     the partition point). Valid where the cost depends only on (m*, h_max) and the coupling only on
     the slots used and the per-device capacity (GTPOS, ``per_device`` mode): any strategy can be
     re-cut into these fewest blocks, put into a subset of its slots that keeps its last slot.
+
+    Parameters
+    ----------
+    dev : Device
+        The MD.
+    server : Server
+        Its server.
+    canonical : bool, default False
+        Whether only the fewest-blocks packing of each partition is kept.
+
+    Returns
+    -------
+    DeviceNetwork
+        The network.
     """
     M, H, dt = dev.M, server.H, server.slot_len
     PT = np.concatenate([[0.0], np.cumsum(dev.t_server[1:])])
@@ -241,6 +322,19 @@ def add_device(b: pyo.Block, dev: Device, server: Server, net: DeviceNetwork, *,
     expressions ``delay`` (24), ``energy`` (25), ``server_time[h]`` (17), and with
     ``own_load`` a variable ``own_load[h]`` = S_n^h (19)-(21). Param ``deadline_on`` (mutable, 1 =
     enforce (26)) switches the deadline rows.
+
+    Parameters
+    ----------
+    b : pyo.Block
+        The block.
+    dev : Device
+        The MD.
+    server : Server
+        Its server.
+    net : DeviceNetwork
+        Its network.
+    own_load : bool, default False
+        Whether to add the variable ``own_load[h]`` = S_n^h (19)-(21).
     """
     M, H = dev.M, server.H
     A = range(net.n_arcs)
@@ -355,6 +449,13 @@ def add_deadline(b: pyo.Block, net: DeviceNetwork) -> None:
       hcap < c and the final blocks in slots >= c pairwise exclude each other:
       sum x_j + sum z_final <= 1 (a clique). Fully local is forbidden by x_loc <= 0 when it
       misses tau. These rows alone are exact (no tolerance) and keep the LP tight.
+
+    Parameters
+    ----------
+    b : pyo.Block
+        The device's block.
+    net : DeviceNetwork
+        Its network.
     """
     f = b.f
     on = b.deadline_on
@@ -383,6 +484,13 @@ def add_overrun(b: pyo.Block, dev: Device) -> None:
 
     With a positive cost on ``overrun`` in a minimized objective it equals max(0, T_n - tau_n) at
     every optimum, so adding pi_n * overrun prices :func:`mecopt.core.cost.deadline_penalty` exactly.
+
+    Parameters
+    ----------
+    b : pyo.Block
+        The device's block.
+    dev : Device
+        The MD.
     """
     b.overrun = pyo.Var(within=pyo.NonNegativeReals)
     b.overrun_row = pyo.Constraint(expr=b.overrun >= b.delay - float(dev.tau))
@@ -392,6 +500,18 @@ def adjacency(tail, head) -> tuple[dict[int, list[int]], dict[int, list[int]], l
     """Arcs leaving and entering each node.
 
     And the nodes that carry flow conservation (all but the sink, node 1; the source, node 0, emits the supply).
+
+    Parameters
+    ----------
+    tail : array_like
+        Tail node of each arc.
+    head : array_like
+        Head node of each arc.
+
+    Returns
+    -------
+    tuple[dict[int, list[int]], dict[int, list[int]], list[int]]
+        (leaving arcs per node, entering arcs per node, nodes with flow conservation).
     """
     out_arcs: dict[int, list[int]] = {}
     in_arcs: dict[int, list[int]] = {}

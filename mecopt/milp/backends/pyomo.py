@@ -93,11 +93,30 @@ class PyomoBackend(Backend):
         self.name = name
 
     def available(self) -> bool:
-        """Whether Pyomo finds and can run the solver."""
+        """Whether Pyomo finds and can run the solver.
+
+        Returns
+        -------
+        bool
+            True when the solver is available.
+        """
         return pyomo_available(self.name)
 
     def solve(self, problem, limits: Limits):
-        """See :meth:`mecopt.milp.backends.base.Backend.solve`."""
+        """See :meth:`mecopt.milp.backends.base.Backend.solve`.
+
+        Parameters
+        ----------
+        problem : Problem
+            The class networks (``problem.nets``) and, on demand, their Pyomo model.
+        limits : Limits
+            Time limit, gap, threads, start and progress of the solve.
+
+        Returns
+        -------
+        tuple
+            ``(report, flows, info)`` as :meth:`mecopt.milp.backends.base.Backend.solve` describes.
+        """
         t0 = time.perf_counter()
         model = problem.model
         t1 = time.perf_counter()

@@ -54,7 +54,20 @@ class Outcome:
 
 
 def gap(objective: float | None, bound: float | None) -> float | None:
-    """(objective - bound) / |objective| (0 when equal; None when either is missing)."""
+    """(objective - bound) / |objective| (0 when equal; None when either is missing).
+
+    Parameters
+    ----------
+    objective : float or None
+        The incumbent's objective.
+    bound : float or None
+        The proven bound.
+
+    Returns
+    -------
+    float or None
+        The relative gap, or None.
+    """
     if objective is None or bound is None or not math.isfinite(bound):
         return None
     if objective == bound:
@@ -63,7 +76,22 @@ def gap(objective: float | None, bound: float | None) -> float | None:
 
 
 def termination(r: Report, mip_rel_gap: float, abs_gap: float = 1e-9) -> Termination:
-    """The :class:`Termination` of a run (see the module docstring)."""
+    """The :class:`Termination` of a run (see the module docstring).
+
+    Parameters
+    ----------
+    r : Report
+        What the solver said.
+    mip_rel_gap : float
+        Relative gap within which an optimum counts as proven.
+    abs_gap : float, default 1e-09
+        Absolute gap within which an optimum counts as proven.
+
+    Returns
+    -------
+    Termination
+        The termination.
+    """
     if r.infeasible:
         return Termination.INFEASIBLE
     if not r.has_solution:
