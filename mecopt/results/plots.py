@@ -112,6 +112,16 @@ def column_label(column: str) -> str:
     """A human label with its unit for a results column or a swept path.
 
     e.g. ``devices.*.bandwidth_hz`` -> "bandwidth W (Hz), every device"; unknown names are kept.
+
+    Parameters
+    ----------
+    column : str
+        A results column or swept path.
+
+    Returns
+    -------
+    str
+        The label.
     """
     name = str(column)
     if name.startswith("instance."):

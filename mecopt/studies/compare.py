@@ -342,7 +342,18 @@ def _spread_rows(instance: Instance, starts: int, seed: int, engine: str, rows: 
 
 
 def ratio_summary(table: pd.DataFrame) -> list[str]:
-    """One line per TPOS row: its ratio(s) to the GTPOS optimum, or why none is available."""
+    """One line per TPOS row: its ratio(s) to the GTPOS optimum, or why none is available.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The comparison table.
+
+    Returns
+    -------
+    list[str]
+        The lines.
+    """
     lines = []
     for r in table.itertuples(index=False):
         if r.method not in GAME_METHODS + SPREAD_ROWS:

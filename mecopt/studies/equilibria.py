@@ -44,7 +44,13 @@ class Spread:
     wall_time: float = 0.0
 
     def lines(self) -> list[str]:
-        """The lines printed by ``mecopt equilibria``: counts and the empirical price of anarchy."""
+        """The lines printed by ``mecopt equilibria``: counts and the empirical price of anarchy.
+
+        Returns
+        -------
+        list[str]
+            The lines.
+        """
         r = self.runs
         out = [f"{self.instance}: {len(r)} start(s), {int(r['certified'].sum())} certified, "
                f"{len(self.equilibria)} distinct equilibri{'um' if len(self.equilibria) == 1 else 'a'}"]
@@ -63,7 +69,39 @@ def _key(profile) -> tuple:
 def spread(instance: Instance, *, starts: int = 50, seed: int = 0, method: str = "tpos-cai", engine: str = "dp",
            wake_prob: float = 0.5, max_iter: int = 10_000, gtpos: bool = True,
            gtpos_time_limit: float | None = None) -> Spread:
-    """Run ``method`` from ``starts`` seeded starts; see the module docstring."""
+    """Run ``method`` from ``starts`` seeded starts; see the module docstring.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    starts : int, default 50
+        Number of seeded starts.
+    seed : int, default 0
+        First seed.
+    method : str, default 'tpos-cai'
+        ``tpos-cai`` or ``tpos-uai``.
+    engine : str, default 'dp'
+        Best-response engine.
+    wake_prob : float, default 0.5
+        Probability that a device wakes up in a tick.
+    max_iter : int, default 10000
+        Most ticks per run.
+    gtpos : bool, default True
+        Whether to solve GTPOS for the ratios.
+    gtpos_time_limit : float or None, default None
+        Time limit of each GTPOS solve in seconds (None: none).
+
+    Returns
+    -------
+    Spread
+        The runs, the distinct equilibria and the summary.
+
+    Raises
+    ------
+    InputError
+        For a method that is not a TPOS game.
+    """
     from mecopt.methods import registry
 
     if starts < 1:
@@ -123,7 +161,22 @@ def _gtpos_optima(instance: Instance, time_limit: float | None) -> dict:
 
 
 def histogram(result: Spread, path: str | Path, measure: str = "social_cost") -> Path:
-    """Histogram of ``measure`` over the certified runs (with multiplicity), GTPOS's optimum marked."""
+    """Histogram of ``measure`` over the certified runs (with multiplicity), GTPOS's optimum marked.
+
+    Parameters
+    ----------
+    result : Spread
+        The spread.
+    path : str or Path
+        The image file to write.
+    measure : str, default 'social_cost'
+        The column plotted.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
     from mecopt.results import plots
 
     Figure = plots.require_matplotlib()

@@ -82,6 +82,16 @@ def columns(instance: Instance) -> list[str]:
 
     COLUMNS, and with several servers MULTI_COLUMNS and ``offload_<name>`` (devices offloading to that server) in
     ``[[servers]]`` order.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+
+    Returns
+    -------
+    list[str]
+        The column names.
     """
     if instance.K == 1:   # presentation: the per-server columns are shown with several servers
         return list(COLUMNS)
@@ -135,11 +145,33 @@ class Scenario:
     active: np.ndarray   # (T, N) bool
 
     def gain(self, t: int) -> np.ndarray:
-        """(N, 1) link gains of frame t (the one server's column), as :meth:`LinkScenario.gain`."""
+        """(N, 1) link gains of frame t (the one server's column), as :meth:`LinkScenario.gain`.
+
+        Parameters
+        ----------
+        t : int
+            The frame.
+
+        Returns
+        -------
+        numpy.ndarray
+            The gains, shape (N, 1).
+        """
         return self.gains[t][:, None]
 
     def reach(self, t: int) -> tuple[tuple[int, ...], ...]:
-        """Each device reaches the one server (index 0) in every frame."""
+        """Each device reaches the one server (index 0) in every frame.
+
+        Parameters
+        ----------
+        t : int
+            The frame.
+
+        Returns
+        -------
+        tuple[tuple[int, ...], ...]
+            The reachable servers of each device.
+        """
         return ((0,),) * self.active.shape[1]
 
 
@@ -148,6 +180,20 @@ def scenario(instance: Instance, spec: SimulationSpec, seed: int) -> Scenario | 
 
     With several servers a :class:`LinkScenario` (gains per link, drawn per frame); one server
     keeps its own streams (:class:`Scenario`), so that its frames are those it always drew.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    spec : SimulationSpec
+        The simulation spec.
+    seed : int
+        The seed.
+
+    Returns
+    -------
+    Scenario or LinkScenario
+        The scenario.
     """
     if instance.K > 1:
         return link_scenario(instance, spec, seed)
@@ -208,7 +254,22 @@ def with_gain(dev: Device, gain: float, instance: Instance) -> Device:
 
 
 def fading(spec: SimulationSpec, rng: np.random.Generator, shape) -> np.ndarray:
-    """|h|^2 of ``spec.fading`` for an array of links (E|h|^2 = 1)."""
+    """|h|^2 of ``spec.fading`` for an array of links (E|h|^2 = 1).
+
+    Parameters
+    ----------
+    spec : SimulationSpec
+        The simulation spec.
+    rng : numpy.random.Generator
+        The random generator.
+    shape : tuple of int
+        The shape of the draw.
+
+    Returns
+    -------
+    numpy.ndarray
+        |h|^2 per link.
+    """
     if spec.fading == "rayleigh":
         return rng.exponential(1.0, size=shape)
     if spec.fading == "rician":
@@ -240,7 +301,18 @@ class LinkScenario:
     K: int = 1
 
     def gain(self, t: int) -> np.ndarray:
-        """(N, K) link gains of frame t: G_{n,k}(t) |h_{n,k}(t)|^2."""
+        """(N, K) link gains of frame t: G_{n,k}(t) |h_{n,k}(t)|^2.
+
+        Parameters
+        ----------
+        t : int
+            The frame.
+
+        Returns
+        -------
+        numpy.ndarray
+            The gains, shape (N, K).
+        """
         G = self.base if self.positions is None else self.channel.gain(np.sqrt(self._d2(t)))
         return G * fading(self.spec, np.random.default_rng([self.seed, 1, t]), (self.active.shape[1], self.K))
 
@@ -253,6 +325,16 @@ class LinkScenario:
         """Each device's reachable servers in frame t (sorted indices).
 
         The instance's, or with mobility and ``handover`` its R_n nearest at its frame-t position (ties: lower index).
+
+        Parameters
+        ----------
+        t : int
+            The frame.
+
+        Returns
+        -------
+        tuple[tuple[int, ...], ...]
+            The reachable servers of each device.
         """
         if self.positions is None or not self.spec.handover:
             return self.reach0
@@ -265,6 +347,16 @@ def placement(instance: Instance) -> tuple[np.ndarray, np.ndarray] | None:
 
     The positions are returned when every server is placed and every device's G_{n,k} comes from the path loss
     of its position (no ``channel_gain``), else None.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+
+    Returns
+    -------
+    tuple[numpy.ndarray, numpy.ndarray] or None
+        (device positions, server positions), or None.
     """
     src = instance.source or {}
     servers = src.get("servers") or []
@@ -290,6 +382,25 @@ def link_scenario(instance: Instance, spec: SimulationSpec, seed: int) -> LinkSc
     Mobility needs positions: every server and device placed, gains by path loss (InputError
     otherwise). A device starts at its instance position and takes a step of speed x T_d (the
     first server's frame) in a uniform direction each frame (``default_rng([seed, 3])``).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    spec : SimulationSpec
+        The simulation spec.
+    seed : int
+        The seed.
+
+    Returns
+    -------
+    LinkScenario
+        The scenario.
+
+    Raises
+    ------
+    InputError
+        When the mobility model needs positions the instance lacks.
     """
     T, N, K = spec.frames, instance.N, instance.K
     act_rng, mob_rng = (np.random.default_rng([seed, k]) for k in (2, 3))
@@ -495,7 +606,24 @@ def _switched(rows: list[dict]) -> None:
 
 
 def plan(instance: Instance, spec: SimulationSpec, seeds: Sequence[int], chunk: int = 10) -> list[Task]:
-    """The independent tasks: one per seed (warm start), or per ``chunk`` frames of a seed (cold start)."""
+    """The independent tasks: one per seed (warm start), or per ``chunk`` frames of a seed (cold start).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    spec : SimulationSpec
+        The simulation spec.
+    seeds : Sequence[int]
+        The seeds.
+    chunk : int, default 10
+        Frames per task of a cold-started seed.
+
+    Returns
+    -------
+    list[Task]
+        The tasks.
+    """
     tasks = []
     for s in seeds:
         if spec.warm:
@@ -541,7 +669,18 @@ def simulate(instance: Instance, spec: SimulationSpec, seeds: Sequence[int] = (0
 
 
 def summary(table: pd.DataFrame) -> dict:
-    """Totals and means over the frames (what ``simulation.json`` and the CLI report)."""
+    """Totals and means over the frames (what ``simulation.json`` and the CLI report).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The per-frame table.
+
+    Returns
+    -------
+    dict
+        The totals and means.
+    """
     played = table[table["termination"] != "no_devices"]
     out = dict(frames=int(len(table)), seeds=sorted(int(s) for s in table["seed"].unique()),
                best_responses=int(table["best_responses"].sum()), moves=int(table["moves"].sum()),

@@ -67,6 +67,16 @@ def axis_column(path: str) -> str:
 
     Its path, or ``instance.<path>`` when the path is itself a column name of the table (sweeping the instance's
     ``seed``, say).
+
+    Parameters
+    ----------
+    path : str
+        The swept field's path.
+
+    Returns
+    -------
+    str
+        The column name.
     """
     return f"instance.{path}" if path in _RESERVED else path
 
@@ -100,6 +110,21 @@ def parse_range(spec: str) -> Axis:
     """``PATH=START:STOP:COUNT`` -> COUNT evenly spaced values from START to STOP inclusive.
 
     When START and STOP are integers and every value is whole, the values are ints.
+
+    Parameters
+    ----------
+    spec : str
+        ``PATH=START:STOP:COUNT``.
+
+    Returns
+    -------
+    Axis
+        The axis.
+
+    Raises
+    ------
+    InputError
+        When the spec is malformed.
     """
     path, rest = _split(spec, "--set")
     parts = rest.split(":")
@@ -123,7 +148,18 @@ def parse_range(spec: str) -> Axis:
 
 
 def parse_values(spec: str) -> Axis:
-    """``PATH=v1,v2,...`` -> those values, each read as a TOML scalar (bare words are strings)."""
+    """``PATH=v1,v2,...`` -> those values, each read as a TOML scalar (bare words are strings).
+
+    Parameters
+    ----------
+    spec : str
+        ``PATH=v1,v2,...``.
+
+    Returns
+    -------
+    Axis
+        The axis.
+    """
     path, rest = _split(spec, "--values")
     values = tuple(scalar_from_text(v) for v in rest.split(",") if v.strip())
     return Axis(path, values)
@@ -137,6 +173,20 @@ def set_path(data: dict, path: str, value) -> None:
     Missing tables on the way are created (validation then judges their fields);
     a list index out of range or a step into a non-table raises :class:`InputError`
     naming the path.
+
+    Parameters
+    ----------
+    data : dict
+        The document, changed in place.
+    path : str
+        The field's path.
+    value : object
+        The value.
+
+    Raises
+    ------
+    InputError
+        When the path does not reach a field.
     """
     parts = path.split(".")
     if not path or any(not p for p in parts):
@@ -200,7 +250,13 @@ class Shadow:
         return f"devices.*.{self.path.split('.', 1)[1]}"
 
     def message(self) -> str:
-        """The warning or refusal text for this override."""
+        """The warning or refusal text for this override.
+
+        Returns
+        -------
+        str
+            The text.
+        """
         field_ = self.path.split(".", 1)[1]
         if self.ignored:
             return (f"sweep path {self.path} changes nothing in {self.source}: [device_defaults] {field_} is "
@@ -218,6 +274,20 @@ def shadowed(doc: dict, path: str, source: str = "the instance") -> Shadow | Non
     """The device entries of ``doc`` that override sweep path ``path`` (a ``device_defaults.<field>`` path).
 
     Or None when the path reaches every device.
+
+    Parameters
+    ----------
+    doc : dict
+        The instance document.
+    path : str
+        A ``device_defaults.<field>`` path.
+    source : str, default 'the instance'
+        The instance's name (for messages).
+
+    Returns
+    -------
+    Shadow or None
+        The override, or None.
     """
     from mecopt.core.instance import DeviceFields
 
@@ -238,6 +308,21 @@ def check_axes(spec: SweepSpec) -> list[Shadow]:
 
     Raises :class:`InputError` (exit 2) when an axis changes nothing in some file; returns the partial ones (the caller
     warns).
+
+    Parameters
+    ----------
+    spec : SweepSpec
+        The sweep.
+
+    Returns
+    -------
+    list[Shadow]
+        The overrides of some (not all) device entries, to warn about.
+
+    Raises
+    ------
+    InputError
+        When an axis would change nothing.
     """
     found = []
     for src in spec.instances:
@@ -328,6 +413,21 @@ def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
 
     Every point is checked against the instance schema up front, and every
     problem (unknown path, bad value) is raised at once, naming the path.
+
+    Parameters
+    ----------
+    spec : SweepSpec
+        The sweep.
+
+    Returns
+    -------
+    tuple[list[Point], list[Run], dict]
+        (points, runs, manifest).
+
+    Raises
+    ------
+    InputError
+        Listing every problem.
     """
     from pydantic import ValidationError
 
@@ -454,6 +554,16 @@ def is_timing(name: str) -> bool:
     """A measured duration (``wall_time_s``, GTPOS' ``build_s``/``solve_s``, ...).
 
     Seconds that change from run to run, so they stay out of the results table.
+
+    Parameters
+    ----------
+    name : str
+        A column name.
+
+    Returns
+    -------
+    bool
+        Whether it is a timing.
     """
     return name.endswith(("_s", "_seconds", "_sec")) or "wall" in name
 
@@ -462,6 +572,16 @@ def summary_row(summary: Mapping[str, Any]) -> tuple[dict, dict]:
     """The scalar figures of :meth:`Solution.summary`, split into (deterministic row, timings).
 
     The ``certificate`` and ``info`` entries are flattened to ``certificate.<k>`` / ``info.<k>``.
+
+    Parameters
+    ----------
+    summary : Mapping[str, Any]
+        A solution's summary.
+
+    Returns
+    -------
+    tuple[dict, dict]
+        (deterministic row, timings).
     """
     row, timing = {}, {}
     for k in RESULT_COLUMNS:
@@ -479,6 +599,16 @@ def execute(task: Task) -> Outcome:
     """Build the instance and solve it (runs in a worker).
 
     Errors of mecopt (bad input, infeasible, solver failure) become a row with ``termination = "error"``.
+
+    Parameters
+    ----------
+    task : Task
+        The task.
+
+    Returns
+    -------
+    Outcome
+        The run's outcome.
     """
     import time
 
@@ -506,6 +636,18 @@ def read_log(path: Path, repair: bool = False) -> list[dict]:
 
     A torn last line (the sweep was killed while writing it) is ignored, and with ``repair`` cut off so appending can go
     on.
+
+    Parameters
+    ----------
+    path : Path
+        The log file.
+    repair : bool, default False
+        Whether to cut off a torn last line.
+
+    Returns
+    -------
+    list[dict]
+        The rows.
     """
     if not path.exists():
         return []
@@ -558,6 +700,16 @@ def local_executor(workers: int | None = None) -> ProcessPoolExecutor:
     Not ``fork``: a process that has already run HiGHS (say, a GTPOS solve in a notebook
     or a test) holds HiGHS' thread pool, and a forked child that calls HiGHS again
     waits for threads that do not exist in it — forever.
+
+    Parameters
+    ----------
+    workers : int or None, default None
+        Number of processes (None: the CPUs).
+
+    Returns
+    -------
+    ProcessPoolExecutor
+        The executor.
     """
     import multiprocessing
 
@@ -610,6 +762,18 @@ def pool_for(workers: int | None, executor: Executor | None) -> Iterator[Executo
     """``executor`` when given (the caller owns it), else a :func:`local_executor` owned by the block.
 
     Stopped at once when the block raises (an interrupt must not wait for running solves), shut down when it ends.
+
+    Parameters
+    ----------
+    workers : int or None
+        Number of processes of a local executor.
+    executor : Executor or None
+        An executor owned by the caller, or None.
+
+    Yields
+    ------
+    Executor
+        The executor to submit to.
     """
     if executor is not None:
         yield executor
@@ -625,12 +789,42 @@ def pool_for(workers: int | None, executor: Executor | None) -> Iterator[Executo
 
 
 def solution_path(out_dir: str | Path, point: int, method: str, seed: int) -> Path:
-    """Where a sweep with ``save_solutions`` writes the solution of one run."""
+    """Where a sweep with ``save_solutions`` writes the solution of one run.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The sweep folder.
+    point : int
+        The point's index.
+    method : str
+        The method.
+    seed : int
+        The seed.
+
+    Returns
+    -------
+    Path
+        The solution folder.
+    """
     return Path(out_dir) / "solutions" / f"p{int(point):04d}-{method}-s{int(seed)}"
 
 
 def solution_dir(out_dir: str | Path, run: Run) -> Path:
-    """The solution folder of ``run`` under ``out_dir``."""
+    """The solution folder of ``run`` under ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The sweep folder.
+    run : Run
+        The run.
+
+    Returns
+    -------
+    Path
+        The solution folder.
+    """
     return solution_path(out_dir, run.point.index, run.method, run.seed)
 
 
@@ -716,6 +910,20 @@ def assemble(spec: SweepSpec, runs: Sequence[Run], rows: Iterable[dict]) -> tupl
     """The final results and timings tables from log rows.
 
     One row per run of ``runs`` (first logged wins), in run order, columns in a fixed order.
+
+    Parameters
+    ----------
+    spec : SweepSpec
+        The sweep.
+    runs : Sequence[Run]
+        The runs, in table order.
+    rows : Iterable[dict]
+        The logged rows.
+
+    Returns
+    -------
+    tuple[pandas.DataFrame, pandas.DataFrame]
+        (results, timings).
     """
     by_key: dict[str, dict] = {}
     for r in rows:
@@ -749,6 +957,23 @@ def dask_executor(address: str, timeout: float = 30.0):
     """A concurrent.futures executor running on an existing Dask cluster (``client.get_executor()``).
 
     ``timeout``: seconds to wait for the scheduler.
+
+    Parameters
+    ----------
+    address : str
+        The scheduler's address.
+    timeout : float, default 30.0
+        Seconds to wait for the scheduler.
+
+    Returns
+    -------
+    concurrent.futures.Executor
+        The executor.
+
+    Raises
+    ------
+    InputError
+        When dask is missing or the scheduler is unreachable.
     """
     try:
         from distributed import Client

@@ -49,7 +49,18 @@ class Claim:
 
 
 def num(v) -> str:
-    """How every number appears in the report."""
+    """How every number appears in the report.
+
+    Parameters
+    ----------
+    v : float or None
+        A number (or None).
+
+    Returns
+    -------
+    str
+        The text.
+    """
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "n/a"
     if isinstance(v, bool | np.bool_):
@@ -146,7 +157,18 @@ def _uai_variants(t) -> list[tuple[str, str]]:
 
 
 def claims_fig5(t) -> list[Claim]:
-    """The claims of Fig. 5 (convergence of TPOS-CAI and TPOS-UAI), judged from the tables ``t``."""
+    """The claims of Fig. 5 (convergence of TPOS-CAI and TPOS-UAI), judged from the tables ``t``.
+
+    Parameters
+    ----------
+    t : dict[str, pandas.DataFrame]
+        The figure tables, by name.
+
+    Returns
+    -------
+    list[Claim]
+        The judged claims.
+    """
     out = []
     col, unit = _speed_column(t)
     variants = _uai_variants(t)
@@ -310,7 +332,18 @@ def _claim_schedule(t, cid, fig, table, where, text):
 
 
 def claims_fig6(t) -> list[Claim]:
-    """The claims of Fig. 6 (average delay against bandwidth W), judged from the tables ``t``."""
+    """The claims of Fig. 6 (average delay against bandwidth W), judged from the tables ``t``.
+
+    Parameters
+    ----------
+    t : dict[str, pandas.DataFrame]
+        The figure tables, by name.
+
+    Returns
+    -------
+    list[Claim]
+        The judged claims.
+    """
     tb = "fig6_cases"
     return [
         _claim_case1_beats(t, "C6.1", "6", tb, "W_khz", "avg_delay_s", (3, 4),
@@ -343,7 +376,18 @@ def _claim_drop(t):
 
 
 def claims_fig7(t) -> list[Claim]:
-    """The claims of Fig. 7 (average energy against bandwidth W), judged from the tables ``t``."""
+    """The claims of Fig. 7 (average energy against bandwidth W), judged from the tables ``t``.
+
+    Parameters
+    ----------
+    t : dict[str, pandas.DataFrame]
+        The figure tables, by name.
+
+    Returns
+    -------
+    list[Claim]
+        The judged claims.
+    """
     tb = "fig7_cases"
     return [
         _claim_min(t, "C7.1", "7", tb, "W_khz", "avg_energy_j", 1,
@@ -386,7 +430,18 @@ def _claim_complexity(t, cid, fig, table, metric, text, unit):
 
 
 def claims_fig8(t) -> list[Claim]:
-    """The claims of Fig. 8 (average delay per DNN), judged from the tables ``t``."""
+    """The claims of Fig. 8 (average delay per DNN), judged from the tables ``t``.
+
+    Parameters
+    ----------
+    t : dict[str, pandas.DataFrame]
+        The figure tables, by name.
+
+    Returns
+    -------
+    list[Claim]
+        The judged claims.
+    """
     tb = "fig8_cases"
     return [
         _claim_near_opt(t),
@@ -399,7 +454,18 @@ def claims_fig8(t) -> list[Claim]:
 
 
 def claims_fig9(t) -> list[Claim]:
-    """The claims of Fig. 9 (average energy per DNN), judged from the tables ``t``."""
+    """The claims of Fig. 9 (average energy per DNN), judged from the tables ``t``.
+
+    Parameters
+    ----------
+    t : dict[str, pandas.DataFrame]
+        The figure tables, by name.
+
+    Returns
+    -------
+    list[Claim]
+        The judged claims.
+    """
     tb = "fig9_cases"
     return [
         _claim_min(t, "C9.1", "9", tb, "dnn", "avg_energy_j", 1,
@@ -426,7 +492,18 @@ def _claim_case2_energy(t):
 
 
 def claims_fig10(t) -> list[Claim]:
-    """The claims of Fig. 10 (partition points of MDs with different DNNs), judged from the tables ``t``."""
+    """The claims of Fig. 10 (partition points of MDs with different DNNs), judged from the tables ``t``.
+
+    Parameters
+    ----------
+    t : dict[str, pandas.DataFrame]
+        The figure tables, by name.
+
+    Returns
+    -------
+    list[Claim]
+        The judged claims.
+    """
     tb = "fig10_devices"
     out = []
     c = Claim("C10.1", "10", "MDs with complex DNNs (VGG16, VGG13, AlexNet) offload part of their subtasks, while "
@@ -493,7 +570,20 @@ NEEDS = {"5": ("fig5_summary",), "6": ("fig6_cases",), "7": ("fig7_cases",), "8"
 
 
 def evaluate_claims(tables: dict[str, pd.DataFrame], figures: Sequence[str] = FIGURES) -> list[Claim]:
-    """Judge every claim of the given figures from the tables (figures whose tables are absent are skipped)."""
+    """Judge every claim of the given figures from the tables (figures whose tables are absent are skipped).
+
+    Parameters
+    ----------
+    tables : dict[str, pandas.DataFrame]
+        The figure tables, by name.
+    figures : Sequence[str], default FIGURES
+        The figures judged.
+
+    Returns
+    -------
+    list[Claim]
+        The judged claims, figure by figure.
+    """
     out = []
     for f in figures:
         if all(n in tables for n in NEEDS[f]):
@@ -502,7 +592,18 @@ def evaluate_claims(tables: dict[str, pd.DataFrame], figures: Sequence[str] = FI
 
 
 def claims_frame(claims: Sequence[Claim]) -> pd.DataFrame:
-    """The claims as a table: id, figure, claim, verdict, rule, detail."""
+    """The claims as a table: id, figure, claim, verdict, rule, detail.
+
+    Parameters
+    ----------
+    claims : Sequence[Claim]
+        The claims.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per claim.
+    """
     return pd.DataFrame([dict(id=c.id, figure=c.figure, claim=c.text, verdict=c.verdict, rule=c.rule,
                               detail=c.detail) for c in claims],
                         columns=["id", "figure", "claim", "verdict", "rule", "detail"])

@@ -273,7 +273,20 @@ def reproduce(out_dir: str | Path, figures: str | Iterable[str] = "all", *, engi
 
 
 def load_tables(out_dir: str | Path, figures: Sequence[str] = FIGURES) -> dict[str, pd.DataFrame]:
-    """The figure tables written in ``out_dir`` (csv, parquet or json), by name."""
+    """The figure tables written in ``out_dir`` (csv, parquet or json), by name.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The reproduction folder.
+    figures : Sequence[str], default FIGURES
+        The figures whose tables are read.
+
+    Returns
+    -------
+    dict[str, pandas.DataFrame]
+        The tables found, by name.
+    """
     out = Path(out_dir)
     names = {n for f in figures for n in NEEDS[f]} | {"fig5_runs", "fig5_trace", "fig10_assignment"}
     tables = {}
@@ -288,6 +301,21 @@ def rebuild_report(out_dir: str | Path) -> ReproduceResult:
     """Judge the claims again from the tables on disk in ``out_dir`` and rewrite REPORT.md and the claims table.
 
     (figures are not redrawn). Tables written as markdown or LaTeX cannot be read.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The reproduction folder.
+
+    Returns
+    -------
+    ReproduceResult
+        The tables, claims and report path.
+
+    Raises
+    ------
+    InputError
+        When the folder holds no readable tables.
     """
     out = Path(out_dir)
     meta_path = out / META_NAME
@@ -319,6 +347,21 @@ def load_readings(path: str | Path) -> list[dict]:
 
     (``[[reading]]`` tables with a ``name`` and keys of :data:`~mecopt.studies.reproduce.scenarios.READING_KEYS`);
     ``paper`` is the bundled file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The TOML file.
+
+    Returns
+    -------
+    list[dict]
+        One dict per reading.
+
+    Raises
+    ------
+    InputError
+        When the file or a reading is not valid.
     """
     import tomllib
 
