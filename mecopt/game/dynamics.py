@@ -171,6 +171,27 @@ class Tick:
     The figures come from the state's running totals (O(H), :mod:`.state`);
     ``evaluation`` (every per-device figure, O(N)) is computed only when read,
     and describes the profile at the time it is read.
+
+    Attributes
+    ----------
+    tick : int
+        Tick number, from 1.
+    awake : int
+        MDs woken this tick.
+    moves : int
+        MDs that changed strategy this tick.
+    avg_cost : float
+        Average cost C_n (23) after the tick.
+    potential : float
+        Potential Phi after the tick.
+    clean : int
+        MDs verified unable to improve (N at a fixed point).
+    state : GameState
+        The game state (live, not a copy).
+    calls : int
+        Best-response calls so far.
+    forced : int
+        : moves of MDs whose current strategy had become infeasible (these may raise Phi)
     """
 
     tick: int

@@ -143,7 +143,45 @@ def deadline_caps(dev: Device, server: Server, hcap: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LinkNetwork:
-    """One class's network on one server (link): arcs as numpy arrays (one entry per arc); node 0 = src, 1 = sink."""
+    """One class's network on one server (link): arcs as numpy arrays (one entry per arc); node 0 = src, 1 = sink.
+
+    Attributes
+    ----------
+    dev : Device
+        The representative MD.
+    members : tuple[int, ...]
+        Device indices of the class.
+    H : int
+        Number of slots.
+    n_nodes : int
+        Number of nodes.
+    kind : numpy.ndarray
+        Arc kind (LOCAL, START, BLOCK, WAIT).
+    tail : numpy.ndarray
+        Tail node of each arc.
+    head : numpy.ndarray
+        Head node of each arc.
+    j : numpy.ndarray
+        START: partition point; BLOCK: layers j+1..m.
+    m : numpy.ndarray
+        BLOCK: its last layer.
+    h : numpy.ndarray
+        BLOCK / WAIT: slot.
+    cap : numpy.ndarray
+        The largest slot of the copy an arc belongs to; 0 for LOCAL.
+    copy : numpy.ndarray
+        The copy an arc belongs to (= cap, or one per partition point under "soft")
+    t_blk : numpy.ndarray
+        BLOCK: its server time (17)
+    delay : numpy.ndarray
+        Contribution to T_n (24): START / LOCAL / final blocks.
+    energy : numpy.ndarray
+        Contribution to E_n (25): START / LOCAL.
+    penalty : numpy.ndarray
+        Soft deadline: pi max(0, T - tau) in C_n units, on LOCAL / final blocks.
+    s_blk : numpy.ndarray or None
+        BLOCK: its price load S (20)-(21) (tpos-best's potential); 0 elsewhere.
+    """
 
     dev: Device             # the representative MD
     members: tuple[int, ...]
@@ -522,6 +560,21 @@ class ClassNetwork(LinkNetwork):
     server of every arc (-1 for LOCAL) and ``slot`` its slot on that server. ``dev`` is the
     representative's device of the whole instance. With one server the arcs are those of its
     :class:`LinkNetwork`, in the same order.
+
+    Attributes
+    ----------
+    server : numpy.ndarray or None
+        Per arc, its server (None: one server).
+    slot : numpy.ndarray or None
+        Per arc, its slot column (None: one server).
+    servers : tuple[int, ...]
+        The servers the class reaches.
+    subs : tuple[LinkNetwork, ...]
+        The class's network on each server.
+    arc_map : tuple[numpy.ndarray, ...]
+        Per server, the arcs of its network in this one.
+    local_arc : int
+        The class's LOCAL arc (-1: all-local is not allowed)
     """
 
     server: np.ndarray | None = None

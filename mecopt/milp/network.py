@@ -72,7 +72,53 @@ def block_fits(t: np.ndarray | float, cap: np.ndarray | float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class DeviceNetwork:
-    """Arcs of one device's network (numpy arrays, one entry per arc)."""
+    """Arcs of one device's network (numpy arrays, one entry per arc).
+
+    Attributes
+    ----------
+    M : int
+        Number of layers.
+    H : int
+        Number of slots.
+    n_nodes : int
+        Number of nodes.
+    kind : numpy.ndarray
+        Arc kind (LOCAL, START, BLOCK, WAIT)
+    tail : numpy.ndarray
+        Node ids; 0 = src, 1 = sink.
+    head : numpy.ndarray
+        Head node of each arc.
+    j : numpy.ndarray
+        START: partition point; BLOCK: layers j+1..m.
+    m : numpy.ndarray
+        BLOCK: its last layer.
+    h : numpy.ndarray
+        BLOCK / WAIT: slot.
+    s_blk : numpy.ndarray
+        BLOCK: price load sum S_{n,m} (20)-(21); 0 elsewhere.
+    t_blk : numpy.ndarray
+        BLOCK: server time sum T^se; 0 elsewhere.
+    w_blk : numpy.ndarray
+        BLOCK: sum of tie weights w_m of its layers; 0 elsewhere.
+    start_delay : numpy.ndarray
+        (M+1,) local time + upload + download of partition point j (inf at M)
+    start_energy : numpy.ndarray
+        (M+1,) P_lo local time + P_up upload of partition point j.
+    local_delay : float
+        Delay of the all-local strategy.
+    local_energy : float
+        Energy of the all-local strategy.
+    hcap : numpy.ndarray
+        (M+1,) largest h_max meeting (26) after partition point j (0: none)
+    local_ok : bool
+        Fully local meets (26)
+    delay_ok : float
+        Largest delay meeting (26) (-inf if none)
+    delay_bad : float
+        Smallest delay violating (26) (inf if none)
+    delay_max : float
+        Largest delay of any strategy.
+    """
 
     M: int
     H: int

@@ -155,7 +155,23 @@ def save(fig, path: str | Path, dpi: int = 150) -> Path:
 
 @dataclass
 class ScheduleData:
-    """What the schedule and partition plots need, from a Solution or a written solution dir."""
+    """What the schedule and partition plots need, from a Solution or a written solution dir.
+
+    Attributes
+    ----------
+    assignment : pandas.DataFrame
+        device, layer, slot (+ layer_name); slot 0 = local, H+1 = queued.
+    H : int
+        Number of slots.
+    frame_s : float or None
+        T_d, when known.
+    t_server : dict or None
+        Device -> array (M+1,) of server times, when known.
+    title : str
+        Plot title.
+    servers : list[tuple[str, int, float | None]] or None
+        Several servers: (name, H_k, T_d,k or None) per server; None with one server.
+    """
 
     assignment: pd.DataFrame          # device, layer, slot (+ layer_name); slot 0 = local, H+1 = queued
     H: int

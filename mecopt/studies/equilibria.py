@@ -34,7 +34,23 @@ METHODS = ("tpos-cai", "tpos-uai")
 
 @dataclass
 class Spread:
-    """Result of :func:`spread`."""
+    """Result of :func:`spread`.
+
+    Attributes
+    ----------
+    instance : str
+        Instance name.
+    runs : pandas.DataFrame
+        One row per start.
+    equilibria : pandas.DataFrame
+        One row per distinct certified equilibrium.
+    summary : pandas.DataFrame
+        Per measure: best, worst, GTPOS optimum, ratios.
+    gtpos : dict
+        GTPOS's optimum per measure (when solved).
+    wall_time : float
+        Seconds for the whole spread.
+    """
 
     instance: str
     runs: pd.DataFrame          # one row per start

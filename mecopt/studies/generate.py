@@ -414,7 +414,23 @@ def generate_instance(n_devices: int, dnn_mix: str | dict = "alexnet", seed: int
 
 @dataclass(frozen=True)
 class Geometry:
-    """Positions (metres, rounded to 0.1 m) and each device's R nearest servers (nearest first)."""
+    """Positions (metres, rounded to 0.1 m) and each device's R nearest servers (nearest first).
+
+    Attributes
+    ----------
+    servers : list[tuple[float, float]]
+        Server positions in metres.
+    devices : list[tuple[float, float]]
+        Device positions in metres.
+    reach : list[tuple[int, ...]]
+        Per device, the servers it reaches.
+    R : int
+        Servers each device reaches.
+    hotspots : int
+        Number of hotspots of a clustered layout.
+    spread : float
+        Standard deviation of a hotspot's devices in metres.
+    """
 
     servers: list[tuple[float, float]]
     devices: list[tuple[float, float]]

@@ -100,7 +100,39 @@ def columns(instance: Instance) -> list[str]:
 
 @dataclass(frozen=True)
 class SimulationSpec:
-    """What to simulate (every field has a default but ``frames``)."""
+    """What to simulate (every field has a default but ``frames``).
+
+    Attributes
+    ----------
+    frames : int
+        Number of frames.
+    fading : str
+        Small-scale fading: ``rayleigh``, ``rician`` or ``none``.
+    rician_k : float
+        Rician K factor.
+    activity : float
+        Probability that a device is active in a frame.
+    speed_mps : float
+        Device speed in m/s (0: static).
+    ref_distance_m : float
+        Starting distance of every device from the server with mobility (where G_n holds).
+    path_loss_exp : float
+        Exponent of the log-distance path loss relative to G_n with mobility.
+    warm : bool
+        Whether each frame's game starts from the previous frame's equilibrium.
+    method : str
+        The game: ``tpos-cai`` or ``tpos-uai``.
+    engine : str
+        Best-response engine.
+    wake_prob : float
+        Probability that a device wakes up in a tick.
+    max_iter : int
+        Most ticks per frame.
+    time_limit : float or None
+        Per frame's game.
+    handover : bool
+        Several servers, mobility: reach the R_n nearest servers each frame.
+    """
 
     frames: int
     fading: str = "rayleigh"
@@ -139,7 +171,15 @@ class SimulationSpec:
 
 @dataclass(frozen=True)
 class Scenario:
-    """One server: every frame's gain drawn up front (see the module's docstring)."""
+    """One server: every frame's gain drawn up front (see the module's docstring).
+
+    Attributes
+    ----------
+    gains : numpy.ndarray
+        (T, N) linear channel power gain per frame and device.
+    active : numpy.ndarray
+        (T, N) bool.
+    """
 
     gains: np.ndarray    # (T, N) linear channel power gain per frame and device
     active: np.ndarray   # (T, N) bool
@@ -287,6 +327,27 @@ class LinkScenario:
     do not move; with mobility ``positions`` (T, N, 2) are the devices' positions per frame and
     G_{n,k} the ``channel``'s path loss to ``server_positions``. Frame t's fading is drawn from
     ``default_rng([seed, 1, t])`` over every (device, server) pair, whatever the reach.
+
+    Attributes
+    ----------
+    spec : SimulationSpec
+        The simulation spec.
+    seed : int
+        The seed.
+    active : numpy.ndarray
+        (T, N) bool.
+    base : numpy.ndarray or None
+        (N, K) static gains.
+    positions : numpy.ndarray or None
+        (T, N, 2) with mobility.
+    server_positions : numpy.ndarray or None
+        (K, 2)
+    channel : ChannelSection or None
+        The path-loss model (None: gains given).
+    reach0 : tuple[tuple[int, ...], ...]
+        The instance's reach.
+    K : int
+        Number of servers.
     """
 
     spec: SimulationSpec
@@ -496,7 +557,19 @@ def frame_instance(instance: Instance, sc: Scenario | LinkScenario, t: int) -> t
 
 @dataclass(frozen=True)
 class Task:
-    """Frames ``frames`` (consecutive) of one seed; plain data for process and Dask workers."""
+    """Frames ``frames`` (consecutive) of one seed; plain data for process and Dask workers.
+
+    Attributes
+    ----------
+    instance : Instance
+        The instance.
+    spec : SimulationSpec
+        The simulation spec.
+    seed : int
+        The seed.
+    frames : tuple[int, ...]
+        The frames the task plays.
+    """
 
     instance: Instance
     spec: SimulationSpec

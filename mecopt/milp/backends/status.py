@@ -22,7 +22,27 @@ from mecopt.core.solution import Termination
 
 @dataclass(frozen=True)
 class Report:
-    """What a solver said, in neutral terms."""
+    """What a solver said, in neutral terms.
+
+    Attributes
+    ----------
+    status : str
+        The solver's own words.
+    proven_optimal : bool
+        The solver proved optimality.
+    infeasible : bool
+        The solver proved the model infeasible.
+    time_limit : bool
+        The solver stopped at its time limit.
+    other_limit : bool
+        The solver stopped at another limit.
+    objective : float or None
+        incumbent, in the model's units.
+    bound : float or None
+        Dual bound, in the model's units.
+    nodes : int or None
+        Branch-and-bound nodes (None: not reported).
+    """
 
     status: str                  # the solver's own words
     proven_optimal: bool = False
@@ -41,7 +61,27 @@ class Report:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one solve produced, in mecopt's terms (termination apart from the solution held)."""
+    """What one solve produced, in mecopt's terms (termination apart from the solution held).
+
+    Attributes
+    ----------
+    termination : Termination
+        mecopt's termination.
+    status : str
+        The solver's own words.
+    has_solution : bool
+        Whether a solution is held.
+    objective : float or None
+        The incumbent's objective (None: none).
+    bound : float or None
+        The proven bound (None: none).
+    gap : float or None
+        (objective - bound) / |objective|.
+    nodes : int or None
+        Branch-and-bound nodes (None: not reported).
+    solve_time : float
+        Seconds in the solver.
+    """
 
     termination: Termination
     status: str            # the solver's own words

@@ -27,7 +27,19 @@ PAPER_VGG13_BLOCKS = "21-22:1 23:2 24-31:3"
 
 @dataclass(frozen=True)
 class Evidence:
-    """A number a claim's detail quotes, and where it sits: ``table`` row matching ``where``, ``column``."""
+    """A number a claim's detail quotes, and where it sits: ``table`` row matching ``where``, ``column``.
+
+    Attributes
+    ----------
+    table : str
+        The table read.
+    where : tuple[tuple[str, object], ...]
+        The row selected: (column, value) pairs.
+    column : str
+        The column read.
+    value : object
+        The value read.
+    """
 
     table: str
     where: tuple[tuple[str, object], ...]
@@ -37,7 +49,25 @@ class Evidence:
 
 @dataclass
 class Claim:
-    """One claim of the paper: its text, the rule that judges it from the tables, the verdict and evidence."""
+    """One claim of the paper: its text, the rule that judges it from the tables, the verdict and evidence.
+
+    Attributes
+    ----------
+    id : str
+        Claim id, e.g. ``C6.1``.
+    figure : str
+        The figure.
+    text : str
+        The paper's claim.
+    rule : str
+        How it is judged from the table.
+    verdict : str
+        Reproduced, partly, not reproduced, or missing.
+    detail : str
+        The numbers behind the verdict.
+    evidence : list[Evidence]
+        The table cells the verdict reads.
+    """
 
     id: str
     figure: str

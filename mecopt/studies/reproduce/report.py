@@ -219,7 +219,23 @@ def _schedule_dir(out: Path, fig: str, w_khz: float) -> Path | None:
 
 @dataclass
 class ReproduceResult:
-    """What :func:`reproduce` returns: the tables, claims, report path, figures and wall times."""
+    """What :func:`reproduce` returns: the tables, claims, report path, figures and wall times.
+
+    Attributes
+    ----------
+    out_dir : Path
+        The output folder.
+    tables : dict[str, pandas.DataFrame]
+        The figure tables, by name.
+    claims : list[Claim]
+        The judged claims.
+    report_path : Path
+        REPORT.md.
+    pngs : dict[str, str]
+        Figure -> PNG file.
+    wall_times : dict[str, float]
+        Figure -> seconds.
+    """
 
     out_dir: Path
     tables: dict[str, pd.DataFrame]

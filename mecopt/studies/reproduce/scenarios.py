@@ -32,7 +32,29 @@ CONVERGED_REL = 1e-9        # a trace has converged once avg_cost stays within t
 
 @dataclass(frozen=True)
 class Settings:
-    """The settings of a reproduction: engine, quick mode, bandwidths, seeds, draws and the model reading."""
+    """The settings of a reproduction: engine, quick mode, bandwidths, seeds, draws and the model reading.
+
+    Attributes
+    ----------
+    engine : str
+        Best-response engine (``dp`` or ``milp``).
+    quick : bool
+        Whether this is the quick variant.
+    bandwidths_khz : tuple[float, ...]
+        The bandwidths W of Figs. 6-7, in kHz.
+    fig5_seeds : tuple[int, ...]
+        Seeds of Fig. 5.
+    draws : int
+        Case 3 draws.
+    gtpos_time_limit : float or None
+        Time limit of each GTPOS solve (None: none).
+    seed : int
+        Seed of the game and Case 3 in Figs. 6-10.
+    gtpos_solver : str or None
+        GTPOS backend (None: its default)
+    reading : tuple
+        ((key, value), ...) of READING_KEYS; () = the documented model.
+    """
 
     engine: str = "dp"
     quick: bool = False
@@ -172,7 +194,21 @@ def paper_instance(name: str) -> Path:
 
 @dataclass
 class Context:
-    """What the figure runners share: output folder, settings, executor, resume flag and progress callback."""
+    """What the figure runners share: output folder, settings, executor, resume flag and progress callback.
+
+    Attributes
+    ----------
+    out : Path
+        The output folder.
+    settings : Settings
+        The settings.
+    executor : Executor
+        Where the sweeps run.
+    resume : bool
+        Whether finished runs are kept.
+    progress : Callable[[str, int, int], None] or None
+        Called with (figure, done, total) (None: silent).
+    """
 
     out: Path
     settings: Settings
