@@ -292,6 +292,43 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
 
     ``methods`` None runs :data:`ALL_METHODS` (every one solves several servers too). With several
     servers a named method that does not solve such instances is an InputError before any method runs.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    methods : sequence of str or None, optional, default None
+        Method names (None: :data:`ALL_METHODS`).
+    time_limit : float or None, default None
+        Time limit in seconds, to every method that declares one.
+    seed : int or None, default None
+        Seed, to every method that declares one.
+    engine : str or None, default None
+        Best-response engine, to every method that declares one (default: TPOS-CAI's).
+    draws : int or None, default None
+        Case 3 draws, to every method that declares them.
+    spread : int, default 0
+        K > 0 adds the best and worst certified TPOS-CAI equilibria over K seeds.
+    progress : Callable[[str], AbstractContextManager] or None, default None
+        A context manager per method; what it yields is the method's ``progress`` option.
+    options : Mapping[str, Mapping[str, Any]] or None, default None
+        Per-method options (``"*"``: every method that declares them).
+    text : bool, default False
+        Whether string values are command-line text, read by each option's declared type.
+    gtpos_objective : str or None, default None
+        Older spelling of GTPOS's ``objective`` option.
+    gtpos_solver : str or None, default None
+        Older spelling of GTPOS's ``solver`` option.
+
+    Returns
+    -------
+    tuple[pandas.DataFrame, dict[str, Solution]]
+        The comparison table (columns :data:`COLUMNS`) and each method's Solution.
+
+    Raises
+    ------
+    InputError
+        For a bad option, or a method that cannot solve the instance's several servers.
     """
     methods, shared, planned = plan(methods, time_limit=time_limit, seed=seed, engine=engine, draws=draws,
                                     options=options, text=text, gtpos_objective=gtpos_objective,
