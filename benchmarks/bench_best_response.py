@@ -30,12 +30,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from results_table import save
+
 from mecopt.bestresponse.dp import DPDevice
 from mecopt.core.instance import instance_from_dict
-from mecopt.milp.best_response import MILPDevice
 from mecopt.core.problem import Aggregates
+from mecopt.milp.best_response import MILPDevice
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,7 +90,8 @@ def main(argv=None) -> int:
             for engine, ts in times.items():
                 ts = 1e3 * np.array(ts)
                 rows.append(dict(dnn=dnn, M=dev.M, H=H, mode=mode, engine=engine, calls=len(ts),
-                                 median_ms=round(float(np.median(ts)), 4), p90_ms=round(float(np.percentile(ts, 90)), 4),
+                                 median_ms=round(float(np.median(ts)), 4),
+                                 p90_ms=round(float(np.percentile(ts, 90)), 4),
                                  max_ms=round(float(ts.max()), 3),
                                  build_ms=round(1e3 * build, 1) if engine == "milp" else None,
                                  lp_integral=(f"{milp.lp_hits}/{milp.lp_hits + milp.mip_solves}"

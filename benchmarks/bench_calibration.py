@@ -33,12 +33,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from results_table import RESULTS
 
 from mecopt.byo.calibrate import CATALOG, Profiles, calibrate, plot, profile_networks, role_threads
 from mecopt.core import dnn
-from mecopt.core.delay import fit as lstsq_fit, layer_delays, load_coefficients, r_squared
+from mecopt.core.delay import fit as lstsq_fit
+from mecopt.core.delay import layer_delays, load_coefficients, r_squared
 
 FOLDER = RESULTS / "calibration"
 
@@ -113,7 +113,8 @@ def main() -> None:
     summary = {
         "predictor": ["calibrated (per class, NNLS, layer = sum of operators)", "eq. (6) x one factor",
                       "old mecopt profile + fit (paper terms, least squares)"],
-        "R2_networks": [r_squared(e, n["held_out_ms"]), r_squared(e, n["eq6_factor_ms"]), r_squared(e, n["old_fit_ms"])],
+        "R2_networks": [r_squared(e, n["held_out_ms"]), r_squared(e, n["eq6_factor_ms"]),
+                        r_squared(e, n["old_fit_ms"])],
         "MAE_pct": [100 * (n[c] / e - 1).abs().mean() for c in ("held_out_ms", "eq6_factor_ms", "old_fit_ms")],
         "max_pct": [100 * (n[c] / e - 1).abs().max() for c in ("held_out_ms", "eq6_factor_ms", "old_fit_ms")],
     }

@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 
 from results_table import save
-from mecopt.methods.tpos_best import solve_best
+
 from mecopt.core import cost as costmod
 from mecopt.core.instance import instance_from_dict, load_instance, read_document
+from mecopt.methods.tpos_best import solve_best
 from mecopt.studies.equilibria import spread
 from mecopt.studies.sweep import set_path
 

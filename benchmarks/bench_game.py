@@ -12,10 +12,10 @@ import sys
 import time
 from pathlib import Path
 
-
 from results_table import save
-from mecopt.methods.tpos import solve_cai
+
 from mecopt.core.instance import instance_from_dict, load_instance
+from mecopt.methods.tpos import solve_cai
 
 ROOT = Path(__file__).resolve().parents[1]
 MIX = ["lenet", "alexnet", "vgg13", "vgg16"]

@@ -34,14 +34,15 @@ import time
 
 import numpy as np
 import pyomo.environ as pyo
-
 from results_table import save
+
 from mecopt.core import checker as check
-from mecopt.milp.backends import cpsat, status as statusmod
-from mecopt.milp.classes import class_networks, profile_from_flows
-from mecopt.methods.gtpos import solve_gtpos
-from mecopt.milp.backends.highs import GTPOS_OPTIONS, highs_object, persistent_solver
 from mecopt.core.instance import load_instance
+from mecopt.methods.gtpos import solve_gtpos
+from mecopt.milp.backends import cpsat
+from mecopt.milp.backends import status as statusmod
+from mecopt.milp.backends.highs import GTPOS_OPTIONS, highs_object, persistent_solver
+from mecopt.milp.classes import class_networks, profile_from_flows
 
 #: (library name, target text, time limit of mecopt's runs, target: (max gap, max seconds))
 CASES = [
@@ -69,10 +70,10 @@ def textbook(instance, time_limit: float):
         b.q = pyo.Var(range(1, M + 1), range(1, H + 1), within=pyo.Binary)
         b.u = pyo.Var(range(1, H + 1), within=pyo.Binary)
         q = b.q
-        b.mono_h = pyo.Constraint(range(1, M + 1), range(2, H + 1), rule=lambda _, mm, h: q[mm, h] <= q[mm, h - 1])
-        b.mono_m = pyo.Constraint(range(1, M), range(1, H + 1), rule=lambda _, mm, h: q[mm, h] <= q[mm + 1, h])
+        b.mono_h = pyo.Constraint(range(1, M + 1), range(2, H + 1), rule=lambda _, mm, h: q[mm, h] <= q[mm, h - 1])  # noqa: B023 (Pyomo calls each rule while the constraint is built, inside this iteration)
+        b.mono_m = pyo.Constraint(range(1, M), range(1, H + 1), rule=lambda _, mm, h: q[mm, h] <= q[mm + 1, h])  # noqa: B023 (Pyomo calls each rule while the constraint is built, inside this iteration)
         y = {(mm, h): q[mm, h] - (q[mm, h + 1] if h < H else 0) for mm in range(1, M + 1) for h in range(1, H + 1)}
-        b.use = pyo.Constraint(range(1, M + 1), range(1, H + 1), rule=lambda _, mm, h: y[mm, h] <= b.u[h])
+        b.use = pyo.Constraint(range(1, M + 1), range(1, H + 1), rule=lambda _, mm, h: y[mm, h] <= b.u[h])  # noqa: B023 (Pyomo calls each rule while the constraint is built, inside this iteration)
         part = [q[1, 1]] + [q[j + 1, 1] - q[j, 1] for j in range(1, M)]   # partition indicator of j < M
         delay = (sum(float(d.t_local[mm]) * (1 - q[mm, 1]) for mm in range(1, M + 1))
                  + sum(float(d.t_up[j]) * part[j] for j in range(M)) + d.t_down * q[M, 1]
@@ -81,9 +82,9 @@ def textbook(instance, time_limit: float):
         if not d.deadline_relaxed:
             b.deadline = pyo.Constraint(expr=delay <= d.tau * (1 + 1e-12))
         b.time = pyo.Expression(range(1, H + 1), rule=lambda _, h: sum(
-            float(d.t_server[mm]) * y[mm, h] for mm in range(1, M + 1)))
+            float(d.t_server[mm]) * y[mm, h] for mm in range(1, M + 1)))  # noqa: B023 (Pyomo calls each rule while the constraint is built, inside this iteration)
         if s.capacity_mode == "per_device":
-            b.cap = pyo.Constraint(range(1, H + 1), rule=lambda _, h: b.time[h] <= s.slot_len)
+            b.cap = pyo.Constraint(range(1, H + 1), rule=lambda _, h: b.time[h] <= s.slot_len)  # noqa: B023 (Pyomo calls each rule while the constraint is built, inside this iteration)
     if s.capacity_mode == "total":
         m.cap = pyo.Constraint(range(1, H + 1), rule=lambda _, h: sum(m.q[n].time[h] for n in range(N)) <= s.slot_len)
     m.par = pyo.Constraint(range(1, H + 1), rule=lambda _, h: sum(m.q[n].u[h] for n in range(N)) <= s.B)
@@ -159,8 +160,8 @@ def main(argv=None) -> int:
                 if term == "error" and rep.time_limit:
                     term = "no solution within the limit"
                 feasible = profile is not None and not check.check_profile(inst, profile)
-                row[ref] = _cell(term, statusmod.gap(rep.objective, rep.bound), wall) + ("" if feasible or profile is None
-                                                                                        else " INFEASIBLE PROFILE")
+                row[ref] = _cell(term, statusmod.gap(rep.objective, rep.bound), wall) + (
+                    "" if feasible or profile is None else " INFEASIBLE PROFILE")
                 row[ref] += f" (cpu {cpu:.2f} s)"
                 row[f"{ref}_objective"] = rep.objective
                 row[f"{ref}_wall_s"] = round(wall, 3)
@@ -171,7 +172,8 @@ def main(argv=None) -> int:
     for r in rows:
         r["load_avg_1min_start_end"] = f"{load0[0]:.1f} / {load1[0]:.1f}"
     print(f"load average (1, 5, 15 min): start {load0}, end {load1}", file=sys.stderr)
-    save(rows, "gtpos_quick" if args.quick else "gtpos", hide=tuple(k for k in rows[0] if k.endswith(("_objective", "_wall_s", "_cpu_s")))
+    save(rows, "gtpos_quick" if args.quick else "gtpos",
+         hide=tuple(k for k in rows[0] if k.endswith(("_objective", "_wall_s", "_cpu_s")))
          if rows else ())
     return 0
 

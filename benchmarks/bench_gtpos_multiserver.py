@@ -28,10 +28,10 @@ import sys
 import time
 
 import numpy as np
-
 from results_table import save
-from mecopt.methods.gtpos import solve_gtpos
+
 from mecopt.core.instance import instance_from_dict
+from mecopt.methods.gtpos import solve_gtpos
 
 DNNS = ("vgg16", "vgg13", "alexnet", "lenet")
 BANDWIDTHS = (1000.0, 2000.0, 3000.0)
@@ -93,7 +93,8 @@ def main() -> int:
                 sol = solve_gtpos(inst, solver=solver, time_limit=args.time_limit)
                 walls.append(time.perf_counter() - t0)
                 cpus.append(time.process_time() - c0)
-            rows.append(dict(instance=name, mode=args.mode, servers=K, devices=N, classes=sol.info["classes"], arcs=sol.info["arcs"],
+            rows.append(dict(instance=name, mode=args.mode, servers=K, devices=N, classes=sol.info["classes"],
+                             arcs=sol.info["arcs"],
                              solver=solver, termination=str(sol.termination), objective=sol.objective,
                              gap=sol.gap, wall_s=round(statistics.median(walls), 3),
                              cpu_s=round(statistics.median(cpus), 3), feasible=sol.feasible,

@@ -72,8 +72,8 @@ def one(path: str, seed: int) -> dict:
     import numpy as np
 
     from mecopt.bestresponse.dp import DEFAULT_BACKEND
-    from mecopt.methods.tpos import solve_cai
     from mecopt.core.instance import load_instance
+    from mecopt.methods.tpos import solve_cai
 
     load_before = uptime()
     t0 = time.perf_counter()

@@ -34,7 +34,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from results_table import RESULTS, save
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -47,8 +47,9 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="mecopt-repro-") as tmp:
         out = args.out or Path(tmp) / "reproduce"
         res = rep.reproduce(out, "all", engine=args.engine, quick=args.quick, workers=args.workers)
-        counts = {v: sum(c.verdict == v for c in res.claims) for v in (rep.REPRODUCED, rep.PARTLY, rep.NOT, rep.MISSING)}
-        stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        counts = {v: sum(c.verdict == v for c in res.claims) for v in (rep.REPRODUCED, rep.PARTLY, rep.NOT,
+                                                                       rep.MISSING)}
+        stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         base = dict(date=stamp, revision=_revision(), engine=args.engine, quick=args.quick,
                     workers=args.workers or os.cpu_count(), cpus=os.cpu_count())
         rows = [dict(base, figure=f, wall_s=round(res.wall_times[f], 3)) for f in rep.FIGURES if f in res.wall_times]

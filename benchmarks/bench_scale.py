@@ -78,7 +78,8 @@ def one(N: int, seed: int, cache: str | None) -> dict:
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     cert = sol.info.get("certificate_s")
     return dict(N=N, B=inst.server.B, seed=seed, backend=DEFAULT_BACKEND, build_s=round(build, 2),
-                game_s=round(wall, 2), game_cpu_s=round(cpu, 2), certificate_s=None if cert is None else round(cert, 2), ticks=sol.iterations,
+                game_s=round(wall, 2), game_cpu_s=round(cpu, 2),
+                certificate_s=None if cert is None else round(cert, 2), ticks=sol.iterations,
                 best_responses=sol.solver_calls,
                 us_per_best_response=round(1e6 * (wall - (cert or 0.0)) / max(1, sol.solver_calls), 1),
                 termination=str(sol.termination), certified=bool(sol.certificate["certified"]),

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from results_table import save
+
 from mecopt.core.instance import instance_from_dict, load_instance
 from mecopt.studies import simulate as sim
 

@@ -20,13 +20,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from results_table import save
-from mecopt.methods.tpos import solve_cai, solve_uai
+
+from mecopt.core.instance import instance_from_dict, read_document
 from mecopt.game.estimate import estimate_others
 from mecopt.game.state import GameState
 from mecopt.game.topology import instance_weights
-from mecopt.core.instance import instance_from_dict, read_document
+from mecopt.methods.tpos import solve_cai, solve_uai
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "instances" / "paper"

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mecopt.methods.tpos import solve_cai, solve_uai
 from mecopt.core.instance import load_instance
+from mecopt.methods.tpos import solve_cai, solve_uai
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = (("cai", 0), ("cai", 3), ("uai", 0))

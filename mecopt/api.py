@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 
 from mecopt.core import checker as checkmod
-from mecopt.methods import registry
 from mecopt.core.errors import InputError
 from mecopt.core.instance import Instance
 from mecopt.core.instance import load_instance as _load_instance
 from mecopt.core.solution import Solution
+from mecopt.methods import registry
 
 
 def load_instance(path_or_name: str | Path) -> Instance:
@@ -95,7 +95,8 @@ def solve(instance: Instance, method: str, **options) -> Solution:
     >>> mecopt.solve(inst, "gtpos", time_limit=-1)
     Traceback (most recent call last):
     ...
-    mecopt.core.errors.InputError: The 'time_limit' option of method 'gtpos' must be a finite number > 0, or None. Got -1 instead.
+    mecopt.core.errors.InputError: The 'time_limit' option of method 'gtpos' must be a finite number > 0, or None.
+    Got -1 instead.
     """
     if not isinstance(instance, Instance):
         raise InputError(f"solve() needs an Instance (mecopt.load_instance), got {type(instance).__name__}")

@@ -112,8 +112,8 @@ def write_toml(tmp_path: Path):
 @pytest.fixture
 def registries():
     """Restore the method and engine registries after a test that registers some."""
-    from mecopt.methods import registry
     from mecopt.bestresponse import engines
+    from mecopt.methods import registry
 
     methods, engine_table = dict(registry.METHODS), dict(engines.ENGINES.entries)
     yield

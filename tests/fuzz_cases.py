@@ -151,7 +151,7 @@ def instances(draw, dnn_choices=("lenet", "tiny.toml", "spec.toml")) -> dict:
         "device_defaults": {"dnn": draw(st.sampled_from(dnn_choices))},
         "devices": [],
     }
-    for i in range(draw(st.integers(1, 3))):
+    for _i in range(draw(st.integers(1, 3))):
         alpha = draw(st.sampled_from([0.42, 0.95, 1.0, 0.0, 0.5]))
         beta = round((1 - alpha) * draw(st.sampled_from([0.0, 0.3, 0.5, 1.0])), 6)
         dev = {"count": draw(st.integers(1, 3)), "alpha": alpha, "beta": beta,

@@ -1,1 +1,1 @@
-"""bestresponse"""
+"""bestresponse."""

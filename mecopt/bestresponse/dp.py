@@ -35,11 +35,19 @@ import os
 
 import numpy as np
 
-from mecopt.core.instance import Device, Instance, Server
-from mecopt.core.tolerances import capacity_limit, deadline_limit
-from mecopt.core.problem import (Aggregates, BestResponse, enforces_deadline, layer_weights, slot_capacity,
-                                         slot_open, theta, tie_weight)
 from mecopt.core import cost as costmod
+from mecopt.core.instance import Device, Instance, Server
+from mecopt.core.problem import (
+    Aggregates,
+    BestResponse,
+    enforces_deadline,
+    layer_weights,
+    slot_capacity,
+    slot_open,
+    theta,
+    tie_weight,
+)
+from mecopt.core.tolerances import capacity_limit, deadline_limit
 
 #: recursion kernels by name; "compiled" only when numba imports
 BACKENDS = ("compiled", "numpy")
@@ -203,7 +211,19 @@ DEFAULT_BACKEND = "compiled" if _solve_compiled is not None else "numpy"
 
 
 class DPDevice:
-    """Per-device vectors precomputed once; :meth:`best_response` is cheap."""
+    """Per-device vectors precomputed once; :meth:`best_response` is cheap.
+
+    Parameters
+    ----------
+    dev : Device
+        The MD.
+    server : Server
+        Its server.
+    tie_break : bool, default True
+        Whether ties are broken by theta_n (the tie-breaking rule).
+    backend : str or None, optional
+        DP kernel: ``compiled`` (numba) or ``numpy``; None: the fastest available.
+    """
 
     def __init__(self, dev: Device, server: Server, tie_break: bool = True, backend: str | None = None):
         self.dev, self.server = dev, server
@@ -237,8 +257,10 @@ class DPDevice:
                        if server.capacity_mode == "per_device" else None)
 
     def _slot_terms(self, others: Aggregates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per slot: linear and quadratic price coefficients (x gamma) and the largest server
-        time a block may have under (17); -inf where (27) closes the slot."""
+        """Per slot: linear and quadratic price coefficients.
+
+        (x gamma) and the largest server time a block may have under (17); -inf where (27) closes the slot.
+        """
         server, dev = self.server, self.dev
         lin = dev.gamma * (server.a + self._q * others.load)
         limit = self._limit if self._limit is not None else capacity_limit(slot_capacity(server, others))
@@ -246,8 +268,10 @@ class DPDevice:
         return lin, self._quad, limit
 
     def _starts(self, enforce_deadline: bool) -> np.ndarray:
-        """(H, M+1): for each h_max, A(j) where partition point j may end in slot h_max, else inf;
-        under the soft policy A(j) plus the penalty of the delay of (j, h_max)."""
+        """(H, M+1): for each h_max, A(j) where partition point j may end in slot h_max, else inf.
+
+        Under the soft policy A(j) plus the penalty of the delay of (j, h_max).
+        """
         cached = self._starts_cache.get(enforce_deadline)
         if cached is not None:
             return cached
@@ -268,7 +292,20 @@ class DPDevice:
         return starts
 
     def solve(self, others: Aggregates, enforce_deadline: bool) -> tuple[float, np.ndarray] | None:
-        """Least objective and its strategy, or None when nothing is feasible."""
+        """Least objective and its strategy, or None when nothing is feasible.
+
+        Parameters
+        ----------
+        others : Aggregates
+            The other MDs' aggregates per slot on the server.
+        enforce_deadline : bool
+            Whether (26) is a constraint.
+
+        Returns
+        -------
+        tuple[float, numpy.ndarray] or None
+            (least objective, strategy), or None.
+        """
         lin, quad, limit = self._slot_terms(others)
         local_ok = not enforce_deadline or self.local_delay <= deadline_limit(self.dev.tau)
         local_val = self.local_obj if local_ok else np.inf
@@ -287,21 +324,54 @@ class DPDevice:
         return obj, slots, True
 
     def best_response(self, others: Aggregates) -> BestResponse:
-        """The best response, its cost re-scored by the cost model (:func:`mecopt.core.cost.device_cost`)."""
+        """The best response, its cost re-scored by the cost model (:func:`mecopt.core.cost.device_cost`).
+
+        Parameters
+        ----------
+        others : Aggregates
+            The other MDs' aggregates per slot on the server.
+
+        Returns
+        -------
+        BestResponse
+            The best response (28).
+        """
         obj, slots, dropped = self._solve_with_fallback(others)
         c = costmod.device_cost(self.dev, slots, self.server, others.load)
         return BestResponse(slots=slots, objective=obj, cost=c, deadline_dropped=dropped)
 
     def best_move(self, others: Aggregates) -> BestResponse:
-        """The same strategy and objective as :meth:`best_response`, without re-scoring: ``cost``
-        is the DP's own value (objective less the tie-break term), equal up to rounding.
-        What the game loop uses, since it only compares objectives."""
+        """The same strategy and objective as :meth:`best_response`, without re-scoring.
+
+        ``cost`` is the DP's own value (objective less the tie-break term), equal up to rounding. What the game loop
+        uses, since it only compares objectives.
+
+        Parameters
+        ----------
+        others : Aggregates
+            The other MDs' aggregates per slot on the server.
+
+        Returns
+        -------
+        BestResponse
+            The best response, ``cost`` the DP's own value.
+        """
         obj, slots, dropped = self._solve_with_fallback(others)
         return BestResponse(slots=slots, objective=obj, cost=obj - self.eps * theta(slots), deadline_dropped=dropped)
 
 
 class DPEngine:
-    """The DP engine for every device of an instance (each device's vectors built on first use)."""
+    """The DP engine for every device of an instance (each device's vectors built on first use).
+
+    Parameters
+    ----------
+    instance : Instance
+        A single-server instance (or server view).
+    tie_break : bool, default True
+        Whether ties are broken by theta_n.
+    backend : str or None, optional
+        DP kernel (see :class:`DPDevice`).
+    """
 
     name = "dp"
 
@@ -312,6 +382,18 @@ class DPEngine:
         self.calls = 0
 
     def device(self, n: int) -> DPDevice:
+        """The DP solver of device ``n``, built on first use.
+
+        Parameters
+        ----------
+        n : int
+            Device index.
+
+        Returns
+        -------
+        DPDevice
+            Its DP solver.
+        """
         d = self._devices[n]
         if d is None:
             d = self._devices[n] = DPDevice(self.instance.devices[n], self.instance.server, self.tie_break,
@@ -320,18 +402,63 @@ class DPEngine:
 
     @property
     def devices(self) -> list[DPDevice]:
+        """The DP solver of every device, in index order (each built on first use)."""
         return [self.device(n) for n in range(self.instance.N)]
 
     def best_response(self, n: int, others: Aggregates) -> BestResponse:
+        """Exact best response (28) of device ``n`` against ``others`` (counted as a best-response call).
+
+        Parameters
+        ----------
+        n : int
+            Device index.
+        others : Aggregates
+            The other MDs' aggregates per slot on the server.
+
+        Returns
+        -------
+        BestResponse
+            The best response (28).
+        """
         self.calls += 1
         return self.device(n).best_response(others)
 
     def best_move(self, n: int, others: Aggregates) -> BestResponse:
-        """:meth:`DPDevice.best_move` of device n (counted as a best-response call)."""
+        """:meth:`DPDevice.best_move` of device n (counted as a best-response call).
+
+        Parameters
+        ----------
+        n : int
+            Device index.
+        others : Aggregates
+            The other MDs' aggregates per slot on the server.
+
+        Returns
+        -------
+        BestResponse
+            The best response, ``cost`` the DP's own value.
+        """
         self.calls += 1
         return self.device(n).best_move(others)
 
 
 def best_response(dev: Device, server: Server, others: Aggregates, tie_break: bool = True) -> BestResponse:
-    """One-off DP best response of ``dev`` against ``others``."""
+    """One-off DP best response of ``dev`` against ``others``.
+
+    Parameters
+    ----------
+    dev : Device
+        The MD.
+    server : Server
+        Its server.
+    others : Aggregates
+        The other MDs' aggregates per slot on the server.
+    tie_break : bool, default True
+        Whether ties are broken by theta_n.
+
+    Returns
+    -------
+    BestResponse
+        The best response (28).
+    """
     return DPDevice(dev, server, tie_break).best_response(others)

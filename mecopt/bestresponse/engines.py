@@ -23,8 +23,8 @@ from typing import Protocol, runtime_checkable
 
 from mecopt.core import slots as slotcodes
 from mecopt.core.instance import Instance
-from mecopt.core.registry import Registry
 from mecopt.core.problem import Aggregates, BestResponse
+from mecopt.core.registry import Registry
 
 
 @runtime_checkable
@@ -83,7 +83,13 @@ ENGINES = Registry("engine", {
 
 
 def engine_names() -> list[str]:
-    """The engines available as ``engine=NAME``: built-in, then registered."""
+    """The engines available as ``engine=NAME``: built-in, then registered.
+
+    Returns
+    -------
+    list[str]
+        The engine names.
+    """
     return ENGINES.names()
 
 
@@ -145,7 +151,7 @@ def view_engine(instance: Instance, engine: str, **options) -> Engine:
     return ENGINES.get(engine)(instance, **options)
 
 
-def make_engine(instance: Instance, engine: str, **options) -> "ServerEngine":
+def make_engine(instance: Instance, engine: str, **options) -> ServerEngine:
     """The engine called ``engine`` for ``instance``, with any number of servers.
 
     Parameters
@@ -261,6 +267,20 @@ class ServerEngine:
         return self._each(n, others, self._exact)
 
     def best_move(self, n: int, others: Mapping[int, Aggregates]) -> BestResponse:
-        """:meth:`best_response` through each view engine's ``best_move`` where it has one (the DP:
-        the same strategy and objective, ``cost`` not re-scored); what the game loop calls."""
+        """:meth:`best_response` through each view engine's ``best_move`` where it has one.
+
+        (the DP: the same strategy and objective, ``cost`` not re-scored); what the game loop calls.
+
+        Parameters
+        ----------
+        n : int
+            Device index.
+        others : Mapping[int, Aggregates]
+            The other MDs' aggregates on each server (server index -> aggregates).
+
+        Returns
+        -------
+        BestResponse
+            The best response over every reachable server.
+        """
         return self._each(n, others, self._fast)

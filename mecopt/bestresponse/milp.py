@@ -16,6 +16,15 @@ class MILPEngine:
     """The MILP engine for every device of an instance (same interface as :class:`mecopt.bestresponse.dp.DPEngine`).
 
     Each device's model is built on its first best response and kept.
+
+    Parameters
+    ----------
+    instance : Instance
+        A single-server instance (or server view).
+    tie_break : bool, default True
+        Whether ties are broken by theta_n.
+    **solver_options
+        HiGHS options of every device's model.
     """
 
     name = "milp"
@@ -28,16 +37,59 @@ class MILPEngine:
         self.calls = 0
 
     def device(self, n: int) -> MILPDevice:
+        """The MILP model of device ``n``, built on first use.
+
+        Parameters
+        ----------
+        n : int
+            Device index.
+
+        Returns
+        -------
+        MILPDevice
+            Its model.
+        """
         if self.devices[n] is None:
             self.devices[n] = MILPDevice(self.instance.devices[n], self.instance.server, self.tie_break,
                                          **self.solver_options)
         return self.devices[n]
 
     def best_response(self, n: int, others: Aggregates) -> BestResponse:
+        """Exact best response (28) of device ``n`` against ``others`` (counted as a best-response call).
+
+        Parameters
+        ----------
+        n : int
+            Device index.
+        others : Aggregates
+            The other MDs' aggregates per slot on the server.
+
+        Returns
+        -------
+        BestResponse
+            The best response (28).
+        """
         self.calls += 1
         return self.device(n).best_response(others)
 
 
 def best_response(dev: Device, server: Server, others: Aggregates, tie_break: bool = True) -> BestResponse:
-    """One-off MILP best response of ``dev`` against ``others`` (builds the model)."""
+    """One-off MILP best response of ``dev`` against ``others`` (builds the model).
+
+    Parameters
+    ----------
+    dev : Device
+        The MD.
+    server : Server
+        Its server.
+    others : Aggregates
+        The other MDs' aggregates per slot on the server.
+    tie_break : bool, default True
+        Whether ties are broken by theta_n.
+
+    Returns
+    -------
+    BestResponse
+        The best response (28).
+    """
     return MILPDevice(dev, server, tie_break).best_response(others)

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from mecopt.core.errors import InputError
 from mecopt.core import dnn
+from mecopt.core.errors import InputError
 
 #: the bundled catalog of modern networks (docs/byo-dnn.md, section 4)
 CATALOG = ("resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "squeezenet1_1",
@@ -49,8 +49,9 @@ def role_threads(role: str) -> int:
 
 def machine() -> dict:
     """Where the calibration ran: CPU, logical CPUs, ONNX Runtime version, load average now."""
-    from mecopt.byo.profiling import machine_description
     import onnxruntime
+
+    from mecopt.byo.profiling import machine_description
     return {"machine": machine_description("ort"), "cpus": os.cpu_count(), "onnxruntime": onnxruntime.__version__,
             "platform": platform.platform(),
             "load": tuple(round(x, 2) for x in os.getloadavg()) if hasattr(os, "getloadavg") else None}
@@ -130,7 +131,8 @@ def fit_targets(layers: pd.DataFrame, networks: pd.DataFrame) -> np.ndarray:
     On a loaded machine the medians of the layers add up to less than the median of a whole run (a run of
     many layers is rarely spared by the other jobs, a single short kernel mostly is: 16 ms of layer medians
     for a 60 ms end-to-end median of MobileNetV2 at load 12 on 2 CPUs), and the profile leaves out ORT's
-    dispatch between nodes; the shares come from the profile, the scale from the end-to-end timing."""
+    dispatch between nodes; the shares come from the profile, the scale from the end-to-end timing.
+    """
     e2e = layers["dnn"].map(dict(zip(networks["dnn"], networks["e2e_median_ms"]))).to_numpy(dtype=float)
     sums = layers.groupby("dnn")["median_ms"].transform("sum").to_numpy(dtype=float)
     return layers["median_ms"].to_numpy(dtype=float) * np.where(sums > 0, e2e / np.where(sums > 0, sums, 1), 1.0)
@@ -138,6 +140,8 @@ def fit_targets(layers: pd.DataFrame, networks: pd.DataFrame) -> np.ndarray:
 
 @dataclass
 class Calibration:
+    """What :func:`calibrate` returns: the fitted set, the per-network and per-layer tables and a summary."""
+
     model: object                 # the fitted set (PerTypeCoefficients)
     networks: pd.DataFrame        # per network: measured, fitted (in-sample), held-out prediction and errors
     layers: pd.DataFrame          # per layer: measured target, in-sample and held-out predictions

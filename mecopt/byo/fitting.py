@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mecopt.core.errors import InputError
 from mecopt.core.delay import TERMS, CoefficientSet, PerTypeCoefficients, features, r_squared
+from mecopt.core.errors import InputError
 
 #: terms of eq. (5) fitted for each operator class (no two identical for the class's operators)
 CLASS_TERMS: dict[str, tuple[str, ...]] = {
@@ -56,8 +56,11 @@ _FACTORS = ["G", "K", "O", "I"]
 
 
 def op_features(ops: pd.DataFrame, columns: list[tuple[str | None, str]]) -> np.ndarray:
-    """The design matrix of operators (``type``, G, K, O, I): column (cls, term) is the term's monomial for the
-    operators of class ``cls`` (every operator when ``cls`` is None), else 0."""
+    """The design matrix of operators (``type``, G, K, O, I).
+
+    Column (cls, term) is the term's monomial for the operators of class ``cls`` (every operator when ``cls`` is None),
+    else 0.
+    """
     mono = features(ops[_FACTORS].to_numpy(dtype=float))
     types = ops["type"].astype(str).to_numpy() if len(ops) else np.array([], dtype=object)
     out = np.zeros((len(ops), len(columns)))
@@ -110,7 +113,8 @@ def layer_features(ops: pd.DataFrame, columns, keys: pd.DataFrame) -> np.ndarray
 
 def nnls(X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """argmin_{b >= 0} || W (X b - y) ||² (scipy's NNLS on scaled columns)."""
-    from scipy.optimize import lsq_linear, nnls as _nnls
+    from scipy.optimize import lsq_linear
+    from scipy.optimize import nnls as _nnls
     w = np.ones(len(y)) if weights is None else np.asarray(weights, float)
     A = X * w[:, None]
     scale = np.abs(A).max(axis=0) if len(A) else np.ones(X.shape[1])
@@ -147,8 +151,10 @@ def _to_model(beta, columns, per_type: bool, name: str, unit: str, description: 
 
 
 def row_weights(layers: pd.DataFrame, y: np.ndarray, weight: str) -> np.ndarray:
-    """``network``: each layer row by 1 / its network's measured total, so every network counts alike;
-    ``none``: plain least squares (the largest layers dominate)."""
+    """``network``: each layer row by 1 / its network's measured total, so every network counts alike.
+
+    ``none``: plain least squares (the largest layers dominate).
+    """
     if weight == "none":
         return np.ones(len(y))
     if weight == "network":
@@ -160,8 +166,11 @@ def row_weights(layers: pd.DataFrame, y: np.ndarray, weight: str) -> np.ndarray:
 def fit_layers(layers: pd.DataFrame, ops: pd.DataFrame, *, time_column: str = "median_ms", per_type: bool = True,
                terms: tuple[str, ...] | None = None, weight: str = "network", name: str = "fitted", unit: str = "ms",
                description: str = "") -> LayerFit:
-    """Fit on measured layers (``dnn``, ``layer``, ``time_column``) with their operators (``dnn``, ``layer``,
-    ``type``, G, K, O, I): a layer's features are the sum of its operators'. Non-negative least squares."""
+    """Fit on measured layers (``dnn``, ``layer``, ``time_column``) with their operators.
+
+    (``dnn``, ``layer``, ``type``, G, K, O, I): a layer's features are the sum of its operators'. Non-negative least
+    squares.
+    """
     y = layers[time_column].to_numpy(dtype=float)
     if not np.isfinite(y).all() or (y < 0).any():
         raise InputError(f"{int((~np.isfinite(y) | (y < 0)).sum())} layer row(s) have a missing, negative or "
@@ -198,8 +207,10 @@ def predict_layers(model, ops: pd.DataFrame, keys: pd.DataFrame, unit: str = "ms
 
 
 def check_model(model, ops: pd.DataFrame | None = None, unit: str = "ms") -> None:
-    """Refuse (:class:`InputError`) a set with a negative or non-finite coefficient, or one that predicts a
-    negative or non-finite time for an operator of ``ops``."""
+    """Refuse (:class:`InputError`) a set with a negative or non-finite coefficient.
+
+    Or one that predicts a negative or non-finite time for an operator of ``ops``.
+    """
     sets = [model] if isinstance(model, CoefficientSet) else [model.fallback, *model.sets.values()]
     for s in sets:
         eta = np.asarray(s.eta)
@@ -258,7 +269,7 @@ def layers_and_ops(tables: list[tuple[str, pd.DataFrame]], time_column: str = "m
     from mecopt.core import dnn
     notes: list[str] = []
     op_tables = {}
-    for path, df in tables:
+    for _path, df in tables:
         if "node" in df.columns:
             for net, part in df.groupby(df["dnn"].astype(str) if "dnn" in df else pd.Series("?", index=df.index)):
                 op_tables[net] = part

@@ -81,6 +81,7 @@ class Timing:
 
 
 def require_ort():
+    """The ``onnxruntime`` module; InputError naming the extra to install when it is missing."""
     try:
         import onnxruntime
     except ImportError as err:
@@ -196,9 +197,12 @@ def map_to_original(optimized_nodes, original_nodes) -> dict[str, str | None]:
 
 
 def _fused_head(name: str, op_type: str, by_orig: dict, writer: dict) -> str:
-    """The node a fusion is built on: from the original node ``name`` (which wrote the fused node's output, e.g. a
-    BatchNormalization or Relu folded into a Conv), up its first input while the op types differ, to an original
-    node whose op type the fused node's contains (Conv in FusedConv, Gemm in FusedGemm); else ``name``."""
+    """The node a fusion is built on.
+
+    From the original node ``name`` (which wrote the fused node's output, e.g. a BatchNormalization or Relu folded into
+    a Conv), up its first input while the op types differ, to an original node whose op type the fused node's contains
+    (Conv in FusedConv, Gemm in FusedGemm); else ``name``.
+    """
     node, seen = by_orig.get(name), 0
     while node is not None and seen < 8:
         if node.op_type and node.op_type in op_type:
@@ -209,9 +213,12 @@ def _fused_head(name: str, op_type: str, by_orig: dict, writer: dict) -> str:
 
 
 def _match_unnamed(origin: dict[str, str | None], opt_nodes, per_node: dict) -> None:
-    """Give the profiled nodes ORT names ``OPTYPE_INDEX`` (nodes it made unnamed, e.g. by inlining a function such
-    as HardSwish) the origin of the unnamed nodes of that type in the optimized graph: the common one when all
-    agree, else one by one in index order against the graph's order (ORT numbers new nodes as it makes them)."""
+    """Give the profiled nodes ORT names ``OPTYPE_INDEX``.
+
+    (nodes it made unnamed, e.g. by inlining a function such as HardSwish) the origin of the unnamed nodes of that type
+    in the optimized graph: the common one when all agree, else one by one in index order against the graph's order (ORT
+    numbers new nodes as it makes them).
+    """
     unknown: dict[str, list[tuple[int, str]]] = {}
     for name in per_node:
         if name in origin:
@@ -365,8 +372,10 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
         node_times[node] = np.concatenate(merged)
     unmapped = node_times.pop("", np.zeros(sum(per_round)))
     return Timing(node_times=node_times, unmapped=unmapped, total=np.concatenate(totals), e2e=np.asarray(e2e),
-                  runs=sum(per_round), rounds=len(per_round), threads=threads, optimization=optimization, load=load, cpu=cpu,
-                  optimized_nodes=optimized_count or len({n for n in origin if not n.startswith("#")}) or len(original), original_nodes=len(original), node_origin=origin)
+                  runs=sum(per_round), rounds=len(per_round), threads=threads, optimization=optimization, load=load,
+                  cpu=cpu,
+                  optimized_nodes=optimized_count or len({n for n in origin if not n.startswith("#")}) or len(original),
+                  original_nodes=len(original), node_origin=origin)
 
 
 def attribution(timing: Timing, node_layer: dict[str, int]) -> dict:

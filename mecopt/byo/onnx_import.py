@@ -100,6 +100,7 @@ _LIGHT_LIMIT = 1 << 14
 
 
 def require_onnx():
+    """The ``onnx`` module (with shape inference); InputError naming the extra to install when it is missing."""
     try:
         import onnx
         import onnx.shape_inference  # noqa: F401
@@ -127,6 +128,7 @@ class ImportResult:
     node_ops: dict[str, dict] = field(default_factory=dict)
 
     def to_toml(self) -> str:
+        """The imported DNN spec as TOML text, headed by its source and the import's notes."""
         header = [f"# Imported from {Path(self.source).name} by `mecopt import-onnx`: {self.table.num_layers} layers."]
         header += [f"# {n}" for n in self.notes]
         return dnn.format_spec_toml(self.data, header=header, comments=self.comments)
@@ -362,7 +364,7 @@ def _elementwise(dims: list[int]) -> tuple[float, float, float, float]:
 
 
 def _shape_op(op: str, ins: list, attrs: dict):
-    """numpy evaluation of the integer shape-arithmetic operators exporters write; None if not one of them."""
+    """Numpy evaluation of the integer shape-arithmetic operators exporters write; None if not one of them."""
     import numpy as np
     if op == "Gather":
         return np.take(ins[0], ins[1], axis=attrs.get("axis", 0))
@@ -486,8 +488,10 @@ def _op(cls: str, n: _Node, G: float, K: float, O: float, I: float, groups: int 
 
 @dataclass
 class _Mapped:
-    """One ONNX node: the layer type it makes on the chain, the plain spec (if the
-    hyper-parameters express it) and its operator (class and factors)."""
+    """One ONNX node: the layer type it makes on the chain.
+
+    The plain spec (if the hyper-parameters express it) and its operator (class and factors).
+    """
 
     type: str               # a layer type, or "skip" / "layout" / "affine"
     plain: dict | None      # layer fields without name; None: only the explicit form is right
@@ -581,7 +585,8 @@ class _Importer:
         try:
             return self.onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
         except Exception as err:  # onnx raises its own InferenceError / ValidationError types
-            raise InputError(f"{self.source}: ONNX shape inference failed: {str(err).strip().splitlines()[0]}") from None
+            raise InputError(f"{self.source}: ONNX shape inference failed: "
+                             f"{str(err).strip().splitlines()[0]}") from None
 
     # -- main --------------------------------------------------------------------------------
 
@@ -686,7 +691,8 @@ class _Importer:
                 out.append((_label(n), f"ONNX shape inference left its output '{o}' without a fixed shape"))
         if out:
             hint = ("give the input's shape with --input-shape C,H,W" if self.symbolic_input
-                    else "the input's shape is fixed, so an operator above (often an unsupported one) stopped shape inference")
+                    else "the input's shape is fixed, so an operator above (often an unsupported one) "
+                         "stopped shape inference")
             self.notes.append(f"tensors without a shape: {hint}")
             out = out[:12] + ([("", f"... and {len(out) - 12} more")] if len(out) > 12 else [])
             out.append(("hint", hint))
@@ -1035,8 +1041,10 @@ def _unsupported(source: str, problems: list[tuple[str, str]]) -> InputError:
 
 
 def _qualify(parts: list[str]) -> str:
-    """torch's ONNX names nest modules, each relative to its parent ('/features/features.1/conv/conv.0/Conv'):
-    give the dotted module path ('features.1.conv.0')."""
+    """Torch's ONNX names nest modules, each relative to its parent ('/features/features.1/conv/conv.0/Conv').
+
+    Give the dotted module path ('features.1.conv.0').
+    """
     q, last = parts[0], parts[0]
     for p in parts[1:]:
         q = q[: len(q) - len(last)] + p if p.startswith(last + ".") else f"{q}.{p}"
@@ -1099,7 +1107,8 @@ def import_onnx(model, *, name: str | None = None, input_shape: tuple[int, int, 
     require_onnx()
     spec_source = source
     if branches not in ("collapse", "refuse"):
-        raise InputError(f"The 'branches' parameter of import_onnx must be 'collapse' or 'refuse'. Got {branches!r} instead.")
+        raise InputError(f"The 'branches' parameter of import_onnx must be 'collapse' or 'refuse'. "
+                         f"Got {branches!r} instead.")
     if isinstance(model, str | Path):
         path = Path(model)
         try:

@@ -43,8 +43,9 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -68,6 +69,7 @@ TORCH_CPU_INSTALL = "pip install torch==2.13.0 --index-url https://download.pyto
 
 
 def require_torch():
+    """The ``torch`` module; InputError saying how to install its CPU build when it is missing."""
     try:
         import torch
     except ImportError as err:
@@ -104,7 +106,8 @@ def build_chain(spec: dnn.DNNSpec, grouped_conv: dnn.GroupedConv = "full", seed:
                 problems.append((where, "a pool needs kernel to be built"))
                 continue
             if 2 * layer.pad > layer.kernel:
-                problems.append((where, f"PyTorch pooling needs pad <= kernel/2, got pad {layer.pad}, kernel {layer.kernel}"))
+                problems.append((where,
+                                 f"PyTorch pooling needs pad <= kernel/2, got pad {layer.pad}, kernel {layer.kernel}"))
                 continue
             module = nn.MaxPool2d(layer.kernel, layer.stride, layer.pad, ceil_mode=layer.ceil_mode)
         elif t == "fc":
@@ -249,6 +252,7 @@ def attach_times(spec: dnn.DNNSpec, profile_table: pd.DataFrame, side: Side, *, 
 
 
 def require_ort():
+    """The ``onnxruntime`` module; InputError naming the extra to install when it is missing."""
     try:
         import onnxruntime
     except ImportError as err:
@@ -406,7 +410,8 @@ def profile_spec_ort(spec: dnn.DNNSpec, *, runs: int = 20, warmup: int = 3, thre
                      cpu: int | None = None, min_ms: float = 0.0):
     """Profile a spec with ONNX Runtime through :func:`spec_to_onnx`: (layer table, operator table, unattributed ms).
 
-    As :func:`profile_onnx`: ``layer_table.attrs["timing"]`` holds the whole-network figures."""
+    As :func:`profile_onnx`: ``layer_table.attrs["timing"]`` holds the whole-network figures.
+    """
     _check_runs(runs, warmup, threads)
     require_ort()
     table = dnn.propagate(spec, grouped_conv)

@@ -88,10 +88,12 @@ INTERRUPTED = 130
 
 
 def _exit_interrupted(hard: bool) -> None:
-    """Exit with :data:`INTERRUPTED`; ``hard`` (the console entry point, not a call from Python) exits at
-    once. Outputs are already safe (every file is written atomically and temporary files are removed as
-    the interrupt unwinds); skipping the interpreter's teardown avoids native solver threads (OR-Tools)
-    aborting the process at exit when a search was stopped early."""
+    """Exit with :data:`INTERRUPTED`; ``hard`` (the console entry point, not a call from Python) exits at once.
+
+    Outputs are already safe (every file is written atomically and temporary files are removed as the interrupt
+    unwinds); skipping the interpreter's teardown avoids native solver threads (OR-Tools) aborting the process at exit
+    when a search was stopped early.
+    """
     import os
 
     if not hard:

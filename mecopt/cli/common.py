@@ -10,9 +10,8 @@ import click
 import pandas as pd
 
 from mecopt.core.errors import InputError
-
-from mecopt.core.tables import FORMATS
 from mecopt.core.instance import Instance, load_instance
+from mecopt.core.tables import FORMATS
 
 format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True,
                              help="Format of the tables written.")
@@ -24,6 +23,7 @@ def instance_argument(f):
 
 
 def read_instance(path: str) -> Instance:
+    """The instance at ``path`` (a file or a bundled name), read by :func:`mecopt.load_instance`."""
     return load_instance(path)
 
 
@@ -36,10 +36,12 @@ def echo_table(df: pd.DataFrame, floatfmt: str = ".6g") -> None:
 
 
 def check_writable(path: str | os.PathLike, *, directory: bool, option: str = "--out") -> Path:
-    """Refuse, before any work, an output that cannot be written: ``path`` (a folder when
-    ``directory``, else a file) must be creatable under its nearest existing ancestor, that
-    ancestor must be a folder, and a file must be creatable in it (probed with a temporary file,
-    which also catches read-only file systems). InputError (exit 2) naming the option otherwise."""
+    """Refuse, before any work, an output that cannot be written.
+
+    ``path`` (a folder when ``directory``, else a file) must be creatable under its nearest existing ancestor, that
+    ancestor must be a folder, and a file must be creatable in it (probed with a temporary file, which also catches
+    read-only file systems). InputError (exit 2) naming the option otherwise.
+    """
     p = Path(path)
     if directory and p.exists() and not p.is_dir():
         raise InputError(f"{option} {p}: exists and is not a folder")
@@ -61,7 +63,7 @@ def check_writable(path: str | os.PathLike, *, directory: bool, option: str = "-
 
 
 def writable_output(ctx: click.Context, param: click.Parameter, value):
-    """click callback of every output option (``--out``, ``-o``): :func:`check_writable` at parse time."""
+    """Click callback of every output option (``--out``, ``-o``): :func:`check_writable` at parse time."""
     if value is None:
         return value
     directory = isinstance(param.type, click.Path) and not param.type.file_okay
@@ -89,6 +91,7 @@ class DeclaredOption(click.ParamType):
         self.name = option
 
     def convert(self, value, param, ctx):
+        """A text value converted and range-checked by the method's declaration of the option."""
         if not isinstance(value, str):
             return value
         from mecopt.methods.registry import validate_options

@@ -1,5 +1,6 @@
-"""Progress displays of the command line (tqdm, on stderr). The library never prints: its
-methods call a ``progress`` callback, and this module renders what they report.
+"""Progress displays of the command line (tqdm, on stderr).
+
+The library never prints: its methods call a ``progress`` callback, and this module renders what they report.
 
 On by default when both stdout and stderr are terminals; off with ``-q/--quiet`` and when
 either is redirected (a pipe, a file, a test), so logs and captured output stay clean.
@@ -27,6 +28,7 @@ def interactive() -> bool:
 
 
 def enabled(quiet: bool) -> bool:
+    """Whether progress is displayed: not ``quiet`` and on an interactive terminal."""
     return not quiet and interactive()
 
 
@@ -51,8 +53,10 @@ def describe(event, n_devices: int | None = None) -> str:
 
 
 class _Display:
-    """One status line: the method's name, the elapsed time and the last thing it reported,
-    refreshed twice a second by a background thread (so a silent solver still shows its time)."""
+    """One status line: the method's name, the elapsed time and the last thing it reported.
+
+    Refreshed twice a second by a background thread (so a silent solver still shows its time).
+    """
 
     def __init__(self, label: str, n_devices: int | None):
         from tqdm import tqdm
@@ -84,9 +88,11 @@ class _Display:
 
 @contextmanager
 def method_progress(method: str, quiet: bool, n_devices: int | None = None):
-    """While ``method`` runs: yields the callback to pass as its ``progress`` option (None when
-    the method has no such option, or when the display is off). A method without one still
-    gets its elapsed time shown."""
+    """While ``method`` runs: yields the callback to pass as its ``progress`` option.
+
+    (None when the method has no such option, or when the display is off). A method without one still gets its elapsed
+    time shown.
+    """
     if not enabled(quiet):
         yield None
         return

@@ -1,25 +1,27 @@
 """Independent feasibility check of any assignment, constraint by constraint.
 
-It rebuilds the binary tensor y[n,m,k,h] of (14) (k the server; K = 1 for one server)
-from an assignment and tests the association (15s) (several servers), then (15), (16),
-(17), (26) and (27) on each server's view of the tensor, never trusting a solver's
-figures. One code path serves one server and several. Each violation names its equation, device, slot or layer, the amount by
-which it is violated and the tolerance used. Under ``deadline_policy = "soft"`` a
-missed deadline is not a violation of (26) but a miss (:func:`deadline_misses`).
+It rebuilds the binary tensor y[n,m,k,h] of (14) (k the server; K = 1 for one server) from an assignment and tests the
+association (15s) (several servers), then (15), (16), (17), (26) and (27) on each server's view of the tensor, never
+trusting a solver's figures. One code path serves one server and several. Each violation names its equation, device,
+slot or layer, the amount by which it is violated and the tolerance used. Under ``deadline_policy = "soft"`` a missed
+deadline is not a violation of (26) but a miss (:func:`deadline_misses`).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, SupportsFloat, cast
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from mecopt.core import cost as costmod
 from mecopt.core.errors import InputError
-from mecopt.core.instance import Instance
+from mecopt.core.instance import Device, Instance
 from mecopt.core.tolerances import CAP_ABS, CAP_TOL, DEADLINE_TOL, deadline_limit, fits_capacity, meets_deadline
 
 
@@ -65,7 +67,14 @@ class Violation:
     message: str
     server: str | None = None   # several servers: the server the violation is on
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
+        """The violation as a plain dict (``server`` only when the instance has several servers).
+
+        Returns
+        -------
+        dict[str, Any]
+            equation, device, slot, layer, amount, tolerance, message (and server).
+        """
         out = dict(equation=self.equation, device=self.device, slot=self.slot, layer=self.layer,
                    amount=self.amount, tolerance=self.tolerance, message=self.message)
         if self.server is not None:
@@ -77,7 +86,7 @@ class Violation:
 LOCAL_SERVER = ""
 
 
-def _empty_cell(value) -> bool:
+def _empty_cell(value: Any) -> bool:
     """A missing ``server`` cell: None, NaN, pd.NA or a blank string."""
     if value is None or value is pd.NA:
         return True
@@ -86,7 +95,7 @@ def _empty_cell(value) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
-def _device_of(instance: Instance, names: dict, dev) -> int | None:
+def _device_of(instance: Instance, names: dict[str, int], dev: Any) -> int | None:
     """The 0-based index of the ``device`` cell (a name, else a 0-based index), None when unknown."""
     n = names.get(str(dev))
     if n is None:
@@ -99,7 +108,7 @@ def _device_of(instance: Instance, names: dict, dev) -> int | None:
     return n
 
 
-def _server_of_cell(instance: Instance, value) -> int | None:
+def _server_of_cell(instance: Instance, value: Any) -> int | None:
     """The server index of a ``server`` cell: a server name, else a 0-based index; None when unknown."""
     names = [s.name for s in instance.servers]
     if str(value) in names:
@@ -167,7 +176,7 @@ def assignment_to_y(instance: Instance, table: pd.DataFrame) -> np.ndarray:
                 f"assignment table lacks a server column: with several servers ({', '.join(server_names)}) every "
                 f"offloaded layer (slot >= 1) names the server it runs on (row {offloaded[0] + 1} has slot "
                 f"{table['slot'].iloc[offloaded[0]]!r}); local layers (slot 0) need none")
-    problems = []
+    problems: list[tuple[str, str]] = []
     for i, row, n, m, h in _table_rows(instance, table, problems):
         k = 0 if K == 1 else None
         cell = row.server if has_server else None
@@ -195,9 +204,12 @@ def assignment_to_y(instance: Instance, table: pd.DataFrame) -> np.ndarray:
     return Y
 
 
-def _table_rows(instance: Instance, table: pd.DataFrame, problems: list):
-    """Each row of an assignment table as (row index, row, device index, layer, slot); a row whose
-    device, layer or slot cannot be read is added to ``problems`` (naming the row) and skipped."""
+def _table_rows(instance: Instance, table: pd.DataFrame,
+                problems: list[tuple[str, str]]) -> Iterator[tuple[int, Any, int, int, int]]:
+    """Each row of an assignment table as (row index, row, device index, layer, slot).
+
+    A row whose device, layer or slot cannot be read is added to ``problems`` (naming the row) and skipped.
+    """
     names = {d.name: n for n, d in enumerate(instance.devices)}
     for i, row in enumerate(table.itertuples(index=False)):
         dev = row.device
@@ -217,7 +229,7 @@ def _table_rows(instance: Instance, table: pd.DataFrame, problems: list):
         yield i, row, n, m, h
 
 
-def _nonzero_slot(value) -> bool:
+def _nonzero_slot(value: Any) -> bool:
     try:
         return plain_integer(value) != 0
     except (TypeError, ValueError):
@@ -227,9 +239,29 @@ def _nonzero_slot(value) -> bool:
 _PLAIN_INT = re.compile(r"[+-]?[0-9]+")
 
 
-def plain_integer(value) -> int:
-    """An integer-valued cell (1, 1.0, "1") as int; ValueError for 1.5, nan, "x", True, and for
-    strings that are not plain decimal integers ("1_0", "0x1", "١", "1e0", "1.0": Python's int() takes some)."""
+def plain_integer(value: Any) -> int:
+    """An integer-valued cell (1, 1.0, "1") as int.
+
+    ValueError for 1.5, nan, "x", True, and for strings that are not plain decimal integers ("1_0", "0x1", "١", "1e0",
+    "1.0": Python's int() takes some).
+
+    Parameters
+    ----------
+    value : object
+        A table cell.
+
+    Returns
+    -------
+    int
+        The cell's integer value.
+
+    Raises
+    ------
+    TypeError
+        For a cell of no numeric or text type.
+    ValueError
+        For a cell that is not a plain integer (see above).
+    """
     if isinstance(value, (bool, np.bool_)):
         raise ValueError(value)
     if isinstance(value, (int, np.integer)):
@@ -247,8 +279,10 @@ def plain_integer(value) -> int:
 
 
 def profile_from_y(instance: Instance, Y: np.ndarray) -> list[np.ndarray]:
-    """A strategy per device from tensor y[n, m, k, h]: each layer's slot (the smallest marked one)
-    on the device's server (:func:`server_of_from_y`); layers on any other server read as local.
+    """A strategy per device from tensor y[n, m, k, h].
+
+    Each layer's slot (the smallest marked one) on the device's server (:func:`server_of_from_y`); layers on any other
+    server read as local.
 
     Parameters
     ----------
@@ -276,7 +310,20 @@ def profile_from_y(instance: Instance, Y: np.ndarray) -> list[np.ndarray]:
 
 
 def servers_used(instance: Instance, Y: np.ndarray) -> list[list[int]]:
-    """Per device, the servers that hold at least one of its layers in tensor Y (y[n, m, k, h >= 1])."""
+    """Per device, the servers that hold at least one of its layers in tensor Y (y[n, m, k, h >= 1]).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    Y : numpy.ndarray
+        The binary assignment tensor y[n, m, k, h] (14).
+
+    Returns
+    -------
+    list[list[int]]
+        Per device, the indices of the servers holding its offloaded layers.
+    """
     return [[k for k in range(Y.shape[2]) if Y[n, :d.M, k, 1:].any()] for n, d in enumerate(instance.devices)]
 
 
@@ -307,17 +354,41 @@ def server_of_from_y(instance: Instance, Y: np.ndarray) -> np.ndarray:
 
 
 def slot_server_times(instance: Instance, Y: np.ndarray) -> np.ndarray:
-    """T[n, h-1]: device n's server time in slot h = sum_m y[n,m,h] T^se_{n,m}, as (17) sees it
-    (a layer marked twice counts twice), for one server: ``instance`` a single-server instance
-    (a server view) and Y its tensor y[n, m, h] (N x M_max x (H+2))."""
+    """T[n, h-1]: device n's server time in slot h = sum_m y[n,m,h] T^se_{n,m}.
+
+    As (17) sees it (a layer marked twice counts twice), for one server: ``instance`` a single-server instance (a server
+    view) and Y its tensor y[n, m, h] (N x M_max x (H+2)).
+
+    Parameters
+    ----------
+    instance : Instance
+        A single-server instance (a server view).
+    Y : numpy.ndarray
+        Its tensor y[n, m, h].
+
+    Returns
+    -------
+    numpy.ndarray
+        T[n, h-1], shape (N, H).
+    """
     H = instance.server.H
     return np.array([[float(Y[n, :d.M, h] @ d.t_server[1:]) for h in range(1, H + 1)]
                      for n, d in enumerate(instance.devices)]).reshape(instance.N, H)
 
 
 def capacity_rule(instance: Instance) -> str:
-    """In words: what (17) caps on a single-server instance (a server view) in its capacity mode
-    (docs/MODEL.md §4)."""
+    """In words: what (17) caps on a single-server instance (a server view) in its capacity mode (docs/MODEL.md §4).
+
+    Parameters
+    ----------
+    instance : Instance
+        A single-server instance (a server view).
+
+    Returns
+    -------
+    str
+        The rule in words.
+    """
     s = instance.server
     if s.capacity_mode == "per_device":
         return (f"capacity mode per_device: (17) caps each device's own server time in a slot at T_d/H = "
@@ -327,12 +398,12 @@ def capacity_rule(instance: Instance) -> str:
             f"shared by every device in the slot")
 
 
-def _finite(x) -> float | None:
+def _finite(x: SupportsFloat | str) -> float | None:
     x = float(x)
     return x if math.isfinite(x) else None
 
 
-def assignment_report(instance: Instance, table: pd.DataFrame) -> dict:
+def assignment_report(instance: Instance, table: pd.DataFrame) -> dict[str, Any]:
     """Everything ``mecopt check`` reports about an assignment table, as plain data.
 
     Every figure is recomputed from the tensor y (:func:`assignment_to_y`) by
@@ -393,12 +464,12 @@ def assignment_report(instance: Instance, table: pd.DataFrame) -> dict:
         rows.append(_device_row(d, n, ok[n], ev, by_dev, queued=queued, server_time_s=server_time, **where))
     devices = pd.DataFrame(rows).astype({"partition_point": "Int64", "last_slot": "Int64", "deadline_met": "boolean"})
     frames = []
-    for v, Yk in zip(instance.views, split.views):
-        H = v.server.H
-        frame = _slot_frame(v.instance, slot_server_times(v.instance, Yk), Yk[:, :, 1:H + 1].any(axis=1).sum(axis=0),
-                            ev.slot_load[ev.slot_server == v.k])
+    for view, Yk in zip(instance.views, split.views):
+        H = view.server.H
+        frame = _slot_frame(view.instance, slot_server_times(view.instance, Yk),
+                            Yk[:, :, 1:H + 1].any(axis=1).sum(axis=0), ev.slot_load[ev.slot_server == view.k])
         if K > 1:
-            frame.insert(0, "server", v.server.name)
+            frame.insert(0, "server", view.server.name)
         frames.append(frame)
     slots = pd.concat(frames, ignore_index=True) if K > 1 else frames[0]
     rule = ("; ".join(f"server {v.server.name}: {capacity_rule(v.instance)}" for v in instance.views) if K > 1
@@ -427,8 +498,8 @@ def _server_time(instance: Instance, Y: np.ndarray, n: int, used: list[int]) -> 
     return sum(float(Y[n, :d.M, k, 1:instance.servers[k].H + 1].sum(axis=1) @ d.t_server[1:]) for k in used)
 
 
-def _device_row(d, n: int, good: bool, ev: costmod.Evaluation, by_dev: dict, *, queued: bool,
-                server_time_s: float, **server) -> dict:
+def _device_row(d: Device, n: int, good: bool, ev: costmod.Evaluation, by_dev: dict[str, list[str]], *,
+                queued: bool, server_time_s: float, **server: str) -> dict[str, Any]:
     """One row of the report's devices table (``server`` after ``dnn`` with several servers)."""
     T = ev.delay[n] if good else math.nan
     return dict(
@@ -446,8 +517,11 @@ def _device_row(d, n: int, good: bool, ev: costmod.Evaluation, by_dev: dict, *, 
 
 
 def _slot_frame(instance: Instance, T_nh: np.ndarray, present: np.ndarray, load: np.ndarray) -> pd.DataFrame:
-    """The report's slots table of one server: server time, the busiest device, which capacity (17)
-    applies and the figure checked, price load and unit price (19), MDs present against B (27)."""
+    """The report's slots table of one server.
+
+    Server time, the busiest device, which capacity (17) applies and the figure checked, price load and unit price (19),
+    MDs present against B (27).
+    """
     server, H = instance.server, instance.server.H
     per_device = server.capacity_mode == "per_device"
     total = T_nh.sum(axis=0)
@@ -465,8 +539,8 @@ def _slot_frame(instance: Instance, T_nh: np.ndarray, present: np.ndarray, load:
         devices=present, parallel_limit=np.full(H, server.B)))
 
 
-def _report_summary(instance: Instance, ok: np.ndarray, violations: list, ev: costmod.Evaluation, rows: list,
-                    rule: str) -> dict:
+def _report_summary(instance: Instance, ok: np.ndarray, violations: list[Violation], ev: costmod.Evaluation,
+                    rows: list[dict[str, Any]], rule: str) -> dict[str, Any]:
     """The report's summary: counts, averages over the well-formed devices, capacity rule, deadlines."""
     n_ok = int(ok.sum())
     counts: dict[str, int] = {}
@@ -489,8 +563,11 @@ def _report_summary(instance: Instance, ok: np.ndarray, violations: list, ev: co
 
 
 def _check_view(instance: Instance, Y: np.ndarray) -> list[Violation]:
-    """(15), (16), (17), (26), (27) on one server: ``instance`` a single-server instance (a server
-    view) and Y its tensor y[n, m, h] (N x M_max x (H+2); h = H+1 queued after the frame)."""
+    """(15), (16), (17), (26), (27) on one server.
+
+    ``instance`` a single-server instance (a server view) and Y its tensor y[n, m, h] (N x M_max x (H+2); h = H+1 queued
+    after the frame).
+    """
     server, H = instance.server, instance.server.H
     out: list[Violation] = []
     queued = np.zeros(instance.N, dtype=bool)
@@ -499,7 +576,8 @@ def _check_view(instance: Instance, Y: np.ndarray) -> list[Violation]:
         q = rows[:, H + 1]
         if q.any() and not q.all():
             out.append(Violation("(15)", d.name, H + 1, None, float(q.sum()), 0.0,
-                                 f"{d.name}: {int(q.sum())} of {d.M} layers queued after the frame; a queued device queues all its layers"))
+                                 f"{d.name}: {int(q.sum())} of {d.M} layers queued after the frame; "
+                                 "a queued device queues all its layers"))
         queued[n] = bool(q.all()) and rows.sum() == d.M
         # (15): sum_h y[n,m,h] = 1
         for m, total in enumerate(rows.sum(axis=1), start=1):
@@ -514,7 +592,8 @@ def _check_view(instance: Instance, Y: np.ndarray) -> list[Violation]:
                 continue
             if prev_max is not None and hs.min() < prev_max:
                 out.append(Violation("(16)", d.name, int(hs.min()), m, float(prev_max - hs.min()), 0.0,
-                                     f"{d.name} layer {m} runs in slot {hs.min()} after layer {prev_layer} in slot {prev_max}"))
+                                     f"{d.name} layer {m} runs in slot {hs.min()} "
+                                     f"after layer {prev_layer} in slot {prev_max}"))
             prev_max, prev_layer = int(hs.max()), m
     # (17) capacity and (27) parallel limit, on slots 1..H of the tensor
     T_nh = slot_server_times(instance, Y)
@@ -525,14 +604,15 @@ def _check_view(instance: Instance, Y: np.ndarray) -> list[Violation]:
             for h in range(H):
                 if T_nh[n, h] > cap + tol:
                     out.append(Violation("(17)", d.name, h + 1, None, T_nh[n, h] - cap, tol,
-                                         f"{d.name} uses {T_nh[n, h]:.6g} s of server time in slot {h + 1}; each MD may use T_d/H = {cap:.6g} s"))
+                                         f"{d.name} uses {T_nh[n, h]:.6g} s of server time in slot {h + 1}; "
+                                         f"each MD may use T_d/H = {cap:.6g} s"))
     else:
         for h in range(H):
             total = T_nh[:, h].sum()
             if total > cap + tol:
                 out.append(Violation("(17)", None, h + 1, None, total - cap, tol,
                                      f"slot {h + 1} holds {total:.6g} s of server time; capacity T_d/H = {cap:.6g} s"))
-    present = Y[:, :, 1:H + 1].any(axis=1)
+    present = cast(np.ndarray, Y[:, :, 1:H + 1].any(axis=1))   # numpy's stubs: any(axis=...) may be a scalar
     for h in range(H):
         k = int(present[:, h].sum())
         if k > server.B:
@@ -558,8 +638,11 @@ ASSOCIATION = "(15s)"
 
 @dataclass(frozen=True)
 class _Split:
-    """Tensor y[n, m, k, h] taken apart: each device's server, the association violations and one
-    single-server tensor per server view (what :func:`_check_view` checks on that server)."""
+    """Tensor y[n, m, k, h] taken apart.
+
+    Each device's server, the association violations and one single-server tensor per server view (what
+    :func:`_check_view` checks on that server).
+    """
 
     server_of: np.ndarray          # (N,) server_of_from_y
     used: list[list[int]]          # per device, the servers holding its layers
@@ -570,11 +653,13 @@ class _Split:
 
 
 def _split(instance: Instance, Y: np.ndarray) -> _Split:
-    """The association (15s) of tensor Y and the tensor each server view sees: a device on server k
-    (its local layers and its slots on k) in k's view and all local in the others' views. A device
-    in ``bad`` has its layers on each server it reaches counted there ((17), (27)) and nothing else:
-    (15), (16) and (26) have no meaning across servers, so (15) is checked on its whole row instead.
-    With one server nothing is bad and the one view's tensor is y[:, :, 0, :]."""
+    """The association (15s) of tensor Y and the tensor each server view sees.
+
+    A device on server k (its local layers and its slots on k) in k's view and all local in the others' views. A device
+    in ``bad`` has its layers on each server it reaches counted there ((17), (27)) and nothing else: (15), (16) and (26)
+    have no meaning across servers, so (15) is checked on its whole row instead. With one server nothing is bad and the
+    one view's tensor is y[:, :, 0, :].
+    """
     names = [s.name for s in instance.servers]
     used = servers_used(instance, Y)
     server_of = server_of_from_y(instance, Y)
@@ -631,12 +716,14 @@ def _on_server(instance: Instance, k: int, viol: Violation) -> Violation:
 
 
 def _split_violations(instance: Instance, split: _Split) -> list[Violation]:
-    """The association violations of ``split``, then every server view's (15), (16), (17), (26),
-    (27); a device violating (15s) is not judged by (15), (16), (26) on a view, and (26) only on
-    the view of its own server (an all-local device: its first one)."""
+    """The association violations of ``split``, then every server view's (15), (16), (17), (26), (27).
+
+    A device violating (15s) is not judged by (15), (16), (26) on a view, and (26) only on the view of its own server
+    (an all-local device: its first one).
+    """
     out = list(split.association)
     bad_names = {instance.devices[n].name for n in split.bad}
-    judged = {d.name: int(split.judged[n]) for n, d in enumerate(instance.devices)}
+    judged: dict[str | None, int] = {d.name: int(split.judged[n]) for n, d in enumerate(instance.devices)}
     for v, Yk in zip(instance.views, split.views):
         for viol in _check_view(v.instance, Yk):
             if viol.device in bad_names and viol.equation in ("(15)", "(16)", "(26)"):
@@ -680,9 +767,11 @@ def check_y(instance: Instance, Y: np.ndarray) -> list[Violation]:
     return _split_violations(instance, _split(instance, Y))
 
 
-def deadline_misses(instance: Instance, profile: list[np.ndarray], server_of=None) -> dict[str, float]:
-    """{device name: seconds over tau_n} of every MD whose T_n (24) misses (26) by more than the
-    checker's tolerance (the soft policy lists these instead of reporting violations).
+def deadline_misses(instance: Instance, profile: list[np.ndarray],
+                    server_of: ArrayLike | None = None) -> dict[str, float]:
+    """{device name: seconds over tau_n} of every MD whose T_n (24) misses (26) by more than the checker's tolerance.
+
+    (the soft policy lists these instead of reporting violations).
 
     Parameters
     ----------
@@ -705,7 +794,8 @@ def deadline_misses(instance: Instance, profile: list[np.ndarray], server_of=Non
     return out
 
 
-def check_profile(instance: Instance, profile: list[np.ndarray], server_of=None) -> list[Violation]:
+def check_profile(instance: Instance, profile: list[np.ndarray],
+                  server_of: ArrayLike | None = None) -> list[Violation]:
     """Every violated constraint of a strategy profile (slot vectors), on one server or several.
 
     The association (15s) first (every offloaded layer on ``server_of[n]``, a server MD n
@@ -767,8 +857,9 @@ def check_profile(instance: Instance, profile: list[np.ndarray], server_of=None)
     # a device with a wrong association (15s) counts on no server, as in the table checker; its
     # deadline (26) is judged on its own server only (an all-local device: on its first one)
     eff = np.array([k if k in instance.reachable(n) else -1 for n, k in enumerate(given)], dtype=int)
-    judged = {d.name: (eff[n] if np.any(np.asarray(profile[n]) != 0) else instance.reachable(n)[0])
-              for n, d in enumerate(instance.devices)}
+    judged: dict[str | None, int] = {
+        d.name: (eff[n] if np.any(np.asarray(profile[n]) != 0) else instance.reachable(n)[0])
+        for n, d in enumerate(instance.devices)}
     for v, prof in zip(instance.views, costmod.split_profile(instance, profile, eff)):
         vi = v.instance
         Yk = np.zeros((vi.N, vi.M_max, v.server.H + 2), dtype=int)
@@ -783,9 +874,23 @@ def check_profile(instance: Instance, profile: list[np.ndarray], server_of=None)
 
 
 def violations_frame(violations: list[Violation], servers: bool = False) -> pd.DataFrame:
-    """The violations as a table: equation, device, slot, layer, amount, tolerance, message; with
-    ``servers`` (an instance with several servers) also ``server`` after ``device`` (empty when the
-    violation is on no one server, e.g. a device with layers on two servers)."""
+    """The violations as a table: equation, device, slot, layer, amount, tolerance, message.
+
+    With ``servers`` (an instance with several servers) also ``server`` after ``device`` (empty when the violation is on
+    no one server, e.g. a device with layers on two servers).
+
+    Parameters
+    ----------
+    violations : list[Violation]
+        The violations, as :func:`check_profile` returns them.
+    servers : bool, default False
+        Whether to add the ``server`` column (several servers).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per violation.
+    """
     cols = ["equation", "device", "slot", "layer", "amount", "tolerance", "message"]
     if not servers:
         return pd.DataFrame([v.as_dict() for v in violations], columns=cols)

@@ -44,15 +44,15 @@ import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mecopt.core.errors import InputError, validation_problems
 from mecopt.core import limits
 from mecopt.core.document import read_toml
+from mecopt.core.errors import InputError, validation_problems
 from mecopt.core.resources import dnn_dir
 
 LayerType = Literal["conv", "pool", "fc", "relu", "lrn", "softmax", "norm", "copy", "block"]
@@ -79,6 +79,18 @@ Seconds = Annotated[float, Field(ge=0, le=limits.MAX_TIME_S)]
 
 
 class InputSpec(_Strict):
+    """The input tensor of a DNN spec: channels x height x width.
+
+    Attributes
+    ----------
+    channels : Size
+        Input channels C.
+    height : Size
+        Input height H.
+    width : Size
+        Input width W.
+    """
+
     channels: Size
     height: Size
     width: Size
@@ -89,6 +101,23 @@ class OpSpec(_Strict):
 
     For a (depthwise) convolution ``O`` is the input channels *per group* and
     ``groups`` the group count, so that the grouped-convolution rule can scale it.
+
+    Attributes
+    ----------
+    type : OpClass
+        The operator's delay class.
+    op : str
+        The ONNX operator.
+    G : Factor
+        Factor G (output side).
+    K : Factor
+        Factor K (kernel side).
+    O : Factor
+        Factor O (input channels, per group for a grouped convolution).
+    I : Factor
+        Factor I (output channels).
+    groups : Size
+        Groups of a convolution.
     """
 
     type: OpClass
@@ -101,6 +130,46 @@ class OpSpec(_Strict):
 
 
 class LayerSpec(_Strict):
+    """One layer of a DNN spec: its type and the hyper-parameters that give its factors G, K, O, I (eqs. 5-7).
+
+    Attributes
+    ----------
+    name : str
+        Layer name.
+    type : LayerType
+        Layer type.
+    out_channels : Size or None
+        Output channels (conv).
+    out_features : Size or None
+        Output features (fc).
+    kernel : Size or None
+        Kernel side (conv, pool).
+    stride : Size
+        Stride (conv, pool).
+    pad : int
+        Padding (conv, pool).
+    groups : Size
+        Groups (conv).
+    ceil_mode : bool
+        Caffe pooling rounds up.
+    out_shape : tuple[Size, Size, Size] or None
+        Explicit output shape (C, H, W), required for a block.
+    G : Factor or None
+        Factor G, overriding the derived one.
+    K : Factor or None
+        Factor K, overriding the derived one.
+    O : Factor or None
+        Factor O, overriding the derived one.
+    I : Factor or None
+        Factor I, overriding the derived one.
+    ops : list[OpSpec] or None
+        a block's operators; its delay is the sum over them.
+    t_local_s : Seconds or None
+        Measured local time in seconds, overriding eq. (6).
+    t_server_s : Seconds or None
+        Measured server time in seconds, overriding eq. (7).
+    """
+
     name: str = Field(min_length=1, max_length=256)
     type: LayerType
     out_channels: Size | None = None
@@ -123,11 +192,29 @@ class LayerSpec(_Strict):
 
     @field_validator("out_shape", mode="before")
     @classmethod
-    def _shape_tuple(cls, v):
+    def _shape_tuple(cls, v: Any) -> Any:
         return tuple(v) if isinstance(v, list) else v
 
 
 class DNNSpec(_Strict):
+    """A DNN spec file: name, description, source, grouped-convolution rule, input and layers.
+
+    Attributes
+    ----------
+    name : str
+        DNN name.
+    description : str
+        Free text.
+    source : str
+        Where the spec came from (model file, exporter, input shape)
+    grouped_conv : Literal['full', 'per_group']
+        The spec's own rule (see uses_channels_per_group)
+    input : InputSpec
+        The input tensor.
+    layers : list[LayerSpec]
+        The layers of the chain, in order.
+    """
+
     name: str = Field(min_length=1, max_length=256)
     description: str = Field(default="", max_length=10_000)
     source: str = Field(default="", max_length=10_000)  # where the spec came from (model file, exporter, input shape)
@@ -138,7 +225,17 @@ class DNNSpec(_Strict):
 
 @dataclass(frozen=True)
 class LayerTable:
-    """Per-layer data of one DNN; index 0 is the input, 1..M the layers."""
+    """Per-layer data of one DNN; index 0 is the input, 1..M the layers.
+
+    Attributes
+    ----------
+    name : str
+        DNN name.
+    frame : pandas.DataFrame
+        Columns: layer, name, type, C, H, W, out_elements, G, K, O, I, t_local_s, t_server_s.
+    ops : pandas.DataFrame or None
+        Columns: layer, type (delay class), op, G, K, O, I.
+    """
 
     name: str
     frame: pd.DataFrame  # columns: layer, name, type, C, H, W, out_elements, G, K, O, I, t_local_s, t_server_s
@@ -146,14 +243,28 @@ class LayerTable:
 
     @property
     def num_layers(self) -> int:
+        """Number of layers M (the input row excluded)."""
         return len(self.frame) - 1
 
     def factors(self) -> np.ndarray:
-        """(M+1) x 4 array of (G, K, O, I); row 0 (input) is all zero."""
-        return self.frame[["G", "K", "O", "I"]].to_numpy(dtype=float)
+        """(M+1) x 4 array of (G, K, O, I); row 0 (input) is all zero.
+
+        Returns
+        -------
+        numpy.ndarray
+            (G, K, O, I) per layer, shape (M+1, 4).
+        """
+        factors: np.ndarray = self.frame[["G", "K", "O", "I"]].to_numpy(dtype=float)
+        return factors
 
     def op_frame(self) -> pd.DataFrame:
-        """One row per operator (layer, type = delay class, op, G, K, O, I); a block has several."""
+        """One row per operator (layer, type = delay class, op, G, K, O, I); a block has several.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The operators, one row each.
+        """
         if self.ops is not None:
             return self.ops
         rows = self.frame.iloc[1:]
@@ -161,7 +272,26 @@ class LayerTable:
                              "op": rows["type"], "G": rows["G"], "K": rows["K"], "O": rows["O"], "I": rows["I"]})
 
 
-def parse_spec(data: dict, source: str = "<spec>") -> DNNSpec:
+def parse_spec(data: dict[str, Any], source: str = "<spec>") -> DNNSpec:
+    """Validate a parsed DNN spec document; InputError listing every problem with its field path.
+
+    Parameters
+    ----------
+    data : dict[str, Any]
+        The parsed spec document.
+    source : str, default '<spec>'
+        Where the document came from (for messages).
+
+    Returns
+    -------
+    DNNSpec
+        The validated spec.
+
+    Raises
+    ------
+    InputError
+        When the document is not a valid spec.
+    """
     try:
         return DNNSpec.model_validate(data)
     except ValidationError as err:
@@ -169,12 +299,30 @@ def parse_spec(data: dict, source: str = "<spec>") -> DNNSpec:
 
 
 def load_spec(path: str | Path) -> DNNSpec:
+    """Read and validate the DNN spec TOML file at ``path``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The spec file.
+
+    Returns
+    -------
+    DNNSpec
+        The validated spec.
+    """
     data, _ = read_toml(path, "DNN spec")
     return parse_spec(data, str(path))
 
 
 def catalog() -> list[str]:
-    """Names of the DNNs bundled in ``models/dnn``."""
+    """Names of the DNNs bundled in ``models/dnn``.
+
+    Returns
+    -------
+    list[str]
+        The bundled DNN names, sorted.
+    """
     return sorted(p.stem for p in dnn_dir().glob("*.toml"))
 
 
@@ -187,11 +335,28 @@ def _out_side(size: int, kernel: int, stride: int, pad: int, ceil_mode: bool) ->
 
 
 def uses_channels_per_group(grouped_conv: GroupedConv, spec_rule: str, groups: int, channels_per_group: float) -> bool:
-    """The grouped-convolution rule (MODEL.md §1, docs/byo-dnn.md): does O count C_in/groups?
+    """The grouped-convolution rule (MODEL.md §1, docs/byo-dnn.md).
 
+    Does O count C_in/groups?
     ``"full"`` / ``"per_group"`` force the answer; ``"auto"`` (default) follows the
     spec's own ``grouped_conv`` and always counts a depthwise convolution
     (one input channel per group) per group.
+
+    Parameters
+    ----------
+    grouped_conv : GroupedConv
+        The instance's rule: ``auto``, ``full`` or ``per_group``.
+    spec_rule : str
+        The spec's own ``grouped_conv``.
+    groups : int
+        The convolution's groups.
+    channels_per_group : float
+        Input channels per group.
+
+    Returns
+    -------
+    bool
+        True when O counts the input channels per group.
     """
     if groups <= 1 or grouped_conv == "full":
         return False
@@ -201,11 +366,29 @@ def uses_channels_per_group(grouped_conv: GroupedConv, spec_rule: str, groups: i
 
 
 def propagate(spec: DNNSpec, grouped_conv: GroupedConv = "auto") -> LayerTable:
-    """Shape propagation over the chain, giving the layer table and its operators (§2.1, MODEL.md §1)."""
+    """Shape propagation over the chain, giving the layer table and its operators (§2.1, MODEL.md §1).
+
+    Parameters
+    ----------
+    spec : DNNSpec
+        The validated spec.
+    grouped_conv : GroupedConv, default 'auto'
+        The grouped-convolution rule (:func:`uses_channels_per_group`).
+
+    Returns
+    -------
+    LayerTable
+        The layer table.
+
+    Raises
+    ------
+    InputError
+        When a layer cannot be propagated (listing every such layer).
+    """
     C, H, W = spec.input.channels, spec.input.height, spec.input.width
     rows = [dict(layer=0, name="input", type="input", C=C, H=H, W=W, G=0.0, K=0.0, O=0.0, I=0.0,
                  t_local_s=np.nan, t_server_s=np.nan)]
-    ops: list[dict] = []
+    ops: list[dict[str, Any]] = []
     problems = []
     for idx, layer in enumerate(spec.layers, start=1):
         where = f"layers.{idx - 1}"
@@ -253,7 +436,8 @@ def propagate(spec: DNNSpec, grouped_conv: GroupedConv = "auto") -> LayerTable:
     return LayerTable(spec.name, frame, op_frame)
 
 
-def _layer_step(layer: LayerSpec, C: int, H: int, W: int, grouped_conv: GroupedConv, spec_rule: str = "full"):
+def _layer_step(layer: LayerSpec, C: int, H: int, W: int, grouped_conv: GroupedConv,
+                spec_rule: str = "full") -> tuple[int, int, int, float, float, float, float]:
     """One layer of shape propagation: returns the output shape and (G, K, O, I)."""
     side = H  # square feature maps in every bundled DNN; G uses the height
     if layer.out_shape is not None:
@@ -293,7 +477,25 @@ def _cached_table(path: str, mtime: float, grouped_conv: GroupedConv) -> LayerTa
 
 
 def resolve_path(name_or_path: str, base: Path | None = None) -> Path:
-    """A DNN given by catalog name (``alexnet``) or by spec file path."""
+    """A DNN given by catalog name (``alexnet``) or by spec file path.
+
+    Parameters
+    ----------
+    name_or_path : str
+        A catalog name or a ``.toml`` path.
+    base : Path or None, default None
+        Folder that relative paths are read from.
+
+    Returns
+    -------
+    Path
+        The spec file.
+
+    Raises
+    ------
+    InputError
+        When the file or name is unknown.
+    """
     candidate = Path(name_or_path)
     if candidate.suffix == ".toml":
         if not candidate.is_absolute() and base is not None and (base / candidate).exists():
@@ -308,7 +510,22 @@ def resolve_path(name_or_path: str, base: Path | None = None) -> Path:
 
 
 def layer_table(name_or_path: str, grouped_conv: GroupedConv = "auto", base: Path | None = None) -> LayerTable:
-    """The layer table of a bundled DNN or of a spec file."""
+    """The layer table of a bundled DNN or of a spec file.
+
+    Parameters
+    ----------
+    name_or_path : str
+        A catalog name or a ``.toml`` path.
+    grouped_conv : GroupedConv, default 'auto'
+        The grouped-convolution rule.
+    base : Path or None, default None
+        Folder that relative paths are read from.
+
+    Returns
+    -------
+    LayerTable
+        The layer table (cached per file and modification time).
+    """
     path = resolve_path(name_or_path, base)
     return _cached_table(str(path.resolve()), path.stat().st_mtime, grouped_conv)
 
@@ -316,7 +533,7 @@ def layer_table(name_or_path: str, grouped_conv: GroupedConv = "auto", base: Pat
 # --- writing specs back to TOML (used by the ONNX importer and the profiler)
 
 
-def _toml_value(v) -> str:
+def _toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
@@ -334,11 +551,11 @@ def _toml_value(v) -> str:
     raise TypeError(f"cannot write {type(v).__name__} into a DNN spec")
 
 
-def _inline(d: dict) -> str:
+def _inline(d: dict[str, Any]) -> str:
     return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in d.items()) + " }"
 
 
-def _inline_layer(layer: dict) -> str:
+def _inline_layer(layer: dict[str, Any]) -> str:
     """A layer as one inline table; a block's ``ops`` array spans one line per operator."""
     if not layer.get("ops"):
         return _inline(layer)
@@ -347,8 +564,24 @@ def _inline_layer(layer: dict) -> str:
     return _inline(rest)[:-2] + f", ops = [{ops}\n    ] }}"
 
 
-def format_spec_toml(data: dict, header: list[str] | None = None, comments: dict[int, str] | None = None) -> str:
-    """A DNN spec dict as TOML in the style of ``models/dnn/*.toml`` (one inline table per layer)."""
+def format_spec_toml(data: dict[str, Any], header: list[str] | None = None,
+                     comments: dict[int, str] | None = None) -> str:
+    """A DNN spec dict as TOML in the style of ``models/dnn/*.toml`` (one inline table per layer).
+
+    Parameters
+    ----------
+    data : dict[str, Any]
+        The spec as plain data (:func:`spec_to_data`).
+    header : list[str] or None, default None
+        Comment lines written first.
+    comments : dict[int, str] or None, default None
+        A comment per 0-based layer index.
+
+    Returns
+    -------
+    str
+        The TOML text.
+    """
     lines = list(header or [])
     lines.append(f"name = {_toml_value(data['name'])}")
     for key in ("description", "source"):
@@ -369,8 +602,19 @@ def format_spec_toml(data: dict, header: list[str] | None = None, comments: dict
     return text
 
 
-def spec_to_data(spec: DNNSpec) -> dict:
-    """A validated spec back to plain data, leaving out defaults (as the hand-written specs do)."""
+def spec_to_data(spec: DNNSpec) -> dict[str, Any]:
+    """A validated spec back to plain data, leaving out defaults (as the hand-written specs do).
+
+    Parameters
+    ----------
+    spec : DNNSpec
+        The validated spec.
+
+    Returns
+    -------
+    dict[str, Any]
+        The spec as plain data.
+    """
     layers = []
     for layer in spec.layers:
         rest = layer.model_dump(exclude_defaults=True, exclude={"name", "type", "ops"})

@@ -1,6 +1,6 @@
-"""Reading TOML input documents (instances, DNN specs, delay sets, sweep specs) with one
-set of error messages: every failure is an :class:`~mecopt.core.errors.InputError` (exit 2)
-naming the file, never a traceback.
+"""Reading TOML input documents (instances, DNN specs, delay sets, sweep specs) with one set of error messages.
+
+Every failure is an :class:`~mecopt.core.errors.InputError` (exit 2) naming the file, never a traceback.
 
 Handled: a missing file, a directory, no read permission, bytes that are not UTF-8
 (a leading UTF-8 byte-order mark is accepted and dropped), a file over
@@ -20,7 +20,25 @@ MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 
 
 def read_text(path: str | Path, what: str) -> str:
-    """The text of ``path`` as UTF-8 (BOM dropped); InputError naming ``what`` and the file otherwise."""
+    """The text of ``path`` as UTF-8 (BOM dropped); InputError naming ``what`` and the file otherwise.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    what : str
+        What the file holds (for messages).
+
+    Returns
+    -------
+    str
+        The text.
+
+    Raises
+    ------
+    InputError
+        When the file is missing, unreadable or not UTF-8.
+    """
     path = Path(path)
     try:
         if path.is_dir():
@@ -45,7 +63,27 @@ def read_text(path: str | Path, what: str) -> str:
 
 
 def parse_toml(text: str, source: str, what: str) -> dict[str, Any]:
-    """``text`` parsed as TOML; InputError naming ``source`` when it is not valid TOML."""
+    """``text`` parsed as TOML; InputError naming ``source`` when it is not valid TOML.
+
+    Parameters
+    ----------
+    text : str
+        The TOML text.
+    source : str
+        Where it came from (for messages).
+    what : str
+        What it holds (for messages).
+
+    Returns
+    -------
+    dict[str, Any]
+        The parsed document.
+
+    Raises
+    ------
+    InputError
+        When the text is not valid TOML.
+    """
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -56,6 +94,19 @@ def parse_toml(text: str, source: str, what: str) -> dict[str, Any]:
 
 
 def read_toml(path: str | Path, what: str) -> tuple[dict[str, Any], str]:
-    """The parsed TOML document at ``path`` and its text."""
+    """The parsed TOML document at ``path`` and its text.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    what : str
+        What the file holds (for messages).
+
+    Returns
+    -------
+    tuple[dict[str, Any], str]
+        (document, text).
+    """
     text = read_text(path, what)
     return parse_toml(text, str(path), what), text

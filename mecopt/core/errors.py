@@ -48,7 +48,8 @@ class InputError(MecoptError, ValueError):
     ...     mecopt.solve(inst, "tpos-cai", engin="dp")
     ... except mecopt.InputError as err:
     ...     print(err)
-    The 'engin' option is not accepted by method 'tpos-cai'. Valid options: engine, seed, wake_prob, eps, stop, max_iter, tol, init, time_limit, progress.
+    The 'engin' option is not accepted by method 'tpos-cai'. Valid options: engine, seed, wake_prob, eps, stop,
+    max_iter, tol, init, time_limit, progress.
     """
 
     exit_code = 2
@@ -96,6 +97,16 @@ def validation_problems(err: ValidationError) -> list[tuple[str, str]]:
     """A pydantic ``ValidationError`` as ``(field_path, message)`` pairs, one per problem.
 
     Union branches (``float | tuple``) are folded, so each field is named once.
+
+    Parameters
+    ----------
+    err : ValidationError
+        The pydantic error.
+
+    Returns
+    -------
+    list[tuple[str, str]]
+        ``(field_path, message)`` per problem.
     """
     out: list[tuple[str, str]] = []
     for e in err.errors():

@@ -53,23 +53,26 @@ field path ([InputError][mecopt.InputError]).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mecopt.core import channel, dnn, limits
-from mecopt.core.document import read_toml
 from mecopt.core.delay import DelayModel, layer_delays, load_coefficients
+from mecopt.core.document import read_toml
 from mecopt.core.errors import InputError, validation_problems
 from mecopt.core.tables import jsonable
 
-WEIGHT_SUM_TOL = 1e-6
-#: relative capacity tolerance of (17), shared by every engine, the checker and fastest_delay
+# relative capacity tolerance of (17), shared by every engine, the checker and fastest_delay
 from mecopt.core.tolerances import fits_capacity, meets_deadline
+
+WEIGHT_SUM_TOL = 1e-6
 
 
 class _Strict(BaseModel):
@@ -79,7 +82,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
-def _as_tuple(v):
+def _as_tuple(v: Any) -> Any:
     """TOML has arrays, not tuples: a list where a fixed-length tuple is expected."""
     return tuple(v) if isinstance(v, list) else v
 
@@ -88,6 +91,28 @@ Name = Annotated[str, Field(min_length=1, max_length=256)]
 
 
 class ModelSection(_Strict):
+    """The ``[model]`` section of an instance file: units, capacity mode, deadline policy and delay sets.
+
+    Attributes
+    ----------
+    bits_per_element : float
+        Bits per tensor element of O_{n,m}.
+    price_scale : float
+        Divisor of the price load S (eq. 20).
+    capacity_mode : Literal['per_device', 'total']
+        What (17) caps: each device's server time per slot, or the slot's total.
+    deadline_policy : Literal['hard', 'relax', 'soft']
+        (26) as a constraint (``hard``), dropped where unreachable (``relax``) or a penalty (``soft``).
+    deadline_penalty_per_s : float
+        Soft (26): C_n units per second over tau_n.
+    grouped_conv : Literal['auto', 'full', 'per_group']
+        The grouped-convolution rule (:func:`mecopt.core.dnn.uses_channels_per_group`).
+    delay_local : Name
+        Delay coefficient set of the devices (eq. 6).
+    delay_server : Name
+        Delay coefficient set of the server (eq. 7).
+    """
+
     bits_per_element: float = Field(default=1.0, gt=0, le=1024)
     price_scale: float = Field(default=1e6, gt=0, le=1e15)
     capacity_mode: Literal["per_device", "total"] = "per_device"
@@ -102,6 +127,30 @@ Point = tuple[float, float]
 
 
 class ServerSection(_Strict):
+    """The ``[server]`` section (or one ``[[servers]]`` entry) of an instance file.
+
+    Attributes
+    ----------
+    name : Name or None
+        [[servers]]: s1, s2, ... when omitted.
+    position : Point or None
+        metres, for the path-loss channel (docs/multiserver.md)
+    slots : int
+        Number of slots H.
+    frame_s : float
+        Frame length T_d in seconds.
+    parallel_limit : int
+        Most MDs per slot, B (27).
+    freq_cycles_per_s : float
+        Server frequency f_s in cycles/s.
+    price_base : float or list[float]
+        a_h of the price (19): one value, or one per slot.
+    price_growth : float or list[float]
+        b_h of the price (19): one value, or one per slot.
+    tx_power_w : float
+        Server transmit power P_s in watts (11).
+    """
+
     name: Name | None = None                  # [[servers]]: s1, s2, ... when omitted
     position: Point | None = None             # metres, for the path-loss channel (docs/multiserver.md)
     slots: int = Field(default=5, ge=1, le=limits.MAX_SLOTS)
@@ -114,12 +163,12 @@ class ServerSection(_Strict):
 
     @field_validator("position", mode="before")
     @classmethod
-    def _point(cls, v):
+    def _point(cls, v: Any) -> Any:
         return _as_tuple(v)
 
     @field_validator("price_base", "price_growth")
     @classmethod
-    def _nonneg(cls, v):
+    def _nonneg(cls, v: Any) -> Any:
         vals = v if isinstance(v, list) else [v]
         if any((not math.isfinite(x)) or x < 0 or x > limits.MAX_PRICE for x in vals):
             raise ValueError(f"must be >= 0 and <= {limits.MAX_PRICE:g}")
@@ -127,7 +176,31 @@ class ServerSection(_Strict):
 
 
 class ChannelSection(_Strict):
-    """Path loss from positions (:mod:`mecopt.core.pathloss`), for devices without a ``channel_gain``."""
+    """Path loss from positions (:mod:`mecopt.core.pathloss`), for devices without a ``channel_gain``.
+
+    Attributes
+    ----------
+    model : Literal['log-distance', '3gpp-umi']
+        Path-loss model.
+    ref_loss_db : float
+        Loss at the reference distance (log-distance).
+    ref_distance_m : float
+        Reference distance in metres (log-distance).
+    exponent : float
+        Path-loss exponent (log-distance).
+    carrier_ghz : float
+        Carrier frequency in GHz (3GPP).
+    los : bool
+        Line of sight (3GPP).
+    bs_height_m : float
+        Base-station height in metres (3GPP).
+    ut_height_m : float
+        Device height in metres (3GPP).
+    antenna_gain_db : float
+        Antenna gains in dB.
+    min_distance_m : float
+        Distances below this are raised to it.
+    """
 
     model: Literal["log-distance", "3gpp-umi"] = "log-distance"
     ref_loss_db: float = Field(default=38.46, ge=-100, le=300)
@@ -140,13 +213,42 @@ class ChannelSection(_Strict):
     antenna_gain_db: float = Field(default=0.0, ge=-100, le=200)
     min_distance_m: float = Field(default=1.0, gt=0, le=1e6)
 
-    def gain(self, dist_m):
-        """G = 10^((antenna_gain_db - PL(d)) / 10) at ``dist_m`` (a number or an array)."""
+    def gain(self, dist_m: ArrayLike) -> Any:
+        """G = 10^((antenna_gain_db - PL(d)) / 10) at ``dist_m`` (a number or an array).
+
+        Parameters
+        ----------
+        dist_m : array_like
+            Distance in metres (a number or an array).
+
+        Returns
+        -------
+        float or numpy.ndarray
+            The linear gain G, shaped as ``dist_m``.
+        """
         from mecopt.core import pathloss
         return pathloss.gain(dist_m, **self.model_dump())
 
 
 class TopologySection(_Strict):
+    """The ``[topology]`` section: the neighbour graph of TPOS-UAI and its weights (29).
+
+    Attributes
+    ----------
+    kind : Literal['complete', 'ring', 'random_geometric', 'erdos_renyi', 'edges']
+        The neighbour graph of TPOS-UAI.
+    weights : Literal['metropolis', 'uniform']
+        The weight matrix W of (29).
+    radius : float
+        Connection radius (random_geometric).
+    probability : float
+        Edge probability (erdos_renyi).
+    edges : list[tuple[int, int]]
+        The edges (kind ``edges``), pairs of 0-based device indices.
+    seed : int or None
+        Seed of a random graph (None: the instance's).
+    """
+
     kind: Literal["complete", "ring", "random_geometric", "erdos_renyi", "edges"] = "complete"
     weights: Literal["metropolis", "uniform"] = "metropolis"
     radius: float = Field(default=0.5, gt=0, le=1e6)
@@ -156,12 +258,50 @@ class TopologySection(_Strict):
 
     @field_validator("edges", mode="before")
     @classmethod
-    def _edge_tuples(cls, v):
+    def _edge_tuples(cls, v: Any) -> Any:
         return [_as_tuple(e) for e in v] if isinstance(v, list) else v
 
 
 class DeviceFields(_Strict):
-    """Fields of one MD; ``None`` means "take it from [device_defaults]"."""
+    """Fields of one MD; ``None`` means "take it from [device_defaults]".
+
+    Attributes
+    ----------
+    name : Name or None
+        Device name (with ``count`` > 1: the prefix of numbered names).
+    count : int
+        Number of identical devices the entry makes.
+    dnn : Name or None
+        The DNN: a catalog name or a spec path.
+    alpha : float or None
+        Weight alpha of the delay in C_n (23).
+    beta : float or None
+        Weight beta of the energy in C_n (23).
+    gamma : float or None
+        Weight gamma of the price in C_n (23).
+    cost_delay_per_s : float or None
+        c^T.
+    cost_energy_per_j : float or None
+        c^E.
+    delta_cycles_per_bit : float or tuple[float, float] or None
+        delta_n or a range to draw from.
+    upload_power_w : float or None
+        P_up.
+    compute_power_w : float or None
+        P_lo.
+    bandwidth_hz : float or None
+        W_n.
+    channel_gain : float or list[float] or None
+        G_n (linear); a list gives one per server.
+    position : Point or None
+        Metres: G_{n,k} by path loss when channel_gain is not given.
+    servers : list[Name] or None
+        Reachable.
+    noise_w_per_hz : float or None
+        N0.
+    deadline_s : float or None
+        tau_n.
+    """
 
     name: Name | None = None
     count: int = Field(default=1, ge=1, le=limits.MAX_DEVICES)
@@ -183,17 +323,17 @@ class DeviceFields(_Strict):
 
     @field_validator("delta_cycles_per_bit", mode="before")
     @classmethod
-    def _delta_tuple(cls, v):
+    def _delta_tuple(cls, v: Any) -> Any:
         return _as_tuple(v)
 
     @field_validator("position", mode="before")
     @classmethod
-    def _point(cls, v):
+    def _point(cls, v: Any) -> Any:
         return _as_tuple(v)
 
     @field_validator("channel_gain")
     @classmethod
-    def _gain(cls, v):
+    def _gain(cls, v: Any) -> Any:
         if isinstance(v, list) and not 1 <= len(v) <= limits.MAX_SERVERS:
             raise ValueError(f"a list of channel gains needs 1..{limits.MAX_SERVERS} entries, one per server")
         if any(not 0 < g <= 1e15 for g in (v if isinstance(v, list) else [v] if v is not None else [])):
@@ -202,7 +342,7 @@ class DeviceFields(_Strict):
 
     @field_validator("delta_cycles_per_bit")
     @classmethod
-    def _delta(cls, v):
+    def _delta(cls, v: Any) -> Any:
         if v is None:
             return v
         if isinstance(v, tuple):
@@ -222,6 +362,32 @@ PAPER_DEVICE = dict(
 
 
 class InstanceFile(_Strict):
+    """A whole instance file, validated field by field (every error with its field path).
+
+    Attributes
+    ----------
+    name : Name
+        Instance name.
+    description : str
+        Free text.
+    seed : int
+        Seed of drawn values (delta ranges, random topologies).
+    model : ModelSection
+        The ``[model]`` section.
+    server : ServerSection
+        The ``[server]`` section (one server).
+    servers : list[ServerSection] or None
+        The ``[[servers]]`` list (several servers).
+    channel : ChannelSection
+        The ``[channel]`` section.
+    topology : TopologySection
+        The ``[topology]`` section.
+    device_defaults : DeviceFields
+        Values every device entry starts from.
+    devices : list[DeviceFields]
+        The device entries.
+    """
+
     name: Name = "instance"
     description: str = Field(default="", max_length=10_000)
     seed: int = Field(default=0, ge=0)
@@ -236,7 +402,31 @@ class InstanceFile(_Strict):
 
 @dataclass(frozen=True)
 class Server:
-    """The MEC server and its slot model (§3)."""
+    """The MEC server and its slot model (§3).
+
+    Attributes
+    ----------
+    H : int
+        Number of slots.
+    T_d : float
+        Frame length in seconds.
+    B : int
+        Most MDs per slot (27).
+    f_s : float
+        Server frequency in cycles/s.
+    a : numpy.ndarray
+        (H,) a_h.
+    b : numpy.ndarray
+        (H,) b_h.
+    P_s : float
+        Transmit power in watts.
+    capacity_mode : str
+        ``per_device`` or ``total`` (17).
+    name : str
+        Server name.
+    position : tuple[float, float] or None
+        (x, y) in metres, or None.
+    """
 
     H: int
     T_d: float
@@ -262,7 +452,69 @@ class Server:
 
 @dataclass(frozen=True)
 class Device:
-    """One MD with every number the solvers use. Arrays are indexed by layer 0..M (0 = input)."""
+    """One MD with every number the solvers use. Arrays are indexed by layer 0..M (0 = input).
+
+    Attributes
+    ----------
+    index : int
+        0-based index in the instance (or in a server view).
+    name : str
+        Device name.
+    dnn : str
+        DNN name.
+    layer_names : tuple[str, ...]
+        Layers 1..M.
+    layer_types : tuple[str, ...]
+        Delay class of each layer.
+    t_local : numpy.ndarray
+        (M+1,) T^lo_{n,m}, [0] = 0.
+    t_server : numpy.ndarray
+        (M+1,) T^se_{n,m}, [0] = 0.
+    out_bits : numpy.ndarray
+        (M+1,) O_{n,m}.
+    rate_up : float
+        (9)
+    rate_down : float
+        (11)
+    t_up : numpy.ndarray
+        (M+1,) (8): upload of layer m's output.
+    t_down : float
+        (10)
+    S : numpy.ndarray
+        (M+1,) (20)-(21): delta f_s T_se / price_scale.
+    delta : float
+        delta_n, cycles per bit of the price load (20).
+    alpha : float
+        Weight of the delay in C_n (23).
+    beta : float
+        Weight of the energy in C_n (23).
+    gamma : float
+        Weight of the price in C_n (23).
+    c_T : float
+        Cost per second of delay, c^T.
+    c_E : float
+        Cost per joule, c^E.
+    P_up : float
+        Upload power in watts.
+    P_lo : float
+        Local computing power in watts.
+    W : float
+        Bandwidth in Hz.
+    G : float
+        Channel gain to the server.
+    N0 : float
+        Noise density in W/Hz.
+    tau : float
+        Deadline tau_n in seconds (26).
+    deadline_relaxed : bool
+        (26) dropped by the relax policy.
+    fastest_delay : float
+        Smallest T_n over all strategies, alone on the server.
+    deadline_soft : bool
+        (26) replaced by a penalty (deadline_policy = "soft")
+    deadline_penalty_per_s : float
+        Soft (26): cost (units of C_n) per second over tau_n.
+    """
 
     index: int
     name: str
@@ -296,6 +548,7 @@ class Device:
 
     @property
     def M(self) -> int:
+        """Number of layers M of the device's DNN."""
         return len(self.layer_names)
 
     @property
@@ -360,12 +613,12 @@ class Instance:
     price_scale: float
     deadline_policy: str
     topology: TopologySection
-    source: dict = field(repr=False, default_factory=dict)
+    source: dict[str, Any] = field(repr=False, default_factory=dict)
     path: str | None = None
     reach: tuple[tuple[int, ...], ...] = field(repr=False, default=())
-    views: tuple["ServerView", ...] = field(repr=False, default=(), compare=False)
+    views: tuple[ServerView, ...] = field(repr=False, default=(), compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.servers:
             raise ValueError("an instance needs at least one server")
         if len(self.servers) == 1:
@@ -427,7 +680,7 @@ class Instance:
         """
         return self.reach[n]
 
-    def view(self, k: int) -> "ServerView":
+    def view(self, k: int) -> ServerView:
         """Server ``k`` seen as a single-server instance of the devices that reach it.
 
         Parameters
@@ -451,7 +704,23 @@ class Instance:
         return self.views[k]
 
     def server_index(self, name: str) -> int:
-        """Index of the server called ``name`` (InputError when unknown)."""
+        """Index of the server called ``name`` (InputError when unknown).
+
+        Parameters
+        ----------
+        name : str
+            A server's name.
+
+        Returns
+        -------
+        int
+            The server's 0-based index.
+
+        Raises
+        ------
+        InputError
+            When no server has that name.
+        """
         names = [s.name for s in self.servers]
         if name not in names:
             raise InputError(f"unknown server {name!r}; the instance's servers are {names}")
@@ -463,7 +732,7 @@ class Instance:
         return max((d.M for d in self.devices), default=0)   # 0: a server view no device reaches
 
     @classmethod
-    def from_dict(cls, data: dict, base: str | Path | None = None) -> "Instance":
+    def from_dict(cls, data: dict[str, Any], base: str | Path | None = None) -> Instance:
         """Build an instance in code from the same document an instance file holds.
 
         Parameters
@@ -493,7 +762,7 @@ class Instance:
         return instance_from_dict(data, base=Path(base) if base is not None else None)
 
     @classmethod
-    def load(cls, path_or_name: str | Path) -> "Instance":
+    def load(cls, path_or_name: str | Path) -> Instance:
         """Read and validate an instance file, or a bundled instance by name.
 
         Same as [mecopt.load_instance][].
@@ -528,6 +797,17 @@ class ServerView:
     ``instance.devices[i]`` is device ``members[i]`` of the whole instance resolved against
     server k (its rates (9), (11), transfer times (8), (10) and price units (20)-(21) on that
     link); ``local[n]`` is device n's index in the view, or -1 when n cannot reach k.
+
+    Attributes
+    ----------
+    k : int
+        The server's index.
+    instance : Instance
+        The single-server instance of the server's reachable devices.
+    members : numpy.ndarray
+        (N_k,) global indices, increasing.
+    local : numpy.ndarray
+        (N,) global -> local index, -1 when unreachable.
     """
 
     k: int
@@ -537,13 +817,27 @@ class ServerView:
 
     @property
     def server(self) -> Server:
+        """The view's single server."""
         return self.instance.server
 
 
-def read_document(path: str | Path, what: str = "instance") -> tuple[dict, str]:
+def read_document(path: str | Path, what: str = "instance") -> tuple[dict[str, Any], str]:
     """The parsed TOML document at ``path`` and its text (InputError when missing or not TOML).
 
-    An instance may be a bundled name such as ``paper:fig6-w1khz``."""
+    An instance may be a bundled name such as ``paper:fig6-w1khz``.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file or a bundled name.
+    what : str, default 'instance'
+        What the file holds (for messages).
+
+    Returns
+    -------
+    tuple[dict[str, Any], str]
+        (document, text).
+    """
     from mecopt.core.resources import instance_path
 
     path = instance_path(path) if what == "instance" else Path(path)
@@ -551,7 +845,18 @@ def read_document(path: str | Path, what: str = "instance") -> tuple[dict, str]:
 
 
 def load_instance(path: str | Path) -> Instance:
-    """Read, validate and resolve an instance file, or a bundled one named ``paper:fig6-w1khz``."""
+    """Read, validate and resolve an instance file, or a bundled one named ``paper:fig6-w1khz``.
+
+    Parameters
+    ----------
+    path : str or Path
+        An instance file or a bundled name.
+
+    Returns
+    -------
+    Instance
+        The resolved instance.
+    """
     from mecopt.core.resources import instance_path
 
     file = instance_path(path)
@@ -559,22 +864,42 @@ def load_instance(path: str | Path) -> Instance:
     return instance_from_dict(data, base=file.parent, source_path=str(path))
 
 
-def instance_from_dict(data: dict, base: Path | None = None, source_path: str | None = None) -> Instance:
-    """Validate a parsed instance document and resolve it to per-device numbers."""
+def instance_from_dict(data: dict[str, Any], base: Path | None = None, source_path: str | None = None) -> Instance:
+    """Validate a parsed instance document and resolve it to per-device numbers.
+
+    Parameters
+    ----------
+    data : dict[str, Any]
+        The parsed instance document.
+    base : Path or None, default None
+        Folder that relative DNN and delay paths are read from.
+    source_path : str or None, default None
+        The file it came from (kept on the instance, named in messages).
+
+    Returns
+    -------
+    Instance
+        The resolved instance.
+
+    Raises
+    ------
+    InputError
+        Listing every problem with its field path.
+    """
     where = source_path or "<instance>"
     data = jsonable(data, other="keep")   # numpy scalars (a document built in code) as Python numbers
     try:
         spec = InstanceFile.model_validate(data)
     except ValidationError as err:
-        problems = validation_problems(err)
+        problems: list[tuple[str, str]] = validation_problems(err)
         problems += [p for p in _device_content_problems(data, base) if p not in problems]
         raise InputError(f"invalid instance {where}", problems) from None
-    problems: list[tuple[str, str]] = []
+    problems = []
 
     multi_form = spec.servers is not None
     if multi_form and "server" in data:
         problems.append(("server, servers", "give one [server] or a list of [[servers]], not both"))
-    server_specs = spec.servers if multi_form else [spec.server]
+    server_specs = cast("list[ServerSection]", spec.servers) if multi_form else [spec.server]
     servers: list[Server] = []
     for k, ss in enumerate(server_specs):
         where_k = f"servers.{k}" if multi_form else "server"
@@ -608,7 +933,7 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
                                    if v is not None and k not in ("count", "name")}}
     gain_by_default = spec.device_defaults.channel_gain is not None
     links: list[dict[int, Device]] = []   # per device: server index -> the device resolved on that link
-    numbers: dict[int, tuple] = {}        # id(layer table) -> (table, its _DnnNumbers)
+    numbers: dict[int, tuple[dnn.LayerTable, _DnnNumbers]] = {}   # id(layer table) -> (table, its _DnnNumbers)
     tables: dict[str, dnn.LayerTable] = {}
     names: list[str] = []
     n_links = 0
@@ -649,14 +974,15 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
             for k in reach:
                 on = f"{path} (server {servers[k].name})" if K > 1 else path
                 dev, errs = _resolve_device(len(links), name, {**merged, "channel_gain": gains[k]}, float(delta),
-                                            table.name, times, servers[k], spec.model.price_scale, on)
+                                            cast(dnn.LayerTable, table).name, times, servers[k],
+                                            spec.model.price_scale, on)
                 bad += errs
                 resolved[k] = dev
             if bad:
                 problems += [p for p in bad if p not in problems]
                 times = None  # one report per device entry
                 continue
-            links.append(resolved)
+            links.append(cast("dict[int, Device]", resolved))   # no problems: every link resolved
     big = sorted({(d.dnn, d.M, sv.H) for dl in links for k, d in dl.items() for sv in (servers[k],)
                   if sv.H * (d.M + 1) ** 2 > limits.MAX_DP_CELLS})
     if big:
@@ -664,15 +990,14 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
         problems.append(("server.slots, devices.dnn", f"H x (M+1)^2 = {Hk} x ({M}+1)^2 for DNN {dnn_name} "
                          f"exceeds {limits.MAX_DP_CELLS:g}, the size the best-response engines handle "
                          f"(fewer slots or layers)"))
-    seen: set[str] = set()
-    dup = sorted({n for n in names if n in seen or seen.add(n)})   # linear: N can be 50,000
+    dup = sorted(n for n, count in Counter(names).items() if count > 1)   # linear: N can be 50,000
     if dup:
         problems.append(("devices.name", f"device names must be unique; repeated: {dup}"))
     if spec.topology.kind == "edges":
         N = len(names)
-        bad = [e for e in spec.topology.edges if not (0 <= e[0] < N and 0 <= e[1] < N) or e[0] == e[1]]
-        if bad:
-            problems.append(("topology.edges", f"edges must join two different devices 0..{N - 1}; bad: {bad}"))
+        bad_edges = [e for e in spec.topology.edges if not (0 <= e[0] < N and 0 <= e[1] < N) or e[0] == e[1]]
+        if bad_edges:
+            problems.append(("topology.edges", f"edges must join two different devices 0..{N - 1}; bad: {bad_edges}"))
     if problems:
         raise InputError(f"invalid instance {where}", problems)
 
@@ -686,7 +1011,7 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
     if infeasible and spec.model.deadline_policy == "hard":
         raise InputError(f"instance {where} is infeasible under the hard deadline (26)", infeasible)
 
-    def finish(dev: Device, n: int, **changes) -> Device:
+    def finish(dev: Device, n: int, **changes: Any) -> Device:
         if spec.model.deadline_policy == "relax":
             changes["deadline_relaxed"] = deadline_unreachable(fastest[n], dev.tau)
         if spec.model.deadline_policy == "soft":
@@ -700,11 +1025,11 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
     source.pop("servers" if not multi_form else "server")
     if "channel" not in spec.model_fields_set:
         source.pop("channel")   # the document as written: a [server] instance keeps its old form
-    common = dict(description=spec.description, seed=spec.seed, bits_per_element=spec.model.bits_per_element,
-                  price_scale=spec.model.price_scale, deadline_policy=spec.model.deadline_policy,
-                  topology=spec.topology)
+    common: dict[str, Any] = dict(description=spec.description, seed=spec.seed,
+                                  bits_per_element=spec.model.bits_per_element, price_scale=spec.model.price_scale,
+                                  deadline_policy=spec.model.deadline_policy, topology=spec.topology)
     views: list[ServerView] = []
-    reach_all: tuple = ()
+    reach_all: tuple[tuple[int, ...], ...] = ()
     if K > 1:   # with K = 1 reach and the one view (the instance itself) are derived by Instance
         reach_all = tuple(tuple(sorted(dl)) for dl in links)
         for k, sv in enumerate(servers):
@@ -718,11 +1043,13 @@ def instance_from_dict(data: dict, base: Path | None = None, source_path: str | 
                     path=source_path, reach=reach_all, views=tuple(views))
 
 
-def _links(merged: dict, gain_given: bool, servers: list[Server], channel: ChannelSection,
-           path: str) -> tuple[tuple[int, ...], list[float], list[tuple[str, str]]]:
-    """The servers a device reaches (``servers``, default all) and its gain G_{n,k} to each:
-    ``channel_gain`` (one number for every server, or a list with one per server) when given,
-    else the path loss between ``position`` and the server's position, else the paper's G_n."""
+def _links(merged: dict[str, Any], gain_given: bool, servers: list[Server], channel: ChannelSection,
+           path: str) -> tuple[tuple[int, ...], list[float | None], list[tuple[str, str]]]:
+    """The servers a device reaches (``servers``, default all) and its gain G_{n,k} to each.
+
+    ``channel_gain`` (one number for every server, or a list with one per server) when given, else the path loss between
+    ``position`` and the server's position, else the paper's G_n.
+    """
     K, names = len(servers), [sv.name for sv in servers]
     problems: list[tuple[str, str]] = []
     wanted = merged.get("servers")
@@ -748,15 +1075,15 @@ def _links(merged: dict, gain_given: bool, servers: list[Server], channel: Chann
                          "every server a position or the device a channel_gain"))
         return reach, [], problems
     from mecopt.core.pathloss import distance
-    reached = channel.gain(np.array([distance(pos, servers[k].position) for k in reach]))
-    gains = [math.nan] * K                  # unreachable servers: never resolved
+    reached = channel.gain(np.array([distance(pos, cast(Point, servers[k].position)) for k in reach]))
+    gains: list[float | None] = [math.nan] * K                  # unreachable servers: never resolved
     for k, g in zip(reach, np.atleast_1d(reached)):
         gains[k] = float(g)
     return reach, gains, problems
 
 
-def _weight_problems(merged: dict, path: str) -> list[tuple[str, str]]:
-    """alpha + beta + gamma = 1 for one device (eq. 23)."""
+def _weight_problems(merged: dict[str, Any], path: str) -> list[tuple[str, str]]:
+    """Alpha + beta + gamma = 1 for one device (eq. 23)."""
     w = merged["alpha"] + merged["beta"] + merged["gamma"]
     if abs(w - 1.0) > WEIGHT_SUM_TOL:
         return [(f"{path}.alpha+beta+gamma",
@@ -764,12 +1091,15 @@ def _weight_problems(merged: dict, path: str) -> list[tuple[str, str]]:
     return []
 
 
-def _device_content_problems(data: dict, base: Path | None) -> list[tuple[str, str]]:
-    """Best-effort content checks (weights, DNN names) on a document that failed the schema,
-    so that one run reports these problems too."""
+def _device_content_problems(data: dict[str, Any], base: Path | None) -> list[tuple[str, str]]:
+    """Best-effort content checks (weights, DNN names) on a document that failed the schema.
+
+    So that one run reports these problems too.
+    """
     if not isinstance(data, dict) or not isinstance(data.get("devices"), list):
         return []
-    raw_defaults = data.get("device_defaults") if isinstance(data.get("device_defaults"), dict) else {}
+    raw_defaults = cast("dict[str, Any]",
+                        data.get("device_defaults") if isinstance(data.get("device_defaults"), dict) else {})
     defaults = {**PAPER_DEVICE, **raw_defaults}
     out = []
     for i, entry in enumerate(data["devices"]):
@@ -788,12 +1118,12 @@ def _device_content_problems(data: dict, base: Path | None) -> list[tuple[str, s
     return out
 
 
-def _replace(device: Device, **changes) -> Device:
+def _replace(device: Device, **changes: Any) -> Device:
     from dataclasses import replace
     return replace(device, **changes)
 
 
-def _per_slot(value, H: int, path: str, problems: list) -> np.ndarray:
+def _per_slot(value: float | list[float], H: int, path: str, problems: list[tuple[str, str]]) -> np.ndarray:
     if isinstance(value, list):
         if len(value) != H:
             problems.append((path, f"needs one value per slot (H = {H}), got {len(value)}"))
@@ -804,8 +1134,10 @@ def _per_slot(value, H: int, path: str, problems: list) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _DnnNumbers:
-    """What one DNN table gives every device that runs it: T^lo and T^se per layer (eqs. 5-7, measured
-    times overriding; [0] = 0) and O_{n,m} in bits. Shared, read-only."""
+    """What one DNN table gives every device that runs it.
+
+    T^lo and T^se per layer (eqs. 5-7, measured times overriding; [0] = 0) and O_{n,m} in bits. Shared, read-only.
+    """
 
     t_local: np.ndarray
     t_server: np.ndarray
@@ -829,8 +1161,8 @@ def _dnn_numbers(table: dnn.LayerTable, coef_lo: DelayModel, coef_se: DelayModel
     return _DnnNumbers(t_lo, t_se, out_bits, tuple(frame["name"][1:]), tuple(frame["type"][1:]))
 
 
-def _resolve_device(index: int, name: str, f: dict, delta: float, dnn_name: str, dn: _DnnNumbers,
-                    server: Server, price_scale: float, path: str) -> tuple[Device | None, list]:
+def _resolve_device(index: int, name: str, f: dict[str, Any], delta: float, dnn_name: str, dn: _DnnNumbers,
+                    server: Server, price_scale: float, path: str) -> tuple[Device | None, list[tuple[str, str]]]:
     """One MD's numbers on its link to ``server`` (eqs. 5-11, 20-21), or the problems of its derived quantities."""
     t_lo, t_se, out_bits = dn.t_local, dn.t_server, dn.out_bits
     with np.errstate(all="ignore"):
@@ -860,14 +1192,17 @@ def _resolve_device(index: int, name: str, f: dict, delta: float, dnn_name: str,
 LINK_FIELDS = "bandwidth_hz, upload_power_w, channel_gain, noise_w_per_hz"
 
 
-def _derived_problems(path: str, dnn_name: str, f: dict, t_lo, t_se, r_up: float, r_do: float, t_up,
-                      t_down: float, S, server: Server) -> list[tuple[str, str]]:
-    """Every derived number a solver sees must be finite and in range (:mod:`mecopt.core.limits`);
-    each problem names the fields it comes from."""
+def _derived_problems(path: str, dnn_name: str, f: dict[str, Any], t_lo: np.ndarray, t_se: np.ndarray, r_up: float,
+                      r_do: float, t_up: np.ndarray, t_down: float, S: np.ndarray,
+                      server: Server) -> list[tuple[str, str]]:
+    """Every derived number a solver sees must be finite and in range (:mod:`mecopt.core.limits`).
+
+    Each problem names the fields it comes from.
+    """
     out: list[tuple[str, str]] = []
     lim = limits.MAX_TIME_S
 
-    def bad(x) -> bool:
+    def bad(x: float) -> bool:
         return not (math.isfinite(x) and 0 <= x <= lim)
 
     link = f"the link ({LINK_FIELDS} = {f['bandwidth_hz']:g}, {f['upload_power_w']:g}, {f['channel_gain']:g}, " \
@@ -914,8 +1249,24 @@ def _derived_problems(path: str, dnn_name: str, f: dict, t_lo, t_se, r_up: float
 
 
 def min_blocks(t_server: np.ndarray, start: int, cap: float) -> int | None:
-    """Fewest contiguous blocks covering layers start+1..M with each block's server time <= cap
-    (greedy packing is optimal for contiguous blocks); None when one layer alone exceeds cap."""
+    """Fewest contiguous blocks covering layers start+1..M with each block's server time <= cap.
+
+    (greedy packing is optimal for contiguous blocks); None when one layer alone exceeds cap.
+
+    Parameters
+    ----------
+    t_server : numpy.ndarray
+        T^se per layer, index 0 the input.
+    start : int
+        Partition point: layers start+1..M are covered.
+    cap : float
+        The largest server time of a block.
+
+    Returns
+    -------
+    int or None
+        The fewest blocks, or None.
+    """
     count, used = 0, math.inf
     for t in t_server[start + 1:]:
         if not fits_capacity(t, cap):
@@ -929,14 +1280,29 @@ def min_blocks(t_server: np.ndarray, start: int, cap: float) -> int | None:
 
 @lru_cache(maxsize=256)
 def _block_counts(t_server: bytes, cap: float) -> tuple[int | None, ...]:
-    """:func:`min_blocks` for every partition point j = 0..M-1 of one layer-time vector (cached: the
-    devices of one DNN share it, and it is O(M^2))."""
+    """:func:`min_blocks` for every partition point j = 0..M-1 of one layer-time vector.
+
+    (cached: the devices of one DNN share it, and it is O(M^2)).
+    """
     t = np.frombuffer(t_server, dtype=float)
     return tuple(min_blocks(t, j, cap) for j in range(len(t) - 1))
 
 
 def fastest_delay(dev: Device, server: Server) -> float:
-    """Smallest T_n (24) of any strategy satisfying (15)-(17), (27) with the server to itself."""
+    """Smallest T_n (24) of any strategy satisfying (15)-(17), (27) with the server to itself.
+
+    Parameters
+    ----------
+    dev : Device
+        The MD.
+    server : Server
+        Its server.
+
+    Returns
+    -------
+    float
+        The smallest delay in seconds.
+    """
     lc = dev.local_cum
     best = float(lc[-1])
     counts = _block_counts(np.ascontiguousarray(dev.t_server, dtype=float).tobytes(), server.slot_len)

@@ -20,12 +20,24 @@ _received: list[int] = []
 
 
 def requested() -> bool:
-    """Whether an interrupt arrived since :func:`handling` was entered."""
+    """Whether an interrupt arrived since :func:`handling` was entered.
+
+    Returns
+    -------
+    bool
+        True after SIGINT or SIGTERM.
+    """
     return bool(_received)
 
 
 def check() -> None:
-    """Raise KeyboardInterrupt when an interrupt arrived (a solver may have swallowed it)."""
+    """Raise KeyboardInterrupt when an interrupt arrived (a solver may have swallowed it).
+
+    Raises
+    ------
+    KeyboardInterrupt
+        When an interrupt was requested.
+    """
     if _received:
         raise KeyboardInterrupt(f"interrupted by signal {_received[0]}")
 
@@ -39,7 +51,13 @@ def _handler(signum: int, frame: FrameType | None) -> None:
 def handling() -> Iterator[None]:
     """Record SIGINT and SIGTERM (then raise KeyboardInterrupt) while the block runs.
 
-    Only in the main thread (Python delivers signals there); elsewhere a no-op."""
+    Only in the main thread (Python delivers signals there); elsewhere a no-op.
+
+    Yields
+    ------
+    None
+        Control to the block; the handlers are restored afterwards.
+    """
     _received.clear()
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -70,10 +70,11 @@ class Option:
     >>> opt = Option("time_limit", float, "seconds", gt=0, nullable=True)
     >>> opt.convert("6e1", "method 'gtpos'", text=True), opt.convert(60, "method 'gtpos'")
     (60.0, 60)
-    >>> opt.convert("abc", "method 'gtpos'", text=True)
+    >>> opt.convert("abc", "method 'gtpos'", text=True)  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    mecopt.core.errors.InputError: The 'time_limit' option of method 'gtpos' must be a finite number > 0, or None. Got 'abc' instead.
+    mecopt.core.errors.InputError: The 'time_limit' option of method 'gtpos' must be a finite number > 0, or None.
+    Got 'abc' instead.
     """
 
     name: str
@@ -83,24 +84,36 @@ class Option:
     gt: float | None = None
     le: float | None = None
     lt: float | None = None
-    choices: tuple | Callable[[], Iterable] | None = None
+    choices: tuple[Any, ...] | Callable[[], Iterable[Any]] | None = None
     nullable: bool = False
     check: Callable[[Any], None] | None = None
     default: Any = REQUIRED
     values: str | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.type not in _TYPES:
             raise TypeError(f"option {self.name!r}: type must be one of int, float, bool, str, 'callable', object")
 
-    def allowed(self) -> list:
-        """The allowed values (``choices``, read now), or [] when any value of the type goes."""
+    def allowed(self) -> list[Any]:
+        """The allowed values (``choices``, read now), or [] when any value of the type goes.
+
+        Returns
+        -------
+        list[Any]
+            The allowed values.
+        """
         if self.choices is None:
             return []
         return list(self.choices() if callable(self.choices) else self.choices)
 
     def describe(self) -> str:
-        """What a value must be, e.g. ``"an integer >= 1"``, ``"one of 'dp', 'milp'"``."""
+        """What a value must be, e.g. ``"an integer >= 1"``, ``"one of 'dp', 'milp'"``.
+
+        Returns
+        -------
+        str
+            The description.
+        """
         if self.choices is not None:
             text = "one of " + ", ".join(repr(c) for c in self.allowed())
         elif self.values is not None:
@@ -128,11 +141,24 @@ class Option:
             return f" {'<=' if hi[1] == ']' else '<'} {hi[0]}"
         return ""
 
-    def error(self, value, owner: str) -> InputError:
-        """The InputError of a bad ``value``, in the one message format."""
+    def error(self, value: Any, owner: str) -> InputError:
+        """The InputError of a bad ``value``, in the one message format.
+
+        Parameters
+        ----------
+        value : object
+            The bad value.
+        owner : str
+            Who declared the option, e.g. ``"method 'gtpos'"``.
+
+        Returns
+        -------
+        InputError
+            The error (not raised).
+        """
         return InputError(f"The {self.name!r} option of {owner} must be {self.describe()}. Got {value!r} instead.")
 
-    def convert(self, value, owner: str = "the method", *, text: bool = False):
+    def convert(self, value: Any, owner: str = "the method", *, text: bool = False) -> Any:
         """``value`` converted to the option's type and checked against its range and choices.
 
         Parameters
@@ -180,7 +206,7 @@ class Option:
                              f"Got {given!r} instead ({problem}).")
         return out
 
-    def _from_text(self, text: str):
+    def _from_text(self, text: str) -> Any:
         word = text.strip()
         if self.nullable and word.lower() == "none":
             return None
@@ -190,7 +216,7 @@ class Option:
             return word.lower() in _TRUE
         return scalar_from_text(word)
 
-    def _typed(self, value):
+    def _typed(self, value: Any) -> Any:
         kind = self.type
         if kind is bool:
             return value if isinstance(value, bool | _np_bool()) else _BAD
@@ -209,7 +235,13 @@ class Option:
         return value
 
     def help_line(self) -> str:
-        """One line for ``--help``: name, what it must be, default and doc."""
+        """One line for ``--help``: name, what it must be, default and doc.
+
+        Returns
+        -------
+        str
+            The line.
+        """
         default = "required" if self.default is REQUIRED else f"default {self.default!r}"
         return f"{self.name}: {self.describe()} [{default}]. {self.doc}".rstrip()
 
@@ -217,8 +249,18 @@ class Option:
 _BAD = object()
 
 
-def scalar_from_text(text: str):
+def scalar_from_text(text: str) -> Any:
     """A value as TOML reads it (``200`` int, ``1e3`` float, ``true`` bool); else the text itself.
+
+    Parameters
+    ----------
+    text : str
+        The text.
+
+    Returns
+    -------
+    object
+        The value.
 
     Examples
     --------
@@ -235,7 +277,7 @@ def scalar_from_text(text: str):
         return text
 
 
-def _np_bool():
+def _np_bool() -> type:
     import numpy as np
     return np.bool_
 
@@ -245,6 +287,11 @@ def _np_bool():
 @dataclass(frozen=True)
 class OptionSet:
     """Every option of one method, in signature order; validates a set of given values at once.
+
+    Attributes
+    ----------
+    options : tuple[Option, ...]
+        The options, in signature order.
 
     Examples
     --------
@@ -260,7 +307,13 @@ class OptionSet:
     options: tuple[Option, ...]
 
     def names(self) -> list[str]:
-        """The option names, in signature order."""
+        """The option names, in signature order.
+
+        Returns
+        -------
+        list[str]
+            The names.
+        """
         return [o.name for o in self.options]
 
     def __getitem__(self, name: str) -> Option:
@@ -272,7 +325,7 @@ class OptionSet:
     def __contains__(self, name: str) -> bool:
         return any(o.name == name for o in self.options)
 
-    def validate(self, given: Mapping[str, Any], owner: str, *, text: bool = False) -> dict:
+    def validate(self, given: Mapping[str, Any], owner: str, *, text: bool = False) -> dict[str, Any]:
         """``given`` with every value converted and checked (an InputError at the first bad one).
 
         Parameters
@@ -299,11 +352,17 @@ class OptionSet:
         return {k: self[k].convert(v, owner, text=text) for k, v in given.items()}
 
     def help_lines(self) -> list[str]:
-        """One line per option (:meth:`Option.help_line`)."""
+        """One line per option (:meth:`Option.help_line`).
+
+        Returns
+        -------
+        list[str]
+            The lines.
+        """
         return [o.help_line() for o in self.options]
 
 
-def declare_options(method: str, *options: Option) -> Callable[[Callable], Callable]:
+def declare_options(method: str, *options: Option) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: declare a method function's options and validate them on every call.
 
     Parameters
@@ -335,7 +394,7 @@ def declare_options(method: str, *options: Option) -> Callable[[Callable], Calla
     >>> crowd.mecopt_options["slot"].default
     1
     """
-    def decorate(function: Callable) -> Callable:
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
         params = _keyword_parameters(function)
         declared = [o.name for o in options]
         if declared != [p.name for p in params]:
@@ -345,16 +404,16 @@ def declare_options(method: str, *options: Option) -> Callable[[Callable], Calla
         owner = f"method {method!r}"
 
         @functools.wraps(function)
-        def checked(instance, **given):
+        def checked(instance: Any, **given: Any) -> Any:
             return function(instance, **spec.validate(given, owner))
 
-        checked.mecopt_options = spec
+        checked.__dict__["mecopt_options"] = spec   # a function attribute (what option_set_of reads)
         return checked
 
     return decorate
 
 
-def option_set_of(function: Callable) -> OptionSet:
+def option_set_of(function: Callable[..., Any]) -> OptionSet:
     """The options of a method function: its declaration, or one derived from its signature.
 
     Parameters
@@ -380,7 +439,7 @@ def option_set_of(function: Callable) -> OptionSet:
     return OptionSet(tuple(_derived(p, hints.get(p.name)) for p in params))
 
 
-def _derived(param: inspect.Parameter, hint) -> Option:
+def _derived(param: inspect.Parameter, hint: Any) -> Option:
     kind, nullable = object, param.default is None
     args = typing.get_args(hint)
     if hint is not None and type(None) in args:
@@ -396,15 +455,27 @@ def _derived(param: inspect.Parameter, hint) -> Option:
     return Option(param.name, kind, "", nullable=nullable, default=param.default)
 
 
-def _keyword_parameters(function: Callable) -> list[inspect.Parameter]:
+def _keyword_parameters(function: Callable[..., Any]) -> list[inspect.Parameter]:
     params = list(inspect.signature(function).parameters.values())
     kw = [p for p in params if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     return kw[1:] if kw and params[0].kind != inspect.Parameter.KEYWORD_ONLY else kw
 
 
-def accepted_options(function: Callable) -> list[str]:
-    """The keyword options ``function`` names explicitly (its first positional parameter,
-    the instance, excluded), in signature order."""
+def accepted_options(function: Callable[..., Any]) -> list[str]:
+    """The keyword options ``function`` names explicitly (its first positional parameter, the instance, excluded).
+
+    In signature order.
+
+    Parameters
+    ----------
+    function : Callable[..., Any]
+        A method function.
+
+    Returns
+    -------
+    list[str]
+        The option names, in signature order.
+    """
     return [p.name for p in _keyword_parameters(function)]
 
 
@@ -412,6 +483,20 @@ def check_option_names(owner: str, given: Iterable[str], valid: Iterable[str]) -
     """Raise :class:`InputError` when ``given`` holds a name not in ``valid``.
 
     ``owner`` says whose options they are, e.g. ``"method 'tpos-cai'"``; the message lists the valid names.
+
+    Parameters
+    ----------
+    owner : str
+        Who accepts the options (for the message).
+    given : Iterable[str]
+        The names given.
+    valid : Iterable[str]
+        The names accepted.
+
+    Raises
+    ------
+    InputError
+        Naming the unknown option and the valid ones.
     """
     valid = list(valid)
     unknown = [k for k in given if k not in valid]
@@ -422,8 +507,23 @@ def check_option_names(owner: str, given: Iterable[str], valid: Iterable[str]) -
                          f"Valid options: {hint}.")
 
 
-def check_choice(name: str, value, choices: Iterable) -> None:
-    """Raise :class:`InputError` unless ``value`` is one of ``choices``."""
+def check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
+    """Raise :class:`InputError` unless ``value`` is one of ``choices``.
+
+    Parameters
+    ----------
+    name : str
+        The option's name (for the message).
+    value : object
+        The value given.
+    choices : Iterable[Any]
+        The allowed values.
+
+    Raises
+    ------
+    InputError
+        When ``value`` is not allowed.
+    """
     choices = list(choices)
     if value not in choices:
         raise InputError(f"The {name!r} option must be one of {', '.join(map(str, choices))}. Got {value!r} instead.")

@@ -42,7 +42,41 @@ THERMAL_NOISE_W_PER_HZ = 10 ** ((-174 - 30) / 10)
 def path_loss_db(distance_m: ArrayLike, *, model: str = "log-distance", ref_loss_db: float = 38.46,
                  ref_distance_m: float = 1.0, exponent: float = 3.0, carrier_ghz: float = 3.5, los: bool = False,
                  bs_height_m: float = 10.0, ut_height_m: float = 1.5, min_distance_m: float = 1.0) -> Any:
-    """Path loss in dB at ``distance_m`` (a number or an array) by ``model`` (see the module docstring)."""
+    """Path loss in dB at ``distance_m`` (a number or an array) by ``model`` (see the module docstring).
+
+    Parameters
+    ----------
+    distance_m : array_like
+        Distance in metres (a number or an array).
+    model : str, default 'log-distance'
+        The path-loss model (see the module docstring).
+    ref_loss_db : float, default 38.46
+        Loss at the reference distance (log-distance model).
+    ref_distance_m : float, default 1.0
+        Reference distance in metres (log-distance model).
+    exponent : float, default 3.0
+        Path-loss exponent (log-distance model).
+    carrier_ghz : float, default 3.5
+        Carrier frequency in GHz (3GPP models).
+    los : bool, default False
+        Line of sight (3GPP models).
+    bs_height_m : float, default 10.0
+        Base-station height in metres (3GPP models).
+    ut_height_m : float, default 1.5
+        Device height in metres (3GPP models).
+    min_distance_m : float, default 1.0
+        Distances below this are raised to it.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Path loss in dB, shaped as ``distance_m``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``model``.
+    """
     d = np.maximum(np.asarray(distance_m, dtype=float), min_distance_m)
     if model == "log-distance":
         return ref_loss_db + 10.0 * exponent * np.log10(d / ref_distance_m)
@@ -62,11 +96,39 @@ def path_loss_db(distance_m: ArrayLike, *, model: str = "log-distance", ref_loss
 
 
 def gain(distance_m: ArrayLike, *, antenna_gain_db: float = 0.0, **model: Any) -> Any:
-    """Linear power gain 10^((antenna_gain_db - PL) / 10) at ``distance_m``."""
+    """Linear power gain 10^((antenna_gain_db - PL) / 10) at ``distance_m``.
+
+    Parameters
+    ----------
+    distance_m : array_like
+        Distance in metres (a number or an array).
+    antenna_gain_db : float, default 0.0
+        Antenna gains in dB.
+    **model
+        The options of :func:`path_loss_db`.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The linear power gain G, shaped as ``distance_m``.
+    """
     g = 10.0 ** ((antenna_gain_db - path_loss_db(distance_m, **model)) / 10.0)
     return float(g) if np.ndim(g) == 0 else g
 
 
 def distance(a: Sequence[float], b: Sequence[float]) -> float:
-    """Euclidean distance between two points (x, y) in metres."""
+    """Euclidean distance between two points (x, y) in metres.
+
+    Parameters
+    ----------
+    a : Sequence[float]
+        Point (x, y) in metres.
+    b : Sequence[float]
+        Point (x, y) in metres.
+
+    Returns
+    -------
+    float
+        The distance in metres.
+    """
     return float(math.hypot(a[0] - b[0], a[1] - b[1]))

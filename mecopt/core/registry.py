@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from importlib import import_module
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, cast
 
 from mecopt.core.errors import InputError
 
@@ -89,11 +89,17 @@ class Registry:
         if self._group_read:
             return
         self._group_read = True
-        for ep in entry_points(group=self.group):
+        for ep in entry_points(group=cast(str, self.group)):   # not None: _group_read is True without a group
             self.entries.setdefault(ep.name, ep.value)
 
     def names(self) -> list[str]:
-        """Every name: built-in, from the entry-point group, and registered."""
+        """Every name: built-in, from the entry-point group, and registered.
+
+        Returns
+        -------
+        list[str]
+            The names, sorted.
+        """
         self._read_group()
         return list(self.entries)
 
@@ -124,7 +130,23 @@ class Registry:
         self.entries[name] = obj
 
     def reference(self, name: str) -> Any:
-        """The entry as registered (an object or a ``"module:attr"`` reference); InputError for an unknown name."""
+        """The entry as registered (an object or a ``"module:attr"`` reference); InputError for an unknown name.
+
+        Parameters
+        ----------
+        name : str
+            The name.
+
+        Returns
+        -------
+        object
+            The object or reference.
+
+        Raises
+        ------
+        InputError
+            For an unknown name.
+        """
         self._read_group()
         if name not in self.entries:
             raise InputError(f"The {self.kind!r} option must be one of {', '.join(map(str, self.entries))}. "

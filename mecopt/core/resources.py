@@ -31,18 +31,46 @@ def _data_dir(kind: str) -> Path:
 
 
 def models_dir() -> Path:
+    """The folder of DNN specs and delay sets: ``$MECOPT_MODELS`` when set, else the bundled ``models/``.
+
+    Returns
+    -------
+    Path
+        The folder.
+    """
     return Path(os.environ.get("MECOPT_MODELS") or _data_dir("models"))
 
 
 def dnn_dir() -> Path:
+    """The folder of DNN spec files (``models/dnn``).
+
+    Returns
+    -------
+    Path
+        The folder.
+    """
     return models_dir() / "dnn"
 
 
 def delay_dir() -> Path:
+    """The folder of delay coefficient sets (``models/delay``).
+
+    Returns
+    -------
+    Path
+        The folder.
+    """
     return models_dir() / "delay"
 
 
 def instances_dir() -> Path:
+    """The folder of bundled instances (``instances/``).
+
+    Returns
+    -------
+    Path
+        The folder.
+    """
     return _data_dir("instances")
 
 
@@ -75,12 +103,33 @@ def bundled_instances() -> list[str]:
 
 
 def is_bundled_name(text: str | os.PathLike[str]) -> bool:
-    """True when ``text`` is a bundled instance name ``COLLECTION:NAME`` (not a path)."""
+    """True when ``text`` is a bundled instance name ``COLLECTION:NAME`` (not a path).
+
+    Parameters
+    ----------
+    text : str or os.PathLike[str]
+        An instance argument.
+
+    Returns
+    -------
+    bool
+        Whether it names a bundled instance.
+    """
     return isinstance(text, str) and BUNDLED_NAME.match(text) is not None
 
 
 def instance_path(name_or_path: str | os.PathLike[str]) -> Path:
     """The file behind an instance argument: ``paper:fig6-w1khz`` or a path.
+
+    Parameters
+    ----------
+    name_or_path : str or os.PathLike[str]
+        A bundled name or a path.
+
+    Returns
+    -------
+    Path
+        The file.
 
     Raises
     ------

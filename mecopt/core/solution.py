@@ -9,22 +9,24 @@ certificate. Figures shown to the user are always recomputed by
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from mecopt.core import checker as checkmod
 from mecopt.core import cost as costmod
-from mecopt.core.tolerances import DEADLINE_TOL, meets_deadline
-from mecopt.core.errors import InputError
 from mecopt.core import manifest
+from mecopt.core.errors import InputError
+from mecopt.core.instance import Instance
 from mecopt.core.options import check_choice
 from mecopt.core.tables import FORMATS, write_json, write_table
-from mecopt.core.instance import Instance
+from mecopt.core.tolerances import DEADLINE_TOL, meets_deadline
 
 
 class Termination(str, Enum):
@@ -57,9 +59,25 @@ class Termination(str, Enum):
 DEADLINE_MISS = "deadline_miss"
 
 
-def flag_deadline_misses(instance: Instance, delays, flags: dict[str, list[str]]) -> int:
-    """Add :data:`DEADLINE_MISS` to the flags of every MD whose delay exceeds tau_n (26) beyond
-    ``DEADLINE_TOL`` (once; relaxed or dropped deadlines included); returns how many MDs miss."""
+def flag_deadline_misses(instance: Instance, delays: Iterable[float], flags: dict[str, list[str]]) -> int:
+    """Add :data:`DEADLINE_MISS` to the flags of every MD whose delay exceeds tau_n (26) beyond ``DEADLINE_TOL``.
+
+    The flag is added once; relaxed or dropped deadlines are included. Returns how many MDs miss.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    delays : Iterable[float]
+        T_n of every MD, in seconds.
+    flags : dict[str, list[str]]
+        Device name -> flags, updated in place.
+
+    Returns
+    -------
+    int
+        The number of MDs that miss their deadline.
+    """
     misses = 0
     for d, T in zip(instance.devices, delays):
         if not meets_deadline(T, d.tau, DEADLINE_TOL):
@@ -160,13 +178,13 @@ class Solution:
     iterations: int | None = None
     solver_calls: int | None = None
     engine: str | None = None
-    certificate: dict | None = None        # e.g. max unilateral gain
+    certificate: dict[str, Any] | None = None        # e.g. max unilateral gain
     trace: pd.DataFrame | None = None
     flags: dict[str, list[str]] = field(default_factory=dict)  # device name -> flags
-    info: dict = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
     server_of: np.ndarray | None = None    # several servers: the server each device offloads to (-1 = local)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         # one meaning for every method (game, GTPOS, baselines, registered ones): a device whose
         # delay exceeds its deadline carries the deadline_miss flag
         flags = {k: list(v) for k, v in (self.flags or {}).items()}
@@ -174,7 +192,7 @@ class Solution:
         if self.profile:
             flag_deadline_misses(self.instance, self.evaluation.delay, flags)
 
-    def replace(self, **changes) -> "Solution":
+    def replace(self, **changes: Any) -> Solution:
         """A copy with some fields changed (a Solution is frozen).
 
         The evaluation and the violations are carried over unless ``instance``, ``profile``
@@ -203,7 +221,7 @@ class Solution:
                 if name in self.__dict__:
                     new.__dict__[name] = self.__dict__[name]
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
-        new.__init__(**{**values, **changes})
+        type(new).__init__(new, **{**values, **changes})
         return new
 
     @cached_property
@@ -260,8 +278,16 @@ class Solution:
         return pd.DataFrame(rows, columns=["device", "layer", "layer_name", "slot"] + (["server"] if several else []))
 
     def server_names(self) -> list[str]:
-        """Per device, the name of its server (``server_of``); empty for a device that runs all its
-        layers locally (or has no valid server). Empty names for every device with one server."""
+        """Per device, the name of its server (``server_of``).
+
+        Empty for a device that runs all its layers locally (or has no valid server). Empty names for every device with
+        one server.
+
+        Returns
+        -------
+        list[str]
+            One name per device.
+        """
         K = self.instance.K
         if K == 1 or self.server_of is None:
             return [""] * self.instance.N
@@ -299,12 +325,12 @@ class Solution:
                 last_slot=int(ev.last_slot[n]),
                 delay_s=ev.delay[n], energy_j=ev.energy[n], price=ev.price[n], cost=ev.cost[n],
                 deadline_s=d.tau, deadline_met=bool(meets_deadline(ev.delay[n], d.tau, DEADLINE_TOL)),
-                deadline_miss_s=max(0.0, float(miss)), deadline_penalty=float(ev.penalty[n]),
+                deadline_miss_s=max(0.0, float(miss)), deadline_penalty=float(cast(np.ndarray, ev.penalty)[n]),
                 flags=";".join(self.flags.get(d.name, [])),
             ))
         return pd.DataFrame(rows)
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """The solution's headline figures, as written to ``summary.json``.
 
         Returns
@@ -333,7 +359,8 @@ class Solution:
         ev = self.evaluation
         out = dict(
             method=self.method, engine=self.engine, instance=self.instance.name,
-            termination=str(self.termination), solution_status=str(self.solution_status), status=self.status, objective=self.objective, bound=self.bound,
+            termination=str(self.termination), solution_status=str(self.solution_status), status=self.status,
+            objective=self.objective, bound=self.bound,
             gap=self.gap, iterations=self.iterations, solver_calls=self.solver_calls, wall_time_s=self.wall_time,
             avg_delay_s=ev.avg_delay, avg_energy_j=ev.avg_energy, avg_cost=ev.avg_cost,
             potential=None if np.isnan(ev.potential) else ev.potential,
@@ -347,16 +374,22 @@ class Solution:
             out.update(self.server_summary())
         return out
 
-    def server_summary(self) -> dict:
-        """``local_devices`` and ``servers`` of :meth:`summary` (several servers only)."""
+    def server_summary(self) -> dict[str, Any]:
+        """``local_devices`` and ``servers`` of :meth:`summary` (several servers only).
+
+        Returns
+        -------
+        dict[str, Any]
+            ``{"local_devices": ..., "servers": [...]}``.
+        """
         ev, inst = self.evaluation, self.instance
         servers = []
         for k, sv in enumerate(inst.servers):
-            on = ev.server == k      # offloading to server k (O(N) per server, no Python loop)
+            on = cast(np.ndarray, ev.server) == k      # offloading to server k (O(N) per server, no Python loop)
             cols = ev.slot_server == k
 
-            def mean(x):
-                return float(x[on].mean()) if on.any() else None
+            def mean(x: np.ndarray) -> float | None:
+                return float(x[on].mean()) if on.any() else None  # noqa: B023 (called within this iteration only)
 
             servers.append(dict(
                 server=sv.name, slots=sv.H, devices_reaching=int(len(inst.view(k).members)), devices=int(on.sum()),
@@ -417,8 +450,10 @@ class Solution:
 
 
 def read_assignment(path: str | Path) -> pd.DataFrame:
-    """Read an assignment table, or the assignment table of a result folder: the one reader of
-    assignments (``mecopt check``, [mecopt.check][], [read_solution][mecopt.read_solution], the plots).
+    """Read an assignment table, or the assignment table of a result folder.
+
+    The one reader of assignments (``mecopt check``, [mecopt.check][], [read_solution][mecopt.read_solution], the
+    plots).
 
     Parameters
     ----------
@@ -534,8 +569,8 @@ def read_solution(folder: str | Path, instance: Instance | None = None) -> Solut
     import json
 
     from mecopt.core.instance import instance_from_dict
-    from mecopt.core.tables import find_table, read_table
     from mecopt.core.resources import instance_path
+    from mecopt.core.tables import find_table, read_table
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -559,7 +594,7 @@ def read_solution(folder: str | Path, instance: Instance | None = None) -> Solut
     Y = checkmod.assignment_to_y(instance, read_assignment(folder))
     profile = checkmod.profile_from_y(instance, Y)
     trace_file = find_table(folder / "trace")
-    flags = {d.name: [] for d in instance.devices}
+    flags: dict[str, list[str]] = {d.name: [] for d in instance.devices}
     flags.update(summary.get("flags") or {})
     return Solution(
         method=summary["method"], instance=instance, profile=profile, termination=Termination(summary["termination"]),
@@ -597,9 +632,10 @@ class ResultFolder:
 
 
 def read_result_folder(folder: str | Path) -> ResultFolder:
-    """Read a folder holding an assignment table: a solution folder (``mecopt solve --out``) read
-    back whole when it can be, else its assignment table with its optional ``summary.json`` and
-    ``instance.toml``.
+    """Read a folder holding an assignment table.
+
+    A solution folder (``mecopt solve --out``) read back whole when it can be, else its assignment table with its
+    optional ``summary.json`` and ``instance.toml``.
 
     Parameters
     ----------

@@ -1,12 +1,16 @@
-"""Writing tables: one function, every format, atomically (temporary file, then rename); and the
-one converter of numpy / pandas values to plain JSON data (:func:`jsonable`)."""
+"""Writing tables: one function, every format, atomically (temporary file, then rename).
+
+And the one converter of numpy / pandas values to plain JSON data (:func:`jsonable`).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -16,8 +20,21 @@ FORMATS = ("csv", "parquet", "json", "markdown", "latex")
 SUFFIX = {"csv": ".csv", "parquet": ".parquet", "json": ".json", "markdown": ".md", "latex": ".tex"}
 
 
-def atomic_write(path: str | Path, write) -> Path:
-    """Call ``write(tmp_path)`` then rename the temporary file onto ``path``."""
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp_path)`` then rename the temporary file onto ``path``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to write.
+    write : Callable[[Path], object]
+        Writes the content to the temporary path it is given.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -32,17 +49,46 @@ def atomic_write(path: str | Path, write) -> Path:
 
 
 def write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically; returns the path.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to write.
+    text : str
+        The content.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     return atomic_write(path, lambda p: p.write_text(text))
 
 
-def write_json(path: str | Path, data) -> Path:
-    """Write ``data`` as indented JSON (numpy values converted by :func:`jsonable`), atomically."""
+def write_json(path: str | Path, data: Any) -> Path:
+    """Write ``data`` as indented JSON (numpy values converted by :func:`jsonable`), atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to write.
+    data : object
+        The JSON data.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     return write_text(path, json.dumps(data, indent=2, default=jsonable) + "\n")
 
 
-def jsonable(value, *, nonfinite: str = "keep", other: str = "raise"):
-    """``value`` as plain JSON data: numpy scalars and arrays as Python numbers and lists, tuples
-    as lists, dict keys as text, pandas' missing values (``pd.NA``, ``pd.NaT``) as None.
+def jsonable(value: Any, *, nonfinite: str = "keep", other: str = "raise") -> Any:
+    """``value`` as plain JSON data.
+
+    Numpy scalars and arrays as Python numbers and lists, tuples as lists, dict keys as text, pandas' missing values
+    (``pd.NA``, ``pd.NaT``) as None.
 
     The one numpy -> JSON converter of mecopt: :func:`write_json` uses it for every file it
     writes, ``mecopt check --json`` for what it prints, instance documents built in code go
@@ -103,12 +149,32 @@ def jsonable(value, *, nonfinite: str = "keep", other: str = "raise"):
 
 
 def write_table(df: pd.DataFrame, path_stem: str | Path, fmt: str = "csv") -> Path:
-    """Write ``df`` to ``path_stem`` + the format's suffix; returns the path written."""
+    """Write ``df`` to ``path_stem`` + the format's suffix; returns the path written.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+    path_stem : str or Path
+        The file name without suffix.
+    fmt : str, default 'csv'
+        One of ``FORMATS``.
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    InputError
+        For an unknown format, or parquet without pyarrow.
+    """
     if fmt not in FORMATS:
         raise InputError(f"The 'format' option must be one of {', '.join(FORMATS)}. Got {fmt!r} instead.")
     path = table_path(path_stem, fmt)
 
-    def write(tmp: Path):
+    def write(tmp: Path) -> None:
         if fmt == "csv":
             df.to_csv(tmp, index=False)
         elif fmt == "parquet":
@@ -127,12 +193,14 @@ def write_table(df: pd.DataFrame, path_stem: str | Path, fmt: str = "csv") -> Pa
 
 
 def _write_records_json(df: pd.DataFrame, tmp: Path) -> None:
-    """JSON records with every float written exactly (Python's shortest round-trip repr;
-    pandas' ``to_json`` keeps at most 15 significant digits). Missing values become null.
-    Columns Python's json cannot hold (e.g. datetimes) fall back to pandas' writer."""
+    """JSON records with every float written exactly.
+
+    (Python's shortest round-trip repr; pandas' ``to_json`` keeps at most 15 significant digits). Missing values become
+    null. Columns Python's json cannot hold (e.g. datetimes) fall back to pandas' writer.
+    """
     import math
 
-    def plain(v):
+    def plain(v: Any) -> Any:
         if v is None or v is pd.NA or v is pd.NaT:
             return None
         if isinstance(v, float) and math.isnan(v):
@@ -157,12 +225,36 @@ READABLE = ("csv", "parquet", "json")
 
 
 def table_path(path_stem: str | Path, fmt: str) -> Path:
-    """The file :func:`write_table` writes for ``path_stem`` in format ``fmt``."""
+    """The file :func:`write_table` writes for ``path_stem`` in format ``fmt``.
+
+    Parameters
+    ----------
+    path_stem : str or Path
+        The file name without suffix.
+    fmt : str
+        One of ``FORMATS``.
+
+    Returns
+    -------
+    Path
+        The file name.
+    """
     return Path(str(path_stem) + SUFFIX[fmt]) if Path(path_stem).suffix != SUFFIX[fmt] else Path(path_stem)
 
 
 def find_table(path_stem: str | Path) -> Path | None:
-    """The readable table written for ``path_stem`` (csv, parquet or json, in that order), if any."""
+    """The readable table written for ``path_stem`` (csv, parquet or json, in that order), if any.
+
+    Parameters
+    ----------
+    path_stem : str or Path
+        The file name without suffix.
+
+    Returns
+    -------
+    Path or None
+        The first existing file, or None.
+    """
     for fmt in READABLE:
         p = table_path(path_stem, fmt)
         if p.is_file():
@@ -175,6 +267,21 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
     CSV floats are parsed with round-trip precision; JSON is read without date
     guessing (pandas would turn a column named e.g. ``wall_time`` into datetimes).
+
+    Parameters
+    ----------
+    path : str or Path
+        The table file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table.
+
+    Raises
+    ------
+    InputError
+        When the file is missing or of an unknown format.
     """
     path = Path(path)
     if path.suffix == ".csv":

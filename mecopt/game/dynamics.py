@@ -37,13 +37,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mecopt.bestresponse.engines import make_engine
 from mecopt.core import cost as costmod
 from mecopt.core.errors import InputError
 from mecopt.core.instance import Instance
 from mecopt.core.problem import Aggregates, enforces_deadline, slot_capacity, slot_open, strategy_feasible
-from mecopt.core.tolerances import fits_capacity, meets_deadline
 from mecopt.core.solution import Solution, Termination
-from mecopt.bestresponse.engines import make_engine
+from mecopt.core.tolerances import fits_capacity, meets_deadline
 from mecopt.game.certificate import certificate
 from mecopt.game.estimate import consensus_weights, estimate_others, estimate_weights
 from mecopt.game.state import GameState
@@ -107,6 +107,24 @@ def draw_strategy(dev, server, others: Aggregates, rng: np.random.Generator, tri
     Implementation: the ``tries`` draws are made at once and (17)/(27) tested on all of them
     together; when draw k is accepted the generator is rewound and draws 0..k are made again,
     so it is consumed exactly as by one draw at a time.
+
+    Parameters
+    ----------
+    dev : Device
+        The MD.
+    server : Server
+        Its server.
+    others : Aggregates
+        The other MDs' aggregates per slot on the server.
+    rng : numpy.random.Generator
+        The random generator.
+    tries : int, default 50
+        Draws tried before giving up.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        The slot of each layer, or None.
     """
     H = server.H
 
@@ -133,8 +151,10 @@ def draw_strategy(dev, server, others: Aggregates, rng: np.random.Generator, tri
 
 
 def _fits_slots(dev, server, others: Aggregates, draws: np.ndarray) -> np.ndarray:
-    """(17) and (27) for K candidate strategies (K, M) at once, on the slots each uses
-    (server time per slot summed in layer order, as :func:`mecopt.core.cost.own_loads`)."""
+    """(17) and (27) for K candidate strategies (K, M) at once.
+
+    On the slots each uses (server time per slot summed in layer order, as :func:`mecopt.core.cost.own_loads`).
+    """
     K, H = draws.shape[0], server.H
     idx = (np.arange(K)[:, None] * (H + 1) + draws).ravel()
     w = np.broadcast_to(dev.t_server[1:], draws.shape).ravel()
@@ -151,6 +171,27 @@ class Tick:
     The figures come from the state's running totals (O(H), :mod:`.state`);
     ``evaluation`` (every per-device figure, O(N)) is computed only when read,
     and describes the profile at the time it is read.
+
+    Attributes
+    ----------
+    tick : int
+        Tick number, from 1.
+    awake : int
+        MDs woken this tick.
+    moves : int
+        MDs that changed strategy this tick.
+    avg_cost : float
+        Average cost C_n (23) after the tick.
+    potential : float
+        Potential Phi after the tick.
+    clean : int
+        MDs verified unable to improve (N at a fixed point).
+    state : GameState
+        The game state (live, not a copy).
+    calls : int
+        Best-response calls so far.
+    forced : int
+        : moves of MDs whose current strategy had become infeasible (these may raise Phi)
     """
 
     tick: int
@@ -165,12 +206,26 @@ class Tick:
 
     @property
     def evaluation(self) -> costmod.Evaluation:
+        """The figures (eqs. 19-25) of the current profile, recomputed by :func:`mecopt.core.cost.evaluate`."""
         return costmod.evaluate(self.state.instance, self.state.slots, self.state.server_of)
 
 
-def responder(engine) -> Callable[[int, dict[int, Aggregates]], "object"]:
-    """The engine's fastest exact best response: ``best_move`` when it has one (the DP: the
-    strategy and objective without re-scoring the cost), else ``best_response``."""
+def responder(engine) -> Callable[[int, dict[int, Aggregates]], object]:
+    """The engine's fastest exact best response.
+
+    ``best_move`` when it has one (the DP: the strategy and objective without re-scoring the cost), else
+    ``best_response``.
+
+    Parameters
+    ----------
+    engine : ServerEngine
+        A server engine.
+
+    Returns
+    -------
+    Callable[[int, dict[int, Aggregates]], object]
+        ``f(n, others)`` returning MD n's best response.
+    """
     return getattr(engine, "best_move", None) or engine.best_response
 
 
@@ -182,6 +237,30 @@ def iterate(instance: Instance, state: GameState, engine, rng: np.random.Generat
     ``clean`` counts the MDs that have verified, against the current profile, that
     they cannot improve; it reaches N exactly at a fixed point. The work per woken
     MD is one best response plus O(M + H) (nothing grows with N but the wake-up draw).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    state : GameState
+        The game state, updated in place.
+    engine : ServerEngine
+        The server engine.
+    rng : numpy.random.Generator
+        The random generator of the wake-ups.
+    others_of : Callable[[int], dict[int, Aggregates]]
+        MD n's view of the others' aggregates, per server (exact for CAI, the estimate (29) for UAI).
+    wake_prob : float
+        Probability that a device wakes up in a tick.
+    tol : float
+        A device moves only when it gains more than ``tol`` relative.
+    max_iter : int
+        Most ticks.
+
+    Yields
+    ------
+    Tick
+        One per tick, after its moves.
     """
     N = instance.N
     clean: set[int] = set()
@@ -236,6 +315,46 @@ def run_game(instance: Instance, method: str, *, engine: str, seed: int, wake_pr
 
     What :func:`play`, :mod:`mecopt.methods.tpos` and the sparse-graph remedies
     (:mod:`mecopt.game.remedy`) run; ``method`` names the Solution.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    method : str
+        The method's name (written into the solution).
+    engine : str
+        Best-response engine name (``dp``, ``milp`` or a registered one).
+    seed : int
+        Seed of the wake-ups and of a random start.
+    wake_prob : float
+        Probability that a device wakes up in a tick (Alg. 1-2).
+    eps : float
+        The paper's stop rule: stop when the average cost changes by at most ``eps`` between two ticks.
+    stop : str
+        ``certified`` (no device gains more than ``tol``) or ``paper`` (|dC| <= eps).
+    max_iter : int
+        Most ticks.
+    tol : float
+        A device moves only when it gains more than ``tol`` relative.
+    init : str
+        Start profile: ``random`` or ``local``.
+    uai : bool
+        Whether MDs see the estimate (29) (Alg. 2) instead of the exact aggregates (Alg. 1).
+    progress : Callable[[Tick], None] or None
+        Called after every tick with its :class:`Tick` (None: no progress).
+    time_limit : float or None
+        Time limit in seconds (None: none).
+    init_profile : list[numpy.ndarray] or None, default None
+        A start profile (a warm start), or None.
+    consensus_rounds : int, default 1
+        Gossip rounds of the estimates between decisions (UAI).
+    init_server_of : array_like or None, optional, default None
+        The servers of ``init_profile`` (-1 all local); None: each MD's first reachable one.
+
+    Returns
+    -------
+    Solution
+        The profile reached, with its termination, trace and certificate.
     """
     _validate(wake_prob, eps, stop, max_iter, tol, init, time_limit)
     t0 = time.perf_counter()
@@ -342,8 +461,10 @@ TRACE_SLOT_COLUMNS = 64
 
 
 def _slot_columns(state: GameState) -> dict:
-    """Per-slot price load and MD count of a tick: ``load_h1``, ``count_h1``... with one server;
-    ``load_<server>_h1``... with several (when they have at most TRACE_SLOT_COLUMNS slots in all)."""
+    """Per-slot price load and MD count of a tick: ``load_h1``, ``count_h1``...
+
+    With one server; ``load_<server>_h1``... with several (when they have at most TRACE_SLOT_COLUMNS slots in all).
+    """
     several = state.instance.K > 1   # presentation only: the column names and the width limit
     if several and sum(on.server.H for on in state.on_server) > TRACE_SLOT_COLUMNS:
         return {}
@@ -358,8 +479,10 @@ def _slot_columns(state: GameState) -> dict:
 
 def _checked_profile(instance: Instance, profile: list[np.ndarray],
                      servers=None) -> tuple[list[np.ndarray], np.ndarray | None]:
-    """A given start profile and its servers: one strategy per MD, (15)-(16) by form (M_n entries,
-    0..H of its server, non-decreasing; all local on server -1), a reachable server.
+    """A given start profile and its servers.
+
+    One strategy per MD, (15)-(16) by form (M_n entries, 0..H of its server, non-decreasing; all local on server -1), a
+    reachable server.
 
     Without ``servers`` an offloading MD is on its first reachable server (with one server: server 0).
     Strategies that break (17), (26) or (27) are allowed: their MDs must move first.
@@ -386,11 +509,50 @@ def _checked_profile(instance: Instance, profile: list[np.ndarray],
 
 def play(instance: Instance, *, uai: bool = False, init_profile: list[np.ndarray] | None = None,
          init_server_of=None, engine: str = "dp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,
-         stop: str = "certified", max_iter: int = 10_000, tol: float = 1e-10, init: str = "random", time_limit: float | None = None,
+         stop: str = "certified", max_iter: int = 10_000, tol: float = 1e-10, init: str = "random",
+         time_limit: float | None = None,
          progress: Callable[[Tick], None] | None = None) -> Solution:
-    """TPOS-CAI (``uai=False``) or TPOS-UAI started from ``init_profile`` when given (a warm start,
-    e.g. the previous frame's equilibrium, with ``init_server_of`` its servers: -1 all local, default
-    each MD's first reachable server), else from ``init``. What :mod:`mecopt.studies.simulate` calls."""
+    """TPOS-CAI (``uai=False``) or TPOS-UAI started from ``init_profile`` when given.
+
+    (a warm start, e.g. the previous frame's equilibrium, with ``init_server_of`` its servers: -1 all local, default
+    each MD's first reachable server), else from ``init``. What :mod:`mecopt.studies.simulate` calls.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    uai : bool, default False
+        Whether MDs see the estimate (29) (TPOS-UAI) instead of the exact aggregates.
+    init_profile : list[numpy.ndarray] or None, default None
+        A start profile (a warm start), or None.
+    init_server_of : array_like or None, optional, default None
+        The servers of ``init_profile`` (-1 all local); None: each MD's first reachable one.
+    engine : str, default 'dp'
+        Best-response engine name (``dp``, ``milp`` or a registered one).
+    seed : int, default 0
+        Seed of the wake-ups and of a random start.
+    wake_prob : float, default 0.5
+        Probability that a device wakes up in a tick (Alg. 1-2).
+    eps : float, default 1e-06
+        The paper's stop rule: stop when the average cost changes by at most ``eps`` between two ticks.
+    stop : str, default 'certified'
+        ``certified`` (no device gains more than ``tol``) or ``paper`` (|dC| <= eps).
+    max_iter : int, default 10000
+        Most ticks.
+    tol : float, default 1e-10
+        A device moves only when it gains more than ``tol`` relative.
+    init : str, default 'random'
+        Start profile: ``random`` or ``local``.
+    time_limit : float or None, default None
+        Time limit in seconds (None: none).
+    progress : Callable[[Tick], None] or None, default None
+        Called after every tick with its :class:`Tick` (None: no progress).
+
+    Returns
+    -------
+    Solution
+        The profile reached, with its termination, trace and certificate.
+    """
     return run_game(instance, "tpos-uai" if uai else "tpos-cai", engine=engine, seed=seed, wake_prob=wake_prob, eps=eps,
                 stop=stop, max_iter=max_iter, tol=tol, init=init, uai=uai, progress=progress,
                 time_limit=time_limit, init_profile=init_profile, init_server_of=init_server_of)

@@ -20,8 +20,33 @@ from mecopt.core.problem import Aggregates
 
 def estimate_others(n: int, W: np.ndarray, loads: np.ndarray, times: np.ndarray, used: np.ndarray,
                     server: Server, N: int | None = None) -> Aggregates:
-    """The others' aggregates as MD n estimates them by (29); ``N`` defaults to the size of W
-    (with several servers W is one server's block of the weights and N the number of all MDs)."""
+    """The others' aggregates as MD n estimates them by (29).
+
+    ``N`` defaults to the size of W (with several servers W is one server's block of the weights and N the number of all
+    MDs).
+
+    Parameters
+    ----------
+    n : int
+        The MD.
+    W : numpy.ndarray
+        The weights of (29) (one server's block with several servers).
+    loads : numpy.ndarray
+        Every MD's price load per slot, (N, H).
+    times : numpy.ndarray
+        Every MD's server time per slot, (N, H).
+    used : numpy.ndarray
+        Whether each MD uses each slot, (N, H).
+    server : Server
+        The server.
+    N : int or None, default None
+        The number of MDs (default: the size of W).
+
+    Returns
+    -------
+    Aggregates
+        MD n's estimate of the others' aggregates.
+    """
     N = W.shape[0] if N is None else N
     w = W[n]
     raw_time = N * (w @ times)
@@ -65,6 +90,23 @@ def consensus_weights(W: np.ndarray, rounds: int) -> np.ndarray:
     N (W^k)_n . loads; for a connected graph and a doubly stochastic W (Metropolis)
     W^k -> 11^T/N geometrically (rate |lambda_2(W)|^k), so (29) tends to the true total.
     ``rounds`` = 1 is the paper's (29).
+
+    Parameters
+    ----------
+    W : numpy.ndarray
+        The weights of (29).
+    rounds : int
+        Gossip rounds, >= 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        W to the power ``rounds``.
+
+    Raises
+    ------
+    ValueError
+        When ``rounds`` < 1.
     """
     if rounds < 1:
         raise ValueError("consensus rounds must be >= 1")

@@ -36,7 +36,42 @@ from mecopt.core.solution import Solution
 def solve_uai_remedied(instance, *, engine: str, seed: int, wake_prob: float, eps: float, stop: str, max_iter: int,
                        tol: float, init: str, time_limit: float | None, progress, consensus_rounds: int,
                        polish_after: int | None) -> Solution:
-    """TPOS-UAI with the remedies of the module docstring."""
+    """TPOS-UAI with the remedies of the module docstring.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    engine : str
+        Best-response engine name (``dp``, ``milp`` or a registered one).
+    seed : int
+        Seed of the wake-ups and of a random start.
+    wake_prob : float
+        Probability that a device wakes up in a tick (Alg. 1-2).
+    eps : float
+        The paper's stop rule: stop when the average cost changes by at most ``eps`` between two ticks.
+    stop : str
+        ``certified`` (no device gains more than ``tol``) or ``paper`` (|dC| <= eps).
+    max_iter : int
+        Most ticks.
+    tol : float
+        A device moves only when it gains more than ``tol`` relative.
+    init : str
+        Start profile: ``random`` or ``local``.
+    time_limit : float or None
+        Time limit in seconds (None: none).
+    progress : callable or None
+        Called after every tick with its :class:`Tick` (None: no progress).
+    consensus_rounds : int
+        Gossip rounds averaging the estimates (29) between decisions.
+    polish_after : int or None
+        Switch to the exact aggregates after this many ticks without an equilibrium (None: never).
+
+    Returns
+    -------
+    Solution
+        The profile reached, with its termination, trace and certificate.
+    """
     from mecopt.game.dynamics import run_game
 
     problems = []

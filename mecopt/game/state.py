@@ -55,7 +55,15 @@ class ServerLoads:
         self.gamma = np.array([d.gamma for d in self.devices], dtype=float)
 
     def set_row(self, i: int, slots: np.ndarray) -> None:
-        """Member i's rows from its slot vector (no running total changes; see :meth:`move`)."""
+        """Member i's rows from its slot vector (no running total changes; see :meth:`move`).
+
+        Parameters
+        ----------
+        i : int
+            Member index on this server.
+        slots : numpy.ndarray
+            Its slot vector.
+        """
         H = self.server.H
         self.loads[i], self.times[i] = costmod.own_loads(self.devices[i], slots, H)
         inside = slots[(slots >= 1) & (slots <= H)]
@@ -77,23 +85,54 @@ class ServerLoads:
         self.total_sq_load += sign * S * S
 
     def move(self, i: int, slots: np.ndarray) -> None:
-        """Member i plays ``slots`` on this server (all zero: it leaves it); O(M + H)."""
+        """Member i plays ``slots`` on this server (all zero: it leaves it); O(M + H).
+
+        Parameters
+        ----------
+        i : int
+            Member index on this server.
+        slots : numpy.ndarray
+            Its slot vector (all zero: it leaves).
+        """
         self._add(i, -1.0)
         self.set_row(i, slots)
         self._add(i, 1.0)
 
     def others(self, i: int) -> Aggregates:
-        """The exact aggregates of every member but i."""
+        """The exact aggregates of every member but i.
+
+        Parameters
+        ----------
+        i : int
+            Member index on this server.
+
+        Returns
+        -------
+        Aggregates
+            The aggregates of the other members.
+        """
         return Aggregates(self.total_load - self.loads[i], self.total_time - self.times[i],
                           self.total_used - self.used[i])
 
     def price_total(self) -> float:
-        """sum_n gamma_n C^P_n (19) over this server's slots, from the running totals, O(H)."""
+        """sum_n gamma_n C^P_n (19) over this server's slots, from the running totals, O(H).
+
+        Returns
+        -------
+        float
+            The weighted price total.
+        """
         price = self.server.a + self.server.price_quad * self.total_load
         return float(price @ self.total_gamma_load)
 
     def slot_potential(self) -> float:
-        """This server's slot part of Phi, sum_h [a_h L_h + (q_h / 2)(L_h^2 + sum_n (S_n^h)^2)], O(H)."""
+        """The slot part of Phi of this server, sum_h [a_h L_h + (q_h / 2)(L_h^2 + sum_n (S_n^h)^2)], O(H).
+
+        Returns
+        -------
+        float
+            This server's slot part of Phi.
+        """
         server, L = self.server, self.total_load
         return float(server.a @ L + (server.price_quad / 2) @ (L ** 2 + self.total_sq_load))
 
@@ -147,15 +186,29 @@ class GameState:
         self.recompute_totals()
 
     def _server(self, n: int, slots: np.ndarray, server: int) -> int:
-        """The server MD n is on when it plays ``slots``: -1 all local, else ``server`` when it reaches
-        it, else its first reachable one."""
+        """The server MD n is on when it plays ``slots``.
+
+        -1 all local, else ``server`` when it reaches it, else its first reachable one.
+        """
         if not (slots != slotcodes.LOCAL).any():   # slots: an int array (slotcodes.offloads, without its checks)
             return -1
         return server if server in self.instance.reachable(n) else int(self.home[n])
 
     def where(self, n: int) -> tuple[int, int]:
-        """The server whose link and prices score MD n (its own, or its first reachable one when all
-        local) and n's index in that server's view."""
+        """The server whose link and prices score MD n.
+
+        (its own, or its first reachable one when all local) and n's index in that server's view.
+
+        Parameters
+        ----------
+        n : int
+            The MD.
+
+        Returns
+        -------
+        tuple[int, int]
+            (server index, n's index in that server's view).
+        """
         k = int(self.server_of[n])
         if k < 0:
             k = int(self.home[n])
@@ -203,8 +256,9 @@ class GameState:
         return {k: on[k].others(int(views[k].local[n])) for k in self.instance.reachable(n)}
 
     def feasible(self, n: int, others: dict[int, Aggregates], enforce_deadline: bool) -> bool:
-        """:func:`mecopt.core.problem.strategy_feasible` of MD n's current strategy on its own server, read
-        from its cached rows: (17) and (27) on the slots it uses, (26) if asked.
+        """:func:`mecopt.core.problem.strategy_feasible` of MD n's current strategy on its own server.
+
+        Read from its cached rows: (17) and (27) on the slots it uses, (26) if asked.
 
         Parameters
         ----------
@@ -270,7 +324,15 @@ class GameState:
         return self.own[n] + self.gamma[n] * price + self.eps[n] * self.theta[n]
 
     def apply(self, n: int, br: BestResponse) -> None:
-        """MD n plays the best response ``br`` (what the game loop calls; :meth:`set` of its slots and server)."""
+        """MD n plays the best response ``br`` (what the game loop calls; :meth:`set` of its slots and server).
+
+        Parameters
+        ----------
+        n : int
+            The MD.
+        br : BestResponse
+            Its best response.
+        """
         self.set(n, br.slots, br.server)
 
     def set(self, n: int, slots: np.ndarray, server: int = -1) -> None:
@@ -302,11 +364,23 @@ class GameState:
     # ------------------------------------------------------------------ O(sum_k H_k) figures of the profile
 
     def avg_cost(self) -> float:
-        """Average C_n (23) from the running totals."""
+        """Average C_n (23) from the running totals.
+
+        Returns
+        -------
+        float
+            The average cost.
+        """
         return (self.total_own + sum(on.price_total() for on in self.on_server)) / self.instance.N
 
     def potential(self) -> float:
-        """Phi (module docstring, docs/MODEL.md §6) from the running totals; NaN when some gamma_n = 0."""
+        """Phi (module docstring, docs/MODEL.md §6) from the running totals; NaN when some gamma_n = 0.
+
+        Returns
+        -------
+        float
+            Phi, or NaN.
+        """
         if not self._has_potential:
             return float("nan")
         return sum(on.slot_potential() for on in self.on_server) + self.total_own_gamma
@@ -331,13 +405,31 @@ class GameState:
         return self.potential() + self.total_tie_gamma
 
     def profile(self) -> list[np.ndarray]:
-        """A copy of every MD's slot vector."""
+        """A copy of every MD's slot vector.
+
+        Returns
+        -------
+        list[numpy.ndarray]
+            One slot vector per MD.
+        """
         return [s.copy() for s in self.slots]
 
     def loads_by_server(self) -> list[np.ndarray]:
-        """Per server, the total price load S_Sigma^h of its slots (20)-(22)."""
+        """Per server, the total price load S_Sigma^h of its slots (20)-(22).
+
+        Returns
+        -------
+        list[numpy.ndarray]
+            One array of shape (H_k,) per server.
+        """
         return [on.total_load for on in self.on_server]
 
     def solution_servers(self) -> np.ndarray | None:
-        """``Solution.server_of``: a copy of every MD's server with several servers, None with one."""
+        """``Solution.server_of``: a copy of every MD's server with several servers, None with one.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            The servers, or None.
+        """
         return self.server_of.copy() if self.instance.K > 1 else None

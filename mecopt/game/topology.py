@@ -18,7 +18,27 @@ from mecopt.core.instance import Instance, TopologySection
 
 
 def neighbour_graph(N: int, topo: TopologySection, seed: int = 0) -> nx.Graph:
-    """The neighbour graph of ``N`` MDs (nodes 0..N-1)."""
+    """The neighbour graph of ``N`` MDs (nodes 0..N-1).
+
+    Parameters
+    ----------
+    N : int
+        Number of MDs.
+    topo : TopologySection
+        The ``[topology]`` section.
+    seed : int, default 0
+        Seed of a random graph when the section gives none.
+
+    Returns
+    -------
+    nx.Graph
+        The graph.
+
+    Raises
+    ------
+    InputError
+        For an unknown topology kind (the schema forbids it).
+    """
     s = topo.seed if topo.seed is not None else seed
     if topo.kind == "complete":
         g = nx.complete_graph(N)
@@ -38,7 +58,25 @@ def neighbour_graph(N: int, topo: TopologySection, seed: int = 0) -> nx.Graph:
 
 
 def weight_matrix(g: nx.Graph, kind: str) -> np.ndarray:
-    """Row-stochastic N x N weights of eq. (29)."""
+    """Row-stochastic N x N weights of eq. (29).
+
+    Parameters
+    ----------
+    g : nx.Graph
+        The neighbour graph.
+    kind : str
+        ``metropolis`` or ``uniform``.
+
+    Returns
+    -------
+    numpy.ndarray
+        W, N x N, rows summing to 1.
+
+    Raises
+    ------
+    InputError
+        For an unknown ``kind``.
+    """
     N = g.number_of_nodes()
     W = np.zeros((N, N))
     deg = dict(g.degree())
@@ -55,5 +93,19 @@ def weight_matrix(g: nx.Graph, kind: str) -> np.ndarray:
 
 
 def instance_weights(instance: Instance, seed: int = 0) -> tuple[nx.Graph, np.ndarray]:
+    """The neighbour graph of ``instance``'s topology and its weight matrix W (29).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    seed : int, default 0
+        Seed of a random graph.
+
+    Returns
+    -------
+    tuple[nx.Graph, numpy.ndarray]
+        (graph, W).
+    """
     g = neighbour_graph(instance.N, instance.topology, seed)
     return g, weight_matrix(g, instance.topology.weights)

@@ -37,14 +37,14 @@ import time
 import numpy as np
 import pandas as pd
 
-from mecopt.core import cost as costmod
-from mecopt.core.options import Option, declare_options
-from mecopt.core.instance import Device, Instance, Server
-from mecopt.core.problem import Aggregates, slot_capacity, slot_open
-from mecopt.core.tolerances import DEADLINE_TOL, capacity_limit, meets_deadline
-from mecopt.core.solution import DEADLINE_MISS, Solution, Termination, flag_deadline_misses
-from mecopt.core import slots as slotcodes
 from mecopt.bestresponse.engines import make_engine
+from mecopt.core import cost as costmod
+from mecopt.core import slots as slotcodes
+from mecopt.core.instance import Device, Instance, Server
+from mecopt.core.options import Option, declare_options
+from mecopt.core.problem import Aggregates, slot_capacity, slot_open
+from mecopt.core.solution import DEADLINE_MISS, Solution, Termination, flag_deadline_misses
+from mecopt.core.tolerances import DEADLINE_TOL, capacity_limit, meets_deadline
 from mecopt.methods.registry import ENGINE, SEED, several_servers
 
 QUEUED = "queued"
@@ -70,8 +70,20 @@ def _empty_flags(instance: Instance) -> dict[str, list[str]]:
 @several_servers
 @declare_options("all-local")
 def solve_all_local(instance: Instance) -> Solution:
-    """Case 4: y[n,m,0] = 1 for every layer (m* = M_n, T_n = local time only, E_n = P_lo x local time);
-    every ``server_of`` is -1 (no server)."""
+    """Case 4: y[n,m,0] = 1 for every layer (m* = M_n, T_n = local time only, E_n = P_lo x local time).
+
+    Every ``server_of`` is -1 (no server).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+
+    Returns
+    -------
+    Solution
+        Every layer of every MD local (Case 4).
+    """
     t0 = time.perf_counter()
     profile = costmod.all_local(instance)
     server_of = np.full(instance.N, -1, dtype=int)
@@ -100,9 +112,25 @@ def _block_fits(dev: Device, server: Server, others: Aggregates) -> np.ndarray:
 
 
 def count_offload_sequences(dev: Device, server: Server, others: Aggregates) -> list[list[int]]:
-    """Exact counts ``f[j][h]`` (j = 0..M layers placed, h = 0..H last slot used) of the
-    monotone all-offloaded sequences (m* = 0) of ``dev`` that keep (17) and (27) given
-    ``others``; ``f[0][0]`` is the number of feasible sequences."""
+    """Exact counts ``f[j][h]``.
+
+    (j = 0..M layers placed, h = 0..H last slot used) of the monotone all-offloaded sequences (m* = 0) of ``dev`` that
+    keep (17) and (27) given ``others``; ``f[0][0]`` is the number of feasible sequences.
+
+    Parameters
+    ----------
+    dev : Device
+        The MD.
+    server : Server
+        Its server.
+    others : Aggregates
+        The other MDs' aggregates per slot on the server.
+
+    Returns
+    -------
+    list[list[int]]
+        The table f, (M+1) x (H+1).
+    """
     M, H = dev.M, server.H
     fits = _block_fits(dev, server, others)
     f = [[0] * (H + 1) for _ in range(M + 1)]
@@ -132,7 +160,31 @@ def _randbelow(rng: np.random.Generator, n: int) -> int:
 
 
 def unrank_offload_sequence(dev: Device, server: Server, others: Aggregates, f: list[list[int]], r: int) -> np.ndarray:
-    """The r-th feasible sequence (0 <= r < f[0][0]) in the order (next slot, block end) of the recursion."""
+    """The r-th feasible sequence (0 <= r < f[0][0]) in the order (next slot, block end) of the recursion.
+
+    Parameters
+    ----------
+    dev : Device
+        The MD.
+    server : Server
+        Its server.
+    others : Aggregates
+        The other MDs' aggregates per slot on the server.
+    f : list[list[int]]
+        The counts of :func:`count_offload_sequences`.
+    r : int
+        The rank, 0 <= r < f[0][0].
+
+    Returns
+    -------
+    numpy.ndarray
+        The slot of each layer, shape (M,).
+
+    Raises
+    ------
+    AssertionError
+        When ``r`` is out of range (the counts do not match).
+    """
     M, H = dev.M, server.H
     fits = _block_fits(dev, server, others)
     slots = np.zeros(M, dtype=int)
@@ -158,7 +210,24 @@ def unrank_offload_sequence(dev: Device, server: Server, others: Aggregates, f: 
 
 def sample_offload_sequence(dev: Device, server: Server, others: Aggregates,
                             rng: np.random.Generator) -> np.ndarray | None:
-    """A uniformly random feasible all-offloaded sequence, or None when none exists."""
+    """A uniformly random feasible all-offloaded sequence, or None when none exists.
+
+    Parameters
+    ----------
+    dev : Device
+        The MD.
+    server : Server
+        Its server.
+    others : Aggregates
+        The other MDs' aggregates per slot on the server.
+    rng : numpy.random.Generator
+        The random generator.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        The slot of each layer, or None.
+    """
     f = count_offload_sequences(dev, server, others)
     total = f[0][0]
     if total == 0:
@@ -171,8 +240,21 @@ OVERFLOW = ("queue", "local")
 
 
 def offload_servers(instance: Instance) -> np.ndarray:
-    """Case 3 with several servers: each MD's server, the reachable one with the highest upload rate
-    (9) on the MD's link to it (ties to the first listed in ``[[servers]]``)."""
+    """Case 3 with several servers.
+
+    Each MD's server, the reachable one with the highest upload rate (9) on the MD's link to it (ties to the first
+    listed in ``[[servers]]``).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+
+    Returns
+    -------
+    numpy.ndarray
+        The server of each MD, shape (N,).
+    """
     out = np.empty(instance.N, dtype=int)
     for n in range(instance.N):
         best, rate = -1, -np.inf
@@ -187,10 +269,12 @@ def offload_servers(instance: Instance) -> np.ndarray:
 
 def _offload_draw(instance: Instance, rng: np.random.Generator, targets: np.ndarray,
                   overflow: str = "queue") -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """One Case 3 draw: one random order of every MD; in that order each MD draws a uniform
-    sequence on its server ``targets[n]`` given the MDs already placed there (so each server sees
-    its MDs in a random order), or overflows (queued after that server's frame, or all local with
-    no server). Returns the profile, ``server_of`` and the order."""
+    """One Case 3 draw: one random order of every MD.
+
+    In that order each MD draws a uniform sequence on its server ``targets[n]`` given the MDs already placed there (so
+    each server sees its MDs in a random order), or overflows (queued after that server's frame, or all local with no
+    server). Returns the profile, ``server_of`` and the order.
+    """
     order = rng.permutation(instance.N)
     profile: list[np.ndarray | None] = [None] * instance.N
     server_of = np.full(instance.N, -1, dtype=int)
@@ -226,10 +310,10 @@ def _queued(instance: Instance, slots: np.ndarray, server: int) -> bool:
                  Option("overflow", str, "devices that do not fit: queued after the frame, or all local",
                         choices=OVERFLOW))
 def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20, overflow: str = "queue") -> Solution:
-    """Case 3: every MD offloads its whole DNN (m* = 0) to a uniformly random feasible slot
-    sequence, in a random order; MDs that cannot fit are queued after the frame
-    (``overflow = "queue"``, the default) or run their whole DNN locally (``"local"``,
-    counted in ``info["local_fallback_mean"]``).
+    """Case 3: every MD offloads its whole DNN (m* = 0) to a uniformly random feasible slot sequence, in a random order.
+
+    MDs that cannot fit are queued after the frame (``overflow = "queue"``, the default) or run their whole DNN locally
+    (``"local"``, counted in ``info["local_fallback_mean"]``).
 
     Returns the Solution of draw 0 (the representative). ``info`` holds the figures over
     all draws: ``avg_delay_s_mean``/``_std``, ``avg_energy_j_mean``/``_std``,
@@ -242,6 +326,22 @@ def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20, ove
     the highest upload rate); the order, the sequences and the overflow rule are those above,
     per server (an MD queued after the frame waits for its server's next frame). ``info`` also
     holds ``server_rule`` and ``devices_per_server`` (name -> MDs sent there).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    seed : int, default 0
+        Seed: draw k uses child k of ``SeedSequence(seed)``.
+    draws : int, default 20
+        Seeded draws averaged.
+    overflow : str, default 'queue'
+        MDs that do not fit: ``queue`` (after the frame) or ``local``.
+
+    Returns
+    -------
+    Solution
+        Draw 0 (the representative), with the figures over all draws in ``info``.
     """
     t0 = time.perf_counter()
     targets = offload_servers(instance)
@@ -290,8 +390,10 @@ def solve_all_offload(instance: Instance, *, seed: int = 0, draws: int = 20, ove
 @several_servers
 @declare_options("isolated", ENGINE)
 def solve_isolated(instance: Instance, *, engine: str = "dp") -> Solution:
-    """Contention-blind per-device optimum: each MD's exact best response (28) against
-    :meth:`Aggregates.empty` (alone on the server), scored under the true contention.
+    """Contention-blind per-device optimum.
+
+    Each MD's exact best response (28) against :meth:`Aggregates.empty` (alone on the server), scored under the true
+    contention.
 
     Termination FEASIBLE when the profile passes the checker; otherwise INFEASIBLE,
     with the breached equations in ``status`` and ``info["violations"]``.
@@ -299,6 +401,18 @@ def solve_isolated(instance: Instance, *, engine: str = "dp") -> Solution:
 
     Each MD's best response alone is the least over its reachable servers (each empty; a
     tau-feasible one preferred, ties to the first listed; one server: its best response there).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    engine : str, default 'dp'
+        Best-response engine.
+
+    Returns
+    -------
+    Solution
+        Each MD's isolated best response, scored together.
     """
     t0 = time.perf_counter()
     profile, alone, flags = [], [], _empty_flags(instance)

@@ -190,7 +190,8 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
         raise SolverError(f"GTPOS ({solver}) failed ({rep.status})")
     profile, server_of = assignment_from_flows(instance, nets, flows)
     flags = {d.name: ["deadline_relaxed"] for d in instance.devices if d.deadline_relaxed}
-    info.update(cpu_s=time.process_time() - c0, objective_name=objective, solver=solver, nodes=rep.nodes, mip_rel_gap=mip_rel_gap,
+    info.update(cpu_s=time.process_time() - c0, objective_name=objective, solver=solver, nodes=rep.nodes,
+                mip_rel_gap=mip_rel_gap,
                 time_limit=time_limit, classes=len(nets), arcs=int(sum(n.n_arcs for n in nets)),
                 canonical=bool(canonical if canonical is not None else svs[0].capacity_mode == "per_device"),
                 aggregate=aggregate, warm_start=hint is not None)

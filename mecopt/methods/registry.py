@@ -140,7 +140,18 @@ def register_method(name: str, function: Callable, *, replace: bool = False) -> 
 
 
 def get(method: str) -> Callable:
-    """The function behind ``method`` (InputError for an unknown name)."""
+    """The function behind ``method`` (InputError for an unknown name).
+
+    Parameters
+    ----------
+    method : str
+        A method name.
+
+    Returns
+    -------
+    Callable
+        The method function.
+    """
     return REGISTRY.get(method)
 
 
@@ -177,12 +188,29 @@ def several_servers(function: Callable) -> Callable:
 
 
 def supports_several_servers(method: str) -> bool:
-    """True when ``method`` solves instances with several servers (its function has ``multi_server = True``)."""
+    """True when ``method`` solves instances with several servers (its function has ``multi_server = True``).
+
+    Parameters
+    ----------
+    method : str
+        A method name.
+
+    Returns
+    -------
+    bool
+        Whether the method solves instances with several servers.
+    """
     return bool(getattr(get(method), "multi_server", False))
 
 
 def multi_server_methods() -> list[str]:
-    """The methods that solve instances with several servers (a method that cannot be loaded is left out)."""
+    """The methods that solve instances with several servers (a method that cannot be loaded is left out).
+
+    Returns
+    -------
+    list[str]
+        The method names.
+    """
     out = []
     for name in method_names():
         try:
@@ -194,8 +222,24 @@ def multi_server_methods() -> list[str]:
 
 
 def require_support(fn: Callable, method: str, instance) -> None:
-    """InputError when ``instance`` has several servers and method ``method`` (function ``fn``) does not
-    solve such instances: refused before it runs (the CLI exits 2)."""
+    """InputError when ``instance`` has several servers and method ``method``.
+
+    (function ``fn``) does not solve such instances: refused before it runs (the CLI exits 2).
+
+    Parameters
+    ----------
+    fn : Callable
+        The method function.
+    method : str
+        Its name.
+    instance : object
+        The instance.
+
+    Raises
+    ------
+    InputError
+        When the method cannot solve the instance's several servers.
+    """
     if getattr(instance, "K", 1) <= 1 or getattr(fn, "multi_server", False):
         return
     names = ", ".join(s.name for s in instance.servers)
@@ -205,7 +249,18 @@ def require_support(fn: Callable, method: str, instance) -> None:
 
 
 def accepted_options(method: str) -> list[str]:
-    """The options ``method`` accepts: the keyword parameters its function declares."""
+    """The options ``method`` accepts: the keyword parameters its function declares.
+
+    Parameters
+    ----------
+    method : str
+        A method name.
+
+    Returns
+    -------
+    list[str]
+        The option names, in signature order.
+    """
     return option_set(method).names()
 
 
@@ -278,6 +333,21 @@ def target(method: str) -> str:
     function by this reference instead of inheriting the registration. A function that
     cannot be imported that way (defined in ``__main__``, a notebook, or inside another
     function) is an [InputError][mecopt.InputError] here, before any run starts.
+
+    Parameters
+    ----------
+    method : str
+        A method name.
+
+    Returns
+    -------
+    str
+        The ``module:function`` reference.
+
+    Raises
+    ------
+    InputError
+        When the method has no importable reference (registered in this process only).
     """
     fn = get(method)
     ref = f"{getattr(fn, '__module__', None)}:{getattr(fn, '__qualname__', None)}"
@@ -299,17 +369,71 @@ def _resolve(ref: str) -> Callable:
 
 
 def solve(instance, method: str, **options):
-    """Run ``method`` on ``instance`` with strictly checked ``options``; always a Solution."""
+    """Run ``method`` on ``instance`` with strictly checked ``options``; always a Solution.
+
+    Parameters
+    ----------
+    instance : object
+        The instance.
+    method : str
+        A method name.
+    **options
+        The method's options.
+
+    Returns
+    -------
+    Solution
+        The solution.
+    """
     return run(get(method), method, instance, options)
 
 
 def run_target(target_ref: str, method: str, instance, options: dict):
-    """[solve][mecopt.solve] through a ``module:function`` reference (what worker processes receive)."""
+    """[solve][mecopt.solve] through a ``module:function`` reference (what worker processes receive).
+
+    Parameters
+    ----------
+    target_ref : str
+        A ``module:function`` reference.
+    method : str
+        The method's name.
+    instance : object
+        The instance.
+    options : dict
+        The method's options.
+
+    Returns
+    -------
+    Solution
+        The solution.
+    """
     return run(_resolve(target_ref), method, instance, options)
 
 
 def run(fn: Callable, method: str, instance, options: dict):
-    """Call method function ``fn`` with checked ``options``; wrap a bare profile in a Solution."""
+    """Call method function ``fn`` with checked ``options``; wrap a bare profile in a Solution.
+
+    Parameters
+    ----------
+    fn : Callable
+        The method function.
+    method : str
+        The method's name.
+    instance : object
+        The instance.
+    options : dict
+        The method's options.
+
+    Returns
+    -------
+    Solution
+        The solution.
+
+    Raises
+    ------
+    InputError
+        For a bad option, or an instance the method cannot solve.
+    """
     from mecopt.core.solution import Solution, Termination
 
     options = option_set_of(fn).validate(options, f"method {method!r}")

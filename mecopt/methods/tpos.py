@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mecopt.core.instance import Instance
-from mecopt.core.solution import Solution
 from mecopt.core.options import Option, declare_options
+from mecopt.core.solution import Solution
 from mecopt.game.dynamics import INITS, STOP_RULES, Tick, run_game
 from mecopt.methods.registry import ENGINE, PROGRESS, SEED, TIME_LIMIT, several_servers
 
@@ -38,7 +38,39 @@ UAI_OPTIONS = (
 def solve_cai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,
               stop: str = "certified", max_iter: int = 10_000, tol: float = 1e-10, init: str = "random",
               time_limit: float | None = None, progress: Callable[[Tick], None] | None = None) -> Solution:
-    """TPOS-CAI (Alg. 1): best responses against the exact aggregates fed back by the server."""
+    """TPOS-CAI (Alg. 1): best responses against the exact aggregates fed back by the server.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    engine : str, default 'milp'
+        Best-response engine: ``dp`` (exact dynamic programme) or ``milp``, or a registered one.
+    seed : int, default 0
+        Seed of the wake-ups and of a random start.
+    wake_prob : float, default 0.5
+        Probability that a device wakes up in a tick (Alg. 1-2), in (0, 1].
+    eps : float, default 1e-06
+        The paper's stop rule: stop when the average cost changes by at most ``eps`` between two ticks.
+    stop : str, default 'certified'
+        ``certified``: stop at a certified equilibrium (no device gains more than ``tol``); ``paper``: the paper's |dC|
+        <= eps.
+    max_iter : int, default 10000
+        Most ticks.
+    tol : float, default 1e-10
+        A device moves only when it gains more than ``tol`` relative (the certificate's tolerance).
+    init : str, default 'random'
+        Start profile: ``random`` strategies, or every layer ``local``.
+    time_limit : float or None, default None
+        Time limit in seconds (None: none).
+    progress : Callable[[Tick], None] or None, default None
+        Called after every tick with its :class:`~mecopt.game.dynamics.Tick` (None: no progress).
+
+    Returns
+    -------
+    Solution
+        The profile reached, its termination, trace and certificate.
+    """
     return run_game(instance, "tpos-cai", engine=engine, seed=seed, wake_prob=wake_prob, eps=eps, stop=stop,
                 max_iter=max_iter, tol=tol, init=init, uai=False, progress=progress,
                 time_limit=time_limit)
@@ -56,6 +88,41 @@ def solve_uai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_p
     averages the estimates that many gossip rounds between decisions; ``polish_after`` = K
     switches to the exact aggregates (a certified CAI polish) after K UAI ticks without an
     equilibrium of the true game.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    engine : str, default 'milp'
+        Best-response engine: ``dp`` (exact dynamic programme) or ``milp``, or a registered one.
+    seed : int, default 0
+        Seed of the wake-ups and of a random start.
+    wake_prob : float, default 0.5
+        Probability that a device wakes up in a tick (Alg. 1-2), in (0, 1].
+    eps : float, default 1e-06
+        The paper's stop rule: stop when the average cost changes by at most ``eps`` between two ticks.
+    stop : str, default 'certified'
+        ``certified``: stop at a certified equilibrium (no device gains more than ``tol``); ``paper``: the paper's |dC|
+        <= eps.
+    max_iter : int, default 10000
+        Most ticks.
+    tol : float, default 1e-10
+        A device moves only when it gains more than ``tol`` relative (the certificate's tolerance).
+    init : str, default 'random'
+        Start profile: ``random`` strategies, or every layer ``local``.
+    time_limit : float or None, default None
+        Time limit in seconds (None: none).
+    progress : Callable[[Tick], None] or None, default None
+        Called after every tick with its :class:`~mecopt.game.dynamics.Tick` (None: no progress).
+    consensus_rounds : int, default 1
+        Gossip rounds averaging the estimates (29) between decisions.
+    polish_after : int or None, default None
+        Switch to the exact aggregates after this many ticks without an equilibrium (None: never).
+
+    Returns
+    -------
+    Solution
+        The profile reached, its termination, trace and certificate.
     """
     if polish_after is not None or consensus_rounds != 1:
         from mecopt.game.remedy import solve_uai_remedied

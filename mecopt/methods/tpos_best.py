@@ -14,9 +14,9 @@ import pyomo.environ as pyo
 from mecopt.core import cost as costmod
 from mecopt.core.errors import InfeasibleError, SolverError
 from mecopt.core.instance import Instance
+from mecopt.core.options import Option, declare_options
 from mecopt.core.solution import Solution, Termination
 from mecopt.methods import gtpos
-from mecopt.core.options import Option, declare_options
 from mecopt.methods.registry import TIME_LIMIT, several_servers
 from mecopt.milp import potential
 from mecopt.milp.backends.highs import highs_object, outcome, persistent_solver
@@ -24,7 +24,9 @@ from mecopt.milp.potential import DEFAULT_CUT_TOL, DEFAULT_GRID, POTENTIAL_OPTIO
 
 
 def _warm_start(opt, model: pyo.ConcreteModel, instance: Instance, profile: list[np.ndarray]) -> bool:
-    """Hand HiGHS ``profile`` as its first incumbent, where the model takes one (:func:`mecopt.milp.potential.start_values`).
+    """Hand HiGHS ``profile`` as its first incumbent, where the model takes one.
+
+    See :func:`mecopt.milp.potential.start_values`.
 
     Parameters
     ----------
@@ -51,8 +53,10 @@ def _warm_start(opt, model: pyo.ConcreteModel, instance: Instance, profile: list
 
 
 def _start_assignment(instance: Instance, starts: int) -> tuple[list[np.ndarray] | None, float, np.ndarray | None]:
-    """The certified CAI equilibrium of least Phi over seeds 0..starts-1 (DP engine): (profile, Phi,
-    server_of), (None, inf, None) when none is certified (``server_of`` None with one server)."""
+    """The certified CAI equilibrium of least Phi over seeds 0..starts-1 (DP engine).
+
+    (profile, Phi, server_of), (None, inf, None) when none is certified (``server_of`` None with one server).
+    """
     from mecopt.methods.tpos import solve_cai
 
     best, phi, servers = None, np.inf, None
@@ -66,10 +70,12 @@ def _start_assignment(instance: Instance, starts: int) -> tuple[list[np.ndarray]
 
 def _polish(instance: Instance, profile: list[np.ndarray], server_of=None,
             max_passes: int = 1000) -> tuple[list[np.ndarray], np.ndarray | None, int]:
-    """Exact best responses (DP, no tie-break, over every reachable server) in index order until a
-    full pass has no improving move. A device's current strategy must move when it breaks (17), (27)
-    or, where (26) is a constraint (not relaxed, not soft), its deadline. Returns the profile, its
-    servers (None with one server) and the number of moves."""
+    """Exact best responses in index order until a full pass has no improving move.
+
+    The best responses are exact (DP, no tie-break, over every reachable server). A device's current strategy must move
+    when it breaks (17), (27) or, where (26) is a constraint (not relaxed, not soft), its deadline. Returns the profile,
+    its servers (None with one server) and the number of moves.
+    """
     from mecopt.bestresponse.engines import make_engine
     from mecopt.core.problem import enforces_deadline
     from mecopt.game.state import GameState
@@ -93,7 +99,22 @@ def _polish(instance: Instance, profile: list[np.ndarray], server_of=None,
 
 
 def price_of_stability(instance: Instance, ev: costmod.Evaluation, *, time_limit: float | None = None) -> dict:
-    """Avg delay and social cost of ``ev`` over GTPOS's optima of the same measure (None if not proven)."""
+    """Avg delay and social cost of ``ev`` over GTPOS's optima of the same measure (None if not proven).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    ev : Evaluation
+        The evaluation of the best equilibrium found.
+    time_limit : float or None, default None
+        Time limit of each GTPOS solve in seconds (None: none).
+
+    Returns
+    -------
+    dict
+        The ratios of average delay and social cost to GTPOS's optima (None where not proven optimal).
+    """
     from mecopt.core.cost import social_cost
 
     out = {}
@@ -131,6 +152,37 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
     ``cut_tol``: cut error below which no cut is added; ``max_rounds``: MILP solves at most;
     ``starts``: CAI runs (seeds 0..starts-1) whose best equilibrium is HiGHS's first incumbent (0: none);
     ``pos``: also solve GTPOS (delay and social) for the price-of-stability ratios.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    gap : float, default 1e-09
+        Relative gap between the incumbent's true Phi and the MILP bound that counts as proven.
+    cut_tol : float, default DEFAULT_CUT_TOL
+        Cut error below which no cut is added.
+    grid : int, default DEFAULT_GRID
+        Breakpoints of the initial outer approximation.
+    max_rounds : int, default 50
+        Most MILP solves.
+    time_limit : float or None, default None
+        Time limit in seconds (None: none).
+    starts : int, default 3
+        CAI runs (seeds 0..starts-1) whose best equilibrium is the first incumbent (0: none).
+    pos : bool, default True
+        Also solve GTPOS (delay and social) for the price-of-stability ratios.
+
+    Returns
+    -------
+    Solution
+        The profile of least potential found, with its bound and certificate.
+
+    Raises
+    ------
+    InfeasibleError
+        When the potential model has no feasible profile.
+    SolverError
+        When HiGHS fails.
     """
     from mecopt.game.certificate import certificate
     from mecopt.game.dynamics import CERTIFICATE_TOL
@@ -195,7 +247,8 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
     profile, server_of, polish = _polish(instance, best, best_servers)
     cert = certificate(instance, profile, tol_rel=CERTIFICATE_TOL, server_of=server_of)
     ev = costmod.evaluate(instance, profile, server_of)
-    info = dict(start_phi=start_phi if np.isfinite(start_phi) else None, starts=starts, rounds=rounds, cuts_added=cuts_added, grid=grid, cut_tol=cut_tol, phi_milp_incumbent=best_phi,
+    info = dict(start_phi=start_phi if np.isfinite(start_phi) else None, starts=starts, rounds=rounds,
+                cuts_added=cuts_added, grid=grid, cut_tol=cut_tol, phi_milp_incumbent=best_phi,
                 polish_moves=polish, phi_bound=bound if np.isfinite(bound) else None, highs_status=status,
                 potential=float(ev.potential))
     if pos:

@@ -1,0 +1,1 @@
+"""The MILP models: best response, GTPOS, the potential, and their solver backends."""

@@ -40,10 +40,9 @@ import pyomo.environ as pyo
 from mecopt.core import cost as costmod
 from mecopt.core.errors import SolverError
 from mecopt.core.instance import Device, Server
-from mecopt.core.tolerances import capacity_limit
-from mecopt.core.problem import (Aggregates, BestResponse, enforces_deadline, slot_capacity, slot_open, theta,
-                        tie_weight)
+from mecopt.core.problem import Aggregates, BestResponse, enforces_deadline, slot_capacity, slot_open, theta, tie_weight
 from mecopt.core.solution import Termination
+from mecopt.core.tolerances import capacity_limit
 from mecopt.milp.backends.highs import BEST_RESPONSE_OPTIONS, outcome, persistent_solver
 from mecopt.milp.network import BLOCK, LOCAL, START, add_device, add_overrun, block_fits, build_network
 
@@ -106,8 +105,8 @@ class MILPDevice:
             add_overrun(m, dev)
             soft = float(K * dev.deadline_penalty_per_s) * m.overrun
         m.obj = pyo.Objective(expr=(
-            pyo.quicksum((float(K * c[a]) * m.f[a] for a in range(net.n_arcs) if c[a] != 0))
-            + pyo.quicksum((m.price[h] * m.own_load[h] for h in S)) + soft), sense=pyo.minimize)
+            pyo.quicksum(float(K * c[a]) * m.f[a] for a in range(net.n_arcs) if c[a] != 0)
+            + pyo.quicksum(m.price[h] * m.own_load[h] for h in S) + soft), sense=pyo.minimize)
         self.model = m
         self._y = [m.y[mm, h] for mm in range(1, M + 1) for h in range(H + 1)]
         options = dict(BEST_RESPONSE_OPTIONS)
@@ -200,12 +199,41 @@ class MILPDevice:
         return np.argmax(Y, axis=1).astype(int)
 
     def solve(self, others: Aggregates, enforce_deadline: bool) -> np.ndarray | None:
-        """The optimal strategy, or None when (with the deadline enforced) nothing is feasible."""
+        """The optimal strategy, or None when (with the deadline enforced) nothing is feasible.
+
+        Parameters
+        ----------
+        others : Aggregates
+            The other MDs' aggregates per slot.
+        enforce_deadline : bool
+            Whether (26) is enforced.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            The slot of each layer, or None.
+        """
         self.set_params(others, enforce_deadline)
         return self._solve()
 
     def best_response(self, others: Aggregates) -> BestResponse:
-        """Problem (28) against ``others`` (non-negative aggregates), with the deadline rule of the DP."""
+        """Problem (28) against ``others`` (non-negative aggregates), with the deadline rule of the DP.
+
+        Parameters
+        ----------
+        others : Aggregates
+            The other MDs' aggregates per slot.
+
+        Returns
+        -------
+        BestResponse
+            The best response.
+
+        Raises
+        ------
+        SolverError
+            When HiGHS fails or reports an unexpected status.
+        """
         enforce = enforces_deadline(self.dev)
         slots = self.solve(others, enforce)
         dropped = False

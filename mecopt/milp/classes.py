@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mecopt.core.errors import InputError
 from mecopt.core.cost import deadline_penalty, penalty_unit
+from mecopt.core.errors import InputError
 from mecopt.core.instance import Device, Instance, Server
 from mecopt.milp.network import BLOCK, LOCAL, START, WAIT, build_network, prune_arcs
 
@@ -121,6 +121,20 @@ def deadline_caps(dev: Device, server: Server, hcap: np.ndarray) -> np.ndarray:
     ``hcap`` is the DP's rule from :func:`mecopt.milp.network.build_network`; an MD relaxed by
     ``deadline_policy = "relax"`` or priced by ``"soft"`` may use every slot (under "soft" the
     penalty is an arc cost instead, see :func:`build_class_network`).
+
+    Parameters
+    ----------
+    dev : Device
+        The MD.
+    server : Server
+        Its server.
+    hcap : numpy.ndarray
+        The DP's last allowed slot per partition point.
+
+    Returns
+    -------
+    numpy.ndarray
+        The last allowed slot per partition point j, shape (M+1,).
     """
     if dev.deadline_relaxed or dev.deadline_soft:
         return np.full(dev.M + 1, server.H, dtype=int)
@@ -129,7 +143,45 @@ def deadline_caps(dev: Device, server: Server, hcap: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LinkNetwork:
-    """One class's network on one server (link): arcs as numpy arrays (one entry per arc); node 0 = src, 1 = sink."""
+    """One class's network on one server (link): arcs as numpy arrays (one entry per arc); node 0 = src, 1 = sink.
+
+    Attributes
+    ----------
+    dev : Device
+        The representative MD.
+    members : tuple[int, ...]
+        Device indices of the class.
+    H : int
+        Number of slots.
+    n_nodes : int
+        Number of nodes.
+    kind : numpy.ndarray
+        Arc kind (LOCAL, START, BLOCK, WAIT).
+    tail : numpy.ndarray
+        Tail node of each arc.
+    head : numpy.ndarray
+        Head node of each arc.
+    j : numpy.ndarray
+        START: partition point; BLOCK: layers j+1..m.
+    m : numpy.ndarray
+        BLOCK: its last layer.
+    h : numpy.ndarray
+        BLOCK / WAIT: slot.
+    cap : numpy.ndarray
+        The largest slot of the copy an arc belongs to; 0 for LOCAL.
+    copy : numpy.ndarray
+        The copy an arc belongs to (= cap, or one per partition point under "soft")
+    t_blk : numpy.ndarray
+        BLOCK: its server time (17)
+    delay : numpy.ndarray
+        Contribution to T_n (24): START / LOCAL / final blocks.
+    energy : numpy.ndarray
+        Contribution to E_n (25): START / LOCAL.
+    penalty : numpy.ndarray
+        Soft deadline: pi max(0, T - tau) in C_n units, on LOCAL / final blocks.
+    s_blk : numpy.ndarray or None
+        BLOCK: its price load S (20)-(21) (tpos-best's potential); 0 elsewhere.
+    """
 
     dev: Device             # the representative MD
     members: tuple[int, ...]
@@ -151,15 +203,34 @@ class LinkNetwork:
 
     @property
     def count(self) -> int:
+        """Number of MDs in the class."""
         return len(self.members)
 
     @property
     def n_arcs(self) -> int:
+        """Number of arcs of the class's network."""
         return len(self.kind)
 
     def cost(self, objective: str) -> np.ndarray:
-        """Per-unit arc cost of ``objective`` (before the 1/N of delay and energy); under the soft
-        deadline policy plus the penalty in the objective's unit (docs/MODEL.md Part B)."""
+        """Per-unit arc cost of ``objective`` (before the 1/N of delay and energy).
+
+        Under the soft deadline policy plus the penalty in the objective's unit (docs/MODEL.md Part B).
+
+        Parameters
+        ----------
+        objective : str
+            The GTPOS objective: ``delay``, ``energy`` or ``social``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Cost per arc.
+
+        Raises
+        ------
+        InputError
+            For an unknown objective.
+        """
         d = self.dev
         if objective == "delay":
             base = self.delay
@@ -177,10 +248,33 @@ class LinkNetwork:
         return base + self.penalty / unit
 
     def blocks_in(self, h: int) -> np.ndarray:
+        """Indices of the block arcs in slot ``h``.
+
+        Parameters
+        ----------
+        h : int
+            A slot.
+
+        Returns
+        -------
+        numpy.ndarray
+            The arc indices.
+        """
         return np.flatnonzero((self.kind == BLOCK) & (self.h == h))
 
     def slots_of_path(self, arcs: list[int]) -> np.ndarray:
-        """The strategy (slot of each layer, 0 = local) of a src-sink path."""
+        """The strategy (slot of each layer, 0 = local) of a src-sink path.
+
+        Parameters
+        ----------
+        arcs : list[int]
+            The arcs of a path.
+
+        Returns
+        -------
+        numpy.ndarray
+            The slot of each layer.
+        """
         s = np.zeros(self.dev.M, dtype=int)
         for a in arcs:
             if self.kind[a] == BLOCK:
@@ -188,8 +282,20 @@ class LinkNetwork:
         return s
 
     def path_of_slots(self, slots) -> list[int] | None:
-        """The arcs of strategy ``slots`` in this network (None when it is not a path here:
-        a block over T_d/H, a deadline miss, or a non-canonical block)."""
+        """The arcs of strategy ``slots`` in this network.
+
+        (None when it is not a path here: a block over T_d/H, a deadline miss, or a non-canonical block).
+
+        Parameters
+        ----------
+        slots : array_like
+            The strategy: the slot of each layer (0 = local).
+
+        Returns
+        -------
+        list[int] or None
+            The arcs, or None when the strategy is not a path here.
+        """
         s = np.asarray(slots, dtype=int)
         M = self.dev.M
         jj = int(np.count_nonzero(s == 0))
@@ -228,7 +334,23 @@ class LinkNetwork:
     def decompose(self, flow) -> list[np.ndarray]:
         """Split an integral flow of value ``count`` into ``count`` strategies (one per member).
 
-        Deterministic: from src, always the lowest-numbered arc with flow left."""
+        Deterministic: from src, always the lowest-numbered arc with flow left.
+
+        Parameters
+        ----------
+        flow : array_like
+            The integral flow per arc.
+
+        Returns
+        -------
+        list[numpy.ndarray]
+            ``count`` strategies.
+
+        Raises
+        ------
+        ValueError
+            When the flow is not a decomposable integral flow of value ``count``.
+        """
         f = np.rint(np.asarray(flow, dtype=float)).astype(int)
         out_arcs: dict[int, list[int]] = {}
         for a in np.argsort(self.tail, kind="stable"):
@@ -250,7 +372,22 @@ class LinkNetwork:
 
 
 def start_costs(dev: Device, base, objective: str) -> np.ndarray:
-    """(M+1,) objective cost of partition point j before the server part (START arcs; [M] = all local)."""
+    """(M+1,) objective cost of partition point j before the server part (START arcs; [M] = all local).
+
+    Parameters
+    ----------
+    dev : Device
+        The MD.
+    base : object
+        The link's per-partition delays and energies.
+    objective : str
+        The GTPOS objective: ``delay``, ``energy`` or ``social``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Cost per partition point, shape (M+1,).
+    """
     d = np.append(base.start_delay[:dev.M], base.local_delay)
     e = np.append(base.start_energy[:dev.M], base.local_energy)
     if objective == "delay":
@@ -268,6 +405,22 @@ def undominated_starts(starts: list[int], caps: np.ndarray, cost: np.ndarray, lo
     contiguous block (shorter, or gone), lowers the server time of every slot, uses no new slot,
     keeps h_max or lowers it, so it stays feasible for (15)-(17), (26), (27) and costs no more
     (the cost of a path is cost[j] plus h_max T_d/H for the delay). So dropping j loses no optimum.
+
+    Parameters
+    ----------
+    starts : list[int]
+        The partition points.
+    caps : numpy.ndarray
+        The last allowed slot per partition point.
+    cost : numpy.ndarray
+        The cost per partition point.
+    local_ok : bool
+        Whether all-local is allowed.
+
+    Returns
+    -------
+    list[int]
+        The partition points kept.
     """
     M = len(caps) - 1
     cands = [(float(cost[j]), int(caps[j]), j) for j in starts]
@@ -364,12 +517,35 @@ def build_link_network(instance: Instance, members: tuple[int, ...], canonical: 
 
 def columns(instance: Instance) -> list[tuple[int, int]]:
     """The slot columns of the GTPOS model, in order: (server k, slot h) for g = 1, 2, ...
-    (one server: (0, 1..H); several: server 0's slots, then server 1's, ...)."""
+
+    (one server: (0, 1..H); several: server 0's slots, then server 1's, ...).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+
+    Returns
+    -------
+    list[tuple[int, int]]
+        (server k, slot h) per column.
+    """
     return [(k, h) for k, sv in enumerate(servers(instance)) for h in range(1, sv.H + 1)]
 
 
 def column_offsets(instance: Instance) -> np.ndarray:
-    """(K+1,) the column before each server's first slot: column g = offsets[k] + h."""
+    """(K+1,) the column before each server's first slot: column g = offsets[k] + h.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+
+    Returns
+    -------
+    numpy.ndarray
+        The offsets, shape (K+1,).
+    """
     return np.concatenate([[0], np.cumsum([sv.H for sv in servers(instance)])]).astype(int)
 
 
@@ -384,6 +560,21 @@ class ClassNetwork(LinkNetwork):
     server of every arc (-1 for LOCAL) and ``slot`` its slot on that server. ``dev`` is the
     representative's device of the whole instance. With one server the arcs are those of its
     :class:`LinkNetwork`, in the same order.
+
+    Attributes
+    ----------
+    server : numpy.ndarray or None
+        Per arc, its server (None: one server).
+    slot : numpy.ndarray or None
+        Per arc, its slot column (None: one server).
+    servers : tuple[int, ...]
+        The servers the class reaches.
+    subs : tuple[LinkNetwork, ...]
+        The class's network on each server.
+    arc_map : tuple[numpy.ndarray, ...]
+        Per server, the arcs of its network in this one.
+    local_arc : int
+        The class's LOCAL arc (-1: all-local is not allowed)
     """
 
     server: np.ndarray | None = None
@@ -394,7 +585,18 @@ class ClassNetwork(LinkNetwork):
     local_arc: int = -1     # the class's LOCAL arc (-1: all-local is not allowed)
 
     def cost(self, objective: str) -> np.ndarray:
-        """Per-unit arc cost of ``objective``, each arc with its own link's data (:meth:`LinkNetwork.cost`)."""
+        """Per-unit arc cost of ``objective``, each arc with its own link's data (:meth:`LinkNetwork.cost`).
+
+        Parameters
+        ----------
+        objective : str
+            The GTPOS objective: ``delay``, ``energy`` or ``social``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Cost per arc.
+        """
         out = np.zeros(self.n_arcs)
         for sub, amap in zip(self.subs, self.arc_map):
             keep = amap >= 0
@@ -402,7 +604,18 @@ class ClassNetwork(LinkNetwork):
         return out
 
     def slots_of_path(self, arcs: list[int]) -> tuple[int, np.ndarray]:
-        """(server, strategy) of a src-sink path: server -1 and all zeros for the all-local arc."""
+        """(server, strategy) of a src-sink path: server -1 and all zeros for the all-local arc.
+
+        Parameters
+        ----------
+        arcs : list[int]
+            The arcs of a path.
+
+        Returns
+        -------
+        tuple[int, numpy.ndarray]
+            (server, slot of each layer).
+        """
         s = np.zeros(self.dev.M, dtype=int)
         k = -1
         for a in arcs:
@@ -412,8 +625,22 @@ class ClassNetwork(LinkNetwork):
         return k, s
 
     def path_of_slots(self, slots, server: int | None = None) -> list[int] | None:
-        """The arcs of strategy ``slots`` on ``server`` (ignored when all local; None: the class's
-        only server), or None when it is not a path here."""
+        """The arcs of strategy ``slots`` on ``server`` (ignored when all local; None: the class's only server).
+
+        Or None when it is not a path here.
+
+        Parameters
+        ----------
+        slots : array_like
+            The strategy: the slot of each layer (0 = local).
+        server : int or None, default None
+            The server (None: the class's only server).
+
+        Returns
+        -------
+        list[int] or None
+            The arcs, or None when the strategy is not a path here.
+        """
         s = np.asarray(slots, dtype=int)
         if not s.any():
             return [self.local_arc] if self.local_arc >= 0 else None
@@ -491,9 +718,29 @@ def build_class_network(instance: Instance, members: tuple[int, ...], canonical:
 
 def class_networks(instance: Instance, objective: str = "delay", aggregate: bool = True,
                    canonical: bool | None = None, prune: bool = True) -> list[ClassNetwork]:
-    """Every class's network. ``canonical`` (default: on in mode per_device, where it is exact;
-    docs/milp.md §3) keeps only the fewest-blocks packing of each partition. With several servers
-    Returns a :class:`ClassNetwork` per class of :func:`device_classes`."""
+    """Every class's network.
+
+    ``canonical`` (default: on in mode per_device, where it is exact; docs/milp.md §3) keeps only the fewest-blocks
+    packing of each partition. With several servers Returns a :class:`ClassNetwork` per class of :func:`device_classes`.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    objective : str, default 'delay'
+        The GTPOS objective: ``delay``, ``energy`` or ``social``.
+    aggregate : bool, default True
+        Whether identical MDs share one class network.
+    canonical : bool or None, default None
+        Keep only the fewest-blocks packing of each partition (None: on in ``per_device`` mode, where it is exact).
+    prune : bool, default True
+        Whether arcs on no source-sink path are dropped.
+
+    Returns
+    -------
+    list[ClassNetwork]
+        One network per class.
+    """
     if canonical is None:
         canonical = servers(instance)[0].capacity_mode == "per_device"
     return [build_class_network(instance, members, canonical, objective, prune)
@@ -502,14 +749,47 @@ def class_networks(instance: Instance, objective: str = "delay", aggregate: bool
 
 def profile_from_flows(instance: Instance, nets: list[ClassNetwork], flows: list) -> list[np.ndarray]:
     """Disaggregate: each class's flow -> one strategy per member (the profile, in device order).
-    With several servers use :func:`assignment_from_flows` (the servers too)."""
+
+    With several servers use :func:`assignment_from_flows` (the servers too).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    nets : list[ClassNetwork]
+        The class networks.
+    flows : list
+        Each class's arc flows.
+
+    Returns
+    -------
+    list[numpy.ndarray]
+        One strategy per MD, in device order.
+    """
     return assignment_from_flows(instance, nets, flows)[0]
 
 
 def assignment_from_flows(instance: Instance, nets: list[ClassNetwork],
                           flows: list) -> tuple[list[np.ndarray], np.ndarray | None]:
-    """Disaggregate: (profile, server_of); ``server_of`` is each MD's server (-1 = all local,
-    docs/multiserver.md), None with one server (where a Solution carries none)."""
+    """Disaggregate: (profile, server_of).
+
+    ``server_of`` is each MD's server (-1 = all local, docs/multiserver.md), None with one server (where a Solution
+    carries none).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    nets : list[ClassNetwork]
+        The class networks.
+    flows : list
+        Each class's arc flows.
+
+    Returns
+    -------
+    tuple[list[numpy.ndarray], numpy.ndarray | None]
+        (profile, server_of); ``server_of`` None with one server.
+    """
     profile: list = [None] * instance.N
     server_of = np.full(instance.N, -1, dtype=int)
     for net, f in zip(nets, flows):
@@ -519,8 +799,24 @@ def assignment_from_flows(instance: Instance, nets: list[ClassNetwork],
 
 
 def flows_from_profile(nets: list[ClassNetwork], profile, server_of=None) -> list[np.ndarray] | None:
-    """The class flows of a profile (None when some strategy is not a path of its network);
-    ``server_of`` gives each MD's server with several servers."""
+    """The class flows of a profile (None when some strategy is not a path of its network).
+
+    ``server_of`` gives each MD's server with several servers.
+
+    Parameters
+    ----------
+    nets : list[ClassNetwork]
+        The class networks.
+    profile : list of array_like
+        One strategy per MD.
+    server_of : array_like or None, default None
+        The server of each MD (None with one server).
+
+    Returns
+    -------
+    list[numpy.ndarray] or None
+        Each class's arc flows, or None.
+    """
     out = []
     for net in nets:
         f = np.zeros(net.n_arcs, dtype=int)

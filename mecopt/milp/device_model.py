@@ -18,12 +18,12 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
-from mecopt.core.errors import InputError
 from mecopt.core.cost import penalty_unit
+from mecopt.core.errors import InputError
 from mecopt.core.instance import Instance
+from mecopt.core.problem import enforces_deadline
 from mecopt.core.tolerances import capacity_limit
 from mecopt.milp.network import add_device, add_overrun, build_network
-from mecopt.core.problem import enforces_deadline
 
 OBJECTIVES = ("delay", "social", "energy")
 
@@ -33,6 +33,25 @@ def build_model(instance: Instance, objective: str = "delay", canonical: bool | 
 
     ``canonical`` (default: on in ``per_device`` mode, where it is exact) restricts each MD to the
     fewest-blocks packing of :func:`~mecopt.milp.network.canonical_cuts`.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    objective : str, default 'delay'
+        The GTPOS objective: ``delay``, ``energy`` or ``social``.
+    canonical : bool or None, default None
+        Keep only the fewest-blocks packing of each partition (None: on in ``per_device`` mode, where it is exact).
+
+    Returns
+    -------
+    pyo.ConcreteModel
+        The model.
+
+    Raises
+    ------
+    InputError
+        For an unknown objective, or an instance with several servers.
     """
     if objective not in OBJECTIVES:
         raise InputError(f"The 'objective' option must be one of {', '.join(OBJECTIVES)}. Got {objective!r} instead.")
@@ -91,6 +110,25 @@ def add_deadline_penalty(m: pyo.ConcreteModel, instance: Instance, objective: st
     {n: weight_n * overrun_n}: ``social`` (cost units, as C_n) weight pi_n; ``delay`` (seconds) pi_n / c^T_n;
     ``energy`` (joules) pi_n / c^E_n, i.e. the penalty converted with the MD's own price of a second or
     a joule (docs/MODEL.md Part B). Empty unless ``deadline_policy = "soft"``.
+
+    Parameters
+    ----------
+    m : pyo.ConcreteModel
+        The model.
+    instance : Instance
+        The instance.
+    objective : str
+        The GTPOS objective: ``delay``, ``energy`` or ``social``.
+
+    Returns
+    -------
+    dict
+        Device index -> its penalty expression.
+
+    Raises
+    ------
+    InputError
+        For an unknown objective.
     """
     out = {}
     for n, dev in enumerate(instance.devices):
@@ -107,7 +145,22 @@ def add_deadline_penalty(m: pyo.ConcreteModel, instance: Instance, objective: st
 
 
 def profile_of(model: pyo.ConcreteModel, instance: Instance, values=None) -> list[np.ndarray]:
-    """Each MD's strategy read from y (rounded)."""
+    """Each MD's strategy read from y (rounded).
+
+    Parameters
+    ----------
+    model : pyo.ConcreteModel
+        The solved model.
+    instance : Instance
+        The instance.
+    values : dict or None, optional, default None
+        Variable -> value (default: the values loaded into the model).
+
+    Returns
+    -------
+    list[numpy.ndarray]
+        One strategy per MD.
+    """
     H = instance.server.H
     out = []
     for n, dev in enumerate(instance.devices):

@@ -45,6 +45,37 @@ def export_model(instance: Instance, out: str | Path, *, problem: str = "gtpos",
     local (empty aggregates), with its deadline rule; ``objective``/``aggregate`` are GTPOS's.
     With several servers, ``server`` (a name) selects the server of the best-response problem
     (one the device reaches); it is an error for GTPOS and with one server.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    out : str or Path
+        The model file to write.
+    problem : str, default 'gtpos'
+        ``gtpos`` or ``best-response``.
+    fmt : str, default 'mps'
+        ``mps`` or ``lp``.
+    objective : str, default 'delay'
+        The GTPOS objective: ``delay``, ``energy`` or ``social``.
+    device : int or None, default None
+        The device of a best-response problem.
+    aggregate : bool, default True
+        Whether identical MDs share one class (GTPOS).
+    canonical : bool or None, default None
+        Keep only the fewest-blocks packing of each partition (None: on in ``per_device`` mode, where it is exact).
+    server : str or None, default None
+        The server of a best-response problem (several servers).
+
+    Returns
+    -------
+    tuple[Path, Path]
+        (model file, sidecar file).
+
+    Raises
+    ------
+    InputError
+        For a bad problem, format, device or server.
     """
     check_choice("problem", problem, PROBLEMS)
     check_choice("format", fmt, FORMATS)
@@ -117,7 +148,28 @@ def export_model(instance: Instance, out: str | Path, *, problem: str = "gtpos",
 
 def profile_from_values(instance: Instance, sidecar: str | Path | dict, values: dict[str, float]) -> list[np.ndarray]:
     """A GTPOS profile from a solver's variable values (by exported name), via the sidecar.
-    With several servers use :func:`assignment_from_values` (the servers too)."""
+
+    With several servers use :func:`assignment_from_values` (the servers too).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    sidecar : str or Path or dict
+        The sidecar written by :func:`export_model` (a path or its parsed content).
+    values : dict[str, float]
+        Exported variable name -> value.
+
+    Returns
+    -------
+    list[numpy.ndarray]
+        One strategy per MD.
+
+    Raises
+    ------
+    InputError
+        When the sidecar does not fit the instance or values are missing.
+    """
     if instance.K > 1:
         raise InputError("profile_from_values: the instance has several servers; use assignment_from_values, "
                          "which returns each device's server with the profile")
@@ -126,8 +178,29 @@ def profile_from_values(instance: Instance, sidecar: str | Path | dict, values: 
 
 def assignment_from_values(instance: Instance, sidecar: str | Path | dict,
                            values: dict[str, float]) -> tuple[list[np.ndarray], np.ndarray | None]:
-    """(profile, server_of) from a solver's variable values (by exported name), via the sidecar;
-    ``server_of`` is None with one server (docs/multiserver.md)."""
+    """(profile, server_of) from a solver's variable values (by exported name), via the sidecar.
+
+    ``server_of`` is None with one server (docs/multiserver.md).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    sidecar : str or Path or dict
+        The sidecar written by :func:`export_model` (a path or its parsed content).
+    values : dict[str, float]
+        Exported variable name -> value.
+
+    Returns
+    -------
+    tuple[list[numpy.ndarray], numpy.ndarray | None]
+        (profile, server_of); ``server_of`` None with one server.
+
+    Raises
+    ------
+    InputError
+        When the sidecar does not fit the instance or values are missing.
+    """
     from mecopt.milp.classes import assignment_from_flows, class_networks
 
     doc = sidecar if isinstance(sidecar, dict) else json.loads(Path(sidecar).read_text())

@@ -39,12 +39,11 @@ import pyomo.environ as pyo
 
 from mecopt.core.errors import SolverError
 from mecopt.core.instance import Instance
-from mecopt.core.tolerances import CAP_TOL
 from mecopt.core.options import check_choice
-from mecopt.milp.classes import OBJECTIVES, ClassNetwork, assignment_from_flows, class_networks, columns, servers
+from mecopt.core.tolerances import CAP_TOL
 from mecopt.milp.backends.highs import GTPOS_OPTIONS, highs_object, persistent_solver
+from mecopt.milp.classes import OBJECTIVES, ClassNetwork, assignment_from_flows, class_networks, columns, servers
 from mecopt.milp.network import BLOCK, START, adjacency
-
 
 # ============================================================================ the Pyomo model
 
@@ -100,8 +99,11 @@ def build_model(instance: Instance, objective: str = "delay", canonical: bool | 
 
     if col_server[0].capacity_mode == "total":   # one capacity mode for every server
         def cap_rule(_, h):
-            """(17), total: all MDs' server time in slot h <= T_d/H (row scaled by 1/cap; its rhs
-            1 + CAP_TOL/2 sits inside the checker's tolerance, docs/milp.md §3); per (server, slot)."""
+            """(17), total: all MDs' server time in slot h <= T_d/H.
+
+            (row scaled by 1/cap; its rhs 1 + CAP_TOL/2 sits inside the checker's tolerance, docs/milp.md §3); per
+            (server, slot).
+            """
             cap = col_server[h - 1].slot_len
             return pyo.quicksum(m.cls[k].server_time[h] for k in m.K) / cap <= 1 + CAP_TOL / 2
 
@@ -120,8 +122,10 @@ def build_model(instance: Instance, objective: str = "delay", canonical: bool | 
 
 
 def add_class(b: pyo.Block, net: ClassNetwork, H: int, layer_times: bool = False) -> None:
-    """One class on block ``b``: flow f (integer, 0..count), the class tensor Y[m,h] with (15), (16) and
-    the link to the flow, ``users[h]`` (MDs of the class in column h, for (27)) and ``server_time[h]`` (17).
+    """One class on block ``b``: its flow, class tensor, users and server time per column.
+
+    The flow f (integer, 0..count), the class tensor Y[m,h] with (15), (16) and the link to the flow, ``users[h]``
+    (MDs of the class in column h, for (27)) and ``server_time[h]`` (17).
 
     Parameters
     ----------
@@ -187,7 +191,20 @@ def add_class(b: pyo.Block, net: ClassNetwork, H: int, layer_times: bool = False
 
 
 def flows_of(model: pyo.ConcreteModel, values=None) -> list[np.ndarray]:
-    """Each class's arc flows (rounded to integers)."""
+    """Each class's arc flows (rounded to integers).
+
+    Parameters
+    ----------
+    model : pyo.ConcreteModel
+        The solved model.
+    values : dict or None, optional, default None
+        Variable -> value (default: the values loaded into the model).
+
+    Returns
+    -------
+    list[numpy.ndarray]
+        Each class's arc flows.
+    """
     out = []
     for k, net in enumerate(model.nets):
         f = model.cls[k].f
@@ -197,12 +214,42 @@ def flows_of(model: pyo.ConcreteModel, values=None) -> list[np.ndarray]:
 
 
 def profile_of(model: pyo.ConcreteModel, instance: Instance, values=None) -> list[np.ndarray]:
-    """Each MD's strategy: the class flows decomposed into paths (y[n,m,h] disaggregated)."""
+    """Each MD's strategy: the class flows decomposed into paths (y[n,m,h] disaggregated).
+
+    Parameters
+    ----------
+    model : pyo.ConcreteModel
+        The solved model.
+    instance : Instance
+        The instance.
+    values : dict or None, optional, default None
+        Variable -> value (default: the values loaded into the model).
+
+    Returns
+    -------
+    list[numpy.ndarray]
+        One strategy per MD.
+    """
     return assignment_of(model, instance, values)[0]
 
 
 def assignment_of(model: pyo.ConcreteModel, instance: Instance, values=None):
-    """(profile, server_of) of the model's values (``server_of`` None with one server)."""
+    """(profile, server_of) of the model's values (``server_of`` None with one server).
+
+    Parameters
+    ----------
+    model : pyo.ConcreteModel
+        The solved model.
+    instance : Instance
+        The instance.
+    values : dict or None, optional, default None
+        Variable -> value (default: the values loaded into the model).
+
+    Returns
+    -------
+    tuple
+        (profile, server_of).
+    """
     return assignment_from_flows(instance, model.nets, flows_of(model, values))
 
 
@@ -234,12 +281,29 @@ class Problem:
         return self._model
 
     def flow_vars(self) -> list:
-        """The model's flow variables, class by class."""
+        """The model's flow variables, class by class.
+
+        Returns
+        -------
+        list
+            The variables.
+        """
         m = self.model
         return [v for k in m.K for v in m.cls[k].f.values()]
 
     def flows_of(self, values=None) -> list[np.ndarray]:
-        """Each class's arc flows in the model (``values``: a map variable -> value; default: loaded)."""
+        """Each class's arc flows in the model (``values``: a map variable -> value; default: loaded).
+
+        Parameters
+        ----------
+        values : dict or None, optional, default None
+            Variable -> value (default: the values loaded into the model).
+
+        Returns
+        -------
+        list[numpy.ndarray]
+            Each class's arc flows.
+        """
         return flows_of(self.model, values)
 
 
@@ -272,10 +336,33 @@ def problem(instance: Instance, objective: str = "delay", canonical: bool | None
 
 def lp_bound(instance: Instance, objective: str = "delay", canonical: bool | None = None,
              aggregate: bool = True) -> float:
-    """Optimal value of the LP relaxation of the GTPOS model (for the LP gap of the formulation)."""
+    """Optimal value of the LP relaxation of the GTPOS model (for the LP gap of the formulation).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    objective : str, default 'delay'
+        The GTPOS objective: ``delay``, ``energy`` or ``social``.
+    canonical : bool or None, default None
+        Keep only the fewest-blocks packing of each partition (None: on in ``per_device`` mode, where it is exact).
+    aggregate : bool, default True
+        Whether identical MDs share one class.
+
+    Returns
+    -------
+    float
+        The LP optimum.
+
+    Raises
+    ------
+    SolverError
+        When the LP is not solved to optimality.
+    """
     model = build_model(instance, objective, canonical, aggregate)
     opt = persistent_solver(dict(GTPOS_OPTIONS, solve_relaxation=True))
     res = opt.solve(model)
     if res.solution_status.name != "optimal":
-        raise SolverError(f"GTPOS LP relaxation: {highs_object(opt).modelStatusToString(highs_object(opt).getModelStatus())}")
+        raise SolverError("GTPOS LP relaxation: "
+                          f"{highs_object(opt).modelStatusToString(highs_object(opt).getModelStatus())}")
     return float(res.incumbent_objective)

@@ -53,13 +53,72 @@ DEADLINE_REL = 1e-12
 
 
 def block_fits(t: np.ndarray | float, cap: np.ndarray | float) -> np.ndarray:
-    """(17) for one block of server time ``t`` against capacity ``cap`` (the DP's rule and tolerance)."""
+    """(17) for one block of server time ``t`` against capacity ``cap`` (the DP's rule and tolerance).
+
+    Parameters
+    ----------
+    t : numpy.ndarray or float
+        Server time of the block in seconds.
+    cap : numpy.ndarray or float
+        Capacity in seconds.
+
+    Returns
+    -------
+    numpy.ndarray
+        Whether it fits (element-wise).
+    """
     return np.asarray(t) <= capacity_limit(np.asarray(cap, dtype=float))
 
 
 @dataclass(frozen=True)
 class DeviceNetwork:
-    """Arcs of one device's network (numpy arrays, one entry per arc)."""
+    """Arcs of one device's network (numpy arrays, one entry per arc).
+
+    Attributes
+    ----------
+    M : int
+        Number of layers.
+    H : int
+        Number of slots.
+    n_nodes : int
+        Number of nodes.
+    kind : numpy.ndarray
+        Arc kind (LOCAL, START, BLOCK, WAIT)
+    tail : numpy.ndarray
+        Node ids; 0 = src, 1 = sink.
+    head : numpy.ndarray
+        Head node of each arc.
+    j : numpy.ndarray
+        START: partition point; BLOCK: layers j+1..m.
+    m : numpy.ndarray
+        BLOCK: its last layer.
+    h : numpy.ndarray
+        BLOCK / WAIT: slot.
+    s_blk : numpy.ndarray
+        BLOCK: price load sum S_{n,m} (20)-(21); 0 elsewhere.
+    t_blk : numpy.ndarray
+        BLOCK: server time sum T^se; 0 elsewhere.
+    w_blk : numpy.ndarray
+        BLOCK: sum of tie weights w_m of its layers; 0 elsewhere.
+    start_delay : numpy.ndarray
+        (M+1,) local time + upload + download of partition point j (inf at M)
+    start_energy : numpy.ndarray
+        (M+1,) P_lo local time + P_up upload of partition point j.
+    local_delay : float
+        Delay of the all-local strategy.
+    local_energy : float
+        Energy of the all-local strategy.
+    hcap : numpy.ndarray
+        (M+1,) largest h_max meeting (26) after partition point j (0: none)
+    local_ok : bool
+        Fully local meets (26)
+    delay_ok : float
+        Largest delay meeting (26) (-inf if none)
+    delay_bad : float
+        Smallest delay violating (26) (inf if none)
+    delay_max : float
+        Largest delay of any strategy.
+    """
 
     M: int
     H: int
@@ -85,18 +144,49 @@ class DeviceNetwork:
 
     @property
     def n_arcs(self) -> int:
+        """Number of arcs of the network."""
         return len(self.kind)
 
     def arcs(self, kind: int) -> np.ndarray:
+        """Indices of the arcs of kind ``kind``.
+
+        Parameters
+        ----------
+        kind : int
+            An arc kind.
+
+        Returns
+        -------
+        numpy.ndarray
+            The arc indices.
+        """
         return np.flatnonzero(self.kind == kind)
 
     def finals(self) -> np.ndarray:
-        """Block arcs that end the path (their slot is h_max of eq. 24)."""
+        """Block arcs that end the path (their slot is h_max of eq. 24).
+
+        Returns
+        -------
+        numpy.ndarray
+            The arc indices.
+        """
         return np.flatnonzero((self.kind == BLOCK) & (self.m == self.M))
 
     def path(self, slots: np.ndarray) -> list[int] | None:
-        """The arcs of strategy ``slots`` (slot per layer), or None if the network lacks one of them
-        (a block over T_d/H, which (17) forbids anyway)."""
+        """The arcs of strategy ``slots`` (slot per layer).
+
+        Or None if the network lacks one of them (a block over T_d/H, which (17) forbids anyway).
+
+        Parameters
+        ----------
+        slots : numpy.ndarray
+            The strategy: the slot of each layer (0 = local).
+
+        Returns
+        -------
+        list[int] or None
+            The arcs, or None.
+        """
         s = np.asarray(slots, dtype=int)
         index = self._index()
         j = int(np.count_nonzero(s == 0))
@@ -125,7 +215,22 @@ class DeviceNetwork:
 
 
 def prune_arcs(tail: np.ndarray, head: np.ndarray, n_nodes: int) -> np.ndarray:
-    """Mask of the arcs on some src (node 0) -> sink (node 1) path of an acyclic network."""
+    """Mask of the arcs on some src (node 0) -> sink (node 1) path of an acyclic network.
+
+    Parameters
+    ----------
+    tail : numpy.ndarray
+        Tail node of each arc.
+    head : numpy.ndarray
+        Head node of each arc.
+    n_nodes : int
+        Number of nodes.
+
+    Returns
+    -------
+    numpy.ndarray
+        The mask, one entry per arc.
+    """
     fwd = np.zeros(n_nodes, bool)
     fwd[0] = True
     bwd = np.zeros(n_nodes, bool)
@@ -146,6 +251,18 @@ def canonical_cuts(t_server: np.ndarray, cap: float) -> dict[int, int]:
 
     Packing greedily from either end gives the fewest blocks of server time <= cap; from the
     end, the cuts do not depend on where the offloaded part begins.
+
+    Parameters
+    ----------
+    t_server : numpy.ndarray
+        T^se per layer, index 0 the input.
+    cap : float
+        The block capacity.
+
+    Returns
+    -------
+    dict[int, int]
+        End layer -> start of its block.
     """
     M = len(t_server) - 1
     PT = np.concatenate([[0.0], np.cumsum(t_server[1:])])
@@ -168,6 +285,20 @@ def build_network(dev: Device, server: Server, canonical: bool = False) -> Devic
     the partition point). Valid where the cost depends only on (m*, h_max) and the coupling only on
     the slots used and the per-device capacity (GTPOS, ``per_device`` mode): any strategy can be
     re-cut into these fewest blocks, put into a subset of its slots that keeps its last slot.
+
+    Parameters
+    ----------
+    dev : Device
+        The MD.
+    server : Server
+        Its server.
+    canonical : bool, default False
+        Whether only the fewest-blocks packing of each partition is kept.
+
+    Returns
+    -------
+    DeviceNetwork
+        The network.
     """
     M, H, dt = dev.M, server.H, server.slot_len
     PT = np.concatenate([[0.0], np.cumsum(dev.t_server[1:])])
@@ -237,6 +368,19 @@ def add_device(b: pyo.Block, dev: Device, server: Server, net: DeviceNetwork, *,
     expressions ``delay`` (24), ``energy`` (25), ``server_time[h]`` (17), and with
     ``own_load`` a variable ``own_load[h]`` = S_n^h (19)-(21). Param ``deadline_on`` (mutable, 1 =
     enforce (26)) switches the deadline rows.
+
+    Parameters
+    ----------
+    b : pyo.Block
+        The block.
+    dev : Device
+        The MD.
+    server : Server
+        Its server.
+    net : DeviceNetwork
+        Its network.
+    own_load : bool, default False
+        Whether to add the variable ``own_load[h]`` = S_n^h (19)-(21).
     """
     M, H = dev.M, server.H
     A = range(net.n_arcs)
@@ -250,10 +394,10 @@ def add_device(b: pyo.Block, dev: Device, server: Server, net: DeviceNetwork, *,
     out_arcs, in_arcs, nodes = adjacency(net.tail, net.head)
 
     def flow_rule(_, node):
-        out = pyo.quicksum((f[a] for a in out_arcs.get(node, [])))
+        out = pyo.quicksum(f[a] for a in out_arcs.get(node, []))
         if node == 0:
             return out == 1
-        return out - pyo.quicksum((f[a] for a in in_arcs.get(node, []))) == 0
+        return out - pyo.quicksum(f[a] for a in in_arcs.get(node, [])) == 0
 
     b.flow = pyo.Constraint(nodes, rule=flow_rule)
 
@@ -281,14 +425,14 @@ def add_device(b: pyo.Block, dev: Device, server: Server, net: DeviceNetwork, *,
 
     def onehot_rule(_, m):
         """(15): every layer runs in exactly one place."""
-        return pyo.quicksum((y[m, h] for h in range(H + 1))) == 1
+        return pyo.quicksum(y[m, h] for h in range(H + 1)) == 1
 
     b.onehot = pyo.Constraint(L, rule=onehot_rule)
 
     def order_rule(_, m, h):
         """(16): slot(m+1) >= slot(m), i.e. sum_{h'<=h} y[m+1,h'] <= sum_{h'<=h} y[m,h']."""
-        return (pyo.quicksum((y[m + 1, k] for k in range(h + 1)))
-                <= pyo.quicksum((y[m, k] for k in range(h + 1))))
+        return (pyo.quicksum(y[m + 1, k] for k in range(h + 1))
+                <= pyo.quicksum(y[m, k] for k in range(h + 1)))
 
     b.order = pyo.Constraint(range(1, M), range(H), rule=order_rule)
 
@@ -298,12 +442,12 @@ def add_device(b: pyo.Block, dev: Device, server: Server, net: DeviceNetwork, *,
 
     def ind_rule(_, h):
         """(27): u[h] >= 1(sum_m y[m,h]), as sum_m y[m,h] <= M u[h]."""
-        return pyo.quicksum((y[m, h] for m in L)) <= M * u[h]
+        return pyo.quicksum(y[m, h] for m in L) <= M * u[h]
 
     b.indicator = pyo.Constraint(range(1, H + 1), rule=ind_rule)
 
     def used_rule(_, h):
-        return u[h] == pyo.quicksum((f[a] for a in blocks_in[h])) if blocks_in[h] else u[h] == 0
+        return u[h] == pyo.quicksum(f[a] for a in blocks_in[h]) if blocks_in[h] else u[h] == 0
 
     b.link_u = pyo.Constraint(range(1, H + 1), rule=used_rule)
 
@@ -316,22 +460,22 @@ def add_device(b: pyo.Block, dev: Device, server: Server, net: DeviceNetwork, *,
 
     dt = server.slot_len
     b.delay = pyo.Expression(expr=(
-        pyo.quicksum((float(dev.t_local[m]) * y[m, 0] for m in L))
-        + pyo.quicksum((float(t_up[jj]) * part(jj) for jj in range(M)))
+        pyo.quicksum(float(dev.t_local[m]) * y[m, 0] for m in L)
+        + pyo.quicksum(float(t_up[jj]) * part(jj) for jj in range(M))
         + dev.t_down * (1 - y[M, 0])
-        + pyo.quicksum((h * dt * y[M, h] for h in range(1, H + 1)))))
+        + pyo.quicksum(h * dt * y[M, h] for h in range(1, H + 1))))
     b.energy = pyo.Expression(expr=(
-        pyo.quicksum((dev.P_lo * float(dev.t_local[m]) * y[m, 0] for m in L))
-        + pyo.quicksum((dev.P_up * float(t_up[jj]) * part(jj) for jj in range(M)))))
+        pyo.quicksum(dev.P_lo * float(dev.t_local[m]) * y[m, 0] for m in L)
+        + pyo.quicksum(dev.P_up * float(t_up[jj]) * part(jj) for jj in range(M))))
     b.server_time = pyo.Expression(range(1, H + 1), rule=lambda _, h: pyo.quicksum(
-        (float(dev.t_server[m]) * y[m, h] for m in L if dev.t_server[m] != 0)))
+        float(dev.t_server[m]) * y[m, h] for m in L if dev.t_server[m] != 0))
 
     if own_load:
         b.own_load = pyo.Var(range(1, H + 1), within=pyo.NonNegativeReals)
 
         def load_rule(_, h):
             """S_n^h = sum_m S_{n,m} y[m,h] (19)-(21)."""
-            return b.own_load[h] == pyo.quicksum((float(dev.S[m]) * y[m, h] for m in L if dev.S[m] != 0))
+            return b.own_load[h] == pyo.quicksum(float(dev.S[m]) * y[m, h] for m in L if dev.S[m] != 0)
 
         b.link_load = pyo.Constraint(range(1, H + 1), rule=load_rule)
 
@@ -351,6 +495,13 @@ def add_deadline(b: pyo.Block, net: DeviceNetwork) -> None:
       hcap < c and the final blocks in slots >= c pairwise exclude each other:
       sum x_j + sum z_final <= 1 (a clique). Fully local is forbidden by x_loc <= 0 when it
       misses tau. These rows alone are exact (no tolerance) and keep the LP tight.
+
+    Parameters
+    ----------
+    b : pyo.Block
+        The device's block.
+    net : DeviceNetwork
+        Its network.
     """
     f = b.f
     on = b.deadline_on
@@ -368,7 +519,7 @@ def add_deadline(b: pyo.Block, net: DeviceNetwork) -> None:
         if xs and es:
             cliques[c] = (xs, es)
     b.deadline_pairs = pyo.Constraint(list(cliques), rule=lambda _, c: (
-        pyo.quicksum((f[a] for a in cliques[c][0] + cliques[c][1])) <= 2 - on))
+        pyo.quicksum(f[a] for a in cliques[c][0] + cliques[c][1]) <= 2 - on))
     loc = net.arcs(LOCAL)
     if not net.local_ok and len(loc):
         b.deadline_local = pyo.Constraint(expr=f[int(loc[0])] <= 1 - on)
@@ -379,14 +530,35 @@ def add_overrun(b: pyo.Block, dev: Device) -> None:
 
     With a positive cost on ``overrun`` in a minimized objective it equals max(0, T_n - tau_n) at
     every optimum, so adding pi_n * overrun prices :func:`mecopt.core.cost.deadline_penalty` exactly.
+
+    Parameters
+    ----------
+    b : pyo.Block
+        The device's block.
+    dev : Device
+        The MD.
     """
     b.overrun = pyo.Var(within=pyo.NonNegativeReals)
     b.overrun_row = pyo.Constraint(expr=b.overrun >= b.delay - float(dev.tau))
 
 
 def adjacency(tail, head) -> tuple[dict[int, list[int]], dict[int, list[int]], list[int]]:
-    """Arcs leaving and entering each node, and the nodes that carry flow conservation (all but
-    the sink, node 1; the source, node 0, emits the supply)."""
+    """Arcs leaving and entering each node.
+
+    And the nodes that carry flow conservation (all but the sink, node 1; the source, node 0, emits the supply).
+
+    Parameters
+    ----------
+    tail : array_like
+        Tail node of each arc.
+    head : array_like
+        Head node of each arc.
+
+    Returns
+    -------
+    tuple[dict[int, list[int]], dict[int, list[int]], list[int]]
+        (leaving arcs per node, entering arcs per node, nodes with flow conservation).
+    """
     out_arcs: dict[int, list[int]] = {}
     in_arcs: dict[int, list[int]] = {}
     for a, (t, h) in enumerate(zip(tail, head)):

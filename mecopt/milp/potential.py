@@ -56,18 +56,17 @@ price of stability in those two measures.
 
 from __future__ import annotations
 
-
 import numpy as np
 import pyomo.environ as pyo
 
-from mecopt.core.errors import InputError
 from mecopt.core import cost as costmod
+from mecopt.core.errors import InputError
 from mecopt.core.instance import Instance
-from mecopt.milp.backends.highs import GTPOS_OPTIONS
 from mecopt.core.slots import placements, server_slots
+from mecopt.milp import device_model, gtpos
+from mecopt.milp.backends.highs import GTPOS_OPTIONS
 from mecopt.milp.classes import columns, servers
 from mecopt.milp.network import BLOCK, build_network
-from mecopt.milp import device_model, gtpos
 
 #: initial tangent points per slot, and the cut error (relative to max(1, L_h^2)) that ends the loop
 DEFAULT_GRID = 16

@@ -35,7 +35,7 @@ LEGEND_MAX = 20
 
 
 def require_matplotlib():
-    """matplotlib's ``Figure`` class, for the plots of every layer that draws.
+    """Matplotlib's ``Figure`` class, for the plots of every layer that draws.
 
     Returns
     -------
@@ -71,8 +71,10 @@ def _colors(n: int):
 
 
 def _slot_colors(H: int):
-    """Sequential colours for slots 1..H (early = light, late = dark): ordered, and unlike the
-    qualitative device colours of :func:`schedule`, so the two panels of Fig. 10 do not clash."""
+    """Sequential colours for slots 1..H (early = light, late = dark).
+
+    Ordered, and unlike the qualitative device colours of :func:`schedule`, so the two panels of Fig. 10 do not clash.
+    """
     from matplotlib import colormaps
     cmap = colormaps["YlGnBu"]
     return [cmap(0.25 + 0.7 * (h / max(1, H - 1))) for h in range(H)]
@@ -107,8 +109,20 @@ def _no_unit(label: str) -> str:
 
 
 def column_label(column: str) -> str:
-    """A human label with its unit for a results column or a swept path, e.g.
-    ``devices.*.bandwidth_hz`` -> "bandwidth W (Hz), every device"; unknown names are kept."""
+    """A human label with its unit for a results column or a swept path.
+
+    e.g. ``devices.*.bandwidth_hz`` -> "bandwidth W (Hz), every device"; unknown names are kept.
+
+    Parameters
+    ----------
+    column : str
+        A results column or swept path.
+
+    Returns
+    -------
+    str
+        The label.
+    """
     name = str(column)
     if name.startswith("instance."):
         name = name[len("instance."):]
@@ -141,7 +155,23 @@ def save(fig, path: str | Path, dpi: int = 150) -> Path:
 
 @dataclass
 class ScheduleData:
-    """What the schedule and partition plots need, from a Solution or a written solution dir."""
+    """What the schedule and partition plots need, from a Solution or a written solution dir.
+
+    Attributes
+    ----------
+    assignment : pandas.DataFrame
+        device, layer, slot (+ layer_name); slot 0 = local, H+1 = queued.
+    H : int
+        Number of slots.
+    frame_s : float or None
+        T_d, when known.
+    t_server : dict or None
+        Device -> array (M+1,) of server times, when known.
+    title : str
+        Plot title.
+    servers : list[tuple[str, int, float | None]] or None
+        Several servers: (name, H_k, T_d,k or None) per server; None with one server.
+    """
 
     assignment: pd.DataFrame          # device, layer, slot (+ layer_name); slot 0 = local, H+1 = queued
     H: int
@@ -207,8 +237,10 @@ def _server_cells(df: pd.DataFrame) -> pd.Series:
 
 
 def _table_servers(df: pd.DataFrame) -> list[tuple[str, int, None]] | None:
-    """Several servers named in an assignment's ``server`` column, without their instance: each
-    server's H is taken as the largest slot it holds (its frame length is unknown)."""
+    """Several servers named in an assignment's ``server`` column, without their instance.
+
+    Each server's H is taken as the largest slot it holds (its frame length is unknown).
+    """
     if "server" not in df.columns:
         return None
     cells = _server_cells(df)
@@ -315,8 +347,10 @@ def _schedule_servers(data: ScheduleData, ax, title: str | None):
 def _draw_schedule(ax, devices: list[tuple[str, np.ndarray]], H: int, frame_s: float | None, t_server: dict | None,
                    empty: str = "no layer offloaded: every device runs its whole DNN locally",
                    colors: list | None = None) -> None:
-    """One server's schedule on ``ax`` (everything :func:`schedule` draws but the title); ``colors``:
-    one per device (default a palette for these devices)."""
+    """One server's schedule on ``ax`` (everything :func:`schedule` draws but the title).
+
+    ``colors``: one per device (default a palette for these devices).
+    """
     unit = (frame_s / H) if frame_s else 1.0
     queued_any = any(len(s) and np.all(s == H + 1) for _, s in devices)
     colors = _colors(len(devices)) if colors is None else colors
@@ -373,7 +407,8 @@ def partition(source, *, ax=None, title: str | None = None):
     """Each device's layers 1..M: local (grey) or the slot they run in; a bar marks m*.
 
     With several servers a device's label names its server, and a slot's colour is its number
-    on that server (slot h of two servers share a colour)."""
+    on that server (slot h of two servers share a colour).
+    """
     data = schedule_data(source)
     devices = _per_device(data.assignment)
     fig, ax = _axes(ax, (8, 0.5 * len(devices) + 1.8))

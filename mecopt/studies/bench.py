@@ -26,10 +26,29 @@ COLUMNS = ["name", "capacity_mode", "N", "classes", "objective", "status", "valu
 
 
 def names() -> list[str]:
+    """Names of the bundled benchmark instances (``instances/bench``).
+
+    Returns
+    -------
+    list[str]
+        The instance names, sorted.
+    """
     return sorted(p.stem for p in (instances_dir() / "bench").glob("*.toml"))
 
 
 def read_table() -> pd.DataFrame:
+    """The bundled benchmark table; InputError when it is missing.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table of reference results.
+
+    Raises
+    ------
+    InputError
+        When the table is missing.
+    """
     path = instances_dir() / "bench" / TABLE
     if not path.is_file():
         raise InputError(f"benchmark table not found: {path}")
@@ -51,7 +70,24 @@ def verify(which=None, *, solver: str | None = None, time_limit: float | None = 
            rel_tol: float = 1e-6) -> pd.DataFrame:
     """Re-solve benchmark instances (all, or ``which``) and check them against the table.
 
-    Returns one row per instance with ``verdict`` in {``ok``, ``consistent``, ``FAIL``}."""
+    Returns one row per instance with ``verdict`` in {``ok``, ``consistent``, ``FAIL``}.
+
+    Parameters
+    ----------
+    which : sequence of str or None, optional, default None
+        Instance names (None: all).
+    solver : str or None, default None
+        GTPOS backend (None: its default).
+    time_limit : float or None, default None
+        Time limit per solve in seconds (None: none).
+    rel_tol : float, default 1e-06
+        Relative tolerance of the objective check.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per instance, with its verdict.
+    """
     from mecopt.methods.gtpos import solve_gtpos
     from mecopt.milp.backends import DEFAULT_SOLVER, Limits, check_solver
 
@@ -84,10 +120,26 @@ def verify(which=None, *, solver: str | None = None, time_limit: float | None = 
 
 
 def make_table(solvers=("cpsat", "highs"), time_limit: float = 300.0, objective: str = "delay") -> pd.DataFrame:
-    """Solve every library instance with every backend and build the table (cross-checking them):
-    backends that both prove an optimum must agree (else an AssertionError)."""
-    from mecopt.milp.classes import device_classes
+    """Solve every library instance with every backend and build the table (cross-checking them).
+
+    Backends that both prove an optimum must agree (else an AssertionError).
+
+    Parameters
+    ----------
+    solvers : tuple of str, optional, default ('cpsat', 'highs')
+        The backends run.
+    time_limit : float, default 300.0
+        Time limit per solve in seconds.
+    objective : str, default 'delay'
+        The GTPOS objective.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The benchmark table.
+    """
     from mecopt.methods.gtpos import solve_gtpos
+    from mecopt.milp.classes import device_classes
 
     rows = []
     for name in names():

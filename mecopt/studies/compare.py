@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mecopt.methods import registry as solvers
-from mecopt.core.cost import social_cost
 from mecopt.core import cost as costmod
+from mecopt.core.cost import social_cost
 from mecopt.core.errors import InfeasibleError, InputError, SolverError
-from mecopt.core.options import check_option_names
 from mecopt.core.instance import Instance
+from mecopt.core.options import check_option_names
 from mecopt.core.solution import Solution, Termination
+from mecopt.methods import registry as solvers
 
 ALL_METHODS = ("tpos-cai", "tpos-uai", "tpos-best", "gtpos", "all-local", "all-offload", "isolated")
 GAME_METHODS = ("tpos-cai", "tpos-uai", "tpos-best")
@@ -195,7 +195,8 @@ def _row(method: str, sol: Solution, wall: float) -> dict:
     if method == "all-offload" and "avg_delay_s_mean" in sol.info:
         info = sol.info
         row.update(avg_delay_s=info["avg_delay_s_mean"], avg_energy_j=info["avg_energy_j_mean"],
-                   avg_cost=info["avg_cost_mean"], social_cost=info["social_cost_mean"], draws=info["draws"], avg_delay_std_s=info["avg_delay_s_std"],
+                   avg_cost=info["avg_cost_mean"], social_cost=info["social_cost_mean"], draws=info["draws"],
+                   avg_delay_std_s=info["avg_delay_s_std"],
                    deadline_misses=info["deadline_misses_mean"])
     return row
 
@@ -209,8 +210,11 @@ def _failed_row(method: str, err: Exception, wall: float) -> dict:
 
 
 def _delay_objective(sol: Solution) -> float:
-    """GTPOS's "delay" objective of a profile: the average delay, plus under the soft deadline policy
-    the mean penalty in seconds (P_n / c^T_n, docs/MODEL.md Part B)."""
+    """GTPOS's "delay" objective of a profile.
+
+    The average delay, plus under the soft deadline policy the mean penalty in seconds (P_n / c^T_n, docs/MODEL.md Part
+    B).
+    """
     ev = sol.evaluation
     if sol.instance.deadline_policy != "soft":
         return ev.avg_delay
@@ -263,8 +267,9 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
             options: Mapping[str, Mapping[str, Any]] | None = None, text: bool = False,
             gtpos_objective: str | None = None, gtpos_solver: str | None = None,
             ) -> tuple[pd.DataFrame, dict[str, Solution]]:
-    """Run ``methods`` on ``instance``; returns the comparison table (columns :data:`COLUMNS`)
-    and the Solution of every method that returned one.
+    """Run ``methods`` on ``instance``.
+
+    Returns the comparison table (columns :data:`COLUMNS`) and the Solution of every method that returned one.
 
     Every option is converted and checked against the methods' declarations before any method
     runs (:func:`plan`). The shared options ``time_limit``, ``seed`` and ``draws`` go, when
@@ -287,6 +292,43 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
 
     ``methods`` None runs :data:`ALL_METHODS` (every one solves several servers too). With several
     servers a named method that does not solve such instances is an InputError before any method runs.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    methods : sequence of str or None, optional, default None
+        Method names (None: :data:`ALL_METHODS`).
+    time_limit : float or None, default None
+        Time limit in seconds, to every method that declares one.
+    seed : int or None, default None
+        Seed, to every method that declares one.
+    engine : str or None, default None
+        Best-response engine, to every method that declares one (default: TPOS-CAI's).
+    draws : int or None, default None
+        Case 3 draws, to every method that declares them.
+    spread : int, default 0
+        K > 0 adds the best and worst certified TPOS-CAI equilibria over K seeds.
+    progress : Callable[[str], AbstractContextManager] or None, default None
+        A context manager per method; what it yields is the method's ``progress`` option.
+    options : Mapping[str, Mapping[str, Any]] or None, default None
+        Per-method options (``"*"``: every method that declares them).
+    text : bool, default False
+        Whether string values are command-line text, read by each option's declared type.
+    gtpos_objective : str or None, default None
+        Older spelling of GTPOS's ``objective`` option.
+    gtpos_solver : str or None, default None
+        Older spelling of GTPOS's ``solver`` option.
+
+    Returns
+    -------
+    tuple[pandas.DataFrame, dict[str, Solution]]
+        The comparison table (columns :data:`COLUMNS`) and each method's Solution.
+
+    Raises
+    ------
+    InputError
+        For a bad option, or a method that cannot solve the instance's several servers.
     """
     methods, shared, planned = plan(methods, time_limit=time_limit, seed=seed, engine=engine, draws=draws,
                                     options=options, text=text, gtpos_objective=gtpos_objective,
@@ -310,7 +352,8 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
         solutions[method] = sol
         rows.append(_row(method, sol, wall))
     if spread:
-        _spread_rows(instance, spread, shared.get("seed", solvers.option_set("tpos-cai")["seed"].default), shared["engine"], rows, solutions)
+        _spread_rows(instance, spread, shared.get("seed", solvers.option_set("tpos-cai")["seed"].default),
+                     shared["engine"], rows, solutions)
     _ratios(rows, solutions, gtpos_objective)
     table = pd.DataFrame(rows, columns=COLUMNS)
     return table, solutions
@@ -336,7 +379,18 @@ def _spread_rows(instance: Instance, starts: int, seed: int, engine: str, rows: 
 
 
 def ratio_summary(table: pd.DataFrame) -> list[str]:
-    """One line per TPOS row: its ratio(s) to the GTPOS optimum, or why none is available."""
+    """One line per TPOS row: its ratio(s) to the GTPOS optimum, or why none is available.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The comparison table.
+
+    Returns
+    -------
+    list[str]
+        The lines.
+    """
     lines = []
     for r in table.itertuples(index=False):
         if r.method not in GAME_METHODS + SPREAD_ROWS:

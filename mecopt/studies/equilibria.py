@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mecopt.core import cost as costmod
 from mecopt.core.cost import social_cost
 from mecopt.core.errors import InputError
-from mecopt.core import cost as costmod
 from mecopt.core.instance import Instance
 from mecopt.core.solution import Termination
 
@@ -34,7 +34,23 @@ METHODS = ("tpos-cai", "tpos-uai")
 
 @dataclass
 class Spread:
-    """Result of :func:`spread`."""
+    """Result of :func:`spread`.
+
+    Attributes
+    ----------
+    instance : str
+        Instance name.
+    runs : pandas.DataFrame
+        One row per start.
+    equilibria : pandas.DataFrame
+        One row per distinct certified equilibrium.
+    summary : pandas.DataFrame
+        Per measure: best, worst, GTPOS optimum, ratios.
+    gtpos : dict
+        GTPOS's optimum per measure (when solved).
+    wall_time : float
+        Seconds for the whole spread.
+    """
 
     instance: str
     runs: pd.DataFrame          # one row per start
@@ -44,6 +60,13 @@ class Spread:
     wall_time: float = 0.0
 
     def lines(self) -> list[str]:
+        """The lines printed by ``mecopt equilibria``: counts and the empirical price of anarchy.
+
+        Returns
+        -------
+        list[str]
+            The lines.
+        """
         r = self.runs
         out = [f"{self.instance}: {len(r)} start(s), {int(r['certified'].sum())} certified, "
                f"{len(self.equilibria)} distinct equilibri{'um' if len(self.equilibria) == 1 else 'a'}"]
@@ -62,7 +85,39 @@ def _key(profile) -> tuple:
 def spread(instance: Instance, *, starts: int = 50, seed: int = 0, method: str = "tpos-cai", engine: str = "dp",
            wake_prob: float = 0.5, max_iter: int = 10_000, gtpos: bool = True,
            gtpos_time_limit: float | None = None) -> Spread:
-    """Run ``method`` from ``starts`` seeded starts; see the module docstring."""
+    """Run ``method`` from ``starts`` seeded starts; see the module docstring.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    starts : int, default 50
+        Number of seeded starts.
+    seed : int, default 0
+        First seed.
+    method : str, default 'tpos-cai'
+        ``tpos-cai`` or ``tpos-uai``.
+    engine : str, default 'dp'
+        Best-response engine.
+    wake_prob : float, default 0.5
+        Probability that a device wakes up in a tick.
+    max_iter : int, default 10000
+        Most ticks per run.
+    gtpos : bool, default True
+        Whether to solve GTPOS for the ratios.
+    gtpos_time_limit : float or None, default None
+        Time limit of each GTPOS solve in seconds (None: none).
+
+    Returns
+    -------
+    Spread
+        The runs, the distinct equilibria and the summary.
+
+    Raises
+    ------
+    InputError
+        For a method that is not a TPOS game.
+    """
     from mecopt.methods import registry
 
     if starts < 1:
@@ -122,7 +177,22 @@ def _gtpos_optima(instance: Instance, time_limit: float | None) -> dict:
 
 
 def histogram(result: Spread, path: str | Path, measure: str = "social_cost") -> Path:
-    """Histogram of ``measure`` over the certified runs (with multiplicity), GTPOS's optimum marked."""
+    """Histogram of ``measure`` over the certified runs (with multiplicity), GTPOS's optimum marked.
+
+    Parameters
+    ----------
+    result : Spread
+        The spread.
+    path : str or Path
+        The image file to write.
+    measure : str, default 'social_cost'
+        The column plotted.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
     from mecopt.results import plots
 
     Figure = plots.require_matplotlib()

@@ -48,8 +48,8 @@ import tomli_w
 
 from mecopt.core import dnn
 from mecopt.core.errors import InputError
-from mecopt.core.tables import write_text
 from mecopt.core.instance import PAPER_DEVICE, instance_from_dict
+from mecopt.core.tables import write_text
 
 #: paper-preset weights (Fig. 5) used when ``weights`` is not given
 DEFAULT_WEIGHTS = (0.42, 0.17, 0.41)
@@ -68,7 +68,25 @@ _WEIGHT_GRID = 10_000  # weights on a 1e-4 grid
 
 
 def parse_range(text: str | float | tuple, what: str) -> tuple[float, float]:
-    """``"LO:HI"``, ``"X"`` (constant), a number or a pair -> ``(lo, hi)`` with 0 < lo <= hi."""
+    """``"LO:HI"``, ``"X"`` (constant), a number or a pair -> ``(lo, hi)`` with 0 < lo <= hi.
+
+    Parameters
+    ----------
+    text : str or float or tuple
+        The range.
+    what : str
+        What it is (for messages).
+
+    Returns
+    -------
+    tuple[float, float]
+        (low, high).
+
+    Raises
+    ------
+    InputError
+        When the text is not a range.
+    """
     if isinstance(text, (tuple, list)):
         parts = list(text)
     elif isinstance(text, (int, float)):
@@ -87,7 +105,23 @@ def parse_range(text: str | float | tuple, what: str) -> tuple[float, float]:
 
 
 def parse_mix(text: str | dict) -> dict[str, float]:
-    """``"alexnet:0.5,lenet:0.5"`` (a bare name has weight 1) -> normalized ``{dnn: share}``."""
+    """``"alexnet:0.5,lenet:0.5"`` (a bare name has weight 1) -> normalized ``{dnn: share}``.
+
+    Parameters
+    ----------
+    text : str or dict
+        The mix.
+
+    Returns
+    -------
+    dict[str, float]
+        DNN name -> share (summing to 1).
+
+    Raises
+    ------
+    InputError
+        When the mix is not valid.
+    """
     if isinstance(text, dict):
         items = list(text.items())
     else:
@@ -130,7 +164,23 @@ def parse_mix(text: str | dict) -> dict[str, float]:
 
 
 def parse_weights(text: str | tuple | None) -> tuple[float, float, float] | str:
-    """``"ALPHA,BETA,GAMMA"`` (summing to 1), ``"random"`` or None (paper preset)."""
+    """``"ALPHA,BETA,GAMMA"`` (summing to 1), ``"random"`` or None (paper preset).
+
+    Parameters
+    ----------
+    text : str or tuple or None
+        The weights, or None.
+
+    Returns
+    -------
+    tuple[float, float, float] or str
+        (alpha, beta, gamma), or the text naming a policy.
+
+    Raises
+    ------
+    InputError
+        When the weights are not valid.
+    """
     if text is None:
         return DEFAULT_WEIGHTS
     if isinstance(text, str) and text.strip().lower() == "random":
@@ -147,7 +197,20 @@ def parse_weights(text: str | tuple | None) -> tuple[float, float, float] | str:
 
 
 def apportion(mix: dict[str, float], n: int) -> list[str]:
-    """Largest-remainder apportionment of ``n`` devices to the mix (ties: first listed)."""
+    """Largest-remainder apportionment of ``n`` devices to the mix (ties: first listed).
+
+    Parameters
+    ----------
+    mix : dict[str, float]
+        DNN name -> share.
+    n : int
+        Number of devices.
+
+    Returns
+    -------
+    list[str]
+        One DNN name per device.
+    """
     names = list(mix)
     quota = np.array([mix[k] * n for k in names])
     counts = np.floor(quota).astype(int)
@@ -351,7 +414,23 @@ def generate_instance(n_devices: int, dnn_mix: str | dict = "alexnet", seed: int
 
 @dataclass(frozen=True)
 class Geometry:
-    """Positions (metres, rounded to 0.1 m) and each device's R nearest servers (nearest first)."""
+    """Positions (metres, rounded to 0.1 m) and each device's R nearest servers (nearest first).
+
+    Attributes
+    ----------
+    servers : list[tuple[float, float]]
+        Server positions in metres.
+    devices : list[tuple[float, float]]
+        Device positions in metres.
+    reach : list[tuple[int, ...]]
+        Per device, the servers it reaches.
+    R : int
+        Servers each device reaches.
+    hotspots : int
+        Number of hotspots of a clustered layout.
+    spread : float
+        Standard deviation of a hotspot's devices in metres.
+    """
 
     servers: list[tuple[float, float]]
     devices: list[tuple[float, float]]
@@ -362,7 +441,18 @@ class Geometry:
 
 
 def default_area(K: int) -> float:
-    """The default side L of the square: 500 m x sqrt(K), rounded to the metre."""
+    """The default side L of the square: 500 m x sqrt(K), rounded to the metre.
+
+    Parameters
+    ----------
+    K : int
+        Number of servers.
+
+    Returns
+    -------
+    float
+        The side in metres.
+    """
     return float(round(DEFAULT_SITE_SPACING_M * math.sqrt(K)))
 
 
@@ -437,8 +527,10 @@ def _geometry_problems(servers, area_m, server_layout, device_layout, hotspots, 
 
 
 class GeneratedInstanceError(InputError):
-    """The generated document does not load (e.g. a deadline some DNN cannot meet); ``problems``
-    name the devices. The command line rephrases the hint with its own options."""
+    """The generated document does not load (e.g. a deadline some DNN cannot meet); ``problems`` name the devices.
+
+    The command line rephrases the hint with its own options.
+    """
 
 
 def _fmt_range(r: tuple[float, float]) -> str:
@@ -455,6 +547,16 @@ def dumps(data: dict) -> str:
     With several servers (``[[servers]]``) the short arrays (positions, server lists) are
     written on one line, ``position = [120.0, 30.0]``; a single-server document is
     tomli_w's text unchanged.
+
+    Parameters
+    ----------
+    data : dict
+        The instance document.
+
+    Returns
+    -------
+    str
+        The TOML text.
     """
     text = tomli_w.dumps(data)
     if "servers" not in data:
@@ -464,7 +566,25 @@ def dumps(data: dict) -> str:
 
 
 def write_instance(data: dict, path: str | Path) -> Path:
-    """Write an instance document as TOML, atomically (temporary file, then rename)."""
+    """Write an instance document as TOML, atomically (temporary file, then rename).
+
+    Parameters
+    ----------
+    data : dict
+        The instance document.
+    path : str or Path
+        The file to write.
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    InputError
+        When the document is not a valid instance.
+    """
     path = Path(path)
     if path.suffix != ".toml":
         raise InputError(f"The 'out' parameter must name a .toml file. Got {str(path)!r} instead.")

@@ -64,11 +64,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mecopt.core import channel, slots
 from mecopt.core.errors import InputError
-from mecopt.core import channel
 from mecopt.core.instance import ChannelSection, Device, Instance, ServerView, deadline_unreachable, fastest_delay
 from mecopt.core.options import check_choice
-from mecopt.core import slots
 
 FADINGS = ("rayleigh", "rician", "none")
 METHODS = ("tpos-cai", "tpos-uai")
@@ -79,8 +78,21 @@ MULTI_COLUMNS = ("local", "switched", "handovers", "unreachable")
 
 
 def columns(instance: Instance) -> list[str]:
-    """The per-frame table's columns: COLUMNS, and with several servers MULTI_COLUMNS and
-    ``offload_<name>`` (devices offloading to that server) in ``[[servers]]`` order."""
+    """The per-frame table's columns.
+
+    COLUMNS, and with several servers MULTI_COLUMNS and ``offload_<name>`` (devices offloading to that server) in
+    ``[[servers]]`` order.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+
+    Returns
+    -------
+    list[str]
+        The column names.
+    """
     if instance.K == 1:   # presentation: the per-server columns are shown with several servers
         return list(COLUMNS)
     return list(COLUMNS) + list(MULTI_COLUMNS) + [f"offload_{sv.name}" for sv in instance.servers]
@@ -88,7 +100,39 @@ def columns(instance: Instance) -> list[str]:
 
 @dataclass(frozen=True)
 class SimulationSpec:
-    """What to simulate (every field has a default but ``frames``)."""
+    """What to simulate (every field has a default but ``frames``).
+
+    Attributes
+    ----------
+    frames : int
+        Number of frames.
+    fading : str
+        Small-scale fading: ``rayleigh``, ``rician`` or ``none``.
+    rician_k : float
+        Rician K factor.
+    activity : float
+        Probability that a device is active in a frame.
+    speed_mps : float
+        Device speed in m/s (0: static).
+    ref_distance_m : float
+        Starting distance of every device from the server with mobility (where G_n holds).
+    path_loss_exp : float
+        Exponent of the log-distance path loss relative to G_n with mobility.
+    warm : bool
+        Whether each frame's game starts from the previous frame's equilibrium.
+    method : str
+        The game: ``tpos-cai`` or ``tpos-uai``.
+    engine : str
+        Best-response engine.
+    wake_prob : float
+        Probability that a device wakes up in a tick.
+    max_iter : int
+        Most ticks per frame.
+    time_limit : float or None
+        Per frame's game.
+    handover : bool
+        Several servers, mobility: reach the R_n nearest servers each frame.
+    """
 
     frames: int
     fading: str = "rayleigh"
@@ -127,25 +171,70 @@ class SimulationSpec:
 
 @dataclass(frozen=True)
 class Scenario:
-    """One server: every frame's gain drawn up front (see the module's docstring)."""
+    """One server: every frame's gain drawn up front (see the module's docstring).
+
+    Attributes
+    ----------
+    gains : numpy.ndarray
+        (T, N) linear channel power gain per frame and device.
+    active : numpy.ndarray
+        (T, N) bool.
+    """
 
     gains: np.ndarray    # (T, N) linear channel power gain per frame and device
     active: np.ndarray   # (T, N) bool
 
     def gain(self, t: int) -> np.ndarray:
-        """(N, 1) link gains of frame t (the one server's column), as :meth:`LinkScenario.gain`."""
+        """(N, 1) link gains of frame t (the one server's column), as :meth:`LinkScenario.gain`.
+
+        Parameters
+        ----------
+        t : int
+            The frame.
+
+        Returns
+        -------
+        numpy.ndarray
+            The gains, shape (N, 1).
+        """
         return self.gains[t][:, None]
 
     def reach(self, t: int) -> tuple[tuple[int, ...], ...]:
-        """Each device reaches the one server (index 0) in every frame."""
+        """Each device reaches the one server (index 0) in every frame.
+
+        Parameters
+        ----------
+        t : int
+            The frame.
+
+        Returns
+        -------
+        tuple[tuple[int, ...], ...]
+            The reachable servers of each device.
+        """
         return ((0,),) * self.active.shape[1]
 
 
-def scenario(instance: Instance, spec: SimulationSpec, seed: int) -> "Scenario | LinkScenario":
+def scenario(instance: Instance, spec: SimulationSpec, seed: int) -> Scenario | LinkScenario:
     """The frames' gains and activity, drawn from ``seed`` alone (independent streams per effect).
 
     With several servers a :class:`LinkScenario` (gains per link, drawn per frame); one server
-    keeps its own streams (:class:`Scenario`), so that its frames are those it always drew."""
+    keeps its own streams (:class:`Scenario`), so that its frames are those it always drew.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    spec : SimulationSpec
+        The simulation spec.
+    seed : int
+        The seed.
+
+    Returns
+    -------
+    Scenario or LinkScenario
+        The scenario.
+    """
     if instance.K > 1:
         return link_scenario(instance, spec, seed)
     T, N = spec.frames, instance.N
@@ -175,9 +264,11 @@ def scenario(instance: Instance, spec: SimulationSpec, seed: int) -> "Scenario |
 
 
 def with_gain(dev: Device, gain: float, instance: Instance) -> Device:
-    """``dev`` with channel gain ``gain``: rates (9), (11), transfer times (8), (10) and the fastest
-    delay recomputed as :func:`mecopt.core.instance.instance_from_dict` does; (26) relaxed when no
-    strategy meets tau (:func:`mecopt.core.instance.deadline_unreachable`).
+    """``dev`` with channel gain ``gain``.
+
+    Rates (9), (11), transfer times (8), (10) and the fastest delay recomputed as
+    :func:`mecopt.core.instance.instance_from_dict` does; (26) relaxed when no strategy meets tau
+    (:func:`mecopt.core.instance.deadline_unreachable`).
 
     Parameters
     ----------
@@ -203,7 +294,22 @@ def with_gain(dev: Device, gain: float, instance: Instance) -> Device:
 
 
 def fading(spec: SimulationSpec, rng: np.random.Generator, shape) -> np.ndarray:
-    """|h|^2 of ``spec.fading`` for an array of links (E|h|^2 = 1)."""
+    """|h|^2 of ``spec.fading`` for an array of links (E|h|^2 = 1).
+
+    Parameters
+    ----------
+    spec : SimulationSpec
+        The simulation spec.
+    rng : numpy.random.Generator
+        The random generator.
+    shape : tuple of int
+        The shape of the draw.
+
+    Returns
+    -------
+    numpy.ndarray
+        |h|^2 per link.
+    """
     if spec.fading == "rayleigh":
         return rng.exponential(1.0, size=shape)
     if spec.fading == "rician":
@@ -221,6 +327,27 @@ class LinkScenario:
     do not move; with mobility ``positions`` (T, N, 2) are the devices' positions per frame and
     G_{n,k} the ``channel``'s path loss to ``server_positions``. Frame t's fading is drawn from
     ``default_rng([seed, 1, t])`` over every (device, server) pair, whatever the reach.
+
+    Attributes
+    ----------
+    spec : SimulationSpec
+        The simulation spec.
+    seed : int
+        The seed.
+    active : numpy.ndarray
+        (T, N) bool.
+    base : numpy.ndarray or None
+        (N, K) static gains.
+    positions : numpy.ndarray or None
+        (T, N, 2) with mobility.
+    server_positions : numpy.ndarray or None
+        (K, 2)
+    channel : ChannelSection or None
+        The path-loss model (None: gains given).
+    reach0 : tuple[tuple[int, ...], ...]
+        The instance's reach.
+    K : int
+        Number of servers.
     """
 
     spec: SimulationSpec
@@ -235,7 +362,18 @@ class LinkScenario:
     K: int = 1
 
     def gain(self, t: int) -> np.ndarray:
-        """(N, K) link gains of frame t: G_{n,k}(t) |h_{n,k}(t)|^2."""
+        """(N, K) link gains of frame t: G_{n,k}(t) |h_{n,k}(t)|^2.
+
+        Parameters
+        ----------
+        t : int
+            The frame.
+
+        Returns
+        -------
+        numpy.ndarray
+            The gains, shape (N, K).
+        """
         G = self.base if self.positions is None else self.channel.gain(np.sqrt(self._d2(t)))
         return G * fading(self.spec, np.random.default_rng([self.seed, 1, t]), (self.active.shape[1], self.K))
 
@@ -245,8 +383,20 @@ class LinkScenario:
         return (p[:, None, 0] - q[None, :, 0]) ** 2 + (p[:, None, 1] - q[None, :, 1]) ** 2
 
     def reach(self, t: int) -> tuple[tuple[int, ...], ...]:
-        """Each device's reachable servers in frame t (sorted indices): the instance's, or with
-        mobility and ``handover`` its R_n nearest at its frame-t position (ties: lower index)."""
+        """Each device's reachable servers in frame t (sorted indices).
+
+        The instance's, or with mobility and ``handover`` its R_n nearest at its frame-t position (ties: lower index).
+
+        Parameters
+        ----------
+        t : int
+            The frame.
+
+        Returns
+        -------
+        tuple[tuple[int, ...], ...]
+            The reachable servers of each device.
+        """
         if self.positions is None or not self.spec.handover:
             return self.reach0
         order = np.argsort(self._d2(t), axis=1, kind="stable")
@@ -254,8 +404,21 @@ class LinkScenario:
 
 
 def placement(instance: Instance) -> tuple[np.ndarray, np.ndarray] | None:
-    """(N, 2) device and (K, 2) server positions when every server is placed and every device's
-    G_{n,k} comes from the path loss of its position (no ``channel_gain``), else None."""
+    """(N, 2) device and (K, 2) server positions, or None when the gains do not come from positions.
+
+    The positions are returned when every server is placed and every device's G_{n,k} comes from the path loss
+    of its position (no ``channel_gain``), else None.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+
+    Returns
+    -------
+    tuple[numpy.ndarray, numpy.ndarray] or None
+        (device positions, server positions), or None.
+    """
     src = instance.source or {}
     servers = src.get("servers") or []
     if not servers or any(sv.get("position") is None for sv in servers):
@@ -280,6 +443,25 @@ def link_scenario(instance: Instance, spec: SimulationSpec, seed: int) -> LinkSc
     Mobility needs positions: every server and device placed, gains by path loss (InputError
     otherwise). A device starts at its instance position and takes a step of speed x T_d (the
     first server's frame) in a uniform direction each frame (``default_rng([seed, 3])``).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    spec : SimulationSpec
+        The simulation spec.
+    seed : int
+        The seed.
+
+    Returns
+    -------
+    LinkScenario
+        The scenario.
+
+    Raises
+    ------
+    InputError
+        When the mobility model needs positions the instance lacks.
     """
     T, N, K = spec.frames, instance.N, instance.K
     act_rng, mob_rng = (np.random.default_rng([seed, k]) for k in (2, 3))
@@ -308,9 +490,11 @@ def link_scenario(instance: Instance, spec: SimulationSpec, seed: int) -> LinkSc
 
 
 def _link(instance: Instance, view: ServerView, n: int, gain: float) -> Device:
-    """Device n on its link to server k = ``view.k`` with gain ``gain`` (:func:`with_gain` on server
-    k); a link the instance does not resolve (a handover) starts from the device's first link with
-    the price units (20)-(21) of server k, as the loader computes them."""
+    """Device n on its link to server k = ``view.k`` with gain ``gain`` (:func:`with_gain` on server k).
+
+    A link the instance does not resolve (a handover) starts from the device's first link with the price units (20)-(21)
+    of server k, as the loader computes them.
+    """
     i = int(view.local[n])
     if i >= 0:
         base = view.instance.devices[i]
@@ -322,7 +506,7 @@ def _link(instance: Instance, view: ServerView, n: int, gain: float) -> Device:
     return with_gain(base, gain, view.instance)
 
 
-def frame_instance(instance: Instance, sc: "Scenario | LinkScenario", t: int) -> tuple[Instance, np.ndarray]:
+def frame_instance(instance: Instance, sc: Scenario | LinkScenario, t: int) -> tuple[Instance, np.ndarray]:
     """Frame t's instance (its active devices, re-indexed) and their indices in ``instance``.
 
     Every active device is resolved on each server it reaches in frame t at the frame's gains
@@ -373,7 +557,19 @@ def frame_instance(instance: Instance, sc: "Scenario | LinkScenario", t: int) ->
 
 @dataclass(frozen=True)
 class Task:
-    """Frames ``frames`` (consecutive) of one seed; plain data for process and Dask workers."""
+    """Frames ``frames`` (consecutive) of one seed; plain data for process and Dask workers.
+
+    Attributes
+    ----------
+    instance : Instance
+        The instance.
+    spec : SimulationSpec
+        The simulation spec.
+    seed : int
+        The seed.
+    frames : tuple[int, ...]
+        The frames the task plays.
+    """
 
     instance: Instance
     spec: SimulationSpec
@@ -386,8 +582,10 @@ def _frame_seed(seed: int, t: int) -> int:
 
 
 def _servers_after(sol) -> np.ndarray:
-    """Each device's server after a frame's game (-1: all local): the solution's ``server_of``, or,
-    when it holds none (one server), 0 for every device that offloads a layer."""
+    """Each device's server after a frame's game (-1: all local).
+
+    The solution's ``server_of``, or, when it holds none (one server), 0 for every device that offloads a layer.
+    """
     if sol.server_of is not None:
         return np.asarray(sol.server_of, dtype=int)
     return np.array([0 if slots.offloads(s) else -1 for s in sol.profile], dtype=int)
@@ -481,7 +679,24 @@ def _switched(rows: list[dict]) -> None:
 
 
 def plan(instance: Instance, spec: SimulationSpec, seeds: Sequence[int], chunk: int = 10) -> list[Task]:
-    """The independent tasks: one per seed (warm start), or per ``chunk`` frames of a seed (cold start)."""
+    """The independent tasks: one per seed (warm start), or per ``chunk`` frames of a seed (cold start).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    spec : SimulationSpec
+        The simulation spec.
+    seeds : Sequence[int]
+        The seeds.
+    chunk : int, default 10
+        Frames per task of a cold-started seed.
+
+    Returns
+    -------
+    list[Task]
+        The tasks.
+    """
     tasks = []
     for s in seeds:
         if spec.warm:
@@ -495,8 +710,10 @@ def plan(instance: Instance, spec: SimulationSpec, seeds: Sequence[int], chunk: 
 def simulate(instance: Instance, spec: SimulationSpec, seeds: Sequence[int] = (0,), *,
              executor: Executor | None = None, chunk: int = 10,
              progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
-    """The per-frame table of every seed, sorted by (seed, frame). Tasks run in this process
-    unless an ``executor`` is given (``progress(done, total)`` counts tasks)."""
+    """The per-frame table of every seed, sorted by (seed, frame).
+
+    Tasks run in this process unless an ``executor`` is given (``progress(done, total)`` counts tasks).
+    """
     if not seeds:
         raise InputError("a simulation needs at least one seed")
     if chunk < 1:
@@ -525,7 +742,18 @@ def simulate(instance: Instance, spec: SimulationSpec, seeds: Sequence[int] = (0
 
 
 def summary(table: pd.DataFrame) -> dict:
-    """Totals and means over the frames (what ``simulation.json`` and the CLI report)."""
+    """Totals and means over the frames (what ``simulation.json`` and the CLI report).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The per-frame table.
+
+    Returns
+    -------
+    dict
+        The totals and means.
+    """
     played = table[table["termination"] != "no_devices"]
     out = dict(frames=int(len(table)), seeds=sorted(int(s) for s in table["seed"].unique()),
                best_responses=int(table["best_responses"].sum()), moves=int(table["moves"].sum()),
@@ -598,8 +826,10 @@ def _plot_servers(ax, table: pd.DataFrame) -> None:
 
 def write(table: pd.DataFrame, out_dir: str | Path, instance: Instance, spec: SimulationSpec, *,
           fmt: str = "csv", with_plot: bool = True) -> list[Path]:
-    """``OUT/frames.<fmt>``, ``OUT/simulation.json`` (spec and summary) and ``OUT/frames.png``
-    (when matplotlib is installed), inside a MANIFEST.json that says when the folder is complete."""
+    """``OUT/frames.<fmt>``, ``OUT/simulation.json`` (spec and summary) and ``OUT/frames.png``.
+
+    (when matplotlib is installed), inside a MANIFEST.json that says when the folder is complete.
+    """
     from mecopt.core import manifest
     from mecopt.core.tables import write_json, write_table
 

@@ -43,11 +43,11 @@ from typing import Any
 
 import pandas as pd
 
-from mecopt.core.options import scalar_from_text
-from mecopt.core.errors import InputError, MecoptError
 from mecopt.core import manifest as result_set
-from mecopt.core.tables import FORMATS, write_json, write_table, write_text
+from mecopt.core.errors import InputError, MecoptError
 from mecopt.core.instance import read_document
+from mecopt.core.options import scalar_from_text
+from mecopt.core.tables import FORMATS, write_json, write_table, write_text
 
 #: leading columns of the results table, in this order (axis columns follow ``instance``)
 KEY_COLUMNS = ("key", "point", "instance")
@@ -63,8 +63,21 @@ MANIFEST_NAME = "sweep.json"
 # --------------------------------------------------------------------------- axes and paths
 
 def axis_column(path: str) -> str:
-    """The results column of a swept field: its path, or ``instance.<path>`` when the path is
-    itself a column name of the table (sweeping the instance's ``seed``, say)."""
+    """The results column of a swept field.
+
+    Its path, or ``instance.<path>`` when the path is itself a column name of the table (sweeping the instance's
+    ``seed``, say).
+
+    Parameters
+    ----------
+    path : str
+        The swept field's path.
+
+    Returns
+    -------
+    str
+        The column name.
+    """
     return f"instance.{path}" if path in _RESERVED else path
 
 
@@ -97,6 +110,21 @@ def parse_range(spec: str) -> Axis:
     """``PATH=START:STOP:COUNT`` -> COUNT evenly spaced values from START to STOP inclusive.
 
     When START and STOP are integers and every value is whole, the values are ints.
+
+    Parameters
+    ----------
+    spec : str
+        ``PATH=START:STOP:COUNT``.
+
+    Returns
+    -------
+    Axis
+        The axis.
+
+    Raises
+    ------
+    InputError
+        When the spec is malformed.
     """
     path, rest = _split(spec, "--set")
     parts = rest.split(":")
@@ -120,19 +148,45 @@ def parse_range(spec: str) -> Axis:
 
 
 def parse_values(spec: str) -> Axis:
-    """``PATH=v1,v2,...`` -> those values, each read as a TOML scalar (bare words are strings)."""
+    """``PATH=v1,v2,...`` -> those values, each read as a TOML scalar (bare words are strings).
+
+    Parameters
+    ----------
+    spec : str
+        ``PATH=v1,v2,...``.
+
+    Returns
+    -------
+    Axis
+        The axis.
+    """
     path, rest = _split(spec, "--values")
     values = tuple(scalar_from_text(v) for v in rest.split(",") if v.strip())
     return Axis(path, values)
 
 
 def set_path(data: dict, path: str, value) -> None:
-    """Set the field at ``path`` (dot-separated; numbers index lists, ``*`` takes every entry of a
-    list) of a parsed TOML document in place.
+    """Set the field at ``path``.
+
+    (dot-separated; numbers index lists, ``*`` takes every entry of a list) of a parsed TOML document in place.
 
     Missing tables on the way are created (validation then judges their fields);
     a list index out of range or a step into a non-table raises :class:`InputError`
     naming the path.
+
+    Parameters
+    ----------
+    data : dict
+        The document, changed in place.
+    path : str
+        The field's path.
+    value : object
+        The value.
+
+    Raises
+    ------
+    InputError
+        When the path does not reach a field.
     """
     parts = path.split(".")
     if not path or any(not p for p in parts):
@@ -187,13 +241,22 @@ class Shadow:
 
     @property
     def everywhere(self) -> bool:
+        """Whether the override hits every device entry (or the default is never used)."""
         return self.ignored or len(self.entries) == self.total
 
     @property
     def suggestion(self) -> str:
+        """The sweep path that reaches every device: ``devices.*.FIELD``."""
         return f"devices.*.{self.path.split('.', 1)[1]}"
 
     def message(self) -> str:
+        """The warning or refusal text for this override.
+
+        Returns
+        -------
+        str
+            The text.
+        """
         field_ = self.path.split(".", 1)[1]
         if self.ignored:
             return (f"sweep path {self.path} changes nothing in {self.source}: [device_defaults] {field_} is "
@@ -208,8 +271,24 @@ class Shadow:
 
 
 def shadowed(doc: dict, path: str, source: str = "the instance") -> Shadow | None:
-    """The device entries of ``doc`` that override sweep path ``path`` (a ``device_defaults.<field>``
-    path), or None when the path reaches every device."""
+    """The device entries of ``doc`` that override sweep path ``path`` (a ``device_defaults.<field>`` path).
+
+    Or None when the path reaches every device.
+
+    Parameters
+    ----------
+    doc : dict
+        The instance document.
+    path : str
+        A ``device_defaults.<field>`` path.
+    source : str, default 'the instance'
+        The instance's name (for messages).
+
+    Returns
+    -------
+    Shadow or None
+        The override, or None.
+    """
     from mecopt.core.instance import DeviceFields
 
     parts = path.split(".")
@@ -224,9 +303,27 @@ def shadowed(doc: dict, path: str, source: str = "the instance") -> Shadow | Non
     return Shadow(path, source, over, len(entries)) if over else None
 
 
-def check_axes(spec: "SweepSpec") -> list[Shadow]:
-    """Every axis a device entry overrides, per instance file. Raises :class:`InputError` (exit 2)
-    when an axis changes nothing in some file; returns the partial ones (the caller warns)."""
+def check_axes(spec: SweepSpec) -> list[Shadow]:
+    """Every axis a device entry overrides, per instance file.
+
+    Raises :class:`InputError` (exit 2) when an axis changes nothing in some file; returns the partial ones (the caller
+    warns).
+
+    Parameters
+    ----------
+    spec : SweepSpec
+        The sweep.
+
+    Returns
+    -------
+    list[Shadow]
+        The overrides of some (not all) device entries, to warn about.
+
+    Raises
+    ------
+    InputError
+        When an axis would change nothing.
+    """
     found = []
     for src in spec.instances:
         doc, _ = read_document(src)
@@ -254,6 +351,7 @@ class Point:
 
     @property
     def key(self) -> str:
+        """The point's identity in the results: its instance and values."""
         return ";".join([f"instance={self.instance}"] + [f"{p}={v!r}" for p, v in self.values])
 
 
@@ -269,15 +367,18 @@ class Run:
 
     @property
     def key(self) -> str:
+        """The run's identity in the results: point, method and seed (what ``--resume`` matches)."""
         return f"{self.point.key}|method={self.method}|seed={self.seed}"
 
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """What to sweep. ``options`` maps a method name (or ``"*"`` for every method) to
-    keyword options; a ``"*"`` option goes only to methods whose function names it.
-    Each method runs once per seed when its function names a ``seed`` parameter,
-    otherwise once per point (its row carries the first seed)."""
+    """What to sweep.
+
+    ``options`` maps a method name (or ``"*"`` for every method) to keyword options; a ``"*"`` option goes only to
+    methods whose function names it. Each method runs once per seed when its function names a ``seed`` parameter,
+    otherwise once per point (its row carries the first seed).
+    """
 
     instances: tuple[str, ...]
     axes: tuple[Axis, ...] = ()
@@ -312,12 +413,28 @@ def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
 
     Every point is checked against the instance schema up front, and every
     problem (unknown path, bad value) is raised at once, naming the path.
+
+    Parameters
+    ----------
+    spec : SweepSpec
+        The sweep.
+
+    Returns
+    -------
+    tuple[list[Point], list[Run], dict]
+        (points, runs, manifest).
+
+    Raises
+    ------
+    InputError
+        Listing every problem.
     """
-    from mecopt.methods import registry as solvers
-    from mecopt.core.errors import validation_problems
-    from mecopt.core.options import check_option_names
-    from mecopt.core.instance import InstanceFile
     from pydantic import ValidationError
+
+    from mecopt.core.errors import validation_problems
+    from mecopt.core.instance import InstanceFile
+    from mecopt.core.options import check_option_names
+    from mecopt.methods import registry as solvers
 
     unknown_opt = sorted(set(spec.options) - set(spec.methods) - {"*"})
     if unknown_opt:
@@ -414,6 +531,8 @@ class Task:
 
 @dataclass
 class Outcome:
+    """One finished run: its key, its deterministic results row, its timings and (optionally) its solution."""
+
     key: str
     row: dict
     timing: dict          # wall_time_s and the solver's own timings (not deterministic)
@@ -432,14 +551,38 @@ def _plain(v):
 
 
 def is_timing(name: str) -> bool:
-    """A measured duration (``wall_time_s``, GTPOS' ``build_s``/``solve_s``, ...): seconds that
-    change from run to run, so they stay out of the results table."""
+    """A measured duration (``wall_time_s``, GTPOS' ``build_s``/``solve_s``, ...).
+
+    Seconds that change from run to run, so they stay out of the results table.
+
+    Parameters
+    ----------
+    name : str
+        A column name.
+
+    Returns
+    -------
+    bool
+        Whether it is a timing.
+    """
     return name.endswith(("_s", "_seconds", "_sec")) or "wall" in name
 
 
 def summary_row(summary: Mapping[str, Any]) -> tuple[dict, dict]:
-    """The scalar figures of :meth:`Solution.summary` with ``certificate`` and ``info`` entries
-    flattened to ``certificate.<k>`` / ``info.<k>``, split into (deterministic row, timings)."""
+    """The scalar figures of :meth:`Solution.summary`, split into (deterministic row, timings).
+
+    The ``certificate`` and ``info`` entries are flattened to ``certificate.<k>`` / ``info.<k>``.
+
+    Parameters
+    ----------
+    summary : Mapping[str, Any]
+        A solution's summary.
+
+    Returns
+    -------
+    tuple[dict, dict]
+        (deterministic row, timings).
+    """
     row, timing = {}, {}
     for k in RESULT_COLUMNS:
         if k in summary and k not in ("method", "seed"):   # the run's own method name and seed identify it
@@ -453,13 +596,25 @@ def summary_row(summary: Mapping[str, Any]) -> tuple[dict, dict]:
 
 
 def execute(task: Task) -> Outcome:
-    """Build the instance and solve it (runs in a worker). Errors of mecopt (bad input,
-    infeasible, solver failure) become a row with ``termination = "error"``."""
+    """Build the instance and solve it (runs in a worker).
+
+    Errors of mecopt (bad input, infeasible, solver failure) become a row with ``termination = "error"``.
+
+    Parameters
+    ----------
+    task : Task
+        The task.
+
+    Returns
+    -------
+    Outcome
+        The run's outcome.
+    """
     import time
 
     from mecopt.core.instance import instance_from_dict
-    from mecopt.methods import registry
     from mecopt.core.resources import instance_path
+    from mecopt.methods import registry
 
     t0 = time.perf_counter()
     try:
@@ -477,8 +632,23 @@ def execute(task: Task) -> Outcome:
 # --------------------------------------------------------------------------- the log
 
 def read_log(path: Path, repair: bool = False) -> list[dict]:
-    """Rows of an append-only log. A torn last line (the sweep was killed while writing
-    it) is ignored, and with ``repair`` cut off so appending can go on."""
+    """Rows of an append-only log.
+
+    A torn last line (the sweep was killed while writing it) is ignored, and with ``repair`` cut off so appending can go
+    on.
+
+    Parameters
+    ----------
+    path : Path
+        The log file.
+    repair : bool, default False
+        Whether to cut off a torn last line.
+
+    Returns
+    -------
+    list[dict]
+        The rows.
+    """
     if not path.exists():
         return []
     raw = path.read_bytes()
@@ -514,6 +684,8 @@ class _Log:
 
 @dataclass
 class SweepResult:
+    """What :func:`run_sweep` returns: the folder, the sorted table, its files and the run counts."""
+
     out_dir: Path
     table: pd.DataFrame
     table_path: Path
@@ -528,6 +700,16 @@ def local_executor(workers: int | None = None) -> ProcessPoolExecutor:
     Not ``fork``: a process that has already run HiGHS (say, a GTPOS solve in a notebook
     or a test) holds HiGHS' thread pool, and a forked child that calls HiGHS again
     waits for threads that do not exist in it — forever.
+
+    Parameters
+    ----------
+    workers : int or None, default None
+        Number of processes (None: the CPUs).
+
+    Returns
+    -------
+    ProcessPoolExecutor
+        The executor.
     """
     import multiprocessing
 
@@ -541,7 +723,8 @@ def _worker_init(parent: int) -> None:
     SIGINT (Ctrl-C reaches the whole process group) is ignored: the parent decides and
     stops the workers. If the parent is killed (SIGKILL gives it no chance to clean up),
     Linux sends the worker SIGKILL (``PR_SET_PDEATHSIG``); elsewhere a watchdog thread
-    polls the parent's pid once a second."""
+    polls the parent's pid once a second.
+    """
     import signal
     import threading
     import time
@@ -576,9 +759,22 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
 
 @contextmanager
 def pool_for(workers: int | None, executor: Executor | None) -> Iterator[Executor]:
-    """``executor`` when given (the caller owns it), else a :func:`local_executor` owned by the block:
-    stopped at once when the block raises (an interrupt must not wait for running solves), shut down
-    when it ends."""
+    """``executor`` when given (the caller owns it), else a :func:`local_executor` owned by the block.
+
+    Stopped at once when the block raises (an interrupt must not wait for running solves), shut down when it ends.
+
+    Parameters
+    ----------
+    workers : int or None
+        Number of processes of a local executor.
+    executor : Executor or None
+        An executor owned by the caller, or None.
+
+    Yields
+    ------
+    Executor
+        The executor to submit to.
+    """
     if executor is not None:
         yield executor
         return
@@ -593,11 +789,42 @@ def pool_for(workers: int | None, executor: Executor | None) -> Iterator[Executo
 
 
 def solution_path(out_dir: str | Path, point: int, method: str, seed: int) -> Path:
-    """Where a sweep with ``save_solutions`` writes the solution of one run."""
+    """Where a sweep with ``save_solutions`` writes the solution of one run.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The sweep folder.
+    point : int
+        The point's index.
+    method : str
+        The method.
+    seed : int
+        The seed.
+
+    Returns
+    -------
+    Path
+        The solution folder.
+    """
     return Path(out_dir) / "solutions" / f"p{int(point):04d}-{method}-s{int(seed)}"
 
 
 def solution_dir(out_dir: str | Path, run: Run) -> Path:
+    """The solution folder of ``run`` under ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The sweep folder.
+    run : Run
+        The run.
+
+    Returns
+    -------
+    Path
+        The solution folder.
+    """
     return solution_path(out_dir, run.point.index, run.method, run.seed)
 
 
@@ -680,8 +907,24 @@ def _save_solution(solution, run: Run, out: Path, fmt: str) -> None:
 
 
 def assemble(spec: SweepSpec, runs: Sequence[Run], rows: Iterable[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The final results and timings tables from log rows: one row per run of ``runs``
-    (first logged wins), in run order, columns in a fixed order."""
+    """The final results and timings tables from log rows.
+
+    One row per run of ``runs`` (first logged wins), in run order, columns in a fixed order.
+
+    Parameters
+    ----------
+    spec : SweepSpec
+        The sweep.
+    runs : Sequence[Run]
+        The runs, in table order.
+    rows : Iterable[dict]
+        The logged rows.
+
+    Returns
+    -------
+    tuple[pandas.DataFrame, pandas.DataFrame]
+        (results, timings).
+    """
     by_key: dict[str, dict] = {}
     for r in rows:
         by_key.setdefault(r.get("key"), r)
@@ -711,8 +954,27 @@ def _tidy(df: pd.DataFrame) -> pd.DataFrame:
 
 @contextmanager
 def dask_executor(address: str, timeout: float = 30.0):
-    """A concurrent.futures executor running on an existing Dask cluster (``client.get_executor()``);
-    ``timeout``: seconds to wait for the scheduler."""
+    """A concurrent.futures executor running on an existing Dask cluster (``client.get_executor()``).
+
+    ``timeout``: seconds to wait for the scheduler.
+
+    Parameters
+    ----------
+    address : str
+        The scheduler's address.
+    timeout : float, default 30.0
+        Seconds to wait for the scheduler.
+
+    Returns
+    -------
+    concurrent.futures.Executor
+        The executor.
+
+    Raises
+    ------
+    InputError
+        When dask is missing or the scheduler is unreachable.
+    """
     try:
         from distributed import Client
     except ImportError:

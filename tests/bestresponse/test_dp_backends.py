@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_milp_best_response import delays, random_aggregates, random_instance
 
 from mecopt.bestresponse import dp as dpmod
 from mecopt.bestresponse.dp import DPDevice
 from mecopt.core.instance import instance_from_dict
-from test_milp_best_response import delays, random_aggregates, random_instance
 
 pytestmark = pytest.mark.skipif(dpmod._solve_compiled is None, reason="numba is not installed")
 

@@ -15,19 +15,19 @@ from __future__ import annotations
 import dataclasses
 from itertools import combinations_with_replacement
 
+import enumeration as bruteforce
 import numpy as np
 import pyomo.environ as pyo
 import pytest
 import tomli_w
 
-import enumeration as bruteforce
-from mecopt.core import cost as costmod
 from mecopt.bestresponse.dp import DPDevice, DPEngine
-from mecopt.core.instance import instance_from_dict, load_instance
 from mecopt.bestresponse.milp import MILPEngine
+from mecopt.core import cost as costmod
+from mecopt.core.instance import instance_from_dict, load_instance
+from mecopt.core.problem import Aggregates, layer_weights, strategy_feasible, theta, tie_weight
 from mecopt.milp.best_response import MILPDevice
 from mecopt.milp.network import BLOCK, build_network
-from mecopt.core.problem import Aggregates, layer_weights, strategy_feasible, theta, tie_weight
 
 #: runs a MILP solver (HiGHS or CP-SAT), directly or through a command: integration, not unit
 pytestmark = pytest.mark.solver
@@ -62,13 +62,16 @@ def random_instance(tmp_path, rng, *, M=None, H=None, mode=None, gamma=None, tau
     alpha = float(rng.uniform(0, 1 - gamma))
     doc = {
         "seed": int(rng.integers(1000)),
-        "model": {"bits_per_element": 1.0, "price_scale": 1.0, "capacity_mode": mode or str(rng.choice(["per_device", "total"])),
+        "model": {"bits_per_element": 1.0, "price_scale": 1.0,
+                  "capacity_mode": mode or str(rng.choice(["per_device", "total"])),
                   "deadline_policy": policy},
-        "server": {"slots": H, "frame_s": float(rng.uniform(0.04, 0.25)) * H, "parallel_limit": B or int(rng.integers(1, 4)),
+        "server": {"slots": H, "frame_s": float(rng.uniform(0.04, 0.25)) * H,
+                   "parallel_limit": B or int(rng.integers(1, 4)),
                    "freq_cycles_per_s": 100.0, "price_base": [float(x) for x in rng.uniform(0, 2, H)],
                    "price_growth": [float(x) for x in rng.uniform(0, 3, H)], "tx_power_w": 5.0},
         "devices": [{"name": "d1", "dnn": str(path), "alpha": alpha, "beta": 1 - gamma - alpha, "gamma": gamma,
-                     "cost_delay_per_s": 10.0, "cost_energy_per_j": 2.0, "delta_cycles_per_bit": float(rng.uniform(0.5, 2)),
+                     "cost_delay_per_s": 10.0, "cost_energy_per_j": 2.0,
+                     "delta_cycles_per_bit": float(rng.uniform(0.5, 2)),
                      "upload_power_w": 1.0, "compute_power_w": 2.0, "bandwidth_hz": float(rng.uniform(100, 600)),
                      "channel_gain": 3e-7, "noise_w_per_hz": 1e-9, "deadline_s": tau or 1e3}],
     }
@@ -353,8 +356,10 @@ def _soft_cases(tmp_path, seed):
                 b = assert_same(dev, server, others, milp, dp)
                 assert not b.deadline_dropped  # soft: (26) is never a constraint, so never dropped
                 T = costmod.delay(dev, b.slots, server)
-                assert b.cost == pytest.approx(costmod.device_cost(dataclasses.replace(dev, deadline_soft=False), b.slots,
-                                                                   server, others.load) + pen * max(0.0, T - tau), rel=REL)
+                assert b.cost == pytest.approx(costmod.device_cost(dataclasses.replace(dev, deadline_soft=False),
+                                                                   b.slots,
+                                                                   server, others.load) + pen * max(0.0, T - tau),
+                                                                   rel=REL)
                 missed += T > tau * (1 + 1e-9)
                 changed += not np.array_equal(free.best_response(others).slots, b.slots)
     return missed, changed

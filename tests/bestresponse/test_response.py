@@ -1,8 +1,8 @@
 """Shared best-response rules: feasibility of a strategy against the others' aggregates."""
 
+import enumeration as bruteforce
 import numpy as np
 
-import enumeration as bruteforce
 from mecopt.bestresponse.dp import DPDevice
 from mecopt.core.instance import instance_from_dict
 from mecopt.core.problem import Aggregates, strategy_feasible
@@ -21,7 +21,8 @@ def test_a_slot_overfilled_by_others_only_blocks_those_who_use_it():
     assert np.array_equal(dp.slots, bf.slots) and 1 not in dp.slots
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 
 @settings(max_examples=80, deadline=None)

@@ -10,13 +10,14 @@ import types
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
-
 from helpers import run
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from mecopt.byo import fitting
-from mecopt.core.errors import InputError
 from mecopt.core import dnn
 from mecopt.core.delay import CoefficientSet, PerTypeCoefficients, layer_delays, load_coefficients
+from mecopt.core.errors import InputError
 from mecopt.core.instance import instance_from_dict
 
 CLASSES = tuple(fitting.CLASS_TERMS)
@@ -184,7 +185,8 @@ def test_a_model_ort_fuses_is_attributed_to_its_layers(tmp_path):
 
 def test_map_to_original_by_name_output_stem_and_data_flow():
     from mecopt.byo.measure import map_to_original
-    orig = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"), helper.make_node("Relu", ["c"], ["r"], name="relu"),
+    orig = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+            helper.make_node("Relu", ["c"], ["r"], name="relu"),
             helper.make_node("Add", ["r", "x"], ["y"], name="add")]
     opt = [helper.make_node("ReorderInput", ["x"], ["t1"], name="ReorderInput"),
            helper.make_node("Conv", ["t1", "w"], ["t2"], name="c_nchwc", domain="com.microsoft.nchwc"),

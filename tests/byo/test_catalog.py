@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import run
+
 from mecopt.core import dnn
 from mecopt.core.instance import instance_from_dict
 from mecopt.core.resources import dnn_dir
@@ -115,6 +115,7 @@ def test_torchvision_export_imports_to_the_committed_spec(tmp_path, name):
     if why is not None:
         pytest.skip(why)
     import make_catalog
+
     from mecopt.byo.onnx_import import import_onnx
     path = tmp_path / f"{name}.onnx"
     import warnings

@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 
 onnx = pytest.importorskip("onnx")
+from helpers import run  # noqa: E402
 from onnx import TensorProto, helper  # noqa: E402
 
-from mecopt.core import dnn  # noqa: E402
-from helpers import run  # noqa: E402
-from mecopt.core.errors import InputError  # noqa: E402
-from mecopt.core.dnn import format_spec_toml  # noqa: E402
 from mecopt.byo.onnx_import import import_onnx  # noqa: E402
+from mecopt.core import dnn  # noqa: E402
+from mecopt.core.dnn import format_spec_toml  # noqa: E402
+from mecopt.core.errors import InputError  # noqa: E402
 
 FLOAT = TensorProto.FLOAT
 
@@ -93,7 +93,8 @@ def test_written_toml_reads_back_to_the_same_table(tmp_path):
     path.write_text(result.to_toml())
     pd.testing.assert_frame_equal(dnn.propagate(dnn.load_spec(path)).frame, table(CHAIN_SPEC))
     # the style of models/dnn: one inline table per layer
-    assert 'layers = [\n  { name = "conv1", type = "conv", out_channels = 16, kernel = 5, pad = 2 },' in path.read_text()
+    assert ('layers = [\n  { name = "conv1", type = "conv", out_channels = 16, kernel = 5, pad = 2 },'
+            in path.read_text())
 
 
 def test_cli_import_onnx_writes_a_loadable_spec(tmp_path, capsys):
@@ -142,7 +143,8 @@ def _onnx_from_spec(spec: dnn.DNNSpec):
         t, n = layer.type, layer.name
         if t == "conv":
             k, p, s = layer.kernel, layer.pad, layer.stride
-            inits += [weight(f"{n}.w", layer.out_channels, c_in // layer.groups, k, k), weight(f"{n}.b", layer.out_channels)]
+            inits += [weight(f"{n}.w", layer.out_channels, c_in // layer.groups, k, k),
+                      weight(f"{n}.b", layer.out_channels)]
             nodes.append(helper.make_node("Conv", [x, f"{n}.w", f"{n}.b"], [y], name=n, kernel_shape=[k, k],
                                           strides=[s, s], pads=[p] * 4, group=layer.groups))
         elif t == "pool":
@@ -244,9 +246,11 @@ def residual_net():
     nodes = [
         helper.make_node("Conv", ["x", "w0"], ["a"], name="/stem/Conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
         helper.make_node("Relu", ["a"], ["a1"], name="/stem_relu/Relu"),
-        helper.make_node("Conv", ["a1", "w1"], ["b"], name="/layer1/conv1/Conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["a1", "w1"], ["b"], name="/layer1/conv1/Conv", kernel_shape=[3, 3],
+                         pads=[1, 1, 1, 1]),
         helper.make_node("Relu", ["b"], ["b1"], name="/layer1/relu/Relu"),
-        helper.make_node("Conv", ["b1", "w2"], ["b2"], name="/layer1/conv2/Conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["b1", "w2"], ["b2"], name="/layer1/conv2/Conv", kernel_shape=[3, 3],
+                         pads=[1, 1, 1, 1]),
         helper.make_node("Add", ["b2", "a1"], ["s"], name="/layer1/Add"),
         helper.make_node("Relu", ["s"], ["s1"], name="/layer1/relu_1/Relu"),
         helper.make_node("GlobalAveragePool", ["s1"], ["g"], name="/pool/GlobalAveragePool"),

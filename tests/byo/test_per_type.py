@@ -6,12 +6,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from helpers import run
-from mecopt.core.errors import InputError
+
 from mecopt.core import dnn
-from mecopt.core.delay import (PAPER_TERMS, CoefficientSet, PerTypeCoefficients, fit_per_type, layer_delays,
-                                load_coefficients)
+from mecopt.core.delay import (
+    PAPER_TERMS,
+    CoefficientSet,
+    PerTypeCoefficients,
+    fit_per_type,
+    layer_delays,
+    load_coefficients,
+)
+from mecopt.core.errors import InputError
 from mecopt.core.instance import instance_from_dict
 
 #: a different eq. (5) per class (ms), as a machine might have
@@ -79,7 +85,8 @@ def test_instances_accept_a_per_type_file_and_bad_files_are_named(tmp_path, writ
     table = dnn.layer_table("mobilenet_v2")
     np.testing.assert_allclose(inst.devices[0].t_local, layer_delays(report.model, table))
     np.testing.assert_allclose(inst.devices[0].t_server, layer_delays(report.model, table))
-    (tmp_path / "bad.toml").write_text('name = "b"\n[coefficients]\nG2O = 1.0\n[types.convolution.coefficients]\nG2O = 1\n')
+    (tmp_path / "bad.toml").write_text('name = "b"\n[coefficients]\nG2O = 1.0\n'
+                                       '[types.convolution.coefficients]\nG2O = 1\n')
     with pytest.raises(InputError, match="unknown operator classes"):
         load_coefficients(str(tmp_path / "bad.toml"))
 

@@ -1,5 +1,6 @@
-"""Per-layer profiling with PyTorch (issue 6; `mecopt profile --engine torch`): table layout, attaching measured times, refusals.
-No assertion on how long anything takes."""
+"""Per-layer profiling with PyTorch (issue 6; `mecopt profile --engine torch`).
+
+Table layout, attaching measured times, refusals. No assertion on how long anything takes."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from mecopt.core import dnn  # noqa: E402
 from helpers import run  # noqa: E402
+
+from mecopt.byo.profiling import PROFILE_COLUMNS, attach_times, build_chain, profile  # noqa: E402
+from mecopt.core import dnn  # noqa: E402
 from mecopt.core.errors import InputError  # noqa: E402
 from mecopt.core.instance import instance_from_dict  # noqa: E402
-from mecopt.byo.profiling import PROFILE_COLUMNS, attach_times, build_chain, profile  # noqa: E402
 
 SMALL = {
     "name": "small",

@@ -10,11 +10,10 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
+from helpers import run  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from helpers import run  # noqa: E402
-from mecopt.byo.profiling import (OP_COLUMNS, PROFILE_COLUMNS, profile_onnx, profile_spec_ort,  # noqa: E402
-                                  spec_to_onnx)
+from mecopt.byo.profiling import OP_COLUMNS, PROFILE_COLUMNS, profile_onnx, profile_spec_ort, spec_to_onnx  # noqa: E402
 from mecopt.core import dnn  # noqa: E402
 from mecopt.core.instance import instance_from_dict  # noqa: E402
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import click
 import pandas as pd
 import pytest
-
 from helpers import run
+
 from mecopt.cli import cli
-from mecopt.studies.generate import generate_instance
 from mecopt.core.instance import load_instance
 from mecopt.core.resources import instances_dir
+from mecopt.studies.generate import generate_instance
 
 FIG6 = instances_dir() / "paper" / "fig6-w1khz.toml"
 FIG10 = instances_dir() / "paper" / "fig10-mixed.toml"
@@ -148,7 +148,8 @@ def test_check_violations_exit_3_and_out_dir(capsys, tmp_path, tiny_path):
     code, out, err = run(capsys, "check", tiny_path, path, "--out", out_dir)
     assert code == 3
     assert "(17)" in out and "(16)" in out and "violates" in err and "Traceback" not in err
-    assert sorted(p.name for p in out_dir.iterdir()) == ["MANIFEST.json", "devices.csv", "summary.json", "violations.csv"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["MANIFEST.json", "devices.csv", "summary.json",
+                                                         "violations.csv"]
     summary = json.loads((out_dir / "summary.json").read_text())
     assert summary["feasible"] is False and summary["malformed_devices"] == ["d2"]
     assert summary["violations_by_equation"] == {"(16)": 1, "(17)": 1}

@@ -7,14 +7,14 @@ import json
 
 import pytest
 
-from mecopt.core import checker as check
-from mecopt.methods import registry as solvers
 from mecopt.cli import main
 from mecopt.cli.commands.solve import method_options as solve_method_options
-from mecopt.methods.registry import accepted_options
-from mecopt.core.tables import read_table
+from mecopt.core import checker as check
 from mecopt.core.instance import load_instance
 from mecopt.core.solution import Solution, Termination
+from mecopt.core.tables import read_table
+from mecopt.methods import registry as solvers
+from mecopt.methods.registry import accepted_options
 
 #: runs a MILP solver (HiGHS or CP-SAT), directly or through a command: integration, not unit
 pytestmark = pytest.mark.solver

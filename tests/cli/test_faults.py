@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import tomli_w
-
 from fuzz_cases import run_cli
 
 #: runs a MILP solver (HiGHS or CP-SAT), directly or through a command: integration, not unit
@@ -187,8 +186,8 @@ def test_sigkill_reproduce_resumes_without_loss_or_repeat(tmp_path):
 
 def test_output_under_a_file_is_refused_before_any_work(tmp_path, monkeypatch):
     """Refused up front: no instance is read and nothing is generated (the work would raise here)."""
-    import mecopt.studies.generate
     import mecopt.core.instance
+    import mecopt.studies.generate
     import mecopt.studies.sweep
 
     def work(*a, **k):

@@ -8,9 +8,9 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import run
 
 from mecopt.core import dnn
-from helpers import run
 from mecopt.core.delay import load_coefficients
 from mecopt.core.instance import instance_from_dict, load_instance
 

@@ -19,11 +19,26 @@ from pathlib import Path
 
 import pytest
 import tomli_w
-from hypothesis import HealthCheck, given, settings, strategies as st
-
 from conftest import TINY_SPEC
-from fuzz_cases import (BAD_CELLS, GTPOS_LIMIT_S, ODD_OK_CELLS, SPEC_POSITIVE, Checks, assert_checks,
-                        check_result, dnn_specs, encoded, instances, mutated, oracle, run_cli, to_toml)
+from fuzz_cases import (
+    BAD_CELLS,
+    GTPOS_LIMIT_S,
+    ODD_OK_CELLS,
+    SPEC_POSITIVE,
+    Checks,
+    assert_checks,
+    check_result,
+    dnn_specs,
+    encoded,
+    instances,
+    mutated,
+    oracle,
+    run_cli,
+    to_toml,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from mecopt.core import limits
 from mecopt.core.instance import load_instance
 
@@ -40,7 +55,8 @@ STATS: Counter = Counter()
 
 
 def fuzz_settings(kind: str):
-    return settings(max_examples=EXAMPLES[kind], deadline=None, database=None, derandomize="MECOPT_FUZZ" not in os.environ and "MECOPT_FUZZ_EXAMPLES" not in os.environ,
+    return settings(max_examples=EXAMPLES[kind], deadline=None, database=None,
+                    derandomize="MECOPT_FUZZ" not in os.environ and "MECOPT_FUZZ_EXAMPLES" not in os.environ,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.filter_too_much], print_blob=True)
 

@@ -8,14 +8,14 @@ import highspy
 import numpy as np
 import pandas as pd
 import pytest
-
 from helpers import run
-from mecopt.core import checker as check
+
 from mecopt.bestresponse.dp import DPEngine
-from mecopt.core.problem import Aggregates
-from mecopt.milp.export import profile_from_values
-from mecopt.methods.gtpos import solve_gtpos
+from mecopt.core import checker as check
 from mecopt.core.instance import load_instance
+from mecopt.core.problem import Aggregates
+from mecopt.methods.gtpos import solve_gtpos
+from mecopt.milp.export import profile_from_values
 
 #: runs a MILP solver (HiGHS or CP-SAT), directly or through a command: integration, not unit
 pytestmark = pytest.mark.solver
@@ -59,7 +59,9 @@ def _highs_solve(path):
     return h
 
 
-@pytest.mark.parametrize("fmt,name", [("mps", "bench:mixed-per_device-n50"), ("lp", "bench:alexnet-total-n5"), ("mps", "paper:fig10-mixed")])
+@pytest.mark.parametrize("fmt,name",
+                         [("mps", "bench:mixed-per_device-n50"), ("lp", "bench:alexnet-total-n5"),
+                          ("mps", "paper:fig10-mixed")])
 def test_export_model_round_trips_through_highspy(capsys, tmp_path, fmt, name):
     path = tmp_path / f"model.{fmt}"
     code, out, err = run(capsys, "export-model", name, "--problem", "gtpos", "--format", fmt, "--out", path)

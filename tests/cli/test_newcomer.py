@@ -16,19 +16,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from mecopt.core.options import scalar_from_text
 from helpers import run
 
 import mecopt
 from mecopt.core import checker as constraints
-from mecopt.methods import registry as solvers
+from mecopt.core import manifest
 from mecopt.core.errors import InputError
 from mecopt.core.instance import instance_from_dict, read_document
-from mecopt.core.tolerances import DEADLINE_TOL, meets_deadline
-from mecopt.core import manifest
-from mecopt.core.tables import read_table
+from mecopt.core.options import scalar_from_text
 from mecopt.core.solution import Solution
+from mecopt.core.tables import read_table
+from mecopt.core.tolerances import DEADLINE_TOL, meets_deadline
+from mecopt.methods import registry as solvers
 from mecopt.studies import sweep as sw
 
 #: runs a MILP solver (HiGHS or CP-SAT), directly or through a command: integration, not unit

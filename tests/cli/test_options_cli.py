@@ -13,12 +13,13 @@ import io
 import re
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from methods.test_options import CASES, IDS, invalid_values, valid_values  # tests/methods: the declared options
 
 from mecopt.cli import main
 from mecopt.cli.commands.solve import method_options
 from mecopt.methods import registry
-from methods.test_options import CASES, IDS, invalid_values, valid_values  # tests/methods: the declared options
 
 #: runs a MILP solver (HiGHS or CP-SAT), directly or through a command: integration, not unit
 pytestmark = pytest.mark.solver

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import tomli_w
-
 from fuzz_cases import run_cli
+
 from mecopt.core import limits
 
 #: runs a MILP solver (HiGHS or CP-SAT), directly or through a command: integration, not unit
@@ -204,8 +204,8 @@ def test_accepted_instances_still_accept_ints_for_floats(tmp_path):
 
 def test_paper_instances_load_unchanged():
     """Every bundled instance still validates (the strict schema accepts what the paper uses)."""
-    from mecopt.core.resources import bundled_instances
     from mecopt.core.instance import load_instance
+    from mecopt.core.resources import bundled_instances
 
     for name in bundled_instances():
         assert load_instance(name).N >= 1

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import run
 
 import mecopt
-from helpers import run
 from mecopt.core import resources
 
 PAPER = "paper:fig6-w1khz"
@@ -59,8 +59,8 @@ def test_inspect_solve_check_compare_plot_take_bundled_names(capsys, elsewhere):
 
     code, out, err = run(capsys, "plot", "schedule", "sol")
     assert code == 0 and (elsewhere / "sol" / "schedule.png").is_file(), err
-    from mecopt.results import plots
     from mecopt.core.solution import read_result_folder
+    from mecopt.results import plots
     data = plots.schedule_data(read_result_folder(elsewhere / "sol").solution)   # read back with its instance
     assert data.H == 5 and data.frame_s == 0.75 and set(data.t_server) == {f"md{i}" for i in range(1, 6)}
 

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mecopt.core import checker as check
-from mecopt.core.tolerances import DEADLINE_TOL
 from mecopt.cli.commands.check import check_assignment
+from mecopt.core import checker as check
 from mecopt.core.errors import InputError
 from mecopt.core.instance import instance_from_dict
+from mecopt.core.tolerances import DEADLINE_TOL
 
 
 def _table(profile: dict[str, list[int]]) -> pd.DataFrame:

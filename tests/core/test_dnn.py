@@ -121,7 +121,8 @@ BASE_INPUT = {"channels": 1, "height": 8, "width": 8}
     ([{"name": "a", "type": "relu"}, {"name": "b", "type": "dense"}], "layers.1.type", "conv"),
     ([{"name": "big", "type": "conv", "out_channels": 4, "kernel": 11}], "layers.0 (big)", "larger than"),
     ([{"name": "p", "type": "pool", "kernel": 9}], "layers.0 (p)", "larger than"),
-    ([{"name": "c", "type": "conv", "out_channels": 4, "kernel": 3, "dilation": 2}], "layers.0.dilation", "unknown field"),
+    ([{"name": "c", "type": "conv", "out_channels": 4, "kernel": 3, "dilation": 2}], "layers.0.dilation",
+     "unknown field"),
     ([{"name": "f", "type": "fc"}], "layers.0 (f)", "out_features"),
 ])
 def test_bad_specs_name_the_layer_and_field(tmp_path, layers, where, what):

@@ -97,7 +97,8 @@ def test_missing_dnn_spec_file(instance_dict, write_toml, tmp_path):
 
 @pytest.mark.parametrize("slots", [0, -2])
 def test_slots_below_one(instance_dict, write_toml, slots):
-    assert _has(_problems(write_toml, instance_dict(server={"slots": slots})), "server.slots", "greater than or equal to 1")
+    assert _has(_problems(write_toml, instance_dict(server={"slots": slots})), "server.slots",
+                "greater than or equal to 1")
 
 
 def test_price_base_list_of_wrong_length(instance_dict, write_toml):
@@ -179,7 +180,8 @@ def test_bad_topology_kind(instance_dict, write_toml):
 
 
 def test_several_schema_problems_at_once(instance_dict, write_toml):
-    doc = instance_dict(devices=[{"name": "a", "upload_power_w": -1.0, "colour": "red"}, {"name": "b", "bandwidth_hz": 0}],
+    doc = instance_dict(devices=[{"name": "a", "upload_power_w": -1.0, "colour": "red"},
+                                 {"name": "b", "bandwidth_hz": 0}],
                         server={"slots": 0, "colour": 1}, model={"capacity_mode": "shared"})
     doc["extra"] = True
     paths = {p for p, _ in _problems(write_toml, doc)}
@@ -306,6 +308,6 @@ def test_server_is_refused_with_several_servers(instance_dict):
     inst = instance_from_dict(_two_servers(instance_dict(n_devices=2)))
     assert inst.K == 2 and [s.name for s in inst.servers] == ["s1", "s2"]
     with pytest.raises(ValueError, match=r"servers\[k\].*view\(k\)\.server"):
-        inst.server
+        inst.server  # noqa: B018 (the property access itself must raise)
     assert inst.view(1).server is inst.servers[1] and inst.view(1).instance.server is inst.servers[1]
     assert not hasattr(inst, "multi")

@@ -14,7 +14,8 @@ import copy
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mecopt import solve
 from mecopt.core import cost as costmod

@@ -14,18 +14,18 @@ import tomllib
 
 import numpy as np
 import pytest
-
 from helpers import run
+from milp.test_gtpos import tiny_instance  # tests/milp: random tiny instances
+
 from mecopt.core import checker as check
-from mecopt.methods.baselines import solve_all_local
-from mecopt.core.errors import InfeasibleError, InputError
-from mecopt.methods.tpos import solve_cai
-from mecopt.methods.gtpos import solve_gtpos
 from mecopt.core import cost as costmod
+from mecopt.core.errors import InfeasibleError, InputError
 from mecopt.core.instance import instance_from_dict, load_instance, min_blocks
 from mecopt.core.resources import instance_path
 from mecopt.core.solution import Termination
-from milp.test_gtpos import tiny_instance  # tests/milp: random tiny instances
+from mecopt.methods.baselines import solve_all_local
+from mecopt.methods.gtpos import solve_gtpos
+from mecopt.methods.tpos import solve_cai
 
 #: runs a MILP solver (HiGHS or CP-SAT), directly or through a command: integration, not unit
 pytestmark = pytest.mark.solver

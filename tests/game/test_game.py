@@ -8,18 +8,18 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from mecopt.bestresponse.dp import DPEngine
 from mecopt.core import checker as check
 from mecopt.core import cost
-from mecopt.bestresponse.dp import DPEngine
-from mecopt.game.certificate import certificate
-from mecopt.game.dynamics import CERTIFICATE_TOL, random_initial
-from mecopt.methods.tpos import solve_cai, solve_uai
-from mecopt.game.estimate import estimate_others
-from mecopt.game.state import GameState
-from mecopt.game.topology import weight_matrix
 from mecopt.core.instance import instance_from_dict, load_instance
 from mecopt.core.problem import strategy_feasible
 from mecopt.core.solution import Termination
+from mecopt.game.certificate import certificate
+from mecopt.game.dynamics import CERTIFICATE_TOL, random_initial
+from mecopt.game.estimate import estimate_others
+from mecopt.game.state import GameState
+from mecopt.game.topology import weight_matrix
+from mecopt.methods.tpos import solve_cai, solve_uai
 
 #: runs a MILP solver (HiGHS or CP-SAT), directly or through a command: integration, not unit
 pytestmark = pytest.mark.solver

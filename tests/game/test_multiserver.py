@@ -7,17 +7,17 @@ import math
 
 import numpy as np
 import pytest
+from enumeration import strategies
 
 import mecopt
 from mecopt.bestresponse.dp import DPEngine
 from mecopt.bestresponse.engines import ServerEngine, make_engine
-from mecopt.core.problem import enforces_deadline, strategy_feasible
-from mecopt.game.state import GameState
 from mecopt.core import cost as costmod
 from mecopt.core import pathloss
 from mecopt.core.instance import Instance
+from mecopt.core.problem import enforces_deadline, strategy_feasible
+from mecopt.game.state import GameState
 from mecopt.methods.registry import several_servers
-from enumeration import strategies
 
 #: runs a MILP solver (HiGHS or CP-SAT), directly or through a command: integration, not unit
 pytestmark = pytest.mark.solver

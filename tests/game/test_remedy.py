@@ -5,14 +5,14 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
-
 from helpers import run
-from mecopt.methods.baselines import solve_all_offload
+
 from mecopt.core.errors import InputError
-from mecopt.methods.tpos import solve_uai
+from mecopt.core.instance import instance_from_dict, load_instance
 from mecopt.game.estimate import consensus_weights
 from mecopt.game.topology import weight_matrix
-from mecopt.core.instance import instance_from_dict, load_instance
+from mecopt.methods.baselines import solve_all_offload
+from mecopt.methods.tpos import solve_uai
 from mecopt.studies import reproduce as rep
 
 

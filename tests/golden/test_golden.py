@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import os
 
-import pytest
-
 import golden
+import pytest
 
 #: runs a MILP solver (HiGHS or CP-SAT), directly or through a command: integration, not unit
 pytestmark = pytest.mark.solver
@@ -31,7 +30,8 @@ def _params():
         rec = KNOWN.get(cid)
         if rec is None or rec["termination"] in golden.UNSTABLE:
             continue
-        marks = [] if ALL or rec["seconds"] <= FAST_S else [pytest.mark.skip(reason="slow golden case: MECOPT_GOLDEN=all")]
+        marks = ([] if ALL or rec["seconds"] <= FAST_S
+                 else [pytest.mark.skip(reason="slow golden case: MECOPT_GOLDEN=all")])
         out.append(pytest.param(case, id=cid, marks=marks))
     return out
 

@@ -7,18 +7,18 @@ import math
 from collections import Counter
 from itertools import combinations_with_replacement
 
+import enumeration as bruteforce
 import numpy as np
 import pytest
 
-from mecopt.methods import baselines
-from mecopt.core import checker as check
-import enumeration as bruteforce
-from mecopt.core import cost
 from mecopt.bestresponse import dp
+from mecopt.core import checker as check
+from mecopt.core import cost
 from mecopt.core.errors import InputError
 from mecopt.core.instance import instance_from_dict, load_instance
 from mecopt.core.problem import Aggregates, strategy_feasible
 from mecopt.core.solution import Termination
+from mecopt.methods import baselines
 
 #: runs a MILP solver (HiGHS or CP-SAT), directly or through a command: integration, not unit
 pytestmark = pytest.mark.solver

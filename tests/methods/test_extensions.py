@@ -10,13 +10,13 @@ import subprocess
 import sys
 import textwrap
 
+import custom_methods
 import numpy as np
 import pandas as pd
 import pytest
-
-import custom_methods
-import mecopt
 from helpers import run
+
+import mecopt
 from mecopt.core import cost as costmod
 
 PAPER = "paper:fig6-w1khz"
@@ -147,7 +147,8 @@ def test_registered_engine_reaches_the_dp_equilibrium(capsys, tmp_path):
         assert all(np.array_equal(a, b) for a, b in zip(dp.profile, en.profile))
         assert (dp.iterations, dp.solver_calls) == (en.iterations, en.solver_calls)
         assert any(s.max() > 0 for s in en.profile)          # not the trivial all-local profile
-    with pytest.raises(mecopt.InputError, match="'engine' option of method 'tpos-cai' must be one of 'dp', 'milp'.*'enum'.*Got 'enumm'"):
+    with pytest.raises(mecopt.InputError,
+                       match="'engine' option of method 'tpos-cai' must be one of 'dp', 'milp'.*'enum'.*Got 'enumm'"):
         mecopt.solve(inst, "tpos-cai", engine="enumm")
     import tomli_w
     path = tmp_path / "lenet4.toml"

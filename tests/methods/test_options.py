@@ -13,7 +13,8 @@ import math
 import re
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mecopt
 from mecopt.core.errors import InputError
@@ -56,7 +57,8 @@ def valid_values(o: Option) -> st.SearchStrategy:
         base = st.booleans()
     elif o.type is int:
         lo = None if _lo(o) is None else math.ceil(_lo(o)) + (1 if o.gt is not None and o.gt == math.ceil(o.gt) else 0)
-        hi = None if _hi(o) is None else math.floor(_hi(o)) - (1 if o.lt is not None and o.lt == math.floor(o.lt) else 0)
+        hi = None if _hi(o) is None else math.floor(_hi(o)) - (
+            1 if o.lt is not None and o.lt == math.floor(o.lt) else 0)
         base = st.integers(min_value=lo if lo is not None else -10**6, max_value=hi if hi is not None else 10**6)
     elif o.type is float:
         base = st.floats(min_value=_lo(o) if _lo(o) is not None else -1e12,

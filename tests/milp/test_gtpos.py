@@ -12,18 +12,18 @@ from itertools import product
 import numpy as np
 import pytest
 import tomli_w
+from enumeration import strategies
 
+from mecopt.bestresponse.dp import DPEngine
 from mecopt.core import checker as check
 from mecopt.core import cost as costmod
-from enumeration import strategies
-from mecopt.bestresponse.dp import DPEngine
 from mecopt.core.errors import InfeasibleError, SolverError
 from mecopt.core.instance import instance_from_dict, load_instance
+from mecopt.core.problem import Aggregates
+from mecopt.core.solution import Termination
+from mecopt.core.tolerances import CAP_TOL
 from mecopt.methods.gtpos import solve_gtpos
 from mecopt.milp.gtpos import lp_bound
-from mecopt.core.problem import Aggregates
-from mecopt.core.tolerances import CAP_TOL
-from mecopt.core.solution import Termination
 
 #: runs a MILP solver (HiGHS or CP-SAT), directly or through a command: integration, not unit
 pytestmark = pytest.mark.solver
@@ -56,7 +56,8 @@ def tiny_instance(tmp_path, rng, mode: str, N: int | None = None, identical: boo
                         "deadline_s": 1e3})
     doc = {"seed": int(rng.integers(1000)),
            "model": {"bits_per_element": 1.0, "price_scale": 1.0, "capacity_mode": mode, "deadline_policy": policy},
-           "server": {"slots": H, "frame_s": float(rng.uniform(0.05, 0.2)) * H, "parallel_limit": int(rng.integers(1, N + 1)),
+           "server": {"slots": H, "frame_s": float(rng.uniform(0.05, 0.2)) * H,
+                      "parallel_limit": int(rng.integers(1, N + 1)),
                       "freq_cycles_per_s": 100.0, "tx_power_w": 5.0},
            "device_defaults": {"cost_delay_per_s": 10.0, "cost_energy_per_j": 2.0, "delta_cycles_per_bit": 1.0,
                                "upload_power_w": 1.0, "compute_power_w": 2.0, "channel_gain": 3e-7,

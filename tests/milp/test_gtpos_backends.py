@@ -14,18 +14,18 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import tomli_w
+from test_gtpos import enumerate_optimum, objective_of, tiny_instance
 
 from mecopt.core import checker as check
+from mecopt.core import cost as costmod
 from mecopt.core.errors import InfeasibleError, InputError
+from mecopt.core.instance import instance_from_dict, load_instance
+from mecopt.core.solution import Termination
+from mecopt.core.tolerances import CAP_TOL
+from mecopt.methods.gtpos import solve_gtpos
 from mecopt.milp.backends import cpsat
 from mecopt.milp.backends import status as statusmod
 from mecopt.milp.classes import class_networks, device_classes, flows_from_profile, profile_from_flows
-from mecopt.methods.gtpos import solve_gtpos
-from mecopt.core import cost as costmod
-from mecopt.core.instance import instance_from_dict, load_instance
-from mecopt.core.tolerances import CAP_TOL
-from mecopt.core.solution import Termination
-from test_gtpos import enumerate_optimum, objective_of, tiny_instance
 
 #: runs a MILP solver (HiGHS or CP-SAT), directly or through a command: integration, not unit
 pytestmark = pytest.mark.solver

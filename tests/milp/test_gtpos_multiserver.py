@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from enumeration import joint_feasible, joint_optimum, strategies
+from test_gtpos import write_spec
+
 from mecopt.core import checker as check
-from mecopt.core.errors import InfeasibleError, InputError
-from mecopt.milp.classes import class_networks, device_classes, flows_from_profile, assignment_from_flows
-from mecopt.methods.gtpos import solve_gtpos
-from mecopt.milp.gtpos import lp_bound
 from mecopt.core import cost as costmod
+from mecopt.core.errors import InfeasibleError, InputError
 from mecopt.core.instance import instance_from_dict
 from mecopt.core.solution import Termination
-from test_gtpos import write_spec
+from mecopt.methods.gtpos import solve_gtpos
+from mecopt.milp.classes import assignment_from_flows, class_networks, device_classes, flows_from_profile
+from mecopt.milp.gtpos import lp_bound
 
 #: runs a MILP solver (HiGHS or CP-SAT), directly or through a command: integration, not unit
 pytestmark = pytest.mark.solver
@@ -326,6 +326,7 @@ def test_export_model_round_trips_with_several_servers(tmp_path):
 def test_tpos_best_minimizes_the_multi_server_potential(tmp_path, mode):
     """tpos-best = the joint brute-force minimum of Phi (per (server, slot) terms), certified."""
     from enumeration import joint_min_potential
+
     from mecopt.methods.tpos_best import solve_best
 
     rng = np.random.default_rng(61 + (mode == "total"))

@@ -11,18 +11,17 @@ from itertools import product
 
 import numpy as np
 import pytest
-
 from enumeration import strategies
+from game.test_game import small_instance  # tests/game
 from test_gtpos import tiny_instance
 
 import mecopt
 from mecopt.core import checker as check
-from mecopt.core.errors import InputError
-from mecopt.methods.tpos_best import solve_best
 from mecopt.core import cost as costmod
-from mecopt.core.tolerances import CAP_TOL
+from mecopt.core.errors import InputError
 from mecopt.core.solution import Termination
-from game.test_game import small_instance  # tests/game
+from mecopt.core.tolerances import CAP_TOL
+from mecopt.methods.tpos_best import solve_best
 
 #: runs a MILP solver (HiGHS or CP-SAT), directly or through a command: integration, not unit
 pytestmark = pytest.mark.solver

@@ -6,8 +6,9 @@ from __future__ import annotations
 import runpy
 from pathlib import Path
 
-import mecopt
 import pytest
+
+import mecopt
 
 #: runs a MILP solver (HiGHS or CP-SAT), directly or through a command: integration, not unit
 pytestmark = pytest.mark.solver

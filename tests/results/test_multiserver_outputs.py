@@ -11,19 +11,17 @@ import tomllib
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import run
 
 import mecopt
-from helpers import run
-from mecopt.methods import baselines
-from mecopt.core import checker as checkmod
-from mecopt.methods import registry
 from mecopt.bestresponse.engines import make_engine
-from mecopt.core.problem import Aggregates
-from mecopt.core.errors import InputError
+from mecopt.core import checker as checkmod
 from mecopt.core import cost as costmod
-from mecopt.core.solution import read_result_folder
+from mecopt.core.errors import InputError
+from mecopt.core.problem import Aggregates
 from mecopt.core.resources import bundled_instances, instance_path
-from mecopt.core.solution import Solution, Termination
+from mecopt.core.solution import Solution, Termination, read_result_folder
+from mecopt.methods import baselines, registry
 
 #: runs a MILP solver (HiGHS or CP-SAT), directly or through a command: integration, not unit
 pytestmark = pytest.mark.solver
@@ -477,7 +475,8 @@ def as_servers_list(name: str) -> tuple[dict, object]:
     return doc, path.parent
 
 
-METHODS = [("tpos-cai", {"engine": "dp"}), ("tpos-uai", {"engine": "dp"}), ("gtpos", {}), ("all-local", {}), ("all-offload", {"draws": 3}),
+METHODS = [("tpos-cai", {"engine": "dp"}), ("tpos-uai", {"engine": "dp"}), ("gtpos", {}), ("all-local", {}),
+           ("all-offload", {"draws": 3}),
            ("isolated", {"engine": "dp"})]
 #: measured durations, which differ between any two runs
 DURATIONS = ("wall_time_s",)

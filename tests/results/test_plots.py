@@ -11,12 +11,12 @@ import pytest
 import tomli_w
 from click.testing import CliRunner
 
-from mecopt.results import plots
-from mecopt.methods import registry as solvers
 from mecopt.cli import cli
 from mecopt.core.errors import InputError
 from mecopt.core.instance import instance_from_dict
 from mecopt.core.solution import read_result_folder
+from mecopt.methods import registry as solvers
+from mecopt.results import plots
 
 pytest.importorskip("matplotlib")
 from matplotlib.figure import Figure  # noqa: E402
@@ -27,7 +27,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def test_core_imports_without_matplotlib():
     code = (
         "import sys; sys.modules['matplotlib'] = None\n"
-        "import mecopt, mecopt.results.plots, mecopt.studies.sweep, mecopt.studies.reproduce, mecopt.core.solution, mecopt.cli\n"
+        "import mecopt, mecopt.results.plots, mecopt.studies.sweep, mecopt.studies.reproduce, mecopt.core.solution, "
+        "mecopt.cli\n"
         "from mecopt.core.errors import InputError\n"
         "import pandas as pd\n"
         "try:\n"

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from mecopt.core import checker as check
-from mecopt.methods import registry as solvers
-from mecopt.studies import compare as comparemod
 from mecopt.core.errors import InputError, SolverError
 from mecopt.core.instance import load_instance
 from mecopt.core.solution import Solution, Termination
+from mecopt.methods import registry as solvers
+from mecopt.studies import compare as comparemod
 
 #: runs a MILP solver (HiGHS or CP-SAT), directly or through a command: integration, not unit
 pytestmark = pytest.mark.solver

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-
+from game.test_game import small_instance  # tests/game
 from helpers import run
+
+from mecopt.core import cost as costmod
 from mecopt.core.errors import InputError
 from mecopt.methods.tpos_best import solve_best
-from mecopt.core import cost as costmod
 from mecopt.studies.equilibria import spread
-from game.test_game import small_instance  # tests/game
 
 #: runs a MILP solver (HiGHS or CP-SAT), directly or through a command: integration, not unit
 pytestmark = pytest.mark.solver

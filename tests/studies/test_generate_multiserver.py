@@ -9,14 +9,14 @@ import tomllib
 
 import numpy as np
 import pytest
-
 from helpers import run
+
+from mecopt.core import pathloss
 from mecopt.core.errors import InputError
+from mecopt.core.instance import instance_from_dict, load_instance
 from mecopt.game.dynamics import play
 from mecopt.studies import generate as gen
-from mecopt.core import pathloss
 from mecopt.studies.generate import dumps, generate_instance
-from mecopt.core.instance import instance_from_dict, load_instance
 
 MIX = "alexnet:0.4,vgg16:0.2,vgg13:0.2,lenet:0.2"
 

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from mecopt.studies import reproduce as rep
-from mecopt.methods import registry as solvers
 from mecopt.cli import cli
 from mecopt.core.errors import InputError
 from mecopt.core.tables import find_table, read_table
+from mecopt.methods import registry as solvers
+from mecopt.studies import reproduce as rep
 
 #: runs a MILP solver (HiGHS or CP-SAT), directly or through a command: integration, not unit
 pytestmark = pytest.mark.solver

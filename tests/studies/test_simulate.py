@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from mecopt.core import checker as check
 from mecopt.cli import cli
+from mecopt.core import checker as check
 from mecopt.core.errors import InputError
+from mecopt.core.instance import deadline_unreachable, instance_from_dict, load_instance
 from mecopt.game.dynamics import play
 from mecopt.methods.tpos import solve_cai
-from mecopt.core.instance import deadline_unreachable, instance_from_dict, load_instance
 from mecopt.studies import simulate as sim
 
 

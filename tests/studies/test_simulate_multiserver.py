@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from mecopt.core import checker as check
 from mecopt.cli import cli
+from mecopt.core import checker as check
 from mecopt.core.errors import InputError
-from mecopt.game import dynamics
-from mecopt.studies.generate import dumps, generate_instance
 from mecopt.core.instance import ChannelSection, instance_from_dict, load_instance
 from mecopt.core.resources import instance_path
+from mecopt.game import dynamics
 from mecopt.studies import simulate as sim
+from mecopt.studies.generate import dumps, generate_instance
 
 BUNDLED = "examples:multiserver-n50-k4"
 

@@ -17,11 +17,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from mecopt.methods import registry as solvers
-from mecopt.studies import sweep as sw
 from mecopt.cli import cli
 from mecopt.core.errors import InputError
 from mecopt.core.tables import read_table
+from mecopt.methods import registry as solvers
+from mecopt.studies import sweep as sw
 
 #: runs a MILP solver (HiGHS or CP-SAT), directly or through a command: integration, not unit
 pytestmark = pytest.mark.solver
@@ -115,7 +115,8 @@ SPEC_METHODS = ("all-local", "all-offload", "tpos-cai")
 
 
 def _spec(tiny, **kw):
-    base = dict(instances=(str(tiny),), axes=(sw.Axis("server.slots", (2, 3)), sw.Axis("device_defaults.bandwidth_hz", (50.0, 400.0))),
+    base = dict(instances=(str(tiny),),
+                axes=(sw.Axis("server.slots", (2, 3)), sw.Axis("device_defaults.bandwidth_hz", (50.0, 400.0))),
                 methods=SPEC_METHODS, seeds=(0, 1), options={"*": {"engine": "dp"}, "all-offload": {"draws": 2}})
     base.update(kw)
     return sw.SweepSpec(**base)
@@ -190,7 +191,8 @@ def test_gtpos_in_a_sweep_gets_its_options(tiny, tmp_path):
     # the centralized optimum is never slower on average than the equilibrium
     for b in (1, 2):
         at = t[t["server.parallel_limit"] == b]
-        assert at.loc[at["method"] == "gtpos", "avg_delay_s"].iloc[0] <= at.loc[at["method"] == "tpos-uai", "avg_delay_s"].min() + 1e-9
+        assert at.loc[at["method"] == "gtpos", "avg_delay_s"].iloc[0] <= at.loc[at["method"] == "tpos-uai",
+                                                                                "avg_delay_s"].min() + 1e-9
     # GTPOS' own timings go to the timings table, so a resumed sweep still writes the same results
     assert not any(sw.is_timing(c) for c in t.columns if c.startswith(("info.", "certificate.")))
     timings = read_table(tmp_path / "o" / "timings.csv")
@@ -252,8 +254,8 @@ def test_killed_sweep_resumes_to_the_same_table(tiny, tmp_path, monkeypatch):
     (tmp_path / "slowsolver.py").write_text(SLOW)
     args = ["sweep", str(tiny), "--values", "server.slots=2,3,4", "--methods", "slow", "--seeds", "4",
             "--workers", "2", "-q"]
-    code = ("import sys; sys.path.insert(0, %r); import mecopt.methods.registry as s; "
-            "s.METHODS['slow'] = 'slowsolver:solve'; from mecopt.cli import main; main(sys.argv[1:])" % str(tmp_path))
+    code = (f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import mecopt.methods.registry as s; "
+            "s.METHODS['slow'] = 'slowsolver:solve'; from mecopt.cli import main; main(sys.argv[1:])")
     killed = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-c", code, *args, "--out", str(killed)], start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -294,7 +296,8 @@ def test_dask_cluster_gives_the_same_table(tiny, tmp_path):
     runner = CliRunner()
     res = runner.invoke(cli, args + ["--out", str(tmp_path / "local"), "--workers", "2"])
     assert res.exit_code == 0, res.output
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
         res = runner.invoke(cli, args + ["--out", str(tmp_path / "dask"), "--dask", cluster.scheduler_address])
         assert res.exit_code == 0, res.output
     assert (tmp_path / "dask" / "results.csv").read_bytes() == (tmp_path / "local" / "results.csv").read_bytes()

@@ -1,0 +1,1 @@
+"""The subcommands of ``mecopt``, one module per command family."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from mecopt.core.errors import InfeasibleError
 from mecopt.cli.common import DeclaredOption, echo_table
+from mecopt.core.errors import InfeasibleError
 
 SHOWN = ["name", "N", "capacity_mode", "table_status", "table_value", "termination", "objective", "gap", "wall_s",
          "verdict"]

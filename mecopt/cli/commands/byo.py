@@ -9,11 +9,11 @@ import click
 import numpy as np
 import pandas as pd
 
+from mecopt.cli.common import echo_table, writable_output
 from mecopt.core import dnn
 from mecopt.core.delay import PAPER_TERMS, TERMS
 from mecopt.core.errors import InputError
 from mecopt.core.tables import read_table, write_table, write_text
-from mecopt.cli.common import echo_table, writable_output
 
 
 def _input_shape(ctx, param, value):
@@ -107,8 +107,8 @@ def profile_command(dnn_name, engine, runs, warmup, threads, grouped_conv, optim
     (its delay class, factors and times) for `mecopt fit --per-type`; with
     --attach a spec whose measured times override the prediction model.
     """
-    from mecopt.core.dnn import format_spec_toml, spec_to_data
     from mecopt.byo import profiling as prof
+    from mecopt.core.dnn import format_spec_toml, spec_to_data
 
     onnx_file = Path(dnn_name).suffix.lower() == ".onnx"
     if engine == "ort":
@@ -159,7 +159,8 @@ def profile_command(dnn_name, engine, runs, warmup, threads, grouped_conv, optim
     if timing is not None:
         click.echo(_timing_line(timing))
         if abs(timing["total_vs_e2e"]) > 0.05:
-            click.echo(f"note: the profile total and the end-to-end timing differ by {100 * timing['total_vs_e2e']:+.1f}% "
+            click.echo(f"note: the profile total and the end-to-end timing differ by "
+                       f"{100 * timing['total_vs_e2e']:+.1f}% "
                        "(more than 5%): the machine's load changed between them, or the network has many light "
                        "nodes (ORT's dispatch between nodes is not in the profile); more --runs / --rounds, or a "
                        "quieter machine", err=True)

@@ -22,13 +22,12 @@ import json
 
 import click
 
+from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance, writable_output
 from mecopt.core import checker as checkmod
-from mecopt.core.errors import InfeasibleError
 from mecopt.core import manifest
+from mecopt.core.errors import InfeasibleError
 from mecopt.core.solution import read_assignment
 from mecopt.core.tables import jsonable, write_json, write_table
-from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance, writable_output
-
 
 #: kept for callers of the former CLI function; the report is built by the library
 check_assignment = checkmod.assignment_report
@@ -54,15 +53,13 @@ Exit status:
 def check_cmd(instance, assignment, fmt, out_dir, as_json):
     """Check ASSIGNMENT (device, layer, slot) against INSTANCE and score it.
 
-    ASSIGNMENT is a csv, parquet or json table with columns device (name or 0-based
-    index), layer (1-based) and slot (0 = local, 1..H = server slot, H+1 = queued
-    after the frame), or a solution folder (mecopt solve --out); other columns are
-    ignored. With several servers each offloaded layer also names its server in a
-    server column (empty for local layers); layers of one device on two servers, or
-    on a server it cannot reach, are reported as violations of (15s). A folder (or a table in one) that a killed run left incomplete is refused. Delay, energy, price and cost per
-    device, their averages and the potential are recomputed from the tensor y, and
-    every violated constraint is listed with its equation, device, slot or layer,
-    amount and tolerance.
+    ASSIGNMENT is a csv, parquet or json table with columns device (name or 0-based index), layer (1-based) and slot (0
+    = local, 1..H = server slot, H+1 = queued after the frame), or a solution folder (mecopt solve --out); other columns
+    are ignored. With several servers each offloaded layer also names its server in a server column (empty for local
+    layers); layers of one device on two servers, or on a server it cannot reach, are reported as violations of (15s). A
+    folder (or a table in one) that a killed run left incomplete is refused. Delay, energy, price and cost per device,
+    their averages and the potential are recomputed from the tensor y, and every violated constraint is listed with its
+    equation, device, slot or layer, amount and tolerance.
     """
     inst = read_instance(instance)
     table = read_assignment(assignment)

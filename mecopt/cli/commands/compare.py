@@ -6,13 +6,19 @@ import click
 import numpy as np
 import pandas as pd
 
-from mecopt.studies import compare as comparemod
-from mecopt.core.errors import InfeasibleError, SolverError
-from mecopt.core import manifest
-from mecopt.core.tables import write_table
+from mecopt.cli.common import (
+    echo_table,
+    format_option,
+    instance_argument,
+    parse_method_options,
+    read_instance,
+    writable_output,
+)
 from mecopt.cli.progress import method_progress
-from mecopt.cli.common import (echo_table, format_option, instance_argument, parse_method_options, read_instance,
-                               writable_output)
+from mecopt.core import manifest
+from mecopt.core.errors import InfeasibleError, SolverError
+from mecopt.core.tables import write_table
+from mecopt.studies import compare as comparemod
 
 SHOWN = ["method", "avg_delay_s", "avg_energy_j", "avg_cost", "feasible", "violated", "deadline_misses",
          "termination", "gap", "max_gain_rel", "wall_s"]
@@ -70,7 +76,7 @@ def compare_command(instance, methods, engine, seed, time_limit, objective, draw
     The all-offload row shows the means over its seeded draws. Exit codes: 0 when every
     method returned an assignment (infeasible ones are shown in the table), 2 bad input,
     3 a method reported its model infeasible, 4 a method failed.
-    """
+    """  # noqa: D205 (click prints this docstring as the --help text, unchanged)
     run = dict(methods=methods, engine=engine, seed=seed, time_limit=time_limit, draws=draws,
                options=parse_method_options(extra), gtpos_objective=objective, gtpos_solver=solver, text=True)
     comparemod.plan(**run)        # every option checked before any work (exit 2)

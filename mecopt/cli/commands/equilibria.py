@@ -28,7 +28,8 @@ from mecopt.studies import equilibria as eqmod
 def equilibria_command(instance, starts, seed, method, engine, no_gtpos, time_limit, fmt, out):
     """Run the dynamics from STARTS seeded starts on INSTANCE, deduplicate the certified
     equilibria, and print the best and worst (delay, energy, social cost, average cost,
-    potential) with their ratios to GTPOS's proven optimum of the same measure."""
+    potential) with their ratios to GTPOS's proven optimum of the same measure.
+    """  # noqa: D205 (click prints this docstring as the --help text, unchanged)
     inst = read_instance(instance)
     res = eqmod.spread(inst, starts=starts, seed=seed, method=method, engine=engine, gtpos=not no_gtpos,
                        gtpos_time_limit=time_limit)

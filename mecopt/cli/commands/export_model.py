@@ -23,7 +23,8 @@ def export_model_command(instance, problem, device, server, fmt, objective, no_a
     """Write the MILP mecopt solves for INSTANCE to OUT, and OUT.json mapping variable names to
     y[n,m,h] (and flows to arcs: mecopt.milp.export.profile_from_values turns a solver's values
     into an assignment for `mecopt check`; with several servers assignment_from_values also gives
-    each device's server)."""
+    each device's server).
+    """  # noqa: D205 (click prints this docstring as the --help text, unchanged)
     from mecopt.milp.export import export_model
 
     model, sidecar = export_model(read_instance(instance), out, problem=problem, fmt=fmt, objective=objective,

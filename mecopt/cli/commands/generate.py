@@ -6,8 +6,8 @@ from collections import Counter
 
 import click
 
-from mecopt.core.errors import InputError
 from mecopt.cli.common import writable_output
+from mecopt.core.errors import InputError
 from mecopt.studies import generate as gen
 
 

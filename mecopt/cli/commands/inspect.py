@@ -22,14 +22,17 @@ import click
 import numpy as np
 import pandas as pd
 
+from mecopt.cli.common import echo_table, instance_argument, read_instance
 from mecopt.core.errors import InputError
 from mecopt.core.instance import Device, Instance
 from mecopt.core.tables import jsonable
-from mecopt.cli.common import echo_table, instance_argument, read_instance
 
 
 def _num(x):
-    """A JSON-safe number (:func:`mecopt.core.tables.jsonable`): an integer as int, any other as float, NaN/inf as None."""
+    """A JSON-safe number (:func:`mecopt.core.tables.jsonable`).
+
+    An integer as int, any other as float, NaN/inf as None.
+    """
     return jsonable(x if isinstance(x, np.integer) else float(x), nonfinite="null")
 
 
@@ -76,6 +79,7 @@ def layer_rows(dev: Device) -> list[dict]:
 
 
 def device_info(dev: Device) -> dict:
+    """Everything ``mecopt inspect`` shows of one device: its rates, times, deadline, weights and parameters."""
     return dict(
         index=dev.index, name=dev.name, dnn=dev.dnn, layers=dev.M,
         rate_up_bps=_num(dev.rate_up), rate_down_bps=_num(dev.rate_down), download_s=_num(dev.t_down),
@@ -113,6 +117,7 @@ def describe(instance: Instance, device: str | None = None) -> dict:
 
 
 def select_device(instance: Instance, key: str) -> Device:
+    """The device named ``key`` (or with 0-based index ``key``); InputError listing the names otherwise."""
     for d in instance.devices:
         if d.name == key:
             return d
@@ -179,10 +184,12 @@ def inspect_cmd(instance, as_json, device):
     for d in info["devices"]:
         relaxed = "relaxed" if d["deadline_relaxed"] else ("hard" if d["deadline_feasible"] else "NOT MET")
         if d.get("deadline_penalty_per_s") is not None:
-            relaxed = f"soft, {_g(d['deadline_penalty_per_s'])} per s over" + ("" if d["deadline_feasible"] else ", NOT MET alone")
+            relaxed = f"soft, {_g(d['deadline_penalty_per_s'])} per s over" + (
+                "" if d["deadline_feasible"] else ", NOT MET alone")
         click.echo(f"\nDevice {d['name']} ({d['dnn']}, {d['layers']} layers): fully local {_g(d['fully_local_s'])} s, "
                    f"all layers on the server {_g(d['fully_server_compute_s'])} s of computing, "
-                   f"fastest possible delay {_g(d['fastest_delay_s'])} s, deadline {_g(d['deadline_s'])} s ({relaxed}); "
+                   f"fastest possible delay {_g(d['fastest_delay_s'])} s, "
+                   f"deadline {_g(d['deadline_s'])} s ({relaxed}); "
                    f"upload {_g(d['rate_up_bps'], 6)} bit/s, download {_g(d['rate_down_bps'], 6)} bit/s, "
                    f"download time {_g(d['download_s'])} s"
                    + (f" (link to server {d['link_server']})" if "link_server" in d else ""))

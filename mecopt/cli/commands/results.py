@@ -1,5 +1,7 @@
-"""``mecopt sweep``, ``mecopt reproduce`` and ``mecopt plot ...``: results at scale, the paper's
-figures, and pictures of solutions and tables."""
+"""``mecopt sweep``, ``mecopt reproduce`` and ``mecopt plot ...``.
+
+Results at scale, the paper's figures, and pictures of solutions and tables.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from mecopt.core.errors import InputError
 from mecopt.cli.common import echo_table, format_option, parse_method_options, writable_output
+from mecopt.core.errors import InputError
 
 
 def _bar(quiet: bool):
@@ -27,8 +29,10 @@ def _executor(dask_address: str | None):
 
 
 def _parse_options(items) -> dict:
-    """``[METHOD:]KEY=VALUE`` -> {method or "*": {key: value read as a TOML scalar}}; the sweep then
-    checks every value against the methods' declarations before any run."""
+    """``[METHOD:]KEY=VALUE`` -> {method or "*": {key: value read as a TOML scalar}}.
+
+    The sweep then checks every value against the methods' declarations before any run.
+    """
     from mecopt.core.options import scalar_from_text
     return {m: {k: scalar_from_text(v) for k, v in kv.items()} for m, kv in parse_method_options(items).items()}
 
@@ -72,7 +76,7 @@ def sweep_command(instances, ranges, lists, methods, seeds, options, out, worker
     the final table OUT/results.<format> is sorted by (point, method, seed) and
     is the same whether or not the sweep was interrupted. Wall times go to
     OUT/timings.<format>.
-    """
+    """  # noqa: D301 (click reads "\b" as its no-rewrap marker: the backspace character)
     from mecopt.studies import sweep as sw
 
     axes = tuple(sw.parse_range(s) for s in ranges) + tuple(sw.parse_values(s) for s in lists)
@@ -113,7 +117,8 @@ def sweep_command(instances, ranges, lists, methods, seeds, options, out, worker
 def reproduce_command(figs, out, engine, quick, solver, workers, resume, dask_address, quiet, readings, fmt):
     """Run the paper's scenarios (instances/paper/) and write the tables, one PNG per
     figure and OUT/REPORT.md: each claim of the paper's §5 with this model's numbers
-    and a verdict computed from the tables (reproduced / partly / not reproduced)."""
+    and a verdict computed from the tables (reproduced / partly / not reproduced).
+    """  # noqa: D205 (click prints this docstring as the --help text, unchanged)
     from mecopt.studies import reproduce as rep
 
     if readings is not None:
@@ -166,7 +171,8 @@ def _out_option(default_name: str):
 @_out_option("SOLUTION_DIR/schedule.png")
 def plot_schedule(solution_dir, output):
     """Devices x slots with each device's offloaded layer blocks (Figs. 6a, 10b), from a
-    written solution directory (mecopt solve --out, or a sweep's solutions/)."""
+    written solution directory (mecopt solve --out, or a sweep's solutions/).
+    """  # noqa: D205 (click prints this docstring as the --help text, unchanged)
     from mecopt.results import plots
     _require_complete(solution_dir)
     path = plots.save(plots.schedule(_schedule_source(solution_dir)), output or Path(solution_dir) / "schedule.png")
@@ -220,7 +226,8 @@ def _table(path: str):
 @_out_option("convergence.png beside the first source")
 def plot_convergence(sources, x, y, by, output):
     """Average cost per tick (Fig. 5) of solution directories (their trace tables), or of a
-    trace table grouped --by its columns."""
+    trace table grouped --by its columns.
+    """  # noqa: D205 (click prints this docstring as the --help text, unchanged)
     import json
 
     from mecopt.results import plots
@@ -255,7 +262,8 @@ def plot_convergence(sources, x, y, by, output):
 @_out_option("<y>_vs_<x>.png beside the table")
 def plot_sweep(results, x, y, by, log, output):
     """A results table (a sweep's OUT or its results file): Y against X, one series per --by
-    value, averaged over seeds; lines for a numeric X (Figs. 6b, 7b), bars otherwise (Figs. 8, 9)."""
+    value, averaged over seeds; lines for a numeric X (Figs. 6b, 7b), bars otherwise (Figs. 8, 9).
+    """  # noqa: D205 (click prints this docstring as the --help text, unchanged)
     from mecopt.results import plots
     table, p = _table(results)
     fig = plots.compare(table, x=x, y=y, by=by or None, log=log)

@@ -62,7 +62,7 @@ def simulate_command(instance, frames, fading, rician_k, activity, speed_mps, re
     each device's server, and the table counts the devices offloading to each server
     (offload_<server>), all local, switching server, handed over and whose previous
     server left their reach (they start all local).
-    """
+    """  # noqa: D205 (click prints this docstring as the --help text, unchanged)
     from mecopt.studies import simulate as sim
     from mecopt.studies.sweep import dask_executor, local_executor
 

@@ -7,23 +7,26 @@ from pathlib import Path
 
 import click
 
-from mecopt.methods import registry as solvers
+from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance, writable_output
+from mecopt.cli.progress import method_progress
 from mecopt.core.errors import InfeasibleError, InputError, SolverError
 from mecopt.core.solution import Solution, Termination
-from mecopt.cli.progress import method_progress
-from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance, writable_output
+from mecopt.methods import registry as solvers
 
 DEVICE_COLUMNS = ["device", "dnn", "partition_point", "last_slot", "delay_s", "energy_j", "price", "cost",
                   "deadline_met"]
 
 
 def method_options(method: str, given: dict, extra: tuple[str, ...] = ()) -> dict:
-    """The options passed to ``method``: the flags given plus ``--option KEY=VALUE`` pairs,
-    converted and range-checked by ``method``'s declaration before any work.
+    """The options passed to ``method``.
+
+    The flags given plus ``--option KEY=VALUE`` pairs, converted and range-checked by ``method``'s declaration before
+    any work.
 
     Strict, as the Python API: an option ``method`` does not declare, or a value outside its
     type, range or choices, is an InputError (exit 2) naming the option and what it must be.
-    Text values (flags, ``--option``) are read by the option's declared type."""
+    Text values (flags, ``--option``) are read by the option's declared type.
+    """
     opts = {k: v for k, v in given.items() if v is not None}
     for item in extra:
         key, sep, value = item.partition("=")
@@ -34,8 +37,10 @@ def method_options(method: str, given: dict, extra: tuple[str, ...] = ()) -> dic
 
 
 def method_help(method: str) -> list[tuple[str, str]]:
-    """The options of ``method`` for ``mecopt solve --method METHOD --help``: (name, what the value
-    must be, its default and what it does)."""
+    """The options of ``method`` for ``mecopt solve --method METHOD --help``.
+
+    (name, what the value must be, its default and what it does).
+    """
     return [(o.name, o.help_line().partition(": ")[2]) for o in solvers.option_set(method).options]
 
 
@@ -43,6 +48,7 @@ class SolveCommand(click.Command):
     """``solve`` with ``--help`` listing the options of the method named by ``-m/--method``."""
 
     def parse_args(self, ctx, args):
+        """Note the method named on the command line, so that ``--help`` can list its options."""
         for i, a in enumerate(args):
             if a in ("-m", "--method") and i + 1 < len(args):
                 ctx.meta["mecopt.method"] = args[i + 1]
@@ -53,6 +59,7 @@ class SolveCommand(click.Command):
         return super().parse_args(ctx, args)
 
     def format_epilog(self, ctx, formatter):
+        """The epilog, followed by the options of the method given with ``--method`` (or how to list them)."""
         super().format_epilog(ctx, formatter)
         method = ctx.meta.get("mecopt.method")
         if method is None:
@@ -116,6 +123,7 @@ def summary_lines(sol: Solution) -> list[str]:
 
 
 def device_table(sol: Solution):
+    """The per-device table printed by ``mecopt solve`` (server and flags columns only when they say something)."""
     df = sol.devices_frame()
     cols = list(DEVICE_COLUMNS)
     if "server" in df:   # several servers: the device's server, empty when all local
@@ -166,9 +174,9 @@ def solve_command(instance, method, engine, seed, wake_prob, eps, stop, max_iter
                   solver, extra, fmt, out, quiet):
     """Solve INSTANCE with one method and print the per-device table.
 
-    Each flag is the method's option of the same name (--time-limit is time_limit), checked
-    by the method's declaration before any work. Exit codes: 0 success (deadline misses are flagged, not errors), 2 bad input,
-    3 infeasible, 4 solver failure.
+    Each flag is the method's option of the same name (--time-limit is time_limit), checked by the method's declaration
+    before any work. Exit codes: 0 success (deadline misses are flagged, not errors), 2 bad input, 3 infeasible, 4
+    solver failure.
     """
     given = dict(engine=engine, seed=seed, wake_prob=wake_prob, eps=eps, stop=stop, max_iter=max_iter,
                  time_limit=time_limit, objective=objective, draws=draws, solver=solver)

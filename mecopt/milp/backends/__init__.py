@@ -1,5 +1,6 @@
-"""MILP backends behind one protocol (:class:`~mecopt.milp.backends.base.Backend`): CP-SAT, HiGHS,
-any Pyomo solver; neutral limits in (:class:`~mecopt.milp.backends.base.Limits`), a neutral report out.
+"""MILP backends behind one protocol (:class:`~mecopt.milp.backends.base.Backend`): CP-SAT, HiGHS, any Pyomo solver.
+
+Neutral limits in (:class:`~mecopt.milp.backends.base.Limits`), a neutral report out.
 
 :data:`BACKENDS` is the registry of the named backends (a plain dict by name); any other name is
 tried as a Pyomo solver (:class:`~mecopt.milp.backends.pyomo.PyomoBackend`).

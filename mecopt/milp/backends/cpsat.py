@@ -49,26 +49,65 @@ from fractions import Fraction
 import numpy as np
 
 from mecopt.core.tolerances import CAP_TOL
-from mecopt.milp.classes import ClassNetwork, columns
-from mecopt.milp.network import BLOCK
 from mecopt.milp.backends.base import Backend, Limits
 from mecopt.milp.backends.status import Report
+from mecopt.milp.classes import ClassNetwork, columns
+from mecopt.milp.network import BLOCK
 
 
 def capacity_scaling(cap: float, max_terms: int) -> tuple[int, int]:
-    """(s, C): the integer scale of block times and the scaled capacity of (17) (module docstring)."""
+    """(s, C): the integer scale of block times and the scaled capacity of (17) (module docstring).
+
+    Parameters
+    ----------
+    cap : float
+        The capacity T_d/H of (17) in seconds.
+    max_terms : int
+        Most block times summed in one capacity row.
+
+    Returns
+    -------
+    tuple[int, int]
+        (s, C).
+    """
     s = math.ceil(Fraction(4 * max(1, max_terms)) / (Fraction(cap) * Fraction(CAP_TOL)))
     C = math.floor(Fraction(s) * Fraction(cap) * (1 + Fraction(CAP_TOL) / 2))
     return s, C
 
 
 def scale_time(t: float, s: int) -> int:
-    """ceil(s t), exactly."""
+    """ceil(s t), exactly.
+
+    Parameters
+    ----------
+    t : float
+        A time in seconds.
+    s : int
+        The scale.
+
+    Returns
+    -------
+    int
+        The scaled time, rounded up.
+    """
     return math.ceil(Fraction(float(t)) * s)
 
 
 def objective_scale(costs: list[np.ndarray], n_units: int) -> float:
-    """The power-of-two objective scale s_o (module docstring)."""
+    """The power-of-two objective scale s_o (module docstring).
+
+    Parameters
+    ----------
+    costs : list[numpy.ndarray]
+        The arc costs of every class.
+    n_units : int
+        The number of MDs (flow units).
+
+    Returns
+    -------
+    float
+        s_o, a power of two.
+    """
     cmax = max((float(np.abs(c).max()) for c in costs if len(c)), default=1.0) or 1.0
     limit = min(2.0 ** 40 / cmax, 2.0 ** 52 / (max(1, n_units) * cmax))
     return 2.0 ** math.floor(math.log2(limit))
@@ -79,7 +118,36 @@ def solve(instance, nets: list[ClassNetwork], objective: str, weight: float, *, 
           progress: Callable[[dict], None] | None = None, seed: int = 0, params: dict | None = None):
     """Build and solve the CP-SAT model; returns (Report, flows or None, info dict).
 
-    ``params`` overrides CP-SAT parameters (e.g. the benchmark's plain reference model)."""
+    ``params`` overrides CP-SAT parameters (e.g. the benchmark's plain reference model).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    nets : list[ClassNetwork]
+        The class networks.
+    objective : str
+        The GTPOS objective: ``delay``, ``energy`` or ``social``.
+    weight : float
+        Factor of the objective (1/N for delay and energy).
+    time_limit : float or None
+        Time limit in seconds (None: none).
+    threads : int or None
+        Worker threads (None: CP-SAT's default).
+    hint : list[numpy.ndarray] or None, default None
+        A start profile handed to CP-SAT as a hint.
+    progress : Callable[[dict], None] or None, default None
+        Called with the incumbent's figures as they improve.
+    seed : int, default 0
+        CP-SAT's random seed.
+    params : dict or None, default None
+        CP-SAT parameters overriding the defaults.
+
+    Returns
+    -------
+    tuple
+        (report, class flows or None, info).
+    """
     from ortools.sat.python import cp_model
 
     t0 = time.perf_counter()
@@ -171,8 +239,11 @@ def solve(instance, nets: list[ClassNetwork], objective: str, weight: float, *, 
 
 
 def _solve_interruptibly(solver, model, callback):
-    """``solver.solve`` in a helper thread, so that Ctrl-C (a KeyboardInterrupt in the main thread,
-    :mod:`mecopt.core.interrupt`) stops the search at once and is reported as an interruption."""
+    """``solver.solve`` in a helper thread.
+
+    So that Ctrl-C (a KeyboardInterrupt in the main thread, :mod:`mecopt.core.interrupt`) stops the search at once and
+    is reported as an interruption.
+    """
     import threading
 
     out: dict = {}
@@ -211,7 +282,13 @@ class CpSatBackend(Backend):
     accepts_start = True
 
     def available(self) -> bool:
-        """Whether OR-Tools imports here."""
+        """Whether OR-Tools imports here.
+
+        Returns
+        -------
+        bool
+            True when ``ortools`` imports.
+        """
         try:
             from ortools.sat.python import cp_model  # noqa: F401
         except ImportError:
@@ -219,7 +296,20 @@ class CpSatBackend(Backend):
         return True
 
     def solve(self, problem, limits: Limits):
-        """See :meth:`mecopt.milp.backends.base.Backend.solve`."""
+        """See :meth:`mecopt.milp.backends.base.Backend.solve`.
+
+        Parameters
+        ----------
+        problem : Problem
+            The class networks (``problem.nets``) and, on demand, their Pyomo model.
+        limits : Limits
+            Time limit, gap, threads, start and progress of the solve.
+
+        Returns
+        -------
+        tuple
+            ``(report, flows, info)`` as :meth:`mecopt.milp.backends.base.Backend.solve` describes.
+        """
         return solve(problem.instance, problem.nets, problem.objective, problem.weight,
                      time_limit=limits.time_limit, threads=limits.threads, hint=limits.start,
                      progress=limits.progress)

@@ -1,6 +1,7 @@
-"""HiGHS through Pyomo's persistent interface (``pyomo.contrib.solver``, name ``highs``): the
-options of the MILPs, HiGHS's status table (:data:`HIGHS_STATUS`), the neutral :func:`outcome` of
-one solve, and the GTPOS backend :class:`HighsBackend` (neutral limits -> HiGHS options).
+"""HiGHS through Pyomo's persistent interface (``pyomo.contrib.solver``, name ``highs``).
+
+The options of the MILPs, HiGHS's status table (:data:`HIGHS_STATUS`), the neutral :func:`outcome` of one solve, and the
+GTPOS backend :class:`HighsBackend` (neutral limits -> HiGHS options).
 
 HiGHS accepts an improving incumbent only when it beats the last one by more
 than ``mip_feasibility_tolerance`` (absolute) and stops at ``mip_abs_gap`` /
@@ -14,11 +15,10 @@ from __future__ import annotations
 import math
 import time
 
+import numpy as np
 import pyomo.environ  # noqa: F401  (registers Pyomo's components)
 from pyomo.contrib.solver.common.factory import SolverFactory
 from pyomo.contrib.solver.common.results import Results, SolutionStatus
-
-import numpy as np
 
 from mecopt.core import interrupt
 from mecopt.core.errors import SolverError
@@ -61,6 +61,25 @@ def persistent_solver(options: dict, *, time_limit: float | None = None, threads
     ``threads``: HiGHS runs one thread pool per process, sized at its first run; a
     different ``threads`` later makes HiGHS refuse to run ("Not Set"), so the pool is
     reset first (it is rebuilt with the new size at the next run).
+
+    Parameters
+    ----------
+    options : dict
+        HiGHS options.
+    time_limit : float or None, default None
+        Time limit in seconds (None: none).
+    threads : int or None, default None
+        Threads (None: HiGHS's default).
+
+    Returns
+    -------
+    pyomo.contrib.solver.solvers.highs.Highs
+        Pyomo's persistent HiGHS interface (``SolverFactory("highs")``), configured.
+
+    Raises
+    ------
+    SolverError
+        When highspy cannot be used.
     """
     if threads is not None:
         import highspy
@@ -90,7 +109,18 @@ def persistent_solver(options: dict, *, time_limit: float | None = None, threads
 
 
 def highs_object(opt):
-    """The underlying ``highspy.Highs`` of a Pyomo persistent solver (for status text and info)."""
+    """The underlying ``highspy.Highs`` of a Pyomo persistent solver (for status text and info).
+
+    Parameters
+    ----------
+    opt : object
+        A Pyomo persistent HiGHS solver.
+
+    Returns
+    -------
+    highspy.Highs
+        Its ``highspy.Highs``.
+    """
     return opt._solver_model  # Pyomo keeps it private; read-only use here
 
 
@@ -160,6 +190,18 @@ def report(opt, results: Results) -> statusmod.Report:
 
     Parameters and errors as :func:`outcome`; returns a :class:`~mecopt.milp.backends.status.Report`
     (the GTPOS rule :func:`~mecopt.milp.backends.status.termination` checks its gap).
+
+    Parameters
+    ----------
+    opt : object
+        The persistent solver.
+    results : Results
+        Pyomo's results of the solve.
+
+    Returns
+    -------
+    statusmod.Report
+        The report.
     """
     text, kind, has, bound = _read(opt, results)
     return statusmod.Report(
@@ -185,6 +227,7 @@ class HighsProgress:
         self.reported = False
 
     def __call__(self, e):
+        """HiGHS callback: report an improving incumbent (or, at most twice a second, the bounds)."""
         out = e.data_out
         now = time.perf_counter()
         improving = "Improving" in str(e.callback_type) or "ImprovingSolution" in str(e.callback_type)
@@ -211,11 +254,30 @@ class HighsBackend(Backend):
     accepts_start = False
 
     def available(self) -> bool:
-        """Whether Pyomo reaches HiGHS (highspy) here."""
+        """Whether Pyomo reaches HiGHS (highspy) here.
+
+        Returns
+        -------
+        bool
+            True when highspy is usable.
+        """
         return bool(SolverFactory("highs").available())
 
     def solve(self, problem, limits: Limits):
-        """See :meth:`mecopt.milp.backends.base.Backend.solve`."""
+        """See :meth:`mecopt.milp.backends.base.Backend.solve`.
+
+        Parameters
+        ----------
+        problem : Problem
+            The class networks (``problem.nets``) and, on demand, their Pyomo model.
+        limits : Limits
+            Time limit, gap, threads, start and progress of the solve.
+
+        Returns
+        -------
+        tuple
+            ``(report, flows, info)`` as :meth:`mecopt.milp.backends.base.Backend.solve` describes.
+        """
         t0 = time.perf_counter()
         model = problem.model
         t1 = time.perf_counter()

@@ -1,5 +1,6 @@
-"""Any other MILP solver Pyomo reaches by name (``gurobi``, ``cplex``, ``scip``, ``cbc``, ``glpk``, ...),
-through Pyomo's classic ``SolverFactory`` interface, on the GTPOS Pyomo model.
+"""Any other MILP solver Pyomo reaches by name (``gurobi``, ``cplex``, ``scip``, ``cbc``, ``glpk``, ...).
+
+Through Pyomo's classic ``SolverFactory`` interface, on the GTPOS Pyomo model.
 
 Neutral limits are translated by :data:`TIME_OPTION`, :data:`GAP_OPTION` and
 :data:`THREADS_OPTION` (a solver missing from a table gets no such option); Pyomo's
@@ -92,11 +93,30 @@ class PyomoBackend(Backend):
         self.name = name
 
     def available(self) -> bool:
-        """Whether Pyomo finds and can run the solver."""
+        """Whether Pyomo finds and can run the solver.
+
+        Returns
+        -------
+        bool
+            True when the solver is available.
+        """
         return pyomo_available(self.name)
 
     def solve(self, problem, limits: Limits):
-        """See :meth:`mecopt.milp.backends.base.Backend.solve`."""
+        """See :meth:`mecopt.milp.backends.base.Backend.solve`.
+
+        Parameters
+        ----------
+        problem : Problem
+            The class networks (``problem.nets``) and, on demand, their Pyomo model.
+        limits : Limits
+            Time limit, gap, threads, start and progress of the solve.
+
+        Returns
+        -------
+        tuple
+            ``(report, flows, info)`` as :meth:`mecopt.milp.backends.base.Backend.solve` describes.
+        """
         t0 = time.perf_counter()
         model = problem.model
         t1 = time.perf_counter()

@@ -27,7 +27,19 @@ PAPER_VGG13_BLOCKS = "21-22:1 23:2 24-31:3"
 
 @dataclass(frozen=True)
 class Evidence:
-    """A number a claim's detail quotes, and where it sits: ``table`` row matching ``where``, ``column``."""
+    """A number a claim's detail quotes, and where it sits: ``table`` row matching ``where``, ``column``.
+
+    Attributes
+    ----------
+    table : str
+        The table read.
+    where : tuple[tuple[str, object], ...]
+        The row selected: (column, value) pairs.
+    column : str
+        The column read.
+    value : object
+        The value read.
+    """
 
     table: str
     where: tuple[tuple[str, object], ...]
@@ -37,6 +49,26 @@ class Evidence:
 
 @dataclass
 class Claim:
+    """One claim of the paper: its text, the rule that judges it from the tables, the verdict and evidence.
+
+    Attributes
+    ----------
+    id : str
+        Claim id, e.g. ``C6.1``.
+    figure : str
+        The figure.
+    text : str
+        The paper's claim.
+    rule : str
+        How it is judged from the table.
+    verdict : str
+        Reproduced, partly, not reproduced, or missing.
+    detail : str
+        The numbers behind the verdict.
+    evidence : list[Evidence]
+        The table cells the verdict reads.
+    """
+
     id: str
     figure: str
     text: str          # the paper's claim
@@ -47,7 +79,18 @@ class Claim:
 
 
 def num(v) -> str:
-    """How every number appears in the report."""
+    """How every number appears in the report.
+
+    Parameters
+    ----------
+    v : float or None
+        A number (or None).
+
+    Returns
+    -------
+    str
+        The text.
+    """
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "n/a"
     if isinstance(v, bool | np.bool_):
@@ -144,6 +187,18 @@ def _uai_variants(t) -> list[tuple[str, str]]:
 
 
 def claims_fig5(t) -> list[Claim]:
+    """The claims of Fig. 5 (convergence of TPOS-CAI and TPOS-UAI), judged from the tables ``t``.
+
+    Parameters
+    ----------
+    t : dict[str, pandas.DataFrame]
+        The figure tables, by name.
+
+    Returns
+    -------
+    list[Claim]
+        The judged claims.
+    """
     out = []
     col, unit = _speed_column(t)
     variants = _uai_variants(t)
@@ -222,8 +277,10 @@ def _claim_case1_beats(t, cid, fig, table, x, metric, others, text, unit):
 
 
 def _at_every_x(t, table, x, at) -> tuple[list[bool], str]:
-    """A per-x rule: ``at(xv)`` gives (holds, what the cases read, where it fails or None) at each x
-    value; returns the flags and "part; part. Fails at ...." ."""
+    """A per-x rule: ``at(xv)`` gives (holds, what the cases read, where it fails or None) at each x value.
+
+    Returns the flags and "part; part. Fails at ...." .
+    """
     flags, parts, fails = [], [], []
     for xv in _xs(t, table, x):
         ok, part, fail = at(xv)
@@ -235,8 +292,10 @@ def _at_every_x(t, table, x, at) -> tuple[list[bool], str]:
 
 
 def _queue_note(L, table, x, xv) -> str:
-    """Case 3 can win because an MD that does not fit the frame is served after it, outside the
-    slot model (docs/MODEL.md §6): say how many MDs it queued there on average."""
+    """Case 3 can win because an MD that does not fit the frame is served after it.
+
+    Outside the slot model (docs/MODEL.md §6): say how many MDs it queued there on average.
+    """
     if "queued" not in L.tables[table].columns:
         return ""
     q = L.get(table, "queued", **{x: xv}, case=3)
@@ -303,6 +362,18 @@ def _claim_schedule(t, cid, fig, table, where, text):
 
 
 def claims_fig6(t) -> list[Claim]:
+    """The claims of Fig. 6 (average delay against bandwidth W), judged from the tables ``t``.
+
+    Parameters
+    ----------
+    t : dict[str, pandas.DataFrame]
+        The figure tables, by name.
+
+    Returns
+    -------
+    list[Claim]
+        The judged claims.
+    """
     tb = "fig6_cases"
     return [
         _claim_case1_beats(t, "C6.1", "6", tb, "W_khz", "avg_delay_s", (3, 4),
@@ -335,6 +406,18 @@ def _claim_drop(t):
 
 
 def claims_fig7(t) -> list[Claim]:
+    """The claims of Fig. 7 (average energy against bandwidth W), judged from the tables ``t``.
+
+    Parameters
+    ----------
+    t : dict[str, pandas.DataFrame]
+        The figure tables, by name.
+
+    Returns
+    -------
+    list[Claim]
+        The judged claims.
+    """
     tb = "fig7_cases"
     return [
         _claim_min(t, "C7.1", "7", tb, "W_khz", "avg_energy_j", 1,
@@ -377,6 +460,18 @@ def _claim_complexity(t, cid, fig, table, metric, text, unit):
 
 
 def claims_fig8(t) -> list[Claim]:
+    """The claims of Fig. 8 (average delay per DNN), judged from the tables ``t``.
+
+    Parameters
+    ----------
+    t : dict[str, pandas.DataFrame]
+        The figure tables, by name.
+
+    Returns
+    -------
+    list[Claim]
+        The judged claims.
+    """
     tb = "fig8_cases"
     return [
         _claim_near_opt(t),
@@ -389,6 +484,18 @@ def claims_fig8(t) -> list[Claim]:
 
 
 def claims_fig9(t) -> list[Claim]:
+    """The claims of Fig. 9 (average energy per DNN), judged from the tables ``t``.
+
+    Parameters
+    ----------
+    t : dict[str, pandas.DataFrame]
+        The figure tables, by name.
+
+    Returns
+    -------
+    list[Claim]
+        The judged claims.
+    """
     tb = "fig9_cases"
     return [
         _claim_min(t, "C9.1", "9", tb, "dnn", "avg_energy_j", 1,
@@ -415,6 +522,18 @@ def _claim_case2_energy(t):
 
 
 def claims_fig10(t) -> list[Claim]:
+    """The claims of Fig. 10 (partition points of MDs with different DNNs), judged from the tables ``t``.
+
+    Parameters
+    ----------
+    t : dict[str, pandas.DataFrame]
+        The figure tables, by name.
+
+    Returns
+    -------
+    list[Claim]
+        The judged claims.
+    """
     tb = "fig10_devices"
     out = []
     c = Claim("C10.1", "10", "MDs with complex DNNs (VGG16, VGG13, AlexNet) offload part of their subtasks, while "
@@ -481,7 +600,20 @@ NEEDS = {"5": ("fig5_summary",), "6": ("fig6_cases",), "7": ("fig7_cases",), "8"
 
 
 def evaluate_claims(tables: dict[str, pd.DataFrame], figures: Sequence[str] = FIGURES) -> list[Claim]:
-    """Judge every claim of the given figures from the tables (figures whose tables are absent are skipped)."""
+    """Judge every claim of the given figures from the tables (figures whose tables are absent are skipped).
+
+    Parameters
+    ----------
+    tables : dict[str, pandas.DataFrame]
+        The figure tables, by name.
+    figures : Sequence[str], default FIGURES
+        The figures judged.
+
+    Returns
+    -------
+    list[Claim]
+        The judged claims, figure by figure.
+    """
     out = []
     for f in figures:
         if all(n in tables for n in NEEDS[f]):
@@ -490,6 +622,18 @@ def evaluate_claims(tables: dict[str, pd.DataFrame], figures: Sequence[str] = FI
 
 
 def claims_frame(claims: Sequence[Claim]) -> pd.DataFrame:
+    """The claims as a table: id, figure, claim, verdict, rule, detail.
+
+    Parameters
+    ----------
+    claims : Sequence[Claim]
+        The claims.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per claim.
+    """
     return pd.DataFrame([dict(id=c.id, figure=c.figure, claim=c.text, verdict=c.verdict, rule=c.rule,
                               detail=c.detail) for c in claims],
                         columns=["id", "figure", "claim", "verdict", "rule", "detail"])

@@ -13,18 +13,38 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mecopt.core.errors import InputError
 from mecopt.core import manifest as result_set
-from mecopt.core.tables import FORMATS, find_table, read_table, write_json, write_table, write_text
-from mecopt.studies.sweep import pool_for, solution_path
-
-from mecopt.studies.reproduce.claims import (MISSING, NEEDS, NOT, PARTLY, REPRODUCED, Claim, xlabel, claims_frame,
-                                             evaluate_claims, num)
-from mecopt.studies.reproduce.scenarios import (ALGORITHMS, CASE_NAMES, CASES, DNNS, FIGURES, META_NAME, RUNNERS,
-                                                SPARSE_METHOD, SPARSE_OPTIONS, SPARSE_TOPOLOGY, Context, Settings,
-                                                parse_figures)
+from mecopt.core.errors import InputError
 from mecopt.core.resources import instances_dir
-
+from mecopt.core.tables import FORMATS, find_table, read_table, write_json, write_table, write_text
+from mecopt.studies.reproduce.claims import (
+    MISSING,
+    NEEDS,
+    NOT,
+    PARTLY,
+    REPRODUCED,
+    Claim,
+    claims_frame,
+    evaluate_claims,
+    num,
+    xlabel,
+)
+from mecopt.studies.reproduce.scenarios import (
+    ALGORITHMS,
+    CASE_NAMES,
+    CASES,
+    DNNS,
+    FIGURES,
+    META_NAME,
+    RUNNERS,
+    SPARSE_METHOD,
+    SPARSE_OPTIONS,
+    SPARSE_TOPOLOGY,
+    Context,
+    Settings,
+    parse_figures,
+)
+from mecopt.studies.sweep import pool_for, solution_path
 
 # =========================================================================== report
 
@@ -199,6 +219,24 @@ def _schedule_dir(out: Path, fig: str, w_khz: float) -> Path | None:
 
 @dataclass
 class ReproduceResult:
+    """What :func:`reproduce` returns: the tables, claims, report path, figures and wall times.
+
+    Attributes
+    ----------
+    out_dir : Path
+        The output folder.
+    tables : dict[str, pandas.DataFrame]
+        The figure tables, by name.
+    claims : list[Claim]
+        The judged claims.
+    report_path : Path
+        REPORT.md.
+    pngs : dict[str, str]
+        Figure -> PNG file.
+    wall_times : dict[str, float]
+        Figure -> seconds.
+    """
+
     out_dir: Path
     tables: dict[str, pd.DataFrame]
     claims: list[Claim]
@@ -251,7 +289,20 @@ def reproduce(out_dir: str | Path, figures: str | Iterable[str] = "all", *, engi
 
 
 def load_tables(out_dir: str | Path, figures: Sequence[str] = FIGURES) -> dict[str, pd.DataFrame]:
-    """The figure tables written in ``out_dir`` (csv, parquet or json), by name."""
+    """The figure tables written in ``out_dir`` (csv, parquet or json), by name.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The reproduction folder.
+    figures : Sequence[str], default FIGURES
+        The figures whose tables are read.
+
+    Returns
+    -------
+    dict[str, pandas.DataFrame]
+        The tables found, by name.
+    """
     out = Path(out_dir)
     names = {n for f in figures for n in NEEDS[f]} | {"fig5_runs", "fig5_trace", "fig10_assignment"}
     tables = {}
@@ -263,8 +314,25 @@ def load_tables(out_dir: str | Path, figures: Sequence[str] = FIGURES) -> dict[s
 
 
 def rebuild_report(out_dir: str | Path) -> ReproduceResult:
-    """Judge the claims again from the tables on disk in ``out_dir`` and rewrite REPORT.md and
-    the claims table (figures are not redrawn). Tables written as markdown or LaTeX cannot be read."""
+    """Judge the claims again from the tables on disk in ``out_dir`` and rewrite REPORT.md and the claims table.
+
+    (figures are not redrawn). Tables written as markdown or LaTeX cannot be read.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The reproduction folder.
+
+    Returns
+    -------
+    ReproduceResult
+        The tables, claims and report path.
+
+    Raises
+    ------
+    InputError
+        When the folder holds no readable tables.
+    """
     out = Path(out_dir)
     meta_path = out / META_NAME
     if not meta_path.is_file():
@@ -291,8 +359,26 @@ READINGS_NAME = "readings"
 
 
 def load_readings(path: str | Path) -> list[dict]:
-    """The readings of a TOML file (``[[reading]]`` tables with a ``name`` and keys of
-    :data:`~mecopt.studies.reproduce.scenarios.READING_KEYS`); ``paper`` is the bundled file."""
+    """The readings of a TOML file.
+
+    (``[[reading]]`` tables with a ``name`` and keys of :data:`~mecopt.studies.reproduce.scenarios.READING_KEYS`);
+    ``paper`` is the bundled file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The TOML file.
+
+    Returns
+    -------
+    list[dict]
+        One dict per reading.
+
+    Raises
+    ------
+    InputError
+        When the file or a reading is not valid.
+    """
     import tomllib
 
     from mecopt.studies.reproduce.scenarios import check_reading
@@ -323,8 +409,10 @@ def reproduce_readings(out_dir: str | Path, readings: str | Path | Sequence[dict
                        executor: Executor | None = None, resume: bool = False,
                        progress: Callable[[str, int, int], None] | None = None,
                        gtpos_solver: str | None = None) -> pd.DataFrame:
-    """Run the reproduction once per reading (OUT/<name>/) and write OUT/readings.<fmt> (reading x claim
-    -> verdict, with totals per reading) and OUT/READINGS.md. Returns the wide table."""
+    """Run the reproduction once per reading (OUT/<name>/) and write OUT/readings.<fmt>.
+
+    (reading x claim -> verdict, with totals per reading) and OUT/READINGS.md. Returns the wide table.
+    """
     import dataclasses
 
     rs = load_readings(readings) if isinstance(readings, str | Path) else [dict(r) for r in readings]

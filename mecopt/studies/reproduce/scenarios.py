@@ -13,8 +13,8 @@ import pandas as pd
 
 from mecopt.core.cost import blocks
 from mecopt.core.errors import InputError
-from mecopt.core.tables import read_table
 from mecopt.core.resources import instances_dir
+from mecopt.core.tables import read_table
 from mecopt.studies.sweep import Axis, SweepSpec, run_sweep, solution_path
 
 FIGURES = ("5", "6", "7", "8", "9", "10")
@@ -32,6 +32,30 @@ CONVERGED_REL = 1e-9        # a trace has converged once avg_cost stays within t
 
 @dataclass(frozen=True)
 class Settings:
+    """The settings of a reproduction: engine, quick mode, bandwidths, seeds, draws and the model reading.
+
+    Attributes
+    ----------
+    engine : str
+        Best-response engine (``dp`` or ``milp``).
+    quick : bool
+        Whether this is the quick variant.
+    bandwidths_khz : tuple[float, ...]
+        The bandwidths W of Figs. 6-7, in kHz.
+    fig5_seeds : tuple[int, ...]
+        Seeds of Fig. 5.
+    draws : int
+        Case 3 draws.
+    gtpos_time_limit : float or None
+        Time limit of each GTPOS solve (None: none).
+    seed : int
+        Seed of the game and Case 3 in Figs. 6-10.
+    gtpos_solver : str or None
+        GTPOS backend (None: its default)
+    reading : tuple
+        ((key, value), ...) of READING_KEYS; () = the documented model.
+    """
+
     engine: str = "dp"
     quick: bool = False
     bandwidths_khz: tuple[float, ...] = tuple(round(0.2 * k, 1) for k in range(1, 11))
@@ -43,7 +67,26 @@ class Settings:
     reading: tuple = ()               # ((key, value), ...) of READING_KEYS; () = the documented model
 
     @classmethod
-    def make(cls, engine: str = "dp", quick: bool = False) -> "Settings":
+    def make(cls, engine: str = "dp", quick: bool = False) -> Settings:
+        """The settings of a full run, or of a quick one (fewer bandwidths, seeds and draws, GTPOS time limit).
+
+        Parameters
+        ----------
+        engine : str, default 'dp'
+            Best-response engine: ``dp`` or ``milp``.
+        quick : bool, default False
+            Whether to run the quick variant.
+
+        Returns
+        -------
+        Settings
+            The settings.
+
+        Raises
+        ------
+        InputError
+            For another engine.
+        """
         if engine not in ("dp", "milp"):
             raise InputError(f"The 'engine' option must be one of dp, milp. Got {engine!r} instead.")
         if quick:
@@ -53,7 +96,23 @@ class Settings:
 
 
 def parse_figures(spec: str | Iterable[str]) -> tuple[str, ...]:
-    """``"all"``, ``"6"``, ``"5,8"`` or a list -> the figures in paper order."""
+    """``"all"``, ``"6"``, ``"5,8"`` or a list -> the figures in paper order.
+
+    Parameters
+    ----------
+    spec : str or Iterable[str]
+        The figures.
+
+    Returns
+    -------
+    tuple[str, ...]
+        The figure numbers, in order.
+
+    Raises
+    ------
+    InputError
+        For an unknown figure.
+    """
     items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if str(s).strip()]
     if not items or "all" in items:
         return FIGURES
@@ -75,9 +134,25 @@ MODEL_READINGS = ("bits_per_element", "capacity_mode", "price_scale")
 
 
 def check_reading(reading) -> dict:
-    """A reading as a dict, its keys and values checked (InputError naming the key)."""
-    from mecopt.methods.baselines import OVERFLOW
+    """A reading as a dict, its keys and values checked (InputError naming the key).
+
+    Parameters
+    ----------
+    reading : mapping or iterable of pairs
+        A reading: a mapping or (key, value) pairs.
+
+    Returns
+    -------
+    dict
+        The reading.
+
+    Raises
+    ------
+    InputError
+        For an unknown key or a bad value.
+    """
     from mecopt.core.options import check_choice, check_option_names
+    from mecopt.methods.baselines import OVERFLOW
 
     d = dict(reading)
     check_option_names("a reading", d, ["name", *READING_KEYS])
@@ -92,6 +167,23 @@ def check_reading(reading) -> dict:
 
 
 def paper_instance(name: str) -> Path:
+    """The path of paper instance ``name`` (``instances/paper``); InputError when it is missing.
+
+    Parameters
+    ----------
+    name : str
+        The instance name.
+
+    Returns
+    -------
+    Path
+        The file.
+
+    Raises
+    ------
+    InputError
+        When it is missing.
+    """
     path = instances_dir() / "paper" / f"{name}.toml"
     if not path.is_file():
         raise InputError(f"paper instance not found: {path}")
@@ -102,6 +194,22 @@ def paper_instance(name: str) -> Path:
 
 @dataclass
 class Context:
+    """What the figure runners share: output folder, settings, executor, resume flag and progress callback.
+
+    Attributes
+    ----------
+    out : Path
+        The output folder.
+    settings : Settings
+        The settings.
+    executor : Executor
+        Where the sweeps run.
+    resume : bool
+        Whether finished runs are kept.
+    progress : Callable[[str, int, int], None] or None
+        Called with (figure, done, total) (None: silent).
+    """
+
     out: Path
     settings: Settings
     executor: Executor
@@ -110,16 +218,29 @@ class Context:
 
     @property
     def bandwidth_scale(self) -> float:
+        """The bandwidth factor of the settings' reading (1 for the documented model)."""
         return float(dict(self.settings.reading).get("bandwidth_scale", 1.0))
 
     def instance(self, name: str) -> Path:
-        """The paper instance ``name`` under the settings' reading (a rewritten copy in OUT/instances/)."""
+        """The paper instance ``name`` under the settings' reading (a rewritten copy in OUT/instances/).
+
+        Parameters
+        ----------
+        name : str
+            The paper instance name.
+
+        Returns
+        -------
+        Path
+            The file to solve.
+        """
         path = paper_instance(name)
         reading = dict(self.settings.reading)
         model = {k: reading[k] for k in MODEL_READINGS if k in reading}
         if not model and self.bandwidth_scale == 1.0:
             return path
         import tomli_w
+
         from mecopt.core.instance import read_document
 
         data, _ = read_document(path)
@@ -134,6 +255,28 @@ class Context:
 
     def sweep(self, fig: str, instances: Sequence[Path], methods: Sequence[str], *, axes: Sequence[Axis] = (),
               seeds: Sequence[int] = (0,), options: dict | None = None) -> tuple[pd.DataFrame, Path]:
+        """Run (or resume) one figure's sweep under the settings; returns its results table and folder.
+
+        Parameters
+        ----------
+        fig : str
+            The figure number.
+        instances : Sequence[Path]
+            The instance files.
+        methods : Sequence[str]
+            The methods (cases).
+        axes : Sequence[Axis], default ()
+            Swept fields.
+        seeds : Sequence[int], default (0,)
+            Seeds.
+        options : dict or None, default None
+            Method options (``"*"`` for every method).
+
+        Returns
+        -------
+        tuple[pandas.DataFrame, Path]
+            (results table, sweep folder).
+        """
         s = self.settings
         options = {"*": {"engine": s.engine}, **(options or {})}
         overflow = dict(s.reading).get("case3_overflow")
@@ -172,8 +315,26 @@ def _offloading(sweep_dir: Path, row: pd.Series) -> int | None:
     return int((a.groupby("device")["slot"].max() > 0).sum())
 
 
-def cases_table(results: pd.DataFrame, sweep_dir: Path, x_name: str, x_of: Callable[[pd.Series], object]) -> pd.DataFrame:
-    """One row per (x, case): the figures of Cases 1-4 at each x."""
+def cases_table(results: pd.DataFrame, sweep_dir: Path, x_name: str,
+                x_of: Callable[[pd.Series], object]) -> pd.DataFrame:
+    """One row per (x, case): the figures of Cases 1-4 at each x.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        The sweep's results.
+    sweep_dir : Path
+        The sweep folder.
+    x_name : str
+        Name of the x column.
+    x_of : Callable[[pd.Series], object]
+        The x value of a results row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (x, case).
+    """
     rows = []
     for _, r in results.iterrows():
         case = CASES.get(r["method"])
@@ -233,7 +394,18 @@ def _fig5_runs(results: pd.DataFrame, sdir: Path, N_of: dict, label: Callable[[s
 
 
 def run_fig5(ctx: Context) -> dict[str, pd.DataFrame]:
-    """Fig. 5 on the paper's instances, plus TPOS-UAI on a ring (:data:`SPARSE_METHOD`)."""
+    """Fig. 5 on the paper's instances, plus TPOS-UAI on a ring (:data:`SPARSE_METHOD`).
+
+    Parameters
+    ----------
+    ctx : Context
+        The run's context (settings, output folder, executor).
+
+    Returns
+    -------
+    dict[str, pandas.DataFrame]
+        The tables of Fig. 5, by name.
+    """
     s = ctx.settings
     names = ("fig5-n5", "fig5-n10", "fig5-n20")
     from mecopt.core.instance import load_instance
@@ -256,8 +428,20 @@ def run_fig5(ctx: Context) -> dict[str, pd.DataFrame]:
 
 
 def calls_to_converge(trace: pd.DataFrame) -> int | None:
-    """Best-response calls (the paper's iterations: one per awake MD, Alg. 1-2 steps 5-12) up to
-    and including the tick :func:`ticks_to_converge` returns."""
+    """Best-response calls up to and including the tick :func:`ticks_to_converge` returns.
+
+    These are the paper's iterations: one per awake MD, Alg. 1-2 steps 5-12.
+
+    Parameters
+    ----------
+    trace : pandas.DataFrame
+        A game's trace.
+
+    Returns
+    -------
+    int or None
+        The number of calls, or None when it never converges.
+    """
     k = ticks_to_converge(trace)
     if k is None or "awake" not in trace.columns:
         return None
@@ -266,7 +450,18 @@ def calls_to_converge(trace: pd.DataFrame) -> int | None:
 
 
 def ticks_to_converge(trace: pd.DataFrame) -> int | None:
-    """The first tick from which the average cost stays within CONVERGED_REL of its final value."""
+    """The first tick from which the average cost stays within CONVERGED_REL of its final value.
+
+    Parameters
+    ----------
+    trace : pandas.DataFrame
+        A game's trace.
+
+    Returns
+    -------
+    int or None
+        The tick, or None.
+    """
     if trace.empty:
         return None
     c = trace.sort_values("tick")["avg_cost"].to_numpy(dtype=float)
@@ -287,10 +482,34 @@ def _bandwidth_sweep(ctx: Context, fig: str, instance: str) -> dict[str, pd.Data
 
 
 def run_fig6(ctx: Context) -> dict[str, pd.DataFrame]:
+    """The tables of Fig. 6 (average delay of Cases 1-4 against bandwidth W).
+
+    Parameters
+    ----------
+    ctx : Context
+        The run's context (settings, output folder, executor).
+
+    Returns
+    -------
+    dict[str, pandas.DataFrame]
+        The tables, by name.
+    """
     return _bandwidth_sweep(ctx, "6", "fig6-w0.2khz")
 
 
 def run_fig7(ctx: Context) -> dict[str, pd.DataFrame]:
+    """The tables of Fig. 7 (average energy of Cases 1-4 against bandwidth W).
+
+    Parameters
+    ----------
+    ctx : Context
+        The run's context (settings, output folder, executor).
+
+    Returns
+    -------
+    dict[str, pandas.DataFrame]
+        The tables, by name.
+    """
     return _bandwidth_sweep(ctx, "7", "fig7-w0.4khz")
 
 
@@ -303,14 +522,50 @@ def _dnn_sweep(ctx: Context, fig: str) -> dict[str, pd.DataFrame]:
 
 
 def run_fig8(ctx: Context) -> dict[str, pd.DataFrame]:
+    """The tables of Fig. 8 (average delay of Cases 1-4 per DNN).
+
+    Parameters
+    ----------
+    ctx : Context
+        The run's context (settings, output folder, executor).
+
+    Returns
+    -------
+    dict[str, pandas.DataFrame]
+        The tables, by name.
+    """
     return _dnn_sweep(ctx, "8")
 
 
 def run_fig9(ctx: Context) -> dict[str, pd.DataFrame]:
+    """The tables of Fig. 9 (average energy of Cases 1-4 per DNN).
+
+    Parameters
+    ----------
+    ctx : Context
+        The run's context (settings, output folder, executor).
+
+    Returns
+    -------
+    dict[str, pandas.DataFrame]
+        The tables, by name.
+    """
     return _dnn_sweep(ctx, "9")
 
 
 def run_fig10(ctx: Context) -> dict[str, pd.DataFrame]:
+    """The tables of Fig. 10 (each MD's partition point and server blocks under TPOS-UAI).
+
+    Parameters
+    ----------
+    ctx : Context
+        The run's context (settings, output folder, executor).
+
+    Returns
+    -------
+    dict[str, pandas.DataFrame]
+        The tables, by name.
+    """
     results, sdir = ctx.sweep("10", [ctx.instance("fig10-mixed")], ["tpos-uai"], seeds=(ctx.settings.seed,))
     r = results.iloc[0]
     d = solution_path(sdir, r["point"], r["method"], r["seed"])
@@ -324,7 +579,8 @@ def run_fig10(ctx: Context) -> dict[str, pd.DataFrame]:
         server_blocks = [f"{_span(x, y)}:{h}" for x, y, h in blocks(slots) if h > 0]
         rows.append(dict(device=dv["device"], dnn=dv["dnn"], layers=M, partition_point=m,
                          local_layers=_span(1, m) if m else "", offloaded_layers=_span(m + 1, M) if m < M else "",
-                         server_blocks=" ".join(server_blocks), last_slot=int(dv["last_slot"]), delay_s=float(dv["delay_s"]),
+                         server_blocks=" ".join(server_blocks), last_slot=int(dv["last_slot"]),
+                         delay_s=float(dv["delay_s"]),
                          energy_j=float(dv["energy_j"]), deadline_met=bool(dv["deadline_met"])))
     summary = pd.DataFrame([dict(method=r["method"], termination=r.get("termination"),
                                  avg_delay_s=float(r["avg_delay_s"]), avg_energy_j=float(r["avg_energy_j"]),
