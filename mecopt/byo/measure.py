@@ -89,7 +89,20 @@ def require_ort():
     return onnxruntime
 
 
-def _level(ort, optimization: str):
+def optimization_level(ort, optimization: str):
+    """ONNX Runtime's graph optimization level for ``optimization`` (InputError naming the choices).
+
+    Parameters
+    ----------
+    ort : module
+        The imported ``onnxruntime``.
+    optimization : {"disable", "basic", "extended", "all"}
+        The level's name, as the ``--optimization`` option takes it.
+
+    Returns
+    -------
+    onnxruntime.GraphOptimizationLevel
+    """
     levels = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
               "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
               "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
@@ -252,7 +265,7 @@ def session_options(ort, optimization: str, threads: int, tmp: Path | None = Non
                     save_optimized: bool = False):
     """The session options of every measurement: pinned thread counts, sequential, no spinning."""
     opts = ort.SessionOptions()
-    opts.graph_optimization_level = _level(ort, optimization)
+    opts.graph_optimization_level = optimization_level(ort, optimization)
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

@@ -286,20 +286,18 @@ def time_nodes(model, *, runs: int = 20, warmup: int = 3, threads: int = 1, seed
     extended or all lets ORT fuse nodes (a fused node keeps the time of all it fused).
     Every graph input gets seeded random data (symbolic dimensions: 1).
     """
-    ort = require_ort()
     import json
     import tempfile
-    levels = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-              "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-              "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-              "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
-    if optimization not in levels:
-        raise InputError(f"The 'optimization' option must be one of {', '.join(levels)}. Got {optimization!r} instead.")
+
+    from mecopt.byo.measure import optimization_level
+
+    ort = require_ort()
+    level = optimization_level(ort, optimization)
     with tempfile.TemporaryDirectory(prefix="mecopt-ort-") as tmp:
         opts = ort.SessionOptions()
         opts.enable_profiling = True
         opts.profile_file_prefix = str(Path(tmp) / "profile")
-        opts.graph_optimization_level = levels[optimization]
+        opts.graph_optimization_level = level
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
