@@ -62,7 +62,7 @@ class MILPDevice:
     server : Server
         The server (H slots, slot length T_d/H, its prices).
     tie_break : bool, optional
-        Add the small tie-breaking term (:func:`tie_weight`) that makes the optimum unique.
+        Add the tie-breaking rule's term (eps_n of :func:`mecopt.core.problem.tie_weight`) to the arc costs.
     **solver_options
         Solver options, over ``BEST_RESPONSE_OPTIONS``.
 

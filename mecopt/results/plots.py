@@ -306,7 +306,7 @@ def schedule(source, *, ax=None, title: str | None = None):
     ax : matplotlib.axes.Axes, sequence of Axes or None, optional
         Where to draw (one Axes per server with several servers); None for a new figure.
     title : str or None, optional
-        The plot's title; default the source's title.
+        The plot's title; None for a default one naming the source.
 
     Returns
     -------
@@ -451,7 +451,7 @@ def partition(source, *, ax=None, title: str | None = None):
     ax : matplotlib.axes.Axes or None, optional
         Where to draw; None for a new figure.
     title : str or None, optional
-        The plot's title; default the source's title.
+        The plot's title; None for a default one naming the source.
 
     Returns
     -------
@@ -534,7 +534,7 @@ def convergence(trace, *, x: str = "tick", y: str = "avg_cost", by: Sequence[str
     ax : matplotlib.axes.Axes or None, optional
         Where to draw; None for a new figure.
     title : str or None, optional
-        The plot's title.
+        The plot's title; None for a default one.
     ylabel : str or None, optional
         The y axis label; default ``y``.
 
@@ -602,7 +602,7 @@ def compare(table: pd.DataFrame, *, x: str, y: str, by: str | None = "method", a
     ax : matplotlib.axes.Axes or None, optional
         Where to draw; None for a new figure.
     title : str or None, optional
-        The plot's title.
+        The plot's title; None for a default one.
     xlabel : str or None, optional
         The x axis label; default ``x``.
     ylabel : str or None, optional
