@@ -39,7 +39,24 @@ E2E_TOLERANCE = 0.05
 
 
 def role_threads(role: str) -> int:
-    """Intra-op threads a role implies: ``local`` (eq. 6, a single-board device) 1, ``server`` (eq. 7) all CPUs."""
+    """Intra-op threads a role implies: ``local`` (eq. 6, a single-board device) 1, ``server`` (eq. 7) all CPUs.
+
+    Parameters
+    ----------
+    role : str
+        ``"local"`` (the device of eq. 6) or ``"server"`` (the edge server of eq. 7).
+
+    Returns
+    -------
+    int
+        1 for ``local``; for ``server`` the logical CPUs this process may run on (``os.sched_getaffinity``,
+        else ``os.cpu_count()``).
+
+    Raises
+    ------
+    InputError
+        If ``role`` is neither ``"local"`` nor ``"server"``.
+    """
     if role == "local":
         return 1
     if role == "server":
@@ -48,7 +65,14 @@ def role_threads(role: str) -> int:
 
 
 def machine() -> dict:
-    """Where the calibration ran: CPU, logical CPUs, ONNX Runtime version, load average now."""
+    """Where the calibration ran: CPU, logical CPUs, ONNX Runtime version, load average now.
+
+    Returns
+    -------
+    dict
+        Keys ``machine`` (CPU description), ``cpus`` (logical CPUs), ``onnxruntime`` (version), ``platform`` and
+        ``load`` (1, 5 and 15 minute load averages rounded to 2 decimals, or None where unavailable).
+    """
     import onnxruntime
 
     from mecopt.byo.profiling import machine_description
@@ -59,7 +83,22 @@ def machine() -> dict:
 
 @dataclass
 class Profiles:
-    """Layer rows (with ``target_ms``), operator rows, and one row of whole-network figures per network."""
+    """Layer rows (with ``target_ms``), operator rows, and one row of whole-network figures per network.
+
+    Attributes
+    ----------
+    layers : pandas.DataFrame
+        One row per layer of every network (from :func:`mecopt.byo.profiling.layer_tables`; :func:`calibrate`
+        adds ``target_ms``).
+    ops : pandas.DataFrame
+        One row per operator: ``dnn``, ``layer``, ``type``, ``op`` and its factors ``G``, ``K``, ``O``, ``I``.
+    networks : pandas.DataFrame
+        One row per network: runs, rounds, profile totals and end-to-end medians/percentiles [ms], their ratio,
+        the attributed share, load range and optimized node count.
+    machine : dict
+        Where and how the profiles were taken (:func:`machine` plus load before/after, threads, optimization,
+        rounds).
+    """
 
     layers: pd.DataFrame
     ops: pd.DataFrame
@@ -77,6 +116,40 @@ def profile_networks(names=CATALOG, *, runs: int = 30, warmup: int = 3, rounds: 
     many end-to-end runs), so that a change of the machine's load hits every network
     alike; each network gets at least ``runs`` timed runs and about ``min_ms`` of
     end-to-end time in all. Medians over all its runs.
+
+    Parameters
+    ----------
+    names : iterable of str, optional
+        Bundled network names or spec paths (resolved against the working directory); default :data:`CATALOG`.
+    runs : int, optional
+        Minimum timed runs per network over all rounds.
+    warmup : int, optional
+        Untimed runs per network at the start of each round.
+    rounds : int, optional
+        Passes over the whole list of networks.
+    threads : int, optional
+        ONNX Runtime intra-op threads (see :func:`role_threads`).
+    seed : int, optional
+        Seed of the random weights and inputs of the exported graphs.
+    optimization : str, optional
+        ONNX Runtime graph optimization level (``"all"``, ...).
+    min_ms : float, optional
+        End-to-end time [ms] each network should get in all; light networks get more runs after the first
+        round (at most 2000 per round). 0 turns this off.
+    cpu : int or None, optional
+        CPU to pin the measurement to, or None for no pinning.
+    progress : callable or None, optional
+        Called as ``progress(name, row)`` after each network with its row of the networks table.
+
+    Returns
+    -------
+    Profiles
+        The layer, operator and network tables and the machine description.
+
+    Raises
+    ------
+    InputError
+        If a network's profile attributes less than ``MIN_ATTRIBUTED`` of the measured time to its layers.
     """
     from mecopt.byo.measure import MIN_ATTRIBUTED, attribution, measure, merge
     from mecopt.byo.profiling import layer_tables, spec_to_onnx
@@ -132,6 +205,19 @@ def fit_targets(layers: pd.DataFrame, networks: pd.DataFrame) -> np.ndarray:
     many layers is rarely spared by the other jobs, a single short kernel mostly is: 16 ms of layer medians
     for a 60 ms end-to-end median of MobileNetV2 at load 12 on 2 CPUs), and the profile leaves out ORT's
     dispatch between nodes; the shares come from the profile, the scale from the end-to-end timing.
+
+    Parameters
+    ----------
+    layers : pandas.DataFrame
+        Layer rows with columns ``dnn`` and ``median_ms``.
+    networks : pandas.DataFrame
+        Network rows with columns ``dnn`` and ``e2e_median_ms``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The fit target [ms] of each layer, in the order of ``layers``; a network whose layer medians sum to 0
+        keeps them unscaled.
     """
     e2e = layers["dnn"].map(dict(zip(networks["dnn"], networks["e2e_median_ms"]))).to_numpy(dtype=float)
     sums = layers.groupby("dnn")["median_ms"].transform("sum").to_numpy(dtype=float)
@@ -140,7 +226,20 @@ def fit_targets(layers: pd.DataFrame, networks: pd.DataFrame) -> np.ndarray:
 
 @dataclass
 class Calibration:
-    """What :func:`calibrate` returns: the fitted set, the per-network and per-layer tables and a summary."""
+    """What :func:`calibrate` returns: the fitted set, the per-network and per-layer tables and a summary.
+
+    Attributes
+    ----------
+    model : object
+        The fitted set (``PerTypeCoefficients``), one non-negative coefficient set per operator class.
+    networks : pandas.DataFrame
+        Per network: measured end-to-end median, in-sample prediction ``fitted_ms`` and ``fitted_error`` and,
+        with leave-one-out, ``held_out_ms``, ``held_out_error`` and ``held_out_r2_layers``.
+    layers : pandas.DataFrame
+        Per layer: ``target_ms``, ``fitted_ms`` and (with leave-one-out) ``held_out_ms`` [ms].
+    summary : dict
+        Counts, role, mean absolute errors and R² over layers, in-sample and held out.
+    """
 
     model: object                 # the fitted set (PerTypeCoefficients)
     networks: pd.DataFrame        # per network: measured, fitted (in-sample), held-out prediction and errors
@@ -150,7 +249,26 @@ class Calibration:
 
 def calibrate(profiles: Profiles, *, role: str = "local", name: str = "calibrated", weight: str = "network",
               loo: bool = True) -> Calibration:
-    """Fit the per-class non-negative set on all profiled networks and leave each network out in turn."""
+    """Fit the per-class non-negative set on all profiled networks and leave each network out in turn.
+
+    Parameters
+    ----------
+    profiles : Profiles
+        The profiles from :func:`profile_networks`.
+    role : str, optional
+        ``"local"`` (eq. 6) or ``"server"`` (eq. 7); named in the description of the fitted set.
+    name : str, optional
+        Name of the fitted set.
+    weight : str, optional
+        Row weighting passed to :func:`mecopt.byo.fitting.fit_layers` (e.g. ``"network"``).
+    loo : bool, optional
+        Also fit once without each network (leave one network out; needs at least 2 networks).
+
+    Returns
+    -------
+    Calibration
+        The fitted set and the per-network and per-layer tables with a summary.
+    """
     from mecopt.byo.fitting import fit_layers, leave_one_network_out, predict_layers
     from mecopt.core.delay import r_squared
     L, O, N = profiles.layers.copy(), profiles.ops, profiles.networks
@@ -190,7 +308,17 @@ def calibrate(profiles: Profiles, *, role: str = "local", name: str = "calibrate
 
 
 def plot(cal: Calibration, path: Path, title: str = "") -> None:
-    """Log-log plot of predicted vs measured end-to-end latency per network (in-sample and held out)."""
+    """Log-log plot of predicted vs measured end-to-end latency per network (in-sample and held out).
+
+    Parameters
+    ----------
+    cal : Calibration
+        The result of :func:`calibrate`.
+    path : pathlib.Path
+        Image file to write (its folder is created).
+    title : str, optional
+        Plot title; a default title when empty.
+    """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

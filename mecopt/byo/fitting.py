@@ -60,6 +60,18 @@ def op_features(ops: pd.DataFrame, columns: list[tuple[str | None, str]]) -> np.
 
     Column (cls, term) is the term's monomial for the operators of class ``cls`` (every operator when ``cls`` is None),
     else 0.
+
+    Parameters
+    ----------
+    ops : pandas.DataFrame
+        One row per operator with columns ``type``, ``G``, ``K``, ``O``, ``I`` (the factors of eq. 5).
+    columns : list of tuple
+        The (class, term) columns, as from :func:`design_columns`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(len(ops), len(columns))``.
     """
     mono = features(ops[_FACTORS].to_numpy(dtype=float))
     types = ops["type"].astype(str).to_numpy() if len(ops) else np.array([], dtype=object)
@@ -71,7 +83,22 @@ def op_features(ops: pd.DataFrame, columns: list[tuple[str | None, str]]) -> np.
 
 
 def design_columns(per_type: bool, terms: tuple[str, ...] | None, classes) -> list[tuple[str | None, str]]:
-    """The columns fitted: (class, term) per class present (per-type), or (None, term) for one polynomial."""
+    """The columns fitted: (class, term) per class present (per-type), or (None, term) for one polynomial.
+
+    Parameters
+    ----------
+    per_type : bool
+        One set of terms per operator class (plus a shared per-operator constant), else one polynomial for all.
+    terms : tuple of str or None
+        The terms to fit; None: :data:`CLASS_TERMS` per class (per-type) or :data:`FALLBACK_TERMS`.
+    classes : collection of str
+        The operator classes present in the data.
+
+    Returns
+    -------
+    list of tuple
+        The (class or None, term) columns of the design matrix.
+    """
     if not per_type:
         return [(None, t) for t in (terms or FALLBACK_TERMS)]
     cols = []
@@ -98,7 +125,27 @@ def _usable(cls: str, terms: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def layer_features(ops: pd.DataFrame, columns, keys: pd.DataFrame) -> np.ndarray:
-    """One row per (dnn, layer) of ``keys``: the sum of its operators' rows of :func:`op_features`."""
+    """One row per (dnn, layer) of ``keys``: the sum of its operators' rows of :func:`op_features`.
+
+    Parameters
+    ----------
+    ops : pandas.DataFrame
+        Operators with ``dnn``, ``layer``, ``type`` and G, K, O, I.
+    columns : list of tuple
+        The (class, term) columns, as from :func:`design_columns`.
+    keys : pandas.DataFrame
+        The layers wanted, columns ``dnn`` and ``layer``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(len(keys), len(columns))``, rows in the order of ``keys``.
+
+    Raises
+    ------
+    InputError
+        If a layer of ``keys`` has no operators.
+    """
     X_ops = op_features(ops, columns)
     idx = pd.MultiIndex.from_frame(ops[["dnn", "layer"]].astype({"dnn": str, "layer": int}))
     summed = pd.DataFrame(X_ops, index=idx).groupby(level=[0, 1]).sum()
@@ -112,7 +159,22 @@ def layer_features(ops: pd.DataFrame, columns, keys: pd.DataFrame) -> np.ndarray
 
 
 def nnls(X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """argmin_{b >= 0} || W (X b - y) ||² (scipy's NNLS on scaled columns)."""
+    """argmin_{b >= 0} || W (X b - y) ||² (scipy's NNLS on scaled columns).
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        Design matrix, shape ``(n, p)``.
+    y : numpy.ndarray
+        Targets, shape ``(n,)``.
+    weights : numpy.ndarray or None, optional
+        Row weights W (diagonal), shape ``(n,)``; None for all ones.
+
+    Returns
+    -------
+    numpy.ndarray
+        The non-negative coefficients b, shape ``(p,)``.
+    """
     from scipy.optimize import lsq_linear
     from scipy.optimize import nnls as _nnls
     w = np.ones(len(y)) if weights is None else np.asarray(weights, float)
@@ -128,7 +190,21 @@ def nnls(X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> np.
 
 @dataclass(frozen=True)
 class LayerFit:
-    """A set fitted on layer rows, and the layers' predictions (``unit``) on the rows fitted."""
+    """A set fitted on layer rows, and the layers' predictions (``unit``) on the rows fitted.
+
+    Attributes
+    ----------
+    model : CoefficientSet or PerTypeCoefficients
+        The fitted set (eq. 5 coefficients, one set per operator class when fitted per type).
+    columns : list
+        The (class, term) columns fitted.
+    predicted : numpy.ndarray
+        Predicted time of each layer row fitted, in ``unit``.
+    measured : numpy.ndarray
+        Measured time of each layer row fitted, in ``unit``.
+    unit : str
+        ``"s"``, ``"ms"`` or ``"us"``.
+    """
 
     model: CoefficientSet | PerTypeCoefficients
     columns: list
@@ -154,6 +230,25 @@ def row_weights(layers: pd.DataFrame, y: np.ndarray, weight: str) -> np.ndarray:
     """``network``: each layer row by 1 / its network's measured total, so every network counts alike.
 
     ``none``: plain least squares (the largest layers dominate).
+
+    Parameters
+    ----------
+    layers : pandas.DataFrame
+        The layer rows (column ``dnn``).
+    y : numpy.ndarray
+        The measured time of each row.
+    weight : str
+        ``"network"`` or ``"none"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        One weight per row.
+
+    Raises
+    ------
+    InputError
+        If ``weight`` is neither ``"network"`` nor ``"none"``.
     """
     if weight == "none":
         return np.ones(len(y))
@@ -170,6 +265,38 @@ def fit_layers(layers: pd.DataFrame, ops: pd.DataFrame, *, time_column: str = "m
 
     (``dnn``, ``layer``, ``type``, G, K, O, I): a layer's features are the sum of its operators'. Non-negative least
     squares.
+
+    Parameters
+    ----------
+    layers : pandas.DataFrame
+        Measured layers: ``dnn``, ``layer`` and ``time_column``.
+    ops : pandas.DataFrame
+        Their operators: ``dnn``, ``layer``, ``type``, G, K, O, I.
+    time_column : str, optional
+        Column of ``layers`` holding the time to fit, in ``unit``.
+    per_type : bool, optional
+        One set per operator class (with a fallback polynomial for classes without rows), else one polynomial.
+    terms : tuple of str or None, optional
+        Terms of eq. (5) to fit; None for the defaults (:func:`design_columns`).
+    weight : str, optional
+        Row weighting, ``"network"`` or ``"none"`` (:func:`row_weights`).
+    name : str, optional
+        Name of the fitted set.
+    unit : str, optional
+        Unit of the times, ``"s"``, ``"ms"`` or ``"us"``.
+    description : str, optional
+        Description of the fitted set; a default one when empty.
+
+    Returns
+    -------
+    LayerFit
+        The fitted set and its in-sample predictions.
+
+    Raises
+    ------
+    InputError
+        On a missing, negative or non-finite time, an unknown operator class, a layer without operators, or a
+        fitted set that :func:`check_model` refuses.
     """
     y = layers[time_column].to_numpy(dtype=float)
     if not np.isfinite(y).all() or (y < 0).any():
@@ -199,7 +326,24 @@ def fit_layers(layers: pd.DataFrame, ops: pd.DataFrame, *, time_column: str = "m
 
 
 def predict_layers(model, ops: pd.DataFrame, keys: pd.DataFrame, unit: str = "ms") -> np.ndarray:
-    """Predicted time (``unit``) of each (dnn, layer) of ``keys``: the sum of its operators' predictions."""
+    """Predicted time (``unit``) of each (dnn, layer) of ``keys``: the sum of its operators' predictions.
+
+    Parameters
+    ----------
+    model : CoefficientSet or PerTypeCoefficients
+        The set predicting the operators' times (in seconds).
+    ops : pandas.DataFrame
+        Operators with ``dnn``, ``layer``, ``type`` and G, K, O, I.
+    keys : pandas.DataFrame
+        The layers wanted, columns ``dnn`` and ``layer``.
+    unit : str, optional
+        Unit of the result, ``"s"``, ``"ms"`` or ``"us"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        One time per row of ``keys`` (NaN for a layer without operators).
+    """
     t = model.predict_ops(ops["type"].astype(str), ops[_FACTORS].to_numpy(dtype=float)) / _TO_S[unit]
     s = pd.Series(t, index=pd.MultiIndex.from_frame(ops[["dnn", "layer"]].astype({"dnn": str, "layer": int})))
     s = s.groupby(level=[0, 1]).sum()
@@ -210,6 +354,20 @@ def check_model(model, ops: pd.DataFrame | None = None, unit: str = "ms") -> Non
     """Refuse (:class:`InputError`) a set with a negative or non-finite coefficient.
 
     Or one that predicts a negative or non-finite time for an operator of ``ops``.
+
+    Parameters
+    ----------
+    model : CoefficientSet or PerTypeCoefficients
+        The set to check (per type: its fallback and every class's set).
+    ops : pandas.DataFrame or None, optional
+        Operators to predict; None to check the coefficients only.
+    unit : str, optional
+        Unit of the times (unused by the checks).
+
+    Raises
+    ------
+    InputError
+        If a coefficient is negative or non-finite, or a prediction for ``ops`` is.
     """
     sets = [model] if isinstance(model, CoefficientSet) else [model.fallback, *model.sets.values()]
     for s in sets:
@@ -233,6 +391,29 @@ def leave_one_network_out(layers: pd.DataFrame, ops: pd.DataFrame, *, totals: di
 
     ``totals`` (e.g. end-to-end medians) is what a network's predicted total is compared
     with; default: the sum of its measured layers.
+
+    Parameters
+    ----------
+    layers : pandas.DataFrame
+        Measured layers, as for :func:`fit_layers`.
+    ops : pandas.DataFrame
+        Their operators.
+    totals : dict of str to float or None, optional
+        Per network, the total its prediction is compared with, in the unit of the fit.
+    **kw
+        Passed to :func:`fit_layers` (``time_column``, ``unit``, ``weight``, ...).
+
+    Returns
+    -------
+    per_network : pandas.DataFrame
+        ``dnn``, ``layers``, ``measured``, ``predicted``, ``error`` (predicted / measured - 1) and ``r2_layers``.
+    per_layer : pandas.DataFrame
+        ``dnn``, ``layer``, ``measured`` and ``predicted`` of each held-out layer.
+
+    Raises
+    ------
+    InputError
+        If there are fewer than two networks.
     """
     unit = kw.get("unit", "ms")
     col = kw.get("time_column", "median_ms")
@@ -265,6 +446,29 @@ def layers_and_ops(tables: list[tuple[str, pd.DataFrame]], time_column: str = "m
     next to it (``NAME-ops.csv``), else from the bundled spec of that name, else a
     plain layer is its own operator (its class from its type); a block without
     operators is refused.
+
+    Parameters
+    ----------
+    tables : list of tuple
+        (path, table) pairs read from ``mecopt profile`` CSVs, layer or per-operator tables.
+    time_column : str, optional
+        Column holding the measured time.
+    types : list of str or None, optional
+        Keep only layers of these types (``--types``); None keeps all.
+
+    Returns
+    -------
+    layers : pandas.DataFrame
+        The measured layers.
+    ops : pandas.DataFrame
+        Their operators (``dnn``, ``layer``, ``type``, G, K, O, I).
+    notes : list of str
+        Remarks on how the operators were found.
+
+    Raises
+    ------
+    InputError
+        On block rows without operators, a ``types`` filter that cannot apply, or missing/non-finite values.
     """
     from mecopt.core import dnn
     notes: list[str] = []

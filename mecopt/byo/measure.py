@@ -50,7 +50,37 @@ MIN_ATTRIBUTED = 0.99
 
 @dataclass
 class Timing:
-    """What :func:`measure` returns. Times in ms; ``node_times`` per *original* node, one value per timed run."""
+    """What :func:`measure` returns. Times in ms; ``node_times`` per *original* node, one value per timed run.
+
+    Attributes
+    ----------
+    node_times : dict of str to numpy.ndarray
+        Per original node, ms per timed run (the optimized nodes mapped to it, summed).
+    unmapped : numpy.ndarray
+        ms per run of the optimized nodes mapped to no original node.
+    total : numpy.ndarray
+        ms per run: every node's kernel time (profiler on).
+    e2e : numpy.ndarray
+        ms per run: ``InferenceSession.run`` end to end, profiler off.
+    runs : int
+        Timed runs in all.
+    rounds : int
+        Fresh sessions the runs were split into.
+    threads : int
+        Intra-op threads.
+    optimization : str
+        ORT graph optimization level.
+    load : list of tuple of float
+        Load averages (1, 5, 15 min) before the first round and after each.
+    cpu : int or None
+        CPU the measurement was pinned to.
+    optimized_nodes : int
+        Nodes of the optimized graph.
+    original_nodes : int
+        Nodes of the original graph.
+    node_origin : dict of str to str or None
+        Optimized node -> the original node it does the work of.
+    """
 
     node_times: dict[str, np.ndarray]     # original node -> ms per run (the optimized nodes mapped to it, summed)
     unmapped: np.ndarray                  # ms per run of optimized nodes mapped to no original node
@@ -67,7 +97,14 @@ class Timing:
     node_origin: dict[str, str | None] = field(default_factory=dict)  # optimized node -> original node
 
     def summary(self) -> dict:
-        """Whole-network figures: medians, spread, and the profile's total against the end-to-end timing."""
+        """Whole-network figures: medians, spread, and the profile's total against the end-to-end timing.
+
+        Returns
+        -------
+        dict
+            Runs, rounds, threads, optimization; median, 10th and 90th percentile [ms] of the profile total and of
+            the end-to-end time; ``total_vs_e2e`` (total / e2e - 1); load range, CPU and node counts.
+        """
         total, e2e = float(np.median(self.total)), float(np.median(self.e2e))
         loads = [x[0] for x in self.load] or [float("nan")]
         return {"runs": self.runs, "rounds": self.rounds, "threads": self.threads, "optimization": self.optimization,
@@ -81,7 +118,18 @@ class Timing:
 
 
 def require_ort():
-    """The ``onnxruntime`` module; InputError naming the extra to install when it is missing."""
+    """The ``onnxruntime`` module; InputError naming the extra to install when it is missing.
+
+    Returns
+    -------
+    module
+        The imported ``onnxruntime``.
+
+    Raises
+    ------
+    InputError
+        If ``onnxruntime`` is not installed.
+    """
     try:
         import onnxruntime
     except ImportError as err:
@@ -113,7 +161,20 @@ def optimization_level(ort, optimization: str):
 
 
 def keep_boundaries(model, node_layer: dict[str, int]):
-    """A copy of ``model`` whose every tensor written in one layer and read in another is also a graph output."""
+    """A copy of ``model`` whose every tensor written in one layer and read in another is also a graph output.
+
+    Parameters
+    ----------
+    model : onnx.ModelProto
+        The model (not modified).
+    node_layer : dict of str to int
+        Original node name -> layer.
+
+    Returns
+    -------
+    onnx.ModelProto
+        The copy, with the layer-crossing tensors added as graph outputs (so ORT cannot fuse across layers).
+    """
     import onnx
     from onnx import helper
     m = onnx.ModelProto()
@@ -147,6 +208,18 @@ def map_to_original(optimized_nodes, original_nodes) -> dict[str, str | None]:
     node its name is derived from (``<name>_nchwc``, ``<name>_token_...``); else data
     flow, repeated until nothing changes: the original node of a node reading its
     output (a layout reorder before a convolution), else of the node writing its input.
+
+    Parameters
+    ----------
+    optimized_nodes : sequence of onnx.NodeProto
+        The nodes of the optimized graph.
+    original_nodes : sequence of onnx.NodeProto
+        The nodes of the original graph, in order.
+
+    Returns
+    -------
+    dict of str to str or None
+        Optimized node name -> original node name, or None where no rule applies.
     """
     orig_names = {n.name for n in original_nodes}
     by_orig = {n.name: n for n in original_nodes}
@@ -263,7 +336,32 @@ def _feeds(sess, seed: int) -> dict:
 
 def session_options(ort, optimization: str, threads: int, tmp: Path | None = None, profile: bool = False,
                     save_optimized: bool = False):
-    """The session options of every measurement: pinned thread counts, sequential, no spinning."""
+    """The session options of every measurement: pinned thread counts, sequential, no spinning.
+
+    Parameters
+    ----------
+    ort : module
+        The imported ``onnxruntime``.
+    optimization : str
+        Graph optimization level (``"disable"``, ``"basic"``, ``"extended"``, ``"all"``).
+    threads : int
+        Intra-op threads (inter-op is 1).
+    tmp : pathlib.Path or None, optional
+        Folder for the profile and the optimized model; needed when ``profile`` or ``save_optimized``.
+    profile : bool, optional
+        Turn ORT's profiler on (files ``tmp/profile*``).
+    save_optimized : bool, optional
+        Write the optimized model to ``tmp/optimized.onnx`` (large initializers to ``optimized.data``).
+
+    Returns
+    -------
+    onnxruntime.SessionOptions
+
+    Raises
+    ------
+    InputError
+        If ``optimization`` is not a known level.
+    """
     opts = ort.SessionOptions()
     opts.graph_optimization_level = optimization_level(ort, optimization)
     opts.intra_op_num_threads = threads
@@ -295,6 +393,45 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
     a light network is measured over as long a stretch of the machine's load as a heavy one.
     ``origin`` (the ``node_origin`` of an earlier measurement of the same model and
     options) skips writing and mapping the optimized graph again.
+
+    Parameters
+    ----------
+    model : onnx.ModelProto
+        The model, every node named.
+    node_layer : dict of str to int
+        Original node name -> layer.
+    runs : int, optional
+        Timed runs in all (at least 1).
+    warmup : int, optional
+        Untimed runs per round.
+    rounds : int, optional
+        Fresh sessions the runs are split into.
+    threads : int, optional
+        Intra-op threads.
+    seed : int, optional
+        Seed of the random inputs.
+    optimization : str, optional
+        ORT graph optimization level.
+    boundaries : bool, optional
+        Keep layer boundaries (:func:`keep_boundaries`) so ORT fuses nodes only within a layer.
+    cpu : int or None, optional
+        Pin the process to this CPU while measuring (Linux).
+    min_ms : float, optional
+        End-to-end time [ms] to reach in all; 0 for exactly ``runs`` runs.
+    max_runs : int, optional
+        Cap on the timed runs when ``min_ms`` is given.
+    origin : dict or None, optional
+        The ``node_origin`` of an earlier measurement of the same model and options.
+
+    Returns
+    -------
+    Timing
+        Per-node, total and end-to-end times per run [ms] and how they were taken.
+
+    Raises
+    ------
+    InputError
+        On invalid counts, an unavailable CPU or no CPU pinning, missing onnxruntime, or a model ORT cannot load.
     """
     import onnx
     ort = require_ort()
@@ -392,7 +529,21 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
 
 
 def attribution(timing: Timing, node_layer: dict[str, int]) -> dict:
-    """How much of the measured total went to layers: medians in ms and the share (per-run sums, then medians)."""
+    """How much of the measured total went to layers: medians in ms and the share (per-run sums, then medians).
+
+    Parameters
+    ----------
+    timing : Timing
+        A measurement.
+    node_layer : dict of str to int
+        Original node name -> layer; nodes not in it are not attributed.
+
+    Returns
+    -------
+    dict
+        ``attributed_ms``, ``total_ms``, ``outside_ms`` (medians) and ``share`` (attributed / total, 1 if the
+        total is 0).
+    """
     attributed = np.zeros(timing.runs)
     for node, t in timing.node_times.items():
         if node in node_layer:
@@ -404,7 +555,18 @@ def attribution(timing: Timing, node_layer: dict[str, int]) -> dict:
 
 
 def merge(timings: list[Timing]) -> Timing:
-    """One :class:`Timing` of several measurements of the same model (e.g. rounds taken in turn with other models)."""
+    """One :class:`Timing` of several measurements of the same model (e.g. rounds taken in turn with other models).
+
+    Parameters
+    ----------
+    timings : list of Timing
+        Measurements of the same model and options (at least one); settings and node origins come from the first.
+
+    Returns
+    -------
+    Timing
+        The runs of all, concatenated.
+    """
     first = timings[0]
     nodes = dict.fromkeys(n for t in timings for n in t.node_times)
     node_times = {n: np.concatenate([t.node_times.get(n, np.zeros(t.runs)) for t in timings]) for n in nodes}

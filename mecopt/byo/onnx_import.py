@@ -100,7 +100,18 @@ _LIGHT_LIMIT = 1 << 14
 
 
 def require_onnx():
-    """The ``onnx`` module (with shape inference); InputError naming the extra to install when it is missing."""
+    """The ``onnx`` module (with shape inference); InputError naming the extra to install when it is missing.
+
+    Returns
+    -------
+    module
+        The imported ``onnx`` (with ``onnx.shape_inference`` loaded).
+
+    Raises
+    ------
+    InputError
+        If the ``onnx`` package is not installed.
+    """
     try:
         import onnx
         import onnx.shape_inference  # noqa: F401
@@ -116,6 +127,25 @@ class ImportResult:
     ``node_layer`` maps every data node (by :func:`node_key`) to the layer (1..M)
     its time belongs to, ``node_ops`` the nodes that are operators to their
     class and factors; :mod:`mecopt.byo.profiling` uses both.
+
+    Attributes
+    ----------
+    data : dict
+        The spec as a plain dict (name, description, source, input, layers).
+    spec : mecopt.core.dnn.DNNSpec
+        The validated spec.
+    table : mecopt.core.dnn.LayerTable
+        The spec's layer table (sizes propagated).
+    notes : list of str
+        Remarks of the import (written as comments at the head of the TOML).
+    comments : dict of int to str
+        Layer index (0-based) -> its comment in the TOML.
+    source : str
+        The model file, or the graph name of an in-memory model.
+    node_layer : dict of str to int
+        Data node key (:func:`node_key`) -> the layer (1..M) its time belongs to.
+    node_ops : dict of str to dict
+        Node key of each operator -> its class and factors.
     """
 
     data: dict                      # the spec as a plain dict (name, description, input, layers)
@@ -128,7 +158,13 @@ class ImportResult:
     node_ops: dict[str, dict] = field(default_factory=dict)
 
     def to_toml(self) -> str:
-        """The imported DNN spec as TOML text, headed by its source and the import's notes."""
+        """The imported DNN spec as TOML text, headed by its source and the import's notes.
+
+        Returns
+        -------
+        str
+            TOML text of the spec.
+        """
         header = [f"# Imported from {Path(self.source).name} by `mecopt import-onnx`: {self.table.num_layers} layers."]
         header += [f"# {n}" for n in self.notes]
         return dnn.format_spec_toml(self.data, header=header, comments=self.comments)
@@ -212,7 +248,25 @@ def _light_bytes(buf) -> bytes:
 
 
 def load_light(path: str | Path):
-    """The ONNX model at ``path`` without the data of its large weights (their shapes are all the importer needs)."""
+    """The ONNX model at ``path`` without the data of its large weights (their shapes are all the importer needs).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The ``.onnx`` file.
+
+    Returns
+    -------
+    onnx.ModelProto
+        The model, large initializers reduced to name, type and dims.
+
+    Raises
+    ------
+    ValueError
+        If the file is empty.
+    InputError
+        If the ``onnx`` package is not installed.
+    """
     onnx = require_onnx()
     with open(path, "rb") as f:
         if Path(path).stat().st_size == 0:
@@ -264,7 +318,20 @@ class _Node:
 
 
 def node_key(name: str, index: int) -> str:
-    """The key of a node in :attr:`ImportResult.node_layer`: its name, or ``#INDEX`` when it has none."""
+    """The key of a node in :attr:`ImportResult.node_layer`: its name, or ``#INDEX`` when it has none.
+
+    Parameters
+    ----------
+    name : str
+        The node's name (may be empty).
+    index : int
+        The node's position in the graph.
+
+    Returns
+    -------
+    str
+        ``name``, or ``"#index"`` when ``name`` is empty.
+    """
     return name or f"#{index}"
 
 
@@ -1103,6 +1170,29 @@ def import_onnx(model, *, name: str | None = None, input_shape: tuple[int, int, 
     branching regions into ``block`` layers and refusing such graphs. ``source``
     is recorded in the spec (default: the model file and its input shape).
     The weights are never loaded (:func:`load_light`).
+
+    Parameters
+    ----------
+    model : str, pathlib.Path or onnx.ModelProto
+        The model file or the model.
+    name : str or None, optional
+        Name of the spec; default the file's stem (or the graph name), lowercased, other characters as ``-``.
+    input_shape : tuple of int or None, optional
+        (C, H, W) for an input whose sizes are symbolic.
+    branches : {"collapse", "refuse"}, optional
+        Collapse branching regions into ``block`` layers, or refuse branching graphs.
+    source : str or None, optional
+        Source recorded in the spec; default the model file and its input shape.
+
+    Returns
+    -------
+    ImportResult
+        The spec, its layer table, the import's notes and the node-to-layer maps.
+
+    Raises
+    ------
+    InputError
+        On an invalid ``branches``, a missing, unreadable or malformed model, or a graph the importer refuses.
     """
     require_onnx()
     spec_source = source

@@ -69,7 +69,18 @@ TORCH_CPU_INSTALL = "pip install torch==2.13.0 --index-url https://download.pyto
 
 
 def require_torch():
-    """The ``torch`` module; InputError saying how to install its CPU build when it is missing."""
+    """The ``torch`` module; InputError saying how to install its CPU build when it is missing.
+
+    Returns
+    -------
+    module
+        The imported ``torch``.
+
+    Raises
+    ------
+    InputError
+        If PyTorch is not installed.
+    """
     try:
         import torch
     except ImportError as err:
@@ -84,6 +95,25 @@ def build_chain(spec: dnn.DNNSpec, grouped_conv: dnn.GroupedConv = "full", seed:
 
     Raises :class:`InputError` naming every layer that cannot be built or whose
     built output shape differs from the layer table.
+
+    Parameters
+    ----------
+    spec : mecopt.core.dnn.DNNSpec
+        The DNN spec.
+    grouped_conv : mecopt.core.dnn.GroupedConv, optional
+        How grouped convolutions are sized (as in :func:`mecopt.core.dnn.propagate`).
+    seed : int, optional
+        Seed of the random weights.
+
+    Returns
+    -------
+    list of tuple
+        ``(layer_spec, module, (C, H, W))`` per layer, in order.
+
+    Raises
+    ------
+    InputError
+        Naming every layer that cannot be built or whose output shape differs from the layer table.
     """
     torch = require_torch()
     nn = torch.nn
@@ -152,6 +182,34 @@ def profile(spec: dnn.DNNSpec, *, runs: int = 20, warmup: int = 3, threads: int 
     layer timed (``time.perf_counter_ns``) on batch 1. ``threads`` sets
     ``torch.set_num_threads`` for the measurement (restored afterwards).
     ``progress(done, total)`` is called after each run.
+
+    Parameters
+    ----------
+    spec : mecopt.core.dnn.DNNSpec
+        The DNN spec.
+    runs : int, optional
+        Timed runs (at least 1).
+    warmup : int, optional
+        Untimed runs before them (at least 0).
+    threads : int or None, optional
+        ``torch.set_num_threads`` during the measurement; None keeps PyTorch's setting.
+    grouped_conv : mecopt.core.dnn.GroupedConv, optional
+        How grouped convolutions are sized (as in :func:`mecopt.core.dnn.propagate`).
+    seed : int, optional
+        Seed of the weights and the input.
+    progress : callable or None, optional
+        Called as ``progress(done, total)`` after each timed run.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per layer, columns :data:`PROFILE_COLUMNS` (sizes, factors G, K, O, I, and per-layer times in ms:
+        median, 10th/90th percentile, IQR, mean, min).
+
+    Raises
+    ------
+    InputError
+        On invalid ``runs``, ``warmup`` or ``threads``, missing PyTorch, or a layer that cannot be built.
     """
     _check_runs(runs, warmup, threads)
     torch = require_torch()
@@ -195,7 +253,23 @@ def profile(spec: dnn.DNNSpec, *, runs: int = 20, warmup: int = 3, threads: int 
 
 
 def machine_description(engine: str = "torch") -> str:
-    """One line about where a profile was measured (for the CLI and the docs)."""
+    """One line about where a profile was measured (for the CLI and the docs).
+
+    Parameters
+    ----------
+    engine : str, optional
+        ``"ort"`` for ONNX Runtime, else PyTorch; its version is named.
+
+    Returns
+    -------
+    str
+        CPU model, logical CPUs, load averages (where available) and the engine's version.
+
+    Raises
+    ------
+    InputError
+        If the engine is not installed.
+    """
     if engine == "ort":
         engine_text = f"onnxruntime {require_ort().__version__}"
     else:
@@ -221,6 +295,30 @@ def attach_times(spec: dnn.DNNSpec, profile_table: pd.DataFrame, side: Side, *, 
 
     Rows are matched by layer index and must carry the same layer names; times
     already attached for the other side are kept.
+
+    Parameters
+    ----------
+    spec : mecopt.core.dnn.DNNSpec
+        The DNN spec.
+    profile_table : pandas.DataFrame
+        Measured rows with ``layer`` (1..M), ``name`` and ``column``.
+    side : {"local", "server"}
+        Which time to set: ``t_local_s`` (eq. 6) or ``t_server_s`` (eq. 7).
+    column : str, optional
+        Column of the measured time, in ms.
+    name : str or None, optional
+        Name of the copy; default the spec's name.
+
+    Returns
+    -------
+    mecopt.core.dnn.DNNSpec
+        The copy, times in seconds (rounded to ns), its description noting the attached times.
+
+    Raises
+    ------
+    InputError
+        On an invalid ``side``, missing columns, or a layer without a matching row or with a negative or
+        non-finite time.
     """
     if side not in ("local", "server"):
         raise InputError(f"The 'side' parameter of attach_times must be 'local' or 'server'. Got {side!r} instead.")
@@ -252,7 +350,18 @@ def attach_times(spec: dnn.DNNSpec, profile_table: pd.DataFrame, side: Side, *, 
 
 
 def require_ort():
-    """The ``onnxruntime`` module; InputError naming the extra to install when it is missing."""
+    """The ``onnxruntime`` module; InputError naming the extra to install when it is missing.
+
+    Returns
+    -------
+    module
+        The imported ``onnxruntime``.
+
+    Raises
+    ------
+    InputError
+        If ``onnxruntime`` is not installed.
+    """
     try:
         import onnxruntime
     except ImportError as err:
@@ -285,6 +394,31 @@ def time_nodes(model, *, runs: int = 20, warmup: int = 3, threads: int = 1, seed
     itself and its time can be given to its layer; ``optimization`` = basic,
     extended or all lets ORT fuse nodes (a fused node keeps the time of all it fused).
     Every graph input gets seeded random data (symbolic dimensions: 1).
+
+    Parameters
+    ----------
+    model : str, pathlib.Path or onnx.ModelProto
+        The ONNX model.
+    runs : int, optional
+        Timed runs.
+    warmup : int, optional
+        Untimed runs before them.
+    threads : int, optional
+        Intra-op threads.
+    seed : int, optional
+        Seed of the random inputs.
+    optimization : str, optional
+        ORT graph optimization level (``"disable"``, ``"basic"``, ``"extended"``, ``"all"``).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Node name -> kernel time [ms] of each timed run (nodes with fewer than ``runs`` events left out).
+
+    Raises
+    ------
+    InputError
+        On an unknown ``optimization``, missing onnxruntime, or a model ORT cannot load.
     """
     import json
     import tempfile
@@ -326,7 +460,34 @@ def time_nodes(model, *, runs: int = 20, warmup: int = 3, threads: int = 1, seed
 
 def layer_tables(name: str, table: dnn.LayerTable, node_layer: dict[str, int], node_ops: dict[str, dict],
             times: dict[str, np.ndarray], runs: int, threads: int) -> tuple[pd.DataFrame, pd.DataFrame, float]:
-    """The per-layer table (sum of each layer's nodes, per run), the per-operator table and the unattributed ms."""
+    """The per-layer table (sum of each layer's nodes, per run), the per-operator table and the unattributed ms.
+
+    Parameters
+    ----------
+    name : str
+        The network's name (column ``dnn``).
+    table : mecopt.core.dnn.LayerTable
+        Its layer table (sizes and factors).
+    node_layer : dict of str to int
+        Node -> layer (1..M); nodes not in it are unattributed.
+    node_ops : dict of str to dict
+        Operator node -> its ``type``, ``op`` and factors G, K, O, I.
+    times : dict of str to numpy.ndarray
+        Node -> time [ms] of each run.
+    runs : int
+        Number of runs (length of each array of ``times``).
+    threads : int
+        Threads recorded in the tables.
+
+    Returns
+    -------
+    layers : pandas.DataFrame
+        One row per layer, columns :data:`PROFILE_COLUMNS`.
+    ops : pandas.DataFrame
+        One row per operator, columns :data:`OP_COLUMNS` (NaN times for operators ORT fused into another node).
+    unattributed_ms : float
+        Median per-run time of the nodes given to no layer.
+    """
     M = table.num_layers
     per_layer = np.zeros((runs, M))
     other = np.zeros(runs)
@@ -381,6 +542,45 @@ def profile_onnx(path: str | Path, *, name: str | None = None, runs: int = 20, w
     :func:`mecopt.byo.measure.measure` (every optimized node given to a layer;
     the whole-network figures, the share attributed, the end-to-end timing and
     the load are in ``layer_table.attrs["timing"]``).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The ``.onnx`` file.
+    name : str or None, optional
+        Name of the imported spec (see :func:`mecopt.byo.onnx_import.import_onnx`).
+    runs : int, optional
+        Timed runs in all.
+    warmup : int, optional
+        Untimed runs per round.
+    threads : int, optional
+        Intra-op threads.
+    seed : int, optional
+        Seed of the random inputs.
+    optimization : str, optional
+        ORT graph optimization level.
+    input_shape : tuple of int or None, optional
+        (C, H, W) for a model whose input sizes are symbolic.
+    rounds : int, optional
+        Fresh sessions the runs are split into.
+    cpu : int or None, optional
+        CPU to pin the measurement to.
+
+    Returns
+    -------
+    result : mecopt.byo.onnx_import.ImportResult
+        The import.
+    layers : pandas.DataFrame
+        The layer table (``attrs["timing"]``: whole-network figures).
+    ops : pandas.DataFrame
+        The operator table.
+    unattributed_ms : float
+        Median per-run time given to no layer.
+
+    Raises
+    ------
+    InputError
+        On invalid counts, missing onnx/onnxruntime, or a model that cannot be imported or run.
     """
     from mecopt.byo.onnx_import import import_onnx, node_key, require_onnx
     _check_runs(runs, warmup, threads)
@@ -409,6 +609,43 @@ def profile_spec_ort(spec: dnn.DNNSpec, *, runs: int = 20, warmup: int = 3, thre
     """Profile a spec with ONNX Runtime through :func:`spec_to_onnx`: (layer table, operator table, unattributed ms).
 
     As :func:`profile_onnx`: ``layer_table.attrs["timing"]`` holds the whole-network figures.
+
+    Parameters
+    ----------
+    spec : mecopt.core.dnn.DNNSpec
+        The DNN spec.
+    runs : int, optional
+        Timed runs in all.
+    warmup : int, optional
+        Untimed runs per round.
+    threads : int, optional
+        Intra-op threads.
+    seed : int, optional
+        Seed of the weights and inputs.
+    grouped_conv : mecopt.core.dnn.GroupedConv, optional
+        How grouped convolutions are sized.
+    optimization : str, optional
+        ORT graph optimization level.
+    rounds : int, optional
+        Fresh sessions the runs are split into.
+    cpu : int or None, optional
+        CPU to pin the measurement to.
+    min_ms : float, optional
+        End-to-end time [ms] to reach in all (see :func:`mecopt.byo.measure.measure`).
+
+    Returns
+    -------
+    layers : pandas.DataFrame
+        The layer table (``attrs["timing"]``: whole-network figures).
+    ops : pandas.DataFrame
+        The operator table.
+    unattributed_ms : float
+        Median per-run time given to no layer.
+
+    Raises
+    ------
+    InputError
+        On invalid counts, missing onnx/onnxruntime, or a graph ORT cannot run.
     """
     _check_runs(runs, warmup, threads)
     require_ort()
@@ -450,6 +687,24 @@ def spec_to_onnx(spec: dnn.DNNSpec, grouped_conv: dnn.GroupedConv = "auto", seed
     when it has one input, else Relu / LayerNormalization) on G²·O elements.
     Such nodes read graph inputs of their own, and the next layer reads a graph
     input of the layer's output shape.
+
+    Parameters
+    ----------
+    spec : mecopt.core.dnn.DNNSpec
+        The DNN spec.
+    grouped_conv : mecopt.core.dnn.GroupedConv, optional
+        How grouped convolutions are sized.
+    seed : int, optional
+        Seed of the random weights.
+
+    Returns
+    -------
+    model : onnx.ModelProto
+        The graph (IR version 8).
+    node_layer : dict of str to int
+        Node name -> layer (1..M).
+    node_ops : dict of str to dict
+        Operator node -> its class and factors.
     """
     from mecopt.byo.onnx_import import require_onnx
     require_onnx()

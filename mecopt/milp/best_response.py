@@ -53,7 +53,30 @@ INTEGRALITY_TOL = 1e-9
 
 
 class MILPDevice:
-    """The MILP of one device, built once; :meth:`best_response` re-solves it."""
+    """The MILP of one device, built once; :meth:`best_response` re-solves it.
+
+    Parameters
+    ----------
+    dev : Device
+        The device whose best response is solved.
+    server : Server
+        The server (H slots, slot length T_d/H, its prices).
+    tie_break : bool, optional
+        Add the tie-breaking rule's term (eps_n of :func:`mecopt.core.problem.tie_weight`) to the arc costs.
+    **solver_options
+        Solver options, over ``BEST_RESPONSE_OPTIONS``.
+
+    Attributes
+    ----------
+    model : pyomo.environ.ConcreteModel
+        The device's MILP (eqs. 19 and 23-26 on its flow network).
+    last : object
+        Outcome of the last solve, or None.
+    lp_hits : int
+        Solves settled by an integral LP relaxation.
+    mip_solves : int
+        Solves that needed the MILP.
+    """
 
     def __init__(self, dev: Device, server: Server, tie_break: bool = True, **solver_options):
         self.dev, self.server = dev, server

@@ -143,7 +143,22 @@ def column_label(column: str) -> str:
 
 
 def save(fig, path: str | Path, dpi: int = 150) -> Path:
-    """Write ``fig`` to ``path`` (format from the suffix, e.g. .png, .pdf, .svg) atomically."""
+    """Write ``fig`` to ``path`` (format from the suffix, e.g. .png, .pdf, .svg) atomically.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    path : str or pathlib.Path
+        The file; without a suffix ``.png`` is added.
+    dpi : int, optional
+        Resolution of raster formats.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
     path = Path(path)
     fmt = path.suffix.lstrip(".") or "png"
     if not path.suffix:
@@ -283,6 +298,26 @@ def schedule(source, *, ax=None, title: str | None = None):
     one panel per server, in the instance's order, each with that server's slots and the
     devices offloading to it; the devices that run all layers locally are named under the
     last panel. ``ax`` may then be a sequence of one Axes per server.
+
+    Parameters
+    ----------
+    source : Solution, pandas.DataFrame, ResultFolder or ScheduleData
+        What to draw (see :func:`schedule_data`).
+    ax : matplotlib.axes.Axes, sequence of Axes or None, optional
+        Where to draw (one Axes per server with several servers); None for a new figure.
+    title : str or None, optional
+        The plot's title; None for a default one naming the source.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn on.
+
+    Raises
+    ------
+    InputError
+        If matplotlib is not installed, ``source`` cannot be read (:func:`schedule_data`), or ``ax`` does not fit
+        the number of servers.
     """
     data = schedule_data(source)
     if data.servers:
@@ -408,6 +443,25 @@ def partition(source, *, ax=None, title: str | None = None):
 
     With several servers a device's label names its server, and a slot's colour is its number
     on that server (slot h of two servers share a colour).
+
+    Parameters
+    ----------
+    source : Solution, pandas.DataFrame, ResultFolder or ScheduleData
+        What to draw (see :func:`schedule_data`).
+    ax : matplotlib.axes.Axes or None, optional
+        Where to draw; None for a new figure.
+    title : str or None, optional
+        The plot's title; None for a default one naming the source.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn on.
+
+    Raises
+    ------
+    InputError
+        If matplotlib is not installed or ``source`` cannot be read (:func:`schedule_data`).
     """
     data = schedule_data(source)
     devices = _per_device(data.assignment)
@@ -466,6 +520,33 @@ def convergence(trace, *, x: str = "tick", y: str = "avg_cost", by: Sequence[str
     label -> trace table (e.g. ``{"CAI, N=5": solution.trace}``). Groups that
     share every ``by`` value but the last share a colour; the last varies the
     line style.
+
+    Parameters
+    ----------
+    trace : pandas.DataFrame or Mapping of str to pandas.DataFrame
+        A trace table, or label -> trace table (each then one group).
+    x : str, optional
+        Column on the x axis.
+    y : str, optional
+        Column on the y axis (e.g. ``avg_cost``, the average cost C).
+    by : sequence of str, str or None, optional
+        Columns whose values make the groups (ignored for a mapping).
+    ax : matplotlib.axes.Axes or None, optional
+        Where to draw; None for a new figure.
+    title : str or None, optional
+        The plot's title; None for a default one.
+    ylabel : str or None, optional
+        The y axis label; default ``y``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn on.
+
+    Raises
+    ------
+    InputError
+        If the table lacks a column, or matplotlib is not installed.
     """
     if isinstance(trace, Mapping):
         frames = []
@@ -507,6 +588,41 @@ def compare(table: pd.DataFrame, *, x: str, y: str, by: str | None = "method", a
     A numeric ``x`` gives lines with markers (Figs. 6b, 7b); otherwise grouped bars
     with x in ``order`` (default: as first seen) (Figs. 8, 9). ``labels`` renames
     series (e.g. method -> "Case 1 (TPOS-UAI)").
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A results table (e.g. a sweep's).
+    x : str
+        Column on the x axis.
+    y : str
+        Column averaged on the y axis (non-numbers count as missing).
+    by : str or None, optional
+        Column whose values make the series; None for one series.
+    ax : matplotlib.axes.Axes or None, optional
+        Where to draw; None for a new figure.
+    title : str or None, optional
+        The plot's title; None for a default one.
+    xlabel : str or None, optional
+        The x axis label; default ``x``.
+    ylabel : str or None, optional
+        The y axis label; default ``y``.
+    order : sequence or None, optional
+        Order of the x values of a bar chart.
+    labels : Mapping or None, optional
+        Series value -> legend label.
+    log : bool, optional
+        Logarithmic y axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn on.
+
+    Raises
+    ------
+    InputError
+        If the table lacks a column, or matplotlib is not installed.
     """
     missing = {x, y} - set(table.columns) | ({by} - set(table.columns) if by else set())
     if missing:

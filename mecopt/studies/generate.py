@@ -465,6 +465,32 @@ def place(n: int, K: int, rng: np.random.Generator, *, area_m: float = 1000.0, s
     hotspots (``clustered`` only), then the devices (uniform: x, y per device; clustered: every
     device's hotspot, then every offset). Distances are taken between the rounded positions
     written to the file, so the nearest servers are those a reader of the file finds.
+
+    Parameters
+    ----------
+    n : int
+        Number of devices.
+    K : int
+        Number of servers.
+    rng : numpy.random.Generator
+        The random stream drawn from.
+    area_m : float, optional
+        Side of the square [m].
+    server_layout : str, optional
+        ``"grid"`` (cell centres of a near-square grid, no draws) or ``"random"`` (uniform).
+    device_layout : str, optional
+        ``"uniform"`` or ``"clustered"`` (normal offsets around hotspots, clipped to the square).
+    hotspots : int or None, optional
+        Hotspots of the clustered layout; default ``K``.
+    cluster_std_m : float or None, optional
+        Standard deviation [m] of a device's offset from its hotspot; default ``area_m / 20``.
+    reach : int, optional
+        Servers each device reaches (at most ``K``).
+
+    Returns
+    -------
+    Geometry
+        Server and device positions (rounded to 0.1 m) and each device's nearest servers, nearest first.
     """
     L = float(area_m)
     if server_layout == "grid":
@@ -530,6 +556,11 @@ class GeneratedInstanceError(InputError):
     """The generated document does not load (e.g. a deadline some DNN cannot meet); ``problems`` name the devices.
 
     The command line rephrases the hint with its own options.
+
+    Attributes
+    ----------
+    problems : list of (str, str)
+        Every problem found, each as ``(field_path, message)`` (see :class:`mecopt.core.errors.InputError`).
     """
 
 

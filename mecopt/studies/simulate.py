@@ -713,6 +713,31 @@ def simulate(instance: Instance, spec: SimulationSpec, seeds: Sequence[int] = (0
     """The per-frame table of every seed, sorted by (seed, frame).
 
     Tasks run in this process unless an ``executor`` is given (``progress(done, total)`` counts tasks).
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance simulated.
+    spec : SimulationSpec
+        Frames, arrivals, warm or cold start and the method's options.
+    seeds : sequence of int, optional
+        The seeds, one independent simulation each (at least one).
+    executor : concurrent.futures.Executor or None, optional
+        Runs the tasks (see :func:`plan`); None runs them in this process.
+    chunk : int, optional
+        Frames per task of a cold-started seed (at least 1).
+    progress : callable or None, optional
+        Called as ``progress(done, total)`` in tasks.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (seed, frame), columns :func:`columns` of the instance.
+
+    Raises
+    ------
+    InputError
+        If ``seeds`` is empty or ``chunk`` < 1.
     """
     if not seeds:
         raise InputError("a simulation needs at least one seed")
@@ -773,7 +798,25 @@ def _offload_columns(table: pd.DataFrame) -> list[str]:
 
 
 def plot(table: pd.DataFrame, title: str = ""):
-    """Per frame: average cost, and best responses / moves to equilibrium (mean over seeds)."""
+    """Per frame: average cost, and best responses / moves to equilibrium (mean over seeds).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The per-frame table of :func:`simulate`.
+    title : str, optional
+        Figure title; ``"simulation"`` when empty.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels, or three with several servers (devices per server and all local per frame).
+
+    Raises
+    ------
+    InputError
+        If matplotlib is not installed.
+    """
     from mecopt.results.plots import require_matplotlib
 
     Figure = require_matplotlib()
@@ -829,6 +872,26 @@ def write(table: pd.DataFrame, out_dir: str | Path, instance: Instance, spec: Si
     """``OUT/frames.<fmt>``, ``OUT/simulation.json`` (spec and summary) and ``OUT/frames.png``.
 
     (when matplotlib is installed), inside a MANIFEST.json that says when the folder is complete.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The per-frame table of :func:`simulate`.
+    out_dir : str or pathlib.Path
+        The result folder.
+    instance : Instance
+        The instance simulated (its name goes into ``simulation.json``).
+    spec : SimulationSpec
+        The simulation spec (written into ``simulation.json``).
+    fmt : str, optional
+        Table format (``"csv"``, ``"parquet"`` or ``"json"``).
+    with_plot : bool, optional
+        Also draw ``frames.png`` (skipped silently without matplotlib).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
     """
     from mecopt.core import manifest
     from mecopt.core.tables import write_json, write_table

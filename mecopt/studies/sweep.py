@@ -83,7 +83,15 @@ def axis_column(path: str) -> str:
 
 @dataclass(frozen=True)
 class Axis:
-    """One swept field: its path in the instance document and the values it takes."""
+    """One swept field: its path in the instance document and the values it takes.
+
+    Attributes
+    ----------
+    path : str
+        Dotted path of the field in the instance document (e.g. ``devices.*.bandwidth_hz``).
+    values : tuple
+        The values the field takes, in order.
+    """
 
     path: str
     values: tuple
@@ -226,12 +234,32 @@ def _set(node: Any, parts: list[str], start: int, path: str, value) -> None:
 
 
 class SweepWarning(UserWarning):
-    """A sweep axis that changes some device entries but not others (see :func:`shadowed`)."""
+    """A sweep axis that changes some device entries but not others (see :func:`shadowed`).
+
+    Attributes
+    ----------
+    args : tuple
+        The warning text (:meth:`Shadow.message`).
+    """
 
 
 @dataclass(frozen=True)
 class Shadow:
-    """A ``device_defaults.<field>`` axis overridden by device entries that set ``<field>`` themselves."""
+    """A ``device_defaults.<field>`` axis overridden by device entries that set ``<field>`` themselves.
+
+    Attributes
+    ----------
+    path : str
+        The ``device_defaults.<field>`` sweep path.
+    source : str
+        The instance file.
+    entries : tuple of str
+        The overriding device entries, e.g. ``("devices.0 (bandwidth_hz = 1000.0, 5 devices)",)``.
+    total : int
+        Device entries in the file.
+    ignored : bool
+        The field is never taken from ``[device_defaults]`` (``count``, ``name``).
+    """
 
     path: str
     source: str
@@ -341,7 +369,21 @@ def check_axes(spec: SweepSpec) -> list[Shadow]:
 
 @dataclass(frozen=True)
 class Point:
-    """One instance document of the grid."""
+    """One instance document of the grid.
+
+    Attributes
+    ----------
+    index : int
+        Position in the grid.
+    instance : str
+        The instance's name.
+    source : str
+        The instance file.
+    values : tuple of (str, object)
+        (axis path, value) of each axis at this point.
+    data : dict
+        The instance document with the values set.
+    """
 
     index: int
     instance: str                    # the instance's name
@@ -357,7 +399,21 @@ class Point:
 
 @dataclass(frozen=True)
 class Run:
-    """One (point, method, seed) to solve."""
+    """One (point, method, seed) to solve.
+
+    Attributes
+    ----------
+    point : Point
+        The grid point.
+    method : str
+        The method's name.
+    target : str
+        ``"module:function"`` of the method.
+    seed : int
+        The seed.
+    options : Mapping
+        Keyword options of the method.
+    """
 
     point: Point
     method: str
@@ -378,6 +434,21 @@ class SweepSpec:
     ``options`` maps a method name (or ``"*"`` for every method) to keyword options; a ``"*"`` option goes only to
     methods whose function names it. Each method runs once per seed when its function names a ``seed`` parameter,
     otherwise once per point (its row carries the first seed).
+
+    Attributes
+    ----------
+    instances : tuple of str
+        Instance files or bundled names.
+    axes : tuple of Axis
+        The swept fields; the grid is their product.
+    methods : tuple of str
+        The methods run at every point.
+    seeds : tuple of int
+        The seeds.
+    options : Mapping
+        Method name (or ``"*"``) -> keyword options.
+    save_solutions : bool
+        Also write every run's solution.
     """
 
     instances: tuple[str, ...]
@@ -518,7 +589,25 @@ def _group_problems(problems, n_points: int) -> list[tuple[str, str]]:
 
 @dataclass(frozen=True)
 class Task:
-    """What a worker needs (plain data, so it travels to processes and Dask workers)."""
+    """What a worker needs (plain data, so it travels to processes and Dask workers).
+
+    Attributes
+    ----------
+    key : str
+        The run's key.
+    data : dict
+        The instance document.
+    source : str
+        The instance file.
+    method : str
+        The method's name.
+    target : str
+        ``"module:function"`` of the method.
+    options : dict
+        Keyword options of the method.
+    keep_solution : bool
+        Return the solution with the outcome.
+    """
 
     key: str
     data: dict
@@ -531,7 +620,19 @@ class Task:
 
 @dataclass
 class Outcome:
-    """One finished run: its key, its deterministic results row, its timings and (optionally) its solution."""
+    """One finished run: its key, its deterministic results row, its timings and (optionally) its solution.
+
+    Attributes
+    ----------
+    key : str
+        The run's key.
+    row : dict
+        Its deterministic results row.
+    timing : dict
+        ``wall_time_s`` and the solver's own timings (not deterministic).
+    solution : object
+        The solution, when kept; else None.
+    """
 
     key: str
     row: dict
@@ -684,7 +785,23 @@ class _Log:
 
 @dataclass
 class SweepResult:
-    """What :func:`run_sweep` returns: the folder, the sorted table, its files and the run counts."""
+    """What :func:`run_sweep` returns: the folder, the sorted table, its files and the run counts.
+
+    Attributes
+    ----------
+    out_dir : pathlib.Path
+        The sweep folder.
+    table : pandas.DataFrame
+        The results table, sorted.
+    table_path : pathlib.Path
+        Its file.
+    timings_path : pathlib.Path
+        The file of the run timings.
+    ran : int
+        Runs solved by this call.
+    skipped : int
+        Runs found already done (resume).
+    """
 
     out_dir: Path
     table: pd.DataFrame
@@ -836,6 +953,33 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, fmt: str = "csv", resume:
     ``executor``: any :class:`concurrent.futures.Executor` (e.g. a Dask client's
     ``get_executor()``); by default :func:`local_executor` (``workers`` processes) is made
     for the call.
+
+    Parameters
+    ----------
+    spec : SweepSpec
+        What to sweep.
+    out_dir : str or pathlib.Path
+        The sweep folder (a result set of kind ``sweep``).
+    fmt : str, optional
+        Table format, one of ``FORMATS``.
+    resume : bool, optional
+        Continue the sweep already in ``out_dir`` (same settings), skipping the runs logged as done.
+    workers : int or None, optional
+        Worker processes of the default executor.
+    executor : concurrent.futures.Executor or None, optional
+        The executor to run on.
+    progress : callable or None, optional
+        Called as ``progress(done, total)`` in runs.
+
+    Returns
+    -------
+    SweepResult
+        The folder, the sorted table, its files and the run counts.
+
+    Raises
+    ------
+    InputError
+        On an unknown ``fmt``, a folder holding a different sweep, or a folder holding a sweep without ``resume``.
     """
     if fmt not in FORMATS:
         raise InputError(f"The 'format' option must be one of {', '.join(FORMATS)}. Got {fmt!r} instead.")

@@ -78,7 +78,32 @@ def _md(df: pd.DataFrame) -> str:
 def render_report(tables: dict[str, pd.DataFrame], claims: Sequence[Claim], *, settings: Settings | None = None,
                   figures: Sequence[str] = FIGURES, fmt: str = "csv", pngs: dict[str, str] | None = None,
                   wall_times: dict[str, float] | None = None, note: str = "") -> str:
-    """REPORT.md: settings, the verdict table, then per figure its data, its PNG and its claims."""
+    """REPORT.md: settings, the verdict table, then per figure its data, its PNG and its claims.
+
+    Parameters
+    ----------
+    tables : dict of str to pandas.DataFrame
+        The figure tables by name (``fig5_trace``, ...).
+    claims : sequence of Claim
+        The evaluated claims with their verdicts.
+    settings : Settings or None, optional
+        The settings the tables were made with; default ``Settings()``.
+    figures : sequence of str, optional
+        The paper figures to report, in order (``"5"`` .. ``"10"``).
+    fmt : str, optional
+        Format of the tables beside the report (``"csv"``, ``"parquet"`` or ``"json"``); names their files.
+    pngs : dict of str to str or None, optional
+        Figure -> PNG file name to embed.
+    wall_times : dict of str to float or None, optional
+        Figure (and ``"total"``) -> wall time [s].
+    note : str, optional
+        An extra line under the settings (e.g. why no figures were drawn).
+
+    Returns
+    -------
+    str
+        The Markdown text, ending in a newline.
+    """
     s = settings or Settings()
     from mecopt.core.tables import SUFFIX
     ext = SUFFIX[fmt]
@@ -154,7 +179,27 @@ def render_report(tables: dict[str, pd.DataFrame], claims: Sequence[Claim], *, s
 # =========================================================================== figures
 
 def draw_figures(out: Path, tables: dict[str, pd.DataFrame], figures: Sequence[str]) -> dict[str, str]:
-    """One PNG per paper figure (panels (a)/(b) side by side); returns figure -> file name."""
+    """One PNG per paper figure (panels (a)/(b) side by side); returns figure -> file name.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The reproduction folder the PNGs are written to.
+    tables : dict of str to pandas.DataFrame
+        The figure tables by name; a figure whose tables are missing is skipped.
+    figures : sequence of str
+        The paper figures to draw.
+
+    Returns
+    -------
+    dict of str to str
+        Figure -> PNG file name (relative to ``out``).
+
+    Raises
+    ------
+    InputError
+        If matplotlib is not installed.
+    """
     from mecopt.core.solution import read_result_folder
     from mecopt.results import plots
     Figure = plots.require_matplotlib()
@@ -249,7 +294,43 @@ def reproduce(out_dir: str | Path, figures: str | Iterable[str] = "all", *, engi
               fmt: str = "csv", workers: int | None = None, executor: Executor | None = None, resume: bool = False,
               progress: Callable[[str, int, int], None] | None = None,
               settings: Settings | None = None, gtpos_solver: str | None = None) -> ReproduceResult:
-    """Run the paper's scenarios, write the tables, the PNGs and REPORT.md into ``out_dir``."""
+    """Run the paper's scenarios, write the tables, the PNGs and REPORT.md into ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : str or pathlib.Path
+        The result folder (created; a result set of kind ``reproduction``).
+    figures : str or iterable of str, optional
+        ``"all"``, ``"6"``, ``"5,8"`` or a list of figures (see ``parse_figures``).
+    engine : str, optional
+        Best-response engine (e.g. ``"dp"``), when ``settings`` is not given.
+    quick : bool, optional
+        Quick (smaller) settings instead of the full ones, when ``settings`` is not given.
+    fmt : str, optional
+        Table format, one of ``FORMATS``.
+    workers : int or None, optional
+        Worker processes for the scenarios (see ``pool_for``).
+    executor : concurrent.futures.Executor or None, optional
+        An executor to run on instead of a new pool.
+    resume : bool, optional
+        Reuse the runs already in ``out_dir``.
+    progress : callable or None, optional
+        Called as ``progress(label, done, total)``.
+    settings : Settings or None, optional
+        Full settings; default ``Settings.make(engine, quick)``.
+    gtpos_solver : str or None, optional
+        MILP solver for Case 2 (GTPOS), checked before anything runs.
+
+    Returns
+    -------
+    ReproduceResult
+        The folder, tables, claims, report path, PNGs and wall times.
+
+    Raises
+    ------
+    InputError
+        On an unknown ``fmt``, figure or solver.
+    """
     if fmt not in FORMATS:
         raise InputError(f"The 'format' option must be one of {', '.join(FORMATS)}. Got {fmt!r} instead.")
     figs = parse_figures(figures)
@@ -412,6 +493,43 @@ def reproduce_readings(out_dir: str | Path, readings: str | Path | Sequence[dict
     """Run the reproduction once per reading (OUT/<name>/) and write OUT/readings.<fmt>.
 
     (reading x claim -> verdict, with totals per reading) and OUT/READINGS.md. Returns the wide table.
+
+    Parameters
+    ----------
+    out_dir : str or pathlib.Path
+        The parent folder; each reading goes to ``out_dir/<name>/``.
+    readings : str, pathlib.Path or sequence of dict
+        A TOML file of ``[[reading]]`` tables, or the readings themselves; each has a unique ``name`` and the
+        settings it changes.
+    figures : str or iterable of str, optional
+        The figures to reproduce, as for :func:`reproduce`.
+    engine : str, optional
+        Best-response engine.
+    quick : bool, optional
+        Quick settings instead of the full ones.
+    fmt : str, optional
+        Table format, one of ``FORMATS``.
+    workers : int or None, optional
+        Worker processes, shared by all readings.
+    executor : concurrent.futures.Executor or None, optional
+        An executor to run on instead of a new pool.
+    resume : bool, optional
+        Reuse the runs already in the folders.
+    progress : callable or None, optional
+        Called as ``progress(label, done, total)``.
+    gtpos_solver : str or None, optional
+        MILP solver for Case 2 (GTPOS).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per reading: ``reading``, ``changes``, one verdict column per claim and the counts
+        ``reproduced``, ``partly``, ``not_reproduced`` and ``not_evaluated``.
+
+    Raises
+    ------
+    InputError
+        On a missing or invalid readings file, or as :func:`reproduce`.
     """
     import dataclasses
 
