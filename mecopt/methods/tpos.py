@@ -35,7 +35,7 @@ UAI_OPTIONS = (
 
 @several_servers
 @declare_options("tpos-cai", *GAME_OPTIONS)
-def solve_cai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,
+def solve_cai(instance: Instance, *, engine: str = "dp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,
               stop: str = "certified", max_iter: int = 10_000, tol: float = 1e-10, init: str = "random",
               time_limit: float | None = None, progress: Callable[[Tick], None] | None = None) -> Solution:
     """TPOS-CAI (Alg. 1): best responses against the exact aggregates fed back by the server.
@@ -44,7 +44,7 @@ def solve_cai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_p
     ----------
     instance : Instance
         The instance.
-    engine : str, default 'milp'
+    engine : str, default 'dp'
         Best-response engine: ``dp`` (exact dynamic programme) or ``milp``, or a registered one.
     seed : int, default 0
         Seed of the wake-ups and of a random start.
@@ -78,7 +78,7 @@ def solve_cai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_p
 
 @several_servers
 @declare_options("tpos-uai", *GAME_OPTIONS, *UAI_OPTIONS)
-def solve_uai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,
+def solve_uai(instance: Instance, *, engine: str = "dp", seed: int = 0, wake_prob: float = 0.5, eps: float = 1e-6,
               stop: str = "certified", max_iter: int = 10_000, tol: float = 1e-10, init: str = "random",
               time_limit: float | None = None, progress: Callable[[Tick], None] | None = None,
               consensus_rounds: int = 1, polish_after: int | None = None) -> Solution:
@@ -93,7 +93,7 @@ def solve_uai(instance: Instance, *, engine: str = "milp", seed: int = 0, wake_p
     ----------
     instance : Instance
         The instance.
-    engine : str, default 'milp'
+    engine : str, default 'dp'
         Best-response engine: ``dp`` (exact dynamic programme) or ``milp``, or a registered one.
     seed : int, default 0
         Seed of the wake-ups and of a random start.

@@ -3,46 +3,74 @@
 Rows: TPOS-CAI and TPOS-UAI (the game, Case 1), GTPOS (Case 2, centralized MILP),
 all-offload (Case 3), all-local (Case 4) and the contention-blind ``isolated`` profile.
 Every figure is recomputed from the assignment by :mod:`mecopt.core.cost` and checked by
-:mod:`mecopt.core.checker`; the all-offload row reports the *means over its seeded draws*
-(``info["avg_*_mean"]``, and ``deadline_misses`` is the mean count), while its feasibility
+:mod:`mecopt.core.checker`, never taken from a solver; the all-offload row reports the *means over its
+seeded draws* (``info["avg_*_mean"]``, and ``deadline_misses`` is the mean count), while its feasibility
 columns (feasible, violations, violated, flagged) describe the representative draw 0.
 
-Equilibrium-to-optimum ratios (price of anarchy) are computed for the TPOS rows only
-against a GTPOS run that is proven OPTIMAL for the matching objective:
-``delay_ratio = avg_delay(tpos) / avg_delay(gtpos)`` when GTPOS minimized average delay (under
-``deadline_policy = "soft"`` each side adds its mean penalty in seconds, GTPOS's objective then),
-``social_ratio = social_cost(tpos) / social_cost(gtpos)`` when it minimized social cost, where
-``social_cost`` = sum_n (alpha_n c^T_n T_n + beta_n c^E_n E_n + soft penalty) is GTPOS's "social" objective (the
-prices are transfers to the server and are left out; ``avg_cost`` includes them).
-Otherwise the ratio is NaN and ``ratio_note`` says why.
+The column ``objective`` is GTPOS's objective (``--objective``: delay, energy or social) of each
+row's assignment, computed from the cost model (:func:`mecopt.studies.ratios.objective_value`):
+under ``deadline_policy = "soft"`` the delay and energy objectives are *penalised* (they add the
+mean deadline penalty), so ``objective`` then differs from ``avg_delay_s`` / ``avg_energy_j``.
+``bound`` is a MILP's own bound on what it minimized (GTPOS: on ``objective``).
+
+Ratios (TPOS rows and the spread rows, against the GTPOS row), each named by what it divides:
+
+- ``objective_ratio`` = objective / GTPOS's objective: the equilibrium-to-optimum ratio (price of
+  anarchy) of GTPOS's objective. When GTPOS did not prove its optimum, the ratio to the unknown
+  optimum lies in [``objective_ratio``, ``objective_ratio_bound``] = [objective / incumbent,
+  objective / bound] (:func:`mecopt.studies.ratios.ratio_interval`);
+- ``delay_ratio``, ``energy_ratio``, ``social_ratio``: avg delay, avg energy and social cost over the same
+  measure of GTPOS's assignment (a ratio to an optimum only for the measure GTPOS minimized, and for
+  delay and energy only without soft deadlines).
+
+``ratio_note`` says which GTPOS objective was compared and whether it is proven.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mecopt.core import cost as costmod
+from mecopt.core import manifest as result_set
 from mecopt.core.cost import social_cost
 from mecopt.core.errors import InfeasibleError, InputError, SolverError
 from mecopt.core.instance import Instance
-from mecopt.core.options import check_option_names
-from mecopt.core.solution import Solution, Termination
+from mecopt.core.options import Option, check_option_names
+from mecopt.core.solution import Solution, Termination, read_solution
+from mecopt.core.tables import FORMATS, find_table, jsonable, write_json, write_table
 from mecopt.methods import registry as solvers
+from mecopt.studies import ratios
 
 ALL_METHODS = ("tpos-cai", "tpos-uai", "tpos-best", "gtpos", "all-local", "all-offload", "isolated")
 GAME_METHODS = ("tpos-cai", "tpos-uai", "tpos-best")
 #: rows added by ``spread`` = K > 0: the best and worst (by social cost) of the certified equilibria from K starts
 SPREAD_ROWS = ("spread-best", "spread-worst")
 
-COLUMNS = ["method", "avg_delay_s", "avg_energy_j", "avg_cost", "social_cost", "feasible", "violations", "violated",
-           "deadline_misses", "flagged", "termination", "gap", "max_gain_rel", "iterations", "wall_s",
-           "draws", "avg_delay_std_s", "delay_ratio", "social_ratio", "ratio_note", "status"]
+#: methods that prove optimality (a row not proven is marked by :func:`proof_lines`)
+PROVING_METHODS = ("gtpos", "tpos-best")
+
+COLUMNS = ["method", "avg_delay_s", "avg_energy_j", "avg_cost", "social_cost", "objective", "bound", "feasible",
+           "violations", "violated", "deadline_misses", "flagged", "termination", "gap", "max_gain_rel", "iterations",
+           "wall_s", "time_limit_s", "draws", "avg_delay_std_s", "objective_ratio", "objective_ratio_bound",
+           "delay_ratio", "energy_ratio", "social_ratio", "ratio_note", "status"]
+#: the whole comparison's time budget (:func:`compare`)
+BUDGET = Option("budget", float, "seconds for the whole comparison, split over the methods", gt=0)
+#: under a budget, the least time limit a method gets (so that it returns its best solution)
+MIN_SHARE_S = 1.0
+#: the comparison's identity (instance and options) in its folder, checked by ``resume``
+IDENTITY_FILE = "compare.json"
+#: a method's row of the table, in its folder
+ROW_FILE = "row.json"
 
 
 #: options compare passes to every method that declares them, and the method whose declaration
@@ -99,12 +127,13 @@ def method_options(method: str, *, time_limit: float | None = None, seed: int | 
 
 def plan(methods=None, *, time_limit=None, seed=None, engine=None, draws=None,
          options: Mapping[str, Mapping[str, Any]] | None = None, text: bool = False,
-         gtpos_objective: str | None = None, gtpos_solver: str | None = None) -> tuple[list[str], dict, dict]:
+         gtpos_objective: str | None = None, gtpos_solver: str | None = None,
+         budget=None) -> tuple[list[str], dict, dict]:
     """Every option of a comparison, converted and checked before any work (no instance needed).
 
     Parameters
     ----------
-    methods, time_limit, seed, engine, draws, options, gtpos_objective, gtpos_solver
+    methods, time_limit, seed, engine, draws, options, gtpos_objective, gtpos_solver, budget
         As for :func:`compare`.
     text : bool, default False
         String values are command-line text (read by each option's declared type).
@@ -114,7 +143,8 @@ def plan(methods=None, *, time_limit=None, seed=None, engine=None, draws=None,
     methods : list of str
         The methods compared.
     shared : dict
-        The shared options, converted; ``engine`` resolved to TPOS-CAI's default when not given.
+        The shared options, converted; ``engine`` resolved to TPOS-CAI's default when not given;
+        ``budget`` when given.
     per_method : dict of str to dict
         What each method receives (:func:`method_options`).
 
@@ -150,7 +180,10 @@ def plan(methods=None, *, time_limit=None, seed=None, engine=None, draws=None,
         shared[name] = solvers.validate_options(owner, {name: value}, text=text)[name]
     if "engine" not in shared:
         shared["engine"] = solvers.option_set("tpos-cai")["engine"].default
-    per_method = {m: method_options(m, **shared, options=options, text=text) for m in methods}
+    if budget is not None:
+        shared["budget"] = BUDGET.convert(budget, "compare", text=text)
+    method_shared = {k: v for k, v in shared.items() if k != "budget"}
+    per_method = {m: method_options(m, **method_shared, options=options, text=text) for m in methods}
     return methods, shared, per_method
 
 
@@ -168,7 +201,7 @@ def _parse_methods(methods) -> list[str]:
     return methods
 
 
-def _row(method: str, sol: Solution, wall: float) -> dict:
+def _row(method: str, sol: Solution, wall: float, objective: str) -> dict:
     ev = sol.evaluation
     viol = sol.violations
     by_eq: dict[str, int] = {}
@@ -180,16 +213,17 @@ def _row(method: str, sol: Solution, wall: float) -> dict:
             flag_count[f] = flag_count.get(f, 0) + 1
     devices = sol.devices_frame()
     cert = sol.certificate or {}
-    row = dict(
+    row = {c: np.nan for c in COLUMNS}
+    row.update(
         method=method, avg_delay_s=ev.avg_delay, avg_energy_j=ev.avg_energy, avg_cost=ev.avg_cost,
-        social_cost=social_cost(sol.instance, ev), feasible=not viol, violations=len(viol),
+        social_cost=social_cost(sol.instance, ev), objective=ratios.objective_value(sol.instance, ev, objective),
+        bound=np.nan if sol.bound is None else float(sol.bound), feasible=not viol, violations=len(viol),
         violated=", ".join(f"{eq}x{k}" for eq, k in sorted(by_eq.items())),
         deadline_misses=int((~devices["deadline_met"]).sum()),
         flagged=", ".join(f"{f}:{k}" for f, k in sorted(flag_count.items())),
         termination=str(sol.termination), gap=np.nan if sol.gap is None else float(sol.gap),
         max_gain_rel=float(cert["max_gain_rel"]) if cert.get("max_gain_rel") is not None else np.nan,
-        iterations=np.nan if sol.iterations is None else sol.iterations, wall_s=wall,
-        draws=np.nan, avg_delay_std_s=np.nan, delay_ratio=np.nan, social_ratio=np.nan, ratio_note="",
+        iterations=np.nan if sol.iterations is None else sol.iterations, wall_s=wall, ratio_note="",
         status=sol.status,
     )
     if method == "all-offload" and "avg_delay_s_mean" in sol.info:
@@ -198,6 +232,9 @@ def _row(method: str, sol: Solution, wall: float) -> dict:
                    avg_cost=info["avg_cost_mean"], social_cost=info["social_cost_mean"], draws=info["draws"],
                    avg_delay_std_s=info["avg_delay_s_std"],
                    deadline_misses=info["deadline_misses_mean"])
+        # the mean of GTPOS's objective over the draws; a penalised one is not in the trace
+        penalised = objective != "social" and ratios.soft(sol.instance)
+        row["objective"] = np.nan if penalised else row[ratios.OBJECTIVE_MEASURE[objective]]
     return row
 
 
@@ -209,56 +246,87 @@ def _failed_row(method: str, err: Exception, wall: float) -> dict:
     return row
 
 
-def _delay_objective(sol: Solution) -> float:
-    """GTPOS's "delay" objective of a profile.
+def solved(row: Mapping[str, Any]) -> bool:
+    """Whether a comparison row holds a method's assignment (not a failure row).
 
-    The average delay, plus under the soft deadline policy the mean penalty in seconds (P_n / c^T_n, docs/MODEL.md Part
-    B).
+    Parameters
+    ----------
+    row : Mapping
+        A row of the comparison table.
+
+    Returns
+    -------
+    bool
+        True when the method returned an assignment.
     """
-    ev = sol.evaluation
-    if sol.instance.deadline_policy != "soft":
-        return ev.avg_delay
-    return ev.avg_delay + float(np.mean([p / costmod.penalty_unit(d, "delay")
-                                         for p, d in zip(ev.penalty, sol.instance.devices)]))
+    return row["termination"] not in (str(Termination.ERROR), str(Termination.INFEASIBLE))
 
 
-def _ratios(rows: list[dict], solutions: dict[str, Solution], gtpos_objective: str) -> None:
-    """Fill delay_ratio / social_ratio / ratio_note of the TPOS rows in place."""
-    gt = solutions.get("gtpos")
-    gt_row = next((r for r in rows if r["method"] == "gtpos"), None)
-    if gt_row is None:
+def _ratios(rows: list[dict], gtpos_objective: str, instance: Instance) -> None:
+    """Fill the ratio columns and ratio_note of the TPOS and spread rows in place, from the rows alone."""
+    gt = next((r for r in rows if r["method"] == "gtpos"), None)
+    label = ratios.objective_label(instance, gtpos_objective)
+    if gt is None:
         reason = "gtpos not among the methods compared"
-    elif gt is None:
-        reason = f"gtpos failed ({gt_row['termination']})"
-    elif gt.termination != Termination.OPTIMAL:
-        gap = "" if gt.gap is None else f", gap {gt.gap:.3g}"
-        reason = f"GTPOS not proven optimal (termination {gt.termination}{gap})"
+    elif not solved(gt):
+        reason = f"gtpos failed ({gt['termination']})"
     else:
         reason = ""
+    proven = gt is not None and gt["termination"] == str(Termination.OPTIMAL)
     for r in rows:
         if r["method"] not in GAME_METHODS + SPREAD_ROWS:
             continue
-        sol = solutions.get(r["method"])
-        if sol is None:
+        if not solved(r):
             r["ratio_note"] = f"{r['method']} failed"
             continue
         if reason:
             r["ratio_note"] = reason
             continue
-        notes = []
-        if gtpos_objective == "delay":
-            r["delay_ratio"] = _delay_objective(sol) / _delay_objective(gt)
-            notes.append("GTPOS proven optimal for average delay"
-                         + (" + deadline penalty (soft)" if gt.instance.deadline_policy == "soft" else ""))
-        elif gtpos_objective == "social":
-            r["social_ratio"] = (social_cost(sol.instance, sol.evaluation)
-                                 / social_cost(gt.instance, gt.evaluation))
-            notes.append("GTPOS proven optimal for social cost")
+        assert gt is not None
+        for col, measure in (("delay_ratio", "avg_delay_s"), ("energy_ratio", "avg_energy_j"),
+                             ("social_ratio", "social_cost")):
+            r[col] = r[measure] / gt[measure] if gt[measure] > 0 else np.nan
+        bound = None if pd.isna(gt["bound"]) else float(gt["bound"])
+        r["objective_ratio"], r["objective_ratio_bound"] = ratios.ratio_interval(
+            float(r["objective"]), float(gt["objective"]), bound, proven)
+        if proven:
+            notes = ["GTPOS proven optimal"]
         else:
-            notes.append(f"no ratio: GTPOS minimized {gtpos_objective}, neither delay nor social cost")
-        if sol.violations:
-            notes.append(f"{r['method']} profile has {len(sol.violations)} violation(s)")
+            gap = "" if pd.isna(gt["gap"]) else f", gap {gt['gap']:.3g}"
+            notes = [f"GTPOS not proven optimal (termination {gt['termination']}{gap}): the ratio to the optimum "
+                     "lies in [objective / incumbent, objective / bound]"]
+        if r["violations"]:
+            notes.append(f"{r['method']} profile has {int(r['violations'])} violation(s)")
         r["ratio_note"] = "; ".join(notes)
+
+
+def budget_share(budget: float, elapsed: float, remaining: int) -> float:
+    """The time limit of the next time-limited method under a whole-comparison ``budget``.
+
+    What is left of the budget, split evenly over the ``remaining`` time-limited methods (this
+    one included), so that a method that finishes early leaves its time to the next ones; at
+    least :data:`MIN_SHARE_S` so that every method returns a result even when the budget is spent.
+
+    Parameters
+    ----------
+    budget : float
+        The comparison's budget in seconds.
+    elapsed : float
+        Seconds spent so far.
+    remaining : int
+        Time-limited methods still to run, this one included (>= 1).
+
+    Returns
+    -------
+    float
+        Seconds.
+
+    Examples
+    --------
+    >>> budget_share(120.0, 0.0, 4), budget_share(120.0, 100.0, 1), budget_share(120.0, 130.0, 2)
+    (30.0, 20.0, 1.0)
+    """
+    return max(MIN_SHARE_S, (budget - elapsed) / max(remaining, 1))
 
 
 def compare(instance: Instance, *, methods=None, time_limit: float | None = None, seed: int | None = None,
@@ -266,6 +334,8 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
             progress: Callable[[str], AbstractContextManager] | None = None,
             options: Mapping[str, Mapping[str, Any]] | None = None, text: bool = False,
             gtpos_objective: str | None = None, gtpos_solver: str | None = None,
+            budget: float | None = None, out: str | Path | None = None, fmt: str = "csv", resume: bool = False,
+            on_start: Callable[[str, int, int, float | None], None] | None = None,
             ) -> tuple[pd.DataFrame, dict[str, Solution]]:
     """Run ``methods`` on ``instance``.
 
@@ -281,8 +351,21 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
     older spellings of GTPOS's ``objective`` and ``solver`` there. ``text``: string values are
     command-line text, read by each option's declared type.
 
+    ``budget`` bounds the whole comparison: each method that declares ``time_limit`` runs with
+    :func:`budget_share` of what is left (or its own ``time_limit`` if smaller), and returns its
+    best solution with termination ``time_limit`` (and its gap) when that runs out. The column
+    ``time_limit_s`` gives the limit each method ran with.
+
+    ``out``: each method's folder ``out/<method>`` (its solution tables and ``row.json``, its row
+    of the table) is written when the method finishes, atomically (a hidden temporary folder
+    renamed into place), then ``out/comparison.<fmt>`` at the end; ``out/compare.json`` records the
+    instance (SHA-256 of its document) and every option. ``resume`` continues a comparison in
+    ``out`` with the same instance and options, skipping the methods whose folder is there (an
+    interrupted run keeps every method that finished).
+
     ``progress(method)``, when given, is a context manager entered while ``method`` runs; what it
     yields (if not None) is passed as the method's ``progress`` option to methods that accept one.
+    ``on_start(method, index, count, time_limit)`` is called before each method runs.
 
     A method that raises :class:`~mecopt.core.errors.SolverError` or
     :class:`~mecopt.core.errors.InfeasibleError` gets a row with termination error/infeasible and
@@ -304,7 +387,7 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
     seed : int or None, default None
         Seed, to every method that declares one.
     engine : str or None, default None
-        Best-response engine, to every method that declares one (default: TPOS-CAI's).
+        Best-response engine, to every method that declares one (default: TPOS-CAI's, ``dp``).
     draws : int or None, default None
         Case 3 draws, to every method that declares them.
     spread : int, default 0
@@ -319,26 +402,56 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
         Older spelling of GTPOS's ``objective`` option.
     gtpos_solver : str or None, default None
         Older spelling of GTPOS's ``solver`` option.
+    budget : float or None, default None
+        Seconds for the whole comparison (None: no budget).
+    out : str or Path or None, default None
+        The result folder, written method by method (None: nothing written).
+    fmt : str, default 'csv'
+        Table format of ``out``.
+    resume : bool, default False
+        Continue the comparison already in ``out``.
+    on_start : Callable or None, default None
+        Called as ``on_start(method, index, count, time_limit)`` before each method.
 
     Returns
     -------
     tuple[pandas.DataFrame, dict[str, Solution]]
-        The comparison table (columns :data:`COLUMNS`) and each method's Solution.
+        The comparison table (columns :data:`COLUMNS`) and each method's Solution (those skipped
+        by ``resume`` read back from ``out``).
 
     Raises
     ------
     InputError
-        For a bad option, or a method that cannot solve the instance's several servers.
+        For a bad option, a method that cannot solve the instance's several servers, or an
+        ``out`` holding another comparison (or one without ``resume``).
     """
+    t_start = time.perf_counter()
     methods, shared, planned = plan(methods, time_limit=time_limit, seed=seed, engine=engine, draws=draws,
                                     options=options, text=text, gtpos_objective=gtpos_objective,
-                                    gtpos_solver=gtpos_solver)
+                                    gtpos_solver=gtpos_solver, budget=budget)
     for method in methods:
         solvers.require_support(solvers.get(method), method, instance)
     gtpos_objective = planned.get("gtpos", {}).get("objective", solvers.option_set("gtpos")["objective"].default)
+    folder = None
+    if out is not None:
+        folder = ComparisonFolder(out, identity(instance, methods, planned, spread), fmt, resume)
+    budget = shared.get("budget")
+    finished = folder.finished(methods, instance) if folder is not None else {}
+    timed = [m for m in methods if "time_limit" in solvers.option_set(m) and m not in finished]
     rows, solutions = [], {}
-    for method in methods:
+    for index, method in enumerate(methods):
+        if method in finished:
+            row, sol = finished[method]
+            rows.append(row)
+            if sol is not None:
+                solutions[method] = sol
+            continue
         opts = dict(planned[method])
+        if budget is not None and method in timed:
+            share = budget_share(budget, time.perf_counter() - t_start, len(timed) - timed.index(method))
+            opts["time_limit"] = min(opts.get("time_limit") or share, share)
+        if on_start is not None:
+            on_start(method, index, len(methods), opts.get("time_limit"))
         t0 = time.perf_counter()
         try:
             with progress(method) if progress is not None else nullcontext() as callback:
@@ -346,40 +459,211 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
                     opts["progress"] = callback
                 sol = solvers.solve(instance, method, **opts)
         except (SolverError, InfeasibleError) as err:
-            rows.append(_failed_row(method, err, time.perf_counter() - t0))
+            row = _failed_row(method, err, time.perf_counter() - t0)
+            row["time_limit_s"] = opts.get("time_limit", np.nan)
+            rows.append(row)
             continue
-        wall = time.perf_counter() - t0
+        row = _row(method, sol, time.perf_counter() - t0, gtpos_objective)
+        row["time_limit_s"] = opts.get("time_limit", np.nan)
         solutions[method] = sol
-        rows.append(_row(method, sol, wall))
+        rows.append(row)
+        if folder is not None:
+            folder.save(method, sol, row)
     if spread:
-        _spread_rows(instance, spread, shared.get("seed", solvers.option_set("tpos-cai")["seed"].default),
-                     shared["engine"], rows, solutions)
-    _ratios(rows, solutions, gtpos_objective)
+        spread_rows = [finished[m] for m in SPREAD_ROWS if m in finished]
+        if spread_rows:
+            for row, sol in spread_rows:
+                rows.append(row)
+                solutions[row["method"]] = sol
+        else:
+            for name, row, sol in _spread_rows(instance, spread,
+                                               shared.get("seed", solvers.option_set("tpos-cai")["seed"].default),
+                                               shared["engine"], gtpos_objective):
+                rows.append(row)
+                solutions[name] = sol
+                if folder is not None:
+                    folder.save(name, sol, row)
+    _ratios(rows, gtpos_objective, instance)
     table = pd.DataFrame(rows, columns=COLUMNS)
+    table.attrs["objective_label"] = ratios.objective_label(instance, gtpos_objective)
+    if folder is not None:
+        folder.finish(table, instance)
     return table, solutions
 
 
-def _spread_rows(instance: Instance, starts: int, seed: int, engine: str, rows: list[dict],
-                 solutions: dict[str, Solution]) -> None:
-    """Append the best and worst certified CAI equilibria (by social cost) over ``starts`` seeds."""
+def identity(instance: Instance, methods: list[str], planned: Mapping[str, Mapping[str, Any]],
+             spread: int) -> dict:
+    """What a resumed comparison must match: the instance's document (SHA-256), the methods and their options.
+
+    Parameters
+    ----------
+    instance : Instance
+        The instance.
+    methods : list of str
+        The methods compared.
+    planned : Mapping
+        Each method's options (:func:`plan`).
+    spread : int
+        The spread's starts.
+
+    Returns
+    -------
+    dict
+        Plain JSON data.
+    """
+    document = json.dumps(instance.source, sort_keys=True, default=str)
+    options = {m: {k: v for k, v in sorted(planned[m].items()) if k != "progress"} for m in methods}
+    return json.loads(json.dumps(dict(instance=instance.name, sha256=hashlib.sha256(document.encode()).hexdigest(),
+                                      methods=list(methods), options=options, spread=int(spread)),
+                                 default=str))
+
+
+class ComparisonFolder:
+    """A comparison's result folder, written method by method (see :func:`compare`).
+
+    Parameters
+    ----------
+    out : str or Path
+        The folder.
+    ident : dict
+        :func:`identity` of the comparison.
+    fmt : str
+        Table format.
+    resume : bool
+        Continue the comparison already there (same identity); without it a folder holding a
+        comparison is refused.
+
+    Raises
+    ------
+    InputError
+        An unknown ``fmt``, a folder holding another comparison, or one without ``resume``.
+    """
+
+    def __init__(self, out: str | Path, ident: dict, fmt: str, resume: bool):
+        if fmt not in FORMATS:
+            raise InputError(f"The 'format' option must be one of {', '.join(FORMATS)}. Got {fmt!r} instead.")
+        self.out, self.fmt = Path(out), fmt
+        path = self.out / IDENTITY_FILE
+        if path.exists():
+            try:
+                old = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
+                raise InputError(f"{path} is not a comparison's identity file: {err}") from None
+            if not resume:
+                raise InputError(f"{self.out} already holds a comparison; pass --resume to continue it or choose "
+                                 "another --out")
+            if old != ident:
+                raise InputError(f"{self.out} holds a different comparison (instance, methods, options or spread "
+                                 "differ); resume it with the same settings or choose another --out")
+        self.out.mkdir(parents=True, exist_ok=True)
+        for stale in self.out.glob(".*.partial"):
+            shutil.rmtree(stale, ignore_errors=True)
+        result_set.begin(self.out, "comparison")
+        if not path.exists():
+            write_json(path, ident)
+
+    def finished(self, methods: list[str], instance: Instance) -> dict[str, tuple[dict, Solution | None]]:
+        """The rows (and solutions) of the methods already written here, by method."""
+        done = {}
+        for method in list(methods) + list(SPREAD_ROWS):
+            row_path = self.out / method / ROW_FILE
+            if not row_path.is_file():
+                continue
+            try:
+                saved = json.loads(row_path.read_text())
+            except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+                continue                       # unreadable: run the method again
+            row = {c: saved.get(c, np.nan) for c in COLUMNS}
+            row = {c: np.nan if v is None else v for c, v in row.items()}
+            sol = None
+            if find_table(self.out / method / "assignment") is not None:
+                sol = read_solution(self.out / method, instance)
+            done[method] = (row, sol)
+        return done
+
+    def save(self, method: str, sol: Solution, row: dict) -> None:
+        """Write ``out/<method>`` (solution tables and its row) atomically."""
+        tmp = self.out / f".{method}.partial"
+        final = self.out / method
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        write_json(tmp / ROW_FILE, {k: jsonable(v) for k, v in row.items()})
+        if sol.profile:
+            sol.write(tmp, self.fmt)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+
+    def finish(self, table: pd.DataFrame, instance: Instance) -> None:
+        """Write the comparison table and mark the folder complete."""
+        write_table(table, self.out / "comparison", self.fmt)
+        result_set.finish(self.out, "comparison", format=self.fmt, instance_path=instance.path)
+
+
+def _spread_rows(instance: Instance, starts: int, seed: int, engine: str,
+                 gtpos_objective: str) -> list[tuple[str, dict, Solution]]:
+    """The best and worst certified CAI equilibria (by social cost) over ``starts`` seeds, as rows."""
     from mecopt.studies.equilibria import spread as run_spread
 
     t0 = time.perf_counter()
     res = run_spread(instance, starts=starts, seed=seed, engine=engine, gtpos=False)
     cert = res.runs[res.runs["certified"]]
     if cert.empty:
-        return
+        return []
+    out = []
     for name, k in zip(SPREAD_ROWS, (cert["social_cost"].idxmin(), cert["social_cost"].idxmax())):
         sol = solvers.solve(instance, "tpos-cai", engine=engine, seed=int(cert.loc[k, "seed"]))
-        solutions[name] = sol
-        row = _row("tpos-cai", sol, time.perf_counter() - t0)
+        row = _row("tpos-cai", sol, time.perf_counter() - t0, gtpos_objective)
         row["method"] = name
         row["status"] = f"{row['status']} (seed {int(cert.loc[k, 'seed'])} of {starts} starts)"
-        rows.append(row)
+        out.append((name, row, sol))
+    return out
 
 
-def ratio_summary(table: pd.DataFrame) -> list[str]:
-    """One line per TPOS row: its ratio(s) to the GTPOS optimum, or why none is available.
+def ratio_summary(table: pd.DataFrame, objective_label: str | None = None) -> list[str]:
+    """One line per TPOS row: its ratios to GTPOS, each naming what it divides, or why none is available.
+
+    The equilibrium-to-optimum ratio of GTPOS's objective comes first, as ``= r`` when GTPOS
+    proved its optimum and as an interval ``in [objective / incumbent, objective / bound]``
+    otherwise; then, under soft deadlines, the plain average delay (or energy) ratio, which
+    differs from the penalised one. The other ratios are columns of the table.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The comparison table.
+    objective_label : str or None, default None
+        How GTPOS's objective is named (default: ``table.attrs["objective_label"]``, set by
+        :func:`compare`, else "GTPOS's objective").
+
+    Returns
+    -------
+    list[str]
+        The lines.
+    """
+    label = objective_label or table.attrs.get("objective_label") or "GTPOS's objective"
+    lines = []
+    for r in table.itertuples(index=False):
+        if r.method not in GAME_METHODS + SPREAD_ROWS:
+            continue
+        parts = []
+        if pd.notna(r.objective_ratio):
+            parts.append(f"{label} / GTPOS optimum {ratios.format_ratio(r.objective_ratio, r.objective_ratio_bound)}")
+            if label.startswith("penalised delay") and pd.notna(r.delay_ratio):
+                parts.append(f"avg delay / GTPOS's avg delay = {r.delay_ratio:.6g}")
+            if label.startswith("penalised energy") and pd.notna(r.energy_ratio):
+                parts.append(f"avg energy / GTPOS's avg energy = {r.energy_ratio:.6g}")
+        if not parts:
+            parts.append("ratio not available")
+        line = f"{r.method}: " + "; ".join(parts)
+        if r.ratio_note:
+            line += f" ({r.ratio_note})"
+        lines.append(line)
+    return lines
+
+
+def proof_lines(table: pd.DataFrame) -> list[str]:
+    """One line per GTPOS or tpos-best row that is not proven optimal: its figures are an incumbent.
 
     Parameters
     ----------
@@ -389,21 +673,12 @@ def ratio_summary(table: pd.DataFrame) -> list[str]:
     Returns
     -------
     list[str]
-        The lines.
+        The lines (none when every such row is proven).
     """
     lines = []
     for r in table.itertuples(index=False):
-        if r.method not in GAME_METHODS + SPREAD_ROWS:
-            continue
-        parts = []
-        if pd.notna(r.delay_ratio):
-            parts.append(f"avg delay / GTPOS optimum = {r.delay_ratio:.6g}")
-        if pd.notna(r.social_ratio):
-            parts.append(f"social cost / GTPOS optimum = {r.social_ratio:.6g}")
-        if not parts:
-            parts.append("ratio not available")
-        line = f"{r.method}: " + "; ".join(parts)
-        if r.ratio_note:
-            line += f" ({r.ratio_note})"
-        lines.append(line)
+        if r.method in PROVING_METHODS and solved(r._asdict()) and r.termination != str(Termination.OPTIMAL):
+            gap = "" if pd.isna(r.gap) else f", gap {100 * r.gap:.3g}%"
+            lines.append(f"{r.method}: NOT proven optimal (termination {r.termination}{gap}); its row is its best "
+                         "solution found, not an optimum")
     return lines

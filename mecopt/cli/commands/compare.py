@@ -47,7 +47,7 @@ def display_frame(df: pd.DataFrame) -> pd.DataFrame:
               + "; with several servers, those of them that solve such instances]")
 @click.option("--engine", default=None, metavar="dp|milp",
               help="Best-response engine of every method that takes one (the game, isolated), or a registered one. "
-                   "[default: TPOS-CAI's, milp]")
+                   "[default: dp, as in every command]")
 @click.option("--seed", default=None, metavar="INTEGER",
               help="Seed of the game and of the all-offload draws. [default: each method's, 0]")
 @click.option("--time-limit", default=None, metavar="SECONDS",

@@ -149,7 +149,8 @@ def finish(sol: Solution, out: str | None, fmt: str) -> None:
 @click.option("--method", "-m", required=True, metavar="METHOD",
               help="Solution method: tpos-cai, tpos-uai, gtpos, all-local, all-offload, isolated, or a registered one.")
 @click.option("--engine", default=None, metavar="dp|milp",
-              help="Best-response engine (tpos-*, isolated), or a registered one. [the method's default]")
+              help="Best-response engine (tpos-*, isolated): dp (exact, the default of every command) or milp "
+                   "(HiGHS), or a registered one. [default: dp]")
 @click.option("--seed", default=None, metavar="INTEGER", help="Random seed (tpos-*, all-offload).")
 @click.option("--wake-prob", default=None, metavar="FLOAT", help="Wake-up probability per tick, in (0, 1] (tpos-*).")
 @click.option("--eps", default=None, metavar="FLOAT", help="Stop tolerance of the paper's rule, >= 0 (tpos-*).")
