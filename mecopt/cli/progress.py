@@ -87,16 +87,16 @@ class _Display:
 
 
 @contextmanager
-def method_progress(method: str, quiet: bool, n_devices: int | None = None):
+def method_progress(method: str, quiet: bool, n_devices: int | None = None, label: str | None = None):
     """While ``method`` runs: yields the callback to pass as its ``progress`` option.
 
     (None when the method has no such option, or when the display is off). A method without one still gets its elapsed
-    time shown.
+    time shown. ``label`` (default: ``method``) heads the line, e.g. ``compare``'s "[2/7] tpos-uai, limit 30 s".
     """
     if not enabled(quiet):
         yield None
         return
-    display = _Display(method, n_devices)
+    display = _Display(label or method, n_devices)
     try:
         yield display if "progress" in accepted_options(method) else None
     finally:

@@ -71,6 +71,8 @@ MIN_SHARE_S = 1.0
 IDENTITY_FILE = "compare.json"
 #: a method's row of the table, in its folder
 ROW_FILE = "row.json"
+#: table formats :func:`mecopt.core.solution.read_solution` reads back
+READABLE = ("csv", "parquet", "json")
 
 
 #: options compare passes to every method that declares them, and the method whose declaration
@@ -257,15 +259,14 @@ def solved(row: Mapping[str, Any]) -> bool:
     Returns
     -------
     bool
-        True when the method returned an assignment.
+        True when the method returned an assignment (a failure row has no measures).
     """
-    return row["termination"] not in (str(Termination.ERROR), str(Termination.INFEASIBLE))
+    return bool(pd.notna(row["avg_delay_s"]))
 
 
-def _ratios(rows: list[dict], gtpos_objective: str, instance: Instance) -> None:
+def _ratios(rows: list[dict]) -> None:
     """Fill the ratio columns and ratio_note of the TPOS and spread rows in place, from the rows alone."""
     gt = next((r for r in rows if r["method"] == "gtpos"), None)
-    label = ratios.objective_label(instance, gtpos_objective)
     if gt is None:
         reason = "gtpos not among the methods compared"
     elif not solved(gt):
@@ -436,15 +437,12 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
     if out is not None:
         folder = ComparisonFolder(out, identity(instance, methods, planned, spread), fmt, resume)
     budget = shared.get("budget")
-    finished = folder.finished(methods, instance) if folder is not None else {}
+    finished = folder.finished(methods) if folder is not None else {}
     timed = [m for m in methods if "time_limit" in solvers.option_set(m) and m not in finished]
     rows, solutions = [], {}
     for index, method in enumerate(methods):
         if method in finished:
-            row, sol = finished[method]
-            rows.append(row)
-            if sol is not None:
-                solutions[method] = sol
+            rows.append(finished[method])
             continue
         opts = dict(planned[method])
         if budget is not None and method in timed:
@@ -472,9 +470,7 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
     if spread:
         spread_rows = [finished[m] for m in SPREAD_ROWS if m in finished]
         if spread_rows:
-            for row, sol in spread_rows:
-                rows.append(row)
-                solutions[row["method"]] = sol
+            rows += spread_rows
         else:
             for name, row, sol in _spread_rows(instance, spread,
                                                shared.get("seed", solvers.option_set("tpos-cai")["seed"].default),
@@ -483,11 +479,15 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
                 solutions[name] = sol
                 if folder is not None:
                     folder.save(name, sol, row)
-    _ratios(rows, gtpos_objective, instance)
+    _ratios(rows)
     table = pd.DataFrame(rows, columns=COLUMNS)
     table.attrs["objective_label"] = ratios.objective_label(instance, gtpos_objective)
     if folder is not None:
         folder.finish(table, instance)
+        for method in finished:                # read back once the folder is complete again
+            sol = folder.read_back(method, instance)
+            if sol is not None:
+                solutions[method] = sol
     return table, solutions
 
 
@@ -562,24 +562,22 @@ class ComparisonFolder:
         if not path.exists():
             write_json(path, ident)
 
-    def finished(self, methods: list[str], instance: Instance) -> dict[str, tuple[dict, Solution | None]]:
-        """The rows (and solutions) of the methods already written here, by method."""
+    def finished(self, methods: list[str]) -> dict[str, dict]:
+        """The rows of the methods already written here (``row.json`` of each method's folder), by method."""
         done = {}
         for method in list(methods) + list(SPREAD_ROWS):
-            row_path = self.out / method / ROW_FILE
-            if not row_path.is_file():
-                continue
             try:
-                saved = json.loads(row_path.read_text())
+                saved = json.loads((self.out / method / ROW_FILE).read_text())
             except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-                continue                       # unreadable: run the method again
-            row = {c: saved.get(c, np.nan) for c in COLUMNS}
-            row = {c: np.nan if v is None else v for c, v in row.items()}
-            sol = None
-            if find_table(self.out / method / "assignment") is not None:
-                sol = read_solution(self.out / method, instance)
-            done[method] = (row, sol)
+                continue                       # not written, or unreadable: run the method again
+            done[method] = {c: np.nan if saved.get(c) is None else saved[c] for c in COLUMNS}
         return done
+
+    def read_back(self, method: str, instance: Instance) -> Solution | None:
+        """The solution of a method written by an earlier run (None when it has no readable assignment table)."""
+        if self.fmt not in READABLE or find_table(self.out / method / "assignment") is None:
+            return None
+        return read_solution(self.out / method, instance)
 
     def save(self, method: str, sol: Solution, row: dict) -> None:
         """Write ``out/<method>`` (solution tables and its row) atomically."""

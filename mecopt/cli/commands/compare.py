@@ -15,9 +15,7 @@ from mecopt.cli.common import (
     writable_output,
 )
 from mecopt.cli.progress import method_progress
-from mecopt.core import manifest
-from mecopt.core.errors import InfeasibleError, SolverError
-from mecopt.core.tables import write_table
+from mecopt.core.errors import InfeasibleError, InputError, SolverError
 from mecopt.studies import compare as comparemod
 
 SHOWN = ["method", "avg_delay_s", "avg_energy_j", "avg_cost", "feasible", "violated", "deadline_misses",
@@ -51,7 +49,11 @@ def display_frame(df: pd.DataFrame) -> pd.DataFrame:
 @click.option("--seed", default=None, metavar="INTEGER",
               help="Seed of the game and of the all-offload draws. [default: each method's, 0]")
 @click.option("--time-limit", default=None, metavar="SECONDS",
-              help="Time limit in seconds per method (gtpos, tpos-*, tpos-best).")
+              help="Time limit in seconds of each method that takes one (tpos-*, tpos-best, gtpos): it bounds the "
+                   "whole method, which then returns its best solution.")
+@click.option("--budget", default=None, metavar="SECONDS",
+              help="Seconds for the whole comparison: each time-limited method gets an even share of what is left "
+                   "(at most --time-limit).")
 @click.option("--objective", default=None, metavar="delay|social|energy",
               help="GTPOS's objective (--option gtpos:objective=...); the ratios use the matching figure. "
                    "[default: average delay]")
@@ -67,37 +69,45 @@ def display_frame(df: pd.DataFrame) -> pd.DataFrame:
 @format_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=str), callback=writable_output, default=None,
               help="Write comparison.<format> and each method's outputs in OUT/<method>/.")
+@click.option("--resume", is_flag=True,
+              help="Continue the comparison in --out (same instance and options), skipping the methods it finished.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display (it is off anyway when not on a terminal).")
-def compare_command(instance, methods, engine, seed, time_limit, objective, draws, spread, solver, extra, fmt, out,
-                    quiet):
+def compare_command(instance, methods, engine, seed, time_limit, budget, objective, draws, spread, solver, extra, fmt,
+                    out, resume, quiet):
     """Run several methods on INSTANCE and print the comparison table with the
-    equilibrium-to-optimum ratios (only against a proven-optimal GTPOS).
+    equilibrium-to-optimum ratios, each named by what it divides (an interval when
+    GTPOS did not prove its optimum).
 
-    The all-offload row shows the means over its seeded draws. Exit codes: 0 when every
-    method returned an assignment (infeasible ones are shown in the table), 2 bad input,
-    3 a method reported its model infeasible, 4 a method failed.
+    The all-offload row shows the means over its seeded draws. With --out each method's
+    folder is written as soon as it finishes; --resume skips them, so an interrupted
+    comparison (Ctrl-C: exit 130) loses only the method in flight. Exit codes: 0 when
+    every method returned an assignment (infeasible ones are shown in the table), 2 bad
+    input, 3 a method reported its model infeasible, 4 a method failed, 130 interrupted.
     """  # noqa: D205 (click prints this docstring as the --help text, unchanged)
+    if resume and out is None:
+        raise InputError("--resume needs --out: the folder of the comparison to continue")
     run = dict(methods=methods, engine=engine, seed=seed, time_limit=time_limit, draws=draws,
-               options=parse_method_options(extra), gtpos_objective=objective, gtpos_solver=solver, text=True)
+               options=parse_method_options(extra), gtpos_objective=objective, gtpos_solver=solver, text=True,
+               budget=budget)
     comparemod.plan(**run)        # every option checked before any work (exit 2)
     inst = read_instance(instance)
-    table, solutions = comparemod.compare(inst, spread=spread, progress=lambda m: method_progress(m, quiet, inst.N),
-                                          **run)
-    echo_table(display_frame(table[SHOWN]))
-    for line in comparemod.ratio_summary(table):
+    label = {}
+
+    def started(method, index, count, limit):
+        label[method] = f"[{index + 1}/{count}] {method}" + ("" if limit is None else f", limit {limit:.3g} s")
+
+    table, solutions = comparemod.compare(
+        inst, spread=spread, out=out, fmt=fmt, resume=resume, on_start=started,
+        progress=lambda m: method_progress(m, quiet, inst.N, label=label.get(m)), **run)
+    shown = SHOWN + (["time_limit_s"] if table["time_limit_s"].notna().any() else [])
+    echo_table(display_frame(table[shown]))
+    for line in comparemod.proof_lines(table) + comparemod.ratio_summary(table):
         click.echo(line)
-    for r in table.itertuples(index=False):
-        if r.method not in solutions:
-            click.echo(f"{r.method}: {r.status}", err=True)
+    failed = table[[not comparemod.solved(r) for r in table.to_dict("records")]]
+    for r in failed.itertuples(index=False):
+        click.echo(f"{r.method}: {r.status}", err=True)
     if out is not None:
-        outp = manifest.begin(out, "comparison")
-        written = [write_table(table, outp / "comparison", fmt)]
-        for method, sol in solutions.items():
-            if sol.profile:
-                written += sol.write(outp / method, fmt)
-        manifest.finish(outp, "comparison", written, format=fmt, instance_path=inst.path)
-        click.echo(f"wrote comparison and {len(solutions)} method folder(s) to {outp}")
-    failed = table[~table["method"].isin(list(solutions))]
+        click.echo(f"wrote comparison and {len(table) - len(failed)} method folder(s) to {out}")
     if (failed["termination"] == "error").any():
         raise SolverError("method(s) failed: " + ", ".join(failed.loc[failed["termination"] == "error", "method"]))
     if len(failed):
