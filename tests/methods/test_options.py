@@ -123,10 +123,12 @@ def test_every_builtin_method_declares_its_options():
 
 def test_one_engine_default_per_method():
     """The engine default is the method's declaration; compare uses TPOS-CAI's for every method."""
-    assert registry.option_set("tpos-cai")["engine"].default == "milp"
-    assert registry.option_set("isolated")["engine"].default == "dp"
+    for method in ("tpos-cai", "tpos-uai", "isolated"):   # one default engine for every command: dp
+        assert registry.option_set(method)["engine"].default == "dp"
     _, shared, per = comparemod.plan(["tpos-cai", "isolated", "gtpos"])
-    assert shared["engine"] == "milp" and per["isolated"]["engine"] == "milp" and "engine" not in per["gtpos"]
+    assert shared["engine"] == "dp" and per["isolated"]["engine"] == "dp" and "engine" not in per["gtpos"]
+    _, shared, per = comparemod.plan(["tpos-cai", "isolated"], engine="milp")
+    assert per["tpos-cai"]["engine"] == per["isolated"]["engine"] == "milp"
 
 
 @pytest.mark.parametrize(("method", "opt"), CASES, ids=IDS)

@@ -1,4 +1,4 @@
-"""The comparison table: columns, checker agreement, Case 3 means, ratios only against a proven optimum."""
+"""The comparison table: columns, checker agreement, Case 3 means, ratios named and intervals when unproven."""
 
 from __future__ import annotations
 
@@ -58,12 +58,13 @@ def patch_gtpos(monkeypatch, gtpos):
     monkeypatch.setattr(solvers, "get", lambda method: gtpos if method == "gtpos" else real_get(method))
 
 
-def fake_gtpos(profile_from: str, termination: Termination, gap: float | None = 0.0):
+def fake_gtpos(profile_from: str, termination: Termination, gap: float | None = 0.0, bound: float | None = None):
     """A stand-in GTPOS (with the agreed signature) returning another method's assignment
-    with a chosen termination."""
+    with a chosen termination (and bound)."""
     def solve_gtpos(instance, *, objective="delay", time_limit=None, mip_rel_gap=1e-9, threads=None):
         base = solvers.solve(instance, profile_from, **({"engine": "dp"} if profile_from.startswith("tpos") else {}))
         return Solution(method="gtpos", instance=instance, profile=base.profile, termination=termination, gap=gap,
+                        bound=bound,
                         info={"opts": {"objective": objective, **({"time_limit": time_limit} if time_limit else {})}})
     return solve_gtpos
 
@@ -119,8 +120,13 @@ def test_delay_ratio_against_a_proven_optimum(fig6, monkeypatch):
     t = table.set_index("method")
     expected = sols["tpos-cai"].evaluation.avg_delay / sols["gtpos"].evaluation.avg_delay
     assert t.loc["tpos-cai", "delay_ratio"] == pytest.approx(expected, rel=1e-12)
-    assert np.isnan(t.loc["tpos-cai", "social_ratio"])
+    # hard deadlines: GTPOS's delay objective is the average delay, proven: the interval is one point
+    assert t.loc["tpos-cai", "objective_ratio"] == pytest.approx(expected, rel=1e-12)
+    assert t.loc["tpos-cai", "objective_ratio_bound"] == t.loc["tpos-cai", "objective_ratio"]
+    assert t.loc["tpos-cai", "social_ratio"] == pytest.approx(t.loc["tpos-cai", "social_cost"]
+                                                              / t.loc["gtpos", "social_cost"], rel=1e-12)
     assert np.isnan(t.loc["all-local", "delay_ratio"])     # ratios are for the equilibria only
+    assert comparemod.ratio_summary(table)[0].startswith(f"tpos-cai: avg delay / GTPOS optimum = {expected:.6g}")
     assert sols["gtpos"].info["opts"] == {"objective": "delay"}
 
 
@@ -129,7 +135,8 @@ def test_social_ratio_when_gtpos_minimizes_social_cost(fig6, monkeypatch):
     table, sols = comparemod.compare(fig6, methods=("tpos-cai", "gtpos"), engine="dp", gtpos_objective="social",
                                      time_limit=7.0)
     t = table.set_index("method")
-    assert np.isnan(t.loc["tpos-cai", "delay_ratio"])
+    assert t.loc["tpos-cai", "objective_ratio"] == pytest.approx(t.loc["tpos-cai", "social_ratio"], rel=1e-12)
+    assert "social cost / GTPOS optimum =" in comparemod.ratio_summary(table)[0]
     def social(sol):  # GTPOS's social objective: sum_n alpha c^T T_n + beta c^E E_n (prices are transfers)
         return sum(d.alpha * d.c_T * sol.evaluation.delay[n] + d.beta * d.c_E * sol.evaluation.energy[n]
                    for n, d in enumerate(sol.instance.devices))
@@ -139,16 +146,24 @@ def test_social_ratio_when_gtpos_minimizes_social_cost(fig6, monkeypatch):
     assert sols["gtpos"].info["opts"] == {"objective": "social", "time_limit": 7.0}
     table, _ = comparemod.compare(fig6, methods=("tpos-cai", "gtpos"), engine="dp", gtpos_objective="energy")
     row = table.set_index("method").loc["tpos-cai"]
-    assert np.isnan(row["delay_ratio"]) and np.isnan(row["social_ratio"]) and "energy" in row["ratio_note"]
+    assert row["objective_ratio"] == pytest.approx(row["energy_ratio"], rel=1e-12)
+    assert "avg energy / GTPOS optimum =" in comparemod.ratio_summary(table)[0]
 
 
-def test_no_ratio_against_an_unproven_gtpos(fig6, monkeypatch):
-    patch_gtpos(monkeypatch, fake_gtpos("tpos-cai", Termination.TIME_LIMIT, gap=0.05))
-    table, _ = comparemod.compare(fig6, methods=("tpos-cai", "tpos-uai", "gtpos"), engine="dp")
-    game = table[table["method"].str.startswith("tpos")]
-    assert game["delay_ratio"].isna().all()
-    assert game["ratio_note"].str.contains("not proven optimal").all()
-    assert game["ratio_note"].str.contains("time_limit").all()
+def test_ratio_is_an_interval_against_an_unproven_gtpos(fig6, monkeypatch):
+    patch_gtpos(monkeypatch, fake_gtpos("all-local", Termination.TIME_LIMIT, gap=0.05, bound=0.5))
+    table, sols = comparemod.compare(fig6, methods=("tpos-cai", "tpos-uai", "gtpos"), engine="dp")
+    t = table.set_index("method")
+    incumbent = sols["gtpos"].evaluation.avg_delay
+    for m in ("tpos-cai", "tpos-uai"):
+        x = sols[m].evaluation.avg_delay
+        assert t.loc[m, "objective_ratio"] == pytest.approx(x / incumbent, rel=1e-12)
+        assert t.loc[m, "objective_ratio_bound"] == pytest.approx(x / 0.5, rel=1e-12)
+        assert "not proven optimal" in t.loc[m, "ratio_note"] and "time_limit" in t.loc[m, "ratio_note"]
+    line = comparemod.ratio_summary(table)[0]
+    assert f"avg delay / GTPOS optimum in [{t.loc['tpos-cai', 'objective_ratio']:.6g}, " in line
+    assert comparemod.proof_lines(table) == ["gtpos: NOT proven optimal (termination time_limit, gap 5%); its row is "
+                                             "its best solution found, not an optimum"]
 
 
 def test_a_failing_method_gets_a_row_and_the_rest_run(fig6, monkeypatch):
