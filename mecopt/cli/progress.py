@@ -76,6 +76,8 @@ class _Display:
 
     def __call__(self, event) -> None:
         text = describe(event, self.n_devices)
+        if isinstance(event, dict) and event.get("phase") and str(event["phase"]) not in text:
+            text = f"{event['phase']}: {text}"      # a method's phase (e.g. tpos-best's), then what it reported
         with self.lock:
             self.bar.set_postfix_str(text, refresh=True)
 
