@@ -121,14 +121,18 @@ def compare(instance: Instance, methods: Sequence[str] | str | None = None, **op
         that declares them); ``gtpos_objective``, ``gtpos_solver``: older spellings of GTPOS's
         ``objective`` and ``solver``; ``spread``: add the best and worst certified equilibria over
         that many seeds; ``progress``: a function ``method ->`` context manager entered while the
-        method runs, yielding the callback passed as the method's ``progress`` option (or None).
+        method runs, yielding the callback passed as the method's ``progress`` option (or None);
+        ``budget``: seconds for the whole comparison; ``out``, ``fmt``, ``resume``: write each
+        method's folder as it finishes and continue an interrupted comparison
+        (:func:`mecopt.studies.compare.compare`).
         Every value is checked against the methods' declarations before any method runs.
 
     Returns
     -------
     table : pandas.DataFrame
         One row per method: average delay, energy, cost, feasibility, termination,
-        gap and the equilibrium-to-optimum ratios (against a proven GTPOS optimum).
+        gap and the ratios to GTPOS, each named by what it divides (the equilibrium-to-optimum
+        ratio as an interval when GTPOS did not prove its optimum).
     solutions : dict of str to Solution
         The solution of every method that returned one.
 
