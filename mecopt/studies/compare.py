@@ -293,9 +293,9 @@ def _ratios(rows: list[dict]) -> None:
         if proven:
             notes = ["GTPOS proven optimal"]
         else:
-            gap = "" if pd.isna(gt["gap"]) else f", gap {gt['gap']:.3g}"
-            notes = [f"GTPOS not proven optimal (termination {gt['termination']}{gap}): the ratio to the optimum "
-                     "lies in [objective / incumbent, objective / bound]"]
+            gap = "" if pd.isna(gt["gap"]) else f", gap {100 * gt['gap']:.3g}%"
+            notes = [f"GTPOS not proven optimal: termination {gt['termination']}{gap}; interval [objective / "
+                     "incumbent, objective / bound]"]
         if r["violations"]:
             notes.append(f"{r['method']} profile has {int(r['violations'])} violation(s)")
         r["ratio_note"] = "; ".join(notes)

@@ -33,7 +33,7 @@ import pandas as pd
 
 from mecopt.core import cost as costmod
 from mecopt.core.cost import social_cost
-from mecopt.core.errors import InputError
+from mecopt.core.errors import InfeasibleError, InputError, SolverError
 from mecopt.core.instance import Instance
 from mecopt.core.solution import Termination
 from mecopt.studies import ratios
@@ -96,7 +96,9 @@ class Spread:
                        f"{ratios.format_ratio(row['worst_ratio'], row['worst_ratio_bound'])}; best equilibrium "
                        f"found {ratios.format_ratio(row['best_ratio'], row['best_ratio_bound'])}")
         for objective, run in self.gtpos_runs.items():
-            if run["termination"] != str(Termination.OPTIMAL):
+            if "error" in run:
+                out.append(f"GTPOS ({objective}) returned no solution: {run['error']}")
+            elif run["termination"] != str(Termination.OPTIMAL):
                 gap = "" if run["gap"] is None else f", gap {100 * run['gap']:.3g}%"
                 out.append(f"GTPOS ({objective}) NOT proven optimal (termination {run['termination']}{gap}): its "
                            "ratios are intervals [x / incumbent, x / bound]")
@@ -185,7 +187,9 @@ def spread(instance: Instance, *, starts: int = 50, seed: int = 0, method: str =
         row = dict(measure=m, best=float(best[m]), best_equilibrium=int(best["equilibrium"]),
                    worst=float(worst[m]), worst_equilibrium=int(worst["equilibrium"]))
         run = gtpos_runs.get(objective) if objective else None
-        if run is not None:
+        if run is not None and "error" in run:
+            row.update(gtpos_is=f"GTPOS({objective}) failed: {run['termination']}")
+        elif run is not None:
             row.update(_ratio_columns(m, objective, run, row["best"], row["worst"], instance))
         rows.append(row)
     summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
@@ -213,12 +217,21 @@ def _ratio_columns(measure: str, objective: str, run: dict, best: float, worst: 
 
 
 def _gtpos_runs(instance: Instance, time_limit: float | None) -> dict:
-    """GTPOS for delay, energy and social cost: termination, gap, bound, objective and measures of each solution."""
+    """GTPOS for delay, energy and social cost: termination, gap, bound, objective and measures of each solution.
+
+    A solve that returns no solution (a solver failure, an infeasible model) is recorded with its
+    ``error``, and that objective gets no ratio.
+    """
     from mecopt.methods.gtpos import solve_gtpos
 
     out = {}
     for objective in ("delay", "energy", "social"):
-        sol = solve_gtpos(instance, objective=objective, time_limit=time_limit)
+        try:
+            sol = solve_gtpos(instance, objective=objective, time_limit=time_limit)
+        except (SolverError, InfeasibleError) as err:   # no solution: no ratio for this objective
+            out[objective] = dict(termination=str(Termination.INFEASIBLE if isinstance(err, InfeasibleError)
+                                                  else Termination.ERROR), gap=None, error=str(err))
+            continue
         ev = sol.evaluation
         out[objective] = dict(termination=str(sol.termination), gap=None if sol.gap is None else float(sol.gap),
                               bound=None if sol.bound is None else float(sol.bound),

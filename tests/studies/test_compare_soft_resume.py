@@ -176,3 +176,21 @@ def test_budget_is_checked_before_any_work(capsys):
     assert code == 2 and "budget" in err
     code, _, err = run(capsys, "compare", FIG6, "--resume")
     assert code == 2 and "--resume needs --out" in err
+
+
+def test_equilibria_without_a_gtpos_solution_has_no_ratio_for_it(soft, monkeypatch):
+    import mecopt.methods.gtpos as gtposmod
+    from mecopt.core.errors import SolverError
+
+    real = gtposmod.solve_gtpos
+
+    def no_energy(instance, *, objective="delay", **kw):
+        if objective == "energy":
+            raise SolverError("GTPOS (cpsat) stopped without a feasible solution (CP-SAT UNKNOWN)")
+        return real(instance, objective=objective, **kw)
+    monkeypatch.setattr(gtposmod, "solve_gtpos", no_energy)
+    res = eqmod.spread(soft, starts=1)
+    s = res.summary.set_index("measure")
+    assert s.loc["penalised_energy_j", "gtpos_is"] == "GTPOS(energy) failed: error"
+    assert np.isnan(s.loc["penalised_energy_j", "best_ratio"]) and pd.notna(s.loc["penalised_delay_s", "best_ratio"])
+    assert any("GTPOS (energy) returned no solution" in li for li in res.lines())
