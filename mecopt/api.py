@@ -124,7 +124,7 @@ def compare(instance: Instance, methods: Sequence[str] | str | None = None, **op
         method runs, yielding the callback passed as the method's ``progress`` option (or None);
         ``budget``: seconds for the whole comparison; ``out``, ``fmt``, ``resume``: write each
         method's folder as it finishes and continue an interrupted comparison
-        (:func:`mecopt.studies.compare.compare`).
+        (``mecopt.studies.compare.compare``).
         Every value is checked against the methods' declarations before any method runs.
 
     Returns
