@@ -180,13 +180,13 @@ def _assert_refused(capsys, instance, folder: Path):
 
 KILL_AFTER_FIRST_METHOD = """
 import sys, time
-import mecopt.core.solution as s
-real = s.Solution.write
-def write(self, *a, **k):
+import mecopt.studies.compare as c
+real = c.ComparisonFolder.save
+def save(self, *a, **k):
     out = real(self, *a, **k)
     time.sleep(120)          # killed here, after the first method folder is complete
     return out
-s.Solution.write = write
+c.ComparisonFolder.save = save
 from mecopt.cli import main
 main(sys.argv[1:])
 """
@@ -217,16 +217,18 @@ def test_compare_interrupted_while_writing_is_refused(capsys, tiny, tmp_path, mo
     real = Solution.write
 
     def write(self, folder, format="csv"):
-        if Path(folder).name == "all-local":
-            raise KeyboardInterrupt                     # Ctrl-C between two method folders
+        if Path(folder).name == ".all-local.partial":
+            raise KeyboardInterrupt                     # Ctrl-C while writing the second method's folder
         return real(self, folder, format)
 
     monkeypatch.setattr(Solution, "write", write)
     code, _, _ = run(capsys, "compare", tiny, "--methods", "tpos-cai,all-local", "--engine", "dp", "--out", out)
     assert code == 130
+    assert not (out / "all-local").exists()             # a method folder appears only complete
     _assert_refused(capsys, tiny, out)
     monkeypatch.setattr(Solution, "write", real)
-    code, _, err = run(capsys, "compare", tiny, "--methods", "tpos-cai,all-local", "--engine", "dp", "--out", out)
+    code, _, err = run(capsys, "compare", tiny, "--methods", "tpos-cai,all-local", "--engine", "dp", "--out", out,
+                       "--resume")
     assert code == 0, err
     man = manifest.read(out)
     assert man["complete"] and "comparison.csv" in man["files"] and "all-local/summary.json" in man["files"]
