@@ -49,8 +49,8 @@ def display_frame(df: pd.DataFrame) -> pd.DataFrame:
 @click.option("--seed", default=None, metavar="INTEGER",
               help="Seed of the game and of the all-offload draws. [default: each method's, 0]")
 @click.option("--time-limit", default=None, metavar="SECONDS",
-              help="Time limit in seconds of each method that takes one (tpos-*, tpos-best, gtpos): it bounds the "
-                   "whole method, which then returns its best solution.")
+              help="Time limit in seconds of each method that takes one (tpos-*, tpos-best, gtpos), passed as its "
+                   "time_limit option: at the limit it returns its best solution, marked time_limit.")
 @click.option("--budget", default=None, metavar="SECONDS",
               help="Seconds for the whole comparison: each time-limited method gets an even share of what is left "
                    "(at most --time-limit).")
