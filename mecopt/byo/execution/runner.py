@@ -121,6 +121,24 @@ class Execution:
     settings: dict
 
 
+def parse_address(address: str) -> tuple[str, int]:
+    """``HOST:PORT`` as (host, port); InputError naming the ``--server`` option otherwise.
+
+    Parameters
+    ----------
+    address : str
+        The address.
+
+    Returns
+    -------
+    tuple of (str, int)
+    """
+    host, _, p = address.rpartition(":")
+    if not host or not p.isdigit() or not 0 < int(p) < 65536:
+        raise InputError(f"The '--server' option must be HOST:PORT. Got {address!r} instead.")
+    return host.strip("[]"), int(p)
+
+
 def _package_root() -> str:
     return str(Path(__file__).resolve().parents[3])
 
@@ -157,10 +175,7 @@ class ServerProcess:
             port = self._ready(start_timeout)
             host = "127.0.0.1"
         else:
-            host, _, p = address.rpartition(":")
-            if not host or not p.isdigit():
-                raise InputError(f"The '--server' option must be HOST:PORT. Got {address!r} instead.")
-            port = int(p)
+            host, port = parse_address(address)
         try:
             self.sock = socket.create_connection((host, port), timeout=30)
         except OSError as err:
@@ -360,8 +375,11 @@ def execute(solution, *, device_threads: int = 1, server_threads: int = 1, runs:
         if any(is_queued(np.asarray(slots), s.H) for s in inst.servers):
             raise InputError(f"device {inst.devices[n].name} is queued after the frame (Case 3): "
                              "execute runs plans whose layers are all local or in slots 1..H")
-    if addresses is not None and len(addresses) != inst.K:
-        raise InputError(f"The '--server' option must be given once per server ({inst.K}), got {len(addresses)}")
+    if addresses is not None:
+        if len(addresses) != inst.K:
+            raise InputError(f"The '--server' option must be given once per server ({inst.K}), got {len(addresses)}")
+        for a in addresses:
+            parse_address(a)
 
     models: dict[str, split.LayeredModel] = {}
     runs_of: list[DeviceRun] = []

@@ -12,11 +12,12 @@ outputs. :func:`split` cuts at a partition point m* (eq. 18) into head (layers
 runs head then tail and the whole model on the same random input and compares
 every output.
 
-``boundary[m]`` names the tensors that carry layer m's output (what the device
-uploads for m* = m): the tensors crossing from layers <= m to layers > m, plus,
-in a graph built from a spec, the stand-in input ``<layer>.out`` that
-``spec_to_onnx`` gives the layer after a ``block`` (a block's operators read
-inputs of their own, so its work is real but its data are not the network's).
+``boundary(m)`` names the tensors that carry layer m's output (what the device
+uploads for m* = m): the tensors crossing from layers <= m to layers > m, plus
+the layer's own output (:meth:`LayeredModel.layer_output`: the last tensor it
+writes, or, in a graph built from a spec, the stand-in input ``<layer>.out``
+that ``spec_to_onnx`` gives a ``block`` — a block's operators read inputs of
+their own, so its work is real but its data are not the network's).
 Every other graph input is *free*: generated (seeded by its name) where the
 layer reading it runs, never sent.
 """
@@ -121,7 +122,25 @@ class LayeredModel:
         reads, writes = self._io
         later = {t for m in range(last + 1, self.M + 1) for t in reads[m]}
         outs = {o.name for o in self.model.graph.output}
-        return list(dict.fromkeys(t for m in range(first, last + 1) for t in writes[m] if t in later or t in outs))
+        kept = [t for m in range(first, last + 1) for t in writes[m] if t in later or t in outs]
+        own = self.layer_output(last)   # the last layer's own output, even where nothing reads it (before a block)
+        return list(dict.fromkeys(kept + ([own] if own in writes[last] else [])))
+
+    def layer_output(self, m: int) -> str:
+        """The tensor that is layer m's output: its stand-in input if it has one, else the last tensor it writes.
+
+        Parameters
+        ----------
+        m : int
+            The layer 1..M.
+
+        Returns
+        -------
+        str
+        """
+        if m in self.carriers:
+            return self.carriers[m]
+        return self._io[1][m][-1]
 
     def boundary(self, m: int) -> list[str]:
         """The tensors that carry layer m's output to layer m+1 (m = 0: the network input; m = M: its output).
@@ -142,8 +161,7 @@ class LayeredModel:
         if m == self.M:
             return [self.final_output]
         crossing = [t for t in self.layer_outputs(1, m) if t in set(self.layer_inputs(m + 1, self.M))]
-        carrier = self.carriers.get(m)
-        return crossing + ([carrier] if carrier and carrier not in crossing else [])
+        return list(dict.fromkeys(crossing + [self.layer_output(m)]))
 
     @property
     def final_output(self) -> str:
