@@ -69,7 +69,7 @@ def figure(devices: pd.DataFrame, frame: pd.DataFrame, slots: pd.DataFrame, titl
     servers = list(dict.fromkeys(slots["server"])) if len(slots) else []
     row = 0
     ticks, labels = [], []
-    for k, name in enumerate(servers):
+    for name in servers:
         mine = slots[slots["server"] == name]
         slot_len = float(mine["slot_len_s"].iloc[0])
         recs = frame[frame["server"] == name] if len(frame) else frame

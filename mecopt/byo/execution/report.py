@@ -15,7 +15,6 @@ over what they took alone (each device's tail timed alone before the frame).
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from mecopt.byo.execution.runner import Execution
@@ -194,7 +193,8 @@ def summary(ex: Execution, devices: pd.DataFrame, slots: pd.DataFrame) -> dict:
     size_diff = devices[(devices["up_bits_model"] > 0)
                         & (devices["up_bits_model"] != devices["up_bits_real"])]["device"].tolist()
     return {"instance": inst.name, "method": ex.solution.method, "devices": int(len(devices)),
-            "servers": int(inst.K), "B": [s.B for s in inst.servers], "offloading": int((devices["server"] != "").sum()),
+            "servers": int(inst.K), "B": [s.B for s in inst.servers],
+            "offloading": int((devices["server"] != "").sum()),
             "mae_T": float(err.mean()), "max_abs_error_T": float(err.max()),
             "pred_avg_T_s": float(devices["pred_T_s"].mean()), "meas_avg_T_s": float(devices["meas_T_s"].mean()),
             "mean_abs_error_s": parts, "slots_used": int(len(used)),

@@ -13,7 +13,10 @@ and shared: the server runs every device's tail in its slots on one clock, B
 devices at most at once. As eq. (24) does, each device's frame starts when its
 upload has arrived (its waiting is the time from the frame start to its first
 layer). Results come back paced to the downlink rate (eq. 11), one device after
-the other. ``release`` says when the server's part ends: ``slot-end`` (the
+the other. A device slower than this machine is emulated by
+``device_slowdown``: its measured head times are multiplied by it (the
+instance's device delay set is then the calibration scaled by the same factor).
+``release`` says when the server's part ends: ``slot-end`` (the
 model's (h_max/H) T_d: the result is held to the end of its last slot, or
 later if that slot overran) or ``done`` (as soon as the last layer ends).
 """
@@ -317,7 +320,7 @@ def plan_blocks(slots: np.ndarray) -> list[tuple[int, list[int]]]:
 
 def execute(solution, *, device_threads: int = 1, server_threads: int = 1, runs: int = 3, warmup: int = 1,
             addresses: list[str] | None = None, release: str = "slot-end", lead_s: float = 0.2,
-            cpu: int | None = None, seed: int = 0, max_seconds: float = 3600.0,
+            cpu: int | None = None, seed: int = 0, max_seconds: float = 3600.0, device_slowdown: float = 1.0,
             server_args: list[str] | None = None, progress: Callable[[str], None] | None = None) -> Execution:
     """Execute a solution with real inference: heads here, tails on one server process per server.
 
@@ -344,6 +347,9 @@ def execute(solution, *, device_threads: int = 1, server_threads: int = 1, runs:
         Seed of weights and inputs.
     max_seconds : float, optional
         Lifetime bound of each server process.
+    device_slowdown : float, optional
+        Devices emulated as this many times slower than this machine: every measured head time is multiplied by it
+        (the instance's device delay set should be the calibration scaled alike; ``docs/execute.md``).
     server_args : list of str or None, optional
         More arguments for started server processes (tests).
     progress : callable or None, optional
@@ -366,6 +372,8 @@ def execute(solution, *, device_threads: int = 1, server_threads: int = 1, runs:
     for name, v in (("device_threads", device_threads), ("server_threads", server_threads), ("runs", runs)):
         if not isinstance(v, int) or v < 1:
             raise InputError(f"The '{name}' option must be an integer >= 1. Got {v!r} instead.")
+    if not (isinstance(device_slowdown, int | float) and 0 < device_slowdown <= 1e6):
+        raise InputError(f"The 'device_slowdown' option must be a number > 0. Got {device_slowdown!r} instead.")
     if not isinstance(warmup, int) or warmup < 0:
         raise InputError(f"The 'warmup' option must be an integer >= 0. Got {warmup!r} instead.")
     say = progress or (lambda s: None)
@@ -412,8 +420,8 @@ def execute(solution, *, device_threads: int = 1, server_threads: int = 1, runs:
                 for _ in range(runs):
                     env = {}
                     times.append(head.run(env))
-                run.head_layers = {i: float(np.median([t[i] for t in times])) for i in head.layers}
-                run.head_runs = [float(sum(t.values())) for t in times]
+                run.head_layers = {i: device_slowdown * float(np.median([t[i] for t in times])) for i in head.layers}
+                run.head_runs = [device_slowdown * float(sum(t.values())) for t in times]
             for t in lm.boundary(m):
                 if t not in env:
                     shape, dtype = lm.graph_inputs[t]
@@ -475,7 +483,8 @@ def execute(solution, *, device_threads: int = 1, server_threads: int = 1, runs:
     for p in procs.values():
         p.close()
     import onnxruntime
-    settings = {"device_threads": device_threads, "server_threads": server_threads, "runs": runs, "warmup": warmup,
+    settings = {"device_threads": device_threads, "device_slowdown": device_slowdown,
+                "server_threads": server_threads, "runs": runs, "warmup": warmup,
                 "release": release, "cpu": cpu, "seed": seed, "servers_started": addresses is None,
                 "onnxruntime": onnxruntime.__version__, "cpus": os.cpu_count(),
                 "load": tuple(round(x, 2) for x in os.getloadavg()) if hasattr(os, "getloadavg") else None}

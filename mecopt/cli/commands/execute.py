@@ -84,11 +84,14 @@ def write_report(ex, out_dir: str, fmt: str = "csv", plot: bool = True) -> tuple
               help="A server process started elsewhere (python -m mecopt.byo.execution.server --host ADDR), once "
                    "per server of the instance, in order; default: started here on loopback.")
 @click.option("--cpu", type=click.IntRange(min=0), default=None, help="Pin the heads to this CPU.")
+@click.option("--device-slowdown", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Emulate devices this many times slower than this machine: measured head times are multiplied "
+                   "by it (use a device delay set scaled alike).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights and inputs.")
 @click.option("--no-plot", is_flag=True, help="Write no figure.")
 @format_option
 def execute_cmd(instance, solution, out_dir, device_threads, server_threads, runs, warmup, release, servers, cpu,
-                seed, no_plot, fmt):
+                device_slowdown, seed, no_plot, fmt):
     """Execute SOLUTION (a folder of mecopt solve --out) of INSTANCE with real inference and measure it.
 
     Each device's DNN is built as ONNX from its spec, split at its partition point (head then tail checked against
@@ -102,7 +105,7 @@ def execute_cmd(instance, solution, out_dir, device_threads, server_threads, run
     inst = read_instance(instance)
     sol = read_solution(solution, inst)
     ex = execute(sol, device_threads=device_threads, server_threads=server_threads, runs=runs, warmup=warmup,
-                 addresses=list(servers) or None, release=release, cpu=cpu, seed=seed,
+                 addresses=list(servers) or None, release=release, cpu=cpu, seed=seed, device_slowdown=device_slowdown,
                  progress=lambda line: click.echo(line, err=True))
     summary, devices, written = write_report(ex, out_dir, fmt, plot=not no_plot)
     click.echo(f"Executed {sol.method} on {inst.name}: {summary['devices']} devices, {summary['offloading']} "
