@@ -20,7 +20,8 @@ def test_the_device_set_is_the_server_set_scaled(tmp_path):
     execute_scaled.scale_set(execute_scaled.HERE / "calibrated-server.toml", tmp_path / "dev.toml", 4.0, "dev")
     server = tomllib.loads((execute_scaled.HERE / "calibrated-server.toml").read_text())
     dev = tomllib.loads((tmp_path / "dev.toml").read_text())
-    assert dev["types"]["conv"]["coefficients"] == {k: 4 * v for k, v in server["types"]["conv"]["coefficients"].items()}
+    conv = server["types"]["conv"]["coefficients"]
+    assert dev["types"]["conv"]["coefficients"] == {k: 4 * v for k, v in conv.items()}
     bundled = tomllib.loads((execute_scaled.HERE / "calibrated-device.toml").read_text())
     assert bundled["types"] == dev["types"]
 

@@ -153,6 +153,15 @@ def test_a_crashed_server_is_a_clear_error_and_leaves_no_process():
     assert _gone(pid)
 
 
+def test_sizes_that_differ_from_the_instance_are_reported():
+    inst = lenet_instance(2, B=1, bits=1)        # the paper preset's 1 bit per element: real tensors are float32
+    ex = runner.execute(plan(inst, [[0, 0, 1, 1, 1, 1, 1, 1], [0] * 8]), runs=1, warmup=0)
+    devices = report.devices_table(ex)
+    summary = report.summary(ex, devices, report.slots_table(ex))
+    assert summary["upload_sizes_differ"] == ["md1"] and summary["download_sizes_differ"] == ["md1"]
+    assert devices.loc[0, "up_bits_real"] == 32 * devices.loc[0, "up_bits_model"]
+
+
 def test_queued_devices_are_refused():
     inst = lenet_instance(1, H=2)
     with pytest.raises(InputError, match="queued after the frame"):

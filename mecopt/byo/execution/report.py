@@ -182,7 +182,8 @@ def summary(ex: Execution, devices: pd.DataFrame, slots: pd.DataFrame) -> dict:
     -------
     dict
         ``mae_T`` (mean |measured/predicted - 1| of T_n over devices), ``max_abs_error_T``, per part the mean
-        absolute error [s], overrun count, slowdown (mean over slots, and by number of devices in the slot), settings.
+        absolute error [s], overrun count, slowdown (mean over slots, and by number of devices in the slot), the
+        devices whose real upload or download size differs from the instance's O_{n,m}, settings.
     """
     inst = ex.solution.instance
     err = devices["error"].abs()
@@ -190,8 +191,9 @@ def summary(ex: Execution, devices: pd.DataFrame, slots: pd.DataFrame) -> dict:
              for p in ("local", "upload", "waiting", "server", "download")}
     used = slots[slots["devices"] > 0] if len(slots) else slots
     by_count = ({str(int(c)): float(g["slowdown"].mean()) for c, g in used.groupby("devices")} if len(used) else {})
-    size_diff = devices[(devices["up_bits_model"] > 0)
-                        & (devices["up_bits_model"] != devices["up_bits_real"])]["device"].tolist()
+    offloaded = devices[devices["server"] != ""]
+    up_diff = offloaded[offloaded["up_bits_model"] != offloaded["up_bits_real"]]["device"].tolist()
+    down_diff = offloaded[offloaded["down_bits_model"] != offloaded["down_bits_real"]]["device"].tolist()
     return {"instance": inst.name, "method": ex.solution.method, "devices": int(len(devices)),
             "servers": int(inst.K), "B": [s.B for s in inst.servers],
             "offloading": int((devices["server"] != "").sum()),
@@ -200,6 +202,7 @@ def summary(ex: Execution, devices: pd.DataFrame, slots: pd.DataFrame) -> dict:
             "mean_abs_error_s": parts, "slots_used": int(len(used)),
             "overruns": int(used["overran"].sum()) if len(used) else 0,
             "slowdown_mean": float(used["slowdown"].mean()) if len(used) else float("nan"),
-            "slowdown_by_devices": by_count, "upload_sizes_differ": size_diff,
+            "slowdown_by_devices": by_count, "upload_sizes_differ": up_diff,
+            "download_sizes_differ": down_diff,
             "max_split_error": float(devices["split_error"].max()) if len(devices) else 0.0,
             **{f"setting_{k}": v for k, v in ex.settings.items()}}

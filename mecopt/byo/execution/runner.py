@@ -184,7 +184,7 @@ class ServerProcess:
         except OSError as err:
             self.close()
             raise ExecutionError(f"cannot connect to the server at {host}:{port}: {err}") from None
-        self.sock.settimeout(None)
+        self.sock.settimeout(max_seconds)   # a server that hangs is an error after its lifetime bound, not a hang
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)   # no Nagle delay on small messages
         self.address = f"{host}:{port}"
 
