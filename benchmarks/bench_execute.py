@@ -61,6 +61,7 @@ def main() -> None:
                    "pred_avg_T_s": s["pred_avg_T_s"], "meas_avg_T_s": s["meas_avg_T_s"],
                    "slots_used": s["slots_used"], "overruns": s["overruns"], "slowdown_mean": s["slowdown_mean"],
                    **{f"slowdown_{k}_devices": v for k, v in s["slowdown_by_devices"].items()},
+                   **{f"slowdown_{k}_concurrent": v for k, v in s["slowdown_by_concurrency"].items()},
                    **{f"abs_error_{k}_s": v for k, v in s["mean_abs_error_s"].items()},
                    "wall_s": time.perf_counter() - wall0, "cpu_s": cpu_s(resource.RUSAGE_SELF) - cpu0,
                    "server_cpu_s": cpu_s(resource.RUSAGE_CHILDREN) - child0,
@@ -70,6 +71,7 @@ def main() -> None:
             print(f"B = {B}, {method}: {row['offloading']}/{row['devices']} offload, mean |error| of T_n "
                   f"{100 * row['mae_T']:.1f} % (max {100 * row['max_abs_error_T']:.1f} %), overruns "
                   f"{row['overruns']}/{row['slots_used']}, slowdown by devices in slot {s['slowdown_by_devices']}, "
+                  f"by devices computing at once {s['slowdown_by_concurrency']}, "
                   f"load {row['load_before']}-{row['load_after']}", flush=True)
     table = pd.DataFrame(rows)
     path = a.out / "execute.csv"

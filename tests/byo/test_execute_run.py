@@ -256,3 +256,14 @@ def test_ctrl_c_stops_the_command_and_its_server(tmp_path):
         time.sleep(0.1)
     assert _gone(pid)
     assert not (tmp_path / "r" / "summary.json").exists()
+
+
+def test_concurrency_counts_the_devices_computing_at_each_layer():
+    devs = [runner.DeviceRun(n, 0, 0, solo={1: 0.1, 2: 0.1}) for n in range(3)]
+    recs = [{"device": 0, "slot": 1, "layer": 1, "start": 0.0, "end": 0.2, "wait": 0.0},
+            {"device": 1, "slot": 1, "layer": 1, "start": 0.05, "end": 0.25, "wait": 0.0},
+            {"device": 2, "slot": 2, "layer": 2, "start": 1.0, "end": 1.1, "wait": 0.0}]
+    conc = report.concurrency(runner.Execution(None, devs, {0: recs}, {}))
+    assert conc["concurrent"].tolist() == [2, 2, 1]
+    assert conc.groupby("concurrent").apply(lambda g: g["meas_s"].sum() / g["solo_s"].sum(),
+                                            include_groups=False).round(9).to_dict() == {1: 1.0, 2: 2.0}

@@ -168,6 +168,31 @@ def layers_table(ex: Execution) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def concurrency(ex: Execution) -> pd.DataFrame:
+    """One row per layer run on a server: how many devices were computing at its midpoint, frame and solo time.
+
+    Parameters
+    ----------
+    ex : Execution
+        The executed plan.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns server, device, slot, layer, ``concurrent`` (devices computing at the layer's midpoint, itself
+        included), ``meas_s`` and ``solo_s``.
+    """
+    rows = []
+    for k, recs in sorted(ex.records.items()):
+        for r in recs:
+            mid = 0.5 * (r["start"] + r["end"])
+            busy = {x["device"] for x in recs if x["start"] <= mid < x["end"]} | {r["device"]}
+            rows.append({"server": k, "device": r["device"], "slot": r["slot"], "layer": r["layer"],
+                         "concurrent": len(busy), "meas_s": r["end"] - r["start"],
+                         "solo_s": ex.devices[r["device"]].solo.get(r["layer"], float("nan"))})
+    return pd.DataFrame(rows, columns=["server", "device", "slot", "layer", "concurrent", "meas_s", "solo_s"])
+
+
 def summary(ex: Execution, devices: pd.DataFrame, slots: pd.DataFrame) -> dict:
     """The model's error in a few figures.
 
@@ -182,7 +207,8 @@ def summary(ex: Execution, devices: pd.DataFrame, slots: pd.DataFrame) -> dict:
     -------
     dict
         ``mae_T`` (mean |measured/predicted - 1| of T_n over devices), ``max_abs_error_T``, per part the mean
-        absolute error [s], overrun count, slowdown (mean over slots, and by number of devices in the slot), the
+        absolute error [s], overrun count, slowdown (mean over slots, by number of devices the plan puts in the
+        slot, and by the number of devices measured computing at once: time in the frame / time alone), the
         devices whose real upload or download size differs from the instance's O_{n,m}, settings.
     """
     inst = ex.solution.instance
@@ -191,6 +217,8 @@ def summary(ex: Execution, devices: pd.DataFrame, slots: pd.DataFrame) -> dict:
              for p in ("local", "upload", "waiting", "server", "download")}
     used = slots[slots["devices"] > 0] if len(slots) else slots
     by_count = ({str(int(c)): float(g["slowdown"].mean()) for c, g in used.groupby("devices")} if len(used) else {})
+    conc = concurrency(ex)
+    by_conc = {str(int(c)): float(g["meas_s"].sum() / g["solo_s"].sum()) for c, g in conc.groupby("concurrent")}
     offloaded = devices[devices["server"] != ""]
     up_diff = offloaded[offloaded["up_bits_model"] != offloaded["up_bits_real"]]["device"].tolist()
     down_diff = offloaded[offloaded["down_bits_model"] != offloaded["down_bits_real"]]["device"].tolist()
@@ -202,7 +230,7 @@ def summary(ex: Execution, devices: pd.DataFrame, slots: pd.DataFrame) -> dict:
             "mean_abs_error_s": parts, "slots_used": int(len(used)),
             "overruns": int(used["overran"].sum()) if len(used) else 0,
             "slowdown_mean": float(used["slowdown"].mean()) if len(used) else float("nan"),
-            "slowdown_by_devices": by_count, "upload_sizes_differ": up_diff,
+            "slowdown_by_devices": by_count, "slowdown_by_concurrency": by_conc, "upload_sizes_differ": up_diff,
             "download_sizes_differ": down_diff,
             "max_split_error": float(devices["split_error"].max()) if len(devices) else 0.0,
             **{f"setting_{k}": v for k, v in ex.settings.items()}}
