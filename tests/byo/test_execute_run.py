@@ -47,13 +47,19 @@ def _overlaps(recs: list[dict]) -> int:
     return most
 
 
-def test_a_plan_runs_in_its_slots_and_the_report_matches_the_instance():
+@pytest.mark.parametrize("granularity", ["layer", "block"])
+def test_a_plan_runs_in_its_slots_and_the_report_matches_the_instance(granularity):
     inst = lenet_instance(3, B=1, H=4, frame_s=0.2)
     sol = plan(inst, [[0, 0, 1, 1, 1, 2, 2, 2], [3, 3, 3, 3, 3, 3, 3, 3], [0, 0, 0, 0, 0, 0, 0, 0]])
-    ex = runner.execute(sol, runs=1, warmup=0)
+    ex = runner.execute(sol, runs=1, warmup=0, granularity=granularity)
     recs = ex.records[0]
     slot = inst.server.slot_len
-    assert {(r["device"], r["layer"]) for r in recs} == {(0, m) for m in range(3, 9)} | {(1, m) for m in range(1, 9)}
+    ran = {(r["device"], r["slot"], r["first"], r["last"]) for r in recs}
+    if granularity == "layer":
+        assert ran == {(0, 1 + (m > 5), m, m) for m in range(3, 9)} | {(1, 3, m, m) for m in range(1, 9)}
+    else:   # each slot's block of layers as one session
+        assert ran == {(0, 1, 3, 5), (0, 2, 6, 8), (1, 3, 1, 8)}
+    assert set(ex.devices[0].solo) >= {f"{m}-{m}" for m in range(3, 9)}
     for r in recs:   # nothing starts before its slot
         assert r["start"] >= (r["slot"] - 1) * slot - 1e-3
     assert _overlaps(recs) == 1          # B = 1 and one device per slot: never two at once
@@ -76,19 +82,21 @@ def test_a_plan_runs_in_its_slots_and_the_report_matches_the_instance():
     assert slots["devices"].tolist() == [1, 1, 1, 0]
     layers = report.layers_table(ex)
     assert len(layers) == 24 and layers[layers["device"] == "md1"]["where"].tolist()[:3] == ["local", "local", "slot 1"]
+    assert layers[layers["where"] != "local"]["meas_from"].eq("frame" if granularity == "layer" else "alone").all()
+    assert layers["meas_s"].notna().all()
 
 
 def test_run_frame_never_has_more_than_B_devices_computing():
     class Sleeper:
-        def run_layer(self, m, env):
+        def run_segment(self, seg, env):
             time.sleep(0.03)
 
     runners = {n: Sleeper() for n in range(4)}
-    blocks = {n: [(1, [1, 2])] for n in range(4)}       # four devices in slot 1, B = 2
+    blocks = {n: [(1, [(1, 1), (2, 2)])] for n in range(4)}       # four devices in slot 1, B = 2
     recs = run_frame(runners, blocks, {n: {} for n in range(4)}, slot_len=1.0, B=2, lead=0.01)
     assert _overlaps(recs) == 2
     assert max(r["wait"] for r in recs) >= 0.05          # two waited for the others' two layers
-    blocks = {0: [(3, [1])], 1: [(1, [1])]}
+    blocks = {0: [(3, [(1, 1)])], 1: [(1, [(1, 1)])]}
     recs = run_frame(runners, blocks, {0: {}, 1: {}}, slot_len=0.1, B=1, lead=0.0)
     start = {r["device"]: r["start"] for r in recs}
     assert start[0] >= 0.2 - 1e-3 and start[1] < 0.1
@@ -108,7 +116,7 @@ def test_the_server_refuses_a_plan_with_more_than_B_devices_in_a_slot(server):
     lm = split.from_spec(dnn.load_spec(dnn.resolve_path("lenet")))
     for n in (0, 1):
         server.request(Message("load", {"device": n, "runs": 1, "warmup": 0, "final": lm.final_output},
-                               blobs={"layer:8": lm.segment(8, 8).SerializeToString()}))
+                               blobs={"seg:8-8": lm.segment(8, 8).SerializeToString()}))
     with pytest.raises(runner.ExecutionError, match=r"more than B = 1 devices in slot\(s\) \{2: \[0, 1\]\}"):
         server.request(Message("plan", {"slot_len": 0.1, "B": 1, "blocks": {"0": [[2, [8]]], "1": [[2, [8]]]}}))
     assert server.request(Message("hello")).type == "ok"       # a refusal keeps the connection
@@ -217,7 +225,7 @@ def test_the_command_writes_the_report(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["devices"] == 2 and summary["offloading"] == 1 and summary["setting_release"] == "slot-end"
     frame = pd.read_csv(out / "frame.csv")
-    assert set(frame["layer"]) == set(range(4, 9)) and set(frame["slot"]) == {1}
+    assert frame[["first", "last", "slot"]].values.tolist() == [[4, 8, 1]]
 
 
 def test_bad_options_exit_2(tmp_path, capsys):
@@ -259,10 +267,10 @@ def test_ctrl_c_stops_the_command_and_its_server(tmp_path):
 
 
 def test_concurrency_counts_the_devices_computing_at_each_layer():
-    devs = [runner.DeviceRun(n, 0, 0, solo={1: 0.1, 2: 0.1}) for n in range(3)]
-    recs = [{"device": 0, "slot": 1, "layer": 1, "start": 0.0, "end": 0.2, "wait": 0.0},
-            {"device": 1, "slot": 1, "layer": 1, "start": 0.05, "end": 0.25, "wait": 0.0},
-            {"device": 2, "slot": 2, "layer": 2, "start": 1.0, "end": 1.1, "wait": 0.0}]
+    devs = [runner.DeviceRun(n, 0, 0, solo={"1-1": 0.1, "2-2": 0.1}) for n in range(3)]
+    recs = [{"device": 0, "slot": 1, "first": 1, "last": 1, "start": 0.0, "end": 0.2, "wait": 0.0},
+            {"device": 1, "slot": 1, "first": 1, "last": 1, "start": 0.05, "end": 0.25, "wait": 0.0},
+            {"device": 2, "slot": 2, "first": 2, "last": 2, "start": 1.0, "end": 1.1, "wait": 0.0}]
     conc = report.concurrency(runner.Execution(None, devs, {0: recs}, {}))
     assert conc["concurrent"].tolist() == [2, 2, 1]
     assert conc.groupby("concurrent").apply(lambda g: g["meas_s"].sum() / g["solo_s"].sum(),

@@ -60,7 +60,7 @@ def devices_table(ex: Execution) -> pd.DataFrame:
             row.update(h_first=h_first, h_max=h_max, done_s=done,
                        pred_compute_s=float(sum(dev.t_server[m] for _, ls in r.blocks for m in ls)),
                        meas_compute_s=float(sum(x["end"] - x["start"] for x in mine)),
-                       solo_compute_s=float(sum(r.solo.values())))
+                       solo_compute_s=float(sum(_solo(ex, x) for x in mine)))
         else:
             for part in ("upload", "waiting", "server", "download"):
                 pred[part] = meas[part] = 0.0
@@ -75,6 +75,11 @@ def devices_table(ex: Execution) -> pd.DataFrame:
                    split_error=r.split_error)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _solo(ex: Execution, record: dict) -> float:
+    """Seconds the segment of a frame record took alone on the server."""
+    return ex.devices[record["device"]].solo.get(f"{record['first']}-{record['last']}", float("nan"))
 
 
 def cost_delay(ex: Execution, n: int) -> float:
@@ -116,16 +121,15 @@ def slots_table(ex: Execution) -> pd.DataFrame:
         s = server.slot_len
         for h in range(1, server.H + 1):
             here = [x for x in recs if x["slot"] == h]
-            names, pred, solo, per_dev = [], 0.0, 0.0, []
+            names, pred, per_dev = [], 0.0, []
             for n in sorted({x["device"] for x in here}):
                 dev, _ = _device_numbers(ex, n)
-                run = ex.devices[n]
-                layers = [m for hh, ls in run.blocks if hh == h for m in ls]
+                layers = [m for hh, ls in ex.devices[n].blocks if hh == h for m in ls]
                 t = float(sum(dev.t_server[m] for m in layers))
                 names.append(dev.name)
                 pred += t
                 per_dev.append(t)
-                solo += float(sum(run.solo.get(m, 0.0) for m in layers))
+            solo = float(sum(_solo(ex, x) for x in here))
             busy = float(sum(x["end"] - x["start"] for x in here))
             end = max((x["end"] for x in here), default=(h - 1) * s) - (h - 1) * s
             rows.append({"server": server.name, "slot": h, "devices": len(names), "device_names": " ".join(names),
@@ -149,27 +153,34 @@ def layers_table(ex: Execution) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        ``meas_s`` is the head's median (local) or the frame's time (server); ``solo_s`` the server layer alone.
+        ``meas_s``: the layer's measured time, from ``meas_from``: ``head`` (the head's layers one at a time,
+        median), ``frame`` (the layer ran as a segment of its own in the frame) or ``alone`` (on the server, alone,
+        when the frame ran it inside a block); ``solo_s``: the server layer alone.
     """
     rows = []
     for r in ex.devices:
         dev, _ = _device_numbers(ex, r.index)
-        frame = {x["layer"]: x for x in ex.records.get(r.server, []) if x["device"] == r.index}
+        frame = {x["first"]: x for x in ex.records.get(r.server, []) if x["device"] == r.index
+                 and x["first"] == x["last"]}
         slot_of = {m: h for h, ls in r.blocks for m in ls}
         for m in range(1, dev.M + 1):
             local = m <= r.m
-            meas = r.head_layers.get(m, float("nan")) if local else (
-                frame[m]["end"] - frame[m]["start"] if m in frame else float("nan"))
+            solo = r.solo.get(f"{m}-{m}", float("nan")) if not local else float("nan")
+            if local:
+                meas, source = r.head_layers.get(m, float("nan")), "head"
+            elif m in frame:
+                meas, source = frame[m]["end"] - frame[m]["start"], "frame"
+            else:
+                meas, source = solo, "alone"
             pred = float(dev.t_local[m] if local else dev.t_server[m])
             rows.append({"device": dev.name, "layer": m, "name": dev.layer_names[m - 1],
                          "where": "local" if local else f"slot {slot_of.get(m, '?')}", "pred_s": pred, "meas_s": meas,
-                         "solo_s": r.solo.get(m, float("nan")) if not local else float("nan"),
-                         "ratio": meas / pred if pred > 0 else float("nan")})
+                         "meas_from": source, "solo_s": solo, "ratio": meas / pred if pred > 0 else float("nan")})
     return pd.DataFrame(rows)
 
 
 def concurrency(ex: Execution) -> pd.DataFrame:
-    """One row per layer run on a server: how many devices were computing at its midpoint, frame and solo time.
+    """One row per segment run on a server: how many devices were computing at its midpoint, frame and solo time.
 
     Parameters
     ----------
@@ -179,18 +190,18 @@ def concurrency(ex: Execution) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns server, device, slot, layer, ``concurrent`` (devices computing at the layer's midpoint, itself
-        included), ``meas_s`` and ``solo_s``.
+        Columns server, device, slot, first, last, ``concurrent`` (devices computing at the segment's midpoint,
+        itself included), ``meas_s`` and ``solo_s``.
     """
     rows = []
     for k, recs in sorted(ex.records.items()):
         for r in recs:
             mid = 0.5 * (r["start"] + r["end"])
             busy = {x["device"] for x in recs if x["start"] <= mid < x["end"]} | {r["device"]}
-            rows.append({"server": k, "device": r["device"], "slot": r["slot"], "layer": r["layer"],
-                         "concurrent": len(busy), "meas_s": r["end"] - r["start"],
-                         "solo_s": ex.devices[r["device"]].solo.get(r["layer"], float("nan"))})
-    return pd.DataFrame(rows, columns=["server", "device", "slot", "layer", "concurrent", "meas_s", "solo_s"])
+            rows.append({"server": k, "device": r["device"], "slot": r["slot"], "first": r["first"],
+                         "last": r["last"], "concurrent": len(busy), "meas_s": r["end"] - r["start"],
+                         "solo_s": _solo(ex, r)})
+    return pd.DataFrame(rows, columns=["server", "device", "slot", "first", "last", "concurrent", "meas_s", "solo_s"])
 
 
 def summary(ex: Execution, devices: pd.DataFrame, slots: pd.DataFrame) -> dict:

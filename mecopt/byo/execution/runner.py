@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from mecopt.byo.execution import protocol, split
-from mecopt.byo.execution.chain import LayerRunner
+from mecopt.byo.execution.chain import SegmentRunner, segment_model, segment_name
 from mecopt.byo.execution.protocol import Message, ProtocolError
 from mecopt.byo.execution.shaping import TokenBucket
 from mecopt.core import cost, dnn
@@ -45,6 +45,7 @@ from mecopt.core.errors import InputError, MecoptError
 from mecopt.core.slots import is_queued
 
 RELEASES = ("slot-end", "done")
+GRANULARITIES = ("block", "layer")
 
 
 class ExecutionError(MecoptError):
@@ -66,17 +67,19 @@ class DeviceRun:
     blocks : list of (int, list of int)
         (slot, layers) blocks on the server.
     head_layers : dict of int to float
-        Median seconds of each local layer.
+        Median seconds of each local layer (run one layer per session).
     head_runs : list of float
-        Seconds of each timed run of the head.
+        Seconds of each timed run of the head (one session for the head with granularity ``block``, else the sum
+        of its layers).
     upload_s, download_s : float
         Measured transfer times (0 when nothing is offloaded).
     up_bits, down_bits : int
         Real sizes sent [bits] (tensors only; ``up_wire_bits`` / ``down_wire_bits`` with the message headers).
     up_wire_bits, down_wire_bits : int
         Bits on the wire.
-    solo : dict of int to float
-        Server seconds of each tail layer run alone.
+    solo : dict of str to float
+        Server seconds of each segment (``"first-last"``: every tail layer, and with granularity ``block`` every
+        block of the plan) run alone.
     split_error : float
         Largest relative difference of head-then-tail against the whole model.
     """
@@ -93,7 +96,7 @@ class DeviceRun:
     down_bits: int = 0
     up_wire_bits: int = 0
     down_wire_bits: int = 0
-    solo: dict[int, float] = field(default_factory=dict)
+    solo: dict[str, float] = field(default_factory=dict)
     split_error: float = 0.0
 
     @property
@@ -321,7 +324,8 @@ def plan_blocks(slots: np.ndarray) -> list[tuple[int, list[int]]]:
 def execute(solution, *, device_threads: int = 1, server_threads: int = 1, runs: int = 3, warmup: int = 1,
             addresses: list[str] | None = None, release: str = "slot-end", lead_s: float = 0.2,
             cpu: int | None = None, seed: int = 0, max_seconds: float = 3600.0, device_slowdown: float = 1.0,
-            server_args: list[str] | None = None, progress: Callable[[str], None] | None = None) -> Execution:
+            granularity: str = "block", server_args: list[str] | None = None,
+            progress: Callable[[str], None] | None = None) -> Execution:
     """Execute a solution with real inference: heads here, tails on one server process per server.
 
     Parameters
@@ -350,6 +354,9 @@ def execute(solution, *, device_threads: int = 1, server_threads: int = 1, runs:
     device_slowdown : float, optional
         Devices emulated as this many times slower than this machine: every measured head time is multiplied by it
         (the instance's device delay set should be the calibration scaled alike; ``docs/execute.md``).
+    granularity : {"block", "layer"}, optional
+        ``block``: the head, and each slot's block of layers, run as one session (layer boundaries kept, as in the
+        calibration); per-layer times come from the layers run alone. ``layer``: one session per layer everywhere.
     server_args : list of str or None, optional
         More arguments for started server processes (tests).
     progress : callable or None, optional
@@ -367,6 +374,9 @@ def execute(solution, *, device_threads: int = 1, server_threads: int = 1, runs:
         When a server process fails.
     """
     inst = solution.instance
+    if granularity not in GRANULARITIES:
+        raise InputError(f"The 'granularity' option must be one of {', '.join(GRANULARITIES)}. "
+                         f"Got {granularity!r} instead.")
     if release not in RELEASES:
         raise InputError(f"The 'release' option must be one of {', '.join(RELEASES)}. Got {release!r} instead.")
     for name, v in (("device_threads", device_threads), ("server_threads", server_threads), ("runs", runs)):
@@ -412,16 +422,21 @@ def execute(solution, *, device_threads: int = 1, server_threads: int = 1, runs:
             env: dict[str, np.ndarray] = {}
             if m >= 1:
                 say(f"{dev.name}: head of {m} layer(s) of {lm.name}, {runs} run(s)")
-                head = LayerRunner({i: lm.segment(i, i).SerializeToString() for i in range(1, m + 1)},
-                                   device_threads, seed=seed)
+                layers = [(i, i) for i in range(1, m + 1)]
+                whole = [(1, m)] if granularity == "block" else layers
+                head = SegmentRunner({seg: segment_model(lm, seg) for seg in dict.fromkeys(layers + whole)},
+                                     device_threads, seed=seed)
                 for _ in range(warmup):
-                    head.run({})
-                times = []
-                for _ in range(runs):
+                    head.run(layers, {})
+                    head.run(whole, {})
+                per_layer, totals = [], []
+                for _ in range(runs):   # interleaved: both see the same load
+                    per_layer.append(head.run(layers, {}))
                     env = {}
-                    times.append(head.run(env))
-                run.head_layers = {i: device_slowdown * float(np.median([t[i] for t in times])) for i in head.layers}
-                run.head_runs = [device_slowdown * float(sum(t.values())) for t in times]
+                    totals.append(sum(head.run(whole, env).values()))
+                run.head_layers = {i: device_slowdown * float(np.median([t[(i, i)] for t in per_layer]))
+                                   for i in range(1, m + 1)}
+                run.head_runs = [device_slowdown * float(t) for t in totals]
             for t in lm.boundary(m):
                 if t not in env:
                     shape, dtype = lm.graph_inputs[t]
@@ -449,10 +464,13 @@ def execute(solution, *, device_threads: int = 1, server_threads: int = 1, runs:
                 continue
             lm = models[device_spec(inst, r.index).name]
             say(f"{inst.devices[r.index].name}: tail of {lm.M - r.m} layer(s) to server {inst.servers[r.server].name}")
-            blobs = {f"layer:{i}": lm.segment(i, i).SerializeToString() for i in range(r.m + 1, lm.M + 1)}
+            segs = [(i, i) for i in range(r.m + 1, lm.M + 1)]
+            if granularity == "block":
+                segs += [(ls[0], ls[-1]) for _, ls in r.blocks if len(ls) > 1]
+            blobs = {f"seg:{segment_name(seg)}": segment_model(lm, seg) for seg in segs}
             got = procs[r.server].request(Message("load", {"device": r.index, "runs": runs, "warmup": warmup,
                                                            "final": lm.final_output}, blobs=blobs))
-            r.solo = {int(i): float(t) for i, t in got.fields["solo"].items()}
+            r.solo = {str(i): float(t) for i, t in got.fields["solo"].items()}
         for k in used:
             view = inst.view(k)
             mine = [r for r in runs_of if r.server == k]
@@ -483,7 +501,7 @@ def execute(solution, *, device_threads: int = 1, server_threads: int = 1, runs:
     for p in procs.values():
         p.close()
     import onnxruntime
-    settings = {"device_threads": device_threads, "device_slowdown": device_slowdown,
+    settings = {"device_threads": device_threads, "device_slowdown": device_slowdown, "granularity": granularity,
                 "server_threads": server_threads, "runs": runs, "warmup": warmup,
                 "release": release, "cpu": cpu, "seed": seed, "servers_started": addresses is None,
                 "onnxruntime": onnxruntime.__version__, "cpus": os.cpu_count(),

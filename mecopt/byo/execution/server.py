@@ -7,19 +7,21 @@ answers one connection at a time with the messages of
 
 ``hello``
     ``ok`` with the process id, thread count and ONNX Runtime version.
-``load`` (``device``, one byte part ``layer:<m>`` per tail layer, ``runs``, ``warmup``)
-    builds one session per layer (:class:`~mecopt.byo.execution.chain.LayerRunner`,
-    ``--threads`` intra-op threads) and times the layers alone: ``ok`` with ``solo`` (s per layer).
+``load`` (``device``, ``final``, ``runs``, ``warmup``, one byte part ``seg:<first>-<last>`` per segment)
+    builds one session per segment (a layer, or a block of layers;
+    :class:`~mecopt.byo.execution.chain.SegmentRunner`, ``--threads`` intra-op
+    threads) and times each alone: ``ok`` with ``solo`` (s per segment).
 ``plan`` (``slot_len``, ``B``, ``blocks``: per device a list of ``[slot, [layers]]``)
-    refused when a slot holds more than B devices or names an unloaded device.
+    a block runs as its own segment when one was loaded, else layer by layer;
+    refused when a slot holds more than B devices or names what was not loaded.
 ``input`` (``device``, arrays)
     the cut tensors; ``ok`` once all are read.
 ``run`` (``lead_s``)
     runs the frame: it starts ``lead_s`` after the message; device n's layers of
     slot h start at ``(h-1) slot_len`` (or when its previous block ends, if that
     overran), at most B devices compute at once (a semaphore); ``frame`` with one
-    record per layer (device, slot, layer, start, end in s from the frame start,
-    and the wait for the semaphore).
+    record per segment run (device, slot, first and last layer, start, end in s
+    from the frame start, and the wait for the semaphore).
 ``result`` (``device``, ``rate_bps``)
     the device's network output, sent paced to ``rate_bps`` (eq. 11) by a token bucket.
 ``shutdown``
@@ -44,7 +46,7 @@ import time
 
 import numpy as np
 
-from mecopt.byo.execution.chain import LayerRunner
+from mecopt.byo.execution.chain import Segment, SegmentRunner, parse_segment, segment_name
 from mecopt.byo.execution.protocol import MAX_PAYLOAD, Message, ProtocolError, receive, send
 from mecopt.byo.execution.shaping import TokenBucket
 
@@ -77,10 +79,10 @@ class Server:
     def __init__(self, threads: int, max_payload: int = MAX_PAYLOAD):
         self.threads = threads
         self.max_payload = max_payload
-        self.runners: dict[int, LayerRunner] = {}
+        self.runners: dict[int, SegmentRunner] = {}
         self.final: dict[int, str] = {}
         self.env: dict[int, dict[str, np.ndarray]] = {}
-        self.blocks: dict[int, list[tuple[int, list[int]]]] = {}
+        self.blocks: dict[int, list[tuple[int, list[Segment]]]] = {}
         self.slot_len = 0.0
         self.B = 1
         self.stop = threading.Event()
@@ -115,19 +117,20 @@ class Server:
         final = _get(msg, "final", str, "a tensor name")
         segments = {}
         for name, blob in msg.blobs.items():
-            kind, _, m = name.partition(":")
-            if kind != "layer" or not m.isdigit():
-                raise ProtocolError(f"malformed 'load' message: part {name!r} is not 'layer:<m>'")
-            segments[int(m)] = blob
+            kind, _, rest = name.partition(":")
+            seg = parse_segment(rest) if kind == "seg" else None
+            if seg is None:
+                raise ProtocolError(f"malformed 'load' message: part {name!r} is not 'seg:<first>-<last>'")
+            segments[seg] = blob
         if not segments:
-            raise ProtocolError("malformed 'load' message: no layer")
+            raise ProtocolError("malformed 'load' message: no segment")
         try:
-            runner = LayerRunner(segments, self.threads)
+            runner = SegmentRunner(segments, self.threads)
         except Exception as err:  # ORT's own words on a model it cannot load
             raise _Refused(f"device {n}: cannot load its layers ({type(err).__name__}: {err})") from None
-        solo, _ = runner.time_alone(runs, warmup)
+        solo = runner.time_alone(runs, warmup)
         self.runners[n], self.final[n] = runner, final
-        return Message("ok", {"solo": {str(m): t for m, t in solo.items()}})
+        return Message("ok", {"solo": {segment_name(seg): t for seg, t in solo.items()}})
 
     def _on_plan(self, msg: Message) -> Message:
         slot_len = msg.fields.get("slot_len")
@@ -135,7 +138,7 @@ class Server:
             raise ProtocolError(f"malformed 'plan' message: slot_len must be a number in (0, {MAX_FRAME_S}]")
         B = _get(msg, "B", int)
         raw = _get(msg, "blocks", dict, "an object")
-        blocks: dict[int, list[tuple[int, list[int]]]] = {}
+        blocks: dict[int, list[tuple[int, list[Segment]]]] = {}
         per_slot: dict[int, set[int]] = {}
         for key, seq in raw.items():
             if not key.isdigit() or not isinstance(seq, list):
@@ -149,10 +152,13 @@ class Server:
                         or not isinstance(item[1], list) or not all(isinstance(m, int) for m in item[1])):
                     raise ProtocolError("malformed 'plan' message: a block is [slot, [layers]]")
                 h, layers = item
-                missing = [m for m in layers if m not in self.runners[n].sessions]
-                if h < 1 or missing:
-                    raise _Refused(f"device {n}: slot {h} / layers {missing} not loaded")
-                out.append((h, layers))
+                loaded = self.runners[n].sessions
+                whole = (min(layers), max(layers)) if layers else None
+                segs = [whole] if whole in loaded else [(m, m) for m in layers]
+                missing = [segment_name(seg) for seg in segs if seg not in loaded]
+                if h < 1 or not layers or missing:
+                    raise _Refused(f"device {n}: slot {h}, segments {missing or layers} not loaded")
+                out.append((h, segs))
                 per_slot.setdefault(h, set()).add(n)
             blocks[n] = sorted(out)
         crowded = {h: sorted(ns) for h, ns in per_slot.items() if len(ns) > B}
@@ -193,17 +199,17 @@ class Server:
         return None
 
 
-def run_frame(runners: dict[int, LayerRunner], blocks: dict[int, list[tuple[int, list[int]]]],
+def run_frame(runners: dict[int, SegmentRunner], blocks: dict[int, list[tuple[int, list[Segment]]]],
               env: dict[int, dict[str, np.ndarray]], slot_len: float, B: int, lead: float,
               stop: threading.Event | None = None) -> list[dict]:
     """Run one frame in real time: every device's blocks in their slots, at most B devices computing at once.
 
     Parameters
     ----------
-    runners : dict of int to LayerRunner
-        Per device its layers.
-    blocks : dict of int to list of (int, list of int)
-        Per device its (slot, layers) blocks in slot order.
+    runners : dict of int to SegmentRunner
+        Per device its segments.
+    blocks : dict of int to list of (int, list of (int, int))
+        Per device its (slot, segments) blocks in slot order.
     env : dict of int to dict
         Per device its tensors (the received cut tensors; outputs are added).
     slot_len : float
@@ -218,8 +224,8 @@ def run_frame(runners: dict[int, LayerRunner], blocks: dict[int, list[tuple[int,
     Returns
     -------
     list of dict
-        One record per layer run: device, slot, layer, start, end (s from the frame start), wait (s spent for the
-        semaphore).
+        One record per segment run: device, slot, first and last layer, start, end (s from the frame start), wait
+        (s spent for the semaphore).
     """
     stop = stop or threading.Event()
     gate = threading.BoundedSemaphore(B)
@@ -230,22 +236,22 @@ def run_frame(runners: dict[int, LayerRunner], blocks: dict[int, list[tuple[int,
 
     def device(n: int) -> None:
         try:
-            for h, layers in blocks[n]:
+            for h, segs in blocks[n]:
                 due = frame_start + (h - 1) * slot_len
                 while (wait := due - time.perf_counter()) > 0 and not stop.is_set():
                     time.sleep(min(wait, 0.05))
                 asked = time.perf_counter()
                 with gate:
                     got = time.perf_counter()
-                    for m in layers:
+                    for seg in segs:
                         if stop.is_set():
                             return
                         t0 = time.perf_counter()
-                        runners[n].run_layer(m, env[n])
+                        runners[n].run_segment(seg, env[n])
                         t1 = time.perf_counter()
                         with lock:
-                            records.append({"device": n, "slot": h, "layer": m, "start": t0 - frame_start,
-                                            "end": t1 - frame_start, "wait": got - asked})
+                            records.append({"device": n, "slot": h, "first": seg[0], "last": seg[1],
+                                            "start": t0 - frame_start, "end": t1 - frame_start, "wait": got - asked})
         except BaseException as err:  # noqa: BLE001 - reported to the client as a refusal
             errors.append(err)
             stop.set()

@@ -49,8 +49,8 @@ def write_report(ex, out_dir: str, fmt: str = "csv", plot: bool = True) -> tuple
     devices, slots, layers = report.devices_table(ex), report.slots_table(ex), report.layers_table(ex)
     inst = ex.solution.instance
     frame = pd.DataFrame([{"server": inst.servers[k].name, "device": inst.devices[x["device"]].name, **{
-        c: x[c] for c in ("slot", "layer", "start", "end", "wait")}} for k, recs in ex.records.items() for x in recs],
-        columns=["server", "device", "slot", "layer", "start", "end", "wait"])
+        c: x[c] for c in ("slot", "first", "last", "start", "end", "wait")}} for k, recs in ex.records.items()
+        for x in recs], columns=["server", "device", "slot", "first", "last", "start", "end", "wait"])
     summary = report.summary(ex, devices, slots)
     out = manifest.begin(out_dir, "execute")
     written = [write_table(devices, out / "devices", fmt), write_table(slots, out / "slots", fmt),
@@ -87,11 +87,14 @@ def write_report(ex, out_dir: str, fmt: str = "csv", plot: bool = True) -> tuple
 @click.option("--device-slowdown", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
               help="Emulate devices this many times slower than this machine: measured head times are multiplied "
                    "by it (use a device delay set scaled alike).")
+@click.option("--granularity", type=click.Choice(["block", "layer"]), default="block", show_default=True,
+              help="block: the head and each slot's block of layers run as one ONNX Runtime session (layer "
+                   "boundaries kept, as calibrated); layer: one session per layer everywhere.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights and inputs.")
 @click.option("--no-plot", is_flag=True, help="Write no figure.")
 @format_option
 def execute_cmd(instance, solution, out_dir, device_threads, server_threads, runs, warmup, release, servers, cpu,
-                device_slowdown, seed, no_plot, fmt):
+                device_slowdown, granularity, seed, no_plot, fmt):
     """Execute SOLUTION (a folder of mecopt solve --out) of INSTANCE with real inference and measure it.
 
     Each device's DNN is built as ONNX from its spec, split at its partition point (head then tail checked against
@@ -106,6 +109,7 @@ def execute_cmd(instance, solution, out_dir, device_threads, server_threads, run
     sol = read_solution(solution, inst)
     ex = execute(sol, device_threads=device_threads, server_threads=server_threads, runs=runs, warmup=warmup,
                  addresses=list(servers) or None, release=release, cpu=cpu, seed=seed, device_slowdown=device_slowdown,
+                 granularity=granularity,
                  progress=lambda line: click.echo(line, err=True))
     summary, devices, written = write_report(ex, out_dir, fmt, plot=not no_plot)
     click.echo(f"Executed {sol.method} on {inst.name}: {summary['devices']} devices, {summary['offloading']} "
