@@ -247,7 +247,7 @@ class ServerProcess:
             raise ExecutionError(f"the server at {self.address} failed during a {msg.type!r} request: {err}") from None
 
     def close(self, force: bool = False) -> None:
-        """Ask a started server to shut down (``force``: kill it at once), and make sure its process is gone.
+        """Stop a started server (ask, or with ``force`` kill at once); a server given by address is only left.
 
         Parameters
         ----------
@@ -257,7 +257,7 @@ class ServerProcess:
         sock = getattr(self, "sock", None)
         if force and self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
-        if sock is not None and not force:
+        if sock is not None and not force and self.proc is not None:   # a server started elsewhere keeps running
             try:
                 sock.settimeout(5)
                 protocol.send(sock, Message("shutdown"))
