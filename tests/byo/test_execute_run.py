@@ -275,3 +275,19 @@ def test_concurrency_counts_the_devices_computing_at_each_layer():
     assert conc["concurrent"].tolist() == [2, 2, 1]
     assert conc.groupby("concurrent").apply(lambda g: g["meas_s"].sum() / g["solo_s"].sum(),
                                             include_groups=False).round(9).to_dict() == {1: 1.0, 2: 2.0}
+
+
+def test_a_server_given_by_address_is_used_and_left_running():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "mecopt.byo.execution.server", "--port", "0", "--max-seconds", "120"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, text=True)
+    try:
+        port = int(proc.stdout.readline().split()[1])
+        inst = lenet_instance(1, B=1)
+        ex = runner.execute(plan(inst, [[0, 0, 1, 1, 1, 1, 1, 1]]), runs=1, warmup=0,
+                            addresses=[f"127.0.0.1:{port}"])
+        assert {r["device"] for r in ex.records[0]} == {0} and not ex.settings["servers_started"]
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
