@@ -80,7 +80,7 @@ def figure(devices: pd.DataFrame, frame: pd.DataFrame, slots: pd.DataFrame, titl
             for _, x in recs[recs["device"] == d].iterrows():
                 over = x["end"] > x["slot"] * slot_len
                 tl.barh(row, x["end"] - x["start"], left=x["start"], color=colors.get(d, "grey"),
-                        edgecolor="red" if over else "none", lw=1.2)
+                        edgecolor="red" if over else "white", lw=1.2)
             ticks.append(row)
             labels.append(f"{name}:{d}" if len(servers) > 1 else d)
             row += 1
