@@ -285,7 +285,10 @@ class ServerProcess:
 
 
 def device_spec(instance, n: int) -> dnn.DNNSpec:
-    """The DNN spec of device n (a catalog name or a spec path relative to the instance file).
+    """The DNN spec of device n: a catalog name, or a spec file named in the instance document.
+
+    ``Device.dnn`` holds the spec's name; a spec given by file is found among the ``dnn`` fields of the instance
+    document (relative paths from the instance file's folder).
 
     Parameters
     ----------
@@ -297,9 +300,24 @@ def device_spec(instance, n: int) -> dnn.DNNSpec:
     Returns
     -------
     mecopt.core.dnn.DNNSpec
+
+    Raises
+    ------
+    InputError
+        When no catalog network or spec file of the instance has that name.
     """
+    name = instance.devices[n].dnn
     base = Path(instance.path).parent if instance.path and Path(instance.path).is_file() else None
-    return dnn.load_spec(dnn.resolve_path(instance.devices[n].dnn, base))
+    src = instance.source if isinstance(instance.source, dict) else {}
+    given = [e.get("dnn") for e in [src.get("device_defaults") or {}, *(src.get("devices") or [])]]
+    for cand in dict.fromkeys(g for g in given if isinstance(g, str) and g.endswith(".toml")):
+        try:
+            spec = dnn.load_spec(dnn.resolve_path(cand, base))
+        except InputError:
+            continue
+        if spec.name == name:
+            return spec
+    return dnn.load_spec(dnn.resolve_path(name, base))
 
 
 def plan_blocks(slots: np.ndarray) -> list[tuple[int, list[int]]]:
@@ -324,7 +342,8 @@ def plan_blocks(slots: np.ndarray) -> list[tuple[int, list[int]]]:
 def execute(solution, *, device_threads: int = 1, server_threads: int = 1, runs: int = 3, warmup: int = 1,
             addresses: list[str] | None = None, release: str = "slot-end", lead_s: float = 0.2,
             cpu: int | None = None, seed: int = 0, max_seconds: float = 3600.0, device_slowdown: float = 1.0,
-            granularity: str = "block", server_args: list[str] | None = None,
+            granularity: str = "block", onnx_models: dict[str, str] | None = None,
+            server_args: list[str] | None = None,
             progress: Callable[[str], None] | None = None) -> Execution:
     """Execute a solution with real inference: heads here, tails on one server process per server.
 
@@ -357,6 +376,9 @@ def execute(solution, *, device_threads: int = 1, server_threads: int = 1, runs:
     granularity : {"block", "layer"}, optional
         ``block``: the head, and each slot's block of layers, run as one session (layer boundaries kept, as in the
         calibration); per-layer times come from the layers run alone. ``layer``: one session per layer everywhere.
+    onnx_models : dict of str to str or None, optional
+        A DNN (the devices' ``dnn`` field or the spec's name) -> its ONNX file, used instead of a graph built from
+        the spec (:func:`mecopt.byo.execution.split.from_onnx`; the layers must match the spec's).
     server_args : list of str or None, optional
         More arguments for started server processes (tests).
     progress : callable or None, optional
@@ -411,7 +433,8 @@ def execute(solution, *, device_threads: int = 1, server_threads: int = 1, runs:
             slots = np.asarray(solution.profile[n])
             spec = device_spec(inst, n)
             if spec.name not in models:
-                models[spec.name] = split.from_spec(spec, grouped, seed)
+                given = (onnx_models or {}).get(dev.dnn) or (onnx_models or {}).get(spec.name)
+                models[spec.name] = split.from_onnx(given) if given else split.from_spec(spec, grouped, seed)
             lm = models[spec.name]
             if lm.M != dev.M:
                 raise InputError(f"device {dev.name}: its DNN {dev.dnn} has {lm.M} layers in ONNX, {dev.M} in the "

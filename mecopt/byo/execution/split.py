@@ -222,6 +222,48 @@ def from_spec(spec: dnn.DNNSpec, grouped_conv: dnn.GroupedConv = "auto", seed: i
     return LayeredModel(spec.name, model, node_layer, len(spec.layers), carriers)
 
 
+def from_onnx(path, name: str | None = None) -> LayeredModel:
+    """A user's ONNX model, its nodes given to layers as ``mecopt import-onnx`` gives them.
+
+    The layers are those of :func:`mecopt.byo.onnx_import.import_onnx` (branching
+    regions collapsed into ``block`` layers), so a spec imported from the same
+    file has the same M and the same partition points. Unnamed nodes are named
+    ``#INDEX`` as the importer keys them.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The ``.onnx`` file.
+    name : str or None, optional
+        The DNN's name (default: the importer's).
+
+    Returns
+    -------
+    LayeredModel
+
+    Raises
+    ------
+    InputError
+        When the file cannot be read or imported, or a node is given to no layer.
+    """
+    from mecopt.byo.onnx_import import import_onnx, node_key, require_onnx
+    require_onnx()
+    import onnx
+    result = import_onnx(path, name=name)
+    try:
+        model = onnx.load(str(path))
+    except Exception as err:
+        raise InputError(f"cannot read {path} as an ONNX model: {err}") from None
+    for i, n in enumerate(model.graph.node):
+        if not n.name:
+            n.name = node_key(n.name, i)
+    lost = [n.name for n in model.graph.node if n.name not in result.node_layer]
+    if lost:
+        raise InputError(f"{path}: node(s) given to no layer by the importer: {', '.join(lost[:10])}")
+    return LayeredModel(result.spec.name, model, {n.name: result.node_layer[n.name] for n in model.graph.node},
+                        len(result.spec.layers))
+
+
 def free_value(name: str, shape: tuple[int, ...], dtype: str, seed: int = 0) -> np.ndarray:
     """The deterministic random value of a graph input (seeded by its name and ``seed``).
 

@@ -65,6 +65,17 @@ def write_report(ex, out_dir: str, fmt: str = "csv", plot: bool = True) -> tuple
     return summary, devices, written
 
 
+def _model_files(items) -> dict[str, str]:
+    from mecopt.core.errors import InputError
+    out = {}
+    for item in items:
+        dnn, sep, path = item.partition("=")
+        if not sep or not dnn or not path:
+            raise InputError(f"The '--model' option must be DNN=FILE.onnx. Got {item!r} instead.")
+        out[dnn] = path
+    return out
+
+
 @click.command("execute", epilog=_EPILOG)
 @instance_argument
 @click.argument("solution", type=click.Path(path_type=str))
@@ -90,11 +101,14 @@ def write_report(ex, out_dir: str, fmt: str = "csv", plot: bool = True) -> tuple
 @click.option("--granularity", type=click.Choice(["block", "layer"]), default="block", show_default=True,
               help="block: the head and each slot's block of layers run as one ONNX Runtime session (layer "
                    "boundaries kept, as calibrated); layer: one session per layer everywhere.")
+@click.option("--model", "models", multiple=True, metavar="DNN=FILE.onnx",
+              help="Run this ONNX file for the devices whose DNN is DNN (their dnn field or the spec's name) instead "
+                   "of a graph built from the spec; its layers (as mecopt import-onnx gives them) must match.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights and inputs.")
 @click.option("--no-plot", is_flag=True, help="Write no figure.")
 @format_option
 def execute_cmd(instance, solution, out_dir, device_threads, server_threads, runs, warmup, release, servers, cpu,
-                device_slowdown, granularity, seed, no_plot, fmt):
+                device_slowdown, granularity, models, seed, no_plot, fmt):
     """Execute SOLUTION (a folder of mecopt solve --out) of INSTANCE with real inference and measure it.
 
     Each device's DNN is built as ONNX from its spec, split at its partition point (head then tail checked against
@@ -109,7 +123,7 @@ def execute_cmd(instance, solution, out_dir, device_threads, server_threads, run
     sol = read_solution(solution, inst)
     ex = execute(sol, device_threads=device_threads, server_threads=server_threads, runs=runs, warmup=warmup,
                  addresses=list(servers) or None, release=release, cpu=cpu, seed=seed, device_slowdown=device_slowdown,
-                 granularity=granularity,
+                 granularity=granularity, onnx_models=_model_files(models),
                  progress=lambda line: click.echo(line, err=True))
     summary, devices, written = write_report(ex, out_dir, fmt, plot=not no_plot)
     click.echo(f"Executed {sol.method} on {inst.name}: {summary['devices']} devices, {summary['offloading']} "
