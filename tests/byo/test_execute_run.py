@@ -232,6 +232,8 @@ def test_bad_options_exit_2(tmp_path, capsys):
     inst, folder = _solution_folder(tmp_path, DOC.format(H=2, T=0.1), [[0] * 8, [0] * 8])
     code, _, err = run(capsys, "execute", inst, folder, "--out", tmp_path / "r", "--server", "nohost")
     assert code == 2 and "--server" in err
+    code, _, err = run(capsys, "execute", inst, folder, "--out", tmp_path / "r", "--model", "lenet.onnx")
+    assert code == 2 and "'--model' option must be DNN=FILE.onnx" in err
 
 
 def test_ctrl_c_stops_the_command_and_its_server(tmp_path):
