@@ -104,11 +104,23 @@ def integer_ticks(axis) -> None:
     axis.set_major_locator(MaxNLocator(integer=True))
 
 
-def put_legend(ax, **kwargs):
-    """A legend outside the axes: right of them, or under them in a narrow (column) figure."""
-    if style.current().narrow:
-        kwargs.pop("bbox_to_anchor", None)
-        kwargs.update(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=kwargs.pop("ncol", 2))
+def put_legend(ax, below: bool = False, **kwargs):
+    """A legend outside the axes: right of them, or under their x label (``below``, or a narrow column figure).
+
+    Call it after the x label is set: the legend goes under as many lines as the label has.
+    """
+    st = style.current()
+    if st.narrow or below or ax.get_position().width < 0.5:
+        from matplotlib.transforms import ScaledTranslation
+        lines = ax.get_xlabel().count("\n") + 1 if ax.get_xlabel() else 0
+        ticks = 0 if not ax.xaxis.get_visible() else 1.3 * st.font + 4
+        drop = (ticks + lines * 1.25 * st.font + 4) / 72       # inches below the axes
+        handles = kwargs.get("handles")
+        labels = [h.get_label() for h in handles] if handles else ax.get_legend_handles_labels()[1]
+        column_in = (max((len(str(t)) for t in labels), default=1) * 0.55 * st.small_font + 30) / 72
+        fit = max(1, int(st.width / column_in))
+        kwargs.update(loc="upper center", bbox_to_anchor=(0.5, 0), ncol=min(kwargs.pop("ncol", 2), fit),
+                      bbox_transform=ax.transAxes + ScaledTranslation(0, -drop, ax.figure.dpi_scale_trans))
     else:
         kwargs.setdefault("loc", "upper left")
         kwargs.setdefault("bbox_to_anchor", (1.01, 1.0))
@@ -388,8 +400,8 @@ def schedule(source, *, ax=None, title: str | None = None, max_devices: int | No
     devices = _per_device(data.assignment)
     fig, ax = new_axes(ax, 0.6 * len(devices) + 1.8)
     _draw_schedule(ax, devices, data.H, data.frame_s, data.t_server)
-    ax.set_title(style.current().wrap(title if title is not None else
-                                      f"Server schedule (colour = device): {data.title}".rstrip(": ")))
+    ax.set_title(wrap_title(ax, title if title is not None else
+                            f"Server schedule (colour = device): {data.title}".rstrip(": ")))
     return fig
 
 
@@ -477,19 +489,24 @@ def _draw_schedule(ax, devices: list[tuple[str, np.ndarray]], H: int, frame_s: f
     for h in range(ncols + 1):
         ax.axvline(h * unit, color="grey", lw=0.6, ls=":" if h not in (0, H) else "-")
     ax.set_xlim(0, ncols * unit)
-    slot_names = [f"slot {h}" if h <= H else "after frame" for h in range(1, ncols + 1)]
+    roomy = ax.get_position().width * ax.figure.get_figwidth() / ncols > 0.55     # inches per slot
+    slot_names = [(f"slot {h}" if roomy else f"{h}") if h <= H else ("after frame" if roomy else "after")
+                  for h in range(1, ncols + 1)]
     if frame_s:
         # seconds at the slot boundaries below, the slots' names on top
-        ax.set_xticks([h * unit for h in range(ncols + 1)], [f"{h * unit:.3g}" for h in range(ncols + 1)])
+        ax.set_xticks([h * unit for h in range(ncols + 1)],
+                      [f"{h * unit:.3g}" if roomy or h % 2 == 0 else "" for h in range(ncols + 1)])
         top = ax.secondary_xaxis("top")
         top.set_xticks([(h - 0.5) * unit for h in range(1, ncols + 1)], slot_names)
         top.tick_params(length=0)
+        if not roomy:
+            top.set_xlabel("slot")
     else:
         ax.set_xticks([(h - 0.5) * unit for h in range(1, ncols + 1)], slot_names)
     ax.set_yticks(range(len(devices)), labels[::-1], fontsize=style.current().small_font)
     ax.set_ylim(-0.6, len(devices) - 0.4)
-    ax.set_xlabel(f"server time in the frame (s); slot length T_d/H = {unit:.3g} s" if frame_s
-                  else "slot (server times unknown: each block fills its slot)")
+    ax.set_xlabel(wrap_title(ax, f"server time in the frame (s); slot length T_d/H = {unit:.3g} s" if frame_s
+                             else "slot (server times unknown: each block fills its slot)", style.current().font))
     ax.set_ylabel("device (its local layers)")
     from matplotlib.patches import Patch
     offloading = [row for row, (_, s_) in enumerate(devices) if np.any((s_ > 0) & (s_ <= H))]
@@ -565,19 +582,18 @@ def partition(source, *, ax=None, title: str | None = None, max_devices: int | N
                 for h in range(1, H + 1) if h in used]
     if queued:
         handles.append(Patch(color=QUEUE_COLOR, label="after frame"))
-    narrow = style.current().narrow
-    ax.legend(handles=handles, title="layer colour = where it runs", loc="upper center",
-              bbox_to_anchor=(0.5, -0.15), ncol=min(len(handles), 4 if narrow else 7), frameon=False)
     names = [n for n, _ in devices]
     if data.servers:
         names = [f"{n} ({where.get(n) or 'all local'})" for n in names]
     ax.set_yticks(range(len(devices)), names[::-1])
     ax.set_xlim(0.5, max(len(s) for _, s in devices) + 5)
     integer_ticks(ax.xaxis)
-    ax.set_xlabel("layer m (1 = first layer); black bar: partition point m*")
+    ax.set_xlabel(wrap_title(ax, "layer m (1 = first layer); black bar: partition point m*", style.current().font))
+    put_legend(ax, below=True, handles=handles, title="layer colour = where it runs",
+               ncol=min(len(handles), 4 if style.current().narrow else 7))
     ax.set_ylabel("device")
-    ax.set_title(style.current().wrap(title if title is not None else
-                                      f"Partition points (colour = slot): {data.title}".rstrip(": ")))
+    ax.set_title(wrap_title(ax, title if title is not None else
+                            f"Partition points (colour = slot): {data.title}".rstrip(": ")))
     return fig
 
 
@@ -624,9 +640,9 @@ def partition_histogram(source, *, ax=None, title: str | None = None):
     bins = np.arange(top + 1)
     offl = np.bincount(pp.loc[~local, "m_star"], minlength=top + 1)
     alll = np.bincount(pp.loc[local, "m_star"], minlength=top + 1)
-    ax.bar(bins, offl, width=0.8, color=style.color(4), edgecolor="black", linewidth=0.4,
+    ax.bar(bins, offl, width=0.8, color=style.color(0), edgecolor="black", linewidth=0.4,
            label=f"offloads layers m*+1..M ({int((~local).sum())})")
-    ax.bar(bins, alll, width=0.8, bottom=offl, color=style.color(0), hatch="//", edgecolor="black", linewidth=0.4,
+    ax.bar(bins, alll, width=0.8, bottom=offl, color=style.color(3), hatch="//", edgecolor="black", linewidth=0.4,
            label=f"all local, m* = M ({int(local.sum())})")
     integer_ticks(ax.xaxis)
     integer_ticks(ax.yaxis)
@@ -813,10 +829,10 @@ COUNTS = frozenset({"tick", "iterations", "N", "deadline_misses", "violations", 
 OPTIMISERS = ("gtpos", "tpos-best")
 
 
-def wrap_title(ax, text: str) -> str:
-    """``text`` wrapped to the width of ``ax`` at the title font size."""
+def wrap_title(ax, text: str, fontsize: float | None = None) -> str:
+    """``text`` wrapped to the width of ``ax`` at ``fontsize`` (default the title font size)."""
     fraction = min(1.0, ax.get_position().width / 0.775)
-    return style.current().wrap(text, fraction=fraction)
+    return style.current().wrap(text, fontsize, fraction=fraction)
 
 
 def _mean_and_band(values: pd.Series) -> tuple[float, float, int]:
@@ -880,7 +896,7 @@ def compare(table: pd.DataFrame, *, x: str, y: str, by: str | None = "method", a
     series (e.g. method -> "Case 1 (TPOS-UAI)"). Where a point averages several rows (seeds),
     a band (lines) or an error bar (bars) shows the 95 % confidence interval of the mean
     (Student t). A point of an optimiser (GTPOS, tpos-best) that is not proven optimal
-    (:func:`unproven_rows`) is ringed in red, with a legend entry naming its termination and gap.
+    (:func:`unproven_rows`) is ringed in black, with a legend entry naming its termination and gap.
 
     Parameters
     ----------
@@ -960,7 +976,7 @@ def compare(table: pd.DataFrame, *, x: str, y: str, by: str | None = "method", a
             slot = {v: j for j, v in enumerate(xs)}
             px = np.array([slot.get(v, np.nan) + (series.index(s) - (len(series) - 1) / 2) * width
                            for v, s in zip(pts[x], pts[by] if by else [None] * len(pts))])
-        ax.scatter(px, pts[y], s=80, facecolors="none", edgecolors="#D55E00", linewidths=1.5, zorder=5,
+        ax.scatter(px, pts[y], s=80, facecolors="none", edgecolors="black", linewidths=1.2, zorder=5,
                    label=_unproven_label(open_rows))
     if not numeric:
         ax.set_xticks(np.arange(len(xs)), [str(v) for v in xs])

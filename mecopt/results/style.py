@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 from mecopt.core.errors import InputError
 
-#: the Okabe-Ito palette (black last: it is also the text colour)
-OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")
+#: the Okabe-Ito palette, in the order series take it (yellow last: faint as a line on white)
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#56B4E9", "#CC79A7", "#000000", "#F0E442")
 #: one marker per series, after the colours
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 #: one line style per series (or per group of a convergence plot)
@@ -120,7 +120,7 @@ class FigureStyle:
     def wrap(self, text: str, fontsize: float | None = None, fraction: float = 1.0) -> str:
         """``text`` wrapped to lines that fit ``fraction`` of the figure width at ``fontsize`` points."""
         size = fontsize or self.title_font
-        chars = max(20, int(fraction * self.width * 72 / (0.55 * size)))
+        chars = max(20, int(0.9 * fraction * self.width * 72 / (0.6 * size)))
         return "\n".join(textwrap.wrap(text, chars)) if len(text) > chars else text
 
 

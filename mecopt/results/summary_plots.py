@@ -173,7 +173,7 @@ def equilibrium_vs_optimum(equilibrium, optimum, *, metric: str = "delay_s", ax=
     x, y = both[f"{metric}_opt"].to_numpy(dtype=float), both[f"{metric}_eq"].to_numpy(dtype=float)
     open_ = is_unproven(opt_method, term)
     label = f"device ({len(both)})" + (f"; optimum {unproven_note(term, gap)}" if open_ else "")
-    ax.scatter(x, y, s=14, marker="x" if open_ else "o", color=style.color(5 if open_ else 4), label=label,
+    ax.scatter(x, y, s=14, marker="x" if open_ else "o", color=style.color(1 if open_ else 0), label=label,
                alpha=0.8, linewidths=1.0)
     lo, hi = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
     pad = 0.03 * (hi - lo or 1.0)
