@@ -218,7 +218,7 @@ def draw_figures(out: Path, tables: dict[str, pd.DataFrame], figures: Sequence[s
         for f in figures:
             if not all(n in tables for n in NEEDS[f]):
                 continue
-            fig = _draw_figure(out, tables, f, st)
+            fig = draw_figure(out, tables, f, st)
             made[f] = plots.save(fig, out / f"fig{f}.{st.fig_format}").name
     return made
 
@@ -234,8 +234,27 @@ def _panels(st: FigureStyle, height: float, ratios=(1, 1)):
     return fig, fig.subplots(1, 2, width_ratios=ratios)
 
 
-def _draw_figure(out: Path, tables: dict[str, pd.DataFrame], f: str, st: FigureStyle):
-    """The figure of paper figure ``f`` (see :func:`draw_figures`)."""
+def draw_figure(out: Path, tables: dict[str, pd.DataFrame], f: str, st: FigureStyle):
+    """The matplotlib figure of paper figure ``f`` (see :func:`draw_figures`), drawn, not saved.
+
+    Call it inside ``style.use(st)`` so that its text takes the style's sizes.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The reproduction folder (its sweeps hold the solutions the schedules draw).
+    tables : dict of str to pandas.DataFrame
+        The figure tables by name.
+    f : str
+        The paper figure, ``"5"`` .. ``"10"``.
+    st : FigureStyle
+        The style: its width, and whether panels are stacked.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
     from mecopt.core.solution import read_result_folder
     from mecopt.results import plots
     labels = {m: CASE_NAMES[c] for m, c in CASES.items()}
