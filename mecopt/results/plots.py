@@ -115,9 +115,17 @@ def put_legend(ax, below: bool = False, **kwargs):
         lines = ax.get_xlabel().count("\n") + 1 if ax.get_xlabel() else 0
         ticks = 0 if not ax.xaxis.get_visible() else 1.3 * st.font + 4
         drop = (ticks + lines * 1.25 * st.font + 4) / 72       # inches below the axes
-        handles = kwargs.get("handles")
-        labels = [h.get_label() for h in handles] if handles else ax.get_legend_handles_labels()[1]
-        column_in = (max((len(str(t)) for t in labels), default=1) * 0.55 * st.small_font + 30) / 72
+        import textwrap
+        handles = kwargs.pop("handles", None)
+        if handles:
+            labels = [h.get_label() for h in handles]
+        else:
+            handles, labels = ax.get_legend_handles_labels()
+        chars = int((st.width * 72 - 40) / (0.55 * st.small_font))     # a label no wider than the figure
+        labels = ["\n".join(textwrap.wrap(str(t), chars)) or str(t) for t in labels]
+        kwargs.update(handles=handles, labels=labels)
+        column_in = (max((len(line) for t in labels for line in t.split("\n")), default=1) * 0.55 * st.small_font
+                     + 30) / 72
         fit = max(1, int(st.width / column_in))
         kwargs.update(loc="upper center", bbox_to_anchor=(0.5, 0), ncol=min(kwargs.pop("ncol", 2), fit),
                       bbox_transform=ax.transAxes + ScaledTranslation(0, -drop, ax.figure.dpi_scale_trans))
