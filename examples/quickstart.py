@@ -28,15 +28,14 @@
 import sys
 
 import matplotlib
-
-IN_NOTEBOOK = "ipykernel" in sys.modules   # a Jupyter kernel runs this file
-if not IN_NOTEBOOK:
-    matplotlib.use("Agg")   # a script needs no display: the figure is saved to a file
-
 import numpy as np
 
 import mecopt
 from mecopt.results import plots
+
+IN_NOTEBOOK = "ipykernel" in sys.modules   # a Jupyter kernel runs this file
+if not IN_NOTEBOOK:
+    matplotlib.use("Agg")   # a script needs no display: the figure is saved to a file
 
 # %% [markdown]
 # ## Load a bundled instance

@@ -104,6 +104,16 @@ def integer_ticks(axis) -> None:
     axis.set_major_locator(MaxNLocator(integer=True))
 
 
+def plain_log_ticks(axis) -> None:
+    """Log-axis tick labels as plain numbers (0.1, 1, 10), not mathtext powers of ten.
+
+    A power's exponent is drawn at 70 % of the tick font, below 7 pt at a column's width.
+    """
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def put_legend(ax, below: bool = False, **kwargs):
     """A legend outside the axes: right of them, or under their x label (``below``, or a narrow column figure).
 
@@ -994,6 +1004,7 @@ def compare(table: pd.DataFrame, *, x: str, y: str, by: str | None = "method", a
         integer_ticks(ax.yaxis)
     if log:
         ax.set_yscale("log")
+        plain_log_ticks(ax.yaxis)
     ax.set_xlabel(xlabel or column_label(x))
     ax.set_ylabel((ylabel or column_label(y)) + (" (log scale)" if log else ""))
     if by or not open_rows.empty:

@@ -278,6 +278,20 @@ def test_panels_6a_and_7a_draw_the_first_bandwidth_at_which_devices_offload(quic
         assert len(bars) > 0          # the panel is not empty
 
 
+def _pdf_font_sizes(data: bytes) -> list[float]:
+    """The size of every font selection (``/F1 8 Tf``) in a PDF's content streams."""
+    import re
+    import zlib
+    sizes = []
+    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+        try:
+            text = zlib.decompress(m.group(1))
+        except zlib.error:
+            continue
+        sizes += [float(x) for x in re.findall(rb"/F\d+ ([\d.]+) Tf", text)]
+    return sizes
+
+
 def test_reproduce_writes_vector_figures_with_real_text(quick_run, tmp_path):
     from mecopt.results import style
     out, res = quick_run
@@ -290,6 +304,8 @@ def test_reproduce_writes_vector_figures_with_real_text(quick_run, tmp_path):
             if fmt == "pdf":
                 assert data[:5] == b"%PDF-"
                 assert b"/FontFile2" in data and b"/Type3" not in data   # embedded TrueType (fonttype 42)
+                sizes = _pdf_font_sizes(data)                              # what is printed, exponents included
+                assert sizes and min(sizes) >= 7, (name, sorted(set(sizes)))
             else:
                 assert b"<text" in data                                   # text kept as text
             (out / name).unlink()
