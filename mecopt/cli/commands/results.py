@@ -170,7 +170,8 @@ def reproduce_command(figs, out, engine, quick, solver, workers, resume, dask_ad
             why = "the tables they need are missing (a run failed; see REPORT.md)"
         except InputError as err:
             why = str(err)
-        click.echo(click.style("WARNING: ", fg="yellow", bold=True) + "no image drawn for figure(s) "
+        kind = figure_style.fig_format.upper()
+        click.echo(click.style("WARNING: ", fg="yellow", bold=True) + f"no {kind} drawn for figure(s) "
                    + ", ".join(missing) + f": {why}", err=True)
 
 
