@@ -21,17 +21,21 @@
 # This file is a [jupytext](https://jupytext.readthedocs.io) percent-format script:
 # run it with `python examples/quickstart.py`, or open it as a notebook
 # (`jupytext --to notebook examples/quickstart.py`). It writes `schedule.png` into
-# the current folder. The test suite runs it (tests/project/test_examples.py).
+# the current folder, and a notebook also shows it under its cell. The test suite runs
+# it (tests/project/test_examples.py).
 
 # %%
+import sys
+
 import matplotlib
-
-matplotlib.use("Agg")   # no display needed; the figure is saved to a file
-
 import numpy as np
 
 import mecopt
 from mecopt.results import plots
+
+IN_NOTEBOOK = "ipykernel" in sys.modules   # a Jupyter kernel runs this file
+if not IN_NOTEBOOK:
+    matplotlib.use("Agg")   # a script needs no display: the figure is saved to a file
 
 # %% [markdown]
 # ## Load a bundled instance
@@ -73,10 +77,17 @@ table[["method", "avg_delay_s", "avg_energy_j", "avg_cost", "feasible", "termina
 # %% [markdown]
 # ## The schedule
 # Devices (rows) by server slots (columns), with each device's offloaded layers.
+# mecopt builds figures without pyplot, so a notebook shows one with `display`.
+# `plots.save` writes it (``.pdf`` or ``.svg`` for a paper; `mecopt.results.style`
+# has the size presets).
 
 # %%
 fig = plots.schedule(game, title="TPOS-CAI on fig6-w1khz")
 print("wrote", plots.save(fig, "schedule.png"))
+if IN_NOTEBOOK:
+    from IPython.display import Image, display
+
+    display(Image(filename="schedule.png"))
 
 # %% [markdown]
 # ## A method of our own

@@ -573,7 +573,7 @@ class Instance:
     servers : tuple of Server
         Every edge server (slots H, frame T_d, parallel limit B, frequency f_s, price
         coefficients a_h, b_h), in ``[[servers]]`` order; one (K = 1) for a ``[server]``
-        instance. [server][mecopt.Instance.server] is the one server when K = 1.
+        instance. ``server`` is the one server when K = 1.
     devices : tuple of Device
         Per device: layer times T^lo, T^se, output bits, rates (9), (11), upload and
         download times (8), (10), price units S (20)-(21), weights and deadline.
@@ -589,8 +589,8 @@ class Instance:
         The file or bundled name it was read from.
     reach, views : tuple
         Per device the indices of the servers it reaches
-        ([reachable][mecopt.Instance.reachable]), and per server its
-        [ServerView][mecopt.core.instance.ServerView]. ``devices`` are resolved on each
+        (``reachable(n)``), and per server its
+        ``ServerView``. ``devices`` are resolved on each
         device's first reachable server and ``view(k)`` holds every device on its link
         to server k (docs/multiserver.md). With K = 1 every device reaches server 0 and
         the one view is the instance itself (its members and local indices the identity);

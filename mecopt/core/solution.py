@@ -408,9 +408,9 @@ class Solution:
         ----------
         out_dir : str or Path
             The folder (created if needed).
-        format : {"csv", "parquet", "json", "markdown", "latex"}
+        format : {"csv", "parquet", "json", "markdown", "latex", "xlsx"}
             Format of the tables (assignment, devices, violations, trace); ``read_solution``
-            reads csv, parquet and json.
+            reads csv, parquet and json (latex is a booktabs tabular, xlsx a spreadsheet).
 
         Returns
         -------

@@ -1,6 +1,8 @@
 """Writing tables: one function, every format, atomically (temporary file, then rename).
 
-And the one converter of numpy / pandas values to plain JSON data (:func:`jsonable`).
+And the one converter of numpy / pandas values to plain JSON data (:func:`jsonable`), and the
+tables for a paper (:func:`latex_table`: a booktabs tabular that compiles; ``xlsx`` through
+openpyxl), chosen columns and rounding by :func:`export_table`.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import pandas as pd
 
 from mecopt.core.errors import InputError
 
-FORMATS = ("csv", "parquet", "json", "markdown", "latex")
-SUFFIX = {"csv": ".csv", "parquet": ".parquet", "json": ".json", "markdown": ".md", "latex": ".tex"}
+FORMATS = ("csv", "parquet", "json", "markdown", "latex", "xlsx")
+SUFFIX = {"csv": ".csv", "parquet": ".parquet", "json": ".json", "markdown": ".md", "latex": ".tex", "xlsx": ".xlsx"}
+#: significant digits of the numbers in LaTeX and Markdown exports
+DIGITS = 4
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
@@ -187,9 +191,200 @@ def write_table(df: pd.DataFrame, path_stem: str | Path, fmt: str = "csv") -> Pa
         elif fmt == "markdown":
             tmp.write_text(df.to_markdown(index=False) + "\n")
         elif fmt == "latex":
-            tmp.write_text(df.to_latex(index=False))
+            tmp.write_text(latex_table(df))
+        elif fmt == "xlsx":
+            _write_xlsx(df, tmp)
 
     return atomic_write(path, write)
+
+
+def _write_xlsx(df: pd.DataFrame, tmp: Path) -> None:
+    """A one-sheet workbook (openpyxl): numbers stay numbers, missing values empty cells."""
+    try:
+        import openpyxl  # noqa: F401
+    except ImportError as err:
+        raise InputError("xlsx export needs openpyxl: pip install openpyxl") from err
+    df.to_excel(tmp, index=False, sheet_name="results", engine="openpyxl")
+
+
+def export_table(df: pd.DataFrame, path: str | Path, fmt: str, *, columns: list[str] | None = None,
+                 digits: int = DIGITS, caption: str | None = None, label: str | None = None) -> Path:
+    r"""Write the chosen ``columns`` of ``df`` to ``path`` in ``fmt``, numbers rounded for LaTeX and Markdown.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+    path : str or Path
+        The file written (its suffix is kept as given).
+    fmt : str
+        One of ``FORMATS``.
+    columns : list of str or None, optional
+        The columns, in this order; None for all.
+    digits : int, optional
+        Significant digits of the numbers in ``latex`` and ``markdown``; other formats keep every digit.
+    caption, label : str or None, optional
+        LaTeX only: a caption (the tabular then sits in a ``table`` environment) and its ``\label``.
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    InputError
+        For an unknown format or column, or a missing writer (pyarrow, openpyxl).
+    """
+    if fmt not in FORMATS:
+        raise InputError(f"The 'format' option must be one of {', '.join(FORMATS)}. Got {fmt!r} instead.")
+    if columns is not None:
+        unknown = [c for c in columns if c not in df.columns]
+        if unknown:
+            raise InputError(f"The 'columns' option names columns the table lacks: {', '.join(unknown)} "
+                             f"(it has {', '.join(map(str, df.columns))})")
+        df = df[list(columns)]
+    if fmt == "latex":
+        return write_text(path, latex_table(df, digits=digits, caption=caption, label=label))
+    if fmt == "markdown":
+        shown = pd.DataFrame({c: [format_cell(v, digits, latex=False) for v in df[c]] for c in df.columns})
+        return write_text(path, shown.to_markdown(index=False) + "\n")
+    path = Path(path)
+    return write_table(df, path.with_name(path.name[:-len(SUFFIX[fmt])] if path.name.endswith(SUFFIX[fmt])
+                                          else path.name), fmt)
+
+
+#: LaTeX's special characters in text, and what they become
+_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
+
+
+def latex_escape(text: str) -> str:
+    r"""``text`` with LaTeX's special characters escaped (``_`` -> ``\_``, ``%`` -> ``\%``, ...).
+
+    Parameters
+    ----------
+    text : str
+        Plain text.
+
+    Returns
+    -------
+    str
+        Text that LaTeX typesets as ``text``.
+
+    Examples
+    --------
+    >>> from mecopt.core.tables import latex_escape
+    >>> print(latex_escape("avg_delay_s & 5% {x}"))
+    avg\_delay\_s \& 5\% \{x\}
+    """
+    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in str(text))
+
+
+def format_cell(value: Any, digits: int = DIGITS, *, latex: bool = True) -> str:
+    r"""One table cell as text for a paper: ``--`` for a missing value, yes/no, numbers rounded.
+
+    Integers are written whole; a float is rounded to ``digits`` significant digits and written
+    without an exponent between 1e-4 and 1e6, else as ``1.23\times10^{-5}`` (in math mode for LaTeX).
+    Text is escaped for LaTeX.
+
+    Parameters
+    ----------
+    value : object
+        The cell.
+    digits : int, optional
+        Significant digits of a float.
+    latex : bool, optional
+        Escape text and write exponents for LaTeX (else plain text, ``1.23e-05``).
+
+    Returns
+    -------
+    str
+        The cell's text.
+    """
+    import math
+
+    import numpy as np
+
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "--"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        v = float(value)
+        if math.isnan(v):
+            return "--"
+        if math.isinf(v):
+            return ("$\\infty$" if v > 0 else "$-\\infty$") if latex else ("inf" if v > 0 else "-inf")
+        if v == 0:
+            return "0"
+        if 1e-4 <= abs(v) < 1e6:
+            text = f"{v:.{digits}g}"
+            if "e" in text:      # e.g. 123456 with 4 digits: write it whole, rounded
+                text = f"{round(v, digits - 1 - int(math.floor(math.log10(abs(v))))):.0f}"
+            return text
+        mant, exp = f"{v:.{digits - 1}e}".split("e")
+        mant = mant.rstrip("0").rstrip(".")
+        return f"${mant}\\times10^{{{int(exp)}}}$" if latex else f"{mant}e{int(exp):+03d}"
+    return latex_escape(value) if latex else str(value)
+
+
+def latex_table(df: pd.DataFrame, *, digits: int = DIGITS, caption: str | None = None,
+                label: str | None = None) -> str:
+    r"""A ``booktabs`` tabular of ``df`` that compiles (needs ``\usepackage{booktabs}``).
+
+    Column names and text are escaped, numbers rounded to ``digits`` significant digits and
+    right-aligned, missing values written ``--``, booleans yes/no (:func:`format_cell`).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table (every column is written; choose them first, e.g. with :func:`export_table`).
+    digits : int, optional
+        Significant digits of the numbers.
+    caption : str or None, optional
+        A caption: the tabular then sits in a ``table`` environment.
+    label : str or None, optional
+        The ``\label`` of that environment (with ``caption``).
+
+    Returns
+    -------
+    str
+        The LaTeX source, ending in a newline.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mecopt.core.tables import latex_table
+    >>> print(latex_table(pd.DataFrame({"avg_delay_s": [1.23456, float("nan")], "met": [True, False]}), digits=3))
+    % needs \usepackage{booktabs}
+    \begin{tabular}{rl}
+    \toprule
+    avg\_delay\_s & met \\
+    \midrule
+    1.23 & yes \\
+    -- & no \\
+    \bottomrule
+    \end{tabular}
+    <BLANKLINE>
+    """
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
+    lines = ["% needs \\usepackage{booktabs}"]
+    if caption is not None:
+        lines += ["\\begin{table}[t]", "\\centering", f"\\caption{{{latex_escape(caption)}}}"]
+        if label:
+            lines.append(f"\\label{{{label}}}")
+    lines += ["\\begin{tabular}{" + "".join("r" if n else "l" for n in numeric) + "}", "\\toprule",
+              " & ".join(latex_escape(c) for c in df.columns) + " \\\\", "\\midrule"]
+    for row in df.itertuples(index=False):
+        lines.append(" & ".join(format_cell(v, digits) for v in row) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    if caption is not None:
+        lines.append("\\end{table}")
+    return "\n".join(lines) + "\n"
 
 
 def _write_records_json(df: pd.DataFrame, tmp: Path) -> None:

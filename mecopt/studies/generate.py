@@ -290,8 +290,8 @@ def generate_instance(n_devices: int, dnn_mix: str | dict = "alexnet", seed: int
         Default 3gpp-umi. ``[channel] model``: G_{n,k} = 10^(-PL(d_{n,k}) / 10) (:mod:`mecopt.core.pathloss`).
     noise_w_per_hz : float, optional
         N0 of every device (default 3.98e-21 W/Hz = -174 dBm/Hz; path-loss gains are physical).
-
-    The geometry options are only accepted with ``servers`` (an InputError names them otherwise).
+        The geometry options (``area_m`` to ``noise_w_per_hz``) are only accepted with ``servers``
+        (an InputError names them otherwise).
 
     Returns
     -------

@@ -116,7 +116,7 @@ def test_solve_misspelled_option_exits_2_naming_the_valid_ones(capsys):
     ["solve", FIG6, "-m", "simplex"],
     ["solve", FIG6],
     ["solve", FIG6, "-m", "all-offload", "--draws", "0"],
-    ["solve", FIG6, "-m", "all-local", "--format", "xlsx"],
+    ["solve", FIG6, "-m", "all-local", "--format", "ods"],
 ])
 def test_solve_bad_input_exits_2(argv, capsys):
     assert run(argv) == 2

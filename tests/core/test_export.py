@@ -74,7 +74,7 @@ def test_text_formats_hold_every_cell(tmp_path, frame, fmt):
 
 def test_bad_format_is_input_error(tmp_path, frame):
     with pytest.raises(InputError, match="'format' option must be one of"):
-        write_table(frame, tmp_path / "t", "xlsx")
+        write_table(frame, tmp_path / "t", "ods")
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -86,7 +86,7 @@ def test_write_is_atomic(tmp_path, frame, monkeypatch, fmt):
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    for name in ("to_csv", "to_parquet", "to_json", "to_markdown", "to_latex", "to_dict"):
+    for name in ("to_csv", "to_parquet", "to_json", "to_markdown", "to_latex", "to_dict", "to_excel", "itertuples"):
         monkeypatch.setattr(pd.DataFrame, name, boom)
     with pytest.raises(RuntimeError):
         write_table(frame, tmp_path / "t", fmt)

@@ -228,3 +228,103 @@ def test_fig8_with_the_real_gtpos(tmp_path):
     assert (g["avg_delay_s"] <= c1 * (1 + 1e-9)).all()
     assert {c.id for c in res.claims} == {"C8.1", "C8.2", "C8.3"}
     assert (tmp_path / "r8" / "fig8.png").is_file()
+
+
+# --------------------------------------------------------------------------- figures for a paper
+
+def _texts(fig):
+    from matplotlib.text import Text
+    fig.canvas.draw() if hasattr(fig.canvas, "draw") else None
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+@pytest.mark.parametrize("size,width", [("column", 3.5), ("double", 7.16), ("slides", 10.0)])
+def test_every_figure_has_the_preset_width_and_text_of_at_least_7_pt(quick_run, size, width):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from mecopt.results import style
+    out, res = quick_run
+    st = style.FigureStyle(size, "png")
+    for f in rep.FIGURES:
+        with style.use(st):
+            fig = rep.draw_figure(out, res.tables, f, st)
+        FigureCanvasAgg(fig)
+        assert fig.get_figwidth() == pytest.approx(width), f
+        sizes = {t.get_text()[:30]: t.get_fontsize() for t in _texts(fig)}
+        assert sizes, f
+        small = {k: v for k, v in sizes.items() if v < 7}
+        assert not small, (f, small)
+
+
+def test_panels_6a_and_7a_draw_the_first_bandwidth_at_which_devices_offload(quick_run):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import PolyCollection
+
+    from mecopt.results import style
+    out, res = quick_run
+    st = style.FigureStyle("double")
+    for f in ("6", "7"):
+        cases = res.tables[f"fig{f}_cases"]
+        c1 = cases[(cases["case"] == 1) & (cases["offloading_devices"] > 0)]
+        first = float(c1["W_khz"].min())           # no device offloads at the paper's 0.2 / 0.4 kHz here
+        assert first > (0.2 if f == "6" else 0.4)
+        with style.use(st):
+            fig = rep.draw_figure(out, res.tables, f, st)
+        FigureCanvasAgg(fig)
+        a = fig.axes[0]
+        assert f"W = {rep.num(first)} kHz" in a.get_title().replace("\n", " ")
+        assert "no device offloads" in a.get_title().replace("\n", " ")
+        bars = [c for c in a.collections if isinstance(c, PolyCollection)]
+        assert len(bars) > 0          # the panel is not empty
+
+
+def _pdf_font_sizes(data: bytes) -> list[float]:
+    """The size of every font selection (``/F1 8 Tf``) in a PDF's content streams."""
+    import re
+    import zlib
+    sizes = []
+    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+        try:
+            text = zlib.decompress(m.group(1))
+        except zlib.error:
+            continue
+        sizes += [float(x) for x in re.findall(rb"/F\d+ ([\d.]+) Tf", text)]
+    return sizes
+
+
+def test_reproduce_writes_vector_figures_with_real_text(quick_run, tmp_path):
+    from mecopt.results import style
+    out, res = quick_run
+    for fmt in ("pdf", "svg"):
+        made = rep.draw_figures(out, res.tables, ["6", "8"], style.FigureStyle("column", fmt))
+        assert set(made) == {"6", "8"}
+        for name in made.values():
+            data = (out / name).read_bytes()
+            assert name.endswith("." + fmt)
+            if fmt == "pdf":
+                assert data[:5] == b"%PDF-"
+                assert b"/FontFile2" in data and b"/Type3" not in data   # embedded TrueType (fonttype 42)
+                sizes = _pdf_font_sizes(data)                              # what is printed, exponents included
+                assert sizes and min(sizes) >= 7, (name, sorted(set(sizes)))
+            else:
+                assert b"<text" in data                                   # text kept as text
+            (out / name).unlink()
+
+
+def test_report_links_a_pdf_figure_and_embeds_a_png():
+    from mecopt.studies.reproduce.report import render_report
+    tables = {"fig8_cases": cases("dnn", list(rep.DNNS), {k: [4.0, 3.0, 2.0, 1.0] for k in (1, 2, 3, 4)},
+                                  "avg_delay_s")}
+    claims = rep.evaluate_claims(tables, ["8"])
+    assert "Figure: [fig8.pdf](fig8.pdf)" in render_report(tables, claims, figures=["8"], pngs={"8": "fig8.pdf"})
+    assert "![Fig. 8](fig8.png)" in render_report(tables, claims, figures=["8"], pngs={"8": "fig8.png"})
+
+
+def test_cli_reproduce_takes_fig_format_and_size(tmp_path):
+    out = tmp_path / "r"
+    res = CliRunner().invoke(cli, ["reproduce", "--fig", "10", "--quick", "--out", str(out), "-q",
+                                   "--fig-format", "svg", "--size", "column", "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    assert (out / "fig10.svg").is_file() and not (out / "fig10.png").exists()
+    bad = CliRunner().invoke(cli, ["reproduce", "--fig", "8", "--out", str(tmp_path / "x"), "--size", "poster"])
+    assert bad.exit_code == 2 and "--size" in bad.output

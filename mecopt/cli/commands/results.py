@@ -98,6 +98,23 @@ def sweep_command(instances, ranges, lists, methods, seeds, options, out, worker
                + (f", {errors} failed (see the error column)" if errors else "") + f" -> {res.table_path}")
 
 
+def _figure_options(f):
+    """--fig-format and --size: the image format and the printed width of every figure; passed as ``figure_style``."""
+    from functools import wraps
+
+    from mecopt.results.style import FIG_FORMATS, SIZES, WIDTHS, FigureStyle
+
+    @wraps(f)
+    def run(*args, fig_format, size, **kwargs):
+        return f(*args, figure_style=FigureStyle(size=size, fig_format=fig_format), **kwargs)
+
+    widths = ", ".join(f"{k} {v} in" for k, v in WIDTHS.items())
+    run = click.option("--size", type=click.Choice(SIZES), default="double", show_default=True,
+                       help=f"Printed width of the figures ({widths}); text stays >= 7 pt at that width.")(run)
+    return click.option("--fig-format", type=click.Choice(FIG_FORMATS), default="png", show_default=True,
+                        help="Image format of the figures (pdf and svg keep their text as text).")(run)
+
+
 @click.command("reproduce")
 @click.option("--fig", "figs", default="all", show_default=True, help="5, 6, 7, 8, 9, 10, a comma list, or all.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str), callback=writable_output,
@@ -114,10 +131,12 @@ def sweep_command(instances, ranges, lists, methods, seeds, options, out, worker
               help="Run once per reading of the paper in FILE ([[reading]] tables; 'paper' = the bundled set) "
                    "and write OUT/readings.<format> and OUT/READINGS.md (reading x claim -> verdict).")
 @format_option
-def reproduce_command(figs, out, engine, quick, solver, workers, resume, dask_address, quiet, readings, fmt):
-    """Run the paper's scenarios (instances/paper/) and write the tables, one PNG per
-    figure and OUT/REPORT.md: each claim of the paper's §5 with this model's numbers
-    and a verdict computed from the tables (reproduced / partly / not reproduced).
+@_figure_options
+def reproduce_command(figs, out, engine, quick, solver, workers, resume, dask_address, quiet, readings, fmt,
+                      figure_style):
+    """Run the paper's scenarios (instances/paper/) and write the tables, one image per
+    figure (--fig-format, --size) and OUT/REPORT.md: each claim of the paper's §5 with this
+    model's numbers and a verdict computed from the tables (reproduced / partly / not reproduced).
     """  # noqa: D205 (click prints this docstring as the --help text, unchanged)
     from mecopt.studies import reproduce as rep
 
@@ -129,10 +148,11 @@ def reproduce_command(figs, out, engine, quick, solver, workers, resume, dask_ad
             if readings is not None:
                 wide = rep.reproduce_readings(out, readings, figs, engine=engine, quick=quick, fmt=fmt,
                                               workers=workers, executor=executor, resume=resume, progress=bar,
-                                              gtpos_solver=solver)
+                                              gtpos_solver=solver, figure_style=figure_style)
             else:
                 res = rep.reproduce(out, figs, engine=engine, quick=quick, fmt=fmt, workers=workers,
-                                    executor=executor, resume=resume, progress=bar, gtpos_solver=solver)
+                                    executor=executor, resume=resume, progress=bar, gtpos_solver=solver,
+                                    figure_style=figure_style)
     finally:
         bar.close()
     if readings is not None:
@@ -150,7 +170,8 @@ def reproduce_command(figs, out, engine, quick, solver, workers, resume, dask_ad
             why = "the tables they need are missing (a run failed; see REPORT.md)"
         except InputError as err:
             why = str(err)
-        click.echo(click.style("WARNING: ", fg="yellow", bold=True) + "no PNG drawn for figure(s) "
+        kind = figure_style.fig_format.upper()
+        click.echo(click.style("WARNING: ", fg="yellow", bold=True) + f"no {kind} drawn for figure(s) "
                    + ", ".join(missing) + f": {why}", err=True)
 
 
@@ -163,31 +184,129 @@ def plot_group():
 
 def _out_option(default_name: str):
     return click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), callback=writable_output,
-                        default=None, help=f"Image file (.png, .pdf, .svg); default: {default_name}.")
+                        default=None, help=f"Image file (.png, .pdf, .svg: its suffix decides the format); default: "
+                                           f"{default_name} in --fig-format.")
+
+
+def _save_plot(figure_style, draw, output: str | None, default: Path) -> None:
+    """Draw (``draw()`` returns the figure) and save it in ``figure_style``; say where."""
+    from mecopt.results import plots, style
+    with style.use(figure_style):
+        path = plots.save(draw(), output or default.with_suffix("." + figure_style.fig_format))
+    click.echo(f"wrote {path}")
+
+
+_all_devices_option = click.option(
+    "--all-devices", is_flag=True,
+    help="One row per device however many there are (default: above 40 devices a summary is drawn instead).")
 
 
 @plot_group.command("schedule", short_help="Devices x slots with the offloaded layer blocks (Figs. 6a, 10b).")
 @click.argument("solution_dir", type=click.Path(file_okay=False, exists=True, path_type=str))
-@_out_option("SOLUTION_DIR/schedule.png")
-def plot_schedule(solution_dir, output):
+@_out_option("SOLUTION_DIR/schedule")
+@_all_devices_option
+@_figure_options
+def plot_schedule(solution_dir, output, all_devices, figure_style):
     """Devices x slots with each device's offloaded layer blocks (Figs. 6a, 10b), from a
-    written solution directory (mecopt solve --out, or a sweep's solutions/).
+    written solution directory (mecopt solve --out, or a sweep's solutions/). Above 40
+    devices the slot load per server is drawn instead (see plot slot-load), unless --all-devices.
     """  # noqa: D205 (click prints this docstring as the --help text, unchanged)
     from mecopt.results import plots
     _require_complete(solution_dir)
-    path = plots.save(plots.schedule(_schedule_source(solution_dir)), output or Path(solution_dir) / "schedule.png")
-    click.echo(f"wrote {path}")
+    source = _schedule_source(solution_dir)
+    cap = None if all_devices else plots.SUMMARY_ABOVE
+    _save_plot(figure_style, lambda: plots.schedule(source, max_devices=cap), output,
+               Path(solution_dir) / "schedule")
 
 
 @plot_group.command("partition", short_help="Each device's layers and partition point (Fig. 10a).")
 @click.argument("solution_dir", type=click.Path(file_okay=False, exists=True, path_type=str))
-@_out_option("SOLUTION_DIR/partition.png")
-def plot_partition(solution_dir, output):
-    """Each device's layers, local or in which slot, with its partition point (Fig. 10a)."""
+@_out_option("SOLUTION_DIR/partition")
+@_all_devices_option
+@_figure_options
+def plot_partition(solution_dir, output, all_devices, figure_style):
+    """Each device's layers, local or in which slot, with its partition point (Fig. 10a).
+    Above 40 devices the partition-point histogram is drawn instead, unless --all-devices.
+    """  # noqa: D205 (click prints this docstring as the --help text, unchanged)
     from mecopt.results import plots
     _require_complete(solution_dir)
-    path = plots.save(plots.partition(_schedule_source(solution_dir)), output or Path(solution_dir) / "partition.png")
-    click.echo(f"wrote {path}")
+    source = _schedule_source(solution_dir)
+    cap = None if all_devices else plots.SUMMARY_ABOVE
+    _save_plot(figure_style, lambda: plots.partition(source, max_devices=cap), output,
+               Path(solution_dir) / "partition")
+
+
+@plot_group.command("partition-hist", short_help="How many devices choose each partition point (many devices).")
+@click.argument("solution_dir", type=click.Path(file_okay=False, exists=True, path_type=str))
+@_out_option("SOLUTION_DIR/partition_hist")
+@_figure_options
+def plot_partition_hist(solution_dir, output, figure_style):
+    """The number of devices at each partition point m* of a written solution directory."""
+    from mecopt.results import plots
+    _require_complete(solution_dir)
+    source = _schedule_source(solution_dir)
+    _save_plot(figure_style, lambda: plots.partition_histogram(source), output, Path(solution_dir) / "partition_hist")
+
+
+@plot_group.command("slot-load", short_help="Devices per server and slot, a heatmap (many devices).")
+@click.argument("solution_dir", type=click.Path(file_okay=False, exists=True, path_type=str))
+@_out_option("SOLUTION_DIR/slot_load")
+@_figure_options
+def plot_slot_load(solution_dir, output, figure_style):
+    """Per server and slot, how many devices of a written solution directory run a subtask there."""
+    from mecopt.results import plots
+    _require_complete(solution_dir)
+    source = _schedule_source(solution_dir)
+    _save_plot(figure_style, lambda: plots.slot_load(source), output, Path(solution_dir) / "slot_load")
+
+
+_metric_option = click.option("--metric", type=click.Choice(["delay_s", "energy_j", "cost", "price"]),
+                              default="delay_s", show_default=True, help="The per-device figure drawn.")
+
+
+def _solution_folder(path: str):
+    """A complete solution folder read back whole (per-device figures need the solution)."""
+    folder = _schedule_source(path)
+    if folder.solution is None:
+        raise InputError(f"{path} is not a whole solution folder (mecopt solve --out, or a sweep's solutions/)")
+    return folder.solution
+
+
+@plot_group.command("cdf", short_help="Per-device delay (or energy, cost) CDF, one curve per solution.")
+@click.argument("solution_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True, path_type=str))
+@_metric_option
+@_out_option("<metric>_cdf beside the first solution")
+@_figure_options
+def plot_cdf(solution_dirs, metric, output, figure_style):
+    """The distribution over devices of each solution's per-device figure (e.g. the
+    methods of one compare --out). A GTPOS or tpos-best result not proven optimal is drawn
+    dotted, its legend naming its termination and gap.
+    """  # noqa: D205 (click prints this docstring as the --help text, unchanged)
+    from mecopt.results import summary_plots
+    for d in solution_dirs:
+        _require_complete(d)
+    sols = {f"{s.method} ({Path(d).name})" if len(solution_dirs) > 1 else s.method: s
+            for d, s in ((d, _solution_folder(d)) for d in solution_dirs)}
+    _save_plot(figure_style, lambda: summary_plots.delay_cdf(sols, metric=metric), output,
+               Path(solution_dirs[0]).parent / f"{metric}_cdf")
+
+
+@plot_group.command("eq-vs-opt", short_help="Per device: equilibrium against optimum (e.g. GTPOS), with y = x.")
+@click.argument("equilibrium_dir", type=click.Path(file_okay=False, exists=True, path_type=str))
+@click.argument("optimum_dir", type=click.Path(file_okay=False, exists=True, path_type=str))
+@_metric_option
+@_out_option("eq_vs_opt_<metric> beside EQUILIBRIUM_DIR")
+@_figure_options
+def plot_eq_vs_opt(equilibrium_dir, optimum_dir, metric, output, figure_style):
+    """Each device's figure at the equilibrium (EQUILIBRIUM_DIR, e.g. tpos-cai) against
+    the optimum (OPTIMUM_DIR, e.g. gtpos) of the same instance.
+    """  # noqa: D205 (click prints this docstring as the --help text, unchanged)
+    from mecopt.results import summary_plots
+    for d in (equilibrium_dir, optimum_dir):
+        _require_complete(d)
+    eq, opt = _solution_folder(equilibrium_dir), _solution_folder(optimum_dir)
+    _save_plot(figure_style, lambda: summary_plots.equilibrium_vs_optimum(eq, opt, metric=metric), output,
+               Path(equilibrium_dir).parent / f"eq_vs_opt_{metric}")
 
 
 def _schedule_source(folder: str):
@@ -223,8 +342,9 @@ def _table(path: str):
 @click.option("--x", "x", default="tick", show_default=True)
 @click.option("--y", "y", default="avg_cost", show_default=True)
 @click.option("--by", default=None, help="Comma-separated grouping columns of a single trace table (e.g. N,method).")
-@_out_option("convergence.png beside the first source")
-def plot_convergence(sources, x, y, by, output):
+@_out_option("convergence beside the first source")
+@_figure_options
+def plot_convergence(sources, x, y, by, output, figure_style):
     """Average cost per tick (Fig. 5) of solution directories (their trace tables), or of a
     trace table grouped --by its columns.
     """  # noqa: D205 (click prints this docstring as the --help text, unchanged)
@@ -235,7 +355,9 @@ def plot_convergence(sources, x, y, by, output):
         if len(sources) != 1:
             raise InputError("--by groups one trace table; give a single table")
         table, first = _table(sources[0])
-        fig = plots.convergence(table, x=x, y=y, by=[b.strip() for b in by.split(",")])
+
+        def draw():
+            return plots.convergence(table, x=x, y=y, by=[b.strip() for b in by.split(",")])
     else:
         traces, first = {}, None
         for s in sources:
@@ -247,10 +369,11 @@ def plot_convergence(sources, x, y, by, output):
                 d = json.loads(summary.read_text())
                 label = f"{d.get('method')} on {d.get('instance')} ({Path(s).name})"
             traces[label] = table
-        fig = plots.convergence(traces, x=x, y=y)
-    default = (first.parent if first.parent.name != "" else Path(".")) / "convergence.png"
-    path = plots.save(fig, output or default)
-    click.echo(f"wrote {path}")
+
+        def draw():
+            return plots.convergence(traces, x=x, y=y)
+    default = (first.parent if first.parent.name != "" else Path(".")) / "convergence"
+    _save_plot(figure_style, draw, output, default)
 
 
 @plot_group.command("sweep", short_help="A results column against a swept field, per method (Figs. 6b-9).")
@@ -259,17 +382,46 @@ def plot_convergence(sources, x, y, by, output):
 @click.option("--y", "y", default="avg_delay_s", show_default=True, help="Column for the y axis.")
 @click.option("--by", default="method", show_default=True, help="One series per value of this column.")
 @click.option("--log", "log", is_flag=True, help="Logarithmic y axis.")
-@_out_option("<y>_vs_<x>.png beside the table")
-def plot_sweep(results, x, y, by, log, output):
+@_out_option("<y>_vs_<x> beside the table")
+@_figure_options
+def plot_sweep(results, x, y, by, log, output, figure_style):
     """A results table (a sweep's OUT or its results file): Y against X, one series per --by
-    value, averaged over seeds; lines for a numeric X (Figs. 6b, 7b), bars otherwise (Figs. 8, 9).
+    value, averaged over seeds (95 % confidence band over seeds); lines for a numeric X (Figs.
+    6b, 7b), bars otherwise (Figs. 8, 9). GTPOS/tpos-best points not proven optimal are ringed.
     """  # noqa: D205 (click prints this docstring as the --help text, unchanged)
     from mecopt.results import plots
     table, p = _table(results)
-    fig = plots.compare(table, x=x, y=y, by=by or None, log=log)
     safe = x.replace("/", "_")
-    path = plots.save(fig, output or p.parent / f"{y}_vs_{safe}.png")
+    _save_plot(figure_style, lambda: plots.compare(table, x=x, y=y, by=by or None, log=log), output,
+               p.parent / f"{y}_vs_{safe}")
+
+
+# --------------------------------------------------------------------------- table
+
+@click.command("table")
+@click.argument("table_file", type=click.Path(exists=True, path_type=str))
+@click.option("--format", "fmt", type=click.Choice(["latex", "xlsx", "markdown", "csv", "json", "parquet"]),
+              default="latex", show_default=True, help="Format of the table written.")
+@click.option("--columns", default=None, metavar="A,B,...", help="The columns, in this order (default: all).")
+@click.option("--digits", type=click.IntRange(min=1, max=15), default=4, show_default=True,
+              help="Significant digits of the numbers (latex, markdown).")
+@click.option("--caption", default=None, help="A caption (latex: a table environment around the tabular).")
+@click.option("--label", default=None, help="A \\label (latex, with --caption).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), callback=writable_output,
+              default=None, help="The file written; default: TABLE_FILE with the format's suffix.")
+def table_command(table_file, fmt, columns, digits, caption, label, output):
+    """Export a results table (a .csv, .parquet or .json written by mecopt, or a folder holding
+    results.<format>) for a paper: a booktabs LaTeX table that compiles (escaped names, rounded
+    numbers, -- for missing values, yes/no for booleans) or a spreadsheet (.xlsx).
+    """  # noqa: D205 (click prints this docstring as the --help text, unchanged)
+    from mecopt.core import tables
+    df, p = _table(table_file)
+    cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    target = Path(output) if output else p.with_suffix(tables.SUFFIX[fmt])
+    if target.resolve() == p.resolve():
+        raise InputError(f"--output {target} is the table read: give another file with -o")
+    path = tables.export_table(df, target, fmt, columns=cols, digits=digits, caption=caption, label=label)
     click.echo(f"wrote {path}")
 
 
-commands = [sweep_command, reproduce_command, plot_group]
+commands = [sweep_command, reproduce_command, plot_group, table_command]

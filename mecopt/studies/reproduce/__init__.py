@@ -1,4 +1,4 @@
-"""Reproduction of the paper's §5 (Figs. 5-10): tables, one PNG per figure, and REPORT.md.
+"""Reproduction of the paper's §5 (Figs. 5-10): tables, one image per figure, and REPORT.md.
 
 Each figure runs as a :mod:`mecopt.studies.sweep` of the instances in ``instances/paper/``
 (so it is parallel, and resumable with ``resume=True``), its table is written
@@ -11,13 +11,13 @@ delay), Case 3 = all offload (figures are the means over its seeded draws),
 Case 4 = all local.
 
 Layout of ``OUT``: ``fig*_*.<fmt>`` (the tables), ``claims.<fmt>``,
-``fig5.png`` ... ``fig10.png``, ``REPORT.md``, and ``sweeps/figN/`` (each
+``fig5.png`` ... ``fig10.png`` (or ``.pdf``, ``.svg``), ``REPORT.md``, and ``sweeps/figN/`` (each
 figure's sweep: its log, results and solution directories, always CSV so that
 figures can be re-drawn from them).
 
 
 Modules: :mod:`.scenarios` (settings, the figures' sweeps and tables), :mod:`.claims`
-(the rules and verdicts), :mod:`.report` (REPORT.md, PNGs, the entry points).
+(the rules and verdicts), :mod:`.report` (REPORT.md, the figures, the entry points).
 """
 
 from mecopt.studies.reproduce.scenarios import *  # noqa: F401,F403

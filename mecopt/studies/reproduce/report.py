@@ -1,4 +1,4 @@
-"""REPORT.md, the figures (PNG) and the entry points :func:`reproduce` and :func:`rebuild_report`."""
+"""REPORT.md, the figures (PNG, PDF or SVG) and the entry points :func:`reproduce` and :func:`rebuild_report`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from mecopt.core import manifest as result_set
 from mecopt.core.errors import InputError
 from mecopt.core.resources import instances_dir
 from mecopt.core.tables import FORMATS, find_table, read_table, write_json, write_table, write_text
+from mecopt.results import style
+from mecopt.results.style import FigureStyle
 from mecopt.studies.reproduce.claims import (
     MISSING,
     NEEDS,
@@ -93,7 +95,7 @@ def render_report(tables: dict[str, pd.DataFrame], claims: Sequence[Claim], *, s
     fmt : str, optional
         Format of the tables beside the report (``"csv"``, ``"parquet"`` or ``"json"``); names their files.
     pngs : dict of str to str or None, optional
-        Figure -> PNG file name to embed.
+        Figure -> image file name to embed (a PDF is linked).
     wall_times : dict of str to float or None, optional
         Figure (and ``"total"``) -> wall time [s].
     note : str, optional
@@ -135,7 +137,8 @@ def render_report(tables: dict[str, pd.DataFrame], claims: Sequence[Claim], *, s
             continue
         lines += [f"## {TITLES[f]}", ""]
         if pngs and f in pngs:
-            lines += [f"![Fig. {f}]({pngs[f]})", ""]
+            image = pngs[f]
+            lines += [f"![Fig. {f}]({image})" if not image.endswith(".pdf") else f"Figure: [{image}]({image})", ""]
         if f == "5":
             lines += [f"Table `fig5_summary{ext}` (means over seeds; per-seed runs in `fig5_runs{ext}`, "
                       f"traces in `fig5_trace{ext}`):", "", _md(tables["fig5_summary"]), ""]
@@ -178,73 +181,146 @@ def render_report(tables: dict[str, pd.DataFrame], claims: Sequence[Claim], *, s
 
 # =========================================================================== figures
 
-def draw_figures(out: Path, tables: dict[str, pd.DataFrame], figures: Sequence[str]) -> dict[str, str]:
-    """One PNG per paper figure (panels (a)/(b) side by side); returns figure -> file name.
+def draw_figures(out: Path, tables: dict[str, pd.DataFrame], figures: Sequence[str],
+                 figure_style: FigureStyle | None = None) -> dict[str, str]:
+    """One image per paper figure (panels (a)/(b) side by side, stacked at column width); returns figure -> file.
+
+    Panels 6a and 7a show the TPOS-UAI schedule at the smallest swept bandwidth at which some device
+    offloads (the paper's panels show offloaded subtasks and do not give their W); their titles name
+    the bandwidths at which no device offloads. Claims C6.5 and C7.3 still judge the schedules at
+    0.2 and 0.4 kHz.
 
     Parameters
     ----------
     out : pathlib.Path
-        The reproduction folder the PNGs are written to.
+        The reproduction folder the images are written to.
     tables : dict of str to pandas.DataFrame
         The figure tables by name; a figure whose tables are missing is skipped.
     figures : sequence of str
         The paper figures to draw.
+    figure_style : FigureStyle or None, optional
+        Size preset and format (default: double-column PNG).
 
     Returns
     -------
     dict of str to str
-        Figure -> PNG file name (relative to ``out``).
+        Figure -> image file name (relative to ``out``).
 
     Raises
     ------
     InputError
         If matplotlib is not installed.
     """
-    from mecopt.core.solution import read_result_folder
+    from mecopt.results import plots
+    plots.require_matplotlib()
+    made = {}
+    with style.use(figure_style) as st:
+        for f in figures:
+            if not all(n in tables for n in NEEDS[f]):
+                continue
+            fig = draw_figure(out, tables, f, st)
+            made[f] = plots.save(fig, out / f"fig{f}.{st.fig_format}").name
+    return made
+
+
+def _panels(st: FigureStyle, height: float, ratios=(1, 1)):
+    """A figure of two panels: side by side, or stacked in a narrow (column) figure."""
     from mecopt.results import plots
     Figure = plots.require_matplotlib()
-    made = {}
+    if st.narrow:
+        fig = Figure(figsize=st.figsize(2 * height), layout="constrained")
+        return fig, fig.subplots(2, 1)
+    fig = Figure(figsize=st.figsize(height), layout="constrained")
+    return fig, fig.subplots(1, 2, width_ratios=ratios)
+
+
+def draw_figure(out: Path, tables: dict[str, pd.DataFrame], f: str, st: FigureStyle):
+    """The matplotlib figure of paper figure ``f`` (see :func:`draw_figures`), drawn, not saved.
+
+    Call it inside ``style.use(st)`` so that its text takes the style's sizes.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The reproduction folder (its sweeps hold the solutions the schedules draw).
+    tables : dict of str to pandas.DataFrame
+        The figure tables by name.
+    f : str
+        The paper figure, ``"5"`` .. ``"10"``.
+    st : FigureStyle
+        The style: its width, and whether panels are stacked.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
+    from mecopt.core.solution import read_result_folder
+    from mecopt.results import plots
     labels = {m: CASE_NAMES[c] for m, c in CASES.items()}
-    for f in figures:
-        if not all(n in tables for n in NEEDS[f]):
-            continue
-        if f == "5":
-            fig = Figure(figsize=(8, 4.5), layout="constrained")
-            tr = tables["fig5_trace"]
-            first = tr[tr["seed"] == tr["seed"].min()].copy()
-            first["method"] = first["method"].map(lambda m: ALGORITHMS.get(m, m))
-            plots.convergence(first, by=("N", "method"), ax=fig.add_subplot(),
-                              title="Fig. 5: convergence of the average cost per tick, N = 5, 10, 20 (first seed)",
-                              ylabel="average cost C (cost units)")
-        elif f in ("6", "7"):
-            fig = Figure(figsize=(14, 4.8), layout="constrained")
-            a, b = fig.subplots(1, 2, width_ratios=(1.2, 1))
-            w = 0.2 if f == "6" else 0.4
-            d = _schedule_dir(out, f, w)
-            if d is not None:
-                plots.schedule(read_result_folder(d), ax=a, title=f"Fig. {f}a: TPOS-UAI schedule at W = {num(w)} kHz")
-            metric = "avg_delay_s" if f == "6" else "avg_energy_j"
-            plots.compare(tables[f"fig{f}_cases"], x="W_khz", y=metric, by="method", ax=b, labels=labels,
-                          xlabel="bandwidth W (kHz)",
-                          ylabel="average delay T (s)" if f == "6" else "average energy E (J)",
-                          title=f"Fig. {f}b: average {'delay' if f == '6' else 'energy'} vs bandwidth W, Cases 1-4")
-        elif f in ("8", "9"):
-            fig = Figure(figsize=(8, 4.5), layout="constrained")
-            metric = "avg_delay_s" if f == "8" else "avg_energy_j"
-            plots.compare(tables[f"fig{f}_cases"], x="dnn", y=metric, by="method", ax=fig.add_subplot(),
-                          labels=labels, order=DNNS, log=True, xlabel="DNN of the 5 devices",
-                          ylabel="average delay T (s)" if f == "8" else "average energy E (J)",
-                          title=f"Fig. {f}: average {'delay' if f == '8' else 'energy'} per DNN type, Cases 1-4")
+    if f == "5":
+        fig, ax = plots.new_axes(None, 3.6)
+        tr = tables["fig5_trace"]
+        first = tr[tr["seed"] == tr["seed"].min()].copy()
+        first["method"] = first["method"].map(lambda m: ALGORITHMS.get(m, m))
+        plots.convergence(first, by=("N", "method"), ax=ax,
+                          title="Fig. 5: convergence of the average cost per tick, N = 5, 10, 20 (first seed)",
+                          ylabel="average cost C (cost units)")
+    elif f in ("6", "7"):
+        fig, (a, b) = _panels(st, 3.6, (1.2, 1))
+        cases = tables[f"fig{f}_cases"]
+        paper_w = 0.2 if f == "6" else 0.4
+        w, idle = _offloading_bandwidth(cases, paper_w)
+        d = _schedule_dir(out, f, w) if w is not None else None
+        note = (f" (at W = {', '.join(num(v) for v in idle)} kHz no device offloads)" if idle else "")
+        if d is not None:
+            plots.schedule(read_result_folder(d), ax=a, title=f"Fig. {f}a: TPOS-UAI schedule at W = {num(w)} kHz"
+                           + note)
         else:
-            fig = Figure(figsize=(14, 4.5), layout="constrained")
-            a, b = fig.subplots(1, 2)
-            d = out / "sweeps" / "fig10" / "solutions"
-            dirs = sorted(d.glob("p0000-tpos-uai-s*")) if d.is_dir() else []
-            src = read_result_folder(dirs[0]) if dirs else tables["fig10_assignment"]
-            plots.partition(src, ax=a, title="Fig. 10a: partition points (TPOS-UAI), colour = slot")
-            plots.schedule(src, ax=b, title="Fig. 10b: server schedule (TPOS-UAI), colour = device")
-        made[f] = plots.save(fig, out / f"fig{f}.png").name
-    return made
+            a.text(0.5, 0.5, st.wrap(f"Fig. {f}a: no device offloads at any swept bandwidth "
+                                     f"({', '.join(num(v) for v in idle)} kHz), so there is no schedule to draw",
+                                     st.font, 0.45), transform=a.transAxes, ha="center", va="center")
+            a.set_axis_off()
+        metric = "avg_delay_s" if f == "6" else "avg_energy_j"
+        plots.compare(cases, x="W_khz", y=metric, by="method", ax=b, labels=labels,
+                      xlabel="bandwidth W (kHz)",
+                      ylabel="average delay T (s)" if f == "6" else "average energy E (J)",
+                      title=f"Fig. {f}b: average {'delay' if f == '6' else 'energy'} vs bandwidth W, Cases 1-4")
+    elif f in ("8", "9"):
+        fig, ax = plots.new_axes(None, 3.6)
+        metric = "avg_delay_s" if f == "8" else "avg_energy_j"
+        plots.compare(tables[f"fig{f}_cases"], x="dnn", y=metric, by="method", ax=ax,
+                      labels=labels, order=DNNS, log=True, xlabel="DNN of the 5 devices",
+                      ylabel="average delay T (s)" if f == "8" else "average energy E (J)",
+                      title=f"Fig. {f}: average {'delay' if f == '8' else 'energy'} per DNN type, Cases 1-4")
+    else:
+        fig, (a, b) = _panels(st, 3.8)
+        d = out / "sweeps" / "fig10" / "solutions"
+        dirs = sorted(d.glob("p0000-tpos-uai-s*")) if d.is_dir() else []
+        src = read_result_folder(dirs[0]) if dirs else tables["fig10_assignment"]
+        plots.partition(src, ax=a, title="Fig. 10a: partition points (TPOS-UAI), colour = slot")
+        plots.schedule(src, ax=b, title="Fig. 10b: server schedule (TPOS-UAI), colour = device")
+    return fig
+
+
+def _offloading_bandwidth(cases: pd.DataFrame, paper_w: float) -> tuple[float | None, list[float]]:
+    """The bandwidth of panel 6a/7a, and the smaller ones at which no device offloads under Case 1.
+
+    The paper's W (``paper_w``) when some device offloads there, else the smallest swept W at
+    which one does (None: none at any).
+    """
+    c1 = cases[cases["case"] == 1].sort_values("W_khz")
+    if "offloading_devices" not in c1.columns:
+        return paper_w, []
+    offl = pd.to_numeric(c1["offloading_devices"], errors="coerce").fillna(0) > 0
+    ws = c1["W_khz"].to_numpy(dtype=float)
+    at = ws[np.isclose(ws, paper_w)]
+    if len(at) and offl[np.isclose(c1["W_khz"], paper_w)].any():
+        return paper_w, []
+    cand = [w for w, o in zip(ws, offl) if o and w >= paper_w] or [w for w, o in zip(ws, offl) if o]
+    if not cand:
+        return None, [float(w) for w in ws]
+    return float(cand[0]), [float(w) for w, o in zip(ws, offl) if not o and w < cand[0]]
 
 
 def _schedule_dir(out: Path, fig: str, w_khz: float) -> Path | None:
@@ -293,8 +369,9 @@ class ReproduceResult:
 def reproduce(out_dir: str | Path, figures: str | Iterable[str] = "all", *, engine: str = "dp", quick: bool = False,
               fmt: str = "csv", workers: int | None = None, executor: Executor | None = None, resume: bool = False,
               progress: Callable[[str, int, int], None] | None = None,
-              settings: Settings | None = None, gtpos_solver: str | None = None) -> ReproduceResult:
-    """Run the paper's scenarios, write the tables, the PNGs and REPORT.md into ``out_dir``.
+              settings: Settings | None = None, gtpos_solver: str | None = None,
+              figure_style: FigureStyle | None = None) -> ReproduceResult:
+    """Run the paper's scenarios, write the tables, the figures and REPORT.md into ``out_dir``.
 
     Parameters
     ----------
@@ -320,6 +397,8 @@ def reproduce(out_dir: str | Path, figures: str | Iterable[str] = "all", *, engi
         Full settings; default ``Settings.make(engine, quick)``.
     gtpos_solver : str or None, optional
         MILP solver for Case 2 (GTPOS), checked before anything runs.
+    figure_style : FigureStyle or None, optional
+        Size preset and image format of the figures (default: double-column PNG).
 
     Returns
     -------
@@ -357,7 +436,7 @@ def reproduce(out_dir: str | Path, figures: str | Iterable[str] = "all", *, engi
     write_table(claims_frame(claims), out / "claims", fmt)
     note = ""
     try:
-        pngs = draw_figures(out, tables, figs)
+        pngs = draw_figures(out, tables, figs, figure_style)
     except InputError as err:   # matplotlib missing
         pngs, note = {}, f"No figures drawn: {err}."
     wall["total"] = time.perf_counter() - t_all
@@ -489,7 +568,7 @@ def reproduce_readings(out_dir: str | Path, readings: str | Path | Sequence[dict
                        *, engine: str = "dp", quick: bool = False, fmt: str = "csv", workers: int | None = None,
                        executor: Executor | None = None, resume: bool = False,
                        progress: Callable[[str, int, int], None] | None = None,
-                       gtpos_solver: str | None = None) -> pd.DataFrame:
+                       gtpos_solver: str | None = None, figure_style: FigureStyle | None = None) -> pd.DataFrame:
     """Run the reproduction once per reading (OUT/<name>/) and write OUT/readings.<fmt>.
 
     (reading x claim -> verdict, with totals per reading) and OUT/READINGS.md. Returns the wide table.
@@ -519,6 +598,8 @@ def reproduce_readings(out_dir: str | Path, readings: str | Path | Sequence[dict
         Called as ``progress(label, done, total)``.
     gtpos_solver : str or None, optional
         MILP solver for Case 2 (GTPOS).
+    figure_style : FigureStyle or None, optional
+        Size preset and image format of the figures.
 
     Returns
     -------
@@ -541,7 +622,7 @@ def reproduce_readings(out_dir: str | Path, readings: str | Path | Sequence[dict
             reading = tuple((k, v) for k, v in r.items() if k != "name")
             s = dataclasses.replace(Settings.make(engine, quick), reading=reading)
             res = reproduce(out / r["name"], figures, settings=s, gtpos_solver=gtpos_solver, fmt=fmt,
-                            executor=pool, resume=resume, progress=progress)
+                            executor=pool, resume=resume, progress=progress, figure_style=figure_style)
             long += [dict(reading=r["name"], id=c.id, verdict=c.verdict) for c in res.claims]
     df = pd.DataFrame(long)
     wide = df.pivot(index="reading", columns="id", values="verdict").reindex([r["name"] for r in rs])
