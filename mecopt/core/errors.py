@@ -57,7 +57,10 @@ class InputError(MecoptError, ValueError):
     def __init__(self, message: str, problems: list[tuple[str, str]] | None = None):
         self.problems = list(problems or [])
         if self.problems:
-            lines = [message] + [f"  - {path}: {msg}" if path else f"  - {msg}" for path, msg in self.problems]
+            from mecopt.core.document import merge_repeated  # (document imports this module)
+
+            lines = [message] + [f"  - {path}: {msg}" if path else f"  - {msg}"
+                                 for path, msg in merge_repeated(self.problems)]
             message = "\n".join(lines)
         super().__init__(message)
 

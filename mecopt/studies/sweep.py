@@ -56,6 +56,10 @@ RESULT_COLUMNS = ("method", "seed", "engine", "termination", "feasible", "violat
                   "avg_delay_s", "avg_energy_j", "avg_cost", "potential", "objective", "bound", "gap",
                   "iterations", "solver_calls", "status", "error")
 LOG_NAME = "results.jsonl"
+#: the table of failed runs (``failures.<fmt>``): these columns after the point's key, instance and axis columns
+FAILURE_COLUMNS = ("method", "seed", "error")
+#: exit status of ``mecopt sweep`` / ``mecopt study`` when every run was tried but some failed
+RUNS_FAILED_EXIT = 5
 _RESERVED = set(KEY_COLUMNS) | set(RESULT_COLUMNS) | {"timing"}
 MANIFEST_NAME = "sweep.json"
 
@@ -482,8 +486,11 @@ def _load_document(path: str) -> tuple[dict, str]:
 def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
     """Validate the sweep and list its points and runs (in table order) plus its manifest.
 
-    Every point is checked against the instance schema up front, and every
-    problem (unknown path, bad value) is raised at once, naming the path.
+    Every option value is checked against its method's declaration, and every point is
+    built into an instance exactly as a run would build it (schema, then the checks
+    across fields: one ``[server]`` or ``[[servers]]``, unique server names, deadlines a
+    device can meet, ...), before any run; every problem is raised at once, naming the
+    field path and the points where it occurs.
 
     Parameters
     ----------
@@ -503,8 +510,9 @@ def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
     from pydantic import ValidationError
 
     from mecopt.core.errors import validation_problems
-    from mecopt.core.instance import InstanceFile
+    from mecopt.core.instance import InstanceFile, instance_from_dict
     from mecopt.core.options import check_option_names
+    from mecopt.core.resources import instance_path
     from mecopt.methods import registry as solvers
 
     unknown_opt = sorted(set(spec.options) - set(spec.methods) - {"*"})
@@ -540,16 +548,21 @@ def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
                     set_path(data, path, v)
             except InputError as err:
                 raise InputError(f"{err} (in {src})") from None
+            at = ", ".join(f"{p}={v!r}" for p, v in values) or "as written"
             try:
                 InstanceFile.model_validate(data)
             except ValidationError as err:
-                at = ", ".join(f"{p}={v!r}" for p, v in values) or "as written"
                 for path, msg in validation_problems(err):
                     problems.append((path, msg, f"{src} {at}"))
                 continue
+            try:             # what the schema alone cannot see: [server] with [[servers]], duplicate names, ...
+                instance_from_dict(copy.deepcopy(data), base=instance_path(src).parent, source_path=src)
+            except InputError as err:
+                problems += [(path, msg, f"{src} {at}") for path, msg in (err.problems or [("", str(err))])]
+                continue
             points.append(Point(len(points), str(data.get("name", "instance")), src, values, data))
     if problems:
-        raise InputError("invalid sweep", _group_problems(problems, len(grid) * len(docs)))
+        raise InputError("invalid sweep", _group_problems(problems, len(grid) * len(docs), spec))
     names = [p.key for p in points]
     if len(set(names)) != len(names):
         raise InputError("two sweep points have the same key: give the instance files different names")
@@ -570,15 +583,16 @@ def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
     return points, runs, manifest
 
 
-def _group_problems(problems, n_points: int) -> list[tuple[str, str]]:
+def _group_problems(problems, n_points: int, spec: SweepSpec) -> list[tuple[str, str]]:
     """One line per (path, message), saying at which points it occurs."""
     where: dict[tuple[str, str], list[str]] = {}
     for path, msg, at in problems:
         where.setdefault((path, msg), []).append(at)
+    grid = "; ".join(f"{a.path}={', '.join(repr(v) for v in a.values)}" for a in spec.axes) or "as written"
     out = []
     for (path, msg), ats in where.items():
         if len(ats) == n_points and n_points > 1:
-            out.append((path, f"{msg} (at every point)"))
+            out.append((path, f"{msg} (at every point: {', '.join(spec.instances)} {grid})"))
         else:
             shown = "; ".join(ats[:3]) + (f"; and {len(ats) - 3} more" if len(ats) > 3 else "")
             out.append((path, f"{msg} (at {shown})"))
@@ -801,6 +815,10 @@ class SweepResult:
         Runs solved by this call.
     skipped : int
         Runs found already done (resume).
+    failures : pandas.DataFrame
+        The runs whose termination is ``error``: key, point, instance, the axis columns, method, seed and error.
+    failures_path : pathlib.Path
+        Its file, ``failures.<fmt>`` (written also when empty).
     """
 
     out_dir: Path
@@ -809,6 +827,13 @@ class SweepResult:
     timings_path: Path
     ran: int             # runs solved by this call
     skipped: int         # runs found already done (resume)
+    failures: pd.DataFrame = field(default_factory=pd.DataFrame)
+    failures_path: Path | None = None
+
+    @property
+    def failed(self) -> int:
+        """Runs that ended in an error (rows of :attr:`failures`)."""
+        return len(self.failures)
 
 
 def local_executor(workers: int | None = None) -> ProcessPoolExecutor:
@@ -1033,8 +1058,58 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, fmt: str = "csv", resume:
     table, timings = assemble(spec, runs, read_log(log_path))
     table_path = write_table(table, out / "results", fmt)
     timings_path = write_table(timings, out / "timings", fmt)
+    failures = failures_table(table)
+    failures_path = write_table(failures, out / "failures", fmt)
     result_set.finish(out, "sweep", format=fmt)
-    return SweepResult(out, table, table_path, timings_path, len(pending), total - len(pending))
+    return SweepResult(out, table, table_path, timings_path, len(pending), total - len(pending), failures,
+                       failures_path)
+
+
+def failures_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The failed runs of a results table: those with ``termination == "error"``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A sweep's results table (:func:`assemble`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Key, point, instance and axis columns, then ``method``, ``seed``, ``error``; one row per failed run.
+    """
+    lead = list(table.columns[:list(table.columns).index("method")]) if "method" in table.columns else []
+    cols = lead + list(FAILURE_COLUMNS)
+    if "termination" not in table.columns:
+        return pd.DataFrame(columns=cols)
+    return table.loc[table["termination"] == "error", cols].reset_index(drop=True)
+
+
+class RunsFailedError(MecoptError):
+    """Some runs of a sweep or study failed; every other run finished and the tables are written.
+
+    The command line exits with :data:`RUNS_FAILED_EXIT` (5) after listing the failed runs.
+
+    Parameters
+    ----------
+    result : SweepResult
+        The finished sweep.
+    """
+
+    exit_code = RUNS_FAILED_EXIT
+
+    def __init__(self, result: SweepResult):
+        self.result = result
+        lines = [f"{result.failed} of {len(result.table)} run(s) failed (listed in {result.failures_path}):"]
+        for r in result.failures.head(SHOWN_FAILURES).itertuples(index=False):
+            lines.append(f"  - {r.key}: {r.error}")
+        if result.failed > SHOWN_FAILURES:
+            lines.append(f"  ... and {result.failed - SHOWN_FAILURES} more")
+        super().__init__("\n".join(lines))
+
+
+#: failed runs named on the terminal (all are in ``failures.<fmt>``)
+SHOWN_FAILURES = 10
 
 
 def _identity(run: Run) -> dict:

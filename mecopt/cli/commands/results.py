@@ -75,7 +75,9 @@ def sweep_command(instances, ranges, lists, methods, seeds, options, out, worker
     to OUT/results.jsonl at once, so an interrupted sweep continues with --resume;
     the final table OUT/results.<format> is sorted by (point, method, seed) and
     is the same whether or not the sweep was interrupted. Wall times go to
-    OUT/timings.<format>.
+    OUT/timings.<format>. Every point's instance and every option are checked
+    before any run (exit 2). Runs that fail are listed in OUT/failures.<format>
+    and on stderr, and the sweep exits 5 once every other run has finished.
     """  # noqa: D301 (click reads "\b" as its no-rewrap marker: the backspace character)
     from mecopt.studies import sweep as sw
 
@@ -93,9 +95,10 @@ def sweep_command(instances, ranges, lists, methods, seeds, options, out, worker
                                progress=lambda d, t: bar("sweep", d, t))
     finally:
         bar.close()
-    errors = int((res.table["termination"] == "error").sum()) if len(res.table) else 0
     click.echo(f"{len(res.table)} run(s): {res.ran} solved now, {res.skipped} already done"
-               + (f", {errors} failed (see the error column)" if errors else "") + f" -> {res.table_path}")
+               + (f", {res.failed} failed" if res.failed else "") + f" -> {res.table_path}")
+    if res.failed:
+        raise sw.RunsFailedError(res)      # exit 5, the failed runs listed on stderr
 
 
 @click.command("reproduce")
