@@ -453,6 +453,10 @@ class SweepSpec:
         Method name (or ``"*"``) -> keyword options.
     save_solutions : bool
         Also write every run's solution.
+    labels : Mapping
+        Instance file -> {column: value}: columns of the results table that describe each instance (a study's
+        generator parameters, e.g. ``devices`` and ``instance_seed``), placed after ``instance``. Every instance
+        has the same columns.
     """
 
     instances: tuple[str, ...]
@@ -461,6 +465,13 @@ class SweepSpec:
     seeds: tuple[int, ...] = (0,)
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     save_solutions: bool = False
+    labels: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def label_columns(self) -> list[str]:
+        """The columns of :attr:`labels`, in their order (none without labels)."""
+        first = next(iter(self.labels.values()), {})
+        return [axis_column(c) for c in first]
 
     def __post_init__(self):
         if not self.instances:
@@ -475,6 +486,15 @@ class SweepSpec:
             raise InputError(f"a sweep path may appear once; repeated: {dup}")
         if len(set(self.methods)) != len(self.methods):
             raise InputError(f"each method may appear once; got {list(self.methods)}")
+        if self.labels:
+            if set(self.labels) != set(self.instances):
+                raise InputError("sweep labels must describe every instance file, and only those")
+            cols = [list(v) for v in self.labels.values()]
+            if any(c != cols[0] for c in cols):
+                raise InputError("sweep labels must give every instance the same columns")
+            clash = set(self.label_columns) & {axis_column(a.path) for a in self.axes}
+            if clash:
+                raise InputError(f"sweep label columns {sorted(clash)} are also swept paths")
 
 
 def _load_document(path: str) -> tuple[dict, str]:
@@ -580,6 +600,8 @@ def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
         methods=list(spec.methods), seeds=[int(s) for s in spec.seeds],
         options={k: dict(v) for k, v in sorted(spec.options.items())}, save_solutions=spec.save_solutions,
     )
+    if spec.labels:     # (only when given: a sweep without labels keeps the manifest it always had)
+        manifest["labels"] = [dict(spec.labels[src]) for src in spec.instances]
     return points, runs, manifest
 
 
@@ -1044,7 +1066,8 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, fmt: str = "csv", resume:
                         outcome = fut.result()
                         if outcome.solution is not None:
                             _save_solution(outcome.solution, run, out, fmt)
-                        log.append(dict(_identity(run), **outcome.row, timing=outcome.timing))
+                        log.append(dict(_identity(run, spec.labels.get(run.point.source, {})), **outcome.row,
+                                        timing=outcome.timing))
                         finished += 1
                         if progress:
                             progress(finished, total)
@@ -1112,8 +1135,9 @@ class RunsFailedError(MecoptError):
 SHOWN_FAILURES = 10
 
 
-def _identity(run: Run) -> dict:
+def _identity(run: Run, labels: Mapping[str, Any]) -> dict:
     return dict(key=run.key, point=run.point.index, instance=run.point.instance,
+                **{axis_column(c): v for c, v in labels.items()},
                 **{axis_column(p): v for p, v in run.point.values}, method=run.method, seed=run.seed)
 
 
@@ -1149,7 +1173,7 @@ def assemble(spec: SweepSpec, runs: Sequence[Run], rows: Iterable[dict]) -> tupl
         by_key.setdefault(r.get("key"), r)
     ordered = [by_key[r.key] for r in runs if r.key in by_key]
     axis_cols = [axis_column(a.path) for a in spec.axes]
-    lead = list(KEY_COLUMNS) + axis_cols
+    lead = list(KEY_COLUMNS) + spec.label_columns + axis_cols
     extra = sorted({k for r in ordered for k in r} - set(lead) - set(RESULT_COLUMNS) - {"timing"})
     cols = lead + list(RESULT_COLUMNS) + extra
     table = _tidy(pd.DataFrame([{c: r.get(c) for c in cols} for r in ordered], columns=cols))
@@ -1171,18 +1195,27 @@ def _tidy(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-@contextmanager
-def dask_executor(address: str, timeout: float = 30.0):
-    """A concurrent.futures executor running on an existing Dask cluster (``client.get_executor()``).
+#: ``--dask local``: the address that starts a Dask cluster on this machine instead of joining one
+LOCAL_DASK = "local"
 
-    ``timeout``: seconds to wait for the scheduler.
+
+@contextmanager
+def dask_executor(address: str, timeout: float = 30.0, workers: int | None = None):
+    """A concurrent.futures executor running on a Dask cluster (``client.get_executor()``).
+
+    ``address`` is a scheduler's address, or ``"local"``: then a ``distributed.LocalCluster``
+    is started on the loopback interface (127.0.0.1, no dashboard) with ``workers`` worker
+    processes of one thread each (default: the CPUs, at most :data:`MAX_LOCAL_DASK_WORKERS`),
+    and closed when the block ends, also on an error or an interrupt.
 
     Parameters
     ----------
     address : str
-        The scheduler's address.
+        The scheduler's address, or ``"local"``.
     timeout : float, default 30.0
         Seconds to wait for the scheduler.
+    workers : int or None, default None
+        Worker processes of a local cluster (ignored with an address).
 
     Returns
     -------
@@ -1195,14 +1228,28 @@ def dask_executor(address: str, timeout: float = 30.0):
         When dask is missing or the scheduler is unreachable.
     """
     try:
-        from distributed import Client
+        from distributed import Client, LocalCluster
     except ImportError:
         raise InputError("running on a Dask cluster needs dask.distributed: pip install 'mecopt[dask]'") from None
+    cluster = None
+    if address == LOCAL_DASK:
+        n = workers or min(os.cpu_count() or 1, MAX_LOCAL_DASK_WORKERS)
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None)
+        address = cluster.scheduler_address
     try:
-        client = Client(address, timeout=timeout)
-    except (OSError, TimeoutError) as err:
-        raise InputError(f"cannot reach the Dask scheduler at {address!r}: {err}") from None
-    try:
-        yield client.get_executor(pure=False)
+        try:
+            client = Client(address, timeout=timeout)
+        except (OSError, TimeoutError) as err:
+            raise InputError(f"cannot reach the Dask scheduler at {address!r}: {err}") from None
+        try:
+            yield client.get_executor(pure=False)
+        finally:
+            client.close()
     finally:
-        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+#: most worker processes of ``--dask local`` when ``--workers`` is not given
+MAX_LOCAL_DASK_WORKERS = 4
