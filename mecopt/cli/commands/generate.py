@@ -61,9 +61,9 @@ from mecopt.studies import generate as gen
 @click.option("--name", default=None, help="Instance name (default gen-nN-sSEED, with --servers gen-nN-kK-sSEED).")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=str), callback=writable_output,
               required=True, help="The .toml file to write (atomically).")
-def generate_cmd(n_devices, dnn_mix, seed, units, bandwidth_mhz, bandwidth_khz, gain, delta, deadline_s, weights, slots, capacity_mode,
-                 deadline_policy, servers, area_m, server_layout, device_layout, hotspots, cluster_std_m, reach,
-                 pathloss, noise_w_per_hz, name, out):
+def generate_cmd(n_devices, dnn_mix, seed, units, bandwidth_mhz, bandwidth_khz, gain, delta, deadline_s, weights,
+                 slots, capacity_mode, deadline_policy, servers, area_m, server_layout, device_layout, hotspots,
+                 cluster_std_m, reach, pathloss, noise_w_per_hz, name, out):
     """Generate a random instance from a seed and write it as TOML.
 
     The same options give a byte-identical file. The instance is validated before
