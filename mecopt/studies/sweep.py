@@ -30,6 +30,7 @@ import copy
 import hashlib
 import itertools
 import json
+import logging
 import math
 import os
 import sys
@@ -1235,7 +1236,7 @@ def dask_executor(address: str, timeout: float = 30.0, workers: int | None = Non
     if address == LOCAL_DASK:
         n = workers or min(os.cpu_count() or 1, MAX_LOCAL_DASK_WORKERS)
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None)
+                               dashboard_address=None, silence_logs=logging.ERROR)
         address = cluster.scheduler_address
     try:
         try:
