@@ -252,7 +252,7 @@ def load_study(path: str | Path) -> Study:
             continue
         if generating and key in GENERATOR_PARAMETERS:
             if key in (spec.generate or {}):
-                problems.append((f"grid.{key}", f"is also set in [generate]; give it in one place"))
+                problems.append((f"grid.{key}", "is also set in [generate]; give it in one place"))
             generator_axes.append(sw.Axis(key, tuple(values)))
         elif "." in key or not generating:
             field_axes.append(sw.Axis(key, tuple(values)))

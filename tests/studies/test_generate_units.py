@@ -9,8 +9,7 @@ import pytest
 import tomli_w
 
 from mecopt.cli import main
-from mecopt.core.document import merge_repeated
-from mecopt.core.errors import InputError
+from mecopt.core.errors import InputError, merge_repeated
 from mecopt.core.instance import instance_from_dict, load_instance
 from mecopt.studies import generate as gen
 

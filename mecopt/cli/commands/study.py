@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import click
 
 from mecopt.cli.common import writable_output
-from mecopt.cli.commands.results import _bar, _executor
 
 
 @click.command("study")
@@ -33,13 +34,15 @@ def study_command(study_file, out, resume, dask_address, workers, quiet):
     to OUT/figures/. Interrupted? --resume. Runs that fail are listed in
     OUT/failures.<format> and the command exits 5.
     """  # noqa: D301 (click reads "\b" as its no-rewrap marker)
+    from mecopt.cli.progress import sweep_bar
     from mecopt.studies import study as st
     from mecopt.studies import sweep as sw
 
     study = st.load_study(study_file)
-    bar = _bar(quiet)
+    bar = sweep_bar(quiet)
+    cluster = nullcontext(None) if dask_address is None else sw.dask_executor(dask_address, workers=workers)
     try:
-        with _executor(dask_address, workers) as executor:
+        with cluster as executor:
             res = st.run_study(study, out, resume=resume, workers=workers, executor=executor,
                                progress=lambda d, t: bar("study", d, t))
     finally:
