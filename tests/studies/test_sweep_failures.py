@@ -111,3 +111,20 @@ def test_exit_5_is_documented_next_to_the_other_codes():
     text = (Path(__file__).resolve().parents[2] / "docs" / "reliability.md").read_text()
     table = text.split("## Exit codes", 1)[1].split("##", 1)[0]
     assert "| 5 |" in table and "failures" in table
+
+
+def test_study_with_failed_runs_exits_5_after_writing_table_and_figures(failing_method, tmp_path, capsys):
+    study = tmp_path / "s.toml"
+    study.write_text(textwrap.dedent(f"""
+        instances = ["paper:fig5-n5"]
+        methods = ["{failing_method}", "all-local"]
+        method_seeds = 2
+        [[figures]]
+        x = "seed"
+        y = "avg_cost"
+        """))
+    code, out, err = _main(["study", str(study), "--out", str(tmp_path / "o"), "--workers", "1", "-q"], capsys)
+    assert code == 5, err
+    assert "1 of 3 run(s) failed" in err and "method=flaky|seed=1" in err and "deliberate failure" in err
+    assert len(read_table(tmp_path / "o" / "failures.csv")) == 1
+    assert (tmp_path / "o" / "figures" / "avg_cost_vs_seed.png").exists()
