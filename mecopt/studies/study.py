@@ -466,14 +466,19 @@ def run_study(study: Study | str | Path, out_dir: str | Path, *, resume: bool = 
     if not resume and (out / sw.MANIFEST_NAME).exists():
         raise InputError(f"{out} already holds a study or sweep; pass --resume to continue it or choose another --out")
     spec, files = _sweep_spec(study, out)
-    result_set.begin(out, "study")        # incomplete until the figures are drawn
+    if resume and (out / sw.MANIFEST_NAME).exists():
+        changed = [path.name for path, text in files if not path.is_file() or path.read_text() != text]
+        if changed:      # refused before anything in the folder is touched
+            raise InputError(f"{out} holds a different study: its generated instances differ ({', '.join(changed[:3])}"
+                             f"{' ...' if len(changed) > 3 else ''}); resume with the same study file or choose "
+                             "another --out")
     for path, text in files:
-        if not (resume and path.exists() and path.read_text() == text):
+        if not (path.is_file() and path.read_text() == text):
             write_text(path, text)
-    write_text(out / "study.toml", study.text)
     res = sw.run_sweep(spec, out, fmt=study.spec.output.format, resume=resume, workers=workers, executor=executor,
                        progress=progress)
-    result_set.begin(out, "study")
+    result_set.begin(out, "study")        # incomplete until the figures are drawn
+    write_text(out / "study.toml", study.text)
     figures = draw_figures(study, res.table, out / "figures")
     result_set.finish(out, "study", format=study.spec.output.format)
     return StudyResult(res, figures)

@@ -83,6 +83,11 @@ def test_resumed_study_gives_the_same_table(tmp_path):
     assert (part / "results.csv").read_bytes() == whole.sweep.table_path.read_bytes()
     with pytest.raises(InputError, match="--resume"):
         st.run_study(study, part, executor=ThreadPoolExecutor(1))
+    before = {p: p.read_bytes() for p in part.rglob("*") if p.is_file()}
+    other = _write(tmp_path, SMALL.replace("devices = [5, 10]", "devices = [5, 11]"), "other.toml")
+    with pytest.raises(InputError, match="different study"):
+        st.run_study(other, part, resume=True, executor=ThreadPoolExecutor(1))
+    assert {p: p.read_bytes() for p in part.rglob("*") if p.is_file()} == before     # nothing touched
 
 
 def test_named_instances_with_a_field_grid_and_method_seeds(tmp_path):
