@@ -21,6 +21,12 @@ and sorted by (point, method, seed); it holds only deterministic figures, so a
 resumed and an uninterrupted sweep write the same table. Wall times go to
 ``OUT/timings.<fmt>``.
 
+Every point's instance is built and every option checked before any run
+(:func:`plan`; an :class:`InputError` names the field and the point). Runs that
+fail all the same (a solver error) are rows with ``termination = "error"``,
+listed in ``OUT/failures.<fmt>``; the command line then raises
+:class:`RunsFailedError` (exit :data:`RUNS_FAILED_EXIT`).
+
 The library never prints: pass ``progress(done, total)`` to follow a sweep.
 """
 
