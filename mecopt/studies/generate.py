@@ -30,6 +30,13 @@ between the positions and ``gain`` is not drawn. The geometry comes from a secon
 ``numpy.random.default_rng([seed, 1])``, so the per-device draws keep their order.
 Without ``servers`` the document is exactly the single-server one.
 
+``units`` (:data:`UNITS`) sets the scale: ``si`` (the default) writes MHz bandwidths, a
+3.4 GHz server (the i5 of the bundled server delay set, eq. 7) with a price scale that keeps
+the paper's prices, 32-bit tensor elements and physical noise and gain; ``paper`` writes the
+paper's Fig. 4 scale (kHz, 3,400 cycles/s, 1 bit per element), byte for byte what the
+generator wrote before units existed. :func:`write_instance` names DNN spec files relative
+to the file it writes.
+
 Everything else is the paper preset (Fig. 4 and docs/MODEL.md §7). The result is
 validated with :func:`mecopt.core.instance.instance_from_dict` before it is returned,
 so a generated file always loads (a hard deadline no MD can meet is reported as
@@ -61,6 +68,7 @@ DEFAULT_REACH = 3
 DEFAULT_PATHLOSS = "3gpp-umi"
 PHYSICAL_NOISE_W_PER_HZ = 3.98e-21   # -174 dBm/Hz (mecopt.core.pathloss.THERMAL_NOISE_W_PER_HZ, 3 digits)
 SERVER_LAYOUTS = ("grid", "random")
+DEVICE_LAYOUTS = ("uniform", "clustered")
 
 
 @dataclass(frozen=True)
@@ -111,7 +119,6 @@ UNITS = {
 }
 #: the default unit system: a new scenario is physical; ``units="paper"`` reproduces the paper's scale
 DEFAULT_UNITS = "si"
-DEVICE_LAYOUTS = ("uniform", "clustered")
 _WEIGHT_GRID = 10_000  # weights on a 1e-4 grid
 
 
