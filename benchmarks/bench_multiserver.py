@@ -60,7 +60,7 @@ def instance_file(N: int, K: int, cache: Path, seed: int = 0) -> Path:
     path = cache / f"ms-n{N}-k{K}-s{seed}.toml"
     if not path.exists():
         cache.mkdir(parents=True, exist_ok=True)
-        doc = generate_instance(N, MIX, seed, servers=K, deadline_policy="relax", validate=False)
+        doc = generate_instance(N, MIX, seed, servers=K, deadline_policy="relax", validate=False, units="paper")
         write_instance(doc, path)
     return path
 

@@ -2,7 +2,8 @@
 
 Every module in :mod:`mecopt.cli.commands` that defines ``commands`` (a list of
 click commands) is registered. Exit codes: 0 success, 2 bad input (or an output that
-cannot be written), 3 infeasible, 4 solver failure, 130 interrupted, 1 anything
+cannot be written), 3 infeasible, 4 solver failure, 5 some runs of a sweep or study failed,
+130 interrupted, 1 anything
 unexpected (a bug: please report it).
 """
 

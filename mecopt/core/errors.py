@@ -57,7 +57,8 @@ class InputError(MecoptError, ValueError):
     def __init__(self, message: str, problems: list[tuple[str, str]] | None = None):
         self.problems = list(problems or [])
         if self.problems:
-            lines = [message] + [f"  - {path}: {msg}" if path else f"  - {msg}" for path, msg in self.problems]
+            lines = [message] + [f"  - {path}: {msg}" if path else f"  - {msg}"
+                                 for path, msg in merge_repeated(self.problems)]
             message = "\n".join(lines)
         super().__init__(message)
 
@@ -120,3 +121,54 @@ def validation_problems(err: ValidationError) -> list[tuple[str, str]]:
         if (path, msg) not in out:
             out.append((path, msg))
     return out
+
+
+#: entries named when :func:`merge_repeated` folds a problem (the rest are counted)
+SHOWN_ENTRIES = 3
+
+
+def merge_repeated(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Problems that differ only in a list index, folded into one line per field with a count.
+
+    An unknown field in every device entry of a 200-device file is one line,
+    ``devices.*.foo: unknown field (200 entries: devices.0, devices.1, devices.2 and 197 more)``,
+    not 200. A problem that occurs once keeps its own path; the order of first occurrence is kept.
+
+    Parameters
+    ----------
+    problems : list of (str, str)
+        ``(field_path, message)`` pairs, e.g. :attr:`InputError.problems`.
+
+    Returns
+    -------
+    list of (str, str)
+        One pair per (path with indices as ``*``, message).
+
+    Examples
+    --------
+    >>> merge_repeated([("devices.0.foo", "unknown field"), ("devices.1.foo", "unknown field"),
+    ...                 ("server.slots", "must be >= 1")])
+    [('devices.*.foo', 'unknown field (2 entries: devices.0, devices.1)'), ('server.slots', 'must be >= 1')]
+    """
+    groups: dict[tuple[str, str], list[str]] = {}
+    for path, msg in problems:
+        parts = path.split(".")
+        pattern = ".".join("*" if p.isdigit() else p for p in parts)
+        groups.setdefault((pattern, msg), []).append(path)
+    out = []
+    for (pattern, msg), paths in groups.items():
+        if len(paths) == 1:
+            out.append((paths[0], msg))
+            continue
+        entries = list(dict.fromkeys(_entry(p) for p in paths))
+        shown = ", ".join(entries[:SHOWN_ENTRIES])
+        more = f" and {len(entries) - SHOWN_ENTRIES} more" if len(entries) > SHOWN_ENTRIES else ""
+        out.append((pattern, f"{msg} ({len(paths)} entries: {shown}{more})"))
+    return out
+
+
+def _entry(path: str) -> str:
+    """``devices.7.foo`` -> ``devices.7``: the path up to its last list index."""
+    parts = path.split(".")
+    last = max((i for i, p in enumerate(parts) if p.isdigit()), default=len(parts) - 1)
+    return ".".join(parts[:last + 1])

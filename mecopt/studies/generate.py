@@ -30,6 +30,13 @@ between the positions and ``gain`` is not drawn. The geometry comes from a secon
 ``numpy.random.default_rng([seed, 1])``, so the per-device draws keep their order.
 Without ``servers`` the document is exactly the single-server one.
 
+``units`` (:data:`UNITS`) sets the scale: ``si`` (the default) writes MHz bandwidths, a
+3.4 GHz server (the i5 of the bundled server delay set, eq. 7) with a price scale that keeps
+the paper's prices, 32-bit tensor elements and physical noise and gain; ``paper`` writes the
+paper's Fig. 4 scale (kHz, 3,400 cycles/s, 1 bit per element), byte for byte what the
+generator wrote before units existed. :func:`write_instance` names DNN spec files relative
+to the file it writes.
+
 Everything else is the paper preset (Fig. 4 and docs/MODEL.md §7). The result is
 validated with :func:`mecopt.core.instance.instance_from_dict` before it is returned,
 so a generated file always loads (a hard deadline no MD can meet is reported as
@@ -53,8 +60,6 @@ from mecopt.core.tables import write_text
 
 #: paper-preset weights (Fig. 5) used when ``weights`` is not given
 DEFAULT_WEIGHTS = (0.42, 0.17, 0.41)
-DEFAULT_BANDWIDTH_KHZ = (1.0, 2.0)
-DEFAULT_GAIN = (1.2e6, 1.2e6)
 DEFAULT_DELTA = (2000.0, 2500.0)
 DEFAULT_DEADLINE_S = (5.0, 5.0)
 #: several servers: side of the square (m), servers reached per device, path loss, noise (W/Hz)
@@ -64,6 +69,56 @@ DEFAULT_PATHLOSS = "3gpp-umi"
 PHYSICAL_NOISE_W_PER_HZ = 3.98e-21   # -174 dBm/Hz (mecopt.core.pathloss.THERMAL_NOISE_W_PER_HZ, 3 digits)
 SERVER_LAYOUTS = ("grid", "random")
 DEVICE_LAYOUTS = ("uniform", "clustered")
+
+
+@dataclass(frozen=True)
+class Units:
+    """The unit system a generated instance is written in (``units``).
+
+    Attributes
+    ----------
+    bandwidth_hz : float
+        Hz per unit of the bandwidth range (1e3: kHz, 1e6: MHz).
+    bandwidth : tuple of float
+        Default range of W_n, in that unit.
+    freq_cycles_per_s : float
+        f_s of every server.
+    price_scale : float
+        Divisor of the price units S (20): kept at f_s / 3400 x 1e6 so prices equal the paper's.
+    bits_per_element : float
+        Bits of one tensor element.
+    noise_w_per_hz : float
+        N0 of every device with one server (several servers: ``noise_w_per_hz``, physical by default).
+    gain : tuple of float
+        Default range of the channel gain G_n with one server (linear).
+    """
+
+    bandwidth_hz: float
+    bandwidth: tuple[float, float]
+    freq_cycles_per_s: float
+    price_scale: float
+    bits_per_element: float
+    noise_w_per_hz: float
+    gain: tuple[float, float]
+
+    @property
+    def bandwidth_name(self) -> str:
+        """The unit of the bandwidth range, ``kHz`` or ``MHz``."""
+        return "kHz" if self.bandwidth_hz == 1e3 else "MHz"
+
+
+#: the unit systems of ``generate`` (docs/results.md "Generated instances: units"):
+#: ``paper``, Gao et al.'s Fig. 4 (W in kHz, f_s = 3,400 cycles/s, 1 bit per element, N0 = 1e-9 W/Hz, G = 1.2e6);
+#: ``si``, physical units that match the bundled delay sets (eq. 7's server is a 3.4 GHz i5): W in MHz,
+#: f_s = 3.4 GHz (price_scale 1e12 keeps the paper's prices), 32-bit elements, N0 = -174 dBm/Hz and
+#: G_n = 1e-9 (90 dB path loss, about 100 m in 3GPP UMi); a constant default gain draws nothing, so a
+#: multi-server file keeps the per-device draws of the single-server file of the same seed
+UNITS = {
+    "paper": Units(1e3, (1.0, 2.0), 3400.0, 1e6, 1.0, 1e-9, (1.2e6, 1.2e6)),
+    "si": Units(1e6, (1.0, 2.0), 3.4e9, 1e12, 32.0, 3.98e-21, (1e-9, 1e-9)),
+}
+#: the default unit system: a new scenario is physical; ``units="paper"`` reproduces the paper's scale
+DEFAULT_UNITS = "si"
 _WEIGHT_GRID = 10_000  # weights on a 1e-4 grid
 
 
@@ -236,13 +291,49 @@ def _draw(rng: np.random.Generator, lo_hi: tuple[float, float]) -> float:
 
 
 def _dnn_entry(name: str) -> str:
-    """Catalog names stay names; spec files are written as absolute paths so the file loads anywhere."""
+    """Catalog names stay names; spec files are absolute paths (:func:`write_instance` makes them relative)."""
     p = Path(name)
     return str(dnn.resolve_path(name).resolve()) if p.suffix == ".toml" else name
 
 
+def relative_paths(data: dict, folder: str | Path) -> dict:
+    """``data`` with every DNN spec path (``devices.*.dnn``, ``device_defaults.dnn``) relative to ``folder``.
+
+    A generated instance that uses an imported model (an ONNX file made into a spec by
+    ``mecopt import``, or any ``.toml`` spec) then names it relative to the instance file,
+    so the instance and its models can move together. A path on another drive stays absolute.
+
+    Parameters
+    ----------
+    data : dict
+        An instance document (not changed).
+    folder : str or Path
+        The folder of the instance file.
+
+    Returns
+    -------
+    dict
+        A copy with the paths made relative.
+    """
+    import copy
+    import os
+
+    out = copy.deepcopy(data)
+    base = Path(folder).resolve()
+    entries = list(out.get("devices") or []) + [out.get("device_defaults") or {}]
+    for entry in entries:
+        name = entry.get("dnn") if isinstance(entry, dict) else None
+        if isinstance(name, str) and Path(name).suffix == ".toml" and Path(name).is_absolute():
+            try:
+                entry["dnn"] = Path(os.path.relpath(name, base)).as_posix()
+            except ValueError:          # another drive (Windows): no relative path exists
+                pass
+    return out
+
+
 def generate_instance(n_devices: int, dnn_mix: str | dict = "alexnet", seed: int = 0, *,
-                      bandwidth_khz: str | tuple = DEFAULT_BANDWIDTH_KHZ, gain: str | tuple | None = None,
+                      units: str = DEFAULT_UNITS, bandwidth_khz: str | tuple | None = None,
+                      bandwidth_mhz: str | tuple | None = None, gain: str | tuple | None = None,
                       delta: str | tuple = DEFAULT_DELTA, deadline_s: str | tuple = DEFAULT_DEADLINE_S,
                       weights: str | tuple | None = None, slots: int = 5, capacity_mode: str = "per_device",
                       deadline_policy: str = "hard", name: str | None = None, validate: bool = True,
@@ -260,9 +351,16 @@ def generate_instance(n_devices: int, dnn_mix: str | dict = "alexnet", seed: int
         ``NAME:SHARE,...``; apportioned by largest remainders, then shuffled.
     seed : int
         Seed of every draw (written as the instance's seed).
-    bandwidth_khz, gain, delta, deadline_s : str or tuple
-        Ranges ``LO:HI`` of W_n (kHz), G_n (linear; one server only, default 1.2e6), delta_n
-        and tau_n (s).
+    units : {"si", "paper"}, default "si"
+        The unit system (:data:`UNITS`): ``si`` writes MHz bandwidths, f_s = 3.4 GHz (the
+        server of the bundled delay set, eq. 7), 32-bit tensor elements and physical noise and
+        gains; ``paper`` the scale of the paper's Fig. 4 (kHz, 3,400 cycles/s, 1 bit per element).
+    bandwidth_khz, bandwidth_mhz : str or tuple, optional
+        Range ``LO:HI`` of W_n in kHz or in MHz (at most one of them; default 1:2 in the unit of
+        ``units``).
+    gain, delta, deadline_s : str or tuple
+        Ranges ``LO:HI`` of G_n (linear; one server only; default 1.2e6 with paper units,
+        1e-9 with SI units), delta_n and tau_n (s).
     weights : str or tuple, optional
         ``ALPHA,BETA,GAMMA``, ``"random"`` or None (the paper's .42, .17, .41).
     slots, capacity_mode, deadline_policy, name
@@ -299,6 +397,17 @@ def generate_instance(n_devices: int, dnn_mix: str | dict = "alexnet", seed: int
         The instance document; the same arguments give the same dict.
     """
     problems = []
+    if units not in UNITS:
+        raise InputError(f"The 'units' parameter must be one of {', '.join(UNITS)}. Got {units!r} instead.")
+    unit = UNITS[units]
+    if bandwidth_khz is not None and bandwidth_mhz is not None:
+        problems.append(("bandwidth_khz, bandwidth_mhz", "give the bandwidth range in one unit only"))
+    bandwidth_hz, bandwidth_name, bandwidth = unit.bandwidth_hz, unit.bandwidth_name, unit.bandwidth
+    if bandwidth_khz is not None:
+        bandwidth_hz, bandwidth_name, bandwidth = 1e3, "kHz", bandwidth_khz
+    elif bandwidth_mhz is not None:
+        bandwidth_hz, bandwidth_name, bandwidth = 1e6, "MHz", bandwidth_mhz
+    bandwidth_key = f"bandwidth_{bandwidth_name.lower()}"
     if not isinstance(n_devices, (int, np.integer)) or isinstance(n_devices, bool) or n_devices < 1:
         problems.append(("devices", f"must be an integer >= 1, got {n_devices!r}"))
     if not isinstance(slots, (int, np.integer)) or isinstance(slots, bool) or slots < 1:
@@ -311,8 +420,8 @@ def generate_instance(n_devices: int, dnn_mix: str | dict = "alexnet", seed: int
         problems.append(("seed", f"must be an integer >= 0, got {seed!r}"))
     parsed = {}
     for key, value, parser in (("dnn_mix", dnn_mix, parse_mix), ("weights", weights, parse_weights),
-                               ("bandwidth_khz", bandwidth_khz, lambda v: parse_range(v, "bandwidth_khz")),
-                               ("gain", gain or DEFAULT_GAIN, lambda v: parse_range(v, "gain")),
+                               ("bandwidth", bandwidth, lambda v: parse_range(v, bandwidth_key)),
+                               ("gain", gain or unit.gain, lambda v: parse_range(v, "gain")),
                                ("delta", delta, lambda v: parse_range(v, "delta")),
                                ("deadline_s", deadline_s, lambda v: parse_range(v, "deadline_s"))):
         try:
@@ -348,7 +457,7 @@ def generate_instance(n_devices: int, dnn_mix: str | dict = "alexnet", seed: int
     devices = []
     for i, kind in enumerate(kinds):
         w = parsed["weights"]
-        bw = _draw(rng, parsed["bandwidth_khz"]) * 1000.0
+        bw = _draw(rng, parsed["bandwidth"]) * bandwidth_hz
         g = None if placed else _draw(rng, parsed["gain"])   # several servers: the path loss gives G_{n,k}
         dl = _draw(rng, parsed["delta"])
         tau = _draw(rng, parsed["deadline_s"])
@@ -365,17 +474,21 @@ def generate_instance(n_devices: int, dnn_mix: str | dict = "alexnet", seed: int
     data = {
         "name": name or f"gen-n{n}-s{seed}",
         "description": (f"mecopt generate: {n} MDs, dnn mix {mix_text}, seed {seed}, weights {wtext}, "
-                        f"bandwidth {_fmt_range(parsed['bandwidth_khz'])} kHz, "
+                        f"bandwidth {_fmt_range(parsed['bandwidth'])} {bandwidth_name}, "
                         + ("" if placed else f"gain {_fmt_range(parsed['gain'])}, ") +
-                        f"delta {_fmt_range(parsed['delta'])}, deadline {_fmt_range(parsed['deadline_s'])} s"),
+                        f"delta {_fmt_range(parsed['delta'])}, deadline {_fmt_range(parsed['deadline_s'])} s"
+                        + ("" if units == "paper" else f"; {units} units (f_s {unit.freq_cycles_per_s:g} cycles/s, "
+                                                       f"{unit.bits_per_element:g} bits per element)")),
         "seed": seed,
-        "model": {"bits_per_element": 1.0, "price_scale": 1e6, "capacity_mode": capacity_mode,
-                  "deadline_policy": deadline_policy},
-        "server": {"slots": int(slots), "frame_s": 0.75, "parallel_limit": 4, "freq_cycles_per_s": 3400.0,
-                   "price_base": 1.0, "price_growth": 2.0, "tx_power_w": 4.0},
+        "model": {"bits_per_element": unit.bits_per_element, "price_scale": unit.price_scale,
+                  "capacity_mode": capacity_mode, "deadline_policy": deadline_policy},
+        "server": {"slots": int(slots), "frame_s": 0.75, "parallel_limit": 4,
+                   "freq_cycles_per_s": unit.freq_cycles_per_s, "price_base": 1.0, "price_growth": 2.0,
+                   "tx_power_w": 4.0},
         "topology": {"kind": "complete", "weights": "metropolis"},
-        "device_defaults": {k: PAPER_DEVICE[k] for k in ("cost_delay_per_s", "cost_energy_per_j", "upload_power_w",
-                                                         "compute_power_w", "noise_w_per_hz")},
+        "device_defaults": {**{k: PAPER_DEVICE[k] for k in ("cost_delay_per_s", "cost_energy_per_j",
+                                                             "upload_power_w", "compute_power_w")},
+                            "noise_w_per_hz": unit.noise_w_per_hz},
         "devices": devices,
     }
     if placed:
@@ -599,6 +712,8 @@ def dumps(data: dict) -> str:
 def write_instance(data: dict, path: str | Path) -> Path:
     """Write an instance document as TOML, atomically (temporary file, then rename).
 
+    DNN spec paths are written relative to the file's folder (:func:`relative_paths`).
+
     Parameters
     ----------
     data : dict
@@ -619,4 +734,4 @@ def write_instance(data: dict, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix != ".toml":
         raise InputError(f"The 'out' parameter must name a .toml file. Got {str(path)!r} instead.")
-    return write_text(path, dumps(data))
+    return write_text(path, dumps(relative_paths(data, path.parent)))

@@ -21,6 +21,12 @@ and sorted by (point, method, seed); it holds only deterministic figures, so a
 resumed and an uninterrupted sweep write the same table. Wall times go to
 ``OUT/timings.<fmt>``.
 
+Every point's instance is built and every option checked before any run
+(:func:`plan`; an :class:`InputError` names the field and the point). Runs that
+fail all the same (a solver error) are rows with ``termination = "error"``,
+listed in ``OUT/failures.<fmt>``; the command line then raises
+:class:`RunsFailedError` (exit :data:`RUNS_FAILED_EXIT`).
+
 The library never prints: pass ``progress(done, total)`` to follow a sweep.
 """
 
@@ -30,6 +36,7 @@ import copy
 import hashlib
 import itertools
 import json
+import logging
 import math
 import os
 import sys
@@ -56,6 +63,10 @@ RESULT_COLUMNS = ("method", "seed", "engine", "termination", "feasible", "violat
                   "avg_delay_s", "avg_energy_j", "avg_cost", "potential", "objective", "bound", "gap",
                   "iterations", "solver_calls", "status", "error")
 LOG_NAME = "results.jsonl"
+#: the table of failed runs (``failures.<fmt>``): these columns after the point's key, instance and axis columns
+FAILURE_COLUMNS = ("method", "seed", "error")
+#: exit status of ``mecopt sweep`` / ``mecopt study`` when every run was tried but some failed
+RUNS_FAILED_EXIT = 5
 _RESERVED = set(KEY_COLUMNS) | set(RESULT_COLUMNS) | {"timing"}
 MANIFEST_NAME = "sweep.json"
 
@@ -449,6 +460,10 @@ class SweepSpec:
         Method name (or ``"*"``) -> keyword options.
     save_solutions : bool
         Also write every run's solution.
+    labels : Mapping
+        Instance file -> {column: value}: columns of the results table that describe each instance (a study's
+        generator parameters, e.g. ``devices`` and ``instance_seed``), placed after ``instance``. Every instance
+        has the same columns.
     """
 
     instances: tuple[str, ...]
@@ -457,6 +472,13 @@ class SweepSpec:
     seeds: tuple[int, ...] = (0,)
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     save_solutions: bool = False
+    labels: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def label_columns(self) -> list[str]:
+        """The columns of :attr:`labels`, in their order (none without labels)."""
+        first = next(iter(self.labels.values()), {})
+        return [axis_column(c) for c in first]
 
     def __post_init__(self):
         if not self.instances:
@@ -471,6 +493,15 @@ class SweepSpec:
             raise InputError(f"a sweep path may appear once; repeated: {dup}")
         if len(set(self.methods)) != len(self.methods):
             raise InputError(f"each method may appear once; got {list(self.methods)}")
+        if self.labels:
+            if set(self.labels) != set(self.instances):
+                raise InputError("sweep labels must describe every instance file, and only those")
+            cols = [list(v) for v in self.labels.values()]
+            if any(c != cols[0] for c in cols):
+                raise InputError("sweep labels must give every instance the same columns")
+            clash = set(self.label_columns) & {axis_column(a.path) for a in self.axes}
+            if clash:
+                raise InputError(f"sweep label columns {sorted(clash)} are also swept paths")
 
 
 def _load_document(path: str) -> tuple[dict, str]:
@@ -482,8 +513,11 @@ def _load_document(path: str) -> tuple[dict, str]:
 def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
     """Validate the sweep and list its points and runs (in table order) plus its manifest.
 
-    Every point is checked against the instance schema up front, and every
-    problem (unknown path, bad value) is raised at once, naming the path.
+    Every option value is checked against its method's declaration, and every point is
+    built into an instance exactly as a run would build it (schema, then the checks
+    across fields: one ``[server]`` or ``[[servers]]``, unique server names, deadlines a
+    device can meet, ...), before any run; every problem is raised at once, naming the
+    field path and the points where it occurs.
 
     Parameters
     ----------
@@ -503,8 +537,9 @@ def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
     from pydantic import ValidationError
 
     from mecopt.core.errors import validation_problems
-    from mecopt.core.instance import InstanceFile
+    from mecopt.core.instance import InstanceFile, instance_from_dict
     from mecopt.core.options import check_option_names
+    from mecopt.core.resources import instance_path
     from mecopt.methods import registry as solvers
 
     unknown_opt = sorted(set(spec.options) - set(spec.methods) - {"*"})
@@ -540,16 +575,21 @@ def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
                     set_path(data, path, v)
             except InputError as err:
                 raise InputError(f"{err} (in {src})") from None
+            at = ", ".join(f"{p}={v!r}" for p, v in values) or "as written"
             try:
                 InstanceFile.model_validate(data)
             except ValidationError as err:
-                at = ", ".join(f"{p}={v!r}" for p, v in values) or "as written"
                 for path, msg in validation_problems(err):
                     problems.append((path, msg, f"{src} {at}"))
                 continue
+            try:             # what the schema alone cannot see: [server] with [[servers]], duplicate names, ...
+                instance_from_dict(copy.deepcopy(data), base=instance_path(src).parent, source_path=src)
+            except InputError as err:
+                problems += [(path, msg, f"{src} {at}") for path, msg in (err.problems or [("", str(err))])]
+                continue
             points.append(Point(len(points), str(data.get("name", "instance")), src, values, data))
     if problems:
-        raise InputError("invalid sweep", _group_problems(problems, len(grid) * len(docs)))
+        raise InputError("invalid sweep", _group_problems(problems, len(grid) * len(docs), spec))
     names = [p.key for p in points]
     if len(set(names)) != len(names):
         raise InputError("two sweep points have the same key: give the instance files different names")
@@ -567,18 +607,21 @@ def plan(spec: SweepSpec) -> tuple[list[Point], list[Run], dict]:
         methods=list(spec.methods), seeds=[int(s) for s in spec.seeds],
         options={k: dict(v) for k, v in sorted(spec.options.items())}, save_solutions=spec.save_solutions,
     )
+    if spec.labels:     # (only when given: a sweep without labels keeps the manifest it always had)
+        manifest["labels"] = [dict(spec.labels[src]) for src in spec.instances]
     return points, runs, manifest
 
 
-def _group_problems(problems, n_points: int) -> list[tuple[str, str]]:
+def _group_problems(problems, n_points: int, spec: SweepSpec) -> list[tuple[str, str]]:
     """One line per (path, message), saying at which points it occurs."""
     where: dict[tuple[str, str], list[str]] = {}
     for path, msg, at in problems:
         where.setdefault((path, msg), []).append(at)
+    grid = "; ".join(f"{a.path}={', '.join(repr(v) for v in a.values)}" for a in spec.axes) or "as written"
     out = []
     for (path, msg), ats in where.items():
         if len(ats) == n_points and n_points > 1:
-            out.append((path, f"{msg} (at every point)"))
+            out.append((path, f"{msg} (at every point: {', '.join(spec.instances)} {grid})"))
         else:
             shown = "; ".join(ats[:3]) + (f"; and {len(ats) - 3} more" if len(ats) > 3 else "")
             out.append((path, f"{msg} (at {shown})"))
@@ -801,6 +844,10 @@ class SweepResult:
         Runs solved by this call.
     skipped : int
         Runs found already done (resume).
+    failures : pandas.DataFrame
+        The runs whose termination is ``error``: key, point, instance, the axis columns, method, seed and error.
+    failures_path : pathlib.Path
+        Its file, ``failures.<fmt>`` (written also when empty).
     """
 
     out_dir: Path
@@ -809,6 +856,13 @@ class SweepResult:
     timings_path: Path
     ran: int             # runs solved by this call
     skipped: int         # runs found already done (resume)
+    failures: pd.DataFrame = field(default_factory=pd.DataFrame)
+    failures_path: Path | None = None
+
+    @property
+    def failed(self) -> int:
+        """Runs that ended in an error (rows of :attr:`failures`)."""
+        return len(self.failures)
 
 
 def local_executor(workers: int | None = None) -> ProcessPoolExecutor:
@@ -1019,7 +1073,8 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, fmt: str = "csv", resume:
                         outcome = fut.result()
                         if outcome.solution is not None:
                             _save_solution(outcome.solution, run, out, fmt)
-                        log.append(dict(_identity(run), **outcome.row, timing=outcome.timing))
+                        log.append(dict(_identity(run, spec.labels.get(run.point.source, {})), **outcome.row,
+                                        timing=outcome.timing))
                         finished += 1
                         if progress:
                             progress(finished, total)
@@ -1033,12 +1088,63 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, fmt: str = "csv", resume:
     table, timings = assemble(spec, runs, read_log(log_path))
     table_path = write_table(table, out / "results", fmt)
     timings_path = write_table(timings, out / "timings", fmt)
+    failures = failures_table(table)
+    failures_path = write_table(failures, out / "failures", fmt)
     result_set.finish(out, "sweep", format=fmt)
-    return SweepResult(out, table, table_path, timings_path, len(pending), total - len(pending))
+    return SweepResult(out, table, table_path, timings_path, len(pending), total - len(pending), failures,
+                       failures_path)
 
 
-def _identity(run: Run) -> dict:
+def failures_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The failed runs of a results table: those with ``termination == "error"``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A sweep's results table (:func:`assemble`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Key, point, instance and axis columns, then ``method``, ``seed``, ``error``; one row per failed run.
+    """
+    lead = list(table.columns[:list(table.columns).index("method")]) if "method" in table.columns else []
+    cols = lead + list(FAILURE_COLUMNS)
+    if "termination" not in table.columns:
+        return pd.DataFrame(columns=cols)
+    return table.loc[table["termination"] == "error", cols].reset_index(drop=True)
+
+
+class RunsFailedError(MecoptError):
+    """Some runs of a sweep or study failed; every other run finished and the tables are written.
+
+    The command line exits with :data:`RUNS_FAILED_EXIT` (5) after listing the failed runs.
+
+    Parameters
+    ----------
+    result : SweepResult
+        The finished sweep.
+    """
+
+    exit_code = RUNS_FAILED_EXIT
+
+    def __init__(self, result: SweepResult):
+        self.result = result
+        lines = [f"{result.failed} of {len(result.table)} run(s) failed (listed in {result.failures_path}):"]
+        for r in result.failures.head(SHOWN_FAILURES).itertuples(index=False):
+            lines.append(f"  - {r.key}: {r.error}")
+        if result.failed > SHOWN_FAILURES:
+            lines.append(f"  ... and {result.failed - SHOWN_FAILURES} more")
+        super().__init__("\n".join(lines))
+
+
+#: failed runs named on the terminal (all are in ``failures.<fmt>``)
+SHOWN_FAILURES = 10
+
+
+def _identity(run: Run, labels: Mapping[str, Any]) -> dict:
     return dict(key=run.key, point=run.point.index, instance=run.point.instance,
+                **{axis_column(c): v for c, v in labels.items()},
                 **{axis_column(p): v for p, v in run.point.values}, method=run.method, seed=run.seed)
 
 
@@ -1074,7 +1180,7 @@ def assemble(spec: SweepSpec, runs: Sequence[Run], rows: Iterable[dict]) -> tupl
         by_key.setdefault(r.get("key"), r)
     ordered = [by_key[r.key] for r in runs if r.key in by_key]
     axis_cols = [axis_column(a.path) for a in spec.axes]
-    lead = list(KEY_COLUMNS) + axis_cols
+    lead = list(KEY_COLUMNS) + spec.label_columns + axis_cols
     extra = sorted({k for r in ordered for k in r} - set(lead) - set(RESULT_COLUMNS) - {"timing"})
     cols = lead + list(RESULT_COLUMNS) + extra
     table = _tidy(pd.DataFrame([{c: r.get(c) for c in cols} for r in ordered], columns=cols))
@@ -1096,18 +1202,27 @@ def _tidy(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-@contextmanager
-def dask_executor(address: str, timeout: float = 30.0):
-    """A concurrent.futures executor running on an existing Dask cluster (``client.get_executor()``).
+#: ``--dask local``: the address that starts a Dask cluster on this machine instead of joining one
+LOCAL_DASK = "local"
 
-    ``timeout``: seconds to wait for the scheduler.
+
+@contextmanager
+def dask_executor(address: str, timeout: float = 30.0, workers: int | None = None):
+    """A concurrent.futures executor running on a Dask cluster (``client.get_executor()``).
+
+    ``address`` is a scheduler's address, or ``"local"``: then a ``distributed.LocalCluster``
+    is started on the loopback interface (127.0.0.1, no dashboard) with ``workers`` worker
+    processes of one thread each (default: the CPUs, at most :data:`MAX_LOCAL_DASK_WORKERS`),
+    and closed when the block ends, also on an error or an interrupt.
 
     Parameters
     ----------
     address : str
-        The scheduler's address.
+        The scheduler's address, or ``"local"``.
     timeout : float, default 30.0
         Seconds to wait for the scheduler.
+    workers : int or None, default None
+        Worker processes of a local cluster (ignored with an address).
 
     Returns
     -------
@@ -1120,14 +1235,28 @@ def dask_executor(address: str, timeout: float = 30.0):
         When dask is missing or the scheduler is unreachable.
     """
     try:
-        from distributed import Client
+        from distributed import Client, LocalCluster
     except ImportError:
         raise InputError("running on a Dask cluster needs dask.distributed: pip install 'mecopt[dask]'") from None
+    cluster = None
+    if address == LOCAL_DASK:
+        n = workers or min(os.cpu_count() or 1, MAX_LOCAL_DASK_WORKERS)
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None, silence_logs=logging.ERROR)
+        address = cluster.scheduler_address
     try:
-        client = Client(address, timeout=timeout)
-    except (OSError, TimeoutError) as err:
-        raise InputError(f"cannot reach the Dask scheduler at {address!r}: {err}") from None
-    try:
-        yield client.get_executor(pure=False)
+        try:
+            client = Client(address, timeout=timeout)
+        except (OSError, TimeoutError) as err:
+            raise InputError(f"cannot reach the Dask scheduler at {address!r}: {err}") from None
+        try:
+            yield client.get_executor(pure=False)
+        finally:
+            client.close()
     finally:
-        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+#: most worker processes of ``--dask local`` when ``--workers`` is not given
+MAX_LOCAL_DASK_WORKERS = 4

@@ -29,7 +29,7 @@ MIX = "alexnet:0.4,vgg16:0.2,vgg13:0.2,lenet:0.2"
 ])
 def test_single_server_output_is_unchanged(args, sha256):
     n, mix, seed, *kw = args
-    text = dumps(generate_instance(n, mix, seed, **(kw[0] if kw else {})))
+    text = dumps(generate_instance(n, mix, seed, units="paper", **(kw[0] if kw else {})))
     assert hashlib.sha256(text.encode()).hexdigest() == sha256
 
 

@@ -185,10 +185,10 @@ def test_bundled_instance_is_what_generate_writes():
     command = header.splitlines()[0].removeprefix("# mecopt generate ").split()
     assert command == ["--devices", "50", "--servers", "4", "--seed", "0", "--dnn-mix",
                        "alexnet:0.4,vgg16:0.2,vgg13:0.2,lenet:0.2", "--device-layout", "clustered",
-                       "--deadline-policy", "relax", "--name", "multiserver-n50-k4"]
+                       "--deadline-policy", "relax", "--name", "multiserver-n50-k4", "--units", "paper"]
     assert body == dumps(generate_instance(50, "alexnet:0.4,vgg16:0.2,vgg13:0.2,lenet:0.2", 0, servers=4,
                                            device_layout="clustered", deadline_policy="relax",
-                                           name="multiserver-n50-k4"))
+                                           name="multiserver-n50-k4", units="paper"))
     inst = load_instance(BUNDLED)
     assert (inst.N, inst.K) == (50, 4)
 

@@ -214,13 +214,13 @@ def test_summary_row_keeps_timings_apart():
     assert timing == {"info.solve_s": 0.3, "info.build_s": 0.1}
 
 
-def test_failed_point_is_a_row_not_a_crash(write_toml, instance_dict, tmp_path):
-    """Under the hard deadline a point can be infeasible: it is recorded with its error."""
+def test_point_whose_instance_cannot_be_built_is_refused_before_any_run(write_toml, instance_dict, tmp_path):
+    """Under the hard deadline a point can be infeasible: the sweep refuses it up front, naming the point."""
     inst = write_toml(instance_dict(n_devices=1))
     spec = sw.SweepSpec((str(inst),), (sw.Axis("device_defaults.deadline_s", (10.0, 0.01)),), ("all-local",))
-    t = sw.run_sweep(spec, tmp_path / "o", executor=ThreadPoolExecutor(2)).table
-    assert list(t["termination"]) == ["feasible", "error"]
-    assert "deadline" in t["error"].iloc[1] and pd.isna(t["avg_delay_s"].iloc[1])
+    with pytest.raises(InputError, match=r"deadline.*device_defaults.deadline_s=0.01"):
+        sw.run_sweep(spec, tmp_path / "o", executor=ThreadPoolExecutor(2))
+    assert not (tmp_path / "o").exists()
 
 
 def test_axis_named_like_a_column(write_toml, instance_dict, tmp_path):

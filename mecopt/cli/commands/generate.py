@@ -17,9 +17,16 @@ from mecopt.studies import generate as gen
               help="DNN shares NAME:SHARE,... (bundled name or .toml spec); apportioned to the N MDs by "
                    "largest remainders, then shuffled.")
 @click.option("--seed", type=click.IntRange(min=0), required=True, help="Seed of every draw (and of the instance).")
-@click.option("--bandwidth-khz", default="1:2", show_default=True, help="W_n ~ U[LO, HI] kHz (or one value).")
+@click.option("--units", type=click.Choice(list(gen.UNITS)), default=gen.DEFAULT_UNITS, show_default=True,
+              help="si: MHz bandwidths, a 3.4 GHz server (the bundled server delay set's), 32-bit tensor elements, "
+                   "physical noise and gains; paper: the paper's Fig. 4 scale (kHz, 3,400 cycles/s, 1 bit per "
+                   "element). See docs/results.md.")
+@click.option("--bandwidth-mhz", default=None, help="W_n ~ U[LO, HI] MHz (or one value). Default 1:2 with --units si.")
+@click.option("--bandwidth-khz", default=None,
+              help="W_n ~ U[LO, HI] kHz (or one value). Default 1:2 with --units paper.")
 @click.option("--gain", default=None,
-              help="Channel power gain G_n ~ U[LO, HI] (linear). Default 1.2e6. Not with --servers (path loss).")
+              help="Channel power gain G_n ~ U[LO, HI] (linear). Default 1e-9 (si) or 1.2e6 (paper). "
+                   "Not with --servers (path loss).")
 @click.option("--delta", default="2000:2500", show_default=True, help="delta_n ~ U[LO, HI] cycles per bit.")
 @click.option("--deadline-s", default="5", show_default=True, help="Deadline tau_n ~ U[LO, HI] seconds.")
 @click.option("--weights", default=None,
@@ -54,19 +61,23 @@ from mecopt.studies import generate as gen
 @click.option("--name", default=None, help="Instance name (default gen-nN-sSEED, with --servers gen-nN-kK-sSEED).")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=str), callback=writable_output,
               required=True, help="The .toml file to write (atomically).")
-def generate_cmd(n_devices, dnn_mix, seed, bandwidth_khz, gain, delta, deadline_s, weights, slots, capacity_mode,
-                 deadline_policy, servers, area_m, server_layout, device_layout, hotspots, cluster_std_m, reach,
-                 pathloss, noise_w_per_hz, name, out):
+def generate_cmd(n_devices, dnn_mix, seed, units, bandwidth_mhz, bandwidth_khz, gain, delta, deadline_s, weights,
+                 slots, capacity_mode, deadline_policy, servers, area_m, server_layout, device_layout, hotspots,
+                 cluster_std_m, reach, pathloss, noise_w_per_hz, name, out):
     """Generate a random instance from a seed and write it as TOML.
 
     The same options give a byte-identical file. The instance is validated before
     it is written, so the file always loads (exit 2 otherwise, nothing written).
+    SI units are the default (--units paper for the paper's scale). DNN spec
+    files are written relative to the output file.
     With --servers K, K servers and the devices are placed in a square and each
     device reaches its --reach nearest servers through the --pathloss channel.
     """
     geometry = dict(servers=servers, area_m=area_m, server_layout=server_layout, device_layout=device_layout,
                     hotspots=hotspots, cluster_std_m=cluster_std_m, reach=reach, pathloss=pathloss,
                     noise_w_per_hz=noise_w_per_hz)
+    if bandwidth_khz is not None and bandwidth_mhz is not None:
+        raise InputError("--bandwidth-khz, --bandwidth-mhz: give the bandwidth range in one unit only")
     if servers is None:
         given = [f"--{k.replace('_', '-')}" for k, v in geometry.items() if v is not None]
         if given:
@@ -75,7 +86,8 @@ def generate_cmd(n_devices, dnn_mix, seed, bandwidth_khz, gain, delta, deadline_
         raise InputError("--gain is not used with --servers: the channel gains come from the path loss "
                          "(--pathloss, --area-m)")
     try:
-        data = gen.generate_instance(n_devices, dnn_mix, seed, bandwidth_khz=bandwidth_khz, gain=gain, delta=delta,
+        data = gen.generate_instance(n_devices, dnn_mix, seed, units=units, bandwidth_khz=bandwidth_khz,
+                                     bandwidth_mhz=bandwidth_mhz, gain=gain, delta=delta,
                                      deadline_s=deadline_s, weights=weights, slots=slots,
                                      capacity_mode=capacity_mode, deadline_policy=deadline_policy, name=name,
                                      **geometry)

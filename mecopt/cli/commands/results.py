@@ -21,11 +21,11 @@ def _bar(quiet: bool):
     return sweep_bar(quiet)
 
 
-def _executor(dask_address: str | None):
+def _executor(dask_address: str | None, workers: int | None = None):
     if dask_address is None:
         return nullcontext(None)
     from mecopt.studies.sweep import dask_executor
-    return dask_executor(dask_address)
+    return dask_executor(dask_address, workers=workers)
 
 
 def _parse_options(items) -> dict:
@@ -54,8 +54,9 @@ def _parse_options(items) -> dict:
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: one per CPU).")
 @click.option("--resume", is_flag=True, help="Continue the sweep in --out, skipping runs already there.")
-@click.option("--dask", "dask_address", metavar="ADDRESS", default=None,
-              help="Run on an existing Dask cluster (scheduler address) instead of local processes.")
+@click.option("--dask", "dask_address", metavar="ADDRESS|local", default=None,
+              help="Run on an existing Dask cluster (scheduler address) instead of local processes, or on a "
+                   "local Dask cluster started for the sweep ('local': --workers processes on 127.0.0.1).")
 @click.option("--save-solutions", is_flag=True, help="Also write every run's solution to OUT/solutions/.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @format_option
@@ -75,7 +76,9 @@ def sweep_command(instances, ranges, lists, methods, seeds, options, out, worker
     to OUT/results.jsonl at once, so an interrupted sweep continues with --resume;
     the final table OUT/results.<format> is sorted by (point, method, seed) and
     is the same whether or not the sweep was interrupted. Wall times go to
-    OUT/timings.<format>.
+    OUT/timings.<format>. Every point's instance and every option are checked
+    before any run (exit 2). Runs that fail are listed in OUT/failures.<format>
+    and on stderr, and the sweep exits 5 once every other run has finished.
     """  # noqa: D301 (click reads "\b" as its no-rewrap marker: the backspace character)
     from mecopt.studies import sweep as sw
 
@@ -87,15 +90,16 @@ def sweep_command(instances, ranges, lists, methods, seeds, options, out, worker
         click.echo(click.style("WARNING: ", fg="yellow", bold=True) + shadow.message(), err=True)
     bar = _bar(quiet)
     try:
-        with _executor(dask_address) as executor, warnings.catch_warnings():
+        with _executor(dask_address, workers) as executor, warnings.catch_warnings():
             warnings.simplefilter("ignore", sw.SweepWarning)     # already shown above
             res = sw.run_sweep(spec, out, fmt=fmt, resume=resume, workers=workers, executor=executor,
                                progress=lambda d, t: bar("sweep", d, t))
     finally:
         bar.close()
-    errors = int((res.table["termination"] == "error").sum()) if len(res.table) else 0
     click.echo(f"{len(res.table)} run(s): {res.ran} solved now, {res.skipped} already done"
-               + (f", {errors} failed (see the error column)" if errors else "") + f" -> {res.table_path}")
+               + (f", {res.failed} failed" if res.failed else "") + f" -> {res.table_path}")
+    if res.failed:
+        raise sw.RunsFailedError(res)      # exit 5, the failed runs listed on stderr
 
 
 def _figure_options(f):
