@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "scenario-k3-n200.toml"
 GENERATE = ["generate", "--devices", "200", "--servers", "3", "--seed", "0",
             "--dnn-mix", "resnet18:0.5,mobilenet_v2:0.5", "--deadline-policy", "soft", "--deadline-s", "5",
-            "--bandwidth-khz", "10000:20000", "--name", "scenario-k3-n200"]
+            "--bandwidth-khz", "10000:20000", "--units", "paper", "--name", "scenario-k3-n200"]
 
 
 #: the lines of ``mecopt generate``'s paper-unit output changed to SI units (and 8 devices per slot)
