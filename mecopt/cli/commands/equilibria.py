@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from mecopt.cli.common import DeclaredOption, echo_table, format_option, instance_argument, read_instance
+from mecopt.cli.common import (
+    DeclaredOption,
+    echo_table,
+    format_option,
+    instance_argument,
+    read_instance,
+    writable_output,
+)
 from mecopt.core.tables import write_table
 from mecopt.studies import equilibria as eqmod
 
@@ -23,7 +30,7 @@ from mecopt.studies import equilibria as eqmod
 @click.option("--time-limit", type=DeclaredOption("gtpos", "time_limit"), default=None, metavar="SECONDS",
               help="Time limit in seconds of each GTPOS solve.")
 @format_option
-@click.option("--out", type=click.Path(file_okay=False, path_type=str), default=None,
+@click.option("--out", type=click.Path(file_okay=False, path_type=str), callback=writable_output, default=None,
               help="Write equilibria_runs, equilibria, equilibria_summary (tables) and equilibria.png to OUT.")
 def equilibria_command(instance, starts, seed, method, engine, no_gtpos, time_limit, fmt, out):
     """Run the dynamics from STARTS seeded starts on INSTANCE, deduplicate the certified
