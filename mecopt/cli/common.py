@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -13,6 +14,27 @@ from mecopt.core.errors import InputError
 from mecopt.core.instance import Instance, load_instance
 from mecopt.core.options import Option
 from mecopt.core.tables import FORMATS
+
+
+class FiniteFloat(click.FloatRange):
+    """click's FloatRange without inf and nan (click's own accepts them: nan compares false with every bound).
+
+    Examples
+    --------
+    >>> from mecopt.cli.common import FiniteFloat
+    >>> FiniteFloat(min=0).convert("1.5", None, None)
+    1.5
+    """
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        """The number, range-checked; inf and nan are bad input (exit 2 naming the option)."""
+        out = super().convert(value, param, ctx)
+        if not math.isfinite(out):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return out
+
 
 #: the type of every ``--workers`` option: a process count a process pool can hold (a C int)
 WORKERS = click.IntRange(1, 1024)

@@ -9,7 +9,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from mecopt.cli.common import echo_table, writable_output
+from mecopt.cli.common import FiniteFloat, echo_table, writable_output
 from mecopt.core import dnn
 from mecopt.core.delay import PAPER_TERMS, TERMS
 from mecopt.core.errors import InputError
@@ -219,7 +219,7 @@ _UNIT_SUFFIX = {"_ms": "ms", "_s": "s", "_us": "us"}
 @click.option("--terms", default="paper", show_default=True,
               help="Terms of eq. (5) of the one polynomial: all (16), paper (G2K2OI,G2K2I,G2O as in eqs. 6-7) or a "
                    "comma list; with --per-type each class's own terms unless given (see docs/byo-dnn.md).")
-@click.option("--test-fraction", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.2, show_default=True,
+@click.option("--test-fraction", type=FiniteFloat(0.0, 1.0, max_open=True), default=0.2, show_default=True,
               help="Share of layers held out to report R², MAE and the share within ±10%.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the held-out split.")
 @click.option("--time-column", default="median_ms", show_default=True,
@@ -328,7 +328,7 @@ def fit_command(profiles, terms, test_fraction, seed, time_column, types_, per_t
 @click.option("--rounds", type=click.IntRange(min=1), default=6, show_default=True,
               help="Fresh ONNX Runtime sessions per network, each profiled and then timed end to end.")
 @click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True, help="Untimed runs per round.")
-@click.option("--min-ms", type=click.FloatRange(min=0), default=1000.0, show_default=True,
+@click.option("--min-ms", type=FiniteFloat(min=0), default=1000.0, show_default=True,
               help="More runs for light networks until their timed runs add up to this much end-to-end time.")
 @click.option("--cpu", type=click.IntRange(min=0), default=None, help="Pin the measurement to this CPU (Linux).")
 @click.option("--no-loo", is_flag=True, help="Skip the leave-one-network-out check (which fits once more per network).")
