@@ -635,6 +635,8 @@ def argv_oracle(path: tuple[str, ...], argv: list[str], param: click.Parameter, 
     from mecopt.core.errors import InputError
 
     t = param.type
+    if isinstance(param, click.Option) and (param.is_flag or param.count):
+        return None   # a flag takes no value
     if isinstance(t, DeclaredType):
         try:
             t.declaration().convert(value, t.owner, text=True)

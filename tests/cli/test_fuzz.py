@@ -385,7 +385,9 @@ def test_fuzz_command_lines(data):
     with tempfile.TemporaryDirectory(prefix="mecopt-fuzz-") as tmp:
         base = base_argv(path, choice, inst, Path(tmp) / "out")
         long_names = sorted({o for p in params if isinstance(p, click.Option) for o in p.opts if o.startswith("--")})
-        if long_names and data.draw(st.integers(0, 9), "typo?") == 0:
+        if not params:   # a command without options: an unknown one
+            argv, names, value, must_reject, param = base + ["--nosuch", "1"], ["--nosuch"], None, True, None
+        elif long_names and data.draw(st.integers(0, 9), "typo?") == 0:
             wrong = typo(data.draw(st.sampled_from(long_names), "option"), data.draw(st.integers(0, 10**6), "at"))
             known = {o for p in params for o in list(p.opts) + list(getattr(p, "secondary_opts", []))}
             if wrong in known:

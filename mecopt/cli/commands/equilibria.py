@@ -20,7 +20,7 @@ from mecopt.studies import equilibria as eqmod
 
 @click.command("equilibria")
 @instance_argument
-@click.option("--starts", type=click.IntRange(min=1), default=50, show_default=True,
+@click.option("--starts", type=click.IntRange(1, 100_000), default=50, show_default=True,
               help="Seeded starts (seed, seed+1, ...; each seed draws the start and the wake orders).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="First seed.")
 @click.option("--method", type=click.Choice(eqmod.METHODS), default="tpos-cai", show_default=True)

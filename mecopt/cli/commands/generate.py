@@ -7,12 +7,14 @@ from collections import Counter
 import click
 
 from mecopt.cli.common import FiniteFloat, writable_output
+from mecopt.core import limits
 from mecopt.core.errors import InputError
 from mecopt.studies import generate as gen
 
 
 @click.command("generate")
-@click.option("--devices", "n_devices", type=click.IntRange(min=1), required=True, help="Number of MDs N.")
+@click.option("--devices", "n_devices", type=click.IntRange(1, limits.MAX_DEVICES), required=True,
+              help="Number of MDs N.")
 @click.option("--dnn-mix", default="alexnet", show_default=True,
               help="DNN shares NAME:SHARE,... (bundled name or .toml spec); apportioned to the N MDs by "
                    "largest remainders, then shuffled.")
