@@ -23,7 +23,7 @@ from mecopt.core.errors import InputError
 T = TypeVar("T")
 
 
-def write_error(path: str | os.PathLike, err: OSError) -> InputError:
+def write_error(path: str | os.PathLike[str], err: OSError) -> InputError:
     """The InputError of an ``OSError`` raised while writing ``path``: the file and the system's message.
 
     Parameters
@@ -41,7 +41,7 @@ def write_error(path: str | os.PathLike, err: OSError) -> InputError:
     return InputError(f"cannot write {path}: {err.strerror or err}")
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], T]) -> Path:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], T]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, flush it to the disk, then rename it onto ``path``.
 
     Parameters
@@ -74,7 +74,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], T]) -> Path:
     return atomic_write_returning(path, write)[0]
 
 
-def atomic_write_returning(path: str | os.PathLike, write: Callable[[Path], T]) -> tuple[Path, T]:
+def atomic_write_returning(path: str | os.PathLike[str], write: Callable[[Path], T]) -> tuple[Path, T]:
     """:func:`atomic_write`, also returning what ``write`` returned (e.g. a writer's symbol map).
 
     Parameters
@@ -114,7 +114,7 @@ def atomic_write_returning(path: str | os.PathLike, write: Callable[[Path], T]) 
     return path, value
 
 
-def write_text(path: str | os.PathLike, text: str) -> Path:
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically (:func:`atomic_write`).
 
     Parameters
