@@ -679,14 +679,19 @@ def argv_oracle(path: tuple[str, ...], argv: list[str], param: click.Parameter, 
 SOLVE_FLAGS = ("engine", "seed", "wake_prob", "eps", "stop", "max_iter", "time_limit", "objective", "draws", "solver")
 
 
-def run_argv(argv: list[str], path: tuple[str, ...]) -> Result:
-    """:func:`run_cli` with the work of a stubbed command (ARGV_STUBBED) replaced by :class:`Reached`."""
+def run_argv(argv: list[str], path: tuple[str, ...], cwd: str | os.PathLike[str]) -> Result:
+    """:func:`run_cli` in folder ``cwd`` (a generated relative output lands there), the work of a stubbed command
+    (ARGV_STUBBED) replaced by :class:`Reached`."""
     patches = [mock.patch(f"{module}.{name}", _reach) for module, name in ARGV_STUBBED.get(path, [])]
     for p in patches:
         p.start()
+    here = os.getcwd()
+    os.makedirs(cwd, exist_ok=True)
+    os.chdir(cwd)
     try:
         return run_cli(*argv)
     finally:
+        os.chdir(here)
         for p in patches:
             p.stop()
 
@@ -715,7 +720,8 @@ def check_argv_result(res: Result, checks: Checks, *, param_names_: list[str], v
         for flag in ("--out", "-o", "--output"):
             if flag in res.args[:-1]:
                 out = res.args[res.args.index(flag) + 1]
-                checks.expect(os.path.exists(out), f"{what}: exit 0 but {flag} {out} was not written", res)
+                written = os.path.exists(out) or (flag != "--out" and os.path.exists(out + ".png"))  # plot: + .png
+                checks.expect(written, f"{what}: exit 0 but {flag} {out} was not written", res)
 
 
 def iter_options() -> Iterator[tuple[tuple[str, ...], click.Command, click.Parameter]]:

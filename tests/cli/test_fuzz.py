@@ -329,7 +329,7 @@ def test_every_command_has_a_base_command_line(tmp_path):
     for path, bases in sorted(ARGV_BASES.items()):
         for i in range(len(bases)):
             argv = base_argv(path, i, ARGV_INSTANCES[i % len(ARGV_INSTANCES)], tmp_path / f"{'-'.join(path)}{i}")
-            res = run_argv(argv, path)
+            res = run_argv(argv, path, tmp_path / "cwd")
             checks.expect(res.code in (0, REACHED) and res.traceback is None, f"base {' '.join(argv)}", res)
     assert_checks(checks)
 
@@ -352,7 +352,7 @@ def test_every_option_refuses_invalid_values(tmp_path):
             argv = with_value(base, path, cmd, param, value)
             if argv_oracle(path, argv, param, value) is not True:
                 continue
-            res = run_argv(argv, path)
+            res = run_argv(argv, path, tmp_path / "cwd")
             check_argv_result(res, checks, param_names_=names, value=value, must_reject=True,
                               may_time_out=False, what=f"{' '.join(path)} {param.name}={value!r} [{kind}]")
             _count_argv(path, res, True, checks)
@@ -363,7 +363,7 @@ def test_every_option_refuses_invalid_values(tmp_path):
             wrong = typo(long_names[0], ran)
             known = {o for p in cmd.params for o in list(p.opts) + list(getattr(p, "secondary_opts", []))}
             if wrong not in known:
-                res = run_argv(base + [wrong, "1"], path)
+                res = run_argv(base + [wrong, "1"], path, tmp_path / "cwd")
                 check_argv_result(res, checks, param_names_=[wrong], value=None, must_reject=True,
                                   may_time_out=False, what=f"{' '.join(path)} typo {wrong}")
                 _count_argv(path, res, True, checks)
@@ -403,7 +403,7 @@ def test_fuzz_command_lines(data):
             if must_reject is not True and param.name in ARGV_NOT_RUN:
                 return   # a valid process count or cluster address: not run in the fuzz
         checks = Checks()
-        res = run_argv(argv, path)
+        res = run_argv(argv, path, Path(tmp) / "cwd")
         what = f"{' '.join(argv)} [must_reject={must_reject}]"
         check_argv_result(res, checks, param_names_=names, value=value, must_reject=bool(must_reject),
                           may_time_out=param is not None and "time" in (param.name or ""), what=what)
