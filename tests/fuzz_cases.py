@@ -655,6 +655,8 @@ def argv_oracle(path: tuple[str, ...], argv: list[str], param: click.Parameter, 
         if isinstance(out, float) and not math.isfinite(out):
             return True   # the one rule over click's types: no option takes a non-finite number
         return False
+    if isinstance(t, click.Path) and param.callback is not None and value == "":
+        return True   # an output option (checked by writable_output): an empty path is no file or folder
     if path == ("solve",) and isinstance(param, click.Option) and param.name in SOLVE_FLAGS:
         from mecopt.methods.registry import validate_options
 

@@ -64,10 +64,12 @@ def echo_table(df: pd.DataFrame, floatfmt: str = ".6g") -> None:
 def check_writable(path: str | os.PathLike, *, directory: bool, option: str = "--out") -> Path:
     """Refuse, before any work, an output that cannot be written.
 
-    ``path`` (a folder when ``directory``, else a file) must be creatable under its nearest existing ancestor, that
-    ancestor must be a folder, and a file must be creatable in it (probed with a temporary file, which also catches
-    read-only file systems). InputError (exit 2) naming the option otherwise.
+    ``path`` (a folder when ``directory``, else a file) must be non-empty and creatable under its nearest existing
+    ancestor, that ancestor must be a folder, and a file must be creatable in it (probed with a temporary file, which
+    also catches read-only file systems). InputError (exit 2) naming the option otherwise.
     """
+    if not str(path):   # Path("") is the current folder: an empty --out is a slip, not a choice
+        raise InputError(f"{option}: an empty path; give a {'folder' if directory else 'file'} name")
     p = Path(path)
     if directory and p.exists() and not p.is_dir():
         raise InputError(f"{option} {p}: exists and is not a folder")
