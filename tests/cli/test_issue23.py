@@ -207,3 +207,18 @@ def test_solve_out_on_a_full_disk_names_the_file(tmp_path, monkeypatch):
     left = [p.name for p in (tmp_path / "sol").iterdir()] if (tmp_path / "sol").exists() else []
     assert not [n for n in left if n.endswith(".tmp")]
     assert os.path.exists(tmp_path / "sol") is False or "assignment.csv" not in left
+
+
+@pytest.mark.parametrize("argv", [["check", INSTANCE, "{table}", "--out", ""],
+                                  ["solve", INSTANCE, "-m", "all-local", "--out", ""],
+                                  ["simulate", INSTANCE, "--frames", "1", "--out", ""]])
+def test_an_empty_out_is_refused(tmp_path, monkeypatch, argv):
+    """Found by the command-line fuzz: ``--out ''`` wrote into the current folder (Path('') is '.')."""
+    table = tmp_path / "a.csv"
+    table.write_text("device,layer,slot\nmd1,1,0\n")
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    res = run_cli(*[a.format(table=table) for a in argv])
+    _refused(res, "--out")
+    assert list(work.iterdir()) == []
