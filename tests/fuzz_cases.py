@@ -53,6 +53,7 @@ class Result:
     err: str
     traceback: str | None = None
     hung: bool = False
+    cwd: str | None = None   # the folder the command ran in (command lines: run_argv)
 
     def describe(self) -> str:
         return (f"mecopt {' '.join(self.args)} -> exit {self.code}{' (HANG)' if self.hung else ''}\n"
@@ -691,7 +692,9 @@ def run_argv(argv: list[str], path: tuple[str, ...], cwd: str | os.PathLike[str]
     os.makedirs(cwd, exist_ok=True)
     os.chdir(cwd)
     try:
-        return run_cli(*argv)
+        res = run_cli(*argv)
+        res.cwd = str(cwd)
+        return res
     finally:
         os.chdir(here)
         for p in patches:
@@ -721,7 +724,7 @@ def check_argv_result(res: Result, checks: Checks, *, param_names_: list[str], v
     if res.code == 0:
         for flag in ("--out", "-o", "--output"):
             if flag in res.args[:-1]:
-                out = res.args[res.args.index(flag) + 1]
+                out = os.path.join(res.cwd or "", res.args[res.args.index(flag) + 1])
                 written = os.path.exists(out) or (flag != "--out" and os.path.exists(out + ".png"))  # plot: + .png
                 checks.expect(written, f"{what}: exit 0 but {flag} {out} was not written", res)
 

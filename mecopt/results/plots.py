@@ -158,11 +158,20 @@ def save(fig, path: str | Path, dpi: int = 150) -> Path:
     -------
     pathlib.Path
         The file written.
+
+    Raises
+    ------
+    InputError
+        A suffix that is no image format matplotlib writes, or a file that cannot be written (named).
     """
     path = Path(path)
     fmt = path.suffix.lstrip(".") or "png"
     if not path.suffix:
         path = path.with_suffix(".png")
+    supported = fig.canvas.get_supported_filetypes()
+    if fmt.lower() not in supported:
+        raise InputError(f"cannot write {path}: no image format {fmt!r}; the suffix must be one of "
+                         f"{', '.join('.' + k for k in sorted(supported))}")
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi))
 
 

@@ -222,3 +222,13 @@ def test_an_empty_out_is_refused(tmp_path, monkeypatch, argv):
     res = run_cli(*[a.format(table=table) for a in argv])
     _refused(res, "--out")
     assert list(work.iterdir()) == []
+
+
+def test_plot_output_with_an_unknown_image_suffix_is_bad_input(tmp_path):
+    """Found by the command-line fuzz: ``-o -0.5`` (suffix .5) was a matplotlib ValueError traceback."""
+    sol = tmp_path / "sol"
+    assert run_cli("solve", INSTANCE, "-m", "all-local", "--out", sol).code == 0
+    res = run_cli("plot", "partition", sol, "-o", tmp_path / "x.5")
+    _refused(res, str(tmp_path / "x.5"))
+    assert "no image format '5'" in res.err
+    assert not (tmp_path / "x.5").exists()
