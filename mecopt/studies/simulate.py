@@ -138,6 +138,12 @@ class SimulationSpec:
         Per frame's game.
     handover : bool
         Several servers, mobility: reach the R_n nearest servers each frame.
+
+    Raises
+    ------
+    InputError
+        A field outside its type or range (:data:`SPEC_OPTIONS`; every number finite), each named, or a game option
+        its method's declaration refuses (``engine``, ``wake_prob``, ``max_iter``, ``time_limit``).
     """
 
     frames: int
