@@ -1,11 +1,14 @@
-"""The long profile of the fuzzing suite (issue 12): >= 10,000 generated and mutated cases
+"""The long profile of the fuzzing suite (issues 12, 23): >= 10,000 generated and mutated cases
 through the command line, with counts of exit codes, tracebacks, hangs and accepted-invalid inputs.
 
-Usage: python benchmarks/fuzz_long.py [--jobs 2] [--examples N]
+Usage: python benchmarks/fuzz_long.py [--jobs 2] [--examples N] [--profile all|files|argv]
 
 Runs ``tests/cli/test_fuzz.py`` with ``MECOPT_FUZZ=long`` (random seeds, not derandomized), the
-four tests split over ``--jobs`` pytest processes, and writes benchmarks/results/fuzz_long.json:
-the commit, the wall time, the pytest outcome and the merged counts.
+tests split over ``--jobs`` pytest processes, and writes benchmarks/results/fuzz_long.json:
+the commit, the wall time, the pytest outcome and the merged counts. The ``argv`` profile
+(issue 23) fuzzes command lines: every command and option of ``mecopt``; its counts per
+command are under ``argv_by_command`` (cases and exit codes; ``reached`` = a stubbed
+command's work was reached, see tests/fuzz_cases.py).
 """
 
 from __future__ import annotations
@@ -22,22 +25,26 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-TESTS = ["test_fuzz_instance_documents", "test_fuzz_dnn_specs", "test_fuzz_assignment_tables",
-         "test_fuzz_onnx_import"]
+FILE_TESTS = ["test_fuzz_instance_documents", "test_fuzz_dnn_specs", "test_fuzz_assignment_tables",
+              "test_fuzz_onnx_import"]
+ARGV_TESTS = ["test_fuzz_command_lines", "test_every_option_refuses_invalid_values"]
+PROFILES = {"all": FILE_TESTS + ARGV_TESTS, "files": FILE_TESTS, "argv": ARGV_TESTS}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--examples", type=int, default=None, help="examples per test (default: the long profile's)")
+    ap.add_argument("--profile", choices=sorted(PROFILES), default="all", help="file inputs, command lines, or both")
     args = ap.parse_args()
+    tests = PROFILES[args.profile]
     # MECOPT_COMMIT: when run from an exported snapshot of a commit (no .git there)
     commit = os.environ.get("MECOPT_COMMIT") or subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     dirty = bool(subprocess.run(["git", "status", "--porcelain", "mecopt", "tests"], cwd=ROOT,
                                 capture_output=True, text=True).stdout.strip()) if "MECOPT_COMMIT" not in os.environ \
         else False
-    groups = [TESTS[i::args.jobs] for i in range(args.jobs)]
+    groups = [g for g in (tests[i::args.jobs] for i in range(args.jobs)) if g]
     tmp = Path(tempfile.mkdtemp(prefix="mecopt-fuzz-long-"))
     procs = []
     t0 = time.perf_counter()
@@ -58,13 +65,32 @@ def main() -> None:
     stats: Counter = Counter()
     for f in tmp.glob("stats*.json"):
         stats.update(json.loads(f.read_text()))
-    result = dict(commit=commit, uncommitted_changes=dirty, wall_s=round(time.perf_counter() - t0, 1),
+    by_command: dict = {}
+    for key, n in sorted(stats.items()):   # argv.<command>.cases, argv.<command>.exit.<code>
+        if key.startswith("argv.") and key.count(".") >= 2 and not key.startswith("argv.exit"):
+            command, _, what = key[len("argv."):].partition(".")
+            by_command.setdefault(command, {})[what] = n
+    result = dict(commit=commit, uncommitted_changes=dirty, profile=args.profile,
+                  wall_s=round(time.perf_counter() - t0, 1), cpu_s=round(_children_cpu(), 1),
+                  load_average=[round(x, 2) for x in os.getloadavg()],
                   passed=all(o["returncode"] == 0 for o in outcomes), pytest=outcomes,
-                  counts=dict(sorted(stats.items())), logs=str(tmp))
+                  counts={k: v for k, v in sorted(stats.items()) if k not in _per_command(by_command)},
+                  argv_by_command=by_command, logs=str(tmp))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "fuzz_long.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     sys.exit(0 if result["passed"] else 1)
+
+
+def _per_command(by_command: dict) -> set:
+    return {f"argv.{c}.{w}" for c, whats in by_command.items() for w in whats}
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ class Result:
     err: str
     traceback: str | None = None
     hung: bool = False
+    cwd: str | None = None   # the folder the command ran in (command lines: run_argv)
 
     def describe(self) -> str:
         return (f"mecopt {' '.join(self.args)} -> exit {self.code}{' (HANG)' if self.hung else ''}\n"
@@ -78,6 +79,8 @@ def run_cli(*args, timeout: float = CASE_TIMEOUT_S) -> Result:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except Hang:
         hung, code = True, -1
+    except Reached:   # a stubbed command reached its work (command lines, ARGV_STUBBED)
+        code = REACHED
     except BaseException:  # noqa: BLE001  (what the fuzz looks for)
         tb, code = traceback.format_exc(), 1
     finally:
@@ -372,3 +375,362 @@ def assert_checks(checks: Checks) -> None:
 
 def limits_note() -> str:
     return f"limits: layers {limits.MAX_LAYERS}, devices {limits.MAX_DEVICES}, slots {limits.MAX_SLOTS}"
+
+
+# ------------------------------------------------------------------ command lines (issue 23)
+#
+# Every command of ``mecopt --help`` and every one of its options, found by walking the click group, so that a new
+# command or option is fuzzed without a change here (a new command needs a base command line in ARGV_BASES, and
+# ``test_every_command_has_a_base_command_line`` fails until it has one). A case takes a cheap, valid base command line
+# and changes one option (or argument) to a generated value, or misspells an option's name. The oracle of a value comes
+# from the option's own declaration where it has one (click types and ranges, mecopt's Option declarations, a method's
+# options for ``solve``'s flags), with one rule over them: a non-finite number is never a valid number. Commands that
+# measure hardware or run many solves (ARGV_STUBBED) run up to the library call that does the work, which raises
+# :class:`Reached` instead: their command line is checked, not the measurement.
+
+import os  # noqa: E402
+import tempfile  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+from unittest import mock  # noqa: E402
+
+import click  # noqa: E402
+
+#: exit code recorded when a stubbed command reached its work (see ARGV_STUBBED)
+REACHED = -2
+
+#: instances combined with every command that reads one: the paper's, soft deadlines, several servers (generated)
+ARGV_INSTANCES = ("paper:fig6-w1khz", "examples:soft-deadline", "{tmp}/k2.toml", "{tmp}/soft.toml")
+
+#: one valid, cheap command line per command ({inst}: an instance of ARGV_INSTANCES, {assign}: an all-local
+#: assignment of it, {out}: a fresh folder per case, {tmp}: the shared fixtures); alternatives in a list
+ARGV_BASES: dict[tuple[str, ...], list[list[str]]] = {
+    ("bench", "list"): [["bench", "list"]],
+    ("bench", "verify"): [["bench", "verify", "--names", "alexnet-total-n5", "--time-limit", "5"]],
+    ("calibrate",): [["calibrate", "lenet", "--runs", "1", "--rounds", "1", "--warmup", "0", "--min-ms", "0",
+                      "--no-loo", "--out", "{out}/cal.toml"]],
+    ("check",): [["check", "{inst}", "{assign}"]],
+    ("compare",): [["compare", "{inst}", "--methods", "all-local,all-offload", "--draws", "2", "--engine", "dp",
+                    "--out", "{out}/cmp"],
+                   ["compare", "paper:fig6-w1khz", "--methods", "gtpos,tpos-cai", "--engine", "dp", "--time-limit",
+                    "5"]],
+    ("equilibria",): [["equilibria", "{inst}", "--starts", "1", "--no-gtpos", "--out", "{out}/eq"],
+                      ["equilibria", "paper:fig6-w1khz", "--starts", "1", "--time-limit", "5"]],
+    ("export-model",): [["export-model", "{inst}", "--out", "{out}/m.mps"],
+                        ["export-model", "{inst}", "--problem", "best-response", "--device", "0", "--format", "lp",
+                         "--out", "{out}/m.lp"]],
+    ("fit",): [["fit", "{tmp}/profile.csv", "--out", "{out}/fit.toml"]],
+    ("generate",): [["generate", "--devices", "3", "--seed", "0", "--out", "{out}/g.toml"],
+                    ["generate", "--devices", "4", "--seed", "1", "--servers", "2", "--out", "{out}/g.toml"]],
+    ("import-onnx",): [["import-onnx", "{tmp}/m.onnx", "--out", "{out}/m.toml", "-q"]],
+    ("inspect",): [["inspect", "{inst}"]],
+    ("plot", "convergence"): [["plot", "convergence", "{tmp}/sol", "-o", "{out}/c.png"]],
+    ("plot", "partition"): [["plot", "partition", "{tmp}/sol", "-o", "{out}/p.png"]],
+    ("plot", "schedule"): [["plot", "schedule", "{tmp}/sol", "-o", "{out}/s.png"]],
+    ("plot", "sweep"): [["plot", "sweep", "{tmp}/results.csv", "--x", "x", "-o", "{out}/w.png"]],
+    ("profile",): [["profile", "lenet", "--runs", "1", "--warmup", "0", "--rounds", "1", "--out", "{out}/p.csv"]],
+    ("reproduce",): [["reproduce", "--fig", "5", "--quick", "--out", "{out}/rep"]],
+    ("simulate",): [["simulate", "{inst}", "--frames", "1", "--no-plot", "--out", "{out}/sim"],
+                    ["simulate", "{inst}", "--frames", "2", "--fading", "rician", "--speed", "1", "--no-plot",
+                     "--out", "{out}/sim"]],
+    ("solve",): [["solve", "{inst}", "-m", "all-local", "--out", "{out}/sol"],
+                 ["solve", "{inst}", "-m", "tpos-cai", "--engine", "dp", "--seed", "1", "-q"],
+                 ["solve", "paper:fig6-w1khz", "-m", "gtpos", "--time-limit", "5", "-q"],
+                 ["solve", "{inst}", "-m", "all-offload", "--draws", "2", "--out", "{out}/sol"]],
+    ("sweep",): [["sweep", "{inst}", "--methods", "all-local", "--values", "server.frame_s=0.5,1", "--out",
+                  "{out}/sw"]],
+}
+
+#: (module, function) that does a stubbed command's work: measuring hardware or many solves in worker processes
+ARGV_STUBBED = {
+    ("calibrate",): [("mecopt.byo.calibrate", "profile_networks")],
+    ("profile",): [("mecopt.byo.profiling", "profile_onnx"), ("mecopt.byo.profiling", "profile_spec_ort"),
+                   ("mecopt.byo.profiling", "profile")],
+    ("reproduce",): [("mecopt.studies.reproduce", "reproduce"), ("mecopt.studies.reproduce", "reproduce_readings")],
+    ("sweep",): [("mecopt.studies.sweep", "run_sweep")],
+}
+
+#: options that start processes or connect to a cluster: their values are fuzzed, a valid one is not run
+ARGV_NOT_RUN = ("workers", "dask_address")
+
+#: generated option values, by kind
+ARGV_VALUES: dict[str, list[str]] = {
+    "wrong_type": ["abc", "1.5", "1,2", "[1]", "true", "0x10", "1e", "--", "{}", "1 2"],
+    "non_finite": ["inf", "-inf", "nan", "NaN", "Infinity", "1e309", "-1e309"],
+    "negative": ["-1", "-0.5", "-1e-300", "-2147483649", "-1e308"],
+    "zero": ["0", "0.0", "-0", "5e-324", "1e-300"],
+    "huge": ["1e308", "9223372036854775808", "1" + "0" * 30, "2147483648", "1e18", "99999999999"],
+    "empty": ["", " ", ","],
+    "unknown_choice": ["nosuch", "DP", "all", "none", "None", "gtpos:", "é"],
+    "valid_small": ["1", "2", "0.5", "3"],
+}
+
+
+class Reached(BaseException):
+    """Raised by a stubbed command's work function: the command line was accepted (see ARGV_STUBBED)."""
+
+
+def _reach(*args, **kwargs):
+    raise Reached()
+
+
+def command_table() -> dict[tuple[str, ...], click.Command]:
+    """Every command of ``mecopt``, by its path of names (groups walked), from the click group itself."""
+    from mecopt.cli import cli
+
+    out: dict[tuple[str, ...], click.Command] = {}
+
+    def walk(group: click.Group, prefix: tuple[str, ...]) -> None:
+        for name, cmd in group.commands.items():
+            if isinstance(cmd, click.Group):
+                walk(cmd, prefix + (name,))
+            else:
+                out[prefix + (name,)] = cmd
+    walk(cli, ())
+    return out
+
+
+def fuzzed_params(cmd: click.Command) -> list[click.Parameter]:
+    """The parameters of ``cmd`` a case may change: every option and argument but ``--help``."""
+    return [p for p in cmd.params if p.name != "help"]
+
+
+def param_names(param: click.Parameter) -> list[str]:
+    """Every way a message may name ``param``: its flags, its name (with - or _), its metavar."""
+    names = list(param.opts) + list(getattr(param, "secondary_opts", []))
+    if param.name:
+        names += [param.name, param.name.replace("_", "-")]
+    if param.metavar:
+        names.append(param.metavar)
+    from mecopt.cli.common import DeclaredType
+
+    if isinstance(param.type, DeclaredType):
+        names.append(param.type.name)
+    return [n for n in names if n]
+
+
+def argv_fixtures() -> Path:
+    """The shared fixtures of the command-line fuzz (built once per process): instances, assignments, a solution,
+    a results table, an ONNX model and a profile."""
+    global _FIXTURES
+    if _FIXTURES is not None:
+        return _FIXTURES
+    import pandas as pd
+
+    from mecopt.core.instance import load_instance
+
+    tmp = Path(tempfile.mkdtemp(prefix="mecopt-argv-fuzz-"))
+    for argv in (["generate", "--devices", "4", "--seed", "0", "--servers", "2", "--out", tmp / "k2.toml"],
+                 ["generate", "--devices", "3", "--seed", "1", "--deadline-policy", "soft", "--out",
+                  tmp / "soft.toml"],
+                 ["solve", "paper:fig6-w1khz", "-m", "tpos-cai", "--engine", "dp", "--out", tmp / "sol", "-q"]):
+        res = run_cli(*argv)
+        assert res.code == 0, res.describe()
+    for inst in ARGV_INSTANCES:
+        instance = load_instance(inst.format(tmp=tmp))
+        rows = [(d.name, m + 1, 0) for d in instance.devices for m in range(d.M)]
+        pd.DataFrame(rows, columns=["device", "layer", "slot"]).to_csv(tmp / f"{_slug(inst)}.csv", index=False)
+    pd.DataFrame({"x": [1, 2, 1, 2], "method": ["a", "a", "b", "b"], "avg_delay_s": [1.0, 2.0, 1.5, 2.5],
+                  "avg_cost": [1.0, 2.0, 3.0, 4.0]}).to_csv(tmp / "results.csv", index=False)
+    _profile_table().to_csv(tmp / "profile.csv", index=False)
+    try:
+        (tmp / "m.onnx").write_bytes(_tiny_onnx())
+    except ImportError:   # onnx missing: import-onnx exits 2 naming it
+        (tmp / "m.onnx").write_bytes(b"")
+    _FIXTURES = tmp
+    return tmp
+
+
+_FIXTURES: Path | None = None
+
+
+def _slug(inst: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", inst.replace("{tmp}", "")).strip("-")
+
+
+def _profile_table():
+    """A measured-profile table as ``mecopt profile`` writes it: the bundled LeNet and AlexNet, eq. (6) times."""
+    import pandas as pd
+
+    from mecopt.core import dnn
+
+    frames = []
+    for name in ("lenet", "alexnet"):
+        f = dnn.layer_table(name).frame.iloc[1:]
+        t = 0.3e-5 * f["G"] ** 2 * f["K"] ** 2 * f["O"] * f["I"] + 2.6e-5 * f["G"] ** 2 * f["K"] ** 2 * f["I"] + 0.01
+        frames.append(pd.DataFrame({"dnn": name, "layer": f["layer"], "name": f["name"], "type": f["type"],
+                                    "G": f["G"], "K": f["K"], "O": f["O"], "I": f["I"], "median_ms": t}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _tiny_onnx() -> bytes:
+    import onnx
+    from onnx import TensorProto, helper
+
+    w = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4, 1, 3, 3])
+    g = TensorProto(name="g", data_type=TensorProto.FLOAT, dims=[10, 144])
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3, 3]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Flatten", ["p"], ["f"]),
+             helper.make_node("Gemm", ["f", "g"], ["y"], transB=1)]
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 14, 14])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w, g])
+    return onnx.helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+
+
+def base_argv(path: tuple[str, ...], choice: int, inst: str, out: Path) -> list[str]:
+    """Base command line ``choice`` (modulo the alternatives) of command ``path``, on instance ``inst``."""
+    tmp = argv_fixtures()
+    bases = ARGV_BASES[path]
+    subst = dict(inst=inst.format(tmp=tmp), assign=str(tmp / f"{_slug(inst)}.csv"), out=str(out), tmp=str(tmp))
+    return [a.format(**subst) for a in bases[choice % len(bases)]]
+
+
+def argument_index(path: tuple[str, ...], cmd: click.Command, param: click.Parameter) -> int:
+    """Where argument ``param`` stands in a base command line (the bases give the arguments first, in order)."""
+    args = [p for p in cmd.params if isinstance(p, click.Argument)]
+    return len(path) + args.index(param)
+
+
+def with_value(argv: list[str], path: tuple[str, ...], cmd: click.Command, param: click.Parameter,
+               value: str | None) -> list[str]:
+    """``argv`` with ``param`` set to ``value`` (replaced where the base gives it, else appended; a flag appended)."""
+    argv = list(argv)
+    if isinstance(param, click.Argument):
+        argv[argument_index(path, cmd, param)] = value
+        return argv
+    if param.is_flag or param.count:
+        flags = list(param.opts) + list(param.secondary_opts)
+        return argv + [flags[len(argv) % len(flags)]]
+    for i, a in enumerate(argv[:-1]):
+        if a in param.opts and not getattr(param, "multiple", False):
+            argv[i + 1] = value
+            return argv
+    return argv + [param.opts[-1], value]
+
+
+def typo(name: str, rng_value: int) -> str:
+    """A misspelling of option ``name``: a letter dropped, doubled, swapped or changed."""
+    body = name.lstrip("-")
+    dashes = name[:len(name) - len(body)]
+    i = rng_value % max(len(body), 1)
+    kind = (rng_value // 7) % 4
+    if kind == 0 and len(body) > 1:
+        body = body[:i] + body[i + 1:]
+    elif kind == 1:
+        body = body[:i] + body[i:i + 1] * 2 + body[i + 1:]
+    elif kind == 2 and len(body) > 1:
+        j = min(i + 1, len(body) - 1)
+        body = body[:i] + body[j] + body[i] + body[j + 1:] if i != j else body + "x"
+    else:
+        body = body[:i] + ("x" if body[i:i + 1] != "x" else "y") + body[i + 1:]
+    return dashes + body
+
+
+def argv_oracle(path: tuple[str, ...], argv: list[str], param: click.Parameter, value: str) -> bool | None:
+    """True when ``value`` is certainly invalid for ``param``, False when certainly valid, None when the option's
+    declaration does not say (free text, file paths: the command judges; the case then checks only the invariants).
+    """
+    from mecopt.cli.common import DeclaredType
+    from mecopt.core.errors import InputError
+
+    t = param.type
+    if isinstance(param, click.Option) and (param.is_flag or param.count):
+        return None   # a flag takes no value
+    if isinstance(t, DeclaredType):
+        try:
+            t.declaration().convert(value, t.owner, text=True)
+        except InputError:
+            return True
+        return False
+    if isinstance(t, click.Choice):
+        choices = [str(c) for c in t.choices]
+        return (value if t.case_sensitive else value.lower()) not in (
+            choices if t.case_sensitive else [c.lower() for c in choices])
+    if isinstance(t, (click.types.IntParamType, click.types.FloatParamType, click.types.BoolParamType)):
+        try:
+            out = t.convert(value, param, None)
+        except click.BadParameter:
+            return True
+        if isinstance(out, float) and not math.isfinite(out):
+            return True   # the one rule over click's types: no option takes a non-finite number
+        return False
+    if isinstance(t, click.Path) and param.callback is not None and value == "":
+        return True   # an output option (checked by writable_output): an empty path is no file or folder
+    if path == ("solve",) and isinstance(param, click.Option) and param.name in SOLVE_FLAGS:
+        from mecopt.methods.registry import validate_options
+
+        method = argv[argv.index("-m") + 1]
+        try:
+            validate_options(method, {param.name: value}, text=True)
+        except InputError:
+            return True
+        return False
+    if isinstance(param, click.Argument) and param.name == "instance":
+        from mecopt.core.instance import load_instance
+
+        try:
+            load_instance(value)
+        except InputError:
+            return True
+        return None
+    return None
+
+
+#: the flags of ``solve`` that are the method's options of the same name (checked by the method's declaration)
+SOLVE_FLAGS = ("engine", "seed", "wake_prob", "eps", "stop", "max_iter", "time_limit", "objective", "draws", "solver")
+
+
+def run_argv(argv: list[str], path: tuple[str, ...], cwd: str | os.PathLike[str]) -> Result:
+    """:func:`run_cli` in folder ``cwd`` (a generated relative output lands there), the work of a stubbed command
+    (ARGV_STUBBED) replaced by :class:`Reached`."""
+    patches = [mock.patch(f"{module}.{name}", _reach) for module, name in ARGV_STUBBED.get(path, [])]
+    for p in patches:
+        p.start()
+    here = os.getcwd()
+    os.makedirs(cwd, exist_ok=True)
+    os.chdir(cwd)
+    try:
+        res = run_cli(*argv)
+        res.cwd = str(cwd)
+        return res
+    finally:
+        os.chdir(here)
+        for p in patches:
+            p.stop()
+
+
+def check_argv_result(res: Result, checks: Checks, *, param_names_: list[str], value: str | None,
+                      must_reject: bool | None, may_time_out: bool, what: str) -> None:
+    """The invariants of a fuzzed command line.
+
+    No traceback, no hang; exit 0, 2, 3 or 4 (or reached a stubbed command's work); exit 4 only when a time limit was
+    changed (a solver stopped by it without an assignment is a solver failure); a certainly-invalid value exits 2 and
+    the message names the option; any exit 2 prints an error; exit 0 wrote the ``--out``/``-o`` it was given.
+    """
+    checks.expect(not res.hung, f"{what}: hang (> {CASE_TIMEOUT_S} s)", res)
+    checks.expect(res.traceback is None, f"{what}: traceback", res)
+    checks.expect(res.code in ALLOWED | {REACHED}, f"{what}: exit {res.code}", res)
+    if res.code == 4:
+        checks.expect(may_time_out, f"{what}: exit 4 (solver failure) on a changed option that is no time limit", res)
+    if must_reject:
+        checks.expect(res.code == 2, f"{what}: invalid value accepted (exit {res.code}, expected 2)", res)
+        if res.code == 2:
+            checks.expect(any(n in res.err for n in param_names_), f"{what}: exit 2 without naming the option "
+                          f"({' / '.join(param_names_)})", res)
+    if res.code == 2:
+        checks.expect("rror" in res.err, f"{what}: exit 2 without an error message", res)
+    if res.code == 0:
+        for flag in ("--out", "-o", "--output"):
+            if flag in res.args[:-1]:
+                out = os.path.join(res.cwd or "", res.args[res.args.index(flag) + 1])
+                written = os.path.exists(out) or (flag != "--out" and os.path.exists(out + ".png"))  # plot: + .png
+                checks.expect(written, f"{what}: exit 0 but {flag} {out} was not written", res)
+
+
+def iter_options() -> Iterator[tuple[tuple[str, ...], click.Command, click.Parameter]]:
+    """Every (command path, command, parameter) of ``mecopt``, in a stable order."""
+    for path, cmd in sorted(command_table().items()):
+        for param in fuzzed_params(cmd):
+            yield path, cmd, param

@@ -29,6 +29,7 @@ import pandas as pd
 
 from mecopt.core import dnn
 from mecopt.core.errors import InputError
+from mecopt.core.files import atomic_write
 
 #: the bundled catalog of modern networks (docs/byo-dnn.md, section 4)
 CATALOG = ("resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "squeezenet1_1",
@@ -339,6 +340,5 @@ def plot(cal: Calibration, path: Path, title: str = "") -> None:
     ax.set_title(title or "calibrated delay model vs measurement")
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120))
     plt.close(fig)

@@ -126,11 +126,12 @@ def assignment_to_y(instance: Instance, table: pd.DataFrame) -> np.ndarray:
     Columns ``device`` (the name, or its 0-based index), ``layer`` (1-based) and ``slot``. A row
     with slot h >= 1 runs layer m in slot h of server k (1..H_k, or H_k + 1 = queued after k's
     frame, Case 3). Local layers (slot 0) run on no server and are recorded at y[n, m, 0, 0];
-    y[n, m, k, 0] stays 0 for k >= 1. With one server (K = 1) k is always 0 and a ``server``
-    column is not read. With several servers (docs/multiserver.md) the ``server`` cell of an
-    offloaded row names its server (or its 0-based index); a local row's cell is ignored when
-    empty (as :meth:`mecopt.Solution.assignment_frame` writes it) and must otherwise name a
-    server of the instance.
+    y[n, m, k, 0] stays 0 for k >= 1. A ``server`` cell, when given, names a server of the
+    instance (or its 0-based index), with one server as with several. With several servers
+    (docs/multiserver.md) the ``server`` cell of an offloaded row must name its server; with one
+    server (K = 1) an offloaded row may leave it empty (the table needs no ``server`` column).
+    A local row's cell is ignored when empty (as :meth:`mecopt.Solution.assignment_frame` writes
+    it).
 
     Parameters
     ----------
@@ -168,7 +169,9 @@ def assignment_to_y(instance: Instance, table: pd.DataFrame) -> np.ndarray:
     Hs = [s.H for s in instance.servers]
     server_names = [s.name for s in instance.servers]
     Y = np.zeros((instance.N, instance.M_max, K, max(Hs) + 2), dtype=int)
-    has_server = K > 1 and "server" in table.columns   # one server: every offloaded layer is on it
+    # a server cell that is given must name a server of the instance, with one server as with several; one server: an
+    # offloaded layer that names none is on it
+    has_server = "server" in table.columns
     if K > 1 and not has_server:
         offloaded = [i for i, v in enumerate(table["slot"].tolist()) if _nonzero_slot(v)]
         if offloaded:

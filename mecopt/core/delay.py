@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mecopt.core.document import read_toml
 from mecopt.core.errors import InputError, validation_problems
+from mecopt.core.files import write_text
 from mecopt.core.resources import delay_dir
 
 if TYPE_CHECKING:
@@ -182,11 +183,7 @@ class CoefficientSet:
 
 
 def _write_toml(path: str | Path, data: dict[str, Any]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(tomli_w.dumps(data))
-    tmp.replace(path)
+    write_text(path, tomli_w.dumps(data))
 
 
 @dataclass(frozen=True)

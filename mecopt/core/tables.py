@@ -1,4 +1,4 @@
-"""Writing tables: one function, every format, atomically (temporary file, then rename).
+"""Writing tables: one function, every format, atomically (:mod:`mecopt.core.files`: temporary file, fsync, rename).
 
 And the one converter of numpy / pandas values to plain JSON data (:func:`jsonable`), and the
 tables for a paper (:func:`latex_table`: a booktabs tabular that compiles; ``xlsx`` through
@@ -8,66 +8,18 @@ openpyxl), chosen columns and rounding by :func:`export_table`.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from mecopt.core.errors import InputError
+from mecopt.core.files import atomic_write, write_text  # noqa: F401  (the writers of every table and text file)
 
 FORMATS = ("csv", "parquet", "json", "markdown", "latex", "xlsx")
 SUFFIX = {"csv": ".csv", "parquet": ".parquet", "json": ".json", "markdown": ".md", "latex": ".tex", "xlsx": ".xlsx"}
 #: significant digits of the numbers in LaTeX and Markdown exports
 DIGITS = 4
-
-
-def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
-    """Call ``write(tmp_path)`` then rename the temporary file onto ``path``.
-
-    Parameters
-    ----------
-    path : str or Path
-        The file to write.
-    write : Callable[[Path], object]
-        Writes the content to the temporary path it is given.
-
-    Returns
-    -------
-    Path
-        ``path``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically; returns the path.
-
-    Parameters
-    ----------
-    path : str or Path
-        The file to write.
-    text : str
-        The content.
-
-    Returns
-    -------
-    Path
-        ``path``.
-    """
-    return atomic_write(path, lambda p: p.write_text(text))
 
 
 def write_json(path: str | Path, data: Any) -> Path:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from mecopt.core.errors import InputError
+from mecopt.core.files import atomic_write_returning, write_text
 from mecopt.core.instance import Instance
 from mecopt.core.options import check_choice
 from mecopt.milp.classes import servers
@@ -31,7 +32,9 @@ PROBLEMS = ("gtpos", "best-response")
 
 
 def _labels(model, path: Path, fmt: str) -> dict[int, str]:
-    _, smap_id = model.write(str(path), format=fmt, io_options={"symbolic_solver_labels": True})
+    """Write ``model`` to ``path`` atomically (Pyomo's writer on a temporary file, then a rename); its symbol map."""
+    _, smap_id = atomic_write_returning(path, lambda tmp: model.write(str(tmp), format=fmt, io_options={
+        "symbolic_solver_labels": True})[1])
     smap = model.solutions.symbol_map[smap_id]
     return dict(smap.byObject)
 
@@ -75,7 +78,8 @@ def export_model(instance: Instance, out: str | Path, *, problem: str = "gtpos",
     Raises
     ------
     InputError
-        For a bad problem, format, device or server.
+        For a bad problem, format, device or server, or a file that cannot be written (named; both files are
+        written atomically: a full disk leaves no partial file under either name).
     """
     check_choice("problem", problem, PROBLEMS)
     check_choice("format", fmt, FORMATS)
@@ -142,7 +146,7 @@ def export_model(instance: Instance, out: str | Path, *, problem: str = "gtpos",
                    objective_scale=md.scale, others="all local (empty aggregates)", y=y)
         if server is not None:
             doc["server"] = server
-    sidecar.write_text(json.dumps(doc, indent=1))
+    write_text(sidecar, json.dumps(doc, indent=1))
     return out, sidecar
 
 

@@ -237,6 +237,11 @@ def save(fig, path: str | Path, dpi: int | None = None) -> Path:
     -------
     pathlib.Path
         The file written.
+
+    Raises
+    ------
+    InputError
+        A suffix that is no image format matplotlib writes, or a file that cannot be written (named).
     """
     import matplotlib
 
@@ -245,6 +250,10 @@ def save(fig, path: str | Path, dpi: int | None = None) -> Path:
     if not path.suffix:
         path = path.with_suffix("." + current.fig_format)
     fmt = path.suffix.lstrip(".").lower()
+    supported = fig.canvas.get_supported_filetypes()
+    if fmt not in supported:
+        raise InputError(f"cannot write {path}: no image format {fmt!r}; the suffix must be one of "
+                         f"{', '.join('.' + k for k in sorted(supported))}")
     with matplotlib.rc_context({"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none"}):
         return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi or current.dpi))
 

@@ -67,12 +67,18 @@ import pandas as pd
 from mecopt.core import channel, slots
 from mecopt.core.errors import InputError
 from mecopt.core.instance import ChannelSection, Device, Instance, ServerView, deadline_unreachable, fastest_delay
-from mecopt.core.options import check_choice
+from mecopt.core.options import Option, OptionSet
 
 FADINGS = ("rayleigh", "rician", "none")
 METHODS = ("tpos-cai", "tpos-uai")
 COLUMNS = ("seed", "frame", "active", "arrived", "left", "relaxed", "termination", "certified", "max_gain_rel",
            "ticks", "moves", "best_responses", "avg_delay_s", "avg_energy_j", "avg_cost", "time_s")
+#: most frames of one simulation (the scenario holds (T, N) arrays)
+MAX_FRAMES = 100_000
+#: most seeds of one simulation (one task each with a warm start)
+MAX_SEEDS = 10_000
+#: fastest mobility in m/s (beyond any vehicle; keeps the random walk and the path loss finite)
+MAX_SPEED_MPS = 1_000.0
 #: several servers: columns after COLUMNS, then ``offload_<server>`` per server (:func:`columns`)
 MULTI_COLUMNS = ("local", "switched", "handovers", "unreachable")
 
@@ -132,6 +138,12 @@ class SimulationSpec:
         Per frame's game.
     handover : bool
         Several servers, mobility: reach the R_n nearest servers each frame.
+
+    Raises
+    ------
+    InputError
+        A field outside its type or range (:data:`SPEC_OPTIONS`; every number finite), each named, or a game option
+        its method's declaration refuses (``engine``, ``wake_prob``, ``max_iter``, ``time_limit``).
     """
 
     frames: int
@@ -150,23 +162,38 @@ class SimulationSpec:
     handover: bool = True               # several servers, mobility: reach the R_n nearest servers each frame
 
     def __post_init__(self):
-        check_choice("fading", self.fading, FADINGS)
-        check_choice("method", self.method, METHODS)
         problems = []
-        if self.frames < 1:
-            problems.append(("frames", f"must be >= 1, got {self.frames}"))
-        if not 0 < self.activity <= 1:
-            problems.append(("activity", f"must be in (0, 1], got {self.activity}"))
-        if not self.rician_k >= 0:
-            problems.append(("rician_k", f"must be >= 0, got {self.rician_k}"))
-        if not self.speed_mps >= 0:
-            problems.append(("speed_mps", f"must be >= 0, got {self.speed_mps}"))
-        if not self.ref_distance_m > 0:
-            problems.append(("ref_distance_m", f"must be > 0, got {self.ref_distance_m}"))
-        if not self.path_loss_exp >= 0:
-            problems.append(("path_loss_exp", f"must be >= 0, got {self.path_loss_exp}"))
+        for opt in SPEC_OPTIONS.options:
+            value = getattr(self, opt.name)
+            try:
+                opt.convert(value, "the simulation")
+            except InputError:
+                problems.append((opt.name, f"must be {opt.describe()}, got {value!r}"))
         if problems:
             raise InputError("invalid simulation options", problems)
+        from mecopt.methods.registry import validate_options
+
+        validate_options(self.method, dict(engine=self.engine, wake_prob=self.wake_prob, max_iter=self.max_iter,
+                                           time_limit=self.time_limit))
+
+
+#: the simulation's own parameters (the game's, ``engine``, ``wake_prob``, ``max_iter`` and ``time_limit``, are checked
+#: by the method's declaration): type and range of each, so that every frame's gains stay finite and positive; ``mecopt
+#: simulate`` reads its flags through them (docs/simulate.md)
+SPEC_OPTIONS = OptionSet((
+    Option("frames", int, "number of frames T", ge=1, le=MAX_FRAMES),
+    Option("fading", str, "small-scale fading of every channel gain", choices=FADINGS),
+    Option("rician_k", float, "Rician K factor (linear; 1e6 is 60 dB, beyond which the fading is 'none')",
+           ge=0, le=1e6),
+    Option("activity", float, "probability that a device is active in a frame", gt=0, le=1),
+    Option("speed_mps", float, "random-walk speed in m/s (0: static)", ge=0, le=MAX_SPEED_MPS),
+    Option("ref_distance_m", float, "distance (m) at which the instance's channel gain holds (distances are floored "
+           "at 1 m)", ge=1, le=1e6),
+    Option("path_loss_exp", float, "exponent of the log-distance path loss", ge=0, le=10),
+    Option("warm", bool, "warm start: each frame's game from the previous frame's strategies"),
+    Option("method", str, "the game", choices=METHODS),
+    Option("handover", bool, "several servers, mobility: reach the R_n nearest servers each frame"),
+))
 
 
 @dataclass(frozen=True)
@@ -282,10 +309,18 @@ def with_gain(dev: Device, gain: float, instance: Instance) -> Device:
     Returns
     -------
     Device
+
+    Raises
+    ------
+    InputError
+        When the gain or a rate is not finite (no NaN reaches a frame's game).
     """
     server = instance.server
     r_up = channel.shannon_rate(dev.W, dev.P_up, gain, dev.N0)
     r_do = channel.shannon_rate(dev.W, server.P_s, gain, dev.N0)
+    if not (math.isfinite(gain) and gain >= 0 and math.isfinite(r_up) and math.isfinite(r_do)):
+        raise InputError(f"device {dev.name}: a frame's channel gain {gain:g} gives the rates {r_up:g}, {r_do:g} "
+                         f"b/s (9), (11); lower the mobility's path-loss exponent or reference distance")
     t_up = channel.transfer_time(dev.out_bits, r_up)
     t_up.setflags(write=False)
     d = replace(dev, G=float(gain), rate_up=r_up, rate_down=r_do, t_up=t_up, t_down=float(dev.out_bits[-1] / r_do))
@@ -737,10 +772,12 @@ def simulate(instance: Instance, spec: SimulationSpec, seeds: Sequence[int] = (0
     Raises
     ------
     InputError
-        If ``seeds`` is empty or ``chunk`` < 1.
+        If ``seeds`` is empty or longer than :data:`MAX_SEEDS`, or ``chunk`` < 1.
     """
     if not seeds:
         raise InputError("a simulation needs at least one seed")
+    if len(seeds) > MAX_SEEDS:
+        raise InputError(f"The 'seeds' option must hold at most {MAX_SEEDS} seeds. Got {len(seeds)} instead.")
     if chunk < 1:
         raise InputError(f"The 'chunk' option must be >= 1. Got {chunk} instead.")
     tasks = plan(instance, spec, seeds, chunk)

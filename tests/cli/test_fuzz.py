@@ -3,6 +3,12 @@ ONNX files through the command line. Every case asserts exit code in {0, 2, 3, 4
 traceback, no hang, a named field for exit 2, exit 2 for certainly-invalid input, and for a
 solve that exits 0 an assignment ``mecopt check`` accepts (see tests/fuzz_cases.py).
 
+Command lines (issue 23): every command and every option of ``mecopt``, found by introspecting the
+click group, with generated values (wrong type, non-finite, negative, zero, huge, empty, unknown
+choices) and misspelled option names, on the paper's, soft-deadline and several-server instances;
+a certainly-invalid value exits 2 naming the option (see the command-line section of
+tests/fuzz_cases.py).
+
 Profiles: the fast one runs in CI (a few dozen cases per test, well under a minute);
 ``MECOPT_FUZZ=long`` (or ``python benchmarks/fuzz_long.py``) runs >= 10,000 cases and, with
 ``MECOPT_FUZZ_STATS=FILE``, writes counts of what happened to FILE.
@@ -17,24 +23,40 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+import click
 import pytest
 import tomli_w
 from conftest import TINY_SPEC
 from fuzz_cases import (
+    ARGV_BASES,
+    ARGV_INSTANCES,
+    ARGV_NOT_RUN,
+    ARGV_VALUES,
     BAD_CELLS,
     GTPOS_LIMIT_S,
     ODD_OK_CELLS,
+    REACHED,
     SPEC_POSITIVE,
     Checks,
+    argv_oracle,
     assert_checks,
+    base_argv,
+    check_argv_result,
     check_result,
+    command_table,
     dnn_specs,
     encoded,
+    fuzzed_params,
     instances,
+    iter_options,
     mutated,
     oracle,
+    param_names,
+    run_argv,
     run_cli,
     to_toml,
+    typo,
+    with_value,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -47,8 +69,8 @@ pytestmark = pytest.mark.solver
 
 LONG = os.environ.get("MECOPT_FUZZ") == "long"
 #: examples per test: fast (CI) and long (>= 10,000 in all over the five tests)
-EXAMPLES = {"instance": 3200, "spec": 2800, "assignment": 3000, "onnx": 1600} if LONG else \
-    {"instance": 30, "spec": 15, "assignment": 25, "onnx": 10}
+EXAMPLES = {"instance": 3200, "spec": 2800, "assignment": 3000, "onnx": 1600, "argv": 3200} if LONG else \
+    {"instance": 30, "spec": 15, "assignment": 25, "onnx": 10, "argv": 25}
 if os.environ.get("MECOPT_FUZZ_EXAMPLES"):   # one count for every test (exploration)
     EXAMPLES = dict.fromkeys(EXAMPLES, int(os.environ["MECOPT_FUZZ_EXAMPLES"]))
 STATS: Counter = Counter()
@@ -285,4 +307,105 @@ def test_fuzz_onnx_import(data):
             ins = run_cli("inspect", inst)
             check_result(ins, checks, False, f"onnx [{mutation}] / inspect of the imported spec")
         _count("onnx", res, False, checks)
+        assert_checks(checks)
+
+
+# ------------------------------------------------------------------ command lines (issue 23)
+
+def _count_argv(path, res, must_reject, checks: Checks) -> None:
+    cmd = " ".join(path)
+    _count("argv", res, bool(must_reject), checks)
+    STATS[f"argv.{cmd}.cases"] += 1
+    STATS[f"argv.{cmd}.exit.{'reached' if res.code == REACHED else res.code}"] += 1
+    STATS["argv.exit4"] += res.code == 4
+    STATS["argv.exit4_on_bad_input"] += bool(must_reject) and res.code == 4
+    STATS["argv.exit0_on_failed_run"] += any("exit 0 but" in f for f in checks.failures)
+
+
+def test_every_command_has_a_base_command_line(tmp_path):
+    """Every command of ``mecopt --help`` is fuzzed, and every base command line is valid (exit 0, or reached)."""
+    assert set(command_table()) == set(ARGV_BASES), "a new command needs a base command line in ARGV_BASES"
+    checks = Checks()
+    for path, bases in sorted(ARGV_BASES.items()):
+        for i in range(len(bases)):
+            argv = base_argv(path, i, ARGV_INSTANCES[i % len(ARGV_INSTANCES)], tmp_path / f"{'-'.join(path)}{i}")
+            res = run_argv(argv, path, tmp_path / "cwd")
+            checks.expect(res.code in (0, REACHED) and res.traceback is None, f"base {' '.join(argv)}", res)
+    assert_checks(checks)
+
+
+def test_every_option_refuses_invalid_values(tmp_path):
+    """Each option of each command, with one value of each kind its declaration rules out, and a misspelled name.
+
+    Only values the oracle rules out are run here (they fail before any work): exit 2 naming the option.
+    """
+    checks = Checks()
+    ran = 0
+    for path, cmd, param in iter_options():
+        base = base_argv(path, 0, ARGV_INSTANCES[0], tmp_path / "out")
+        names = param_names(param)
+        for kind in ("non_finite", "negative", "huge", "empty", "wrong_type", "unknown_choice"):
+            values = ARGV_VALUES[kind]
+            value = values[(len(param.name or "") + ran) % len(values)]
+            if isinstance(param, click.Option) and (param.is_flag or param.count):
+                continue
+            argv = with_value(base, path, cmd, param, value)
+            if argv_oracle(path, argv, param, value) is not True:
+                continue
+            res = run_argv(argv, path, tmp_path / "cwd")
+            check_argv_result(res, checks, param_names_=names, value=value, must_reject=True,
+                              may_time_out=False, what=f"{' '.join(path)} {param.name}={value!r} [{kind}]")
+            _count_argv(path, res, True, checks)
+            ran += 1
+        long_names = [o for o in getattr(param, "opts", []) if o.startswith("--")] if isinstance(param, click.Option) \
+            else []
+        if long_names:
+            wrong = typo(long_names[0], ran)
+            known = {o for p in cmd.params for o in list(p.opts) + list(getattr(p, "secondary_opts", []))}
+            if wrong not in known:
+                res = run_argv(base + [wrong, "1"], path, tmp_path / "cwd")
+                check_argv_result(res, checks, param_names_=[wrong], value=None, must_reject=True,
+                                  may_time_out=False, what=f"{' '.join(path)} typo {wrong}")
+                _count_argv(path, res, True, checks)
+                ran += 1
+    assert ran > 200, f"only {ran} invalid command lines tried"
+    assert_checks(checks)
+
+
+@fuzz_settings("argv")
+@given(data=st.data())
+def test_fuzz_command_lines(data):
+    """Random command, option, value kind and instance: the invariants of check_argv_result."""
+    table = command_table()
+    path = data.draw(st.sampled_from(sorted(table)), "command")
+    cmd = table[path]
+    params = fuzzed_params(cmd)
+    inst = data.draw(st.sampled_from(ARGV_INSTANCES), "instance")
+    choice = data.draw(st.integers(0, 3), "base")
+    with tempfile.TemporaryDirectory(prefix="mecopt-fuzz-") as tmp:
+        base = base_argv(path, choice, inst, Path(tmp) / "out")
+        long_names = sorted({o for p in params if isinstance(p, click.Option) for o in p.opts if o.startswith("--")})
+        if not params:   # a command without options: an unknown one
+            argv, names, value, must_reject, param = base + ["--nosuch", "1"], ["--nosuch"], None, True, None
+        elif long_names and data.draw(st.integers(0, 9), "typo?") == 0:
+            wrong = typo(data.draw(st.sampled_from(long_names), "option"), data.draw(st.integers(0, 10**6), "at"))
+            known = {o for p in params for o in list(p.opts) + list(getattr(p, "secondary_opts", []))}
+            if wrong in known:
+                return
+            argv, names, value, must_reject, param = base + [wrong, "1"], [wrong], None, True, None
+        else:
+            param = data.draw(st.sampled_from(params), "param")
+            kind = data.draw(st.sampled_from(sorted(ARGV_VALUES)), "kind")
+            value = data.draw(st.sampled_from(ARGV_VALUES[kind]), "value")
+            argv = with_value(base, path, cmd, param, value)
+            names = param_names(param)
+            must_reject = argv_oracle(path, argv, param, value)
+            if must_reject is not True and param.name in ARGV_NOT_RUN:
+                return   # a valid process count or cluster address: not run in the fuzz
+        checks = Checks()
+        res = run_argv(argv, path, Path(tmp) / "cwd")
+        what = f"{' '.join(argv)} [must_reject={must_reject}]"
+        check_argv_result(res, checks, param_names_=names, value=value, must_reject=bool(must_reject),
+                          may_time_out=param is not None and "time" in (param.name or ""), what=what)
+        _count_argv(path, res, must_reject, checks)
         assert_checks(checks)

@@ -198,13 +198,17 @@ def test_check_assignment_feasible_summary(tiny):
 
 # --------------------------------------------------------------------------- one tensor for one or many servers
 
-def test_one_server_tensor_has_a_server_axis_and_ignores_a_server_column(tiny):
+def test_one_server_tensor_has_a_server_axis_and_reads_a_server_column(tiny):
     table = _table({"d1": [0, 1, 1, 2], "d2": [0, 0, 0, 0]})
     Y = check.assignment_to_y(tiny, table)
     assert Y.shape == (2, 4, 1, tiny.server.H + 2)
     assert Y[0, 0, 0, 0] == 1 and Y[0, 1, 0, 1] == 1 and Y[0, 3, 0, 2] == 1 and int(Y.sum()) == 8
-    named = check.assignment_to_y(tiny, table.assign(server="whatever"))   # one server: not read
-    assert (named == Y).all()
+    for cell in (tiny.server.name, 0, ""):   # the one server by name or index, or no server named
+        assert (check.assignment_to_y(tiny, table.assign(server=cell)) == Y).all()
+    with pytest.raises(InputError) as exc:   # issue 23 (A5): an unknown server is bad input, as with several
+        check.assignment_to_y(tiny, table.assign(server="whatever"))
+    assert exc.value.problems[0] == ("row 1.server", f"unknown server 'whatever'; the instance's servers are "
+                                                     f"['{tiny.server.name}']")
     assert list(check.server_of_from_y(tiny, Y)) == [0, -1]
     assert [list(p) for p in check.profile_from_y(tiny, Y)] == [[0, 1, 1, 2], [0, 0, 0, 0]]
 

@@ -25,9 +25,22 @@ def bench_list():
                                    "proven_by"]], floatfmt=".10g")
 
 
+def _names(ctx, param, value):
+    """``--names A,B,...`` as a list of names; an empty name (``''``, ``a,,b``) is bad input."""
+    if value is None:
+        return None
+    names = [w.strip() for w in value.split(",")]
+    if not all(names):
+        raise click.BadParameter(f"must be a comma-separated list of benchmark instance names (mecopt bench list). "
+                                 f"Got {value!r}, with an empty name.", ctx, param)
+    return names
+
+
 @bench_group.command("verify")
-@click.option("--solver", default=None, metavar="highs|cpsat|NAME", help="GTPOS backend. [default: cpsat]")
-@click.option("--names", default=None, metavar="A,B,...", help="Only these instances (default: all).")
+@click.option("--solver", type=DeclaredOption("gtpos", "solver"), default=None, metavar="highs|cpsat|NAME",
+              help="GTPOS backend. [default: cpsat]")
+@click.option("--names", default=None, metavar="A,B,...", callback=_names,
+              help="Only these instances (default: all).")
 @click.option("--time-limit", type=DeclaredOption("gtpos", "time_limit"), default=120.0, show_default=True,
               help="Time limit in seconds per instance.")
 def bench_verify(solver, names, time_limit):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -9,11 +10,20 @@ import click
 import numpy as np
 import pandas as pd
 
-from mecopt.cli.common import echo_table, writable_output
+from mecopt.cli.common import FiniteFloat, echo_table, writable_output
 from mecopt.core import dnn
 from mecopt.core.delay import PAPER_TERMS, TERMS
 from mecopt.core.errors import InputError
 from mecopt.core.tables import read_table, write_table, write_text
+
+#: most timed runs, warm-up runs or rounds of a measurement
+MAX_REPEATS = 1_000_000
+#: most intra-op threads of a measurement
+MAX_THREADS = 1024
+#: a seed numpy takes
+SEED = click.IntRange(0, 2**32 - 1)
+#: a CPU of this machine (``--cpu``, pinning a measurement)
+CPU = click.IntRange(0, max((os.cpu_count() or 1) - 1, 0))
 
 
 def _input_shape(ctx, param, value):
@@ -71,10 +81,11 @@ def import_onnx_command(model, name, out, input_shape, branches, force, quiet):
 @click.option("--engine", type=click.Choice(["ort", "torch"]), default="ort", show_default=True,
               help="ONNX Runtime (every node timed by ORT's profiler, summed per layer; blocks too) or "
                    "PyTorch (chain specs without blocks).")
-@click.option("--runs", type=click.IntRange(min=1), default=20, show_default=True,
+@click.option("--runs", type=click.IntRange(1, MAX_REPEATS), default=20, show_default=True,
               help="Timed passes through the whole network.")
-@click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True, help="Untimed passes first.")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--warmup", type=click.IntRange(0, MAX_REPEATS), default=3, show_default=True,
+              help="Untimed passes first.")
+@click.option("--threads", type=click.IntRange(1, MAX_THREADS), default=1, show_default=True,
               help="Intra-op threads for the measurement (one thread: stable per-layer times, "
                    "like the paper's single-board MD; more for a server profile).")
 @click.option("--grouped-conv", type=click.Choice(["auto", "full", "per_group"]), default="auto", show_default=True,
@@ -82,13 +93,14 @@ def import_onnx_command(model, name, out, input_shape, branches, force, quiet):
 @click.option("--optimization", type=click.Choice(["disable", "basic", "extended", "all"]), default="all",
               show_default=True, help="ONNX Runtime graph optimizations (all: ORT's default, what a deployment runs; "
                                       "every fused or renamed node is still given to its layer).")
-@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True,
+@click.option("--rounds", type=click.IntRange(1, MAX_REPEATS), default=3, show_default=True,
               help="ONNX Runtime: split the runs into this many fresh sessions, each also timed end to end.")
-@click.option("--cpu", type=click.IntRange(min=0), default=None,
+@click.option("--cpu", type=CPU, default=None,
               help="ONNX Runtime: pin the measurement to this CPU (Linux; default: not pinned).")
 @click.option("--input-shape", callback=_input_shape, metavar="C,H,W",
               help="For an ONNX model whose input sizes are symbolic.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random weights and input.")
+@click.option("--seed", type=SEED, default=0, show_default=True,
+              help="Seed of the random weights and input.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), callback=writable_output,
               help="Profile table to write (default: NAME-profile.csv in the current folder).")
 @click.option("--ops-out", type=click.Path(dir_okay=False, path_type=Path), callback=writable_output,
@@ -219,9 +231,10 @@ _UNIT_SUFFIX = {"_ms": "ms", "_s": "s", "_us": "us"}
 @click.option("--terms", default="paper", show_default=True,
               help="Terms of eq. (5) of the one polynomial: all (16), paper (G2K2OI,G2K2I,G2O as in eqs. 6-7) or a "
                    "comma list; with --per-type each class's own terms unless given (see docs/byo-dnn.md).")
-@click.option("--test-fraction", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.2, show_default=True,
+@click.option("--test-fraction", type=FiniteFloat(0.0, 1.0, max_open=True), default=0.2, show_default=True,
               help="Share of layers held out to report R², MAE and the share within ±10%.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the held-out split.")
+@click.option("--seed", type=SEED, default=0, show_default=True,
+              help="Seed of the held-out split.")
 @click.option("--time-column", default="median_ms", show_default=True,
               help="Column of measured times; its suffix (_ms, _s, _us) gives the unit.")
 @click.option("--types", "types_", default=None, metavar="TYPE,...",
@@ -323,14 +336,15 @@ def fit_command(profiles, terms, test_fraction, seed, time_column, types_, per_t
 @click.argument("networks", nargs=-1, metavar="[DNN ...]")
 @click.option("--role", type=click.Choice(["local", "server"]), default="local", show_default=True,
               help="local: eq. (6), the device, one intra-op thread; server: eq. (7), every CPU of this machine.")
-@click.option("--runs", type=click.IntRange(min=1), default=30, show_default=True,
+@click.option("--runs", type=click.IntRange(1, MAX_REPEATS), default=30, show_default=True,
               help="Timed runs per network (at least; see --min-ms).")
-@click.option("--rounds", type=click.IntRange(min=1), default=6, show_default=True,
+@click.option("--rounds", type=click.IntRange(1, MAX_REPEATS), default=6, show_default=True,
               help="Fresh ONNX Runtime sessions per network, each profiled and then timed end to end.")
-@click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True, help="Untimed runs per round.")
-@click.option("--min-ms", type=click.FloatRange(min=0), default=1000.0, show_default=True,
+@click.option("--warmup", type=click.IntRange(0, MAX_REPEATS), default=3, show_default=True,
+              help="Untimed runs per round.")
+@click.option("--min-ms", type=FiniteFloat(min=0), default=1000.0, show_default=True,
               help="More runs for light networks until their timed runs add up to this much end-to-end time.")
-@click.option("--cpu", type=click.IntRange(min=0), default=None, help="Pin the measurement to this CPU (Linux).")
+@click.option("--cpu", type=CPU, default=None, help="Pin the measurement to this CPU (Linux).")
 @click.option("--no-loo", is_flag=True, help="Skip the leave-one-network-out check (which fits once more per network).")
 @click.option("--name", help="Name of the set (default: the --out stem).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), callback=writable_output,

@@ -59,7 +59,7 @@ def display_frame(df: pd.DataFrame) -> pd.DataFrame:
                    "[default: average delay]")
 @click.option("--draws", default=None, metavar="INTEGER",
               help="Seeded draws averaged for all-offload (Case 3). [default: 20]")
-@click.option("--spread", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--spread", type=click.IntRange(0, 100_000), default=0, show_default=True,
               help="Add the best and worst certified TPOS-CAI equilibria over this many seeded starts.")
 @click.option("--solver", default=None, metavar="highs|cpsat|NAME",
               help="GTPOS's backend (--option gtpos:solver=...): cpsat, highs, or an installed Pyomo solver.")

@@ -6,14 +6,21 @@ from pathlib import Path
 
 import click
 
-from mecopt.cli.common import DeclaredOption, echo_table, format_option, instance_argument, read_instance
+from mecopt.cli.common import (
+    DeclaredOption,
+    echo_table,
+    format_option,
+    instance_argument,
+    read_instance,
+    writable_output,
+)
 from mecopt.core.tables import write_table
 from mecopt.studies import equilibria as eqmod
 
 
 @click.command("equilibria")
 @instance_argument
-@click.option("--starts", type=click.IntRange(min=1), default=50, show_default=True,
+@click.option("--starts", type=click.IntRange(1, 100_000), default=50, show_default=True,
               help="Seeded starts (seed, seed+1, ...; each seed draws the start and the wake orders).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="First seed.")
 @click.option("--method", type=click.Choice(eqmod.METHODS), default="tpos-cai", show_default=True)
@@ -23,7 +30,7 @@ from mecopt.studies import equilibria as eqmod
 @click.option("--time-limit", type=DeclaredOption("gtpos", "time_limit"), default=None, metavar="SECONDS",
               help="Time limit in seconds of each GTPOS solve.")
 @format_option
-@click.option("--out", type=click.Path(file_okay=False, path_type=str), default=None,
+@click.option("--out", type=click.Path(file_okay=False, path_type=str), callback=writable_output, default=None,
               help="Write equilibria_runs, equilibria, equilibria_summary (tables) and equilibria.png to OUT.")
 def equilibria_command(instance, starts, seed, method, engine, no_gtpos, time_limit, fmt, out):
     """Run the dynamics from STARTS seeded starts on INSTANCE, deduplicate the certified

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mecopt.cli.common import instance_argument, read_instance
+from mecopt.cli.common import instance_argument, read_instance, writable_output
 
 
 @click.command("export-model")
@@ -18,7 +18,8 @@ from mecopt.cli.common import instance_argument, read_instance
 @click.option("--objective", type=click.Choice(["delay", "social", "energy"]), default="delay", show_default=True,
               help="GTPOS objective.")
 @click.option("--no-aggregate", is_flag=True, help="One network per device instead of one per device class.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=str), help="Model file to write.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=str), callback=writable_output,
+              help="Model file to write (and OUT.json), atomically.")
 def export_model_command(instance, problem, device, server, fmt, objective, no_aggregate, out):
     """Write the MILP mecopt solves for INSTANCE to OUT, and OUT.json mapping variable names to
     y[n,m,h] (and flows to arcs: mecopt.milp.export.profile_from_values turns a solver's values

@@ -6,13 +6,15 @@ from collections import Counter
 
 import click
 
-from mecopt.cli.common import writable_output
+from mecopt.cli.common import FiniteFloat, writable_output
+from mecopt.core import limits
 from mecopt.core.errors import InputError
 from mecopt.studies import generate as gen
 
 
 @click.command("generate")
-@click.option("--devices", "n_devices", type=click.IntRange(min=1), required=True, help="Number of MDs N.")
+@click.option("--devices", "n_devices", type=click.IntRange(1, limits.MAX_DEVICES), required=True,
+              help="Number of MDs N.")
 @click.option("--dnn-mix", default="alexnet", show_default=True,
               help="DNN shares NAME:SHARE,... (bundled name or .toml spec); apportioned to the N MDs by "
                    "largest remainders, then shuffled.")
@@ -42,7 +44,7 @@ from mecopt.studies import generate as gen
 @click.option("--servers", type=click.IntRange(min=1), default=None,
               help="K edge servers placed in the plane ([[servers]], docs/multiserver.md); devices get positions, "
                    "their nearest servers and path-loss gains. Default: the paper's one server, no geometry.")
-@click.option("--area-m", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--area-m", type=FiniteFloat(min=0, min_open=True), default=None,
               help="Side L (m) of the square holding servers and devices. Default 500 x sqrt(K).")
 @click.option("--server-layout", type=click.Choice(gen.SERVER_LAYOUTS), default=None,
               help="Servers on a grid (cell centres) or uniform at random. Default grid.")
@@ -50,13 +52,13 @@ from mecopt.studies import generate as gen
               help="Devices uniform in the square or in Gaussian clusters around random hotspots. Default uniform.")
 @click.option("--hotspots", type=click.IntRange(min=1), default=None,
               help="Clustered layout: number of hotspots. Default K.")
-@click.option("--cluster-std-m", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--cluster-std-m", type=FiniteFloat(min=0, min_open=True), default=None,
               help="Clustered layout: spread (m, per axis) around a hotspot. Default L/20.")
 @click.option("--reach", type=click.IntRange(min=1), default=None,
               help="Each device reaches its R nearest servers (capped at K). Default 3.")
 @click.option("--pathloss", type=click.Choice(["3gpp-umi", "log-distance"]), default=None,
               help="Path-loss model of [channel]. Default 3gpp-umi.")
-@click.option("--noise-w-per-hz", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--noise-w-per-hz", type=FiniteFloat(min=0, min_open=True), default=None,
               help="Noise density N0 of every device with --servers. Default 3.98e-21 (-174 dBm/Hz).")
 @click.option("--name", default=None, help="Instance name (default gen-nN-sSEED, with --servers gen-nN-kK-sSEED).")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=str), callback=writable_output,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from mecopt.cli.common import echo_table, format_option, parse_method_options, writable_output
+from mecopt.cli.common import WORKERS, echo_table, format_option, parse_method_options, writable_output
 from mecopt.core.errors import InputError
 
 
@@ -44,14 +44,14 @@ def _parse_options(items) -> dict:
 @click.option("--values", "lists", multiple=True, metavar="PATH=V1,V2,...",
               help="Sweep a field over listed values (repeatable).")
 @click.option("--methods", default="tpos-uai", show_default=True, help="Comma-separated methods.")
-@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--seeds", type=click.IntRange(1, 10_000), default=1, show_default=True,
               help="Solve with seeds 0..K-1 (methods that take a seed).")
 @click.option("--option", "options", multiple=True, metavar="[METHOD:]KEY=VALUE",
               help="A method option, e.g. engine=dp (every method that declares it) or gtpos:time_limit=60; "
                    "checked against the methods' declarations before any run.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str), callback=writable_output,
               help="Output directory.")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
+@click.option("--workers", type=WORKERS, default=None,
               help="Worker processes (default: one per CPU).")
 @click.option("--resume", is_flag=True, help="Continue the sweep in --out, skipping runs already there.")
 @click.option("--dask", "dask_address", metavar="ADDRESS|local", default=None,
@@ -127,7 +127,7 @@ def _figure_options(f):
               help="Best-response engine of the game.")
 @click.option("--quick", is_flag=True, help="Fewer bandwidths, seeds and draws (a smoke run).")
 @click.option("--solver", default=None, metavar="highs|cpsat|NAME", help="GTPOS backend (Case 2).")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per CPU).")
+@click.option("--workers", type=WORKERS, default=None, help="Worker processes (default: one per CPU).")
 @click.option("--resume", is_flag=True, help="Continue the figures' sweeps in --out.")
 @click.option("--dask", "dask_address", metavar="ADDRESS", default=None, help="Run on an existing Dask cluster.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")

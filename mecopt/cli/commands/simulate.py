@@ -6,31 +6,46 @@ from contextlib import nullcontext
 
 import click
 
-from mecopt.cli.common import DeclaredOption, echo_table, format_option, instance_argument, read_instance
+from mecopt.cli.common import (
+    WORKERS,
+    DeclaredOption,
+    DeclaredType,
+    echo_table,
+    format_option,
+    instance_argument,
+    read_instance,
+    writable_output,
+)
+from mecopt.studies import simulate as sim
+
+
+def _declared(name: str) -> DeclaredType:
+    """The flag of the simulation's parameter ``name``, typed and range-checked by its declaration."""
+    return DeclaredType(sim.SPEC_OPTIONS[name], "the simulation")
 
 
 @click.command("simulate")
 @instance_argument
-@click.option("--frames", type=click.IntRange(min=1), required=True, help="Number of frames T.")
+@click.option("--frames", type=_declared("frames"), required=True, help="Number of frames T.")
 @click.option("--fading", type=click.Choice(["rayleigh", "rician", "none"]), default="rayleigh", show_default=True,
               help="Per-frame small-scale fading of every channel gain.")
-@click.option("--rician-k", type=click.FloatRange(min=0), default=3.0, show_default=True,
+@click.option("--rician-k", type=_declared("rician_k"), default=3.0, show_default=True,
               help="Rician K factor (linear), with --fading rician.")
-@click.option("--activity", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0, show_default=True,
+@click.option("--activity", type=_declared("activity"), default=1.0, show_default=True,
               help="Probability that a device is active in a frame (Bernoulli, per frame).")
-@click.option("--speed", "speed_mps", type=click.FloatRange(min=0), default=0.0, show_default=True,
+@click.option("--speed", "speed_mps", type=_declared("speed_mps"), default=0.0, show_default=True,
               help="Mobility: random-walk speed in m/s (0 = static). One server: log-distance path loss "
                    "relative to the instance's gain; several servers: the instance's [channel] path loss from "
                    "positions.")
-@click.option("--ref-distance", "ref_distance_m", type=click.FloatRange(min=0, min_open=True), default=100.0,
+@click.option("--ref-distance", "ref_distance_m", type=_declared("ref_distance_m"), default=100.0,
               show_default=True, help="Distance (m) at which the instance's channel gain holds (mobility, one server).")
-@click.option("--path-loss-exp", type=click.FloatRange(min=0), default=3.0, show_default=True,
+@click.option("--path-loss-exp", type=_declared("path_loss_exp"), default=3.0, show_default=True,
               help="Path-loss exponent (mobility, one server).")
 @click.option("--handover/--no-handover", default=True, show_default=True,
               help="Several servers with mobility: each frame a device reaches its R nearest servers (R = how "
                    "many it reaches in the instance); --no-handover keeps the instance's servers.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="First seed.")
-@click.option("--seeds", "n_seeds", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--seeds", "n_seeds", type=click.IntRange(1, sim.MAX_SEEDS), default=1, show_default=True,
               help="Run seeds SEED..SEED+K-1 (independent tasks).")
 @click.option("--warm/--cold", default=True, show_default=True,
               help="Start each frame's game from the previous frame's strategies (warm) or afresh (cold).")
@@ -39,13 +54,14 @@ from mecopt.cli.common import DeclaredOption, echo_table, format_option, instanc
               help="Best-response engine of the game.")
 @click.option("--time-limit", type=DeclaredOption("tpos-cai", "time_limit"), default=None, metavar="SECONDS",
               help="Time limit in seconds of each frame's game.")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
+@click.option("--workers", type=WORKERS, default=None,
               help="Run the tasks in this many local worker processes (default: in this process).")
 @click.option("--dask", "dask_address", metavar="ADDRESS", default=None,
               help="Run the tasks on an existing Dask cluster (scheduler address).")
 @click.option("--no-plot", is_flag=True, help="Do not draw OUT/frames.png.")
 @format_option
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str), help="Output directory.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str), callback=writable_output,
+              help="Output directory.")
 def simulate_command(instance, frames, fading, rician_k, activity, speed_mps, ref_distance_m, path_loss_exp, handover,
                      seed, n_seeds, warm, method, engine, time_limit, workers, dask_address, no_plot, fmt, out):
     """Play the game of INSTANCE over FRAMES frames: per-frame channel gains from a seeded
@@ -63,7 +79,6 @@ def simulate_command(instance, frames, fading, rician_k, activity, speed_mps, re
     (offload_<server>), all local, switching server, handed over and whose previous
     server left their reach (they start all local).
     """  # noqa: D205 (click prints this docstring as the --help text, unchanged)
-    from mecopt.studies import simulate as sim
     from mecopt.studies.sweep import dask_executor, local_executor
 
     inst = read_instance(instance)

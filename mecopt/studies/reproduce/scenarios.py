@@ -13,6 +13,7 @@ import pandas as pd
 
 from mecopt.core.cost import blocks
 from mecopt.core.errors import InputError
+from mecopt.core.files import write_text
 from mecopt.core.resources import instances_dir
 from mecopt.core.tables import read_table
 from mecopt.studies.sweep import Axis, SweepSpec, run_sweep, solution_path
@@ -249,9 +250,7 @@ class Context:
             if "bandwidth_hz" in entry:
                 entry["bandwidth_hz"] = float(entry["bandwidth_hz"]) * self.bandwidth_scale
         out = self.out / "instances" / f"{name}.toml"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(tomli_w.dumps(data))
-        return out
+        return write_text(out, tomli_w.dumps(data))
 
     def sweep(self, fig: str, instances: Sequence[Path], methods: Sequence[str], *, axes: Sequence[Axis] = (),
               seeds: Sequence[int] = (0,), options: dict | None = None) -> tuple[pd.DataFrame, Path]:
