@@ -108,7 +108,7 @@ class Profiles:
 
 def profile_networks(names=CATALOG, *, runs: int = 30, warmup: int = 3, rounds: int = 6, threads: int = 1,
                      seed: int = 0, optimization: str = "all", min_ms: float = 1000.0, cpu: int | None = None,
-                     progress: Callable[[str, dict], None] | None = None) -> Profiles:
+                     progress: Callable[[str, dict], None] | None = None, pin: bool = True) -> Profiles:
     """Profile every network of ``names`` (bundled names or spec paths) with ONNX Runtime on this machine.
 
     The networks are measured **in turn**, ``rounds`` times over the whole list (each
@@ -137,9 +137,12 @@ def profile_networks(names=CATALOG, *, runs: int = 30, warmup: int = 3, rounds: 
         End-to-end time [ms] each network should get in all; light networks get more runs after the first
         round (at most 2000 per round). 0 turns this off.
     cpu : int or None, optional
-        CPU to pin the measurement to, or None for no pinning.
+        CPU to pin the measurement to; None: :func:`mecopt.byo.measure.pin_cpu` (one CPU for one thread) when
+        ``pin``, else not pinned.
     progress : callable or None, optional
         Called as ``progress(name, row)`` after each network with its row of the networks table.
+    pin : bool, optional
+        Pin to a CPU chosen by :func:`mecopt.byo.measure.pin_cpu` when ``cpu`` is None.
 
     Returns
     -------
@@ -151,8 +154,10 @@ def profile_networks(names=CATALOG, *, runs: int = 30, warmup: int = 3, rounds: 
     InputError
         If a network's profile attributes less than ``MIN_ATTRIBUTED`` of the measured time to its layers.
     """
-    from mecopt.byo.measure import MIN_ATTRIBUTED, attribution, measure, merge
+    from mecopt.byo.measure import MIN_ATTRIBUTED, attribution, measure, merge, pin_cpu
     from mecopt.byo.profiling import layer_tables, spec_to_onnx
+    if cpu is None and pin:
+        cpu = pin_cpu(threads)
     specs = [dnn.load_spec(dnn.resolve_path(name, Path.cwd())) for name in names]
     before = machine()
     graphs = {s.name: spec_to_onnx(s, "auto", seed) for s in specs}
@@ -187,13 +192,14 @@ def profile_networks(names=CATALOG, *, runs: int = 30, warmup: int = 3, rounds: 
                                  "I": opf["I"]}))
         row = {"dnn": s.name, "layers": len(lt), **{k: t[k] for k in (
             "runs", "rounds", "total_median_ms", "total_p10_ms", "total_p90_ms", "e2e_median_ms", "e2e_p10_ms",
-            "e2e_p90_ms", "total_vs_e2e", "share", "load_min", "load_max", "nodes")}}
+            "e2e_p90_ms", "total_vs_e2e", "total_spread", "e2e_spread", "paired_vs_e2e", "profiler_overhead",
+            "kernel_share", "share", "load_min", "load_max", "nodes")}}
         nets.append(row)
         if progress is not None:
             progress(s.name, row)
     after = machine()
     info = {**before, "load_before": before["load"], "load_after": after["load"], "threads": threads,
-            "optimization": optimization, "rounds": rounds}
+            "optimization": optimization, "rounds": rounds, "cpu": cpu}
     info.pop("load")
     return Profiles(pd.concat(layers, ignore_index=True), pd.concat(ops, ignore_index=True), pd.DataFrame(nets), info)
 
@@ -282,6 +288,8 @@ def calibrate(profiles: Profiles, *, role: str = "local", name: str = "calibrate
     e2e = dict(zip(N["dnn"], N["e2e_median_ms"]))
     fitted = pd.Series(fit.predicted).groupby(L["dnn"].to_numpy()).sum()
     nets = N[["dnn", "layers", "e2e_median_ms", "total_median_ms", "total_vs_e2e", "load_min", "load_max"]].copy()
+    for c in ("e2e_spread", "total_spread", "paired_vs_e2e", "profiler_overhead", "kernel_share"):
+        nets[c] = N[c] if c in N else np.nan  # (profiles taken before these were recorded lack them)
     nets["fitted_ms"] = nets["dnn"].map(fitted)
     nets["fitted_error"] = nets["fitted_ms"] / nets["e2e_median_ms"] - 1.0
     layers = L[["dnn", "layer", "name", "type", "target_ms"]].copy()

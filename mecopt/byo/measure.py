@@ -18,13 +18,18 @@ model, hence to a layer, even where ORT fused or renamed nodes:
    its output, a ``ReorderOutput`` to the node that wrote its input).
 
 Timing on a shared machine: one intra-op and one inter-op thread, the
-sequential executor, no spinning, optionally the process pinned to one CPU
-(``cpu``, where ``os.sched_setaffinity`` exists); the runs are taken in
-``rounds``, each a fresh session that is profiled for its runs and then timed
-end to end (``time.perf_counter_ns`` around ``InferenceSession.run``, profiler
-off) for as many runs, so that both figures see the same load. Medians are the
-statistic; the load average before and after every round and the spread are
-returned with the times.
+sequential executor, no spinning, the process pinned to one CPU (``cpu``, where
+``os.sched_setaffinity`` exists; :func:`pin_cpu` picks one for a single thread);
+the runs are taken in ``rounds``, each with a fresh profiled session and an
+unprofiled twin made from the same bytes and options. After ``warmup`` runs of
+each, the two take turns run by run (profiled-twin, twin-profiled, ...), so a
+change of load hits both alike: the profiled runs give the per-node times (and
+their own wall time, ``profiled``), the twin's runs the independent end-to-end
+time (``time.perf_counter_ns`` around ``InferenceSession.run``, profiler off).
+Medians are the statistic on both sides; the load average before and after
+every round and the spread are returned with the times, and
+:meth:`Timing.summary` separates what parts them: the profiler's own overhead
+(profiled wall / end to end) and the share of a profiled run spent in kernels.
 """
 
 from __future__ import annotations
@@ -80,6 +85,8 @@ class Timing:
         Nodes of the original graph.
     node_origin : dict of str to str or None
         Optimized node -> the original node it does the work of.
+    profiled : numpy.ndarray
+        ms per run: ``InferenceSession.run`` end to end of the profiled runs (profiler on); empty if not taken.
     """
 
     node_times: dict[str, np.ndarray]     # original node -> ms per run (the optimized nodes mapped to it, summed)
@@ -95,6 +102,7 @@ class Timing:
     optimized_nodes: int = 0
     original_nodes: int = 0
     node_origin: dict[str, str | None] = field(default_factory=dict)  # optimized node -> original node
+    profiled: np.ndarray = field(default_factory=lambda: np.zeros(0))  # ms per profiled run, wall, profiler on
 
     def summary(self) -> dict:
         """Whole-network figures: medians, spread, and the profile's total against the end-to-end timing.
@@ -103,18 +111,59 @@ class Timing:
         -------
         dict
             Runs, rounds, threads, optimization; median, 10th and 90th percentile [ms] of the profile total and of
-            the end-to-end time; ``total_vs_e2e`` (total / e2e - 1); load range, CPU and node counts.
+            the end-to-end time; ``total_vs_e2e`` (total / e2e - 1); their spreads ``total_spread`` and
+            ``e2e_spread`` (interquartile range / median); ``paired_vs_e2e``, the median over the runs of the
+            profile total / the end-to-end time of the twin run taken next to it, - 1, and its ``paired_spread``;
+            ``profiler_overhead`` (median wall time of a profiled
+            run / e2e - 1) and ``kernel_share`` (median over the profiled runs of the kernels' sum / the run's wall
+            time), NaN where the profiled runs were not timed; load range, CPU and node counts.
         """
         total, e2e = float(np.median(self.total)), float(np.median(self.e2e))
         loads = [x[0] for x in self.load] or [float("nan")]
+
+        def spread(x: np.ndarray) -> float:
+            q25, q50, q75 = np.percentile(x, [25, 50, 75])
+            return float((q75 - q25) / q50) if q50 > 0 else float("nan")
+
+        timed = len(self.profiled) == len(self.total) and len(self.total) > 0
+        overhead = float(np.median(self.profiled)) / e2e - 1.0 if timed and e2e > 0 else float("nan")
+        share = float(np.median(self.total / np.where(self.profiled > 0, self.profiled, np.nan))) if timed \
+            else float("nan")
+        paired = self.total / np.where(self.e2e > 0, self.e2e, np.nan) if len(self.e2e) == len(self.total) \
+            else np.full(1, np.nan)
         return {"runs": self.runs, "rounds": self.rounds, "threads": self.threads, "optimization": self.optimization,
                 "total_median_ms": total, "total_p10_ms": float(np.percentile(self.total, 10)),
                 "total_p90_ms": float(np.percentile(self.total, 90)),
                 "e2e_median_ms": e2e, "e2e_p10_ms": float(np.percentile(self.e2e, 10)),
                 "e2e_p90_ms": float(np.percentile(self.e2e, 90)),
                 "total_vs_e2e": total / e2e - 1.0 if e2e > 0 else float("nan"),
+                "total_spread": spread(self.total), "e2e_spread": spread(self.e2e),
+                "paired_vs_e2e": float(np.nanmedian(paired)) - 1.0, "paired_spread": spread(paired),
+                "profiler_overhead": overhead, "kernel_share": share,
                 "load_min": float(min(loads)), "load_max": float(max(loads)), "cpu": self.cpu,
                 "optimized_nodes": self.optimized_nodes, "original_nodes": self.original_nodes}
+
+
+def pin_cpu(threads: int) -> int | None:
+    """The CPU a measurement with ``threads`` intra-op threads is pinned to by default.
+
+    One thread: the highest-numbered CPU this process may run on (Linux, ``os.sched_getaffinity``), so the
+    scheduler cannot move the measurement between CPUs mid-run; more threads, or no affinity API: None (not
+    pinned).
+
+    Parameters
+    ----------
+    threads : int
+        Intra-op threads of the measurement.
+
+    Returns
+    -------
+    int or None
+        The CPU, or None.
+    """
+    if threads != 1 or not hasattr(os, "sched_getaffinity"):
+        return None
+    return max(os.sched_getaffinity(0))
 
 
 def require_ort():
@@ -387,7 +436,8 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
     """Profile ``model`` (ModelProto, nodes named; ``node_layer``: original node -> layer) as ORT runs it.
 
     ``runs`` timed runs in total, split into ``rounds`` fresh sessions (each after
-    ``warmup`` untimed runs), each round also timed end to end for as many runs.
+    ``warmup`` untimed runs), each profiled run taking turns with a run of the
+    session's unprofiled twin, timed end to end (module docstring).
     With ``min_ms``, the rounds after the first take more runs (up to ``max_runs`` in
     all) until the timed runs add up to about ``min_ms`` of end-to-end time, so that
     a light network is measured over as long a stretch of the machine's load as a heavy one.
@@ -454,7 +504,7 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
         os.sched_setaffinity(0, {cpu})
     load = [os.getloadavg()] if hasattr(os, "getloadavg") else []
     node_runs: dict[str, list[np.ndarray]] = {}
-    totals, e2e = [], []
+    totals, e2e, profiled = [], [], []
     known = origin is not None
     origin = dict(origin) if known else {}
     optimized_count = 0
@@ -473,6 +523,8 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
                                        save_optimized=(k == 0 and not known))
                 try:
                     sess = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
+                    twin = ort.InferenceSession(source, session_options(ort, optimization, threads),
+                                                providers=["CPUExecutionProvider"])
                 except Exception as err:  # noqa: BLE001 - ORT raises its own types
                     raise InputError(f"ONNX Runtime cannot load the model: {str(err).strip().splitlines()[0]}") \
                         from None
@@ -486,14 +538,16 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
                     optimized_count = len(opt_nodes)
                     del opt
                 feeds = _feeds(sess, seed)
-                for _ in range(warmup + n_runs):
+                for _ in range(warmup):
                     sess.run(None, feeds)
+                    twin.run(None, feeds)
+                for i in range(n_runs):  # in turns, the order alternating: profiled and twin see the same load
+                    for which in ((sess, twin) if i % 2 == 0 else (twin, sess)):
+                        t0 = time.perf_counter_ns()
+                        which.run(None, feeds)
+                        (profiled if which is sess else e2e).append((time.perf_counter_ns() - t0) * 1e-6)
                 events = json.loads(Path(sess.end_profiling()).read_text())
-                for _ in range(n_runs):  # the same session, profiler off: end to end
-                    t0 = time.perf_counter_ns()
-                    sess.run(None, feeds)
-                    e2e.append((time.perf_counter_ns() - t0) * 1e-6)
-                del sess
+                del sess, twin
             per_node: dict[str, list[float]] = {}
             for e in events:
                 if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
@@ -525,7 +579,7 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
                   runs=sum(per_round), rounds=len(per_round), threads=threads, optimization=optimization, load=load,
                   cpu=cpu,
                   optimized_nodes=optimized_count or len({n for n in origin if not n.startswith("#")}) or len(original),
-                  original_nodes=len(original), node_origin=origin)
+                  original_nodes=len(original), node_origin=origin, profiled=np.asarray(profiled))
 
 
 def attribution(timing: Timing, node_layer: dict[str, int]) -> dict:
@@ -577,4 +631,5 @@ def merge(timings: list[Timing]) -> Timing:
                   total=np.concatenate([t.total for t in timings]), e2e=np.concatenate([t.e2e for t in timings]),
                   runs=sum(t.runs for t in timings), rounds=sum(t.rounds for t in timings), threads=first.threads,
                   optimization=first.optimization, load=load, cpu=first.cpu, optimized_nodes=first.optimized_nodes,
-                  original_nodes=first.original_nodes, node_origin=first.node_origin)
+                  original_nodes=first.original_nodes, node_origin=first.node_origin,
+                  profiled=np.concatenate([t.profiled for t in timings]))
