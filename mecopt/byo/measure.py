@@ -29,7 +29,18 @@ time (``time.perf_counter_ns`` around ``InferenceSession.run``, profiler off).
 Medians are the statistic on both sides; the load average before and after
 every round and the spread are returned with the times, and
 :meth:`Timing.summary` separates what parts them: the profiler's own overhead
-(profiled wall / end to end) and the share of a profiled run spent in kernels.
+(profiled run / end to end) and the share of a profiled run spent in kernels.
+
+The clock (``clock="cpu"``, the default for one thread): with one intra-op
+thread ORT computes on the thread that calls ``run``, so that thread's CPU time
+(``time.thread_time_ns``) around ``run`` is the run's time less the time other
+jobs held the CPU. It is the end-to-end time. A profiled run's node times (ORT's
+profiler measures kernels by the wall clock) are each multiplied by the run's
+CPU time / wall time: a preemption lands in a kernel with a probability in
+proportion to the kernel's length, so this removes the preempted time from each
+node in expectation, and the per-run node sum stays comparable with the
+twin's CPU time. On a quiet machine both clocks agree; on a loaded one the
+wall-clock figures are also kept (``e2e_wall``, ``profiled_wall``).
 """
 
 from __future__ import annotations
@@ -66,7 +77,7 @@ class Timing:
     total : numpy.ndarray
         ms per run: every node's kernel time (profiler on).
     e2e : numpy.ndarray
-        ms per run: ``InferenceSession.run`` end to end, profiler off.
+        ms per run: ``InferenceSession.run`` of the unprofiled twin session, end to end, on ``clock``.
     runs : int
         Timed runs in all.
     rounds : int
@@ -87,6 +98,13 @@ class Timing:
         Optimized node -> the original node it does the work of.
     profiled : numpy.ndarray
         ms per run: ``InferenceSession.run`` end to end of the profiled runs (profiler on); empty if not taken.
+    clock : str
+        ``"cpu"``: ``e2e`` and ``profiled`` are the calling thread's CPU time (one intra-op thread: ORT computes
+        on the calling thread), and every node's time in a profiled run is its kernel's wall time times the run's
+        CPU time / wall time (the share of the run the thread was on a CPU), so time spent preempted by other
+        jobs is left out; ``"wall"``: wall-clock times throughout.
+    e2e_wall, profiled_wall : numpy.ndarray
+        ms per run, the wall-clock times of the twin's and the profiled runs.
     """
 
     node_times: dict[str, np.ndarray]     # original node -> ms per run (the optimized nodes mapped to it, summed)
@@ -102,7 +120,10 @@ class Timing:
     optimized_nodes: int = 0
     original_nodes: int = 0
     node_origin: dict[str, str | None] = field(default_factory=dict)  # optimized node -> original node
-    profiled: np.ndarray = field(default_factory=lambda: np.zeros(0))  # ms per profiled run, wall, profiler on
+    profiled: np.ndarray = field(default_factory=lambda: np.zeros(0))  # ms per profiled run, profiler on
+    clock: str = "wall"                    # "cpu": the calling thread's CPU time; "wall": perf_counter
+    e2e_wall: np.ndarray = field(default_factory=lambda: np.zeros(0))       # ms per twin run, wall clock
+    profiled_wall: np.ndarray = field(default_factory=lambda: np.zeros(0))  # ms per profiled run, wall clock
 
     def summary(self) -> dict:
         """Whole-network figures: medians, spread, and the profile's total against the end-to-end timing.
@@ -114,9 +135,11 @@ class Timing:
             the end-to-end time; ``total_vs_e2e`` (total / e2e - 1); their spreads ``total_spread`` and
             ``e2e_spread`` (interquartile range / median); ``paired_vs_e2e``, the median over the runs of the
             profile total / the end-to-end time of the twin run taken next to it, - 1, and its ``paired_spread``;
-            ``profiler_overhead`` (median wall time of a profiled
-            run / e2e - 1) and ``kernel_share`` (median over the profiled runs of the kernels' sum / the run's wall
-            time), NaN where the profiled runs were not timed; load range, CPU and node counts.
+            ``profiler_overhead`` (median time of a profiled
+            run / e2e - 1) and ``kernel_share`` (median over the profiled runs of the kernels' sum / the run's
+            time), NaN where the profiled runs were not timed; the ``clock``, the twin's median wall time
+            ``e2e_wall_median_ms`` and ``on_cpu`` (median share of a twin run's wall time its thread ran; cpu
+            clock); load range, CPU and node counts.
         """
         total, e2e = float(np.median(self.total)), float(np.median(self.e2e))
         loads = [x[0] for x in self.load] or [float("nan")]
@@ -139,6 +162,11 @@ class Timing:
                 "total_vs_e2e": total / e2e - 1.0 if e2e > 0 else float("nan"),
                 "total_spread": spread(self.total), "e2e_spread": spread(self.e2e),
                 "paired_vs_e2e": float(np.nanmedian(paired)) - 1.0, "paired_spread": spread(paired),
+                "clock": self.clock,
+                "e2e_wall_median_ms": float(np.median(self.e2e_wall)) if len(self.e2e_wall) else float("nan"),
+                "on_cpu": float(np.median(self.e2e / self.e2e_wall)) if self.clock == "cpu" and
+                len(self.e2e_wall) == len(self.e2e) and len(self.e2e) and (self.e2e_wall > 0).all()
+                else float("nan"),
                 "profiler_overhead": overhead, "kernel_share": share,
                 "load_min": float(min(loads)), "load_max": float(max(loads)), "cpu": self.cpu,
                 "optimized_nodes": self.optimized_nodes, "original_nodes": self.original_nodes}
@@ -432,7 +460,7 @@ def session_options(ort, optimization: str, threads: int, tmp: Path | None = Non
 def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 3, rounds: int = 3,
             threads: int = 1, seed: int = 0, optimization: str = DEFAULT_OPTIMIZATION, boundaries: bool = True,
             cpu: int | None = None, min_ms: float = 0.0, max_runs: int = 2000,
-            origin: dict[str, str | None] | None = None) -> Timing:
+            origin: dict[str, str | None] | None = None, clock: str | None = None) -> Timing:
     """Profile ``model`` (ModelProto, nodes named; ``node_layer``: original node -> layer) as ORT runs it.
 
     ``runs`` timed runs in total, split into ``rounds`` fresh sessions (each after
@@ -472,6 +500,8 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
         Cap on the timed runs when ``min_ms`` is given.
     origin : dict or None, optional
         The ``node_origin`` of an earlier measurement of the same model and options.
+    clock : {"cpu", "wall"} or None, optional
+        What a run's time is (module docstring); None: ``"cpu"`` for one thread, else ``"wall"``.
 
     Returns
     -------
@@ -488,6 +518,10 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
     if runs < 1 or warmup < 0 or threads < 1 or rounds < 1:
         raise InputError(f"measure needs runs >= 1, warmup >= 0, rounds >= 1 and threads >= 1; got runs {runs}, "
                          f"warmup {warmup}, rounds {rounds}, threads {threads}")
+    if clock is None:
+        clock = "cpu" if threads == 1 else "wall"
+    if clock not in ("cpu", "wall"):
+        raise InputError(f"The 'clock' parameter must be 'cpu' or 'wall'. Got {clock!r} instead.")
     rounds = min(rounds, runs)
     per_round = [len(a) for a in np.array_split(np.arange(runs), rounds)]
     if boundaries and optimization != "disable":
@@ -504,7 +538,7 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
         os.sched_setaffinity(0, {cpu})
     load = [os.getloadavg()] if hasattr(os, "getloadavg") else []
     node_runs: dict[str, list[np.ndarray]] = {}
-    totals, e2e, profiled = [], [], []
+    totals, e2e, profiled, e2e_wall, profiled_wall = [], [], [], [], []
     known = origin is not None
     origin = dict(origin) if known else {}
     optimized_count = 0
@@ -541,11 +575,16 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
                 for _ in range(warmup):
                     sess.run(None, feeds)
                     twin.run(None, feeds)
+                on_cpu = []  # per profiled run: the share of its wall time the thread ran
                 for i in range(n_runs):  # in turns, the order alternating: profiled and twin see the same load
                     for which in ((sess, twin) if i % 2 == 0 else (twin, sess)):
-                        t0 = time.perf_counter_ns()
+                        c0, t0 = time.thread_time_ns(), time.perf_counter_ns()
                         which.run(None, feeds)
-                        (profiled if which is sess else e2e).append((time.perf_counter_ns() - t0) * 1e-6)
+                        wall, used = (time.perf_counter_ns() - t0) * 1e-6, (time.thread_time_ns() - c0) * 1e-6
+                        (profiled_wall if which is sess else e2e_wall).append(wall)
+                        (profiled if which is sess else e2e).append(used if clock == "cpu" else wall)
+                        if which is sess:
+                            on_cpu.append(min(1.0, used / wall) if clock == "cpu" and wall > 0 else 1.0)
                 events = json.loads(Path(sess.end_profiling()).read_text())
                 del sess, twin
             per_node: dict[str, list[float]] = {}
@@ -558,7 +597,7 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
             for node, v in per_node.items():
                 if len(v) < n_runs:
                     continue
-                t = np.asarray(v[-n_runs:])
+                t = np.asarray(v[-n_runs:]) * np.asarray(on_cpu)  # (cpu clock: less the time preempted)
                 round_total += t
                 key = origin.get(node, node)
                 node_runs.setdefault(key if key is not None else "", []).append((k, t))
@@ -579,7 +618,8 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
                   runs=sum(per_round), rounds=len(per_round), threads=threads, optimization=optimization, load=load,
                   cpu=cpu,
                   optimized_nodes=optimized_count or len({n for n in origin if not n.startswith("#")}) or len(original),
-                  original_nodes=len(original), node_origin=origin, profiled=np.asarray(profiled))
+                  original_nodes=len(original), node_origin=origin, profiled=np.asarray(profiled), clock=clock,
+                  e2e_wall=np.asarray(e2e_wall), profiled_wall=np.asarray(profiled_wall))
 
 
 def attribution(timing: Timing, node_layer: dict[str, int]) -> dict:
@@ -632,4 +672,6 @@ def merge(timings: list[Timing]) -> Timing:
                   runs=sum(t.runs for t in timings), rounds=sum(t.rounds for t in timings), threads=first.threads,
                   optimization=first.optimization, load=load, cpu=first.cpu, optimized_nodes=first.optimized_nodes,
                   original_nodes=first.original_nodes, node_origin=first.node_origin,
-                  profiled=np.concatenate([t.profiled for t in timings]))
+                  profiled=np.concatenate([t.profiled for t in timings]), clock=first.clock,
+                  e2e_wall=np.concatenate([t.e2e_wall for t in timings]),
+                  profiled_wall=np.concatenate([t.profiled_wall for t in timings]))

@@ -150,8 +150,16 @@ def test_profiled_runs_take_turns_with_an_unprofiled_twin_and_record_the_overhea
     s = t.summary()
     for k in ("profiler_overhead", "kernel_share", "e2e_spread", "total_spread", "paired_vs_e2e"):
         assert np.isfinite(s[k]), k
-    assert 0 < s["kernel_share"] <= 1.0 + 1e-9  # the kernels run inside the profiled run's wall time
+    assert 0 < s["kernel_share"] <= 1.0 + 1e-9  # the kernels run inside the profiled run's time
     assert pin_cpu(2) is None
+    # one thread: the thread's CPU time, which leaves out the time other jobs held the CPU
+    assert t.clock == "cpu" and len(t.e2e_wall) == len(t.profiled_wall) == 4
+    assert (t.e2e <= t.e2e_wall * 1.001 + 1e-3).all() and (t.profiled <= t.profiled_wall * 1.001 + 1e-3).all()
+    assert 0 < s["on_cpu"] <= 1.0 and np.isfinite(s["e2e_wall_median_ms"])
+    w = measure(model, node_layer, runs=2, warmup=0, rounds=1, clock="wall", origin=t.node_origin)
+    np.testing.assert_array_equal(w.e2e, w.e2e_wall)
+    with pytest.raises(InputError, match="'clock'"):
+        measure(model, node_layer, runs=1, warmup=0, clock="tsc")
 
 
 def test_cli_profile_pins_by_default_and_not_with_no_pin(tmp_path, capsys):
@@ -165,3 +173,12 @@ def test_cli_profile_pins_by_default_and_not_with_no_pin(tmp_path, capsys):
                          "--no-pin", "--out", tmp_path / "q.csv")
     assert code == 0, err
     assert "pinned to CPU" not in out
+
+
+def test_fit_targets_take_the_shares_from_the_layer_means_and_the_scale_from_end_to_end():
+    """Under preemption the median spares short kernels: the shares come from the means (fit_targets)."""
+    from mecopt.byo.calibrate import fit_targets
+    layers = pd.DataFrame({"dnn": ["a", "a", "b"], "median_ms": [1.0, 9.0, 2.0], "mean_ms": [3.0, 9.0, 4.0]})
+    nets = pd.DataFrame({"dnn": ["a", "b"], "e2e_median_ms": [24.0, 8.0]})
+    np.testing.assert_allclose(fit_targets(layers, nets), [6.0, 18.0, 8.0])
+    np.testing.assert_allclose(fit_targets(layers, nets, "median_ms"), [2.4, 21.6, 8.0])

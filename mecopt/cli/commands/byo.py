@@ -187,7 +187,10 @@ def _timing_line(t: dict) -> str:
             f"{t['total_median_ms']:.4g} ms (p10 {t['total_p10_ms']:.4g}, p90 {t['total_p90_ms']:.4g}) over "
             f"{t['runs']} runs in {t['rounds']} sessions; end to end (unprofiled twin sessions, runs taken in "
             f"turns) median {t['e2e_median_ms']:.4g} ms (p10 {t['e2e_p10_ms']:.4g}, p90 {t['e2e_p90_ms']:.4g}): "
-            f"{100 * t['total_vs_e2e']:+.1f}%; profiler overhead on a run's wall time "
+            f"{100 * t['total_vs_e2e']:+.1f}%; "
+            + (f"clock: the thread's CPU time (wall-clock median {t['e2e_wall_median_ms']:.4g} ms, on a CPU "
+               f"{100 * t['on_cpu']:.0f}% of it); " if t.get("clock") == "cpu" else "clock: wall; ")
+            + f"profiler overhead on a run's time "
             f"{100 * t['profiler_overhead']:+.1f}%, kernels {100 * t['kernel_share']:.1f}% of a profiled run; "
             f"attributed to layers {100 * t['share']:.2f}%; 1-min load average {t['load_min']:.2f}-"
             f"{t['load_max']:.2f}" + (f", pinned to CPU {t['cpu']}" if t.get("cpu") is not None else ""))
