@@ -110,8 +110,9 @@ def main() -> None:
         if getattr(args, k) is None:
             setattr(args, k, v)
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    print(f"load average before: {os.getloadavg()}; {'--quick: ' if args.quick else ''}runs >= {args.runs}, "
-          f"{args.rounds} rounds, {args.warmup} warm-up, >= {args.min_ms:g} ms per network", flush=True)
+    print(f"load average before: {os.getloadavg()}; " + ("reusing the profiles" if args.reuse else
+          f"{'--quick: ' if args.quick else ''}runs >= {args.runs}, {args.rounds} rounds, {args.warmup} warm-up, "
+          f">= {args.min_ms:g} ms per network"), flush=True)
     p = measure(args)
     cal = calibrate(p, role=args.role, name=f"calibrated-{args.role}", weight=args.weight)
     n = cal.networks.merge(earlier_predictors(p), on="dnn")
@@ -123,6 +124,7 @@ def main() -> None:
         "error": (100 * n["held_out_error"]).map(pct),
         "layer R² (held out)": n["held_out_r2_layers"].round(3),
         "profile total vs e2e": (100 * n["total_vs_e2e"]).map(pct),
+        "(by medians)": (100 * n["median_vs_e2e"]).map(pct),
         "spread e2e": (100 * n["e2e_spread"]).map(lambda v: f"{v:.0f}%"),
         "profiler overhead": (100 * n["profiler_overhead"]).map(pct),
         "eq. (6) x factor": (100 * (n["eq6_factor_ms"] / e - 1)).map(lambda v: f"{v:+.0f}%"),

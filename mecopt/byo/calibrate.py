@@ -193,7 +193,8 @@ def profile_networks(names=CATALOG, *, runs: int = 30, warmup: int = 3, rounds: 
                                  "I": opf["I"]}))
         row = {"dnn": s.name, "layers": len(lt), **{k: t[k] for k in (
             "runs", "rounds", "total_median_ms", "total_p10_ms", "total_p90_ms", "e2e_median_ms", "e2e_p10_ms",
-            "e2e_p90_ms", "total_vs_e2e", "total_spread", "e2e_spread", "paired_vs_e2e", "profiler_overhead",
+            "e2e_p90_ms", "total_vs_e2e", "median_vs_e2e", "total_trimmed_ms", "e2e_trimmed_ms", "total_spread",
+            "e2e_spread", "paired_vs_e2e", "profiler_overhead",
             "kernel_share", "clock", "e2e_wall_median_ms", "on_cpu", "share", "load_min", "load_max", "nodes")}}
         nets.append(row)
         if progress is not None:
@@ -300,7 +301,8 @@ def calibrate(profiles: Profiles, *, role: str = "local", name: str = "calibrate
     e2e = dict(zip(N["dnn"], N["e2e_median_ms"]))
     fitted = pd.Series(fit.predicted).groupby(L["dnn"].to_numpy()).sum()
     nets = N[["dnn", "layers", "e2e_median_ms", "total_median_ms", "total_vs_e2e", "load_min", "load_max"]].copy()
-    for c in ("e2e_spread", "total_spread", "paired_vs_e2e", "profiler_overhead", "kernel_share", "clock",
+    for c in ("e2e_spread", "total_spread", "paired_vs_e2e", "median_vs_e2e", "profiler_overhead", "kernel_share",
+              "clock",
               "e2e_wall_median_ms", "on_cpu"):
         nets[c] = N[c] if c in N else np.nan  # (profiles taken before these were recorded lack them)
     nets["fitted_ms"] = nets["dnn"].map(fitted)

@@ -148,8 +148,10 @@ def test_profiled_runs_take_turns_with_an_unprofiled_twin_and_record_the_overhea
         assert cpu in before and t.cpu == cpu
     assert len(t.profiled) == len(t.e2e) == len(t.total) == t.runs == 4
     s = t.summary()
-    for k in ("profiler_overhead", "kernel_share", "e2e_spread", "total_spread", "paired_vs_e2e"):
+    for k in ("profiler_overhead", "kernel_share", "e2e_spread", "total_spread", "paired_vs_e2e", "median_vs_e2e"):
         assert np.isfinite(s[k]), k
+    from scipy.stats import trim_mean
+    assert s["total_vs_e2e"] == pytest.approx(trim_mean(t.total, 0.1) / trim_mean(t.e2e, 0.1) - 1)
     assert 0 < s["kernel_share"] <= 1.0 + 1e-9  # the kernels run inside the profiled run's time
     assert pin_cpu(2) is None
     # one thread: the thread's CPU time, which leaves out the time other jobs held the CPU

@@ -186,7 +186,8 @@ def _timing_line(t: dict) -> str:
     return (f"ONNX Runtime, optimization {t['optimization']} ({t['nodes']} nodes run): profile total median "
             f"{t['total_median_ms']:.4g} ms (p10 {t['total_p10_ms']:.4g}, p90 {t['total_p90_ms']:.4g}) over "
             f"{t['runs']} runs in {t['rounds']} sessions; end to end (unprofiled twin sessions, runs taken in "
-            f"turns) median {t['e2e_median_ms']:.4g} ms (p10 {t['e2e_p10_ms']:.4g}, p90 {t['e2e_p90_ms']:.4g}): "
+            f"turns) median {t['e2e_median_ms']:.4g} ms (p10 {t['e2e_p10_ms']:.4g}, p90 {t['e2e_p90_ms']:.4g}); "
+            f"trimmed means {t['total_trimmed_ms']:.4g} / {t['e2e_trimmed_ms']:.4g} ms: "
             f"{100 * t['total_vs_e2e']:+.1f}%; "
             + (f"clock: the thread's CPU time (wall-clock median {t['e2e_wall_median_ms']:.4g} ms, on a CPU "
                f"{100 * t['on_cpu']:.0f}% of it); " if t.get("clock") == "cpu" else "clock: wall; ")
