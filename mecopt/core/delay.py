@@ -197,7 +197,8 @@ class PerTypeCoefficients:
     """One coefficient set of eq. (5) per operator class, and a fallback for the other classes.
 
     Stored in one TOML file: ``[coefficients]`` is the fallback, ``[types.CLASS]``
-    the set of each class (same unit).
+    the set of each class (same unit); a ``[types."CLASS/OP"]`` set serves the operators of that class and ONNX
+    operator before the class's set (``predict_ops`` given the operators).
 
     Attributes
     ----------
