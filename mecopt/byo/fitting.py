@@ -597,7 +597,7 @@ def layers_and_ops(tables: list[tuple[str, pd.DataFrame]], time_column: str = "m
                                              "block").to_numpy()
             lt["name"] = first["node"].to_numpy()
             layer_rows.append(lt)
-            op_rows.append(df[["dnn", "layer", "type", "G", "K", "O", "I"]])
+            op_rows.append(_op_columns(df))
             continue
         layer_rows.append(df)
         sibling = Path(path).with_name(f"{Path(path).stem}-ops.csv")
@@ -630,7 +630,7 @@ def layers_and_ops(tables: list[tuple[str, pd.DataFrame]], time_column: str = "m
                 if notes == []:
                     notes.append("layers without a per-operator table or spec are fitted as one operator each")
             src = src.assign(dnn=net)
-            op_rows.append(src[src["layer"].isin(part["layer"])][["dnn", "layer", "type", "G", "K", "O", "I"]])
+            op_rows.append(_op_columns(src[src["layer"].isin(part["layer"])]))
     layers = pd.concat(layer_rows, ignore_index=True)
     ops = pd.concat(op_rows, ignore_index=True)
     if types:
@@ -649,6 +649,13 @@ def layers_and_ops(tables: list[tuple[str, pd.DataFrame]], time_column: str = "m
     keys = set(zip(layers["dnn"], layers["layer"].astype(int)))
     ops = ops[[k in keys for k in zip(ops["dnn"].astype(str), ops["layer"].astype(int))]].reset_index(drop=True)
     return layers, ops, notes
+
+
+def _op_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """The operator columns fitting needs: dnn, layer, type, op (the type where the table has none), G, K, O, I."""
+    out = df[["dnn", "layer", "type", "G", "K", "O", "I"]].copy()
+    out.insert(3, "op", (df["op"] if "op" in df.columns else df["type"]).astype(str).to_numpy())
+    return out
 
 
 def _layer_class(layer_type: str, O: float) -> str:

@@ -184,3 +184,12 @@ def test_fit_targets_take_the_shares_from_the_layer_means_and_the_scale_from_end
     nets = pd.DataFrame({"dnn": ["a", "b"], "e2e_median_ms": [24.0, 8.0]})
     np.testing.assert_allclose(fit_targets(layers, nets), [6.0, 18.0, 8.0])
     np.testing.assert_allclose(fit_targets(layers, nets, "median_ms"), [2.4, 21.6, 8.0])
+
+
+def test_fit_on_profile_tables_keeps_the_operator_names(tmp_path):
+    """`mecopt fit` reads the per-operator tables with their ``op`` column, so a BatchNorm gets its cost class."""
+    layers, ops = law_profile(norm_nets(), LAW)
+    got_layers, got_ops, _ = fitting.layers_and_ops([("ops.csv", ops.assign(node=[f"n{i}" for i in range(len(ops))],
+                                                                            median_ms=1.0))])
+    assert "op" in got_ops.columns and (fitting.cost_classes(got_ops) == "eltwise").sum() > \
+        (got_ops["type"] == "eltwise").sum()
