@@ -156,10 +156,11 @@ def profile_command(dnn_name, engine, runs, warmup, threads, grouped_conv, optim
     show = table[["layer", "name", "type", "G", "K", "O", "I", "median_ms", "p10_ms", "p90_ms"]]
     echo_table(show, floatfmt=".4g")
     click.echo(f"machine: {prof.machine_description(engine)}; measured with {int(table['threads'].iloc[0])} thread(s)")
-    click.echo(f"whole network: sum of the layer medians {table['median_ms'].sum():.4g} ms"
-               + (" (under load less than a whole run's median: a short kernel is mostly spared by other jobs, "
-                  "a run of many rarely is)" if timing is not None and table['median_ms'].sum()
-                  < 0.9 * timing['total_median_ms'] else ""))
+    click.echo(f"whole network: sum of the layer medians {table['median_ms'].sum():.4g} ms, of the layer means "
+               f"{table['mean_ms'].sum():.4g} ms"
+               + (" (under load the medians of short layers come out low: a short kernel is mostly spared by other "
+                  "jobs, a long one never; the means keep every layer's share, so fit with --time-column mean_ms)"
+                  if timing is not None and table['median_ms'].sum() < 0.9 * timing['total_median_ms'] else ""))
     if timing is not None:
         click.echo(_timing_line(timing))
         if abs(timing["total_vs_e2e"]) > 0.05:
