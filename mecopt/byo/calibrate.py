@@ -3,8 +3,9 @@
 :func:`profile_networks` profiles every network (default: the bundled catalog,
 each built from its spec by :func:`mecopt.byo.profiling.spec_to_onnx`) with
 ONNX Runtime as :func:`mecopt.byo.measure.measure` does (optimized graph, every
-node given to a layer, rounds each timed end to end too). The fit target of a
-layer is its profiled median scaled so that its network's layers add up to the
+node given to a layer, each profiled run taking turns with a run of an
+unprofiled twin timed end to end). The fit target of a
+layer is its profiled mean time scaled so that its network's layers add up to the
 network's end-to-end median (:func:`fit_targets`: the layers' *shares* come from
 the profiler, the *scale* from the independent end-to-end timing, which has no
 profiler overhead and includes ORT's per-node dispatch). :func:`calibrate` fits one non-negative set per
@@ -109,7 +110,7 @@ class Profiles:
 
 def profile_networks(names=CATALOG, *, runs: int = 30, warmup: int = 3, rounds: int = 6, threads: int = 1,
                      seed: int = 0, optimization: str = "all", min_ms: float = 1000.0, cpu: int | None = None,
-                     progress: Callable[[str, dict], None] | None = None) -> Profiles:
+                     progress: Callable[[str, dict], None] | None = None, pin: bool = True) -> Profiles:
     """Profile every network of ``names`` (bundled names or spec paths) with ONNX Runtime on this machine.
 
     The networks are measured **in turn**, ``rounds`` times over the whole list (each
@@ -138,9 +139,12 @@ def profile_networks(names=CATALOG, *, runs: int = 30, warmup: int = 3, rounds: 
         End-to-end time [ms] each network should get in all; light networks get more runs after the first
         round (at most 2000 per round). 0 turns this off.
     cpu : int or None, optional
-        CPU to pin the measurement to, or None for no pinning.
+        CPU to pin the measurement to; None: :func:`mecopt.byo.measure.pin_cpu` (one CPU for one thread) when
+        ``pin``, else not pinned.
     progress : callable or None, optional
         Called as ``progress(name, row)`` after each network with its row of the networks table.
+    pin : bool, optional
+        Pin to a CPU chosen by :func:`mecopt.byo.measure.pin_cpu` when ``cpu`` is None.
 
     Returns
     -------
@@ -152,8 +156,10 @@ def profile_networks(names=CATALOG, *, runs: int = 30, warmup: int = 3, rounds: 
     InputError
         If a network's profile attributes less than ``MIN_ATTRIBUTED`` of the measured time to its layers.
     """
-    from mecopt.byo.measure import MIN_ATTRIBUTED, attribution, measure, merge
+    from mecopt.byo.measure import MIN_ATTRIBUTED, attribution, measure, merge, pin_cpu
     from mecopt.byo.profiling import layer_tables, spec_to_onnx
+    if cpu is None and pin:
+        cpu = pin_cpu(threads)
     specs = [dnn.load_spec(dnn.resolve_path(name, Path.cwd())) for name in names]
     before = machine()
     graphs = {s.name: spec_to_onnx(s, "auto", seed) for s in specs}
@@ -188,41 +194,52 @@ def profile_networks(names=CATALOG, *, runs: int = 30, warmup: int = 3, rounds: 
                                  "I": opf["I"]}))
         row = {"dnn": s.name, "layers": len(lt), **{k: t[k] for k in (
             "runs", "rounds", "total_median_ms", "total_p10_ms", "total_p90_ms", "e2e_median_ms", "e2e_p10_ms",
-            "e2e_p90_ms", "total_vs_e2e", "share", "load_min", "load_max", "nodes")}}
+            "e2e_p90_ms", "total_vs_e2e", "median_vs_e2e", "total_trimmed_ms", "e2e_trimmed_ms", "total_spread",
+            "e2e_spread", "paired_vs_e2e", "profiler_overhead",
+            "kernel_share", "clock", "e2e_wall_median_ms", "on_cpu", "share", "load_min", "load_max", "nodes")}}
         nets.append(row)
         if progress is not None:
             progress(s.name, row)
     after = machine()
     info = {**before, "load_before": before["load"], "load_after": after["load"], "threads": threads,
-            "optimization": optimization, "rounds": rounds}
+            "optimization": optimization, "rounds": rounds, "cpu": cpu}
     info.pop("load")
     return Profiles(pd.concat(layers, ignore_index=True), pd.concat(ops, ignore_index=True), pd.DataFrame(nets), info)
 
 
-def fit_targets(layers: pd.DataFrame, networks: pd.DataFrame) -> np.ndarray:
-    """Each layer's median scaled so that its network's layers add up to the network's end-to-end median.
+def fit_targets(layers: pd.DataFrame, networks: pd.DataFrame, column: str = "mean_ms") -> np.ndarray:
+    """Each layer's mean time scaled so that its network's layers add up to the network's end-to-end median.
 
-    On a loaded machine the medians of the layers add up to less than the median of a whole run (a run of
-    many layers is rarely spared by the other jobs, a single short kernel mostly is: 16 ms of layer medians
-    for a 60 ms end-to-end median of MobileNetV2 at load 12 on 2 CPUs), and the profile leaves out ORT's
-    dispatch between nodes; the shares come from the profile, the scale from the end-to-end timing.
+    The *shares* of the layers come from the profile, the *scale* from the end-to-end
+    timing (which has no profiler overhead and includes ORT's dispatch between
+    nodes). The share of a layer is its **mean** over the runs (``column``), not its
+    median: another job's preemption lands in a kernel with a probability in
+    proportion to the kernel's length, so the mean charges every kernel in
+    proportion and keeps the shares; the median spares the short kernels (a single
+    short kernel is mostly not preempted, a long one always is), which shrank the
+    shares of light layers under load (16 ms of layer medians for a 60 ms end-to-end
+    median of MobileNetV2 at load 12 on 2 CPUs, first pass of issue 20). With the
+    CPU clock (:mod:`mecopt.byo.measure`) the preempted time is also taken out of
+    every run in proportion.
 
     Parameters
     ----------
     layers : pandas.DataFrame
-        Layer rows with columns ``dnn`` and ``median_ms``.
+        Layer rows with columns ``dnn`` and ``column``.
     networks : pandas.DataFrame
         Network rows with columns ``dnn`` and ``e2e_median_ms``.
+    column : str, optional
+        The layer statistic giving the shares (``"mean_ms"``; ``"median_ms"`` as before).
 
     Returns
     -------
     numpy.ndarray
-        The fit target [ms] of each layer, in the order of ``layers``; a network whose layer medians sum to 0
+        The fit target [ms] of each layer, in the order of ``layers``; a network whose layer times sum to 0
         keeps them unscaled.
     """
     e2e = layers["dnn"].map(dict(zip(networks["dnn"], networks["e2e_median_ms"]))).to_numpy(dtype=float)
-    sums = layers.groupby("dnn")["median_ms"].transform("sum").to_numpy(dtype=float)
-    return layers["median_ms"].to_numpy(dtype=float) * np.where(sums > 0, e2e / np.where(sums > 0, sums, 1), 1.0)
+    sums = layers.groupby("dnn")[column].transform("sum").to_numpy(dtype=float)
+    return layers[column].to_numpy(dtype=float) * np.where(sums > 0, e2e / np.where(sums > 0, sums, 1), 1.0)
 
 
 @dataclass
@@ -249,7 +266,7 @@ class Calibration:
 
 
 def calibrate(profiles: Profiles, *, role: str = "local", name: str = "calibrated", weight: str = "network",
-              loo: bool = True) -> Calibration:
+              loo: bool = True, share_column: str = "mean_ms") -> Calibration:
     """Fit the per-class non-negative set on all profiled networks and leave each network out in turn.
 
     Parameters
@@ -264,6 +281,8 @@ def calibrate(profiles: Profiles, *, role: str = "local", name: str = "calibrate
         Row weighting passed to :func:`mecopt.byo.fitting.fit_layers` (e.g. ``"network"``).
     loo : bool, optional
         Also fit once without each network (leave one network out; needs at least 2 networks).
+    share_column : str, optional
+        The layer statistic whose shares :func:`fit_targets` scales (``"mean_ms"``).
 
     Returns
     -------
@@ -273,7 +292,7 @@ def calibrate(profiles: Profiles, *, role: str = "local", name: str = "calibrate
     from mecopt.byo.fitting import fit_layers, leave_one_network_out, predict_layers
     from mecopt.core.delay import r_squared
     L, O, N = profiles.layers.copy(), profiles.ops, profiles.networks
-    L["target_ms"] = fit_targets(L, N)
+    L["target_ms"] = fit_targets(L, N, share_column)
     m = profiles.machine
     desc = (f"mecopt calibrate --role {role}: eq. ({6 if role == 'local' else 7}) refitted on this machine, "
             f"{len(N)} networks profiled with ONNX Runtime {m.get('onnxruntime', '')}, optimization "
@@ -283,6 +302,10 @@ def calibrate(profiles: Profiles, *, role: str = "local", name: str = "calibrate
     e2e = dict(zip(N["dnn"], N["e2e_median_ms"]))
     fitted = pd.Series(fit.predicted).groupby(L["dnn"].to_numpy()).sum()
     nets = N[["dnn", "layers", "e2e_median_ms", "total_median_ms", "total_vs_e2e", "load_min", "load_max"]].copy()
+    for c in ("e2e_spread", "total_spread", "paired_vs_e2e", "median_vs_e2e", "profiler_overhead", "kernel_share",
+              "clock",
+              "e2e_wall_median_ms", "on_cpu"):
+        nets[c] = N[c] if c in N else np.nan  # (profiles taken before these were recorded lack them)
     nets["fitted_ms"] = nets["dnn"].map(fitted)
     nets["fitted_error"] = nets["fitted_ms"] / nets["e2e_median_ms"] - 1.0
     layers = L[["dnn", "layer", "name", "type", "target_ms"]].copy()

@@ -51,8 +51,90 @@ CLASS_TERMS: dict[str, tuple[str, ...]] = {
 #: the one polynomial serving a class the data had no rows of
 FALLBACK_TERMS: tuple[str, ...] = ("G2K2OI", "G2O", "1")
 
+#: operators fitted (and predicted) with the set of another cost class than the importer's ``type``: (type, op) ->
+#: cost class. A class is split only where the work differs in structure, not merely in speed: a
+#: BatchNormalization at inference is a per-channel affine, an element-wise pass with no reduction, unlike the
+#: LayerNormalization and Softmax that share its ``norm`` type (each a reduction over a row, then a pass over it).
+OP_COST_CLASS: dict[tuple[str, str], str] = {
+    ("norm", "BatchNormalization"): "eltwise",
+}
+#: a term of a class is fitted only if it raises the rank of [1, the class's terms before it] over the class's
+#: operators (columns scaled to max |x| = 1; singular values below this share of the largest count as 0)
+COLLINEAR_RTOL = 1e-6
+
 _TO_S = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
 _FACTORS = ["G", "K", "O", "I"]
+
+
+def cost_classes(ops: pd.DataFrame) -> np.ndarray:
+    """The cost class of each operator: its ``type``, or :data:`OP_COST_CLASS` of its (``type``, ``op``).
+
+    Parameters
+    ----------
+    ops : pandas.DataFrame
+        Operators with ``type`` and (optionally) ``op``.
+
+    Returns
+    -------
+    numpy.ndarray
+        One class name per row (object array).
+    """
+    types = ops["type"].astype(str).to_numpy() if len(ops) else np.array([], dtype=object)
+    if "op" not in ops.columns:
+        return types.astype(object)
+    return np.asarray([OP_COST_CLASS.get((t, o), t) for t, o in zip(types, ops["op"].astype(str))], dtype=object)
+
+
+def op_names(ops: pd.DataFrame) -> np.ndarray:
+    """Each operator's ``op`` (its ``type`` where the table has no ``op`` column), for ``predict_ops``."""
+    return (ops["op"] if "op" in ops.columns else ops["type"]).astype(str).to_numpy()
+
+
+def identifiable_terms(ops: pd.DataFrame, cls: str, terms: tuple[str, ...]) -> tuple[str, ...]:
+    """The terms of ``cls`` that the data can tell apart (the collinearity rule, :data:`COLLINEAR_RTOL`).
+
+    Over the operators of cost class ``cls``, the first non-constant term is always kept (the class's
+    main work); each later term is kept only if its column raises the rank of the
+    matrix [1, kept terms] (columns scaled to max 1). A term that is a multiple of
+    another for this class (depthwise K = 3 everywhere: G²K²I = 9·G²I), or constant
+    where the class's operators all have one shape (ViT-B/16's LayerNorms), is
+    dropped, so its coefficient is not an arbitrary split of one effect.
+
+    Parameters
+    ----------
+    ops : pandas.DataFrame
+        The operators fitted (``type``, ``op``, G, K, O, I).
+    cls : str
+        A cost class (:func:`cost_classes`).
+    terms : tuple of str
+        Its candidate terms, in order of priority ("1" is the shared constant, not tested).
+
+    Returns
+    -------
+    tuple of str
+        The kept terms, in the order given.
+    """
+    mono = features(ops.loc[cost_classes(ops) == cls, _FACTORS].to_numpy(dtype=float))
+    kept: list[str] = []
+    cols = [np.ones(len(mono))]
+    for t in terms:
+        if t == "1":
+            continue
+        col = mono[:, TERMS.index(t)]
+        top = np.abs(col).max() if len(col) else 0.0
+        if not kept:
+            if top > 0:
+                kept.append(t)
+                cols.append(col / top)
+            continue
+        if top == 0:
+            continue
+        trial = np.column_stack([*cols, col / top])
+        sv = np.linalg.svd(trial, compute_uv=False)
+        if sv[-1] > COLLINEAR_RTOL * sv[0]:
+            kept.append(t)
+            cols.append(col / top)
+    return tuple(kept)
 
 
 def op_features(ops: pd.DataFrame, columns: list[tuple[str | None, str]]) -> np.ndarray:
@@ -74,7 +156,7 @@ def op_features(ops: pd.DataFrame, columns: list[tuple[str | None, str]]) -> np.
         Shape ``(len(ops), len(columns))``.
     """
     mono = features(ops[_FACTORS].to_numpy(dtype=float))
-    types = ops["type"].astype(str).to_numpy() if len(ops) else np.array([], dtype=object)
+    types = cost_classes(ops)
     out = np.zeros((len(ops), len(columns)))
     for j, (cls, term) in enumerate(columns):
         col = mono[:, TERMS.index(term)]
@@ -82,7 +164,8 @@ def op_features(ops: pd.DataFrame, columns: list[tuple[str | None, str]]) -> np.
     return out
 
 
-def design_columns(per_type: bool, terms: tuple[str, ...] | None, classes) -> list[tuple[str | None, str]]:
+def design_columns(per_type: bool, terms: tuple[str, ...] | None, classes,
+                   ops: pd.DataFrame | None = None) -> list[tuple[str | None, str]]:
     """The columns fitted: (class, term) per class present (per-type), or (None, term) for one polynomial.
 
     Parameters
@@ -92,7 +175,10 @@ def design_columns(per_type: bool, terms: tuple[str, ...] | None, classes) -> li
     terms : tuple of str or None
         The terms to fit; None: :data:`CLASS_TERMS` per class (per-type) or :data:`FALLBACK_TERMS`.
     classes : collection of str
-        The operator classes present in the data.
+        The cost classes present in the data (:func:`cost_classes`).
+    ops : pandas.DataFrame or None, optional
+        The operators fitted; given, each class keeps only the terms its operators can tell apart
+        (:func:`identifiable_terms`).
 
     Returns
     -------
@@ -104,7 +190,10 @@ def design_columns(per_type: bool, terms: tuple[str, ...] | None, classes) -> li
     cols = []
     for cls in CLASS_TERMS:
         if cls in classes:
-            cols += [(cls, t) for t in (CLASS_TERMS[cls] if terms is None else _usable(cls, terms)) if t != "1"]
+            wanted = CLASS_TERMS[cls] if terms is None else _usable(cls, terms)
+            if ops is not None:
+                wanted = identifiable_terms(ops, cls, wanted)
+            cols += [(cls, t) for t in wanted if t != "1"]
     if terms is None or "1" in terms:  # one fixed cost per operator, shared by all classes (ORT's dispatch)
         cols.append((None, "1"))
     return cols
@@ -217,12 +306,20 @@ def _to_model(beta, columns, per_type: bool, name: str, unit: str, description: 
     if not per_type:
         return CoefficientSet.from_terms(name, {t: float(b) for (_, t), b in zip(columns, beta)}, unit, description)
     shared = {t: float(b) for (c, t), b in zip(columns, beta) if c is None}
-    sets = {}
+    fitted = {}
     for cls in dict.fromkeys(c for c, _ in columns if c is not None):
         coef = {t: float(b) for (c, t), b in zip(columns, beta) if c == cls}
         for t, b in shared.items():
             coef[t] = coef.get(t, 0.0) + b
-        sets[cls] = CoefficientSet.from_terms(f"{name}:{cls}", coef, unit, f"non-negative fit, terms {list(coef)}")
+        fitted[cls] = coef
+    from mecopt.core.dnn import OP_CLASSES
+    sets = {cls: CoefficientSet.from_terms(f"{name}:{cls}", coef, unit, f"non-negative fit, terms {list(coef)}")
+            for cls, coef in fitted.items() if cls in OP_CLASSES}
+    for (typ, op), cls in OP_COST_CLASS.items():  # operators of another cost class than their type: CLASS/OP sets
+        if cls in fitted:
+            sets[f"{typ}/{op}"] = CoefficientSet.from_terms(
+                f"{name}:{typ}/{op}", fitted[cls], unit,
+                f"non-negative fit of cost class {cls!r}, terms {list(fitted[cls])}")
     return PerTypeCoefficients(name, sets, fallback, unit, description)
 
 
@@ -302,11 +399,12 @@ def fit_layers(layers: pd.DataFrame, ops: pd.DataFrame, *, time_column: str = "m
     if not np.isfinite(y).all() or (y < 0).any():
         raise InputError(f"{int((~np.isfinite(y) | (y < 0)).sum())} layer row(s) have a missing, negative or "
                          f"non-finite {time_column}")
-    classes = set(ops["type"].astype(str))
-    unknown = sorted(classes - set(CLASS_TERMS))
+    from mecopt.core.dnn import OP_CLASSES
+    unknown = sorted(set(ops["type"].astype(str)) - set(OP_CLASSES))
     if unknown:
-        raise InputError(f"fit: unknown operator classes {unknown}; the classes are {list(CLASS_TERMS)}")
-    columns = design_columns(per_type, terms, classes)
+        raise InputError(f"fit: unknown operator classes {unknown}; the classes are {list(OP_CLASSES)}")
+    classes = set(cost_classes(ops))
+    columns = design_columns(per_type, terms, classes, ops if per_type else None)
     X = layer_features(ops, columns, layers)
     w = row_weights(layers, y, weight)
     beta = nnls(X, y, w)
@@ -344,7 +442,7 @@ def predict_layers(model, ops: pd.DataFrame, keys: pd.DataFrame, unit: str = "ms
     numpy.ndarray
         One time per row of ``keys`` (NaN for a layer without operators).
     """
-    t = model.predict_ops(ops["type"].astype(str), ops[_FACTORS].to_numpy(dtype=float)) / _TO_S[unit]
+    t = model.predict_ops(ops["type"].astype(str), ops[_FACTORS].to_numpy(dtype=float), op_names(ops)) / _TO_S[unit]
     s = pd.Series(t, index=pd.MultiIndex.from_frame(ops[["dnn", "layer"]].astype({"dnn": str, "layer": int})))
     s = s.groupby(level=[0, 1]).sum()
     return s.reindex(pd.MultiIndex.from_frame(keys[["dnn", "layer"]].astype({"dnn": str, "layer": int}))).to_numpy()
@@ -378,7 +476,7 @@ def check_model(model, ops: pd.DataFrame | None = None, unit: str = "ms") -> Non
             bad = [t for t, e in zip(TERMS, eta) if e < 0]
             raise InputError(f"the fitted set {s.name!r} has negative coefficients {bad}; not written")
     if ops is not None and len(ops):
-        t = model.predict_ops(ops["type"].astype(str), ops[_FACTORS].to_numpy(dtype=float))
+        t = model.predict_ops(ops["type"].astype(str), ops[_FACTORS].to_numpy(dtype=float), op_names(ops))
         bad = ~np.isfinite(t) | (t < 0)
         if bad.any():
             raise InputError(f"the fitted set predicts a negative or non-finite time for {int(bad.sum())} of "
@@ -499,7 +597,7 @@ def layers_and_ops(tables: list[tuple[str, pd.DataFrame]], time_column: str = "m
                                              "block").to_numpy()
             lt["name"] = first["node"].to_numpy()
             layer_rows.append(lt)
-            op_rows.append(df[["dnn", "layer", "type", "G", "K", "O", "I"]])
+            op_rows.append(_op_columns(df))
             continue
         layer_rows.append(df)
         sibling = Path(path).with_name(f"{Path(path).stem}-ops.csv")
@@ -532,7 +630,7 @@ def layers_and_ops(tables: list[tuple[str, pd.DataFrame]], time_column: str = "m
                 if notes == []:
                     notes.append("layers without a per-operator table or spec are fitted as one operator each")
             src = src.assign(dnn=net)
-            op_rows.append(src[src["layer"].isin(part["layer"])][["dnn", "layer", "type", "G", "K", "O", "I"]])
+            op_rows.append(_op_columns(src[src["layer"].isin(part["layer"])]))
     layers = pd.concat(layer_rows, ignore_index=True)
     ops = pd.concat(op_rows, ignore_index=True)
     if types:
@@ -551,6 +649,13 @@ def layers_and_ops(tables: list[tuple[str, pd.DataFrame]], time_column: str = "m
     keys = set(zip(layers["dnn"], layers["layer"].astype(int)))
     ops = ops[[k in keys for k in zip(ops["dnn"].astype(str), ops["layer"].astype(int))]].reset_index(drop=True)
     return layers, ops, notes
+
+
+def _op_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """The operator columns fitting needs: dnn, layer, type, op (the type where the table has none), G, K, O, I."""
+    out = df[["dnn", "layer", "type", "G", "K", "O", "I"]].copy()
+    out.insert(3, "op", (df["op"] if "op" in df.columns else df["type"]).astype(str).to_numpy())
+    return out
 
 
 def _layer_class(layer_type: str, O: float) -> str:

@@ -18,13 +18,29 @@ model, hence to a layer, even where ORT fused or renamed nodes:
    its output, a ``ReorderOutput`` to the node that wrote its input).
 
 Timing on a shared machine: one intra-op and one inter-op thread, the
-sequential executor, no spinning, optionally the process pinned to one CPU
-(``cpu``, where ``os.sched_setaffinity`` exists); the runs are taken in
-``rounds``, each a fresh session that is profiled for its runs and then timed
-end to end (``time.perf_counter_ns`` around ``InferenceSession.run``, profiler
-off) for as many runs, so that both figures see the same load. Medians are the
-statistic; the load average before and after every round and the spread are
-returned with the times.
+sequential executor, no spinning, the process pinned to one CPU (``cpu``, where
+``os.sched_setaffinity`` exists; :func:`pin_cpu` picks one for a single thread);
+the runs are taken in ``rounds``, each with a fresh profiled session and an
+unprofiled twin made from the same bytes and options. After ``warmup`` runs of
+each, the two take turns run by run (profiled-twin, twin-profiled, ...), so a
+change of load hits both alike: the profiled runs give the per-node times (and
+their own wall time, ``profiled``), the twin's runs the independent end-to-end
+time (``time.perf_counter_ns`` around ``InferenceSession.run``, profiler off).
+Medians are the statistic on both sides; the load average before and after
+every round and the spread are returned with the times, and
+:meth:`Timing.summary` separates what parts them: the profiler's own overhead
+(profiled run / end to end) and the share of a profiled run spent in kernels.
+
+The clock (``clock="cpu"``, the default for one thread): with one intra-op
+thread ORT computes on the thread that calls ``run``, so that thread's CPU time
+(``time.thread_time_ns``) around ``run`` is the run's time less the time other
+jobs held the CPU. It is the end-to-end time. A profiled run's node times (ORT's
+profiler measures kernels by the wall clock) are each multiplied by the run's
+CPU time / wall time: a preemption lands in a kernel with a probability in
+proportion to the kernel's length, so this removes the preempted time from each
+node in expectation, and the per-run node sum stays comparable with the
+twin's CPU time. On a quiet machine both clocks agree; on a loaded one the
+wall-clock figures are also kept (``e2e_wall``, ``profiled_wall``).
 """
 
 from __future__ import annotations
@@ -46,6 +62,8 @@ LEVEL_NAMES = ("disable", "basic", "extended", "all")
 DEFAULT_OPTIMIZATION = "all"
 #: the share of the measured total that must be attributed to layers
 MIN_ATTRIBUTED = 0.99
+#: the share of runs cut at each end for the trimmed means the profile total and the end-to-end time are compared by
+TRIM = 0.1
 
 
 @dataclass
@@ -61,7 +79,7 @@ class Timing:
     total : numpy.ndarray
         ms per run: every node's kernel time (profiler on).
     e2e : numpy.ndarray
-        ms per run: ``InferenceSession.run`` end to end, profiler off.
+        ms per run: ``InferenceSession.run`` of the unprofiled twin session, end to end, on ``clock``.
     runs : int
         Timed runs in all.
     rounds : int
@@ -80,6 +98,15 @@ class Timing:
         Nodes of the original graph.
     node_origin : dict of str to str or None
         Optimized node -> the original node it does the work of.
+    profiled : numpy.ndarray
+        ms per run: ``InferenceSession.run`` end to end of the profiled runs (profiler on); empty if not taken.
+    clock : str
+        ``"cpu"``: ``e2e`` and ``profiled`` are the calling thread's CPU time (one intra-op thread: ORT computes
+        on the calling thread), and every node's time in a profiled run is its kernel's wall time times the run's
+        CPU time / wall time (the share of the run the thread was on a CPU), so time spent preempted by other
+        jobs is left out; ``"wall"``: wall-clock times throughout.
+    e2e_wall, profiled_wall : numpy.ndarray
+        ms per run, the wall-clock times of the twin's and the profiled runs.
     """
 
     node_times: dict[str, np.ndarray]     # original node -> ms per run (the optimized nodes mapped to it, summed)
@@ -95,6 +122,10 @@ class Timing:
     optimized_nodes: int = 0
     original_nodes: int = 0
     node_origin: dict[str, str | None] = field(default_factory=dict)  # optimized node -> original node
+    profiled: np.ndarray = field(default_factory=lambda: np.zeros(0))  # ms per profiled run, profiler on
+    clock: str = "wall"                    # "cpu": the calling thread's CPU time; "wall": perf_counter
+    e2e_wall: np.ndarray = field(default_factory=lambda: np.zeros(0))       # ms per twin run, wall clock
+    profiled_wall: np.ndarray = field(default_factory=lambda: np.zeros(0))  # ms per profiled run, wall clock
 
     def summary(self) -> dict:
         """Whole-network figures: medians, spread, and the profile's total against the end-to-end timing.
@@ -103,18 +134,73 @@ class Timing:
         -------
         dict
             Runs, rounds, threads, optimization; median, 10th and 90th percentile [ms] of the profile total and of
-            the end-to-end time; ``total_vs_e2e`` (total / e2e - 1); load range, CPU and node counts.
+            the end-to-end time; their :data:`TRIM` trimmed means ``total_trimmed_ms`` and ``e2e_trimmed_ms`` and
+            ``total_vs_e2e`` (trimmed total / trimmed e2e - 1: on the CPU clock a run's node times are unbiased
+            but skewed, so the median of their sum is not; the trimmed mean is robust and nearly unbiased),
+            ``median_vs_e2e`` (the same by medians); their spreads ``total_spread`` and
+            ``e2e_spread`` (interquartile range / median); ``paired_vs_e2e``, the median over the runs of the
+            profile total / the end-to-end time of the twin run taken next to it, - 1, and its ``paired_spread``;
+            ``profiler_overhead`` (median time of a profiled
+            run / e2e - 1) and ``kernel_share`` (median over the profiled runs of the kernels' sum / the run's
+            time), NaN where the profiled runs were not timed; the ``clock``, the twin's median wall time
+            ``e2e_wall_median_ms`` and ``on_cpu`` (median share of a twin run's wall time its thread ran; cpu
+            clock); load range, CPU and node counts.
         """
+        from scipy.stats import trim_mean
         total, e2e = float(np.median(self.total)), float(np.median(self.e2e))
+        total_trim, e2e_trim = float(trim_mean(self.total, TRIM)), float(trim_mean(self.e2e, TRIM))
         loads = [x[0] for x in self.load] or [float("nan")]
+
+        def spread(x: np.ndarray) -> float:
+            q25, q50, q75 = np.percentile(x, [25, 50, 75])
+            return float((q75 - q25) / q50) if q50 > 0 else float("nan")
+
+        timed = len(self.profiled) == len(self.total) and len(self.total) > 0
+        overhead = float(np.median(self.profiled)) / e2e - 1.0 if timed and e2e > 0 else float("nan")
+        share = float(np.median(self.total / np.where(self.profiled > 0, self.profiled, np.nan))) if timed \
+            else float("nan")
+        paired = self.total / np.where(self.e2e > 0, self.e2e, np.nan) if len(self.e2e) == len(self.total) \
+            else np.full(1, np.nan)
         return {"runs": self.runs, "rounds": self.rounds, "threads": self.threads, "optimization": self.optimization,
                 "total_median_ms": total, "total_p10_ms": float(np.percentile(self.total, 10)),
                 "total_p90_ms": float(np.percentile(self.total, 90)),
                 "e2e_median_ms": e2e, "e2e_p10_ms": float(np.percentile(self.e2e, 10)),
                 "e2e_p90_ms": float(np.percentile(self.e2e, 90)),
-                "total_vs_e2e": total / e2e - 1.0 if e2e > 0 else float("nan"),
+                "total_trimmed_ms": total_trim, "e2e_trimmed_ms": e2e_trim,
+                "total_vs_e2e": total_trim / e2e_trim - 1.0 if e2e_trim > 0 else float("nan"),
+                "median_vs_e2e": total / e2e - 1.0 if e2e > 0 else float("nan"),
+                "total_spread": spread(self.total), "e2e_spread": spread(self.e2e),
+                "paired_vs_e2e": float(np.nanmedian(paired)) - 1.0, "paired_spread": spread(paired),
+                "clock": self.clock,
+                "e2e_wall_median_ms": float(np.median(self.e2e_wall)) if len(self.e2e_wall) else float("nan"),
+                "on_cpu": float(np.median(self.e2e / self.e2e_wall)) if self.clock == "cpu" and
+                len(self.e2e_wall) == len(self.e2e) and len(self.e2e) and (self.e2e_wall > 0).all()
+                else float("nan"),
+                "profiler_overhead": overhead, "kernel_share": share,
                 "load_min": float(min(loads)), "load_max": float(max(loads)), "cpu": self.cpu,
                 "optimized_nodes": self.optimized_nodes, "original_nodes": self.original_nodes}
+
+
+def pin_cpu(threads: int) -> int | None:
+    """The CPU a measurement with ``threads`` intra-op threads is pinned to by default.
+
+    One thread: the highest-numbered CPU this process may run on (Linux, ``os.sched_getaffinity``), so the
+    scheduler cannot move the measurement between CPUs mid-run; more threads, or no affinity API: None (not
+    pinned).
+
+    Parameters
+    ----------
+    threads : int
+        Intra-op threads of the measurement.
+
+    Returns
+    -------
+    int or None
+        The CPU, or None.
+    """
+    if threads != 1 or not hasattr(os, "sched_getaffinity"):
+        return None
+    return max(os.sched_getaffinity(0))
 
 
 def require_ort():
@@ -383,11 +469,12 @@ def session_options(ort, optimization: str, threads: int, tmp: Path | None = Non
 def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 3, rounds: int = 3,
             threads: int = 1, seed: int = 0, optimization: str = DEFAULT_OPTIMIZATION, boundaries: bool = True,
             cpu: int | None = None, min_ms: float = 0.0, max_runs: int = 2000,
-            origin: dict[str, str | None] | None = None) -> Timing:
+            origin: dict[str, str | None] | None = None, clock: str | None = None) -> Timing:
     """Profile ``model`` (ModelProto, nodes named; ``node_layer``: original node -> layer) as ORT runs it.
 
     ``runs`` timed runs in total, split into ``rounds`` fresh sessions (each after
-    ``warmup`` untimed runs), each round also timed end to end for as many runs.
+    ``warmup`` untimed runs), each profiled run taking turns with a run of the
+    session's unprofiled twin, timed end to end (module docstring).
     With ``min_ms``, the rounds after the first take more runs (up to ``max_runs`` in
     all) until the timed runs add up to about ``min_ms`` of end-to-end time, so that
     a light network is measured over as long a stretch of the machine's load as a heavy one.
@@ -422,6 +509,8 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
         Cap on the timed runs when ``min_ms`` is given.
     origin : dict or None, optional
         The ``node_origin`` of an earlier measurement of the same model and options.
+    clock : {"cpu", "wall"} or None, optional
+        What a run's time is (module docstring); None: ``"cpu"`` for one thread, else ``"wall"``.
 
     Returns
     -------
@@ -438,6 +527,10 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
     if runs < 1 or warmup < 0 or threads < 1 or rounds < 1:
         raise InputError(f"measure needs runs >= 1, warmup >= 0, rounds >= 1 and threads >= 1; got runs {runs}, "
                          f"warmup {warmup}, rounds {rounds}, threads {threads}")
+    if clock is None:
+        clock = "cpu" if threads == 1 else "wall"
+    if clock not in ("cpu", "wall"):
+        raise InputError(f"The 'clock' parameter must be 'cpu' or 'wall'. Got {clock!r} instead.")
     rounds = min(rounds, runs)
     per_round = [len(a) for a in np.array_split(np.arange(runs), rounds)]
     if boundaries and optimization != "disable":
@@ -454,7 +547,7 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
         os.sched_setaffinity(0, {cpu})
     load = [os.getloadavg()] if hasattr(os, "getloadavg") else []
     node_runs: dict[str, list[np.ndarray]] = {}
-    totals, e2e = [], []
+    totals, e2e, profiled, e2e_wall, profiled_wall = [], [], [], [], []
     known = origin is not None
     origin = dict(origin) if known else {}
     optimized_count = 0
@@ -473,6 +566,8 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
                                        save_optimized=(k == 0 and not known))
                 try:
                     sess = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
+                    twin = ort.InferenceSession(source, session_options(ort, optimization, threads),
+                                                providers=["CPUExecutionProvider"])
                 except Exception as err:  # noqa: BLE001 - ORT raises its own types
                     raise InputError(f"ONNX Runtime cannot load the model: {str(err).strip().splitlines()[0]}") \
                         from None
@@ -486,14 +581,21 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
                     optimized_count = len(opt_nodes)
                     del opt
                 feeds = _feeds(sess, seed)
-                for _ in range(warmup + n_runs):
+                for _ in range(warmup):
                     sess.run(None, feeds)
+                    twin.run(None, feeds)
+                on_cpu = []  # per profiled run: the share of its wall time the thread ran
+                for i in range(n_runs):  # in turns, the order alternating: profiled and twin see the same load
+                    for which in ((sess, twin) if i % 2 == 0 else (twin, sess)):
+                        c0, t0 = time.thread_time_ns(), time.perf_counter_ns()
+                        which.run(None, feeds)
+                        wall, used = (time.perf_counter_ns() - t0) * 1e-6, (time.thread_time_ns() - c0) * 1e-6
+                        (profiled_wall if which is sess else e2e_wall).append(wall)
+                        (profiled if which is sess else e2e).append(used if clock == "cpu" else wall)
+                        if which is sess:
+                            on_cpu.append(min(1.0, used / wall) if clock == "cpu" and wall > 0 else 1.0)
                 events = json.loads(Path(sess.end_profiling()).read_text())
-                for _ in range(n_runs):  # the same session, profiler off: end to end
-                    t0 = time.perf_counter_ns()
-                    sess.run(None, feeds)
-                    e2e.append((time.perf_counter_ns() - t0) * 1e-6)
-                del sess
+                del sess, twin
             per_node: dict[str, list[float]] = {}
             for e in events:
                 if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
@@ -504,7 +606,7 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
             for node, v in per_node.items():
                 if len(v) < n_runs:
                     continue
-                t = np.asarray(v[-n_runs:])
+                t = np.asarray(v[-n_runs:]) * np.asarray(on_cpu)  # (cpu clock: less the time preempted)
                 round_total += t
                 key = origin.get(node, node)
                 node_runs.setdefault(key if key is not None else "", []).append((k, t))
@@ -525,7 +627,8 @@ def measure(model, node_layer: dict[str, int], *, runs: int = 30, warmup: int = 
                   runs=sum(per_round), rounds=len(per_round), threads=threads, optimization=optimization, load=load,
                   cpu=cpu,
                   optimized_nodes=optimized_count or len({n for n in origin if not n.startswith("#")}) or len(original),
-                  original_nodes=len(original), node_origin=origin)
+                  original_nodes=len(original), node_origin=origin, profiled=np.asarray(profiled), clock=clock,
+                  e2e_wall=np.asarray(e2e_wall), profiled_wall=np.asarray(profiled_wall))
 
 
 def attribution(timing: Timing, node_layer: dict[str, int]) -> dict:
@@ -577,4 +680,7 @@ def merge(timings: list[Timing]) -> Timing:
                   total=np.concatenate([t.total for t in timings]), e2e=np.concatenate([t.e2e for t in timings]),
                   runs=sum(t.runs for t in timings), rounds=sum(t.rounds for t in timings), threads=first.threads,
                   optimization=first.optimization, load=load, cpu=first.cpu, optimized_nodes=first.optimized_nodes,
-                  original_nodes=first.original_nodes, node_origin=first.node_origin)
+                  original_nodes=first.original_nodes, node_origin=first.node_origin,
+                  profiled=np.concatenate([t.profiled for t in timings]), clock=first.clock,
+                  e2e_wall=np.concatenate([t.e2e_wall for t in timings]),
+                  profiled_wall=np.concatenate([t.profiled_wall for t in timings]))

@@ -684,7 +684,9 @@ def spec_to_onnx(spec: dnn.DNNSpec, grouped_conv: dnn.GroupedConv = "auto", seed
     O·groups input and I output channels, kernel round(K), output side round(G);
     an fc or attention MatMul of round(G²) rows; a MaxPool of kernel round(K);
     element-wise and normalization operators (the ONNX operator named in the op
-    when it has one input, else Relu / LayerNormalization) on G²·O elements.
+    when it has one input, else Relu / LayerNormalization; a BatchNormalization
+    as itself, the per-channel affine ORT runs where it cannot fold it into a
+    convolution) on G²·O elements.
     Such nodes read graph inputs of their own, and the next layer reads a graph
     input of the layer's output shape.
 
@@ -759,6 +761,12 @@ def spec_to_onnx(spec: dnn.DNNSpec, grouped_conv: dnn.GroupedConv = "auto", seed
             if op in ("LRN", "lrn"):
                 x = graph_input(f"{tag}.x", (1, o, n, 1))
                 add(layer, "LRN", [x], out, op_row, size=5, alpha=1e-4, beta=0.75, bias=1.0)
+            elif op == "BatchNormalization":  # at inference a per-channel affine (no reduction)
+                x = graph_input(f"{tag}.x", (1, o, n))
+                stats = [weight(f"{tag}.{v}", o) for v in ("s", "b", "m")]
+                var = f"{tag}.v"
+                inits.append(numpy_helper.from_array(np.ones(o, np.float32), var))
+                add(layer, "BatchNormalization", [x, *stats, var], out, op_row)
             elif op in ("Softmax", "LogSoftmax", "softmax"):
                 x = graph_input(f"{tag}.x", (1, n, o))
                 add(layer, "Softmax", [x], out, op_row, axis=-1)

@@ -152,7 +152,8 @@ class CoefficientSet:
         seconds: np.ndarray = features(factors) @ np.asarray(self.eta) * _UNIT_TO_SECONDS[self.unit]
         return seconds
 
-    def predict_ops(self, types: Sequence[str] | np.ndarray, factors: np.ndarray) -> np.ndarray:
+    def predict_ops(self, types: Sequence[str] | np.ndarray, factors: np.ndarray,
+                    ops: Sequence[str] | np.ndarray | None = None) -> np.ndarray:
         """Predicted delay in seconds of operators; one polynomial ignores their classes.
 
         Parameters
@@ -161,6 +162,8 @@ class CoefficientSet:
             The delay class of each operator (row).
         factors : numpy.ndarray
             (G, K, O, I) of each operator, shape (n, 4).
+        ops : Sequence[str] or numpy.ndarray or None, optional
+            The operator of each row (ignored, as the classes are).
 
         Returns
         -------
@@ -191,7 +194,8 @@ class PerTypeCoefficients:
     """One coefficient set of eq. (5) per operator class, and a fallback for the other classes.
 
     Stored in one TOML file: ``[coefficients]`` is the fallback, ``[types.CLASS]``
-    the set of each class (same unit).
+    the set of each class (same unit); a ``[types."CLASS/OP"]`` set serves the operators of that class and ONNX
+    operator before the class's set (``predict_ops`` given the operators).
 
     Attributes
     ----------
@@ -213,7 +217,8 @@ class PerTypeCoefficients:
     unit: str = "ms"
     description: str = ""
 
-    def predict_ops(self, types: Sequence[str] | np.ndarray, factors: np.ndarray) -> np.ndarray:
+    def predict_ops(self, types: Sequence[str] | np.ndarray, factors: np.ndarray,
+                    ops: Sequence[str] | np.ndarray | None = None) -> np.ndarray:
         """Predicted delay in seconds of each operator, with the set of its class.
 
         Parameters
@@ -222,6 +227,9 @@ class PerTypeCoefficients:
             The delay class of each operator (row).
         factors : numpy.ndarray
             (G, K, O, I) of each operator, shape (n, 4).
+        ops : Sequence[str] or numpy.ndarray or None, optional
+            The operator of each row (``op`` of the op frame, e.g. ``BatchNormalization``); a set keyed
+            ``CLASS/OP`` then serves the operators of that class and operator before the class's set.
 
         Returns
         -------
@@ -231,8 +239,13 @@ class PerTypeCoefficients:
         types = np.asarray(list(types), dtype=object)
         factors = np.asarray(factors, dtype=float).reshape(-1, 4)
         out = self.fallback.predict(factors)
+        own = [k for k in self.sets if "/" in k]
+        keys = np.asarray([f"{t}/{o}" for t, o in zip(types, ops)], dtype=object) if own and ops is not None \
+            else types
         for cls, coef in self.sets.items():
-            mask = types == cls
+            mask = (keys if "/" in cls else types) == cls
+            if own and ops is not None and "/" not in cls:  # an operator with a set of its own is not the class's
+                mask &= ~np.isin(keys, own)
             if mask.any():
                 out[mask] = coef.predict(factors[mask])
         return out
@@ -273,7 +286,8 @@ def layer_delays(model: DelayModel, table: LayerTable) -> np.ndarray:
         Delay per layer in seconds, shape (M+1,).
     """
     ops = table.op_frame()
-    t = model.predict_ops(ops["type"], ops[["G", "K", "O", "I"]].to_numpy(dtype=float))
+    factors = ops[["G", "K", "O", "I"]].to_numpy(dtype=float)
+    t = model.predict_ops(ops["type"], factors, ops["op"].astype(str))
     return np.bincount(ops["layer"].to_numpy(dtype=int), weights=t, minlength=table.num_layers + 1)
 
 
@@ -315,7 +329,7 @@ def load_coefficients(name_or_path: str, base: Path | None = None) -> DelayModel
     if doc.types is None:
         return fallback
     from mecopt.core.dnn import OP_CLASSES
-    unknown = sorted(set(doc.types) - set(OP_CLASSES))
+    unknown = sorted(k for k in doc.types if k.split("/", 1)[0] not in OP_CLASSES)  # CLASS or CLASS/OP
     if unknown:
         raise InputError(f"coefficient file {p}: unknown operator classes {unknown} under [types]; "
                          f"the classes are {list(OP_CLASSES)}")

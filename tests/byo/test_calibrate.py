@@ -36,7 +36,9 @@ def random_profile(draw_or_rng, n_nets=3, max_layers=6):
                 G, K = float(rng.integers(1, 60)), float(rng.choice([1, 3, 5, 7]))
                 O = 1.0 if cls == "dwconv" else float(rng.integers(1, 600))
                 I = float(rng.integers(1, 600))
-                op_rows.append({"dnn": f"net{k}", "layer": layer, "type": cls, "G": G, "K": K, "O": O, "I": I})
+                op = str(rng.choice(["BatchNormalization", "LayerNormalization"])) if cls == "norm" else cls
+                op_rows.append({"dnn": f"net{k}", "layer": layer, "type": cls, "op": op, "G": G, "K": K, "O": O,
+                                "I": I})
             layer_rows.append({"dnn": f"net{k}", "layer": layer, "median_ms": float(rng.lognormal(-1, 2))})
     return pd.DataFrame(layer_rows), pd.DataFrame(op_rows)
 
@@ -57,7 +59,7 @@ def test_no_fitted_set_gives_a_negative_layer_time(seed, per_type, weight, terms
     assert all(min(s.eta) >= 0 and np.isfinite(s.eta).all() for s in sets)
     assert np.isfinite(fit.predicted).all() and (fit.predicted >= 0).all()
     _, other = random_profile(np.random.default_rng(seed + 1), n_nets=2)
-    t = model.predict_ops(other["type"], other[["G", "K", "O", "I"]].to_numpy(float))
+    t = model.predict_ops(other["type"], other[["G", "K", "O", "I"]].to_numpy(float), other["op"])
     assert np.isfinite(t).all() and (t >= 0).all()
     fitting.check_model(model, other)  # does not raise
 

@@ -99,7 +99,8 @@ def test_cli_fit_per_type_end_to_end(tmp_path, capsys):
     assert code == 0, err
     assert "held-out rows" in out and "attention" in out
     model = load_coefficients(str(tmp_path / "pt.toml"))
-    assert set(model.sets) == set(TRUE)
+    assert set(model.sets) == set(TRUE) | {"norm/BatchNormalization"}  # BN: the eltwise set (fitting.OP_COST_CLASS)
+    assert model.sets["norm/BatchNormalization"].as_terms() == model.sets["eltwise"].as_terms()
     code, _, err = run(capsys, "fit", tmp_path / "ops.csv", "--per-type", "--out", tmp_path / "pt.toml")
     assert code == 2 and "--force" in err
 

@@ -96,7 +96,9 @@ def import_onnx_command(model, name, out, input_shape, branches, force, quiet):
 @click.option("--rounds", type=click.IntRange(1, MAX_REPEATS), default=3, show_default=True,
               help="ONNX Runtime: split the runs into this many fresh sessions, each also timed end to end.")
 @click.option("--cpu", type=CPU, default=None,
-              help="ONNX Runtime: pin the measurement to this CPU (Linux; default: not pinned).")
+              help="ONNX Runtime: pin the measurement to this CPU (Linux; default with one thread: the highest "
+                   "CPU this process may use).")
+@click.option("--no-pin", is_flag=True, help="ONNX Runtime: do not pin the measurement to a CPU.")
 @click.option("--input-shape", callback=_input_shape, metavar="C,H,W",
               help="For an ONNX model whose input sizes are symbolic.")
 @click.option("--seed", type=SEED, default=0, show_default=True,
@@ -110,8 +112,8 @@ def import_onnx_command(model, name, out, input_shape, branches, force, quiet):
 @click.option("--as", "side", type=click.Choice(["local", "server"]), default="local", show_default=True,
               help="Which measured time --attach writes.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
-def profile_command(dnn_name, engine, runs, warmup, threads, grouped_conv, optimization, rounds, cpu, input_shape,
-                    seed, out, ops_out, attach, side, force):
+def profile_command(dnn_name, engine, runs, warmup, threads, grouped_conv, optimization, rounds, cpu, no_pin,
+                    input_shape, seed, out, ops_out, attach, side, force):
     """Time every layer of a DNN (bundled name, spec .toml or ONNX model) on this machine's CPU.
 
     Writes a measured-profile table (layer, name, type, G, K, O, I, median and
@@ -125,6 +127,8 @@ def profile_command(dnn_name, engine, runs, warmup, threads, grouped_conv, optim
     onnx_file = Path(dnn_name).suffix.lower() == ".onnx"
     if engine == "ort":
         prof.require_ort()  # fail before anything is printed or written
+        from mecopt.byo.measure import pin_cpu
+        cpu = cpu if cpu is not None or no_pin else pin_cpu(threads)
     else:
         prof.require_torch()
         if onnx_file:
@@ -164,18 +168,19 @@ def profile_command(dnn_name, engine, runs, warmup, threads, grouped_conv, optim
     show = table[["layer", "name", "type", "G", "K", "O", "I", "median_ms", "p10_ms", "p90_ms"]]
     echo_table(show, floatfmt=".4g")
     click.echo(f"machine: {prof.machine_description(engine)}; measured with {int(table['threads'].iloc[0])} thread(s)")
-    click.echo(f"whole network: sum of the layer medians {table['median_ms'].sum():.4g} ms"
-               + (" (under load less than a whole run's median: a short kernel is mostly spared by other jobs, "
-                  "a run of many rarely is)" if timing is not None and table['median_ms'].sum()
-                  < 0.9 * timing['total_median_ms'] else ""))
+    click.echo(f"whole network: sum of the layer medians {table['median_ms'].sum():.4g} ms, of the layer means "
+               f"{table['mean_ms'].sum():.4g} ms"
+               + (" (under load the medians of short layers come out low: a short kernel is mostly spared by other "
+                  "jobs, a long one never; the means keep every layer's share, so fit with --time-column mean_ms)"
+                  if timing is not None and table['median_ms'].sum() < 0.9 * timing['total_median_ms'] else ""))
     if timing is not None:
         click.echo(_timing_line(timing))
         if abs(timing["total_vs_e2e"]) > 0.05:
             click.echo(f"note: the profile total and the end-to-end timing differ by "
                        f"{100 * timing['total_vs_e2e']:+.1f}% "
-                       "(more than 5%): the machine's load changed between them, or the network has many light "
-                       "nodes (ORT's dispatch between nodes is not in the profile); more --runs / --rounds, or a "
-                       "quieter machine", err=True)
+                       f"(more than 5%; spread of the runs {100 * timing['e2e_spread']:.0f}% IQR/median): too few "
+                       "runs for this load, or the profiler's own overhead (above) on a network of many light "
+                       "nodes; more --runs / --rounds, or a quieter machine", err=True)
     if ops is not None:
         if other > 0:
             click.echo(f"nodes outside every layer (shape computations): median {other:.4g} ms")
@@ -193,10 +198,16 @@ def _timing_line(t: dict) -> str:
     """The whole-network figures of an ONNX Runtime profile, for the CLI."""
     return (f"ONNX Runtime, optimization {t['optimization']} ({t['nodes']} nodes run): profile total median "
             f"{t['total_median_ms']:.4g} ms (p10 {t['total_p10_ms']:.4g}, p90 {t['total_p90_ms']:.4g}) over "
-            f"{t['runs']} runs in {t['rounds']} sessions; end to end (same sessions, profiler off) median "
-            f"{t['e2e_median_ms']:.4g} ms (p10 {t['e2e_p10_ms']:.4g}, p90 {t['e2e_p90_ms']:.4g}): "
-            f"{100 * t['total_vs_e2e']:+.1f}%; attributed to layers {100 * t['share']:.2f}%; "
-            f"1-min load average {t['load_min']:.2f}-{t['load_max']:.2f}")
+            f"{t['runs']} runs in {t['rounds']} sessions; end to end (unprofiled twin sessions, runs taken in "
+            f"turns) median {t['e2e_median_ms']:.4g} ms (p10 {t['e2e_p10_ms']:.4g}, p90 {t['e2e_p90_ms']:.4g}); "
+            f"trimmed means {t['total_trimmed_ms']:.4g} / {t['e2e_trimmed_ms']:.4g} ms: "
+            f"{100 * t['total_vs_e2e']:+.1f}%; "
+            + (f"clock: the thread's CPU time (wall-clock median {t['e2e_wall_median_ms']:.4g} ms, on a CPU "
+               f"{100 * t['on_cpu']:.0f}% of it); " if t.get("clock") == "cpu" else "clock: wall; ")
+            + f"profiler overhead on a run's time "
+            f"{100 * t['profiler_overhead']:+.1f}%, kernels {100 * t['kernel_share']:.1f}% of a profiled run; "
+            f"attributed to layers {100 * t['share']:.2f}%; 1-min load average {t['load_min']:.2f}-"
+            f"{t['load_max']:.2f}" + (f", pinned to CPU {t['cpu']}" if t.get("cpu") is not None else ""))
 
 
 def _check_attribution(stem: str, t: dict) -> None:
@@ -344,7 +355,10 @@ def fit_command(profiles, terms, test_fraction, seed, time_column, types_, per_t
               help="Untimed runs per round.")
 @click.option("--min-ms", type=FiniteFloat(min=0), default=1000.0, show_default=True,
               help="More runs for light networks until their timed runs add up to this much end-to-end time.")
-@click.option("--cpu", type=CPU, default=None, help="Pin the measurement to this CPU (Linux).")
+@click.option("--cpu", type=CPU, default=None,
+              help="Pin the measurement to this CPU (Linux; default with one thread: the highest CPU this process "
+                   "may use).")
+@click.option("--no-pin", is_flag=True, help="Do not pin the measurement to a CPU.")
 @click.option("--no-loo", is_flag=True, help="Skip the leave-one-network-out check (which fits once more per network).")
 @click.option("--name", help="Name of the set (default: the --out stem).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), callback=writable_output,
@@ -352,7 +366,7 @@ def fit_command(profiles, terms, test_fraction, seed, time_column, types_, per_t
 @click.option("--report", type=click.Path(file_okay=False, path_type=Path),
               help="Folder of the report (tables and the log-log plot; default: OUT-STEM-report next to --out).")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
-def calibrate_command(networks, role, runs, rounds, warmup, min_ms, cpu, no_loo, name, out, report, force):
+def calibrate_command(networks, role, runs, rounds, warmup, min_ms, cpu, no_pin, no_loo, name, out, report, force):
     """Profile networks on this machine (default: the bundled catalog) and write a delay coefficient set.
 
     Each network (bundled name or spec .toml) is built from its spec, run by ONNX
@@ -374,7 +388,7 @@ def calibrate_command(networks, role, runs, rounds, warmup, min_ms, cpu, no_loo,
                f"ONNX Runtime, {threads} intra-op thread(s), {rounds} rounds, >= {runs} runs and >= {min_ms:g} ms "
                "per network", err=True)
     profiles = cal.profile_networks(
-        names, runs=runs, warmup=warmup, rounds=rounds, threads=threads, min_ms=min_ms, cpu=cpu,
+        names, runs=runs, warmup=warmup, rounds=rounds, threads=threads, min_ms=min_ms, cpu=cpu, pin=not no_pin,
         progress=lambda n, r: click.echo(
             f"  {n}: end to end {r['e2e_median_ms']:.4g} ms (profile total {100 * r['total_vs_e2e']:+.1f}%), "
             f"{100 * r['share']:.2f}% attributed, {r['runs']} runs, load {r['load_min']:.2f}-{r['load_max']:.2f}",
