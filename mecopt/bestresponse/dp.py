@@ -35,6 +35,7 @@ import os
 
 import numpy as np
 
+from mecopt.bestresponse.jit import compile_kernel
 from mecopt.core import cost as costmod
 from mecopt.core.instance import Device, Instance, Server
 from mecopt.core.problem import (
@@ -200,10 +201,10 @@ def _compile():
     if os.environ.get("MECOPT_DP_BACKEND", "") == "numpy":
         return None
     try:
-        import numba
+        import numba  # noqa: F401
     except ImportError:
         return None
-    return numba.njit(cache=True, nogil=True)(_solve_loops)
+    return compile_kernel(_solve_loops, nogil=True)
 
 
 _solve_compiled = _compile()
