@@ -45,6 +45,7 @@ from mecopt.core.problem import Aggregates, enforces_deadline, slot_capacity, sl
 from mecopt.core.solution import Solution, Termination
 from mecopt.core.tolerances import fits_capacity, meets_deadline
 from mecopt.game.certificate import certificate
+from mecopt.game.compiled import CompiledTick, usable
 from mecopt.game.estimate import consensus_weights, estimate_others, estimate_weights
 from mecopt.game.state import GameState
 from mecopt.game.topology import instance_weights
@@ -231,7 +232,7 @@ def responder(engine) -> Callable[[int, dict[int, Aggregates]], object]:
 
 def iterate(instance: Instance, state: GameState, engine, rng: np.random.Generator,
             others_of: Callable[[int], dict[int, Aggregates]], *, wake_prob: float, tol: float,
-            max_iter: int) -> Iterator[Tick]:
+            max_iter: int, compiled: CompiledTick | None = None) -> Iterator[Tick]:
     """The best-response dynamics as a generator of ticks; the state is updated in place.
 
     ``clean`` counts the MDs that have verified, against the current profile, that
@@ -256,6 +257,9 @@ def iterate(instance: Instance, state: GameState, engine, rng: np.random.Generat
         A device moves only when it gains more than ``tol`` relative.
     max_iter : int
         Most ticks.
+    compiled : CompiledTick, optional
+        The tick in compiled code (:mod:`mecopt.game.compiled`; CAI with the DP engine): the same
+        decisions in the same order, without the Python loop below.
 
     Yields
     ------
@@ -268,6 +272,11 @@ def iterate(instance: Instance, state: GameState, engine, rng: np.random.Generat
     for k in range(1, max_iter + 1):
         awake = np.flatnonzero(rng.random(N) < wake_prob)
         awake = rng.permutation(awake)
+        if compiled is not None:
+            moves, forced, n_clean = compiled.run(awake, tol)
+            yield Tick(k, len(awake), moves, state.avg_cost(), state.potential(), n_clean, state, engine.calls,
+                       forced)
+            continue
         moves = forced = 0
         for n in awake:
             n = int(n)
@@ -397,7 +406,9 @@ def run_game(instance: Instance, method: str, *, engine: str, seed: int, wake_pr
     last_phi = state.perturbed_potential(ev0)
     rises = 0
     termination, prev_cost, ticks = Termination.ITERATION_LIMIT, rows[0]["avg_cost"], 0
-    for tick in iterate(instance, state, eng, rng, others_of, wake_prob=wake_prob, tol=tol, max_iter=max_iter):
+    compiled = CompiledTick(state, eng) if not uai and usable(eng) else None
+    for tick in iterate(instance, state, eng, rng, others_of, wake_prob=wake_prob, tol=tol, max_iter=max_iter,
+                        compiled=compiled):
         ticks = tick.tick
         row = dict(tick=tick.tick, awake=tick.awake, moves=tick.moves, avg_cost=tick.avg_cost,
                    potential=tick.potential, clean=tick.clean)
@@ -430,7 +441,7 @@ def run_game(instance: Instance, method: str, *, engine: str, seed: int, wake_pr
     if instance.K > 1:   # presentation: with one server it equals solver_calls
         info["server_best_responses"] = eng.server_calls
     t_cert = time.perf_counter()
-    cert = certificate(instance, state.profile(), tol_rel=CERTIFICATE_TOL, server_of=state.server_of)
+    cert = certificate(instance, state.profile(), tol_rel=CERTIFICATE_TOL, server_of=state.server_of, state=state)
     info["certificate_s"] = time.perf_counter() - t_cert
     status = {Termination.EQUILIBRIUM: "every MD verified it cannot improve against the current profile",
               Termination.CONVERGED: f"paper stop rule: average cost changed by <= {eps}",
