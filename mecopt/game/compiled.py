@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from mecopt.bestresponse import batch
-from mecopt.bestresponse.dp import DPEngine
+from mecopt.bestresponse.dp import DEFAULT_BACKEND, DPEngine
 from mecopt.bestresponse.jit import compile_kernel
 from mecopt.core.instance import Instance
 from mecopt.core.problem import enforces_deadline
@@ -116,7 +116,7 @@ def usable(engine) -> bool:
     """
     engines = getattr(engine, "engines", None)
     return batch.AVAILABLE and bool(engines) and all(
-        type(e) is DPEngine and e.backend == "compiled" and e.tie_break for e in engines)
+        type(e) is DPEngine and (e.backend or DEFAULT_BACKEND) == "compiled" and e.tie_break for e in engines)
 
 
 class CompiledTick:
