@@ -24,8 +24,8 @@ import numpy as np
 from mecopt.bestresponse import dp as dpmod
 from mecopt.bestresponse.jit import compile_kernel
 from mecopt.core.instance import Instance
-from mecopt.core.problem import enforces_deadline
-from mecopt.core.tolerances import CAP_ABS, CAP_TOL, PARALLEL_TOL, deadline_limit
+from mecopt.core.problem import TIE_REL, enforces_deadline
+from mecopt.core.tolerances import CAP_ABS, CAP_TOL, PARALLEL_TOL, SOLVER_DEADLINE_TOL
 
 AVAILABLE = dpmod._solve_compiled is not None  # noqa: SLF001 - the same switch as the DP's own backend
 
@@ -127,50 +127,69 @@ class PairTable:
             toff=toff, roff=roff,
             a=np.concatenate([np.asarray(v.server.a, dtype=float) for v in views]),
             q=np.concatenate([np.asarray(v.server.price_quad, dtype=float) for v in views]))
-        cols: dict[str, list[Any]] = {f: [] for f in Pairs._fields if f != "ptr"}
-        vec = {f: [] for f in ("PS", "PT", "PW", "A", "DS", "LC", "TU", "SL", "TS")}
-        hv: dict[str, list[np.ndarray]] = {"END": [], "QUAD": []}
+        # gathered per pair in Python (attributes only); every derived number computed by _build_pairs
+        ints: dict[str, list[int]] = {f: [] for f in ("k", "i", "M")}
+        flts: dict[str, list[float]] = {f: [] for f in ("gamma", "tau", "pps", "aT", "bE", "P_lo", "P_up",
+                                                         "t_down")}
+        flags: dict[str, list[bool]] = {"enforce": [], "soft": []}
+        raw: dict[str, list[np.ndarray]] = {"t_local": [], "S": [], "t_server": [], "t_up": []}
         ptr = [0]
-        voff = eoff = 0
         for n in range(instance.N):
             for k in instance.reachable(n):
                 view = views[k]
                 i = int(view.local[n])
                 dev = view.instance.devices[i]
-                d = dpmod.DPDevice(dev, view.server, tie_break, backend="numpy")
-                M, H = dev.M, view.server.H
-                for f, x in (("k", k), ("i", i), ("M", M), ("voff", voff), ("eoff", eoff), ("eps", d.eps),
-                             ("gamma", dev.gamma), ("local_obj", d.local_obj), ("local_delay", d.local_delay),
-                             ("tau", dev.tau), ("tau_lim", deadline_limit(dev.tau)),
-                             ("enforce", enforces_deadline(dev)), ("soft", dev.deadline_soft),
+                M = dev.M
+                ints["k"].append(k)
+                ints["i"].append(i)
+                ints["M"].append(M)
+                for f, x in (("gamma", dev.gamma), ("tau", dev.tau),
                              ("pps", dev.deadline_penalty_per_s if dev.deadline_soft else 0.0),
                              ("aT", dev.alpha * dev.c_T), ("bE", dev.beta * dev.c_E), ("P_lo", dev.P_lo),
                              ("P_up", dev.P_up), ("t_down", dev.t_down)):
-                    cols[f].append(x)
-                vec["PS"].append(d.PS)
-                vec["PT"].append(d.PT)
-                vec["PW"].append(d.PW)
-                vec["A"].append(d.A)
-                vec["DS"].append(d.delay_start)
-                vec["LC"].append(dev.local_cum)
-                vec["TU"].append(dev.t_up[:M + 1])
-                vec["SL"].append(np.append(dev.S[1:], 0.0))
-                vec["TS"].append(np.append(dev.t_server[1:], 0.0))
-                hv["END"].append(d.end)
-                hv["QUAD"].append(d._quad)   # noqa: SLF001 - the same array DPDevice uses
-                voff += M + 1
-                eoff += H
-            ptr.append(len(cols["k"]))
-        ints = {"k", "i", "M", "voff", "eoff"}
-        bools = {"enforce", "soft"}
-        arrays = {f: np.array(v, dtype=np.int64 if f in ints else bool if f in bools else float)
-                  for f, v in cols.items()}
-        arrays.update({f: np.concatenate(v) if v else np.zeros(0) for f, v in vec.items()})
-        arrays.update({f: np.concatenate(v) if v else np.zeros(0) for f, v in hv.items()})
-        self.pairs = Pairs(ptr=np.array(ptr, dtype=np.int64), **arrays)
-        self.max_M = int(arrays["M"].max()) if len(arrays["M"]) else 1
+                    flts[f].append(x)
+                flags["enforce"].append(enforces_deadline(dev))
+                flags["soft"].append(dev.deadline_soft)
+                raw["t_local"].append(dev.t_local[1:])
+                raw["S"].append(dev.S[1:])
+                raw["t_server"].append(dev.t_server[1:])
+                raw["t_up"].append(dev.t_up[:M + 1])
+            ptr.append(len(ints["k"]))
+        P = len(ints["k"])
+        arr: dict[str, Any] = {f: np.array(v, dtype=np.int64) for f, v in ints.items()}
+        arr.update({f: np.array(v, dtype=float) for f, v in flts.items()})
+        arr.update({f: np.array(v, dtype=bool) for f, v in flags.items()})
+        M_ = arr["M"]
+        arr["voff"] = np.concatenate([[0], np.cumsum(M_ + 1)[:-1]]).astype(np.int64) if P else np.zeros(0, np.int64)
+        Hp = Hs[arr["k"]] if P else np.zeros(0, np.int64)
+        arr["eoff"] = np.concatenate([[0], np.cumsum(Hp)[:-1]]).astype(np.int64) if P else np.zeros(0, np.int64)
+        V, E = int((M_ + 1).sum()), int(Hp.sum())
+        for f in ("PS", "PT", "PW", "A", "DS", "LC", "TU", "SL", "TS"):
+            arr[f] = np.zeros(V)
+        arr["END"], arr["QUAD"] = np.zeros(E), np.zeros(E)
+        for f in ("eps", "local_obj", "local_delay", "tau_lim"):
+            arr[f] = np.zeros(P)
+
+        def cat(key: str) -> np.ndarray:
+            return np.concatenate(raw[key]).astype(float) if P else np.zeros(0)
+
+        self.pairs = Pairs(ptr=np.array(ptr, dtype=np.int64), **arr)
+        _build_pairs(self.pairs, self.servers, cat("t_local"), cat("S"), cat("t_server"), cat("t_up"), tie_break)
+        self.max_M = int(M_.max()) if P else 1
         self.max_H = int(Hs.max()) if len(Hs) else 1
         self.max_reach = int(np.diff(self.pairs.ptr).max()) if instance.N else 1
+
+    def without_tie_break(self) -> PairTable:
+        """The same table with eps = 0: the certificate's exact best response (tie_break=False).
+
+        Returns
+        -------
+        PairTable
+        """
+        other = object.__new__(PairTable)
+        other.__dict__.update(self.__dict__)
+        other.pairs = self.pairs._replace(eps=np.zeros_like(self.pairs.eps))
+        return other
 
     def scratch(self) -> Scratch:
         """Work arrays for one batch (allocated once, reused by every pair of it).
@@ -191,6 +210,74 @@ class PairTable:
 
 
 # ------------------------------------------------------------------------------------------- kernels
+
+
+def _build_pairs(tab, srv, t_local, S, t_server, t_up, tie_break):
+    """What DPDevice.__init__ computes, for every pair, from the raw layer vectors.
+
+    The vectors are concatenated over the pairs: M entries per pair for t_local[1:], S[1:] and
+    t_server[1:], M+1 for t_up. Same operations in the same order: prefix sums as np.cumsum, the
+    rest element by element.
+    """
+    raw = 0
+    for p in range(tab.k.shape[0]):
+        M = tab.M[p]
+        v = tab.voff[p]
+        e = tab.eoff[p]
+        k = tab.k[p]
+        lc = 0.0
+        ps = 0.0
+        pt = 0.0
+        pw = 0.0
+        tab.LC[v] = 0.0
+        tab.PS[v] = 0.0
+        tab.PT[v] = 0.0
+        tab.PW[v] = 0.0
+        for m in range(M):
+            lc += t_local[raw + m]
+            ps += S[raw + m]
+            pt += t_server[raw + m]
+            pw += 1.0 + (m + 1) / (M + 1)
+            tab.LC[v + m + 1] = lc
+            tab.PS[v + m + 1] = ps
+            tab.PT[v + m + 1] = pt
+            tab.PW[v + m + 1] = pw
+            tab.SL[v + m] = S[raw + m]
+            tab.TS[v + m] = t_server[raw + m]
+        tab.SL[v + M] = 0.0
+        tab.TS[v + M] = 0.0
+        aT = tab.aT[p]
+        bE = tab.bE[p]
+        for j in range(M + 1):
+            tu = t_up[v + j]
+            tab.TU[v + j] = tu
+            if j < M:
+                l = tab.LC[v + j]
+                tab.A[v + j] = aT * (l + tu + tab.t_down[p]) + bE * (tab.P_lo[p] * l + tab.P_up[p] * tu)
+                tab.DS[v + j] = l + tu + tab.t_down[p]
+            else:
+                tab.A[v + j] = np.inf
+                tab.DS[v + j] = np.inf
+        local = tab.LC[v + M]
+        if tie_break:
+            x = aT * local + bE * tab.P_lo[p] * local
+            tab.eps[p] = TIE_REL * (x if x > 1.0 else 1.0)
+        else:
+            tab.eps[p] = 0.0
+        tab.local_delay[p] = local
+        pen = 0.0
+        if tab.soft[p]:
+            over = local - tab.tau[p]
+            pen = tab.pps[p] * (over if over > 0.0 else 0.0)
+        tab.local_obj[p] = aT * local + bE * tab.P_lo[p] * local + pen
+        tab.tau_lim[p] = tab.tau[p] * (1 + SOLVER_DEADLINE_TOL)
+        step = aT * srv.slot_len[k]
+        t = srv.toff[k]
+        for h in range(srv.H[k]):
+            tab.END[e + h] = step * (h + 1)
+            tab.QUAD[e + h] = tab.gamma[p] * srv.q[t + h]
+        raw += M
+
 
 
 def _others(p, tab, srv, rows, totals, scr):
@@ -363,6 +450,7 @@ def _strategy_cost(p, slots, tab, srv, scr):
 
 
 if AVAILABLE:   # compiled in place: the kernels call each other by these module names
+    _build_pairs = compile_kernel(_build_pairs)
     _others = compile_kernel(_others)
     _slot_limit = compile_kernel(_slot_limit)
     _pair_solve = compile_kernel(_pair_solve)

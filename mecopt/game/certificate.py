@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from mecopt.bestresponse import batch
+from mecopt.bestresponse.batch import PairTable
 from mecopt.bestresponse.engines import make_engine
 from mecopt.core import cost as costmod
 from mecopt.core.instance import Instance
@@ -22,7 +23,7 @@ from mecopt.game.state import GameState
 
 
 def certificate(instance: Instance, profile: list[np.ndarray], tol_rel: float = 1e-9, server_of=None,
-                state: GameState | None = None) -> dict:
+                state: GameState | None = None, table: PairTable | None = None) -> dict:
     """Per-device gains and the largest (absolute and relative to max(1, |C_n|)).
 
     A device's best response (28) is the least over every server it reaches
@@ -44,6 +45,8 @@ def certificate(instance: Instance, profile: list[np.ndarray], tol_rel: float = 
         A game state already holding this profile and these servers (the game's own at its end):
         used instead of building one, after :meth:`GameState.recompute_totals` (so its totals are
         those a new state would have).
+    table : PairTable, optional
+        The instance's DP pair table (:mod:`mecopt.bestresponse.batch`), when the caller has one.
 
     Returns
     -------
@@ -68,7 +71,7 @@ def certificate(instance: Instance, profile: list[np.ndarray], tol_rel: float = 
     where = " on every reachable server" if instance.K > 1 else ""   # presentation only
     against = f"true aggregates{where}, exact DP best response without tie-break"
     if batch.AVAILABLE and not _any_queued(state):   # one compiled pass (mecopt.game.compiled.certify)
-        fast = certify(state)
+        fast = certify(state, table)
         names = [d.name for d in instance.devices]
         gains = [float(g) for g in fast["gains"]]
         rel = [float(r) for r in fast["rel"]]
@@ -95,7 +98,11 @@ def certificate(instance: Instance, profile: list[np.ndarray], tol_rel: float = 
 
 def _any_queued(state: GameState) -> bool:
     """Whether some MD waits for the next frame (Case 3), which only the Python path scores."""
-    return any(costmod.queued(s, state.views[state.where(n)[0]].server.H) for n, s in enumerate(state.slots))
+    H = np.array([v.server.H for v in state.views])
+    k = np.where(state.server_of >= 0, state.server_of, state.home)
+    top = np.array([s.max(initial=0) for s in state.slots])
+    maybe = np.flatnonzero(top == H[k] + 1)   # only these can be all H + 1
+    return any(costmod.queued(state.slots[n], int(H[k[n]])) for n in maybe)
 
 
 def _summary(instance: Instance, gains: list[float], rel: list[float], dropped: list[str], infeasible: list[str],

@@ -91,9 +91,33 @@ def _certify(tab, srv, rows, totals, server_of, home, enforce, tau_lim, delay, s
         infeasible_out[n] = not ok
 
 
+def _draw_fits(slots, t_server, cap_limit, open_):
+    """(17) and (27) of one drawn strategy of the random start.
+
+    Per-slot server time summed in layer order (as :func:`mecopt.core.cost.own_loads`), tested on
+    the slots the strategy uses.
+    """
+    H = cap_limit.shape[0]
+    T = np.zeros(H)
+    used = np.zeros(H, dtype=np.bool_)
+    for m in range(slots.shape[0]):
+        s = slots[m]
+        if s >= 1 and s <= H:
+            T[s - 1] += t_server[m + 1]
+            used[s - 1] = True
+    for h in range(H):
+        if used[h] and not (T[h] <= cap_limit[h] and open_[h]):
+            return False
+    return True
+
+
 if batch.AVAILABLE:
     _walk = compile_kernel(_walk)
     _certify = compile_kernel(_certify)
+    _draw_fits = compile_kernel(_draw_fits)
+
+#: (17) and (27) of one random draw (compiled when numba is there)
+draw_fits = _draw_fits
 
 
 def _device_flags(instance: Instance) -> tuple[np.ndarray, np.ndarray]:
@@ -184,7 +208,7 @@ class CompiledTick:
         return moves, forced, int(self.counters[1])
 
 
-def certify(state: GameState) -> dict:
+def certify(state: GameState, table: batch.PairTable | None = None) -> dict:
     """The certificate's per-MD figures of ``state``'s profile in one compiled pass.
 
     Parameters
@@ -193,13 +217,16 @@ def certify(state: GameState) -> dict:
         The profile, with totals computed from its rows (a fresh state or after
         :meth:`GameState.recompute_totals`).
 
+    table : PairTable, optional
+        The instance's pair table (the game's own), used without its tie-break; default: built.
+
     Returns
     -------
     dict
         ``gains``, ``rel`` (float arrays), ``dropped``, ``infeasible`` (bool arrays), per MD.
     """
     inst = state.instance
-    tab = batch.PairTable(inst, tie_break=False)
+    tab = table.without_tie_break() if table is not None else batch.PairTable(inst, tie_break=False)
     enforce, tau_lim = _device_flags(inst)
     N = inst.N
     lengths = np.array([len(s) for s in state.slots], dtype=np.int64)

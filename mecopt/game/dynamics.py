@@ -43,9 +43,9 @@ from mecopt.core.errors import InputError
 from mecopt.core.instance import Instance
 from mecopt.core.problem import Aggregates, enforces_deadline, slot_capacity, slot_open, strategy_feasible
 from mecopt.core.solution import Solution, Termination
-from mecopt.core.tolerances import fits_capacity, meets_deadline
+from mecopt.core.tolerances import capacity_limit, meets_deadline
 from mecopt.game.certificate import certificate
-from mecopt.game.compiled import CompiledTick, usable
+from mecopt.game.compiled import CompiledTick, draw_fits, usable
 from mecopt.game.estimate import consensus_weights, estimate_others, estimate_weights
 from mecopt.game.state import GameState
 from mecopt.game.topology import instance_weights
@@ -105,9 +105,9 @@ def random_initial(instance: Instance, rng: np.random.Generator,
 def draw_strategy(dev, server, others: Aggregates, rng: np.random.Generator, tries: int = 50) -> np.ndarray | None:
     """One MD's random strategy of :func:`random_initial` on ``server`` against ``others`` (None: no draw fits).
 
-    Implementation: the ``tries`` draws are made at once and (17)/(27) tested on all of them
-    together; when draw k is accepted the generator is rewound and draws 0..k are made again,
-    so it is consumed exactly as by one draw at a time.
+    Implementation: one draw at a time, each tested at once ((17)/(27) by :func:`mecopt.game.compiled.draw_fits`, then
+    (26) and the exact test), so the generator is consumed by the accepted draw and those before it
+    (all ``tries`` when none fits).
 
     Parameters
     ----------
@@ -136,33 +136,17 @@ def draw_strategy(dev, server, others: Aggregates, rng: np.random.Generator, tri
         return slots
 
     enforce = enforces_deadline(dev)
-    before = rng.bit_generator.state
-    draws = [draw(dev.M) for _ in range(tries)]
-    fits = _fits_slots(dev, server, others, np.array(draws))
-    for k in np.flatnonzero(fits):
-        slots = draws[k]
+    cap_limit = np.asarray(capacity_limit(slot_capacity(server, others)), dtype=float)
+    open_ = np.asarray(slot_open(server, others), dtype=bool)
+    for _ in range(tries):
+        slots = draw(dev.M)
+        if not draw_fits(slots, dev.t_server, cap_limit, open_):   # _fits_slots of this one draw
+            continue
         if enforce and not meets_deadline(costmod.delay(dev, slots, server), dev.tau):
             continue
         if strategy_feasible(dev, server, others, slots, enforce_deadline=enforce):  # the one exact test
-            rng.bit_generator.state = before
-            for _ in range(k + 1):
-                draw(dev.M)
             return slots
     return None
-
-
-def _fits_slots(dev, server, others: Aggregates, draws: np.ndarray) -> np.ndarray:
-    """(17) and (27) for K candidate strategies (K, M) at once.
-
-    On the slots each uses (server time per slot summed in layer order, as :func:`mecopt.core.cost.own_loads`).
-    """
-    K, H = draws.shape[0], server.H
-    idx = (np.arange(K)[:, None] * (H + 1) + draws).ravel()
-    w = np.broadcast_to(dev.t_server[1:], draws.shape).ravel()
-    T = np.bincount(idx, weights=w, minlength=K * (H + 1)).reshape(K, H + 1)[:, 1:]
-    used = np.bincount(idx, minlength=K * (H + 1)).reshape(K, H + 1)[:, 1:] > 0
-    bad = used & (~fits_capacity(T, slot_capacity(server, others)) | ~slot_open(server, others))
-    return ~bad.any(axis=1)
 
 
 @dataclass
@@ -441,7 +425,8 @@ def run_game(instance: Instance, method: str, *, engine: str, seed: int, wake_pr
     if instance.K > 1:   # presentation: with one server it equals solver_calls
         info["server_best_responses"] = eng.server_calls
     t_cert = time.perf_counter()
-    cert = certificate(instance, state.profile(), tol_rel=CERTIFICATE_TOL, server_of=state.server_of, state=state)
+    cert = certificate(instance, state.profile(), tol_rel=CERTIFICATE_TOL, server_of=state.server_of, state=state,
+                       table=compiled.table if compiled is not None else None)
     info["certificate_s"] = time.perf_counter() - t_cert
     status = {Termination.EQUILIBRIUM: "every MD verified it cannot improve against the current profile",
               Termination.CONVERGED: f"paper stop rule: average cost changed by <= {eps}",
