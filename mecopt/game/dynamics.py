@@ -365,12 +365,12 @@ def run_game(instance: Instance, method: str, *, engine: str, seed: int, wake_pr
     info: dict = {"init": init, "wake_prob": wake_prob, "eps": eps, "stop": stop, "tol": tol, "seed": seed}
     others_of: Callable[[int], dict[int, Aggregates]] = state.others
     if uai:
-        graph, W = instance_weights(instance, seed)
+        n_edges, W = instance_weights(instance, seed)
         if consensus_rounds > 1:  # remedy for sparse graphs (mecopt.game.remedy)
             W = consensus_weights(W, consensus_rounds)
             info["consensus_rounds"] = consensus_rounds
         info.update(topology=instance.topology.kind, weights=instance.topology.weights,
-                    edges=graph.number_of_edges())
+                    edges=n_edges)
         views, on, Ws = state.views, state.on_server, estimate_weights(W, state.views)
 
         def others_of(n: int) -> dict[int, Aggregates]:
