@@ -39,6 +39,7 @@ import pandas as pd
 
 from mecopt.bestresponse.engines import make_engine
 from mecopt.core import cost as costmod
+from mecopt.core import slots as slotcodes
 from mecopt.core.errors import InputError
 from mecopt.core.instance import Instance
 from mecopt.core.problem import Aggregates, enforces_deadline, slot_capacity, slot_open, strategy_feasible
@@ -91,15 +92,19 @@ def random_initial(instance: Instance, rng: np.random.Generator,
     (5, True)
     """
     state = GameState(instance, costmod.all_local(instance))
+    profile, server_of = state.profile(), np.full(instance.N, -1, dtype=int)
     for n in range(instance.N):
         reach = instance.reachable(n)
         k = reach[int(rng.integers(len(reach)))]   # draws nothing when len(reach) == 1
         view, on = state.views[k], state.on_server[k]
         i = int(view.local[n])
         slots = draw_strategy(view.instance.devices[i], view.server, on.others(i), rng, tries)
-        if slots is not None:
-            state.set(n, slots, k)
-    return state.profile(), state.server_of.copy()
+        if slots is not None and (slots != slotcodes.LOCAL).any():
+            # what GameState.set does to the server's aggregates (the MD was all local), without
+            # its cost figures, which the draws do not read
+            on.move(i, slots)
+            profile[n], server_of[n] = slots.copy(), k
+    return profile, server_of
 
 
 def draw_strategy(dev, server, others: Aggregates, rng: np.random.Generator, tries: int = 50) -> np.ndarray | None:

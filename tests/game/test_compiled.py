@@ -110,7 +110,8 @@ def test_pair_table_holds_what_dpdevice_precomputes(name, spec):
                 for mine, theirs in [(tab.PS, d.PS), (tab.PT, d.PT), (tab.PW, d.PW), (tab.A, d.A),
                                      (tab.DS, d.delay_start)]:
                     assert np.array_equal(mine[v:v + M + 1], theirs)
-                assert np.array_equal(tab.END[e:e + H], d.end) and np.array_equal(tab.QUAD[e:e + H], d._quad)
+                assert np.array_equal(tab.END[e:e + H], d.end)
+                assert np.array_equal(tab.QUAD[e:e + H], d.dev.gamma * view.server.price_quad)
                 assert (tab.eps[p], tab.local_obj[p], tab.local_delay[p]) == (d.eps, d.local_obj, d.local_delay)
                 p += 1
 
