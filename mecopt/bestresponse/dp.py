@@ -35,6 +35,7 @@ import os
 
 import numpy as np
 
+from mecopt.bestresponse.jit import compile_kernel
 from mecopt.core import cost as costmod
 from mecopt.core.instance import Device, Instance, Server
 from mecopt.core.problem import (
@@ -124,12 +125,27 @@ def _solve_loops(PS, PT, PW, eps, lin, quad, limit, starts, end, local_val):
     G = np.full((H, M1), np.inf)
     arg = np.zeros((H, M1), dtype=np.int64)
     src = np.zeros((H, M1), dtype=np.int64)
-    before = np.empty(M1)
-    bsrc = np.empty(M1, dtype=np.int64)
-    run = np.empty(M1)
-    run_arg = np.empty(M1, dtype=np.int64)
-    best_val = local_val
     best = np.zeros(M, dtype=np.int64)
+    best_val = dp_into(PS, PT, PW, eps, lin, quad, limit, starts, end, local_val, G, arg, src,
+                       np.empty(M1), np.empty(M1, dtype=np.int64), np.empty(M1), np.empty(M1, dtype=np.int64), best)
+    return best_val, best
+
+
+def _dp_into(PS, PT, PW, eps, lin, quad, limit, starts, end, local_val, G, arg, src, before, bsrc, run, run_arg,
+             best):
+    """The loops of :func:`_solve_loops` on caller-owned scratch arrays; the strategy is written into ``best``.
+
+    ``G``, ``arg``, ``src`` are (H, M+1) or larger (only [:H, :M+1] is used; G need not be
+    initialised: every cell read was written in this call); ``before``, ``bsrc``, ``run``,
+    ``run_arg`` hold M+1 entries, ``best`` M. Returns the least objective (``local_val`` when no
+    offloading strategy beats it, ``best`` then all zero). What the batched kernels
+    (:mod:`mecopt.bestresponse.batch`) call with no allocation per call.
+    """
+    H, M = lin.shape[0], PS.shape[0] - 1
+    M1 = M + 1
+    best_val = local_val
+    for x in range(M):
+        best[x] = 0
     have = -1  # h_max whose start the current G was computed from
     for h_max in range(1, H + 1):
         start = starts[h_max - 1]
@@ -193,17 +209,22 @@ def _solve_loops(PS, PT, PW, eps, lin, quad, limit, starts, end, local_val):
                 if p == 0:
                     break
                 m, h = jj, p
-    return best_val, best
+    return best_val
+
+
+dp_into = _dp_into   # the compiled kernel once numba has compiled it (_compile)
 
 
 def _compile():
     if os.environ.get("MECOPT_DP_BACKEND", "") == "numpy":
         return None
     try:
-        import numba
+        import numba  # noqa: F401
     except ImportError:
         return None
-    return numba.njit(cache=True, nogil=True)(_solve_loops)
+    global dp_into
+    dp_into = compile_kernel(_dp_into, nogil=True)
+    return compile_kernel(_solve_loops, nogil=True)
 
 
 _solve_compiled = _compile()

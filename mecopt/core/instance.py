@@ -912,6 +912,9 @@ def instance_from_dict(data: dict[str, Any], base: Path | None = None, source_pa
     if len(set(server_names)) < len(server_names):
         problems.append(("servers.name", f"server names must be unique, got {server_names}"))
     K = len(servers)
+    default_gain = spec.device_defaults.channel_gain
+    if isinstance(default_gain, list) and len(default_gain) != K:   # checked even when every device overrides it
+        problems.append(("device_defaults.channel_gain", f"needs one gain per server ({K}), got {len(default_gain)}"))
 
     coef_lo = coef_se = None
     try:

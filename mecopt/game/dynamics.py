@@ -39,12 +39,14 @@ import pandas as pd
 
 from mecopt.bestresponse.engines import make_engine
 from mecopt.core import cost as costmod
+from mecopt.core import slots as slotcodes
 from mecopt.core.errors import InputError
 from mecopt.core.instance import Instance
 from mecopt.core.problem import Aggregates, enforces_deadline, slot_capacity, slot_open, strategy_feasible
 from mecopt.core.solution import Solution, Termination
-from mecopt.core.tolerances import fits_capacity, meets_deadline
+from mecopt.core.tolerances import capacity_limit, meets_deadline
 from mecopt.game.certificate import certificate
+from mecopt.game.compiled import CompiledTick, draw_fits, usable
 from mecopt.game.estimate import consensus_weights, estimate_others, estimate_weights
 from mecopt.game.state import GameState
 from mecopt.game.topology import instance_weights
@@ -90,23 +92,27 @@ def random_initial(instance: Instance, rng: np.random.Generator,
     (5, True)
     """
     state = GameState(instance, costmod.all_local(instance))
+    profile, server_of = state.profile(), np.full(instance.N, -1, dtype=int)
     for n in range(instance.N):
         reach = instance.reachable(n)
         k = reach[int(rng.integers(len(reach)))]   # draws nothing when len(reach) == 1
         view, on = state.views[k], state.on_server[k]
         i = int(view.local[n])
         slots = draw_strategy(view.instance.devices[i], view.server, on.others(i), rng, tries)
-        if slots is not None:
-            state.set(n, slots, k)
-    return state.profile(), state.server_of.copy()
+        if slots is not None and (slots != slotcodes.LOCAL).any():
+            # what GameState.set does to the server's aggregates (the MD was all local), without
+            # its cost figures, which the draws do not read
+            on.move(i, slots)
+            profile[n], server_of[n] = slots.copy(), k
+    return profile, server_of
 
 
 def draw_strategy(dev, server, others: Aggregates, rng: np.random.Generator, tries: int = 50) -> np.ndarray | None:
     """One MD's random strategy of :func:`random_initial` on ``server`` against ``others`` (None: no draw fits).
 
-    Implementation: the ``tries`` draws are made at once and (17)/(27) tested on all of them
-    together; when draw k is accepted the generator is rewound and draws 0..k are made again,
-    so it is consumed exactly as by one draw at a time.
+    Implementation: one draw at a time, each tested at once ((17)/(27) by :func:`mecopt.game.compiled.draw_fits`, then
+    (26) and the exact test), so the generator is consumed by the accepted draw and those before it
+    (all ``tries`` when none fits).
 
     Parameters
     ----------
@@ -135,33 +141,17 @@ def draw_strategy(dev, server, others: Aggregates, rng: np.random.Generator, tri
         return slots
 
     enforce = enforces_deadline(dev)
-    before = rng.bit_generator.state
-    draws = [draw(dev.M) for _ in range(tries)]
-    fits = _fits_slots(dev, server, others, np.array(draws))
-    for k in np.flatnonzero(fits):
-        slots = draws[k]
+    cap_limit = np.asarray(capacity_limit(slot_capacity(server, others)), dtype=float)
+    open_ = np.asarray(slot_open(server, others), dtype=bool)
+    for _ in range(tries):
+        slots = draw(dev.M)
+        if not draw_fits(slots, dev.t_server, cap_limit, open_):   # _fits_slots of this one draw
+            continue
         if enforce and not meets_deadline(costmod.delay(dev, slots, server), dev.tau):
             continue
         if strategy_feasible(dev, server, others, slots, enforce_deadline=enforce):  # the one exact test
-            rng.bit_generator.state = before
-            for _ in range(k + 1):
-                draw(dev.M)
             return slots
     return None
-
-
-def _fits_slots(dev, server, others: Aggregates, draws: np.ndarray) -> np.ndarray:
-    """(17) and (27) for K candidate strategies (K, M) at once.
-
-    On the slots each uses (server time per slot summed in layer order, as :func:`mecopt.core.cost.own_loads`).
-    """
-    K, H = draws.shape[0], server.H
-    idx = (np.arange(K)[:, None] * (H + 1) + draws).ravel()
-    w = np.broadcast_to(dev.t_server[1:], draws.shape).ravel()
-    T = np.bincount(idx, weights=w, minlength=K * (H + 1)).reshape(K, H + 1)[:, 1:]
-    used = np.bincount(idx, minlength=K * (H + 1)).reshape(K, H + 1)[:, 1:] > 0
-    bad = used & (~fits_capacity(T, slot_capacity(server, others)) | ~slot_open(server, others))
-    return ~bad.any(axis=1)
 
 
 @dataclass
@@ -231,7 +221,7 @@ def responder(engine) -> Callable[[int, dict[int, Aggregates]], object]:
 
 def iterate(instance: Instance, state: GameState, engine, rng: np.random.Generator,
             others_of: Callable[[int], dict[int, Aggregates]], *, wake_prob: float, tol: float,
-            max_iter: int) -> Iterator[Tick]:
+            max_iter: int, compiled: CompiledTick | None = None) -> Iterator[Tick]:
     """The best-response dynamics as a generator of ticks; the state is updated in place.
 
     ``clean`` counts the MDs that have verified, against the current profile, that
@@ -256,6 +246,9 @@ def iterate(instance: Instance, state: GameState, engine, rng: np.random.Generat
         A device moves only when it gains more than ``tol`` relative.
     max_iter : int
         Most ticks.
+    compiled : CompiledTick, optional
+        The tick in compiled code (:mod:`mecopt.game.compiled`; CAI with the DP engine): the same
+        decisions in the same order, without the Python loop below.
 
     Yields
     ------
@@ -268,6 +261,11 @@ def iterate(instance: Instance, state: GameState, engine, rng: np.random.Generat
     for k in range(1, max_iter + 1):
         awake = np.flatnonzero(rng.random(N) < wake_prob)
         awake = rng.permutation(awake)
+        if compiled is not None:
+            moves, forced, n_clean = compiled.run(awake, tol)
+            yield Tick(k, len(awake), moves, state.avg_cost(), state.potential(), n_clean, state, engine.calls,
+                       forced)
+            continue
         moves = forced = 0
         for n in awake:
             n = int(n)
@@ -372,12 +370,12 @@ def run_game(instance: Instance, method: str, *, engine: str, seed: int, wake_pr
     info: dict = {"init": init, "wake_prob": wake_prob, "eps": eps, "stop": stop, "tol": tol, "seed": seed}
     others_of: Callable[[int], dict[int, Aggregates]] = state.others
     if uai:
-        graph, W = instance_weights(instance, seed)
+        n_edges, W = instance_weights(instance, seed)
         if consensus_rounds > 1:  # remedy for sparse graphs (mecopt.game.remedy)
             W = consensus_weights(W, consensus_rounds)
             info["consensus_rounds"] = consensus_rounds
         info.update(topology=instance.topology.kind, weights=instance.topology.weights,
-                    edges=graph.number_of_edges())
+                    edges=n_edges)
         views, on, Ws = state.views, state.on_server, estimate_weights(W, state.views)
 
         def others_of(n: int) -> dict[int, Aggregates]:
@@ -397,7 +395,9 @@ def run_game(instance: Instance, method: str, *, engine: str, seed: int, wake_pr
     last_phi = state.perturbed_potential(ev0)
     rises = 0
     termination, prev_cost, ticks = Termination.ITERATION_LIMIT, rows[0]["avg_cost"], 0
-    for tick in iterate(instance, state, eng, rng, others_of, wake_prob=wake_prob, tol=tol, max_iter=max_iter):
+    compiled = CompiledTick(state, eng) if not uai and usable(eng) else None
+    for tick in iterate(instance, state, eng, rng, others_of, wake_prob=wake_prob, tol=tol, max_iter=max_iter,
+                        compiled=compiled):
         ticks = tick.tick
         row = dict(tick=tick.tick, awake=tick.awake, moves=tick.moves, avg_cost=tick.avg_cost,
                    potential=tick.potential, clean=tick.clean)
@@ -430,7 +430,8 @@ def run_game(instance: Instance, method: str, *, engine: str, seed: int, wake_pr
     if instance.K > 1:   # presentation: with one server it equals solver_calls
         info["server_best_responses"] = eng.server_calls
     t_cert = time.perf_counter()
-    cert = certificate(instance, state.profile(), tol_rel=CERTIFICATE_TOL, server_of=state.server_of)
+    cert = certificate(instance, state.profile(), tol_rel=CERTIFICATE_TOL, server_of=state.server_of, state=state,
+                       table=compiled.table if compiled is not None else None)
     info["certificate_s"] = time.perf_counter() - t_cert
     status = {Termination.EQUILIBRIUM: "every MD verified it cannot improve against the current profile",
               Termination.CONVERGED: f"paper stop rule: average cost changed by <= {eps}",

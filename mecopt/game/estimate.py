@@ -13,6 +13,7 @@ is simply its last one).
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 
 from mecopt.core.instance import Server, ServerView
 from mecopt.core.problem import Aggregates
@@ -29,8 +30,9 @@ def estimate_others(n: int, W: np.ndarray, loads: np.ndarray, times: np.ndarray,
     ----------
     n : int
         The MD.
-    W : numpy.ndarray
-        The weights of (29) (one server's block with several servers).
+    W : numpy.ndarray or scipy.sparse.csr_matrix
+        The weights of (29) (one server's block with several servers); dense, or CSR with sorted
+        indices (:func:`mecopt.game.topology.sparse_weights`), where only MD n's row is read.
     loads : numpy.ndarray
         Every MD's price load per slot, (N, H).
     times : numpy.ndarray
@@ -48,7 +50,14 @@ def estimate_others(n: int, W: np.ndarray, loads: np.ndarray, times: np.ndarray,
         MD n's estimate of the others' aggregates.
     """
     N = W.shape[0] if N is None else N
-    w = W[n]
+    if sparse.issparse(W):   # CSR: only n's neighbours (and n) are read, O(degree x H)
+        lo, hi = W.indptr[n], W.indptr[n + 1]
+        q, w = W.indices[lo:hi], W.data[lo:hi]
+        times, loads, used = times[q], loads[q], used[q]
+        own_load, own_time, own_used = _own_rows(n, q, loads, times, used)
+    else:
+        w = W[n]
+        own_load, own_time, own_used = loads[n], times[n], used[n]
     raw_time = N * (w @ times)
     cap = server.B * server.slot_len
     est_time = np.minimum(cap, raw_time)
@@ -56,8 +65,18 @@ def estimate_others(n: int, W: np.ndarray, loads: np.ndarray, times: np.ndarray,
         shrink = np.where(raw_time > cap, cap / raw_time, 1.0)
     est_load = N * (w @ loads) * shrink
     est_count = np.minimum(server.B, N * (w @ used))
-    return Aggregates(load=np.maximum(est_load - loads[n], 0.0), time=np.maximum(est_time - times[n], 0.0),
-                      count=np.maximum(est_count - used[n], 0.0))
+    return Aggregates(load=np.maximum(est_load - own_load, 0.0), time=np.maximum(est_time - own_time, 0.0),
+                      count=np.maximum(est_count - own_used, 0.0))
+
+
+def _own_rows(n: int, q: np.ndarray, loads: np.ndarray, times: np.ndarray,
+              used: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MD n's rows among its neighbours' (q sorted, n in it unless w_nn = 0; zero rows otherwise)."""
+    j = int(np.searchsorted(q, n))
+    if j < len(q) and q[j] == n:
+        return loads[j], times[j], used[j]
+    H = loads.shape[1]
+    return np.zeros(H), np.zeros(H), np.zeros(H)
 
 
 def estimate_weights(W: np.ndarray, views: list[ServerView]) -> list[np.ndarray]:
@@ -78,6 +97,8 @@ def estimate_weights(W: np.ndarray, views: list[ServerView]) -> list[np.ndarray]
         Per server, its members' block of W (W itself when every MD reaches it).
     """
     N = W.shape[0]
+    if sparse.issparse(W):
+        return [W if len(v.members) == N else W[v.members][:, v.members].tocsr() for v in views]
     return [W if len(v.members) == N else W[np.ix_(v.members, v.members)] for v in views]
 
 
@@ -110,4 +131,9 @@ def consensus_weights(W: np.ndarray, rounds: int) -> np.ndarray:
     """
     if rounds < 1:
         raise ValueError("consensus rounds must be >= 1")
+    if sparse.issparse(W):   # W^k stays sparse for few rounds on a sparse graph (k-hop neighbourhoods)
+        out = W
+        for _ in range(rounds - 1):
+            out = out @ W
+        return out.tocsr()
     return np.linalg.matrix_power(W, rounds)

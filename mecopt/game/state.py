@@ -42,16 +42,27 @@ class ServerLoads:
     ----------
     view : ServerView
         The server and the MDs that reach it (``instance.view(k)``).
+    rows : tuple of three numpy.ndarray, optional
+        Zeroed storage for ``loads``, ``times`` and ``used`` (each of Nk x H entries), e.g. views
+        into the flat arrays of :class:`GameState` that the compiled game reads
+        (:mod:`mecopt.game.compiled`); default: new arrays.
+    totals : tuple of three numpy.ndarray, optional
+        Storage for ``total_load``, ``total_time`` and ``total_used`` (H entries each), likewise.
     """
 
-    def __init__(self, view: ServerView):
+    def __init__(self, view: ServerView, rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                 totals: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None):
         self.view = view
         self.server = view.server
         self.devices = view.instance.devices
         H, Nk = self.server.H, len(self.devices)
-        self.loads = np.zeros((Nk, H))   # S_n^h (20)-(21)
-        self.times = np.zeros((Nk, H))   # T_n^h, server time
-        self.used = np.zeros((Nk, H))    # 1 where MD n has a layer in slot h
+        if rows is None:
+            rows = (np.zeros(Nk * H), np.zeros(Nk * H), np.zeros(Nk * H))
+        self.loads = rows[0].reshape(Nk, H)   # S_n^h (20)-(21)
+        self.times = rows[1].reshape(Nk, H)   # T_n^h, server time
+        self.used = rows[2].reshape(Nk, H)    # 1 where MD n has a layer in slot h
+        self._totals = totals if totals is not None else (np.zeros(H), np.zeros(H), np.zeros(H))
+        self.total_load, self.total_time, self.total_used = self._totals
         self.gamma = np.array([d.gamma for d in self.devices], dtype=float)
 
     def set_row(self, i: int, slots: np.ndarray) -> None:
@@ -70,9 +81,11 @@ class ServerLoads:
         self.used[i] = np.bincount(inside, minlength=len(slotcodes.placements(H)))[1:] > 0
 
     def recompute_totals(self) -> None:
-        """Totals from the rows."""
-        self.total_load, self.total_time = self.loads.sum(axis=0), self.times.sum(axis=0)
-        self.total_used = self.used.sum(axis=0)
+        """Totals from the rows (written into their storage, which the compiled game reads)."""
+        self.total_load, self.total_time, self.total_used = self._totals
+        self.total_load[:] = self.loads.sum(axis=0)
+        self.total_time[:] = self.times.sum(axis=0)
+        self.total_used[:] = self.used.sum(axis=0)
         self.total_gamma_load = self.gamma @ self.loads
         self.total_sq_load = (self.loads ** 2).sum(axis=0)
 
@@ -165,7 +178,18 @@ class GameState:
         self.instance = instance
         N = instance.N
         self.views = [instance.view(k) for k in range(instance.K)]
-        self.on_server = [ServerLoads(v) for v in self.views]
+        # every server's rows and totals in flat arrays (server k's rows from row_offset[k], its
+        # totals from total_offset[k]), so that compiled code can read them all (mecopt.game.compiled)
+        sizes = np.array([len(v.members) * v.server.H for v in self.views], dtype=np.int64)
+        Hs = np.array([v.server.H for v in self.views], dtype=np.int64)
+        self.row_offset = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.total_offset = np.concatenate([[0], np.cumsum(Hs)]).astype(np.int64)
+        self.flat_rows = np.zeros((3, int(self.row_offset[-1])))      # loads, times, used
+        self.flat_totals = np.zeros((3, int(self.total_offset[-1])))  # their totals
+        self.on_server = [
+            ServerLoads(v, tuple(self.flat_rows[j, self.row_offset[k]:self.row_offset[k + 1]] for j in range(3)),
+                        tuple(self.flat_totals[j, self.total_offset[k]:self.total_offset[k + 1]] for j in range(3)))
+            for k, v in enumerate(self.views)]
         self.home = np.array([instance.reachable(n)[0] for n in range(N)], dtype=int)
         self.slots = [np.asarray(s, dtype=int).copy() for s in profile]
         given = np.full(N, -1, dtype=int) if server_of is None else np.asarray(server_of, dtype=int)
@@ -422,7 +446,7 @@ class GameState:
         list[numpy.ndarray]
             One array of shape (H_k,) per server.
         """
-        return [on.total_load for on in self.on_server]
+        return [on.total_load.copy() for on in self.on_server]
 
     def solution_servers(self) -> np.ndarray | None:
         """``Solution.server_of``: a copy of every MD's server with several servers, None with one.

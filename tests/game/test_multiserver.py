@@ -102,6 +102,9 @@ def test_per_server_links_follow_their_server():
     (dict(servers=[{"position": [0, 0]}, {}], devices=[{"position": [5, 5]}]), "devices.0.position",
      "have none"),
     (dict(servers=[{}], devices=[{"channel_gain": [0.0]}]), "devices.0.channel_gain", "greater than 0"),
+    # issue 23 A6: a default list of the wrong length is refused even when every device overrides it
+    (dict(servers=[{}, {}], device_defaults={"channel_gain": [1e6]}, devices=[{"channel_gain": [1e6, 2e6]}]),
+     "device_defaults.channel_gain", "one gain per server"),
 ])
 def test_bad_multi_server_documents_name_the_field(doc, where, words):
     doc = {"devices": [{}], **doc}
@@ -424,3 +427,15 @@ def test_a_registered_single_server_engine_plays_on_several_servers(registries):
     for n in range(inst.N):   # the DP certificate agrees: nobody gains against the enumerated equilibrium
         best, _ = _enumerated_best_cost(inst, state, n)
         assert state.cost(n, state.others(n)) <= best + 1e-9 * max(1.0, abs(best))
+
+
+def test_wrong_length_default_gain_exits_2_naming_the_field(capsys, tmp_path):
+    # issue 23 A6, through the command line: exit 2 naming device_defaults.channel_gain, no traceback
+    from helpers import run
+
+    path = tmp_path / "bad.toml"
+    path.write_text('[[servers]]\nname = "a"\n[[servers]]\nname = "b"\n[device_defaults]\nchannel_gain = [1e6]\n'
+                    '[[devices]]\ndnn = "lenet"\nchannel_gain = [1e6, 2e6]\n')
+    code, out, err = run(capsys, "inspect", path)
+    assert code == 2, (out, err)
+    assert "device_defaults.channel_gain" in out + err and "Traceback" not in err
