@@ -18,7 +18,8 @@ a multiplier per device class gives the Lagrangian dual used here (docs/milp.md 
 For any s, L(s) = sum_k W_k(s) + sum_n [allowed_n min(0, c_L,n - s_n) + s_n (1 - r_n)] (r_n = the
 servers MD n reaches) is a lower bound on the GTPOS optimum (weak duality), and stays one when
 each W_k is replaced by its solver's proven bound, so a time-limited subproblem still gives a valid
-bound. Multipliers are taken per device class (identical devices get equal ones: a restriction of
+bound (and when a solver stops with none, by the uncoupled bound: each class on its cheapest path
+on k or skipped). Multipliers are taken per device class (identical devices get equal ones: a restriction of
 the dual, still a valid bound). The start is s_c = c_L (the all-local cost; for a class that must
 offload, its cheapest path on any server): there W_k is simply "which devices would server k take if
 it were alone" and L(s) = sum_k W_k - sum_n (r_n - 1) c_L,n.
@@ -206,7 +207,9 @@ class PartResult:
     Attributes
     ----------
     bound : float
-        The solver's proven lower bound on W_k (objective units, with the objective's factor).
+        A proven lower bound on W_k (objective units, with the objective's factor): the solver's, or
+        when larger (or the solver gave none) the uncoupled one, each class on its cheapest path or
+        skipped.
     proven : bool
         Whether W_k was proven optimal.
     offers : dict
@@ -244,7 +247,9 @@ def solve_part(part: ServerPart, s: np.ndarray, objective: str, weight: float, b
 
     nets = part.priced(s)
     rep, flows, _ = backend.solve(Problem(part.instance, objective, nets, weight), limits)  # type: ignore[arg-type]
-    bound = -np.inf if rep.bound is None else float(rep.bound)
+    # each class alone on its cheapest path or skipped, no coupling: a bound even when the solver gave none
+    alone = weight * sum(net.count * shortest_path_cost(net, net.prices) for net in nets)
+    bound = alone if rep.bound is None else max(alone, float(rep.bound))
     offers: dict[int, list] = {}
     taken: dict[int, int] = {}
     if flows is not None:

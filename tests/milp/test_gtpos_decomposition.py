@@ -108,3 +108,20 @@ def test_tpos_best_equals_the_brute_force_minimum_of_phi(tmp_path, block):
         assert_association(inst, sol)
         solved += 1
     assert solved >= 14
+
+
+def test_a_server_subproblem_always_has_a_bound(tmp_path):
+    """Stopped at once, a subproblem still bounds W_k (uncoupled: each class on its cheapest path or skipped)."""
+    from mecopt.milp import decomposition
+    from mecopt.milp.backends import Limits, get_backend
+    from mecopt.milp.gtpos import problem
+
+    inst = instance_from_dict(separable(per_server=4))
+    prob = problem(inst)
+    costs = [net.cost("delay") for net in prob.nets]
+    s = np.array([c[net.local_arc] for net, c in zip(prob.nets, costs)])
+    for part in decomposition.server_parts(inst, prob.nets, "delay"):
+        rushed = decomposition.solve_part(part, s, "delay", prob.weight, get_backend("cpsat"), Limits(time_limit=1e-3))
+        full = decomposition.solve_part(part, s, "delay", prob.weight, get_backend("cpsat"), Limits())
+        assert full.proven and np.isfinite(rushed.bound)
+        assert rushed.bound <= full.bound * (1 + 1e-9)
