@@ -125,3 +125,14 @@ def test_a_server_subproblem_always_has_a_bound(tmp_path):
         full = decomposition.solve_part(part, s, "delay", prob.weight, get_backend("cpsat"), Limits())
         assert full.proven and np.isfinite(rushed.bound)
         assert rushed.bound <= full.bound * (1 + 1e-9)
+
+
+def test_bench_verify_checks_a_several_server_instance():
+    """The smallest several-server bench instance: re-solved (by the decomposition) and checked against optima.csv."""
+    from mecopt.studies import bench
+
+    table = bench.read_table().set_index("name")
+    assert {"alexnet-K2-total-n20", "mixed-K4-total-n50", "mixed-K4-per_device-n50"} <= set(table.index)
+    row = bench.verify(["alexnet-K2-total-n20"], solver="cpsat").iloc[0]
+    assert row["verdict"] in ("ok", "consistent"), row["problems"]
+    assert row["objective"] == pytest.approx(table.loc["alexnet-K2-total-n20", "value"], rel=1e-9)
