@@ -79,16 +79,17 @@ def _warm_start(opt, model: pyo.ConcreteModel, instance: Instance, profile: list
     return str(h.setSolution(len(idx), np.array(idx, dtype=np.int32), np.array(val, dtype=float))).endswith("kOk")
 
 
-def _start_assignment(instance: Instance, starts: int, budget: Budget | None = None,
-                      ) -> tuple[list[np.ndarray] | None, float, np.ndarray | None]:
+def _start_assignment(instance: Instance, starts: int, budget: Budget | None = None):
     """The certified CAI equilibrium of least Phi over seeds 0..starts-1 (DP engine).
 
-    (profile, Phi, server_of), (None, inf, None) when none is certified (``server_of`` None with one server).
-    Under a ``budget`` each run gets the time left and no run starts once it is spent.
+    (profile, Phi, server_of, fallback): (None, inf, None, ...) when none is certified (``server_of`` None with
+    one server). Under a ``budget`` each run gets the time left and no run starts once it is spent;
+    ``fallback`` is (profile, Phi, server_of) of the best feasible run stopped uncertified, or None (the
+    answer of last resort when the budget ends before any MILP incumbent).
     """
     from mecopt.methods.tpos import solve_cai
 
-    best, phi, servers = None, np.inf, None
+    best, phi, servers, fallback = None, np.inf, None, None
     for seed in range(starts):
         if budget is not None and budget.spent():
             break
@@ -96,7 +97,9 @@ def _start_assignment(instance: Instance, starts: int, budget: Budget | None = N
         p = costmod.evaluate(instance, sol.profile, sol.server_of).potential
         if sol.certificate["certified"] and p < phi:
             best, phi, servers = sol.profile, float(p), sol.server_of
-    return best, phi, servers
+        elif sol.feasible and (fallback is None or p < fallback[1]):
+            fallback = (sol.profile, float(p), sol.server_of)
+    return best, phi, servers, fallback
 
 
 def _polish(instance: Instance, profile: list[np.ndarray], server_of=None,
@@ -224,8 +227,8 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
     time_limit : float or None, default None
         Time budget in seconds of the whole method (None: none): the start runs, the MILP rounds, the
         polish and the GTPOS solves of ``pos`` share it. When it ends, the best profile found so far (the
-        MILP's incumbent, else the best start) is returned with termination ``TIME_LIMIT`` and its gap to
-        the best bound (None before the first bound).
+        MILP's incumbent, else the best certified start, else the best feasible start run) is returned with
+        termination ``TIME_LIMIT`` and its gap to the best bound (None before the first bound).
     starts : int, default 3
         CAI runs (seeds 0..starts-1) whose best equilibrium is the first incumbent (0: none).
     pos : bool, default True
@@ -263,7 +266,8 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
     H = len(model.columns)   # one column per (server, slot)
     opt = persistent_solver(dict(POTENTIAL_OPTIONS, mip_rel_gap=min(gap, 1e-4) / 10))
     opt.set_instance(model)
-    start, start_phi, start_servers = _start_assignment(instance, starts, budget) if starts else (None, np.inf, None)
+    start, start_phi, start_servers, fallback = (_start_assignment(instance, starts, budget) if starts
+                                                 else (None, np.inf, None, None))
     report("starts", start_phi, -np.inf)
     solution_vars = potential.solution_vars(model)
     best, best_phi, bound, rounds, term, status, cuts_added = None, np.inf, -np.inf, 0, Termination.OPTIMAL, "", 0
@@ -315,9 +319,11 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
             break
     if best is None and start is not None and start_phi < np.inf:   # no MILP incumbent: the best start
         best, best_phi, best_servers = start, start_phi, start_servers
+    if best is None and fallback is not None:   # nor a certified start: the best feasible one (polish may certify it)
+        best, best_phi, best_servers = fallback
     if best is None:   # the budget ran out before any profile was found
         raise SolverError(f"tpos-best: the time limit ({time_limit:g} s) ran out before any profile was found "
-                          "(no certified start, no MILP incumbent); raise the 'time_limit' option")
+                          "(no feasible start, no MILP incumbent); raise the 'time_limit' option")
     rel_gap = max(0.0, (best_phi - bound) / max(abs(best_phi), 1e-12)) if np.isfinite(bound) else None
     if term == Termination.OPTIMAL and (rel_gap is None or rel_gap > gap):
         term = Termination.FEASIBLE

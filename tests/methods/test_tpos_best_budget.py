@@ -71,3 +71,25 @@ def test_the_cli_shows_the_phase():
 
     text = describe(dict(phase="milp round 2", incumbent=1.5, bound=1.0, gap=1 / 3, time_s=0.5))
     assert text.startswith("milp round 2: incumbent 1.5, bound 1")
+
+
+def test_a_feasible_uncertified_start_is_the_last_resort(monkeypatch):
+    """No certified start and no MILP round in the budget: the best feasible start run comes back (it raised before)."""
+    from mecopt.methods import tpos
+
+    real_cai, real_starts = tpos.solve_cai, tpos_best._start_assignment
+
+    def stopped_cai(instance, **options):   # as if every run had been stopped by its time limit
+        sol = real_cai(instance, **options)
+        return sol.replace(certificate=dict(sol.certificate, certified=False))
+
+    def starts_then_spent(instance, starts, budget=None):
+        out = real_starts(instance, starts, budget)
+        spend(budget)
+        return out
+
+    monkeypatch.setattr(tpos, "solve_cai", stopped_cai)
+    monkeypatch.setattr(tpos_best, "_start_assignment", starts_then_spent)
+    sol = solve_best(load_instance(SMALL), time_limit=600.0, starts=2, pos=False)
+    assert sol.termination == Termination.TIME_LIMIT and sol.feasible
+    assert sol.info["start_phi"] is None and sol.info["phi_milp_incumbent"] is not None
