@@ -7,6 +7,9 @@ Families (paper preset otherwise: H = 5, T_d = 0.75 s, B = 4, tau = 5 s):
 * ``mixed-MODE-nN``: mixed DNNs (VGG16, VGG13, AlexNet, LeNet) with bandwidths drawn from
   {1, 1.5, 2, 2.5, 3} kHz, seeded: device classes = distinct (DNN, bandwidth) pairs (>= 10 for N >= 50),
   deadline_policy relax (VGG cannot meet tau = 5 s).
+* ``alexnet-K2-total-n20``, ``mixed-K2-total-n20``, ``mixed-K4-MODE-n50``: several servers, as built by
+  ``bench_gtpos_multiserver.py`` (paper preset per server; each MD near one home server, far from the others;
+  AlexNet MDs reach both servers, mixed MDs their home server and with probability 0.7 one more).
 ``--table`` also solves every instance with both backends (time limit per run, default 120 s),
 cross-checks them and writes instances/bench/optima.csv (see docs/milp.md §6).
 """
@@ -56,10 +59,26 @@ def mixed(N: int, mode: str, seed: int) -> dict:
             "server": SERVER, "device_defaults": DEFAULTS}
 
 
+def several(case: str, mode: str) -> dict:
+    """A several-server instance of bench_gtpos_multiserver.py (``case`` = its name there)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_gtpos_multiserver import CASES, doc
+
+    K, N, is_mixed, seed = CASES[case]
+    name = f"{case.split('-')[0]}-K{K}-{mode}-n{N}"
+    out = doc(name, K, N, is_mixed, seed, mode)
+    out["description"] = (f"{N} MDs ({'mixed DNNs and bandwidths' if is_mixed else 'AlexNet, W = 2 kHz'}), {K} servers "
+                          f"(paper preset each), each MD near a home server; capacity_mode {mode} "
+                          f"(benchmarks/bench_gtpos_multiserver.py case {case})")
+    return out
+
+
 LIBRARY = ([alexnet(N, "total") for N in (5, 10, 20, 50)]
            + [alexnet(200, "per_device")]
            + [mixed(N, "total", 100 + N) for N in (10, 50, 200)]
-           + [mixed(N, "per_device", 100 + N) for N in (50, 1000)])
+           + [mixed(N, "per_device", 100 + N) for N in (50, 1000)]
+           + [several("alexnet-K2-n20", "total"), several("mixed-K2-n20", "total"),
+              several("mixed-K4-n50", "total"), several("mixed-K4-n50", "per_device")])
 
 
 def main() -> int:

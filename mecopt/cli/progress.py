@@ -7,7 +7,8 @@ either is redirected (a pipe, a file, a test), so logs and captured output stay 
 
 - the game (TPOS-CAI/UAI) reports each tick (:class:`mecopt.game.dynamics.Tick`): shown as
   ticks, moves, the MDs verified so far and the potential Phi;
-- a MILP such as GTPOS reports ``dict(incumbent=, bound=, gap=, time_s=)``;
+- a MILP such as GTPOS reports ``dict(incumbent=, bound=, gap=, time_s=)``, with ``phase=`` when the method has
+  several (tpos-best: starts, MILP rounds, polish, GTPOS; GTPOS: its server decomposition);
 - a method without a ``progress`` option gets a spinner with the elapsed time.
 """
 
@@ -43,7 +44,8 @@ def describe(event, n_devices: int | None = None) -> str:
     if isinstance(event, dict):
         gap = event.get("gap")
         gap_s = "-" if gap is None or (isinstance(gap, float) and math.isnan(gap)) else f"{100 * gap:.3g}%"
-        return (f"incumbent {_num(event.get('incumbent'))}, bound {_num(event.get('bound'))}, gap {gap_s}, "
+        phase = f"{event['phase']}: " if event.get("phase") else ""
+        return (f"{phase}incumbent {_num(event.get('incumbent'))}, bound {_num(event.get('bound'))}, gap {gap_s}, "
                 f"{_num(event.get('time_s'))} s")
     if hasattr(event, "tick") and hasattr(event, "potential"):
         clean = f"{event.clean}/{n_devices}" if n_devices else str(event.clean)

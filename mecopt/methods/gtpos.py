@@ -15,6 +15,7 @@ from mecopt.core.problem import enforces_deadline
 from mecopt.core.solution import Solution, Termination
 from mecopt.core.tolerances import meets_deadline
 from mecopt.methods.registry import PROGRESS, several_servers
+from mecopt.milp import decomposition
 from mecopt.milp import gtpos as formulation
 from mecopt.milp.backends import DEFAULT_SOLVER, Limits, available_solvers, check_solver, get_backend
 from mecopt.milp.backends import status as statusmod
@@ -87,6 +88,8 @@ GTPOS_OPTIONS = (
     Option("aggregate", bool, "model identical devices once, as a class with a multiplicity (exact)"),
     Option("warm_start", object, "CP-SAT's solution hint: 'greedy', a profile or a Solution ('auto', None: none)",
            check=_warm_start_problem, values="'auto', 'greedy', a profile, a Solution, or None"),
+    Option("decompose", bool, "decompose by server first (Lagrangian bound of the association, primal from "
+           "per-server optima; docs/milp.md §3.10) [None: on with several servers in mode total]", nullable=True),
     PROGRESS,
 )
 
@@ -96,7 +99,7 @@ GTPOS_OPTIONS = (
 def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = DEFAULT_SOLVER,
                 time_limit: float | None = None, mip_rel_gap: float = 1e-6, threads: int | None = None,
                 canonical: bool | None = None, aggregate: bool = True, warm_start="auto",
-                progress: Callable[[dict], None] | None = None) -> Solution:
+                decompose: bool | None = None, progress: Callable[[dict], None] | None = None) -> Solution:
     """Solve GTPOS (Case 2); see the module docstring for the model and the termination rules.
 
     Parameters
@@ -127,6 +130,11 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
         ``dict(profile=..., server_of=...)``; ``"auto"``
         (default) and None: no hint (it did not pay off in the measurements, docs/milp.md §3.5).
         Ignored when not feasible here. HiGHS gets no start solution (see docs/milp.md §3.5).
+    decompose : bool, optional
+        Solve the server subproblems first (:mod:`mecopt.milp.decomposition`): their Lagrangian bound and a
+        primal from their optima, which prove the optimum when they meet; otherwise the full model runs for
+        the time left from that primal, and the better bound is reported. Default: on with several servers
+        in capacity mode total.
     progress : callable, optional
         Called during the solve with ``dict(incumbent=, bound=, gap=, time_s=)`` (objective units).
 
@@ -177,8 +185,14 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
     nets = problem.nets
     hint = _hint(instance, nets, hint_profile, hint_servers)
     t1 = time.perf_counter()
-    rep, flows, solved = backend.solve(problem, Limits(time_limit=time_limit, mip_rel_gap=mip_rel_gap,
-                                                       threads=threads, progress=progress, start=hint, started=t0))
+    if decompose is None:   # the search strategy: a single server is its own (only) subproblem
+        decompose = instance.K > 1 and svs[0].capacity_mode == "total"
+    run_limits = Limits(time_limit=time_limit, mip_rel_gap=mip_rel_gap, threads=threads, progress=progress,
+                        start=hint, started=t0)
+    if decompose:
+        rep, flows, solved = decomposition.solve(problem, backend, run_limits)
+    else:
+        rep, flows, solved = backend.solve(problem, run_limits)
     info = dict(solved, build_s=solved["build_s"] + t1 - t0)
     wall = time.perf_counter() - t0
     term = statusmod.termination(rep, mip_rel_gap)

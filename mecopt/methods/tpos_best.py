@@ -7,6 +7,7 @@ the game's equilibria, polishes and certifies the result.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pyomo.environ as pyo
@@ -17,10 +18,36 @@ from mecopt.core.instance import Instance
 from mecopt.core.options import Option, declare_options
 from mecopt.core.solution import Solution, Termination
 from mecopt.methods import gtpos
-from mecopt.methods.registry import TIME_LIMIT, several_servers
+from mecopt.methods.registry import PROGRESS, several_servers
 from mecopt.milp import potential
 from mecopt.milp.backends.highs import highs_object, outcome, persistent_solver
 from mecopt.milp.potential import DEFAULT_CUT_TOL, DEFAULT_GRID, POTENTIAL_OPTIONS, build_model
+
+
+class Budget:
+    """The whole method's time budget: one deadline for the starts, the MILP rounds, the polish and GTPOS.
+
+    Parameters
+    ----------
+    time_limit : float or None
+        Seconds from now (None: unbounded).
+    """
+
+    def __init__(self, time_limit: float | None):
+        self.started = time.perf_counter()
+        self.deadline = None if time_limit is None else self.started + float(time_limit)
+
+    def left(self) -> float | None:
+        """Seconds left (None: unbounded; never below 1 ms, so a solver is never handed 0)."""
+        return None if self.deadline is None else max(1e-3, self.deadline - time.perf_counter())
+
+    def spent(self) -> bool:
+        """Whether the deadline has passed."""
+        return self.deadline is not None and time.perf_counter() >= self.deadline
+
+    def elapsed(self) -> float:
+        """Seconds since the start."""
+        return time.perf_counter() - self.started
 
 
 def _warm_start(opt, model: pyo.ConcreteModel, instance: Instance, profile: list[np.ndarray]) -> bool:
@@ -52,24 +79,31 @@ def _warm_start(opt, model: pyo.ConcreteModel, instance: Instance, profile: list
     return str(h.setSolution(len(idx), np.array(idx, dtype=np.int32), np.array(val, dtype=float))).endswith("kOk")
 
 
-def _start_assignment(instance: Instance, starts: int) -> tuple[list[np.ndarray] | None, float, np.ndarray | None]:
+def _start_assignment(instance: Instance, starts: int, budget: Budget | None = None):
     """The certified CAI equilibrium of least Phi over seeds 0..starts-1 (DP engine).
 
-    (profile, Phi, server_of), (None, inf, None) when none is certified (``server_of`` None with one server).
+    (profile, Phi, server_of, fallback): (None, inf, None, ...) when none is certified (``server_of`` None with
+    one server). Under a ``budget`` each run gets the time left and no run starts once it is spent;
+    ``fallback`` is (profile, Phi, server_of) of the best feasible run stopped uncertified, or None (the
+    answer of last resort when the budget ends before any MILP incumbent).
     """
     from mecopt.methods.tpos import solve_cai
 
-    best, phi, servers = None, np.inf, None
+    best, phi, servers, fallback = None, np.inf, None, None
     for seed in range(starts):
-        sol = solve_cai(instance, engine="dp", seed=seed)
+        if budget is not None and budget.spent():
+            break
+        sol = solve_cai(instance, engine="dp", seed=seed, time_limit=None if budget is None else budget.left())
         p = costmod.evaluate(instance, sol.profile, sol.server_of).potential
         if sol.certificate["certified"] and p < phi:
             best, phi, servers = sol.profile, float(p), sol.server_of
-    return best, phi, servers
+        elif sol.feasible and (fallback is None or p < fallback[1]):
+            fallback = (sol.profile, float(p), sol.server_of)
+    return best, phi, servers, fallback
 
 
 def _polish(instance: Instance, profile: list[np.ndarray], server_of=None,
-            max_passes: int = 1000) -> tuple[list[np.ndarray], np.ndarray | None, int]:
+            max_passes: int = 1000, budget: Budget | None = None) -> tuple[list[np.ndarray], np.ndarray | None, int]:
     """Exact best responses in index order until a full pass has no improving move.
 
     The best responses are exact (DP, no tie-break, over every reachable server). A device's current strategy must move
@@ -84,6 +118,8 @@ def _polish(instance: Instance, profile: list[np.ndarray], server_of=None,
     moves = 0
     for _ in range(max_passes):
         moved = False
+        if budget is not None and budget.spent():   # stopped by the budget: the certificate says what is left
+            break
         for n, dev in enumerate(instance.devices):
             others = state.others(n)
             br = eng.best_response(n, others)
@@ -98,8 +134,14 @@ def _polish(instance: Instance, profile: list[np.ndarray], server_of=None,
     return state.profile(), state.solution_servers(), moves
 
 
-def price_of_stability(instance: Instance, ev: costmod.Evaluation, *, time_limit: float | None = None) -> dict:
+def price_of_stability(instance: Instance, ev: costmod.Evaluation, *, time_limit: float | None = None,
+                       budget: Budget | None = None) -> dict:
     """Avg delay and social cost of ``ev`` over GTPOS's optima of the same measure (None if not proven).
+
+    Under a ``budget`` the two GTPOS solves share the time left (the first gets half of it); a solve with
+    no time left is not run (``gtpos_*`` None, termination ``"not run: time budget spent"``). With several
+    servers the GTPOS bound and gap are reported too (``gtpos_delay_bound``, ``gtpos_delay_gap``, and the
+    same for ``social``), so a ratio to an unproven optimum can be given as an interval.
 
     Parameters
     ----------
@@ -109,6 +151,8 @@ def price_of_stability(instance: Instance, ev: costmod.Evaluation, *, time_limit
         The evaluation of the best equilibrium found.
     time_limit : float or None, default None
         Time limit of each GTPOS solve in seconds (None: none).
+    budget : Budget or None, default None
+        The whole method's budget (each solve also stays within ``time_limit``).
 
     Returns
     -------
@@ -117,12 +161,24 @@ def price_of_stability(instance: Instance, ev: costmod.Evaluation, *, time_limit
     """
     from mecopt.core.cost import social_cost
 
-    out = {}
-    for objective, mine, key in (("delay", ev.avg_delay, "delay"), ("social", social_cost(instance, ev), "social")):
-        opt = gtpos.solve_gtpos(instance, objective=objective, time_limit=time_limit)
+    out: dict = {}
+    for i, (objective, mine, key) in enumerate((("delay", ev.avg_delay, "delay"),
+                                                ("social", social_cost(instance, ev), "social"))):
+        limit = time_limit
+        if budget is not None and budget.deadline is not None:
+            share = budget.left() / (2 - i)
+            if share <= 0.05:
+                out.update({f"gtpos_{key}": None, f"gtpos_{key}_termination": "not run: time budget spent",
+                            f"{key}": float(mine), f"pos_{key}": None})
+                continue
+            limit = share if limit is None else min(limit, share)
+        opt = gtpos.solve_gtpos(instance, objective=objective, time_limit=limit)
         proven = opt.termination == Termination.OPTIMAL
         out[f"gtpos_{key}"] = float(opt.objective)
         out[f"gtpos_{key}_termination"] = str(opt.termination)
+        if instance.K > 1:   # presentation: the interval of an unproven ratio (K = 1 summaries unchanged)
+            out[f"gtpos_{key}_bound"] = opt.bound
+            out[f"gtpos_{key}_gap"] = opt.gap
         out[f"{key}"] = float(mine)
         out[f"pos_{key}"] = float(mine / opt.objective) if proven and opt.objective else None
     return out
@@ -135,17 +191,20 @@ BEST_OPTIONS = (
     Option("cut_tol", float, "cut error below which no cut is added", gt=0),
     Option("grid", int, "breakpoints of the initial outer approximation", ge=2),
     Option("max_rounds", int, "most MILP solves", ge=1),
-    TIME_LIMIT,
+    Option("time_limit", float, "time budget in seconds of the whole method (start runs, MILP rounds, polish, "
+           "GTPOS solves); when it ends the best profile found is returned with its gap", gt=0, nullable=True),
     Option("starts", int, "CAI runs (seeds 0..starts-1) whose best equilibrium is the first incumbent (0: none)",
            ge=0),
     Option("pos", bool, "also solve GTPOS (delay and social) for the price-of-stability ratios"),
+    PROGRESS,
 )
 
 
 @several_servers
 @declare_options("tpos-best", *BEST_OPTIONS)
 def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAULT_CUT_TOL, grid: int = DEFAULT_GRID,
-               max_rounds: int = 50, time_limit: float | None = None, starts: int = 3, pos: bool = True) -> Solution:
+               max_rounds: int = 50, time_limit: float | None = None, starts: int = 3, pos: bool = True,
+               progress: Callable[[dict], None] | None = None) -> Solution:
     """TPOS-best: minimize Phi over the feasible profiles by outer approximation (module docstring).
 
     ``gap``: relative gap between the true Phi of the incumbent and the MILP bound that counts as proven;
@@ -166,11 +225,17 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
     max_rounds : int, default 50
         Most MILP solves.
     time_limit : float or None, default None
-        Time limit in seconds (None: none).
+        Time budget in seconds of the whole method (None: none): the start runs, the MILP rounds, the
+        polish and the GTPOS solves of ``pos`` share it. When it ends, the best profile found so far (the
+        MILP's incumbent, else the best certified start, else the best feasible start run) is returned with
+        termination ``TIME_LIMIT`` and its gap to the best bound (None before the first bound).
     starts : int, default 3
         CAI runs (seeds 0..starts-1) whose best equilibrium is the first incumbent (0: none).
     pos : bool, default True
         Also solve GTPOS (delay and social) for the price-of-stability ratios.
+    progress : callable, optional
+        Called with ``dict(phase=, incumbent=, bound=, gap=, time_s=)`` (Phi's units) as the method moves
+        on: phase ``"starts"``, ``"milp round R"``, ``"polish"``, ``"gtpos delay"``/``"gtpos social"``.
 
     Returns
     -------
@@ -182,28 +247,38 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
     InfeasibleError
         When the potential model has no feasible profile.
     SolverError
-        When HiGHS fails.
+        When HiGHS fails, or the budget ends before any profile is found.
     """
     from mecopt.game.certificate import certificate
     from mecopt.game.dynamics import CERTIFICATE_TOL
 
-    t0 = time.perf_counter()
+    budget = Budget(time_limit)
+    t0 = budget.started
+
+    def report(phase: str, incumbent: float, lower: float) -> None:
+        if progress is not None:
+            inc = incumbent if np.isfinite(incumbent) else None
+            bnd = lower if np.isfinite(lower) else None
+            progress(dict(phase=phase, incumbent=inc, bound=bnd, time_s=budget.elapsed(),
+                          gap=None if inc is None or bnd is None else max(0.0, inc - bnd) / max(abs(inc), 1e-12)))
+
     model, _ = build_model(instance, grid)
     H = len(model.columns)   # one column per (server, slot)
     opt = persistent_solver(dict(POTENTIAL_OPTIONS, mip_rel_gap=min(gap, 1e-4) / 10))
     opt.set_instance(model)
-    start, start_phi, _ = _start_assignment(instance, starts) if starts else (None, np.inf, None)
+    start, start_phi, start_servers, fallback = (_start_assignment(instance, starts, budget) if starts
+                                                 else (None, np.inf, None, None))
+    report("starts", start_phi, -np.inf)
     solution_vars = potential.solution_vars(model)
     best, best_phi, bound, rounds, term, status, cuts_added = None, np.inf, -np.inf, 0, Termination.OPTIMAL, "", 0
     best_servers = None
     while True:
         rounds += 1
         if time_limit is not None:
-            left = time_limit - (time.perf_counter() - t0)
-            if left <= 0:
+            if budget.spent():
                 term = Termination.TIME_LIMIT
                 break
-            opt.config.time_limit = left
+            opt.config.time_limit = budget.left()
         if start is not None:   # taken where the model takes a start (one server; module docstring)
             _warm_start(opt, model, instance, start if best is None else best)
         res = opt.solve(model)
@@ -211,16 +286,20 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
         status = out.status
         if out.termination == Termination.INFEASIBLE:
             raise InfeasibleError(gtpos.infeasible_message(instance, "HiGHS").replace("GTPOS", "tpos-best"))
-        if not out.has_solution:
-            raise SolverError(f"tpos-best: HiGHS stopped without a feasible solution ({out.status})")
         if out.bound is not None:
             # a time-limited round still bounds this relaxation, hence min Phi
             bound = max(bound, float(out.bound) / model.phi_scale)
+        if not out.has_solution:
+            if out.termination == Termination.TIME_LIMIT:   # the budget ended inside this round
+                term = Termination.TIME_LIMIT
+                break
+            raise SolverError(f"tpos-best: HiGHS stopped without a feasible solution ({out.status})")
         vals = res.solution_loader.get_vars(vars_to_load=solution_vars)
         prof, servers = potential.assignment_of(model, instance, vals)
         ev = costmod.evaluate(instance, prof, servers)
         if ev.potential < best_phi:
             best, best_phi, best_servers = prof, float(ev.potential), servers
+        report(f"milp round {rounds}", best_phi, bound)
         if out.termination != Termination.OPTIMAL:
             term = out.termination
             break
@@ -238,13 +317,18 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
         if rounds >= max_rounds:
             term = Termination.ITERATION_LIMIT
             break
-    if best is None:   # the time limit ran out before the first MILP solve (the starts took it)
-        raise SolverError(f"tpos-best: the time limit ({time_limit:g} s) ran out before the first MILP solve; "
-                          "raise the 'time_limit' option or lower 'starts'")
+    if best is None and start is not None and start_phi < np.inf:   # no MILP incumbent: the best start
+        best, best_phi, best_servers = start, start_phi, start_servers
+    if best is None and fallback is not None:   # nor a certified start: the best feasible one (polish may certify it)
+        best, best_phi, best_servers = fallback
+    if best is None:   # the budget ran out before any profile was found
+        raise SolverError(f"tpos-best: the time limit ({time_limit:g} s) ran out before any profile was found "
+                          "(no feasible start, no MILP incumbent); raise the 'time_limit' option")
     rel_gap = max(0.0, (best_phi - bound) / max(abs(best_phi), 1e-12)) if np.isfinite(bound) else None
     if term == Termination.OPTIMAL and (rel_gap is None or rel_gap > gap):
         term = Termination.FEASIBLE
-    profile, server_of, polish = _polish(instance, best, best_servers)
+    report("polish", best_phi, bound)
+    profile, server_of, polish = _polish(instance, best, best_servers, budget=budget)
     cert = certificate(instance, profile, tol_rel=CERTIFICATE_TOL, server_of=server_of)
     ev = costmod.evaluate(instance, profile, server_of)
     info = dict(start_phi=start_phi if np.isfinite(start_phi) else None, starts=starts, rounds=rounds,
@@ -252,7 +336,8 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
                 polish_moves=polish, phi_bound=bound if np.isfinite(bound) else None, highs_status=status,
                 potential=float(ev.potential))
     if pos:
-        info.update(price_of_stability(instance, ev, time_limit=time_limit))
+        report("gtpos (price of stability)", float(ev.potential), bound)
+        info.update(price_of_stability(instance, ev, time_limit=time_limit, budget=budget))
     words = {Termination.OPTIMAL: f"Phi minimized within relative gap {gap:g} (outer approximation, {rounds} MILP "
                                   f"solve(s))",
              Termination.FEASIBLE: "Phi not proven minimal (see gap)",

@@ -49,7 +49,7 @@ from mecopt.milp.network import BLOCK, START, adjacency
 
 def build_model(instance: Instance, objective: str = "delay", canonical: bool | None = None,
                 aggregate: bool = True, prune: bool = True,
-                nets: list[ClassNetwork] | None = None) -> pyo.ConcreteModel:
+                nets: list[ClassNetwork] | None = None, weight: float | None = None) -> pyo.ConcreteModel:
     """The GTPOS MILP as a Pyomo model (one block ``cls[k]`` per device class), for any number of servers.
 
     Parameters
@@ -66,6 +66,9 @@ def build_model(instance: Instance, objective: str = "delay", canonical: bool | 
     nets : list of ClassNetwork, optional
         The class networks, when already built (:func:`mecopt.milp.classes.class_networks` with the
         arguments above).
+    weight : float, optional
+        The objective's factor (default: 1 for ``social``, else 1/N of ``instance``; a server subproblem of
+        :mod:`mecopt.milp.decomposition` keeps the whole instance's 1/N).
 
     Returns
     -------
@@ -90,7 +93,7 @@ def build_model(instance: Instance, objective: str = "delay", canonical: bool | 
     m = pyo.ConcreteModel(name=f"gtpos_{instance.name}")
     m.nets = nets
     m.columns = cols
-    m.weight = 1.0 if objective == "social" else 1.0 / instance.N
+    m.weight = weight if weight is not None else 1.0 if objective == "social" else 1.0 / instance.N
     m.K = range(len(nets))
     m.S = range(1, H + 1)
     m.cls = pyo.Block(m.K)
@@ -277,7 +280,7 @@ class Problem:
     def model(self) -> pyo.ConcreteModel:
         """The Pyomo model of :func:`build_model` on :attr:`nets` (built at first use)."""
         if self._model is None:
-            self._model = build_model(self.instance, self.objective, nets=self.nets)
+            self._model = build_model(self.instance, self.objective, nets=self.nets, weight=self.weight)
         return self._model
 
     def flow_vars(self) -> list:

@@ -37,8 +37,9 @@ and ``info["polish_moves"]`` says how many moves it took.
 Phi = sum_k sum_h [a_kh L_kh + (q_kh/2)(L_kh^2 + sum_n (S_n^kh)^2)] + sum_n own_n / gamma_n: its slot
 terms are separate per (server, slot), so the same outer approximation applies column by column
 (one lam and its cuts per (server, slot)). The model (:func:`build_model`, formulation ``"class"``) is the
-disaggregated GTPOS class model of :mod:`mecopt.milp.gtpos` (one union network per MD: all local,
-or a path on one reachable server, (15s)), without canonical blocks or dominance pruning (both
+GTPOS class model of :mod:`mecopt.milp.gtpos` (one union network per class of identical MDs,
+:func:`potential_classes`, carrying one unit per MD: all local, or a path on one reachable server,
+(15s)), without canonical blocks or dominance pruning (both
 ignore the price); own_n / gamma_n is the ``social`` arc cost / gamma_n (it includes the
 soft-deadline penalty), L_kh and (S_n^kh)^2 are sums over block arcs of s_a f_a and s_a^2 f_a.
 Polish and certificate use the game (:mod:`mecopt.game.state`, any number of servers). HiGHS gets no
@@ -145,9 +146,9 @@ def formulation(instance: Instance) -> str:
     ``"device"``: the per-device path networks of :func:`mecopt.milp.device_model.build_model`
     (y, u, the paper's deadline rows), the model tpos-best has always solved on one server, kept so
     that its results stay what they were; it takes a HiGHS start (:func:`start_values`).
-    ``"class"``: the disaggregated GTPOS class model of :func:`mecopt.milp.gtpos.build_model` (one
-    network per MD over every server it reaches, (15s)), without canonical blocks or dominance
-    pruning (both ignore the price); it takes no HiGHS start (module docstring).
+    ``"class"``: the GTPOS class model of :func:`mecopt.milp.gtpos.build_model` (one network per class
+    of :func:`potential_classes` over every server it reaches, (15s)), without canonical blocks or
+    dominance pruning (both ignore the price); it takes no HiGHS start (module docstring).
 
     Parameters
     ----------
@@ -180,23 +181,58 @@ def _device_terms(instance: Instance):
     return m, load, own_sq, lmax, own
 
 
+def potential_classes(instance: Instance) -> list[tuple[int, ...]]:
+    """MDs that are identical for the potential: equal GTPOS ``social`` class keys, gamma and price loads S.
+
+    (S compared on every link the MD reaches, as the view's device has it.)
+
+    Phi's terms are sums over MDs of quantities linear on each MD's path (own_n / gamma_n, S on the
+    block arcs, its square on the block arcs), so such MDs can share one integer flow, as in GTPOS.
+
+    Parameters
+    ----------
+    instance : Instance
+
+    Returns
+    -------
+    list of tuple of int
+    """
+    from mecopt.milp.classes import class_key
+
+    views = [instance.view(k) for k in range(instance.K)]
+    groups: dict[tuple, list[int]] = {}
+    for n, d in enumerate(instance.devices):
+        loads = tuple(np.asarray(views[k].instance.devices[int(views[k].local[n])].S, dtype=float).tobytes()
+                      for k in instance.reachable(n))   # S (20)-(21) on every link the MD reaches
+        key = (class_key(instance, n, "social", views), float(d.gamma), loads)
+        groups.setdefault(key, []).append(n)
+    return [tuple(g) for g in groups.values()]
+
+
 def _class_terms(instance: Instance):
-    """Several servers: the disaggregated class model and the potential's terms on its block arcs."""
-    m = gtpos.build_model(instance, "social", canonical=False, aggregate=False, prune=False)
+    """Several servers: the class model (identical MDs aggregated) and the potential's terms on its block arcs.
+
+    Each class of :func:`potential_classes` is one integer flow of ``count`` units (exact: module docstring
+    of :mod:`mecopt.milp.classes`); a column's largest load counts every unit of a class.
+    """
+    from mecopt.milp.classes import build_class_network
+
+    nets = [build_class_network(instance, members, False, "social", prune=False)
+            for members in potential_classes(instance)]
+    m = gtpos.build_model(instance, "social", nets=nets)
     G = len(m.columns)
     S = range(1, G + 1)
     load, own_sq, lmax = {g: [] for g in S}, {g: [] for g in S}, np.zeros(G)
     own = []
     for i, net in enumerate(m.nets):
         f = m.cls[i].f
-        (n,) = net.members
-        c = net.cost("social") / float(instance.devices[n].gamma)
+        c = net.cost("social") / float(instance.devices[net.members[0]].gamma)
         own += [(float(c[arc]), f[arc]) for arc in np.flatnonzero(c)]
         for g in S:
             arcs = net.blocks_in(g)
             load[g] += [(float(net.s_blk[arc]), f[int(arc)]) for arc in arcs if net.s_blk[arc] != 0]
             own_sq[g] += [(float(net.s_blk[arc]) ** 2, f[int(arc)]) for arc in arcs if net.s_blk[arc] != 0]
-            lmax[g - 1] += float(net.s_blk[arcs].max()) if len(arcs) else 0.0
+            lmax[g - 1] += net.count * float(net.s_blk[arcs].max()) if len(arcs) else 0.0
     return m, load, own_sq, lmax, pyo.quicksum(c * v for c, v in own)
 
 

@@ -119,7 +119,8 @@ def verify(which=None, *, solver: str | None = None, time_limit: float | None = 
     return pd.DataFrame(rows)
 
 
-def make_table(solvers=("cpsat", "highs"), time_limit: float = 300.0, objective: str = "delay") -> pd.DataFrame:
+def make_table(solvers=("cpsat", "highs"), time_limit: float = 300.0, objective: str = "delay",
+               which=None) -> pd.DataFrame:
     """Solve every library instance with every backend and build the table (cross-checking them).
 
     Backends that both prove an optimum must agree (else an AssertionError).
@@ -132,6 +133,8 @@ def make_table(solvers=("cpsat", "highs"), time_limit: float = 300.0, objective:
         Time limit per solve in seconds.
     objective : str, default 'delay'
         The GTPOS objective.
+    which : sequence of str or None, default None
+        Instance names (None: every bundled one).
 
     Returns
     -------
@@ -142,7 +145,7 @@ def make_table(solvers=("cpsat", "highs"), time_limit: float = 300.0, objective:
     from mecopt.milp.classes import device_classes
 
     rows = []
-    for name in names():
+    for name in (names() if which is None else which):
         inst = load_instance(f"bench:{name}")
         sols = {s: solve_gtpos(inst, objective=objective, solver=s, time_limit=time_limit) for s in solvers}
         assert all(s.feasible for s in sols.values()), name
@@ -152,7 +155,7 @@ def make_table(solvers=("cpsat", "highs"), time_limit: float = 300.0, objective:
         best = min(sols.values(), key=lambda s: s.objective)
         bound = max((s.bound for s in sols.values() if s.bound is not None), default=float("nan"))
         note = "; ".join(f"{k}: {s.termination} in {s.wall_time:.1f} s" for k, s in sols.items())
-        rows.append(dict(name=name, capacity_mode=inst.server.capacity_mode, N=inst.N,
+        rows.append(dict(name=name, capacity_mode=inst.servers[0].capacity_mode, N=inst.N,
                          classes=len(device_classes(inst, objective)), objective=objective,
                          status="optimal" if proven else "bounds",
                          value=min(vals) if vals else best.objective, bound=min(vals) if vals else bound,

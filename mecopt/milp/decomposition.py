@@ -1,0 +1,414 @@
+"""GTPOS decomposed by server: a Lagrangian bound at the root and a primal from per-server optima.
+
+With several servers GTPOS is K single-server problems tied together only by the association
+(15s): each device offloads to at most one server (or stays local). Relaxing that constraint with
+a multiplier per device class gives the Lagrangian dual used here (docs/milp.md §3.10).
+
+**The relaxation.** Write l_n = 1 when MD n is all local and z_nk = 1 when it offloads to server k;
+(15s) is l_n + sum_k z_nk = 1. Move it into the objective with a multiplier -s_n (s_n is a price of
+"being elsewhere"). What remains separates:
+
+* per server k, W_k(s) = min over the devices that reach k of sum_n [cost of n's path on k, or
+  s_n if n is not on k], subject to server k's (17), (26), (27): a *single-server GTPOS* on k's
+  view (:meth:`~mecopt.core.instance.Instance.view`) in which every class also has a *skip* arc
+  src -> sink of cost s_c (the class's LOCAL arc re-priced, or an added arc when all-local is not
+  allowed);
+* per device, the local choice: min(0, c_L,n - s_n) when all-local is allowed, else 0.
+
+For any s, L(s) = sum_k W_k(s) + sum_n [allowed_n min(0, c_L,n - s_n) + s_n (1 - r_n)] (r_n = the
+servers MD n reaches) is a lower bound on the GTPOS optimum (weak duality), and stays one when
+each W_k is replaced by its solver's proven bound, so a time-limited subproblem still gives a valid
+bound (and when a solver stops with none, by the uncoupled bound: each class on its cheapest path
+on k or skipped). Multipliers are taken per device class (identical devices get equal ones: a restriction of
+the dual, still a valid bound). The start is s_c = c_L (the all-local cost; for a class that must
+offload, its cheapest path on any server): there W_k is simply "which devices would server k take if
+it were alone" and L(s) = sum_k W_k - sum_n (r_n - 1) c_L,n.
+
+**Primal.** The per-server solutions conflict only where a class is taken by more servers than it
+has devices. Keeping, for each class, its cheapest offers (at most ``count``, and only those
+cheaper than all-local when that is allowed) and sending the rest local removes blocks from
+servers, which keeps (17) and (27); the result is a feasible GTPOS profile (checked by the
+networks: it is a flow of the union model). When no class is over-taken and every W_k is proven,
+the primal's value equals L(s): **the decomposition proves the optimum on its own**.
+
+**Dual ascent.** Otherwise the multipliers move by subgradient steps (Polyak's step on the best
+primal) for a few rounds, re-solving only the servers whose prices changed; then the full union
+model (:mod:`mecopt.milp.gtpos`) runs for the time left, and the better incumbent and the larger
+bound of the two are reported.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from mecopt.core.instance import Instance
+from mecopt.milp.backends.base import Backend, Limits
+from mecopt.milp.backends.status import Report
+from mecopt.milp.classes import ClassNetwork, LinkNetwork, flows_from_profile
+from mecopt.milp.network import LOCAL
+
+#: share of the time limit the decomposition may use before the full model gets the rest
+DECOMPOSITION_SHARE = 0.25
+#: most subgradient rounds (each re-solves the servers whose prices moved)
+MAX_ROUNDS = 8
+
+
+@dataclass(frozen=True)
+class PricedNetwork(LinkNetwork):
+    """A class's network on one server with its own arc costs (the skip arc priced at s_c).
+
+    Attributes
+    ----------
+    prices : numpy.ndarray
+        Cost per arc in the objective's unit (before the objective's 1/N).
+    """
+
+    prices: np.ndarray | None = None
+
+    def cost(self, objective: str) -> np.ndarray:
+        """The arc costs of this network, whatever ``objective`` (they were computed for it).
+
+        Parameters
+        ----------
+        objective : str
+            Ignored.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        assert self.prices is not None
+        return self.prices
+
+
+@dataclass
+class ServerPart:
+    """Server k's subproblem: the classes that reach it, each on its :class:`LinkNetwork` with a skip arc.
+
+    Attributes
+    ----------
+    k : int
+        The server.
+    instance : Instance
+        Its view (a single-server instance of the devices that reach it).
+    classes : list of int
+        The global class of each network.
+    nets : list of LinkNetwork
+        Each class's network on k, with a skip arc.
+    base : list of numpy.ndarray
+        Each network's arc costs (the skip arc's entry is replaced by the class's s_c).
+    skip : list of int
+        The skip arc of each network.
+    """
+
+    k: int
+    instance: Instance
+    classes: list[int]
+    nets: list[LinkNetwork]
+    base: list[np.ndarray]
+    skip: list[int]
+
+    def priced(self, s: np.ndarray) -> list[PricedNetwork]:
+        """The networks with the skip arc of class c costing ``s[c]``."""
+        out = []
+        for c, net, base, a in zip(self.classes, self.nets, self.base, self.skip):
+            prices = base.copy()
+            prices[a] = s[c]
+            out.append(PricedNetwork(**{f.name: getattr(net, f.name) for f in fields(LinkNetwork)}, prices=prices))
+        return out
+
+
+def with_skip(net: LinkNetwork) -> tuple[LinkNetwork, int]:
+    """``net`` with a src -> sink arc (its LOCAL arc when it has one); (network, that arc).
+
+    Parameters
+    ----------
+    net : LinkNetwork
+
+    Returns
+    -------
+    tuple
+    """
+    loc = np.flatnonzero(net.kind == LOCAL)
+    if len(loc):
+        return net, int(loc[0])
+    vals = {}
+    for f in fields(LinkNetwork):
+        v = getattr(net, f.name)
+        if isinstance(v, np.ndarray) and len(v) == net.n_arcs:
+            extra = {"kind": LOCAL, "tail": 0, "head": 1, "j": net.dev.M, "m": net.dev.M}.get(f.name, 0)
+            v = np.append(v, np.array([extra], dtype=v.dtype))
+        vals[f.name] = v
+    return LinkNetwork(**vals), net.n_arcs
+
+
+def shortest_path_cost(net: LinkNetwork, cost: np.ndarray) -> float:
+    """The cheapest src-sink path of ``net`` under ``cost`` (inf when there is none).
+
+    Parameters
+    ----------
+    net : LinkNetwork
+    cost : numpy.ndarray
+
+    Returns
+    -------
+    float
+    """
+    d = np.full(net.n_nodes, np.inf)
+    d[0] = 0.0
+    for _ in range(net.n_nodes):
+        new = d.copy()
+        np.minimum.at(new, net.head, d[net.tail] + cost)
+        if np.array_equal(new, d):
+            break
+        d = new
+    return float(d[1])
+
+
+def server_parts(instance: Instance, nets: list[ClassNetwork], objective: str) -> list[ServerPart]:
+    """One :class:`ServerPart` per server that some class reaches.
+
+    Parameters
+    ----------
+    instance : Instance
+    nets : list of ClassNetwork
+        The union model's class networks (their per-server ``subs`` are reused).
+    objective : str
+
+    Returns
+    -------
+    list of ServerPart
+    """
+    parts = []
+    for k in range(instance.K):
+        classes, subs, base, skip = [], [], [], []
+        for c, net in enumerate(nets):
+            if k not in net.servers:
+                continue
+            sub, a = with_skip(net.subs[net.servers.index(k)])
+            cost = np.asarray(sub.cost(objective), dtype=float) if a < net.subs[net.servers.index(k)].n_arcs \
+                else np.append(net.subs[net.servers.index(k)].cost(objective), 0.0)
+            classes.append(c)
+            subs.append(sub)
+            base.append(cost)
+            skip.append(a)
+        if classes:
+            parts.append(ServerPart(k, instance.view(k).instance, classes, subs, base, skip))
+    return parts
+
+
+@dataclass
+class PartResult:
+    """One solve of a server's subproblem at some prices: its bound, and its units per class.
+
+    Attributes
+    ----------
+    bound : float
+        A proven lower bound on W_k (objective units, with the objective's factor): the solver's, or
+        when larger (or the solver gave none) the uncoupled one, each class on its cheapest path or
+        skipped.
+    proven : bool
+        Whether W_k was proven optimal.
+    offers : dict
+        Class -> list of (cost, strategy) of the units that offload to k.
+    taken : dict
+        Class -> number of its units on k.
+    """
+
+    bound: float
+    proven: bool
+    offers: dict
+    taken: dict
+
+
+def solve_part(part: ServerPart, s: np.ndarray, objective: str, weight: float, backend: Backend,
+               limits: Limits) -> PartResult:
+    """Solve server ``part.k``'s subproblem at prices ``s`` (module docstring).
+
+    Parameters
+    ----------
+    part : ServerPart
+    s : numpy.ndarray
+        The price of the skip arc of every class.
+    objective : str
+    weight : float
+        The objective's factor.
+    backend : Backend
+    limits : Limits
+
+    Returns
+    -------
+    PartResult
+    """
+    from mecopt.milp.gtpos import Problem
+
+    nets = part.priced(s)
+    rep, flows, _ = backend.solve(Problem(part.instance, objective, nets, weight), limits)  # type: ignore[arg-type]
+    # each class alone on its cheapest path or skipped, no coupling: a bound even when the solver gave none
+    alone = weight * sum(net.count * shortest_path_cost(net, net.prices) for net in nets)
+    bound = alone if rep.bound is None else max(alone, float(rep.bound))
+    offers: dict[int, list] = {}
+    taken: dict[int, int] = {}
+    if flows is not None:
+        for c, net, base, f in zip(part.classes, nets, part.base, flows):
+            units = [p for p in net.decompose(f) if p.any()]
+            taken[c] = len(units)
+            offers[c] = [(float(sum(base[a] for a in net.path_of_slots(p) or [])), p) for p in units]
+    return PartResult(bound, bool(rep.proven_optimal and flows is not None), offers, taken)
+
+
+def primal(instance: Instance, nets: list[ClassNetwork], results: dict[int, PartResult], local_cost: np.ndarray,
+           allowed: np.ndarray):
+    """A feasible profile from per-server solutions: each class keeps its cheapest offers, the rest local.
+
+    Parameters
+    ----------
+    instance : Instance
+    nets : list of ClassNetwork
+    results : dict
+        Server -> its last :class:`PartResult`.
+    local_cost : numpy.ndarray
+        c_L per class.
+    allowed : numpy.ndarray
+        Whether all-local is allowed, per class.
+
+    Returns
+    -------
+    tuple or None
+        (flows of the union model, profile, server_of), or None when some class that must offload has
+        too few offers.
+    """
+    profile: list = [None] * instance.N
+    server_of = np.full(instance.N, -1, dtype=int)
+    for c, net in enumerate(nets):
+        offers = sorted(((cost, k, i, p) for k, r in results.items()
+                         for i, (cost, p) in enumerate(r.offers.get(c, []))), key=lambda o: (o[0], o[1], o[2]))
+        if allowed[c]:
+            offers = [o for o in offers if o[0] < local_cost[c]]
+        elif len(offers) < net.count:
+            return None
+        for i, n in enumerate(net.members):
+            if i < len(offers):
+                profile[n], server_of[n] = offers[i][3], offers[i][1]
+            else:
+                profile[n] = np.zeros(instance.devices[n].M, dtype=int)
+    flows = flows_from_profile(nets, profile, server_of)
+    if flows is None:
+        return None
+    return flows, profile, server_of
+
+
+def solve(problem, backend: Backend, limits: Limits):
+    """GTPOS by server decomposition, then the full model with the time left (module docstring).
+
+    Parameters
+    ----------
+    problem : mecopt.milp.gtpos.Problem
+        The union model's problem (several servers).
+    backend : Backend
+        Solves every subproblem and the full model.
+    limits : Limits
+        Of the whole run (``started`` is the run's start).
+
+    Returns
+    -------
+    tuple
+        ``(report, flows, info)`` as :meth:`mecopt.milp.backends.base.Backend.solve`; ``info["decomposition"]``
+        holds the Lagrangian bound, the primal and the rounds.
+    """
+    t0 = time.perf_counter()
+    instance, nets, objective, weight = problem.instance, problem.nets, problem.objective, problem.weight
+    tol = limits.mip_rel_gap
+    deadline = None if limits.time_limit is None else limits.started + limits.time_limit
+    phase_end = None if deadline is None else t0 + DECOMPOSITION_SHARE * (deadline - t0)
+    counts = np.array([net.count for net in nets], dtype=float)
+    reach = np.array([len(net.servers) for net in nets], dtype=float)
+    allowed = np.array([net.local_arc >= 0 for net in nets])
+    costs = [np.asarray(net.cost(objective), dtype=float) for net in nets]
+    local_cost = np.array([cst[net.local_arc] if net.local_arc >= 0 else np.inf for net, cst in zip(nets, costs)])
+    s = np.where(allowed, local_cost, [shortest_path_cost(net, cst) for net, cst in zip(nets, costs)])
+    s = np.where(np.isfinite(s), s, 0.0)
+    parts = server_parts(instance, nets, objective)
+    results: dict[int, PartResult] = {}
+    best_bound, best = -np.inf, None   # best: (objective, flows)
+    rounds, theta, stale, all_proven = 0, 1.0, set(p.k for p in parts), False
+    history = []
+
+    def report(phase: str) -> None:
+        if limits.progress is None or best is None:
+            return
+        inc = best[0]
+        limits.progress(dict(phase=phase, incumbent=inc, bound=best_bound,
+                             gap=max(0.0, inc - best_bound) / max(abs(inc), 1e-12),
+                             time_s=time.perf_counter() - limits.started))
+
+    while rounds < MAX_ROUNDS:
+        rounds += 1
+        todo = [p for p in parts if p.k in stale]
+        for i, part in enumerate(todo):
+            left = None if phase_end is None else max(1e-3, (phase_end - time.perf_counter()) / (len(todo) - i))
+            results[part.k] = solve_part(part, s, objective, weight, backend,
+                                         Limits(time_limit=left, mip_rel_gap=min(tol, 1e-9) if tol else 0.0,
+                                                threads=limits.threads))
+        local_term = np.where(allowed, np.minimum(0.0, local_cost - s), 0.0) + s * (1 - reach)
+        L = sum(r.bound for r in results.values()) + weight * float(counts @ np.where(np.isfinite(local_term),
+                                                                                        local_term, 0.0))
+        best_bound = max(best_bound, L)
+        all_proven = all(r.proven for r in results.values())
+        got = primal(instance, nets, results, local_cost, allowed)
+        if got is not None:
+            value = weight * sum(float(c @ f) for c, f in zip(costs, got[0]))
+            if best is None or value < best[0]:
+                best = (value, got[0])
+        history.append(dict(round=rounds, bound=L, incumbent=None if best is None else best[0]))
+        report("decomposition")
+        if best is not None and best[0] - best_bound <= tol * abs(best[0]) + 1e-9 * weight:
+            break
+        taken = np.zeros(len(nets))
+        for r in results.values():
+            for c, t in r.taken.items():
+                taken[c] += t
+        ell = np.where(allowed & (local_cost < s), counts,
+                       np.where(allowed & (local_cost == s), np.clip(counts - taken, 0, counts), 0.0))
+        g = ell + taken - counts
+        if not g.any() or best is None or (phase_end is not None and time.perf_counter() >= phase_end):
+            break
+        step = theta * (best[0] - L) / (weight * float(g @ g))
+        if len(history) > 1 and L <= history[-2]["bound"]:
+            theta /= 2
+        moved = np.flatnonzero(g)
+        s = s.copy()
+        s[moved] -= step * g[moved]
+        stale = {p.k for p in parts if set(p.classes) & set(moved.tolist())}
+    info = dict(lagrangian_bound=best_bound if np.isfinite(best_bound) else None, rounds=rounds,
+                subproblems_proven=all_proven, primal=None if best is None else best[0],
+                decomposition_s=time.perf_counter() - t0)
+    if best is not None and best[0] - best_bound <= tol * abs(best[0]) + 1e-9 * weight:
+        rep = Report(status="proven by the server decomposition (Lagrangian bound = primal)", proven_optimal=True,
+                     objective=best[0], bound=min(best_bound, best[0]), nodes=0)
+        return rep, best[1], dict(build_s=0.0, solve_s=time.perf_counter() - t0, decomposition=info,
+                                  bound_source="decomposition")
+    left = None if deadline is None else max(1e-3, deadline - time.perf_counter())
+    # the primal is not handed to the full model as a start: measured, it did not help (docs/milp.md §3.10)
+    full_limits = Limits(time_limit=left, mip_rel_gap=tol, threads=limits.threads, progress=limits.progress,
+                         start=limits.start, started=limits.started)
+    rep, flows, solved = backend.solve(problem, full_limits)
+    objective_value, bound = rep.objective, rep.bound
+    if best is not None and (flows is None or best[0] < rep.objective):
+        objective_value, flows = best[0], best[1]
+    source = "full model"
+    if np.isfinite(best_bound) and (bound is None or best_bound > bound):
+        bound, source = best_bound, "decomposition"
+    if objective_value is not None and bound is not None:
+        bound = min(bound, objective_value)
+    closed = (objective_value is not None and bound is not None
+              and objective_value - bound <= tol * abs(objective_value) + 1e-9 * weight)
+    rep = Report(status=rep.status + ("; bound from the server decomposition" if source == "decomposition" else ""),
+                 proven_optimal=rep.proven_optimal or closed, infeasible=rep.infeasible and best is None,
+                 time_limit=rep.time_limit and not closed, other_limit=rep.other_limit and not closed,
+                 objective=objective_value, bound=bound, nodes=rep.nodes)
+    return rep, flows, dict(solved, decomposition=info, bound_source=source,
+                            solve_s=time.perf_counter() - t0)

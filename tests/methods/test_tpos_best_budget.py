@@ -1,0 +1,95 @@
+"""tpos-best's time_limit is a budget for the whole method, and its progress (issue 24 item 1, issue 23 S1)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from mecopt.core.instance import load_instance
+from mecopt.core.solution import Termination
+from mecopt.methods import tpos_best
+from mecopt.methods.tpos_best import solve_best
+
+pytestmark = pytest.mark.solver
+
+SMALL = "paper:fig5-n5"
+
+
+def spend(budget) -> None:
+    """End ``budget`` now (as if the phase had taken all of it)."""
+    budget.deadline = time.perf_counter()
+
+
+def test_the_best_start_is_returned_when_the_budget_ends_before_the_milp(monkeypatch):
+    """The starts use up the budget: the best certified start comes back as TIME_LIMIT (it raised before)."""
+    real = tpos_best._start_assignment
+
+    def slow_starts(instance, starts, budget=None):
+        out = real(instance, starts, budget)
+        spend(budget)
+        return out
+
+    monkeypatch.setattr(tpos_best, "_start_assignment", slow_starts)
+    sol = solve_best(load_instance(SMALL), time_limit=600.0, starts=1, pos=False)
+    assert sol.termination == Termination.TIME_LIMIT
+    assert sol.feasible and sol.certificate["certified"]
+    assert sol.info["phi_milp_incumbent"] == pytest.approx(sol.info["start_phi"])
+    assert sol.bound is None and sol.gap is None   # no MILP round: no bound, said so
+
+
+def test_the_price_of_stability_solves_are_inside_the_budget(monkeypatch):
+    """Polish uses up the budget: GTPOS is not run (said so), Phi's own termination stands."""
+    real = tpos_best._polish
+
+    def slow_polish(instance, profile, server_of=None, max_passes=1000, budget=None):
+        out = real(instance, profile, server_of, max_passes, budget)
+        spend(budget)
+        return out
+
+    monkeypatch.setattr(tpos_best, "_polish", slow_polish)
+    sol = solve_best(load_instance(SMALL), time_limit=600.0, starts=0, pos=True)
+    assert sol.termination == Termination.OPTIMAL
+    assert sol.info["gtpos_delay"] is None and sol.info["pos_delay"] is None
+    assert sol.info["gtpos_social_termination"] == "not run: time budget spent"
+
+
+def test_progress_reports_every_phase():
+    seen = []
+    sol = solve_best(load_instance(SMALL), starts=1, pos=True, progress=seen.append)
+    phases = [e["phase"] for e in seen]
+    assert phases[0] == "starts" and "milp round 1" in phases and "polish" in phases
+    assert phases[-1].startswith("gtpos")
+    last_round = [e for e in seen if e["phase"].startswith("milp round")][-1]
+    assert last_round["incumbent"] == pytest.approx(sol.info["phi_milp_incumbent"])
+    assert last_round["bound"] <= last_round["incumbent"] and last_round["gap"] <= 1e-9
+    assert all(e["time_s"] >= 0 for e in seen)
+
+
+def test_the_cli_shows_the_phase():
+    from mecopt.cli.progress import describe
+
+    text = describe(dict(phase="milp round 2", incumbent=1.5, bound=1.0, gap=1 / 3, time_s=0.5))
+    assert text.startswith("milp round 2: incumbent 1.5, bound 1")
+
+
+def test_a_feasible_uncertified_start_is_the_last_resort(monkeypatch):
+    """No certified start and no MILP round in the budget: the best feasible start run comes back (it raised before)."""
+    from mecopt.methods import tpos
+
+    real_cai, real_starts = tpos.solve_cai, tpos_best._start_assignment
+
+    def stopped_cai(instance, **options):   # as if every run had been stopped by its time limit
+        sol = real_cai(instance, **options)
+        return sol.replace(certificate=dict(sol.certificate, certified=False))
+
+    def starts_then_spent(instance, starts, budget=None):
+        out = real_starts(instance, starts, budget)
+        spend(budget)
+        return out
+
+    monkeypatch.setattr(tpos, "solve_cai", stopped_cai)
+    monkeypatch.setattr(tpos_best, "_start_assignment", starts_then_spent)
+    sol = solve_best(load_instance(SMALL), time_limit=600.0, starts=2, pos=False)
+    assert sol.termination == Termination.TIME_LIMIT and sol.feasible
+    assert sol.info["start_phi"] is None and sol.info["phi_milp_incumbent"] is not None

@@ -1,0 +1,138 @@
+"""GTPOS by server decomposition (mecopt.milp.decomposition, docs/milp.md §3.10) against joint brute force.
+
+42 tiny instances with 2-3 servers (random reach, own H_k, T_d,k, B_k), relax / hard / soft deadlines,
+both capacity modes and all three objectives: GTPOS with the decomposition on and off, with each
+backend, equals the joint enumeration of tests/enumeration.py; the Lagrangian bound never exceeds
+the optimum; tpos-best equals the brute-force minimum of Phi on the same instances.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from enumeration import joint_min_potential, joint_optimum
+from test_gtpos_multiserver import assert_association, objective_of, term, tiny_multi
+
+from mecopt.core.errors import InfeasibleError
+from mecopt.core.instance import instance_from_dict
+from mecopt.core.solution import Termination
+from mecopt.methods.gtpos import solve_gtpos
+from mecopt.methods.tpos_best import solve_best
+
+pytestmark = pytest.mark.solver
+
+GAP = 1e-9
+POLICIES = ("relax", "hard", "soft")
+OBJECTIVES = ("delay", "social", "energy")
+
+
+def cases(tmp_path, seed: int, count: int):
+    """``count`` tiny instances: (instance, objective), cycling servers, policies, modes and objectives."""
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        mode = ("total", "per_device")[i % 2]
+        inst = tiny_multi(tmp_path, rng, mode, 2 + (i // 2) % 2, POLICIES[(i // 4) % 3], identical=(i % 7 == 6))
+        yield inst, OBJECTIVES[i % 3]
+
+
+@pytest.mark.parametrize("block", range(3))
+def test_decomposed_gtpos_equals_joint_enumeration(tmp_path, block):
+    """3 blocks x 14 = 42 instances; each solved 4 ways (cpsat, highs) x (decompose on, off)."""
+    proven_by_decomposition = 0
+    for inst, objective in cases(tmp_path, 9100 + block, 14):
+        best, _, _ = joint_optimum(inst, term(inst, objective))
+        for solver in ("cpsat", "highs"):
+            for decompose in (True, False):
+                if best is None:
+                    with pytest.raises(InfeasibleError):
+                        solve_gtpos(inst, objective=objective, solver=solver, mip_rel_gap=GAP, decompose=decompose)
+                    continue
+                sol = solve_gtpos(inst, objective=objective, solver=solver, mip_rel_gap=GAP, decompose=decompose)
+                assert sol.termination == Termination.OPTIMAL, (solver, decompose, sol.status)
+                assert sol.feasible, sol.violations
+                assert_association(inst, sol)
+                assert sol.objective == pytest.approx(best, rel=1e-7, abs=1e-9), (solver, decompose)
+                assert objective_of(inst, sol, objective) == pytest.approx(best, rel=1e-7, abs=1e-9)
+                dec = sol.info.get("decomposition")
+                assert (dec is not None) == decompose
+                if dec is not None:
+                    assert dec["lagrangian_bound"] <= best * (1 + 1e-9) + 1e-9, (solver, dec)
+                    proven_by_decomposition += sol.info["bound_source"] == "decomposition"
+    assert proven_by_decomposition > 0
+
+
+def separable(K: int = 2, per_server: int = 3, mode: str = "total") -> dict:
+    """K servers, each with its own AlexNet MDs near it (and far from, but reaching, every other)."""
+    servers = [{"name": f"s{k + 1}", "slots": 5, "frame_s": 0.75, "parallel_limit": 4, "freq_cycles_per_s": 3400.0,
+                "tx_power_w": 4.0} for k in range(K)]
+    devices = [{"name": f"home{k + 1}", "dnn": "alexnet", "count": per_server,
+                "channel_gain": [1.2e6 if j == k else 3e5 for j in range(K)]} for k in range(K)]
+    return {"name": "separable", "servers": servers, "devices": devices,
+            "device_defaults": {"bandwidth_hz": 2000.0, "deadline_s": 5.0, "noise_w_per_hz": 1e-9},
+            "model": {"bits_per_element": 1, "price_scale": 1e6, "capacity_mode": mode, "deadline_policy": "relax"}}
+
+
+def test_the_decomposition_alone_proves_a_separable_instance():
+    """Each server's own devices: the per-server optima do not conflict, so the bound meets the primal at once."""
+    inst = instance_from_dict(separable())
+    sol = solve_gtpos(inst)
+    assert sol.termination == Termination.OPTIMAL
+    assert sol.info["bound_source"] == "decomposition" and sol.info["decomposition"]["rounds"] == 1
+    assert sol.gap <= 1e-6
+    # the other backend's subproblems prove the same optimum (the full model cannot prove it quickly)
+    ref = solve_gtpos(inst, solver="highs")
+    assert ref.termination == Termination.OPTIMAL and ref.objective == pytest.approx(sol.objective, rel=1e-9)
+
+
+def test_decomposition_is_on_by_default_only_with_several_servers_in_mode_total():
+    assert "decomposition" in solve_gtpos(instance_from_dict(separable())).info
+    assert "decomposition" not in solve_gtpos(instance_from_dict(separable(mode="per_device"))).info
+    assert "decomposition" not in solve_gtpos(instance_from_dict(separable(K=1))).info
+
+
+@pytest.mark.parametrize("block", range(2))
+def test_tpos_best_equals_the_brute_force_minimum_of_phi(tmp_path, block):
+    """2 blocks x 21 = 42 instances: tpos-best = the joint brute-force min Phi, certified."""
+    solved = 0
+    for inst, _ in cases(tmp_path, 9300 + block, 21):
+        best, _, _ = joint_min_potential(inst)
+        if best is None:
+            with pytest.raises(InfeasibleError, match="tpos-best"):
+                solve_best(inst, pos=False, starts=0)
+            continue
+        sol = solve_best(inst, pos=False, starts=0)
+        assert sol.termination == Termination.OPTIMAL, sol.status
+        assert sol.objective == pytest.approx(best, rel=1e-7)
+        assert sol.bound <= best * (1 + 1e-9) + 1e-9
+        assert sol.feasible and sol.certificate["certified"]
+        assert_association(inst, sol)
+        solved += 1
+    assert solved >= 14
+
+
+def test_a_server_subproblem_always_has_a_bound(tmp_path):
+    """Stopped at once, a subproblem still bounds W_k (uncoupled: each class on its cheapest path or skipped)."""
+    from mecopt.milp import decomposition
+    from mecopt.milp.backends import Limits, get_backend
+    from mecopt.milp.gtpos import problem
+
+    inst = instance_from_dict(separable(per_server=4))
+    prob = problem(inst)
+    costs = [net.cost("delay") for net in prob.nets]
+    s = np.array([c[net.local_arc] for net, c in zip(prob.nets, costs)])
+    for part in decomposition.server_parts(inst, prob.nets, "delay"):
+        rushed = decomposition.solve_part(part, s, "delay", prob.weight, get_backend("cpsat"), Limits(time_limit=1e-3))
+        full = decomposition.solve_part(part, s, "delay", prob.weight, get_backend("cpsat"), Limits())
+        assert full.proven and np.isfinite(rushed.bound)
+        assert rushed.bound <= full.bound * (1 + 1e-9)
+
+
+def test_bench_verify_checks_a_several_server_instance():
+    """The smallest several-server bench instance: re-solved (by the decomposition) and checked against optima.csv."""
+    from mecopt.studies import bench
+
+    table = bench.read_table().set_index("name")
+    assert {"alexnet-K2-total-n20", "mixed-K4-total-n50", "mixed-K4-per_device-n50"} <= set(table.index)
+    row = bench.verify(["alexnet-K2-total-n20"], solver="cpsat").iloc[0]
+    assert row["verdict"] in ("ok", "consistent"), row["problems"]
+    assert row["objective"] == pytest.approx(table.loc["alexnet-K2-total-n20", "value"], rel=1e-9)
