@@ -486,9 +486,10 @@ methods = ["all-local", "all-offload"]
 all-offload = { draws = 2 }
 """
 
-#: (module, function) that does a stubbed command's work: measuring hardware or running inference over TCP
+#: (module, function) that does a stubbed command's work: measuring hardware, or building the ONNX models that
+#: ``execute`` then runs over TCP in real time (minutes; its options are checked before)
 ARGV_STUBBED = {
-    ("execute",): [("mecopt.byo.execution.runner", "execute")],
+    ("execute",): [("mecopt.byo.execution.split", "from_spec"), ("mecopt.byo.execution.split", "from_onnx")],
     ("calibrate",): [("mecopt.byo.calibrate", "profile_networks")],
     ("profile",): [("mecopt.byo.profiling", "profile_onnx"), ("mecopt.byo.profiling", "profile_spec_ort"),
                    ("mecopt.byo.profiling", "profile")],
