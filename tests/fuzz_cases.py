@@ -806,7 +806,9 @@ def check_argv_result(res: Result, checks: Checks, *, param_names_: list[str], v
         for flag in ("--out", "-o", "--output"):
             if flag in res.args[:-1]:
                 out = os.path.join(res.cwd or "", res.args[res.args.index(flag) + 1])
-                written = os.path.exists(out) or (flag != "--out" and os.path.exists(out + ".png"))  # plot: + .png
+                # plot: a file without an image suffix gets that of --fig-format
+                written = os.path.exists(out) or (flag != "--out" and any(os.path.exists(out + suffix)
+                                                                          for suffix in (".png", ".pdf", ".svg")))
                 checks.expect(written, f"{what}: exit 0 but {flag} {out} was not written", res)
 
 
