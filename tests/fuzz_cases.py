@@ -775,9 +775,11 @@ def check_argv_result(res: Result, checks: Checks, *, param_names_: list[str], v
                       must_reject: bool | None, may_time_out: bool, what: str) -> None:
     """The invariants of a fuzzed command line.
 
-    No traceback, no hang; exit 0, 2, 3 or 4 (or reached a stubbed command's work); exit 4 only when a time limit was
-    changed (a solver stopped by it without an assignment is a solver failure); a certainly-invalid value exits 2 and
-    the message names the option; any exit 2 prints an error; exit 0 wrote the ``--out``/``-o`` it was given.
+    No traceback, no hang; exit 0, 2, 3 or 4 (or reached a stubbed command's work), 5 for ``sweep``/``study`` with
+    its failed runs listed (an exit 0 with one listed fails), never 130 (no interrupt is sent); exit 4 only when a
+    time limit was changed (a solver stopped by it without an assignment is a solver failure); a certainly-invalid
+    value exits 2 and the message names the option; any exit 2 prints an error; exit 0 wrote the ``--out``/``-o`` it
+    was given.
     """
     checks.expect(not res.hung, f"{what}: hang (> {CASE_TIMEOUT_S} s)", res)
     checks.expect(res.traceback is None, f"{what}: traceback", res)
