@@ -1,7 +1,7 @@
 """The long profile of the fuzzing suite (issues 12, 23): >= 10,000 generated and mutated cases
 through the command line, with counts of exit codes, tracebacks, hangs and accepted-invalid inputs.
 
-Usage: python benchmarks/fuzz_long.py [--jobs 2] [--examples N] [--profile all|files|argv]
+Usage: python benchmarks/fuzz_long.py [--jobs 2] [--examples N] [--profile all|files|argv] [--commands A,B]
 
 Runs ``tests/cli/test_fuzz.py`` with ``MECOPT_FUZZ=long`` (random seeds, not derandomized), the
 tests split over ``--jobs`` pytest processes, and writes benchmarks/results/fuzz_long.json:
@@ -36,6 +36,9 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--examples", type=int, default=None, help="examples per test (default: the long profile's)")
     ap.add_argument("--profile", choices=sorted(PROFILES), default="all", help="file inputs, command lines, or both")
+    ap.add_argument("--commands", default=None, metavar="A,B",
+                    help="command lines of these commands only (e.g. 'execute,table,study,plot cdf'; 'plot': all its "
+                         "subcommands)")
     args = ap.parse_args()
     tests = PROFILES[args.profile]
     # MECOPT_COMMIT: when run from an exported snapshot of a commit (no .git there)
@@ -52,6 +55,8 @@ def main() -> None:
         env = dict(os.environ, MECOPT_FUZZ="long", MECOPT_FUZZ_STATS=str(tmp / f"stats{i}.json"))
         if args.examples:
             env["MECOPT_FUZZ_EXAMPLES"] = str(args.examples)
+        if args.commands:
+            env["MECOPT_FUZZ_COMMANDS"] = args.commands
         log = open(tmp / f"pytest{i}.log", "w")
         procs.append((subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                         "tests/cli/test_fuzz.py", "-k", " or ".join(group)],
@@ -70,14 +75,16 @@ def main() -> None:
         if key.startswith("argv.") and key.count(".") >= 2 and not key.startswith("argv.exit"):
             command, _, what = key[len("argv."):].partition(".")
             by_command.setdefault(command, {})[what] = n
-    result = dict(commit=commit, uncommitted_changes=dirty, profile=args.profile,
+    result = dict(commit=commit, uncommitted_changes=dirty, profile=args.profile, commands=args.commands,
                   wall_s=round(time.perf_counter() - t0, 1), cpu_s=round(_children_cpu(), 1),
                   load_average=[round(x, 2) for x in os.getloadavg()],
                   passed=all(o["returncode"] == 0 for o in outcomes), pytest=outcomes,
                   counts={k: v for k, v in sorted(stats.items()) if k not in _per_command(by_command)},
                   argv_by_command=by_command, logs=str(tmp))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "fuzz_long.json").write_text(json.dumps(result, indent=2) + "\n")
+    # a run restricted to some commands does not replace the record of the whole profile
+    name = "fuzz_long_commands.json" if args.commands else "fuzz_long.json"
+    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     sys.exit(0 if result["passed"] else 1)
 

@@ -20,6 +20,7 @@ import contextlib
 import copy
 import io
 import json
+import logging
 import math
 import re
 import signal
@@ -70,10 +71,11 @@ def run_cli(*args, timeout: float = CASE_TIMEOUT_S) -> Result:
     argv = [str(a) for a in args]
     out, err = io.StringIO(), io.StringIO()
     tb, hung, code = None, False, 0
+    log = io.StringIO()
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), captured_logs(log):
             main(argv)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -86,10 +88,28 @@ def run_cli(*args, timeout: float = CASE_TIMEOUT_S) -> Result:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
-    text_err = err.getvalue()
+    text_err = err.getvalue() + log.getvalue()
     if tb is None and "Traceback (most recent call last)" in text_err + out.getvalue():
         tb = text_err
     return Result(argv, code, out.getvalue(), text_err, tb, hung)
+
+
+@contextlib.contextmanager
+def captured_logs(stream: io.StringIO):
+    """Every log record emitted meanwhile, written to ``stream`` too (tracebacks included): the root logger and every
+    logger with handlers of its own (a library's logger that does not propagate, e.g. Pyomo's, writes to the terminal
+    through a handler that ``redirect_stderr`` does not reach)."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    loggers = [logging.getLogger()] + [lg for lg in list(logging.Logger.manager.loggerDict.values())
+                                       if isinstance(lg, logging.Logger) and lg.handlers and not lg.propagate]
+    for lg in loggers:
+        lg.addHandler(handler)
+    try:
+        yield stream
+    finally:
+        for lg in loggers:
+            lg.removeHandler(handler)
 
 
 # ------------------------------------------------------------------ documents
@@ -391,6 +411,7 @@ def limits_note() -> str:
 import os  # noqa: E402
 import tempfile  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
+from concurrent.futures import Executor, Future  # noqa: E402
 from pathlib import Path  # noqa: E402
 from unittest import mock  # noqa: E402
 
@@ -410,6 +431,8 @@ ARGV_BASES: dict[tuple[str, ...], list[list[str]]] = {
     ("calibrate",): [["calibrate", "lenet", "--runs", "1", "--rounds", "1", "--warmup", "0", "--min-ms", "0",
                       "--no-loo", "--out", "{out}/cal.toml"]],
     ("check",): [["check", "{inst}", "{assign}"]],
+    ("execute",): [["execute", "paper:fig6-w1khz", "{tmp}/sol", "--out", "{out}/ex", "--runs", "1", "--warmup", "0",
+                    "--no-plot"]],
     ("compare",): [["compare", "{inst}", "--methods", "all-local,all-offload", "--draws", "2", "--engine", "dp",
                     "--out", "{out}/cmp"],
                    ["compare", "paper:fig6-w1khz", "--methods", "gtpos,tpos-cai", "--engine", "dp", "--time-limit",
@@ -424,7 +447,13 @@ ARGV_BASES: dict[tuple[str, ...], list[list[str]]] = {
                     ["generate", "--devices", "4", "--seed", "1", "--servers", "2", "--out", "{out}/g.toml"]],
     ("import-onnx",): [["import-onnx", "{tmp}/m.onnx", "--out", "{out}/m.toml", "-q"]],
     ("inspect",): [["inspect", "{inst}"]],
+    ("plot", "cdf"): [["plot", "cdf", "{tmp}/sol", "{tmp}/sol-local", "-o", "{out}/cdf.png"],
+                      ["plot", "cdf", "{tmp}/sol", "--metric", "cost", "--fig-format", "svg", "--size", "column",
+                       "-o", "{out}/cdf.svg"]],
     ("plot", "convergence"): [["plot", "convergence", "{tmp}/sol", "-o", "{out}/c.png"]],
+    ("plot", "eq-vs-opt"): [["plot", "eq-vs-opt", "{tmp}/sol", "{tmp}/sol-local", "-o", "{out}/e.png"]],
+    ("plot", "partition-hist"): [["plot", "partition-hist", "{tmp}/sol", "-o", "{out}/ph.png"]],
+    ("plot", "slot-load"): [["plot", "slot-load", "{tmp}/sol", "-o", "{out}/sl.png", "--size", "slides"]],
     ("plot", "partition"): [["plot", "partition", "{tmp}/sol", "-o", "{out}/p.png"]],
     ("plot", "schedule"): [["plot", "schedule", "{tmp}/sol", "-o", "{out}/s.png"]],
     ("plot", "sweep"): [["plot", "sweep", "{tmp}/results.csv", "--x", "x", "-o", "{out}/w.png"]],
@@ -437,18 +466,43 @@ ARGV_BASES: dict[tuple[str, ...], list[list[str]]] = {
                  ["solve", "{inst}", "-m", "tpos-cai", "--engine", "dp", "--seed", "1", "-q"],
                  ["solve", "paper:fig6-w1khz", "-m", "gtpos", "--time-limit", "5", "-q"],
                  ["solve", "{inst}", "-m", "all-offload", "--draws", "2", "--out", "{out}/sol"]],
+    ("study",): [["study", "{tmp}/study.toml", "--out", "{out}/st", "-q"]],
     ("sweep",): [["sweep", "{inst}", "--methods", "all-local", "--values", "server.frame_s=0.5,1", "--out",
                   "{out}/sw"]],
+    ("table",): [["table", "{tmp}/results.csv", "-o", "{out}/t.tex"],
+                 ["table", "{tmp}/results.csv", "--format", "markdown", "--columns", "method,x", "--digits", "3",
+                  "-o", "{out}/t.md"]],
 }
 
-#: (module, function) that does a stubbed command's work: measuring hardware or many solves in worker processes
+#: a tiny study file (``{tmp}/study.toml``): one instance, a grid of two points, two cheap methods
+STUDY_FILE = """name = "fuzz"
+instances = ["paper:fig6-w1khz"]
+methods = ["all-local", "all-offload"]
+
+[grid]
+"server.frame_s" = [0.5, 1.0]
+
+[options]
+all-offload = { draws = 2 }
+"""
+
+#: (module, function) that does a stubbed command's work: measuring hardware, or building the ONNX models that
+#: ``execute`` then runs over TCP in real time (minutes; its options are checked before)
 ARGV_STUBBED = {
+    ("execute",): [("mecopt.byo.execution.split", "from_spec"), ("mecopt.byo.execution.split", "from_onnx")],
     ("calibrate",): [("mecopt.byo.calibrate", "profile_networks")],
     ("profile",): [("mecopt.byo.profiling", "profile_onnx"), ("mecopt.byo.profiling", "profile_spec_ort"),
                    ("mecopt.byo.profiling", "profile")],
     ("reproduce",): [("mecopt.studies.reproduce", "reproduce"), ("mecopt.studies.reproduce", "reproduce_readings")],
-    ("sweep",): [("mecopt.studies.sweep", "run_sweep")],
 }
+
+#: commands whose runs go to worker processes: run in this process instead (InProcessExecutor), so that a run's
+#: failure (exit 5, docs/reliability.md) is seen; their runs are cheap methods on small instances
+ARGV_IN_PROCESS = (("study",), ("sweep",))
+#: exit code of a sweep or study some of whose runs failed (mecopt.studies.sweep.RUNS_FAILED_EXIT)
+RUNS_FAILED = 5
+#: exit code of an interrupted command: never expected here (the fuzz sends no interrupt)
+INTERRUPTED = 130
 
 #: options that start processes or connect to a cluster: their values are fuzzed, a valid one is not run
 ARGV_NOT_RUN = ("workers", "dask_address")
@@ -523,7 +577,8 @@ def argv_fixtures() -> Path:
     for argv in (["generate", "--devices", "4", "--seed", "0", "--servers", "2", "--out", tmp / "k2.toml"],
                  ["generate", "--devices", "3", "--seed", "1", "--deadline-policy", "soft", "--out",
                   tmp / "soft.toml"],
-                 ["solve", "paper:fig6-w1khz", "-m", "tpos-cai", "--engine", "dp", "--out", tmp / "sol", "-q"]):
+                 ["solve", "paper:fig6-w1khz", "-m", "tpos-cai", "--engine", "dp", "--out", tmp / "sol", "-q"],
+                 ["solve", "paper:fig6-w1khz", "-m", "all-local", "--out", tmp / "sol-local", "-q"]):
         res = run_cli(*argv)
         assert res.code == 0, res.describe()
     for inst in ARGV_INSTANCES:
@@ -533,6 +588,7 @@ def argv_fixtures() -> Path:
     pd.DataFrame({"x": [1, 2, 1, 2], "method": ["a", "a", "b", "b"], "avg_delay_s": [1.0, 2.0, 1.5, 2.5],
                   "avg_cost": [1.0, 2.0, 3.0, 4.0]}).to_csv(tmp / "results.csv", index=False)
     _profile_table().to_csv(tmp / "profile.csv", index=False)
+    (tmp / "study.toml").write_text(STUDY_FILE)
     try:
         (tmp / "m.onnx").write_bytes(_tiny_onnx())
     except ImportError:   # onnx missing: import-onnx exits 2 naming it
@@ -682,10 +738,24 @@ def argv_oracle(path: tuple[str, ...], argv: list[str], param: click.Parameter, 
 SOLVE_FLAGS = ("engine", "seed", "wake_prob", "eps", "stop", "max_iter", "time_limit", "objective", "draws", "solver")
 
 
+class InProcessExecutor(Executor):
+    """An executor that runs each task at once in this process (a sweep's or a study's runs, see ARGV_IN_PROCESS)."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001  (the future carries it, as a process pool's would)
+            fut.set_exception(exc)
+        return fut
+
+
 def run_argv(argv: list[str], path: tuple[str, ...], cwd: str | os.PathLike[str]) -> Result:
     """:func:`run_cli` in folder ``cwd`` (a generated relative output lands there), the work of a stubbed command
     (ARGV_STUBBED) replaced by :class:`Reached`."""
     patches = [mock.patch(f"{module}.{name}", _reach) for module, name in ARGV_STUBBED.get(path, [])]
+    if path in ARGV_IN_PROCESS:
+        patches.append(mock.patch("mecopt.studies.sweep.local_executor", lambda workers=None: InProcessExecutor()))
     for p in patches:
         p.start()
     here = os.getcwd()
@@ -705,13 +775,26 @@ def check_argv_result(res: Result, checks: Checks, *, param_names_: list[str], v
                       must_reject: bool | None, may_time_out: bool, what: str) -> None:
     """The invariants of a fuzzed command line.
 
-    No traceback, no hang; exit 0, 2, 3 or 4 (or reached a stubbed command's work); exit 4 only when a time limit was
-    changed (a solver stopped by it without an assignment is a solver failure); a certainly-invalid value exits 2 and
-    the message names the option; any exit 2 prints an error; exit 0 wrote the ``--out``/``-o`` it was given.
+    No traceback, no hang; exit 0, 2, 3 or 4 (or reached a stubbed command's work), 5 for ``sweep``/``study`` with
+    its failed runs listed (an exit 0 with one listed fails), never 130 (no interrupt is sent); exit 4 only when a
+    time limit was changed (a solver stopped by it without an assignment is a solver failure); a certainly-invalid
+    value exits 2 and the message names the option; any exit 2 prints an error; exit 0 wrote the ``--out``/``-o`` it
+    was given.
     """
     checks.expect(not res.hung, f"{what}: hang (> {CASE_TIMEOUT_S} s)", res)
     checks.expect(res.traceback is None, f"{what}: traceback", res)
-    checks.expect(res.code in ALLOWED | {REACHED}, f"{what}: exit {res.code}", res)
+    runs_many = tuple(res.args[:1]) in ARGV_IN_PROCESS
+    checks.expect(res.code != INTERRUPTED, f"{what}: exit {INTERRUPTED} (interrupted) although no interrupt was sent",
+                  res)
+    checks.expect(res.code in ALLOWED | {REACHED} | ({RUNS_FAILED} if runs_many else set()),
+                  f"{what}: exit {res.code}", res)
+    if runs_many and res.code in (0, RUNS_FAILED) and "--out" in res.args[:-1]:
+        failed = _failed_runs(os.path.join(res.cwd or "", res.args[res.args.index("--out") + 1]))
+        if res.code == 0:
+            checks.expect(failed == 0, f"{what}: exit 0 on a failed run ({failed} listed in failures)", res)
+        else:
+            checks.expect(failed is not None and failed > 0 and "failed" in res.err,
+                          f"{what}: exit {RUNS_FAILED} without failed runs listed (in failures and on stderr)", res)
     if res.code == 4:
         checks.expect(may_time_out, f"{what}: exit 4 (solver failure) on a changed option that is no time limit", res)
     if must_reject:
@@ -725,8 +808,23 @@ def check_argv_result(res: Result, checks: Checks, *, param_names_: list[str], v
         for flag in ("--out", "-o", "--output"):
             if flag in res.args[:-1]:
                 out = os.path.join(res.cwd or "", res.args[res.args.index(flag) + 1])
-                written = os.path.exists(out) or (flag != "--out" and os.path.exists(out + ".png"))  # plot: + .png
+                # plot: a file without an image suffix gets that of --fig-format
+                written = os.path.exists(out) or (flag != "--out" and any(os.path.exists(out + suffix)
+                                                                          for suffix in (".png", ".pdf", ".svg")))
                 checks.expect(written, f"{what}: exit 0 but {flag} {out} was not written", res)
+
+
+def _failed_runs(out: str) -> int | None:
+    """Rows of the failures table a sweep or study wrote in ``out`` (None: no such table)."""
+    import pandas as pd
+
+    for name in sorted(os.listdir(out)) if os.path.isdir(out) else []:
+        if name.startswith("failures."):
+            from mecopt.core.tables import read_table
+
+            table = read_table(os.path.join(out, name))
+            return len(table) if isinstance(table, pd.DataFrame) else None
+    return None
 
 
 def iter_options() -> Iterator[tuple[tuple[str, ...], click.Command, click.Parameter]]:

@@ -408,6 +408,12 @@ def execute(solution, *, device_threads: int = 1, server_threads: int = 1, runs:
         raise InputError(f"The 'device_slowdown' option must be a number > 0. Got {device_slowdown!r} instead.")
     if not isinstance(warmup, int) or warmup < 0:
         raise InputError(f"The 'warmup' option must be an integer >= 0. Got {warmup!r} instead.")
+    if not isinstance(seed, int) or seed < 0:
+        raise InputError(f"The 'seed' option must be an integer >= 0. Got {seed!r} instead.")
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    if cpu is not None and allowed is not None and cpu not in allowed:
+        raise InputError(f"The '--cpu' option must be a CPU this process may run on ({', '.join(map(str, allowed))}). "
+                         f"Got {cpu!r} instead.")
     say = progress or (lambda s: None)
     servers_of = cost.effective_servers(inst, solution.profile, solution.server_of)
     grouped = inst.source.get("model", {}).get("grouped_conv", "auto") if isinstance(inst.source, dict) else "auto"

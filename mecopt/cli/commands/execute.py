@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import click
 
-from mecopt.cli.common import echo_table, format_option, instance_argument, read_instance, writable_output
+from mecopt.cli.common import (
+    FiniteFloat,
+    echo_table,
+    format_option,
+    instance_argument,
+    read_instance,
+    writable_output,
+)
 from mecopt.core import manifest
 from mecopt.core.solution import read_solution
 from mecopt.core.tables import write_json, write_table
@@ -95,7 +102,7 @@ def _model_files(items) -> dict[str, str]:
               help="A server process started elsewhere (python -m mecopt.byo.execution.server --host ADDR), once "
                    "per server of the instance, in order; default: started here on loopback.")
 @click.option("--cpu", type=click.IntRange(min=0), default=None, help="Pin the heads to this CPU.")
-@click.option("--device-slowdown", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+@click.option("--device-slowdown", type=FiniteFloat(min=0, min_open=True, max=1e6), default=1.0, show_default=True,
               help="Emulate devices this many times slower than this machine: measured head times are multiplied "
                    "by it (use a device delay set scaled alike).")
 @click.option("--granularity", type=click.Choice(["block", "layer"]), default="block", show_default=True,
@@ -104,7 +111,7 @@ def _model_files(items) -> dict[str, str]:
 @click.option("--model", "models", multiple=True, metavar="DNN=FILE.onnx",
               help="Run this ONNX file for the devices whose DNN is DNN (their dnn field or the spec's name) instead "
                    "of a graph built from the spec; its layers (as mecopt import-onnx gives them) must match.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights and inputs.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of weights and inputs.")
 @click.option("--no-plot", is_flag=True, help="Write no figure.")
 @format_option
 def execute_cmd(instance, solution, out_dir, device_threads, server_threads, runs, warmup, release, servers, cpu,

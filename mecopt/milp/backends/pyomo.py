@@ -43,8 +43,13 @@ def pyomo_available(name: str) -> bool:
     -------
     bool
     """
-    try:
-        opt = pyo.SolverFactory(name)
+    import io
+
+    from pyomo.common.log import LoggingIntercept
+
+    try:   # an unknown name makes Pyomo log a warning with a traceback: kept off the terminal (the caller says why)
+        with LoggingIntercept(io.StringIO(), "pyomo.opt"):
+            opt = pyo.SolverFactory(name)
         return bool(opt is not None and opt.available(exception_flag=False))
     except Exception:  # noqa: BLE001  (Pyomo raises various errors for unknown or broken solvers)
         return False
