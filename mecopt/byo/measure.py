@@ -143,8 +143,8 @@ class Timing:
             ``profiler_overhead`` (median time of a profiled
             run / e2e - 1) and ``kernel_share`` (median over the profiled runs of the kernels' sum / the run's
             time), NaN where the profiled runs were not timed; the ``clock``, the twin's median wall time
-            ``e2e_wall_median_ms`` and ``on_cpu`` (median share of a twin run's wall time its thread ran; cpu
-            clock); load range, CPU and node counts.
+            ``e2e_wall_median_ms`` and ``on_cpu`` (median share of a twin run's wall time its thread ran, at most 1: the
+            thread's CPU clock ticks more coarsely than the wall clock; cpu clock); load range, CPU and node counts.
         """
         from scipy.stats import trim_mean
         total, e2e = float(np.median(self.total)), float(np.median(self.e2e))
@@ -173,7 +173,7 @@ class Timing:
                 "paired_vs_e2e": float(np.nanmedian(paired)) - 1.0, "paired_spread": spread(paired),
                 "clock": self.clock,
                 "e2e_wall_median_ms": float(np.median(self.e2e_wall)) if len(self.e2e_wall) else float("nan"),
-                "on_cpu": float(np.median(self.e2e / self.e2e_wall)) if self.clock == "cpu" and
+                "on_cpu": float(np.median(np.minimum(self.e2e / self.e2e_wall, 1.0))) if self.clock == "cpu" and
                 len(self.e2e_wall) == len(self.e2e) and len(self.e2e) and (self.e2e_wall > 0).all()
                 else float("nan"),
                 "profiler_overhead": overhead, "kernel_share": share,
