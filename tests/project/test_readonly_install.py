@@ -103,14 +103,13 @@ def test_dp_paths_run_read_only_without_any_cache_folder(install, capsys):
     assert [line.split(", wall")[0] for line in _summary(solve.stdout)] == strip
 
 
-def test_simulate_and_equilibria_run_read_only_with_a_private_cache(install):
+def test_equilibria_run_read_only_with_a_private_cache(install):
+    # one process is enough: it compiles into the private folder (simulate uses the same kernels)
     site, run, as_root, root = install
     work = _workdir(root / "tmp", as_root)
-    sim = run(["-m", "mecopt", "simulate", "paper:fig6-w1khz", "--frames", "2", "--out", str(work / "sim")], work)
-    assert sim.returncode == 0, sim.stderr[-2000:]
     eq = run(["-m", "mecopt", "equilibria", "paper:fig6-w1khz", "--starts", "2", "--out", str(work / "eq")], work)
     assert eq.returncode == 0, eq.stderr[-2000:]
-    assert (work / "sim" / "MANIFEST.json").exists() and (work / "eq").exists()
+    assert (work / "eq").exists() and "Traceback" not in eq.stderr
     cache = work / f"mecopt-numba-{NOBODY if as_root else os.getuid()}"
     assert cache.is_dir() and any(cache.rglob("*.nbi"))   # the private cache was used
     assert not any(p.name.endswith((".nbi", ".nbc")) for p in site.rglob("*"))
