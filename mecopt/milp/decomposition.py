@@ -40,7 +40,7 @@ bound of the two are reported.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -84,9 +84,16 @@ class PricedNetwork(LinkNetwork):
         return self.prices
 
 
+#: arc kind of a merged network's entry arcs (src -> the entry node of one class; not a layer arc)
+ENTRY = 4
+
+
 @dataclass
 class ServerPart:
     """Server k's subproblem: the classes that reach it, each on its :class:`LinkNetwork` with a skip arc.
+
+    Classes whose networks on k differ only in their first arcs (LOCAL / START: local and upload parts)
+    share one *merged* network (:func:`merge_suffixes`), which is what the solver sees.
 
     Attributes
     ----------
@@ -102,6 +109,16 @@ class ServerPart:
         Each network's arc costs (the skip arc's entry is replaced by the class's s_c).
     skip : list of int
         The skip arc of each network.
+    groups : list of list of int
+        Positions in ``classes`` solved on one network (a group of one: the class's own network).
+    solved : list of LinkNetwork
+        The network of each group (merged when the group has several classes).
+    solved_base : list of numpy.ndarray
+        Its arc costs.
+    solved_skip : list of numpy.ndarray
+        Its skip arc of each class of the group.
+    owner : list of numpy.ndarray
+        Per arc of each group's network, the position in ``classes`` of the class it belongs to (-1: shared).
     """
 
     k: int
@@ -110,15 +127,187 @@ class ServerPart:
     nets: list[LinkNetwork]
     base: list[np.ndarray]
     skip: list[int]
+    groups: list[list[int]] = field(default_factory=list)
+    solved: list[LinkNetwork] = field(default_factory=list)
+    solved_base: list[np.ndarray] = field(default_factory=list)
+    solved_skip: list[np.ndarray] = field(default_factory=list)
+    owner: list[np.ndarray] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.groups:
+            self.merge(False)
+
+    def merge(self, on: bool = True) -> None:
+        """Set the networks solved: merged suffixes where possible (``on``), else one per class."""
+        self.groups, self.solved, self.solved_base, self.solved_skip, self.owner = [], [], [], [], []
+        for group in (suffix_groups(self.nets) if on else [[i] for i in range(len(self.nets))]):
+            got = merge_suffixes([self.nets[i] for i in group], [self.base[i] for i in group],
+                                 [self.skip[i] for i in group]) if len(group) > 1 else None
+            if got is None:   # alone, or the suffixes disagree on some arc: each class on its own network
+                for i in group:
+                    self.groups.append([i])
+                    self.solved.append(self.nets[i])
+                    self.solved_base.append(self.base[i])
+                    self.solved_skip.append(np.array([self.skip[i]]))
+                    self.owner.append(np.full(self.nets[i].n_arcs, i))
+                continue
+            net, base, skips, owner = got
+            self.groups.append(list(group))
+            self.solved.append(net)
+            self.solved_base.append(base)
+            self.solved_skip.append(skips)
+            self.owner.append(np.where(owner >= 0, np.asarray(group)[np.maximum(owner, 0)], -1))
 
     def priced(self, s: np.ndarray) -> list[PricedNetwork]:
-        """The networks with the skip arc of class c costing ``s[c]``."""
+        """The networks solved, with the skip arc of class c costing ``s[c]``."""
         out = []
-        for c, net, base, a in zip(self.classes, self.nets, self.base, self.skip):
+        for group, net, base, skips in zip(self.groups, self.solved, self.solved_base, self.solved_skip):
             prices = base.copy()
-            prices[a] = s[c]
+            prices[skips] = [s[self.classes[i]] for i in group]
             out.append(PricedNetwork(**{f.name: getattr(net, f.name) for f in fields(LinkNetwork)}, prices=prices))
         return out
+
+
+def suffix_groups(nets: list[LinkNetwork]) -> list[list[int]]:
+    """Classes (positions in ``nets``) whose networks on one server may share their suffix.
+
+    Same layer count and server times and no soft deadline: then the arcs after START (blocks, waits) of
+    each copy (deadline cap) are built from the same data (:func:`merge_suffixes`).
+
+    Parameters
+    ----------
+    nets : list of LinkNetwork
+        Networks on one server.
+
+    Returns
+    -------
+    list of list of int
+    """
+    groups: dict[tuple, list[int]] = {}
+    for i, net in enumerate(nets):
+        d = net.dev
+        key: tuple = (i,) if d.deadline_soft else (d.M, d.t_server.tobytes(), net.H)
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
+
+
+def merge_suffixes(nets: list[LinkNetwork], bases: list[np.ndarray], skips: list[int]):
+    """One network for classes that differ only in their first arcs (LOCAL / skip and START).
+
+    Node 0 gets an ENTRY arc to a new entry node per class, carrying at most (so, the supply being the sum,
+    exactly) that class's count; each class's arcs out of src leave its entry node instead; the arcs after
+    START (blocks and waits; node U[copy, j, h] of every network is one node) are their union.
+    **Exact:** the unpruned block network behind a START of a given copy (deadline cap) is built from the
+    server times, M, H, T_d/H and the cap only (:func:`mecopt.milp.classes.build_link_network`), equal in the
+    group; each class's network keeps every arc of it on a src-sink path, so a path of the merged network
+    through class c's entry is a path of c's own network, and vice versa. An integral flow splits into one path
+    per unit, ``count_c`` of them through c's entry: the merged problem has the same optimum and integral points
+    as the classes' networks side by side, without the symmetry between them (blocks of one class exchanged
+    with the same blocks of another).
+
+    Parameters
+    ----------
+    nets : list of LinkNetwork
+        The classes' networks on one server (each with its skip arc).
+    bases : list of numpy.ndarray
+        Their arc costs.
+    skips : list of int
+        Their skip arcs.
+
+    Returns
+    -------
+    tuple or None
+        (network, arc costs, skip arc of each class, owner per arc: the position in ``nets`` of the class whose
+        entry / first arc it is, -1 for a shared arc), or None when two networks disagree on a shared arc.
+    """
+    G = len(nets)
+    M, H = nets[0].dev.M, nets[0].H
+    # the nodes after START in one numbering: node U[copy, j, h] of every network is (copy, j, h)
+    renumber: list[dict[int, int]] = []
+    common: dict[tuple, int] = {}
+    for net in nets:
+        local: dict[int, int] = {0: 0, 1: 1}
+        for a in np.flatnonzero(net.kind != LOCAL):
+            for node in (int(net.tail[a]), int(net.head[a])):
+                if node not in local:
+                    local[node] = common.setdefault((int(net.copy[a]), (node - 2) % (M * H)), 2 + len(common))
+        renumber.append(local)
+    n0 = 2 + len(common)
+    per = {f.name: [] for f in fields(LinkNetwork) if isinstance(getattr(nets[0], f.name), np.ndarray)}
+    cost: list[float] = []
+    owner: list[int] = []
+    skip_arcs = np.zeros(G, dtype=int)
+
+    def add(net: LinkNetwork, a: int, c: float, who: int, tail: int, head: int) -> None:
+        for name, col in per.items():
+            col.append(getattr(net, name)[a])
+        per["tail"][-1], per["head"][-1] = tail, head
+        cost.append(c)
+        owner.append(who)
+
+    for g in range(G):   # the entry arcs first: a path's first arc names its class
+        per_arc = {name: 0 for name in per}
+        per_arc.update(kind=ENTRY, tail=0, head=n0 + g, j=M, m=M)
+        for name, col in per.items():
+            col.append(per_arc[name])
+        cost.append(0.0)
+        owner.append(g)
+    for g, (net, base, ren) in enumerate(zip(nets, bases, renumber)):
+        for a in np.flatnonzero(net.tail == 0):
+            if a == skips[g]:
+                skip_arcs[g] = len(cost)
+            add(net, int(a), float(base[a]), g, n0 + g, ren[int(net.head[a])])
+    shared: dict[tuple, tuple] = {}
+    for net, base, ren in zip(nets, bases, renumber):
+        for a in np.flatnonzero(net.tail != 0):
+            tail, head = ren[int(net.tail[a])], ren[int(net.head[a])]
+            key = (int(net.kind[a]), tail, head, int(net.j[a]), int(net.m[a]), int(net.h[a]))
+            data = (float(net.t_blk[a]), float(base[a]), int(net.copy[a]), int(net.cap[a]))
+            if key in shared:
+                if shared[key] != data:
+                    return None
+                continue
+            shared[key] = data
+            add(net, int(a), float(base[a]), -1, tail, head)
+    arrays = {name: np.asarray(col, dtype=getattr(nets[0], name).dtype) for name, col in per.items()}
+    ub = np.full(len(cost), sum(net.count for net in nets), dtype=np.int64)
+    ub[:G] = [net.count for net in nets]
+    arrays["ub"] = ub
+    others = {f.name: getattr(nets[0], f.name) for f in fields(LinkNetwork)
+              if f.name not in arrays and f.name not in ("members", "n_nodes")}
+    merged = LinkNetwork(**others, **arrays, members=tuple(n for net in nets for n in net.members), n_nodes=n0 + G)
+    return merged, np.asarray(cost), skip_arcs, np.asarray(owner)
+
+
+def unit_paths(net: LinkNetwork, flow) -> list[list[int]]:
+    """An integral flow of value ``count`` split into ``count`` src-sink paths (arc lists).
+
+    Deterministic as :meth:`mecopt.milp.classes.LinkNetwork.decompose`: from each node the lowest-numbered arc
+    with flow left.
+
+    Parameters
+    ----------
+    net : LinkNetwork
+    flow : array_like
+
+    Returns
+    -------
+    list of list of int
+    """
+    f = np.rint(np.asarray(flow, dtype=float)).astype(int)
+    out_arcs: dict[int, list[int]] = {}
+    for a in np.argsort(net.tail, kind="stable"):
+        out_arcs.setdefault(int(net.tail[a]), []).append(int(a))
+    paths = []
+    for _ in range(net.count):
+        node, arcs = 0, []
+        while node != 1:
+            a = next(a for a in out_arcs.get(node, []) if f[a] > 0)
+            f[a] -= 1
+            arcs.append(a)
+            node = int(net.head[a])
+        paths.append(arcs)
+    return paths
 
 
 def with_skip(net: LinkNetwork) -> tuple[LinkNetwork, int]:
@@ -168,7 +357,7 @@ def shortest_path_cost(net: LinkNetwork, cost: np.ndarray) -> float:
     return float(d[1])
 
 
-def server_parts(instance: Instance, nets: list[ClassNetwork], objective: str) -> list[ServerPart]:
+def server_parts(instance: Instance, nets: list[ClassNetwork], objective: str, merge: bool = True) -> list[ServerPart]:
     """One :class:`ServerPart` per server that some class reaches.
 
     Parameters
@@ -177,6 +366,8 @@ def server_parts(instance: Instance, nets: list[ClassNetwork], objective: str) -
     nets : list of ClassNetwork
         The union model's class networks (their per-server ``subs`` are reused).
     objective : str
+    merge : bool
+        Classes that differ only in their local and upload parts share one network (:func:`merge_suffixes`).
 
     Returns
     -------
@@ -196,7 +387,9 @@ def server_parts(instance: Instance, nets: list[ClassNetwork], objective: str) -
             base.append(cost)
             skip.append(a)
         if classes:
-            parts.append(ServerPart(k, instance.view(k).instance, classes, subs, base, skip))
+            part = ServerPart(k, instance.view(k).instance, classes, subs, base, skip)
+            part.merge(merge)
+            parts.append(part)
     return parts
 
 
@@ -248,15 +441,23 @@ def solve_part(part: ServerPart, s: np.ndarray, objective: str, weight: float, b
     nets = part.priced(s)
     rep, flows, _ = backend.solve(Problem(part.instance, objective, nets, weight), limits)  # type: ignore[arg-type]
     # each class alone on its cheapest path or skipped, no coupling: a bound even when the solver gave none
-    alone = weight * sum(net.count * shortest_path_cost(net, net.prices) for net in nets)
+    alone = 0.0
+    for c, net, base, a in zip(part.classes, part.nets, part.base, part.skip):
+        prices = base.copy()
+        prices[a] = s[c]
+        alone += net.count * shortest_path_cost(net, prices)
+    alone *= weight
     bound = alone if rep.bound is None else max(alone, float(rep.bound))
     offers: dict[int, list] = {}
     taken: dict[int, int] = {}
     if flows is not None:
-        for c, net, base, f in zip(part.classes, nets, part.base, flows):
-            units = [p for p in net.decompose(f) if p.any()]
-            taken[c] = len(units)
-            offers[c] = [(float(sum(base[a] for a in net.path_of_slots(p) or [])), p) for p in units]
+        offers = {c: [] for c in part.classes}
+        for net, base, owner, f in zip(nets, part.solved_base, part.owner, flows):
+            for path in unit_paths(net, f):
+                strategy = net.slots_of_path(path)
+                if strategy.any():
+                    offers[part.classes[int(owner[path[0]])]].append((float(sum(base[a] for a in path)), strategy))
+        taken = {c: len(o) for c, o in offers.items()}
     return PartResult(bound, bool(rep.proven_optimal and flows is not None), offers, taken)
 
 
