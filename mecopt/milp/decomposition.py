@@ -119,6 +119,8 @@ class ServerPart:
         Its skip arc of each class of the group.
     owner : list of numpy.ndarray
         Per arc of each group's network, the position in ``classes`` of the class it belongs to (-1: shared).
+    prune : bool
+        Close the arcs that cannot beat skipping at the prices of the solve (:func:`useless_arcs`).
     """
 
     k: int
@@ -132,6 +134,7 @@ class ServerPart:
     solved_base: list[np.ndarray] = field(default_factory=list)
     solved_skip: list[np.ndarray] = field(default_factory=list)
     owner: list[np.ndarray] = field(default_factory=list)
+    prune: bool = True
 
     def __post_init__(self) -> None:
         if not self.groups:
@@ -163,8 +166,14 @@ class ServerPart:
         out = []
         for group, net, base, skips in zip(self.groups, self.solved, self.solved_base, self.solved_skip):
             prices = base.copy()
-            prices[skips] = [s[self.classes[i]] for i in group]
-            out.append(PricedNetwork(**{f.name: getattr(net, f.name) for f in fields(LinkNetwork)}, prices=prices))
+            skip_price = np.array([s[self.classes[i]] for i in group], dtype=float)
+            prices[skips] = skip_price
+            data = {f.name: getattr(net, f.name) for f in fields(LinkNetwork)}
+            if self.prune:
+                ub = np.full(net.n_arcs, net.count, dtype=np.int64) if net.ub is None else net.ub.copy()
+                ub[useless_arcs(net, prices, skips, skip_price)] = 0
+                data["ub"] = ub
+            out.append(PricedNetwork(**data, prices=prices))
         return out
 
 
@@ -332,6 +341,69 @@ def with_skip(net: LinkNetwork) -> tuple[LinkNetwork, int]:
             v = np.append(v, np.array([extra], dtype=v.dtype))
         vals[f.name] = v
     return LinkNetwork(**vals), net.n_arcs
+
+
+def distances(n_nodes: int, tail: np.ndarray, head: np.ndarray, cost: np.ndarray, source: int) -> np.ndarray:
+    """Shortest distance from ``source`` to every node (inf: unreachable), Bellman-Ford on an acyclic network.
+
+    Parameters
+    ----------
+    n_nodes : int
+    tail, head : numpy.ndarray
+        The arcs.
+    cost : numpy.ndarray
+        Their costs.
+    source : int
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    d = np.full(n_nodes, np.inf)
+    d[source] = 0.0
+    for _ in range(n_nodes):
+        new = d.copy()
+        np.minimum.at(new, head, d[tail] + cost)
+        if np.array_equal(new, d):
+            break
+        d = new
+    return d
+
+
+def useless_arcs(net: LinkNetwork, prices: np.ndarray, skips: np.ndarray, skip_price: np.ndarray) -> np.ndarray:
+    """The arcs of a server subproblem's network that no optimum needs: every path through them costs at least skipping.
+
+    For each class c of the network (its src, or its entry node when merged), an arc a on no path from c's entry
+    cheaper than s_c (the skip arc's price) can be closed: in any solution, a unit of c on such a path can skip
+    instead at no higher cost, and removing its blocks keeps server k's (17) and (27). So W_k(s) and every bound on
+    the closed problem's optimum are unchanged. (A relative margin of 1e-12 keeps arcs whose float sums tie.)
+
+    Parameters
+    ----------
+    net : LinkNetwork
+        The network solved (one class, or merged with entry arcs first).
+    prices : numpy.ndarray
+        Its arc costs at the solve's prices.
+    skips : numpy.ndarray
+        The skip arc of each of its classes.
+    skip_price : numpy.ndarray
+        Their prices s_c.
+
+    Returns
+    -------
+    numpy.ndarray
+        The indices of the arcs to close (never an entry or skip arc).
+    """
+    back = distances(net.n_nodes, net.head, net.tail, prices, 1)   # to the sink, on the reversed arcs
+    useful = np.zeros(net.n_arcs, dtype=bool)
+    useful[skips] = True
+    useful[net.kind == ENTRY] = True
+    for a, price in zip(skips, skip_price):
+        start = int(net.tail[a])   # the class's src (0), or its entry node
+        ahead = distances(net.n_nodes, net.tail, net.head, prices, start)
+        through = ahead[net.tail] + prices + back[net.head]
+        useful |= through < price - 1e-12 * abs(price)
+    return np.flatnonzero(~useful)
 
 
 def shortest_path_cost(net: LinkNetwork, cost: np.ndarray) -> float:
