@@ -44,11 +44,12 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from mecopt.core.errors import SolverError
 from mecopt.core.instance import Instance
 from mecopt.milp.backends.base import Backend, Limits
 from mecopt.milp.backends.status import Report
 from mecopt.milp.classes import ClassNetwork, LinkNetwork, flows_from_profile
-from mecopt.milp.network import LOCAL
+from mecopt.milp.network import BLOCK, LOCAL
 
 #: share of the time limit the decomposition may use before the full model gets the rest
 DECOMPOSITION_SHARE = 0.25
@@ -286,6 +287,168 @@ def merge_suffixes(nets: list[LinkNetwork], bases: list[np.ndarray], skips: list
               if f.name not in arrays and f.name not in ("members", "n_nodes")}
     merged = LinkNetwork(**others, **arrays, members=tuple(n for net in nets for n in net.members), n_nodes=n0 + G)
     return merged, np.asarray(cost), skip_arcs, np.asarray(owner)
+
+
+@dataclass(frozen=True)
+class MergedClasses(PricedNetwork):
+    """Several classes of the union model on one network (:func:`merge_classes`): entry arcs first.
+
+    Attributes
+    ----------
+    server : numpy.ndarray or None
+        Per arc, its server (-1: entry and LOCAL arcs).
+    slot : numpy.ndarray or None
+        Per arc, its slot on that server.
+    owner : numpy.ndarray or None
+        Per arc, the class (index in the union model) whose entry or first arc it is, -1 for a shared arc.
+    """
+
+    server: np.ndarray | None = None
+    slot: np.ndarray | None = None
+    owner: np.ndarray | None = None
+
+
+def merge_classes(nets: list[ClassNetwork], objective: str) -> list[LinkNetwork]:
+    """The union model's classes with their server parts shared: one network per group of classes.
+
+    Classes that run the same layers on a server (same M, H_k and server times there; no soft deadline) share,
+    on that server, the arcs after START (:func:`merge_suffixes`, whose exactness argument holds server by
+    server); each class keeps its own entry arc (at most its count), LOCAL and START arcs. Classes are grouped
+    when they agree on some server (union-find); a group whose shared arcs disagree anywhere stays apart.
+
+    Parameters
+    ----------
+    nets : list of ClassNetwork
+    objective : str
+
+    Returns
+    -------
+    list of LinkNetwork
+        A :class:`MergedClasses` per group of several classes, the class's own network otherwise (same order of
+        first classes).
+    """
+    parent = list(range(len(nets)))
+
+    def find(c: int) -> int:
+        while parent[c] != c:
+            parent[c] = parent[parent[c]]
+            c = parent[c]
+        return c
+
+    seen: dict[tuple, int] = {}
+    for c, net in enumerate(nets):
+        if net.dev.deadline_soft:
+            continue
+        for k, sub in zip(net.servers, net.subs):
+            key = (k, sub.dev.M, sub.H, sub.dev.t_server.tobytes())
+            if key in seen:
+                parent[find(c)] = find(seen[key])
+            else:
+                seen[key] = c
+    groups: dict[int, list[int]] = {}
+    for c in range(len(nets)):
+        groups.setdefault(find(c), []).append(c)
+    out: list[LinkNetwork] = []
+    for group in sorted(groups.values()):
+        merged = merged_group([nets[c] for c in group], group, objective) if len(group) > 1 else None
+        out += [merged] if merged is not None else [nets[c] for c in group]
+    return out
+
+
+def merged_group(nets: list[ClassNetwork], classes: list[int], objective: str) -> MergedClasses | None:
+    """The network of :func:`merge_classes` for one group (None when two classes disagree on a shared arc)."""
+    G = len(nets)
+    node_of: dict[tuple, int] = {}
+    cols = ("kind", "tail", "head", "j", "m", "h", "cap", "copy", "t_blk", "delay", "energy", "penalty", "s_blk",
+            "server", "slot")
+    rows: list[tuple] = []
+    cost: list[float] = []
+    owner: list[int] = []
+    shared: dict[tuple, tuple] = {}
+    for g, net in enumerate(nets):   # the entry arcs first: a path's first arc names its class
+        rows.append((ENTRY, 0, None, net.dev.M, net.dev.M, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, -1, 0))
+        cost.append(0.0)
+        owner.append(classes[g])
+    local_rows = []
+    for g, net in enumerate(nets):
+        c_all = np.asarray(net.cost(objective), dtype=float)
+        for i, (k, sub) in enumerate(zip(net.servers, net.subs)):
+            M, H = sub.dev.M, sub.H
+            amap = net.arc_map[i]
+
+            def node(x: int, a: int, k=k, M=M, H=H, sub=sub) -> int | None:
+                if x < 2:
+                    return x
+                return node_of.setdefault((k, int(sub.copy[a]), (x - 2) % (M * H)), 2 + len(node_of))
+
+            for a in np.flatnonzero(amap >= 0):
+                u = int(amap[a])
+                vals = tuple(getattr(net, f)[u] for f in cols)
+                tail, head = node(int(sub.tail[a]), int(a)), node(int(sub.head[a]), int(a))
+                if sub.tail[a] == 0:   # LOCAL / START: the class's own, from its entry node
+                    local_rows.append((g, vals, head, float(c_all[u])))
+                    continue
+                key = (k, int(sub.kind[a]), tail, head, int(sub.j[a]), int(sub.m[a]), int(sub.h[a]))
+                data = (float(sub.t_blk[a]), float(c_all[u]), int(sub.copy[a]), int(sub.cap[a]))
+                if key in shared:
+                    if shared[key] != data:
+                        return None
+                    continue
+                shared[key] = data
+                rows.append(vals[:1] + (tail, head) + vals[3:])
+                cost.append(float(c_all[u]))
+                owner.append(-1)
+    n0 = 2 + len(node_of)
+    for g in range(G):
+        rows[g] = rows[g][:2] + (n0 + g,) + rows[g][3:]
+    for g, vals, head, c in local_rows:
+        rows.append(vals[:1] + (n0 + g, head) + vals[3:])
+        cost.append(c)
+        owner.append(classes[g])
+    arr = {f: np.array([r[i] for r in rows], dtype=float if f in ("t_blk", "delay", "energy", "penalty", "s_blk")
+                       else np.int64) for i, f in enumerate(cols)}
+    ub = np.full(len(rows), sum(net.count for net in nets), dtype=np.int64)
+    ub[:G] = [net.count for net in nets]
+    return MergedClasses(dev=nets[0].dev, members=tuple(n for net in nets for n in net.members), H=nets[0].H,
+                         n_nodes=n0 + G, ub=ub, prices=np.asarray(cost), owner=np.asarray(owner), **arr)
+
+
+def class_flows(nets: list[ClassNetwork], solved: list[LinkNetwork], flows: list) -> list[np.ndarray] | None:
+    """The union model's class flows of a solution of the :func:`merge_classes` networks.
+
+    Parameters
+    ----------
+    nets : list of ClassNetwork
+        The union model's classes.
+    solved : list of LinkNetwork
+        The networks solved (merged or a class's own, in :func:`merge_classes`'s order).
+    flows : list of numpy.ndarray
+        Their flows.
+
+    Returns
+    -------
+    list of numpy.ndarray or None
+    """
+    index = {net.members: c for c, net in enumerate(nets)}
+    out: list = [None] * len(nets)
+    for net, f in zip(solved, flows):
+        if not isinstance(net, MergedClasses):
+            out[index[net.members]] = np.asarray(f, dtype=int)
+            continue
+        assert net.owner is not None and net.server is not None and net.slot is not None
+        for c in set(int(o) for o in net.owner if o >= 0):
+            out[c] = np.zeros(nets[c].n_arcs, dtype=int)
+        for path in unit_paths(net, f):
+            c = int(net.owner[path[0]])
+            blocks = [a for a in path if net.kind[a] == BLOCK]
+            strategy = np.zeros(nets[c].dev.M, dtype=int)
+            for a in blocks:
+                strategy[net.j[a]:net.m[a]] = net.slot[a]
+            arcs = nets[c].path_of_slots(strategy, int(net.server[blocks[0]]) if blocks else None)
+            if arcs is None:
+                return None
+            out[c][arcs] += 1
+    return out
 
 
 def unit_paths(net: LinkNetwork, flow) -> list[list[int]]:
@@ -668,7 +831,19 @@ def solve(problem, backend: Backend, limits: Limits):
     # the primal is not handed to the full model as a start: measured, it did not help (docs/milp.md §3.10)
     full_limits = Limits(time_limit=left, mip_rel_gap=tol, threads=limits.threads, progress=limits.progress,
                          start=limits.start, started=limits.started)
-    rep, flows, solved = backend.solve(problem, full_limits)
+    # the full model with the classes' server parts shared (merge_classes), unless a start is given in the
+    # classes' own flows
+    solved_nets = merge_classes(nets, objective) if limits.start is None else list(nets)
+    if len(solved_nets) < len(nets):
+        from mecopt.milp.gtpos import Problem
+
+        rep, merged_flows, solved = backend.solve(Problem(instance, objective, solved_nets, weight), full_limits)
+        flows = None if merged_flows is None else class_flows(nets, solved_nets, merged_flows)
+        if merged_flows is not None and flows is None:
+            raise SolverError("GTPOS: a path of the merged networks is not a strategy of its class")
+        solved = dict(solved, merged_networks=len(solved_nets))
+    else:
+        rep, flows, solved = backend.solve(problem, full_limits)
     objective_value, bound = rep.objective, rep.bound
     if best is not None and (flows is None or best[0] < rep.objective):
         objective_value, flows = best[0], best[1]

@@ -209,3 +209,33 @@ def test_merged_server_subproblems_equal_the_separate_ones(tmp_path):
             assert_association(inst, sol)
             assert sol.objective == pytest.approx(best, rel=1e-7, abs=1e-9), solver
     assert merged >= (12 if HEAVY else 3) and closed > 0
+
+
+def test_the_full_model_on_merged_classes_equals_the_union_model(tmp_path):
+    """merge_classes: the classes' server parts shared across classes (entry arcs) give the union model's optimum,
+    and the solution maps back to class flows of the union model that the checker accepts (both backends)."""
+    from mecopt.core import checker
+    from mecopt.milp import decomposition
+    from mecopt.milp.backends import Limits, get_backend
+    from mecopt.milp.classes import assignment_from_flows
+    from mecopt.milp.gtpos import Problem, problem
+
+    merged = 0
+    for inst, objective in shared_dnn_cases(tmp_path, 9600, HEAVY and 18 or 4):
+        prob = problem(inst, objective)
+        nets = decomposition.merge_classes(prob.nets, objective)
+        merged += len(nets) < len(prob.nets)
+        for solver in ("cpsat", "highs"):
+            ref, ref_flows, _ = get_backend(solver).solve(prob, Limits(mip_rel_gap=GAP))
+            rep, flows, _ = get_backend(solver).solve(Problem(inst, objective, nets, prob.weight), Limits(mip_rel_gap=GAP))
+            assert (ref_flows is None) == (flows is None)
+            if flows is None:
+                continue
+            assert rep.proven_optimal and ref.proven_optimal
+            assert rep.objective == pytest.approx(ref.objective, rel=1e-7, abs=1e-9), solver
+            back = decomposition.class_flows(prob.nets, nets, flows)
+            value = prob.weight * sum(float(c @ f) for c, f in zip((n.cost(objective) for n in prob.nets), back))
+            assert value == pytest.approx(ref.objective, rel=1e-7, abs=1e-9)
+            profile, server_of = assignment_from_flows(inst, prob.nets, back)
+            assert not checker.check_profile(inst, profile, server_of)
+    assert merged >= (12 if HEAVY else 2)
