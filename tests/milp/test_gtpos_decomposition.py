@@ -227,7 +227,8 @@ def test_the_full_model_on_merged_classes_equals_the_union_model(tmp_path):
         merged += len(nets) < len(prob.nets)
         for solver in ("cpsat", "highs"):
             ref, ref_flows, _ = get_backend(solver).solve(prob, Limits(mip_rel_gap=GAP))
-            rep, flows, _ = get_backend(solver).solve(Problem(inst, objective, nets, prob.weight), Limits(mip_rel_gap=GAP))
+            rep, flows, _ = get_backend(solver).solve(Problem(inst, objective, nets, prob.weight),
+                                                      Limits(mip_rel_gap=GAP))
             assert (ref_flows is None) == (flows is None)
             if flows is None:
                 continue
