@@ -837,7 +837,8 @@ def solve(problem, backend: Backend, limits: Limits):
     if len(solved_nets) < len(nets):
         from mecopt.milp.gtpos import Problem
 
-        rep, merged_flows, solved = backend.solve(Problem(instance, objective, solved_nets, weight), full_limits)
+        rep, merged_flows, solved = backend.solve(Problem(instance, objective, solved_nets, weight),  # type: ignore[arg-type]
+                                                  full_limits)
         flows = None if merged_flows is None else class_flows(nets, solved_nets, merged_flows)
         if merged_flows is not None and flows is None:
             raise SolverError("GTPOS: a path of the merged networks is not a strategy of its class")
