@@ -35,6 +35,13 @@ the primal's value equals L(s): **the decomposition proves the optimum on its ow
 primal) for a few rounds, re-solving only the servers whose prices changed; then the full union
 model (:mod:`mecopt.milp.gtpos`) runs for the time left, and the better incumbent and the larger
 bound of the two are reported.
+
+**Shared server parts.** Classes that run the same layers on a server differ only in their first arcs
+(local and upload parts); a subproblem solves them on one network with an entry arc per class
+(:func:`merge_suffixes`), and closes the arcs that cannot beat skipping at its prices
+(:func:`useless_arcs`); the full model shares them across the whole union model
+(:func:`merge_classes`, mapped back by :func:`class_flows`). All exact (docs/milp.md §3.10); they remove
+the symmetry between classes that makes CP-SAT and HiGHS explore equal blocks once per class.
 """
 
 from __future__ import annotations
