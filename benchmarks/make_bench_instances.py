@@ -1,6 +1,6 @@
 """Write the GTPOS benchmark library instances/bench/*.toml (seeded; run once, files are committed).
 
-Usage: python benchmarks/make_bench_instances.py [--table [TIME_LIMIT]]
+Usage: python benchmarks/make_bench_instances.py [--table [TIME_LIMIT]] [--names a,b,...]
 
 Families (paper preset otherwise: H = 5, T_d = 0.75 s, B = 4, tau = 5 s):
 * ``alexnet-total-nN``: the Fig. 5 family (AlexNet x N, W = 2 kHz) with (17) as printed (mode total);
@@ -11,7 +11,8 @@ Families (paper preset otherwise: H = 5, T_d = 0.75 s, B = 4, tau = 5 s):
   ``bench_gtpos_multiserver.py`` (paper preset per server; each MD near one home server, far from the others;
   AlexNet MDs reach both servers, mixed MDs their home server and with probability 0.7 one more).
 ``--table`` also solves every instance with both backends (time limit per run, default 120 s),
-cross-checks them and writes instances/bench/optima.csv (see docs/milp.md §6).
+cross-checks them and writes instances/bench/optima.csv (see docs/milp.md §6); with ``--names`` only those
+rows are re-solved and replaced (the others are kept).
 """
 
 from __future__ import annotations
@@ -88,17 +89,23 @@ def main() -> int:
         print(doc["name"])
     if "--table" in sys.argv:
         rest = sys.argv[sys.argv.index("--table") + 1:]
-        write_table(float(rest[0]) if rest else 120.0)
+        which = sys.argv[sys.argv.index("--names") + 1].split(",") if "--names" in sys.argv else None
+        write_table(float(rest[0]) if rest and not rest[0].startswith("--") else 120.0, which)
     return 0
 
 
 
 
-def write_table(time_limit: float = 120.0) -> None:
-    """Solve the library with both backends (cross-checked) and write instances/bench/optima.csv."""
+def write_table(time_limit: float = 120.0, which: list[str] | None = None) -> None:
+    """Solve the library (or the instances ``which``) with both backends, cross-checked; write optima.csv."""
+    import pandas as pd
+
     from mecopt.studies.bench import TABLE, make_table
 
-    table = make_table(("cpsat", "highs"), time_limit=time_limit)
+    table = make_table(("cpsat", "highs"), time_limit=time_limit, which=which)
+    if which is not None:   # replace those rows, keep the others
+        old = pd.read_csv(OUT / TABLE)
+        table = pd.concat([old[~old["name"].isin(which)], table]).sort_values("name")
     table.to_csv(OUT / TABLE, index=False, float_format="%.12g")
     print(table.to_string())
 

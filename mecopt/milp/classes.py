@@ -181,6 +181,9 @@ class LinkNetwork:
         Soft deadline: pi max(0, T - tau) in C_n units, on LOCAL / final blocks.
     s_blk : numpy.ndarray or None
         BLOCK: its price load S (20)-(21) (tpos-best's potential); 0 elsewhere.
+    ub : numpy.ndarray or None
+        Per arc, the most flow it may carry (None: ``count`` on every arc); set only by the merged
+        server networks of :mod:`mecopt.milp.decomposition`.
     """
 
     dev: Device             # the representative MD
@@ -200,6 +203,7 @@ class LinkNetwork:
     energy: np.ndarray      # contribution to E_n (25): START / LOCAL
     penalty: np.ndarray     # soft deadline: pi max(0, T - tau) in C_n units, on LOCAL / final blocks
     s_blk: np.ndarray | None = None   # BLOCK: its price load S (20)-(21) (tpos-best's potential); 0 elsewhere
+    ub: np.ndarray | None = None      # per arc, the most flow it may carry (None: count)
 
     @property
     def count(self) -> int:

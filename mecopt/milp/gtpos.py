@@ -147,7 +147,8 @@ def add_class(b: pyo.Block, net: ClassNetwork, H: int, layer_times: bool = False
     A = range(net.n_arcs)
     L = range(1, M + 1)
     dom = pyo.Binary if count == 1 else pyo.NonNegativeIntegers
-    b.f = pyo.Var(A, within=dom, bounds=(0, count))
+    ub = None if net.ub is None else [int(u) for u in net.ub]
+    b.f = pyo.Var(A, within=dom, bounds=(0, count) if ub is None else (lambda _, a: (0, ub[a])))
     b.y = pyo.Var(L, range(H + 1), within=dom, bounds=(0, count))
     f, y = b.f, b.y
     out_arcs, in_arcs, nodes = adjacency(net.tail, net.head)

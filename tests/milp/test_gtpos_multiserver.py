@@ -31,11 +31,16 @@ BACKENDS = ["cpsat", "highs"]
 
 
 def tiny_multi(tmp_path, rng, mode: str, K: int, policy: str = "relax", N: int | None = None,
-               identical: bool = False):
-    """A tiny multi-server instance; with ``identical`` every MD has the same DNN, reach and gains."""
+               identical: bool = False, shared_dnn: bool = False):
+    """A tiny multi-server instance; with ``identical`` every MD has the same DNN, reach and gains.
+
+    With ``shared_dnn`` every MD runs the same DNN (same server times) on its own links.
+    """
     N = N or int(rng.integers(2, 4))
     Hmax = 2 if K == 3 else 3
     specs = [write_spec(tmp_path, rng, int(rng.integers(3, 5)), f"tm{k}") for k in range(N)]
+    if shared_dnn:
+        specs = [specs[0]] * N
     servers = []
     for k in range(K):
         H = int(rng.integers(2, Hmax + 1))

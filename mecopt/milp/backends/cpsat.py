@@ -162,7 +162,8 @@ def solve(instance, nets: list[ClassNetwork], objective: str, weight: float, *, 
     obj_terms, err = [], 0
     blocks = {h: [] for h in range(1, H + 1)}
     for net, c in zip(nets, costs):
-        f = [model.new_int_var(0, net.count, f"f{net.members[0]}_{a}") for a in range(net.n_arcs)]
+        ub = [net.count] * net.n_arcs if net.ub is None else [int(u) for u in net.ub]
+        f = [model.new_int_var(0, ub[a], f"f{net.members[0]}_{a}") for a in range(net.n_arcs)]
         flows.append(f)
         out_, in_ = {}, {}
         for a in range(net.n_arcs):
