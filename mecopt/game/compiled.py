@@ -152,11 +152,13 @@ class CompiledTick:
         The game state (its flat arrays are read in place).
     engine : ServerEngine
         The game's engine (:func:`usable`); its call counters are kept up to date.
+    table : PairTable, optional
+        The instance's pair table with its tie-break (default: built).
     """
 
-    def __init__(self, state: GameState, engine):
+    def __init__(self, state: GameState, engine, table: batch.PairTable | None = None):
         self.state, self.engine = state, engine
-        self.table = batch.PairTable(state.instance, tie_break=True)
+        self.table = table if table is not None else batch.PairTable(state.instance, tie_break=True)
         self.scratch = self.table.scratch()
         self.enforce, self.tau_lim = _device_flags(state.instance)
         N = state.instance.N
