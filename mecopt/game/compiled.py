@@ -30,16 +30,31 @@ from mecopt.game.state import GameState
 
 
 def _walk(order, pos, tol, tab, srv, rows, totals, server_of, home, own, theta, delay, gamma, eps, enforce,
-          tau_lim, clean_mark, counters, server_calls, scr, out_val, out_int):
+          tau_lim, clean_mark, counters, server_calls, scr, out_val, out_int, changed_at, checked_at):
     """Walk the woken MDs ``order[pos:]`` until one moves (module docstring).
 
-    counters = [clean epoch, clean count, device best responses]; returns the index of the MD that
-    moves (its strategy in scr.best, objective in out_val[0], server and forced flag in out_int),
-    or len(order) when none does.
+    counters = [clean epoch, clean count, device best responses, moves so far]; returns the index
+    of the MD that moves (its strategy in scr.best, objective in out_val[0], server and forced flag
+    in out_int), or len(order) when none does. An MD that decided not to move after move number
+    ``checked_at[n]`` decides the same while no server it reaches has changed since
+    (``changed_at[k]``, the number of the last move on server k): its best response is counted,
+    not recomputed (the same inputs give the same decision).
     """
     for idx in range(pos, order.shape[0]):
         n = order[idx]
         counters[2] += 1
+        first, last = tab.ptr[n], tab.ptr[n + 1]
+        same = checked_at[n] >= 0
+        for p in range(first, last):
+            if same and changed_at[tab.k[p]] > checked_at[n]:
+                same = False
+        if same:
+            for p in range(first, last):
+                server_calls[tab.k[p]] += 1
+            if clean_mark[n] != counters[0]:
+                clean_mark[n] = counters[0]
+                counters[1] += 1
+            continue
         val, server, dropped, _ = batch.device_response(n, tab, srv, rows, totals, scr, server_calls)
         k = server_of[n]
         if k < 0:
@@ -56,6 +71,7 @@ def _walk(order, pos, tol, tab, srv, rows, totals, server_of, home, own, theta, 
             out_int[0] = server
             out_int[1] = 0 if ok else 1
             return idx
+        checked_at[n] = counters[3]
         if clean_mark[n] != counters[0]:
             clean_mark[n] = counters[0]
             counters[1] += 1
@@ -163,7 +179,10 @@ class CompiledTick:
         self.enforce, self.tau_lim = _device_flags(state.instance)
         N = state.instance.N
         self.clean_mark = np.zeros(N, dtype=np.int64)
-        self.counters = np.array([1, 0, 0], dtype=np.int64)   # clean epoch, clean count, best responses
+        # clean epoch, clean count, best responses, moves (a move's number stamps what it changes)
+        self.counters = np.array([1, 0, 0, 0], dtype=np.int64)
+        self.changed_at = np.full(state.instance.K, -1, dtype=np.int64)   # per server: its last move's number
+        self.checked_at = np.full(N, -1, dtype=np.int64)   # per MD: moves before its last "no move"
         self.server_calls = np.zeros(state.instance.K, dtype=np.int64)
         self.out_val = np.zeros(1)
         self.out_int = np.zeros(2, dtype=np.int64)
@@ -192,12 +211,18 @@ class CompiledTick:
             pos = _walk(order, pos, tol, tab.pairs, tab.servers, st.flat_rows, st.flat_totals, st.server_of,
                         st.home, st.own, st.theta, st.delay, st.gamma, st.eps, self.enforce, self.tau_lim,
                         self.clean_mark, self.counters, self.server_calls, self.scratch, self.out_val,
-                        self.out_int)
+                        self.out_int, self.changed_at, self.checked_at)
             if pos >= len(order):
                 break
             n = int(order[pos])
             M = st.instance.devices[n].M
+            old = int(st.server_of[n])
             st.set(n, self.scratch.best[:M].copy(), int(self.out_int[0]))
+            self.counters[3] += 1         # what this move changed: its old and new server
+            for k in (old, int(st.server_of[n])):
+                if k >= 0:
+                    self.changed_at[k] = self.counters[3]
+            self.checked_at[n] = -1
             moves += 1
             forced += int(self.out_int[1])
             self.counters[0] += 1         # clean = {n}
