@@ -33,7 +33,8 @@ def _walk(order, pos, tol, tab, srv, rows, totals, server_of, home, own, theta, 
           tau_lim, clean_mark, counters, server_calls, scr, out_val, out_int, changed_at, checked_at):
     """Walk the woken MDs ``order[pos:]`` until one moves (module docstring).
 
-    counters = [clean epoch, clean count, device best responses, moves so far]; returns the index
+    counters = [clean epoch, clean count, device best responses, moves so far, best responses
+    computed]; returns the index
     of the MD that moves (its strategy in scr.best, objective in out_val[0], server and forced flag
     in out_int), or len(order) when none does. An MD that decided not to move after move number
     ``checked_at[n]`` decides the same while no server it reaches has changed since
@@ -55,6 +56,7 @@ def _walk(order, pos, tol, tab, srv, rows, totals, server_of, home, own, theta, 
                 clean_mark[n] = counters[0]
                 counters[1] += 1
             continue
+        counters[4] += 1
         val, server, dropped, _ = batch.device_response(n, tab, srv, rows, totals, scr, server_calls)
         k = server_of[n]
         if k < 0:
@@ -179,13 +181,19 @@ class CompiledTick:
         self.enforce, self.tau_lim = _device_flags(state.instance)
         N = state.instance.N
         self.clean_mark = np.zeros(N, dtype=np.int64)
-        # clean epoch, clean count, best responses, moves (a move's number stamps what it changes)
-        self.counters = np.array([1, 0, 0, 0], dtype=np.int64)
+        # clean epoch, clean count, best responses, moves (a move's number stamps what it changes),
+        # best responses computed (the others were known unchanged)
+        self.counters = np.array([1, 0, 0, 0, 0], dtype=np.int64)
         self.changed_at = np.full(state.instance.K, -1, dtype=np.int64)   # per server: its last move's number
         self.checked_at = np.full(N, -1, dtype=np.int64)   # per MD: moves before its last "no move"
         self.server_calls = np.zeros(state.instance.K, dtype=np.int64)
         self.out_val = np.zeros(1)
         self.out_int = np.zeros(2, dtype=np.int64)
+
+    @property
+    def computed(self) -> int:
+        """Best responses actually computed (the others were counted: nothing they read had changed)."""
+        return int(self.counters[4])
 
     def run(self, awake: np.ndarray, tol: float) -> tuple[int, int, int]:
         """One tick: every woken MD in ``awake`` order answers the current profile.

@@ -398,11 +398,13 @@ def run_game(instance: Instance, method: str, *, engine: str, seed: int, wake_pr
     # The start row. With one server the recorded traces (tests/golden) hold the full evaluation of
     # the start profile, with several the running totals (no O(N sum_k H_k) evaluation per start);
     # the two agree up to rounding, and this is the one place where the loop tells them apart.
-    ev0 = costmod.evaluate(instance, state.slots) if instance.K == 1 else None
-    avg0 = ev0.avg_cost if ev0 is not None else state.avg_cost()
-    phi0 = ev0.potential if ev0 is not None else state.potential()
+    if instance.K == 1:   # costmod.evaluate's figures, from the state's rows (GameState.evaluated_figures)
+        avg0, phi0 = state.evaluated_figures()
+        last_phi = state.perturbed_potential(phi0)
+    else:
+        avg0, phi0 = state.avg_cost(), state.potential()
+        last_phi = state.perturbed_potential()
     rows = [dict(tick=0, awake=0, moves=0, avg_cost=avg0, potential=phi0, clean=0)]
-    last_phi = state.perturbed_potential(ev0)
     rises = 0
     termination, prev_cost, ticks = Termination.ITERATION_LIMIT, rows[0]["avg_cost"], 0
     compiled = CompiledTick(state, eng, table) if not uai and table is not None else None

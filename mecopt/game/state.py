@@ -454,13 +454,14 @@ class GameState:
             return float("nan")
         return sum(on.slot_potential() for on in self.on_server) + self.total_own_gamma
 
-    def perturbed_potential(self, ev: costmod.Evaluation | None = None) -> float:
+    def perturbed_potential(self, potential: float | None = None) -> float:
         """Phi + sum_n eps_n theta_n / gamma_n: the exact potential of the tie-broken game.
 
         Parameters
         ----------
-        ev : Evaluation, optional
-            A full evaluation of the current profile: its Phi is used instead of the running totals'.
+        potential : float, optional
+            Phi of the current profile by a full evaluation (:meth:`evaluated_figures`), used
+            instead of the running totals'.
 
         Returns
         -------
@@ -469,9 +470,41 @@ class GameState:
         """
         if not self._has_potential:
             return float("nan")
-        if ev is not None:
-            return float("nan") if np.isnan(ev.potential) else ev.potential + self.total_tie_gamma
+        if potential is not None:
+            return float("nan") if np.isnan(potential) else potential + self.total_tie_gamma
         return self.potential() + self.total_tie_gamma
+
+    def evaluated_figures(self) -> tuple[float, float]:
+        """Average C_n (23) and Phi of the profile to the bit as :func:`mecopt.core.cost.evaluate` gives them.
+
+        The same operations in the same order on the state's rows and per-MD figures (which are
+        :func:`~mecopt.core.cost.own_loads`, :func:`~mecopt.core.cost.delay` and
+        :func:`~mecopt.core.cost.energy` of each MD on its scoring server), without re-deriving them
+        MD by MD: per server the slot totals are the sum of its rows, each MD's price (19) is
+        :func:`~mecopt.core.cost.price` against them, and Phi is :func:`~mecopt.core.cost.potential`.
+
+        Returns
+        -------
+        tuple of float
+            (average cost, Phi); Phi is NaN when some gamma_n = 0.
+        """
+        N = self.instance.N
+        P, pen, C = np.zeros(N), np.zeros(N), np.zeros(N)
+        for k, (view, on) in enumerate(zip(self.views, self.on_server)):
+            scored = np.flatnonzero(np.where(self.server_of[view.members] >= 0, self.server_of[view.members],
+                                             self.home[view.members]) == k)
+            if not len(scored):
+                continue
+            slot_load = on.loads.sum(axis=0)
+            devs = [view.instance.devices[i] for i in scored]
+            g = view.members[scored]
+            P[g] = [costmod.price(on.loads[i], slot_load, view.server) for i in scored]
+            T, E = self.delay[g], self.energy[g]
+            pen[g] = [float(costmod.deadline_penalty(d, t)) for d, t in zip(devs, T)]
+            C[g] = np.array([costmod.weighted_cost(d, t, e, p) for d, t, e, p in zip(devs, T, E, P[g])],
+                            dtype=float) + pen[g]
+        phi = costmod.potential(self.instance, self.delay, self.energy, pen, [on.loads for on in self.on_server])
+        return float(C.mean()), phi
 
     def profile(self) -> list[np.ndarray]:
         """A copy of every MD's slot vector.
