@@ -414,9 +414,9 @@ class GameState:
         server = self._server(n, slots, int(server))
         if self.table is not None and (server < 0 or slots[-1] <= self.views[server].server.H):  # not queued
             tab = self.table
-            _move(n, slots.astype(np.int64), server, theta(slots), tab.pairs, tab.servers, self.flat_rows,
-                  self.flat_totals, self.server_of, self.home, self.own, self.delay, self.energy, self.theta,
-                  self.eps, self._inv_gamma, self._own_totals)
+            _move(n, slots.astype(np.int64), server, tab.pairs, tab.servers, self.flat_rows, self.flat_totals,
+                  self.server_of, self.home, self.own, self.delay, self.energy, self._inv_gamma, self._own_totals)
+            self.set_theta(n, theta(slots))
             self.slots[n] = slots.copy()
             return
         old = int(self.server_of[n])
@@ -429,6 +429,25 @@ class GameState:
         self.server_of[n], self.slots[n] = server, slots.copy()
         self._set_own(n)
         self._add(n, 1.0)
+
+    def set_theta(self, n: int, value: float) -> None:
+        """MD n's new tie-break key theta_n, and the running sum_n eps_n theta_n / gamma_n.
+
+        The part of :meth:`set` that the compiled moves leave to Python (a numpy dot product); the
+        compiled tick calls it after the tick for its movers in their order (each MD moves at most
+        once a tick, and nothing in the tick reads the others' theta or this total).
+
+        Parameters
+        ----------
+        n : int
+            The MD.
+        value : float
+            theta_n of its new strategy (:func:`mecopt.core.problem.theta`).
+        """
+        t = self._own_totals
+        t[2] += -1.0 * self.eps[n] * self.theta[n] * self._inv_gamma[n]
+        self.theta[n] = value
+        t[2] += 1.0 * self.eps[n] * self.theta[n] * self._inv_gamma[n]
 
     # ------------------------------------------------------------------ O(sum_k H_k) figures of the profile
 
@@ -619,12 +638,13 @@ def _fill(slots, slot_off, server_of, home, tab, srv, rows, own, delay, energy, 
         done[n] = True
 
 
-def _move(n, slots, server, theta_new, tab, srv, rows, totals, server_of, home, own, delay, energy, theta_, eps,
-          inv_gamma, own_totals):
-    """GameState.set of MD n to ``slots`` on ``server`` (-1 all local), not queued."""
+def _move(n, slots, server, tab, srv, rows, totals, server_of, home, own, delay, energy, inv_gamma, own_totals):
+    """GameState.set of MD n to ``slots`` on ``server`` (-1 all local), not queued, but theta_n.
+
+    theta_n and its running total (own_totals[2], which nothing here reads) are GameState.set_theta's.
+    """
     own_totals[0] += -1.0 * own[n]
     own_totals[1] += -1.0 * own[n] * inv_gamma[n]
-    own_totals[2] += -1.0 * eps[n] * theta_[n] * inv_gamma[n]
     old = server_of[n]
     if old >= 0 and old != server:   # it leaves its old server: ServerLoads.move to all local
         p = batch.find_pair(n, old, tab)
@@ -639,10 +659,8 @@ def _move(n, slots, server, theta_new, tab, srv, rows, totals, server_of, home, 
     server_of[n] = server
     p = batch.find_pair(n, server if server >= 0 else home[n], tab)
     delay[n], energy[n], own[n] = _own_figures(p, slots, 0, tab, srv)
-    theta_[n] = theta_new
     own_totals[0] += 1.0 * own[n]
     own_totals[1] += 1.0 * own[n] * inv_gamma[n]
-    own_totals[2] += 1.0 * eps[n] * theta_[n] * inv_gamma[n]
 
 
 def _clear_row(p, tab, srv, rows):
@@ -663,3 +681,6 @@ if batch.AVAILABLE:
     _add_row = compile_kernel(_add_row)
     _fill = compile_kernel(_fill)
     _move = compile_kernel(_move)
+
+#: GameState.set of a strategy in 0..H, without theta_n (compiled when numba is there; mecopt.game.compiled)
+move_state = _move
