@@ -36,7 +36,7 @@ CHUNK_WORDS = 1 << 20
 
 
 def _bounded(stream, pos, rng):
-    """numpy's ``buffered_bounded_lemire_uint32``: a uniform integer in 0..rng from ``stream[pos:]``.
+    """A uniform integer in 0..rng from ``stream[pos:]``: numpy's ``buffered_bounded_lemire_uint32``.
 
     Returns (value, new position); position -1 when the stream runs out. rng = 0 reads nothing.
     """
