@@ -17,6 +17,7 @@ The kernels are compiled on first use (:mod:`mecopt.bestresponse.jit`); without 
 from __future__ import annotations
 
 import math
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -24,7 +25,7 @@ import numpy as np
 from mecopt.bestresponse import dp as dpmod
 from mecopt.bestresponse.jit import compile_kernel
 from mecopt.core.instance import Instance
-from mecopt.core.problem import TIE_REL, enforces_deadline
+from mecopt.core.problem import TIE_REL
 from mecopt.core.tolerances import CAP_ABS, CAP_TOL, PARALLEL_TOL, SOLVER_DEADLINE_TOL
 
 AVAILABLE = dpmod._solve_compiled is not None  # noqa: SLF001 - the same switch as the DP's own backend
@@ -128,10 +129,10 @@ class PairTable:
             a=np.concatenate([np.asarray(v.server.a, dtype=float) for v in views]),
             q=np.concatenate([np.asarray(v.server.price_quad, dtype=float) for v in views]))
         # gathered per pair in Python (attributes only); every derived number computed by _build_pairs
-        ints: dict[str, list[int]] = {f: [] for f in ("k", "i", "M")}
-        flts: dict[str, list[float]] = {f: [] for f in ("gamma", "tau", "pps", "aT", "bE", "P_lo", "P_up",
-                                                         "t_down")}
-        flags: dict[str, list[bool]] = {"enforce": [], "soft": []}
+        scalars = attrgetter("gamma", "tau", "deadline_penalty_per_s", "alpha", "c_T", "beta", "c_E", "P_lo", "P_up",
+                             "t_down", "deadline_soft", "deadline_relaxed")
+        ints: list[tuple[int, int, int]] = []
+        rows: list[tuple] = []
         raw: dict[str, list[np.ndarray]] = {"t_local": [], "S": [], "t_server": [], "t_up": []}
         ptr = [0]
         for n in range(instance.N):
@@ -140,25 +141,23 @@ class PairTable:
                 i = int(view.local[n])
                 dev = view.instance.devices[i]
                 M = dev.M
-                ints["k"].append(k)
-                ints["i"].append(i)
-                ints["M"].append(M)
-                for f, x in (("gamma", dev.gamma), ("tau", dev.tau),
-                             ("pps", dev.deadline_penalty_per_s if dev.deadline_soft else 0.0),
-                             ("aT", dev.alpha * dev.c_T), ("bE", dev.beta * dev.c_E), ("P_lo", dev.P_lo),
-                             ("P_up", dev.P_up), ("t_down", dev.t_down)):
-                    flts[f].append(x)
-                flags["enforce"].append(enforces_deadline(dev))
-                flags["soft"].append(dev.deadline_soft)
+                ints.append((k, i, M))
+                rows.append(scalars(dev))
                 raw["t_local"].append(dev.t_local[1:])
                 raw["S"].append(dev.S[1:])
                 raw["t_server"].append(dev.t_server[1:])
                 raw["t_up"].append(dev.t_up[:M + 1])
-            ptr.append(len(ints["k"]))
-        P = len(ints["k"])
-        arr: dict[str, Any] = {f: np.array(v, dtype=np.int64) for f, v in ints.items()}
-        arr.update({f: np.array(v, dtype=float) for f, v in flts.items()})
-        arr.update({f: np.array(v, dtype=bool) for f, v in flags.items()})
+            ptr.append(len(ints))
+        P = len(ints)
+        iv = np.array(ints, dtype=np.int64).reshape(P, 3)
+        fv = np.array([r[:10] for r in rows], dtype=float).reshape(P, 10)
+        soft = np.array([r[10] for r in rows], dtype=bool)
+        relaxed = np.array([r[11] for r in rows], dtype=bool)
+        arr: dict[str, Any] = dict(k=iv[:, 0].copy(), i=iv[:, 1].copy(), M=iv[:, 2].copy())
+        arr.update(gamma=fv[:, 0].copy(), tau=fv[:, 1].copy(), pps=np.where(soft, fv[:, 2], 0.0),
+                   aT=fv[:, 3] * fv[:, 4], bE=fv[:, 5] * fv[:, 6],   # dev.alpha * dev.c_T: the same product
+                   P_lo=fv[:, 7].copy(), P_up=fv[:, 8].copy(), t_down=fv[:, 9].copy(),
+                   enforce=~(relaxed | soft), soft=soft)   # core.problem.enforces_deadline
         M_ = arr["M"]
         arr["voff"] = np.concatenate([[0], np.cumsum(M_ + 1)[:-1]]).astype(np.int64) if P else np.zeros(0, np.int64)
         Hp = Hs[arr["k"]] if P else np.zeros(0, np.int64)

@@ -387,7 +387,8 @@ def evaluate(instance: Instance, profile: list[np.ndarray], server_of: ArrayLike
         raise ValueError(f"the profile has {len(profile)} strategies for {N} devices")
     eff = effective_servers(instance, profile, server_of)
     views = instance.views
-    per = [_evaluate_view(v.instance, prof) for v, prof in zip(views, split_profile(instance, profile, eff))]
+    per = [_evaluate_view(v.instance, prof, np.flatnonzero(eff[v.members] == v.k))
+           for v, prof in zip(views, split_profile(instance, profile, eff))]
     Hs = [v.server.H for v in views]
     T, E, P, C, pen = (np.zeros(N) for _ in range(5))
     part, last = np.zeros(N, dtype=int), np.zeros(N, dtype=int)
@@ -406,30 +407,36 @@ def evaluate(instance: Instance, profile: list[np.ndarray], server_of: ArrayLike
                       phi, pen, server=np.where(offloads, eff, -1), slot_server=np.repeat(np.arange(instance.K), Hs))
 
 
-def _evaluate_view(instance: Instance, profile: list[np.ndarray]) -> Evaluation:
+def _evaluate_view(instance: Instance, profile: list[np.ndarray], scored: np.ndarray | None = None) -> Evaluation:
     """The figures of one server view (a single-server instance) without the potential.
 
-    Which :func:`evaluate` sums over every server.
+    Which :func:`evaluate` sums over every server. Only the MDs ``scored`` (view-local indices;
+    default all) get their figures; the others must play all local here (``split_profile``), so
+    their zero rows change no sum and their figures (left 0) are not read.
     """
     server = instance.server
     H = server.H
     N = instance.N
+    idx = np.arange(N) if scored is None else np.asarray(scored, dtype=int)
+    devs = [instance.devices[n] for n in idx]
+    prof = [np.asarray(profile[n]) for n in idx]
     loads, times = np.zeros((N, H)), np.zeros((N, H))
-    for n, (dev, slots) in enumerate(zip(instance.devices, profile)):
-        loads[n], times[n] = own_loads(dev, np.asarray(slots), H)
+    for n, dev, s in zip(idx, devs, prof):
+        loads[n], times[n] = own_loads(dev, s, H)
     slot_load, slot_time = loads.sum(axis=0), times.sum(axis=0)
     count = np.zeros(H, dtype=int)
-    for slots in profile:
-        s = np.asarray(slots)
+    for s in prof:
         used = np.unique(s[(s >= 1) & (s <= H)])
         count[used - 1] += 1
-    T = np.array([delay(d, np.asarray(s), server) for d, s in zip(instance.devices, profile)], dtype=float)
-    E = np.array([energy(d, np.asarray(s), server) for d, s in zip(instance.devices, profile)], dtype=float)
-    P = np.array([price(loads[n], slot_load, server) for n in range(N)], dtype=float)
-    pen = np.array([float(deadline_penalty(d, T[n])) for n, d in enumerate(instance.devices)], dtype=float)
-    C = np.array([weighted_cost(d, T[n], E[n], P[n]) for n, d in enumerate(instance.devices)], dtype=float) + pen
-    part = np.array([partition_point(np.asarray(s)) for s in profile], dtype=int)
-    last = np.array([int(s[-1]) if partition_point(np.asarray(s)) < len(s) else 0 for s in profile], dtype=int)
+    T, E, P, pen, C = (np.zeros(N) for _ in range(5))
+    part, last = np.zeros(N, dtype=int), np.zeros(N, dtype=int)
+    T[idx] = [delay(d, s, server) for d, s in zip(devs, prof)]
+    E[idx] = [energy(d, s, server) for d, s in zip(devs, prof)]
+    P[idx] = [price(loads[n], slot_load, server) for n in idx]
+    pen[idx] = [float(deadline_penalty(d, T[n])) for n, d in zip(idx, devs)]
+    C[idx] = np.array([weighted_cost(d, T[n], E[n], P[n]) for n, d in zip(idx, devs)], dtype=float) + pen[idx]
+    part[idx] = [partition_point(s) for s in prof]
+    last[idx] = [int(s[-1]) if partition_point(s) < len(s) else 0 for s in prof]
     return Evaluation(T, E, P, C, part, last, loads, times, slot_load, slot_time, count, float("nan"), pen)
 
 

@@ -5,11 +5,13 @@ The Python loop of :func:`mecopt.game.dynamics.iterate` spends most of its time 
 woken MDs of a tick are walked in their order by one compiled call (:func:`walk`): each MD's best
 response over its reachable servers is computed against the *current* aggregates, read from the
 flat arrays of :class:`~mecopt.game.state.GameState`, and compared with its current strategy
-exactly as the Python loop does. The walk stops at the first MD that moves; Python applies the
-move with :meth:`GameState.set` (the same code, hence the same running totals and trace) and the
-walk resumes after it. Alg. 1's sequential semantics are therefore kept: every MD answers the
-profile as left by the MDs before it, and the equilibria, ticks, best-response counts and traces
-are bit-identical to the Python loop's (tests/game/test_compiled.py).
+exactly as the Python loop does. A move is applied at once by the state's compiled move
+(:func:`mecopt.game.state.move_state`: :meth:`GameState.set` with the same operations in the same
+order) except its tie-break key theta_n (a numpy dot product), which Python sets after the tick
+for the movers in their order (:meth:`GameState.set_theta`; an MD wakes at most once a tick). Alg.
+1's sequential semantics are therefore kept: every MD answers the profile as left by the MDs
+before it, and the equilibria, ticks, best-response counts and traces are bit-identical to the
+Python loop's (tests/game/test_compiled.py).
 
 :func:`certify` is the certificate (:mod:`mecopt.game.certificate`) as one compiled pass over
 all MDs: the exact best response without tie-break, its cost re-scored as
@@ -24,22 +26,43 @@ from mecopt.bestresponse import batch
 from mecopt.bestresponse.dp import DEFAULT_BACKEND, DPEngine
 from mecopt.bestresponse.jit import compile_kernel
 from mecopt.core.instance import Instance
-from mecopt.core.problem import enforces_deadline
+from mecopt.core.problem import enforces_deadline, theta
 from mecopt.core.tolerances import deadline_limit
-from mecopt.game.state import GameState
+from mecopt.game.state import GameState, move_state
 
 
-def _walk(order, pos, tol, tab, srv, rows, totals, server_of, home, own, theta, delay, gamma, eps, enforce,
-          tau_lim, clean_mark, counters, server_calls, scr, out_val, out_int):
-    """Walk the woken MDs ``order[pos:]`` until one moves (module docstring).
+def _walk(order, tol, tab, srv, rows, totals, server_of, home, own, theta, delay, energy, gamma, eps, inv_gamma,
+          own_totals, enforce, tau_lim, clean_mark, counters, server_calls, scr, changed_at, checked_at, movers,
+          mover_slots):
+    """Walk the woken MDs of a tick in ``order``, applying their moves (module docstring).
 
-    counters = [clean epoch, clean count, device best responses]; returns the index of the MD that
-    moves (its strategy in scr.best, objective in out_val[0], server and forced flag in out_int),
-    or len(order) when none does.
+    counters = [clean epoch, clean count, device best responses, moves so far, best responses
+    computed, moves this tick, forced moves this tick]. A move is GameState.set without theta_n
+    (mecopt.game.state._move); the movers and their strategies are listed in ``movers`` and
+    ``mover_slots`` for Python to set theta_n after the tick (each MD wakes at most once a tick, so
+    its own theta_n is not read again in it, and nothing in the tick reads the tie total).
+
+    An MD that decided not to move after move number ``checked_at[n]`` decides the same while no
+    server it reaches has changed since (``changed_at[k]``, the number of the last move on server
+    k): its best response is counted, not recomputed (the same inputs give the same decision).
     """
-    for idx in range(pos, order.shape[0]):
+    width = mover_slots.shape[1]
+    for idx in range(order.shape[0]):
         n = order[idx]
         counters[2] += 1
+        first, last = tab.ptr[n], tab.ptr[n + 1]
+        same = checked_at[n] >= 0
+        for p in range(first, last):
+            if same and changed_at[tab.k[p]] > checked_at[n]:
+                same = False
+        if same:
+            for p in range(first, last):
+                server_calls[tab.k[p]] += 1
+            if clean_mark[n] != counters[0]:
+                clean_mark[n] = counters[0]
+                counters[1] += 1
+            continue
+        counters[4] += 1
         val, server, dropped, _ = batch.device_response(n, tab, srv, rows, totals, scr, server_calls)
         k = server_of[n]
         if k < 0:
@@ -52,14 +75,33 @@ def _walk(order, pos, tol, tab, srv, rows, totals, server_of, home, own, theta, 
         current = own[n] + gamma[n] * batch.price_of_row(p, tab, srv, rows, scr) + eps[n] * theta[n]
         a = abs(current)
         if not ok or current - val > tol * (a if a > 1.0 else 1.0):
-            out_val[0] = val
-            out_int[0] = server
-            out_int[1] = 0 if ok else 1
-            return idx
+            M = tab.M[first]
+            old = server_of[n]
+            move_state(n, scr.best[:M], server, tab, srv, rows, totals, server_of, home, own, delay, energy,
+                       inv_gamma, own_totals)
+            j = counters[5]
+            movers[j] = n
+            for x in range(M):
+                mover_slots[j, x] = scr.best[x]
+            for x in range(M, width):
+                mover_slots[j, x] = 0
+            counters[5] += 1
+            if not ok:
+                counters[6] += 1
+            counters[3] += 1                 # what this move changed: its old and new server
+            if old >= 0:
+                changed_at[old] = counters[3]
+            if server >= 0:
+                changed_at[server] = counters[3]
+            checked_at[n] = -1
+            counters[0] += 1                 # clean = {n}
+            clean_mark[n] = counters[0]
+            counters[1] = 1
+            continue
+        checked_at[n] = counters[3]
         if clean_mark[n] != counters[0]:
             clean_mark[n] = counters[0]
             counters[1] += 1
-    return order.shape[0]
 
 
 def _certify(tab, srv, rows, totals, server_of, home, enforce, tau_lim, delay, slots, slot_off, scr, server_calls,
@@ -152,19 +194,29 @@ class CompiledTick:
         The game state (its flat arrays are read in place).
     engine : ServerEngine
         The game's engine (:func:`usable`); its call counters are kept up to date.
+    table : PairTable, optional
+        The instance's pair table with its tie-break (default: built).
     """
 
-    def __init__(self, state: GameState, engine):
+    def __init__(self, state: GameState, engine, table: batch.PairTable | None = None):
         self.state, self.engine = state, engine
-        self.table = batch.PairTable(state.instance, tie_break=True)
+        self.table = table if table is not None else batch.PairTable(state.instance, tie_break=True)
         self.scratch = self.table.scratch()
         self.enforce, self.tau_lim = _device_flags(state.instance)
         N = state.instance.N
         self.clean_mark = np.zeros(N, dtype=np.int64)
-        self.counters = np.array([1, 0, 0], dtype=np.int64)   # clean epoch, clean count, best responses
+        # clean epoch, clean count, best responses, moves (a move's number stamps what it changes),
+        # best responses computed (the others were known unchanged), moves and forced moves this tick
+        self.counters = np.zeros(7, dtype=np.int64)
+        self.counters[0] = 1
+        self.changed_at = np.full(state.instance.K, -1, dtype=np.int64)   # per server: its last move's number
+        self.checked_at = np.full(N, -1, dtype=np.int64)   # per MD: moves before its last "no move"
         self.server_calls = np.zeros(state.instance.K, dtype=np.int64)
-        self.out_val = np.zeros(1)
-        self.out_int = np.zeros(2, dtype=np.int64)
+
+    @property
+    def computed(self) -> int:
+        """Best responses actually computed (the others were counted: nothing they read had changed)."""
+        return int(self.counters[4])
 
     def run(self, awake: np.ndarray, tol: float) -> tuple[int, int, int]:
         """One tick: every woken MD in ``awake`` order answers the current profile.
@@ -183,25 +235,20 @@ class CompiledTick:
         """
         st, tab = self.state, self.table
         order = np.ascontiguousarray(awake, dtype=np.int64)
-        moves = forced = 0
-        pos = 0
         calls0, server0 = int(self.counters[2]), self.server_calls.copy()
-        while pos < len(order):
-            pos = _walk(order, pos, tol, tab.pairs, tab.servers, st.flat_rows, st.flat_totals, st.server_of,
-                        st.home, st.own, st.theta, st.delay, st.gamma, st.eps, self.enforce, self.tau_lim,
-                        self.clean_mark, self.counters, self.server_calls, self.scratch, self.out_val,
-                        self.out_int)
-            if pos >= len(order):
-                break
-            n = int(order[pos])
-            M = st.instance.devices[n].M
-            st.set(n, self.scratch.best[:M].copy(), int(self.out_int[0]))
-            moves += 1
-            forced += int(self.out_int[1])
-            self.counters[0] += 1         # clean = {n}
-            self.clean_mark[n] = self.counters[0]
-            self.counters[1] = 1
-            pos += 1
+        self.counters[5] = self.counters[6] = 0
+        movers = np.zeros(len(order), dtype=np.int64)
+        mover_slots = np.zeros((len(order), tab.max_M), dtype=np.int64)
+        _walk(order, tol, tab.pairs, tab.servers, st.flat_rows, st.flat_totals, st.server_of, st.home, st.own,
+              st.theta, st.delay, st.energy, st.gamma, st.eps, st._inv_gamma, st._own_totals, self.enforce,
+              self.tau_lim, self.clean_mark, self.counters, self.server_calls, self.scratch, self.changed_at,
+              self.checked_at, movers, mover_slots)
+        moves, forced = int(self.counters[5]), int(self.counters[6])
+        for j in range(moves):   # theta_n of the movers, in their order (GameState.set_theta)
+            n = int(movers[j])
+            slots = mover_slots[j, :len(st.slots[n])].astype(int)
+            st.slots[n] = slots
+            st.set_theta(n, theta(slots))
         self.engine.calls += int(self.counters[2]) - calls0
         for k, e in enumerate(self.engine.engines):
             e.calls += int(self.server_calls[k] - server0[k])

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mecopt.bestresponse.batch import PairTable
 from mecopt.bestresponse.engines import make_engine
 from mecopt.core import cost as costmod
 from mecopt.core import slots as slotcodes
@@ -45,6 +46,7 @@ from mecopt.core.instance import Instance
 from mecopt.core.problem import Aggregates, enforces_deadline, slot_capacity, slot_open, strategy_feasible
 from mecopt.core.solution import Solution, Termination
 from mecopt.core.tolerances import capacity_limit, meets_deadline
+from mecopt.game import start
 from mecopt.game.certificate import certificate
 from mecopt.game.compiled import CompiledTick, draw_fits, usable
 from mecopt.game.estimate import consensus_weights, estimate_others, estimate_weights
@@ -57,14 +59,16 @@ INITS = ("random", "local")
 CERTIFICATE_TOL = 1e-9
 
 
-def random_initial(instance: Instance, rng: np.random.Generator,
-                   tries: int = 50) -> tuple[list[np.ndarray], np.ndarray]:
+def random_initial(instance: Instance, rng: np.random.Generator, tries: int = 50,
+                   table: PairTable | None = None) -> tuple[list[np.ndarray], np.ndarray]:
     """Alg. 1-2 step 3: each MD in turn draws a random strategy satisfying (28b) given the MDs before it.
 
     The MD picks one of its reachable servers uniformly (no draw when it reaches one), then a
     strategy on it (:func:`draw_strategy`): a uniform partition point and sorted uniform slots
     for the offloaded layers; up to ``tries`` draws are rejected when they break (17), (26) or
-    (27), after which the MD starts fully local.
+    (27), after which the MD starts fully local. Given the instance's pair ``table`` (and a
+    PCG64 generator), the same draws are replayed in one compiled pass (:mod:`mecopt.game.start`):
+    the same profile, and ``rng`` left in the same state.
 
     Parameters
     ----------
@@ -74,6 +78,8 @@ def random_initial(instance: Instance, rng: np.random.Generator,
         The run's generator (consumed in MD order).
     tries : int, default 50
         Draws per MD before it starts all local.
+    table : PairTable, optional
+        The instance's pair table (:mod:`mecopt.bestresponse.batch`): draw in compiled code.
 
     Returns
     -------
@@ -91,6 +97,8 @@ def random_initial(instance: Instance, rng: np.random.Generator,
     >>> len(profile), set(server_of.tolist()) <= {-1, 0}
     (5, True)
     """
+    if table is not None and start.usable(rng):
+        return start.random_initial(table, rng, tries)
     state = GameState(instance, costmod.all_local(instance))
     profile, server_of = state.profile(), np.full(instance.N, -1, dtype=int)
     for n in range(instance.N):
@@ -358,15 +366,17 @@ def run_game(instance: Instance, method: str, *, engine: str, seed: int, wake_pr
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     eng = make_engine(instance, engine)
+    # the DP's pair table (mecopt.bestresponse.batch), built once: the compiled start, tick and certificate
+    table = PairTable(instance, tie_break=True) if usable(eng) else None
     start_servers = None
     if init_profile is not None:
-        start, start_servers = _checked_profile(instance, init_profile, init_server_of)
+        start_profile, start_servers = _checked_profile(instance, init_profile, init_server_of)
         init = "given"
     elif init == "random":
-        start, start_servers = random_initial(instance, rng)
+        start_profile, start_servers = random_initial(instance, rng, table=table)
     else:
-        start = costmod.all_local(instance)
-    state = GameState(instance, start, start_servers)
+        start_profile = costmod.all_local(instance)
+    state = GameState(instance, start_profile, start_servers, table=table)
     info: dict = {"init": init, "wake_prob": wake_prob, "eps": eps, "stop": stop, "tol": tol, "seed": seed}
     others_of: Callable[[int], dict[int, Aggregates]] = state.others
     if uai:
@@ -388,14 +398,16 @@ def run_game(instance: Instance, method: str, *, engine: str, seed: int, wake_pr
     # The start row. With one server the recorded traces (tests/golden) hold the full evaluation of
     # the start profile, with several the running totals (no O(N sum_k H_k) evaluation per start);
     # the two agree up to rounding, and this is the one place where the loop tells them apart.
-    ev0 = costmod.evaluate(instance, state.slots) if instance.K == 1 else None
-    avg0 = ev0.avg_cost if ev0 is not None else state.avg_cost()
-    phi0 = ev0.potential if ev0 is not None else state.potential()
+    if instance.K == 1:   # costmod.evaluate's figures, from the state's rows (GameState.evaluated_figures)
+        avg0, phi0 = state.evaluated_figures()
+        last_phi = state.perturbed_potential(phi0)
+    else:
+        avg0, phi0 = state.avg_cost(), state.potential()
+        last_phi = state.perturbed_potential()
     rows = [dict(tick=0, awake=0, moves=0, avg_cost=avg0, potential=phi0, clean=0)]
-    last_phi = state.perturbed_potential(ev0)
     rises = 0
     termination, prev_cost, ticks = Termination.ITERATION_LIMIT, rows[0]["avg_cost"], 0
-    compiled = CompiledTick(state, eng) if not uai and usable(eng) else None
+    compiled = CompiledTick(state, eng, table) if not uai and table is not None else None
     for tick in iterate(instance, state, eng, rng, others_of, wake_prob=wake_prob, tol=tol, max_iter=max_iter,
                         compiled=compiled):
         ticks = tick.tick
@@ -431,7 +443,7 @@ def run_game(instance: Instance, method: str, *, engine: str, seed: int, wake_pr
         info["server_best_responses"] = eng.server_calls
     t_cert = time.perf_counter()
     cert = certificate(instance, state.profile(), tol_rel=CERTIFICATE_TOL, server_of=state.server_of, state=state,
-                       table=compiled.table if compiled is not None else None)
+                       table=table)
     info["certificate_s"] = time.perf_counter() - t_cert
     status = {Termination.EQUILIBRIUM: "every MD verified it cannot improve against the current profile",
               Termination.CONVERGED: f"paper stop rule: average cost changed by <= {eps}",

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mecopt.bestresponse import batch
+from mecopt.bestresponse.jit import compile_kernel
 from mecopt.core import cost as costmod
 from mecopt.core import slots as slotcodes
 from mecopt.core.instance import Instance, ServerView
@@ -46,12 +48,13 @@ class ServerLoads:
         Zeroed storage for ``loads``, ``times`` and ``used`` (each of Nk x H entries), e.g. views
         into the flat arrays of :class:`GameState` that the compiled game reads
         (:mod:`mecopt.game.compiled`); default: new arrays.
-    totals : tuple of three numpy.ndarray, optional
-        Storage for ``total_load``, ``total_time`` and ``total_used`` (H entries each), likewise.
+    totals : tuple of five numpy.ndarray, optional
+        Storage for ``total_load``, ``total_time``, ``total_used``, ``total_gamma_load`` and
+        ``total_sq_load`` (H entries each), likewise.
     """
 
     def __init__(self, view: ServerView, rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-                 totals: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None):
+                 totals: tuple[np.ndarray, ...] | None = None):
         self.view = view
         self.server = view.server
         self.devices = view.instance.devices
@@ -61,8 +64,8 @@ class ServerLoads:
         self.loads = rows[0].reshape(Nk, H)   # S_n^h (20)-(21)
         self.times = rows[1].reshape(Nk, H)   # T_n^h, server time
         self.used = rows[2].reshape(Nk, H)    # 1 where MD n has a layer in slot h
-        self._totals = totals if totals is not None else (np.zeros(H), np.zeros(H), np.zeros(H))
-        self.total_load, self.total_time, self.total_used = self._totals
+        self._totals = totals if totals is not None else tuple(np.zeros(H) for _ in range(5))
+        self.total_load, self.total_time, self.total_used, self.total_gamma_load, self.total_sq_load = self._totals
         self.gamma = np.array([d.gamma for d in self.devices], dtype=float)
 
     def set_row(self, i: int, slots: np.ndarray) -> None:
@@ -82,12 +85,12 @@ class ServerLoads:
 
     def recompute_totals(self) -> None:
         """Totals from the rows (written into their storage, which the compiled game reads)."""
-        self.total_load, self.total_time, self.total_used = self._totals
+        self.total_load, self.total_time, self.total_used, self.total_gamma_load, self.total_sq_load = self._totals
         self.total_load[:] = self.loads.sum(axis=0)
         self.total_time[:] = self.times.sum(axis=0)
         self.total_used[:] = self.used.sum(axis=0)
-        self.total_gamma_load = self.gamma @ self.loads
-        self.total_sq_load = (self.loads ** 2).sum(axis=0)
+        self.total_gamma_load[:] = self.gamma @ self.loads
+        self.total_sq_load[:] = (self.loads ** 2).sum(axis=0)
 
     def _add(self, i: int, sign: float) -> None:
         S = self.loads[i]
@@ -163,6 +166,10 @@ class GameState:
         The server each MD offloads to (-1 = all local). An offloading MD without one (or
         without this argument) is on its first reachable server (with one server: server 0),
         as in :func:`mecopt.core.cost.evaluate`.
+    table : PairTable, optional
+        The instance's DP pair table (:mod:`mecopt.bestresponse.batch`): the rows and per-MD
+        figures are then built, and moves applied, in compiled code (:func:`_fill`, :func:`_move`),
+        with the same operations in the same order as the Python path, so to the same bits.
 
     Examples
     --------
@@ -174,8 +181,10 @@ class GameState:
     ([0], 0.0)
     """
 
-    def __init__(self, instance: Instance, profile: list[np.ndarray], server_of=None):
+    def __init__(self, instance: Instance, profile: list[np.ndarray], server_of=None,
+                 table: batch.PairTable | None = None):
         self.instance = instance
+        self.table = table if batch.AVAILABLE else None
         N = instance.N
         self.views = [instance.view(k) for k in range(instance.K)]
         # every server's rows and totals in flat arrays (server k's rows from row_offset[k], its
@@ -185,10 +194,11 @@ class GameState:
         self.row_offset = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.total_offset = np.concatenate([[0], np.cumsum(Hs)]).astype(np.int64)
         self.flat_rows = np.zeros((3, int(self.row_offset[-1])))      # loads, times, used
-        self.flat_totals = np.zeros((3, int(self.total_offset[-1])))  # their totals
+        # their totals, then sum_n gamma_n S_n^h and sum_n (S_n^h)^2
+        self.flat_totals = np.zeros((5, int(self.total_offset[-1])))
         self.on_server = [
             ServerLoads(v, tuple(self.flat_rows[j, self.row_offset[k]:self.row_offset[k + 1]] for j in range(3)),
-                        tuple(self.flat_totals[j, self.total_offset[k]:self.total_offset[k + 1]] for j in range(3)))
+                        tuple(self.flat_totals[j, self.total_offset[k]:self.total_offset[k + 1]] for j in range(5)))
             for k, v in enumerate(self.views)]
         self.home = np.array([instance.reachable(n)[0] for n in range(N)], dtype=int)
         self.slots = [np.asarray(s, dtype=int).copy() for s in profile]
@@ -202,7 +212,20 @@ class GameState:
         self.gamma = np.array([d.gamma for d in instance.devices], dtype=float)
         self._has_potential = bool(np.all(self.gamma > 0))
         self._inv_gamma = 1.0 / self.gamma if self._has_potential else np.zeros(N)
-        for n in range(N):
+        self._own_totals = np.zeros(3)   # sum_n own_n, sum_n own_n / gamma_n, sum_n eps_n theta_n / gamma_n
+        if self.table is not None:
+            lengths = np.array([len(x) for x in self.slots], dtype=np.int64)
+            flat = np.concatenate(self.slots).astype(np.int64) if N else np.zeros(0, dtype=np.int64)
+            done = np.zeros(N, dtype=np.bool_)
+            tab = self.table
+            _fill(flat, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), self.server_of, self.home,
+                  tab.pairs, tab.servers, self.flat_rows, self.own, self.delay, self.energy, done)
+            self.theta[:] = [theta(x) for x in self.slots]
+            rest = np.flatnonzero(~done)   # queued MDs (Case 3): the Python path
+        else:
+            rest = np.arange(N)
+        for n in rest:
+            n = int(n)
             k = self.server_of[n]
             if k >= 0:
                 self.on_server[k].set_row(int(self.views[k].local[n]), self.slots[n])
@@ -251,14 +274,29 @@ class GameState:
         """Totals from scratch (the incremental updates of :meth:`set` are exact up to rounding)."""
         for on in self.on_server:
             on.recompute_totals()
-        self.total_own = float(self.own.sum())
-        self.total_own_gamma = float(self.own @ self._inv_gamma)
-        self.total_tie_gamma = float((self.eps * self.theta) @ self._inv_gamma)
+        self._own_totals[:] = (float(self.own.sum()), float(self.own @ self._inv_gamma),
+                               float((self.eps * self.theta) @ self._inv_gamma))
+
+    @property
+    def total_own(self) -> float:
+        """sum_n own_n (module docstring), running."""
+        return float(self._own_totals[0])
+
+    @property
+    def total_own_gamma(self) -> float:
+        """sum_n own_n / gamma_n, running."""
+        return float(self._own_totals[1])
+
+    @property
+    def total_tie_gamma(self) -> float:
+        """sum_n eps_n theta_n / gamma_n, running."""
+        return float(self._own_totals[2])
 
     def _add(self, n: int, sign: float) -> None:
-        self.total_own += sign * self.own[n]
-        self.total_own_gamma += sign * self.own[n] * self._inv_gamma[n]
-        self.total_tie_gamma += sign * self.eps[n] * self.theta[n] * self._inv_gamma[n]
+        t = self._own_totals
+        t[0] += sign * self.own[n]
+        t[1] += sign * self.own[n] * self._inv_gamma[n]
+        t[2] += sign * self.eps[n] * self.theta[n] * self._inv_gamma[n]
 
     # ------------------------------------------------------------------ what the game loop reads
 
@@ -374,6 +412,13 @@ class GameState:
         """
         slots = np.asarray(slots, dtype=int)
         server = self._server(n, slots, int(server))
+        if self.table is not None and (server < 0 or slots[-1] <= self.views[server].server.H):  # not queued
+            tab = self.table
+            _move(n, slots.astype(np.int64), server, tab.pairs, tab.servers, self.flat_rows, self.flat_totals,
+                  self.server_of, self.home, self.own, self.delay, self.energy, self._inv_gamma, self._own_totals)
+            self.set_theta(n, theta(slots))
+            self.slots[n] = slots.copy()
+            return
         old = int(self.server_of[n])
         views, on = self.views, self.on_server
         self._add(n, -1.0)
@@ -384,6 +429,25 @@ class GameState:
         self.server_of[n], self.slots[n] = server, slots.copy()
         self._set_own(n)
         self._add(n, 1.0)
+
+    def set_theta(self, n: int, value: float) -> None:
+        """MD n's new tie-break key theta_n, and the running sum_n eps_n theta_n / gamma_n.
+
+        The part of :meth:`set` that the compiled moves leave to Python (a numpy dot product); the
+        compiled tick calls it after the tick for its movers in their order (each MD moves at most
+        once a tick, and nothing in the tick reads the others' theta or this total).
+
+        Parameters
+        ----------
+        n : int
+            The MD.
+        value : float
+            theta_n of its new strategy (:func:`mecopt.core.problem.theta`).
+        """
+        t = self._own_totals
+        t[2] += -1.0 * self.eps[n] * self.theta[n] * self._inv_gamma[n]
+        self.theta[n] = value
+        t[2] += 1.0 * self.eps[n] * self.theta[n] * self._inv_gamma[n]
 
     # ------------------------------------------------------------------ O(sum_k H_k) figures of the profile
 
@@ -409,13 +473,14 @@ class GameState:
             return float("nan")
         return sum(on.slot_potential() for on in self.on_server) + self.total_own_gamma
 
-    def perturbed_potential(self, ev: costmod.Evaluation | None = None) -> float:
+    def perturbed_potential(self, potential: float | None = None) -> float:
         """Phi + sum_n eps_n theta_n / gamma_n: the exact potential of the tie-broken game.
 
         Parameters
         ----------
-        ev : Evaluation, optional
-            A full evaluation of the current profile: its Phi is used instead of the running totals'.
+        potential : float, optional
+            Phi of the current profile by a full evaluation (:meth:`evaluated_figures`), used
+            instead of the running totals'.
 
         Returns
         -------
@@ -424,9 +489,41 @@ class GameState:
         """
         if not self._has_potential:
             return float("nan")
-        if ev is not None:
-            return float("nan") if np.isnan(ev.potential) else ev.potential + self.total_tie_gamma
+        if potential is not None:
+            return float("nan") if np.isnan(potential) else potential + self.total_tie_gamma
         return self.potential() + self.total_tie_gamma
+
+    def evaluated_figures(self) -> tuple[float, float]:
+        """Average C_n (23) and Phi of the profile to the bit as :func:`mecopt.core.cost.evaluate` gives them.
+
+        The same operations in the same order on the state's rows and per-MD figures (which are
+        :func:`~mecopt.core.cost.own_loads`, :func:`~mecopt.core.cost.delay` and
+        :func:`~mecopt.core.cost.energy` of each MD on its scoring server), without re-deriving them
+        MD by MD: per server the slot totals are the sum of its rows, each MD's price (19) is
+        :func:`~mecopt.core.cost.price` against them, and Phi is :func:`~mecopt.core.cost.potential`.
+
+        Returns
+        -------
+        tuple of float
+            (average cost, Phi); Phi is NaN when some gamma_n = 0.
+        """
+        N = self.instance.N
+        P, pen, C = np.zeros(N), np.zeros(N), np.zeros(N)
+        for k, (view, on) in enumerate(zip(self.views, self.on_server)):
+            scored = np.flatnonzero(np.where(self.server_of[view.members] >= 0, self.server_of[view.members],
+                                             self.home[view.members]) == k)
+            if not len(scored):
+                continue
+            slot_load = on.loads.sum(axis=0)
+            devs = [view.instance.devices[i] for i in scored]
+            g = view.members[scored]
+            P[g] = [costmod.price(on.loads[i], slot_load, view.server) for i in scored]
+            T, E = self.delay[g], self.energy[g]
+            pen[g] = [float(costmod.deadline_penalty(d, t)) for d, t in zip(devs, T)]
+            C[g] = np.array([costmod.weighted_cost(d, t, e, p) for d, t, e, p in zip(devs, T, E, P[g])],
+                            dtype=float) + pen[g]
+        phi = costmod.potential(self.instance, self.delay, self.energy, pen, [on.loads for on in self.on_server])
+        return float(C.mean()), phi
 
     def profile(self) -> list[np.ndarray]:
         """A copy of every MD's slot vector.
@@ -457,3 +554,133 @@ class GameState:
             The servers, or None.
         """
         return self.server_of.copy() if self.instance.K > 1 else None
+
+
+# ---------------------------------------------------------------------------------------- compiled paths
+# What set_row, _set_own and set compute, for the pairs of a PairTable (mecopt.bestresponse.batch), with
+# the same floating-point operations in the same order (bincount's and np.cumsum's sums are sums in
+# layer order); theta_n (a dot product) stays numpy's. Strategies of 0..H only (not queued).
+
+
+def _own_figures(p, slots, o, tab, srv):
+    """(T_n, E_n, own_n) of pair p playing ``slots[o:o + M]``: costmod.delay, energy, weighted_cost + penalty."""
+    k = tab.k[p]
+    M = tab.M[p]
+    v = tab.voff[p]
+    m = 0
+    for x in range(M):
+        if slots[o + x] == 0:
+            m += 1
+    local = tab.LC[v + m]
+    if m == M:
+        T = local
+    else:
+        T = local + tab.TU[v + m] + slots[o + M - 1] * srv.slot_len[k] + tab.t_down[p]
+    E = tab.P_lo[p] * local
+    if m < M:
+        E += tab.P_up[p] * tab.TU[v + m]
+    own = tab.aT[p] * T + tab.bE[p] * E + tab.gamma[p] * 0.0
+    if tab.soft[p]:
+        over = T - tab.tau[p]
+        own = own + tab.pps[p] * (over if over > 0.0 else 0.0)
+    else:
+        own = own + 0.0
+    return T, E, own
+
+
+def _set_row(p, slots, o, tab, srv, rows):
+    """ServerLoads.set_row of pair p (its member row on its server) from ``slots[o:o + M]``."""
+    k = tab.k[p]
+    H = srv.H[k]
+    M = tab.M[p]
+    v = tab.voff[p]
+    r = srv.roff[k] + tab.i[p] * H
+    for h in range(H):
+        rows[0, r + h] = 0.0
+        rows[1, r + h] = 0.0
+        rows[2, r + h] = 0.0
+    for x in range(M):
+        s = slots[o + x]
+        if s >= 1 and s <= H:
+            rows[0, r + s - 1] += tab.SL[v + x]
+            rows[1, r + s - 1] += tab.TS[v + x]
+            rows[2, r + s - 1] = 1.0
+
+
+def _add_row(p, sign, tab, srv, rows, totals):
+    """ServerLoads._add of pair p's row: its loads, times, counts, gamma-weighted and squared loads."""
+    k = tab.k[p]
+    H = srv.H[k]
+    t = srv.toff[k]
+    r = srv.roff[k] + tab.i[p] * H
+    g = sign * tab.gamma[p]
+    for h in range(H):
+        S = rows[0, r + h]
+        totals[0, t + h] += sign * S
+        totals[1, t + h] += sign * rows[1, r + h]
+        totals[2, t + h] += sign * rows[2, r + h]
+        totals[3, t + h] += g * S
+        totals[4, t + h] += sign * S * S
+
+
+def _fill(slots, slot_off, server_of, home, tab, srv, rows, own, delay, energy, done):
+    """GameState.__init__'s rows and per-MD figures; ``done[n]`` False for a queued MD (left to Python)."""
+    for n in range(server_of.shape[0]):
+        k = server_of[n]
+        p = batch.find_pair(n, k if k >= 0 else home[n], tab)
+        o = slot_off[n]
+        M = tab.M[p]
+        if M > 0 and slots[o + M - 1] > srv.H[tab.k[p]]:
+            continue
+        if k >= 0:
+            _set_row(p, slots, o, tab, srv, rows)
+        delay[n], energy[n], own[n] = _own_figures(p, slots, o, tab, srv)
+        done[n] = True
+
+
+def _move(n, slots, server, tab, srv, rows, totals, server_of, home, own, delay, energy, inv_gamma, own_totals):
+    """GameState.set of MD n to ``slots`` on ``server`` (-1 all local), not queued, but theta_n.
+
+    theta_n and its running total (own_totals[2], which nothing here reads) are GameState.set_theta's.
+    """
+    own_totals[0] += -1.0 * own[n]
+    own_totals[1] += -1.0 * own[n] * inv_gamma[n]
+    old = server_of[n]
+    if old >= 0 and old != server:   # it leaves its old server: ServerLoads.move to all local
+        p = batch.find_pair(n, old, tab)
+        _add_row(p, -1.0, tab, srv, rows, totals)
+        _clear_row(p, tab, srv, rows)
+        _add_row(p, 1.0, tab, srv, rows, totals)
+    if server >= 0:
+        p = batch.find_pair(n, server, tab)
+        _add_row(p, -1.0, tab, srv, rows, totals)
+        _set_row(p, slots, 0, tab, srv, rows)
+        _add_row(p, 1.0, tab, srv, rows, totals)
+    server_of[n] = server
+    p = batch.find_pair(n, server if server >= 0 else home[n], tab)
+    delay[n], energy[n], own[n] = _own_figures(p, slots, 0, tab, srv)
+    own_totals[0] += 1.0 * own[n]
+    own_totals[1] += 1.0 * own[n] * inv_gamma[n]
+
+
+def _clear_row(p, tab, srv, rows):
+    """ServerLoads.set_row of pair p to all local: a zero row."""
+    k = tab.k[p]
+    H = srv.H[k]
+    r = srv.roff[k] + tab.i[p] * H
+    for h in range(H):
+        rows[0, r + h] = 0.0
+        rows[1, r + h] = 0.0
+        rows[2, r + h] = 0.0
+
+
+if batch.AVAILABLE:
+    _own_figures = compile_kernel(_own_figures)
+    _set_row = compile_kernel(_set_row)
+    _clear_row = compile_kernel(_clear_row)
+    _add_row = compile_kernel(_add_row)
+    _fill = compile_kernel(_fill)
+    _move = compile_kernel(_move)
+
+#: GameState.set of a strategy in 0..H, without theta_n (compiled when numba is there; mecopt.game.compiled)
+move_state = _move
