@@ -27,6 +27,7 @@ structural too: blocks over T_d/H are not arcs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -721,7 +722,8 @@ def build_class_network(instance: Instance, members: tuple[int, ...], canonical:
 
 
 def class_networks(instance: Instance, objective: str = "delay", aggregate: bool = True,
-                   canonical: bool | None = None, prune: bool = True) -> list[ClassNetwork]:
+                   canonical: bool | None = None, prune: bool = True,
+                   check: Callable[[], None] | None = None) -> list[ClassNetwork]:
     """Every class's network.
 
     ``canonical`` (default: on in mode per_device, where it is exact; docs/milp.md §3) keeps only the fewest-blocks
@@ -739,6 +741,8 @@ def class_networks(instance: Instance, objective: str = "delay", aggregate: bool
         Keep only the fewest-blocks packing of each partition (None: on in ``per_device`` mode, where it is exact).
     prune : bool, default True
         Whether arcs on no source-sink path are dropped.
+    check : callable, optional
+        Called before each class is built (a method's time budget: it raises to stop the build).
 
     Returns
     -------
@@ -747,8 +751,12 @@ def class_networks(instance: Instance, objective: str = "delay", aggregate: bool
     """
     if canonical is None:
         canonical = servers(instance)[0].capacity_mode == "per_device"
-    return [build_class_network(instance, members, canonical, objective, prune)
-            for members in device_classes(instance, objective, aggregate)]
+    nets = []
+    for members in device_classes(instance, objective, aggregate):
+        if check is not None:
+            check()
+        nets.append(build_class_network(instance, members, canonical, objective, prune))
+    return nets
 
 
 def profile_from_flows(instance: Instance, nets: list[ClassNetwork], flows: list) -> list[np.ndarray]:
