@@ -213,7 +213,7 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
     term = statusmod.termination(rep, mip_rel_gap)
     if term == Termination.INFEASIBLE:
         raise InfeasibleError(infeasible_message(instance, solver))
-    if flows is None and term == Termination.TIME_LIMIT:
+    if flows is None and rep.time_limit:   # no incumbent when the time ran out
         return _out_of_time(instance, budget, f"the time limit ran out before {solver} found a solution "
                             f"({rep.status})", **common)
     if flows is None:

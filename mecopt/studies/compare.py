@@ -352,10 +352,12 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
     older spellings of GTPOS's ``objective`` and ``solver`` there. ``text``: string values are
     command-line text, read by each option's declared type.
 
-    ``budget`` bounds the whole comparison: each method that declares ``time_limit`` runs with
-    :func:`budget_share` of what is left (or its own ``time_limit`` if smaller), and returns its
-    best solution with termination ``time_limit`` (and its gap) when that runs out. The column
-    ``time_limit_s`` gives the limit each method ran with.
+    ``budget`` bounds the whole comparison: the methods without a ``time_limit`` option run first
+    (all-local, all-offload, isolated: quick), then each method that declares ``time_limit`` runs with
+    :func:`budget_share` of what is left (or its own ``time_limit`` if smaller), which bounds the whole
+    method (building its model included), and returns its best solution with termination
+    ``time_limit`` (and its gap, or none) when that runs out. The column ``time_limit_s`` gives the
+    limit each method ran with; the table keeps the order of ``methods``.
 
     ``out``: each method's folder ``out/<method>`` (its solution tables and ``row.json``, its row
     of the table) is written when the method finishes, atomically (a hidden temporary folder
@@ -366,7 +368,8 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
 
     ``progress(method)``, when given, is a context manager entered while ``method`` runs; what it
     yields (if not None) is passed as the method's ``progress`` option to methods that accept one.
-    ``on_start(method, index, count, time_limit)`` is called before each method runs.
+    ``on_start(method, index, count, time_limit)`` is called before each method runs (``index``: its place
+    in the run, which under a budget puts the methods without a time limit first).
 
     A method that raises :class:`~mecopt.core.errors.SolverError` or
     :class:`~mecopt.core.errors.InfeasibleError` gets a row with termination error/infeasible and
@@ -439,10 +442,14 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
     budget = shared.get("budget")
     finished = folder.finished(methods) if folder is not None else {}
     timed = [m for m in methods if "time_limit" in solvers.option_set(m) and m not in finished]
-    rows, solutions = [], {}
-    for index, method in enumerate(methods):
+    by_method: dict[str, dict] = {}
+    solutions = {}
+    # under a budget the methods without a time limit run first (they are quick), so that the time-limited
+    # ones share what they leave; the table keeps the order of ``methods``
+    order = ([m for m in methods if m not in timed] + timed) if budget is not None else methods
+    for index, method in enumerate(order):   # index: the method's place in the run (on_start)
         if method in finished:
-            rows.append(finished[method])
+            by_method[method] = finished[method]
             continue
         opts = dict(planned[method])
         if budget is not None and method in timed:
@@ -459,14 +466,15 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
         except (SolverError, InfeasibleError) as err:
             row = _failed_row(method, err, time.perf_counter() - t0)
             row["time_limit_s"] = opts.get("time_limit", np.nan)
-            rows.append(row)
+            by_method[method] = row
             continue
         row = _row(method, sol, time.perf_counter() - t0, gtpos_objective)
         row["time_limit_s"] = opts.get("time_limit", np.nan)
         solutions[method] = sol
-        rows.append(row)
+        by_method[method] = row
         if folder is not None:
             folder.save(method, sol, row)
+    rows = [by_method[m] for m in methods]
     if spread:
         spread_rows = [finished[m] for m in SPREAD_ROWS if m in finished]
         if spread_rows:
