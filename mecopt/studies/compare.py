@@ -67,6 +67,10 @@ COLUMNS = ["method", "avg_delay_s", "avg_energy_j", "avg_cost", "social_cost", "
 BUDGET = Option("budget", float, "seconds for the whole comparison, split over the methods", gt=0)
 #: under a budget, the least time limit a method gets (so that it returns its best solution)
 MIN_SHARE_S = 1.0
+#: the part of a budget the methods do not share: it covers loading the instance, each method's return after
+#: its limit (its answer, a fallback start) and writing the tables; at least :data:`MIN_RESERVE_S`
+BUDGET_RESERVE = 0.05
+MIN_RESERVE_S = 2.0
 #: the comparison's identity (instance and options) in its folder, checked by ``resume``
 IDENTITY_FILE = "compare.json"
 #: a method's row of the table, in its folder
@@ -337,7 +341,7 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
             gtpos_objective: str | None = None, gtpos_solver: str | None = None,
             budget: float | None = None, out: str | Path | None = None, fmt: str = "csv", resume: bool = False,
             on_start: Callable[[str, int, int, float | None], None] | None = None,
-            ) -> tuple[pd.DataFrame, dict[str, Solution]]:
+            started: float | None = None) -> tuple[pd.DataFrame, dict[str, Solution]]:
     """Run ``methods`` on ``instance``.
 
     Returns the comparison table (columns :data:`COLUMNS`) and the Solution of every method that returned one.
@@ -354,7 +358,9 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
 
     ``budget`` bounds the whole comparison: the methods without a ``time_limit`` option run first
     (all-local, all-offload, isolated: quick), then each method that declares ``time_limit`` runs with
-    :func:`budget_share` of what is left (or its own ``time_limit`` if smaller), which bounds the whole
+    :func:`budget_share` of what is left (or its own ``time_limit`` if smaller) once
+    :data:`BUDGET_RESERVE` of the budget (at least :data:`MIN_RESERVE_S`) is held back for loading,
+    each method's return and writing the tables. A method's time limit bounds the whole
     method (building its model included), and returns its best solution with termination
     ``time_limit`` (and its gap, or none) when that runs out. The column ``time_limit_s`` gives the
     limit each method ran with; the table keeps the order of ``methods``.
@@ -416,6 +422,9 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
         Continue the comparison already in ``out``.
     on_start : Callable or None, default None
         Called as ``on_start(method, index, count, time_limit)`` before each method.
+    started : float or None, default None
+        ``time.perf_counter()`` when the comparison began, from which ``budget`` counts (default: now;
+        the command line passes its own start, so that loading the instance counts).
 
     Returns
     -------
@@ -429,7 +438,7 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
         For a bad option, a method that cannot solve the instance's several servers, or an
         ``out`` holding another comparison (or one without ``resume``).
     """
-    t_start = time.perf_counter()
+    t_start = time.perf_counter() if started is None else started
     methods, shared, planned = plan(methods, time_limit=time_limit, seed=seed, engine=engine, draws=draws,
                                     options=options, text=text, gtpos_objective=gtpos_objective,
                                     gtpos_solver=gtpos_solver, budget=budget)
@@ -453,7 +462,8 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
             continue
         opts = dict(planned[method])
         if budget is not None and method in timed:
-            share = budget_share(budget, time.perf_counter() - t_start, len(timed) - timed.index(method))
+            usable = budget - max(MIN_RESERVE_S, BUDGET_RESERVE * budget)   # the rest: loading, returns, writing
+            share = budget_share(usable, time.perf_counter() - t_start, len(timed) - timed.index(method))
             opts["time_limit"] = min(opts.get("time_limit") or share, share)
         if on_start is not None:
             on_start(method, index, len(methods), opts.get("time_limit"))
