@@ -50,7 +50,7 @@ def test_the_price_of_stability_solves_are_inside_the_budget(monkeypatch):
         return out
 
     monkeypatch.setattr(tpos_best, "_polish", slow_polish)
-    sol = solve_best(load_instance(SMALL), time_limit=600.0, starts=0, pos=True)
+    sol = solve_best(load_instance(QUICK), time_limit=600.0, starts=0, pos=True)
     assert sol.termination == Termination.OPTIMAL
     assert sol.info["gtpos_delay"] is None and sol.info["pos_delay"] is None
     assert sol.info["gtpos_social_termination"] == "not run: time budget spent"
