@@ -16,6 +16,7 @@ from mecopt.core.problem import enforces_deadline
 from mecopt.core.solution import Solution, Termination
 from mecopt.core.tolerances import meets_deadline
 from mecopt.methods.budget import Budget, OutOfTime
+from mecopt.methods.objective import objective_value
 from mecopt.methods.registry import PROGRESS, several_servers
 from mecopt.milp import decomposition
 from mecopt.milp import gtpos as formulation
@@ -232,32 +233,6 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
         objective=rep.objective, bound=rep.bound, gap=statusmod.gap(rep.objective, rep.bound), wall_time=wall,
         solver_calls=1, engine=solver, flags=flags, info=info, server_of=server_of,
     )
-
-
-def objective_value(instance: Instance, ev: costmod.Evaluation, objective: str) -> float:
-    """GTPOS's ``objective`` of an evaluated assignment, computed from the cost model.
-
-    Parameters
-    ----------
-    instance : Instance
-        The instance.
-    ev : Evaluation
-        The assignment's evaluation (:func:`mecopt.core.cost.evaluate`).
-    objective : str
-        ``delay`` (24), ``energy`` (25) or ``social`` (23 summed, without prices); under the soft
-        deadline policy the delay and energy objectives add the mean penalty in their unit.
-
-    Returns
-    -------
-    float
-        The objective's value.
-    """
-    if objective == "social":
-        return costmod.social_cost(instance, ev)
-    base = ev.delay if objective == "delay" else ev.energy
-    penalty = np.zeros(instance.N) if ev.penalty is None else np.asarray(ev.penalty, dtype=float)
-    extra = [p / costmod.penalty_unit(d, objective) if p else 0.0 for p, d in zip(penalty, instance.devices)]
-    return float(np.mean(np.asarray(base, dtype=float) + np.asarray(extra, dtype=float)))
 
 
 def _out_of_time(instance: Instance, budget: Budget, why: str, *, objective: str, solver: str, time_limit: float,

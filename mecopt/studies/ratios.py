@@ -28,7 +28,7 @@ import math
 
 from mecopt.core.cost import Evaluation
 from mecopt.core.instance import Instance
-from mecopt.methods import gtpos
+from mecopt.methods.objective import objective_value as gtpos_objective_value
 
 #: what each GTPOS objective is called in ratio lines, by whether a soft deadline penalises it
 OBJECTIVE_LABELS = {
@@ -95,7 +95,7 @@ def objective_value(instance: Instance, ev: Evaluation, objective: str) -> float
     float
         The objective's value.
     """
-    return gtpos.objective_value(instance, ev, objective)
+    return gtpos_objective_value(instance, ev, objective)
 
 
 def ratio_interval(value: float, incumbent: float, bound: float | None, proven: bool) -> tuple[float, float]:

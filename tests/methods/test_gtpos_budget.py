@@ -14,6 +14,7 @@ from mecopt.core.solution import Termination
 from mecopt.game.greedy import greedy_assignment
 from mecopt.methods import budget as budgetmod
 from mecopt.methods import gtpos
+from mecopt.methods.objective import objective_value
 from mecopt.milp import classes
 from mecopt.milp.backends.status import Report
 
@@ -41,7 +42,7 @@ def test_the_build_stops_at_the_deadline_and_the_greedy_start_comes_back(monkeyp
     assert "being built" in sol.status and sol.feasible
     profile, server_of = greedy_assignment(inst, "delay")
     assert [list(s) for s in sol.profile] == [list(s) for s in profile]
-    assert sol.objective == pytest.approx(gtpos.objective_value(inst, evaluate(inst, profile, server_of), "delay"))
+    assert sol.objective == pytest.approx(objective_value(inst, evaluate(inst, profile, server_of), "delay"))
 
 
 class _Unreachable:
