@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from mecopt.core import cost as costmod
 from mecopt.core import limits
 from mecopt.core.errors import InfeasibleError, InputError, SolverError
 from mecopt.core.instance import Instance
@@ -14,12 +15,14 @@ from mecopt.core.options import Option, declare_options
 from mecopt.core.problem import enforces_deadline
 from mecopt.core.solution import Solution, Termination
 from mecopt.core.tolerances import meets_deadline
+from mecopt.methods.budget import Budget, OutOfTime
+from mecopt.methods.objective import objective_value
 from mecopt.methods.registry import PROGRESS, several_servers
 from mecopt.milp import decomposition
 from mecopt.milp import gtpos as formulation
 from mecopt.milp.backends import DEFAULT_SOLVER, Limits, available_solvers, check_solver, get_backend
 from mecopt.milp.backends import status as statusmod
-from mecopt.milp.classes import OBJECTIVES, assignment_from_flows, flows_from_profile, servers
+from mecopt.milp.classes import OBJECTIVES, assignment_from_flows, class_networks, flows_from_profile, servers
 
 
 def infeasible_message(instance: Instance, solver: str) -> str:
@@ -79,8 +82,9 @@ GTPOS_OPTIONS = (
            choices=OBJECTIVES),
     Option("solver", str, "MILP backend: cpsat, highs, or an installed Pyomo solver (gurobi, scip, cbc, ...)",
            check=_solver_problem, values="'cpsat', 'highs', or an installed Pyomo solver"),
-    Option("time_limit", float, "time limit in seconds; a time-limited run returns its incumbent as TIME_LIMIT "
-           "[None: the default limit]", gt=0, nullable=True),
+    Option("time_limit", float, "time budget in seconds of the whole method (building the model included); a "
+           "time-limited run returns its incumbent (else its start) as TIME_LIMIT [None: the default limit]",
+           gt=0, nullable=True),
     Option("mip_rel_gap", float, "relative gap within which the solver's optimum counts as proven", ge=0, lt=1),
     Option("threads", int, "HiGHS's thread pool or CP-SAT's workers [None: 1]", ge=1, nullable=True),
     Option("canonical", bool, "fewest-blocks networks [None: on in mode per_device, where it is exact]",
@@ -112,8 +116,12 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
         A backend of :mod:`mecopt.milp.backends`: ``"cpsat"`` (default), ``"highs"``, or an installed
         Pyomo solver name (``gurobi``, ``scip``, ...).
     time_limit : float, optional
-        Seconds (finite, > 0); a time-limited run returns its incumbent as ``TIME_LIMIT`` with bound
-        and gap. Default :data:`mecopt.core.limits.DEFAULT_GTPOS_TIME_LIMIT_S`.
+        Seconds (finite, > 0) for the whole method: the deadline is taken when it starts, building the
+        class networks checks it and the solver gets what is left. A time-limited run returns its
+        incumbent as ``TIME_LIMIT`` with bound and gap; when time runs out before any incumbent (while
+        building, or before the solver's first solution) it returns its start (the ``warm_start``, else
+        the greedy assignment) as ``TIME_LIMIT`` with no bound. Default
+        :data:`mecopt.core.limits.DEFAULT_GTPOS_TIME_LIMIT_S`.
     mip_rel_gap : float
         Relative gap in [0, 1) within which a solver's optimum counts as proven.
     threads : int, optional
@@ -161,9 +169,11 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
     ('optimal', True)
     """
     backend = get_backend(solver)
-    t0, c0 = time.perf_counter(), time.process_time()
+    c0 = time.process_time()
     if time_limit is None:  # never unbounded (issue 12): the default is reported as the time limit
         time_limit = limits.DEFAULT_GTPOS_TIME_LIMIT_S
+    budget = Budget(time_limit)   # the whole method's: building the model counts (issue 24)
+    t0 = budget.started
     Limits(time_limit=time_limit, mip_rel_gap=mip_rel_gap, threads=threads, progress=progress)  # validated first
     svs = servers(instance)
     arcs = limits.gtpos_arcs(instance, distinct=aggregate)
@@ -181,14 +191,20 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
         hint_profile, hint_servers = greedy_assignment(instance, objective)
     else:
         hint_profile, hint_servers = _given_start(instance, warm_start)
-    problem = formulation.problem(instance, objective, canonical, aggregate)
-    nets = problem.nets
+    common = dict(objective=objective, solver=solver, time_limit=time_limit, mip_rel_gap=mip_rel_gap, c0=c0,
+                  start=(hint_profile, hint_servers))
+    try:
+        nets = class_networks(instance, objective, aggregate, canonical, check=budget.check)
+    except OutOfTime:
+        return _out_of_time(instance, budget, "the time limit ran out while the model was being built", **common)
+    problem = formulation.Problem(instance, objective, nets, 1.0 if objective == "social" else 1.0 / instance.N)
     hint = _hint(instance, nets, hint_profile, hint_servers)
     t1 = time.perf_counter()
     if decompose is None:   # the search strategy: a single server is its own (only) subproblem
         decompose = instance.K > 1 and svs[0].capacity_mode == "total"
-    run_limits = Limits(time_limit=time_limit, mip_rel_gap=mip_rel_gap, threads=threads, progress=progress,
-                        start=hint, started=t0)
+    # the decomposition counts from ``started``; a backend gets what is left (and counts its own building)
+    run_limits = Limits(time_limit=time_limit if decompose else budget.left(), mip_rel_gap=mip_rel_gap,
+                        threads=threads, progress=progress, start=hint, started=t0)
     if decompose:
         rep, flows, solved = decomposition.solve(problem, backend, run_limits)
     else:
@@ -198,6 +214,9 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
     term = statusmod.termination(rep, mip_rel_gap)
     if term == Termination.INFEASIBLE:
         raise InfeasibleError(infeasible_message(instance, solver))
+    if flows is None and rep.time_limit:   # no incumbent when the time ran out
+        return _out_of_time(instance, budget, f"the time limit ran out before {solver} found a solution "
+                            f"({rep.status})", **common)
     if flows is None:
         raise SolverError(f"GTPOS ({solver}) stopped without a feasible solution ({rep.status})")
     if term == Termination.ERROR:
@@ -213,6 +232,42 @@ def solve_gtpos(instance: Instance, *, objective: str = "delay", solver: str = D
         method="gtpos", instance=instance, profile=profile, termination=term, status=rep.status,
         objective=rep.objective, bound=rep.bound, gap=statusmod.gap(rep.objective, rep.bound), wall_time=wall,
         solver_calls=1, engine=solver, flags=flags, info=info, server_of=server_of,
+    )
+
+
+def _out_of_time(instance: Instance, budget: Budget, why: str, *, objective: str, solver: str, time_limit: float,
+                 mip_rel_gap: float, c0: float, start) -> Solution:
+    """GTPOS's answer when the time limit ends before the solver has a solution: the best start, unproven.
+
+    The start is the ``warm_start`` when one was given and is feasible, else
+    :func:`mecopt.game.greedy.greedy_assignment` (exact best responses on the objective); termination
+    ``TIME_LIMIT``, no bound.
+
+    Raises
+    ------
+    SolverError
+        When neither gives a feasible assignment.
+    """
+    from mecopt.core import checker as checkmod
+    from mecopt.game.greedy import greedy_assignment
+
+    profile, server_of = start
+    origin = "the warm start"
+    if profile is None or checkmod.check_profile(instance, profile, server_of):
+        profile, server_of = greedy_assignment(instance, objective)
+        origin = "the greedy assignment (exact best responses on the objective)"
+    if profile is None:
+        raise SolverError(f"GTPOS ({solver}): {why}, and the greedy assignment is not feasible; raise the "
+                          f"'time_limit' option (it was {time_limit:g} s)")
+    ev = costmod.evaluate(instance, profile, server_of)
+    flags = {d.name: ["deadline_relaxed"] for d in instance.devices if d.deadline_relaxed}
+    info = dict(cpu_s=time.process_time() - c0, objective_name=objective, solver=solver, mip_rel_gap=mip_rel_gap,
+                time_limit=time_limit, fallback=origin)
+    return Solution(
+        method="gtpos", instance=instance, profile=profile, termination=Termination.TIME_LIMIT,
+        status=f"{why}; returned {origin}, no bound", objective=objective_value(instance, ev, objective),
+        bound=None, gap=None, wall_time=budget.elapsed(), solver_calls=0, engine=solver, flags=flags, info=info,
+        server_of=server_of,
     )
 
 

@@ -18,36 +18,11 @@ from mecopt.core.instance import Instance
 from mecopt.core.options import Option, declare_options
 from mecopt.core.solution import Solution, Termination
 from mecopt.methods import gtpos
+from mecopt.methods.budget import Budget, OutOfTime
 from mecopt.methods.registry import PROGRESS, several_servers
 from mecopt.milp import potential
 from mecopt.milp.backends.highs import highs_object, outcome, persistent_solver
-from mecopt.milp.potential import DEFAULT_CUT_TOL, DEFAULT_GRID, POTENTIAL_OPTIONS, build_model
-
-
-class Budget:
-    """The whole method's time budget: one deadline for the starts, the MILP rounds, the polish and GTPOS.
-
-    Parameters
-    ----------
-    time_limit : float or None
-        Seconds from now (None: unbounded).
-    """
-
-    def __init__(self, time_limit: float | None):
-        self.started = time.perf_counter()
-        self.deadline = None if time_limit is None else self.started + float(time_limit)
-
-    def left(self) -> float | None:
-        """Seconds left (None: unbounded; never below 1 ms, so a solver is never handed 0)."""
-        return None if self.deadline is None else max(1e-3, self.deadline - time.perf_counter())
-
-    def spent(self) -> bool:
-        """Whether the deadline has passed."""
-        return self.deadline is not None and time.perf_counter() >= self.deadline
-
-    def elapsed(self) -> float:
-        """Seconds since the start."""
-        return time.perf_counter() - self.started
+from mecopt.milp.potential import BUILD_S_PER_ARC, DEFAULT_CUT_TOL, DEFAULT_GRID, POTENTIAL_OPTIONS, build_model
 
 
 def _warm_start(opt, model: pyo.ConcreteModel, instance: Instance, profile: list[np.ndarray]) -> bool:
@@ -77,6 +52,27 @@ def _warm_start(opt, model: pyo.ConcreteModel, instance: Instance, profile: list
     val = [values[k] for k in values if k in col]
     h = highs_object(opt)
     return str(h.setSolution(len(idx), np.array(idx, dtype=np.int32), np.array(val, dtype=float))).endswith("kOk")
+
+
+def _build_check(budget: Budget, arcs: int, done: int, total: int) -> None:
+    """Stop building the potential MILP when the budget is spent or cannot build it.
+
+    ``arcs`` arcs in ``done`` of ``total`` networks so far; the whole model is projected at
+    :data:`mecopt.milp.potential.BUILD_S_PER_ARC` seconds per arc.
+
+    Raises
+    ------
+    OutOfTime
+        When the deadline has passed, or the projected build needs more than the time left.
+    """
+    budget.check()
+    if budget.deadline is None or not done:
+        return
+    projected = arcs / done * total * BUILD_S_PER_ARC
+    left = budget.deadline - time.perf_counter()
+    if projected > left:
+        raise OutOfTime(f"about {arcs / done * total:.3g} arcs, projected {projected:.3g} s to build "
+                        f"({done} of {total} networks built), {max(left, 0.0):.3g} s left")
 
 
 def _start_assignment(instance: Instance, starts: int, budget: Budget | None = None):
@@ -225,10 +221,13 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
     max_rounds : int, default 50
         Most MILP solves.
     time_limit : float or None, default None
-        Time budget in seconds of the whole method (None: none): the start runs, the MILP rounds, the
-        polish and the GTPOS solves of ``pos`` share it. When it ends, the best profile found so far (the
-        MILP's incumbent, else the best certified start, else the best feasible start run) is returned with
-        termination ``TIME_LIMIT`` and its gap to the best bound (None before the first bound).
+        Time budget in seconds of the whole method (None: none), taken when it starts: the start runs
+        (first), building the MILP, the MILP rounds, the polish and the GTPOS solves of ``pos`` share it.
+        Building stops when the deadline passes or when the model projected from the networks built so far
+        (:data:`mecopt.milp.potential.BUILD_S_PER_ARC` per arc) cannot be built in the time left; then no
+        MILP runs. When it ends, the best profile found so far (the MILP's incumbent, else the best
+        certified start, else the best feasible start run), polished, is returned with termination
+        ``TIME_LIMIT`` and its gap to the best bound (None before the first bound).
     starts : int, default 3
         CAI runs (seeds 0..starts-1) whose best equilibrium is the first incumbent (0: none).
     pos : bool, default True
@@ -262,17 +261,23 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
             progress(dict(phase=phase, incumbent=inc, bound=bnd, time_s=budget.elapsed(),
                           gap=None if inc is None or bnd is None else max(0.0, inc - bnd) / max(abs(inc), 1e-12)))
 
-    model, _ = build_model(instance, grid)
-    H = len(model.columns)   # one column per (server, slot)
-    opt = persistent_solver(dict(POTENTIAL_OPTIONS, mip_rel_gap=min(gap, 1e-4) / 10))
-    opt.set_instance(model)
+    # the starts first: under a budget they are the answer when the MILP cannot be built or solved in time
     start, start_phi, start_servers, fallback = (_start_assignment(instance, starts, budget) if starts
                                                  else (None, np.inf, None, None))
     report("starts", start_phi, -np.inf)
-    solution_vars = potential.solution_vars(model)
     best, best_phi, bound, rounds, term, status, cuts_added = None, np.inf, -np.inf, 0, Termination.OPTIMAL, "", 0
     best_servers = None
-    while True:
+    try:
+        model, _ = build_model(instance, grid, check=lambda arcs, done, total: _build_check(budget, arcs, done,
+                                                                                            total))
+        opt = persistent_solver(dict(POTENTIAL_OPTIONS, mip_rel_gap=min(gap, 1e-4) / 10))
+        opt.set_instance(model)
+    except OutOfTime as err:
+        model, term, status = None, Termination.TIME_LIMIT, f"MILP not built: {err}"
+    if model is not None:
+        H = len(model.columns)   # one column per (server, slot)
+        solution_vars = potential.solution_vars(model)
+    while model is not None:
         rounds += 1
         if time_limit is not None:
             if budget.spent():
@@ -343,6 +348,8 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
              Termination.FEASIBLE: "Phi not proven minimal (see gap)",
              Termination.TIME_LIMIT: "time limit reached; Phi not proven minimal (see gap)",
              Termination.ITERATION_LIMIT: f"{max_rounds} MILP rounds reached; Phi not proven minimal (see gap)"}
+    if model is None:
+        words[Termination.TIME_LIMIT] = f"time limit reached before the MILP ({status}); Phi not proven minimal"
     text = words.get(term, status) + ("; certified equilibrium" if cert["certified"] else
                                       "; NOT certified as an equilibrium (see certificate)")
     flags = {d.name: ["deadline_relaxed"] for d in instance.devices if d.deadline_relaxed}

@@ -27,6 +27,7 @@ structural too: blocks over T_d/H are not arcs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -470,7 +471,7 @@ def build_link_network(instance: Instance, members: tuple[int, ...], canonical: 
     copies = sorted(set(copy_of.values()))
     cidx = {c: i for i, c in enumerate(copies)}
 
-    def U(c, j, h):
+    def U(c, j, h):   # node of (copy c, layer j, slot h); vectorised over j and h
         return 2 + (cidx[c] * M + j) * H + (h - 1)
 
     rows = []  # kind, tail, head, j, m, h, cap, copy
@@ -478,20 +479,24 @@ def build_link_network(instance: Instance, members: tuple[int, ...], canonical: 
         rows.append((LOCAL, 0, 1, M, M, 0, 0, 0))
     for j in starts:
         rows.append((START, 0, U(copy_of[j], j, 1), j, j, 0, int(caps[j]), copy_of[j]))
+    parts = [np.array(rows, dtype=np.int64).reshape(-1, 8)]
     blk = base.arcs(BLOCK)
+    bj, bm, bh = (np.asarray(x[blk], dtype=np.int64) for x in (base.j, base.m, base.h))
+    wj, wh = np.tile(np.arange(M), H), np.repeat(np.arange(1, H + 1), M)   # WAIT arcs, slot-major as before
     for c in copies:
         cap_c = c % (H + 1)
-        for a in blk:
-            j, m, h = int(base.j[a]), int(base.m[a]), int(base.h[a])
-            if h > cap_c:
-                continue
-            if m == M:
-                rows.append((BLOCK, U(c, j, h), 1, j, m, h, cap_c, c))
-            elif h < cap_c:
-                rows.append((BLOCK, U(c, j, h), U(c, m, h + 1), j, m, h, cap_c, c))
-        rows += [(WAIT, U(c, j, h), U(c, j, h + 1), j, j, h, cap_c, c) for h in range(1, cap_c) for j in range(M)]
+        keep = (bh <= cap_c) & ((bm == M) | (bh < cap_c))
+        j, m, h = bj[keep], bm[keep], bh[keep]
+        head = np.where(m == M, 1, U(c, m, h + 1))
+        n_b = len(j)
+        parts.append(np.column_stack([np.full(n_b, BLOCK), U(c, j, h), head, j, m, h, np.full(n_b, cap_c),
+                                      np.full(n_b, c)]))
+        w = wh < cap_c
+        n_w = int(w.sum())
+        parts.append(np.column_stack([np.full(n_w, WAIT), U(c, wj[w], wh[w]), U(c, wj[w], wh[w] + 1), wj[w], wj[w],
+                                      wh[w], np.full(n_w, cap_c), np.full(n_w, c)]))
     n_nodes = 2 + len(copies) * M * H
-    arr = np.array(rows, dtype=np.int64).reshape(-1, 8)
+    arr = np.concatenate(parts).astype(np.int64)
     arr = arr[prune_arcs(arr[:, 1], arr[:, 2], n_nodes)]
     kind, tail, head, j, m, h, cap, copy = (arr[:, i] for i in range(8))
     PT = np.concatenate([[0.0], np.cumsum(dev.t_server[1:])])
@@ -721,7 +726,8 @@ def build_class_network(instance: Instance, members: tuple[int, ...], canonical:
 
 
 def class_networks(instance: Instance, objective: str = "delay", aggregate: bool = True,
-                   canonical: bool | None = None, prune: bool = True) -> list[ClassNetwork]:
+                   canonical: bool | None = None, prune: bool = True,
+                   check: Callable[[], None] | None = None) -> list[ClassNetwork]:
     """Every class's network.
 
     ``canonical`` (default: on in mode per_device, where it is exact; docs/milp.md §3) keeps only the fewest-blocks
@@ -739,6 +745,8 @@ def class_networks(instance: Instance, objective: str = "delay", aggregate: bool
         Keep only the fewest-blocks packing of each partition (None: on in ``per_device`` mode, where it is exact).
     prune : bool, default True
         Whether arcs on no source-sink path are dropped.
+    check : callable, optional
+        Called before each class is built (a method's time budget: it raises to stop the build).
 
     Returns
     -------
@@ -747,8 +755,12 @@ def class_networks(instance: Instance, objective: str = "delay", aggregate: bool
     """
     if canonical is None:
         canonical = servers(instance)[0].capacity_mode == "per_device"
-    return [build_class_network(instance, members, canonical, objective, prune)
-            for members in device_classes(instance, objective, aggregate)]
+    nets = []
+    for members in device_classes(instance, objective, aggregate):
+        if check is not None:
+            check()
+        nets.append(build_class_network(instance, members, canonical, objective, prune))
+    return nets
 
 
 def profile_from_flows(instance: Instance, nets: list[ClassNetwork], flows: list) -> list[np.ndarray]:

@@ -312,9 +312,10 @@ def build_network(dev: Device, server: Server, canonical: bool = False) -> Devic
     rows = [(LOCAL, 0, 1, M, M, 0)]
     rows += [(START, 0, U(j, 1), j, j, 0) for j in range(M)]
     cuts = canonical_cuts(dev.t_server, dt) if canonical else None
+    fits = block_fits(PT[None, :] - PT[:, None], dt)   # fits[j, m]: block j+1..m meets (17), tested at once
     for j in range(M):
         for m in range(j + 1, M + 1):
-            if not block_fits(PT[m] - PT[j], dt):
+            if not fits[j, m]:
                 continue
             if cuts is not None and not (m in cuts and cuts[m] <= j):
                 continue

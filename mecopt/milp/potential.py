@@ -57,6 +57,8 @@ price of stability in those two measures.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyomo.environ as pyo
 
@@ -77,6 +79,9 @@ DEFAULT_CUT_TOL = 1e-10
 OBJECTIVE_UNITS = 100.0
 #: HiGHS options of the potential MILP: GTPOS's, with presolve probing back on
 POTENTIAL_OPTIONS = dict(GTPOS_OPTIONS, presolve_rule_off=0, mip_abs_gap=0.0)
+#: CPU seconds per network arc to build the Pyomo model and hand it to HiGHS (``set_instance``): measured
+#: 210-360 us on bench mixed-K2-total-n20 and mixed-K4-*-n50 (load 7); a budget uses it to project the build
+BUILD_S_PER_ARC = 2e-4
 
 
 def _require_potential(instance: Instance) -> None:
@@ -86,7 +91,8 @@ def _require_potential(instance: Instance) -> None:
                          f"gamma = 0 for {', '.join(bad[:10])}")
 
 
-def build_model(instance: Instance, grid: int = DEFAULT_GRID) -> tuple[pyo.ConcreteModel, np.ndarray]:
+def build_model(instance: Instance, grid: int = DEFAULT_GRID,
+                check: Callable[[int, int, int], None] | None = None) -> tuple[pyo.ConcreteModel, np.ndarray]:
     """The potential MILP (module docstring) and the largest possible load of each slot column.
 
     The feasible set is one of two exact formulations of (15)-(17), (26), (27) (and (15s)), chosen
@@ -100,6 +106,10 @@ def build_model(instance: Instance, grid: int = DEFAULT_GRID) -> tuple[pyo.Concr
         Every gamma_n > 0.
     grid : int
         Initial tangent points per column (>= 2).
+    check : callable, optional
+        ``check(arcs, done, total)``, called as the networks are built, before the Pyomo model: ``arcs`` in
+        the ``done`` of ``total`` networks (classes or MDs) built so far. It raises to stop the build (a
+        method's time budget; :data:`BUILD_S_PER_ARC` projects the rest).
 
     Returns
     -------
@@ -117,7 +127,7 @@ def build_model(instance: Instance, grid: int = DEFAULT_GRID) -> tuple[pyo.Concr
     """
     _require_potential(instance)
     kind = formulation(instance)
-    m, load, own_sq, lmax, own = (_device_terms if kind == "device" else _class_terms)(instance)
+    m, load, own_sq, lmax, own = (_device_terms if kind == "device" else _class_terms)(instance, check)
     m.formulation = kind
     m.obj.deactivate()
     G = len(m.columns)
@@ -161,16 +171,24 @@ def formulation(instance: Instance) -> str:
     return "device" if instance.K == 1 else "class"
 
 
-def _device_terms(instance: Instance):
+def _device_terms(instance: Instance, check: Callable[[int, int, int], None] | None = None):
     """One server: the device model and the potential's terms on its y and block arcs."""
     server = servers(instance)[0]
     H = server.H
+    nets, arcs = [], 0
+    for n, dev in enumerate(instance.devices):
+        if check is not None:
+            check(arcs, n, instance.N)
+        nets.append(build_network(dev, server, canonical=False))   # the arcs device_model.build_model uses
+        arcs += nets[-1].n_arcs
+    if check is not None:
+        check(arcs, instance.N, instance.N)
     m = device_model.build_model(instance, "social", canonical=False)
     m.columns = columns(instance)
     S = server_slots(H)
     load, own_sq, lmax = {h: [] for h in S}, {h: [] for h in S}, np.zeros(H)
     for n, dev in enumerate(instance.devices):
-        net = build_network(dev, server, canonical=False)   # the arcs device_model.build_model used
+        net = nets[n]
         b = m.md[n]
         for h in S:
             arcs = np.flatnonzero((net.kind == BLOCK) & (net.h == h))
@@ -209,7 +227,7 @@ def potential_classes(instance: Instance) -> list[tuple[int, ...]]:
     return [tuple(g) for g in groups.values()]
 
 
-def _class_terms(instance: Instance):
+def _class_terms(instance: Instance, check: Callable[[int, int, int], None] | None = None):
     """Several servers: the class model (identical MDs aggregated) and the potential's terms on its block arcs.
 
     Each class of :func:`potential_classes` is one integer flow of ``count`` units (exact: module docstring
@@ -217,8 +235,15 @@ def _class_terms(instance: Instance):
     """
     from mecopt.milp.classes import build_class_network
 
-    nets = [build_class_network(instance, members, False, "social", prune=False)
-            for members in potential_classes(instance)]
+    groups = potential_classes(instance)
+    nets, arcs = [], 0
+    for i, members in enumerate(groups):
+        if check is not None:
+            check(arcs, i, len(groups))
+        nets.append(build_class_network(instance, members, False, "social", prune=False))
+        arcs += nets[-1].n_arcs
+    if check is not None:
+        check(arcs, len(groups), len(groups))
     m = gtpos.build_model(instance, "social", nets=nets)
     G = len(m.columns)
     S = range(1, G + 1)

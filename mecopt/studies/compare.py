@@ -67,6 +67,10 @@ COLUMNS = ["method", "avg_delay_s", "avg_energy_j", "avg_cost", "social_cost", "
 BUDGET = Option("budget", float, "seconds for the whole comparison, split over the methods", gt=0)
 #: under a budget, the least time limit a method gets (so that it returns its best solution)
 MIN_SHARE_S = 1.0
+#: the part of a budget the methods do not share: it covers loading the instance, each method's return after
+#: its limit (its answer, a fallback start) and writing the tables; at least :data:`MIN_RESERVE_S`
+BUDGET_RESERVE = 0.05
+MIN_RESERVE_S = 2.0
 #: the comparison's identity (instance and options) in its folder, checked by ``resume``
 IDENTITY_FILE = "compare.json"
 #: a method's row of the table, in its folder
@@ -337,7 +341,7 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
             gtpos_objective: str | None = None, gtpos_solver: str | None = None,
             budget: float | None = None, out: str | Path | None = None, fmt: str = "csv", resume: bool = False,
             on_start: Callable[[str, int, int, float | None], None] | None = None,
-            ) -> tuple[pd.DataFrame, dict[str, Solution]]:
+            started: float | None = None) -> tuple[pd.DataFrame, dict[str, Solution]]:
     """Run ``methods`` on ``instance``.
 
     Returns the comparison table (columns :data:`COLUMNS`) and the Solution of every method that returned one.
@@ -352,10 +356,14 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
     older spellings of GTPOS's ``objective`` and ``solver`` there. ``text``: string values are
     command-line text, read by each option's declared type.
 
-    ``budget`` bounds the whole comparison: each method that declares ``time_limit`` runs with
-    :func:`budget_share` of what is left (or its own ``time_limit`` if smaller), and returns its
-    best solution with termination ``time_limit`` (and its gap) when that runs out. The column
-    ``time_limit_s`` gives the limit each method ran with.
+    ``budget`` bounds the whole comparison: the methods without a ``time_limit`` option run first
+    (all-local, all-offload, isolated: quick), then each method that declares ``time_limit`` runs with
+    :func:`budget_share` of what is left (or its own ``time_limit`` if smaller) once
+    :data:`BUDGET_RESERVE` of the budget (at least :data:`MIN_RESERVE_S`) is held back for loading,
+    each method's return and writing the tables. A method's time limit bounds the whole
+    method (building its model included), and returns its best solution with termination
+    ``time_limit`` (and its gap, or none) when that runs out. The column ``time_limit_s`` gives the
+    limit each method ran with; the table keeps the order of ``methods``.
 
     ``out``: each method's folder ``out/<method>`` (its solution tables and ``row.json``, its row
     of the table) is written when the method finishes, atomically (a hidden temporary folder
@@ -366,7 +374,8 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
 
     ``progress(method)``, when given, is a context manager entered while ``method`` runs; what it
     yields (if not None) is passed as the method's ``progress`` option to methods that accept one.
-    ``on_start(method, index, count, time_limit)`` is called before each method runs.
+    ``on_start(method, index, count, time_limit)`` is called before each method runs (``index``: its place
+    in the run, which under a budget puts the methods without a time limit first).
 
     A method that raises :class:`~mecopt.core.errors.SolverError` or
     :class:`~mecopt.core.errors.InfeasibleError` gets a row with termination error/infeasible and
@@ -413,6 +422,9 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
         Continue the comparison already in ``out``.
     on_start : Callable or None, default None
         Called as ``on_start(method, index, count, time_limit)`` before each method.
+    started : float or None, default None
+        ``time.perf_counter()`` when the comparison began, from which ``budget`` counts (default: now;
+        the command line passes its own start, so that loading the instance counts).
 
     Returns
     -------
@@ -426,7 +438,7 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
         For a bad option, a method that cannot solve the instance's several servers, or an
         ``out`` holding another comparison (or one without ``resume``).
     """
-    t_start = time.perf_counter()
+    t_start = time.perf_counter() if started is None else started
     methods, shared, planned = plan(methods, time_limit=time_limit, seed=seed, engine=engine, draws=draws,
                                     options=options, text=text, gtpos_objective=gtpos_objective,
                                     gtpos_solver=gtpos_solver, budget=budget)
@@ -439,14 +451,19 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
     budget = shared.get("budget")
     finished = folder.finished(methods) if folder is not None else {}
     timed = [m for m in methods if "time_limit" in solvers.option_set(m) and m not in finished]
-    rows, solutions = [], {}
-    for index, method in enumerate(methods):
+    by_method: dict[str, dict] = {}
+    solutions = {}
+    # under a budget the methods without a time limit run first (they are quick), so that the time-limited
+    # ones share what they leave; the table keeps the order of ``methods``
+    order = ([m for m in methods if m not in timed] + timed) if budget is not None else methods
+    for index, method in enumerate(order):   # index: the method's place in the run (on_start)
         if method in finished:
-            rows.append(finished[method])
+            by_method[method] = finished[method]
             continue
         opts = dict(planned[method])
         if budget is not None and method in timed:
-            share = budget_share(budget, time.perf_counter() - t_start, len(timed) - timed.index(method))
+            usable = budget - max(MIN_RESERVE_S, BUDGET_RESERVE * budget)   # the rest: loading, returns, writing
+            share = budget_share(usable, time.perf_counter() - t_start, len(timed) - timed.index(method))
             opts["time_limit"] = min(opts.get("time_limit") or share, share)
         if on_start is not None:
             on_start(method, index, len(methods), opts.get("time_limit"))
@@ -459,14 +476,15 @@ def compare(instance: Instance, *, methods=None, time_limit: float | None = None
         except (SolverError, InfeasibleError) as err:
             row = _failed_row(method, err, time.perf_counter() - t0)
             row["time_limit_s"] = opts.get("time_limit", np.nan)
-            rows.append(row)
+            by_method[method] = row
             continue
         row = _row(method, sol, time.perf_counter() - t0, gtpos_objective)
         row["time_limit_s"] = opts.get("time_limit", np.nan)
         solutions[method] = sol
-        rows.append(row)
+        by_method[method] = row
         if folder is not None:
             folder.save(method, sol, row)
+    rows = [by_method[m] for m in methods]
     if spread:
         spread_rows = [finished[m] for m in SPREAD_ROWS if m in finished]
         if spread_rows:

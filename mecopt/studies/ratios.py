@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
-from mecopt.core.cost import Evaluation, penalty_unit, social_cost
+from mecopt.core.cost import Evaluation
 from mecopt.core.instance import Instance
+from mecopt.methods.objective import objective_value as gtpos_objective_value
 
 #: what each GTPOS objective is called in ratio lines, by whether a soft deadline penalises it
 OBJECTIVE_LABELS = {
@@ -96,12 +95,7 @@ def objective_value(instance: Instance, ev: Evaluation, objective: str) -> float
     float
         The objective's value.
     """
-    if objective == "social":
-        return social_cost(instance, ev)
-    base = ev.delay if objective == "delay" else ev.energy
-    penalty = np.zeros(instance.N) if ev.penalty is None else np.asarray(ev.penalty, dtype=float)
-    extra = [p / penalty_unit(d, objective) if p else 0.0 for p, d in zip(penalty, instance.devices)]
-    return float(np.mean(np.asarray(base, dtype=float) + np.asarray(extra, dtype=float)))
+    return gtpos_objective_value(instance, ev, objective)
 
 
 def ratio_interval(value: float, incumbent: float, bound: float | None, proven: bool) -> tuple[float, float]:

@@ -14,6 +14,8 @@ from mecopt.methods.tpos_best import solve_best
 pytestmark = pytest.mark.solver
 
 SMALL = "paper:fig5-n5"
+#: proven in well under a second
+QUICK = "paper:fig6-w0.2khz"
 
 
 def spend(budget) -> None:
@@ -48,7 +50,7 @@ def test_the_price_of_stability_solves_are_inside_the_budget(monkeypatch):
         return out
 
     monkeypatch.setattr(tpos_best, "_polish", slow_polish)
-    sol = solve_best(load_instance(SMALL), time_limit=600.0, starts=0, pos=True)
+    sol = solve_best(load_instance(QUICK), time_limit=600.0, starts=0, pos=True)
     assert sol.termination == Termination.OPTIMAL
     assert sol.info["gtpos_delay"] is None and sol.info["pos_delay"] is None
     assert sol.info["gtpos_social_termination"] == "not run: time budget spent"
@@ -93,3 +95,35 @@ def test_a_feasible_uncertified_start_is_the_last_resort(monkeypatch):
     sol = solve_best(load_instance(SMALL), time_limit=600.0, starts=2, pos=False)
     assert sol.termination == Termination.TIME_LIMIT and sol.feasible
     assert sol.info["start_phi"] is None and sol.info["phi_milp_incumbent"] is not None
+
+
+def test_a_model_that_cannot_be_built_in_time_is_not_built(monkeypatch):
+    """Projected from the networks built so far, the MILP needs more than the budget: the polished start comes back
+    as TIME_LIMIT with no bound, and no Pyomo model is built (building it ran for minutes and GBs before)."""
+    from mecopt.milp import potential
+
+    monkeypatch.setattr(tpos_best, "BUILD_S_PER_ARC", 1e3)   # every arc "takes" 1000 s
+    monkeypatch.setattr(potential.device_model, "build_model", lambda *a, **k: pytest.fail("model built"))
+    sol = solve_best(load_instance(QUICK), time_limit=600.0, starts=1, pos=False)
+    assert sol.termination == Termination.TIME_LIMIT and sol.bound is None and sol.gap is None
+    assert "MILP not built" in sol.status and "projected" in sol.status
+    assert sol.certificate["certified"] and sol.info["start_phi"] is not None
+
+
+def test_without_a_budget_the_projection_does_not_stop_the_build(monkeypatch):
+    monkeypatch.setattr(tpos_best, "BUILD_S_PER_ARC", 1e3)
+    sol = solve_best(load_instance(QUICK), starts=0, pos=False)
+    assert sol.termination == Termination.OPTIMAL
+
+
+def test_the_build_check_projects_the_whole_model():
+    from mecopt.methods.budget import Budget, OutOfTime
+
+    b = Budget(10.0)
+    tpos_best._build_check(b, 10, 0, 100)                  # nothing built yet: nothing to project
+    tpos_best._build_check(b, 1000, 10, 100)               # 1e4 arcs x 2e-4 s = 2 s < 10 s left
+    with pytest.raises(OutOfTime, match="projected"):
+        tpos_best._build_check(b, 10_000, 10, 100)         # 1e5 arcs: 20 s > 10 s left
+    spend(b)
+    with pytest.raises(OutOfTime):
+        tpos_best._build_check(b, 0, 0, 100)

@@ -4,6 +4,7 @@ resumable compare folder and the whole-comparison budget."""
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pandas as pd
@@ -161,8 +162,12 @@ def test_a_budget_is_split_over_the_time_limited_methods(monkeypatch):
                                   budget=120, time_limit=25)
     limits = {m: o.get("time_limit") for m, o in calls}
     assert limits["all-local"] is None                       # no time_limit option: not budgeted
+    assert [m for m, _ in calls] == ["all-local", "tpos-cai", "gtpos", "tpos-uai"]   # the quick one first
+    assert list(table["method"]) == ["tpos-cai", "all-local", "gtpos", "tpos-uai"]   # the table keeps its order
     assert [s[2] for s in shares] == [3, 2, 1]               # what is left goes to the methods still to run
-    assert all(s[0] == 120 for s in shares) and [s[1] for s in shares] == sorted(s[1] for s in shares)
+    reserve = max(comparemod.MIN_RESERVE_S, comparemod.BUDGET_RESERVE * 120)
+    assert all(s[0] == 120 - reserve for s in shares)        # held back: loading, returns, writing
+    assert [s[1] for s in shares] == sorted(s[1] for s in shares)
     for (_, _, _, given), m in zip(shares, ("tpos-cai", "gtpos", "tpos-uai")):
         assert limits[m] == min(25, given)                   # never above the method's own --time-limit
     assert table.set_index("method")["time_limit_s"].to_dict()["gtpos"] == limits["gtpos"]
@@ -194,3 +199,13 @@ def test_equilibria_without_a_gtpos_solution_has_no_ratio_for_it(soft, monkeypat
     assert s.loc["penalised_energy_j", "gtpos_is"] == "GTPOS(energy) failed: error"
     assert np.isnan(s.loc["penalised_energy_j", "best_ratio"]) and pd.notna(s.loc["penalised_delay_s", "best_ratio"])
     assert any("GTPOS (energy) returned no solution" in li for li in res.lines())
+
+
+def test_the_budget_counts_from_the_given_start(monkeypatch):
+    """compare(started=...) (the command's start): time spent before compare was called is not shared out."""
+    calls = count_solves(monkeypatch)
+    comparemod.compare(load_instance(FIG6), methods=["all-local", "tpos-cai"], budget=100,
+                       started=time.perf_counter() - 90)
+    reserve = max(comparemod.MIN_RESERVE_S, comparemod.BUDGET_RESERVE * 100)
+    limit = dict(calls)["tpos-cai"]["time_limit"]
+    assert limit <= 100 - reserve - 90 + 1e-9 and limit >= comparemod.MIN_SHARE_S

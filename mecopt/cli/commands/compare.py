@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 import numpy as np
 import pandas as pd
@@ -52,8 +54,9 @@ def display_frame(df: pd.DataFrame) -> pd.DataFrame:
               help="Time limit in seconds of each method that takes one (tpos-*, tpos-best, gtpos), passed as its "
                    "time_limit option: at the limit it returns its best solution, marked time_limit.")
 @click.option("--budget", default=None, metavar="SECONDS",
-              help="Seconds for the whole comparison: each time-limited method gets an even share of what is left "
-                   "(at most --time-limit).")
+              help="Seconds for the whole comparison, loading and writing included: the quick methods run first, "
+                   "then each time-limited method gets an even share of what is left after a 5% reserve (at most "
+                   "--time-limit); a method's limit bounds all of it, model building included.")
 @click.option("--objective", default=None, metavar="delay|social|energy",
               help="GTPOS's objective (--option gtpos:objective=...); the ratios use the matching figure. "
                    "[default: average delay]")
@@ -84,6 +87,7 @@ def compare_command(instance, methods, engine, seed, time_limit, budget, objecti
     every method returned an assignment (infeasible ones are shown in the table), 2 bad
     input, 3 a method reported its model infeasible, 4 a method failed, 130 interrupted.
     """  # noqa: D205 (click prints this docstring as the --help text, unchanged)
+    began = time.perf_counter()   # --budget counts from here (loading the instance included)
     if resume and out is None:
         raise InputError("--resume needs --out: the folder of the comparison to continue")
     run = dict(methods=methods, engine=engine, seed=seed, time_limit=time_limit, draws=draws,
@@ -97,7 +101,7 @@ def compare_command(instance, methods, engine, seed, time_limit, budget, objecti
         label[method] = f"[{index + 1}/{count}] {method}" + ("" if limit is None else f", limit {limit:.3g} s")
 
     table, solutions = comparemod.compare(
-        inst, spread=spread, out=out, fmt=fmt, resume=resume, on_start=started,
+        inst, spread=spread, out=out, fmt=fmt, resume=resume, on_start=started, started=began,
         progress=lambda m: method_progress(m, quiet, inst.N, label=label.get(m)), **run)
     shown = SHOWN + (["time_limit_s"] if table["time_limit_s"].notna().any() else [])
     echo_table(display_frame(table[shown]))

@@ -284,6 +284,8 @@ class HighsBackend(Backend):
         opt = persistent_solver(dict(GTPOS_OPTIONS, mip_rel_gap=float(limits.mip_rel_gap)),
                                 time_limit=limits.time_limit, threads=limits.threads)
         opt.set_instance(model)
+        if limits.time_limit is not None:   # building the model counts against the time limit
+            opt.config.time_limit = max(1e-3, limits.time_limit - (time.perf_counter() - t0))
         h = highs_object(opt)
         progress = limits.progress
         if progress is not None:
