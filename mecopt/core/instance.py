@@ -52,8 +52,11 @@ field path ([InputError][mecopt.InputError]).
 
 from __future__ import annotations
 
+import gc
 import math
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
@@ -65,7 +68,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mecopt.core import channel, dnn, limits
 from mecopt.core.delay import DelayModel, layer_delays, load_coefficients
-from mecopt.core.document import read_toml
+from mecopt.core.document import MAX_INSTANCE_BYTES, read_json, read_toml
 from mecopt.core.errors import InputError, validation_problems
 from mecopt.core.tables import jsonable
 
@@ -824,7 +827,9 @@ class ServerView:
 def read_document(path: str | Path, what: str = "instance") -> tuple[dict[str, Any], str]:
     """The parsed TOML document at ``path`` and its text (InputError when missing or not TOML).
 
-    An instance may be a bundled name such as ``paper:fig6-w1khz``.
+    An instance may be a bundled name such as ``paper:fig6-w1khz``, or a ``.json`` file holding the same
+    document (read ~20x faster than TOML: the form for 100,000 devices, docs/multiserver.md *Scale*).
+    Instance files may be up to :data:`~mecopt.core.document.MAX_INSTANCE_BYTES` long.
 
     Parameters
     ----------
@@ -840,8 +845,12 @@ def read_document(path: str | Path, what: str = "instance") -> tuple[dict[str, A
     """
     from mecopt.core.resources import instance_path
 
-    path = instance_path(path) if what == "instance" else Path(path)
-    return read_toml(path, what)
+    if what != "instance":
+        return read_toml(Path(path), what)
+    path = instance_path(path)
+    if path.suffix.lower() == ".json":
+        return read_json(path, what, MAX_INSTANCE_BYTES)
+    return read_toml(path, what, MAX_INSTANCE_BYTES)
 
 
 def load_instance(path: str | Path) -> Instance:
@@ -860,11 +869,30 @@ def load_instance(path: str | Path) -> Instance:
     from mecopt.core.resources import instance_path
 
     file = instance_path(path)
-    data, _ = read_document(file)
-    return instance_from_dict(data, base=file.parent, source_path=str(path))
+    with _collector_paused():
+        data, _ = read_document(file)
+        return instance_from_dict(data, base=file.parent, source_path=str(path), plain=True)
 
 
-def instance_from_dict(data: dict[str, Any], base: Path | None = None, source_path: str | None = None) -> Instance:
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while an instance is read and built (restored after).
+
+    Loading allocates ~100 objects per device (the parsed document, devices, their dicts) and no garbage
+    cycles, yet the collector would rescan the growing heap again and again: a third of the assembly's
+    time at N = 10,000.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def instance_from_dict(data: dict[str, Any], base: Path | None = None, source_path: str | None = None, *,
+                       plain: bool = False) -> Instance:
     """Validate a parsed instance document and resolve it to per-device numbers.
 
     Parameters
@@ -875,6 +903,9 @@ def instance_from_dict(data: dict[str, Any], base: Path | None = None, source_pa
         Folder that relative DNN and delay paths are read from.
     source_path : str or None, default None
         The file it came from (kept on the instance, named in messages).
+    plain : bool, default False
+        The document holds plain Python values only, as the TOML and JSON readers return (numpy scalars of a
+        document built in code are converted otherwise: 0.2 s for 10,000 devices).
 
     Returns
     -------
@@ -886,8 +917,15 @@ def instance_from_dict(data: dict[str, Any], base: Path | None = None, source_pa
     InputError
         Listing every problem with its field path.
     """
+    with _collector_paused():
+        return _build_instance(data, base, source_path, plain)
+
+
+def _build_instance(data: dict[str, Any], base: Path | None, source_path: str | None, plain: bool) -> Instance:
+    """:func:`instance_from_dict`'s work."""
     where = source_path or "<instance>"
-    data = jsonable(data, other="keep")   # numpy scalars (a document built in code) as Python numbers
+    if not plain:
+        data = jsonable(data, other="keep")   # numpy scalars (a document built in code) as Python numbers
     try:
         spec = InstanceFile.model_validate(data)
     except ValidationError as err:
@@ -943,7 +981,7 @@ def instance_from_dict(data: dict[str, Any], base: Path | None = None, source_pa
     placed: list[tuple[_Entry, np.ndarray]] = []   # entries whose gains come from path loss, with their distances
     n_links = 0
     for i, entry in enumerate(spec.devices):
-        given = {k: v for k, v in entry if v is not None}
+        given = {k: v for k, v in vars(entry).items() if v is not None}   # as model_dump(), for flat fields
         merged = {**defaults, **given}
         path = f"devices.{i}"
         e = _Entry(path=path, merged=merged, count=entry.count)
@@ -970,8 +1008,8 @@ def instance_from_dict(data: dict[str, Any], base: Path | None = None, source_pa
                 "devices.servers", f"more than {limits.MAX_LINKS} reachable (device, server) pairs; list fewer "
                 "servers per device")])
         delta = merged["delta_cycles_per_bit"]   # a range: one draw per device, in file order
-        e.deltas = rng.uniform(delta[0], delta[1], size=entry.count) if isinstance(delta, tuple | list) else \
-            np.full(entry.count, float(delta))
+        e.deltas = rng.uniform(delta[0], delta[1], size=entry.count).tolist() if isinstance(delta, tuple | list) \
+            else [float(delta)] * entry.count
         if entry.name and entry.count == 1:
             names.append(entry.name)
         elif entry.name:
@@ -989,8 +1027,12 @@ def instance_from_dict(data: dict[str, Any], base: Path | None = None, source_pa
             if not dedupe or p not in problems:
                 problems.append(p)
     resolved = [e for e in entries if e.resolvable]
-    big = sorted({(e.dnn, len(dn.names), sv.H) for e in resolved for dn in (cast(_DnnNumbers, e.numbers),)
-                  for sv in (servers[k] for k in e.reach) if sv.H * (len(dn.names) + 1) ** 2 > limits.MAX_DP_CELLS})
+    reached: dict[int, tuple[_Entry, set[int]]] = {}   # per DNN table: an entry running it, the servers reached
+    for e in resolved:
+        reached.setdefault(id(e.numbers), (e, set()))[1].update(e.reach)
+    big = sorted({(e.dnn, M, servers[k].H) for e, ks in reached.values()
+                  for M in (len(cast(_DnnNumbers, e.numbers).names),)
+                  for k in ks if servers[k].H * (M + 1) ** 2 > limits.MAX_DP_CELLS})
     if big:
         dnn_name, M, Hk = big[0]
         problems.append(("server.slots, devices.dnn", f"H x (M+1)^2 = {Hk} x ({M}+1)^2 for DNN {dnn_name} "
@@ -1233,7 +1275,7 @@ class _Entry:
     gains: list[float | None] = field(default_factory=list)   # G_{n,k} per server (NaN where unreached)
     numbers: _DnnNumbers | None = None                         # None: its DNN or delay sets did not resolve
     dnn: str = ""
-    deltas: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    deltas: list[float] = field(default_factory=list)          # delta_n of each of its devices
     names: list[str] = field(default_factory=list)
     resolvable: bool = False                                   # its links can be resolved (no problem so far)
     problems: list[tuple[tuple[str, str], bool]] = field(default_factory=list)   # (problem, report once)
@@ -1247,13 +1289,13 @@ _DEVICE_FIELDS = tuple(f.name for f in fields(Device))
 
 
 def _fast_device(values: dict[str, Any]) -> Device:
-    """``Device(**values)`` given every field, without the frozen dataclass's per-field ``__setattr__``.
+    """``Device(**values)`` from a dict of every field in field order, without the frozen dataclass's ``__setattr__``.
 
     About 10x faster: a city instance builds 400,000 of them (N = 100,000 on 3 servers each, plus the home
     devices). ``tests/core/test_loading.py`` checks it equals the dataclass's own constructor.
     """
     dev = object.__new__(Device)
-    dev.__dict__.update({name: values[name] for name in _DEVICE_FIELDS})   # in field order, as the constructor's
+    dev.__dict__.update(values)
     return dev
 
 
@@ -1269,10 +1311,11 @@ class _LinkTable:
 
     def __init__(self, entries: list[_Entry], servers: list[Server], price_scale: float) -> None:
         self.entries = entries
+        self.templates: dict[int, dict[str, Any]] = {}   # entry index -> its device_template
         self.counts = np.array([e.count for e in entries], dtype=np.int64)
         self.N = int(self.counts.sum())
         self.device_entry = np.repeat(np.arange(len(entries)), self.counts)           # (N,)
-        self.delta = np.concatenate([e.deltas for e in entries]) if entries else np.zeros(0)
+        self.delta = np.array([d for e in entries for d in e.deltas], dtype=float)
         self.names = [name for e in entries for name in e.names]
         per_device = np.repeat([len(e.reach) for e in entries], self.counts).astype(np.int64)
         self.first = np.concatenate([[0], np.cumsum(per_device)[:-1]]).astype(np.int64) if self.N else \
@@ -1319,44 +1362,56 @@ class _LinkTable:
                 self.t_up.append(t_up)
                 self.S.append(S)
 
-    def link_device(self, link: int, index: int, fastest_delay: float, relaxed: bool,
-                    common: dict[str, Any]) -> Device:
-        """Link ``link`` as a :class:`Device` numbered ``index`` (``common``: the entry's shared fields)."""
-        n, t, r = int(self.device[link]), int(self.table[link]), int(self.row[link])
-        return _fast_device({**common, "index": index, "name": self.names[n], "G": self.G[link],
-                             "rate_up": float(self.rate_up[link]), "rate_down": float(self.rate_down[link]),
-                             "t_up": self.t_up[t][r], "t_down": float(self.t_down[link]), "S": self.S[t][r],
-                             "delta": float(self.delta[n]), "deadline_relaxed": relaxed,
-                             "fastest_delay": fastest_delay})
-
     def devices(self, links: np.ndarray, fastest: np.ndarray, relaxed: np.ndarray,
                 soft: dict[str, Any]) -> tuple[Device, ...]:
-        """The links ``links`` as devices numbered 0, 1, ... with these fastest delays and relax flags."""
-        shared: dict[int, dict[str, Any]] = {}
+        """The links ``links`` as devices numbered 0, 1, ... with these fastest delays and relax flags.
+
+        Each device's ``t_up`` and ``S`` are rows of its DNN table's matrices; the fields its entry's devices
+        share (layer tables, weights, powers) are the same objects in every one of them.
+        """
+        dev = self.device[links]
+        t_up = [self.t_up[t][r] for t, r in zip(self.table[links].tolist(), self.row[links].tolist())]
+        S = [self.S[t][r] for t, r in zip(self.table[links].tolist(), self.row[links].tolist())]
         out = []
-        entry_of = self.device_entry[self.device[links]].tolist()
-        for i, (link, e, f, rel) in enumerate(zip(links.tolist(), entry_of, fastest.tolist(), relaxed.tolist())):
-            if e not in shared:
-                shared[e] = self.shared_fields(self.entries[e], soft)
-            out.append(self.link_device(link, i, f, rel, shared[e]))
+        for i, (e, n, link, r_up, r_do, t_down, delta, rel, f) in enumerate(zip(
+                self.device_entry[dev].tolist(), dev.tolist(), links.tolist(), self.rate_up[links].tolist(),
+                self.rate_down[links].tolist(), self.t_down[links].tolist(), self.delta[dev].tolist(),
+                relaxed.tolist(), fastest.tolist())):
+            template = self.templates.get(e)
+            if template is None:
+                template = self.templates[e] = self.device_template(self.entries[e], soft)
+            values = template.copy()   # in field order; the per-link fields filled in
+            values["index"] = i
+            values["name"] = self.names[n]
+            values["G"] = self.G[link]
+            values["rate_up"] = r_up
+            values["rate_down"] = r_do
+            values["t_up"] = t_up[i]
+            values["t_down"] = t_down
+            values["S"] = S[i]
+            values["delta"] = delta
+            values["deadline_relaxed"] = rel
+            values["fastest_delay"] = f
+            out.append(_fast_device(values))
         return tuple(out)
 
     @staticmethod
-    def shared_fields(e: _Entry, soft: dict[str, Any]) -> dict[str, Any]:
-        """The :class:`Device` fields every device of entry ``e`` has in common, on every link."""
+    def device_template(e: _Entry, soft: dict[str, Any]) -> dict[str, Any]:
+        """Every :class:`Device` field in field order: those the devices of entry ``e`` share, the others None."""
         dn, m = cast(_DnnNumbers, e.numbers), e.merged
-        return dict(dnn=e.dnn, layer_names=dn.names, layer_types=dn.types, t_local=dn.t_local, t_server=dn.t_server,
-                    out_bits=dn.out_bits, alpha=m["alpha"], beta=m["beta"], gamma=m["gamma"],
-                    c_T=m["cost_delay_per_s"], c_E=m["cost_energy_per_j"], P_up=m["upload_power_w"],
-                    P_lo=m["compute_power_w"], W=m["bandwidth_hz"], N0=m["noise_w_per_hz"], tau=m["deadline_s"],
-                    **soft)
+        shared = dict(dnn=e.dnn, layer_names=dn.names, layer_types=dn.types, t_local=dn.t_local, t_server=dn.t_server,
+                      out_bits=dn.out_bits, alpha=m["alpha"], beta=m["beta"], gamma=m["gamma"],
+                      c_T=m["cost_delay_per_s"], c_E=m["cost_energy_per_j"], P_up=m["upload_power_w"],
+                      P_lo=m["compute_power_w"], W=m["bandwidth_hz"], N0=m["noise_w_per_hz"], tau=m["deadline_s"],
+                      **soft)
+        return {name: shared.get(name) for name in _DEVICE_FIELDS}
 
     def flagged(self, servers: list[Server]) -> np.ndarray:
         """Links that may have a problem :func:`_derived_problems` reports (a superset: bounds with a margin)."""
         lim, margin = limits.MAX_TIME_S, 1.0 - 1e-9
 
         def bad(x: np.ndarray) -> np.ndarray:
-            return ~(np.isfinite(x) & (x >= 0) & (x <= lim))
+            return np.asarray(~(np.isfinite(x) & (x >= 0) & (x <= lim)))
 
         with np.errstate(all="ignore"):
             flag = ~(np.isfinite(self.rate_up) & (self.rate_up > 0)) | ~(np.isfinite(self.rate_down) &
@@ -1385,7 +1440,7 @@ class _LinkTable:
             C = column("alpha") * column("cost_delay_per_s") * T + column("beta") * column("cost_energy_per_j") * E \
                 + column("gamma") * price * worst_S * worst_S
             flag |= ~(C <= limits.MAX_COST * margin)
-        return flag
+        return np.asarray(flag)
 
     def check(self, servers: list[Server], price_scale: float) -> None:
         """Report the problems of the flagged links, per entry, through the per-link reference :func:`resolve_link`.
