@@ -1226,6 +1226,8 @@ def _dnn_numbers(table: dnn.LayerTable, coef_lo: DelayModel, coef_se: DelayModel
         t_se = np.where(np.isnan(measured_se), t_se, measured_se)
         t_lo[0] = t_se[0] = 0.0
         out_bits = frame["out_elements"].to_numpy(dtype=float) * bits_per_element
+    for arr in (t_lo, t_se, out_bits):
+        arr.setflags(write=False)   # shared by every device of the DNN
     return _DnnNumbers(t_lo, t_se, out_bits, tuple(frame["name"][1:]), tuple(frame["type"][1:]))
 
 
