@@ -57,7 +57,7 @@ import math
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
@@ -1020,8 +1020,8 @@ def _build_instance(data: dict[str, Any], base: Path | None, source_path: str | 
         e.resolvable = e.numbers is not None and not link_problems
         entries.append(e)
     _path_loss_gains(placed, spec.channel)
-    _LinkTable([e for e in entries if e.resolvable], servers, spec.model.price_scale).check(servers,
-                                                                                            spec.model.price_scale)
+    links = _LinkTable([e for e in entries if e.resolvable], servers, spec.model.price_scale)
+    links.check(servers, spec.model.price_scale)   # reports the problems of derived numbers, if any
     for e in entries:
         for p, dedupe in e.problems:
             if not dedupe or p not in problems:
@@ -1050,7 +1050,7 @@ def _build_instance(data: dict[str, Any], base: Path | None, source_path: str | 
         raise InputError(f"invalid instance {where}", problems)
 
     # the fastest delay over every reachable server decides (26)'s feasibility (docs/multiserver.md)
-    links = _LinkTable(resolved, servers, spec.model.price_scale)   # no problem: every entry resolved
+    assert links.entries == resolved   # no problem: every entry resolved, its links are the instance's
     link_fastest = links.fastest_delays(servers)
     fastest = np.minimum.reduceat(link_fastest, links.first) if links.N else np.zeros(0)
     tau = [float(e.merged["deadline_s"]) for e in resolved for _ in range(e.count)]
@@ -1284,10 +1284,8 @@ class _Entry:
 
     def report(self, problems: list[tuple[str, str]], dedupe: bool = False) -> None:
         """Add problems; ``dedupe``: skipped when the instance's report already has them."""
-        self.problems += [(p, dedupe) for p in problems]
-
-
-_DEVICE_FIELDS = tuple(f.name for f in fields(Device))
+        if problems:
+            self.problems += [(p, dedupe) for p in problems]
 
 
 def _fast_device(values: dict[str, Any]) -> Device:
@@ -1401,12 +1399,13 @@ class _LinkTable:
     def device_template(e: _Entry, soft: dict[str, Any]) -> dict[str, Any]:
         """Every :class:`Device` field in field order: those the devices of entry ``e`` share, the others None."""
         dn, m = cast(_DnnNumbers, e.numbers), e.merged
-        shared = dict(dnn=e.dnn, layer_names=dn.names, layer_types=dn.types, t_local=dn.t_local, t_server=dn.t_server,
-                      out_bits=dn.out_bits, alpha=m["alpha"], beta=m["beta"], gamma=m["gamma"],
-                      c_T=m["cost_delay_per_s"], c_E=m["cost_energy_per_j"], P_up=m["upload_power_w"],
-                      P_lo=m["compute_power_w"], W=m["bandwidth_hz"], N0=m["noise_w_per_hz"], tau=m["deadline_s"],
-                      **soft)
-        return {name: shared.get(name) for name in _DEVICE_FIELDS}
+        return {"index": None, "name": None, "dnn": e.dnn, "layer_names": dn.names, "layer_types": dn.types,
+                "t_local": dn.t_local, "t_server": dn.t_server, "out_bits": dn.out_bits, "rate_up": None,
+                "rate_down": None, "t_up": None, "t_down": None, "S": None, "delta": None, "alpha": m["alpha"],
+                "beta": m["beta"], "gamma": m["gamma"], "c_T": m["cost_delay_per_s"], "c_E": m["cost_energy_per_j"],
+                "P_up": m["upload_power_w"], "P_lo": m["compute_power_w"], "W": m["bandwidth_hz"], "G": None,
+                "N0": m["noise_w_per_hz"], "tau": m["deadline_s"], "deadline_relaxed": None, "fastest_delay": None,
+                "deadline_soft": soft["deadline_soft"], "deadline_penalty_per_s": soft["deadline_penalty_per_s"]}
 
     def flagged(self, servers: list[Server]) -> np.ndarray:
         """Links that may have a problem :func:`_derived_problems` reports (a superset: bounds with a margin)."""
