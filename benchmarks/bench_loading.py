@@ -15,8 +15,9 @@ Reported per case: ``load_cpu_s`` / ``load_s`` (process CPU / wall time of ``loa
 ``instance_from_dict`` for ``one10k``: the figure the targets are about), then, measured after it in the same
 process (DNN tables already cached) with the garbage collector paused in both trees (as this tree's
 ``load_instance`` does), the split ``parse_s`` (reading the file), ``validate_s`` (the schema validation,
-``InstanceFile.model_validate``) and ``assemble_s`` (``instance_from_dict`` minus the validation), all CPU; ``peak_rss_mb``; ``fingerprint`` (SHA-256 over every field of every device of the instance and of its
-server views: equal fingerprints mean the solvers see the same numbers); the load average before and after.
+``InstanceFile.model_validate``) and ``assemble_s`` (``instance_from_dict`` minus the validation), all CPU;
+``peak_rss_mb``; ``fingerprint`` (SHA-256 over every field of every device of the instance and of its server
+views: equal fingerprints mean the solvers see the same numbers); the load average before and after.
 
 ``--base DIR`` runs ``--base-cases`` again with ``PYTHONPATH=DIR`` (e.g. ``/work/wt/prev``), interleaved with
 this tree's runs (this, base, this, base, ... for ``--repeat``), and adds ``base_load_cpu_s``, ``base_load_s``,
