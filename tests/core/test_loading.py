@@ -124,17 +124,6 @@ def test_devices_of_one_dnn_share_its_layer_tables():
         assert len({id(getattr(d, name)) for d in alex}) == 1
 
 
-def test_fast_device_creation_equals_the_constructor():
-    inst = instance_from_dict(_city())
-    for dev in inst.devices + inst.view(1).instance.devices:
-        ref = Device(**{f.name: getattr(dev, f.name) for f in fields(Device)})
-        assert list(vars(dev)) == list(vars(ref))   # every field, in field order
-        for f in fields(Device):
-            a, b = getattr(dev, f.name), getattr(ref, f.name)
-            assert (a is b) or (a == b), f.name
-            assert type(a) is type(b), f.name
-
-
 def test_one_bad_link_is_reported_with_its_server_and_field():
     doc = _city()
     doc["devices"][2]["channel_gain"] = [1e-9, 1e-30, 3e-9]   # upload to server b far too slow
