@@ -52,8 +52,11 @@ field path ([InputError][mecopt.InputError]).
 
 from __future__ import annotations
 
+import gc
 import math
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -65,7 +68,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mecopt.core import channel, dnn, limits
 from mecopt.core.delay import DelayModel, layer_delays, load_coefficients
-from mecopt.core.document import read_toml
+from mecopt.core.document import MAX_INSTANCE_BYTES, read_json, read_toml
 from mecopt.core.errors import InputError, validation_problems
 from mecopt.core.tables import jsonable
 
@@ -824,7 +827,9 @@ class ServerView:
 def read_document(path: str | Path, what: str = "instance") -> tuple[dict[str, Any], str]:
     """The parsed TOML document at ``path`` and its text (InputError when missing or not TOML).
 
-    An instance may be a bundled name such as ``paper:fig6-w1khz``.
+    An instance may be a bundled name such as ``paper:fig6-w1khz``, or a ``.json`` file holding the same
+    document (read ~20x faster than TOML: the form for 100,000 devices, docs/multiserver.md *Scale*).
+    Instance files may be up to :data:`~mecopt.core.document.MAX_INSTANCE_BYTES` long.
 
     Parameters
     ----------
@@ -840,8 +845,12 @@ def read_document(path: str | Path, what: str = "instance") -> tuple[dict[str, A
     """
     from mecopt.core.resources import instance_path
 
-    path = instance_path(path) if what == "instance" else Path(path)
-    return read_toml(path, what)
+    if what != "instance":
+        return read_toml(Path(path), what)
+    path = instance_path(path)
+    if path.suffix.lower() == ".json":
+        return read_json(path, what, MAX_INSTANCE_BYTES)
+    return read_toml(path, what, MAX_INSTANCE_BYTES)
 
 
 def load_instance(path: str | Path) -> Instance:
@@ -860,11 +869,30 @@ def load_instance(path: str | Path) -> Instance:
     from mecopt.core.resources import instance_path
 
     file = instance_path(path)
-    data, _ = read_document(file)
-    return instance_from_dict(data, base=file.parent, source_path=str(path))
+    with _collector_paused():
+        data, _ = read_document(file)
+        return instance_from_dict(data, base=file.parent, source_path=str(path), plain=True)
 
 
-def instance_from_dict(data: dict[str, Any], base: Path | None = None, source_path: str | None = None) -> Instance:
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while an instance is read and built (restored after).
+
+    Loading allocates ~100 objects per device (the parsed document, devices, their dicts) and no garbage
+    cycles, yet the collector would rescan the growing heap again and again: a third of the assembly's
+    time at N = 10,000.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def instance_from_dict(data: dict[str, Any], base: Path | None = None, source_path: str | None = None, *,
+                       plain: bool = False) -> Instance:
     """Validate a parsed instance document and resolve it to per-device numbers.
 
     Parameters
@@ -875,6 +903,9 @@ def instance_from_dict(data: dict[str, Any], base: Path | None = None, source_pa
         Folder that relative DNN and delay paths are read from.
     source_path : str or None, default None
         The file it came from (kept on the instance, named in messages).
+    plain : bool, default False
+        The document holds plain Python values only, as the TOML and JSON readers return (numpy scalars of a
+        document built in code are converted otherwise: 0.2 s for 10,000 devices).
 
     Returns
     -------
@@ -886,8 +917,15 @@ def instance_from_dict(data: dict[str, Any], base: Path | None = None, source_pa
     InputError
         Listing every problem with its field path.
     """
+    with _collector_paused():
+        return _build_instance(data, base, source_path, plain)
+
+
+def _build_instance(data: dict[str, Any], base: Path | None, source_path: str | None, plain: bool) -> Instance:
+    """:func:`instance_from_dict`'s work."""
     where = source_path or "<instance>"
-    data = jsonable(data, other="keep")   # numpy scalars (a document built in code) as Python numbers
+    if not plain:
+        data = jsonable(data, other="keep")   # numpy scalars (a document built in code) as Python numbers
     try:
         spec = InstanceFile.model_validate(data)
     except ValidationError as err:
@@ -935,59 +973,66 @@ def instance_from_dict(data: dict[str, Any], base: Path | None = None, source_pa
     defaults = {**PAPER_DEVICE, **{k: v for k, v in spec.device_defaults.model_dump().items()
                                    if v is not None and k not in ("count", "name")}}
     gain_by_default = spec.device_defaults.channel_gain is not None
-    links: list[dict[int, Device]] = []   # per device: server index -> the device resolved on that link
+    server_numbers = _server_numbers(servers)
     numbers: dict[int, tuple[dnn.LayerTable, _DnnNumbers]] = {}   # id(layer table) -> (table, its _DnnNumbers)
     tables: dict[str, dnn.LayerTable] = {}
     names: list[str] = []
+    entries: list[_Entry] = []
+    placed: list[tuple[_Entry, np.ndarray]] = []   # entries whose gains come from path loss, with their distances
     n_links = 0
     for i, entry in enumerate(spec.devices):
-        given = {k: v for k, v in entry.model_dump().items() if v is not None}
+        given = {k: v for k, v in vars(entry).items() if v is not None}   # as model_dump(), for flat fields
         merged = {**defaults, **given}
         path = f"devices.{i}"
-        problems += _weight_problems(merged, path)
-        reach, gains, link_problems = _links(merged, "channel_gain" in given or gain_by_default, servers, spec.channel,
-                                             path)
-        problems += [p for p in link_problems if p not in problems]
-        table = times = None
+        e = _Entry(path=path, merged=merged, count=entry.count)
+        e.report(_weight_problems(merged, path))
+        e.reach, e.gains, link_problems, distances = _links(merged, "channel_gain" in given or gain_by_default,
+                                                            servers, server_numbers, path)
+        e.report(link_problems, dedupe=True)
+        if distances is not None:
+            placed.append((e, distances))
         try:
             if merged["dnn"] not in tables:   # resolved once per DNN name (it reads files)
                 tables[merged["dnn"]] = dnn.layer_table(merged["dnn"], spec.model.grouped_conv, base)
             table = tables[merged["dnn"]]
+            if coef_lo is not None and coef_se is not None:
+                if id(table) not in numbers:   # once per DNN table: entries of one DNN share it
+                    numbers[id(table)] = (table, _dnn_numbers(table, coef_lo, coef_se, spec.model.bits_per_element))
+                e.numbers = numbers[id(table)][1]
+                e.dnn = table.name
         except InputError as err:
-            problems.append((f"{path}.dnn", str(err)))
-        if table is not None and coef_lo is not None and coef_se is not None:
-            if id(table) not in numbers:   # once per DNN table: entries of one DNN share it
-                numbers[id(table)] = (table, _dnn_numbers(table, coef_lo, coef_se, spec.model.bits_per_element))
-            times = numbers[id(table)][1]
-        n_links += entry.count * len(reach)
+            e.report([(f"{path}.dnn", str(err))])
+        n_links += entry.count * len(e.reach)
         if n_links > limits.MAX_LINKS:
             raise InputError(f"invalid instance {where}", [(
                 "devices.servers", f"more than {limits.MAX_LINKS} reachable (device, server) pairs; list fewer "
                 "servers per device")])
-        for c in range(entry.count):
-            delta = merged["delta_cycles_per_bit"]
-            if isinstance(delta, tuple | list):
-                delta = float(rng.uniform(delta[0], delta[1]))
-            name = entry.name if entry.name and entry.count == 1 else (
-                f"{entry.name}-{c + 1}" if entry.name else f"md{len(names) + 1}")
-            names.append(name)
-            if times is None or link_problems:
-                continue
-            resolved, bad = {}, []
-            for k in reach:
-                on = f"{path} (server {servers[k].name})" if K > 1 else path
-                dev, errs = _resolve_device(len(links), name, {**merged, "channel_gain": gains[k]}, float(delta),
-                                            cast(dnn.LayerTable, table).name, times, servers[k],
-                                            spec.model.price_scale, on)
-                bad += errs
-                resolved[k] = dev
-            if bad:
-                problems += [p for p in bad if p not in problems]
-                times = None  # one report per device entry
-                continue
-            links.append(cast("dict[int, Device]", resolved))   # no problems: every link resolved
-    big = sorted({(d.dnn, d.M, sv.H) for dl in links for k, d in dl.items() for sv in (servers[k],)
-                  if sv.H * (d.M + 1) ** 2 > limits.MAX_DP_CELLS})
+        delta = merged["delta_cycles_per_bit"]   # a range: one draw per device, in file order
+        e.deltas = rng.uniform(delta[0], delta[1], size=entry.count).tolist() if isinstance(delta, tuple | list) \
+            else [float(delta)] * entry.count
+        if entry.name and entry.count == 1:
+            names.append(entry.name)
+        elif entry.name:
+            names += [f"{entry.name}-{c + 1}" for c in range(entry.count)]
+        else:
+            names += [f"md{len(names) + c + 1}" for c in range(entry.count)]
+        e.names = names[len(names) - entry.count:]
+        e.resolvable = e.numbers is not None and not link_problems
+        entries.append(e)
+    _path_loss_gains(placed, spec.channel)
+    links = _LinkTable([e for e in entries if e.resolvable], servers, spec.model.price_scale)
+    links.check(servers, spec.model.price_scale)   # reports the problems of derived numbers, if any
+    for e in entries:
+        for p, dedupe in e.problems:
+            if not dedupe or p not in problems:
+                problems.append(p)
+    resolved = [e for e in entries if e.resolvable]
+    reached: dict[int, tuple[_Entry, set[int]]] = {}   # per DNN table: an entry running it, the servers reached
+    for e in resolved:
+        reached.setdefault(id(e.numbers), (e, set()))[1].update(e.reach)
+    big = sorted({(e.dnn, M, servers[k].H) for e, ks in reached.values()
+                  for M in (len(cast(_DnnNumbers, e.numbers).names),)
+                  for k in ks if servers[k].H * (M + 1) ** 2 > limits.MAX_DP_CELLS})
     if big:
         dnn_name, M, Hk = big[0]
         problems.append(("server.slots, devices.dnn", f"H x (M+1)^2 = {Hk} x ({M}+1)^2 for DNN {dnn_name} "
@@ -1005,25 +1050,22 @@ def instance_from_dict(data: dict[str, Any], base: Path | None = None, source_pa
         raise InputError(f"invalid instance {where}", problems)
 
     # the fastest delay over every reachable server decides (26)'s feasibility (docs/multiserver.md)
-    fastest = [min(d.fastest_delay for d in dl.values()) for dl in links]
-    home = [dl[min(dl)] for dl in links]
-    infeasible = [(f"device {d.name} ({d.dnn})",
-                   f"no strategy meets its deadline tau = {d.tau:g} s; its fastest possible delay is "
-                   f"{f:.6g} s (set model.deadline_policy = \"relax\" to drop (26) for such devices)")
-                  for d, f in zip(home, fastest) if deadline_unreachable(f, d.tau)]
-    if infeasible and spec.model.deadline_policy == "hard":
-        raise InputError(f"instance {where} is infeasible under the hard deadline (26)", infeasible)
-
-    def finish(dev: Device, n: int, **changes: Any) -> Device:
-        if spec.model.deadline_policy == "relax":
-            changes["deadline_relaxed"] = deadline_unreachable(fastest[n], dev.tau)
-        if spec.model.deadline_policy == "soft":
-            changes.update(deadline_soft=True, deadline_penalty_per_s=spec.model.deadline_penalty_per_s)
-        return _replace(dev, **changes) if changes else dev
-
-    # the home link's own fastest delay unless another reachable server is faster (K = 1: never)
-    devices = [finish(d, n, **({} if fastest[n] == d.fastest_delay else {"fastest_delay": fastest[n]}))
-               for n, d in enumerate(home)]
+    assert links.entries == resolved   # no problem: every entry resolved, its links are the instance's
+    link_fastest = links.fastest_delays(servers)
+    fastest = np.minimum.reduceat(link_fastest, links.first) if links.N else np.zeros(0)
+    tau = [float(e.merged["deadline_s"]) for e in resolved for _ in range(e.count)]
+    unreachable = np.array([deadline_unreachable(f, t) for f, t in zip(fastest.tolist(), tau)], dtype=bool)
+    if spec.model.deadline_policy == "hard" and unreachable.any():
+        raise InputError(f"instance {where} is infeasible under the hard deadline (26)", [
+            (f"device {links.names[n]} ({resolved[links.device_entry[n]].dnn})",
+             f"no strategy meets its deadline tau = {tau[n]:g} s; its fastest possible delay is "
+             f"{fastest[n]:.6g} s (set model.deadline_policy = \"relax\" to drop (26) for such devices)")
+            for n in np.flatnonzero(unreachable).tolist()])
+    relaxed = unreachable if spec.model.deadline_policy == "relax" else np.zeros(links.N, dtype=bool)
+    soft: dict[str, Any] = dict(deadline_soft=spec.model.deadline_policy == "soft", deadline_penalty_per_s=(
+        spec.model.deadline_penalty_per_s if spec.model.deadline_policy == "soft" else 0.0))
+    # each device on its first reachable server, with the fastest delay over all of them
+    devices = links.devices(links.first, fastest, relaxed, soft)
     source = spec.model_dump(mode="json")
     source.pop("servers" if not multi_form else "server")
     if "channel" not in spec.model_fields_set:
@@ -1034,26 +1076,28 @@ def instance_from_dict(data: dict[str, Any], base: Path | None = None, source_pa
     views: list[ServerView] = []
     reach_all: tuple[tuple[int, ...], ...] = ()
     if K > 1:   # with K = 1 reach and the one view (the instance itself) are derived by Instance
-        reach_all = tuple(tuple(sorted(dl)) for dl in links)
+        reach_all = links.reach()
         for k, sv in enumerate(servers):
-            members = np.array([n for n, dl in enumerate(links) if k in dl], dtype=int)
-            local = np.full(len(links), -1, dtype=int)
+            on_k = links.on_server(k)   # links to server k, by increasing device index
+            members = links.device[on_k]
+            local = np.full(links.N, -1, dtype=int)
             local[members] = np.arange(len(members))
-            sub = tuple(finish(links[n][k], n, index=i) for i, n in enumerate(members))
+            sub = links.devices(on_k, link_fastest[on_k], relaxed[members], soft)
             views.append(ServerView(k, Instance(name=f"{spec.name}@{sv.name}", servers=(sv,), devices=sub, **common),
                                     members, local))
-    return Instance(name=spec.name, servers=tuple(servers), devices=tuple(devices), **common, source=source,
+    return Instance(name=spec.name, servers=tuple(servers), devices=devices, **common, source=source,
                     path=source_path, reach=reach_all, views=tuple(views))
 
 
-def _links(merged: dict[str, Any], gain_given: bool, servers: list[Server], channel: ChannelSection,
-           path: str) -> tuple[tuple[int, ...], list[float | None], list[tuple[str, str]]]:
+def _links(merged: dict[str, Any], gain_given: bool, servers: list[Server], names: dict[str, int],
+           path: str) -> tuple[tuple[int, ...], list[float | None], list[tuple[str, str]], np.ndarray | None]:
     """The servers a device reaches (``servers``, default all) and its gain G_{n,k} to each.
 
     ``channel_gain`` (one number for every server, or a list with one per server) when given, else the path loss between
-    ``position`` and the server's position, else the paper's G_n.
+    ``position`` and the server's position, else the paper's G_n. Path-loss gains are left NaN and the distances
+    to the reached servers returned (the fourth value), for :func:`_path_loss_gains` to compute in one batch.
     """
-    K, names = len(servers), [sv.name for sv in servers]
+    K = len(servers)
     problems: list[tuple[str, str]] = []
     wanted = merged.get("servers")
     if wanted is None:
@@ -1061,28 +1105,49 @@ def _links(merged: dict[str, Any], gain_given: bool, servers: list[Server], chan
     else:
         unknown = [w for w in wanted if w not in names]
         if unknown:
-            problems.append((f"{path}.servers", f"unknown servers {unknown}; the instance's servers are {names}"))
-        reach = tuple(sorted({names.index(w) for w in wanted if w in names}))
+            problems.append((f"{path}.servers", f"unknown servers {unknown}; the instance's servers are "
+                             f"{[sv.name for sv in servers]}"))
+        reach = tuple(sorted({names[w] for w in wanted if w in names}))
     g = merged.get("channel_gain")
     pos = merged.get("position")
     if isinstance(g, list):
         if len(g) != K:
             problems.append((f"{path}.channel_gain", f"needs one gain per server ({K}), got {len(g)}"))
-            return reach, [], problems
-        return reach, list(g), problems
+            return reach, [], problems, None
+        return reach, list(g), problems, None
     if gain_given or pos is None:
-        return reach, [g] * K, problems
+        return reach, [g] * K, problems, None
     unplaced = [servers[k].name for k in reach if servers[k].position is None]
     if unplaced:
         problems.append((f"{path}.position", f"the device has a position but servers {unplaced} have none; give "
                          "every server a position or the device a channel_gain"))
-        return reach, [], problems
+        return reach, [], problems, None
     from mecopt.core.pathloss import distance
-    reached = channel.gain(np.array([distance(pos, cast(Point, servers[k].position)) for k in reach]))
     gains: list[float | None] = [math.nan] * K                  # unreachable servers: never resolved
-    for k, g in zip(reach, np.atleast_1d(reached)):
-        gains[k] = float(g)
-    return reach, gains, problems
+    return reach, gains, problems, np.array([distance(pos, cast(Point, servers[k].position)) for k in reach])
+
+
+def _server_numbers(servers: list[Server]) -> dict[str, int]:
+    """Server name -> index (the first of a repeated name, as ``list.index``; repeats are reported apart)."""
+    out: dict[str, int] = {}
+    for k, sv in enumerate(servers):
+        out.setdefault(sv.name, k)
+    return out
+
+
+def _path_loss_gains(placed: list[tuple[_Entry, np.ndarray]], channel: ChannelSection) -> None:
+    """Fill in the path-loss gains G_{n,k} of the entries placed by ``position``, in one vectorised call.
+
+    (the gain is element-wise, so the batch gives each link the number a call per device gave).
+    """
+    if not placed:
+        return
+    gains = np.atleast_1d(channel.gain(np.concatenate([d for _, d in placed]))).tolist()
+    at = 0
+    for e, _ in placed:
+        for k in e.reach:
+            e.gains[k] = gains[at]
+            at += 1
 
 
 def _weight_problems(merged: dict[str, Any], path: str) -> list[tuple[str, str]]:
@@ -1161,12 +1226,18 @@ def _dnn_numbers(table: dnn.LayerTable, coef_lo: DelayModel, coef_se: DelayModel
         t_se = np.where(np.isnan(measured_se), t_se, measured_se)
         t_lo[0] = t_se[0] = 0.0
         out_bits = frame["out_elements"].to_numpy(dtype=float) * bits_per_element
+    for arr in (t_lo, t_se, out_bits):
+        arr.setflags(write=False)   # shared by every device of the DNN
     return _DnnNumbers(t_lo, t_se, out_bits, tuple(frame["name"][1:]), tuple(frame["type"][1:]))
 
 
-def _resolve_device(index: int, name: str, f: dict[str, Any], delta: float, dnn_name: str, dn: _DnnNumbers,
+def resolve_link(index: int, name: str, f: dict[str, Any], delta: float, dnn_name: str, dn: _DnnNumbers,
                     server: Server, price_scale: float, path: str) -> tuple[Device | None, list[tuple[str, str]]]:
-    """One MD's numbers on its link to ``server`` (eqs. 5-11, 20-21), or the problems of its derived quantities."""
+    """One MD's numbers on its link to ``server`` (eqs. 5-11, 20-21), or the problems of its derived quantities.
+
+    The per-link reference: the loader resolves every link at once (:class:`_LinkTable`, the same numbers) and calls
+    this for the links that may have a problem, to report them.
+    """
     t_lo, t_se, out_bits = dn.t_local, dn.t_server, dn.out_bits
     with np.errstate(all="ignore"):
         try:
@@ -1190,6 +1261,234 @@ def _resolve_device(index: int, name: str, f: dict[str, Any], delta: float, dnn_
                  W=f["bandwidth_hz"], G=f["channel_gain"], N0=f["noise_w_per_hz"], tau=f["deadline_s"],
                  deadline_relaxed=False, fastest_delay=math.inf)
     return _replace(dev, fastest_delay=fastest_delay(dev, server)), []
+
+
+@dataclass(eq=False)
+class _Entry:
+    """One ``[[devices]]`` entry merged with the defaults, and what resolving it found.
+
+    Its ``count`` devices share every field but ``delta`` (drawn per device from a range) and the name.
+    """
+
+    path: str
+    merged: dict[str, Any]
+    count: int
+    reach: tuple[int, ...] = ()
+    gains: list[float | None] = field(default_factory=list)   # G_{n,k} per server (NaN where unreached)
+    numbers: _DnnNumbers | None = None                         # None: its DNN or delay sets did not resolve
+    dnn: str = ""
+    deltas: list[float] = field(default_factory=list)          # delta_n of each of its devices
+    names: list[str] = field(default_factory=list)
+    resolvable: bool = False                                   # its links can be resolved (no problem so far)
+    problems: list[tuple[tuple[str, str], bool]] = field(default_factory=list)   # (problem, report once)
+
+    def report(self, problems: list[tuple[str, str]], dedupe: bool = False) -> None:
+        """Add problems; ``dedupe``: skipped when the instance's report already has them."""
+        if problems:
+            self.problems += [(p, dedupe) for p in problems]
+
+
+class _LinkTable:
+    """Every (device, server) link of an instance's resolvable entries, resolved in numpy columns.
+
+    Links are device-major (device 0's reached servers in increasing order, then device 1's, ...). Per link:
+    the rates (9), (11), the download time (10), and, as rows of one matrix per DNN table, the upload times (8)
+    and price units (20)-(21) — the numbers :func:`resolve_link` gives one link, element for element (the same
+    operations in the same order; ``tests/core/test_loading.py`` compares them). The devices of one DNN share its
+    layer tables (T^lo, T^se, O).
+    """
+
+    def __init__(self, entries: list[_Entry], servers: list[Server], price_scale: float) -> None:
+        self.entries = entries
+        self.templates: dict[int, dict[str, Any]] = {}   # entry index -> its device_template
+        self.counts = np.array([e.count for e in entries], dtype=np.int64)
+        self.N = int(self.counts.sum())
+        self.device_entry = np.repeat(np.arange(len(entries)), self.counts)           # (N,)
+        self.delta = np.array([d for e in entries for d in e.deltas], dtype=float)
+        self.names = [name for e in entries for name in e.names]
+        per_device = np.repeat([len(e.reach) for e in entries], self.counts).astype(np.int64)
+        self.first = np.concatenate([[0], np.cumsum(per_device)[:-1]]).astype(np.int64) if self.N else \
+            np.zeros(0, dtype=np.int64)                                               # (N,) each device's first link
+        self.device = np.repeat(np.arange(self.N), per_device)                        # (L,)
+        server: list[int] = []
+        gain: list[float] = []
+        for e in entries:
+            server += list(e.reach) * e.count
+            gain += [cast(float, e.gains[k]) for k in e.reach] * e.count
+        self.server = np.array(server, dtype=np.int64)
+        self.G = gain
+        entry = self.device_entry[self.device]
+        tables: dict[int, int] = {}
+        self.numbers: list[_DnnNumbers] = []
+        for e in entries:
+            if id(e.numbers) not in tables:
+                tables[id(e.numbers)] = len(self.numbers)
+                self.numbers.append(cast(_DnnNumbers, e.numbers))
+        self.table = np.array([tables[id(e.numbers)] for e in entries], dtype=np.int64)[entry]   # (L,)
+
+        def column(name: str) -> np.ndarray:
+            return np.array([float(e.merged[name]) for e in entries])[entry]
+
+        W, P_up, N0, G = column("bandwidth_hz"), column("upload_power_w"), column("noise_w_per_hz"), np.array(gain)
+        P_s = np.array([sv.P_s for sv in servers])[self.server]
+        f_s = np.array([sv.f_s for sv in servers])[self.server]
+        with np.errstate(all="ignore"):
+            self.rate_up = W * np.log2(1.0 + P_up * G / (W * N0))        # (9), as channel.shannon_rate
+            self.rate_down = W * np.log2(1.0 + P_s * G / (W * N0))       # (11)
+            last = np.array([dn.out_bits[-1] for dn in self.numbers])[self.table] if len(self.table) else np.zeros(0)
+            self.t_down = last / self.rate_down                              # (10)
+            self.row = np.zeros(len(self.server), dtype=np.int64)            # the link's row in its table's matrices
+            self.t_up: list[np.ndarray] = []                                 # per table: (links, M+1) (8)
+            self.S: list[np.ndarray] = []                                    # per table: (links, M+1) (20)-(21)
+            load = self.delta[self.device] * f_s
+            for t, dn in enumerate(self.numbers):
+                on = np.flatnonzero(self.table == t)
+                self.row[on] = np.arange(len(on))
+                t_up = dn.out_bits[None, :] / self.rate_up[on, None]
+                S = load[on, None] * dn.t_server[None, :] / price_scale
+                for arr in (t_up, S):
+                    arr.setflags(write=False)
+                self.t_up.append(t_up)
+                self.S.append(S)
+
+    def devices(self, links: np.ndarray, fastest: np.ndarray, relaxed: np.ndarray,
+                soft: dict[str, Any]) -> tuple[Device, ...]:
+        """The links ``links`` as devices numbered 0, 1, ... with these fastest delays and relax flags.
+
+        Each device's ``t_up`` and ``S`` are rows of its DNN table's matrices; the fields its entry's devices
+        share (layer tables, weights, powers) are the same objects in every one of them.
+        """
+        dev = self.device[links]
+        t_up = [self.t_up[t][r] for t, r in zip(self.table[links].tolist(), self.row[links].tolist())]
+        S = [self.S[t][r] for t, r in zip(self.table[links].tolist(), self.row[links].tolist())]
+        out = []
+        for i, (e, n, link, r_up, r_do, t_down, delta, rel, f) in enumerate(zip(
+                self.device_entry[dev].tolist(), dev.tolist(), links.tolist(), self.rate_up[links].tolist(),
+                self.rate_down[links].tolist(), self.t_down[links].tolist(), self.delta[dev].tolist(),
+                relaxed.tolist(), fastest.tolist())):
+            template = self.templates.get(e)
+            if template is None:
+                template = self.templates[e] = self.device_template(self.entries[e], soft)
+            values = template.copy()   # the per-link fields filled in
+            values["index"] = i
+            values["name"] = self.names[n]
+            values["G"] = self.G[link]
+            values["rate_up"] = r_up
+            values["rate_down"] = r_do
+            values["t_up"] = t_up[i]
+            values["t_down"] = t_down
+            values["S"] = S[i]
+            values["delta"] = delta
+            values["deadline_relaxed"] = rel
+            values["fastest_delay"] = f
+            out.append(Device(**values))
+        return tuple(out)
+
+    @staticmethod
+    def device_template(e: _Entry, soft: dict[str, Any]) -> dict[str, Any]:
+        """Every :class:`Device` field: those the devices of entry ``e`` share, the others None (filled per link)."""
+        dn, m = cast(_DnnNumbers, e.numbers), e.merged
+        return {"index": None, "name": None, "dnn": e.dnn, "layer_names": dn.names, "layer_types": dn.types,
+                "t_local": dn.t_local, "t_server": dn.t_server, "out_bits": dn.out_bits, "rate_up": None,
+                "rate_down": None, "t_up": None, "t_down": None, "S": None, "delta": None, "alpha": m["alpha"],
+                "beta": m["beta"], "gamma": m["gamma"], "c_T": m["cost_delay_per_s"], "c_E": m["cost_energy_per_j"],
+                "P_up": m["upload_power_w"], "P_lo": m["compute_power_w"], "W": m["bandwidth_hz"], "G": None,
+                "N0": m["noise_w_per_hz"], "tau": m["deadline_s"], "deadline_relaxed": None, "fastest_delay": None,
+                "deadline_soft": soft["deadline_soft"], "deadline_penalty_per_s": soft["deadline_penalty_per_s"]}
+
+    def flagged(self, servers: list[Server]) -> np.ndarray:
+        """Links that may have a problem :func:`_derived_problems` reports (a superset: bounds with a margin)."""
+        lim, margin = limits.MAX_TIME_S, 1.0 - 1e-9
+
+        def bad(x: np.ndarray) -> np.ndarray:
+            return np.asarray(~(np.isfinite(x) & (x >= 0) & (x <= lim)))
+
+        with np.errstate(all="ignore"):
+            flag = ~(np.isfinite(self.rate_up) & (self.rate_up > 0)) | ~(np.isfinite(self.rate_down) &
+                                                                          (self.rate_down > 0))
+            worst_up = np.zeros(len(self.server))
+            worst_S = np.zeros(len(self.server))
+            for t, dn in enumerate(self.numbers):
+                on = self.table == t
+                worst_up[on] = self.t_up[t].max(axis=1)[self.row[on]] if dn.out_bits.size else 0.0
+                worst_S[on] = self.S[t].sum(axis=1)[self.row[on]]
+                layer_bad = any(bool(np.any(~(x >= 0))) or bad(np.array(np.sum(x))).item()
+                                for x in (dn.t_local, dn.t_server))
+                flag[on] |= layer_bad
+            flag |= bad(worst_up) | bad(self.t_down) | ~(worst_S <= limits.MAX_PRICE * margin)
+            sum_lo = np.array([np.sum(dn.t_local) for dn in self.numbers])[self.table]
+            sum_se = np.array([np.sum(dn.t_server) for dn in self.numbers])[self.table]
+            T_d = np.array([sv.T_d for sv in servers])[self.server]
+            price = np.array([float(np.max(sv.a) + np.max(sv.b) * limits.MAX_DEVICES) for sv in servers])[self.server]
+            entry = self.device_entry[self.device]
+
+            def column(name: str) -> np.ndarray:
+                return np.array([float(e.merged[name]) for e in self.entries])[entry]
+
+            T = sum_lo + worst_up + T_d + sum_se + self.t_down
+            E = column("compute_power_w") * sum_lo + column("upload_power_w") * worst_up
+            C = column("alpha") * column("cost_delay_per_s") * T + column("beta") * column("cost_energy_per_j") * E \
+                + column("gamma") * price * worst_S * worst_S
+            flag |= ~(C <= limits.MAX_COST * margin)
+        return np.asarray(flag)
+
+    def check(self, servers: list[Server], price_scale: float) -> None:
+        """Report the problems of the flagged links, per entry, through the per-link reference :func:`resolve_link`.
+
+        As the per-device loader did: an entry's devices in order, every link of a device, and at most one
+        device reported per entry; an entry with a problem is no longer resolvable.
+        """
+        flag = self.flagged(servers)
+        if not flag.any():
+            return
+        K = len(servers)
+        for n in np.unique(self.device[flag]).tolist():
+            e = self.entries[int(self.device_entry[n])]
+            if not e.resolvable:
+                continue   # one report per device entry
+            bad: list[tuple[str, str]] = []
+            for link in range(int(self.first[n]), int(self.first[n]) + len(e.reach)):
+                k = int(self.server[link])
+                on = f"{e.path} (server {servers[k].name})" if K > 1 else e.path
+                _, errs = resolve_link(n, self.names[n], {**e.merged, "channel_gain": self.G[link]},
+                                       float(self.delta[n]), e.dnn, cast(_DnnNumbers, e.numbers), servers[k],
+                                       price_scale, on)
+                bad += errs
+            if bad:
+                e.report(bad, dedupe=True)
+                e.resolvable = False
+
+    def fastest_delays(self, servers: list[Server]) -> np.ndarray:
+        """:func:`fastest_delay` of every link: the smallest T_n (24) alone on its server, element for element.
+
+        Per (DNN table, server): the block counts of the partition points come from :func:`_block_counts`, and a
+        link's candidates ``local_cum[j] + t_up[j] + blocks_j slot_len + t_down`` are added in the same order.
+        """
+        out = np.zeros(len(self.server))
+        groups = self.table * len(servers) + self.server
+        for g in np.unique(groups).tolist():
+            t, k = divmod(g, len(servers))
+            dn, sv = self.numbers[t], servers[k]
+            on = np.flatnonzero(groups == g)
+            lc = np.concatenate([[0.0], np.cumsum(dn.t_local[1:])])
+            counts = _block_counts(np.ascontiguousarray(dn.t_server, dtype=float).tobytes(), sv.slot_len)
+            J = np.array([j for j in range(len(dn.names)) if counts[j] is not None and counts[j] <= sv.H], dtype=int)
+            best = np.full(len(on), float(lc[-1]))
+            if len(J):
+                blocks = np.array([counts[j] for j in J], dtype=np.int64)
+                cand = lc[J][None, :] + self.t_up[t][self.row[on]][:, J] + (blocks * sv.slot_len)[None, :] \
+                    + self.t_down[on, None]
+                best = np.minimum(best, cand.min(axis=1))
+            out[on] = best
+        return out
+
+    def on_server(self, k: int) -> np.ndarray:
+        """The links to server ``k``, by increasing device index."""
+        return np.flatnonzero(self.server == k)
+
+    def reach(self) -> tuple[tuple[int, ...], ...]:
+        """Per device, the servers it reaches (increasing)."""
+        return tuple(e.reach for e in self.entries for _ in range(e.count))
 
 
 LINK_FIELDS = "bandwidth_hz, upload_power_w, channel_gain, noise_w_per_hz"

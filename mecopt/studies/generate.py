@@ -45,6 +45,7 @@ an :class:`~mecopt.core.errors.InputError` suggesting ``deadline_policy="relax"`
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -710,16 +711,17 @@ def dumps(data: dict) -> str:
 
 
 def write_instance(data: dict, path: str | Path) -> Path:
-    """Write an instance document as TOML, atomically (temporary file, then rename).
+    """Write an instance document as TOML (or JSON, for a ``.json`` path), atomically (temporary file, then rename).
 
-    DNN spec paths are written relative to the file's folder (:func:`relative_paths`).
+    DNN spec paths are written relative to the file's folder (:func:`relative_paths`). JSON holds the same
+    document and reads ~20x faster: the form for instances of 100,000 devices (docs/multiserver.md, *Scale*).
 
     Parameters
     ----------
     data : dict
         The instance document.
     path : str or Path
-        The file to write.
+        The file to write (``.toml`` or ``.json``).
 
     Returns
     -------
@@ -732,6 +734,8 @@ def write_instance(data: dict, path: str | Path) -> Path:
         When the document is not a valid instance.
     """
     path = Path(path)
+    if path.suffix == ".json":
+        return write_text(path, json.dumps(relative_paths(data, path.parent), indent=1) + "\n")
     if path.suffix != ".toml":
-        raise InputError(f"The 'out' parameter must name a .toml file. Got {str(path)!r} instead.")
+        raise InputError(f"The 'out' parameter must name a .toml file (or .json). Got {str(path)!r} instead.")
     return write_text(path, dumps(relative_paths(data, path.parent)))

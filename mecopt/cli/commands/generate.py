@@ -62,7 +62,8 @@ from mecopt.studies import generate as gen
               help="Noise density N0 of every device with --servers. Default 3.98e-21 (-174 dBm/Hz).")
 @click.option("--name", default=None, help="Instance name (default gen-nN-sSEED, with --servers gen-nN-kK-sSEED).")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=str), callback=writable_output,
-              required=True, help="The .toml file to write (atomically).")
+              required=True, help="The .toml file to write (atomically); a .json path writes the same document "
+                                  "as JSON, read ~20x faster (100,000 devices).")
 def generate_cmd(n_devices, dnn_mix, seed, units, bandwidth_mhz, bandwidth_khz, gain, delta, deadline_s, weights,
                  slots, capacity_mode, deadline_policy, servers, area_m, server_layout, device_layout, hotspots,
                  cluster_std_m, reach, pathloss, noise_w_per_hz, name, out):
