@@ -50,7 +50,7 @@ def _strip_timings(obj):
 def _is_timing(key: str) -> bool:
     k = key.lower()
     return "time" in k or k.endswith("_seconds") or k in ("seconds", "build_s", "solve_s", "load_s", "cpu_s",
-                                                           "certificate_s")
+                                                           "certificate_s", "decomposition_s")
 
 
 def cases() -> list[tuple[str, str, dict]]:
