@@ -26,9 +26,8 @@ from __future__ import annotations
 
 import math
 
-from mecopt.core.cost import Evaluation
 from mecopt.core.instance import Instance
-from mecopt.methods.objective import objective_value as gtpos_objective_value
+from mecopt.methods.objective import objective_value  # noqa: F401 - re-exported: studies call ratios.objective_value
 
 #: what each GTPOS objective is called in ratio lines, by whether a soft deadline penalises it
 OBJECTIVE_LABELS = {
@@ -75,27 +74,6 @@ def objective_label(instance: Instance, objective: str) -> str:
         The label.
     """
     return OBJECTIVE_LABELS[(objective, soft(instance))]
-
-
-def objective_value(instance: Instance, ev: Evaluation, objective: str) -> float:
-    """GTPOS's ``objective`` of an evaluated assignment, computed from the cost model.
-
-    Parameters
-    ----------
-    instance : Instance
-        The instance.
-    ev : Evaluation
-        The assignment's evaluation (:func:`mecopt.core.cost.evaluate`).
-    objective : str
-        ``delay`` (24), ``energy`` (25) or ``social`` (23 summed, without prices); under the soft
-        deadline policy the delay and energy objectives add the mean penalty in their unit.
-
-    Returns
-    -------
-    float
-        The objective's value.
-    """
-    return gtpos_objective_value(instance, ev, objective)
 
 
 def ratio_interval(value: float, incumbent: float, bound: float | None, proven: bool) -> tuple[float, float]:
