@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import random_multiserver_doc
 
 import mecopt
 from mecopt.bestresponse import batch
@@ -18,25 +19,6 @@ from mecopt.game.state import GameState
 pytestmark = pytest.mark.skipif(not batch.AVAILABLE, reason="numba is not installed")
 
 
-def _doc(seed: int, K: int, N: int, mode: str, policy: str) -> dict:
-    """Random several-server instance: own H, B, prices per server; random reach and gains; tight deadlines."""
-    rng = np.random.default_rng(seed)
-    servers = [dict(name=f"e{k}", slots=int(rng.integers(1, 5)), frame_s=float(rng.uniform(0.2, 0.8)),
-                    parallel_limit=int(rng.integers(1, 4)), freq_cycles_per_s=float(rng.uniform(50, 200)),
-                    price_base=float(rng.uniform(0.5, 2)), price_growth=float(rng.uniform(0.5, 3)))
-               for k in range(K)]
-    devices = []
-    for n in range(N):
-        reach = sorted(rng.choice(K, size=int(rng.integers(1, K + 1)), replace=False).tolist())
-        devices.append(dict(name=f"d{n}", dnn=str(rng.choice(["lenet", "alexnet"])),
-                            servers=[f"e{k}" for k in reach],
-                            channel_gain=[float(g) for g in rng.uniform(2e5, 3e6, size=K)],
-                            delta_cycles_per_bit=float(rng.uniform(1, 5)), alpha=0.4, beta=0.2, gamma=0.4,
-                            deadline_s=float(rng.uniform(0.01, 0.08))))
-    return dict(name="random", seed=seed, servers=servers, devices=devices,
-                model=dict(bits_per_element=1.0, price_scale=1.0, capacity_mode=mode, deadline_policy=policy))
-
-
 CASES = [("examples:multiserver-n50-k4", None), ("examples:soft-deadline", None),
          ("bench:mixed-per_device-n50", None), ("paper:fig6-w1khz", None)] + [
     (f"random-{seed}-{mode}-{policy}", (seed, mode, policy))
@@ -48,7 +30,7 @@ def _instance(name, spec) -> Instance:
     if spec is None:
         return mecopt.load_instance(name)
     seed, mode, policy = spec
-    return Instance.from_dict(_doc(seed, K=3, N=40, mode=mode, policy=policy))
+    return Instance.from_dict(random_multiserver_doc(seed, K=3, N=40, mode=mode, policy=policy))
 
 
 def _python_loop(monkeypatch):
@@ -87,7 +69,7 @@ def test_batched_certificate_equals_the_per_device_one(name, spec, monkeypatch):
 
 def test_the_certificate_sees_infinite_gains_and_dropped_deadlines(monkeypatch):
     # a start that breaks (17)/(27): every figure of the Python path, inf gains included
-    inst = Instance.from_dict(_doc(5, K=2, N=30, mode="total", policy="relax"))
+    inst = Instance.from_dict(random_multiserver_doc(5, K=2, N=30, mode="total", policy="relax"))
     prof = [np.full(d.M, 1) for d in inst.devices]   # everybody in slot 1 of its first server
     fast = certmod.certificate(inst, prof)
     with monkeypatch.context() as m:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import random_multiserver_doc
 
 import mecopt
 from mecopt.bestresponse import batch
@@ -15,25 +16,6 @@ from mecopt.game.state import GameState
 
 pytestmark = pytest.mark.skipif(not batch.AVAILABLE, reason="numba is not installed")
 
-
-def _doc(seed: int, K: int, N: int, mode: str, policy: str) -> dict:
-    """Random instance: own H, B, prices per server; random reach; deadlines tight enough to bind."""
-    rng = np.random.default_rng(seed)
-    servers = [dict(name=f"e{k}", slots=int(rng.integers(1, 5)), frame_s=float(rng.uniform(0.2, 0.8)),
-                    parallel_limit=int(rng.integers(1, 4)), freq_cycles_per_s=float(rng.uniform(50, 200)),
-                    price_base=float(rng.uniform(0.5, 2)), price_growth=float(rng.uniform(0.5, 3)))
-               for k in range(K)]
-    devices = [dict(name=f"d{n}", dnn=str(rng.choice(["lenet", "alexnet"])),
-                    servers=[f"e{k}" for k in sorted(rng.choice(K, size=int(rng.integers(1, K + 1)),
-                                                                replace=False).tolist())],
-                    channel_gain=[float(g) for g in rng.uniform(2e5, 3e6, size=K)],
-                    delta_cycles_per_bit=float(rng.uniform(1, 5)), alpha=0.4, beta=0.2, gamma=0.4,
-                    deadline_s=float(rng.uniform(3.6, 5.0) if policy == "hard" else rng.uniform(0.01, 0.08)))
-               for n in range(N)]
-    return dict(name="random", seed=seed, servers=servers, devices=devices,
-                model=dict(bits_per_element=1.0, price_scale=1.0, capacity_mode=mode, deadline_policy=policy))
-
-
 NAMED = ["paper:fig6-w1khz", "examples:multiserver-n50-k4", "examples:soft-deadline", "bench:mixed-per_device-n50"]
 RANDOM = [(1, "per_device", "relax"), (2, "total", "hard"), (3, "total", "soft"), (4, "per_device", "hard")]
 
@@ -42,7 +24,8 @@ def _instances():
     for name in NAMED:
         yield name, mecopt.load_instance(name)
     for seed, mode, policy in RANDOM:
-        yield f"random-{seed}-{mode}-{policy}", Instance.from_dict(_doc(seed, K=3, N=40, mode=mode, policy=policy))
+        doc = random_multiserver_doc(seed, K=3, N=40, mode=mode, policy=policy)
+        yield f"random-{seed}-{mode}-{policy}", Instance.from_dict(doc)
 
 
 CASES = list(_instances())
@@ -68,7 +51,7 @@ def test_compiled_start_replays_the_draws_one_at_a_time(name, inst, chunk, monke
 
 def test_some_start_draws_are_rejected_and_some_md_stays_local():
     # the replay must see rejections (tight deadlines, B, capacity), else the test above proves little
-    inst = Instance.from_dict(_doc(2, K=3, N=40, mode="total", policy="hard"))
+    inst = Instance.from_dict(random_multiserver_doc(2, K=3, N=40, mode="total", policy="hard"))
     profile, server_of = dynamics.random_initial(inst, np.random.default_rng(0), table=batch.PairTable(inst))
     assert (server_of == -1).any() and (server_of >= 0).any()
 
