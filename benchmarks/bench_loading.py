@@ -53,22 +53,13 @@ def uptime() -> str:
 
 def prepare(case: str, cache: Path) -> str:
     """What the case's process loads: an instance file, or ``one:N`` (built from a dict)."""
-    from bench_city import MIX, city_file
+    from bench_city import city_file
 
     if case == "one10k":
         return "one:10000"
     if case not in SIZES:
         raise SystemExit(f"unknown case {case!r}; cases: {', '.join([*SIZES, 'one10k'])}")
-    toml = city_file(SIZES[case], 100, cache)
-    if not case.endswith("-json"):
-        return str(toml)
-    path = toml.with_suffix(".json")
-    if not path.exists():
-        from mecopt.studies.generate import generate_instance, write_instance
-
-        write_instance(generate_instance(SIZES[case], MIX, 0, servers=100, deadline_policy="relax", validate=False),
-                       path)
-    return str(path)
+    return str(city_file(SIZES[case], 100, cache, suffix=".json" if case.endswith("-json") else ".toml"))
 
 
 def fingerprint(inst) -> str:
