@@ -225,8 +225,8 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
         (first), building the MILP, the MILP rounds, the polish and the GTPOS solves of ``pos`` share it.
         Building stops when the deadline passes or when the model projected from the networks built so far
         (:data:`mecopt.milp.potential.BUILD_S_PER_ARC` per arc) cannot be built in the time left; then no
-        MILP runs. When it ends, the best profile found so far (the MILP's incumbent, else the best
-        certified start, else the best feasible start run), polished, is returned with termination
+        MILP runs. When it ends, the best profile found so far (the MILP's incumbent or the best certified
+        start, whichever has the lower Phi, else the best feasible start run), polished, is returned with termination
         ``TIME_LIMIT`` and its gap to the best bound (None before the first bound).
     starts : int, default 3
         CAI runs (seeds 0..starts-1) whose best equilibrium is the first incumbent (0: none).
@@ -322,7 +322,9 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
         if rounds >= max_rounds:
             term = Termination.ITERATION_LIMIT
             break
-    if best is None and start is not None and start_phi < np.inf:   # no MILP incumbent: the best start
+    if start is not None and start_phi < best_phi:
+        # no MILP incumbent, or one worse than the best start: with several servers HiGHS gets no start
+        # (module docstring of mecopt.milp.potential), so a time-limited MILP may hold a worse profile
         best, best_phi, best_servers = start, start_phi, start_servers
     if best is None and fallback is not None:   # nor a certified start: the best feasible one (polish may certify it)
         best, best_phi, best_servers = fallback

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -95,6 +96,32 @@ def test_a_feasible_uncertified_start_is_the_last_resort(monkeypatch):
     sol = solve_best(load_instance(SMALL), time_limit=600.0, starts=2, pos=False)
     assert sol.termination == Termination.TIME_LIMIT and sol.feasible
     assert sol.info["start_phi"] is None and sol.info["phi_milp_incumbent"] is not None
+
+
+def test_a_start_better_than_a_stopped_milp_s_incumbent_is_returned(monkeypatch):
+    """The MILP stops (time limit) holding a worse profile than the best certified start: the start comes back.
+
+    With several servers HiGHS gets no start, so its first incumbents can be worse than the CAI start;
+    the MILP's incumbent used to be returned regardless. Here it is made the all-local profile.
+    """
+    from mecopt.core import cost as costmod
+    from mecopt.milp import potential
+
+    real_outcome = tpos_best.outcome
+
+    def stopped(opt, res):   # as if the budget had ended inside the first round
+        return dataclasses.replace(real_outcome(opt, res), termination=Termination.TIME_LIMIT)
+
+    monkeypatch.setattr(tpos_best, "outcome", stopped)
+    monkeypatch.setattr(potential, "assignment_of", lambda model, instance, values=None:
+                        (costmod.all_local(instance), None))
+    instance = load_instance(SMALL)
+    local_phi = costmod.evaluate(instance, costmod.all_local(instance)).potential
+    sol = solve_best(instance, time_limit=600.0, starts=1, pos=False)
+    assert sol.info["phi_milp_incumbent"] == pytest.approx(sol.info["start_phi"])
+    assert sol.info["start_phi"] < local_phi
+    assert sol.termination == Termination.TIME_LIMIT and sol.certificate["certified"]
+    assert sol.objective <= sol.info["start_phi"]
 
 
 def test_a_model_that_cannot_be_built_in_time_is_not_built(monkeypatch):
