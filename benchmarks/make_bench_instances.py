@@ -7,7 +7,8 @@ Families (paper preset otherwise: H = 5, T_d = 0.75 s, B = 4, tau = 5 s):
 * ``mixed-MODE-nN``: mixed DNNs (VGG16, VGG13, AlexNet, LeNet) with bandwidths drawn from
   {1, 1.5, 2, 2.5, 3} kHz, seeded: device classes = distinct (DNN, bandwidth) pairs (>= 10 for N >= 50),
   deadline_policy relax (VGG cannot meet tau = 5 s).
-* ``alexnet-K2-total-n20``, ``mixed-K2-total-n20``, ``mixed-K4-MODE-n50``: several servers, as built by
+* ``alexnet-K2-total-n20``, ``mixed-K2-total-n20``, ``mixed-K4-MODE-n50``, ``mixed-K4-total-n200``,
+  ``mixed-K10-MODE-n500``: several servers (2-10, 20-500 MDs), as built by
   ``bench_gtpos_multiserver.py`` (paper preset per server; each MD near one home server, far from the others;
   AlexNet MDs reach both servers, mixed MDs their home server and with probability 0.7 one more).
 ``--table`` also solves every instance with both backends (time limit per run, default 120 s),
@@ -79,7 +80,9 @@ LIBRARY = ([alexnet(N, "total") for N in (5, 10, 20, 50)]
            + [mixed(N, "total", 100 + N) for N in (10, 50, 200)]
            + [mixed(N, "per_device", 100 + N) for N in (50, 1000)]
            + [several("alexnet-K2-n20", "total"), several("mixed-K2-n20", "total"),
-              several("mixed-K4-n50", "total"), several("mixed-K4-n50", "per_device")])
+              several("mixed-K4-n50", "total"), several("mixed-K4-n50", "per_device"),
+              several("mixed-K4-n200", "total"), several("mixed-K10-n500", "total"),
+              several("mixed-K10-n500", "per_device")])
 
 
 def main() -> int:

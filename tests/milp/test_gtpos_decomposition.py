@@ -129,6 +129,29 @@ def test_tpos_best_equals_the_brute_force_minimum_of_phi(tmp_path, block):
     assert solved >= (14 if HEAVY else 2)
 
 
+def test_the_first_round_may_use_half_of_the_time_limit(monkeypatch):
+    """The first round's parts share FIRST_ROUND_SHARE of the limit (it proves alone when they do not conflict).
+
+    With only DECOMPOSITION_SHARE (25 %) for every round, bench mixed-K4-total-n200 was proven in 16 s under a
+    120 s limit but not under 60 s: a part was stopped just before its proof.
+    """
+    from mecopt.milp import decomposition
+
+    limit, given = 100.0, []
+    real = decomposition.solve_part
+
+    def spy(part, s, objective, weight, backend, limits):
+        given.append(limits.time_limit)
+        return real(part, s, objective, weight, backend, limits)
+
+    monkeypatch.setattr(decomposition, "solve_part", spy)
+    sol = solve_gtpos(instance_from_dict(separable(K=3, per_server=1)), time_limit=limit)
+    assert sol.feasible and len(given) >= 3   # the first round solves every server's part
+    # each part gets an equal slice of what is left of the first round's share (the build took a little)
+    assert given[0] == pytest.approx(decomposition.FIRST_ROUND_SHARE * limit / 3, rel=0.05)
+    assert decomposition.FIRST_ROUND_SHARE > decomposition.DECOMPOSITION_SHARE
+
+
 def test_a_server_subproblem_always_has_a_bound(tmp_path):
     """Stopped at once, a subproblem still bounds W_k (uncoupled: each class on its cheapest path or skipped)."""
     from mecopt.milp import decomposition
