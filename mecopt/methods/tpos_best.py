@@ -292,8 +292,10 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
         if out.termination == Termination.INFEASIBLE:
             raise InfeasibleError(gtpos.infeasible_message(instance, "HiGHS").replace("GTPOS", "tpos-best"))
         if out.bound is not None:
-            # a time-limited round still bounds this relaxation, hence min Phi
-            bound = max(bound, float(out.bound) / model.phi_scale)
+            # a time-limited round still bounds this relaxation, hence min Phi; and Phi >= 0 (every term of
+            # (19)-(25) is), which HiGHS's bound may not show when stopped before its root LP (a negative
+            # bound: the presolved model's, with its objective offset)
+            bound = max(bound, float(out.bound) / model.phi_scale, 0.0)
         if not out.has_solution:
             if out.termination == Termination.TIME_LIMIT:   # the budget ended inside this round
                 term = Termination.TIME_LIMIT

@@ -124,6 +124,19 @@ def test_a_start_better_than_a_stopped_milp_s_incumbent_is_returned(monkeypatch)
     assert sol.objective <= sol.info["start_phi"]
 
 
+def test_a_negative_solver_bound_is_replaced_by_zero(monkeypatch):
+    """Phi >= 0; HiGHS stopped before its root LP may report a negative bound (seen: -5.3e8 for Phi 3.4e8)."""
+    real_outcome = tpos_best.outcome
+
+    def early(opt, res):   # stopped with the presolved model's bound, below zero
+        return dataclasses.replace(real_outcome(opt, res), termination=Termination.TIME_LIMIT, bound=-1e3)
+
+    monkeypatch.setattr(tpos_best, "outcome", early)
+    sol = solve_best(load_instance(SMALL), time_limit=600.0, starts=1, pos=False)
+    assert sol.termination == Termination.TIME_LIMIT
+    assert sol.bound == 0.0 and sol.gap == pytest.approx(1.0)
+
+
 def test_a_model_that_cannot_be_built_in_time_is_not_built(monkeypatch):
     """Projected from the networks built so far, the MILP needs more than the budget: the polished start comes back
     as TIME_LIMIT with no bound, and no Pyomo model is built (building it ran for minutes and GBs before)."""
