@@ -24,7 +24,6 @@ from mecopt.milp import potential
 from mecopt.milp.backends.highs import highs_object, outcome, persistent_solver
 from mecopt.milp.potential import BUILD_S_PER_ARC, DEFAULT_CUT_TOL, DEFAULT_GRID, POTENTIAL_OPTIONS, build_model
 
-
 #: share of ``time_limit`` kept from the MILP rounds for the polish and the certificate: a MILP stopped by the
 #: budget holds an incumbent that is not always an equilibrium (bench alexnet-total-n10 at 60 s: uncertified,
 #: the polish had no time left), and the polish (exact best responses, milliseconds each) needs a little time
@@ -231,9 +230,10 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
         (first), building the MILP, the MILP rounds, the polish and the GTPOS solves of ``pos`` share it.
         Building stops when the deadline passes or when the model projected from the networks built so far
         (:data:`mecopt.milp.potential.BUILD_S_PER_ARC` per arc) cannot be built in the time left; then no
-        MILP runs. The MILP rounds leave :data:`POLISH_RESERVE` of it to the polish. When it ends, the best profile found so far (the MILP's incumbent or the best certified
-        start, whichever has the lower Phi, else the best feasible start run), polished, is returned with termination
-        ``TIME_LIMIT`` and its gap to the best bound (None before the first bound).
+        MILP runs. The MILP rounds leave :data:`POLISH_RESERVE` of it to the polish. When it ends, the best
+        profile found so far (the MILP's incumbent or the best certified start, whichever has the lower Phi,
+        else the best feasible start run), polished, is returned with termination ``TIME_LIMIT`` and its gap
+        to the best bound (None before the first bound).
     starts : int, default 3
         CAI runs (seeds 0..starts-1) whose best equilibrium is the first incumbent (0: none).
     pos : bool, default True
