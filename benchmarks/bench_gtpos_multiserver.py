@@ -1,7 +1,7 @@
 """GTPOS with several edge servers (docs/multiserver.md): time to a proven optimum, both backends.
 
 Usage: python benchmarks/bench_gtpos_multiserver.py [--mode total|per_device] [--cases a,b,...]
-       [--time-limit S] [--repeats R] [--solvers cpsat,highs] [--base DIR]
+       [--time-limit S] [--repeats R] [--solvers cpsat,highs] [--base DIR] [--name STEM]
 
 With ``--base DIR`` (a checkout of the previous main, e.g. ``git worktree add --detach
 /work/wt/base-milp main``) every (case, solver) runs on both trees side by side, each solve in a
@@ -21,7 +21,8 @@ objective average delay:
 Each row: mecopt ``solve_gtpos`` with ``cpsat`` (default) and ``highs``: termination, objective,
 gap, wall time and process CPU time (the machine is shared: CPU time is the fairer figure), the
 number of device classes and arcs, the load average, and the checker's verdict. Writes
-benchmarks/results/gtpos_multiserver_MODE.csv and prints the table.
+benchmarks/results/gtpos_multiserver_MODE.csv (``..._side_by_side.csv`` with ``--base``; ``--name STEM``:
+benchmarks/results/STEM.csv, so a run on a few cases keeps the full tables) and prints the table.
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--solvers", default="cpsat,highs")
     ap.add_argument("--base", type=Path, help="the previous main's tree, run side by side")
+    ap.add_argument("--name", help="results file stem (default: gtpos_multiserver_MODE[_side_by_side])")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -135,7 +137,7 @@ def main() -> int:
                     rows.append(dict(instance=name, mode=args.mode, servers=K, devices=N, solver=solver, tree=tree,
                                      **r, load_avg=load, time_limit=args.time_limit))
                     print(rows[-1], file=sys.stderr, flush=True)
-        save(rows, f"gtpos_multiserver_{args.mode}_side_by_side")
+        save(rows, args.name or f"gtpos_multiserver_{args.mode}_side_by_side")
         return 0
     for name in args.cases.split(","):
         K, N, mixed, seed = CASES[name]
@@ -156,7 +158,7 @@ def main() -> int:
                              per_server=";".join(str(int(np.sum(sol.server_of == k))) for k in range(K)),
                              load_avg=round(os.getloadavg()[0], 2), time_limit=args.time_limit))
             print(rows[-1], file=sys.stderr, flush=True)
-    save(rows, f"gtpos_multiserver_{args.mode}")
+    save(rows, args.name or f"gtpos_multiserver_{args.mode}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """tpos-best (the proven minimum of the potential Phi) on the benchmark library: time to a proof (issue 21).
 
 Usage: python benchmarks/bench_tpos_best.py [--cases bench:a,examples:b,...] [--time-limit S] [--pos]
-       [--base DIR]
+       [--base DIR] [--name STEM]
 
 Default cases: every ``bench:`` instance with N <= 50 and ``examples:soft-deadline`` (the issue's targets:
 proven within 60 s each; soft-deadline in <= 10 s). Each solve runs in a fresh process with ``PYTHONPATH``
@@ -12,7 +12,8 @@ so both see the same load. ``pos`` (the two GTPOS solves of the price of stabili
 Each row: termination, Phi of the returned (certified) profile, the bound and gap, the Phi of the best CAI
 start, MILP rounds, wall and process CPU time, the load average, and the target's verdict (``proven``
 within the target time). Writes benchmarks/results/tpos_best.csv (``tpos_best_side_by_side.csv`` with
-``--base``) and prints the table.
+``--base``; ``--name STEM`` writes benchmarks/results/STEM.csv instead, so a run on a few cases keeps
+the full tables) and prints the table.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def main() -> int:
     ap.add_argument("--time-limit", type=float, default=60.0, help="tpos-best's time_limit (its whole budget)")
     ap.add_argument("--pos", action="store_true", help="also the price-of-stability GTPOS solves")
     ap.add_argument("--base", type=Path, help="the previous main's tree, run side by side")
+    ap.add_argument("--name", help="results file stem (default: tpos_best, or tpos_best_side_by_side with --base)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -90,7 +92,7 @@ def main() -> int:
             rows.append(dict(instance=name, tree=tree, **r, load_avg=load, time_limit=args.time_limit,
                              target_s=target, met=met))
             print(rows[-1], file=sys.stderr, flush=True)
-    save(rows, "tpos_best_side_by_side" if args.base is not None else "tpos_best")
+    save(rows, args.name or ("tpos_best_side_by_side" if args.base is not None else "tpos_best"))
     return 0
 
 

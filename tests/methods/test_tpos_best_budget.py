@@ -124,6 +124,26 @@ def test_a_start_better_than_a_stopped_milp_s_incumbent_is_returned(monkeypatch)
     assert sol.objective <= sol.info["start_phi"]
 
 
+def test_the_start_is_returned_when_the_polish_leaves_the_milp_s_profile_worse(monkeypatch):
+    """The MILP's profile is at least as good as the start, but the polish must move a device and loses more.
+
+    With several servers the class MILP admits (17) to HiGHS's tolerance 1e-9, so its profile can break the
+    checker's (17) by a hair; the polish then moves that device, which may cost more than the profile had
+    over the certified start. The comparison used to be made before the polish. Here the polish is made to
+    return the all-local profile (worse than the start).
+    """
+    from mecopt.core import cost as costmod
+
+    monkeypatch.setattr(tpos_best, "_polish", lambda instance, profile, server_of=None, budget=None:
+                        (costmod.all_local(instance), None, 7))
+    instance = load_instance(SMALL)
+    local_phi = costmod.evaluate(instance, costmod.all_local(instance)).potential
+    sol = solve_best(instance, starts=1, pos=False)
+    assert sol.info["phi_milp_incumbent"] <= sol.info["start_phi"] < local_phi
+    assert sol.objective == pytest.approx(sol.info["start_phi"], rel=1e-12)
+    assert sol.info["polish_moves"] == 0 and sol.certificate["certified"]
+
+
 def test_a_negative_solver_bound_is_replaced_by_zero(monkeypatch):
     """Phi >= 0; HiGHS stopped before its root LP may report a negative bound (seen: -5.3e8 for Phi 3.4e8)."""
     real_outcome = tpos_best.outcome
