@@ -130,10 +130,10 @@ def test_tpos_best_equals_the_brute_force_minimum_of_phi(tmp_path, block):
 
 
 def test_the_first_round_may_use_half_of_the_time_limit(monkeypatch):
-    """The first round's parts share FIRST_ROUND_SHARE of the limit (it proves alone when they do not conflict).
+    """The first round's parts share DECOMPOSITION_SHARE (half) of the limit (it proves alone without conflicts).
 
-    With only DECOMPOSITION_SHARE (25 %) for every round, bench mixed-K4-total-n200 was proven in 16 s under a
-    120 s limit but not under 60 s: a part was stopped just before its proof.
+    With 25 % for every round, bench mixed-K4-total-n200 was proven in 16 s under a 120 s limit but not under
+    60 s: a part was stopped just before its proof.
     """
     from mecopt.milp import decomposition
 
@@ -148,8 +148,8 @@ def test_the_first_round_may_use_half_of_the_time_limit(monkeypatch):
     sol = solve_gtpos(instance_from_dict(separable(K=3, per_server=1)), time_limit=limit)
     assert sol.feasible and len(given) >= 3   # the first round solves every server's part
     # each part gets an equal slice of what is left of the first round's share (the build took a little)
-    assert given[0] == pytest.approx(decomposition.FIRST_ROUND_SHARE * limit / 3, rel=0.05)
-    assert decomposition.FIRST_ROUND_SHARE > decomposition.DECOMPOSITION_SHARE
+    assert given[0] == pytest.approx(decomposition.DECOMPOSITION_SHARE * limit / 3, rel=0.05)
+    assert decomposition.DECOMPOSITION_SHARE >= 0.5
 
 
 def test_a_server_subproblem_always_has_a_bound(tmp_path):
