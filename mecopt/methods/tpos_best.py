@@ -340,9 +340,6 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
     if best is None:   # the budget ran out before any profile was found
         raise SolverError(f"tpos-best: the time limit ({time_limit:g} s) ran out before any profile was found "
                           "(no feasible start, no MILP incumbent); raise the 'time_limit' option")
-    rel_gap = max(0.0, (best_phi - bound) / max(abs(best_phi), 1e-12)) if np.isfinite(bound) else None
-    if term == Termination.OPTIMAL and (rel_gap is None or rel_gap > gap):
-        term = Termination.FEASIBLE
     report("polish", best_phi, bound)
     profile, server_of, polish = _polish(instance, best, best_servers, budget=budget)
     ev = costmod.evaluate(instance, profile, server_of)
@@ -351,6 +348,10 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
         # HiGHS's tolerance, docs/milp.md) and lost more than the profile had over the certified start
         profile, server_of, polish = start, start_servers, 0
         ev = costmod.evaluate(instance, profile, server_of)
+    # proven only as the profile returned: a forced polish move, or the start above, may leave it above the MILP's
+    rel_gap = max(0.0, (ev.potential - bound) / max(abs(ev.potential), 1e-12)) if np.isfinite(bound) else None
+    if term == Termination.OPTIMAL and (rel_gap is None or rel_gap > gap):
+        term = Termination.FEASIBLE
     cert = certificate(instance, profile, tol_rel=CERTIFICATE_TOL, server_of=server_of)
     info = dict(start_phi=start_phi if np.isfinite(start_phi) else None, starts=starts, rounds=rounds,
                 cuts_added=cuts_added, grid=grid, cut_tol=cut_tol, phi_milp_incumbent=best_phi,
@@ -371,7 +372,6 @@ def solve_best(instance: Instance, *, gap: float = 1e-9, cut_tol: float = DEFAUL
     flags = {d.name: ["deadline_relaxed"] for d in instance.devices if d.deadline_relaxed}
     return Solution(method="tpos-best", instance=instance, profile=profile, termination=term, status=text,
                     objective=float(ev.potential), bound=bound if np.isfinite(bound) else None,
-                    gap=None if rel_gap is None else float(max(0.0, (ev.potential - bound) / max(abs(ev.potential),
-                                                                                                  1e-12))),
+                    gap=None if rel_gap is None else float(rel_gap),
                     wall_time=time.perf_counter() - t0, iterations=rounds, solver_calls=rounds, engine="highs",
                     certificate=cert, flags=flags, info=info, server_of=server_of)

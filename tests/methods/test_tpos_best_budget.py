@@ -142,6 +142,8 @@ def test_the_start_is_returned_when_the_polish_leaves_the_milp_s_profile_worse(m
     assert sol.info["phi_milp_incumbent"] <= sol.info["start_phi"] < local_phi
     assert sol.objective == pytest.approx(sol.info["start_phi"], rel=1e-12)
     assert sol.info["polish_moves"] == 0 and sol.certificate["certified"]
+    # proven (or not) as the profile returned, not as the MILP's
+    assert (sol.termination == Termination.OPTIMAL) == (sol.gap <= 1e-9)
 
 
 def test_a_negative_solver_bound_is_replaced_by_zero(monkeypatch):
